@@ -1,0 +1,168 @@
+"""The one validated configuration schema. Filter options come from each filter's module."""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from filters.base import Action, Category, Direction, Role, Severity
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _host_port(value: str, key: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{key} must be host:port, got {value!r}")
+    return value
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class SchoolSection(Section):
+    name: str = Field("Our School", description="the school's name (disclosure filter: full name + school)")
+    domains: list[str] = Field(default_factory=list, description="mail domains the school owns")
+    phone_numbers: list[str] = Field(default_factory=list, description="the school's own numbers, never PII")
+    addresses: list[str] = Field(default_factory=list, description="the school's own postal addresses")
+    reporting_addresses: list[str] = Field(
+        default_factory=list, description="pastoral/reporting mailboxes: never blocked, findings flagged")
+
+    @field_validator("domains", "reporting_addresses")
+    @classmethod
+    def _lower(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values if v.strip()]
+
+
+class DirectorySection(Section):
+    csv: Path | None = Field(None, description="CSV with columns email,role,name,personal_email")
+    domain_roles: dict[str, Role] = Field(default_factory=dict, description="domain -> staff|student fallback")
+
+
+class GatewaySection(Section):
+    listen: str = Field("127.0.0.1:2525", description="host:port the SMTP server binds")
+    next_hop: str | None = Field(None, description="host:port of the school's mail server")
+    hostname: str = Field("schoolgate.local", description="name in the banner and Received header")
+    trusted_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="clients allowed to relay to any domain (the school's own mail server)")
+    max_message_size: int = Field(26_214_400, gt=0, description="bytes; advertised with SIZE, 552 beyond")
+    max_recipients: int = Field(100, gt=0)
+    max_connections: int = Field(200, gt=0)
+    command_timeout: float = Field(300.0, gt=0, description="idle seconds before the session is closed")
+    data_timeout: float = Field(600.0, gt=0)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    next_hop_pool_size: int = Field(8, gt=0, description="pooled connections to the next hop")
+    next_hop_timeout: float = Field(60.0, gt=0)
+    next_hop_tls: Literal["none", "starttls", "opportunistic"] = "opportunistic"
+    workers: int = Field(1, gt=0, description="processes sharing the listening port (SO_REUSEPORT)")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _host_port(value, "listen")
+
+    @field_validator("next_hop")
+    @classmethod
+    def _next_hop(cls, value: str | None) -> str | None:
+        return None if value is None else _host_port(value, "next_hop")
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # ValueError names the bad value
+        return values
+
+
+class QuarantineSection(Section):
+    path: Path = Field(Path("data/quarantine"), description="directory holding the embedded store")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under path")
+
+
+class WebSection(Section):
+    listen: str = Field("127.0.0.1:8025", description="host:port of the review UI and /metrics")
+    enabled: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _host_port(value, "listen")
+
+
+class PolicyRule(Section):
+    """First matching rule gives a finding's action for one recipient."""
+
+    category: Category | None = None
+    code: str | None = None
+    min_severity: Severity = Severity.LOW
+    max_severity: Severity = Severity.CRITICAL
+    directions: list[Direction] = Field(default_factory=list, description="empty = any")
+    sender_roles: list[Role] = Field(default_factory=list, description="empty = any")
+    recipient_roles: list[Role] = Field(default_factory=list, description="empty = any")
+    action: Action
+    alert: list[str] = Field(default_factory=list, description="who is told at once: dsl, it")
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, value: Any) -> Any:
+        return Action.parse(value) if isinstance(value, str) else value
+
+    @field_validator("min_severity", "max_severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Any:
+        return Severity.parse(value) if isinstance(value, str) else value
+
+
+class PolicySection(Section):
+    rules: list[PolicyRule] = Field(default_factory=list)
+    # A finding no rule matches: by severity. Never "pass" for high and critical.
+    default_actions: dict[Severity, Action] = Field(default_factory=lambda: {
+        Severity.LOW: Action.TAG, Severity.MEDIUM: Action.HOLD,
+        Severity.HIGH: Action.HOLD, Severity.CRITICAL: Action.HOLD})
+
+    @field_validator("default_actions", mode="before")
+    @classmethod
+    def _defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {Severity.parse(k) if isinstance(k, str) else k: Action.parse(v) if isinstance(v, str) else v
+                    for k, v in value.items()}
+        return value
+
+
+class FiltersSection(Section):
+    chain: list[str] = Field(default_factory=list, description="filters in run order")
+
+
+class LoggingSection(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+
+
+class Settings(Section):
+    """Everything a gateway node runs on. `filter_options` holds each chained
+    filter's validated Options, keyed by filter name (top-level table of that name)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    school: SchoolSection = Field(default_factory=SchoolSection)
+    directory: DirectorySection = Field(default_factory=DirectorySection)
+    gateway: GatewaySection = Field(default_factory=GatewaySection)
+    quarantine: QuarantineSection = Field(default_factory=QuarantineSection)
+    web: WebSection = Field(default_factory=WebSection)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    filters: FiltersSection = Field(default_factory=FiltersSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    filter_options: dict[str, Any] = Field(default_factory=dict)
+    source: Path | None = None  # the site file, for messages
+
+    @property
+    def database_url(self) -> str:
+        return self.quarantine.database_url or f"sqlite:///{self.quarantine.path / 'index.sqlite3'}"

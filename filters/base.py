@@ -1,0 +1,233 @@
+"""Types that cross module boundaries: findings, actions, verdicts and the filter protocol.
+
+Data flows one way (STYLE.md): envelope -> MessageView -> filters -> Findings ->
+policy -> Verdict. Everything here is a frozen value; nothing here does I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import TYPE_CHECKING, Literal, Protocol, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from filters.message import MessageView
+
+
+class Action(IntEnum):
+    """What happens to one recipient's copy. The integer order is restrictiveness:
+    the most restrictive action wins when several findings apply."""
+
+    PASS = 0
+    TAG = 1
+    HOLD = 2
+    REJECT = 3
+    # A filter failure means we do not know: the sender must retry (never a pass).
+    TEMPFAIL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Action":
+        return cls[text.strip().upper()]
+
+
+class Severity(IntEnum):
+    """Risk tier, as safeguarding monitors grade it (low .. critical)."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        return cls[text.strip().upper()]
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"  # outside -> school
+    OUTBOUND = "outbound"  # school -> outside
+    INTERNAL = "internal"  # school -> school
+    # outside -> outside, only ever accepted from trusted networks (a relay for
+    # a school device with an external sender address, say)
+    EXTERNAL = "external"
+
+
+class Role(StrEnum):
+    STAFF = "staff"
+    STUDENT = "student"
+    EXTERNAL = "external"
+
+
+class Category(StrEnum):
+    """Finding categories. The policy keys on these; values are stable contract."""
+
+    VIRUS = "virus"
+    SCAN_INCOMPLETE = "scan_incomplete"
+    ATTACHMENT = "attachment"
+    CHAIN_LETTER = "chain_letter"
+    PERSONAL_ACCOUNT = "personal_account"  # staff work/school data to/from private accounts
+    PUPIL_DATA = "pupil_data"
+    DISCLOSURE = "disclosure"  # pupils revealing personal details
+    PROFANITY = "profanity"
+    HATE = "hate"
+    THREAT = "threat"
+    BULLYING = "bullying"
+    SEXUAL = "sexual"
+    # safeguarding categories: always held, DSL alerted, sender never notified
+    MEETING = "meeting"
+    SELF_HARM = "self_harm"
+    GROOMING = "grooming"
+    EXTREMISM = "extremism"
+    AUTHENTICATION = "authentication"
+    SPOOFING = "spoofing"
+    PARSE_ERROR = "parse_error"
+
+
+SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(
+    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One reason a filter found in a message. Filters report; the policy decides."""
+
+    code: str  # stable UPPER_SNAKE id, never renamed (reports and audit refer to it)
+    filter: str
+    category: Category
+    severity: Severity
+    evidence: tuple[str, ...]  # matched spans, virus name, file name ...
+    reason: str  # one sentence a reviewer understands
+    # Empty: the finding concerns every recipient. Otherwise only these
+    # (e.g. the one recipient that is the sender's own personal account).
+    recipients: tuple[str, ...] = ()
+    score: float | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "filter": self.filter,
+            "category": str(self.category),
+            "severity": self.severity.label,
+            "evidence": list(self.evidence),
+            "reason": self.reason,
+            **({"recipients": list(self.recipients)} if self.recipients else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Finding":
+        return cls(
+            code=data["code"],
+            filter=data["filter"],
+            category=Category(data["category"]),
+            severity=Severity.parse(data["severity"]),
+            evidence=tuple(data.get("evidence", ())),
+            reason=data.get("reason", ""),
+            recipients=tuple(data.get("recipients", ())),
+        )
+
+    @property
+    def safeguarding(self) -> bool:
+        return self.category in SAFEGUARDING_CATEGORIES
+
+
+@dataclass(frozen=True, slots=True)
+class FilterFailure:
+    """A filter that raised or ran out of time. Never a silent pass."""
+
+    filter: str
+    kind: Literal["error", "timeout"]
+    detail: str  # for logs and reviewers; never sent to SMTP peers
+    on_error: Action
+
+    def as_dict(self) -> dict:
+        return {"filter": self.filter, "kind": self.kind, "detail": self.detail,
+                "on_error": self.on_error.label}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The policy's decision: one action per recipient, with every reason."""
+
+    actions: dict[str, Action]
+    findings: tuple[Finding, ...]
+    failures: tuple[FilterFailure, ...] = ()
+    # who must be told at once: "dsl" (safeguarding), "it" (infected school machine ...)
+    alerts: frozenset[str] = frozenset()
+    # the finding that decided a reject, for the SMTP text (e.g. the virus name)
+    reject_reason: str = ""
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for finding in self.findings:
+            seen.setdefault(finding.code, None)
+        return tuple(seen)
+
+    @property
+    def action(self) -> Action:
+        """The most restrictive action over all recipients."""
+        return max(self.actions.values(), default=Action.PASS)
+
+    def recipients_with(self, action: Action) -> list[str]:
+        return [rcpt for rcpt, act in self.actions.items() if act == action]
+
+    def as_dict(self) -> dict:
+        return {
+            "action": self.action.label,
+            "recipients": {rcpt: act.label for rcpt, act in self.actions.items()},
+            "findings": [f.as_dict() for f in self.findings],
+            "failures": [f.as_dict() for f in self.failures],
+        }
+
+
+class FilterOptions(BaseModel):
+    """Options every filter has; a filter's own `Options` subclasses this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float = Field(10.0, gt=0, description="seconds before the chain cancels the filter")
+    on_error: Literal["tempfail", "hold"] = Field(
+        "tempfail", description="what a failure or timeout does to the message (never pass)")
+
+
+class SeenStore(Protocol):
+    """Shared memory across messages (bulk detection, recurring forwarding targets).
+
+    Implemented by the quarantine store's database so several gateway nodes
+    share it; filters only see this protocol.
+    """
+
+    async def record(self, kind: str, key: str, value: str) -> None: ...
+
+    async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int: ...
+
+    async def count(self, kind: str, key: str, since_seconds: float) -> int: ...
+
+
+class Filter(Protocol):
+    """A filter: `name`, constructed with its validated Options and a FilterContext."""
+
+    name: str
+
+    async def check(self, view: "MessageView") -> Sequence[Finding]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FilterContext:
+    """What a filter may be given at construction besides its own options."""
+
+    settings: object  # config.schema.Settings (typed loosely to keep filters/ free of config imports)
+    directory: object  # filters.directory.Directory
+    seen: SeenStore | None = None
+    metrics: object | None = None  # gateway.metrics.Metrics
+    extras: dict = field(default_factory=dict)

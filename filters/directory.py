@@ -1,0 +1,143 @@
+"""Who is who: the school's directory of staff and students, reloaded when its CSV changes."""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+
+from filters.base import Role
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    email: str
+    role: Role
+    name: str
+    personal_emails: tuple[str, ...] = ()
+
+
+def normalise_address(address: str) -> str:
+    """Lower-case an address and strip angle brackets/display names."""
+    _, addr = parseaddr(address or "")
+    return (addr or address or "").strip().strip("<>").lower()
+
+
+def domain_of(address: str) -> str:
+    addr = normalise_address(address)
+    return addr.rpartition("@")[2] if "@" in addr else ""
+
+
+class DirectoryError(ValueError):
+    pass
+
+
+class Directory:
+    """Address -> Person lookup with a domain -> role fallback.
+
+    The CSV (columns email,role,name,personal_email) is re-read when its mtime
+    changes, checked at most every `recheck_seconds` so a busy gateway does not
+    stat the file for every message.
+    """
+
+    def __init__(self, csv_path: Path | None, domain_roles: dict[str, Role] | None = None,
+                 school_domains: tuple[str, ...] = (), recheck_seconds: float = 5.0) -> None:
+        self._path = csv_path
+        self._domain_roles = {d.lower(): Role(r) for d, r in (domain_roles or {}).items()}
+        self._school_domains = tuple(d.lower() for d in school_domains)
+        self._recheck = recheck_seconds
+        self._people: dict[str, Person] = {}
+        self._by_personal: dict[str, Person] = {}
+        self._mtime: float | None = None
+        self._checked_at = 0.0
+        if csv_path is not None:
+            self._load()
+
+    @property
+    def people(self) -> tuple[Person, ...]:
+        self._maybe_reload()
+        return tuple(self._people.values())
+
+    def _maybe_reload(self) -> None:
+        if self._path is None:
+            return
+        now = time.monotonic()
+        if now - self._checked_at < self._recheck:
+            return
+        self._checked_at = now
+        try:
+            mtime = os.stat(self._path).st_mtime
+        except OSError as exc:
+            log.warning("directory %s unreadable, keeping the last copy: %s", self._path, exc)
+            return
+        if mtime != self._mtime:
+            try:
+                self._load()
+            except DirectoryError as exc:
+                log.error("directory %s not reloaded, keeping the last copy: %s", self._path, exc)
+
+    def _load(self) -> None:
+        assert self._path is not None
+        people: dict[str, Person] = {}
+        personal: dict[str, Person] = {}
+        try:
+            mtime = os.stat(self._path).st_mtime
+            with open(self._path, newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                missing = {"email", "role"} - set(reader.fieldnames or ())
+                if missing:
+                    raise DirectoryError(f"{self._path}: missing column(s) {', '.join(sorted(missing))}")
+                for line_no, row in enumerate(reader, start=2):
+                    email = normalise_address(row.get("email") or "")
+                    role_text = (row.get("role") or "").strip().lower()
+                    if not email:
+                        continue
+                    if role_text not in (Role.STAFF, Role.STUDENT):
+                        raise DirectoryError(
+                            f"{self._path}: line {line_no}: role must be staff or student, not {role_text!r}")
+                    extra = tuple(normalise_address(p) for p in (row.get("personal_email") or "").split(";")
+                                  if p.strip())
+                    person = Person(email=email, role=Role(role_text), name=(row.get("name") or "").strip(),
+                                    personal_emails=extra)
+                    people[email] = person
+                    for addr in extra:
+                        personal[addr] = person
+        except OSError as exc:
+            raise DirectoryError(f"{self._path}: cannot read directory: {exc}") from exc
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DirectoryError(f"{self._path}: not a readable CSV: {exc}") from exc
+        self._people, self._by_personal, self._mtime = people, personal, mtime
+        log.info("directory loaded: %d people from %s", len(people), self._path)
+
+    def lookup(self, address: str) -> Person | None:
+        self._maybe_reload()
+        return self._people.get(normalise_address(address))
+
+    def owner_of_personal(self, address: str) -> Person | None:
+        """The member of the directory who listed this as their personal address."""
+        self._maybe_reload()
+        return self._by_personal.get(normalise_address(address))
+
+    def is_school_address(self, address: str) -> bool:
+        domain = domain_of(address)
+        return any(domain == d or domain.endswith("." + d) for d in self._school_domains)
+
+    def role_of(self, address: str) -> Role:
+        person = self.lookup(address)
+        if person is not None:
+            return person.role
+        domain = domain_of(address)
+        # most specific domain first: "students.school.uk" before "school.uk"
+        for candidate, role in sorted(self._domain_roles.items(), key=lambda kv: -len(kv[0])):
+            if domain == candidate or domain.endswith("." + candidate):
+                return role
+        return Role.EXTERNAL
+
+    def name_of(self, address: str) -> str:
+        person = self.lookup(address)
+        return person.name if person else ""

@@ -1,0 +1,23 @@
+"""The known filters, by config name. Explicit on purpose: no package scanning,
+no import-time registration (STYLE.md). A new filter adds one line here."""
+from __future__ import annotations
+
+import importlib
+
+# name -> "module:Class". The class has `name`, an `Options` pydantic model
+# (its module's `Options`), and `__init__(options, context)`.
+KNOWN_FILTERS: dict[str, str] = {
+    "attachments": "filters.attachments:AttachmentFilter",
+    "virus": "filters.virus:VirusFilter",
+    "chain_letter": "filters.chain_letter:ChainLetterFilter",
+    "personal_address": "filters.personal_address:PersonalAddressFilter",
+    "disclosure": "filters.disclosure:DisclosureFilter",
+    "offensive": "filters.offensive:OffensiveFilter",
+    "authentication": "filters.authentication:AuthenticationFilter",
+}
+
+
+def filter_class(name: str) -> type:
+    module_name, _, class_name = KNOWN_FILTERS[name].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, class_name)

@@ -1,0 +1,75 @@
+"""One code path from raw bytes to a Verdict, shared by the SMTP server and `schoolgate scan`."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from config.schema import Settings
+from filters.base import FilterContext, SeenStore, Verdict
+from filters.chain import ChainResult, FilterChain
+from filters.directory import Directory
+from filters.extract import AttachmentExtractor
+from filters.message import Envelope, MessageView, build_view
+from filters.policy import Policy
+from filters.registry import filter_class
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    view: MessageView
+    chain: ChainResult
+    verdict: Verdict
+
+
+def make_directory(settings: Settings) -> Directory:
+    return Directory(settings.directory.csv, settings.directory.domain_roles,
+                     tuple(settings.school.domains))
+
+
+class Scanner:
+    """Builds the configured filters once; `scan()` parses once, runs the chain, decides."""
+
+    def __init__(self, settings: Settings, *, directory: Directory | None = None,
+                 seen: SeenStore | None = None, metrics=None, executor: Executor | None = None) -> None:
+        self.settings = settings
+        self.directory = directory or make_directory(settings)
+        self._executor = executor
+        self._extractor = AttachmentExtractor()
+        context = FilterContext(settings=settings, directory=self.directory, seen=seen, metrics=metrics)
+        filters = []
+        for name in settings.filters.chain:
+            options = settings.filter_options[name]
+            filters.append((filter_class(name)(options, context), options))
+        self.filters = filters
+        self.chain = FilterChain(filters, metrics)
+        self.policy = Policy(settings)
+
+    async def self_test(self) -> list[str]:
+        """Each filter's start-up check. Returns warnings; raises on what must stop the start."""
+        warnings: list[str] = []
+        for flt, _ in self.filters:
+            test = getattr(flt, "self_test", None)
+            if test is not None:
+                warnings.extend(await test())
+        return warnings
+
+    async def close(self) -> None:
+        for flt, _ in self.filters:
+            closer = getattr(flt, "close", None)
+            if closer is not None:
+                await closer()
+
+    def build_view(self, raw: bytes, envelope: Envelope, message_id: str | None = None) -> MessageView:
+        return build_view(raw, envelope, self.directory, extractor=self._extractor, message_id=message_id)
+
+    async def scan(self, raw: bytes, envelope: Envelope, message_id: str | None = None) -> ScanResult:
+        loop = asyncio.get_running_loop()
+        # parsing and text extraction are CPU work: off the event loop
+        view = await loop.run_in_executor(self._executor, self.build_view, raw, envelope, message_id)
+        chain = await self.chain.run(view)
+        verdict = self.policy.decide(view, chain.findings, chain.failures)
+        return ScanResult(view, chain, verdict)

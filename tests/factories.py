@@ -1,0 +1,68 @@
+"""Builders shared by tests: settings from overrides, views from text or bytes."""
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from config.loader import load_settings
+from config.schema import Settings
+from filters.directory import Directory
+from filters.extract import AttachmentExtractor
+from filters.message import Envelope, MessageView, build_view
+
+SCHOOL_DOMAIN = "school.sch.uk"
+CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def make_settings(tmp_path: Path | None = None, **overrides: Any) -> Settings:
+    """Shipped defaults + `overrides` (a dict per section), the school at school.sch.uk."""
+    data: dict[str, Any] = {"school": {"name": "Hillside Academy", "domains": [SCHOOL_DOMAIN]}}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    if tmp_path is not None:
+        data.setdefault("quarantine", {}).setdefault("path", str(tmp_path / "quarantine"))
+    return load_settings(overrides=data, base_dir=tmp_path)
+
+
+def write_directory(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """rows: (email, role, name, personal_email)."""
+    lines = ["email,role,name,personal_email"] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_message(body: str = "Hello", *, subject: str = "Test", sender: str = "alice@example.com",
+                 to: str = f"bob@{SCHOOL_DOMAIN}", html: str | None = None,
+                 attachments: list[tuple[str, str, bytes]] = (), headers: dict[str, str] | None = None) -> bytes:
+    """An RFC 5322 message as bytes. attachments: (filename, mime type, data)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = "<test@example.com>"
+    for key, value in (headers or {}).items():
+        msg[key] = value
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for filename, mime, data in attachments:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def make_view(raw: bytes | str, *, mail_from: str = "alice@example.com",
+              rcpt_to: tuple[str, ...] = (f"bob@{SCHOOL_DOMAIN}",), directory: Directory | None = None,
+              settings: Settings | None = None) -> MessageView:
+    if isinstance(raw, str):
+        raw = make_message(raw, sender=mail_from, to=", ".join(rcpt_to))
+    if directory is None:
+        settings = settings or make_settings()
+        directory = Directory(settings.directory.csv, settings.directory.domain_roles,
+                              tuple(settings.school.domains))
+    return build_view(raw, Envelope(mail_from, tuple(rcpt_to), "127.0.0.1", "test"), directory,
+                      extractor=AttachmentExtractor())
