@@ -1,0 +1,457 @@
+"""The `schoolgate` command: serve, scan, quarantine, config. Errors are one clear line, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email.policy
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any, Sequence
+
+from config.loader import ConfigError, load_settings
+from config.schema import Settings
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit 1."""
+
+
+def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
+    path = args.config or os.environ.get("SCHOOLGATE_CONFIG") or None
+    return load_settings(path, overrides=overrides)
+
+
+def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
+    level = getattr(logging, (settings.logging.level if settings else "info").upper())
+    logging.basicConfig(level=logging.DEBUG if verbose else level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- serve -------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.service import Gateway, StartupError
+
+    overrides: dict[str, Any] = {}
+    if args.next_hop:
+        overrides.setdefault("gateway", {})["next_hop"] = args.next_hop
+    if args.listen:
+        overrides.setdefault("gateway", {})["listen"] = args.listen
+    if args.data_dir:
+        overrides.setdefault("quarantine", {})["path"] = str(Path(args.data_dir).resolve() / "quarantine")
+    if args.web_listen:
+        overrides.setdefault("web", {})["listen"] = args.web_listen
+    settings = _settings(args, overrides)
+    _setup_logging(settings, args.verbose)
+
+    async def run() -> int:
+        gateway = Gateway(settings)
+        try:
+            await gateway.start()
+        except StartupError as exc:
+            print(f"schoolgate: cannot start: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        except OSError as exc:
+            await gateway.stop(grace=0)
+            print(f"schoolgate: cannot listen on {settings.gateway.listen}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAIL
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"schoolgate: SMTP on {settings.gateway.listen} (port {gateway.smtp_port}), "
+              f"next hop {settings.gateway.next_hop or '(none)'}, quarantine {settings.quarantine.path}",
+              file=sys.stderr, flush=True)
+        await stop.wait()
+        logging.getLogger(__name__).info("shutting down: finishing in-flight messages")
+        await gateway.stop(grace=args.grace)
+        return EXIT_OK
+
+    return asyncio.run(run())
+
+
+# --- scan (a fixed contract) ---------------------------------------------------
+def _scan_case(scanner, raw: bytes, mail_from: str, rcpts: Sequence[str], case_id: str):
+    from filters.message import Envelope
+
+    async def one() -> dict:
+        result = await scanner.scan(raw, Envelope(mail_from, tuple(rcpts), "127.0.0.1", "scan"))
+        return {"id": case_id, **result.verdict.as_dict()}
+    return one()
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from filters.scanner import Scanner
+
+    settings = _settings(args)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.manifest is None and args.message is None:
+        raise CliError("give MESSAGE.eml (with --mail-from and --rcpt) or --manifest CASES.jsonl")
+    if args.manifest is not None and args.message is not None:
+        raise CliError("give either MESSAGE.eml or --manifest, not both")
+
+    async def run() -> int:
+        scanner = Scanner(settings)  # filters and models load once for the whole run
+        try:
+            if args.message is not None:
+                if not args.mail_from and args.mail_from != "":
+                    raise CliError("--mail-from is required with MESSAGE.eml")
+                if not args.rcpt:
+                    raise CliError("at least one --rcpt is required with MESSAGE.eml")
+                raw = _read_bytes(Path(args.message))
+                out = await _scan_case(scanner, raw, args.mail_from, args.rcpt, Path(args.message).name)
+                print(json.dumps(out), flush=True)
+                return EXIT_OK
+            return await _scan_manifest(scanner, Path(args.manifest))
+        finally:
+            await scanner.close()
+
+    return asyncio.run(run())
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror}") from None
+
+
+async def _scan_manifest(scanner, manifest: Path) -> int:
+    """Streams: a bounded window of cases in flight, results printed in input order."""
+    base = manifest.resolve().parent
+    try:
+        handle = open(manifest, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{manifest}: {exc.strerror}") from None
+    pending: list[asyncio.Task] = []
+    window = 16
+    status = EXIT_OK
+
+    async def flush(keep: int) -> None:
+        while len(pending) > keep:
+            print(json.dumps(await pending.pop(0)), flush=True)
+
+    async def failed(case_id: Any, message: str) -> dict:
+        return {"id": case_id, "error": message}
+
+    with handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+                case_id = case.get("id", line_no)
+                path = (base / case["file"])
+                rcpts = case["rcpt_to"]
+                if isinstance(rcpts, str):
+                    rcpts = [rcpts]
+                raw = path.read_bytes()
+                coro = _scan_case(scanner, raw, case.get("mail_from", ""), rcpts, case_id)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                status = EXIT_FAIL
+                coro = failed(line_no, f"line {line_no}: not a valid case: {exc}")
+            except OSError as exc:
+                status = EXIT_FAIL
+                coro = failed(case.get("id", line_no), f"{exc.filename}: {exc.strerror}")
+            pending.append(asyncio.ensure_future(coro))
+            await flush(window)
+        await flush(0)
+    return status
+
+
+# --- quarantine -------------------------------------------------------------------
+def _open_store_sync(settings: Settings):
+    from gateway.service import open_store
+    return open_store(settings).open_sync()
+
+
+def _fmt_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _parse_since(text: str | None) -> float | None:
+    if not text:
+        return None
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text[-1:] in units and text[:-1].isdigit():
+        return time.time() - int(text[:-1]) * units[text[-1]]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"--since: give a date (2026-11-01) or an age (7d, 12h), not {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.timestamp()
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return args.actor or f"cli:{os.environ.get('SUDO_USER') or getpass.getuser()}"
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _open_store_sync(settings)
+    try:
+        rows = store.list_sync(status=args.status, category=args.category, sender=args.sender,
+                               recipient=args.recipient, since=_parse_since(args.since), limit=args.limit)
+    finally:
+        store.close_sync()
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=None))
+        return EXIT_OK
+    if not rows:
+        print("No messages match.")
+        return EXIT_OK
+    print(f"{'ID':<26} {'RECEIVED':<16} {'STATUS':<10} {'DIR':<8} {'FROM':<28} {'TO':<28} CODES")
+    for r in rows:
+        to = ", ".join(r.recipients)
+        print(f"{r.id:<26} {_fmt_time(r.received_at):<16} {r.status:<10} {r.direction:<8} "
+              f"{r.mail_from[:28]:<28} {to[:28]:<28} {' '.join(r.codes)}")
+    return EXIT_OK
+
+
+def cmd_quarantine_show(args: argparse.Namespace) -> int:
+    from quarantine.store import StoreError
+
+    settings = _settings(args)
+    store = _open_store_sync(settings)
+    try:
+        try:
+            held = store.get_sync(args.id)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+        raw = store.raw_sync(held) if held.path else None
+        history = store.audit_sync(held.id)
+        store.write_audit_sync(_actor(args), _view_action(), held.id, args.reason or "cli show")
+    finally:
+        store.close_sync()
+    if args.json:
+        data = held.as_dict()
+        data["audit"] = history
+        if raw is not None and args.raw:
+            data["raw"] = raw.decode("utf-8", "replace")
+        print(json.dumps(data))
+        return EXIT_OK
+    print(f"ID:         {held.id}\nReceived:   {_fmt_time(held.received_at)}\nStatus:     {held.status}")
+    print(f"Direction:  {held.direction} (sender is {held.sender_role})\nEnvelope:   {held.mail_from}")
+    for address, info in held.recipients.items():
+        print(f"  to {address} ({info['role']}): {info['action']}, {info['status']}")
+    print(f"SHA-256:    {held.sha256}\nSize:       {held.size} bytes")
+    print("\nFindings:")
+    for f in held.findings:
+        print(f"  [{f.severity.label}] {f.code} ({f.category}, {f.filter}): {f.reason}")
+        for ev in f.evidence[:10]:
+            print(f"      evidence: {ev}")
+    for failure in held.failures:
+        print(f"  filter failure: {failure}")
+    if raw is not None:
+        from filters.message import decode_header_value
+        msg = BytesParser(policy=email.policy.compat32).parsebytes(raw)
+        print("\nHeaders:")
+        for key in ("From", "To", "Cc", "Subject", "Date", "Message-ID"):
+            if msg.get(key):
+                print(f"  {key}: {decode_header_value(msg.get(key))}")
+        from filters.directory import Directory
+        from filters.message import Envelope, build_view
+        view = build_view(raw, Envelope(held.mail_from, tuple(held.recipients)), Directory(None))
+        print("\nText:")
+        print(view.body_text[:args.max_chars] or "(no text)")
+        for a in view.attachments:
+            print(f"  attachment: {a.filename or '(unnamed)'} {a.declared_type} {a.size} bytes")
+    else:
+        print("\n(content not kept)")
+    print("\nAudit:")
+    for row in history:
+        print(f"  {_fmt_time(row['at'])} {row['actor']} {row['action']} {row['reason']}")
+    return EXIT_OK
+
+
+def _view_action():
+    from quarantine.store import ReviewAction
+    return ReviewAction.VIEW
+
+
+def cmd_quarantine_release(args: argparse.Namespace) -> int:
+    from quarantine.review import ReleaseError, release
+
+    settings = _settings(args)
+    _setup_logging(settings)
+    try:
+        result = asyncio.run(release(settings, args.id, recipients=args.recipient or None,
+                                     actor=_actor(args), reason=args.reason or ""))
+    except ReleaseError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"Released {args.id} to {', '.join(result['recipients'])}: next hop said {result['reply']}")
+    return EXIT_OK
+
+
+def cmd_quarantine_delete(args: argparse.Namespace) -> int:
+    from quarantine.store import StoreError
+
+    settings = _settings(args)
+    store = _open_store_sync(settings)
+    try:
+        store.delete_sync(args.id, _actor(args), args.reason)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        store.close_sync()
+    print(json.dumps({"id": args.id, "status": "deleted"}) if args.json else f"Deleted {args.id}.")
+    return EXIT_OK
+
+
+# --- config -------------------------------------------------------------------------
+def cmd_config_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    data = settings.model_dump(mode="json", exclude={"filter_options"})
+    data["filters"]["resolved_chain"] = [
+        {"name": name, "options": opts.model_dump(mode="json")} for name, opts in settings.filter_options.items()]
+    print(json.dumps(data, indent=2))
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from filters.scanner import Scanner
+    from gateway.service import make_next_hop
+
+    settings = _settings(args)  # ConfigError -> main prints it, exit 1
+    where = settings.source or "shipped defaults"
+    print(f"ok   {where}: configuration valid; chain: {', '.join(settings.filters.chain) or '(empty)'}")
+    problems = 0
+    try:
+        store = _open_store_sync(settings)
+        store.check_writable()
+        store.close_sync()
+        print(f"ok   quarantine store {settings.quarantine.path} is writable")
+    except Exception as exc:
+        problems += 1
+        print(f"FAIL quarantine store {settings.quarantine.path}: {exc}")
+
+    async def checks() -> int:
+        failed = 0
+        scanner = Scanner(settings)
+        try:
+            for warning in await scanner.self_test():
+                print(f"WARN {warning}")
+            print("ok   filter self-tests passed")
+        except Exception as exc:
+            failed += 1
+            print(f"FAIL filter self-test: {exc}")
+        finally:
+            await scanner.close()
+        hop = make_next_hop(settings)
+        if hop is None:
+            print("WARN [gateway] next_hop is not set: nothing can be delivered or released")
+        else:
+            try:
+                await asyncio.wait_for(hop.probe(), 10)
+                print(f"ok   next hop {settings.gateway.next_hop} answers")
+            except Exception as exc:
+                failed += 1
+                print(f"FAIL next hop {settings.gateway.next_hop}: {type(exc).__name__}: {exc}")
+            finally:
+                await hop.close()
+        return failed
+
+    problems += asyncio.run(checks())
+    return EXIT_OK if problems == 0 else EXIT_FAIL
+
+
+# --- parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="schoolgate", description="E-safety mail gateway for schools.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", metavar="FILE", help="site config (TOML); default: shipped defaults")
+        return p
+
+    serve = with_config(sub.add_parser("serve", help="run the SMTP gateway and the web UI"))
+    serve.add_argument("--next-hop", metavar="HOST:PORT", help="the school's mail server")
+    serve.add_argument("--listen", metavar="HOST:PORT", help="SMTP listen address")
+    serve.add_argument("--web-listen", metavar="HOST:PORT", help="web UI and /metrics address")
+    serve.add_argument("--data-dir", metavar="DIR", help="keep the quarantine under DIR/quarantine")
+    serve.add_argument("--grace", type=float, default=30.0, help="seconds to finish in-flight mail on stop")
+    serve.add_argument("-v", "--verbose", action="store_true")
+    serve.set_defaults(func=cmd_serve)
+
+    scan = with_config(sub.add_parser("scan", help="run the filters and policy on messages (no SMTP)"))
+    scan.add_argument("message", nargs="?", metavar="MESSAGE.eml")
+    scan.add_argument("--mail-from", metavar="ADDR")
+    scan.add_argument("--rcpt", metavar="ADDR", action="append")
+    scan.add_argument("--manifest", metavar="CASES.jsonl")
+    scan.set_defaults(func=cmd_scan)
+
+    q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
+    qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)
+    qlist = with_config(qsub.add_parser("list", help="held messages, newest first"))
+    qlist.add_argument("--status", choices=["held", "releasing", "released", "partially_released",
+                                            "deleted", "rejected"])
+    qlist.add_argument("--category")
+    qlist.add_argument("--sender")
+    qlist.add_argument("--recipient")
+    qlist.add_argument("--since", help="date (2026-11-01) or age (7d, 12h)")
+    qlist.add_argument("--limit", type=int, default=100)
+    qlist.add_argument("--json", action="store_true")
+    qlist.set_defaults(func=cmd_quarantine_list)
+    qshow = with_config(qsub.add_parser("show", help="one message: headers, text, findings, audit"))
+    qshow.add_argument("id")
+    qshow.add_argument("--json", action="store_true")
+    qshow.add_argument("--raw", action="store_true", help="with --json, include the raw message")
+    qshow.add_argument("--reason", help="why you are looking (audited)")
+    qshow.add_argument("--max-chars", type=int, default=4000)
+    qshow.add_argument("--actor")
+    qshow.set_defaults(func=cmd_quarantine_show)
+    qrel = with_config(qsub.add_parser("release", help="deliver a held message (filters not re-run)"))
+    qrel.add_argument("id")
+    qrel.add_argument("--recipient", action="append", metavar="ADDR", help="only these (repeatable)")
+    qrel.add_argument("--reason", help="why (audited)")
+    qrel.add_argument("--actor", help="who (default: cli:$USER)")
+    qrel.add_argument("--json", action="store_true")
+    qrel.set_defaults(func=cmd_quarantine_release)
+    qdel = with_config(qsub.add_parser("delete", help="delete a held message's content (audited)"))
+    qdel.add_argument("id")
+    qdel.add_argument("--reason", required=True)
+    qdel.add_argument("--actor")
+    qdel.add_argument("--json", action="store_true")
+    qdel.set_defaults(func=cmd_quarantine_delete)
+
+    c = sub.add_parser("config", help="validate or print the configuration")
+    csub = c.add_subparsers(dest="ccommand", metavar="ACTION", required=True)
+    with_config(csub.add_parser("check", help="validate and self-test")).set_defaults(func=cmd_config_check)
+    with_config(csub.add_parser("show", help="print resolved settings and the chain")).set_defaults(
+        func=cmd_config_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # unknown flags: usage + exit 2 (argparse)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"schoolgate: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except CliError as exc:
+        print(f"schoolgate: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Prometheus metrics, one registry per gateway instance (no global state)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.messages = Counter("schoolgate_messages", "Messages decided, by action and direction",
+                                ["action", "direction"], registry=self.registry)
+        self.recipients = Counter("schoolgate_recipients", "Recipient copies, by action",
+                                  ["action"], registry=self.registry)
+        self.filter_seconds = Histogram("schoolgate_filter_seconds", "Time per filter per message",
+                                        ["filter"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.filter_failures = Counter("schoolgate_filter_failures", "Filter errors and timeouts",
+                                       ["filter", "kind"], registry=self.registry)
+        self.next_hop_errors = Counter("schoolgate_next_hop_errors", "Next-hop delivery problems",
+                                       ["kind"], registry=self.registry)
+        self.transaction_seconds = Histogram("schoolgate_transaction_seconds",
+                                             "End of DATA to our reply", buckets=LATENCY_BUCKETS,
+                                             registry=self.registry)
+        self.connections = Gauge("schoolgate_smtp_connections", "Open SMTP sessions", registry=self.registry)
+        self.internal_errors = Counter("schoolgate_internal_errors", "Our own bugs answered with 451",
+                                       registry=self.registry)
+
+    def observe_filter(self, name: str, seconds: float, failure_kind: str | None) -> None:
+        self.filter_seconds.labels(name).observe(seconds)
+        if failure_kind:
+            self.filter_failures.labels(name, failure_kind).inc()
+
+    def next_hop_error(self, kind: str) -> None:
+        self.next_hop_errors.labels(kind).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,125 @@
+"""Wires one gateway node: store, scanner, next hop, SMTP server and HTTP, on one event loop."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from config.schema import Settings, split_host_port
+from filters.scanner import Scanner
+from gateway.dispatch import Dispatcher
+from gateway.http import create_app
+from gateway.metrics import Metrics
+from gateway.relay import NextHop
+from gateway.server import GatewayHandler, protocol_factory
+from quarantine.store import QuarantineStore
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The gateway must not start (clamd missing, store unwritable ...): a clear message."""
+
+
+def make_next_hop(settings: Settings, metrics: Metrics | None = None) -> NextHop | None:
+    if not settings.gateway.next_hop:
+        return None
+    host, port = split_host_port(settings.gateway.next_hop)
+    return NextHop(host, port, pool_size=settings.gateway.next_hop_pool_size,
+                   timeout=settings.gateway.next_hop_timeout, local_hostname=settings.gateway.hostname,
+                   tls=settings.gateway.next_hop_tls, metrics=metrics)
+
+
+def open_store(settings: Settings) -> QuarantineStore:
+    return QuarantineStore(settings.quarantine.path, settings.quarantine.database_url)
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
+    store: QuarantineStore | None = None
+    scanner: Scanner | None = None
+    next_hop: NextHop | None = None
+    handler: GatewayHandler | None = None
+    smtp_server: asyncio.base_events.Server | None = None
+    web_server: uvicorn.Server | None = None
+    _web_task: asyncio.Task | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def smtp_port(self) -> int:
+        assert self.smtp_server is not None
+        return self.smtp_server.sockets[0].getsockname()[1]
+
+    async def start(self, *, web: bool | None = None, sock: socket.socket | None = None) -> None:
+        settings = self.settings
+        try:
+            self.store = await open_store(settings).open()
+        except Exception as exc:
+            raise StartupError(f"quarantine store at {settings.quarantine.path} cannot be opened: {exc}") from exc
+        self.scanner = Scanner(settings, seen=self.store.seen, metrics=self.metrics)
+        try:
+            self.warnings = await self.scanner.self_test()
+        except Exception as exc:
+            await self.store.close()
+            raise StartupError(f"self-test failed: {exc}") from exc
+        for warning in self.warnings:
+            log.warning("self-test: %s", warning)
+        if not settings.gateway.next_hop:
+            log.warning("no [gateway] next_hop: every message that should be delivered gets 451")
+        self.next_hop = make_next_hop(settings, self.metrics)
+        signer = None
+        dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer)
+        self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
+        loop = asyncio.get_running_loop()
+        factory = protocol_factory(self.handler, settings)
+        if sock is not None:
+            self.smtp_server = await loop.create_server(factory, sock=sock)
+        else:
+            host, port = split_host_port(settings.gateway.listen)
+            # reuse_port: several worker processes may share the listening port
+            self.smtp_server = await loop.create_server(factory, host=host or None, port=port,
+                                                        reuse_address=True, reuse_port=True)
+        log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
+        if web if web is not None else settings.web.enabled:
+            await self._start_web()
+
+    async def _start_web(self) -> None:
+        host, port = split_host_port(self.settings.web.listen)
+        app = create_app(self.metrics)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                access_log=False)
+        self.web_server = uvicorn.Server(config)
+        self.web_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._web_task = asyncio.create_task(self.web_server.serve())
+        while not self.web_server.started and not self._web_task.done():
+            await asyncio.sleep(0.02)
+        if self._web_task.done():
+            raise StartupError(f"web UI could not listen on {self.settings.web.listen}")
+        log.info("HTTP listening on %s", self.settings.web.listen)
+
+    @property
+    def web_port(self) -> int:
+        assert self.web_server is not None
+        return self.web_server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Graceful: stop accepting, let in-flight transactions finish, then close."""
+        if self.smtp_server is not None:
+            self.smtp_server.close()
+        if self.handler is not None and not await self.handler.wait_idle(grace):
+            log.warning("shutdown: in-flight messages did not finish within %ss", grace)
+        if self.web_server is not None:
+            self.web_server.should_exit = True
+            if self._web_task is not None:
+                await self._web_task
+        if self.next_hop is not None:
+            await self.next_hop.close()
+        if self.scanner is not None:
+            await self.scanner.close()
+        if self.store is not None:
+            await self.store.close()

@@ -1,0 +1,510 @@
+"""The quarantine store: held bytes on disk (fsync'd), an index and an append-only audit in SQL.
+
+Durability order (the never-lose-mail rule): bytes to a temporary file, fsync,
+rename into place, fsync the directory, then the index row; only after that
+may the gateway answer 250. SQLite is the embedded default; the same SQLAlchemy
+Core tables run on PostgreSQL for several gateway nodes.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, and_, create_engine,
+                        delete, event, func, insert, or_, select, update)
+from sqlalchemy.engine import Engine
+
+from filters.base import Finding
+
+T = TypeVar("T")
+
+metadata = MetaData()
+
+messages = Table(
+    "messages", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("received_at", Float, nullable=False, index=True),
+    Column("updated_at", Float, nullable=False),
+    Column("mail_from", String(320), nullable=False, index=True),
+    Column("from_header", String(998), nullable=False, default=""),
+    Column("subject", Text, nullable=False, default=""),
+    Column("direction", String(16), nullable=False),
+    Column("sender_role", String(16), nullable=False),
+    Column("client_ip", String(64), nullable=False, default=""),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(512)),  # NULL: metadata-only record (e.g. a rejected virus)
+    Column("status", String(24), nullable=False, index=True),
+    Column("codes", Text, nullable=False, default=""),  # " CODE1 CODE2 " for LIKE search
+    Column("categories", Text, nullable=False, default=""),
+    Column("max_severity", Integer, nullable=False, default=0),
+    Column("findings", Text, nullable=False, default="[]"),  # JSON list of Finding.as_dict
+    Column("failures", Text, nullable=False, default="[]"),
+    Column("alerts", Text, nullable=False, default=""),
+)
+
+recipient_rows = Table(
+    "recipients", metadata,
+    Column("message_id", String(40), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("action", String(16), nullable=False),  # the policy's action for this copy
+    Column("status", String(24), nullable=False),  # held | releasing | released | deleted | rejected
+    Column("updated_at", Float, nullable=False),
+    Index("ix_recipients_address", "address"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("message_id", String(40), index=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+# One row per message the gateway decided on (delivered, held, rejected,
+# tempfailed): what the reports count, without any content.
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("message_id", String(40), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("sender_role", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actions", Text, nullable=False, default="{}"),  # JSON {role: action} counts, no addresses
+    Column("codes", Text, nullable=False, default=""),
+    Column("categories", Text, nullable=False, default=""),
+    Column("failures", Text, nullable=False, default=""),
+    Column("size", Integer, nullable=False, default=0),
+    Column("seconds", Float, nullable=False, default=0.0),
+)
+
+seen = Table(
+    "seen", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("value", String(512), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_seen_kind_key_at", "kind", "key", "at"),
+)
+
+
+class Status(StrEnum):
+    HELD = "held"
+    RELEASING = "releasing"
+    RELEASED = "released"
+    DELETED = "deleted"
+    REJECTED = "rejected"  # metadata-only record of a rejected message
+    PARTIAL = "partially_released"
+
+
+class ReviewAction(StrEnum):
+    """Every review action writes one audit row with who, when, what and why."""
+
+    HOLD = "hold"
+    RECORD_REJECT = "record_reject"
+    RELEASE = "release"
+    RELEASE_FAILED = "release_failed"
+    DELETE = "delete"
+    VIEW = "view"
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (unknown id, nothing to release ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    id: str
+    received_at: float
+    mail_from: str
+    from_header: str
+    subject: str
+    direction: str
+    sender_role: str
+    client_ip: str
+    size: int
+    sha256: str
+    path: str | None
+    status: str
+    findings: tuple[Finding, ...]
+    failures: tuple[dict, ...]
+    recipients: dict[str, dict] = field(default_factory=dict)  # address -> {role, action, status}
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.code for f in self.findings))
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(str(f.category) for f in self.findings))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "received_at": self.received_at, "mail_from": self.mail_from,
+            "from": self.from_header, "subject": self.subject, "direction": self.direction,
+            "sender_role": self.sender_role, "client_ip": self.client_ip, "size": self.size,
+            "sha256": self.sha256, "status": self.status, "recipients": self.recipients,
+            "findings": [f.as_dict() for f in self.findings], "failures": list(self.failures),
+            "alerts": list(self.alerts),
+        }
+
+
+def new_message_id(now: float | None = None) -> str:
+    """Sortable by time, unguessable: 20261123T101500-3f9a1c2b7d."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now or time.time()))
+    return f"{stamp}-{secrets.token_hex(5)}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SqlSeenStore:
+    """SeenStore (filters/base.py) over the store's database."""
+
+    def __init__(self, store: "QuarantineStore") -> None:
+        self._store = store
+
+    async def record(self, kind: str, key: str, value: str) -> None:
+        await self._store.run(self._store._record_seen, kind, key, value)
+
+    async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
+        return await self._store.run(self._store._count_seen, kind, key, since_seconds, True)
+
+    async def count(self, kind: str, key: str, since_seconds: float) -> int:
+        return await self._store.run(self._store._count_seen, kind, key, since_seconds, False)
+
+
+class QuarantineStore:
+    """Files + index. Sync SQLAlchemy under the hood; async callers go through
+    `run()`, which uses one worker thread so SQLite sees one writer at a time."""
+
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
+        self.root = Path(root)
+        self.messages_dir = self.root / "messages"
+        self._tmp_dir = self.root / "tmp"
+        self._url = database_url or f"sqlite:///{self.root / 'index.sqlite3'}"
+        self._engine: Engine | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.seen = SqlSeenStore(self)
+
+    # -- life cycle -------------------------------------------------------
+    def open_sync(self) -> "QuarantineStore":
+        self.messages_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp_dir.mkdir(parents=True, exist_ok=True)
+        is_sqlite = self._url.startswith("sqlite")
+        engine = create_engine(self._url, future=True,
+                               connect_args={"timeout": 30} if is_sqlite else {})
+        if is_sqlite:
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn, _record) -> None:  # WAL: readers (CLI, web) never block the gateway
+                cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")  # durability before the 250
+                cursor.close()
+        metadata.create_all(engine)
+        self._engine = engine
+        return self
+
+    async def open(self) -> "QuarantineStore":
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine-store")
+        await self.run(self.open_sync)
+        return self
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def close_sync(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StoreError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise StoreError("store is not open")
+        return self._engine
+
+    def check_writable(self) -> None:
+        """For `config check`: write, fsync and remove a probe file; touch the index."""
+        probe = self._tmp_dir / f"probe-{secrets.token_hex(4)}"
+        with open(probe, "wb") as handle:
+            handle.write(b"probe")
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+        with self.engine.begin() as conn:
+            conn.execute(select(func.count()).select_from(messages)).scalar_one()
+
+    # -- writing ------------------------------------------------------------
+    def _write_bytes(self, message_id: str, raw: bytes) -> Path:
+        day = message_id[:8]
+        target_dir = self.messages_dir / day[:4] / day[4:6]
+        target_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_dir / f"{message_id}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        target = target_dir / f"{message_id}.eml"
+        os.replace(tmp, target)
+        _fsync_dir(target_dir)
+        return target
+
+    def add_sync(self, *, message_id: str, raw: bytes | None, mail_from: str, from_header: str, subject: str,
+                 direction: str, sender_role: str, client_ip: str, sha256: str, size: int,
+                 recipients: Iterable[tuple[str, str, str]], findings: Sequence[Finding],
+                 failures: Sequence[dict], alerts: Iterable[str] = (), status: Status = Status.HELD,
+                 actor: str = "gateway") -> str:
+        """recipients: (address, role, action). raw None = metadata-only record."""
+        path = None
+        if raw is not None:
+            path = str(self._write_bytes(message_id, raw).relative_to(self.root))
+        now = time.time()
+        rcpt_status = Status.HELD if status == Status.HELD else status
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(messages).values(
+                    id=message_id, received_at=now, updated_at=now, mail_from=mail_from,
+                    from_header=from_header[:998], subject=subject, direction=direction, sender_role=sender_role,
+                    client_ip=client_ip, size=size, sha256=sha256, path=path, status=str(status),
+                    codes=" " + " ".join(dict.fromkeys(f.code for f in findings)) + " ",
+                    categories=" " + " ".join(dict.fromkeys(str(f.category) for f in findings)) + " ",
+                    max_severity=max((int(f.severity) for f in findings), default=0),
+                    findings=json.dumps([f.as_dict() for f in findings]),
+                    failures=json.dumps(list(failures)), alerts=" ".join(sorted(set(alerts)))))
+                for address, role, action in recipients:
+                    conn.execute(insert(recipient_rows).values(
+                        message_id=message_id, address=address, role=role, action=action,
+                        status=str(rcpt_status), updated_at=now))
+                conn.execute(insert(audit).values(
+                    at=now, actor=actor,
+                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_REJECT),
+                    message_id=message_id, reason="policy", detail=json.dumps(
+                        {"codes": [f.code for f in findings]})))
+        except Exception:
+            if path is not None:  # no index row: do not leave an orphan file behind
+                (self.root / path).unlink(missing_ok=True)
+            raise
+        return message_id
+
+    async def add(self, **kwargs: Any) -> str:
+        return await self.run(lambda: self.add_sync(**kwargs))
+
+    def discard_sync(self, message_id: str) -> None:
+        """Undo an add whose SMTP transaction then failed (the sender will retry)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(messages.c.path).where(messages.c.id == message_id)).first()
+            conn.execute(delete(recipient_rows).where(recipient_rows.c.message_id == message_id))
+            conn.execute(delete(messages).where(messages.c.id == message_id))
+            conn.execute(delete(audit).where(audit.c.message_id == message_id))
+        if row and row.path:
+            (self.root / row.path).unlink(missing_ok=True)
+
+    async def discard(self, message_id: str) -> None:
+        await self.run(self.discard_sync, message_id)
+
+    def record_decision_sync(self, *, message_id: str, direction: str, sender_role: str, action: str,
+                             role_actions: dict[str, int], codes: Iterable[str], categories: Iterable[str],
+                             failures: Iterable[str], size: int, seconds: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(decisions).values(
+                at=time.time(), message_id=message_id, direction=direction, sender_role=sender_role,
+                action=action, actions=json.dumps(role_actions), codes=" ".join(dict.fromkeys(codes)),
+                categories=" ".join(dict.fromkeys(categories)), failures=" ".join(failures),
+                size=size, seconds=seconds))
+
+    async def record_decision(self, **kwargs: Any) -> None:
+        await self.run(lambda: self.record_decision_sync(**kwargs))
+
+    # -- seen store -------------------------------------------------------------
+    def _record_seen(self, kind: str, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(seen).values(kind=kind, key=key[:256], value=value[:512], at=time.time()))
+
+    def _count_seen(self, kind: str, key: str, since_seconds: float, distinct: bool) -> int:
+        since = time.time() - since_seconds
+        column = func.count(func.distinct(seen.c.value)) if distinct else func.count()
+        with self.engine.begin() as conn:
+            return int(conn.execute(select(column).select_from(seen).where(
+                and_(seen.c.kind == kind, seen.c.key == key[:256], seen.c.at >= since))).scalar_one())
+
+    # -- reading ---------------------------------------------------------------
+    def _row_to_held(self, row: Any, rcpts: dict[str, dict]) -> HeldMessage:
+        return HeldMessage(
+            id=row.id, received_at=row.received_at, mail_from=row.mail_from, from_header=row.from_header,
+            subject=row.subject, direction=row.direction, sender_role=row.sender_role,
+            client_ip=row.client_ip, size=row.size, sha256=row.sha256, path=row.path, status=row.status,
+            findings=tuple(Finding.from_dict(f) for f in json.loads(row.findings)),
+            failures=tuple(json.loads(row.failures)), recipients=rcpts,
+            alerts=tuple(a for a in row.alerts.split() if a))
+
+    def _recipients_of(self, conn: Any, ids: list[str]) -> dict[str, dict[str, dict]]:
+        out: dict[str, dict[str, dict]] = {i: {} for i in ids}
+        if not ids:
+            return out
+        for r in conn.execute(select(recipient_rows).where(recipient_rows.c.message_id.in_(ids))):
+            out[r.message_id][r.address] = {"role": r.role, "action": r.action, "status": r.status}
+        return out
+
+    def get_sync(self, message_id: str) -> HeldMessage:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+            if row is None:
+                raise StoreError(f"no quarantined message with id {message_id}")
+            return self._row_to_held(row, self._recipients_of(conn, [message_id])[message_id])
+
+    async def get(self, message_id: str) -> HeldMessage:
+        return await self.run(self.get_sync, message_id)
+
+    def raw_sync(self, held: HeldMessage) -> bytes:
+        if not held.path:
+            raise StoreError(f"message {held.id} was recorded without its content")
+        return (self.root / held.path).read_bytes()
+
+    def list_sync(self, *, status: str | None = None, category: str | None = None, sender: str | None = None,
+                  recipient: str | None = None, since: float | None = None, until: float | None = None,
+                  subject: str | None = None, limit: int = 100, offset: int = 0,
+                  newest_first: bool = True) -> list[HeldMessage]:
+        query = select(messages)
+        conditions = []
+        if status:
+            conditions.append(messages.c.status == status)
+        if category:
+            conditions.append(or_(messages.c.categories.like(f"% {category} %"),
+                                  messages.c.codes.like(f"% {category.upper()} %")))
+        if sender:
+            conditions.append(messages.c.mail_from.like(f"%{sender.lower()}%"))
+        if subject:
+            conditions.append(messages.c.subject.like(f"%{subject}%"))
+        if since is not None:
+            conditions.append(messages.c.received_at >= since)
+        if until is not None:
+            conditions.append(messages.c.received_at < until)
+        if recipient:
+            sub = select(recipient_rows.c.message_id).where(recipient_rows.c.address.like(f"%{recipient.lower()}%"))
+            conditions.append(messages.c.id.in_(sub))
+        if conditions:
+            query = query.where(and_(*conditions))
+        order = messages.c.received_at.desc() if newest_first else messages.c.received_at.asc()
+        query = query.order_by(order, messages.c.id).limit(limit).offset(offset)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+            rcpts = self._recipients_of(conn, [r.id for r in rows])
+            return [self._row_to_held(r, rcpts[r.id]) for r in rows]
+
+    def audit_sync(self, message_id: str | None = None, limit: int = 1000) -> list[dict]:
+        query = select(audit).order_by(audit.c.id)
+        if message_id:
+            query = query.where(audit.c.message_id == message_id)
+        with self.engine.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query.limit(limit))]
+
+    def write_audit_sync(self, actor: str, action: ReviewAction, message_id: str | None, reason: str,
+                         detail: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit).values(at=time.time(), actor=actor, action=str(action),
+                                              message_id=message_id, reason=reason,
+                                              detail=json.dumps(detail or {})))
+
+    # -- state changes ----------------------------------------------------------
+    def claim_for_release_sync(self, message_id: str, addresses: Sequence[str] | None) -> list[str]:
+        """Atomically move held recipients to 'releasing'. Returns the claimed ones:
+        a second, concurrent release finds nothing to claim (exactly once)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.execute(select(messages.c.id).where(messages.c.id == message_id)).first() is None:
+                raise StoreError(f"no quarantined message with id {message_id}")
+            held = [r.address for r in conn.execute(select(recipient_rows.c.address).where(and_(
+                recipient_rows.c.message_id == message_id, recipient_rows.c.status == Status.HELD)))]
+            wanted = [a for a in held if addresses is None or a in {x.lower() for x in addresses}]
+            claimed = []
+            for address in wanted:
+                result = conn.execute(update(recipient_rows).where(and_(
+                    recipient_rows.c.message_id == message_id, recipient_rows.c.address == address,
+                    recipient_rows.c.status == Status.HELD)).values(status=str(Status.RELEASING), updated_at=now))
+                if result.rowcount == 1:
+                    claimed.append(address)
+            return claimed
+
+    def finish_release_sync(self, message_id: str, addresses: Sequence[str], ok: bool, actor: str,
+                            reason: str, detail: dict) -> None:
+        now = time.time()
+        new_status = Status.RELEASED if ok else Status.HELD
+        with self.engine.begin() as conn:
+            for address in addresses:
+                conn.execute(update(recipient_rows).where(and_(
+                    recipient_rows.c.message_id == message_id, recipient_rows.c.address == address,
+                    recipient_rows.c.status == Status.RELEASING)).values(status=str(new_status), updated_at=now))
+            self._refresh_status(conn, message_id, now)
+            conn.execute(insert(audit).values(
+                at=now, actor=actor, action=str(ReviewAction.RELEASE if ok else ReviewAction.RELEASE_FAILED),
+                message_id=message_id, reason=reason, detail=json.dumps({"recipients": list(addresses), **detail})))
+
+    def _refresh_status(self, conn: Any, message_id: str, now: float) -> None:
+        statuses = [r.status for r in conn.execute(
+            select(recipient_rows.c.status).where(recipient_rows.c.message_id == message_id))]
+        if not statuses:
+            return
+        if all(s == Status.RELEASED for s in statuses):
+            status = Status.RELEASED
+        elif all(s == Status.DELETED for s in statuses):
+            status = Status.DELETED
+        elif any(s == Status.RELEASED for s in statuses) and not any(s == Status.HELD for s in statuses):
+            status = Status.RELEASED if not any(s == Status.RELEASING for s in statuses) else Status.RELEASING
+        elif any(s == Status.RELEASED for s in statuses):
+            status = Status.PARTIAL
+        elif any(s == Status.RELEASING for s in statuses):
+            status = Status.RELEASING
+        else:
+            status = Status.HELD
+        conn.execute(update(messages).where(messages.c.id == message_id).values(status=str(status), updated_at=now))
+
+    def delete_sync(self, message_id: str, actor: str, reason: str) -> None:
+        """Delete the held bytes; the index row and audit stay (what happened is kept)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+            if row is None:
+                raise StoreError(f"no quarantined message with id {message_id}")
+            if row.status in (Status.DELETED, Status.RELEASED, Status.RELEASING):
+                raise StoreError(f"message {message_id} is {row.status}; nothing to delete")
+            conn.execute(update(recipient_rows).where(and_(recipient_rows.c.message_id == message_id,
+                                                       recipient_rows.c.status == Status.HELD))
+                         .values(status=str(Status.DELETED), updated_at=now))
+            conn.execute(update(messages).where(messages.c.id == message_id)
+                         .values(status=str(Status.DELETED), path=None, updated_at=now))
+            conn.execute(insert(audit).values(at=now, actor=actor, action=str(ReviewAction.DELETE),
+                                              message_id=message_id, reason=reason, detail="{}"))
+        if row.path:
+            (self.root / row.path).unlink(missing_ok=True)
+

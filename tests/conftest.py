@@ -1,0 +1,87 @@
+"""Fixtures shared by every test package: a real SMTP sink as next hop, free ports."""
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class SinkMessage:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class SinkHandler:
+    """The next hop: records what it accepts; can be told to answer 4xx/5xx."""
+
+    messages: list[SinkMessage] = field(default_factory=list)
+    data_reply: str | None = None  # e.g. "451 4.3.0 try later" or "554 5.7.1 no"
+    rcpt_reply: dict[str, str] = field(default_factory=dict)  # address -> reply
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.rcpt_reply.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
+        with self.lock:
+            self.messages.append(SinkMessage(envelope.mail_from, list(envelope.rcpt_tos),
+                                             envelope.original_content))
+        return "250 2.0.0 sink accepted"
+
+    def bodies(self) -> list[bytes]:
+        with self.lock:
+            return [m.data for m in self.messages]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.handler = SinkHandler()
+        # aiosmtpd's Controller probes its own port once started, so it needs a
+        # concrete one: take a free port from the OS just before binding.
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
+
+    def start(self) -> "Sink":
+        self.controller.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def messages(self) -> list[SinkMessage]:
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def sink():
+    server = Sink().start()
+    yield server
+    server.stop()
+
+
+def free_port() -> int:
+    """A port nobody listens on (bound, read, closed): connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

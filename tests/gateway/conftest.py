@@ -1,0 +1,82 @@
+"""Gateway fixtures: a real gateway on port 0 in the test's event loop, forwarding to the sink."""
+from __future__ import annotations
+
+import asyncio
+import re
+import smtplib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.service import Gateway
+from tests.factories import SCHOOL_DOMAIN, make_settings
+
+
+def write_site_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def to_crlf(raw: bytes) -> bytes:
+    return re.sub(rb"\r?\n", b"\r\n", raw)
+
+
+class RunningGateway:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    @property
+    def port(self) -> int:
+        return self.gateway.smtp_port
+
+    @property
+    def settings(self):
+        return self.gateway.settings
+
+    @property
+    def store(self):
+        return self.gateway.store
+
+    def _send_sync(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> tuple[int, bytes]:
+        """smtplib, the stdlib client: returns the DATA reply (code, text).
+
+        smtplib sends bytes as given, so LF-only test messages get CRLF here,
+        as any real MTA would put on the wire."""
+        raw = to_crlf(raw)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+            client.ehlo("client.test")
+            code, text = client.mail(mail_from)
+            if code != 250:
+                return code, text
+            for rcpt in rcpt_tos:
+                code, text = client.rcpt(rcpt)
+                if code not in (250, 251):
+                    return code, text
+            code, text = client.data(raw)
+            return code, text
+
+    async def send(self, raw: bytes, mail_from: str = "alice@example.com",
+                   rcpt_tos: list[str] | tuple[str, ...] = (f"bob@{SCHOOL_DOMAIN}",)) -> tuple[int, bytes]:
+        # smtplib blocks: run it in a thread so the gateway on this loop keeps serving
+        return await asyncio.to_thread(self._send_sync, raw, mail_from, list(rcpt_tos))
+
+
+@pytest.fixture
+async def make_gateway(tmp_path):
+    started: list[Gateway] = []
+
+    async def factory(*, next_hop: str | None, web: bool = False, **overrides: Any) -> RunningGateway:
+        gateway_overrides = {"listen": "127.0.0.1:0", **overrides.pop("gateway", {})}
+        if next_hop:
+            gateway_overrides["next_hop"] = next_hop
+        web_overrides = {"listen": "127.0.0.1:0", **overrides.pop("web", {})}
+        settings = make_settings(tmp_path, gateway=gateway_overrides, web=web_overrides, **overrides)
+        gateway = Gateway(settings)
+        await gateway.start(web=web)
+        started.append(gateway)
+        return RunningGateway(gateway)
+
+    yield factory
+    for gateway in started:
+        await gateway.stop(grace=5)

@@ -1,0 +1,222 @@
+"""End-to-end SMTP behaviour of the gateway: real clients, a real next hop."""
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.factories import SCHOOL_DOMAIN, make_message
+
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64
+
+
+async def test_clean_message_reaches_next_hop_byte_identical(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address)
+    raw = make_message("Dear Mr Brown,\nThe trip letter is attached to the portal.\n",
+                       subject="Year 7 trip").replace(b"\n", b"\r\n")
+    code, text = await gw.send(raw)
+    assert code == 250, text
+    [delivered] = sink.messages
+    assert delivered.rcpt_tos == [f"bob@{SCHOOL_DOMAIN}"]
+    assert delivered.mail_from == "alice@example.com"
+    # only headers are added in front; the original bytes follow unchanged
+    assert delivered.data.endswith(raw)
+    added = delivered.data[: -len(raw)]
+    assert added.startswith(b"Received: from client.test")
+    assert b"X-Schoolgate-Findings" not in delivered.data
+
+
+async def test_relay_denied_from_untrusted_network(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address, gateway={"trusted_networks": []})
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+        await asyncio.to_thread(_sendmail, gw.port, "spammer@example.com", ["victim@elsewhere.example"])
+    code, text = info.value.recipients["victim@elsewhere.example"]
+    assert code == 550 and b"5.7.1" in text and b"elay denied" in text
+    # the school's own domain is still accepted from anyone
+    code, _ = await gw.send(make_message("hi"), "parent@example.com", [f"teacher@{SCHOOL_DOMAIN}"])
+    assert code == 250
+
+
+async def test_relay_allowed_from_trusted_network(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address)  # default trusted: 127.0.0.0/8
+    code, _ = await gw.send(make_message("Minutes attached", sender=f"head@{SCHOOL_DOMAIN}",
+                                         to="governor@example.org"),
+                            f"head@{SCHOOL_DOMAIN}", ["governor@example.org"])
+    assert code == 250
+    assert sink.messages[0].rcpt_tos == ["governor@example.org"]
+
+
+def _sendmail(port: int, mail_from: str, rcpts: list[str], raw: bytes = b"Subject: x\r\n\r\nbody\r\n"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        return client.sendmail(mail_from, rcpts, raw)
+
+
+async def test_oversize_message_gets_552(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address, gateway={"max_message_size": 10_000})
+    raw = make_message(("x" * 70 + "\n") * 300)
+    code, text = await gw.send(raw)
+    assert code == 552 and b"5.3.4" in text
+    assert sink.messages == []
+
+
+async def test_size_declared_too_big_refused_at_mail_from(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address, gateway={"max_message_size": 10_000})
+
+    def declare() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as client:
+            client.ehlo("c")
+            assert client.has_extn("size")
+            assert int(client.esmtp_features["size"]) == 10_000
+            return client.mail("a@example.com", ["SIZE=50000"])
+    code, text = await asyncio.to_thread(declare)
+    assert code == 552 and b"5.3.4" in text
+
+
+async def test_bare_lf_end_of_data_smuggling_refused(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address)
+
+    def smuggle() -> bytes:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+            f = s.makefile("rwb")
+            f.readline()
+            for line in (b"EHLO x\r\n",):
+                f.write(line); f.flush()
+            while not f.readline().startswith(b"250 "):
+                pass
+            for cmd in (b"MAIL FROM:<a@example.com>\r\n", f"RCPT TO:<b@{SCHOOL_DOMAIN}>\r\n".encode(),
+                        b"DATA\r\n"):
+                f.write(cmd); f.flush(); f.readline()
+            f.write(b"Subject: hi\r\n\r\nhello\n.\nMAIL FROM:<evil@example.com>\r\n"
+                    b"RCPT TO:<victim@x>\r\nDATA\r\nsmuggled\r\n.\r\n")
+            f.flush()
+            return f.readline()
+    reply = await asyncio.to_thread(smuggle)
+    assert reply.startswith(b"550 5.5.2"), reply
+    assert sink.messages == []
+
+
+async def test_next_hop_refusing_connections_gives_451(make_gateway):
+    gw = await make_gateway(next_hop=f"127.0.0.1:{free_port()}")
+    code, text = await gw.send(make_message("hello"))
+    assert code == 451
+    assert await gw.store.run(gw.store.list_sync) == []  # nothing stored as delivered or held
+
+
+@pytest.mark.parametrize("where,reply,expected", [
+    ("data", "451 4.3.0 mailbox busy", 451),
+    ("data", "554 5.7.1 no thanks", 554),
+    ("rcpt", "450 4.2.1 mailbox full", 450),
+    ("rcpt", "550 5.1.1 no such user", 550),
+])
+async def test_next_hop_answer_class_passed_back(make_gateway, sink, where, reply, expected):
+    gw = await make_gateway(next_hop=sink.address)
+    if where == "data":
+        sink.handler.data_reply = reply
+    else:
+        sink.handler.rcpt_reply[f"bob@{SCHOOL_DOMAIN}"] = reply
+    code, text = await gw.send(make_message("hello"))
+    assert code == expected, text
+    assert str(code)[0] == reply[0]
+    assert sink.messages == []
+
+
+async def test_held_attachment_then_release_exactly_once(make_gateway, sink):
+    from quarantine.review import ReleaseError, release_from_store
+    from gateway.relay import NextHop
+
+    gw = await make_gateway(next_hop=sink.address)
+    raw = make_message("Please pay the invoice", attachments=[("invoice.pdf.exe", "application/pdf", EXE)])
+    code, text = await gw.send(raw)
+    assert code == 250, text
+    assert sink.messages == []
+    [held] = await gw.store.run(gw.store.list_sync)
+    assert "ATTACHMENT_DOUBLE_EXTENSION" in held.codes
+    assert held.status == "held"
+    hop = NextHop("127.0.0.1", sink.port)
+    result = await release_from_store(gw.store, hop, held.id, recipients=None, actor="test", reason="checked")
+    assert result["recipients"] == [f"bob@{SCHOOL_DOMAIN}"]
+    [delivered] = sink.messages
+    assert b"X-Schoolgate-Findings: ATTACHMENT_DOUBLE_EXTENSION" in delivered.data
+    with pytest.raises(ReleaseError):
+        await release_from_store(gw.store, hop, held.id, recipients=None, actor="test", reason="again")
+    assert len(sink.messages) == 1
+    await hop.close()
+    actions = [row["action"] for row in await gw.store.run(gw.store.audit_sync, held.id)]
+    assert actions == ["hold", "release"]
+
+
+async def test_mixed_outcomes_deliver_pass_hold_the_rest(make_gateway, sink, tmp_path):
+    from tests.factories import write_directory
+    csv = write_directory(tmp_path / "dir.csv", [
+        (f"teacher@{SCHOOL_DOMAIN}", "staff", "Tess Teacher", ""),
+        (f"pupil@{SCHOOL_DOMAIN}", "student", "Pip Pupil", "")])
+    # staff may receive executables (IT staff), students may not
+    rules = [{"category": "attachment", "recipient_roles": ["staff"], "action": "pass"},
+             {"category": "attachment", "action": "hold"}]
+    gw = await make_gateway(next_hop=sink.address, directory={"csv": str(csv)}, policy={"rules": rules})
+    raw = make_message("tool", attachments=[("setup.exe", "application/octet-stream", EXE)])
+    code, _ = await gw.send(raw, "vendor@example.com", [f"teacher@{SCHOOL_DOMAIN}", f"pupil@{SCHOOL_DOMAIN}"])
+    assert code == 250
+    [delivered] = sink.messages
+    assert delivered.rcpt_tos == [f"teacher@{SCHOOL_DOMAIN}"]
+    [held] = await gw.store.run(gw.store.list_sync)
+    assert list(held.recipients) == [f"pupil@{SCHOOL_DOMAIN}"]
+
+
+async def test_all_rejected_gets_554_and_metadata_record(make_gateway, sink):
+    rules = [{"category": "attachment", "action": "reject"}]
+    gw = await make_gateway(next_hop=sink.address, policy={"rules": rules})
+    raw = make_message("tool", attachments=[("setup.exe", "application/octet-stream", EXE)])
+    code, text = await gw.send(raw)
+    assert code == 554 and b"5.7.1" in text
+    assert sink.messages == []
+    [record] = await gw.store.run(gw.store.list_sync)
+    assert record.status == "rejected" and record.path is None  # metadata only, no bytes kept
+
+
+async def test_mixed_reject_and_pass_holds_rejected_copy(make_gateway, sink, tmp_path):
+    from tests.factories import write_directory
+    csv = write_directory(tmp_path / "dir.csv", [
+        (f"teacher@{SCHOOL_DOMAIN}", "staff", "Tess Teacher", ""),
+        (f"pupil@{SCHOOL_DOMAIN}", "student", "Pip Pupil", "")])
+    rules = [{"category": "attachment", "recipient_roles": ["staff"], "action": "pass"},
+             {"category": "attachment", "action": "reject"}]
+    gw = await make_gateway(next_hop=sink.address, directory={"csv": str(csv)}, policy={"rules": rules})
+    raw = make_message("tool", attachments=[("setup.exe", "application/octet-stream", EXE)])
+    code, _ = await gw.send(raw, "vendor@example.com", [f"teacher@{SCHOOL_DOMAIN}", f"pupil@{SCHOOL_DOMAIN}"])
+    assert code == 250  # we said 250 to both RCPTs: the rejected copy is held, never dropped
+    assert sink.messages[0].rcpt_tos == [f"teacher@{SCHOOL_DOMAIN}"]
+    [held] = await gw.store.run(gw.store.list_sync)
+    assert held.recipients[f"pupil@{SCHOOL_DOMAIN}"]["action"] == "reject"
+
+
+async def test_metrics_count_messages(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address, web=True)
+    await gw.send(make_message("hello"))
+    async with httpx.AsyncClient() as client:
+        body = (await client.get(f"http://127.0.0.1:{gw.gateway.web_port}/metrics")).text
+    assert 'schoolgate_messages_total{action="pass",direction="inbound"} 1.0' in body
+    assert 'schoolgate_filter_seconds_count{filter="attachments"} 1.0' in body
+
+
+async def test_too_many_recipients(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address, gateway={"max_recipients": 2})
+    refused = await asyncio.to_thread(_sendmail, gw.port, "a@example.com",
+                                      [f"x{i}@{SCHOOL_DOMAIN}" for i in range(3)])
+    assert list(refused) == [f"x2@{SCHOOL_DOMAIN}"] and refused[f"x2@{SCHOOL_DOMAIN}"][0] == 452
+    assert sink.messages[0].rcpt_tos == [f"x0@{SCHOOL_DOMAIN}", f"x1@{SCHOOL_DOMAIN}"]
+
+
+async def test_graceful_stop_finishes_in_flight(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address)
+    send = asyncio.create_task(gw.send(make_message("in flight")))
+    await asyncio.sleep(0)
+    while gw.gateway.handler.in_flight == 0 and not send.done():
+        await asyncio.sleep(0.001)
+    await gw.gateway.stop(grace=10)
+    code, _ = await send
+    assert code == 250 and len(sink.messages) == 1
