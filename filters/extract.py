@@ -1,46 +1,678 @@
-"""Sniff attachment types from their bytes and extract their text, once, bounded."""
+"""Sniff attachment types from their bytes and extract their text, once, bounded.
+
+`AttachmentExtractor.enrich` runs once per attachment while the gateway builds
+the message view (in an executor, off the event loop). Every filter then reads
+`Attachment.sniffed_type`, `.text`, `.encrypted`, `.has_macros` and `.members`
+instead of opening documents itself. Nothing here raises: a document we cannot
+read gets an `extraction_note` saying why.
+
+Bounds (all per attachment): input size, characters of text, rows and pages,
+wall time (checked between rows, pages and archive members; a single pypdf
+page cannot be interrupted from a thread, so the page count bound matters too),
+archive members listed, nested archive depth and total bytes unpacked.
+"""
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
+import re
+import struct
+import time
+import zipfile
+from dataclasses import dataclass
 
 import filetype
 
-from filters.message import Attachment
+from filters.message import ArchiveMember, Attachment, decode_bytes, html_to_text
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 200_000
 
+# --- sniffed types we name ourselves (filetype has no matcher for these) ---
+OLE_STORAGE = "application/x-ole-storage"  # CFB container we could not classify further
+MS_WORD = "application/msword"
+MS_EXCEL = "application/vnd.ms-excel"
+MS_POWERPOINT = "application/vnd.ms-powerpoint"
+MS_INSTALLER = "application/x-msi"
+OOXML_ENCRYPTED = "application/x-ooxml-encrypted"  # password-protected docx/xlsx/pptx (CFB wrapper)
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+DOCM = "application/vnd.ms-word.document.macroenabled.12"
+XLSM = "application/vnd.ms-excel.sheet.macroenabled.12"
+PPTM = "application/vnd.ms-powerpoint.presentation.macroenabled.12"
+ZIP = "application/zip"
+JAR = "application/java-archive"
+APK = "application/vnd.android.package-archive"
+PE = "application/x-msdownload"  # MZ: DOS/Windows program or DLL
+ELF = "application/x-executable"
+MACHO = "application/x-mach-binary"
+JAVA_CLASS = "application/java-vm"
+SHORTCUT = "application/x-ms-shortcut"
+SCRIPT = "text/x-script"  # anything starting with a #! line
+PDF = "application/pdf"
+SEVEN_ZIP = "application/x-7z-compressed"
+RAR = "application/vnd.rar"
+
+# What the attachment policy calls a program: run by the OS, not opened by a viewer.
+EXECUTABLE_TYPES = frozenset({PE, ELF, MACHO, JAVA_CLASS, JAR, APK, SHORTCUT, SCRIPT, MS_INSTALLER,
+                              "application/x-shellscript", "application/x-elf", "application/x-sharedlib",
+                              "application/vnd.microsoft.portable-executable", "application/x-dosexec"})
+ARCHIVE_TYPES = frozenset({ZIP, SEVEN_ZIP, RAR, "application/x-rar-compressed", "application/gzip",
+                           "application/x-bzip2", "application/x-tar", "application/x-xz",
+                           "application/vnd.ms-cab-compressed", "application/x-iso9660-image"})
+MACRO_TYPES = frozenset({DOCM, XLSM, PPTM, "application/vnd.ms-excel.addin.macroenabled.12",
+                         "application/vnd.ms-excel.sheet.binary.macroenabled.12",
+                         "application/vnd.ms-word.template.macroenabled.12",
+                         "application/vnd.ms-excel.template.macroenabled.12",
+                         "application/vnd.ms-powerpoint.slideshow.macroenabled.12"})
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_LNK_MAGIC = b"\x4c\x00\x00\x00\x01\x14\x02\x00"
+_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+# The root storage CLSID of a Windows Installer database (MSI/MSP).
+_MSI_CLSIDS = ("000C1084-0000-0000-C000-000000000046", "000C1086-0000-0000-C000-000000000046")
+# 7-Zip's AES-256 coder id, as it appears in an archive's header.
+_7Z_AES = b"\x06\xf1\x07\x01"
+_TEXT_EXTENSIONS = (".txt", ".csv", ".tsv", ".text", ".md", ".log", ".ics", ".vcf", ".json", ".xml")
+_HTML_EXTENSIONS = (".htm", ".html", ".xhtml", ".mht")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-attachment bounds on extraction work."""
+
+    max_input_bytes: int = 25_000_000  # larger attachments are sniffed but not read
+    max_text_chars: int = MAX_TEXT_CHARS
+    max_seconds: float = 5.0
+    max_rows: int = 20_000  # spreadsheet rows across all sheets
+    max_pages: int = 100  # PDF pages
+    max_members: int = 2_000  # archive entries listed (over all nesting levels)
+    max_archive_depth: int = 3  # zip inside zip inside zip
+    max_member_bytes: int = 5_000_000  # a member is unpacked (for sniffing/text) only below this
+    max_unpacked_bytes: int = 50_000_000  # total unpacked per attachment: zip-bomb guard
+
+
+class _Budget:
+    """Time and unpacked-bytes budget shared by one attachment's extraction."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.max_seconds
+        self.unpacked = 0
+        self.members = 0
+        self.notes: list[str] = []
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+# ---------------------------------------------------------------------------
+# sniffing
+# ---------------------------------------------------------------------------
+
+def _ole_streams(data: bytes):
+    """An olefile.OleFileIO over the bytes, or None."""
+    import olefile  # local import: only OLE attachments pay for it
+
+    try:
+        return olefile.OleFileIO(io.BytesIO(data))
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _OleInfo:
+    kind: str
+    macros: bool
+    encrypted: bool
+
+
+def ole_info(data: bytes) -> _OleInfo:
+    """Classify a CFB (OLE2) file: which Office program, VBA present, password set."""
+    ole = _ole_streams(data)
+    if ole is None:
+        return _OleInfo(OLE_STORAGE, False, False)
+    try:
+        names = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
+        leaves = {n.rsplit("/", 1)[-1] for n in names}
+        root_clsid = (ole.root.clsid or "").upper() if ole.root is not None else ""
+        # VBA lives in a "VBA" storage with a "dir" stream and "_VBA_PROJECT"
+        # (Word: Macros/VBA, Excel: _VBA_PROJECT_CUR/VBA, PowerPoint: a VBA storage too).
+        macros = "_vba_project" in leaves or "_vba_project_cur" in leaves or any(
+            n.endswith("vba/dir") for n in names)
+        if "encryptedpackage" in leaves and "encryptioninfo" in leaves:
+            return _OleInfo(OOXML_ENCRYPTED, macros, True)
+        if root_clsid in _MSI_CLSIDS:
+            return _OleInfo(MS_INSTALLER, False, False)
+        if "worddocument" in leaves:
+            return _OleInfo(MS_WORD, macros, _word_encrypted(ole))
+        if "workbook" in leaves or "book" in leaves:
+            return _OleInfo(MS_EXCEL, macros, _excel_encrypted(ole, "workbook" if "workbook" in leaves else "book"))
+        if "powerpoint document" in leaves:
+            return _OleInfo(MS_POWERPOINT, macros, "encrypteddatastream" in leaves)
+        return _OleInfo(OLE_STORAGE, macros, False)
+    except Exception:
+        log.debug("OLE classification failed", exc_info=True)
+        return _OleInfo(OLE_STORAGE, False, False)
+    finally:
+        ole.close()
+
+
+def _word_encrypted(ole) -> bool:
+    # [MS-DOC] FibBase: bit fEncrypted (0x0100) of the 16-bit flags at offset 0x0A.
+    head = ole.openstream("WordDocument").read(12)
+    return len(head) >= 12 and bool(struct.unpack_from("<H", head, 10)[0] & 0x0100)
+
+
+def _excel_encrypted(ole, stream: str) -> bool:
+    # [MS-XLS] a FILEPASS record (type 0x002F) follows the first BOF when the
+    # workbook is password-protected; scan the first records only.
+    data = ole.openstream(stream).read(8192)
+    pos = 0
+    for _ in range(64):
+        if pos + 4 > len(data):
+            break
+        rtype, size = struct.unpack_from("<HH", data, pos)
+        if rtype == 0x002F:
+            return True
+        pos += 4 + size
+    return False
+
+
+def _zip_kind(zf: zipfile.ZipFile) -> tuple[str, bool]:
+    """A zip's real type (OOXML, jar, apk, plain zip) and whether it carries VBA."""
+    names = zf.namelist()
+    lower = [n.lower() for n in names]
+    macros = any(n.endswith("vbaproject.bin") for n in lower)
+    if "[content_types].xml" in lower:
+        try:
+            types = zf.read(names[lower.index("[content_types].xml")])[:200_000].decode("utf-8", "replace").lower()
+        except Exception:
+            types = ""
+        macro_ct = "macroenabled" in types or "vbaproject" in types
+        macros = macros or macro_ct
+        if any(n.startswith("word/") for n in lower):
+            return (DOCM if macros else DOCX), macros
+        if any(n.startswith("xl/") for n in lower):
+            return (XLSM if macros else XLSX), macros
+        if any(n.startswith("ppt/") for n in lower):
+            return (PPTM if macros else PPTX), macros
+    if "androidmanifest.xml" in lower and "classes.dex" in lower:
+        return APK, False
+    if "meta-inf/manifest.mf" in lower or any(n.endswith(".class") for n in lower[:200]):
+        return JAR, False
+    if lower and lower[0] == "mimetype":
+        try:
+            return zf.read(names[0])[:100].decode("ascii", "replace").strip() or ZIP, False
+        except Exception:
+            return ZIP, False
+    return ZIP, macros
+
+
+def sniff(data: bytes) -> str:
+    """The real type of some bytes, whatever the attachment claims. "" when unknown."""
+    if not data:
+        return ""
+    head = data[:8]
+    if data[:2] == b"MZ":
+        return PE
+    if head[:4] == b"\x7fELF":
+        return ELF
+    if head[:4] in _MACHO_MAGICS:
+        return MACHO
+    if head[:4] == b"\xca\xfe\xba\xbe":
+        # Mach-O universal binary or Java class: both are programs
+        return MACHO if len(data) > 8 and struct.unpack(">I", data[4:8])[0] < 64 else JAVA_CLASS
+    if head == _LNK_MAGIC:
+        return SHORTCUT
+    if data[:2] == b"#!":
+        return SCRIPT
+    if head == _OLE_MAGIC:
+        return ole_info(data).kind
+    if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                return _zip_kind(zf)[0]
+        except Exception:
+            return ZIP
+    if b"%PDF-" in data[:1024]:
+        return PDF
+    kind = filetype.guess(data[:8192])
+    if kind is not None:
+        return kind.mime
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# encryption checks that need no password
+# ---------------------------------------------------------------------------
+
+def seven_zip_encrypted(data: bytes) -> bool:
+    """True when a 7z archive's header names the AES coder.
+
+    With header encryption (7z -mhe=on) the AES coder id is in the plain
+    "encoded header" block at the end; with only the contents encrypted the
+    header is usually LZMA-packed, so we unpack it with the stdlib's lzma.
+    """
+    if data[:6] != b"7z\xbc\xaf\x27\x1c" or len(data) < 32:
+        return False
+    try:
+        next_offset, next_size = struct.unpack_from("<QQ", data, 12)
+        start = 32 + next_offset
+        header = data[start:start + min(next_size, 1_000_000)]
+    except struct.error:
+        return False
+    if _7Z_AES in header:
+        return True
+    if header[:1] == b"\x17":  # kEncodedHeader: the real header is packed
+        unpacked = _unpack_7z_header(data, header)
+        return unpacked is not None and _7Z_AES in unpacked
+    return False
+
+
+def _read_7z_number(buf: bytes, pos: int) -> tuple[int, int]:
+    first = buf[pos]
+    pos += 1
+    mask = 0x80
+    value = 0
+    for i in range(8):
+        if first & mask == 0:
+            high = first & (mask - 1)
+            value |= high << (8 * i)
+            return value, pos
+        value |= buf[pos] << (8 * i)
+        pos += 1
+        mask >>= 1
+    return value, pos
+
+
+def _unpack_7z_header(data: bytes, header: bytes) -> bytes | None:
+    """Unpack an LZMA-encoded 7z header (the common case). None on anything unusual."""
+    import lzma
+
+    try:
+        pos = 1
+        if header[pos] != 0x06:  # kPackInfo
+            return None
+        pack_pos, pos = _read_7z_number(header, pos + 1)
+        _num_streams, pos = _read_7z_number(header, pos)
+        if header[pos] != 0x09:  # kSize
+            return None
+        pack_size, pos = _read_7z_number(header, pos + 1)
+        # find the LZMA coder (id 03 01 01) and its 5 property bytes
+        coder = header.find(b"\x03\x01\x01", pos)
+        if coder < 0:
+            return None
+        props_len = header[coder + 3]
+        props = header[coder + 4:coder + 4 + props_len]
+        unpack_at = header.find(b"\x0c", coder + 4 + props_len)  # kCodersUnpackSize
+        unpack_size, _ = _read_7z_number(header, unpack_at + 1)
+        packed = data[32 + pack_pos:32 + pack_pos + pack_size]
+        lc_lp_pb = props[0]
+        dict_size = struct.unpack("<I", props[1:5])[0]
+        filters = [{"id": lzma.FILTER_LZMA1, "dict_size": dict_size, "lc": lc_lp_pb % 9,
+                    "lp": (lc_lp_pb // 9) % 5, "pb": lc_lp_pb // 45}]
+        decomp = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters)
+        return decomp.decompress(packed, max_length=min(unpack_size, 2_000_000))
+    except Exception:
+        return None
+
+
+def rar_encrypted(data: bytes) -> bool:
+    """RAR 4 (file header flag 0x04, or archive flag 0x80 for encrypted headers)
+    and RAR 5 (an archive encryption header, or a file encryption extra record)."""
+    if data[:7] == b"Rar!\x1a\x07\x00":  # RAR 4
+        pos = 7
+        for _ in range(200):
+            if pos + 7 > len(data):
+                return False
+            _crc, htype, flags, hsize = struct.unpack_from("<HBHH", data, pos)
+            if htype == 0x73 and flags & 0x0080:
+                return True
+            if htype == 0x74 and flags & 0x0004:
+                return True
+            add = struct.unpack_from("<I", data, pos + 7)[0] if flags & 0x8000 and pos + 11 <= len(data) else 0
+            if hsize < 7:
+                return False
+            pos += hsize + add
+        return False
+    if data[:8] == b"Rar!\x1a\x07\x01\x00":  # RAR 5
+        pos = 8
+        for _ in range(200):
+            if pos + 6 > len(data):
+                return False
+            try:
+                pos += 4  # CRC32
+                size, p = _vint(data, pos)
+                htype, p2 = _vint(data, p)
+            except IndexError:
+                return False
+            if htype == 4:  # archive encryption header
+                return True
+            if htype == 2 and b"\x01" in data[p2:p2 + 3] and _rar5_file_encrypted(data, p2, p + size):
+                return True
+            flags, p3 = _vint(data, p2)
+            extra = data_size = 0
+            if flags & 0x01:
+                extra, p3 = _vint(data, p3)
+            if flags & 0x02:
+                data_size, p3 = _vint(data, p3)
+            pos = p + size + data_size
+        return False
+    return False
+
+
+def _vint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _rar5_file_encrypted(data: bytes, pos: int, end: int) -> bool:
+    """A RAR 5 file header's extra area holding a file encryption record (type 1)."""
+    try:
+        flags, pos = _vint(data, pos)
+        extra_size = 0
+        if flags & 0x01:
+            extra_size, pos = _vint(data, pos)
+        if not extra_size:
+            return False
+        area = data[end - extra_size:end]
+        p = 0
+        while p < len(area):
+            rec_size, q = _vint(area, p)
+            rec_type, _ = _vint(area, q)
+            if rec_type == 1:
+                return True
+            p = q + rec_size
+    except IndexError:
+        return False
+    return False
+
+
+# ---------------------------------------------------------------------------
+# text extraction
+# ---------------------------------------------------------------------------
+
+def _decode_text(data: bytes) -> str:
+    if data[:3] == b"\xef\xbb\xbf":
+        return data[3:].decode("utf-8", errors="replace")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", errors="replace")
+    return decode_bytes(data)
+
+
+def _looks_binary(data: bytes) -> bool:
+    return b"\x00" in data[:4096] and data[:2] not in (b"\xff\xfe", b"\xfe\xff")
+
+
+def _csv_text(data: bytes, budget: _Budget) -> str:
+    text = _decode_text(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        return text
+    rows = []
+    for count, row in enumerate(csv.reader(io.StringIO(text), dialect)):
+        if count >= budget.limits.max_rows or budget.expired():
+            budget.note("spreadsheet truncated")
+            break
+        rows.append("\t".join(cell.strip() for cell in row))
+    return "\n".join(rows)
+
+
+def _xlsx_text(data: bytes, budget: _Budget) -> str:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    lines: list[str] = []
+    chars = 0
+    rows = 0
+    try:
+        for sheet in workbook.worksheets:
+            lines.append(f"[sheet: {sheet.title}]")
+            for row in sheet.iter_rows(values_only=True):
+                rows += 1
+                if rows > budget.limits.max_rows or chars > budget.limits.max_text_chars or budget.expired():
+                    budget.note("spreadsheet truncated")
+                    return "\n".join(lines)
+                cells = ["" if v is None else str(v) for v in row]
+                while cells and not cells[-1]:
+                    cells.pop()
+                if cells:
+                    line = "\t".join(cells)
+                    chars += len(line)
+                    lines.append(line)
+    finally:
+        workbook.close()
+    return "\n".join(lines)
+
+
+def _docx_text(data: bytes, budget: _Budget) -> str:
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    lines = [p.text for p in document.paragraphs if p.text]
+    for table in document.tables:
+        if budget.expired():
+            budget.note("document truncated")
+            break
+        for row in table.rows:
+            try:
+                lines.append("\t".join(cell.text.strip() for cell in row.cells))
+            except Exception:  # ragged/merged cells in hand-made tables
+                continue
+    for section in document.sections:
+        for part in (section.header, section.footer):
+            try:
+                lines.extend(p.text for p in part.paragraphs if p.text)
+            except Exception:
+                continue
+    return "\n".join(lines)
+
+
+def _pdf_text(data: bytes, budget: _Budget) -> tuple[str, bool]:
+    """(text, encrypted). A PDF with only an owner password opens with "" and is read."""
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        try:
+            if not reader.decrypt(""):
+                budget.note("PDF is password-protected")
+                return "", True
+        except Exception:
+            budget.note("PDF is password-protected")
+            return "", True
+    chunks: list[str] = []
+    chars = 0
+    for number, page in enumerate(reader.pages):
+        if number >= budget.limits.max_pages or chars > budget.limits.max_text_chars or budget.expired():
+            budget.note("PDF truncated")
+            break
+        try:
+            text = page.extract_text() or ""
+        except Exception:
+            budget.note("some PDF pages unreadable")
+            continue
+        chars += len(text)
+        chunks.append(text)
+    # only an owner password (opens with ""): anyone, any scanner, can read it
+    return "\n".join(chunks), False
+
+
+def _rtf_text(data: bytes) -> str:
+    text = data.decode("latin-1", errors="replace")
+    text = re.sub(r"\\'([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]).decode("cp1252", "replace"), text)
+    text = re.sub(r"\\par[d]?\b ?", "\n", text)
+    text = re.sub(r"\{\\\*[^{}]*\}|\\[a-zA-Z]+-?\d* ?|[{}]", "", text)
+    return text
+
+
+@dataclass(slots=True)
+class _Result:
+    sniffed: str = ""
+    text: str = ""
+    encrypted: bool = False
+    macros: bool = False
+    members: list[ArchiveMember] = dataclasses.field(default_factory=list)
+
 
 class AttachmentExtractor:
-    """Fills `sniffed_type` and `text` of an Attachment. Never raises."""
+    """Fills `sniffed_type`, `text`, `encrypted`, `has_macros`, `members` and
+    `extraction_note` of an Attachment. Never raises."""
 
-    def __init__(self, max_text_chars: int = MAX_TEXT_CHARS) -> None:
-        self._max_chars = max_text_chars
+    def __init__(self, max_text_chars: int = MAX_TEXT_CHARS, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits(max_text_chars=max_text_chars)
 
     def sniff(self, data: bytes) -> str:
-        kind = filetype.guess(data[:8192]) if data else None
-        if kind is not None:
-            return kind.mime
-        return ""
+        try:
+            return sniff(data)
+        except Exception:
+            log.debug("sniff failed", exc_info=True)
+            return ""
 
     def enrich(self, attachment: Attachment) -> Attachment:
-        sniffed = self.sniff(attachment.data)
-        text, note = "", ""
+        budget = _Budget(self.limits)
+        result = _Result()
         try:
-            text = self._text(attachment, sniffed)
+            result = self._examine(attachment.data, attachment.filename, attachment.declared_type, budget, 0)
         except Exception as exc:  # a hostile document must not break the message view
-            note = f"text not extracted: {type(exc).__name__}"
-            log.debug("extraction failed for %s", attachment.filename, exc_info=True)
-        return dataclasses.replace(attachment, sniffed_type=sniffed, text=text[: self._max_chars],
-                                   extraction_note=note)
+            budget.note(f"text not extracted: {type(exc).__name__}")
+            log.debug("extraction failed for %r", attachment.filename, exc_info=True)
+            if not result.sniffed:
+                result.sniffed = self.sniff(attachment.data)
+        text = result.text
+        if len(text) > self.limits.max_text_chars:
+            text = text[: self.limits.max_text_chars]
+            budget.note(f"text cut at {self.limits.max_text_chars} characters")
+        return dataclasses.replace(
+            attachment, sniffed_type=result.sniffed, text=text, encrypted=result.encrypted,
+            has_macros=result.macros, members=tuple(result.members),
+            extraction_note="; ".join(budget.notes))
 
-    def _text(self, attachment: Attachment, sniffed: str) -> str:
-        declared = attachment.declared_type
-        name = attachment.filename.lower()
-        if declared.startswith("text/") or name.endswith((".txt", ".csv")):
-            if b"\x00" in attachment.data[:4096]:
-                return ""
-            return attachment.data.decode("utf-8", errors="replace")
-        return ""
+    # one file (an attachment or an archive member): sniff, flags, text, members
+    def _examine(self, data: bytes, name: str, declared: str, budget: _Budget, depth: int) -> _Result:
+        result = _Result(sniffed=self.sniff(data))
+        lname = name.lower().strip()
+        kind = result.sniffed
+        if len(data) > self.limits.max_input_bytes:
+            budget.note("too large to read")
+            return result
+        if kind == OOXML_ENCRYPTED or kind in (MS_WORD, MS_EXCEL, MS_POWERPOINT, OLE_STORAGE):
+            info = ole_info(data)
+            result.encrypted, result.macros = info.encrypted, info.macros
+            if info.encrypted:
+                budget.note("document is password-protected")
+            return result
+        if kind in (DOCX, DOCM, XLSX, XLSM, PPTX, PPTM):
+            result.macros = kind in (DOCM, XLSM, PPTM)
+            if kind in (DOCX, DOCM):
+                result.text = _docx_text(data, budget)
+            elif kind in (XLSX, XLSM):
+                result.text = _xlsx_text(data, budget)
+            return result
+        if kind in (ZIP, JAR, APK):
+            self._zip(data, result, budget, depth)
+            return result
+        if kind == SEVEN_ZIP:
+            result.encrypted = seven_zip_encrypted(data)
+            budget.note("7z contents not listed")
+            return result
+        if kind in (RAR, "application/x-rar-compressed"):
+            result.encrypted = rar_encrypted(data)
+            budget.note("RAR contents not listed")
+            return result
+        if kind == PDF:
+            result.text, result.encrypted = _pdf_text(data, budget)
+            return result
+        if kind == "application/rtf" or lname.endswith(".rtf") or data[:5] == b"{\\rtf":
+            result.text = _rtf_text(data[: self.limits.max_input_bytes])
+            return result
+        if kind or _looks_binary(data):
+            return result  # images, audio, programs ...: nothing to read
+        # text-ish from here on
+        if declared == "text/html" or lname.endswith(_HTML_EXTENSIONS) or (
+                not declared.startswith("text/plain") and data[:200].lstrip()[:14].lower().startswith(
+                    (b"<!doctype html", b"<html"))):
+            result.text = html_to_text(_decode_text(data))
+            return result
+        if lname.endswith((".csv", ".tsv")) or declared in ("text/csv", "text/tab-separated-values"):
+            result.text = _csv_text(data, budget)
+            return result
+        if declared.startswith("text/") or declared in ("", "application/octet-stream") or lname.endswith(
+                _TEXT_EXTENSIONS) or declared.startswith("message/"):
+            result.text = _decode_text(data)
+        return result
+
+    def _zip(self, data: bytes, result: _Result, budget: _Budget, depth: int, prefix: str = "") -> None:
+        """List members (flattened into result.members), flag encryption, read
+        small text-ish members, open nested zips up to max_archive_depth."""
+        limits = self.limits
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            kind, macros = _zip_kind(zf)
+            result.macros = result.macros or macros
+            texts: list[str] = []
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                if budget.members >= limits.max_members or budget.expired():
+                    budget.note("archive listing truncated")
+                    break
+                budget.members += 1
+                path = f"{prefix}{info.filename}"
+                encrypted = bool(info.flag_bits & 0x1)
+                member = ArchiveMember(path=path, size=info.file_size, encrypted=encrypted, depth=depth + 1)
+                if encrypted:
+                    result.encrypted = True
+                    result.members.append(member)
+                    continue
+                if info.file_size > limits.max_member_bytes or \
+                        budget.unpacked + info.file_size > limits.max_unpacked_bytes:
+                    budget.note("large members not unpacked")
+                    result.members.append(member)
+                    continue
+                try:
+                    with zf.open(info) as handle:
+                        inner = handle.read(limits.max_member_bytes + 1)
+                except Exception as exc:  # bad CRC, unsupported compression (AES = 99) ...
+                    budget.note(f"member unreadable: {type(exc).__name__}")
+                    if info.compress_type == 99:  # WinZip AES: encrypted
+                        result.encrypted = True
+                        member = dataclasses.replace(member, encrypted=True)
+                    result.members.append(member)
+                    continue
+                budget.unpacked += len(inner)
+                if len(inner) > limits.max_member_bytes:
+                    budget.note("zip bomb suspected: member larger than declared")
+                    result.members.append(member)
+                    continue
+                if depth + 1 >= limits.max_archive_depth:
+                    member = dataclasses.replace(member, sniffed_type=self.sniff(inner))
+                    result.members.append(member)
+                    if member.sniffed_type in (ZIP,):
+                        budget.note("archives nested too deep to open")
+                    continue
+                sub = self._examine(inner, info.filename, "", budget, depth + 1) if kind == ZIP else _Result(
+                    sniffed=self.sniff(inner))
+                result.members.append(dataclasses.replace(
+                    member, sniffed_type=sub.sniffed, encrypted=sub.encrypted, has_macros=sub.macros))
+                for nested in sub.members:  # flatten: "outer member > inner member"
+                    result.members.append(dataclasses.replace(nested, path=f"{path} > {nested.path}"))
+                if sub.text:
+                    texts.append(f"[{path}]\n{sub.text}")
+            if texts:
+                result.text = "\n\n".join(texts)

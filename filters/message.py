@@ -1,16 +1,21 @@
 """The parsed view of one message: built once by the gateway, read by every filter."""
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
+import dataclasses
 import email
-import email.policy
+import email.utils
 import hashlib
 import logging
+import mimetypes
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
 from email.message import Message
+from email.policy import Compat32
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 from typing import Iterable
@@ -23,7 +28,14 @@ log = logging.getLogger(__name__)
 # Nested message/rfc822 parts are opened to this depth; deeper is a parser
 # bomb, not mail a school sends.
 MAX_NESTING = 10
+MAX_MULTIPART_DEPTH = 40
 MAX_PARTS = 500
+# Bounds on what the view keeps; beyond them the message is held (parse_error),
+# never passed with part of it unread.
+MAX_TEXT_CHARS = 5_000_000
+MAX_HEADERS = 1_000
+MAX_HEADER_CHARS = 16_384  # per header value
+MAX_UU_BLOCKS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,19 @@ class TextPart:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchiveMember:
+    """A file inside an archive attachment; nested archives are flattened and
+    their path joined with " > " (e.g. "photos.zip > setup/run.exe")."""
+
+    path: str
+    size: int
+    sniffed_type: str = ""
+    encrypted: bool = False
+    has_macros: bool = False
+    depth: int = 1  # 1 = directly inside the attachment
+
+
+@dataclass(frozen=True, slots=True)
 class Attachment:
     filename: str
     declared_type: str
@@ -63,6 +88,8 @@ class Attachment:
     depth: int = 0  # 0 = attached to the message itself; >0 inside a forwarded message
     encrypted: bool = False  # password-protected archive or document
     extraction_note: str = ""  # why text is missing or partial
+    members: tuple[ArchiveMember, ...] = ()  # archive contents (filled by filters.extract)
+    has_macros: bool = False  # Office document carrying VBA (vbaProject.bin, OLE VBA storage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,40 +208,199 @@ def html_to_text(html: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", text).strip()
 
 
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Bytes -> text, never raising. A declared charset is tried first; mislabelled
+    mail is common, so strict UTF-8 and then Windows-1252 are the fallbacks."""
+    if not data:
+        return ""
+    name = _charset_name(charset)
+    if name:
+        try:
+            return data.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if name:
+        try:
+            return data.decode(name, errors="replace")
+        except LookupError:  # pragma: no cover - _charset_name only returns known codecs
+            pass
+    return data.decode("cp1252", errors="replace")
+
+
+# Labels seen in real mail that Python spells differently, or whose superset
+# decodes what senders actually put under them (WHATWG Encoding rules).
+_CHARSET_ALIASES = {
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cn-gb": "gb18030",
+    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "iso8859-1": "cp1252",
+    "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "shift_jis": "cp932", "x-sjis": "cp932",
+    "iso-2022-jp": "iso2022_jp_ext", "big5": "big5hkscs", "iso-8859-8-i": "iso-8859-8",
+    "tis-620": "cp874", "windows-874": "cp874", "utf8": "utf-8", "unicode-1-1-utf-7": "utf-7",
+    # no real information: guess from the bytes
+    "us-ascii": "", "ascii": "", "unknown-8bit": "", "x-unknown": "", "unknown": "",
+    "x-user-defined": "", "default": "", "charset": "", "none": "",
+}
+
+
+def _charset_name(charset: str | None) -> str:
+    if not charset:
+        return ""
+    name = str(charset).strip().strip("'\"").lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    if not name:
+        return ""
+    try:
+        codecs.lookup(name)
+    except (LookupError, ValueError):
+        return ""
+    return name
+
+
+# compat32 keeps raw 8-bit header bytes as lone surrogates; most are UTF-8 (RFC 6532).
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_FOLD = re.compile(r"\r\n|\r|\n")
+# RFC 2047 encoded word; charset may carry an RFC 2231 language suffix (utf-8*en).
+_EWORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def _unescape(text: str) -> str:
+    if _SURROGATES.search(text):
+        return decode_bytes(text.encode("utf-8", "surrogateescape"))
+    return text
+
+
+def _eword_bytes(encoding: str, payload: str) -> bytes:
+    if encoding in "bB":
+        cleaned = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+        cleaned = cleaned[: len(cleaned) - len(cleaned) % 4 if len(cleaned) % 4 == 1 else len(cleaned)]
+        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    return binascii.a2b_qp(payload.replace("_", " ").encode("ascii", "replace"))
+
+
+def _decode_words(text: str) -> str:
+    """Decode RFC 2047 words by hand: adjacent words in one charset are joined before
+    decoding (a multi-byte character may be split across them), whitespace between
+    adjacent words is dropped (RFC 2047 6.2), and a broken word is left as it was."""
+    out: list[str] = []
+    pos = 0
+    pending: list[bytes] = []
+    pending_charset = ""
+    pending_raw: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            out.append(decode_bytes(b"".join(pending), pending_charset))
+            pending.clear()
+            pending_raw.clear()
+
+    for match in _EWORD.finditer(text):
+        gap = text[pos:match.start()]
+        charset = match.group(1).split("*")[0]
+        try:
+            data = _eword_bytes(match.group(2), match.group(3))
+        except (binascii.Error, ValueError):
+            flush()
+            out.append(gap)
+            out.append(match.group(0))
+            pos = match.end()
+            continue
+        if pending and gap.strip() == "" and charset.lower() == pending_charset.lower():
+            pending.append(data)
+        else:
+            flush()
+            if not (out and gap.strip() == "" and pos > 0 and text[pos - 2:pos] == "?="):
+                out.append(gap)
+            pending.append(data)
+            pending_charset = charset
+        pos = match.end()
+    flush()
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def decode_header_value(value: object) -> str:
-    """Decode RFC 2047 words; never raise on a broken header."""
+    """A header value as readable text: unfolded, 8-bit bytes and RFC 2047 words
+    decoded, bounded in length. Never raises on a broken header."""
     if value is None:
         return ""
-    text = str(value)
     try:
-        return str(make_header(decode_header(text)))
+        text = str(value)
     except Exception:
-        return text
+        return ""
+    if len(text) > MAX_HEADER_CHARS:
+        text = text[:MAX_HEADER_CHARS]
+    text = _unescape(_FOLD.sub("", text))
+    if "=?" in text:
+        try:
+            text = _decode_words(text)
+        except Exception:  # belt and braces: a header is never worth an exception
+            log.debug("encoded-word decoding failed", exc_info=True)
+    return text.replace("\x00", "")
 
 
-def _charset_of(part: Message) -> str:
-    charset = part.get_content_charset() or "utf-8"
+class _RawCompat32(Compat32):
+    """compat32, but headers with raw 8-bit bytes come back as str (with surrogate
+    escapes) rather than `Header` objects, which break `get_param`, `get_filename`
+    and `get_content_type` (AttributeError: 'Header' object has no attribute 'split')."""
+
+    def _sanitize_header(self, name, value):  # noqa: D401 - stdlib hook
+        return value
+
+
+_POLICY = _RawCompat32()
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I)
+
+
+def _content_charset(part: Message) -> str | None:
     try:
-        "".encode(charset)
-    except (LookupError, ValueError):
-        return "utf-8"
-    return charset
+        charset = part.get_content_charset()
+    except Exception:
+        return None
+    return _unescape(charset) if charset else None
+
+
+def _payload_bytes(part: Message) -> bytes:
+    """The decoded body of a leaf part (base64, QP, uuencode undone). Never raises."""
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+        # The stdlib decodes past the zero-length line that ends uuencoded data
+        # and so appends junk from a truncated `end`; _uudecode stops there.
+        payload = part.get_payload()
+        if isinstance(payload, str):
+            match = _UU_BLOCK.search(payload + "\nend\n")
+            if match:
+                return _uudecode(match.group(4))
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
 
 
 def part_text(part: Message) -> str:
     """Decoded text of a text/* part; undecodable bytes become U+FFFD, never an error."""
-    payload = part.get_payload(decode=True)
-    if payload is None:
-        payload = part.get_payload()
-        return payload if isinstance(payload, str) else ""
-    charset = _charset_of(part)
-    try:
-        return payload.decode(charset, errors="replace")
-    except (LookupError, ValueError):
-        return payload.decode("utf-8", errors="replace")
+    data = _payload_bytes(part)
+    charset = _content_charset(part)
+    if not charset and part.get_content_type() == "text/html":
+        meta = _META_CHARSET.search(data[:4096])
+        if meta:
+            charset = meta.group(1).decode("ascii", "replace")
+    return decode_bytes(data, charset)
 
 
 def part_filename(part: Message) -> str:
+    """The attachment's name: Content-Disposition filename, else Content-Type name;
+    RFC 2231 continuations/charsets and RFC 2047 words decoded. Unicode tricks
+    (RLO, zero-width spaces) are kept: the attachment filter looks for them."""
+    name: object = None
     try:
         name = part.get_filename()
     except Exception:
@@ -226,56 +412,257 @@ def part_filename(part: Message) -> str:
                 name = email.utils.collapse_rfc2231_value(name)
         except Exception:
             name = None
-    return decode_header_value(name) if name else ""
+    if not name:
+        return ""
+    return decode_header_value(name).strip().strip('"').strip()
 
 
-def _walk(message: Message, path: str, depth: int, out_text: list[TextPart],
-          out_attach: list[tuple[str, str, bytes, str, int]], defects: list[str]) -> None:
-    """Depth-first walk; message/rfc822 parts are opened (bounded), others collected."""
-    if len(out_text) + len(out_attach) > MAX_PARTS:
-        defects.append("too many MIME parts; the rest were not read")
-        return
-    for defect in getattr(message, "defects", ()) or ():
-        defects.append(type(defect).__name__)
-    ctype = message.get_content_type()
-    if message.is_multipart():
+def _headers_of(message: Message) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, value in message.raw_items():
+        if len(out) >= MAX_HEADERS:
+            break
+        out.append((_unescape(str(key)).strip(), decode_header_value(value)))
+    return out
+
+
+def _first(headers: list[tuple[str, str]], name: str) -> str:
+    lname = name.lower()
+    for key, value in headers:
+        if key.lower() == lname:
+            return value
+    return ""
+
+
+# `begin 644 name` ... `end`: uuencoded files pasted into a text body (old
+# clients, some malware). begin-base64 is the same idea with base64 lines.
+_UU_BLOCK = re.compile(
+    r"^begin(-base64)?[ \t]+([0-7]{3,4})[ \t]+([^\r\n]+?)[ \t]*\r?\n(.*?)^(?:end|====)[ \t]*\r?$",
+    re.M | re.S)
+
+
+def _uudecode(body: str) -> bytes:
+    out = bytearray()
+    for line in body.splitlines():
+        if not line:
+            continue
+        if line[0] in "` " and len(line.rstrip()) <= 1:
+            break  # a zero-length line ends the data
+        try:
+            out += binascii.a2b_uu(line)
+        except (binascii.Error, ValueError):
+            # Lines padded or trimmed by old encoders: decode just the declared
+            # length, as the stdlib's uu module does.
+            try:
+                nbytes = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
+                out += binascii.a2b_uu(line[:nbytes])
+            except (binascii.Error, ValueError, IndexError):
+                continue
+    return bytes(out)
+
+
+_RawAttachment = tuple[str, str, bytes, str, int]  # filename, declared type, data, path, depth
+
+
+class _Walker:
+    """Depth-first walk of one parsed message into text parts and attachments.
+
+    Bounded: message/rfc822 opened to MAX_NESTING, multiparts to
+    MAX_MULTIPART_DEPTH, at most MAX_PARTS parts and MAX_TEXT_CHARS of text.
+    Whatever was not read because of a bound makes `overflow` non-empty, which
+    becomes the view's parse_error: what we did not read is never passed unseen.
+    """
+
+    def __init__(self) -> None:
+        self.text: list[TextPart] = []
+        self.attachments: list[_RawAttachment] = []
+        self.defects: list[str] = []
+        self.overflow = ""
+        self._parts = 0
+        self._chars = 0
+
+    def _over(self, what: str) -> None:
+        if not self.overflow:
+            self.overflow = what
+        self.defects.append(what)
+
+    def _add_text(self, part: TextPart) -> None:
+        room = MAX_TEXT_CHARS - self._chars
+        if room <= 0:
+            self._over(f"more than {MAX_TEXT_CHARS} characters of text")
+            return
+        if len(part.text) > room:
+            part = dataclasses.replace(part, text=part.text[:room])
+            self._over(f"more than {MAX_TEXT_CHARS} characters of text")
+        self._chars += len(part.text)
+        self.text.append(part)
+
+    def visit(self, message: Message, path: str = "", depth: int = 0, level: int = 0) -> None:
+        if self._parts >= MAX_PARTS:
+            self._over(f"more than {MAX_PARTS} MIME parts")
+            return
+        self._parts += 1
+        for defect in getattr(message, "defects", ()) or ():
+            self.defects.append(type(defect).__name__)
+        try:
+            ctype = message.get_content_type()
+        except Exception:
+            ctype = "text/plain"
         payload = message.get_payload()
-        if not isinstance(payload, list):
+        if isinstance(payload, list):
+            self._container(message, ctype, payload, path, depth, level)
             return
-        for index, sub in enumerate(payload, start=1):
-            if isinstance(sub, Message):
-                _walk(sub, f"{path}.{index}" if path else str(index), depth, out_text, out_attach, defects)
-        return
-    filename = part_filename(message)
-    disposition = (message.get("Content-Disposition") or "").split(";")[0].strip().lower()
-    if ctype == "message/rfc822" or (ctype.startswith("message/") and isinstance(message.get_payload(), list)):
-        inner = message.get_payload()
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message) and depth < MAX_NESTING:
-            # a forwarded message: its text is read as text, its attachments as attachments
-            _walk(inner[0], path + ".m", depth + 1, out_text, out_attach, defects)
+        if ctype.startswith("multipart/"):
+            self._broken_multipart(message, ctype, path, depth, level)
             return
-    # Body text is a text/plain or text/html part that is not an attachment;
-    # a named text file (notes.txt, pupils.csv) is an attachment whose text the
-    # extractor reads.
-    is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not (
-        filename and disposition != "inline")
-    if is_body:
-        text = part_text(message)
-        if ctype == "text/html":
-            out_text.append(TextPart(ctype, html_to_text(text), from_html=True, html=text, path=path))
-        else:
-            out_text.append(TextPart(ctype, text, path=path))
-        return
-    data = message.get_payload(decode=True)
-    if data is None:
-        raw_payload = message.get_payload()
-        data = raw_payload.encode("utf-8", "replace") if isinstance(raw_payload, str) else b""
-    out_attach.append((filename, ctype, data, path, depth))
+        if ctype in ("message/rfc822", "message/global") and self._encoded_message(message, path, depth, level):
+            return
+        self._leaf(message, ctype, path, depth)
+
+    def _child(self, path: str, index: int | str) -> str:
+        return f"{path}.{index}" if path else str(index)
+
+    def _container(self, message: Message, ctype: str, payload: list, path: str,
+                   depth: int, level: int) -> None:
+        subs = [p for p in payload if isinstance(p, Message)]
+        if ctype == "message/delivery-status":
+            # per-recipient status blocks (RFC 3464): readable as "Field: value" lines
+            lines = []
+            for block in subs:
+                lines.extend(f"{k}: {v}" for k, v in _headers_of(block))
+                lines.append("")
+            self._add_text(TextPart(ctype, "\n".join(lines).strip(), path=path))
+            return
+        if ctype.startswith("message/"):
+            if depth >= MAX_NESTING:
+                self._over(f"forwarded messages nested more than {MAX_NESTING} deep")
+                return
+            cte = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
+            if cte == "base64" and len(subs) == 1 and not subs[0].keys():
+                # message/rfc822 sent base64 (RFC 2046 5.2.1 forbids it; it happens):
+                # the stdlib parsed the base64 text as a header-less message
+                try:
+                    raw_inner = subs[0].get_payload()
+                    decoded = base64.b64decode(re.sub(r"[^A-Za-z0-9+/]", "", str(raw_inner)) + "==")
+                    subs = [email.message_from_bytes(decoded, policy=_POLICY)]
+                except (binascii.Error, ValueError):
+                    self.defects.append("undecodable base64 message/rfc822")
+            for index, inner in enumerate(subs, start=1):
+                subject = _first(_headers_of(inner), "Subject")
+                if subject:  # a forwarded message's subject is part of what it says
+                    self._add_text(TextPart("text/rfc822-headers", subject, path=self._child(path, "m")))
+                self.visit(inner, self._child(path, "m" if index == 1 else f"m{index}"), depth + 1, level)
+            return
+        if level >= MAX_MULTIPART_DEPTH:
+            self._over(f"multiparts nested more than {MAX_MULTIPART_DEPTH} deep")
+            return
+        first_text = len(self.text)
+        for index, sub in enumerate(subs, start=1):
+            self.visit(sub, self._child(path, index), depth, level + 1)
+        if ctype == "multipart/alternative":
+            self._drop_duplicate_alternatives(first_text)
+
+    def _drop_duplicate_alternatives(self, start: int) -> None:
+        """text/plain + text/html saying the same thing: keep the HTML one (it also
+        has the links). Different content is kept: a benign plain part must not
+        hide what the HTML part says."""
+        parts = self.text[start:]
+        html = [p for p in parts if p.from_html]
+        if not html:
+            return
+        html_norm = [" ".join(p.text.split()).lower() for p in html]
+        keep = []
+        for part in parts:
+            if not part.from_html:
+                norm = " ".join(part.text.split()).lower()
+                if any(norm in h for h in html_norm):
+                    continue
+            keep.append(part)
+        self.text[start:] = keep
+
+    def _broken_multipart(self, message: Message, ctype: str, path: str, depth: int, level: int) -> None:
+        """A multipart whose boundary is missing or never appears: guess the
+        boundary from the first `--token` line; failing that, read it as text."""
+        data = _payload_bytes(message)
+        if level < MAX_MULTIPART_DEPTH:
+            guess = re.search(rb"^--([^\s]{1,200}?)[ \t]*\r?$", data[:65536], re.M)
+            if guess and not guess.group(1).endswith(b"--"):
+                boundary = guess.group(1)
+                if boundary.count(b'"') == 0 and data.count(b"--" + boundary) >= 2:
+                    try:
+                        head = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
+                        reparsed = email.message_from_bytes(head + data, policy=_POLICY)
+                    except Exception:
+                        reparsed = None
+                    if reparsed is not None and isinstance(reparsed.get_payload(), list):
+                        self.defects.append("boundary guessed")
+                        self.visit(reparsed, path, depth, level + 1)
+                        return
+        self._add_text(TextPart("text/plain", decode_bytes(data, _content_charset(message)), path=path))
+
+    def _encoded_message(self, message: Message, path: str, depth: int, level: int) -> bool:
+        """message/rfc822 sent base64 or quoted-printable (not allowed by RFC 2046
+        5.2.1, but real): decode it and open it like any forwarded message."""
+        cte = str(message.get("Content-Transfer-Encoding", "")).strip().lower()
+        if cte not in ("base64", "quoted-printable") or depth >= MAX_NESTING:
+            return False
+        data = _payload_bytes(message)
+        try:
+            inner = email.message_from_bytes(data, policy=_POLICY)
+        except Exception:
+            return False
+        self.visit(inner, self._child(path, "m"), depth + 1, level)
+        return True
+
+    def _leaf(self, message: Message, ctype: str, path: str, depth: int) -> None:
+        filename = part_filename(message)
+        disposition = str(message.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        # Body text is a text/plain or text/html part that is not an attachment;
+        # a named text file (notes.txt, pupils.csv) is an attachment whose text the
+        # extractor reads.
+        is_body = ctype in ("text/plain", "text/html") and disposition != "attachment" and not (
+            filename and disposition != "inline")
+        if is_body:
+            text = part_text(message)
+            if ctype == "text/html":
+                self._add_text(TextPart(ctype, html_to_text(text), from_html=True, html=text, path=path))
+            else:
+                if "begin" in text:
+                    text = self._uuencoded(text, path, depth)
+                self._add_text(TextPart(ctype, text, path=path))
+            return
+        self.attachments.append((filename, ctype, _payload_bytes(message), path, depth))
+
+    def _uuencoded(self, text: str, path: str, depth: int) -> str:
+        """Lift `begin 644 name` blocks out of a text body as attachments."""
+        found = 0
+
+        def lift(match: re.Match) -> str:
+            nonlocal found
+            found += 1
+            if found > MAX_UU_BLOCKS:
+                return match.group(0)
+            is_b64, _, name, body = match.groups()
+            if is_b64:
+                try:
+                    data = base64.b64decode(re.sub(r"[^A-Za-z0-9+/=]", "", body) + "==", validate=False)
+                except (binascii.Error, ValueError):
+                    data = b""
+            else:
+                data = _uudecode(body)
+            declared = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            self.attachments.append((name.strip(), declared, data, f"{path}.uu{found}" if path else f"uu{found}",
+                                     depth))
+            return f"[uuencoded attachment: {name.strip()}]"
+
+        return _UU_BLOCK.sub(lift, text)
 
 
 def parse_message(raw: bytes) -> tuple[Message | None, str]:
     try:
-        return email.message_from_bytes(raw, policy=email.policy.compat32), ""
+        return email.message_from_bytes(raw, policy=_POLICY), ""
+    except RecursionError:
+        return None, "MIME structure nested too deeply to parse"
     except Exception as exc:  # the stdlib parser is lenient; this catches the pathological
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -299,47 +686,47 @@ def build_view(raw: bytes, envelope: Envelope, directory: Directory, *,
     """
     view_id = message_id or uuid.uuid4().hex[:16]
     sha = hashlib.sha256(raw).hexdigest()
-    defects: list[str] = []
-    text_parts: list[TextPart] = []
-    raw_attachments: list[tuple[str, str, bytes, str, int]] = []
-    headers: tuple[tuple[str, str], ...] = ()
+    walker = _Walker()
+    headers: list[tuple[str, str]] = []
     subject = from_name = from_addr = ""
     message, error = parse_message(raw)
     if message is not None:
         try:
-            headers = tuple((str(k), decode_header_value(v)) for k, v in message.items())
-            subject = decode_header_value(message.get("Subject", ""))
-            from_name, from_addr = parseaddr(decode_header_value(message.get("From", "")))
-            _walk(message, "", 0, text_parts, raw_attachments, defects)
+            headers = _headers_of(message)
+            subject = _first(headers, "Subject")
+            from_name, from_addr = parseaddr(_first(headers, "From"))
+            walker.visit(message)
+            error = walker.overflow
         except RecursionError:
             error = "MIME structure nested too deeply"
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            log.warning("message %s: parse error: %s", view_id, error)
+            log.warning("message %s: parse error: %s", view_id, error, exc_info=True)
     attachments: list[Attachment] = []
-    for filename, ctype, data, path, depth in raw_attachments:
+    for filename, ctype, data, path, depth in walker.attachments:
         attachment = Attachment(filename=filename, declared_type=ctype, sniffed_type="", size=len(data),
                                 data=data, path=path, depth=depth)
         if extractor is not None:
-            attachment = extractor.enrich(attachment)
+            try:
+                attachment = extractor.enrich(attachment)
+            except Exception as exc:  # enrich never raises by contract; this keeps it so
+                attachment = dataclasses.replace(attachment, extraction_note=f"extractor failed: {type(exc).__name__}")
         attachments.append(attachment)
     sender = _party(envelope.mail_from, directory, from_name if normalise_address(from_addr) ==
                     normalise_address(envelope.mail_from) else "")
     display_names = {}
-    if message is not None:
-        try:
-            for name, addr in getaddresses([decode_header_value(v) for v in
-                                            (message.get_all("To", []) + message.get_all("Cc", []))]):
-                if addr:
-                    display_names[normalise_address(addr)] = name
-        except Exception:
-            defects.append("unparseable To/Cc")
+    try:
+        for name, addr in getaddresses([v for k, v in headers if k.lower() in ("to", "cc")]):
+            if addr:
+                display_names[normalise_address(addr)] = name
+    except Exception:
+        walker.defects.append("unparseable To/Cc")
     recipients = tuple(_party(r, directory, display_names.get(normalise_address(r), ""))
                        for r in envelope.rcpt_tos)
     return MessageView(
-        id=view_id, raw=raw, envelope=envelope, headers=headers, subject=subject,
+        id=view_id, raw=raw, envelope=envelope, headers=tuple(headers), subject=subject,
         from_address=normalise_address(from_addr), from_name=from_name,
-        text_parts=tuple(text_parts), attachments=tuple(attachments),
+        text_parts=tuple(walker.text), attachments=tuple(attachments),
         direction=message_direction(sender, recipients), sender=sender, recipients=recipients,
-        defects=tuple(dict.fromkeys(defects)), parse_error=error, received_at=time.time(), sha256=sha,
+        defects=tuple(dict.fromkeys(walker.defects)), parse_error=error, received_at=time.time(), sha256=sha,
     )
