@@ -17,6 +17,8 @@ from filters.registry import KNOWN_FILTERS, filter_class
 SHIPPED_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = SHIPPED_DIR / "schoolgate.toml"
 LISTS_DIR = SHIPPED_DIR / "lists"
+# filter tables read by more than their filter (see load_settings)
+ALWAYS_VALIDATED = ("authentication",)
 
 _CORE_SECTIONS = set(Settings.model_fields) - {"filter_options", "source"}
 
@@ -108,7 +110,10 @@ def load_settings(path: Path | str | None = None, *, overrides: dict[str, Any] |
     if len(set(settings.filters.chain)) != len(settings.filters.chain):
         raise ConfigError(f"{where}: [filters] chain: a filter is listed twice")
     options: dict[str, Any] = {}
-    for name in settings.filters.chain:
+    # [authentication] also configures outbound DKIM signing, which runs whether or
+    # not the inbound filter is chained: its options are always validated.
+    always = [n for n in ALWAYS_VALIDATED if n not in settings.filters.chain]
+    for name in [*settings.filters.chain, *always]:
         try:
             cls = filter_class(name)
         except ImportError as exc:
