@@ -1,0 +1,87 @@
+"""The policy: one action per recipient from rules, floors and reporting channels."""
+from __future__ import annotations
+
+import pytest
+
+from filters.base import Action, Category, Finding, Severity
+from filters.policy import Policy
+from tests.factories import SCHOOL_DOMAIN, make_message, make_settings, make_view, write_directory
+from filters.directory import Directory
+
+
+def finding(category: Category, severity: Severity = Severity.HIGH, code: str = "X", recipients=()):
+    return Finding(code, "test", category, severity, ("e",), "reason", tuple(recipients))
+
+
+@pytest.fixture
+def directory(tmp_path):
+    csv = write_directory(tmp_path / "d.csv", [
+        (f"mrs.jones@{SCHOOL_DOMAIN}", "staff", "Ann Jones", ""),
+        (f"sam@{SCHOOL_DOMAIN}", "student", "Sam Smith", "")])
+    return Directory(csv, {}, (SCHOOL_DOMAIN,))
+
+
+def view_for(directory, mail_from, rcpts):
+    return make_view(make_message("x", sender=mail_from, to=", ".join(rcpts)), mail_from=mail_from,
+                     rcpt_to=tuple(rcpts), directory=directory)
+
+
+@pytest.mark.parametrize("mail_from,rcpt,expected", [
+    ("evil@example.com", f"sam@{SCHOOL_DOMAIN}", Action.REJECT),       # inbound virus: reject
+    (f"sam@{SCHOOL_DOMAIN}", "friend@example.com", Action.HOLD),        # infected school machine: hold
+    (f"sam@{SCHOOL_DOMAIN}", f"mrs.jones@{SCHOOL_DOMAIN}", Action.HOLD),
+])
+def test_virus_by_direction(directory, mail_from, rcpt, expected):
+    view = view_for(directory, mail_from, [rcpt])
+    verdict = Policy(make_settings()).decide(view, [finding(Category.VIRUS, Severity.CRITICAL, "VIRUS_FOUND")])
+    assert verdict.actions[rcpt] == expected
+    if expected == Action.HOLD:
+        assert "it" in verdict.alerts
+
+
+def test_safeguarding_floor_cannot_be_lowered(directory):
+    settings = make_settings(policy={"rules": [{"category": "self_harm", "action": "pass"}]})
+    view = view_for(directory, f"sam@{SCHOOL_DOMAIN}", [f"mrs.jones@{SCHOOL_DOMAIN}"])
+    verdict = Policy(settings).decide(view, [finding(Category.SELF_HARM)])
+    assert verdict.action == Action.HOLD and "dsl" in verdict.alerts
+
+
+def test_reporting_address_is_never_blocked(directory):
+    report = f"worried@{SCHOOL_DOMAIN}"
+    settings = make_settings(school={"reporting_addresses": [report]})
+    view = view_for(directory, f"sam@{SCHOOL_DOMAIN}", [report, f"mrs.jones@{SCHOOL_DOMAIN}"])
+    verdict = Policy(settings).decide(view, [finding(Category.BULLYING), finding(Category.GROOMING)])
+    assert verdict.actions[report] == Action.TAG
+    assert verdict.actions[f"mrs.jones@{SCHOOL_DOMAIN}"] == Action.HOLD
+    assert "dsl" in verdict.alerts
+
+
+def test_recipient_specific_finding_applies_to_that_recipient_only(directory):
+    view = view_for(directory, f"mrs.jones@{SCHOOL_DOMAIN}", ["ann.jones@gmail.com", "parent@example.com"])
+    verdict = Policy(make_settings()).decide(
+        view, [finding(Category.PERSONAL_ACCOUNT, Severity.HIGH, recipients=["ann.jones@gmail.com"])])
+    assert verdict.actions == {"ann.jones@gmail.com": Action.HOLD, "parent@example.com": Action.PASS}
+
+
+@pytest.mark.parametrize("role_from,severity,expected", [
+    ("staff", Severity.LOW, Action.PASS),      # "damn" in staff mail is not an incident
+    ("student", Severity.LOW, Action.TAG),
+    ("student", Severity.HIGH, Action.HOLD),
+])
+def test_profanity_by_sender_role(directory, role_from, severity, expected):
+    sender = f"mrs.jones@{SCHOOL_DOMAIN}" if role_from == "staff" else f"sam@{SCHOOL_DOMAIN}"
+    view = view_for(directory, sender, ["someone@example.com"])
+    verdict = Policy(make_settings()).decide(view, [finding(Category.PROFANITY, severity)])
+    assert verdict.action == expected
+
+
+def test_parse_error_view_is_held(directory):
+    from dataclasses import replace
+    view = replace(view_for(directory, "a@example.com", [f"sam@{SCHOOL_DOMAIN}"]), parse_error="boom")
+    verdict = Policy(make_settings()).decide(view, [])
+    assert verdict.action == Action.HOLD and "PARSE_ERROR" in verdict.codes
+
+
+def test_clean_message_passes(directory):
+    view = view_for(directory, "a@example.com", [f"sam@{SCHOOL_DOMAIN}"])
+    assert Policy(make_settings()).decide(view, []).action == Action.PASS

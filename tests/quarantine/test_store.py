@@ -1,0 +1,69 @@
+"""The quarantine store: durable bytes, index, audit, exactly-once claims, seen store."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from filters.base import Category, Finding, Severity
+from quarantine.store import QuarantineStore, Status, StoreError, new_message_id
+
+F = Finding("ATTACHMENT_EXECUTABLE", "attachments", Category.ATTACHMENT, Severity.HIGH, ("a.exe",), "program")
+
+
+def add(store: QuarantineStore, raw: bytes = b"Subject: s\r\n\r\nbody\r\n", rcpts=("a@s.sch.uk", "b@s.sch.uk")):
+    mid = new_message_id()
+    store.add_sync(message_id=mid, raw=raw, mail_from="x@example.com", from_header="X <x@example.com>",
+                   subject="s", direction="inbound", sender_role="external", client_ip="127.0.0.1",
+                   sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
+                   recipients=[(r, "staff", "hold") for r in rcpts], findings=[F], failures=[])
+    return mid
+
+
+def test_add_writes_bytes_and_index(tmp_path):
+    store = QuarantineStore(tmp_path).open_sync()
+    mid = add(store, b"Subject: hello\r\n\r\nworld\r\n")
+    held = store.get_sync(mid)
+    assert store.raw_sync(held) == b"Subject: hello\r\n\r\nworld\r\n"
+    assert held.codes == ("ATTACHMENT_EXECUTABLE",) and held.status == Status.HELD
+    assert not list((tmp_path / "tmp").iterdir())  # temp file renamed into place
+    assert [r.id for r in store.list_sync(category="attachment")] == [mid]
+    assert store.list_sync(category="virus") == []
+    assert [r.id for r in store.list_sync(recipient="b@s.sch.uk")] == [mid]
+
+
+def test_claim_is_exactly_once_and_per_recipient(tmp_path):
+    store = QuarantineStore(tmp_path).open_sync()
+    mid = add(store)
+    assert store.claim_for_release_sync(mid, ["a@s.sch.uk"]) == ["a@s.sch.uk"]
+    assert store.claim_for_release_sync(mid, ["a@s.sch.uk"]) == []
+    store.finish_release_sync(mid, ["a@s.sch.uk"], True, "t", "ok", {})
+    assert store.get_sync(mid).status == Status.PARTIAL
+    assert store.claim_for_release_sync(mid, None) == ["b@s.sch.uk"]
+    store.finish_release_sync(mid, ["b@s.sch.uk"], False, "t", "next hop down", {})
+    assert store.get_sync(mid).recipients["b@s.sch.uk"]["status"] == Status.HELD  # back to held
+    actions = [a["action"] for a in store.audit_sync(mid)]
+    assert actions == ["hold", "release", "release_failed"]
+
+
+def test_delete_removes_bytes_keeps_record(tmp_path):
+    store = QuarantineStore(tmp_path).open_sync()
+    mid = add(store)
+    path = tmp_path / store.get_sync(mid).path
+    store.delete_sync(mid, "dsl", "spam")
+    assert not path.exists()
+    assert store.get_sync(mid).status == Status.DELETED
+    with pytest.raises(StoreError):
+        store.delete_sync(mid, "dsl", "again")
+    with pytest.raises(StoreError):
+        store.get_sync("missing")
+
+
+async def test_seen_store_counts_distinct_values(tmp_path):
+    store = await QuarantineStore(tmp_path).open()
+    for sender in ("a", "b", "a", "c"):
+        await store.seen.record("bulk", "fingerprint1", sender)
+    assert await store.seen.distinct_values("bulk", "fingerprint1", 3600) == 3
+    assert await store.seen.count("bulk", "fingerprint1", 3600) == 4
+    assert await store.seen.count("bulk", "other", 3600) == 0
+    await store.close()
