@@ -90,11 +90,36 @@ class QuarantineSection(Section):
 class WebSection(Section):
     listen: str = Field("127.0.0.1:8025", description="host:port of the review UI and /metrics")
     enabled: bool = True
+    base_url: str = Field("", description="public URL of the review UI for links in mail; default http://listen")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookie flag: auto = when the request or base_url is https")
+    session_idle_minutes: float = Field(30.0, gt=0, description="a session ends after this long unused")
+    session_max_hours: float = Field(10.0, gt=0, description="a session ends this long after login regardless")
+    login_attempts: int = Field(5, gt=0, description="failed logins per name (x4 per address) in the window")
+    login_window_minutes: float = Field(15.0, gt=0, description="the login rate-limit window")
+    page_size: int = Field(50, gt=0, le=500, description="queue rows per page")
+    access_minutes: float = Field(15.0, gt=0, description="how long a DSL's reasoned access to a hold lasts")
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         return _host_port(value, "listen")
+
+
+class NotifySection(Section):
+    """Mail the gateway sends about holds, through the next hop (quarantine/notify.py)."""
+
+    enabled: bool = Field(True, description="send notices, digests and DSL alerts")
+    from_address: str = Field("schoolgate@localhost", description="envelope and From: of notices")
+    sender_notices: bool = Field(True, description="tell the sender their mail is held (never safeguarding/virus)")
+    dsl_addresses: list[str] = Field(default_factory=list, description="DSL alert recipients (plus dsl users' email)")
+    deputy_dsl_addresses: list[str] = Field(default_factory=list, description="told when the DSL has not acknowledged")
+    escalate_after_minutes: float = Field(30.0, gt=0, description="unacknowledged DSL alert -> deputy after this")
+    reviewer_addresses: list[str] = Field(default_factory=list, description="digest recipients (plus reviewers' email)")
+    digest_minutes: float = Field(60.0, gt=0, description="how often the reviewer digest of new holds is sent")
+    link_hours: float = Field(48.0, gt=0, description="how long digest and release-request links stay valid")
+    templates_dir: Path | None = Field(None, description="directory overriding the shipped mail templates")
+    check_seconds: float = Field(30.0, gt=0, description="how often the digest and escalation timers are checked")
 
 
 class PolicyRule(Section):
@@ -157,6 +182,7 @@ class Settings(Section):
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     quarantine: QuarantineSection = Field(default_factory=QuarantineSection)
     web: WebSection = Field(default_factory=WebSection)
+    notify: NotifySection = Field(default_factory=NotifySection)
     policy: PolicySection = Field(default_factory=PolicySection)
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from config.loader import ConfigError, load_settings
 from config.schema import Settings
+from quarantine.users_cli import add_user_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -369,6 +370,31 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK if problems == 0 else EXIT_FAIL
 
 
+# --- dkim -------------------------------------------------------------------------------
+def cmd_dkim_keygen(args: argparse.Namespace) -> int:
+    from gateway.dkim_signing import DkimSigningError, keygen, write_private_key
+
+    settings = _settings(args)
+    domain = args.domain or (settings.school.domains[0] if settings.school.domains else None)
+    if not domain:
+        raise CliError("give --domain, or set [school] domains")
+    try:
+        pem, record = keygen(args.selector, domain, args.bits)
+        if args.out:
+            write_private_key(Path(args.out), pem)
+    except DkimSigningError as exc:
+        raise CliError(str(exc)) from None
+    except FileExistsError:
+        raise CliError(f"{args.out} exists; refusing to overwrite a key that may be published") from None
+    if args.out:
+        print(f"; private key written to {args.out}; set [authentication] signing_selector = "
+              f"\"{args.selector}\" and signing_key = \"{args.out}\"", file=sys.stderr)
+    else:
+        print(pem, file=sys.stderr)
+    print(record)
+    return EXIT_OK
+
+
 # --- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="schoolgate", description="E-safety mail gateway for schools.")
@@ -394,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--manifest", metavar="CASES.jsonl")
     scan.set_defaults(func=cmd_scan)
 
+    add_user_commands(sub)
     q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
     qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)
     qlist = with_config(qsub.add_parser("list", help="held messages, newest first"))
@@ -427,6 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
     qdel.add_argument("--actor")
     qdel.add_argument("--json", action="store_true")
     qdel.set_defaults(func=cmd_quarantine_delete)
+
+    d = sub.add_parser("dkim", help="DKIM signing keys for outbound mail")
+    dsub = d.add_subparsers(dest="dcommand", metavar="ACTION", required=True)
+    keygen_p = with_config(dsub.add_parser("keygen", help="make a key; print the DNS TXT record to publish"))
+    keygen_p.add_argument("--selector", required=True)
+    keygen_p.add_argument("--domain", help="default: the first [school] domains entry")
+    keygen_p.add_argument("--bits", type=int, default=2048)
+    keygen_p.add_argument("--out", metavar="FILE", help="write the private key here (mode 600)")
+    keygen_p.set_defaults(func=cmd_dkim_keygen)
 
     c = sub.add_parser("config", help="validate or print the configuration")
     csub = c.add_subparsers(dest="ccommand", metavar="ACTION", required=True)

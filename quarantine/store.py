@@ -508,3 +508,8 @@ class QuarantineStore:
         if row.path:
             (self.root / row.path).unlink(missing_ok=True)
 
+
+
+# The review tables (users, sessions, notes ...) share this metadata: importing
+# them here means every open_sync() creates them too.
+import quarantine.review_store  # noqa: E402,F401

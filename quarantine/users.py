@@ -1,0 +1,150 @@
+"""Local review accounts: argon2 password hashes, roles, and what each role may do."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import insert, select, update
+
+from quarantine.review_store import users
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+MIN_PASSWORD = 10  # NCSC guidance: length over complexity rules
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # everything: users, settings view, every hold
+    REVIEWER = "reviewer"  # holds except safeguarding
+    DSL = "dsl"  # safeguarding holds too
+    HEAD = "head"  # reports and counts, never message bodies
+    AUDITOR = "auditor"  # read-only audit
+
+
+class Permission(StrEnum):
+    QUEUE = "queue"  # see held mail and act on it
+    SAFEGUARDING = "safeguarding"  # see and act on safeguarding holds
+    AUDIT = "audit"
+    COUNTS = "counts"
+    USERS = "users"
+
+
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.REVIEWER: frozenset({Permission.QUEUE, Permission.COUNTS}),
+    Role.DSL: frozenset({Permission.QUEUE, Permission.SAFEGUARDING, Permission.COUNTS}),
+    Role.HEAD: frozenset({Permission.COUNTS}),
+    Role.AUDITOR: frozenset({Permission.AUDIT}),
+}
+
+
+class UserError(Exception):
+    """A bad name, role or password, or an unknown user: the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    email: str = ""
+    disabled: bool = False
+
+    def can(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+
+class UserStore:
+    """Accounts in the store's database. Sync: callers on the event loop use store.run()."""
+
+    def __init__(self, engine, hasher: PasswordHasher | None = None) -> None:
+        self._engine = engine
+        self._hasher = hasher or PasswordHasher()
+        # verifying against a dummy hash for unknown names keeps the timing the same
+        self._dummy = self._hasher.hash("schoolgate-dummy-password")
+
+    @staticmethod
+    def _check_name(name: str) -> str:
+        if not NAME_RE.match(name or ""):
+            raise UserError(f"user name {name!r}: letters, digits and . _ @ - only, up to 64 characters")
+        return name
+
+    @staticmethod
+    def _check_password(password: str) -> str:
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"password must be at least {MIN_PASSWORD} characters")
+        return password
+
+    @staticmethod
+    def parse_role(role: str) -> Role:
+        try:
+            return Role(role.strip().lower())
+        except ValueError:
+            raise UserError(f"role {role!r} is not one of {', '.join(r.value for r in Role)}") from None
+
+    def add(self, name: str, role: str | Role, password: str, email: str = "") -> User:
+        self._check_name(name)
+        role = self.parse_role(str(role))
+        self._check_password(password)
+        now = time.time()
+        with self._engine.begin() as conn:
+            if conn.execute(select(users.c.name).where(users.c.name == name)).first() is not None:
+                raise UserError(f"user {name} already exists")
+            conn.execute(insert(users).values(name=name, role=str(role), password_hash=self._hasher.hash(password),
+                                              email=email, disabled=False, created_at=now, updated_at=now))
+        return User(name, role, email)
+
+    def set_password(self, name: str, password: str) -> None:
+        self._check_password(password)
+        with self._engine.begin() as conn:
+            n = conn.execute(update(users).where(users.c.name == name).values(
+                password_hash=self._hasher.hash(password), updated_at=time.time())).rowcount
+        if n == 0:
+            raise UserError(f"no user {name}")
+
+    def set_disabled(self, name: str, disabled: bool = True) -> None:
+        with self._engine.begin() as conn:
+            n = conn.execute(update(users).where(users.c.name == name).values(
+                disabled=disabled, updated_at=time.time())).rowcount
+        if n == 0:
+            raise UserError(f"no user {name}")
+
+    def get(self, name: str) -> User | None:
+        with self._engine.begin() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            return None
+        return User(row.name, Role(row.role), row.email, bool(row.disabled))
+
+    def list(self) -> list[User]:
+        with self._engine.begin() as conn:
+            return [User(r.name, Role(r.role), r.email, bool(r.disabled))
+                    for r in conn.execute(select(users).order_by(users.c.name))]
+
+    def emails_for(self, *roles: Role) -> list[str]:
+        wanted = {str(r) for r in roles}
+        return [u.email for u in self.list() if str(u.role) in wanted and u.email and not u.disabled]
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user when the password matches and the account is enabled, else None."""
+        with self._engine.begin() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            try:
+                self._hasher.verify(self._dummy, password + "x")
+            except VerificationError:
+                pass
+            return None
+        try:
+            self._hasher.verify(row.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if row.disabled:
+            return None
+        if self._hasher.check_needs_rehash(row.password_hash):
+            with self._engine.begin() as conn:
+                conn.execute(update(users).where(users.c.name == name).values(
+                    password_hash=self._hasher.hash(password)))
+        return User(row.name, Role(row.role), row.email, False)

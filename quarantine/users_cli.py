@@ -1,0 +1,101 @@
+"""`schoolgate user add|passwd|disable|list`: local review accounts. Passwords come from stdin."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+EXIT_OK, EXIT_FAIL = 0, 1
+
+
+def _read_password(confirm: bool = True) -> str:
+    """One line from stdin (scripts: `echo pw | schoolgate user add ...`); asks twice on a terminal."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != first:
+            raise SystemExit("schoolgate: the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _with_users(args: argparse.Namespace, fn) -> int:
+    from config.loader import load_settings
+    from gateway.service import open_store
+    from quarantine.review_store import ReviewStore, WebAction
+    from quarantine.users import UserError, UserStore
+
+    settings = load_settings(args.config or os.environ.get("SCHOOLGATE_CONFIG") or None)
+    store = open_store(settings).open_sync()
+    try:
+        accounts = UserStore(store.engine)
+        try:
+            message, action = fn(accounts)
+        except UserError as exc:
+            print(f"schoolgate: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        actor = f"cli:{os.environ.get('SUDO_USER') or getpass.getuser()}"
+        if action is not None:
+            ReviewStore(store).audit(actor, getattr(WebAction, action), None, message, {"user": args.name})
+    finally:
+        store.close_sync()
+    print(message)
+    return EXIT_OK
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    password = _read_password()
+    return _with_users(args, lambda accounts: (
+        f"Added {accounts.add(args.name, args.role, password, args.email or '').name} ({args.role}).", "USER_ADD"))
+
+
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    password = _read_password()
+
+    def change(accounts):
+        accounts.set_password(args.name, password)
+        return f"Password changed for {args.name}.", "USER_PASSWD"
+    return _with_users(args, change)
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    def disable(accounts):
+        accounts.set_disabled(args.name, True)
+        return f"Disabled {args.name}.", "USER_DISABLE"
+    return _with_users(args, disable)
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    args.name = ""
+
+    def listing(accounts):
+        rows = [f"{u.name:<24} {u.role:<9} {'disabled' if u.disabled else 'active':<9} {u.email}"
+                for u in accounts.list()]
+        return "\n".join(rows) or "No users.", None
+    return _with_users(args, listing)
+
+
+def add_user_commands(subparsers) -> None:
+    """Adds `user add NAME --role ROLE`, `user passwd NAME`, `user disable NAME`, `user list`."""
+    from quarantine.users import Role
+
+    user = subparsers.add_parser("user", help="local accounts for the review web UI")
+    usub = user.add_subparsers(dest="ucommand", metavar="ACTION", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", metavar="FILE", help="site config (TOML); default: shipped defaults")
+        return p
+
+    add = with_config(usub.add_parser("add", help="create an account; the password is read from stdin"))
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--email", help="where notifications for this role go (DSL alerts, digests)")
+    add.set_defaults(func=cmd_user_add)
+    passwd = with_config(usub.add_parser("passwd", help="set a new password, read from stdin"))
+    passwd.add_argument("name")
+    passwd.set_defaults(func=cmd_user_passwd)
+    disable = with_config(usub.add_parser("disable", help="stop an account logging in (kept for the audit)"))
+    disable.add_argument("name")
+    disable.set_defaults(func=cmd_user_disable)
+    listing = with_config(usub.add_parser("list", help="accounts and roles"))
+    listing.set_defaults(func=cmd_user_list)
