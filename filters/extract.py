@@ -229,8 +229,8 @@ def sniff(data: bytes) -> str:
     if head[:4] in _MACHO_MAGICS:
         return MACHO
     if head[:4] == b"\xca\xfe\xba\xbe":
-        # Mach-O universal binary or Java class: both are programs
-        return MACHO if len(data) > 8 and struct.unpack(">I", data[4:8])[0] < 64 else JAVA_CLASS
+        # Mach-O universal binary (a few architectures) or Java class (version >= 45): both programs
+        return MACHO if len(data) > 8 and struct.unpack(">I", data[4:8])[0] < 30 else JAVA_CLASS
     if head == _LNK_MAGIC:
         return SHORTCUT
     if data[:2] == b"#!":
@@ -484,6 +484,27 @@ def _docx_text(data: bytes, budget: _Budget) -> str:
     return "\n".join(lines)
 
 
+_XML_RUN = re.compile(rb"<(?:w|a|x)?:?t(?:\s[^>]*)?>([^<]*)</(?:w|a|x)?:?t>")
+_XML_PARA = re.compile(rb"</(?:w|a):p>|</si>|</row>")
+
+
+def _ooxml_runs(data: bytes, prefix: str, budget: _Budget) -> str:
+    """Text runs (<w:t>, <a:t>, <t>) of the OOXML parts whose names start with prefix."""
+    import html
+
+    chunks: list[str] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in sorted(zf.infolist(), key=lambda i: i.filename):
+            if not info.filename.lower().startswith(prefix) or not info.filename.endswith(".xml"):
+                continue
+            if info.file_size > budget.limits.max_member_bytes * 4 or budget.expired():
+                budget.note("document truncated")
+                break
+            xml = _XML_PARA.sub(b"<t>\n</t>", zf.read(info))
+            chunks.append(html.unescape("".join(m.decode("utf-8", "replace") for m in _XML_RUN.findall(xml))))
+    return "\n".join(c.strip() for c in chunks if c.strip())
+
+
 def _pdf_text(data: bytes, budget: _Budget) -> tuple[str, bool]:
     """(text, encrypted). A PDF with only an owner password opens with "" and is read."""
     import pypdf
@@ -580,10 +601,19 @@ class AttachmentExtractor:
             return result
         if kind in (DOCX, DOCM, XLSX, XLSM, PPTX, PPTM):
             result.macros = kind in (DOCM, XLSM, PPTM)
-            if kind in (DOCX, DOCM):
-                result.text = _docx_text(data, budget)
-            elif kind in (XLSX, XLSM):
-                result.text = _xlsx_text(data, budget)
+            # python-docx refuses macro-enabled documents and openpyxl chokes on
+            # some generators' output: then the XML text runs are read directly
+            fallback = {DOCX: "word/", DOCM: "word/", XLSX: "xl/sharedstrings", XLSM: "xl/sharedstrings"}
+            try:
+                if kind == DOCX:
+                    result.text = _docx_text(data, budget)
+                elif kind in (XLSX, XLSM):
+                    result.text = _xlsx_text(data, budget)
+                else:
+                    result.text = _ooxml_runs(data, fallback.get(kind, "ppt/slides/"), budget)
+            except Exception as exc:
+                budget.note(f"read as raw XML ({type(exc).__name__})")
+                result.text = _ooxml_runs(data, fallback.get(kind, "ppt/slides/"), budget)
             return result
         if kind in (ZIP, JAR, APK):
             self._zip(data, result, budget, depth)

@@ -1,0 +1,418 @@
+"""Attachment sniffing and text extraction, with fixtures built by real libraries at test time."""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+import zlib
+
+import docx
+import openpyxl
+import pypdf
+import pytest
+
+from filters import extract
+from filters.extract import AttachmentExtractor, Limits
+from filters.message import Attachment
+
+# ---------------------------------------------------------------------------
+# fixture builders (also used by test_attachments.py)
+# ---------------------------------------------------------------------------
+
+
+def make_xlsx(rows: list[list[object]], title: str = "Pupils") -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = title
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def make_docx(paragraphs: list[str], table: list[list[str]] | None = None) -> bytes:
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def make_pdf(lines: list[str]) -> bytes:
+    """A minimal one-page PDF with real text operators, xref offsets computed."""
+    ops = ["BT", "/F1 12 Tf", "72 720 Td", "14 TL"]
+    for line in lines:
+        escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        ops.append(f"({escaped}) Tj T*")
+    ops.append("ET")
+    stream = "\n".join(ops).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def make_encrypted_pdf(lines: list[str], user_password: str = "secret", owner_password: str = "owner") -> bytes:
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(make_pdf(lines))))
+    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+class _ZipCrypto:
+    """Traditional PKWARE encryption (APPNOTE 6.1): what `zip -P` writes."""
+
+    def __init__(self, password: bytes) -> None:
+        self.keys = [0x12345678, 0x23456789, 0x34567890]
+        for byte in password:
+            self._update(byte)
+
+    @staticmethod
+    def _crc(value: int, byte: int) -> int:
+        return zlib.crc32(bytes([byte]), value ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
+
+    def _update(self, byte: int) -> None:
+        k = self.keys
+        k[0] = self._crc(k[0], byte)
+        k[1] = ((k[1] + (k[0] & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
+        k[2] = self._crc(k[2], (k[1] >> 24) & 0xFF)
+
+    def encrypt(self, data: bytes) -> bytes:
+        out = bytearray()
+        for byte in data:
+            temp = (self.keys[2] | 2) & 0xFFFF
+            out.append(byte ^ (((temp * (temp ^ 1)) >> 8) & 0xFF))
+            self._update(byte)
+        return bytes(out)
+
+
+def make_encrypted_zip(members: dict[str, bytes], password: bytes = b"secret") -> bytes:
+    """A genuinely password-protected (ZipCrypto, stored) zip; zipfile can read it back with the password."""
+    out = bytearray()
+    central = bytearray()
+    for name, data in members.items():
+        crc = zlib.crc32(data)
+        header12 = os.urandom(11) + bytes([(crc >> 24) & 0xFF])
+        body = _ZipCrypto(password).encrypt(header12 + data)
+        encoded = name.encode("utf-8")
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0x0001, 0, 0, 0, crc, len(body), len(data),
+                           len(encoded), 0) + encoded + body
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0x0001, 0, 0, 0, crc, len(body),
+                               len(data), len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+    start = len(out)
+    out += central
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), start, 0)
+    return bytes(out)
+
+
+def make_macro_docx() -> bytes:
+    """A .docm as Word writes it: the docx parts plus word/vbaProject.bin and the macro content type."""
+    source = zipfile.ZipFile(io.BytesIO(make_docx(["Please enable content to see this invoice."])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+                    b"application/vnd.ms-word.document.macroEnabled.main+xml")
+                data = data.replace(b"</Types>", b'<Default Extension="bin" '
+                                    b'ContentType="application/vnd.ms-office.vbaProject"/></Types>')
+            zf.writestr(info, data)
+        zf.writestr("word/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    return out.getvalue()
+
+
+_FREE, _END, _FATSECT, _NOSTREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+
+
+def make_ole(streams: dict[str, bytes], root_clsid: bytes = b"\0" * 16) -> bytes:
+    """A minimal Compound File (CFB v3, [MS-CFB]) holding `streams` ("Macros/VBA/dir" makes the storages).
+
+    Streams are padded to the 4096-byte mini-stream cutoff so everything lives in
+    regular sectors; siblings are chained to the right (a valid, if lopsided, tree).
+    """
+    entries: list[dict] = [{"name": "Root Entry", "type": 5, "children": [], "data": b""}]
+    index: dict[str, int] = {"": 0}
+    for path, data in streams.items():
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            key = "/".join(parts[:depth])
+            if key in index:
+                continue
+            is_stream = depth == len(parts)
+            entries.append({"name": parts[depth - 1], "type": 2 if is_stream else 1, "children": [],
+                            "data": data.ljust(4096, b"\0") if is_stream else b""})
+            index[key] = len(entries) - 1
+            entries[index["/".join(parts[:depth - 1])]]["children"].append(index[key])
+    dir_sectors = (len(entries) + 3) // 4
+    data_sectors = sum(len(e["data"]) // 512 for e in entries)
+    fat_entries_needed = 1 + dir_sectors + data_sectors
+    fat = [_FATSECT]
+    fat += [len(fat) + i + 1 if i < dir_sectors - 1 else _END for i in range(dir_sectors)]
+    first_dir = 1
+    next_sector = 1 + dir_sectors
+    for entry in entries:
+        count = len(entry["data"]) // 512
+        if count:
+            entry["start"] = next_sector
+            fat += [next_sector + i + 1 if i < count - 1 else _END for i in range(count)]
+            next_sector += count
+        else:
+            entry["start"] = _END
+    assert fat_entries_needed <= 128, "fixture too large for one FAT sector"
+    fat += [_FREE] * (128 - len(fat))
+    for entry in entries:
+        entry.update(left=_NOSTREAM, right=_NOSTREAM, child=_NOSTREAM)
+    for entry in entries:
+        kids = entry["children"]
+        if kids:
+            entry["child"] = kids[0]
+            for a, b in zip(kids, kids[1:]):
+                entries[a]["right"] = b
+    directory = bytearray()
+    for number, entry in enumerate(entries):
+        name = entry["name"].encode("utf-16-le") + b"\0\0"
+        clsid = root_clsid if number == 0 else b"\0" * 16
+        directory += struct.pack("<64sHBBIII16sIQQIQ", name, len(name), entry["type"], 1, entry["left"],
+                                 entry["right"], entry["child"], clsid, 0, 0, 0, entry["start"],
+                                 len(entry["data"]))
+    directory = directory.ljust(dir_sectors * 512, b"\0")
+    header = struct.pack("<8s16sHHHHH6sIIIIIIIII", extract._OLE_MAGIC, b"\0" * 16, 0x3E, 3, 0xFFFE, 9, 6,
+                         b"\0" * 6, 0, 1, first_dir, 0, 4096, _END, 0, _END, 0)
+    header += struct.pack("<I", 0) + struct.pack("<108I", *([_FREE] * 108))
+    body = struct.pack("<128I", *fat) + bytes(directory)
+    for entry in entries:
+        body += entry["data"]
+    return header + body
+
+
+def uuid_bytes_le(text: str) -> bytes:
+    import uuid
+
+    return uuid.UUID(text).bytes_le
+
+
+def make_seven_zip_encrypted_header() -> bytes:
+    """The start of a 7z archive made with header encryption (-mhe=on): the
+    next-header block is a kEncodedHeader whose coder is AES (06 F1 07 01)."""
+    next_header = bytes([0x17, 0x06, 0x00, 0x01, 0x09, 0x20, 0x00, 0x07, 0x0B, 0x01, 0x00, 0x01, 0x24,
+                         0x06, 0xF1, 0x07, 0x01]) + b"\0" * 15
+    packed = os.urandom(32)
+    start = b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", 0) + struct.pack(
+        "<QQI", len(packed), len(next_header), zlib.crc32(next_header))
+    return start + packed + next_header
+
+
+def make_rar4(encrypted: bool) -> bytes:
+    """RAR 4 marker, archive header and one file header (flag 0x04 = password)."""
+    marker = b"Rar!\x1a\x07\x00"
+    main = struct.pack("<HBHH", 0, 0x73, 0, 13) + b"\0" * 6
+    name = b"pupils.csv"
+    fixed = struct.pack("<IIBIIBBHI", 10, 10, 2, 0, 0, 20, 0x30, len(name), 0x20)
+    file_header = struct.pack("<HBHH", 0, 0x74, 0x8000 | (0x04 if encrypted else 0), 7 + len(fixed) + len(name))
+    return marker + main + file_header + fixed + name + b"0123456789"
+
+
+MZ = b"MZ" + b"\x90\x00" * 30
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\0" * 64 + b"\xff\xd9"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\0" * 32
+
+# ---------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------
+
+
+def enrich(filename: str, data: bytes, declared: str = "application/octet-stream",
+           extractor: AttachmentExtractor | None = None) -> Attachment:
+    attachment = Attachment(filename=filename, declared_type=declared, sniffed_type="", size=len(data), data=data)
+    return (extractor or AttachmentExtractor()).enrich(attachment)
+
+
+@pytest.mark.parametrize("data, expected", [
+    (MZ, extract.PE),
+    (b"MZ", extract.PE),
+    (b"\x7fELF\x02\x01\x01" + b"\0" * 40, extract.ELF),
+    (b"\xcf\xfa\xed\xfe" + b"\0" * 40, extract.MACHO),
+    (b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\0" * 40, extract.MACHO),
+    (b"\xca\xfe\xba\xbe\x00\x00\x00\x34" + b"\0" * 40, extract.JAVA_CLASS),
+    (b"#!/bin/sh\nrm -rf ~\n", extract.SCRIPT),
+    (b"#!/usr/bin/env python3\nprint('hi')\n", extract.SCRIPT),
+    (extract._LNK_MAGIC + b"\0" * 70, extract.SHORTCUT),
+    (make_docx(["Dear parents"]), extract.DOCX),
+    (make_xlsx([["Name", "DOB"], ["Amy", "2014-01-02"]]), extract.XLSX),
+    (make_macro_docx(), extract.DOCM),
+    (make_pdf(["Trip letter"]), extract.PDF),
+    (make_zip({"a.pdf": make_pdf(["x"])}), extract.ZIP),
+    (make_zip({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n", "Main.class": b"\xca\xfe\xba\xbe"}), extract.JAR),
+    (make_ole({"WordDocument": b"\xec\xa5" + b"\0" * 30}), extract.MS_WORD),
+    (make_ole({"Workbook": b"\x09\x08\x10\x00" + b"\0" * 16}), extract.MS_EXCEL),
+    (make_ole({"EncryptionInfo": b"\x04\x00\x04\x00", "EncryptedPackage": b"\0" * 16}), extract.OOXML_ENCRYPTED),
+    (make_ole({"Property": b"\0" * 8}, root_clsid=uuid_bytes_le("000C1084-0000-0000-C000-000000000046")),
+     extract.MS_INSTALLER),
+    (JPEG, "image/jpeg"),
+    (PNG, "image/png"),
+    (b"Just some words\n", ""),
+    (b"", ""),
+])
+def test_sniff_finds_the_real_type(data: bytes, expected: str) -> None:
+    assert extract.sniff(data) == expected
+
+
+@pytest.mark.parametrize("filename, data, declared, expected", [
+    ("pupils.csv", "Name,Class,DOB\nAmy Pond,5B,2014-01-02\nRory Williams,5B,2014-03-04\n".encode(),
+     "text/csv", ["Amy Pond\t5B\t2014-01-02", "Rory Williams"]),
+    ("notes.txt", "Caf\xe9 rota \u2013 week 3".encode("cp1252"), "text/plain", ["Café rota – week 3"]),
+    ("utf16.txt", "\ufeffSEN register".encode("utf-16-le"), "text/plain", ["SEN register"]),
+    ("register.xlsx", make_xlsx([["UPN", "Name", "FSM"], ["A123456789012", "Amy Pond", "Y"]]),
+     "application/octet-stream", ["[sheet: Pupils]", "A123456789012\tAmy Pond\tY"]),
+    ("report.docx", make_docx(["Safeguarding report for Year 9"], [["Pupil", "Concern"], ["Amy", "Attendance"]]),
+     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+     ["Safeguarding report for Year 9", "Amy\tAttendance"]),
+    ("letter.pdf", make_pdf(["Dear parents,", "The trip to Bath is on Friday."]), "application/pdf",
+     ["The trip to Bath is on Friday."]),
+    ("owner-only.pdf", make_encrypted_pdf(["Readable with no password"], user_password=""), "application/pdf",
+     ["Readable with no password"]),
+    ("page.html", b"<html><body><h1>Menu</h1><p>Fish &amp; chips</p><script>x()</script></body></html>",
+     "text/html", ["Menu", "Fish & chips"]),
+    ("letter.rtf", rb"{\rtf1\ansi{\fonttbl\f0 Arial;}\f0 Caf\'e9 rota\par Week two}", "application/rtf",
+     ["Café rota", "Week two"]),
+    ("bundle.zip", make_zip({"class/list.csv": b"Name,Form\nAmy Pond,5B\n", "photo.jpg": JPEG}),
+     "application/zip", ["[class/list.csv]", "Amy Pond\t5B"]),
+    ("nested.zip", make_zip({"inner.zip": make_zip({"deep/notes.txt": b"Meet at the gate"})}),
+     "application/zip", ["[inner.zip]", "Meet at the gate"]),
+])
+def test_text_is_extracted_once(filename: str, data: bytes, declared: str, expected: list[str]) -> None:
+    attachment = enrich(filename, data, declared)
+    for snippet in expected:
+        assert snippet in attachment.text
+    assert not attachment.encrypted
+
+
+def test_zip_members_are_listed_with_nested_paths() -> None:
+    data = make_zip({"docs/a.pdf": make_pdf(["a"]), "inner.zip": make_zip({"run.exe": MZ})})
+    attachment = enrich("bundle.zip", data, "application/zip")
+    members = {m.path: m for m in attachment.members}
+    assert set(members) == {"docs/a.pdf", "inner.zip", "inner.zip > run.exe"}
+    assert members["docs/a.pdf"].sniffed_type == extract.PDF
+    assert members["inner.zip"].sniffed_type == extract.ZIP
+    assert members["inner.zip > run.exe"].sniffed_type == extract.PE
+    assert members["inner.zip > run.exe"].depth == 2
+
+
+@pytest.mark.parametrize("filename, data, encrypted", [
+    ("locked.zip", make_encrypted_zip({"pupils.csv": b"Name\nAmy\n"}), True),
+    ("open.zip", make_zip({"pupils.csv": b"Name\nAmy\n"}), False),
+    ("locked.pdf", make_encrypted_pdf(["secret"]), True),
+    ("owner-only.pdf", make_encrypted_pdf(["open"], user_password=""), False),
+    ("locked.docx", make_ole({"EncryptionInfo": b"\x04\x00\x04\x00", "EncryptedPackage": b"\0" * 16}), True),
+    ("locked.doc", make_ole({"WordDocument": b"\xec\xa5" + b"\0" * 8 + struct.pack("<H", 0x0100) + b"\0" * 20}), True),
+    ("open.doc", make_ole({"WordDocument": b"\xec\xa5" + b"\0" * 30}), False),
+    ("locked.xls", make_ole({"Workbook": struct.pack("<HH", 0x0809, 4) + b"\0" * 4
+                                         + struct.pack("<HH", 0x002F, 2) + b"\0\0"}), True),
+    ("locked.7z", make_seven_zip_encrypted_header(), True),
+    ("locked.rar", make_rar4(encrypted=True), True),
+    ("open.rar", make_rar4(encrypted=False), False),
+])
+def test_password_protection_is_flagged(filename: str, data: bytes, encrypted: bool) -> None:
+    attachment = enrich(filename, data)
+    assert attachment.encrypted is encrypted
+
+
+def test_encrypted_zip_fixture_is_really_encrypted() -> None:
+    data = make_encrypted_zip({"pupils.csv": b"Name\nAmy\n"})
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.read("pupils.csv", pwd=b"secret") == b"Name\nAmy\n"
+    attachment = enrich("locked.zip", data)
+    assert [m.path for m in attachment.members] == ["pupils.csv"]
+    assert attachment.members[0].encrypted
+    assert "Amy" not in attachment.text
+
+
+@pytest.mark.parametrize("filename, data, macros", [
+    ("invoice.docm", make_macro_docx(), True),
+    ("letter.docx", make_docx(["Hello"]), False),
+    ("macro.doc", make_ole({"WordDocument": b"\xec\xa5" + b"\0" * 30, "Macros/VBA/dir": b"\x01",
+                            "Macros/VBA/_VBA_PROJECT": b"\xcc\x61"}), True),
+    ("macro.xls", make_ole({"Workbook": b"\0" * 8, "_VBA_PROJECT_CUR/VBA/dir": b"\x01"}), True),
+    ("plain.xls", make_ole({"Workbook": b"\0" * 8}), False),
+])
+def test_macros_are_flagged(filename: str, data: bytes, macros: bool) -> None:
+    assert enrich(filename, data).has_macros is macros
+
+
+@pytest.mark.parametrize("filename, data", [
+    ("broken.docx", make_docx(["x"])[:400]),
+    ("broken.xlsx", make_zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<not xml"})),
+    ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage"),
+    ("broken.zip", make_zip({"a.txt": b"hello"})[:-30]),
+    ("junk.bin", os.urandom(2048)),
+    ("broken.doc", extract._OLE_MAGIC + b"\0" * 100),
+    ("empty.txt", b""),
+])
+def test_broken_files_give_a_note_never_an_exception(filename: str, data: bytes) -> None:
+    attachment = enrich(filename, data)
+    assert isinstance(attachment.extraction_note, str)
+    assert attachment.size == len(data)
+
+
+def test_broken_document_says_why_text_is_missing() -> None:
+    attachment = enrich("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
+    assert attachment.text == ""
+    assert attachment.extraction_note
+
+
+@pytest.mark.parametrize("limits, data, note", [
+    (Limits(max_member_bytes=1_000), make_zip({"big.txt": b"a" * 5_000}), "large members not unpacked"),
+    (Limits(max_rows=5), make_xlsx([[f"row {i}"] for i in range(50)]), "spreadsheet truncated"),
+    (Limits(max_archive_depth=2), make_zip({"a.zip": make_zip({"b.zip": make_zip({"c.txt": b"deep"})})}),
+     "archives nested too deep to open"),
+    (Limits(max_input_bytes=100), make_pdf(["big"]), "too large to read"),
+    (Limits(max_text_chars=10), b"0123456789abcdefghij", "text cut at 10 characters"),
+    (Limits(max_members=3), make_zip({f"f{i}.txt": b"x" for i in range(10)}), "archive listing truncated"),
+])
+def test_bounds_are_kept_and_noted(limits: Limits, data: bytes, note: str) -> None:
+    attachment = enrich("file", data, "text/plain", extractor=AttachmentExtractor(limits=limits))
+    assert note in attachment.extraction_note
+    assert len(attachment.text) <= limits.max_text_chars
+    assert len(attachment.members) <= limits.max_members
+
+
+def test_time_budget_stops_work() -> None:
+    rows = [[f"Pupil {i}", i] for i in range(3_000)]
+    attachment = enrich("big.xlsx", make_xlsx(rows), extractor=AttachmentExtractor(limits=Limits(max_seconds=0)))
+    assert "spreadsheet truncated" in attachment.extraction_note
+    assert "Pupil 2999" not in attachment.text
