@@ -280,8 +280,11 @@ class AuthenticationFilter:
                 ok = verifier.verify(idx=index, dnsfunc=lookups.dkim_dnsfunc)
             except DNSLookupError:
                 raise
-            except dkim.DKIMException as exc:
-                results.append(DkimResult("permerror", domain, selector, str(exc)))
+            except dkim.ValidationError as exc:  # e.g. body hash mismatch: the content changed
+                results.append(DkimResult("fail", domain, selector, str(exc).split(" (")[0]))
+                continue
+            except dkim.DKIMException as exc:  # no key, bad key, malformed signature
+                results.append(DkimResult("permerror", domain, selector, str(exc).split(" (")[0]))
                 continue
             except Exception as exc:  # hostile signature text dkimpy trips on: the sender's fault
                 results.append(DkimResult("permerror", domain, selector, f"malformed signature: {type(exc).__name__}"))
