@@ -110,33 +110,40 @@ def _rx(*words: str, flags: int = re.I) -> re.Pattern[str]:
 
 
 # Signs that the content is school work (policy: "any work related correspondence").
-# Kept to things a personal note rarely says; job titles in signatures are
-# removed before these are read (see _strip_signature).
-_WORK_MARKERS: dict[str, re.Pattern[str]] = {
-    "pupils/students": _rx(r"pupils?", r"students?(?! loans?)(?! discount)", r"learners?"),
-    "year group/class": re.compile(r"\b(?:[Yy]ear|Yr) ?(?:[1-9]|1[0-3])\b|\bY(?:[7-9]|1[0-3])\b|"
-                                   r"\b(?:form|tutor|teaching) group\b|\bclass list\b|\bseating plan\b", re.I),
-    "marking/assessment": _rx(r"mark ?schemes?", r"marking", r"marked (?:work|books|papers|scripts)",
-                              r"mark ?book", r"coursework", r"homework", r"mock exams?", r"mocks",
-                              r"exam (?:results|papers|entries|board)", r"predicted grades?", r"data drop",
-                              r"assessment data", r"gradebook", r"school reports?", r"end of term reports?"),
-    "reference": _rx(r"reference (?:for|request)", r"(?:ucas|confidential|job|character) reference",
-                     r"to whom it may concern"),
-    "teaching": _rx(r"lesson plans?", r"schemes? of work", r"SoW", r"curriculum", r"cover work", r"INSET",
-                    r"department meeting", r"staff meeting", r"learning walk", r"observation feedback"),
-    "school business": _rx(r"Ofsted", r"SLT", r"governors", r"safeguarding", r"DSL", r"SENCO", r"EHCP",
-                           r"IEP", r"detentions?", r"behaviour (?:log|points|incident|report)",
-                           r"exclusions?", r"parents'? evening", r"school trip", r"risk assessment"),
-    "parent correspondence": _rx(r"your (?:son|daughter|child)", r"my (?:son|daughter)'?s? (?:teacher|class)",
-                                 r"dear (?:parents?|carers?|parent/carer)", r"parents? of"),
+# label -> (pattern, weight). Work needs a weight of 2: one strong sign, or two
+# weak ones ("students" alone is a university newsletter; "Year 9 students" is
+# school). Job titles in signatures are removed before these are read (see
+# _strip_signature). Short abbreviations are case-sensitive: "sow", "inset" and
+# "dsl" (broadband) are ordinary words in lower case.
+_STRONG, _WEAK = 2, 1
+_WORK_MARKERS: dict[str, tuple[re.Pattern[str], int]] = {
+    "pupils/students": (_rx(r"pupils?", r"students?(?! loans?)(?! discount)", r"learners?"), _WEAK),
+    "year group/class": (re.compile(r"\b(?:[Yy]ear|Yr) ?(?:[1-9]|1[0-3])\b|\bY(?:[7-9]|1[0-3])\b|"
+                                    r"\b(?:form|tutor|teaching) group\b|\bclass list\b|\bseating plan\b",
+                                    re.I), _WEAK),
+    "marking/assessment": (_rx(r"mark ?schemes?", r"marking", r"marked (?:work|books|papers|scripts)",
+                               r"mark ?book", r"coursework", r"homework", r"mock exams?",
+                               r"exam (?:results|entries|board)", r"predicted grades?", r"data drop",
+                               r"assessment data", r"gradebook", r"school reports?",
+                               r"end of term reports?"), _STRONG),
+    "reference": (_rx(r"reference (?:for|request)", r"(?:ucas|confidential|job|character) reference",
+                      r"to whom it may concern"), _STRONG),
+    "teaching": (re.compile(r"\b(?i:lesson plans?|schemes? of work|cover work|department meeting|staff meeting|"
+                            r"learning walk|observation feedback)\b|\b(?:SoW|INSET)\b"), _STRONG),
+    "curriculum": (_rx(r"curriculum", r"syllabus", r"revision guide"), _WEAK),
+    "school business": (re.compile(r"\b(?:Ofsted|SLT|SENCO|SENDCo|EHCP|IEP)\b|\b(?:governors'? meeting|"
+                                   r"safeguarding|detentions?|behaviour (?:log|points|incident|report)|"
+                                   r"(?:permanent|fixed[- ]term) exclusions?|parents'? evening|school trip)\b"), _STRONG),
+    "parent correspondence": (_rx(r"your (?:son|daughter|child)", r"my (?:son|daughter)'?s? (?:teacher|class|form)",
+                                  r"dear (?:parents?|carers?|parent/carer)", r"parents? of"), _STRONG),
 }
 # Genuinely personal content: pay, pension, health, home, family admin.
 _PERSONAL_MARKERS: dict[str, re.Pattern[str]] = {
     "pay/pension": _rx(r"pay ?slips?", r"pay advice", r"P60", r"P45", r"P11D", r"pensions?",
                        r"tax code", r"tax return", r"HMRC", r"salary slip"),
-    "health": _rx(r"dentist", r"dental", r"GP", r"doctor'?s?", r"surgery appointment", r"prescriptions?",
+    "health": _rx(r"dentist", r"dental", r"(?-i:GP)", r"doctor'?s?", r"surgery appointment", r"prescriptions?",
                   r"hospital appointment", r"opticians?", r"eye test", r"vaccination"),
-    "household": _rx(r"mortgage", r"bank statement", r"council tax", r"insurance", r"MOT", r"energy bill",
+    "household": _rx(r"mortgage", r"bank statement", r"council tax", r"insurance", r"(?-i:MOT)", r"energy bill",
                      r"gas bill", r"electricity bill", r"broadband", r"rent", r"landlord", r"tenancy"),
     "leisure/family": _rx(r"holiday", r"booking confirmation", r"flights?", r"hotel", r"wedding", r"birthday",
                           r"recipe", r"gym", r"order confirmation", r"delivery slot", r"family photos?",
@@ -176,6 +183,8 @@ class ContentJudgement:
 def _hits(markers: dict[str, re.Pattern[str]], text: str) -> dict[str, str]:
     found = {}
     for label, pattern in markers.items():
+        if isinstance(pattern, tuple):
+            pattern = pattern[0]
         match = pattern.search(text)
         if match:
             found[label] = match.group(0)
@@ -265,17 +274,23 @@ class PersonalAddressFilter:
         markers: list[str] = []
         mailbox = ""
         for value in view.header_all("X-MS-Exchange-Inbox-Rules-Loop"):
-            markers.append(f"X-MS-Exchange-Inbox-Rules-Loop: {value.strip()}")
-            mailbox = mailbox or normalise_address(value)
+            if self._school_internal(normalise_address(value)):
+                markers.append(f"X-MS-Exchange-Inbox-Rules-Loop: {value.strip()}")
+                mailbox = mailbox or normalise_address(value)
         if view.header("X-MS-Exchange-Organization-AutoForwarded").strip().lower() == "true":
             markers.append("X-MS-Exchange-Organization-AutoForwarded: true")
+        # Resent-* (RFC 5322 3.6.6) and X-Forwarded-* count only when they name a
+        # school mailbox: a mailing list resending to its members adds them too.
         for name in ("Resent-From", "Resent-Sender", "X-Forwarded-For", "X-Forwarded-To"):
             for value in view.header_all(name):
-                markers.append(f"{name}: {value.strip()}")
-                if name in ("Resent-From", "Resent-Sender", "X-Forwarded-For"):
-                    for _, addr in getaddresses([value]):
-                        if addr and self._school_internal(addr):
-                            mailbox = mailbox or normalise_address(addr)
+                try:
+                    addrs = [normalise_address(a) for _, a in getaddresses([value.replace(" ", ", ")]) if a]
+                except Exception:
+                    addrs = []
+                school = [a for a in addrs if self._school_internal(a)]
+                if school:
+                    markers.append(f"{name}: {value.strip()}")
+                    mailbox = mailbox or school[0]
         auto = view.header("Auto-Submitted").strip().lower()
         srs = bool(_SRS.match(view.envelope.mail_from or ""))
         if srs:
@@ -420,14 +435,15 @@ class PersonalAddressFilter:
         if forwarded_internal:
             return ContentJudgement(True, (f"forwarded thread from {forwarded_internal[0]}",) + evidence_work,
                                     "it forwards a colleague's school mail")
-        if work and len(personal) <= len(work):
+        # a forwarded thread is one weak sign (a parent's or colleague's mail is
+        # forwarded; so are newsletters)
+        work_score = sum(_WORK_MARKERS[label][1] for label in work) + (_WEAK if forwarded and work else 0)
+        personal_score = _STRONG * len(personal)
+        if work_score >= _STRONG and work_score >= personal_score:
             reason = "it forwards a thread about school work" if forwarded else "it is about school work"
             return ContentJudgement(True, evidence_work, reason)
         if personal:
             return ContentJudgement(False, evidence_personal, "it looks like personal admin")
-        if forwarded:
-            return ContentJudgement(True, ("forwarded thread",), "it forwards a thread with no sign of "
-                                                                  "being personal")
         documents = [a.filename for a in view.attachments if a.filename.lower().endswith(_DOCUMENT_EXT)]
         if documents and self._options.documents_are_work:
             return ContentJudgement(True, tuple(f"document: {d}" for d in documents),

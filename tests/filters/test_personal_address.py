@@ -214,6 +214,12 @@ OUTBOUND_CASES = [
     ("own-personal-payslip", PAYSLIP, "jane.home@gmail.com", [], {"STAFF_PERSONAL_NOTE_TO_OWN"}, Action.PASS),
     ("own-dentist", "Dentist appointment reminder: Tuesday 4pm.", "janesmith84@gmail.com", [],
      {"STAFF_PERSONAL_NOTE_TO_OWN"}, Action.PASS),
+    ("own-newsletter-one-weak-sign", "Student discount on the new phones! Our newsletter for students.",
+     "jane.home@gmail.com", [], {"STAFF_PERSONAL_NOTE_TO_OWN"}, Action.PASS),
+    ("own-broadband-dsl", "Your DSL broadband router has shipped.", "jane.home@gmail.com", [],
+     {"STAFF_PERSONAL_NOTE_TO_OWN"}, Action.PASS),
+    ("own-two-weak-signs", "Year 9 students list for tomorrow", "jane.home@gmail.com", [],
+     {"STAFF_WORK_TO_OWN_PERSONAL"}, Action.HOLD),
     ("pupil-data-to-stranger", "List as promised", "coachdave@gmail.com",
      [("team.csv", "text/csv", _csv(PUPIL_TABLE))], {"PUPIL_DATA_TO_PERSONAL"}, Action.HOLD),
     ("many-pupils-named-to-parent", "Amy Jones, Oliver Patel and Chloe Williams were all excluded.",
@@ -403,7 +409,12 @@ async def test_mailbox_auto_forward(setup, case):
     assert verdict.actions["jane.home@gmail.com"] == Action.HOLD and "it" in verdict.alerts
 
 
-@pytest.mark.parametrize("headers", [{"Auto-Submitted": "auto-replied"}, {}])
+@pytest.mark.parametrize("headers", [
+    {"Auto-Submitted": "auto-replied"},  # out of office
+    {},
+    {"Resent-From": "list@lists.example.org", "Resent-Sender": "list-request@lists.example.org"},  # a list resend
+    {"X-MS-Exchange-Inbox-Rules-Loop": "someone@othercompany.com"},  # another organisation's rule
+])
 async def test_out_of_office_to_parent_is_not_a_forward(setup, headers):
     _, findings, verdict = await _run(setup, "I am out of the office until Monday.", to="parent@gmail.com",
                                       headers=headers)
