@@ -54,14 +54,21 @@ class Dispatcher:
         self._store = store
         self._next_hop = next_hop
         self._hostname = hostname
-        self._signer = signer  # optional outbound DKIM signer: async sign(raw, view) -> bytes
+        self._signer = signer  # optional outbound DKIM signer (gateway.dkim_signing.DkimSigner)
 
     async def _deliver(self, view: MessageView, rcpts: list[str], data: bytes) -> DeliveryResult:
         if self._next_hop is None:
             return DeliveryResult(False, 451, "no next hop configured")
-        if self._signer is not None:
-            data = await self._signer.sign(data, view)
+        # sign after filtering and after our own headers, and only what leaves
+        # the school (RFC 6376 5: the signer is the last to touch the message)
+        if self._signer is not None and any(not self._is_internal(view, r) for r in rcpts):
+            data = await self._signer.sign(data)
         return await self._next_hop.deliver(view.envelope.mail_from, rcpts, data)
+
+    @staticmethod
+    def _is_internal(view: MessageView, address: str) -> bool:
+        party = view.recipient(address)
+        return party is not None and party.internal
 
     async def dispatch(self, view: MessageView, verdict: Verdict) -> Outcome:
         actions = verdict.actions

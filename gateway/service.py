@@ -11,6 +11,7 @@ import uvicorn
 from config.schema import Settings, split_host_port
 from filters.scanner import Scanner
 from gateway.dispatch import Dispatcher
+from gateway.dkim_signing import DkimSigner, DkimSigningError
 from gateway.http import create_app
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
@@ -72,7 +73,11 @@ class Gateway:
         if not settings.gateway.next_hop:
             log.warning("no [gateway] next_hop: every message that should be delivered gets 451")
         self.next_hop = make_next_hop(settings, self.metrics)
-        signer = None
+        try:
+            signer = DkimSigner.from_settings(settings)
+        except DkimSigningError as exc:
+            await self.store.close()
+            raise StartupError(str(exc)) from exc
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
