@@ -1,0 +1,278 @@
+"""Chain letters: language, forwarding structure, known-letter similarity and bulk, as one scored finding.
+
+School policy: "The forwarding of chain messages is not permitted." Each
+signal is independent and weighted ([chain_letter] weights); the sum, after the
+discount for messages that discuss chain letters (an e-safety lesson quoting
+examples), is compared with `threshold`. Structure and bulk only amplify:
+without enough chain-letter *content* (`content_minimum`) nothing is reported,
+because newsletters, all-staff mail and long reply threads share the structure.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import Field
+
+from config.loader import LISTS_DIR
+from filters import chain_letter_signals as sig
+from filters.base import Category, FilterContext, FilterOptions, Finding, SeenStore, Severity
+from filters.message import MessageView
+
+log = logging.getLogger(__name__)
+
+CODE = "CHAIN_LETTER"
+SEEN_KIND = "chain_letter_body"
+# A body shorter than this many words has too few shingles for a fingerprint
+# that means anything ("thanks!" is sent by everyone).
+MIN_FINGERPRINT_WORDS = 25
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    # language
+    "pass_on_count": 2.5,
+    "pass_on": 1.0,
+    "deadline": 1.0,
+    "consequence": 2.0,
+    "reward": 1.5,
+    "hoax": 1.0,
+    "chain": 2.0,
+    "pyramid": 1.5,  # per distinct pattern, up to 3 (a pyramid letter repeats its instructions)
+    # similarity to the known library, multiplied by the best containment (0..1)
+    "similarity": 5.0,
+    # structure
+    "forward_depth": 0.5,  # per level beyond the first, up to 3
+    "many_recipients": 1.0,
+    "undisclosed_recipients": 0.5,
+    "quoted_addresses": 1.0,
+    # several distinct senders with the same body within `bulk_window`
+    "bulk": 2.0,
+}
+
+DEFAULT_NOTICE = (
+    "Your email was held because it looks like a chain message (for example \"forward this to "
+    "10 people\" or a warning that something bad will happen if you don't). The school's policy "
+    "is that chain messages must not be forwarded. They are never true: nothing bad will happen "
+    "if you delete it. If a message like this worried or upset you, talk to your tutor or a "
+    "trusted adult.")
+
+
+class Options(FilterOptions):
+    threshold: float = Field(4.0, gt=0, description="score at or above which a CHAIN_LETTER finding is made")
+    high_threshold: float = Field(
+        8.0, gt=0, description="score at or above which the finding's severity is high (else medium)")
+    content_minimum: float = Field(
+        2.5, ge=0, description="language + similarity score needed before structure and bulk count at all")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description=f"override signal weights; keys: {', '.join(DEFAULT_WEIGHTS)}")
+    educational_discount: list[float] = Field(
+        default_factory=lambda: [1.0, 0.8, 0.5, 0.3],
+        description="score multiplier by the number of distinct 'discusses chain letters' patterns "
+                    "matched (0, 1, 2, 3+): a lesson quoting examples is not a chain letter")
+    similarity_minimum: float = Field(
+        0.25, ge=0, le=1, description="containment of a known letter below which similarity adds nothing")
+    many_recipients: int = Field(10, gt=1, description="this many recipients counts as 'many'")
+    quoted_addresses: int = Field(8, gt=1, description="this many addresses quoted in the body counts")
+    bulk_window: float = Field(86_400.0, gt=0, description="seconds over which bulk senders are counted")
+    bulk_senders: int = Field(3, gt=1, description="distinct senders of one body within the window that count as bulk")
+    phrase_lists: dict[str, str] = Field(
+        default_factory=lambda: {family: f"chain_letter_{family}.txt" for family in sig.FAMILIES},
+        description="phrase family -> list file (relative to config/lists)")
+    slang_list: str = Field("chain_letter_slang.txt", description="texting spellings (relative to config/lists)")
+    library_dir: str = Field("known_chain_letters", description="known chain letters (relative to config/lists)")
+    extra_phrases: dict[str, list[str]] = Field(
+        default_factory=dict, description="site regexes added to a phrase family, e.g. { hoax = ['...'] }")
+    extra_slang: dict[str, str] = Field(default_factory=dict, description="site texting spellings: slang -> word")
+    extra_library_dirs: list[Path] = Field(
+        default_factory=list, description="directories of further known chain letters (*.txt)")
+    max_evidence: int = Field(8, gt=0, description="matched sentences kept as evidence")
+    notify_student_sender: bool = Field(
+        True, description="review/notification work: send the notice below to a student sender when held")
+    student_notice: str = Field(DEFAULT_NOTICE, description="educational notice for a student sender")
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Everything the filter found in one message (the finding is built from this)."""
+
+    content: float  # language + similarity
+    amplifier: float  # structure (bulk is added by `score`)
+    families: dict[str, list[str]]  # family -> evidence sentences
+    similarity: float
+    similar_to: str
+    structure: sig.Structure
+    discount: float
+    fired: tuple[str, ...]  # signal labels, for the reason
+    tokens: tuple[str, ...]  # normalised words (for the bulk fingerprint)
+
+
+class ChainLetterFilter:
+    name = "chain_letter"
+    Options = Options
+
+    def __init__(self, options: Options, context: FilterContext) -> None:
+        self.options = options
+        self._seen: SeenStore | None = context.seen
+        self._weights = {**DEFAULT_WEIGHTS, **options.weights}
+        unknown = set(options.weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"[chain_letter] weights: unknown signal(s) {sorted(unknown)}")
+        unknown = set(options.extra_phrases) - set(sig.FAMILIES)
+        if unknown:
+            raise ValueError(f"[chain_letter] extra_phrases: unknown family(ies) {sorted(unknown)}")
+        slang_path = LISTS_DIR / options.slang_list
+        slang = sig.parse_slang(sig.read_list(slang_path), str(slang_path))
+        slang.update({k.lower(): v.lower() for k, v in options.extra_slang.items()})
+        self._normalise = sig.Normaliser(slang)
+        self._families: dict[str, sig.Family] = {}
+        for family in sig.FAMILIES:
+            patterns: list[str] = []
+            where = "[chain_letter] extra_phrases"
+            if family in options.phrase_lists:
+                path = LISTS_DIR / options.phrase_lists[family]
+                patterns.extend(sig.read_list(path))
+                where = str(path)
+            patterns.extend(options.extra_phrases.get(family, ()))
+            compiled = sig.compile_family(patterns, where)
+            if compiled is not None:
+                self._families[family] = compiled
+        self._library = sig.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
+                                         self._normalise)
+
+    async def self_test(self) -> list[str]:
+        warnings = []
+        if not self._library:
+            warnings.append("chain_letter: the known chain-letter library is empty; similarity is off")
+        if self._seen is None:
+            warnings.append("chain_letter: no seen store; the bulk signal is off")
+        return warnings
+
+    async def check(self, view: MessageView) -> Sequence[Finding]:
+        text = view.all_text[:sig.MAX_TEXT]
+        if not text.strip():
+            return []
+        loop = asyncio.get_running_loop()
+        assessment = await loop.run_in_executor(None, self.assess_text, view, text)
+        bulk = 0
+        if (self._seen is not None and assessment.content > 0
+                and len(assessment.tokens) >= MIN_FINGERPRINT_WORDS):
+            bulk = await self._bulk_senders(view, assessment)
+        return self.findings(assessment, bulk)
+
+    # -- scoring (pure, runs in the executor) -------------------------------------
+    def assess_text(self, view: MessageView, text: str) -> Assessment:
+        w = self._weights
+        families: dict[str, list[str]] = {}
+        patterns_hit: dict[str, set[str]] = {}
+        for segment in sig.segments(text, self._normalise):
+            for family, regex in self._families.items():
+                hits = regex.match(segment.normal)
+                if hits:
+                    patterns_hit.setdefault(family, set()).update(hits)
+                    families.setdefault(family, []).append(sig.evidence_span(segment))
+
+        language = 0.0
+        fired: list[str] = []
+        for family in ("pass_on_count", "deadline", "consequence", "reward", "hoax", "chain"):
+            if family in families:
+                language += w[family]
+                fired.append(sig.FAMILY_LABELS[family])
+        if "pass_on" in families and "pass_on_count" not in families:
+            language += w["pass_on"]
+            fired.append(sig.FAMILY_LABELS["pass_on"])
+        if "pyramid" in families:
+            language += w["pyramid"] * min(3, len(patterns_hit["pyramid"]))
+            fired.append(sig.FAMILY_LABELS["pyramid"])
+
+        tokens = sig.words(self._normalise(text))
+        similarity, similar_to = sig.best_match(sig.shingles(tokens), self._library)
+        similarity_score = w["similarity"] * similarity if similarity >= self.options.similarity_minimum else 0.0
+        if similarity_score:
+            fired.append(f"{similarity:.0%} of the known chain letter '{similar_to}'")
+        content = language + similarity_score
+
+        structure = self._structure(view, text)
+        amplifier = 0.0
+        if structure.forward_depth >= 2:
+            amplifier += w["forward_depth"] * min(3, structure.forward_depth - 1)
+            fired.append(f"forwarded {structure.forward_depth} times")
+        if structure.recipients >= self.options.many_recipients:
+            amplifier += w["many_recipients"]
+            fired.append(f"{structure.recipients} recipients")
+        if structure.undisclosed:
+            amplifier += w["undisclosed_recipients"]
+            fired.append("undisclosed recipients")
+        if structure.quoted_addresses >= self.options.quoted_addresses:
+            amplifier += w["quoted_addresses"]
+            fired.append(f"{structure.quoted_addresses} addresses in the forwarded text")
+        edu = len(patterns_hit.get("educational", ()))
+        table = self.options.educational_discount
+        discount = table[min(edu, len(table) - 1)] if table else 1.0
+        return Assessment(content=content, amplifier=amplifier, families=families, similarity=similarity,
+                          similar_to=similar_to, structure=structure, discount=discount, fired=tuple(fired),
+                          tokens=tuple(tokens))
+
+    def score(self, assessment: Assessment, bulk_senders: int = 0) -> tuple[float, tuple[str, ...]]:
+        """Structure and bulk count only on top of enough content; then the
+        educational discount. Returns the score and the signals that fired."""
+        fired = list(assessment.fired)
+        score = assessment.content
+        if score >= self.options.content_minimum:
+            score += assessment.amplifier
+            if bulk_senders >= self.options.bulk_senders:
+                score += self._weights["bulk"]
+                fired.append(f"same text from {bulk_senders} senders")
+        if assessment.discount < 1.0:
+            fired.append(f"score x{assessment.discount:g} because it discusses chain letters")
+        return round(score * assessment.discount, 2), tuple(fired)
+
+    def _structure(self, view: MessageView, text: str) -> sig.Structure:
+        depth = max(sig.subject_forward_depth(view.subject), sig.body_forward_depth(text),
+                    1 + max((p.path.count(".m") for p in view.text_parts), default=0)
+                    if any(".m" in p.path for p in view.text_parts) else 0)
+        header_rcpts = set()
+        for name in ("To", "Cc"):
+            for value in view.header_all(name):
+                header_rcpts.update(a.lower() for a in sig._EMAIL.findall(value))
+        envelope_rcpts = {r.lower() for r in view.envelope.rcpt_tos}
+        to_header = " ".join(view.header_all("To")).lower()
+        undisclosed = "undisclosed" in to_header or (not to_header.strip() and bool(envelope_rcpts))
+        exclude = header_rcpts | envelope_rcpts | {view.from_address, view.envelope.mail_from.lower()}
+        return sig.Structure(
+            forward_depth=depth,
+            recipients=len(header_rcpts | envelope_rcpts),
+            undisclosed=undisclosed,
+            quoted_addresses=sig.count_addresses(view.body_text[:sig.MAX_TEXT], exclude),
+        )
+
+    async def _bulk_senders(self, view: MessageView, assessment: Assessment) -> int:
+        """Record this body's fingerprint and count distinct senders of it (this one included)."""
+        assert self._seen is not None
+        sender = (view.sender.address or view.from_address or "").lower()
+        loop = asyncio.get_running_loop()
+        keys = await loop.run_in_executor(None, sig.band_keys, list(assessment.tokens))
+        best = 0
+        for key in keys:
+            await self._seen.record(SEEN_KIND, key, sender)
+            best = max(best, await self._seen.distinct_values(SEEN_KIND, key, self.options.bulk_window))
+        return best
+
+    def findings(self, assessment: Assessment, bulk_senders: int = 0) -> list[Finding]:
+        score, fired = self.score(assessment, bulk_senders)
+        if score < self.options.threshold:
+            return []
+        severity = Severity.HIGH if score >= self.options.high_threshold else Severity.MEDIUM
+        evidence: list[str] = []
+        for family in sig.FAMILIES:
+            if family == "educational":
+                continue
+            for sentence in assessment.families.get(family, ()):
+                if sentence not in evidence:
+                    evidence.append(sentence)
+        evidence = evidence[:self.options.max_evidence]
+        reason = (f"Looks like a chain letter (score {score:g}, threshold "
+                  f"{self.options.threshold:g}): " + "; ".join(fired) + ".")
+        return [Finding(CODE, self.name, Category.CHAIN_LETTER, severity, tuple(evidence), reason,
+                        score=score)]
