@@ -60,7 +60,8 @@ class Options(FilterOptions):
                           "counts as work")
     max_text_chars: int = Field(1_000_000, ge=1000, description="text read per message (body + attachments)")
     inline_chars: int = Field(
-        30_000, ge=0, description="above this much text the pupil-data scan runs in a worker thread")
+        5_000, ge=0, description="above this much text the pupil-data scan runs in a worker thread "
+                                 "(10k chars cost ~15-25 ms: too long to hold the event loop)")
 
 
 # -- domains -----------------------------------------------------------------------

@@ -52,7 +52,7 @@ _SENSITIVE_TERMS: dict[str, re.Pattern[str]] = {
     "medical": re.compile(r"\b(?:medical (?:condition|needs|notes|information)|medication|allerg(?:y|ies)|"
                           r"diagnos(?:is|ed)|epipen|asthma|epilepsy|diabet(?:es|ic)|health care plan|IHCP)\b",
                           re.I),
-    "free school meals": re.compile(r"\b(?:free school meals|FSM(?:6|\s?eligible)?)\b"),
+    "free school meals": re.compile(r"\b(?:(?i:free school meals)|FSM(?:6|\s?eligible)?)\b"),
     "pupil premium": re.compile(r"\b(?:pupil premium|PP eligible|disadvantaged)\b", re.I),
     "exclusions": re.compile(r"\b(?:(?:fixed[- ]term|permanent|internal) exclusions?|exclusions?|suspensions?)\b",
                              re.I),
@@ -62,6 +62,19 @@ _SENSITIVE_TERMS: dict[str, re.Pattern[str]] = {
                                    re.I),
     "ethnicity/EAL": re.compile(r"\b(?:ethnicity|EAL|english as an additional language)\b"),
 }
+
+
+def _one_pass(patterns: dict[str, re.Pattern[str]]) -> tuple[re.Pattern[str], dict[str, str]]:
+    """All patterns as one alternation (one scan of a long text instead of ten)."""
+    groups, labels = [], {}
+    for index, (label, pattern) in enumerate(patterns.items()):
+        source = f"(?i:{pattern.pattern})" if pattern.flags & re.I else pattern.pattern
+        groups.append(f"(?P<t{index}>{source})")
+        labels[f"t{index}"] = label
+    return re.compile("|".join(groups)), labels
+
+
+_ALL_TERMS, _TERM_LABELS = _one_pass(_SENSITIVE_TERMS)
 # Column headers that say "this row is a person"
 _PERSON_HEADERS = re.compile(
     r"^(?:name|full ?name|forename|first ?name|given ?name|surname|last ?name|family ?name|legal surname|"
@@ -241,10 +254,8 @@ def assess(sources: Sequence[Source], index: PupilNameIndex | None) -> PupilData
             if is_upn(token):
                 upns.add(token)
         candidates.update(_CANDIDATE_INLINE.findall(text))
-        for label, pattern in _SENSITIVE_TERMS.items():
-            hits = len(pattern.findall(text))
-            if hits:
-                result.terms[label] += hits
+        for match in _ALL_TERMS.finditer(text):
+            result.terms[_TERM_LABELS[match.lastgroup or ""]] += 1
         if source.tabular:
             header, rows = _table_of(text)
             person_columns = [i for i, cell in enumerate(header) if _PERSON_HEADERS.match(cell)]

@@ -105,6 +105,29 @@ def _docx(paragraphs: list[str]) -> bytes:
     return out.getvalue()
 
 
+def _pdf(lines: list[str]) -> bytes:
+    """A minimal one-page PDF showing `lines` in Helvetica (hand-built: no PDF writer is installed)."""
+    ops = ["BT /F1 10 Tf 40 800 Td 12 TL"] + [f"({line}) '" for line in lines] + ["ET"]
+    stream = "\n".join(ops).encode("latin-1")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
 PUPIL_TABLE = [["Forename", "Surname", "DOB", "SEN", "FSM"]] + [
     [n.split()[0], n.split()[-1], "01/02/2012", "K", "Y"] for n in PUPILS[:12]]
 PAYSLIP = "Your payslip for March is attached. Pension contributions and tax code are shown."
@@ -300,9 +323,12 @@ async def test_personal_note_can_be_tagged_by_policy(tmp_path, setup):
     assert Policy(tagged).decide(view, findings).actions["jane.home@gmail.com"] == Action.TAG
 
 
-@pytest.mark.parametrize("kind", ["xlsx", "docx"])
+@pytest.mark.parametrize("kind", ["xlsx", "docx", "pdf"])
 async def test_attachment_documents(setup, kind):
-    if kind == "xlsx":
+    if kind == "pdf":
+        attachment = ("report.pdf", "application/pdf",
+                      _pdf([f"{n} - attendance 91%" for n in PUPILS[:5]]))
+    elif kind == "xlsx":
         attachment = ("class.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                       _xlsx(PUPIL_TABLE))
     else:
