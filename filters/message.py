@@ -223,12 +223,19 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if name:
+    if name and name != "utf-8":
         try:
             return data.decode(name, errors="replace")
         except LookupError:  # pragma: no cover - _charset_name only returns known codecs
             pass
+    # Mostly UTF-8 with a few broken bytes stays UTF-8; no UTF-8 sequence at
+    # all means an 8-bit charset, almost always Windows-1252 in our mail.
+    if _UTF8_SEQUENCE.search(data):
+        return data.decode("utf-8", errors="replace")
     return data.decode("cp1252", errors="replace")
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 
 
 # Labels seen in real mail that Python spells differently, or whose superset
@@ -393,7 +400,8 @@ def part_text(part: Message) -> str:
         meta = _META_CHARSET.search(data[:4096])
         if meta:
             charset = meta.group(1).decode("ascii", "replace")
-    return decode_bytes(data, charset)
+    # one line-ending convention for every filter's regexes (CR-only mail exists)
+    return decode_bytes(data, charset).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def part_filename(part: Message) -> str:
@@ -583,14 +591,14 @@ class _Walker:
     def _broken_multipart(self, message: Message, ctype: str, path: str, depth: int, level: int) -> None:
         """A multipart whose boundary is missing or never appears: guess the
         boundary from the first `--token` line; failing that, read it as text."""
-        data = _payload_bytes(message)
+        data = _payload_bytes(message).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if level < MAX_MULTIPART_DEPTH:
-            guess = re.search(rb"^--([^\s]{1,200}?)[ \t]*\r?$", data[:65536], re.M)
+            guess = re.search(rb"^--([^\s]{1,200}?)[ \t]*$", data[:65536], re.M)
             if guess and not guess.group(1).endswith(b"--"):
                 boundary = guess.group(1)
                 if boundary.count(b'"') == 0 and data.count(b"--" + boundary) >= 2:
                     try:
-                        head = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
+                        head = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\n\n'
                         reparsed = email.message_from_bytes(head + data, policy=_POLICY)
                     except Exception:
                         reparsed = None

@@ -1,0 +1,224 @@
+"""The parsed message view: decoding, odd MIME, bounds, and parse errors that become held findings."""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from filters import message as message_module
+from filters.base import Action, Direction, Role
+from filters.message import build_view, decode_bytes, decode_header_value, html_to_text
+from filters.policy import PARSE_ERROR_CODE, Policy
+from tests.factories import SCHOOL_DOMAIN, make_message, make_settings, make_view, write_directory
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "mime"
+
+
+def view_of(raw: bytes, **kwargs):
+    return make_view(raw, **kwargs)
+
+
+def eml(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def with_line_endings(raw: bytes, ending: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", ending)
+
+
+# --- headers ------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("=?utf-8?q?Ren=C3=A9e_Dupont?=", "Renée Dupont"),
+    ("=?iso-8859-1?B?Q2Fm6Q==?=", "Café"),
+    ("=?utf-8?B?w6lsw6h2ZXM=?= =?utf-8?B?IGRlIDVl?=", "élèves de 5e"),  # whitespace between words dropped
+    ("=?utf-8?B?4oCc?==?utf-8?B?cXVvdGVk4oCd?=", "\u201cquoted\u201d"),
+    ("=?utf-8?B?8J+Y?= =?utf-8?B?gA==?=", "\U0001f600"),  # one character split across two words
+    ("Re: =?gb2312?B?xOO6ww==?= there", "Re: 你好 there"),
+    ("=?x-no-such?Q?caf=C3=A9?=", "café"),  # unknown charset: the bytes are still read
+    ("=?utf-8?B?not base64!!?=", "=?utf-8?B?not base64!!?="),
+    ("=?utf-8*en?Q?hello?=", "hello"),  # RFC 2231 language suffix
+    ("plain\r\n continued", "plain continued"),
+    ("raw caf\udcc3\udca9", "raw café"),  # 8-bit UTF-8 kept by the parser as surrogates
+    (None, ""),
+])
+def test_decode_header_value(raw, expected: str) -> None:
+    assert decode_header_value(raw) == expected
+
+
+@pytest.mark.parametrize("data, charset, expected", [
+    ("naïve".encode("utf-8"), "us-ascii", "naïve"),
+    ("naïve".encode("latin-1"), "us-ascii", "naïve"),
+    ("naïve".encode("latin-1"), "utf-8", "naïve"),
+    ("“smart” quotes".encode("cp1252"), "iso-8859-1", "“smart” quotes"),
+    ("你好".encode("gbk"), "gb2312", "你好"),
+    ("hello".encode("utf-8"), "x-bogus-charset", "hello"),
+    ("κείμενο".encode("utf-8"), None, "κείμενο"),
+    (b"", "utf-8", ""),
+])
+def test_decode_bytes_never_fails(data: bytes, charset: str | None, expected: str) -> None:
+    assert decode_bytes(data, charset) == expected
+
+
+def test_html_to_text_drops_script_and_keeps_blocks() -> None:
+    text = html_to_text("<html><head><style>p{}</style></head><body><p>One</p><script>evil()</script>"
+                        "<div>Two &amp; three</div></body></html>")
+    assert text.split() == ["One", "Two", "&", "three"]
+
+
+# --- MIME files under tests/data/mime --------------------------------------------
+
+@pytest.mark.parametrize("name, body_snippets, attachments", [
+    ("rfc2231_filename.eml", ["signed consent form"],
+     [("consent form – Rémy.pdf", "application/pdf"), ("élèves de 5e.docx", None)]),
+    ("missing_boundary.eml", ["homework is due on Monday"], [("run.exe", "application/x-msdownload")]),
+    ("uuencoded_body.eml", ["Here is the file you asked for.", "Regards, the technician."],
+     [("tool.exe", "application/x-msdownload")]),
+    ("forwarded.eml", ["See the parent's complaint below.", "Complaint about the trip", "two hours late"],
+     [("timeline.csv", None)]),
+    ("delivery_status.eml", ["could not be delivered", "550 5.1.1 user unknown"], []),
+    ("broken_charsets.eml", ["The café opens at 8.", "Latin-1 naïve text."], [("menü.csv", None)]),
+])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_mime_samples(name: str, body_snippets: list[str], attachments: list, ending: bytes) -> None:
+    view = view_of(with_line_endings(eml(name), ending))
+    assert view.parse_error == ""
+    for snippet in body_snippets:
+        assert snippet in view.all_text
+    assert [a.filename for a in view.attachments] == [name for name, _ in attachments]
+    for attachment, (_, sniffed) in zip(view.attachments, attachments):
+        if sniffed:
+            assert attachment.sniffed_type == sniffed
+
+
+def test_uuencoded_block_becomes_an_attachment_and_leaves_the_text() -> None:
+    view = view_of(eml("uuencoded_body.eml"))
+    [tool] = view.attachments
+    assert tool.data.startswith(b"MZ") and b"This program cannot be run in DOS mode." in tool.data
+    assert "begin 644" not in view.body_text
+    assert "[uuencoded attachment: tool.exe]" in view.body_text
+
+
+def test_forwarded_message_attachment_is_opened_with_depth() -> None:
+    view = view_of(eml("forwarded.eml"))
+    [csv_file] = view.attachments
+    assert csv_file.depth == 1
+    assert "11:00\tcoach arrived" in csv_file.text
+    assert "coach arrived" in view.all_text
+
+
+def test_raw_utf8_headers_and_filenames_do_not_break_the_parser() -> None:
+    view = view_of(eml("broken_charsets.eml"))
+    assert view.subject == "Café menu – raw UTF-8 in a header"
+    assert view.from_name == "Renée"
+    assert view.header("subject") == view.subject
+
+
+def test_base64_encoded_message_rfc822_is_opened() -> None:
+    inner = make_message("Inner secret words", subject="Inner subject")
+    raw = (b"From: a@example.com\nTo: b@example.com\nSubject: wrapped\nMIME-Version: 1.0\n"
+           b"Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+           + base64.encodebytes(inner))
+    view = view_of(raw)
+    assert "Inner secret words" in view.body_text
+    assert "Inner subject" in view.body_text
+
+
+def test_alternative_parts_saying_the_same_are_not_doubled_but_different_ones_are_kept() -> None:
+    same = view_of(make_message("Trip on Friday.", html="<p>Trip on <b>Friday</b>.</p>"))
+    assert same.body_text.count("Friday") == 1
+    assert [p.from_html for p in same.text_parts] == [True]
+    hidden = view_of(make_message("Nothing to see.", html="<p>Meet me after school, alone.</p>"))
+    assert "Nothing to see." in hidden.body_text and "Meet me after school" in hidden.body_text
+
+
+# --- bounds and parse errors -------------------------------------------------------
+
+def nested_multipart(depth: int, text: str = "bottom text") -> bytes:
+    body = f"Content-Type: text/plain\n\n{text}\n"
+    for level in range(depth):
+        body = (f'Content-Type: multipart/mixed; boundary="b{level}"\n\n--b{level}\n{body}--b{level}--\n')
+    return b"From: a@example.com\nTo: b@example.com\nSubject: nested\nMIME-Version: 1.0\n" + body.encode()
+
+
+def many_parts(count: int) -> bytes:
+    parts = "".join(f"--p\nContent-Type: text/plain\n\npart {i}\n" for i in range(count))
+    return (b"From: a@example.com\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=p\n\n"
+            + parts.encode() + b"--p--\n")
+
+
+@pytest.mark.parametrize("raw, error_contains", [
+    (nested_multipart(20), ""),
+    (nested_multipart(message_module.MAX_MULTIPART_DEPTH + 5), "nested more than"),
+    (nested_multipart(3000), "nested"),  # the stdlib parser itself gives up (RecursionError)
+    (many_parts(50), ""),
+    (many_parts(message_module.MAX_PARTS + 10), "MIME parts"),
+])
+def test_bounds_turn_unread_content_into_a_parse_error(raw: bytes, error_contains: str) -> None:
+    view = view_of(raw)
+    if error_contains:
+        assert error_contains in view.parse_error
+    else:
+        assert view.parse_error == ""
+        assert view.body_text
+
+
+def test_nested_forwards_are_opened_to_the_limit() -> None:
+    raw = make_message("innermost words")
+    for _ in range(message_module.MAX_NESTING + 1):
+        raw = make_message("wrapper", attachments=[("fwd.eml", "message/rfc822", raw)])
+    view = view_of(raw)
+    assert "forwarded messages nested" in view.parse_error
+
+
+@pytest.mark.parametrize("raw", [
+    b"",
+    b"\n",
+    b"no headers at all, just text",
+    b"\x00\x01\x02\xff\xfe" * 100,
+    b"Subject: " + b"A" * 200_000 + b"\n\nbody",
+    b"".join(b"Received: from host%d\n" % i for i in range(5_000)) + b"\nbody after many headers",
+    b"Content-Type: multipart/mixed; boundary=\"" + b"x" * 30_000 + b"\"\n\n--" + b"x" * 30_000 + b"\n\nhi\n",
+    b"Content-Type: text/plain; charset=\"\xff\xfe\"\n\nbody",
+    b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\n--b--\n",
+    b"Content-Type: application/pdf; name*0*=bogus''%ZZ%\nContent-Transfer-Encoding: base64\n\n!!!",
+    b"Content-Transfer-Encoding: x-uuencode\nContent-Type: application/octet-stream\n\nbegin 644 a\ngarbage\n",
+])
+def test_hostile_input_builds_a_view_without_raising(raw: bytes) -> None:
+    view = view_of(raw)
+    assert view.sha256 and view.raw == raw
+
+
+def test_huge_header_is_bounded_in_the_view() -> None:
+    view = view_of(b"Subject: " + b"A" * 200_000 + b"\n\nbody")
+    assert len(view.subject) == message_module.MAX_HEADER_CHARS
+    view = view_of(b"".join(b"X-Junk: %d\n" % i for i in range(5_000)) + b"\nbody")
+    assert len(view.headers) == message_module.MAX_HEADERS
+    assert view.body_text.strip() == "body"
+
+
+async def test_parse_error_view_is_held_with_a_parse_error_finding() -> None:
+    view = view_of(many_parts(message_module.MAX_PARTS + 10))
+    verdict = Policy(make_settings()).decide(view, [])
+    assert PARSE_ERROR_CODE in verdict.codes
+    assert verdict.action == Action.HOLD
+
+
+# --- envelope, roles, direction ------------------------------------------------------
+
+def test_roles_and_direction_come_from_the_directory(tmp_path: Path) -> None:
+    csv_path = write_directory(tmp_path / "people.csv", [
+        (f"jane.smith@{SCHOOL_DOMAIN}", "staff", "Jane Smith", "janesmith84@gmail.com"),
+        (f"amy.pond@{SCHOOL_DOMAIN}", "student", "Amy Pond", ""),
+    ])
+    settings = make_settings(tmp_path, directory={"csv": str(csv_path)})
+    view = make_view(make_message("hi", sender=f"Jane Smith <jane.smith@{SCHOOL_DOMAIN}>",
+                                  to=f"Amy <amy.pond@{SCHOOL_DOMAIN}>, Jane <janesmith84@gmail.com>"),
+                     mail_from=f"jane.smith@{SCHOOL_DOMAIN}",
+                     rcpt_to=(f"amy.pond@{SCHOOL_DOMAIN}", "janesmith84@gmail.com"), settings=settings)
+    assert view.sender.role == Role.STAFF and view.sender.name == "Jane Smith"
+    assert [(r.role, r.internal) for r in view.recipients] == [(Role.STUDENT, True), (Role.EXTERNAL, False)]
+    assert view.recipients[1].name == "Jane"
+    assert view.direction == Direction.OUTBOUND
+    assert view.direction_for(view.recipients[0]) == Direction.INTERNAL
