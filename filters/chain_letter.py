@@ -37,7 +37,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "deadline": 1.0,
     "consequence": 2.0,
     "reward": 1.5,
-    "hoax": 1.0,
+    "hoax": 1.0,  # per distinct pattern, up to 2
     "chain": 2.0,
     "pyramid": 1.5,  # per distinct pattern, up to 3 (a pyramid letter repeats its instructions)
     # similarity to the known library, multiplied by the best containment (0..1)
@@ -175,13 +175,16 @@ class ChainLetterFilter:
 
         language = 0.0
         fired: list[str] = []
-        for family in ("pass_on_count", "deadline", "consequence", "reward", "hoax", "chain"):
+        for family in ("pass_on_count", "deadline", "consequence", "reward", "chain"):
             if family in families:
                 language += w[family]
                 fired.append(sig.FAMILY_LABELS[family])
         if "pass_on" in families and "pass_on_count" not in families:
             language += w["pass_on"]
             fired.append(sig.FAMILY_LABELS["pass_on"])
+        if "hoax" in families:  # "not a joke" AND "confirmed by the BBC" say more than either
+            language += w["hoax"] * min(2, len(patterns_hit["hoax"]))
+            fired.append(sig.FAMILY_LABELS["hoax"])
         if "pyramid" in families:
             language += w["pyramid"] * min(3, len(patterns_hit["pyramid"]))
             fired.append(sig.FAMILY_LABELS["pyramid"])
