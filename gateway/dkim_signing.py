@@ -11,7 +11,7 @@ import asyncio
 import base64
 import os
 import re
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
@@ -96,6 +96,12 @@ class DkimSigner:
             raise DkimSigningError(f"DKIM private key for {self.domain} cannot be read: {exc}") from None
         self._school = tuple(d.lower() for d in school_domains)
         self._headers = [h.encode("ascii") for h in include_headers] if include_headers else None
+        self._one_at_a_time: asyncio.Semaphore | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_one_at_a_time"] = None  # a process-pool worker gets the key, not the loop's lock
+        return state
 
     @classmethod
     def from_settings(cls, settings) -> "DkimSigner | None":
@@ -139,4 +145,14 @@ class DkimSigner:
         return signature + raw
 
     async def sign(self, raw: bytes, executor: Executor | None = None) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(executor, self.sign_sync, raw)
+        """`sign_sync` off the event loop. dkimpy's RSA is pure-Python pow(), which holds
+        the GIL for milliseconds: in threads, one signature at a time, or a burst of them
+        starves the loop (bench/auth_cost.py measured a 300 ms stall for 200 at once).
+        A ProcessPoolExecutor runs them in parallel without touching the loop."""
+        loop = asyncio.get_running_loop()
+        if isinstance(executor, ProcessPoolExecutor):
+            return await loop.run_in_executor(executor, self.sign_sync, raw)
+        if self._one_at_a_time is None:
+            self._one_at_a_time = asyncio.Semaphore(1)
+        async with self._one_at_a_time:
+            return await loop.run_in_executor(executor, self.sign_sync, raw)

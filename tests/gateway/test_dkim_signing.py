@@ -2,9 +2,11 @@
 inbound filter with the published record served from a table (no public DNS here)."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import stat
+from concurrent.futures import ProcessPoolExecutor
 
 import dkim
 import pytest
@@ -100,11 +102,17 @@ def test_two_from_fields_are_not_signed(key):
     assert signer(key[0]).sign_sync(raw) == raw
 
 
-async def test_async_sign_runs_in_an_executor_and_verifies(key):
+@pytest.mark.parametrize("pool", [None, "process"])
+async def test_async_sign_runs_off_the_loop_and_verifies(key, pool):
     pem, record = key
-    raw = make_message("hello", sender=f"head@{SCHOOL_DOMAIN}")
-    out = await signer(pem).sign(raw)
-    assert dkim.verify(out, dnsfunc=dnsfunc_for(record))
+    raws = [make_message(f"hello {i}", sender=f"head@{SCHOOL_DOMAIN}") for i in range(4)]
+    the_signer = signer(pem)
+    if pool is None:
+        outs = await asyncio.gather(*(the_signer.sign(raw) for raw in raws))
+    else:
+        with ProcessPoolExecutor(max_workers=1) as executor:
+            outs = await asyncio.gather(*(the_signer.sign(raw, executor) for raw in raws))
+    assert all(dkim.verify(out, dnsfunc=dnsfunc_for(record)) and out.endswith(raw) for out, raw in zip(outs, raws))
 
 
 async def test_signed_school_mail_passes_our_own_inbound_checks(tmp_path, key):
