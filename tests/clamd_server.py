@@ -1,0 +1,156 @@
+"""A real clamd for tests: its own signature database, config and socket in a temp dir.
+
+Use the session fixture from a test module with
+``from tests.clamd_server import clamd_server  # noqa: F401``.
+freshclam is never needed: the database holds only the signatures built here.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from filters.virus import EICAR
+
+INSTALL_HINT = "apt-get install -y --no-install-recommends clamav-daemon"
+# Names as they go into the database; clamd reports local signatures with
+# ".UNOFFICIAL" appended.
+EICAR_SIGNATURE = "Eicar-Test-Signature"
+TESTFILE_SIGNATURE = "ClamAV-Test-File"
+# clam.exe from Debian's clamav-testfiles: MD5 and size (../shared/corpora/clamav-testfiles-mail/README.md).
+CLAM_EXE_MD5, CLAM_EXE_SIZE = "aa15bcf478d165efd2065190eb473bcb", 544
+
+STREAM_MAX_LENGTH = 4 * 1024 * 1024
+MAX_FILE_SIZE = 1024 * 1024
+
+
+def _free_tcp_port() -> int:
+    # clamd needs a fixed TCPSocket; take one the kernel says is free right now.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ClamdServer:
+    """Builds the database and clamd.conf under `root`, runs `clamd -c`, stops it by PID."""
+
+    def __init__(self, root: Path, *, binary: str | None = None,
+                 stream_max_length: int = STREAM_MAX_LENGTH, max_file_size: int = MAX_FILE_SIZE) -> None:
+        self.root = root
+        self.binary = binary or shutil.which("clamd") or "/usr/sbin/clamd"
+        self.stream_max_length = stream_max_length
+        self.max_file_size = max_file_size
+        self.socket_path = root / "clamd.sock"
+        self.tcp_port = _free_tcp_port()
+        self.log_path = root / "clamd.log"
+        self.conf_path = root / "clamd.conf"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    @property
+    def tcp_address(self) -> str:
+        return f"tcp:127.0.0.1:{self.tcp_port}"
+
+    def write_database(self) -> Path:
+        db = self.root / "db"
+        db.mkdir(exist_ok=True)
+        # .hdb: md5:size:name of whole files (an EICAR attachment, clam.exe)
+        (db / "schoolgate-test.hdb").write_text(
+            f"{hashlib.md5(EICAR).hexdigest()}:{len(EICAR)}:{EICAR_SIGNATURE}\n"
+            f"{CLAM_EXE_MD5}:{CLAM_EXE_SIZE}:{TESTFILE_SIGNATURE}\n", encoding="ascii")
+        # .ndb body signature, any file type, any offset: EICAR pasted inside a text part
+        (db / "schoolgate-test.ndb").write_text(f"{EICAR_SIGNATURE}:0:*:{EICAR.hex()}\n", encoding="ascii")
+        return db
+
+    def write_config(self, db: Path) -> None:
+        tmp = self.root / "tmp"
+        tmp.mkdir(exist_ok=True)
+        lines = [
+            "Foreground yes",
+            f"LocalSocket {self.socket_path}",
+            "TCPAddr 127.0.0.1",
+            f"TCPSocket {self.tcp_port}",
+            f"DatabaseDirectory {db}",
+            f"TemporaryDirectory {tmp}",
+            f"LogFile {self.log_path}",
+            f"StreamMaxLength {self.stream_max_length}",
+            f"MaxScanSize {self.stream_max_length * 4}",
+            f"MaxFileSize {self.max_file_size}",
+            "AlertExceedsMax yes",
+            "AlertEncrypted yes",
+            "MaxThreads 4",
+            "SelfCheck 0",
+        ]
+        if os.geteuid() == 0:
+            lines.append("User root")  # do not drop to a user that cannot write tmp/
+        self.conf_path.write_text("\n".join(lines) + "\n", encoding="ascii")
+
+    def ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(1.0)
+                sock.connect(str(self.socket_path))
+                sock.sendall(b"zPING\0")
+                return sock.recv(16).startswith(b"PONG")
+        except OSError:
+            return False
+
+    def start(self, wait: float = 60.0) -> None:
+        self.write_config(self.write_database())
+        self.process = subprocess.Popen([self.binary, "-c", str(self.conf_path)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"clamd exited with {self.process.returncode}: {self.log_tail()}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"clamd did not answer PING within {wait:g}s: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def clamd_missing() -> None:
+    """Fail in CI (the pipeline must install clamd), skip on a developer machine."""
+    message = f"clamd is not installed: {INSTALL_HINT}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServer]:
+    if shutil.which("clamd") is None and not Path("/usr/sbin/clamd").exists():
+        clamd_missing()
+    server = ClamdServer(tmp_path_factory.mktemp("clamd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
