@@ -380,7 +380,9 @@ class AuthenticationFilter:
             why = "; ".join(f"{r.domain or '?'}: {r.reason}" for r in broken)
             found.append(Finding(
                 "DKIM_FAIL", self.name, Category.AUTHENTICATION, Severity.LOW,
-                tuple(f"d={r.domain} s={r.selector}" for r in broken),
+                # the signature's own d= and s= tags, as they appear in the header
+                tuple(dict.fromkeys(t for r in broken for t in (f"d={r.domain}", f"s={r.selector}")
+                                    if not t.endswith("="))) or ("DKIM-Signature",),
                 f"The message carries a DKIM signature that does not verify ({why}), so it may "
                 f"have been altered or forged."))
         s = res.spf
