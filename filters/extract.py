@@ -99,15 +99,25 @@ class Limits:
 class _Budget:
     """Time and unpacked-bytes budget shared by one attachment's extraction."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, deadline: float | None = None) -> None:
         self.limits = limits
         self.deadline = time.monotonic() + limits.max_seconds
+        if deadline is not None:  # the whole message's budget, set by build_view
+            self.deadline = min(self.deadline, deadline)
         self.unpacked = 0
         self.members = 0
         self.notes: list[str] = []
 
     def expired(self) -> bool:
         return time.monotonic() > self.deadline
+
+    def text_allowed(self) -> bool:
+        """Flags and member lists are always worked out (cheap, and the attachment
+        policy needs them); reading text stops once the time is spent."""
+        if self.expired():
+            self.note("time budget spent: text not extracted")
+            return False
+        return True
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -415,8 +425,15 @@ def _decode_text(data: bytes) -> str:
     return decode_bytes(data)
 
 
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 12, 13, 27))
+
+
 def _looks_binary(data: bytes) -> bool:
-    return b"\x00" in data[:4096] and data[:2] not in (b"\xff\xfe", b"\xfe\xff")
+    """NUL bytes, or more than 10% control characters, in the first 4 KB (UTF-16 BOMs excepted)."""
+    head = data[:4096]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return False
+    return b"\x00" in head or len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
 
 
 def _csv_text(data: bytes, budget: _Budget) -> str:
@@ -566,8 +583,9 @@ class AttachmentExtractor:
             log.debug("sniff failed", exc_info=True)
             return ""
 
-    def enrich(self, attachment: Attachment) -> Attachment:
-        budget = _Budget(self.limits)
+    def enrich(self, attachment: Attachment, deadline: float | None = None) -> Attachment:
+        """`deadline` (time.monotonic()) bounds the whole message's extraction work."""
+        budget = _Budget(self.limits, deadline)
         result = _Result()
         try:
             result = self._examine(attachment.data, attachment.filename, attachment.declared_type, budget, 0)
@@ -604,6 +622,8 @@ class AttachmentExtractor:
             # python-docx refuses macro-enabled documents and openpyxl chokes on
             # some generators' output: then the XML text runs are read directly
             fallback = {DOCX: "word/", DOCM: "word/", XLSX: "xl/sharedstrings", XLSM: "xl/sharedstrings"}
+            if not budget.text_allowed():
+                return result
             try:
                 if kind == DOCX:
                     result.text = _docx_text(data, budget)
@@ -627,7 +647,12 @@ class AttachmentExtractor:
             budget.note("RAR contents not listed")
             return result
         if kind == PDF:
-            result.text, result.encrypted = _pdf_text(data, budget)
+            if budget.text_allowed():
+                result.text, result.encrypted = _pdf_text(data, budget)
+            else:  # the password check alone is cheap
+                result.encrypted = b"/Encrypt" in data[-4096:] or b"/Encrypt" in data[:4096]
+            return result
+        if not budget.text_allowed():
             return result
         if kind == "application/rtf" or lname.endswith(".rtf") or data[:5] == b"{\\rtf":
             result.text = _rtf_text(data[: self.limits.max_input_bytes])
@@ -659,7 +684,7 @@ class AttachmentExtractor:
             for info in zf.infolist():
                 if info.is_dir():
                     continue
-                if budget.members >= limits.max_members or budget.expired():
+                if budget.members >= limits.max_members:
                     budget.note("archive listing truncated")
                     break
                 budget.members += 1
@@ -668,6 +693,17 @@ class AttachmentExtractor:
                 member = ArchiveMember(path=path, size=info.file_size, encrypted=encrypted, depth=depth + 1)
                 if encrypted:
                     result.encrypted = True
+                    result.members.append(member)
+                    continue
+                if budget.expired():
+                    # out of time: names, password flags and a sniff of the first
+                    # 8 KB only (enough to see a program hiding under a harmless name)
+                    budget.note("time budget spent: members not unpacked")
+                    try:
+                        with zf.open(info) as handle:
+                            member = dataclasses.replace(member, sniffed_type=self.sniff(handle.read(8192)))
+                    except Exception:
+                        pass
                     result.members.append(member)
                     continue
                 if info.file_size > limits.max_member_bytes or \

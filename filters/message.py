@@ -36,6 +36,10 @@ MAX_TEXT_CHARS = 5_000_000
 MAX_HEADERS = 1_000
 MAX_HEADER_CHARS = 16_384  # per header value
 MAX_UU_BLOCKS = 20
+# Wall time for extracting all of one message's attachments (each attachment
+# also has its own bound in filters.extract.Limits). Past it, attachments are
+# still sniffed and checked for passwords and macros, but their text is not read.
+MAX_EXTRACTION_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,14 +715,17 @@ def build_view(raw: bytes, envelope: Envelope, directory: Directory, *,
             error = f"{type(exc).__name__}: {exc}"
             log.warning("message %s: parse error: %s", view_id, error, exc_info=True)
     attachments: list[Attachment] = []
+    deadline = time.monotonic() + MAX_EXTRACTION_SECONDS
     for filename, ctype, data, path, depth in walker.attachments:
         attachment = Attachment(filename=filename, declared_type=ctype, sniffed_type="", size=len(data),
                                 data=data, path=path, depth=depth)
         if extractor is not None:
             try:
-                attachment = extractor.enrich(attachment)
+                attachment = extractor.enrich(attachment, deadline=deadline)
             except Exception as exc:  # enrich never raises by contract; this keeps it so
                 attachment = dataclasses.replace(attachment, extraction_note=f"extractor failed: {type(exc).__name__}")
+        if "time budget spent" in attachment.extraction_note:
+            walker.defects.append("attachment text not fully extracted: time budget spent")
         attachments.append(attachment)
     sender = _party(envelope.mail_from, directory, from_name if normalise_address(from_addr) ==
                     normalise_address(envelope.mail_from) else "")

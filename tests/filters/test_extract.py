@@ -414,5 +414,37 @@ def test_bounds_are_kept_and_noted(limits: Limits, data: bytes, note: str) -> No
 def test_time_budget_stops_work() -> None:
     rows = [[f"Pupil {i}", i] for i in range(3_000)]
     attachment = enrich("big.xlsx", make_xlsx(rows), extractor=AttachmentExtractor(limits=Limits(max_seconds=0)))
-    assert "spreadsheet truncated" in attachment.extraction_note
+    assert "time budget spent" in attachment.extraction_note
     assert "Pupil 2999" not in attachment.text
+
+
+def test_message_deadline_keeps_flags_but_skips_text() -> None:
+    import time
+
+    past = time.monotonic() - 1
+    extractor = AttachmentExtractor()
+    docx_file = extractor.enrich(Attachment("a.docx", "", "", 0, make_docx(["words"])), deadline=past)
+    assert docx_file.text == "" and "time budget spent" in docx_file.extraction_note
+    locked = extractor.enrich(Attachment("a.zip", "", "", 0, make_encrypted_zip({"x.exe": MZ})), deadline=past)
+    assert locked.encrypted and [m.path for m in locked.members] == ["x.exe"]
+    macro = extractor.enrich(Attachment("a.docm", "", "", 0, make_macro_docx()), deadline=past)
+    assert macro.has_macros
+
+
+@pytest.mark.parametrize("data, is_text", [
+    (b"Plain words\r\nand more\tafter a tab", True),
+    ("caf\xe9".encode("cp1252") * 100, True),
+    (bytes(range(1, 32)) * 20, False),
+    (b"\x00abc", False),
+])
+def test_binary_blobs_are_not_read_as_text(data: bytes, is_text: bool) -> None:
+    attachment = enrich("blob", data)
+    assert bool(attachment.text) is is_text
+
+
+def test_out_of_time_zip_members_are_still_sniffed() -> None:
+    import time
+
+    data = make_zip({"readme.txt": MZ, "notes.txt": b"hello"})
+    attachment = AttachmentExtractor().enrich(Attachment("a.zip", "", "", 0, data), deadline=time.monotonic() - 1)
+    assert {m.path: m.sniffed_type for m in attachment.members} == {"readme.txt": extract.PE, "notes.txt": ""}
