@@ -166,12 +166,21 @@ class ChainLetterFilter:
         w = self._weights
         families: dict[str, list[str]] = {}
         patterns_hit: dict[str, set[str]] = {}
-        for segment in sig.segments(text, self._normalise):
-            for family, regex in self._families.items():
+        segments = sig.segments(text, self._normalise)
+        scoring = [(name, fam) for name, fam in self._families.items() if name != "educational"]
+        for segment in segments:
+            for family, regex in scoring:
                 hits = regex.match(segment.normal)
                 if hits:
                     patterns_hit.setdefault(family, set()).update(hits)
                     families.setdefault(family, []).append(sig.evidence_span(segment))
+        # the educational discount only matters when something scored: skip the scan otherwise
+        educational = self._families.get("educational")
+        if families and educational is not None:
+            for segment in segments:
+                hits = educational.match(segment.normal)
+                if hits:
+                    patterns_hit.setdefault("educational", set()).update(hits)
 
         language = 0.0
         fired: list[str] = []
@@ -189,7 +198,8 @@ class ChainLetterFilter:
             language += w["pyramid"] * min(3, len(patterns_hit["pyramid"]))
             fired.append(sig.FAMILY_LABELS["pyramid"])
 
-        tokens = sig.words(self._normalise(text))
+        # the segments are already normalised: no second pass over the text
+        tokens = sig.words(" ".join(segment.normal for segment in segments))
         similarity, similar_to = sig.best_match(sig.shingles(tokens), self._library)
         similarity_score = w["similarity"] * similarity if similarity >= self.options.similarity_minimum else 0.0
         if similarity_score:
