@@ -318,7 +318,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     data = settings.model_dump(mode="json", exclude={"filter_options"})
     data["filters"]["resolved_chain"] = [
-        {"name": name, "options": opts.model_dump(mode="json")} for name, opts in settings.filter_options.items()]
+        {"name": name, "options": settings.filter_options[name].model_dump(mode="json")}
+        for name in settings.filters.chain]
     print(json.dumps(data, indent=2))
     return EXIT_OK
 
