@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,6 +100,8 @@ class WebSection(Section):
     login_window_minutes: float = Field(15.0, gt=0, description="the login rate-limit window")
     page_size: int = Field(50, gt=0, le=500, description="queue rows per page")
     access_minutes: float = Field(15.0, gt=0, description="how long a DSL's reasoned access to a hold lasts")
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id passes for password hashes (RFC 9106)")
+    argon2_memory_kib: int = Field(65536, ge=8192, description="argon2id memory per hash, KiB")
 
     @field_validator("listen")
     @classmethod
@@ -120,6 +123,40 @@ class NotifySection(Section):
     link_hours: float = Field(48.0, gt=0, description="how long digest and release-request links stay valid")
     templates_dir: Path | None = Field(None, description="directory overriding the shipped mail templates")
     check_seconds: float = Field(30.0, gt=0, description="how often the digest and escalation timers are checked")
+
+
+class ReportTerm(Section):
+    """One school term, for `--period term` and termly reports (dates inclusive)."""
+
+    name: str
+    start: date
+    end: date
+
+
+class ReportSchedule(Section):
+    """A further scheduled report, e.g. termly to the governors."""
+
+    name: str = Field(description="shown in the subject and the send record")
+    schedule: Literal["daily", "weekly", "monthly", "termly"]
+    recipients: list[str] = Field(min_length=1)
+    attach: Literal["none", "pdf", "csv"] = "pdf"
+    show_names: bool = Field(False, description="name senders (staff and pupils) in this report")
+
+
+class ReportsSection(Section):
+    """Reports to the Head of Centre and governors (quarantine/reports.py); counts, never content."""
+
+    recipients: list[str] = Field(default_factory=list, description="who gets the scheduled report")
+    schedule: Literal["off", "daily", "weekly", "monthly", "termly"] = Field(
+        "off", description="how often the running gateway sends it (the period just ended)")
+    attach: Literal["none", "pdf", "csv"] = Field("pdf", description="attached to the HTML mail")
+    show_names: bool = Field(False, description="name top senders; default: by role only, no pupil names")
+    from_address: str = Field("", description="envelope and From:; default [notify] from_address")
+    send_hour: int = Field(7, ge=0, le=23, description="local hour after which a due report is sent")
+    timezone: str = Field("Europe/London", description="where days, weeks and terms begin")
+    terms: list[ReportTerm] = Field(default_factory=list, description="term dates; default Sep-Dec, Jan-Mar, Apr-Jul")
+    extra: list[ReportSchedule] = Field(default_factory=list, description="further scheduled reports")
+    check_minutes: float = Field(15.0, gt=0, description="how often the scheduler looks for a due report")
 
 
 class PolicyRule(Section):
@@ -183,6 +220,7 @@ class Settings(Section):
     quarantine: QuarantineSection = Field(default_factory=QuarantineSection)
     web: WebSection = Field(default_factory=WebSection)
     notify: NotifySection = Field(default_factory=NotifySection)
+    reports: ReportsSection = Field(default_factory=ReportsSection)
     policy: PolicySection = Field(default_factory=PolicySection)
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)

@@ -95,7 +95,9 @@ class Gateway:
 
     async def _start_web(self) -> None:
         host, port = split_host_port(self.settings.web.listen)
-        app = create_app(self.metrics)
+        from quarantine.web import review_routes  # the review UI under / (quarantine/web)
+        app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
+                                                     notifier=getattr(self, "notifier", None)))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                 access_log=False)
         self.web_server = uvicorn.Server(config)

@@ -62,8 +62,12 @@ class UserStore:
     def __init__(self, engine, hasher: PasswordHasher | None = None) -> None:
         self._engine = engine
         self._hasher = hasher or PasswordHasher()
-        # verifying against a dummy hash for unknown names keeps the timing the same
-        self._dummy = self._hasher.hash("schoolgate-dummy-password")
+        self._dummy: str | None = None  # made on first use: hashing is slow on purpose
+
+    @classmethod
+    def for_settings(cls, engine, web) -> "UserStore":
+        """[web] argon2_time_cost / argon2_memory_kib set the hashing cost."""
+        return cls(engine, PasswordHasher(time_cost=web.argon2_time_cost, memory_cost=web.argon2_memory_kib))
 
     @staticmethod
     def _check_name(name: str) -> str:
@@ -132,6 +136,9 @@ class UserStore:
         with self._engine.begin() as conn:
             row = conn.execute(select(users).where(users.c.name == name)).first()
         if row is None:
+            # verifying against a dummy hash for unknown names keeps the timing the same
+            if self._dummy is None:
+                self._dummy = self._hasher.hash("schoolgate-dummy-password")
             try:
                 self._hasher.verify(self._dummy, password + "x")
             except VerificationError:

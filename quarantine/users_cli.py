@@ -28,7 +28,7 @@ def _with_users(args: argparse.Namespace, fn) -> int:
     settings = load_settings(args.config or os.environ.get("SCHOOLGATE_CONFIG") or None)
     store = open_store(settings).open_sync()
     try:
-        accounts = UserStore(store.engine)
+        accounts = UserStore.for_settings(store.engine, settings.web)
         try:
             message, action = fn(accounts)
         except UserError as exc:

@@ -1,0 +1,63 @@
+"""Signed, expiring, single-use links for mail (digest actions, release requests, DSL alerts).
+
+A link carries only a message id, an action and a random token id: never any
+message content. Single use is enforced by the review store (used_tokens).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+ACTIONS = ("release", "delete", "request", "alert")
+
+
+class LinkError(Exception):
+    """The link is forged, expired or malformed; the text is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    message_id: str
+    action: str
+    jti: str
+    who: str = ""  # the sender a release-request link was made for
+
+
+def load_secret(directory: Path) -> bytes:
+    """The site's signing key, made once (0600) next to the store; survives restarts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "web-secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+
+
+class LinkSigner:
+    def __init__(self, secret: bytes, max_age_seconds: float) -> None:
+        self._s = URLSafeTimedSerializer(secret, salt="schoolgate-links")
+        self.max_age = max_age_seconds
+
+    def make(self, message_id: str, action: str, who: str = "") -> str:
+        if action not in ACTIONS:
+            raise ValueError(action)
+        return self._s.dumps({"m": message_id, "a": action, "j": secrets.token_hex(12), "w": who})
+
+    def read(self, token: str) -> Link:
+        try:
+            data = self._s.loads(token, max_age=self.max_age)
+        except SignatureExpired:
+            raise LinkError("This link has expired. Open the review queue instead.") from None
+        except BadSignature:
+            raise LinkError("This link is not valid.") from None
+        if not isinstance(data, dict) or data.get("a") not in ACTIONS or not isinstance(data.get("m"), str):
+            raise LinkError("This link is not valid.")
+        return Link(data["m"], data["a"], str(data.get("j", "")), str(data.get("w", "")))

@@ -1,0 +1,673 @@
+"""The review web UI: a Starlette app factory. Server-rendered, works without JavaScript.
+
+Every route names the permission it needs (quarantine.users.PERMISSIONS);
+every POST carries the session's CSRF token; safeguarding holds need the
+SAFEGUARDING permission and a stated reason before their content is shown.
+No message content goes into URLs or logs.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import hmac
+import io
+import json
+import logging
+import re
+import secrets
+import time
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from config.schema import Settings
+from filters.base import SAFEGUARDING_CATEGORIES
+from quarantine.links import LinkError, LinkSigner, load_secret
+from quarantine.review import ReleaseError, release_from_store
+from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
+from quarantine.store import HeldMessage, QuarantineStore, StoreError
+from quarantine.users import Permission, Role, User, UserStore
+from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, LoginLimiter, Sessions
+from quarantine.web.render import attachment_bytes, render_message
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,39}$")
+
+# No inline script or style anywhere, no remote anything: held mail cannot run or fetch.
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+DESTRUCTIVE = {"release", "release_allow", "delete", "block", "approve_request"}
+DONE_TEXT = {
+    "released": "Released to the recipients.", "deleted": "Deleted.", "noted": "Note added.",
+    "escalated": "Escalated to the DSL.", "fp": "Marked as a false positive.", "blocked": "Sender blocked.",
+    "acked": "Alert acknowledged.", "declined": "Release request declined.", "seen": "Marked as seen.",
+    "allowed": "Released, and the sender is now allowed.",
+}
+ROLE_HOME = {Role.ADMIN: "/queue", Role.REVIEWER: "/queue", Role.DSL: "/queue", Role.HEAD: "/counts",
+             Role.AUDITOR: "/audit"}
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: the security headers on every response, no-store on pages."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _fmt_time(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone().strftime("%d %b %Y %H:%M")
+
+
+def _age(ts: float) -> str:
+    seconds = max(0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return "now"
+
+
+def _parse_date(text: str | None, end: bool = False) -> float | None:
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").astimezone()
+    except ValueError:
+        return None
+    return day.timestamp() + (86400 if end else 0)
+
+
+def _safe_next(path: str | None) -> str:
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return "/"
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass
+class ReviewApp:
+    settings: Settings
+    store: QuarantineStore
+    next_hop: Callable[[], Any]  # -> NextHop | None (the running gateway's)
+    signer: LinkSigner
+    notifier: Any = None  # quarantine.notify.Notifier
+
+    def __post_init__(self) -> None:
+        web = self.settings.web
+        self.review = ReviewStore(self.store)
+        self.users = UserStore.for_settings(self.store.engine, web)
+        self.sessions = Sessions(self.store.engine, web.session_idle_minutes * 60, web.session_max_hours * 3600)
+        self.limiter = LoginLimiter(web.login_attempts, web.login_window_minutes * 60)
+        self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                               autoescape=select_autoescape(default=True, default_for_string=True))
+        self.env.filters["time"] = _fmt_time
+        self.env.filters["age"] = _age
+        self.env.globals["SAFEGUARDING"] = SAFEGUARDING
+        self.env.globals["school"] = self.settings.school.name
+
+    # -- plumbing ------------------------------------------------------------------
+    async def db(self, fn, *args):
+        return await self.store.run(fn, *args)
+
+    def render(self, name: str, request: Request, auth: Auth | None, status: int = 200, **ctx: Any) -> HTMLResponse:
+        user = auth.user if auth else None
+        html = self.env.get_template(name).render(
+            request=request, user=user, csrf=auth.csrf if auth else "", P=Permission,
+            can=(lambda p: user is not None and user.can(p)), path=request.url.path, **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def secure(self, request: Request) -> bool:
+        mode = self.settings.web.secure_cookies
+        return mode == "always" or (mode == "auto" and (
+            request.url.scheme == "https" or self.settings.web.base_url.startswith("https://")))
+
+    def page(self, permission: Permission | None, fn: Callable[[Request, Auth], Awaitable[Response]]):
+        async def endpoint(request: Request) -> Response:
+            auth = await self.db(self.sessions.lookup, request.cookies.get(SESSION_COOKIE))
+            if auth is None:
+                if request.method == "GET":
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+                return RedirectResponse("/login", status_code=303)
+            if permission is not None and not auth.user.can(permission):
+                return self.render("error.html", request, auth, 403, title="Not for your role",
+                                   text="Your account's role does not include this page.")
+            if request.method == "POST":
+                form = await request.form()
+                if not hmac.compare_digest(str(form.get("csrf", "")), auth.csrf):
+                    return self.render("error.html", request, auth, 403, title="Form expired",
+                                       text="This form is out of date. Go back, reload the page and try again.")
+                request.state.form = form
+            return await fn(request, auth)
+        return endpoint
+
+    def error(self, request: Request, auth: Auth | None, status: int, title: str, text: str) -> HTMLResponse:
+        return self.render("error.html", request, auth, status, title=title, text=text)
+
+    async def load(self, request: Request, auth: Auth, message_id: str) -> HeldMessage | Response:
+        """The held message if this user may see it, else the error page to return."""
+        if not ID_RE.match(message_id):
+            return self.error(request, auth, 404, "Not found", "There is no held message with that id.")
+        try:
+            held = await self.store.get(message_id)
+        except StoreError:
+            return self.error(request, auth, 404, "Not found", "There is no held message with that id.")
+        if is_safeguarding(held.categories) and not auth.user.can(Permission.SAFEGUARDING):
+            await self.db(self.review.audit, auth.user.name, "view_denied", held.id, "safeguarding hold",
+                          {"role": str(auth.user.role)})
+            return self.error(request, auth, 403, "Safeguarding hold",
+                              "This message is held for the Designated Safeguarding Lead. Only DSL accounts "
+                              "can open it.")
+        return held
+
+    # -- login -------------------------------------------------------------------------
+    async def login_get(self, request: Request) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = self.render("login.html", request, None, csrf_login=token,
+                               next=_safe_next(request.query_params.get("next")), message="")
+        response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                            secure=self.secure(request), path="/login")
+        return response
+
+    async def login_post(self, request: Request) -> Response:
+        form = await request.form()
+        name = str(form.get("username", "")).strip()[:64]
+        password = str(form.get("password", ""))[:1024]
+        nxt = _safe_next(str(form.get("next", "")))
+        cookie = request.cookies.get(LOGIN_COOKIE, "")
+        address = request.client.host if request.client else "?"
+
+        def again(message: str, status: int) -> Response:
+            token = secrets.token_urlsafe(24)
+            response = self.render("login.html", request, None, status, csrf_login=token, next=nxt,
+                                   message=message, username=name)
+            response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                                secure=self.secure(request), path="/login")
+            return response
+
+        if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
+            return again("The login form expired. Please try again.", 403)
+        if self.limiter.blocked(name, address):
+            return again("Too many failed attempts. Wait a few minutes and try again.", 429)
+        user = await asyncio.get_running_loop().run_in_executor(None, self.users.authenticate, name, password)
+        if user is None:
+            self.limiter.failed(name, address)
+            await self.db(self.review.audit, name or "?", WebAction.LOGIN_FAILED, None, "", {"address": address})
+            return again("That name and password do not match an active account.", 401)
+        self.limiter.succeeded(name)
+        token = await self.db(self.sessions.create, user)
+        await self.db(self.review.audit, user.name, WebAction.LOGIN, None, "", {"address": address})
+        target = nxt if nxt != "/" else ROLE_HOME[user.role]
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=self.secure(request),
+                            path="/")
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    async def logout(self, request: Request, auth: Auth) -> Response:
+        await self.db(self.sessions.destroy, auth.session_hash)
+        await self.db(self.review.audit, auth.user.name, WebAction.LOGOUT, None)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def home(self, request: Request, auth: Auth) -> Response:
+        return RedirectResponse(ROLE_HOME[auth.user.role], status_code=303)
+
+    # -- queue -----------------------------------------------------------------------------
+    def _query(self, request: Request, auth: Auth) -> tuple[QueueQuery, dict[str, str]]:
+        p = request.query_params
+        args = {k: p.get(k, "").strip() for k in ("sender", "recipient", "subject", "since", "until", "category",
+                                                  "status", "direction", "sort", "view")}
+        if "status" not in p:
+            args["status"] = "held"
+        sg = auth.user.can(Permission.SAFEGUARDING)
+        q = QueueQuery(status=args["status"] or None, category=args["category"] or None,
+                       sender=args["sender"] or None, recipient=args["recipient"] or None,
+                       subject=args["subject"] or None, since=_parse_date(args["since"]),
+                       until=_parse_date(args["until"], end=True), direction=args["direction"] or None,
+                       sort=args["sort"] or "newest", page=max(1, _int(p.get("page"), 1)),
+                       per_page=self.settings.web.page_size, include_safeguarding=sg,
+                       only_safeguarding=sg and args["view"] == "safeguarding")
+        return q, args
+
+    async def queue(self, request: Request, auth: Auth) -> Response:
+        q, args = self._query(request, auth)
+        sg = auth.user.can(Permission.SAFEGUARDING)
+        rows, total = await self.db(self.review.queue_sync, q, auth.user.name)
+        counts = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=sg))
+        open_alerts = len(await self.db(lambda: self.review.alerts_sync(open_only=True))) if sg else 0
+        pages = max(1, (total + q.per_page - 1) // q.per_page)
+        base = {k: v for k, v in args.items() if v}
+
+        def link(**change: Any) -> str:
+            merged = {**base, **{k: str(v) for k, v in change.items()}}
+            if "status" not in merged:
+                merged["status"] = ""
+            return "/queue?" + urlencode({k: v for k, v in merged.items() if v or k == "status"})
+
+        done = DONE_TEXT.get(request.query_params.get("done", ""), "")
+        return self.render("queue.html", request, auth, rows=rows, total=total, q=q, args=args, counts=counts,
+                           pages=pages, link=link, done=done, open_alerts=open_alerts, sg=sg,
+                           categories=sorted({*counts, *SAFEGUARDING} if sg else set(counts)))
+
+    async def bulk(self, request: Request, auth: Auth) -> Response:
+        form = request.state.form
+        ids = [i for i in form.getlist("id") if ID_RE.match(str(i))][:500]
+        action = str(form.get("action", ""))
+        reason = str(form.get("reason", "")).strip()
+        if not ids:
+            return self.error(request, auth, 400, "Nothing selected", "Tick one or more messages first.")
+        if action == "mark_seen":
+            await self.db(self.review.mark_seen_sync, ids, auth.user.name)
+            for mid in ids:
+                await self.db(self.review.audit, auth.user.name, WebAction.MARK_SEEN, mid)
+            return RedirectResponse("/queue?done=seen", status_code=303)
+        if action not in ("release", "delete"):
+            return self.error(request, auth, 400, "Unknown action", "Choose release or delete.")
+        if not reason or form.get("confirm") != "yes":
+            return self.error(request, auth, 400, "Reason and confirmation needed",
+                              "Bulk release and delete need a reason and the confirmation box ticked.")
+        results = []
+        for mid in ids:
+            held = await self.load(request, auth, mid)
+            if isinstance(held, Response):
+                results.append((mid, False, "not available to your role"))
+                continue
+            try:
+                if action == "release":
+                    await self._release(held.id, None, auth, reason)
+                else:
+                    await self.db(self.store.delete_sync, held.id, self.actor(auth), reason)
+                results.append((mid, True, "done"))
+            except (ReleaseError, StoreError) as exc:
+                results.append((mid, False, str(exc)))
+        return self.render("bulk.html", request, auth, action=action, results=results,
+                           ok=sum(1 for r in results if r[1]))
+
+    @staticmethod
+    def actor(auth: Auth) -> str:
+        return f"web:{auth.user.name}"
+
+    async def _release(self, message_id: str, recipients: list[str] | None, auth: Auth, reason: str) -> dict:
+        hop = self.next_hop()
+        if hop is None:
+            raise ReleaseError("no next hop is configured: nowhere to release to")
+        return await release_from_store(self.store, hop, message_id, recipients=recipients,
+                                        actor=self.actor(auth), reason=reason)
+
+    # -- message ----------------------------------------------------------------------------
+    async def message(self, request: Request, auth: Auth) -> Response:
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        sg = is_safeguarding(held.categories)
+        granted = True
+        if sg:
+            granted = await self.db(self.review.has_access_sync, auth.session_hash, held.id,
+                                    self.settings.web.access_minutes * 60)
+        rendered = None
+        if held.path:
+            raw = await self.db(self.store.raw_sync, held)
+            rendered = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: render_message(raw, held.mail_from, list(held.recipients), held.findings,
+                                             show_body=granted))
+        history = await self.db(self.store.audit_sync, held.id)
+        notes = await self.db(self.review.notes_sync, held.id)
+        fps = {r["code"] for r in await self.db(self.review.false_positives_sync, held.id)}
+        requests = await self.db(self.review.release_requests_sync, held.id)
+        alerts = await self.db(lambda: self.review.alerts_sync(held.id))
+        sender_list = await self.db(self.review.sender_status_sync, held.mail_from)
+        await self.db(self.review.mark_seen_sync, [held.id], auth.user.name)
+        done = DONE_TEXT.get(request.query_params.get("done", ""), "")
+        return self.render("message.html", request, auth, m=held, r=rendered, sg=sg, granted=granted,
+                           history=history, notes=notes, fps=fps, requests=requests, alerts=alerts,
+                           sender_list=sender_list, done=done,
+                           held_rcpts=[a for a, i in held.recipients.items() if i["status"] == "held"],
+                           open_alerts=[a for a in alerts if not a["acked_at"]])
+
+    async def open_safeguarding(self, request: Request, auth: Auth) -> Response:
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        reason = str(request.state.form.get("reason", "")).strip()
+        if not reason:
+            return self.error(request, auth, 400, "A reason is needed",
+                              "Say why you are opening this message; the reason is kept in the audit log.")
+        await self.db(self.review.grant_access_sync, auth.session_hash, held.id)
+        await self.db(self.review.audit, auth.user.name, WebAction.VIEW_SAFEGUARDING, held.id, reason[:500])
+        return RedirectResponse(f"/m/{held.id}#content", status_code=303)
+
+    async def act(self, request: Request, auth: Auth) -> Response:
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        form = request.state.form
+        action = str(form.get("action", ""))
+        reason = str(form.get("reason", "")).strip()[:2000]
+        if action in DESTRUCTIVE and (not reason or form.get("confirm") != "yes"):
+            return self.error(request, auth, 400, "Reason and confirmation needed",
+                              "This action needs a reason and the confirmation box ticked. Go back and add them.")
+        done = ""
+        try:
+            if action in ("release", "release_allow", "approve_request"):
+                chosen = [str(a).lower() for a in form.getlist("recipient")] or None
+                await self._release(held.id, chosen, auth, reason)
+                if action == "release_allow":
+                    await self.db(self.review.set_sender_list_sync, held.mail_from, "allow", auth.user.name,
+                                  reason, held.id)
+                if action == "approve_request":
+                    await self.db(self.review.decide_requests_sync, held.id, "approved", auth.user.name)
+                done = "allowed" if action == "release_allow" else "released"
+            elif action == "delete":
+                await self.db(self.store.delete_sync, held.id, self.actor(auth), reason)
+                done = "deleted"
+            elif action == "block":
+                await self.db(self.review.set_sender_list_sync, held.mail_from, "block", auth.user.name, reason,
+                              held.id)
+                done = "blocked"
+            elif action == "escalate":
+                await self.db(self.review.audit, auth.user.name, WebAction.ESCALATE, held.id, reason)
+                if self.notifier is not None:
+                    await self.notifier.alert_dsl(held.id, why="escalated")
+                else:
+                    await self.db(self.review.add_alert_sync, held.id, "escalated")
+                done = "escalated"
+            elif action == "note":
+                text = str(form.get("text", "")).strip()[:4000]
+                if not text:
+                    return self.error(request, auth, 400, "Empty note", "Write the note first.")
+                await self.db(self.review.add_note_sync, held.id, auth.user.name, text)
+                done = "noted"
+            elif action == "false_positive":
+                code = str(form.get("code", ""))
+                if code not in held.codes:
+                    return self.error(request, auth, 400, "Unknown finding", "That finding is not on this message.")
+                await self.db(self.review.mark_false_positive_sync, held.id, code, auth.user.name, reason)
+                done = "fp"
+            elif action == "ack":
+                if not auth.user.can(Permission.SAFEGUARDING):
+                    return self.error(request, auth, 403, "DSL only", "Only a DSL can acknowledge an alert.")
+                await self.db(self.review.ack_alerts_sync, held.id, auth.user.name)
+                done = "acked"
+            elif action == "decline_request":
+                await self.db(self.review.decide_requests_sync, held.id, "declined", auth.user.name)
+                await self.db(self.review.audit, auth.user.name, WebAction.DECLINE_REQUEST, held.id, reason)
+                done = "declined"
+            else:
+                return self.error(request, auth, 400, "Unknown action", "That action is not known.")
+        except (ReleaseError, StoreError) as exc:
+            return self.error(request, auth, 409, "Not done", str(exc))
+        return RedirectResponse(f"/m/{held.id}?done={done}", status_code=303)
+
+    async def download(self, request: Request, auth: Auth) -> Response:
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        form = request.state.form
+        reason = str(form.get("reason", "")).strip()
+        index = _int(form.get("index"), -1)
+        if not reason:
+            return self.error(request, auth, 400, "A reason is needed", "Downloading an attachment needs a reason.")
+        if not held.path:
+            return self.error(request, auth, 410, "Gone", "The content of this message is no longer kept.")
+        raw = await self.db(self.store.raw_sync, held)
+        try:
+            name, data = attachment_bytes(raw, held.mail_from, list(held.recipients), index)
+        except IndexError:
+            return self.error(request, auth, 404, "Not found", "No such attachment.")
+        await self.db(self.review.audit, auth.user.name, WebAction.DOWNLOAD, held.id, reason[:500],
+                      {"index": index, "sha256": hashlib.sha256(data).hexdigest()})
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "attachment"
+        # octet-stream + attachment + nosniff: the browser saves it, never renders it
+        return Response(data, media_type="application/octet-stream",
+                        headers={"content-disposition": f'attachment; filename="{safe}"'})
+
+    async def bundle(self, request: Request, auth: Auth) -> Response:
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        reason = str(request.state.form.get("reason", "")).strip()
+        if not reason:
+            return self.error(request, auth, 400, "A reason is needed", "Exporting evidence needs a reason.")
+        await self.db(self.review.audit, auth.user.name, WebAction.EXPORT, held.id, reason[:500])
+        data = await self.db(self._bundle_sync, held)
+        return Response(data, media_type="application/zip",
+                        headers={"content-disposition": f'attachment; filename="evidence-{held.id}.zip"'})
+
+    def _bundle_sync(self, held: HeldMessage) -> bytes:
+        raw = self.store.raw_sync(held) if held.path else b""
+        history = self.store.audit_sync(held.id)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            if raw:
+                z.writestr(f"{held.id}.eml", raw)
+            z.writestr("sha256.txt",
+                       (f"{hashlib.sha256(raw).hexdigest()}  {held.id}.eml\n" if raw else "") +
+                       f"{held.sha256}  original message as received (before gateway headers)\n")
+            z.writestr("message.json", json.dumps(held.as_dict(), indent=2))
+            z.writestr("findings.json", json.dumps([f.as_dict() for f in held.findings], indent=2))
+            z.writestr("audit.json", json.dumps(history, indent=2))
+            z.writestr("audit.csv", _audit_csv(history))
+            z.writestr("notes.json", json.dumps(self.review.notes_sync(held.id), indent=2))
+        return buf.getvalue()
+
+    # -- digest links and release requests ---------------------------------------------------
+    async def link_get(self, request: Request, auth: Auth) -> Response:
+        try:
+            link = self.signer.read(request.path_params["token"])
+        except LinkError as exc:
+            return self.error(request, auth, 400, "Link not valid", str(exc))
+        if link.action == "alert":
+            return RedirectResponse(f"/m/{link.message_id}", status_code=303)
+        if link.action not in ("release", "delete"):
+            return self.error(request, auth, 400, "Link not valid", "This link is not valid.")
+        if await self.db(self.review.token_used_sync, link.jti):
+            return self.error(request, auth, 410, "Link already used", "This link has been used already.")
+        held = await self.load(request, auth, link.message_id)
+        if isinstance(held, Response):
+            return held
+        return self.render("link.html", request, auth, m=held, link=link, token=request.path_params["token"])
+
+    async def link_post(self, request: Request, auth: Auth) -> Response:
+        try:
+            link = self.signer.read(request.path_params["token"])
+        except LinkError as exc:
+            return self.error(request, auth, 400, "Link not valid", str(exc))
+        held = await self.load(request, auth, link.message_id)
+        if isinstance(held, Response):
+            return held
+        form = request.state.form
+        reason = str(form.get("reason", "")).strip() or "from the digest"
+        if form.get("confirm") != "yes" or link.action not in ("release", "delete"):
+            return self.error(request, auth, 400, "Confirmation needed", "Tick the confirmation box.")
+        if not await self.db(self.review.use_token_sync, link.jti):
+            return self.error(request, auth, 410, "Link already used", "This link has been used already.")
+        try:
+            if link.action == "release":
+                await self._release(held.id, None, auth, reason)
+            else:
+                await self.db(self.store.delete_sync, held.id, self.actor(auth), reason)
+        except (ReleaseError, StoreError) as exc:
+            return self.error(request, auth, 409, "Not done", str(exc))
+        return RedirectResponse(f"/m/{held.id}?done={'released' if link.action == 'release' else 'deleted'}",
+                                status_code=303)
+
+    async def request_page(self, request: Request) -> Response:
+        """A sender asks for their held mail to be released (no login: the signed link is the key)."""
+        try:
+            link = self.signer.read(request.path_params["token"])
+            if link.action != "request":
+                raise LinkError("This link is not valid.")
+        except LinkError as exc:
+            return self.render("error.html", request, None, 400, title="Link not valid", text=str(exc))
+        try:
+            held = await self.store.get(link.message_id)
+        except StoreError:
+            return self.render("error.html", request, None, 404, title="Not found", text="This message is gone.")
+        if is_safeguarding(held.categories) or held.status != "held":
+            return self.render("error.html", request, None, 410, title="Nothing to request",
+                               text="This message is no longer waiting for review.")
+        if request.method == "GET":
+            used = await self.db(self.review.token_used_sync, link.jti)
+            return self.render("request.html", request, None, m=held, used=used, sent=False)
+        form = await request.form()
+        reason = str(form.get("reason", "")).strip()[:2000]
+        if not reason:
+            return self.render("request.html", request, None, 400, m=held, used=False, sent=False,
+                               message="Please say why the message should be sent.")
+        if not await self.db(self.review.use_token_sync, link.jti):
+            return self.render("request.html", request, None, 410, m=held, used=True, sent=False)
+        await self.db(self.review.add_release_request_sync, held.id, link.who or held.mail_from, reason)
+        return self.render("request.html", request, None, m=held, used=False, sent=True)
+
+    # -- audit, counts, admin ----------------------------------------------------------------
+    def _audit_filters(self, request: Request) -> tuple[dict, dict[str, str]]:
+        p = request.query_params
+        args = {k: p.get(k, "").strip() for k in ("actor", "action", "message", "since", "until")}
+        return dict(actor=args["actor"] or None, action=args["action"] or None, message_id=args["message"] or None,
+                    since=_parse_date(args["since"]), until=_parse_date(args["until"], end=True)), args
+
+    async def audit_page(self, request: Request, auth: Auth) -> Response:
+        filters, args = self._audit_filters(request)
+        page = max(1, _int(request.query_params.get("page"), 1))
+        per = 100
+        rows, total = await self.db(lambda: self.review.audit_query_sync(**filters, limit=per,
+                                                                         offset=(page - 1) * per))
+        actions = await self.db(self.review.audit_actions_sync)
+        query = urlencode({k: v for k, v in args.items() if v})
+        return self.render("audit.html", request, auth, rows=rows, total=total, args=args, actions=actions,
+                           page=page, pages=max(1, (total + per - 1) // per), query=query)
+
+    async def audit_csv(self, request: Request, auth: Auth) -> Response:
+        filters, _ = self._audit_filters(request)
+        rows, _ = await self.db(lambda: self.review.audit_query_sync(**filters, limit=1_000_000))
+        await self.db(self.review.audit, auth.user.name, "audit_export", None, "", {"rows": len(rows)})
+        return Response(_audit_csv(list(reversed(rows))), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="schoolgate-audit.csv"'})
+
+    async def counts(self, request: Request, auth: Auth) -> Response:
+        held = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=True))
+        every = await self.db(lambda: self.review.category_counts_sync(status=None, include_safeguarding=True))
+        statuses = await self.db(self.review.status_counts_sync)
+        fps = await self.db(self.review.false_positive_counts_sync)
+        pending = len(await self.db(lambda: self.review.release_requests_sync(status="pending")))
+        alerts = await self.db(lambda: self.review.alerts_sync(open_only=True))
+        return self.render("counts.html", request, auth, held=held, every=every, statuses=statuses, fps=fps,
+                           pending=pending, open_alerts=len(alerts))
+
+    async def admin(self, request: Request, auth: Auth) -> Response:
+        accounts = await self.db(self.users.list)
+        lists = await self.db(self.review.sender_list_sync)
+        shown = {"web": self.settings.web.model_dump(mode="json"),
+                 "notify": self.settings.notify.model_dump(mode="json"),
+                 "filters": self.settings.filters.chain}
+        return self.render("admin.html", request, auth, accounts=accounts, lists=lists,
+                           settings_json=json.dumps(shown, indent=2))
+
+    # -- the app ---------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        P = Permission
+        return [
+            Route("/login", self.login_get, methods=["GET"]),
+            Route("/login", self.login_post, methods=["POST"]),
+            Route("/logout", self.page(None, self.logout), methods=["POST"]),
+            Route("/", self.page(None, self.home)),
+            Route("/queue", self.page(P.QUEUE, self.queue)),
+            Route("/bulk", self.page(P.QUEUE, self.bulk), methods=["POST"]),
+            Route("/m/{id}", self.page(P.QUEUE, self.message)),
+            Route("/m/{id}/open", self.page(P.SAFEGUARDING, self.open_safeguarding), methods=["POST"]),
+            Route("/m/{id}/act", self.page(P.QUEUE, self.act), methods=["POST"]),
+            Route("/m/{id}/attachment", self.page(P.QUEUE, self.download), methods=["POST"]),
+            Route("/m/{id}/bundle", self.page(P.QUEUE, self.bundle), methods=["POST"]),
+            Route("/l/{token}", self.page(P.QUEUE, self.link_get), methods=["GET"]),
+            Route("/l/{token}", self.page(P.QUEUE, self.link_post), methods=["POST"]),
+            Route("/request/{token}", self.request_page, methods=["GET", "POST"]),
+            Route("/audit", self.page(P.AUDIT, self.audit_page)),
+            Route("/audit.csv", self.page(P.AUDIT, self.audit_csv)),
+            Route("/counts", self.page(P.COUNTS, self.counts)),
+            Route("/admin", self.page(P.USERS, self.admin)),
+            Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    def asgi(self):
+        return SecurityHeaders(Starlette(routes=self.routes()))
+
+
+def _audit_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "at_utc", "actor", "action", "message_id", "reason", "detail"])
+    for r in rows:
+        detail = r.get("detail", "")
+        writer.writerow([r.get("id"), datetime.fromtimestamp(r["at"], timezone.utc).isoformat(timespec="seconds"),
+                         r.get("actor"), r.get("action"), r.get("message_id") or "",
+                         _csv_safe(r.get("reason") or ""),
+                         _csv_safe(detail if isinstance(detail, str) else json.dumps(detail))])
+    return out.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    # a reason typed into the UI must not become a formula when the CSV is opened in a spreadsheet
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: Callable[[], Any] | Any = None,
+                      signer: LinkSigner | None = None, notifier: Any = None):
+    """The review UI as an ASGI app (security headers applied). `next_hop`: the running
+    gateway's NextHop, or a callable returning it (it may be created after the app)."""
+    getter = next_hop if callable(next_hop) else (lambda: next_hop)
+    if signer is None:
+        signer = LinkSigner(load_secret(Path(settings.quarantine.path)), settings.notify.link_hours * 3600)
+    return ReviewApp(settings, store, getter, signer, notifier).asgi()
+
+
+def review_routes(settings: Settings, store: QuarantineStore, **kwargs: Any) -> list[BaseRoute]:
+    """For gateway.http.create_app(metrics, extra_routes): the review UI under /."""
+    return [Mount("", app=create_review_app(settings, store, **kwargs))]
