@@ -58,14 +58,16 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Iterator, Literal, Sequence
 
 from pydantic import Field
 
 from config.loader import LISTS_DIR
 from filters.base import Category, Direction, FilterContext, FilterOptions, Finding, Role, Severity
-from filters.disclosure_patterns import (DisclosurePatterns, Span, phone_key, postcode_key, read_list,
-                                         POSTCODE, THIS_IS_ME)
+import ahocorasick
+
+from filters.disclosure_patterns import (POSSESSIVE_DETAIL, POSTCODE, DisclosurePatterns, Span,
+                                         lower_same_length, phone_key, postcode_key, read_list)
 from filters.message import MessageView, Party
 
 MAX_EVIDENCE = 20
@@ -74,16 +76,6 @@ MAX_EVIDENCE = 20
 INLINE_CHARS = 16_000
 
 _WORD = re.compile(r"[^\W\d_][^\W\d_'\-]*")
-_SPACE_ONLY = re.compile(r"[ \t]+|[ \t]*\n[ \t]*")
-# "Jess's number", "jess taylor's snap", "Jess lives on ..."
-_POSSESSIVE_DETAIL = re.compile(
-    r"\b(?P<a>[^\W\d_][^\W\d_\-]+)(?:[ \t]+(?P<b>[^\W\d_][^\W\d_\-]+))?(?:'s|s'|\u2019s)[ \t]+"
-    r"(?:(?:home|mobile|phone|house|real|full|new)[ \t]+)?"
-    r"(?:mobile|phone|number|num|no\.|digits|addy|address|postcode|house|snap|snapchat|insta|instagram|ig|"
-    r"tiktok|discord|whatsapp|email|e-mail|birthday|bday|dob|date\s+of\s+birth|age)\b"
-    r"|\b(?P<c>[^\W\d_][^\W\d_\-]+)(?:[ \t]+(?P<d>[^\W\d_][^\W\d_\-]+))?[ \t]+lives[ \t]+"
-    r"(?:at|on|near|in|opposite|next\s+to|behind|by)\b",
-    re.IGNORECASE)
 _SELF_INTRO = re.compile(
     r"\b(?:[Mm]y\s+(?:full\s+|real\s+)?name\s+is|[Ii]'?m\s+called|[Ii]\s+am|[Ii]'?m)\s+"
     r"(?P<name>[A-Z][a-z'\-]+\s+[A-Z][a-z'\-]+)\b")
@@ -181,26 +173,42 @@ def merge_spans(spans: Iterable[Span]) -> list[Span]:
     return merged
 
 
-@dataclass(frozen=True, slots=True)
 class PupilIndex:
-    """Students in the directory, by folded "first last" and by first name."""
+    """Students in the directory: by folded "first last", by first name, and an
+    Aho-Corasick automaton that finds their full names in lower-cased text."""
 
-    full: dict[str, str]  # "jess taylor" -> pupil's address
-    first: dict[str, tuple[str, ...]]  # "jess" -> addresses
-
-    @classmethod
-    def build(cls, people: Iterable) -> "PupilIndex":
-        full: dict[str, str] = {}
+    def __init__(self, people: Iterable = ()) -> None:
+        self.full: dict[str, str] = {}  # "jess taylor" -> the pupil's address
         first: dict[str, list[str]] = {}
+        automaton = ahocorasick.Automaton()
         for person in people:
             if person.role != Role.STUDENT or not person.name:
                 continue
             key = full_name_key(person.name)
             if key is None:
                 continue
-            full[key] = person.email
+            self.full[key] = person.email
             first.setdefault(key.split()[0], []).append(person.email)
-        return cls(full, {k: tuple(v) for k, v in first.items()})
+            # as written (Zoë Brown) and folded (zoe brown)
+            plain = " ".join(w.lower() for w in _WORD.findall(person.name))
+            plain = f"{plain.split()[0]} {plain.split()[-1]}" if " " in plain else plain
+            for variant in {key, plain}:
+                automaton.add_word(variant, (len(variant), key))
+        self.first: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in first.items()}
+        self._automaton = automaton if self.full else None
+        if self._automaton is not None:
+            automaton.make_automaton()
+
+    def find(self, low: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, "first last") of each pupil's full name standing as whole words."""
+        if self._automaton is None:
+            return
+        size = len(low)
+        for end, (length, key) in self._automaton.iter(low):
+            start = end - length + 1
+            if (start > 0 and low[start - 1].isalnum()) or (end + 1 < size and low[end + 1].isalnum()):
+                continue
+            yield start, end + 1, key
 
 
 @dataclass(slots=True)
@@ -240,11 +248,14 @@ class DisclosureFilter:
         self._school_address_text = tuple(self._norm_address(a) for a in addresses)
         names = [getattr(school, "name", "")] + list(options.school_aliases)
         names = [n for n in names if n and n.strip()]
+        # matched in lower-cased text: a literal first, which the engine finds fast
+        # matched in lower-cased text and starting with a literal, which the engine
+        # finds fast (the word boundary before it is checked after the match)
         self._school_name = re.compile(
-            r"(?<![\w])(?:" + "|".join(r"\s+".join(re.escape(w) for w in n.split()) for n in names) + r")(?![\w])",
-            re.IGNORECASE) if names else None
+            r"(?:" + "|".join(r"\s+".join(re.escape(w) for w in n.lower().split()) for n in names)
+            + r")(?![\w])") if names else None
         self._pupils_key: tuple | None = None
-        self._pupils = PupilIndex({}, {})
+        self._pupils = PupilIndex()
 
     @staticmethod
     def _norm_address(text: str) -> str:
@@ -263,7 +274,7 @@ class DisclosureFilter:
         # the directory hands out the same Person objects until it reloads
         key = (len(people), id(people[0]) if people else 0, id(people[-1]) if people else 0)
         if key != self._pupils_key:
-            self._pupils = PupilIndex.build(people)
+            self._pupils = PupilIndex(people)
             self._pupils_key = key
         return self._pupils
 
@@ -287,14 +298,14 @@ class DisclosureFilter:
     def scan(self, text: str, sender_name: str = "", has_image: bool = False,
              pupils: PupilIndex | None = None, excluded: Iterable[str] = ()) -> _Hits:
         """Every detector over one text. Pure CPU; safe to run in an executor."""
-        pupils = pupils or PupilIndex({}, {})
-        excluded = set(excluded)
-        norm = text.replace("\u2019", "'")  # same length: spans stay valid for `text`
-        p = self._patterns
-        hits = _Hits({}, list(p.find_secrecy(norm)))
         opts = self._options
-
-        for hit in p.find_phones(norm):
+        norm = text.replace("\u2019", "'")  # same length: spans stay valid for `text`
+        year = dt.date.today().year
+        found = self._patterns.scan(norm, has_image=has_image,
+                                    birth_years=(year - opts.age_max - 2, year - opts.age_min + 1),
+                                    ages=(opts.age_min, opts.age_max))
+        hits = _Hits({}, found["secrecy"])
+        for hit in self._patterns.find_phones(norm):
             if hit.e164 in self._school_phones:
                 continue
             if not hit.valid and (opts.phone_leniency == "valid" or not hit.personal):
@@ -302,70 +313,54 @@ class DisclosureFilter:
             if hit.valid and not hit.personal and not opts.service_numbers:
                 continue
             hits.add("PII_PHONE_NUMBER", hit.span)
-
-        for span in p.find_postcodes(norm):
+        for span in found["postcode"]:
             if postcode_key(norm[span[0]:span[1]]) not in self._school_postcodes:
                 hits.add("PII_HOME_ADDRESS", span)
-        for span in p.find_streets(norm):
+        for span in found["street"]:
             street = self._norm_address(norm[span[0]:span[1]])
             if not any(street in school for school in self._school_address_text):
                 hits.add("PII_HOME_ADDRESS", span)
-        for span in p.find_live_at(norm):
-            hits.add("PII_HOME_ADDRESS", span)
-
-        year = dt.date.today().year
-        for span in p.find_dates_of_birth(norm, year - opts.age_max - 2, year - opts.age_min + 1):
-            hits.add("PII_DATE_OF_BIRTH", span)
-        for span in p.find_ages(norm, opts.age_min, opts.age_max):
-            hits.add("PII_AGE", span)
-
-        for span in p.find_handles(norm):
-            hits.add("PII_SOCIAL_HANDLE", span)
-        for span in p.find_at_handles(norm):
-            hits.add("PII_SOCIAL_HANDLE", span)
-
-        for span in p.find_photo_phrases(norm):
-            hits.add("PII_PHOTO_REQUEST", span)
-        if has_image:
-            for match in THIS_IS_ME.finditer(norm):
-                hits.add("PII_PHOTO_REQUEST", match.span())
-
-        for span in p.find_meetings(norm):
-            hits.add("MEETING_ARRANGEMENT", span)
-
-        self._scan_names(norm, sender_name, pupils, excluded, hits)
+        for code, name in (("PII_HOME_ADDRESS", "live"), ("PII_DATE_OF_BIRTH", "birth"), ("PII_AGE", "age"),
+                           ("PII_SOCIAL_HANDLE", "handle"), ("PII_PHOTO_REQUEST", "photo"),
+                           ("MEETING_ARRANGEMENT", "meet")):
+            for span in found[name]:
+                hits.add(code, span)
+        self._scan_names(norm, sender_name, pupils or PupilIndex(), set(excluded), found["possessive"], hits)
         return hits
 
     def _scan_names(self, text: str, sender_name: str, pupils: PupilIndex, excluded: set[str],
-                    hits: _Hits) -> None:
+                    possessives: list[Span], hits: _Hits) -> None:
         """Full name + school name; another pupil's name or details."""
-        school_spans = [m.span() for m in self._school_name.finditer(text)] if self._school_name else []
-        sender_key = full_name_key(sender_name) if sender_name else None
+        low = lower_same_length(text)
+        school_spans = [m.span() for m in self._school_name.finditer(low)
+                        if not (m.start() and low[m.start() - 1].isalnum())] if self._school_name else []
         own_spans: list[Span] = []
         other_named: list[Span] = []
-        if school_spans or pupils.full:
-            words = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text)]
-            for (s1, e1, w1), (s2, e2, w2) in zip(words, words[1:]):
-                if not _SPACE_ONLY.fullmatch(text, e1, s2):
-                    continue
-                key = f"{w1} {w2}"
-                if key == sender_key:
-                    own_spans.append((s1, e2))
-                    continue
-                address = pupils.full.get(key)
-                if address is not None and address not in excluded:
-                    other_named.append((s1, e2))
+        sender_key = full_name_key(sender_name) if sender_name else None
+        for start, end, key in pupils.find(low):
+            if key == sender_key:
+                own_spans.append((start, end))
+            elif pupils.full[key] not in excluded:
+                other_named.append((start, end))
         if school_spans:
+            if sender_key and not own_spans:
+                at = low.find(sender_key)
+                while at != -1:
+                    own_spans.append((at, at + len(sender_key)))
+                    at = low.find(sender_key, at + 1)
             for match in _SELF_INTRO.finditer(text):
                 name = match.group("name")
-                if name.split()[0].lower() in _NOT_FIRST_NAMES or self._school_name.search(name):
+                if name.split()[0].lower() in _NOT_FIRST_NAMES or self._school_name.search(name.lower()):
                     continue
                 own_spans.append(match.span("name"))
             if own_spans:
                 for span in own_spans + school_spans:
                     hits.add("PII_FULL_NAME_WITH_SCHOOL", span)
         # "Jess's number", "Jess lives on ..." for pupils in the directory
-        for match in _POSSESSIVE_DETAIL.finditer(text):
+        for start, _ in possessives:
+            match = POSSESSIVE_DETAIL.match(text, start)
+            if match is None:
+                continue
             first = fold(match.group("a") or match.group("c"))
             second = match.group("b") or match.group("d")
             named = pupils.full.get(f"{first} {fold(second)}") if second else None
