@@ -496,6 +496,14 @@ class AuthenticationFilter:
         res = self._results.get(view.id)
         return res.header_value(self._authserv_id) if res is not None else ""
 
+    def annotate(self, view: MessageView, raw: bytes) -> bytes:
+        """The chain's annotation hook: add our Authentication-Results field for the
+        next hop, and forget the kept result (it has done its job)."""
+        res = self._results.pop(view.id, None)
+        if res is None:
+            return raw
+        return with_authentication_results(raw, res.header_value(self._authserv_id), self._authserv_id)
+
     async def self_test(self) -> list[str]:
         warnings: list[str] = []
         if self._resolver is None:

@@ -57,6 +57,15 @@ class Scanner:
                 warnings.extend(await test())
         return warnings
 
+    def annotate(self, view: MessageView, raw: bytes) -> bytes:
+        """Headers filters add for the next hop (e.g. Authentication-Results),
+        applied after the verdict to the bytes that will be delivered or held."""
+        for flt, _ in self.filters:
+            hook = getattr(flt, "annotate", None)
+            if hook is not None:
+                raw = hook(view, raw)
+        return raw
+
     async def close(self) -> None:
         for flt, _ in self.filters:
             closer = getattr(flt, "close", None)

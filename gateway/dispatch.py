@@ -70,7 +70,8 @@ class Dispatcher:
         party = view.recipient(address)
         return party is not None and party.internal
 
-    async def dispatch(self, view: MessageView, verdict: Verdict) -> Outcome:
+    async def dispatch(self, view: MessageView, verdict: Verdict, raw: bytes | None = None) -> Outcome:
+        """`raw`: the bytes to deliver or hold (the view's, plus any filter annotations)."""
         actions = verdict.actions
         if any(a == Action.TEMPFAIL for a in actions.values()):
             return Outcome(f"451 4.7.1 Message {view.id} could not be checked now; please try again later")
@@ -85,7 +86,7 @@ class Dispatcher:
             reason = _smtp_safe(verdict.reject_reason or "Message refused by the school's e-mail policy")
             return Outcome(f"554 5.7.1 {reason}")
 
-        base = received_header(view, self._hostname) + view.raw
+        base = received_header(view, self._hostname) + (view.raw if raw is None else raw)
         tagged = findings_header(verdict) + base
         hold = [r for r, a in actions.items() if a in (Action.HOLD, Action.REJECT)]
         plain = [r for r, a in actions.items() if a == Action.PASS]

@@ -139,7 +139,7 @@ class GatewayHandler:
                                  client_ip=peer_ip, helo=session.host_name or "")
         result = await self.scanner.scan(raw, smtp_envelope)
         view, verdict = result.view, result.verdict
-        outcome = await self.dispatcher.dispatch(view, verdict)
+        outcome = await self.dispatcher.dispatch(view, verdict, self.scanner.annotate(view, raw))
         seconds = time.perf_counter() - started
         action = verdict.action.label
         code = outcome.reply[:3]

@@ -343,3 +343,13 @@ async def test_real_signed_mail_parses_without_published_keys(tmp_path):
             assert "DKIM_FAIL" in codes(found), path.name
     if not signed:
         pytest.skip("no DKIM-signed sample in the corpus")
+
+
+async def test_annotate_adds_the_header_once_and_forgets_the_result(tmp_path, keys):
+    flt, _, directory = make_filter(tmp_path, records(keys))
+    view = view_of(_signed_sender(keys), directory)
+    await flt.check(view)
+    annotated = flt.annotate(view, view.raw)
+    assert annotated.startswith(b"Authentication-Results: schoolgate.local; dkim=pass")
+    assert annotated.endswith(view.raw)
+    assert flt.annotate(view, view.raw) == view.raw  # kept results do not pile up
