@@ -81,6 +81,39 @@ def mailparser_cost(messages: list[tuple[str, bytes]]) -> None:
             print(f"      {failure}")
 
 
+def attachment_findings(messages: list[tuple[str, bytes]]) -> None:
+    """The attachment filter over the corpora: what it flags (ideally only ClamAV's test programs)."""
+    import asyncio
+    from collections import Counter
+
+    from filters.attachments import AttachmentFilter
+    from filters.base import FilterContext
+    from tests.factories import make_settings
+
+    settings = make_settings()
+    flt = AttachmentFilter(settings.filter_options["attachments"], FilterContext(settings=settings, directory=None))
+    directory = Directory(None, {}, (SCHOOL_DOMAIN,))
+    envelope = Envelope("sender@example.com", (f"pupil@{SCHOOL_DOMAIN}",))
+    extractor = AttachmentExtractor()
+    codes: Counter[str] = Counter()
+    flagged: list[str] = []
+    attachments = 0
+
+    async def run() -> None:
+        nonlocal attachments
+        for name, raw in messages:
+            view = build_view(raw, envelope, directory, extractor=extractor)
+            attachments += len(view.attachments)
+            for finding in await flt.check(view):
+                codes[finding.code] += 1
+                flagged.append(f"{name}: {finding.code} {finding.evidence[0]}")
+
+    asyncio.run(run())
+    print(f"\nattachment filter over the corpora: {attachments} attachments, findings {dict(codes) or 'none'}")
+    for line in flagged[:10]:
+        print(f"  {line}")
+
+
 def extraction_cost(repeat: int) -> None:
     cases = {
         "csv (2,000 rows)": ("pupils.csv", "text/csv",
@@ -131,6 +164,7 @@ def main() -> None:
         corpus_cost(messages, args.repeat)
         if not args.no_mailparser:
             mailparser_cost(messages)
+        attachment_findings(messages)
     else:
         print(f"no corpora at {CORPORA}; corpus figures skipped")
     extraction_cost(repeat=20)

@@ -517,7 +517,8 @@ class _Walker:
         for defect in getattr(message, "defects", ()) or ():
             self.defects.append(type(defect).__name__)
         try:
-            ctype = message.get_content_type()
+            # "text/plain\n charset=..." (a missing ";") is still text/plain
+            ctype = re.split(r"[\s;]", message.get_content_type().strip(), maxsplit=1)[0] or "text/plain"
         except Exception:
             ctype = "text/plain"
         payload = message.get_payload()

@@ -63,6 +63,8 @@ async def codes_for(attachments: list[tuple[str, str, bytes]], options: Options 
     ("data.7z", OCTET, make_seven_zip_encrypted_header(), {"ATTACHMENT_ENCRYPTED_ARCHIVE"}),
     ("data.rar", OCTET, make_rar4(encrypted=True), {"ATTACHMENT_ENCRYPTED_ARCHIVE"}),
     ("report.pdf", "application/pdf", make_encrypted_pdf(["x"]), {"ATTACHMENT_ENCRYPTED_DOCUMENT"}),
+    ("marks.xlsx", OCTET, make_ole({"EncryptionInfo": b"\x04\x00\x04\x00", "EncryptedPackage": b"\0" * 16}),
+     {"ATTACHMENT_ENCRYPTED_DOCUMENT"}),
     ("locked.zip", "application/zip", make_encrypted_zip({"setup.exe": MZ}),
      {"ATTACHMENT_ENCRYPTED_ARCHIVE", "ATTACHMENT_ARCHIVE_CONTAINS_EXECUTABLE"}),
     # archives containing any of those

@@ -448,3 +448,13 @@ def test_out_of_time_zip_members_are_still_sniffed() -> None:
     data = make_zip({"readme.txt": MZ, "notes.txt": b"hello"})
     attachment = AttachmentExtractor().enrich(Attachment("a.zip", "", "", 0, data), deadline=time.monotonic() - 1)
     assert {m.path: m.sniffed_type for m in attachment.members} == {"readme.txt": extract.PE, "notes.txt": ""}
+
+
+def test_pptx_slide_text_is_read_from_its_xml() -> None:
+    slide = (b'<p:sld xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><a:p><a:r>'
+             b'<a:t>Year 7 trip &amp; kit list</a:t></a:r></a:p></p:sld>')
+    data = make_zip({"[Content_Types].xml": b"<Types></Types>", "ppt/presentation.xml": b"<p/>",
+                     "ppt/slides/slide1.xml": slide})
+    attachment = enrich("trip.pptx", data)
+    assert attachment.sniffed_type == extract.PPTX
+    assert attachment.text == "Year 7 trip & kit list"

@@ -222,3 +222,11 @@ def test_roles_and_direction_come_from_the_directory(tmp_path: Path) -> None:
     assert view.recipients[1].name == "Jane"
     assert view.direction == Direction.OUTBOUND
     assert view.direction_for(view.recipients[0]) == Direction.INTERNAL
+
+
+def test_content_type_missing_its_semicolon_is_still_text() -> None:
+    raw = (b"From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+           b"Content-Type: text/plain\n   charset=\"utf-8\"\n\nThe body text.\n--b--\n")
+    view = view_of(raw)
+    assert view.body_text.strip() == "The body text."
+    assert view.attachments == ()
