@@ -124,7 +124,9 @@ LIVE_AT = re.compile(
     r"|my\s+(?:house|home|flat|gaff|nan'?s|mum'?s|dad'?s)\s+is)"
     r"\s+(?:at|on|near|nr|by|next\s+to|opposite|behind|round\s+the\s+corner\s+from|close\s+to|just\s+off|"
     r"above|over|in\s+front\s+of)\s+[^\n.!?;]{2,60}"
-    r"|\bmy\s+(?:home\s+|full\s+|house\s+)?(?:address|addy|postcode|post\s+code)\s*(?:is|=|:|-)\s*[^\n.!?;]{3,80}")
+    r"|\bmy\s+(?:home\s+|full\s+|house\s+)?(?:address|addy|postcode|post\s+code)\s*(?:is|=|:|-)\s*"
+    # something written, not a form's blank ("My home address is: ______")
+    r"(?=[^\n.!?;_]{0,10}[a-z0-9])[^\n.!?;]{3,80}")
 
 # --- dates of birth and age ----------------------------------------------------------
 
@@ -139,6 +141,7 @@ DATE_OF_BIRTH = re.compile(
     rf"{_DATE}"
     rf"|\bborn\s+in\s+(?P<year>(?:19|20)\d\d)\b")
 
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _AGE_WORDS = {"eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
               "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
               "nineteen": 19}
@@ -191,8 +194,9 @@ _SOCIAL_TRAIL = re.compile(rf"[ \t]*(?:[:\-]|it'?s|its|is|=|i'?m|im)[ \t]*(?P<h0
 _MY_BEFORE = re.compile(r"\bmy\s+$")
 _SOCIAL_MY_AFTER = re.compile(
     rf"(?:\s+(?:username|user\s*name|name|handle|id|account|acc|tag|@))?\s*(?:is|'s|=|:|-)\s*(?P<h1>{HANDLE_CHARS})")
+# "snap: jess_x" but not "THREADS=true" (a setting) or "Messenger: http://..."
 _SOCIAL_AFTER = re.compile(
-    rf"\s+me\b(?!\s+(?:up|down|out|off|in)\b)|\s*[:=]\s*(?P<h2>{HANDLE_CHARS})(?!:/)")
+    rf"\s+me\b(?!\s+(?:up|down|out|off|in)\b)|\s*:\s*(?P<h2>{HANDLE_CHARS})(?!:/)")
 # An @handle on its own: "@" first (fast to find), then not inside an address
 # (word@host) or a path.
 AT_HANDLE = re.compile(r"@(?<![\w@.\-/]@)[a-z0-9_](?:[a-z0-9_.]{1,28}[a-z0-9_])(?![\w@]|\.[a-z])")
@@ -333,6 +337,7 @@ def search_windows(regex: re.Pattern, low: str, windows: Iterable[Span]) -> Iter
 
 
 PHONE_CACHE_SIZE = 4096
+_DIGIT_RUN = re.compile(r"\d{3}")
 _REF_WORD = re.compile(r"[a-z/]+")
 # words between a reference word and its number: "order no. 0770...", "candidate number: 1234"
 _REF_FILLERS = frozenset({"no", "nos", "number", "num", "id", "code", "is", "was"})
@@ -376,11 +381,12 @@ class DisclosurePatterns:
             if len(name) > 3:
                 social_triggers[name] = (0, len(name))
             else:
-                for prefix, suffix in (("", ":"), ("", " :"), ("", "="), ("", " me"), ("my ", ""), ("on ", ""),
+                for prefix, suffix in (("", ":"), ("", " :"), ("", " me"), ("my ", ""), ("on ", ""),
                                        ("at ", ""), ("via ", "")):
                     social_triggers[f"{prefix}{name}{suffix}"] = (len(prefix), len(name))
             # "whats app" also written "whats  app": the trigger is the literal; fine
         self._social_literals = social_triggers
+        meeting_places = [m.strip().lower() for m in meeting_places if m.strip()]
         place = phrase_alternation(meeting_places) or "(?!)"
         self.where = re.compile(
             rf"\b(?:at|outside|behind|near|by|in\s+front\s+of|opposite|round|in|to)\s+(?:the\s+|my\s+|ur\s+|your\s+)?"
@@ -401,6 +407,7 @@ class DisclosurePatterns:
             "birth": (_BIRTH_WORDS, 30, 45),
             "age": (_AGE_TRIGGERS, 4, 40),
             "secrecy": (phrase_triggers(secrecy_phrases), 40, 40),
+            "place": ({m.replace("'", "") for m in meeting_places} | set(meeting_places), 30, 0),
             "possessive": ({f"{s} {w}" for s in ("'s", "s'") for w in _DETAIL_WORDS} | {" lives "}, 45, 40),
         })
 
@@ -409,6 +416,9 @@ class DisclosurePatterns:
     def find_phones(self, text: str) -> Iterator[PhoneHit]:
         for match in PHONE_CANDIDATE.finditer(text):
             start, end = match.span()
+            raw = match.group()
+            if raw[0] == "0" and raw[1] in " \t-()" and _DIGIT_RUN.search(raw):
+                continue  # "0 1028070983": a stray 0, unless every digit is spaced out (0 7 7 0 0 ...)
             line_start = text.rfind("\n", max(0, start - 40), start) + 1
             before = text[max(line_start, start - 40):start]
             if self._is_reference(before):
@@ -507,9 +517,9 @@ class DisclosurePatterns:
         out["live"] = [m.span() for m in run("live", LIVE_AT)]
         births = out["birth"] = []
         for match in run("birth", DATE_OF_BIRTH):
-            year = match.group("year")
+            year = match.group("year") or next(iter(_YEAR.findall(match.group())), None)
             if year and not birth_years[0] <= int(year) <= birth_years[1]:
-                continue  # "born in 1965": an adult's history, not a pupil's birthday
+                continue  # "born on May 14, 1939": an adult's history, not a pupil's birthday
             births.append(match.span())
         out["age"] = [m.span() for m in run("age", AGE) if ages[0] <= (age_value(m) or -1) <= ages[1]]
         handles = out["handle"] = []
@@ -526,7 +536,7 @@ class DisclosurePatterns:
         if has_image:
             out["photo"] += [m.span() for m in run("me", THIS_IS_ME)]
         out["secrecy"] = [m.span() for m in run("secrecy", self.secrecy)] if self.secrecy else []
-        out["meet"] = list(self._meetings(low, run("meet", MEET)))
+        out["meet"] = list(self._meetings(low, run("meet", MEET), windows.get("place", ())))
         out["possessive"] = [m.span() for m in run("possessive", POSSESSIVE_DETAIL)]
         return out
 
@@ -551,16 +561,18 @@ class DisclosurePatterns:
             return app_start, after.end()
         return None
 
-    def _meetings(self, low: str, verbs: Iterable[re.Match]) -> Iterator[Span]:
+    def _meetings(self, low: str, verbs: Iterable[re.Match], places: list[Span]) -> Iterator[Span]:
         """A meeting verb with a time or a place just after it (or just before);
-        the span covers them all."""
+        the span covers them all. `places`: windows around known place names."""
         for match in verbs:
             verb = match.group()
             spans = [match.span()]
             lo, hi = max(0, match.start() - 30), min(len(low), match.end() + 80)
-            for regex in (WHEN, self.where):
-                after = [m.span() for m in regex.finditer(low, match.end(), hi)]
-                found = after or [m.span() for m in regex.finditer(low, lo, match.start())][-1:]
-                spans.extend(found)
+            after = [m.span() for m in WHEN.finditer(low, match.end(), hi)]
+            spans.extend(after or [m.span() for m in WHEN.finditer(low, lo, match.start())][-1:])
+            # the place regex only where a place name is near
+            if any(p_lo < hi and p_hi > lo for p_lo, p_hi in places):
+                after = [m.span() for m in self.where.finditer(low, match.end(), hi)]
+                spans.extend(after or [m.span() for m in self.where.finditer(low, lo, match.start())][-1:])
             if len(spans) > 1 or "alone" in verb or "own" in verb:
                 yield min(s for s, _ in spans), max(e for _, e in spans)

@@ -195,6 +195,11 @@ NEGATIVES = [
      "Acme Corp, 123 Main Street, Suite 400, Springfield, MA 01234", JESS, (FRIEND,)),
     ("pupils meeting at school", "meet at the library at lunch to finish the poster", JESS, (SAM,)),
     ("an email address is not a handle", "email me at jess.t@gmail.com or follow the link", JESS, (FRIEND,)),
+    # from the SpamAssassin ham: an adult's birth, a stray 0, a setting, a blank form
+    ("someone else's history", "Turing's mentor was born on May 14, 1939 in Leeds", JESS, (FRIEND,)),
+    ("a stray zero before a number", "the one for class is 0 1028070983 i think", JESS, (FRIEND,)),
+    ("a setting named like an app", "compile with THREADS=true and discord the rest", JESS, (FRIEND,)),
+    ("a blank form", "My home address is: ______________________", JESS, (FRIEND,)),
 ]
 
 
