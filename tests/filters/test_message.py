@@ -8,7 +8,7 @@ import pytest
 
 from filters import message as message_module
 from filters.base import Action, Direction, Role
-from filters.message import build_view, decode_bytes, decode_header_value, html_to_text
+from filters.message import decode_bytes, decode_header_value, html_to_text
 from filters.policy import PARSE_ERROR_CODE, Policy
 from tests.factories import SCHOOL_DOMAIN, make_message, make_settings, make_view, write_directory
 
