@@ -237,6 +237,32 @@ def make_seven_zip_encrypted_header() -> bytes:
     return start + packed + next_header
 
 
+def _7z_number(value: int) -> bytes:
+    if value < 0x80:
+        return bytes([value])
+    assert value < 0x4000
+    return bytes([0x80 | (value >> 8), value & 0xFF])
+
+
+def make_seven_zip_packed_header(encrypted: bool) -> bytes:
+    """A 7z whose header is LZMA-packed (what 7-Zip writes without -mhe): the
+    AES coder id is only visible after unpacking the header with lzma."""
+    import lzma
+
+    coder = b"\x24\x06\xf1\x07\x01" if encrypted else b"\x03\x03\x01\x01"
+    plain_header = (b"\x01\x04\x06\x00\x01\x09\x10\x00\x07\x0b\x01\x00\x01" + coder + b"\x00" * 8
+                    + b"pupils.csv".ljust(64, b"\0"))
+    props = {"id": lzma.FILTER_LZMA1, "dict_size": 1 << 16, "lc": 3, "lp": 0, "pb": 2}
+    packed = lzma.compress(plain_header, format=lzma.FORMAT_RAW, filters=[props])
+    content = os.urandom(16)
+    encoded = (b"\x17\x06" + _7z_number(len(content)) + b"\x01\x09" + _7z_number(len(packed)) + b"\x00"
+               + b"\x07\x0b\x01\x00\x01\x23\x03\x01\x01\x05" + bytes([(2 * 5 + 0) * 9 + 3])
+               + struct.pack("<I", 1 << 16) + b"\x0c" + _7z_number(len(plain_header)) + b"\x00\x00")
+    body = content + packed
+    return (b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", 0)
+            + struct.pack("<QQI", len(body), len(encoded), zlib.crc32(encoded)) + body + encoded)
+
+
 def make_rar4(encrypted: bool) -> bytes:
     """RAR 4 marker, archive header and one file header (flag 0x04 = password)."""
     marker = b"Rar!\x1a\x07\x00"
@@ -344,6 +370,8 @@ def test_zip_members_are_listed_with_nested_paths() -> None:
     ("locked.xls", make_ole({"Workbook": struct.pack("<HH", 0x0809, 4) + b"\0" * 4
                                          + struct.pack("<HH", 0x002F, 2) + b"\0\0"}), True),
     ("locked.7z", make_seven_zip_encrypted_header(), True),
+    ("contents-locked.7z", make_seven_zip_packed_header(encrypted=True), True),
+    ("open.7z", make_seven_zip_packed_header(encrypted=False), False),
     ("locked.rar", make_rar4(encrypted=True), True),
     ("open.rar", make_rar4(encrypted=False), False),
 ])
