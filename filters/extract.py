@@ -367,7 +367,7 @@ def rar_encrypted(data: bytes) -> bool:
                 return False
             if htype == 4:  # archive encryption header
                 return True
-            if htype == 2 and b"\x01" in data[p2:p2 + 3] and _rar5_file_encrypted(data, p2, p + size):
+            if htype in (2, 3) and _rar5_file_encrypted(data, p2, p + size):  # file / service header
                 return True
             flags, p3 = _vint(data, p2)
             extra = data_size = 0

@@ -273,6 +273,31 @@ def make_rar4(encrypted: bool) -> bytes:
     return marker + main + file_header + fixed + name + b"0123456789"
 
 
+def _vint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def make_rar5(encrypted: bool) -> bytes:
+    """RAR 5 marker, main header and one file header whose extra area holds a
+    file encryption record (type 1) or, unencrypted, a file time record (type 3)."""
+    def block(fields: bytes) -> bytes:
+        return struct.pack("<I", zlib.crc32(fields)) + _vint(len(fields)) + fields
+
+    record_type, record = (1, b"\x00\x00\x0f" + b"\0" * 32) if encrypted else (3, b"\x02" + b"\0" * 4)
+    extra = _vint(len(_vint(record_type)) + len(record)) + _vint(record_type) + record
+    name = b"pupils.csv"
+    payload = b"0123456789"
+    fields = (_vint(2) + _vint(0x03) + _vint(len(extra)) + _vint(len(payload)) + _vint(0) + _vint(10)
+              + _vint(0x20) + _vint(0) + _vint(0) + _vint(len(name)) + name + extra)
+    return b"Rar!\x1a\x07\x01\x00" + block(b"\x01\x00\x00") + block(fields) + payload
+
+
 MZ = b"MZ" + b"\x90\x00" * 30
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\0" * 64 + b"\xff\xd9"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\0" * 32
@@ -374,6 +399,8 @@ def test_zip_members_are_listed_with_nested_paths() -> None:
     ("open.7z", make_seven_zip_packed_header(encrypted=False), False),
     ("locked.rar", make_rar4(encrypted=True), True),
     ("open.rar", make_rar4(encrypted=False), False),
+    ("locked5.rar", make_rar5(encrypted=True), True),
+    ("open5.rar", make_rar5(encrypted=False), False),
 ])
 def test_password_protection_is_flagged(filename: str, data: bytes, encrypted: bool) -> None:
     attachment = enrich(filename, data)
