@@ -1,8 +1,11 @@
 """Fixtures shared by every test package: a real SMTP sink as next hop, free ports."""
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import pytest
@@ -85,3 +88,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_clamd(tmp_path_factory):
+    """One real clamd for the session: the shipped chain scans every message with
+    it (tests/factories.py points [virus] clamd here through the environment)."""
+    from tests.clamd_server import ClamdServer, INSTALL_HINT
+
+    if shutil.which("clamd") is None and not Path("/usr/sbin/clamd").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"clamd is not installed in CI: {INSTALL_HINT}")
+        yield None  # developer machine: the virus filter is left out of test chains
+        return
+    server = ClamdServer(tmp_path_factory.mktemp("shared-clamd"))
+    server.start()
+    os.environ["SCHOOLGATE_TEST_CLAMD"] = server.address
+    try:
+        yield server
+    finally:
+        os.environ.pop("SCHOOLGATE_TEST_CLAMD", None)
+        server.stop()

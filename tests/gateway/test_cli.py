@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import SCHOOL_DOMAIN, make_message
+from tests.factories import SCHOOL_DOMAIN, make_message, site_toml_virus
 
 EXE = b"MZ\x90\x00" + b"\x00" * 60
 
@@ -34,6 +34,7 @@ path = "q"
 
 [web]
 enabled = false
+{site_toml_virus()}
 {extra}
 """, encoding="utf-8")
     return path

@@ -15,7 +15,7 @@ import pytest
 
 from quarantine.store import QuarantineStore
 from tests.conftest import free_port
-from tests.factories import SCHOOL_DOMAIN, make_message
+from tests.factories import SCHOOL_DOMAIN, make_message, site_toml_virus
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = b"MZ\x90\x00" + b"\x00" * 60
@@ -56,6 +56,7 @@ path = "q"
 enabled = false
 [logging]
 level = "warning"
+{site_toml_virus()}
 """, encoding="utf-8")
     log = tmp_path / "gateway.log"
     proc = start_gateway(config, log)
