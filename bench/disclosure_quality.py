@@ -25,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 from config.loader import load_settings  # noqa: E402
 from filters.base import Action, FilterContext  # noqa: E402
 from filters.directory import Directory  # noqa: E402
-from filters.disclosure import DisclosureFilter, Options  # noqa: E402
+from filters.base import Role  # noqa: E402
+from filters.directory import Person  # noqa: E402
+from filters.disclosure import DisclosureFilter, Options, PupilIndex  # noqa: E402
 from filters.extract import AttachmentExtractor  # noqa: E402
 from filters.message import Envelope, build_view  # noqa: E402
 from filters.policy import Policy  # noqa: E402
@@ -154,19 +156,41 @@ async def bench_ham(settings, directory, split: str, show: int) -> list:
     return views
 
 
+FIRST = ("jess amelia olivia isla ava mia ivy lily sophia grace freya evie ella poppy rosie emily zara "
+         "aisha maya ruby noah oliver george leo arthur harry oscar jack liam sam mohammed ali ethan josh "
+         "kai reggie theo finley dylan adam").split()
+LAST = ("smith jones taylor brown williams wilson johnson davies patel wright walker thompson robinson "
+        "white hughes edwards green hall wood harris lewis martin jackson clarke clark turner hill scott "
+        "cooper morris ward moore king watson baker harrison morgan ahmed khan okafor").split()
+
+
 def bench_cost(settings, directory, views) -> None:
     flt = make_filter(settings, directory)
+    # a school-sized directory (40 x 40 = 1,600 pupils) for the name detectors
+    people = [Person(f"{f}.{l}@pupils.school.sch.uk", Role.STUDENT, f"{f.title()} {l.title()}")
+              for f in FIRST for l in LAST]
+    pupils = PupilIndex(people)
     text = "\n\n".join(v.all_text for _, v in views)[:2_000_000]
     chunks = [text[i:i + 2048] for i in range(0, len(text), 2048)]
-    teen = ("hiya!! add me on snap its jess_xx and my number is 07700 900123. im 13 btw, "
-            "meet me at the park at 4 tmrw and dont tell ur mum x ") * 14
-    teen = teen[:2048]
-    for label, sample in (("ham", chunks), ("teen", [teen] * 500)):
+    # a chatty pupil's 2 KB email with a handful of disclosures, and a worst case
+    # where every sentence discloses something (14 phones, meetings, handles ...)
+    chat = ("hiya kayla!! omg did u see what happened in form today, mr jones went mad at liam for "
+            "leaving his phone on in maths and then it rang AGAIN lol. anyway i finished the english "
+            "essay finally, it was sooo long, like 1500 words about macbeth and lady macbeth being evil. "
+            "are u going to the party on saturday? my mum says i can go if i'm back by 10. i still "
+            "dont know what to wear tbh, maybe the black top from primark. ") * 3
+    chat += ("add me on snap its jess_xx and my new number is 07700 900123 cos my old phone broke. "
+             "meet me at the park at 4 tmrw and we can walk down together x ")
+    chat = (chat + " lol " * 200)[:2048]
+    dense = ("hiya!! add me on snap its jess_xx and my number is 07700 900123. im 13 btw, "
+             "meet me at the park at 4 tmrw and dont tell ur mum x ") * 14
+    dense = dense[:2048]
+    for label, sample in (("ham", chunks), ("teen chat", [chat] * 500), ("teen dense worst case", [dense] * 500)):
         if not sample:
             continue
         start = time.perf_counter()
         for chunk in sample:
-            flt.scan(chunk)
+            flt.scan(chunk, "Jess Taylor", False, pupils, ())
         per = (time.perf_counter() - start) / len(sample)
         print(f"cost per 2 KB ({label}, {len(sample)} chunks): {per * 1000:.3f} ms (target <= 1 ms)")
 

@@ -141,6 +141,12 @@ async def test_attachment_text_is_read(env):
     assert "LS1 1AA" in " ".join(by_code(findings)["PII_HOME_ADDRESS"].evidence)
 
 
+async def test_long_text_is_scanned_off_the_event_loop_with_the_same_result(env):
+    padding = "we did the reading in class and then had a quiz about it. " * 400  # > 16 KB
+    _, findings = await check(env, padding + "anyway my number is 07700 900123", to=(FRIEND,))
+    assert by_code(findings)["PII_PHONE_NUMBER"].evidence == ("07700 900123",)
+
+
 async def test_this_is_me_counts_only_with_a_picture(env):
     _, without = await check(env, "this is me being silly lol")
     assert "PII_PHOTO_REQUEST" not in by_code(without)
