@@ -113,7 +113,8 @@ class NotifySection(Section):
     """Mail the gateway sends about holds, through the next hop (quarantine/notify.py)."""
 
     enabled: bool = Field(True, description="send notices, digests and DSL alerts")
-    from_address: str = Field("schoolgate@localhost", description="envelope and From: of notices")
+    from_address: str = Field(
+        "", description="envelope and From: of notices; empty = mail nothing (DSL alerts are still recorded)")
     sender_notices: bool = Field(True, description="tell the sender their mail is held (never safeguarding/virus)")
     dsl_addresses: list[str] = Field(default_factory=list, description="DSL alert recipients (plus dsl users' email)")
     deputy_dsl_addresses: list[str] = Field(default_factory=list, description="told when the DSL has not acknowledged")
@@ -157,6 +158,16 @@ class ReportsSection(Section):
     terms: list[ReportTerm] = Field(default_factory=list, description="term dates; default Sep-Dec, Jan-Mar, Apr-Jul")
     extra: list[ReportSchedule] = Field(default_factory=list, description="further scheduled reports")
     check_minutes: float = Field(15.0, gt=0, description="how often the scheduler looks for a due report")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+        return value
 
 
 class PolicyRule(Section):

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Callable
 
 from filters.base import Action, Verdict
 from filters.message import MessageView
@@ -50,7 +51,10 @@ def _smtp_safe(text: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, store: QuarantineStore, next_hop: NextHop | None, hostname: str, signer=None) -> None:
+    def __init__(self, store: QuarantineStore, next_hop: NextHop | None, hostname: str, signer=None, *,
+                 on_hold: Callable[[str], None] | None = None) -> None:
+        # told the id of each stored hold (quarantine.notify.Notifier.held): schedules, never blocks
+        self._on_hold = on_hold
         self._store = store
         self._next_hop = next_hop
         self._hostname = hostname
@@ -117,6 +121,11 @@ class Dispatcher:
                     log.warning("message %s: partial delivery before failure: %s", view.id, delivered)
                 return Outcome(result.smtp_reply, None, tuple(delivered), ())
             delivered.extend(rcpts)
+        if stored_id is not None and self._on_hold is not None:
+            try:
+                self._on_hold(stored_id)
+            except Exception:  # notices are never a reason to fail a safely stored message
+                log.exception("message %s: hold hook failed", view.id)
         return Outcome(f"250 2.0.0 Ok: {view.id}", stored_id, tuple(delivered), tuple(hold))
 
 

@@ -16,6 +16,7 @@ from gateway.http import create_app
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
 from gateway.server import GatewayHandler, protocol_factory
+from quarantine.notify import Notifier
 from quarantine.store import QuarantineStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Gateway:
     smtp_server: asyncio.base_events.Server | None = None
     web_server: uvicorn.Server | None = None
     _web_task: asyncio.Task | None = None
+    _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
+    notifier: Notifier | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -78,7 +81,9 @@ class Gateway:
         except DkimSigningError as exc:
             await self.store.close()
             raise StartupError(str(exc)) from exc
-        dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer)
+        self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
+        dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
+                                on_hold=self.notifier.held)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)
@@ -92,12 +97,15 @@ class Gateway:
         log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
         if web if web is not None else settings.web.enabled:
             await self._start_web()
+        await self.notifier.start()  # digest and DSL-escalation timers
+        from quarantine.reports import start_reports  # config snapshot + scheduled reports
+        self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop)
 
     async def _start_web(self) -> None:
         host, port = split_host_port(self.settings.web.listen)
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
-                                                     notifier=getattr(self, "notifier", None)))
+                                                     notifier=self.notifier))
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                 access_log=False)
         self.web_server = uvicorn.Server(config)
@@ -124,6 +132,10 @@ class Gateway:
             self.web_server.should_exit = True
             if self._web_task is not None:
                 await self._web_task
+        if self.notifier is not None:
+            await self.notifier.stop()
+        from quarantine.reports import stop_reports
+        await stop_reports(self._reports_task)
         if self.next_hop is not None:
             await self.next_hop.close()
         if self.scanner is not None:

@@ -663,6 +663,8 @@ def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: C
     """The review UI as an ASGI app (security headers applied). `next_hop`: the running
     gateway's NextHop, or a callable returning it (it may be created after the app)."""
     getter = next_hop if callable(next_hop) else (lambda: next_hop)
+    if signer is None and notifier is not None:
+        signer = notifier.signer  # one key: links the notifier mails must verify here
     if signer is None:
         signer = LinkSigner(load_secret(Path(settings.quarantine.path)), settings.notify.link_hours * 3600)
     return ReviewApp(settings, store, getter, signer, notifier).asgi()

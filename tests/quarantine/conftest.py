@@ -1,6 +1,7 @@
 """Review UI fixtures: a real gateway (SMTP + web on port 0) forwarding to the sink, with accounts."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -62,14 +63,15 @@ class Review:
                   evidence: tuple[str, ...] = ("don't tell your mum",), subject: str = "hi",
                   body: str = "hey, don't tell your mum we talk ok", sender: str = "stranger@example.net",
                   rcpt: str = f"pupil@{SCHOOL_DOMAIN}", html: str | None = None,
-                  severity: Severity = Severity.HIGH) -> str:
+                  severity: Severity = Severity.HIGH, sender_role: str = "external",
+                  reason: str = "Asks a child to keep contact secret.") -> str:
         """A held row written straight into the store (categories no shipped filter emits yet)."""
         raw = make_message(body, subject=subject, sender=sender, to=rcpt, html=html)
-        finding = Finding(code, "test", category, severity, evidence, "Asks a child to keep contact secret.")
+        finding = Finding(code, "test", category, severity, evidence, reason)
         mid = new_message_id()
         await self.store.run(lambda: self.store.add_sync(
             message_id=mid, raw=raw, mail_from=sender, from_header=sender, subject=subject, direction="inbound",
-            sender_role="external", client_ip="192.0.2.1", sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
+            sender_role=sender_role, client_ip="192.0.2.1", sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
             recipients=[(rcpt, "student", "hold")], findings=[finding], failures=[]))
         return mid
 
@@ -111,10 +113,11 @@ async def review(review_gateway, sink):
     return Review(gw, sink)
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:
+async def wait_for(predicate, timeout: float = 10.0) -> bool:
+    """Poll without blocking the loop the gateway runs on."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
             return True
-        time.sleep(0.05)
-    return predicate()
+        await asyncio.sleep(0.05)
+    return bool(predicate())

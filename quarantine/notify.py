@@ -1,0 +1,237 @@
+"""Mail about holds, sent through the next hop: sender notices, the reviewer digest, DSL alerts.
+
+- Sender notices per audience (student / staff / external) and category, from
+  templates a site can override; never for safeguarding or virus holds, nor
+  when the sender address may be forged (authentication/spoofing findings).
+- The reviewer digest lists new holds with signed, expiring, single-use links
+  that still need a logged-in reviewer to confirm.
+- DSL alerts go at once, carry no message content, and go to the deputy when
+  nobody has acknowledged them within `escalate_after_minutes`.
+
+The hold step does not wait for any of this: `held(id)` schedules the work.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
+from config.schema import Settings
+from filters.base import SAFEGUARDING_CATEGORIES, Category
+from quarantine.links import LinkSigner, load_secret
+from quarantine.review_store import ReviewStore, WebAction, is_safeguarding
+from quarantine.store import HeldMessage, QuarantineStore, StoreError
+from quarantine.users import Role, UserStore
+
+log = logging.getLogger(__name__)
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "web" / "templates" / "mail"
+# Never tell the sender: a groomer must not learn they were caught, and a virus
+# sender address is nearly always forged.
+NO_SENDER_NOTICE = frozenset(str(c) for c in SAFEGUARDING_CATEGORIES | {Category.VIRUS})
+# A sender address that may be forged: a notice would be backscatter to a stranger.
+FORGED_HINTS = frozenset({str(Category.AUTHENTICATION), str(Category.SPOOFING)})
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace("\r", " ").replace("\n", " ").split())[:200]
+
+
+class Notifier:
+    def __init__(self, settings: Settings, store: QuarantineStore, next_hop: Callable[[], Any],
+                 signer: LinkSigner | None = None) -> None:
+        self.settings = settings
+        self.cfg = settings.notify
+        self.store = store
+        self.review = ReviewStore(store)
+        self._next_hop = next_hop
+        self.signer = signer or LinkSigner(load_secret(Path(settings.quarantine.path)), self.cfg.link_hours * 3600)
+        loaders = [FileSystemLoader(SHIPPED_TEMPLATES)]
+        if self.cfg.templates_dir is not None:
+            loaders.insert(0, FileSystemLoader(self.cfg.templates_dir))
+        # plain text mail: nothing to escape, but a missing variable is a bug, not a blank
+        self.env = Environment(loader=ChoiceLoader(loaders), autoescape=False, undefined=StrictUndefined,
+                               keep_trailing_newline=True)
+        self.env.filters["time"] = lambda ts: time.strftime("%d %b %Y %H:%M", time.localtime(ts))
+        self.base_url = (settings.web.base_url or f"http://{settings.web.listen}").rstrip("/")
+        self._tasks: set[asyncio.Task] = set()
+        self._timer: asyncio.Task | None = None
+        self._last_digest = time.time()
+
+    # -- the hook the dispatcher calls ------------------------------------------------------
+    def held(self, message_id: str) -> None:
+        """Called right after a hold is stored: schedules the notices, never blocks or raises."""
+        if not self.cfg.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(self._guard(self.on_hold(message_id), message_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, coro, message_id: str) -> None:
+        try:
+            await coro
+        except Exception:  # a notice must never disturb mail flow; it is logged (no content) and counted
+            log.exception("notification for %s failed", message_id)
+
+    async def drain(self) -> None:
+        """Wait for scheduled notices (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def on_hold(self, message_id: str) -> None:
+        try:
+            held = await self.store.get(message_id)
+        except StoreError:
+            return
+        if is_safeguarding(held.categories) or "dsl" in held.alerts:
+            await self.alert_dsl(held.id, why="safeguarding")
+        if self.cfg.sender_notices:
+            await self.notify_sender(held)
+
+    # -- sending --------------------------------------------------------------------------------
+    def _render(self, names: Sequence[str], **ctx: Any) -> tuple[str, str]:
+        template = self.env.select_template(list(names))
+        text = template.render(base_url=self.base_url, school=self.settings.school.name, **ctx)
+        head, _, body = text.partition("\n\n")
+        subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else "Schoolgate"
+        return _one_line(subject), body
+
+    async def send(self, kind: str, to: Iterable[str], subject: str, body: str, message_id: str | None) -> bool:
+        rcpts = sorted({a.strip().lower() for a in to if a and "@" in a})
+        if not rcpts or not self.cfg.from_address:
+            return False
+        hop = self._next_hop()
+        if hop is None:
+            log.warning("notice %s for %s not sent: no next hop", kind, message_id)
+            return False
+        msg = EmailMessage()
+        msg["From"] = self.cfg.from_address
+        msg["To"] = ", ".join(rcpts)
+        msg["Subject"] = subject
+        msg["Date"] = formatdate(localtime=True)
+        msg["Message-ID"] = make_msgid(domain=self.settings.gateway.hostname)
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+        msg["X-Schoolgate-Notice"] = kind
+        msg.set_content(body)
+        result = await hop.deliver(self.cfg.from_address, rcpts, msg.as_bytes())
+        await self.store.run(self.review.audit, "notifier", WebAction.NOTIFY, message_id,
+                             "" if result.ok else f"not sent: {result.code}",
+                             {"kind": kind, "recipients": len(rcpts), "ok": result.ok})
+        if not result.ok:
+            log.warning("notice %s for %s refused by next hop: %s", kind, message_id, result.code)
+        return result.ok
+
+    # -- sender notices ------------------------------------------------------------------------------
+    def sender_notice_allowed(self, held: HeldMessage) -> bool:
+        cats = set(held.categories)
+        return bool(held.mail_from) and not (cats & NO_SENDER_NOTICE) and not (cats & FORGED_HINTS) \
+            and "dsl" not in held.alerts
+
+    async def notify_sender(self, held: HeldMessage) -> bool:
+        if not self.sender_notice_allowed(held):
+            return False
+        audience = held.sender_role if held.sender_role in ("student", "staff") else "external"
+        names = [f"sender_{audience}_{c}.txt" for c in held.categories] + [f"sender_{audience}.txt"]
+        link = ""
+        if audience != "external":  # school accounts may ask a reviewer to release it
+            link = f"{self.base_url}/request/{self.signer.make(held.id, 'request', who=held.mail_from)}"
+        reasons = list(dict.fromkeys(f.reason for f in held.findings if f.reason))
+        subject, body = self._render(names, m=held, request_link=link, reasons=reasons,
+                                     categories=[c.replace("_", " ") for c in held.categories])
+        return await self.send(f"sender_{audience}", [held.mail_from], subject, body, held.id)
+
+    # -- DSL alerts ------------------------------------------------------------------------------------
+    def _emails(self, extra: Iterable[str], *roles: Role) -> list[str]:
+        accounts = UserStore(self.store.engine).emails_for(*roles)
+        return list(dict.fromkeys([*extra, *accounts]))
+
+    async def alert_dsl(self, message_id: str, why: str = "safeguarding") -> bool:
+        """At once, no message content: what kind of hold, when, and a link that needs a DSL login."""
+        held = await self.store.get(message_id)
+        await self.store.run(self.review.add_alert_sync, message_id, why)
+        if not self.cfg.enabled:
+            return False
+        to = await self.store.run(self._emails, self.cfg.dsl_addresses, Role.DSL)
+        subject, body = self._render(["dsl_alert.txt"], m=held, why=why, link=f"{self.base_url}/m/{held.id}",
+                                     categories=[c.replace("_", " ") for c in held.categories], deputy=False)
+        return await self.send("dsl_alert", to, subject, body, held.id)
+
+    async def escalate_overdue(self) -> int:
+        """Alerts nobody acknowledged in time go to the deputy DSL (once)."""
+        cutoff = time.time() - self.cfg.escalate_after_minutes * 60
+        sent = 0
+        for alert in await self.store.run(self.review.overdue_alerts_sync, cutoff):
+            if not await self.store.run(self.review.mark_alert_escalated_sync, alert["id"]):
+                continue
+            try:
+                held = await self.store.get(alert["message_id"])
+            except StoreError:
+                continue
+            subject, body = self._render(
+                ["dsl_alert.txt"], m=held, why=alert["why"], link=f"{self.base_url}/m/{held.id}",
+                categories=[c.replace("_", " ") for c in held.categories], deputy=True,
+                minutes=int(self.cfg.escalate_after_minutes))
+            await self.store.run(self.review.audit, "notifier", WebAction.DSL_ESCALATED, held.id,
+                                 f"not acknowledged within {int(self.cfg.escalate_after_minutes)} minutes")
+            if await self.send("dsl_escalation", self.cfg.deputy_dsl_addresses, subject, body, held.id):
+                sent += 1
+        return sent
+
+    # -- reviewer digest -----------------------------------------------------------------------------------
+    async def send_digest(self) -> int:
+        """New holds since the last digest; returns how many were listed."""
+        holds = await self.store.run(self.review.undigested_holds_sync)
+        if not holds:
+            return 0
+        to = await self.store.run(self._emails, self.cfg.reviewer_addresses, Role.REVIEWER, Role.ADMIN)
+        items, safeguarding = [], 0
+        for held in holds:
+            if is_safeguarding(held.categories):
+                safeguarding += 1  # the DSL is alerted separately; reviewers get no link
+                continue
+            items.append({"m": held, "open": f"{self.base_url}/m/{held.id}",
+                          "release": f"{self.base_url}/l/{self.signer.make(held.id, 'release')}",
+                          "delete": f"{self.base_url}/l/{self.signer.make(held.id, 'delete')}"})
+        if items or safeguarding:
+            subject, body = self._render(["digest.txt"], items=items, safeguarding=safeguarding,
+                                         hours=int(self.cfg.link_hours), queue=f"{self.base_url}/queue")
+            if not await self.send("digest", to, subject, body, None) and to:
+                return 0  # not sent: try again next time
+        await self.store.run(self.review.mark_digested_sync, [h.id for h in holds])
+        return len(items)
+
+    # -- timers --------------------------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        await self.escalate_overdue()
+        if time.time() - self._last_digest >= self.cfg.digest_minutes * 60:
+            self._last_digest = time.time()
+            await self.send_digest()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.check_seconds)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("notification timers failed; retrying at the next tick")
+
+    async def start(self) -> None:
+        if self.cfg.enabled and self._timer is None:
+            self._timer = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            try:
+                await self._timer
+            except asyncio.CancelledError:
+                pass
+            self._timer = None
+        await self.drain()
+
