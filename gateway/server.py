@@ -64,6 +64,12 @@ class GatewaySMTP(SMTP):
         if self._started:  # a connection refused at connect never set up a session
             super().connection_lost(error)
 
+    def _timeout_cb(self) -> None:
+        # aiosmtpd just drops an idle session; say why first (RFC 5321 4.5.3.2)
+        if getattr(self, "transport", None) is not None:
+            self.transport.write(b"421 4.4.2 Idle too long, closing connection\r\n")
+        super()._timeout_cb()
+
     async def push(self, status: Any) -> None:
         raw = status.encode("utf-8") if isinstance(status, str) else status
         await super().push(_REPLY_REWRITES.get(raw, raw))
