@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from config.loader import ConfigError, load_settings
 from config.schema import Settings
+from quarantine.report_cli import add_report_commands
 from quarantine.users_cli import add_user_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -422,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=cmd_scan)
 
     add_user_commands(sub)
+    add_report_commands(sub)
     q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
     qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)
     qlist = with_config(qsub.add_parser("list", help="held messages, newest first"))

@@ -513,3 +513,4 @@ class QuarantineStore:
 # The review tables (users, sessions, notes ...) share this metadata: importing
 # them here means every open_sync() creates them too.
 import quarantine.review_store  # noqa: E402,F401
+import quarantine.report_tables  # noqa: E402,F401  (reports sent, config snapshots)
