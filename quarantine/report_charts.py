@@ -16,7 +16,7 @@ FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 BOLD_FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",)
 INK, MUTED, GRID = "#1f2933", "#616e7c", "#d9dee3"
 # colour-blind-safe enough: also told apart by position and the legend text
-SERIES_COLOURS = {"delivered": "#3a7d5c", "held": "#e0a526", "rejected": "#b83227", "tempfail": "#8e9aa6",
+SERIES_COLOURS = {"delivered": "#3a7d5c", "held": "#e0a526", "rejected": "#b83227", "deferred": "#8e9aa6",
                   "this period": "#2b5797", "previous period": "#a9bcd8"}
 
 
@@ -127,11 +127,11 @@ def _legend(names: Sequence[str], x: float, y: float) -> list:
     for name in names:
         items.append(Rect(x, y - 9, 10, 10, SERIES_COLOURS[name]))
         items.append(Text(x + 14, y, name, 11, MUTED))
-        x += 22 + 6.5 * len(name)
+        x += 24 + 6.2 * len(name)
     return items
 
 
-def stacked_bars(title: str, labels: Sequence[str], series: dict[str, Sequence[int]], width: int = 640,
+def stacked_bars(title: str, labels: Sequence[str], series: dict[str, Sequence[int]], width: int = 560,
                  height: int = 230) -> Chart:
     """Vertical stacked bars: one per label (day or week), one colour per series."""
     left, right, top, bottom = 44, 10, 40, 36
@@ -160,7 +160,7 @@ def stacked_bars(title: str, labels: Sequence[str], series: dict[str, Sequence[i
     return Chart(title, width, height, tuple(items))
 
 
-def paired_bars(title: str, rows: Sequence[tuple[str, int, int]], width: int = 640) -> Chart:
+def paired_bars(title: str, rows: Sequence[tuple[str, int, int]], width: int = 560) -> Chart:
     """Horizontal bars, this period over the previous one, per row (readable on a phone)."""
     label_w, right, top, row_h = 110, 60, 40, 34
     height = top + row_h * max(1, len(rows)) + 6

@@ -197,6 +197,7 @@ class ReportData:
     health: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the data cannot tell (said, not hidden)
+    attention: list[str] = field(default_factory=list)  # the few things the reader should act on
 
 
 def _review_tables() -> dict[str, Any]:
@@ -229,7 +230,35 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
         _who(conn, data, holds, start, end, show_names)
         _health(conn, data, start, end, clamd, now)
         _policy(conn, data, start, end)
+    data.attention = attention(data)
     return data
+
+
+def attention(data: ReportData) -> list[str]:
+    """Plain sentences for the top of the report; empty when all is well."""
+    out = []
+    sg, review, health = data.safeguarding, data.review, data.health
+    if sg["open"]:
+        out.append(f"{sg['open']} safeguarding incident{'s' if sg['open'] != 1 else ''} still open "
+                   f"(held, not yet closed by the DSL).")
+    old = sum(n for label, n in review["backlog"].items() if label in ("3 to 7 days", "over 7 days"))
+    if old:
+        out.append(f"{old} held message{'s' if old != 1 else ''} had waited more than 3 days at the end of the period.")
+    if health["filter_failures_total"]:
+        n = health["filter_failures_total"]
+        out.append(f"Filters failed or timed out {n} time{'s' if n != 1 else ''}; "
+                   f"those messages were deferred, not passed.")
+    if health["tempfail_delivery"] or health["release_failed"]:
+        out.append(f"The school's mail server did not take {health['tempfail_delivery']} message(s) "
+                   f"and refused {health['release_failed']} release(s).")
+    clamd = health.get("clamd")
+    if clamd and clamd.get("age_days") is not None and clamd["age_days"] > 3:
+        out.append(f"Virus signatures are {clamd['age_days']} days old: check that freshclam runs.")
+    elif clamd and clamd.get("age_days") is None and "not answering" in clamd.get("status", ""):
+        out.append("The virus scanner (clamd) did not answer when this report was made.")
+    if health["reports_failed"]:
+        out.append(f"{health['reports_failed']} report(s) could not be sent.")
+    return out
 
 
 def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: float) -> None:

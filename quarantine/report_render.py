@@ -56,7 +56,7 @@ def charts_for(data: ReportData) -> dict[str, Chart]:
         "delivered": [s["counts"]["pass"] + s["counts"]["tag"] for s in vol["series"]],
         "held": [s["counts"]["hold"] for s in vol["series"]],
         "rejected": [s["counts"]["reject"] for s in vol["series"]],
-        "tempfail": [s["counts"]["tempfail"] for s in vol["series"]],
+        "deferred": [s["counts"]["tempfail"] for s in vol["series"]],
     }
     now, before = vol["by_action"], vol["previous_by_action"]
     rows = [("All messages", vol["total"], vol["previous_total"]),

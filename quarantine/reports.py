@@ -88,7 +88,8 @@ def summary_text(data: ReportData) -> str:
             f"Rejected: {o['rejected']:,}\n"
             f"Safeguarding incidents: {sg['total']} ({sg['open']} still open)\n"
             f"Filter failures: {data.health['filter_failures_total']}\n\n"
-            "The full report is in the HTML part of this message. It holds counts only, no message content.\n")
+            + "".join(f"Needs attention: {line}\n" for line in data.attention)
+            + "\nThe full report is in the HTML part of this message. It holds counts only, no message content.\n")
 
 
 def build_mail(data: ReportData, *, from_address: str, recipients: Sequence[str], attach: str = "pdf",

@@ -225,9 +225,18 @@ def test_policy_changes_are_diffed(data):
                        "chain_letter.extra_phrases": "added 1: forward to 10"}
 
 
+def test_attention_lists_what_to_act_on(data):
+    assert data.attention[:4] == [
+        "1 safeguarding incident still open (held, not yet closed by the DSL).",
+        "1 held message had waited more than 3 days at the end of the period.",
+        "Filters failed or timed out 1 time; those messages were deferred, not passed.",
+        "The school's mail server did not take 1 message(s) and refused 1 release(s).",
+    ]
+
+
 def test_html_has_every_section_and_no_content(data):
     html = render_html(data).html
-    for section in ('id="summary"', 'id="volume"', 'id="held"', 'id="categories"', 'id="safeguarding"',
+    for section in ('id="summary"', 'id="attention"', 'id="volume"', 'id="held"', 'id="categories"', 'id="safeguarding"',
                     'id="review"', 'id="who"', 'id="health"', 'id="policy"', "<svg"):
         assert section in html, section
     for heading in ("Safeguarding incidents", "Time from hold to decision", "Policy changes", "Viruses",
