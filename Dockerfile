@@ -1,5 +1,8 @@
 # schoolgate: the SMTP gateway and review UI. Config and data are volumes.
 FROM python:3.11-slim
+# Pango and a font for WeasyPrint (PDF reports, docs/reports.md)
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+    fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --create-home --home-dir /var/lib/schoolgate schoolgate
 WORKDIR /opt/schoolgate
 COPY pyproject.toml README.md ./

@@ -60,7 +60,9 @@ async def build_report(settings: Settings, store: QuarantineStore, period: Perio
     gather = functools.partial(gather_sync, store.engine, period, school=settings.school.name,
                                show_names=settings.reports.show_names if show_names is None else show_names,
                                now=now, clamd=clamd)
-    return await store.run(gather)
+    # Not store.run(): that one thread is the gateway's writer, and a term's report reads
+    # for seconds. A separate reader is safe (SQLite WAL; PostgreSQL MVCC).
+    return await asyncio.get_running_loop().run_in_executor(None, gather)
 
 
 async def render(data: ReportData, fmt: str) -> bytes:
@@ -118,7 +120,12 @@ def build_mail(data: ReportData, *, from_address: str, recipients: Sequence[str]
 async def send_report(settings: Settings, store: QuarantineStore, next_hop: NextHop, data: ReportData, *,
                       recipients: Sequence[str], attach: str, trigger: str) -> DeliveryResult:
     """Mail the report through the next hop and record the send (failed ones too)."""
-    attachment = await render(data, attach) if attach in ("pdf", "csv") else None
+    attachment = None
+    if attach in ("pdf", "csv"):
+        try:
+            attachment = await render(data, attach)
+        except (ImportError, OSError) as exc:  # WeasyPrint without Pango: the HTML still goes
+            log.warning("report %s: no %s attached (%s); see docs/reports.md", trigger, attach, exc)
     from_address = (settings.reports.from_address or settings.notify.from_address
                     or f"schoolgate@{settings.gateway.hostname}")
     loop = asyncio.get_running_loop()

@@ -397,3 +397,14 @@ async def test_start_reports_records_config_and_only_runs_when_scheduled(tmp_pat
         assert today.health["starts"] == 1
     finally:
         await store.close()
+
+
+async def test_running_gateway_records_its_config_and_schedules(review_gateway, sink):
+    gw = await review_gateway(reports={"recipients": ["head@school.sch.uk"], "schedule": "weekly"})
+    task = gw.gateway._reports_task
+    assert task is not None and not task.done()
+    with gw.store.engine.begin() as conn:
+        [snapshot] = conn.execute(config_snapshots.select()).all()
+    assert json.loads(snapshot.config)["reports"]["schedule"] == "weekly"
+    await gw.gateway.stop(grace=1)
+    assert task.cancelled()
