@@ -103,8 +103,8 @@ def _age(ts: float) -> str:
     seconds = max(0, time.time() - ts)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return "now"
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
 
 
 def _parse_date(text: str | None, end: bool = False) -> float | None:
@@ -320,6 +320,9 @@ class ReviewApp:
             if isinstance(held, Response):
                 results.append((mid, False, "not available to your role"))
                 continue
+            if is_safeguarding(held.categories):  # each one is opened and decided on its own
+                results.append((mid, False, "safeguarding holds are decided one by one"))
+                continue
             try:
                 if action == "release":
                     await self._release(held.id, None, auth, reason)
@@ -394,6 +397,14 @@ class ReviewApp:
         if action in DESTRUCTIVE and (not reason or form.get("confirm") != "yes"):
             return self.error(request, auth, 400, "Reason and confirmation needed",
                               "This action needs a reason and the confirmation box ticked. Go back and add them.")
+        sg = is_safeguarding(held.categories)
+        if sg and action in DESTRUCTIVE and not await self.db(
+                self.review.has_access_sync, auth.session_hash, held.id, self.settings.web.access_minutes * 60):
+            return self.error(request, auth, 400, "Open the message first",
+                              "A safeguarding hold is released or deleted only after its content was opened.")
+        if sg and action == "release_allow":
+            return self.error(request, auth, 400, "Not for safeguarding holds",
+                              "The sender of a safeguarding hold cannot be put on the allow list.")
         done = ""
         try:
             if action in ("release", "release_allow", "approve_request"):

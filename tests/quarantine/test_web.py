@@ -416,3 +416,17 @@ async def test_no_release_request_for_safeguarding_hold(review):
     token = LinkSigner(load_secret(review.gw.settings.quarantine.path), 3600).make(mid, "request")
     r = await review.client().get(f"/request/{token}")
     assert r.status_code == 410
+
+
+async def test_safeguarding_hold_is_released_only_after_reading_and_never_allow_listed(review):
+    mid = await review.add()
+    c = await review.login("dsl")
+    page = await c.get(f"/m/{mid}")
+    token = csrf_of(page.text)
+    form = {"csrf": token, "action": "release", "reason": "ok", "confirm": "yes"}
+    assert (await c.post(f"/m/{mid}/act", data=form)).status_code == 400
+    assert (await c.post("/bulk", data={**form, "id": [mid]})).text.count("one by one") == 1
+    await c.post(f"/m/{mid}/open", data={"csrf": token, "reason": "checking"})
+    assert (await c.post(f"/m/{mid}/act", data={**form, "action": "release_allow"})).status_code == 400
+    assert (await c.post(f"/m/{mid}/act", data=form)).status_code == 303
+    assert len(review.sink.messages) == 1
