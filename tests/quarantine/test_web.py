@@ -101,6 +101,9 @@ async def test_security_headers_and_csp_forbid_inline_script(review):
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["cache-control"] == "no-store"
     assert "<script" not in page.text and "style=" not in page.text
+    # the gateway's own endpoints still answer next to the review UI
+    assert (await c.get("/healthz")).status_code == 200
+    assert (await c.get("/metrics")).status_code == 200
 
 
 async def test_post_without_csrf_token_is_refused(review):
