@@ -150,6 +150,21 @@ async def test_head_sees_counts_but_no_content(review):
     assert "Secret salary review" not in page.text
 
 
+async def test_head_report_page_counts_without_content(review):
+    await review.hold(subject="Secret salary review")
+    c = await review.login("head")
+    page = await c.get("/report?period=week&current=1")
+    assert page.status_code == 200
+    assert "Secret salary review" not in page.text
+    assert "<script" not in page.text.lower()
+    csp = page.headers.get_list("content-security-policy")
+    assert len(csp) == 1 and "script-src" not in csp[0] and "default-src 'none'" in csp[0]
+    rows = await review.store.run(review.store.audit_sync)
+    assert any(r["action"] == "report_view" and r["actor"] == "head" for r in rows)
+    auditor = await review.login("auditor")  # audit only: no counts, no report
+    assert (await auditor.get("/report")).status_code == 403
+
+
 # -- safeguarding ----------------------------------------------------------------------------------
 async def test_reviewer_cannot_see_or_open_a_safeguarding_hold(review):
     mid = await review.add(subject="meet me saturday")
