@@ -90,6 +90,7 @@ class Category(StrEnum):
     AUTHENTICATION = "authentication"
     SPOOFING = "spoofing"
     PARSE_ERROR = "parse_error"
+    SENDER_LIST = "sender_list"  # reviewers' allow/block decisions about a sender
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(
@@ -222,6 +223,12 @@ class Filter(Protocol):
     async def check(self, view: "MessageView") -> Sequence[Finding]: ...
 
 
+class SenderLists(Protocol):
+    """Reviewers' allow/block decisions (kept by the review store)."""
+
+    async def status(self, address: str) -> str | None: ...  # "allow" | "block" | None
+
+
 @dataclass(frozen=True, slots=True)
 class FilterContext:
     """What a filter may be given at construction besides its own options."""
@@ -230,4 +237,5 @@ class FilterContext:
     directory: object  # filters.directory.Directory
     seen: SeenStore | None = None
     metrics: object | None = None  # gateway.metrics.Metrics
+    sender_lists: SenderLists | None = None
     extras: dict = field(default_factory=dict)

@@ -20,6 +20,11 @@ _FLOORS: dict[Category, Action] = {
 }
 
 PARSE_ERROR_CODE = "PARSE_ERROR"
+SENDER_ALLOWED_CODE = "SENDER_ALLOWED"
+
+# What a reviewer's "allow this sender" can never waive.
+_NEVER_WAIVED = frozenset({Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR,
+                           *SAFEGUARDING_CATEGORIES})
 
 
 def parse_error_finding(view: MessageView) -> Finding:
@@ -77,9 +82,14 @@ class Policy:
         alerts: set[str] = set()
         reject_reason = ""
         failure_floor = max((f.on_error for f in failures), default=Action.PASS)
+        # An allowed sender's content findings stay on record but do not act;
+        # viruses, unreadable mail and safeguarding concerns always do.
+        allowed = any(f.code == SENDER_ALLOWED_CODE for f in findings)
+        acting = [f for f in findings if not allowed or f.category in _NEVER_WAIVED
+                  or f.category == Category.SENDER_LIST]
         for rcpt in view.recipients:
             action = Action.PASS
-            for finding in findings:
+            for finding in acting:
                 if finding.recipients and rcpt.address not in finding.recipients:
                     continue
                 found_action, found_alerts = self.action_for(finding, view, rcpt)

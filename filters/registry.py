@@ -7,6 +7,7 @@ import importlib
 # name -> "module:Class". The class has `name`, an `Options` pydantic model
 # (its module's `Options`), and `__init__(options, context)`.
 KNOWN_FILTERS: dict[str, str] = {
+    "sender_list": "filters.sender_list:SenderListFilter",
     "attachments": "filters.attachments:AttachmentFilter",
     "virus": "filters.virus:VirusFilter",
     "chain_letter": "filters.chain_letter:ChainLetterFilter",

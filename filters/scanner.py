@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from config.schema import Settings
-from filters.base import FilterContext, SeenStore, Verdict
+from filters.base import FilterContext, SeenStore, SenderLists, Verdict
 from filters.chain import ChainResult, FilterChain
 from filters.directory import Directory
 from filters.extract import AttachmentExtractor
@@ -34,12 +34,14 @@ class Scanner:
     """Builds the configured filters once; `scan()` parses once, runs the chain, decides."""
 
     def __init__(self, settings: Settings, *, directory: Directory | None = None,
-                 seen: SeenStore | None = None, metrics=None, executor: Executor | None = None) -> None:
+                 seen: SeenStore | None = None, metrics=None, executor: Executor | None = None,
+                 sender_lists: SenderLists | None = None) -> None:
         self.settings = settings
         self.directory = directory or make_directory(settings)
         self._executor = executor
         self._extractor = AttachmentExtractor()
-        context = FilterContext(settings=settings, directory=self.directory, seen=seen, metrics=metrics)
+        context = FilterContext(settings=settings, directory=self.directory, seen=seen, metrics=metrics,
+                                sender_lists=sender_lists)
         filters = []
         for name in settings.filters.chain:
             options = settings.filter_options[name]

@@ -17,6 +17,7 @@ from gateway.metrics import Metrics
 from gateway.relay import NextHop
 from gateway.server import GatewayHandler, protocol_factory
 from quarantine.notify import Notifier
+from quarantine.sender_lists import CachedSenderLists
 from quarantine.store import QuarantineStore
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class Gateway:
             self.store = await open_store(settings).open()
         except Exception as exc:
             raise StartupError(f"quarantine store at {settings.quarantine.path} cannot be opened: {exc}") from exc
-        self.scanner = Scanner(settings, seen=self.store.seen, metrics=self.metrics)
+        self.scanner = Scanner(settings, seen=self.store.seen, metrics=self.metrics,
+                               sender_lists=CachedSenderLists(self.store))
         try:
             self.warnings = await self.scanner.self_test()
         except Exception as exc:

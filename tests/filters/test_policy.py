@@ -85,3 +85,12 @@ def test_parse_error_view_is_held(directory):
 def test_clean_message_passes(directory):
     view = view_for(directory, "a@example.com", [f"sam@{SCHOOL_DOMAIN}"])
     assert Policy(make_settings()).decide(view, []).action == Action.PASS
+
+
+def test_allowed_sender_waives_content_but_never_safeguarding_or_virus(directory):
+    view = view_for(directory, "club@example.com", [f"sam@{SCHOOL_DOMAIN}"])
+    allowed = finding(Category.SENDER_LIST, Severity.LOW, "SENDER_ALLOWED")
+    policy = Policy(make_settings())
+    assert policy.decide(view, [allowed, finding(Category.ATTACHMENT)]).action == Action.PASS
+    assert policy.decide(view, [allowed, finding(Category.GROOMING)]).action == Action.HOLD
+    assert policy.decide(view, [allowed, finding(Category.VIRUS, code="VIRUS_FOUND")]).action == Action.REJECT

@@ -78,7 +78,7 @@ def test_config_check_ok_and_reports_unreachable_next_hop(tmp_path, sink):
 def test_config_show_prints_resolved_chain(tmp_path):
     result = schoolgate("config", "show", "--config", str(site_config(tmp_path)))
     data = json.loads(result.stdout)
-    assert [f["name"] for f in data["filters"]["resolved_chain"]][0] == "attachments"
+    assert [f["name"] for f in data["filters"]["resolved_chain"]][:2] == ["sender_list", "attachments"]
     assert data["quarantine"]["path"] == str((tmp_path / "q").resolve())
 
 
