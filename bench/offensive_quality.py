@@ -1,0 +1,214 @@
+"""Offensive filter quality: precision/recall/F1 per held-out set against two baselines, ham false holds, speed.
+
+    .venv/bin/python bench/offensive_quality.py            # held-out test sets (report these)
+    .venv/bin/python bench/offensive_quality.py --dev      # training splits (tune on these only)
+
+schoolgate "flags" a text when it reports any finding of the offensive filter
+(the policy then tags or holds by severity, role and direction); "holds" counts
+only findings that the shipped policy would hold for a pupil recipient.
+alt-profanity-check alone = its predict() (score >= 0.5); better-profanity
+alone = contains_profanity(). Davidson and Jigsaw are not used: the model was
+trained on them. Corpora are read in place from ../shared/corpora.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config.loader import load_settings  # noqa: E402
+from filters.base import Action, FilterContext, Role  # noqa: E402
+from filters.directory import Directory  # noqa: E402
+from filters.message import Envelope, build_view  # noqa: E402
+from filters.offensive import OffensiveFilter, Options  # noqa: E402
+from filters.policy import Policy  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora"
+SCHOOL = "school.sch.uk"
+csv.field_size_limit(10_000_000)
+
+Dataset = list[tuple[str, bool]]
+
+
+def _kaggle_text(comment: str) -> str:
+    text = comment.strip('"')
+    try:  # the comments are Python-escaped: "\\n", "\\xe9"
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:
+        return text.replace("\\n", "\n")
+
+
+def olid(name: str) -> Dataset:
+    path = CORPORA / "olid-offenseval2019" / name
+    with open(path, encoding="utf-8") as handle:
+        return [(r["tweet"], r["subtask_a"] == "OFF") for r in csv.DictReader(handle, delimiter="\t")]
+
+
+def ethos() -> Dataset:
+    with open(CORPORA / "ethos-hate-speech" / "Ethos_Dataset_Binary.csv", encoding="utf-8") as handle:
+        return [(r["comment"], float(r["isHate"]) >= 0.5) for r in csv.DictReader(handle, delimiter=";")]
+
+
+def kaggle(name: str) -> Dataset:
+    with open(CORPORA / "kaggle-insults-impermium" / name, encoding="utf-8") as handle:
+        return [(_kaggle_text(r["Comment"]), r["Insult"] == "1") for r in csv.DictReader(handle)]
+
+
+def formspring() -> Dataset:
+    path = CORPORA / "formspring-cyberbullying" / "formspring_data_nouser.tsv"
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [(r["post"] or "", sum(r.get(f"ans{i}") == "Yes" for i in (1, 2, 3)) >= 2) for r in rows]
+
+
+def stormfront(split: str) -> Dataset:
+    with open(CORPORA / "stormfront-hate-speech" / "stormfront_sentences.csv", encoding="utf-8") as handle:
+        return [(r["text"], r["label"] == "hate") for r in csv.DictReader(handle)
+                if r["split"] == split and r["label"] in ("hate", "noHate")]
+
+
+HELD_OUT: dict[str, Callable[[], Dataset]] = {
+    "OLID test (A)": lambda: olid("olid-test-levela-with-labels.tsv"),
+    "ETHOS (>=0.5)": ethos,
+    "Kaggle insults test": lambda: kaggle("test_with_solutions.csv"),
+    "Formspring (>=2/3)": formspring,
+    "Stormfront test": lambda: stormfront("sampled_test"),
+}
+DEV: dict[str, Callable[[], Dataset]] = {
+    "OLID train": lambda: olid("olid-training-v1.0.tsv"),
+    "Kaggle insults train": lambda: kaggle("train.csv"),
+    "Stormfront train": lambda: stormfront("sampled_train"),
+}
+
+
+def prf(predicted: Iterable[bool], gold: Iterable[bool]) -> tuple[float, float, float]:
+    tp = fp = fn = 0
+    for p, g in zip(predicted, gold):
+        tp += p and g
+        fp += p and not g
+        fn += g and not p
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def ham_messages() -> list[Path]:
+    base = CORPORA / "spamassassin-public-corpus-sample"
+    with open(base / "index.csv", encoding="utf-8") as handle:
+        return [base / r["path"] for r in csv.DictReader(handle) if r["split"] == "test" and r["label"] == "ham"]
+
+
+async def ham_false_holds(flt: OffensiveFilter) -> tuple[int, dict[str, int], list[str], list[float]]:
+    """Each ham message as inbound mail to a pupil and to a member of staff."""
+    settings = load_settings(overrides={"school": {"domains": [SCHOOL]}, "directory": {
+        "domain_roles": {f"pupils.{SCHOOL}": "student", SCHOOL: "staff"}}})
+    directory = Directory(None, settings.directory.domain_roles, (SCHOOL, f"pupils.{SCHOOL}"))
+    policy = Policy(settings)
+    held = {"pupil": 0, "staff": 0}
+    examples: list[str] = []
+    times: list[float] = []
+    paths = ham_messages()
+    for path in paths:
+        raw = path.read_bytes()
+        if raw.startswith(b"From "):
+            raw = raw.split(b"\n", 1)[1]
+        envelope = Envelope("sender@example.org", (f"pupil@pupils.{SCHOOL}", f"teacher@{SCHOOL}"))
+        view = build_view(raw, envelope, directory)
+        start = time.perf_counter()
+        findings = await flt.check(view)
+        times.append((time.perf_counter() - start) * 1000 / max(1.0, len(view.all_text) / 2048))
+        verdict = policy.decide(view, findings)
+        for who, address in (("pupil", f"pupil@pupils.{SCHOOL}"), ("staff", f"teacher@{SCHOOL}")):
+            if verdict.actions[address] >= Action.HOLD:
+                held[who] += 1
+                if who == "pupil":
+                    examples.append(f"{path.name[:10]} {[(f.code, f.evidence[:2]) for f in findings]}")
+    return len(paths), held, examples, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dev", action="store_true", help="training splits instead of the held-out sets")
+    parser.add_argument("--no-ham", action="store_true", help="skip the SpamAssassin ham false-hold run")
+    args = parser.parse_args()
+    if not CORPORA.is_dir():
+        sys.exit(f"corpora not found at {CORPORA}")
+    import profanity_check
+    from better_profanity import profanity
+    profanity.load_censor_words()
+    flt = OffensiveFilter(Options(cache_size=1_000_000), FilterContext(settings=None, directory=None))
+    policy_hold = _pupil_hold_codes()
+    sets = DEV if args.dev else HELD_OUT
+    print(f"{'set':24} {'n':>5} {'pos':>5} | {'system':22} {'P':>6} {'R':>6} {'F1':>6}")
+    for name, load in sets.items():
+        data = load()
+        texts = [t for t, _ in data]
+        gold = [g for _, g in data]
+        flt.warm(texts)
+        findings = [flt.analyse([t], Role.STUDENT) for t in texts]
+        systems = {
+            "schoolgate (flags)": [bool(f) for f in findings],
+            "schoolgate (holds)": [any(policy_hold(x) for x in f) for f in findings],
+            "alt-profanity-check": [bool(p) for p in profanity_check.predict(texts)],
+            "better-profanity": [profanity.contains_profanity(t) for t in texts],
+        }
+        for index, (system, predicted) in enumerate(systems.items()):
+            p, r, f1 = prf(predicted, gold)
+            label = f"{name:24} {len(data):5} {sum(gold):5}" if index == 0 else " " * 36
+            print(f"{label} | {system:22} {p:6.3f} {r:6.3f} {f1:6.3f}")
+    if not args.no_ham:
+        total, held, examples, times = asyncio.run(ham_false_holds(flt))
+        for who, count in held.items():
+            print(f"SpamAssassin ham test: {count}/{total} held for a {who} recipient = {100 * count / total:.2f}%")
+        for line in examples[:10]:
+            print("  held:", line)
+        times.sort()
+        print(f"ms per 2 KB (check(), warm cache excluded? no: real per-message run): median "
+              f"{statistics.median(times):.2f}, p95 {times[int(0.95 * len(times))]:.2f}")
+    print(speed(flt))
+
+
+def _pupil_hold_codes() -> Callable:
+    """Whether a finding would be held for a pupil receiving it from outside (the shipped policy)."""
+    settings = load_settings(overrides={"school": {"domains": [SCHOOL]},
+                                        "directory": {"domain_roles": {SCHOOL: "student"}}})
+    policy = Policy(settings)
+    directory = Directory(None, settings.directory.domain_roles, (SCHOOL,))
+    view = build_view(b"From: a@example.org\r\nSubject: x\r\n\r\nx\r\n",
+                      Envelope("a@example.org", (f"p@{SCHOOL}",)), directory)
+    rcpt = view.recipients[0]
+    return lambda finding: policy.action_for(finding, view, rcpt)[0] >= Action.HOLD
+
+
+def speed(flt: OffensiveFilter) -> str:
+    """ms per 2 KB message of fresh text (no cache hits): lexicon + patterns + one model batch."""
+    paths = ham_messages()[:200]
+    texts = []
+    for path in paths:
+        body = path.read_bytes().split(b"\n\n", 1)[-1].decode("latin-1")
+        texts.append((body * (2048 // max(1, len(body)) + 1))[:2048])
+    fresh = OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None))
+    fresh.analyse(["warm up"], Role.STUDENT)
+    start = time.perf_counter()
+    for text in texts:
+        fresh.analyse([text], Role.STUDENT)
+    total = (time.perf_counter() - start) * 1000 / len(texts)
+    lexicon_only = OffensiveFilter(Options(model=False), FilterContext(settings=None, directory=None))
+    start = time.perf_counter()
+    for text in texts:
+        lexicon_only.analyse([text], Role.STUDENT)
+    words = (time.perf_counter() - start) * 1000 / len(texts)
+    return f"ms per 2 KB message: {total:.2f} total, of which lexicon+patterns {words:.2f} (n={len(texts)})"
+
+
+if __name__ == "__main__":
+    main()

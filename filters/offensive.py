@@ -1,0 +1,299 @@
+"""Offensive content, bullying and the safeguarding categories (self-harm, grooming, extremism).
+
+Policy clauses: mail "of a violent, dangerous, racist or inappropriate content"
+is forbidden and reported; "strong language, swearing or aggressive behaviour
+is not allowed"; cyberbullying "will not be tolerated"; staff "will be alert to
+pupils accessing extremist material". Signals, combined:
+
+- word lists per category and severity (config/lists/offensive/), matched with
+  Aho-Corasick over normalised whole tokens, minus an allowlist;
+- context patterns for wording that only matters in sequence (second-person
+  insults, threats, first-person self-harm, secrecy and photo requests);
+- a learned score (alt-profanity-check's linear model, loaded once, batched
+  and cached, run in an executor): it raises an insult that is not aimed at
+  anyone to bullying, and on its own only ever gives a low-severity tag.
+
+Educational framing (a staff lesson plan or incident report quoting a slur)
+lowers hate, sexual and profanity findings to low, with the cue in the reason;
+safeguarding findings are never lowered.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import Field
+
+from config.loader import LISTS_DIR
+from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
+from filters.lexicon import ALLOW, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
+from filters.message import MessageView
+
+# list category -> (finding category, code). Profanity's code depends on severity.
+_KINDS: dict[str, tuple[Category, str]] = {
+    "profanity": (Category.PROFANITY, "OFFENSIVE_PROFANITY_MILD"),
+    "hate": (Category.HATE, "OFFENSIVE_HATE"),
+    "threat": (Category.THREAT, "OFFENSIVE_THREAT"),
+    "bullying": (Category.BULLYING, "OFFENSIVE_BULLYING"),
+    "sexual": (Category.SEXUAL, "OFFENSIVE_SEXUAL"),
+    "self_harm": (Category.SELF_HARM, "SAFEGUARDING_SELF_HARM"),
+    "grooming": (Category.GROOMING, "SAFEGUARDING_GROOMING"),
+    "extremism": (Category.EXTREMISM, "SAFEGUARDING_EXTREMISM"),
+}
+STRONG_PROFANITY = "OFFENSIVE_PROFANITY_STRONG"
+MODEL_CODE = "OFFENSIVE_MODEL_SCORE"
+# Lists that are evidence only in context, never findings by themselves.
+_CONTEXT_KINDS = frozenset({"insult", "insult_adj", "framing", ALLOW})
+_FRAMED = frozenset({Category.HATE, Category.SEXUAL, Category.PROFANITY})
+
+_REASONS: dict[str, str] = {
+    "OFFENSIVE_PROFANITY_MILD": "Mild or moderate swearing.",
+    STRONG_PROFANITY: "Strong swearing.",
+    "OFFENSIVE_HATE": "A slur or hateful language about a group (race, religion, sexuality, disability or sex).",
+    "OFFENSIVE_THREAT": "A threat of violence.",
+    "OFFENSIVE_BULLYING": "Language aimed at the reader to insult, exclude or shame them.",
+    "OFFENSIVE_SEXUAL": "Sexual content.",
+    "SAFEGUARDING_SELF_HARM": "The writer may be at risk of self-harm or suicide.",
+    "SAFEGUARDING_GROOMING": "Wording typical of grooming: secrecy, gifts, photo requests or moving to private apps.",
+    "SAFEGUARDING_EXTREMISM": "Extremist or radicalising language (Prevent duty).",
+    MODEL_CODE: "The offensive-language model scored this text highly, though no listed word was found.",
+}
+
+_BR = re.compile(r"<br\s*/?>", re.I)
+_CHUNK_SPLIT = re.compile(r"\n\s*\n|(?<=[.!?])\s+(?=\S)|\n")
+
+
+def _lists(paths: Sequence[str | Path]) -> list[Path]:
+    return [p if Path(p).is_absolute() else LISTS_DIR / p for p in map(Path, paths)]
+
+
+class Options(FilterOptions):
+    lexicons: list[str] = Field(
+        default_factory=lambda: ["offensive/profanity.txt", "offensive/hate.txt", "offensive/sexual.txt",
+                                 "offensive/insults.txt", "offensive/safeguarding.txt",
+                                 "offensive/framing.txt"],
+        description="word and phrase lists ([category severity] sections), relative to config/lists")
+    allowlists: list[str] = Field(default_factory=lambda: ["offensive/allowlist.txt"],
+                                  description="innocent words and phrases that are never matched")
+    patterns: list[str] = Field(default_factory=lambda: ["offensive/patterns.txt"],
+                                description="context pattern files (regular expressions per category)")
+    extra_lexicons: list[Path] = Field(default_factory=list, description="a site's own lists, added to the shipped")
+    extra_allowlists: list[Path] = Field(default_factory=list, description="a site's own innocent words")
+    extra_patterns: list[Path] = Field(default_factory=list, description="a site's own context patterns")
+    model: bool = Field(True, description="use the alt-profanity-check model as a further signal")
+    model_weight: float = Field(
+        1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
+    model_insult_threshold: float = Field(
+        0.5, ge=0, le=1, description="score at which an untargeted insult word counts as bullying")
+    model_alone_threshold: float = Field(
+        0.9, ge=0, le=1, description="score at which the model alone gives a low-severity tag (1 = never)")
+    model_min_chars: int = Field(12, ge=1, description="shorter chunks are not scored (too little to go on)")
+    educational_framing: bool = Field(
+        True, description="staff mail with a teaching/reporting cue gets hate, sexual and profanity lowered to low")
+    max_chars: int = Field(200_000, gt=0, description="text read per message (subject, body, attachments)")
+    max_evidence: int = Field(5, ge=1, description="evidence spans kept per finding")
+    cache_size: int = Field(4096, ge=0, description="model scores remembered (quoted replies repeat)")
+
+
+@dataclass(slots=True)
+class _Found:
+    category: Category
+    code: str
+    severity: Severity
+    evidence: list[str] = field(default_factory=list)
+    score: float | None = None
+
+
+class _ModelScorer:
+    """alt-profanity-check's vectoriser and model, loaded once per filter, with a bounded cache."""
+
+    def __init__(self, cache_size: int) -> None:
+        import joblib  # imported here: only when the model is enabled
+        from importlib import resources
+        data = resources.files("profanity_check") / "data"
+        self._vectorizer = joblib.load(data / "vectorizer.joblib")
+        self._model = joblib.load(data / "model.joblib")
+        self._cache: OrderedDict[str, float] = OrderedDict()
+        self._size = cache_size
+        self._lock = threading.Lock()
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        """One batched call for every text not already cached (thread-safe)."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh: dict[str, float] = {}
+        if missing:
+            probs = self._model.predict_proba(self._vectorizer.transform(missing))[:, 1]
+            fresh = dict(zip(missing, map(float, probs)))
+        with self._lock:
+            out = [fresh[t] if t in fresh else self._cache[t] for t in texts]
+            for text, score in fresh.items():
+                self._cache[text] = score
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return out
+
+
+def _text_of(view: MessageView, limit: int) -> list[str]:
+    """Subject, body parts and attachment text, each a separate text, bounded in total."""
+    texts: list[str] = []
+    budget = limit
+    for text in [view.subject, *(p.text for p in view.text_parts), *(a.text for a in view.attachments)]:
+        if text and budget > 0:
+            texts.append(text[:budget])
+            budget -= len(text)
+    return texts
+
+
+def _clean(raw: str) -> str:
+    """HTML entities and <br> left in plain text (web forms, forwarded posts) read as text."""
+    return html.unescape(_BR.sub("\n", raw)) if ("&" in raw or "<br" in raw) else raw
+
+
+def _chunks(text: str) -> list[tuple[int, int]]:
+    """Sentence/paragraph spans the model scores one by one (it was trained on short posts)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _CHUNK_SPLIT.finditer(text):
+        if match.start() > start:
+            spans.append((start, match.start()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+class OffensiveFilter:
+    name = "offensive"
+    Options = Options
+
+    def __init__(self, options: Options, context: FilterContext) -> None:
+        self._options = options
+        terms: list[Term] = []
+        for path in _lists(options.lexicons) + _lists(options.extra_lexicons):
+            terms.extend(read_terms(path))
+        for path in _lists(options.allowlists) + _lists(options.extra_allowlists):
+            terms.extend(read_terms(path, default_kind=ALLOW))
+        self._lexicon = Lexicon(terms)
+        self._patterns: list[Pattern] = []
+        for path in _lists(options.patterns) + _lists(options.extra_patterns):
+            self._patterns.extend(read_patterns(path, self._lexicon))
+        self._scorer = _ModelScorer(options.cache_size) if options.model and options.model_weight > 0 else None
+
+    async def self_test(self) -> list[str]:
+        findings = await asyncio.get_running_loop().run_in_executor(
+            None, self.analyse, ["you are a f*cking idiot"], Role.STUDENT)
+        if not any(f.category is Category.BULLYING for f in findings):
+            raise RuntimeError("offensive filter self-test: a plain insult was not found")
+        return []
+
+    async def check(self, view: MessageView) -> Sequence[Finding]:
+        texts = _text_of(view, self._options.max_chars)
+        if not texts:
+            return []
+        # Normalising, matching and the model are CPU work: off the event loop.
+        return await asyncio.get_running_loop().run_in_executor(None, self.analyse, texts, view.sender.role)
+
+    # -- the work, synchronous (runs in an executor; also used by the bench) --
+
+    def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL) -> list[Finding]:
+        found: dict[str, _Found] = {}
+        framing: list[str] = []
+        untargeted_insults: list[tuple[str, str]] = []  # (chunk text, evidence)
+        for text in map(_clean, texts):
+            self._match_text(text, found, framing, untargeted_insults)
+        model_chunks = self.model_chunks(texts) if self._scorer is not None else []
+        if model_chunks:
+            self._apply_model(model_chunks, found, untargeted_insults)
+        findings = []
+        framed = (self._options.educational_framing and framing and sender_role is Role.STAFF)
+        for item in found.values():
+            reason = _REASONS[item.code]
+            severity = item.severity
+            if framed and item.category in _FRAMED and severity > Severity.LOW:
+                severity = Severity.LOW
+                reason += f" Lowered to low: the sender is staff and the message reads as teaching or reporting ({framing[0]!r})."
+            findings.append(Finding(
+                code=item.code, filter=self.name, category=item.category, severity=severity,
+                evidence=tuple(item.evidence[:self._options.max_evidence]), reason=reason, score=item.score))
+        return findings
+
+    def model_chunks(self, texts: Sequence[str]) -> list[str]:
+        """The sentences the model scores, in one batch per message."""
+        chunks: list[str] = []
+        for text in map(_clean, texts):
+            for start, end in _chunks(text):
+                chunk = text[start:end].strip()
+                if len(chunk) >= self._options.model_min_chars:
+                    chunks.append(chunk)
+        return list(dict.fromkeys(chunks))
+
+    def warm(self, texts: Sequence[str]) -> None:
+        """Score many texts' sentences in one batch (the bench; a cache as big as the set)."""
+        if self._scorer is not None:
+            self._scorer.scores(self.model_chunks(texts))
+
+    def _match_text(self, text: str, found: dict[str, _Found], framing: list[str],
+                    untargeted: list[tuple[str, str]]) -> None:
+        normalised = self._lexicon.normalise(text)
+        if not normalised.tokens:
+            return
+        joined = self._lexicon.joined(normalised)
+        hits: list[Hit] = self._lexicon.match(normalised, joined)
+        targeted_spans: set[tuple[int, int]] = set()
+        for pattern in self._patterns:
+            for match in pattern.regex.finditer(joined[0]):
+                first, last = token_range(joined[1], match.start(), match.end())
+                self._add(found, pattern.kind, pattern.severity, normalised.evidence(first, last))
+                targeted_spans.add((first, last))
+        for hit in hits:
+            kind = hit.term.kind
+            evidence = normalised.evidence(hit.first, hit.last)
+            if kind == "framing":
+                framing.append(evidence)
+            elif kind in ("insult", "insult_adj"):
+                if not any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
+                    untargeted.append((text, evidence))
+            elif kind in _KINDS:
+                self._add(found, kind, hit.term.severity, evidence)
+
+    def _add(self, found: dict[str, _Found], kind: str, severity: Severity, evidence: str,
+             score: float | None = None) -> None:
+        if kind not in _KINDS:
+            return
+        category, code = _KINDS[kind]
+        if category is Category.PROFANITY and severity >= Severity.HIGH:
+            code = STRONG_PROFANITY
+        item = found.get(code)
+        if item is None:
+            item = found[code] = _Found(category, code, severity)
+        item.severity = max(item.severity, severity)
+        if evidence not in item.evidence:
+            item.evidence.append(evidence)
+        if score is not None:
+            item.score = max(item.score or 0.0, score)
+
+    def _apply_model(self, chunks: list[str], found: dict[str, _Found],
+                     untargeted: list[tuple[str, str]]) -> None:
+        assert self._scorer is not None
+        scores = self._scorer.scores(chunks)
+        weight = self._options.model_weight
+        by_chunk = {c: s * weight for c, s in zip(chunks, scores)}
+        best_text, best = max(by_chunk.items(), key=lambda kv: kv[1])
+        # An insult word not aimed at anyone becomes bullying when the model agrees
+        # that its sentence is abusive ("what a loser lol" vs "a fat cat").
+        for text, evidence in untargeted:
+            score = max((s for c, s in by_chunk.items() if evidence in c), default=0.0)
+            if score >= self._options.model_insult_threshold:
+                self._add(found, "bullying", Severity.MEDIUM, evidence, score)
+        if not found and best >= self._options.model_alone_threshold:
+            item = found[MODEL_CODE] = _Found(Category.PROFANITY, MODEL_CODE, Severity.LOW, [best_text], best)
+        for item in found.values():
+            if item.score is None:
+                item.score = best
