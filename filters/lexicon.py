@@ -119,6 +119,8 @@ class Lexicon:
         self._stems = sorted({t.text for t in single if t.prefix}, key=len, reverse=True)
         self._squeezed = {squeeze(w): w for w in self._words}
         self._squeezed_stems = [(squeeze(s), s) for s in self._stems]
+        self._plain_words = {w for w in self._words if squeeze(w) == w and len(w) >= 3}
+        self._plain_stems = [s for s in self._stems if squeeze(s) == s and len(s) >= 3]
         # for "f*ck": every single word and inflected stem, one per line, most severe first
         rank = {}
         for term in sorted(single, key=lambda t: -t.severity):
@@ -156,13 +158,23 @@ class Lexicon:
                 if found:
                     return found.group()
             return text
-        if token.elongated and text not in self._words:
-            squeezed = squeeze(text)
+        if text in self._words:
+            return text
+        squeezed = squeeze(text)
+        if token.elongated:
             if squeezed in self._squeezed:
                 return self._squeezed[squeezed]
             for squeezed_stem, stem in self._squeezed_stems:
                 if squeezed.startswith(squeezed_stem):
                     return stem + squeezed[len(squeezed_stem):]
+        elif squeezed != text:
+            # a doubled letter ("fuuk", "shitt"): only towards listed words that
+            # have no double letter themselves, so "Nigella" never becomes a stem
+            if squeezed in self._plain_words:
+                return squeezed
+            for stem in self._plain_stems:
+                if squeezed.startswith(stem):
+                    return squeezed
         return text
 
     def joined(self, normalised: Normalised) -> tuple[str, list[int]]:
@@ -171,14 +183,15 @@ class Lexicon:
         parts: list[str] = []
         position = 1
         for token in normalised.tokens:
-            text = self._resolve(token) if (token.masked or token.elongated) else token.text
+            text = self._resolve(token)
             starts.append(position)
             parts.append(text)
             position += len(text) + 1
         return " " + " ".join(parts) + " ", starts
 
     def match(self, normalised: Normalised, joined: tuple[str, list[int]] | None = None) -> list[Hit]:
-        """Every listed term found, minus those inside an allowlisted phrase."""
+        """Every listed term found, minus those inside an allowlisted phrase (the
+        allowlisted phrases themselves are returned with kind "allow")."""
         if self.empty or not normalised.tokens:
             return []
         text, starts = joined or self.joined(normalised)
@@ -191,10 +204,10 @@ class Lexicon:
                 last = bisect.bisect_right(starts, end if term.prefix else end - 1) - 1
                 if term.kind == ALLOW:
                     allowed.update(range(first, last + 1))
-                else:
-                    hits.append(Hit(term, first, last))
-        if allowed:
-            hits = [h for h in hits if not all(i in allowed for i in range(h.first, h.last + 1))]
+                hits.append(Hit(term, first, last))
+        if allowed:  # allowlist hits stay in the result (callers may want them), the rest go
+            hits = [h for h in hits if h.term.kind == ALLOW
+                    or not all(i in allowed for i in range(h.first, h.last + 1))]
         return hits
 
 

@@ -90,9 +90,12 @@ class Options(FilterOptions):
     model_weight: float = Field(
         1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
     model_insult_threshold: float = Field(
-        0.5, ge=0, le=1, description="score at which an untargeted insult word counts as bullying")
+        0.8, ge=0, le=1, description="score at which an untargeted insult word counts as bullying")
     model_alone_threshold: float = Field(
-        0.9, ge=0, le=1, description="score at which the model alone gives a low-severity tag (1 = never)")
+        0.4, ge=0, le=1,
+        description="the model alone gives a low-severity tag when its most offensive sentence scores this ...")
+    model_alone_text_threshold: float = Field(
+        0.5, ge=0, le=1, description="... and the whole text scores this (1 = never)")
     model_min_chars: int = Field(12, ge=1, description="shorter chunks are not scored (too little to go on)")
     educational_framing: bool = Field(
         True, description="staff mail with a teaching/reporting cue gets hate, sexual and profanity lowered to low")
@@ -206,11 +209,12 @@ class OffensiveFilter:
         found: dict[str, _Found] = {}
         framing: list[str] = []
         untargeted_insults: list[tuple[str, str]] = []  # (chunk text, evidence)
+        allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
-            self._match_text(text, found, framing, untargeted_insults)
+            self._match_text(text, found, framing, untargeted_insults, allowed)
         model_chunks = self.model_chunks(texts) if self._scorer is not None else []
         if model_chunks:
-            self._apply_model(model_chunks, found, untargeted_insults)
+            self._apply_model(model_chunks, " ".join(map(_clean, texts)), found, untargeted_insults, allowed)
         findings = []
         framed = (self._options.educational_framing and framing and sender_role is Role.STAFF)
         for item in found.values():
@@ -237,10 +241,10 @@ class OffensiveFilter:
     def warm(self, texts: Sequence[str]) -> None:
         """Score many texts' sentences in one batch (the bench; a cache as big as the set)."""
         if self._scorer is not None:
-            self._scorer.scores(self.model_chunks(texts))
+            self._scorer.scores([*self.model_chunks(texts), *(" ".join(map(_clean, [t])) for t in texts)])
 
     def _match_text(self, text: str, found: dict[str, _Found], framing: list[str],
-                    untargeted: list[tuple[str, str]]) -> None:
+                    untargeted: list[tuple[str, str]], allowed: list[str]) -> None:
         normalised = self._lexicon.normalise(text)
         if not normalised.tokens:
             return
@@ -255,7 +259,9 @@ class OffensiveFilter:
         for hit in hits:
             kind = hit.term.kind
             evidence = normalised.evidence(hit.first, hit.last)
-            if kind == "framing":
+            if kind == ALLOW:
+                allowed.append(evidence)
+            elif kind == "framing":
                 framing.append(evidence)
             elif kind in ("insult", "insult_adj"):
                 if not any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
@@ -279,11 +285,13 @@ class OffensiveFilter:
         if score is not None:
             item.score = max(item.score or 0.0, score)
 
-    def _apply_model(self, chunks: list[str], found: dict[str, _Found],
-                     untargeted: list[tuple[str, str]]) -> None:
+    def _apply_model(self, chunks: list[str], whole_text: str, found: dict[str, _Found],
+                     untargeted: list[tuple[str, str]], allowed: list[str]) -> None:
         assert self._scorer is not None
-        scores = self._scorer.scores(chunks)
+        # one batch: every sentence and, for the "alone" rule, the whole text
+        *scores, whole = self._scorer.scores([*chunks, whole_text])
         weight = self._options.model_weight
+        whole *= weight
         by_chunk = {c: s * weight for c, s in zip(chunks, scores)}
         best_text, best = max(by_chunk.items(), key=lambda kv: kv[1])
         # An insult word not aimed at anyone becomes bullying when the model agrees
@@ -292,7 +300,11 @@ class OffensiveFilter:
             score = max((s for c, s in by_chunk.items() if evidence in c), default=0.0)
             if score >= self._options.model_insult_threshold:
                 self._add(found, "bullying", Severity.MEDIUM, evidence, score)
-        if not found and best >= self._options.model_alone_threshold:
+        # Alone, the model only tags (low): its sentence and its whole-text
+        # scores must both agree (tuned on the training splits, see the bench).
+        if (not found and best >= self._options.model_alone_threshold
+                and whole >= self._options.model_alone_text_threshold
+                and not any(span in best_text for span in allowed)):
             item = found[MODEL_CODE] = _Found(Category.PROFANITY, MODEL_CODE, Severity.LOW, [best_text], best)
         for item in found.values():
             if item.score is None:
