@@ -89,6 +89,26 @@ DEV: dict[str, Callable[[], Dataset]] = {
 }
 
 
+CACHE = Path.home() / ".cache" / "schoolgate-bench" / "better_profanity.json"
+
+
+def better_profanity(texts: list[str]) -> list[bool]:
+    """better-profanity takes ~35 ms a tweet, so its answers are kept on disk between runs."""
+    import hashlib
+    import json
+    from better_profanity import profanity
+    cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+    out = []
+    for text in texts:
+        key = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+        if key not in cache:
+            cache[key] = profanity.contains_profanity(text)
+        out.append(cache[key])
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CACHE.write_text(json.dumps(cache))
+    return out
+
+
 def prf(predicted: Iterable[bool], gold: Iterable[bool]) -> tuple[float, float, float]:
     tp = fp = fn = 0
     for p, g in zip(predicted, gold):
@@ -143,8 +163,6 @@ def main() -> None:
     if not CORPORA.is_dir():
         sys.exit(f"corpora not found at {CORPORA}")
     import profanity_check
-    from better_profanity import profanity
-    profanity.load_censor_words()
     flt = OffensiveFilter(Options(cache_size=1_000_000), FilterContext(settings=None, directory=None))
     policy_hold = _pupil_hold_codes()
     sets = DEV if args.dev else HELD_OUT
@@ -159,7 +177,7 @@ def main() -> None:
             "schoolgate (flags)": [bool(f) for f in findings],
             "schoolgate (holds)": [any(policy_hold(x) for x in f) for f in findings],
             "alt-profanity-check": [bool(p) for p in profanity_check.predict(texts)],
-            "better-profanity": [profanity.contains_profanity(t) for t in texts],
+            "better-profanity": better_profanity(texts),
         }
         for index, (system, predicted) in enumerate(systems.items()):
             p, r, f1 = prf(predicted, gold)
@@ -172,7 +190,7 @@ def main() -> None:
         for line in examples[:10]:
             print("  held:", line)
         times.sort()
-        print(f"ms per 2 KB (check(), warm cache excluded? no: real per-message run): median "
+        print(f"check() per ham message, ms per 2 KB of its text: median "
               f"{statistics.median(times):.2f}, p95 {times[int(0.95 * len(times))]:.2f}")
     print(speed(flt))
 

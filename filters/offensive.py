@@ -24,7 +24,7 @@ import html
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -179,8 +179,14 @@ class OffensiveFilter:
     def __init__(self, options: Options, context: FilterContext) -> None:
         self._options = options
         terms: list[Term] = []
-        for path in _lists(options.lexicons) + _lists(options.extra_lexicons):
+        for path in _lists(options.lexicons):
             terms.extend(read_terms(path))
+        # A site's list overrides the shipped severity of a term it lists again
+        # (a school can soften "bloody" to low, or harden a local insult).
+        extra = [t for path in _lists(options.extra_lexicons) for t in read_terms(path)]
+        relisted = {(t.kind, t.text): t.severity for t in extra}
+        terms = [replace(t, severity=relisted[t.kind, t.text]) if (t.kind, t.text) in relisted else t
+                 for t in terms] + extra
         for path in _lists(options.allowlists) + _lists(options.extra_allowlists):
             terms.extend(read_terms(path, default_kind=ALLOW))
         self._lexicon = Lexicon(terms)

@@ -195,3 +195,11 @@ def test_normal_mail_is_not_held(flt: OffensiveFilter) -> None:
         view = make_view(raw.split(b"\n", 1)[1], mail_from="sender@example.org")
         safeguarding += any(f.safeguarding for f in flt.analyse([view.all_text], Role.EXTERNAL))
     assert safeguarding <= 1
+
+
+def test_site_list_softens_a_shipped_word(tmp_path: Path) -> None:
+    soft = tmp_path / "soft.txt"
+    soft.write_text("[profanity low]\nbastard\n", encoding="utf-8")
+    own = OffensiveFilter(Options(extra_lexicons=[soft], model=False), FilterContext(settings=None, directory=None))
+    (finding,) = own.analyse(["bastard"], Role.STUDENT)
+    assert finding.severity is Severity.LOW
