@@ -33,6 +33,8 @@ LEET: dict[str, str] = {
     "@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "£": "l",
 }
 MASK = "*"
+# Contractions that would join into a rude word ("who're" is not "whore").
+_CONTRACTIONS = {"who're": "whoare", "who'r": "whoare"}
 # Characters that may be part of a token (letters, digits, leet symbols, masks).
 # An apostrophe inside a word is dropped ("don't" -> "dont", "you're" -> "youre").
 _TOKEN = re.compile(r"[^\W_]+(?:['@$!|+*€£#][^\W_]*)*|[@$][^\W_]+[@$!|+*€£#'\w]*", re.UNICODE)
@@ -109,6 +111,8 @@ def _clean_token(raw: str) -> tuple[str, bool, bool] | None:
         return None
     if not any(c.isalpha() for c in raw):
         return (raw, False, False) if raw.isdigit() else None
+    if raw in _CONTRACTIONS:
+        return _CONTRACTIONS[raw], False, False
     masked = MASK in raw or "#" in raw
     chars = []
     for c in raw:

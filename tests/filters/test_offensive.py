@@ -54,6 +54,7 @@ def codes(flt: OffensiveFilter, text: str, role: Role = Role.STUDENT) -> set[str
     ("you can't sit with us", "OFFENSIVE_BULLYING"),
     ("I'm going to stab you after school", "OFFENSIVE_THREAT"),
     ("I know where you live", "OFFENSIVE_THREAT"),
+    ("you're dead after school", "OFFENSIVE_THREAT"),
     ("all muslims are animals", "OFFENSIVE_HATE"),
     ("he is a f@ggot", "OFFENSIVE_HATE"),
     ("send me your nudes", "OFFENSIVE_SEXUAL"),
@@ -87,6 +88,13 @@ def test_detects(flt: OffensiveFilter, text: str, code: str) -> None:
     "Homo sapiens evolved in Africa.",
     "Don't forget your PE kit tomorrow.",
     "Can you send me a photo of the permission slip?",
+    "Who're the people coming to the meeting?",  # not "whore"
+    "Directed by Sydney Pollack.",
+    "Why wait until you're dead to donate?",
+    "You're dead right about the timetable.",
+    "We saw blue tits and a great tit at the feeder.",
+    "I can't go on the trip on Friday.",
+    "Your attention is drawn to the new timetable.",
 ])
 def test_innocent_text_passes(flt: OffensiveFilter, text: str) -> None:
     assert codes(flt, text) == set()
@@ -124,11 +132,15 @@ def test_framing_never_lowers_safeguarding(flt: OffensiveFilter) -> None:
     assert finding.severity is Severity.CRITICAL
 
 
-def test_model_alone_only_tags(flt: OffensiveFilter) -> None:
-    # no listed word or pattern; the model's finding, if any, is low
-    for finding in flt.analyse(["what a stupid pathetic comment from a clueless clown"], Role.STUDENT):
-        if finding.code == "OFFENSIVE_MODEL_SCORE":
-            assert finding.severity is Severity.LOW
+@pytest.mark.parametrize("text", [
+    "what a loser lol, such a stupid idiot",  # insult words, not aimed at the reader
+    "these people are the worst, absolutely the worst trash",
+])
+def test_model_never_holds_alone(flt: OffensiveFilter, text: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    model = [f for f in findings if f.code == "OFFENSIVE_MODEL_SCORE"]
+    assert all(f.severity is Severity.LOW and f.category is Category.PROFANITY for f in model)
+    assert all(f.score is not None for f in model)
 
 
 def test_extra_lexicon_and_allowlist(tmp_path: Path) -> None:
