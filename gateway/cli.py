@@ -41,8 +41,6 @@ def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
 
 # --- serve -------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.service import Gateway, StartupError
-
     overrides: dict[str, Any] = {}
     if args.next_hop:
         overrides.setdefault("gateway", {})["next_hop"] = args.next_hop
@@ -54,31 +52,65 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides.setdefault("web", {})["listen"] = args.web_listen
     settings = _settings(args, overrides)
     _setup_logging(settings, args.verbose)
+    if settings.gateway.workers > 1:
+        return _serve_workers(settings, args)
+    return asyncio.run(_serve_one(settings, args.grace))
 
-    async def run() -> int:
-        gateway = Gateway(settings)
-        try:
-            await gateway.start()
-        except StartupError as exc:
-            print(f"schoolgate: cannot start: {exc}", file=sys.stderr)
-            return EXIT_FAIL
-        except OSError as exc:
-            await gateway.stop(grace=0)
-            print(f"schoolgate: cannot listen on {settings.gateway.listen}: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAIL
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"schoolgate: SMTP on {settings.gateway.listen} (port {gateway.smtp_port}), "
-              f"next hop {settings.gateway.next_hop or '(none)'}, quarantine {settings.quarantine.path}",
-              file=sys.stderr, flush=True)
-        await stop.wait()
-        logging.getLogger(__name__).info("shutting down: finishing in-flight messages")
-        await gateway.stop(grace=args.grace)
-        return EXIT_OK
 
-    return asyncio.run(run())
+async def _serve_one(settings: Settings, grace: float, worker: int | None = None) -> int:
+    from gateway.service import Gateway, StartupError
+    from gateway.workers import tell_ready
+
+    gateway = Gateway(settings)
+    try:
+        await gateway.start(primary=not worker)
+    except StartupError as exc:
+        print(f"schoolgate: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        await gateway.stop(grace=0)
+        print(f"schoolgate: cannot listen on {settings.gateway.listen}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    who = "" if worker is None else f"worker {worker}: "
+    print(f"schoolgate: {who}SMTP on {settings.gateway.listen} (port {gateway.smtp_port}), "
+          f"next hop {settings.gateway.next_hop or '(none)'}, quarantine {settings.quarantine.path}",
+          file=sys.stderr, flush=True)
+    tell_ready()
+    await stop.wait()
+    logging.getLogger(__name__).info("shutting down: finishing in-flight messages")
+    await gateway.stop(grace=grace)
+    return EXIT_OK
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
+    """[gateway] workers > 1: a supervisor forks that many gateways sharing the port."""
+    from gateway.service import open_store
+    from gateway.workers import Supervisor
+
+    try:  # create the tables once, here, so workers never race to create them
+        open_store(settings).open_sync().close_sync()
+    except Exception as exc:
+        print(f"schoolgate: cannot start: quarantine store at {settings.quarantine.path} "
+              f"cannot be opened: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+    def run_worker(index: int, listen: str) -> int:
+        worker_settings = settings.model_copy(update={"gateway": settings.gateway.model_copy(
+            update={"listen": listen})})
+        for handler in logging.getLogger().handlers:  # say which worker wrote each line
+            handler.setFormatter(logging.Formatter(
+                f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s"))
+        return asyncio.run(_serve_one(worker_settings, args.grace, worker=index))
+
+    try:
+        return Supervisor(settings.gateway.workers, settings.gateway.listen, run_worker).run()
+    except OSError as exc:
+        print(f"schoolgate: cannot listen on {settings.gateway.listen}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 # --- scan (a fixed contract) ---------------------------------------------------

@@ -60,7 +60,10 @@ class Gateway:
         assert self.smtp_server is not None
         return self.smtp_server.sockets[0].getsockname()[1]
 
-    async def start(self, *, web: bool | None = None, sock: socket.socket | None = None) -> None:
+    async def start(self, *, web: bool | None = None, sock: socket.socket | None = None,
+                    primary: bool = True) -> None:
+        """primary=False for workers after the first (gateway/workers.py): SMTP only, no web
+        UI and no timers, so digests and scheduled reports are sent once."""
         settings = self.settings
         try:
             self.store = await open_store(settings).open()
@@ -97,6 +100,8 @@ class Gateway:
             self.smtp_server = await loop.create_server(factory, host=host or None, port=port,
                                                         reuse_address=True, reuse_port=True)
         log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
+        if not primary:
+            return
         if web if web is not None else settings.web.enabled:
             await self._start_web()
         await self.notifier.start()  # digest and DSL-escalation timers

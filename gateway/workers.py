@@ -1,0 +1,191 @@
+"""Several gateway processes sharing one SMTP port, so every core works ([gateway] workers).
+
+Why processes: the filters are CPU-bound Python (parsing, lexicons, the learned
+model), and one event loop uses one core. Each worker is a whole gateway node
+(store, scanner, next-hop pool) in a forked child with its own listening socket
+bound with SO_REUSEPORT; the kernel spreads connections across them. Worker 0
+is the primary: only it serves the web UI and runs the timers (digests, DSL
+escalation, scheduled reports), so nothing is sent twice.
+
+The supervisor (the process `schoolgate serve` started as) holds a bound, not
+listening, socket on the port: it fixes the port when the config says port 0
+and keeps it from being taken while a worker restarts; a bound socket that never
+listens receives no connections. It forks before any thread or event loop
+exists (forking a threaded process is unsafe), forwards SIGTERM/SIGINT, and
+restarts a worker that dies unexpectedly; a worker that cannot start (clamd
+missing, store unwritable) stops them all with that worker's message.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from config.schema import split_host_port
+
+log = logging.getLogger(__name__)
+
+# A worker that exits within this many seconds of being restarted counts as failing
+# to start; restarts then back off up to RESTART_MAX seconds.
+RESTART_MIN, RESTART_MAX = 1.0, 30.0
+
+
+def reserve_port(listen: str) -> tuple[socket.socket, str]:
+    """Bind (never listen) with SO_REUSEPORT; returns the socket and the concrete host:port."""
+    host, port = split_host_port(listen)
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+    bound_host = host or ""
+    concrete = f"[{bound_host}]:{sock.getsockname()[1]}" if ":" in bound_host else \
+        f"{bound_host}:{sock.getsockname()[1]}"
+    return sock, concrete
+
+
+@dataclass
+class Supervisor:
+    """Forks `count` workers running `run_worker(index, listen) -> exit code` and keeps them up."""
+    count: int
+    listen: str
+    run_worker: Callable[[int, str], int]
+    children: dict[int, int] = field(default_factory=dict)  # pid -> worker index
+    _stopping: bool = False
+
+    def run(self) -> int:
+        reservation, concrete = reserve_port(self.listen)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            ready_r, ready_w = os.pipe()
+            for index in range(self.count):
+                self._spawn(index, concrete, ready_w)
+            os.close(ready_w)
+            code = self._wait_ready(ready_r)
+            os.close(ready_r)
+            if code is not None:
+                self._terminate_all()
+                return code
+            print(f"schoolgate: {self.count} workers share {concrete}", file=sys.stderr, flush=True)
+            return self._supervise(concrete)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            reservation.close()
+
+    # -- children -----------------------------------------------------------------
+    def _spawn(self, index: int, listen: str, ready_fd: int | None) -> int:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the supervisor's code
+            code = 1
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.environ["SCHOOLGATE_WORKER"] = str(index)
+                if ready_fd is not None:
+                    os.environ["SCHOOLGATE_READY_FD"] = str(ready_fd)
+                code = self.run_worker(index, listen)
+            except BaseException:  # noqa: BLE001 - a worker must exit, never unwind into the parent's loop
+                logging.getLogger(__name__).exception("worker %d crashed", index)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.children[pid] = index
+        return pid
+
+    def _wait_ready(self, ready_r: int) -> int | None:
+        """None when every worker said it is listening; else the exit code to return."""
+        ready = 0
+        while ready < self.count:
+            if self._stopping:
+                return 0
+            readable, _, _ = select.select([ready_r], [], [], 0.1)
+            if readable:
+                ready += len(os.read(ready_r, 64))
+            for pid, status in self._reap():
+                index = self.children.pop(pid)
+                code = os.waitstatus_to_exitcode(status)
+                print(f"schoolgate: worker {index} could not start (exit {code}); stopping",
+                      file=sys.stderr, flush=True)
+                return code or 1
+        return None
+
+    def _reap(self) -> list[tuple[int, int]]:
+        done = []
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            done.append((pid, status))
+        return done
+
+    def _supervise(self, listen: str) -> int:
+        backoff: dict[int, float] = {}
+        started: dict[int, float] = {index: time.monotonic() for index in self.children.values()}
+        exit_code = 0
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            index = self.children.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if self._stopping:
+                if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+                    exit_code = 1
+                continue
+            # an unexpected exit: the sender of any message in flight was not told 250 and retries
+            quick = time.monotonic() - started.get(index, 0.0) < 10.0
+            delay = min(RESTART_MAX, backoff.get(index, RESTART_MIN / 2) * 2) if quick else RESTART_MIN
+            backoff[index] = delay
+            print(f"schoolgate: worker {index} exited ({code}); restarting in {delay:g}s",
+                  file=sys.stderr, flush=True)
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and not self._stopping:
+                time.sleep(0.1)
+            if self._stopping:
+                continue
+            started[index] = time.monotonic()
+            self._spawn(index, listen, None)
+        return exit_code
+
+    def _on_signal(self, signum, _frame) -> None:
+        self._stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _terminate_all(self) -> None:
+        self._on_signal(signal.SIGTERM, None)
+        for pid in list(self.children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.children.clear()
+
+
+def tell_ready() -> None:
+    """In a worker: tell the supervisor this worker listens (no-op when not supervised)."""
+    fd = os.environ.pop("SCHOOLGATE_READY_FD", None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"1")
+        os.close(int(fd))
+    except OSError:
+        pass
