@@ -214,6 +214,11 @@ class SeenStore(Protocol):
 
     async def count(self, kind: str, key: str, since_seconds: float) -> int: ...
 
+    async def observe(self, kind: str, keys: Sequence[str], value: str, since_seconds: float) -> int:
+        """Record `value` under every key, then the most distinct values any key has in the
+        window (this one included): one round trip for what a message needs."""
+        ...
+
 
 class Filter(Protocol):
     """A filter: `name`, constructed with its validated Options and a FilterContext."""

@@ -266,11 +266,7 @@ class ChainLetterFilter:
         sender = (view.sender.address or view.from_address or "").lower()
         loop = asyncio.get_running_loop()
         keys = await loop.run_in_executor(None, sig.band_keys, list(assessment.tokens))
-        best = 0
-        for key in keys:
-            await self._seen.record(SEEN_KIND, key, sender)
-            best = max(best, await self._seen.distinct_values(SEEN_KIND, key, self.options.bulk_window))
-        return best
+        return await self._seen.observe(SEEN_KIND, keys, sender, self.options.bulk_window)
 
     def findings(self, assessment: Assessment, bulk_senders: int = 0) -> list[Finding]:
         score, fired = self.score(assessment, bulk_senders)

@@ -67,3 +67,29 @@ async def test_seen_store_counts_distinct_values(tmp_path):
     assert await store.seen.count("bulk", "fingerprint1", 3600) == 4
     assert await store.seen.count("bulk", "other", 3600) == 0
     await store.close()
+
+
+async def test_seen_observe_records_every_key_and_returns_the_busiest(tmp_path):
+    store = await QuarantineStore(tmp_path).open()
+    assert await store.seen.observe("bulk", ["k1", "k2"], "a", 3600) == 1
+    assert await store.seen.observe("bulk", ["k2", "k3"], "b", 3600) == 2  # k2 has a and b
+    assert await store.seen.observe("bulk", ["k1"], "a", 3600) == 1  # the same sender twice is one
+    assert await store.seen.distinct_values("bulk", "k3", 3600) == 1
+    assert await store.seen.observe("bulk", [], "a", 3600) == 0
+    await store.close()
+
+
+async def test_decision_rows_are_written_together_and_flushed_on_close(tmp_path):
+    from sqlalchemy import func, select
+
+    from quarantine.store import decisions
+    store = await QuarantineStore(tmp_path).open()
+    for n in range(3):
+        await store.record_decision(message_id=f"m{n}", direction="inbound", sender_role="external",
+                                    action="pass", role_actions={"staff:pass": 1}, codes=[], categories=[],
+                                    failures=[], size=100, seconds=0.01)
+    await store.close()  # before the flush interval: close must write what is queued
+    reopened = QuarantineStore(tmp_path).open_sync()
+    with reopened.engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(decisions)).scalar_one() == 3
+    reopened.close_sync()
