@@ -64,6 +64,11 @@ class GatewaySection(Section):
     next_hop_timeout: float = Field(60.0, gt=0)
     next_hop_tls: Literal["none", "starttls", "opportunistic"] = "opportunistic"
     workers: int = Field(1, gt=0, description="processes sharing the listening port (SO_REUSEPORT)")
+    scan_concurrency: int = Field(
+        4, gt=0, description="messages each worker scans at once; later ones wait their turn after DATA "
+                             "(filter timeouts count from their turn, not from the queue)")
+    scan_queue_timeout: float = Field(
+        120.0, gt=0, description="seconds a message may wait for its turn before 451 4.3.2 (the sender retries)")
 
     @field_validator("listen")
     @classmethod

@@ -23,6 +23,10 @@ class Metrics:
                                              "End of DATA to our reply", buckets=LATENCY_BUCKETS,
                                              registry=self.registry)
         self.connections = Gauge("schoolgate_smtp_connections", "Open SMTP sessions", registry=self.registry)
+        self.busy = Counter("schoolgate_busy", "Messages told 451 4.3.2 after waiting too long for a scan slot",
+                            registry=self.registry)
+        self.scan_waiting = Gauge("schoolgate_scan_waiting", "Messages waiting for a scan slot",
+                                  registry=self.registry)
         self.internal_errors = Counter("schoolgate_internal_errors", "Our own bugs answered with 451",
                                        registry=self.registry)
 

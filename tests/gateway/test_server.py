@@ -220,3 +220,25 @@ async def test_graceful_stop_finishes_in_flight(make_gateway, sink):
     await gw.gateway.stop(grace=10)
     code, _ = await send
     assert code == 250 and len(sink.messages) == 1
+
+
+async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address, gateway={"scan_concurrency": 1})
+    # 3: the test's smtplib clients run in the loop's default executor, which the scanner uses too
+    results = await asyncio.gather(*(gw.send(make_message(f"queued {n}")) for n in range(3)))
+    assert [code for code, _ in results] == [250] * 3 and len(sink.messages) == 3
+
+
+async def test_a_message_that_waits_too_long_for_a_scan_slot_is_told_to_retry(make_gateway, sink):
+    gw = await make_gateway(next_hop=sink.address,
+                            gateway={"scan_concurrency": 1, "scan_queue_timeout": 0.3})
+    slots = gw.gateway.handler._scan_slots
+    await slots.acquire()  # the only slot is busy (as with a long scan)
+    try:
+        code, reply = await gw.send(make_message("no room"))
+    finally:
+        slots.release()
+    assert code == 451 and b"4.3.2" in reply and not sink.messages
+    code, _ = await gw.send(make_message("room now"))
+    assert code == 250 and len(sink.messages) == 1
+    assert gw.gateway.metrics.busy._value.get() == 1
