@@ -177,6 +177,11 @@ class OffensiveFilter:
     name = "offensive"
     Options = Options
 
+    @staticmethod
+    def preload() -> None:
+        """Unpickling the model once imports the sklearn modules it needs (filters/registry.py)."""
+        _ModelScorer(0)
+
     def __init__(self, options: Options, context: FilterContext) -> None:
         self._options = options
         terms: list[Term] = []

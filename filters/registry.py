@@ -22,3 +22,15 @@ def filter_class(name: str) -> type:
     module_name, _, class_name = KNOWN_FILTERS[name].partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, class_name)
+
+
+def preload(chain: list[str]) -> None:
+    """Import what the chained filters need before `schoolgate serve` forks its workers
+    (gateway/workers.py): pages imported once are shared by every worker. A filter class
+    may define `preload()` for what its module imports lazily (the offensive model's sklearn,
+    ~90 MB a process otherwise)."""
+    for name in chain:
+        cls = filter_class(name)
+        hook = getattr(cls, "preload", None)
+        if hook is not None:
+            hook()

@@ -98,6 +98,9 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
               f"cannot be opened: {exc}", file=sys.stderr)
         return EXIT_FAIL
 
+    from filters.registry import preload
+    preload(settings.filters.chain)
+
     def run_worker(index: int, listen: str) -> int:
         worker_settings = settings.model_copy(update={"gateway": settings.gateway.model_copy(
             update={"listen": listen})})
