@@ -76,6 +76,13 @@ async def test_seen_observe_records_every_key_and_returns_the_busiest(tmp_path):
     assert await store.seen.observe("bulk", ["k1"], "a", 3600) == 1  # the same sender twice is one
     assert await store.seen.distinct_values("bulk", "k3", 3600) == 1
     assert await store.seen.observe("bulk", [], "a", 3600) == 0
+    for _ in range(5):  # a burst of the same body from the same sender: rows do not pile up
+        assert await store.seen.observe("bulk", ["k1", "k2"], "a", 3600) == 2
+    from sqlalchemy import func, select
+
+    from quarantine.store import seen
+    with store.engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(seen)).scalar_one() == 4  # k1:a k2:a k2:b k3:b
     await store.close()
 
 
