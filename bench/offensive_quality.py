@@ -89,6 +89,13 @@ DEV: dict[str, Callable[[], Dataset]] = {
 }
 
 
+try:
+    import better_profanity  # noqa: F401  (a baseline only)
+    HAVE_BETTER_PROFANITY = True
+except ImportError:
+    HAVE_BETTER_PROFANITY = False
+    print("better-profanity baseline skipped: .venv/bin/pip install -e '.[bench]' (scripts/bench does)")
+
 CACHE = Path.home() / ".cache" / "schoolgate-bench" / "better_profanity.json"
 
 
@@ -177,8 +184,9 @@ def main() -> None:
             "schoolgate (flags)": [bool(f) for f in findings],
             "schoolgate (holds)": [any(policy_hold(x) for x in f) for f in findings],
             "alt-profanity-check": [bool(p) for p in profanity_check.predict(texts)],
-            "better-profanity": better_profanity(texts),
         }
+        if HAVE_BETTER_PROFANITY:
+            systems["better-profanity"] = better_profanity(texts)
         for index, (system, predicted) in enumerate(systems.items()):
             p, r, f1 = prf(predicted, gold)
             label = f"{name:24} {len(data):5} {sum(gold):5}" if index == 0 else " " * 36
