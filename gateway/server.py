@@ -152,12 +152,12 @@ class GatewayHandler:
             async with asyncio.timeout(self.settings.gateway.scan_queue_timeout):
                 await self._scan_slots.acquire()
         except TimeoutError:
-            self.metrics.scan_waiting.dec()
             self.metrics.busy.inc()
             log.warning("scan queue full for %ss; told %s to retry", self.settings.gateway.scan_queue_timeout,
                         peer_ip)
             return "451 4.3.2 Gateway busy; please try again later"
-        self.metrics.scan_waiting.dec()
+        finally:
+            self.metrics.scan_waiting.dec()
         try:
             result = await self.scanner.scan(raw, smtp_envelope)
         finally:

@@ -354,9 +354,6 @@ class QuarantineStore:
                     categories=" ".join(dict.fromkeys(categories)), failures=" ".join(failures),
                     size=size, seconds=seconds)
 
-    def record_decision_sync(self, **kwargs: Any) -> None:
-        self._insert_decisions([self._decision_row(**kwargs)])
-
     def _insert_decisions(self, rows: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(decisions), rows)
