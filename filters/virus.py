@@ -237,6 +237,10 @@ class Options(FilterOptions):
                     "Larger messages are held with VIRUS_SCAN_INCOMPLETE, never passed")
     signature_max_age_days: float = Field(
         3.0, gt=0, description="self-test warns loudly when the signature database is older")
+    allow_test_signatures: bool = Field(
+        False, description="evaluation only: start although clamd has only test signatures (EICAR) or "
+                           "stale ones; said loudly at start-up, in config check, /healthz (degraded), "
+                           "the metrics and the review UI. Never set this on a production gateway")
 
     @field_validator("clamd")
     @classmethod
