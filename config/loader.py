@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from config.schema import Settings
+from filters.errors import SchoolgateError
 from filters.registry import KNOWN_FILTERS, filter_class
 
 SHIPPED_DIR = Path(__file__).resolve().parent
@@ -23,7 +24,7 @@ ALWAYS_VALIDATED = ("authentication",)
 _CORE_SECTIONS = set(Settings.model_fields) - {"filter_options", "source"}
 
 
-class ConfigError(Exception):
+class ConfigError(SchoolgateError):
     """A configuration problem, with the file and key in the message."""
 
 

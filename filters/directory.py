@@ -10,6 +10,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from filters.base import Role
+from filters.errors import SchoolgateError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def domain_of(address: str) -> str:
     return addr.rpartition("@")[2] if "@" in addr else ""
 
 
-class DirectoryError(ValueError):
+class DirectoryError(SchoolgateError, ValueError):
     pass
 
 

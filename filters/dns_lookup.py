@@ -25,12 +25,14 @@ import dns.exception
 import dns.name
 import dns.resolver
 
+from filters.errors import SchoolgateError
+
 Answer = Union[bytes, str, tuple[int, str]]
 
 SUPPORTED_TYPES = frozenset({"TXT", "A", "AAAA", "MX", "PTR"})
 
 
-class DNSLookupError(Exception):
+class DNSLookupError(SchoolgateError):
     """DNS gave no answer (timeout, server failure, budget spent). Temporary by nature."""
 
 

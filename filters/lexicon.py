@@ -27,6 +27,7 @@ from typing import Iterable
 import ahocorasick
 
 from filters.base import Severity
+from filters.errors import SchoolgateError
 from filters.text_normalise import MASK, Normalised, Token, normalise, squeeze
 
 ALLOW = "allow"
@@ -37,7 +38,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _INFLECTIONS = ("", "s", "er", "ers", "ing", "in", "ed", "y", "head", "face")
 
 
-class LexiconError(ValueError):
+class LexiconError(SchoolgateError, ValueError):
     """A list or pattern file that cannot be read, with the file and line."""
 
 

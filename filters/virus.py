@@ -28,6 +28,7 @@ from typing import Sequence
 from pydantic import Field, field_validator
 
 from filters.base import Category, FilterContext, FilterOptions, Finding, Severity
+from filters.errors import SchoolgateError
 from filters.message import MessageView
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ _INCOMPLETE_PREFIXES = ("Heuristics.Limits.Exceeded", "Heuristics.Encrypted")
 _FOUND = re.compile(r"^(?:stream|[^:]*):\s*(?P<name>.+?)\s+FOUND$")
 
 
-class ClamdError(Exception):
+class ClamdError(SchoolgateError):
     """clamd could not give a verdict (an error reply, an unreadable answer)."""
 
 
@@ -64,7 +65,7 @@ class ClamdTimeout(ClamdError):
     """clamd did not answer in time."""
 
 
-class VirusSelfTestError(Exception):
+class VirusSelfTestError(SchoolgateError):
     """The start-up check failed: clamd missing, not answering, or not detecting EICAR."""
 
 

@@ -18,13 +18,14 @@ from typing import Any, Sequence
 
 from config.loader import ConfigError, load_settings
 from config.schema import Settings
+from filters.errors import SchoolgateError
 from quarantine.report_cli import add_report_commands
 from quarantine.users_cli import add_user_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-class CliError(Exception):
+class CliError(SchoolgateError):
     """A problem the user can fix; printed as one line, exit 1."""
 
 

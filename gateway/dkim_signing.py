@@ -22,12 +22,13 @@ import dkim
 from dkim.crypto import UnparsableKeyError, parse_pem_private_key
 
 from filters.directory import domain_of
+from filters.errors import SchoolgateError
 
 # RFC 1035 labels: what a selector and a signing domain may be made of
 _LABELS = re.compile(r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 
-class DkimSigningError(Exception):
+class DkimSigningError(SchoolgateError):
     """Signing cannot be set up (bad key, selector or domain). Raised at start-up."""
 
 

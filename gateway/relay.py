@@ -14,6 +14,8 @@ from typing import Sequence
 import aiosmtplib
 from aiosmtplib import SMTPResponseException
 
+from filters.errors import SchoolgateError
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,7 @@ class DeliveryResult:
         return f"{self.code} 5.0.0 next hop said: {self.message}"[:400]
 
 
-class NextHopError(Exception):
+class NextHopError(SchoolgateError):
     pass
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from config.schema import Settings, split_host_port
+from filters.errors import SchoolgateError
 from filters.scanner import Scanner
 from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
@@ -23,7 +24,7 @@ from quarantine.store import QuarantineStore
 log = logging.getLogger(__name__)
 
 
-class StartupError(Exception):
+class StartupError(SchoolgateError):
     """The gateway must not start (clamd missing, store unwritable ...): a clear message."""
 
 

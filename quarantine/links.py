@@ -12,10 +12,12 @@ from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from filters.errors import SchoolgateError
+
 ACTIONS = ("release", "delete", "request", "alert")
 
 
-class LinkError(Exception):
+class LinkError(SchoolgateError):
     """The link is forged, expired or malformed; the text is safe to show."""
 
 

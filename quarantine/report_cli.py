@@ -9,10 +9,11 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from filters.errors import SchoolgateError
 from quarantine.report_data import PERIODS, PeriodError, custom_period, period_for
 
 
-class ReportCliError(Exception):
+class ReportCliError(SchoolgateError):
     """One line for the user, exit 1."""
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
 from filters.base import Category, SAFEGUARDING_CATEGORIES, Severity
+from filters.errors import SchoolgateError
 from quarantine.report_tables import config_snapshots, create_tables, report_runs
 from quarantine.store import audit, decisions, messages
 
@@ -80,7 +81,7 @@ class Period:
         return Period(self.kind, "previous period", self.start - length, self.start)
 
 
-class PeriodError(ValueError):
+class PeriodError(SchoolgateError, ValueError):
     """A period that cannot be worked out (no term contains today, --to before --from ...)."""
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from config.schema import Settings, split_host_port
+from filters.errors import SchoolgateError
 from gateway.relay import NextHop
 from quarantine.store import QuarantineStore, StoreError
 
 
-class ReleaseError(Exception):
+class ReleaseError(SchoolgateError):
     """Nothing was released; the message says why."""
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, 
 from sqlalchemy.engine import Engine
 
 from filters.base import Finding
+from filters.errors import SchoolgateError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class ReviewAction(StrEnum):
     VIEW = "view"
 
 
-class StoreError(Exception):
+class StoreError(SchoolgateError):
     """The store cannot do what was asked (unknown id, nothing to release ...)."""
 
 

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import insert, select, update
 
+from filters.errors import SchoolgateError
 from quarantine.review_store import users
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -41,7 +42,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
-class UserError(Exception):
+class UserError(SchoolgateError):
     """A bad name, role or password, or an unknown user: the message says which."""
 
 

@@ -1,0 +1,37 @@
+"""The one exception tree: every error schoolgate raises on purpose is a SchoolgateError.
+
+Each class lives in the module that raises it; this docstring is the map. The
+command line (gateway/cli.py) catches the root and prints the message as one
+line per problem, exit 1, so the text of each must make sense to the person
+who runs the command: name the file, the key or the id, and what to do.
+Classes that are also a ValueError keep that base because code catches them
+as one (a bad list file or period is a bad value).
+
+    SchoolgateError                          filters/errors.py
+    ├── ConfigError                          config/loader.py      the site file: names file and key
+    ├── CliError                             gateway/cli.py        a bad command line
+    ├── ReportCliError                       quarantine/report_cli.py
+    ├── StartupError                         gateway/service.py    the gateway must not start
+    ├── DkimSigningError                     gateway/dkim_signing.py
+    ├── NextHopError                         gateway/relay.py      the school's server failed us
+    ├── DNSLookupError                       filters/dns_lookup.py temporary by nature
+    ├── ClamdError                           filters/virus.py      no verdict from clamd
+    │   ├── ClamdUnavailable                                       no connection
+    │   └── ClamdTimeout                                           no answer in time
+    ├── VirusSelfTestError                   filters/virus.py      EICAR not detected at start
+    ├── LexiconError (ValueError)            filters/lexicon.py    a word list: file and line
+    ├── DirectoryError (ValueError)          filters/directory.py  the directory CSV: file and line
+    ├── PeriodError (ValueError)             quarantine/report_data.py
+    ├── StoreError                           quarantine/store.py   unknown id, nothing to release
+    ├── ReleaseError                         quarantine/review.py  nothing was released
+    ├── UserError                            quarantine/users.py   a review account
+    └── LinkError                            quarantine/links.py   a forged or expired mail link
+
+Library errors (OSError, pydantic's ValidationError, aiosmtplib's) are caught
+where they happen and turned into one of these, never shown as a traceback.
+"""
+from __future__ import annotations
+
+
+class SchoolgateError(Exception):
+    """The root: a problem schoolgate recognised and can explain in one line."""
