@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,33 @@ def _host_port(value: str, key: str) -> str:
     return value
 
 
+# local@domain: no spaces or brackets, a dotted domain of non-empty labels (any script: SMTPUTF8).
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\".]+(\.[^@\s<>()\[\],;:\".]+)*$")
+
+
+def check_address(value: str) -> str:
+    """One mailbox, e.g. dsl@school.sch.uk; ValueError otherwise (pydantic names the key)."""
+    value = value.strip()
+    if not _ADDRESS.match(value):
+        raise ValueError(f"not an e-mail address: {value!r} (give local@domain)")
+    return value
+
+
+def _addresses(values: list[str]) -> list[str]:
+    return [check_address(v) for v in values]
+
+
+def _enum_value(enum: Any, value: Any, what: str) -> Any:
+    """Action/Severity from config text; an unknown word is a ValueError naming the choices."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return enum.parse(value)
+    except KeyError:
+        choices = ", ".join(m.name.lower() for m in enum)
+        raise ValueError(f"unknown {what} {value!r} (one of: {choices})") from None
+
+
 def split_host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     return host.strip("[]"), int(port)
@@ -39,6 +67,19 @@ class SchoolSection(Section):
     @classmethod
     def _lower(cls, values: list[str]) -> list[str]:
         return [v.strip().lower() for v in values if v.strip()]
+
+    @field_validator("reporting_addresses")
+    @classmethod
+    def _reporting(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if "@" in value or not _ADDRESS.match(f"x@{value}"):
+                raise ValueError(f"not a mail domain: {value!r} (e.g. school.sch.uk)")
+        return values
 
 
 class DirectorySection(Section):
@@ -130,6 +171,16 @@ class NotifySection(Section):
     templates_dir: Path | None = Field(None, description="directory overriding the shipped mail templates")
     check_seconds: float = Field(30.0, gt=0, description="how often the digest and escalation timers are checked")
 
+    @field_validator("dsl_addresses", "deputy_dsl_addresses", "reviewer_addresses")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        return check_address(value) if value.strip() else ""
+
 
 class ReportTerm(Section):
     """One school term, for `--period term` and termly reports (dates inclusive)."""
@@ -148,6 +199,11 @@ class ReportSchedule(Section):
     attach: Literal["none", "pdf", "csv"] = "pdf"
     show_names: bool = Field(False, description="name senders (staff and pupils) in this report")
 
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
+
 
 class ReportsSection(Section):
     """Reports to the Head of Centre and governors (quarantine/reports.py); counts, never content."""
@@ -163,6 +219,16 @@ class ReportsSection(Section):
     terms: list[ReportTerm] = Field(default_factory=list, description="term dates; default Sep-Dec, Jan-Mar, Apr-Jul")
     extra: list[ReportSchedule] = Field(default_factory=list, description="further scheduled reports")
     check_minutes: float = Field(15.0, gt=0, description="how often the scheduler looks for a due report")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        return check_address(value) if value.strip() else ""
 
     @field_validator("timezone")
     @classmethod
@@ -191,12 +257,12 @@ class PolicyRule(Section):
     @field_validator("action", mode="before")
     @classmethod
     def _action(cls, value: Any) -> Any:
-        return Action.parse(value) if isinstance(value, str) else value
+        return _enum_value(Action, value, "action")
 
     @field_validator("min_severity", "max_severity", mode="before")
     @classmethod
     def _severity(cls, value: Any) -> Any:
-        return Severity.parse(value) if isinstance(value, str) else value
+        return _enum_value(Severity, value, "severity")
 
 
 class PolicySection(Section):
@@ -210,8 +276,17 @@ class PolicySection(Section):
     @classmethod
     def _defaults(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {Severity.parse(k) if isinstance(k, str) else k: Action.parse(v) if isinstance(v, str) else v
+            return {_enum_value(Severity, k, "severity"): _enum_value(Action, v, "action")
                     for k, v in value.items()}
+        return value
+
+    @field_validator("default_actions")
+    @classmethod
+    def _never_pass_serious(cls, value: dict[Severity, Action]) -> dict[Severity, Action]:
+        # A high or critical finding that no rule matched must reach a person, not the inbox.
+        passed = [s.name.lower() for s in (Severity.HIGH, Severity.CRITICAL) if value.get(s) == Action.PASS]
+        if passed:
+            raise ValueError(f"{' and '.join(passed)} must not be \"pass\" (use hold, reject or tag)")
         return value
 
 

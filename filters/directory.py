@@ -35,7 +35,64 @@ def domain_of(address: str) -> str:
 
 
 class DirectoryError(SchoolgateError, ValueError):
-    pass
+    """The directory CSV cannot be used: the message names the file and the line."""
+
+
+REQUIRED_COLUMNS = ("email", "role")
+COLUMNS = ("email", "role", "name", "personal_email")
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    people: dict[str, Person]
+    personal: dict[str, Person]
+    mtime: float
+    problems: tuple[str, ...]  # every bad line, not only the first
+
+
+def _parse(path: Path) -> _Parsed:
+    """Read the whole CSV, collecting a problem per bad line; OSError/CSV errors are one problem."""
+    people: dict[str, Person] = {}
+    personal: dict[str, Person] = {}
+    problems: list[str] = []
+    try:
+        mtime = os.stat(path).st_mtime
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            fields = [f.strip().lower() for f in reader.fieldnames or ()]
+            reader.fieldnames = fields
+            missing = [c for c in REQUIRED_COLUMNS if c not in fields]
+            if missing:
+                found = ", ".join(f for f in fields if f) or "nothing"
+                return _Parsed({}, {}, mtime, (f"{path}: line 1: missing column(s) {', '.join(missing)} "
+                                               f"(the header must name {','.join(COLUMNS)}; found {found})",))
+            for line_no, row in enumerate(reader, start=2):
+                email = normalise_address(row.get("email") or "")
+                role_text = (row.get("role") or "").strip().lower()
+                if not email:
+                    continue
+                if role_text not in (Role.STAFF, Role.STUDENT):
+                    problems.append(f"{path}: line {line_no}: role must be staff or student, not {role_text!r}")
+                    continue
+                extra = tuple(normalise_address(p) for p in (row.get("personal_email") or "").split(";")
+                              if p.strip())
+                person = Person(email=email, role=Role(role_text), name=(row.get("name") or "").strip(),
+                                personal_emails=extra)
+                people[email] = person
+                for addr in extra:
+                    personal[addr] = person
+    except FileNotFoundError:
+        return _Parsed({}, {}, 0.0, (f"{path}: file not found",))
+    except OSError as exc:
+        return _Parsed({}, {}, 0.0, (f"{path}: cannot read directory: {exc.strerror or exc}",))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        return _Parsed({}, {}, 0.0, (f"{path}: not a readable CSV: {exc}",))
+    return _Parsed(people, personal, mtime, tuple(problems))
+
+
+def check_directory_csv(path: Path) -> list[str]:
+    """Every problem in the directory CSV, one line each with the line number (config check, serve)."""
+    return list(_parse(path).problems)
 
 
 class Directory:
@@ -84,36 +141,12 @@ class Directory:
 
     def _load(self) -> None:
         assert self._path is not None
-        people: dict[str, Person] = {}
-        personal: dict[str, Person] = {}
-        try:
-            mtime = os.stat(self._path).st_mtime
-            with open(self._path, newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                missing = {"email", "role"} - set(reader.fieldnames or ())
-                if missing:
-                    raise DirectoryError(f"{self._path}: missing column(s) {', '.join(sorted(missing))}")
-                for line_no, row in enumerate(reader, start=2):
-                    email = normalise_address(row.get("email") or "")
-                    role_text = (row.get("role") or "").strip().lower()
-                    if not email:
-                        continue
-                    if role_text not in (Role.STAFF, Role.STUDENT):
-                        raise DirectoryError(
-                            f"{self._path}: line {line_no}: role must be staff or student, not {role_text!r}")
-                    extra = tuple(normalise_address(p) for p in (row.get("personal_email") or "").split(";")
-                                  if p.strip())
-                    person = Person(email=email, role=Role(role_text), name=(row.get("name") or "").strip(),
-                                    personal_emails=extra)
-                    people[email] = person
-                    for addr in extra:
-                        personal[addr] = person
-        except OSError as exc:
-            raise DirectoryError(f"{self._path}: cannot read directory: {exc}") from exc
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DirectoryError(f"{self._path}: not a readable CSV: {exc}") from exc
-        self._people, self._by_personal, self._mtime = people, personal, mtime
-        log.info("directory loaded: %d people from %s", len(people), self._path)
+        parsed = _parse(self._path)
+        if parsed.problems:
+            more = f" (and {len(parsed.problems) - 1} more)" if len(parsed.problems) > 1 else ""
+            raise DirectoryError(parsed.problems[0] + more)
+        self._people, self._by_personal, self._mtime = parsed.people, parsed.personal, parsed.mtime
+        log.info("directory loaded: %d people from %s", len(parsed.people), self._path)
 
     def lookup(self, address: str) -> Person | None:
         self._maybe_reload()

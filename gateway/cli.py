@@ -10,15 +10,17 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any, Sequence
 
-from config.loader import ConfigError, load_settings
+from config.loader import ConfigError, add_config_arguments, settings_from_args, store_location
 from config.schema import Settings
 from filters.errors import SchoolgateError
+from gateway.logs import adopt_library_handlers, event, setup_logging
 from quarantine.report_cli import add_report_commands
 from quarantine.users_cli import add_user_commands
 
@@ -29,15 +31,24 @@ class CliError(SchoolgateError):
     """A problem the user can fix; printed as one line, exit 1."""
 
 
-def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
-    path = args.config or os.environ.get("SCHOOLGATE_CONFIG") or None
-    return load_settings(path, overrides=overrides)
+log = logging.getLogger("schoolgate")
 
 
-def _setup_logging(settings: Settings | None, verbose: bool = False) -> None:
-    level = getattr(logging, (settings.logging.level if settings else "info").upper())
-    logging.basicConfig(level=logging.DEBUG if verbose else level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None, *,
+              check_files: bool = False) -> Settings:
+    return settings_from_args(args, overrides=overrides, check_files=check_files)
+
+
+def _command_logging(settings: Settings, args: argparse.Namespace) -> None:
+    """Commands other than serve: their stdout is their output (JSON for scripts), so log to stderr."""
+    setup_logging(settings.logging.level if getattr(args, "verbose", False) else "warning",
+                  settings.logging.format, stream=sys.stderr, verbose=getattr(args, "verbose", False))
+
+
+def _announce_store(settings: Settings, args: argparse.Namespace) -> None:
+    if getattr(args, "verbose", False):
+        print(f"schoolgate: store {store_location(settings)} (config {settings.source or 'shipped defaults'})",
+              file=sys.stderr, flush=True)
 
 
 # --- serve -------------------------------------------------------------------
@@ -47,12 +58,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides.setdefault("gateway", {})["next_hop"] = args.next_hop
     if args.listen:
         overrides.setdefault("gateway", {})["listen"] = args.listen
-    if args.data_dir:
-        overrides.setdefault("quarantine", {})["path"] = str(Path(args.data_dir).resolve() / "quarantine")
     if args.web_listen:
         overrides.setdefault("web", {})["listen"] = args.web_listen
-    settings = _settings(args, overrides)
-    _setup_logging(settings, args.verbose)
+    # validated once, here, files included (the directory CSV): a bad config never half-starts
+    settings = _settings(args, overrides, check_files=True)
+    setup_logging(settings.logging.level, settings.logging.format, verbose=args.verbose)
+    _announce_store(settings, args)
     if settings.gateway.workers > 1:
         return _serve_workers(settings, args)
     return asyncio.run(_serve_one(settings, args.grace))
@@ -65,26 +76,36 @@ async def _serve_one(settings: Settings, grace: float, worker: int | None = None
     gateway = Gateway(settings)
     try:
         await gateway.start(primary=not worker)
-    except StartupError as exc:
-        print(f"schoolgate: cannot start: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    except SchoolgateError as exc:  # StartupError, and any of ours raised while starting
+        return _start_failed(f"cannot start: {exc}")
     except OSError as exc:
         await gateway.stop(grace=0)
-        print(f"schoolgate: cannot listen on {settings.gateway.listen}: {exc.strerror}", file=sys.stderr)
-        return EXIT_FAIL
+        return _start_failed(f"cannot listen on {settings.gateway.listen}: {exc.strerror}")
+    adopt_library_handlers()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     who = "" if worker is None else f"worker {worker}: "
-    print(f"schoolgate: {who}SMTP on {settings.gateway.listen} (port {gateway.smtp_port}), "
-          f"next hop {settings.gateway.next_hop or '(none)'}, quarantine {settings.quarantine.path}",
-          file=sys.stderr, flush=True)
+    event(log, logging.INFO, "start",
+          f"{who}SMTP on {settings.gateway.listen} (port {gateway.smtp_port}), next hop "
+          f"{settings.gateway.next_hop or '(none)'}, quarantine {store_location(settings)}",
+          version=_version(), listen=settings.gateway.listen, port=gateway.smtp_port,
+          next_hop=settings.gateway.next_hop, store=store_location(settings),
+          config=str(settings.source or "shipped defaults"))
     tell_ready()
     await stop.wait()
-    logging.getLogger(__name__).info("shutting down: finishing in-flight messages")
+    event(log, logging.INFO, "stopping", "shutting down: finishing in-flight messages", grace=grace)
     await gateway.stop(grace=grace)
+    event(log, logging.INFO, "stop", "stopped")
     return EXIT_OK
+
+
+def _start_failed(text: str) -> int:
+    """A log line for the collector (stdout) and one plain line for the person at the terminal."""
+    event(log, logging.ERROR, "start_failed", text)
+    print(f"schoolgate: {text}", file=sys.stderr, flush=True)
+    return EXIT_FAIL
 
 
 def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,9 +116,7 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
     try:  # create the tables once, here, so workers never race to create them
         open_store(settings).open_sync().close_sync()
     except Exception as exc:
-        print(f"schoolgate: cannot start: quarantine store at {settings.quarantine.path} "
-              f"cannot be opened: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+        return _start_failed(f"cannot start: quarantine store at {store_location(settings)} cannot be opened: {exc}")
 
     from filters.registry import preload
     preload(settings.filters.chain)
@@ -105,16 +124,15 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
     def run_worker(index: int, listen: str) -> int:
         worker_settings = settings.model_copy(update={"gateway": settings.gateway.model_copy(
             update={"listen": listen})})
-        for handler in logging.getLogger().handlers:  # say which worker wrote each line
-            handler.setFormatter(logging.Formatter(
-                f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s"))
+        # say which worker wrote each line
+        setup_logging(settings.logging.level, settings.logging.format, verbose=args.verbose,
+                      static={"worker": index})
         return asyncio.run(_serve_one(worker_settings, args.grace, worker=index))
 
     try:
         return Supervisor(settings.gateway.workers, settings.gateway.listen, run_worker).run()
     except OSError as exc:
-        print(f"schoolgate: cannot listen on {settings.gateway.listen}: {exc.strerror}", file=sys.stderr)
-        return EXIT_FAIL
+        return _start_failed(f"cannot listen on {settings.gateway.listen}: {exc.strerror}")
 
 
 # --- scan (a fixed contract) ---------------------------------------------------
@@ -131,7 +149,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from filters.scanner import Scanner
 
     settings = _settings(args)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    _command_logging(settings, args)
     if args.manifest is None and args.message is None:
         raise CliError("give MESSAGE.eml (with --mail-from and --rcpt) or --manifest CASES.jsonl")
     if args.manifest is not None and args.message is not None:
@@ -207,8 +225,26 @@ async def _scan_manifest(scanner, manifest: Path) -> int:
 
 
 # --- quarantine -------------------------------------------------------------------
-def _open_store_sync(settings: Settings):
+def _store_exists(settings: Settings) -> bool:
+    """Reading commands never create a store: an empty new one where the server's store was
+    expected would show nothing and hide the mistake (a wrong [quarantine] path or --data-dir)."""
+    if settings.quarantine.database_url and not settings.quarantine.database_url.startswith("sqlite"):
+        return True  # the index is in the database server; held mail may be on another node
+    if settings.quarantine.database_url:
+        db = settings.quarantine.database_url.partition(":///")[2]
+        return bool(db) and Path(db).exists()
+    return (settings.quarantine.path / "index.sqlite3").exists()
+
+
+def _open_store_sync(settings: Settings, args: argparse.Namespace | None = None):
     from gateway.service import open_store
+
+    if args is not None:
+        _announce_store(settings, args)
+    if not _store_exists(settings):
+        where = settings.source or "the shipped defaults"
+        raise CliError(f"no quarantine store at {store_location(settings)} ([quarantine] path from {where}); "
+                       f"give the --config the server runs with")
     return open_store(settings).open_sync()
 
 
@@ -237,7 +273,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    store = _open_store_sync(settings)
+    store = _open_store_sync(settings, args)
     try:
         rows = store.list_sync(status=args.status, category=args.category, sender=args.sender,
                                recipient=args.recipient, since=_parse_since(args.since), limit=args.limit)
@@ -261,7 +297,7 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
     from quarantine.store import StoreError
 
     settings = _settings(args)
-    store = _open_store_sync(settings)
+    store = _open_store_sync(settings, args)
     try:
         try:
             held = store.get_sync(args.id)
@@ -322,7 +358,8 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
     from quarantine.review import ReleaseError, release
 
     settings = _settings(args)
-    _setup_logging(settings)
+    _command_logging(settings, args)
+    _open_store_sync(settings, args).close_sync()  # the store the server uses, or a clear line
     try:
         result = asyncio.run(release(settings, args.id, recipients=args.recipient or None,
                                      actor=_actor(args), reason=args.reason or ""))
@@ -339,7 +376,7 @@ def cmd_quarantine_delete(args: argparse.Namespace) -> int:
     from quarantine.store import StoreError
 
     settings = _settings(args)
-    store = _open_store_sync(settings)
+    store = _open_store_sync(settings, args)
     try:
         store.delete_sync(args.id, _actor(args), args.reason)
     except StoreError as exc:
@@ -357,30 +394,84 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     data["filters"]["resolved_chain"] = [
         {"name": name, "options": settings.filter_options[name].model_dump(mode="json")}
         for name in settings.filters.chain]
+    data["store"] = store_location(settings)  # what serve and every command here open
+    data["config"] = str(settings.source or "shipped defaults")
     print(json.dumps(data, indent=2))
     return EXIT_OK
 
 
+def _writable_dir(path: Path) -> bool:
+    """Create and drop an unnamed file: proves writes work and leaves nothing behind."""
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+def _check_store(settings: Settings) -> tuple[bool, str]:
+    """The store serve would open, checked without creating it (no stray data/ next to a config)."""
+    path = settings.quarantine.path
+    url = settings.quarantine.database_url
+    if url and not url.startswith("sqlite"):
+        from sqlalchemy import create_engine, text
+        try:
+            engine = create_engine(url)
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            engine.dispose()
+        except Exception as exc:
+            return False, f"quarantine database {store_location(settings)}: {type(exc).__name__}: {exc}"
+    if path.exists():
+        if not path.is_dir():
+            return False, f"quarantine store {path}: not a directory"
+        if _store_exists(settings):
+            try:
+                store = _open_store_sync(settings)
+                try:
+                    store.check_writable()
+                finally:
+                    store.close_sync()
+            except Exception as exc:
+                return False, f"quarantine store {store_location(settings)}: {exc}"
+            return True, f"quarantine store {store_location(settings)} is writable"
+        if not _writable_dir(path):
+            return False, f"quarantine store {path}: directory is not writable"
+        return True, f"quarantine store {store_location(settings)} is writable (empty: serve creates the index)"
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not _writable_dir(parent):
+        return False, f"quarantine store {path} does not exist and cannot be created: {parent} is not writable"
+    return True, (f"quarantine store {store_location(settings)} does not exist yet; serve will create it "
+                  f"({parent} is writable)")
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from filters.scanner import Scanner
     from gateway.service import make_next_hop
 
-    settings = _settings(args)  # ConfigError -> main prints it, exit 1
+    # every problem in the files (schema, filter options, addresses, actions, the directory CSV)
+    # is one ConfigError, printed by main one line each
+    settings = _settings(args, check_files=True)
+    _command_logging(settings, args)
     where = settings.source or "shipped defaults"
     print(f"ok   {where}: configuration valid; chain: {', '.join(settings.filters.chain) or '(empty)'}")
+    if settings.directory.csv is not None:
+        print(f"ok   [directory] csv {settings.directory.csv} is readable")
     problems = 0
-    try:
-        store = _open_store_sync(settings)
-        store.check_writable()
-        store.close_sync()
-        print(f"ok   quarantine store {settings.quarantine.path} is writable")
-    except Exception as exc:
-        problems += 1
-        print(f"FAIL quarantine store {settings.quarantine.path}: {exc}")
+    store_ok, line = _check_store(settings)
+    print(("ok   " if store_ok else "FAIL ") + line)
+    problems += not store_ok
 
     async def checks() -> int:
+        from filters.scanner import Scanner
+
         failed = 0
-        scanner = Scanner(settings)
+        try:
+            scanner = Scanner(settings)
+        except Exception as exc:  # a list file that cannot be read, a model that will not load
+            print(f"FAIL filters: {exc}")
+            return 1
         try:
             for warning in await scanner.self_test():
                 print(f"WARN {warning}")
@@ -436,19 +527,15 @@ def cmd_dkim_keygen(args: argparse.Namespace) -> int:
 # --- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="schoolgate", description="E-safety mail gateway for schools.")
+    parser.add_argument("--version", action="version", version=f"schoolgate {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", metavar="FILE", help="site config (TOML); default: shipped defaults")
-        return p
+    with_config = add_config_arguments
 
     serve = with_config(sub.add_parser("serve", help="run the SMTP gateway and the web UI"))
     serve.add_argument("--next-hop", metavar="HOST:PORT", help="the school's mail server")
     serve.add_argument("--listen", metavar="HOST:PORT", help="SMTP listen address")
     serve.add_argument("--web-listen", metavar="HOST:PORT", help="web UI and /metrics address")
-    serve.add_argument("--data-dir", metavar="DIR", help="keep the quarantine under DIR/quarantine")
     serve.add_argument("--grace", type=float, default=30.0, help="seconds to finish in-flight mail on stop")
-    serve.add_argument("-v", "--verbose", action="store_true")
     serve.set_defaults(func=cmd_serve)
 
     scan = with_config(sub.add_parser("scan", help="run the filters and policy on messages (no SMTP)"))
@@ -511,21 +598,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("schoolgate")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # unknown flags: usage + exit 2 (argparse)
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"schoolgate: configuration error:\n{exc}", file=sys.stderr)
+        for line in exc.problems:  # every problem found, one line each naming file and key
+            print(f"schoolgate: configuration error: {line}", file=sys.stderr)
         return EXIT_FAIL
-    except CliError as exc:
-        print(f"schoolgate: {exc}", file=sys.stderr)
+    except SchoolgateError as exc:  # the root of filters/errors.py's tree: one line, never a traceback
+        print(f"schoolgate: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # a file given on the command line (--out ...) that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"schoolgate: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except Exception as exc:  # our bug: still one line; -v shows where it came from
+        if getattr(args, "verbose", False):
+            logging.getLogger("schoolgate").exception("internal error")
+        print(f"schoolgate: internal error: {type(exc).__name__}: {exc} (run with --verbose for details)",
+              file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

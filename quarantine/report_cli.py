@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from filters.errors import SchoolgateError
-from quarantine.report_data import PERIODS, PeriodError, custom_period, period_for
+from config.loader import add_config_arguments, settings_from_args, store_location
+from quarantine.report_data import PERIODS, custom_period, period_for
 
 
 class ReportCliError(SchoolgateError):
@@ -27,7 +27,7 @@ def _date(text: str) -> date:
 def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="counts for the Head of Centre and governors (no mail content)",
                               description="Make a report of what the gateway did in a period.")
-    p.add_argument("--config", metavar="FILE", help="site config (TOML); default: shipped defaults")
+    add_config_arguments(p)
     when = p.add_mutually_exclusive_group()
     when.add_argument("--period", choices=PERIODS, help="the last complete day, week, month or term (default week)")
     when.add_argument("--from", dest="date_from", type=_date, metavar="D", help="first day (YYYY-MM-DD), with --to")
@@ -43,18 +43,18 @@ def add_report_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from config.loader import load_settings
-
-    settings = load_settings(args.config or os.environ.get("SCHOOLGATE_CONFIG") or None)
-    try:
-        return asyncio.run(_run(args, settings))
-    except (ReportCliError, PeriodError) as exc:
-        print(f"schoolgate: {exc}", file=sys.stderr)
-        return 1
+    """ReportCliError, PeriodError and ConfigError are SchoolgateErrors: gateway/cli.py's main
+    prints each as one line, exit 1."""
+    settings = settings_from_args(args)
+    if args.verbose:
+        print(f"schoolgate: store {store_location(settings)} (config {settings.source or 'shipped defaults'})",
+              file=sys.stderr)
+    return asyncio.run(_run(args, settings))
 
 
 async def _run(args: argparse.Namespace, settings) -> int:
-    from gateway.service import make_next_hop, open_store
+    from gateway.service import make_next_hop
+    from quarantine.store import QuarantineStore
     from quarantine.reports import build_report, file_name, local_now, render, send_report
 
     now = local_now(settings)
@@ -72,7 +72,10 @@ async def _run(args: argparse.Namespace, settings) -> int:
     hop = make_next_hop(settings) if args.send else None
     if args.send and hop is None:
         raise ReportCliError("--send: [gateway] next_hop is not set")
-    store = await open_store(settings).open()
+    if not settings.quarantine.database_url and not (settings.quarantine.path / "index.sqlite3").exists():
+        raise ReportCliError(f"no quarantine store at {store_location(settings)}: nothing to report on; "
+                             f"give the --config the server runs with")
+    store = await QuarantineStore(settings.quarantine.path, settings.quarantine.database_url).open()
     try:
         data = await build_report(settings, store, period, show_names=args.show_names or None, now=now)
         body = await render(data, args.format)

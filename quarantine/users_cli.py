@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 
-EXIT_OK, EXIT_FAIL = 0, 1
+EXIT_OK = 0
 
 
 def _read_password(confirm: bool = True) -> str:
@@ -20,20 +20,22 @@ def _read_password(confirm: bool = True) -> str:
 
 
 def _with_users(args: argparse.Namespace, fn) -> int:
-    from config.loader import load_settings
-    from gateway.service import open_store
+    """fn(accounts) -> (message, audit action). UserError and ConfigError (SchoolgateError) reach
+    gateway/cli.py's main, which prints them as one line, exit 1."""
+    from config.loader import settings_from_args, store_location
     from quarantine.review_store import ReviewStore, WebAction
-    from quarantine.users import UserError, UserStore
+    from quarantine.store import QuarantineStore
+    from quarantine.users import UserStore
 
-    settings = load_settings(args.config or os.environ.get("SCHOOLGATE_CONFIG") or None)
-    store = open_store(settings).open_sync()
+    settings = settings_from_args(args)
+    if args.verbose:
+        print(f"schoolgate: store {store_location(settings)} (config {settings.source or 'shipped defaults'})",
+              file=sys.stderr)
+    # the same store serve opens; accounts may be made before the first start, so it may be created
+    store = QuarantineStore(settings.quarantine.path, settings.quarantine.database_url).open_sync()
     try:
         accounts = UserStore.for_settings(store.engine, settings.web)
-        try:
-            message, action = fn(accounts)
-        except UserError as exc:
-            print(f"schoolgate: {exc}", file=sys.stderr)
-            return EXIT_FAIL
+        message, action = fn(accounts)
         actor = f"cli:{os.environ.get('SUDO_USER') or getpass.getuser()}"
         if action is not None:
             ReviewStore(store).audit(actor, getattr(WebAction, action), None, message, {"user": args.name})
@@ -77,14 +79,11 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def add_user_commands(subparsers) -> None:
     """Adds `user add NAME --role ROLE`, `user passwd NAME`, `user disable NAME`, `user list`."""
+    from config.loader import add_config_arguments as with_config
     from quarantine.users import Role
 
     user = subparsers.add_parser("user", help="local accounts for the review web UI")
     usub = user.add_subparsers(dest="ucommand", metavar="ACTION", required=True)
-
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", metavar="FILE", help="site config (TOML); default: shipped defaults")
-        return p
 
     add = with_config(usub.add_parser("add", help="create an account; the password is read from stdin"))
     add.add_argument("name")
