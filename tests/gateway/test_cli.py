@@ -382,3 +382,62 @@ def test_data_dir_applies_when_the_site_sets_no_path(tmp_path, sink):
     assert len(rows) == 1
     shown = json.loads(schoolgate("config", "show", "--data-dir", str(data), "--config", str(config)).stdout)
     assert shown["store"] == str(data / "quarantine")
+
+
+# --- logs: one JSON object per line on stdout (issue 15, item 8) ----------------------------------------
+def serve_config(tmp_path: Path, sink, logging_table: str) -> Path:
+    config = site_config(tmp_path, next_hop=sink.address, extra=logging_table)
+    config.write_text(config.read_text()
+                      .replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{free_port()}"')
+                      .replace("[web]\nenabled = false", f'[web]\nlisten = "127.0.0.1:{free_port()}"'))
+    return config
+
+
+def run_one_message(tmp_path: Path, sink, logging_table: str) -> tuple[str, str]:
+    """serve as a subprocess (web UI on), one message with smtplib, /healthz, SIGTERM: (stdout, stderr)."""
+    import httpx
+
+    config = serve_config(tmp_path, sink, logging_table)
+    log = tmp_path / "serve.log"
+    proc = start_serve(config, log)
+    try:
+        deadline = time.monotonic() + 120
+        while "SMTP on" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        port = int(config.read_text().split('listen = "127.0.0.1:')[1].split('"')[0])
+        web = config.read_text().split('listen = "127.0.0.1:')[2].split('"')[0]
+        send_held_message(port)
+        assert httpx.get(f"http://127.0.0.1:{web}/healthz", timeout=10).status_code in (200, 503)
+    finally:
+        assert stop_serve(proc) == 0
+    return log.read_text(), Path(f"{log}.err").read_text()
+
+
+def test_serve_stdout_is_one_json_object_per_line(tmp_path, sink):
+    out, err = run_one_message(tmp_path, sink, '[logging]\nlevel = "info"\nformat = "json"\n')
+    objects = [json.loads(line) for line in out.splitlines()]  # every line parses, or this fails
+    assert objects and all({"ts", "level", "logger"} <= set(o) for o in objects)
+    assert all("message" in o or "event" in o for o in objects)
+    events = [o.get("event") for o in objects]
+    assert events.index("start") < events.index("message") < events.index("stop")
+    message = next(o for o in objects if o.get("event") == "message")
+    assert message["logger"] == "schoolgate.message" and message["codes"] == ["ATTACHMENT_DOUBLE_EXTENSION"]
+    assert message["recipients"] == {f"bursar@{SCHOOL_DOMAIN}": "hold"} and message["reply"] == "250"
+    start = next(o for o in objects if o.get("event") == "start")
+    assert start["store"] == str(tmp_path / "q") and start["version"]
+    # library chatter (aiosmtpd's per-command lines, "Available AUTH mechanisms", uvicorn) stays below WARNING
+    assert not [o for o in objects if not o["logger"].split(".")[0] in ("schoolgate", "gateway", "filters",
+                                                                        "quarantine", "config")
+                and o["level"] in ("debug", "info")]
+    assert "AUTH" not in out and "Traceback" not in out + err
+    assert err == ""
+
+
+def test_text_format_is_readable_and_debug_opens_the_libraries(tmp_path, sink):
+    out, err = run_one_message(tmp_path, sink, '[logging]\nlevel = "debug"\nformat = "text"\n')
+    lines = out.splitlines()
+    assert not any(line.startswith("{") for line in lines)
+    assert any(" INFO schoolgate: SMTP on 127.0.0.1:" in line for line in lines)
+    assert any(" INFO schoolgate.message: {" in line and "ATTACHMENT_DOUBLE_EXTENSION" in line for line in lines)
+    assert any(" mail.log: " in line for line in lines)  # aiosmtpd, heard only at debug
