@@ -18,12 +18,15 @@ from email.utils import formatdate, make_msgid
 from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
 from config.schema import Settings
 from gateway.relay import DeliveryResult, NextHop
 from quarantine.report_data import Period, ReportData, gather_sync, period_for
 from quarantine.report_render import render_csv, render_html, render_pdf
 from quarantine.report_tables import record_run_sync, snapshot_config_sync, was_sent_sync
-from quarantine.store import QuarantineStore
+from quarantine.store import QuarantineStore, decisions
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +165,18 @@ def jobs(settings: Settings) -> list[Job]:
     return out
 
 
+def first_message_sync(engine: Engine) -> float | None:
+    """When the gateway decided on its first message (None: not yet). Scheduled reports start
+    with the period that holds it: a report for a time before the gateway existed is all zeros
+    and tells the Head nothing but that the gateway is new."""
+    with engine.begin() as conn:
+        return conn.execute(select(func.min(decisions.c.at))).scalar()
+
+
 class ReportScheduler:
     """Every check_minutes: for each job, the period that ended most recently; if it is
-    past send_hour on the day after and no successful send is recorded, send it.
+    past send_hour on the day after, the gateway had its first message before the period
+    ended, and no successful send is recorded, send it.
     Restart-safe (the record decides), and a failed send is tried again next check."""
 
     def __init__(self, settings: Settings, store: QuarantineStore, next_hop: Callable[[], NextHop | None]) -> None:
@@ -183,6 +195,11 @@ class ReportScheduler:
                 continue
             due = period.end.replace(hour=self.settings.reports.send_hour)
             if now < due:
+                continue
+            first = await self.store.run(first_message_sync, self.store.engine)
+            if first is None or first >= period.end_ts:
+                log.debug("report %s for %s not sent: the gateway's first message came after it",
+                          job.trigger, period.label)
                 continue
             if await self.store.run(was_sent_sync, self.store.engine, job.trigger, period.start_ts, period.end_ts):
                 continue

@@ -367,6 +367,8 @@ async def test_scheduler_sends_each_period_once(tmp_path, sink):
                                                  "recipients": ["governors@school.sch.uk"], "attach": "none"}]})
     store = await QuarantineStore(settings.quarantine.path).open()
     await store.run(seed, store)
+    with store.engine.begin() as conn:  # the gateway already ran in the summer term
+        put_decision(conn, at(1, 10, month=7), "inbound", "staff", "pass")
     from gateway.service import make_next_hop
     hop = make_next_hop(settings)
     try:
@@ -408,3 +410,33 @@ async def test_running_gateway_records_its_config_and_schedules(review_gateway, 
     assert json.loads(snapshot.config)["reports"]["schedule"] == "weekly"
     await gw.gateway.stop(grace=1)
     assert task.cancelled()
+
+
+async def test_no_scheduled_report_for_a_period_before_the_first_message(tmp_path, sink):
+    """Issue 15, item 12: a new gateway does not mail the Head an all-zero report for the week
+    (or term) before it existed; the first report is for the period holding its first message."""
+    settings = make_settings(tmp_path, gateway={"next_hop": sink.address},
+                             reports={"recipients": ["head@school.sch.uk"], "schedule": "weekly", "attach": "none",
+                                      "extra": [{"name": "governors", "schedule": "termly",
+                                                 "recipients": ["governors@school.sch.uk"], "attach": "none"}]})
+    store = await QuarantineStore(settings.quarantine.path).open()
+    from gateway.service import make_next_hop
+    hop = make_next_hop(settings)
+    try:
+        scheduler = ReportScheduler(settings, store, lambda: hop)
+        # no message yet: the week of 2 November ended, but nothing is sent for it
+        assert await scheduler.run_once(datetime(2026, 11, 9, 8, tzinfo=LONDON)) == []
+        # the first message comes on Wednesday 11 November: the week before it is still not reported,
+        # nor the summer term (both ended before it)
+        with store.engine.begin() as conn:
+            put_decision(conn, at(11, 9), "inbound", "staff", "pass")
+        assert await scheduler.run_once(datetime(2026, 11, 12, 8, tzinfo=LONDON)) == []
+        assert sink.messages == []
+        # the week holding the first message is reported when it ends
+        assert await scheduler.run_once(datetime(2026, 11, 16, 8, tzinfo=LONDON)) == ["schedule:main"]
+        [mail] = sink.messages
+        assert mail.rcpt_tos == ["head@school.sch.uk"] and b"Week of 9 November 2026" in mail.data
+        assert [r["trigger"] for r in runs_sync(store.engine)] == ["schedule:main"]
+    finally:
+        await hop.close()
+        await store.close()
