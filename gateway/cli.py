@@ -41,8 +41,9 @@ def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None,
 
 def _command_logging(settings: Settings, args: argparse.Namespace) -> None:
     """Commands other than serve: their stdout is their output (JSON for scripts), so log to stderr."""
+    # a person reads these in a terminal: text, whatever [logging] format says for the service
     setup_logging(settings.logging.level if getattr(args, "verbose", False) else "warning",
-                  settings.logging.format, stream=sys.stderr, verbose=getattr(args, "verbose", False))
+                  "text", stream=sys.stderr, verbose=getattr(args, "verbose", False))
 
 
 def _announce_store(settings: Settings, args: argparse.Namespace) -> None:
@@ -61,7 +62,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.web_listen:
         overrides.setdefault("web", {})["listen"] = args.web_listen
     # validated once, here, files included (the directory CSV): a bad config never half-starts
-    settings = _settings(args, overrides, check_files=True)
+    try:
+        settings = _settings(args, overrides, check_files=True)
+    except ConfigError as exc:  # the log collector hears it too (stdout); main prints the lines on stderr
+        setup_logging()
+        for line in exc.problems:
+            event(log, logging.ERROR, "config_error", line)
+        raise
     setup_logging(settings.logging.level, settings.logging.format, verbose=args.verbose)
     _announce_store(settings, args)
     if settings.gateway.workers > 1:

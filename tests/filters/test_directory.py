@@ -52,3 +52,27 @@ def test_bad_file_is_named(tmp_path, content, message):
     with pytest.raises(DirectoryError) as info:
         Directory(csv)
     assert str(csv) in str(info.value) and message in str(info.value)
+
+
+def test_check_reports_every_bad_line_and_reads_headers_in_any_case(tmp_path):
+    from filters.directory import check_directory_csv
+
+    csv = tmp_path / "d.csv"
+    csv.write_text(" Email ,ROLE,Name\na@school.sch.uk,staff,A\nb@school.sch.uk,teacher,B\n,,\n"
+                   "c@school.sch.uk,Student,C\nd@school.sch.uk,,D\n", encoding="utf-8")
+    assert check_directory_csv(csv) == [f"{csv}: line 3: role must be staff or student, not 'teacher'",
+                                        f"{csv}: line 6: role must be staff or student, not ''"]
+    with pytest.raises(DirectoryError, match=r"line 3: .* \(and 1 more\)"):
+        Directory(csv)
+    csv.write_text("Email,Role\nc@school.sch.uk,Student\n", encoding="utf-8")
+    assert check_directory_csv(csv) == [] and Directory(csv).role_of("c@school.sch.uk") == Role.STUDENT
+
+
+def test_check_names_a_missing_or_unreadable_file(tmp_path):
+    from filters.directory import check_directory_csv
+
+    assert check_directory_csv(tmp_path / "none.csv") == [f"{tmp_path / 'none.csv'}: file not found"]
+    (tmp_path / "bin.csv").write_bytes(b"email,role\n\xff\xfe\x00bad")
+    [line] = check_directory_csv(tmp_path / "bin.csv")
+    assert line.startswith(f"{tmp_path / 'bin.csv'}: not a readable CSV")
+    assert check_directory_csv(tmp_path) == [f"{tmp_path}: cannot read directory: Is a directory"]

@@ -441,3 +441,26 @@ def test_text_format_is_readable_and_debug_opens_the_libraries(tmp_path, sink):
     assert any(" INFO schoolgate: SMTP on 127.0.0.1:" in line for line in lines)
     assert any(" INFO schoolgate.message: {" in line and "ATTACHMENT_DOUBLE_EXTENSION" in line for line in lines)
     assert any(" mail.log: " in line for line in lines)  # aiosmtpd, heard only at debug
+
+
+@pytest.mark.parametrize("command", [("quarantine", "list"), ("user", "list"), ("report", "--period", "week",
+                                                                                  "--format", "csv")])
+def test_verbose_says_which_store_every_command_opened(tmp_path, command):
+    config = site_config(tmp_path)
+    schoolgate("user", "add", "reviewer1", "--role", "reviewer", "--config", str(config),
+               stdin="a long enough password\n")
+    result = schoolgate(*command, "--verbose", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert f"schoolgate: store {tmp_path / 'q'} (config {config})" in result.stderr.splitlines()
+
+
+def test_serve_config_errors_are_json_on_stdout_and_lines_on_stderr(tmp_path):
+    config = tmp_path / "site.toml"
+    config.write_text('[notify]\ndsl_addresses = ["not an email"]\n[policy.default_actions]\ncritical = "pass"\n',
+                      encoding="utf-8")
+    result = schoolgate("serve", "--config", str(config))
+    assert result.returncode == 1
+    logged = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["event"] for o in logged] == ["config_error", "config_error"]
+    assert all(o["level"] == "error" and o["message"].startswith(f"{config}: [") for o in logged)
+    assert len(result.stderr.splitlines()) == 2 and "Traceback" not in result.stderr
