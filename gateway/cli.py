@@ -249,9 +249,9 @@ def _open_store_sync(settings: Settings, args: argparse.Namespace | None = None)
     if args is not None:
         _announce_store(settings, args)
     if not _store_exists(settings):
-        where = settings.source or "the shipped defaults"
-        raise CliError(f"no quarantine store at {store_location(settings)} ([quarantine] path from {where}); "
-                       f"give the --config the server runs with")
+        where = settings.source or "shipped defaults"
+        raise CliError(f"no quarantine store at {store_location(settings)} (config {where}); "
+                       f"give the --config (and --data-dir) the server runs with")
     return open_store(settings).open_sync()
 
 
