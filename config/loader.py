@@ -226,12 +226,16 @@ def _check_directory(core: dict[str, Any], settings: Settings | None, root: Path
 def store_location(settings: Settings) -> str:
     """Where the quarantine lives, as `config show`, `--verbose` and the start line say it."""
     if settings.quarantine.database_url:
-        url = settings.quarantine.database_url
-        scheme, sep, rest = url.partition("://")
-        if sep and "@" in rest:  # never print a password
-            rest = "***@" + rest.rpartition("@")[2]
-        return f"{scheme}{sep}{rest} (held mail under {settings.quarantine.path})"
+        return f"{masked_url(settings.quarantine.database_url)} (held mail under {settings.quarantine.path})"
     return str(settings.quarantine.path)
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: the credentials replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
 
 
 # -- the command line's view of the same ------------------------------------------------------

@@ -17,7 +17,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any, Sequence
 
-from config.loader import ConfigError, add_config_arguments, settings_from_args, store_location
+from config.loader import ConfigError, add_config_arguments, masked_url, settings_from_args, store_location
 from config.schema import Settings
 from filters.errors import SchoolgateError
 from gateway.logs import adopt_library_handlers, event, setup_logging
@@ -402,6 +402,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         {"name": name, "options": settings.filter_options[name].model_dump(mode="json")}
         for name in settings.filters.chain]
     data["store"] = store_location(settings)  # what serve and every command here open
+    if settings.quarantine.database_url:  # printed configs end up in tickets: no password
+        data["quarantine"]["database_url"] = masked_url(settings.quarantine.database_url)
     data["config"] = str(settings.source or "shipped defaults")
     print(json.dumps(data, indent=2))
     return EXIT_OK

@@ -137,3 +137,16 @@ def test_store_location_hides_a_database_password(tmp_path):
                                              'database_url = "postgresql://gate:s3cret@db.local/schoolgate"\n'))
     assert "s3cret" not in store_location(settings)
     assert "db.local/schoolgate" in store_location(settings) and str(tmp_path / "q") in store_location(settings)
+
+
+def test_config_show_hides_a_database_password(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    site = write(tmp_path, '[quarantine]\npath = "q"\ndatabase_url = "postgresql://gate:s3cret@db.local/schoolgate"\n')
+    shown = subprocess.run([sys.executable, "-m", "gateway.cli", "config", "show", "--config", str(site)],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "s3cret" not in shown.stdout
+    assert json.loads(shown.stdout)["quarantine"]["database_url"] == "postgresql://***@db.local/schoolgate"
