@@ -29,6 +29,7 @@ ENV SCHOOLGATE_CONFIG=/etc/schoolgate/schoolgate.toml PYTHONUNBUFFERED=1
 # /healthz answers 503 naming the failing part (clamd, store, next hop); urllib raises on it
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8025/healthz', timeout=8)"]
-# The container's own addresses; the site file says everything else (contrib/docker/schoolgate.toml)
+# The container's own addresses, and the data volume for the store when the site file
+# sets no [quarantine] path; the site file says everything else (contrib/docker/schoolgate.toml)
 CMD ["schoolgate", "serve", "--config", "/etc/schoolgate/schoolgate.toml", \
-     "--listen", "0.0.0.0:25", "--web-listen", "0.0.0.0:8025"]
+     "--listen", "0.0.0.0:25", "--web-listen", "0.0.0.0:8025", "--data-dir", "/var/lib/schoolgate/data"]
