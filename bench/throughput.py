@@ -423,6 +423,7 @@ level = "warning"
 
 [virus]
 clamd = "{clamd_address}"
+allow_test_signatures = true  # the bench clamd has test signatures only
 """, encoding="utf-8")
     return path
 

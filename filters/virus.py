@@ -12,7 +12,8 @@ whose on_error - tempfail by default - decides; never a silent pass)::
     ClamdError                 clamd answered something other than OK / FOUND
     +-- ClamdUnavailable       cannot connect, or the connection broke
     +-- ClamdTimeout           no answer within the timeout
-    VirusSelfTestError         self_test(): the gateway must not start
+    VirusSelfTestError         self_test(): the gateway must not start (no clamd, blind,
+                               or test-only/stale signatures without allow_test_signatures)
 """
 from __future__ import annotations
 
@@ -123,19 +124,45 @@ def _parse_ctime(text: str) -> dt.datetime | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """What clamd's VERSION says about its signature database, judged against the limit."""
+    test_only: bool  # no daily database version or date: a local database (tests, evaluation)
+    stale: bool  # dated, but older than signature_max_age_days
+    age_days: float | None  # None when undated
+    problem: str | None  # one line naming what is wrong; None when the signatures are current
+
+
+def check_signatures(version: ClamdVersion, max_age_days: float, where: str,
+                     now: dt.datetime | None = None) -> SignatureCheck:
+    """Judge the signature database clamd reports: test-only (undated), stale, or current."""
+    if version.signatures is None or version.signature_date is None:
+        return SignatureCheck(True, False, None,
+                              f"clamd at {where} has TEST SIGNATURES ONLY ({version.text!r}: no dated daily "
+                              f"signature database), so it detects the EICAR test string and no real virus")
+    age = (now or dt.datetime.now(dt.timezone.utc)) - version.signature_date
+    age_days = age.total_seconds() / 86400
+    if age <= dt.timedelta(days=max_age_days):
+        return SignatureCheck(False, False, age_days, None)
+    return SignatureCheck(False, True, age_days,
+                          f"VIRUS SIGNATURES ARE OUT OF DATE: clamd at {where} has signatures from "
+                          f"{version.signature_date:%Y-%m-%d} ({age.days} days old, limit {max_age_days:g} days); "
+                          f"check that freshclam runs")
+
+
 def signature_age_warnings(version: ClamdVersion, max_age_days: float, where: str,
                            now: dt.datetime | None = None) -> list[str]:
-    """Loud warnings for an old or undated signature database (an undated one is a
-    local test database: warned about, never fatal)."""
-    if version.signature_date is None:
-        return [f"clamd at {where} reports no signature date ({version.text!r}); "
-                f"cannot check that its signatures are up to date"]
-    age = (now or dt.datetime.now(dt.timezone.utc)) - version.signature_date
-    if age <= dt.timedelta(days=max_age_days):
-        return []
-    return [f"VIRUS SIGNATURES ARE OUT OF DATE: clamd at {where} has signatures from "
-            f"{version.signature_date:%Y-%m-%d} ({age.days} days old, limit {max_age_days:g} days); "
-            f"check that freshclam runs"]
+    """The problem check_signatures() names, as a list (empty when the signatures are current)."""
+    problem = check_signatures(version, max_age_days, where, now).problem
+    return [problem] if problem else []
+
+
+class FailingWarning(str):
+    """A self-test warning that lets the gateway run (an explicit evaluation setting
+    allows it) but marks the install unfit for production: `schoolgate config check`
+    prints it as a FAIL line and exits 1 (it reads `fails_check`)."""
+
+    fails_check = True
 
 
 class ClamdClient:
@@ -237,7 +264,8 @@ class Options(FilterOptions):
         description="largest message streamed to clamd; must equal clamd's StreamMaxLength. "
                     "Larger messages are held with VIRUS_SCAN_INCOMPLETE, never passed")
     signature_max_age_days: float = Field(
-        3.0, gt=0, description="self-test warns loudly when the signature database is older")
+        3.0, gt=0, description="the gateway refuses to start when the signature database is older "
+                               "(unless allow_test_signatures)")
     allow_test_signatures: bool = Field(
         False, description="evaluation only: start although clamd has only test signatures (EICAR) or "
                            "stale ones; said loudly at start-up, in config check, /healthz (degraded), "
@@ -260,6 +288,8 @@ class VirusFilter:
         self.client = ClamdClient(self.address, options.timeout)
         # Bounds clamd's load; waiting here counts against the chain's deadline.
         self._slots = asyncio.Semaphore(options.max_concurrent_scans)
+        # set by self_test(): /healthz, the metrics and the review UI read it
+        self.signatures: SignatureCheck | None = None
 
     async def scan(self, data: bytes) -> str | None:
         async with self._slots:
@@ -291,7 +321,9 @@ class VirusFilter:
 
     async def self_test(self) -> list[str]:
         """PING, VERSION and an EICAR scan. Raises VirusSelfTestError when clamd is
-        missing or blind; returns warnings (an old or undated signature database)."""
+        missing or blind, or when its signatures are test-only or stale and
+        [virus] allow_test_signatures is false; with it true, returns one loud
+        FailingWarning instead. Records the judgement in `self.signatures`."""
         try:
             pong = await self.client.ping()
             if pong != "PONG":
@@ -307,7 +339,17 @@ class VirusFilter:
             raise VirusSelfTestError(
                 f"clamd at {self.address} did not detect the EICAR test string: its signature "
                 f"database is missing or broken (run freshclam)")
-        warnings = signature_age_warnings(version, self._options.signature_max_age_days, str(self.address))
-        for warning in warnings:
-            log.warning("%s", warning)
-        return warnings
+        self.signatures = check_signatures(version, self._options.signature_max_age_days, str(self.address))
+        if self.signatures.problem is None:
+            return []
+        if not self._options.allow_test_signatures:
+            # A gateway that says "scanned" without real, current signatures is a silent
+            # "protected": refuse, and say how to fix it or how to evaluate knowingly.
+            raise VirusSelfTestError(
+                f"{self.signatures.problem}. Refusing to start: run freshclam (docs/clamd.md), or, "
+                f"for an evaluation install only, set [virus] allow_test_signatures = true")
+        warning = FailingWarning(
+            f"EVALUATION ONLY, NOT PROTECTED AGAINST VIRUSES: {self.signatures.problem}; "
+            f"running because [virus] allow_test_signatures = true. Never use this on a "
+            f"production gateway")
+        return [warning]  # the gateway logs it at start-up, config check prints it as FAIL

@@ -482,9 +482,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             print(f"FAIL filters: {exc}")
             return 1
         try:
+            unfit = 0
             for warning in await scanner.self_test():
-                print(f"WARN {warning}")
-            print("ok   filter self-tests passed")
+                # a warning with fails_check (test-only virus signatures allowed for an
+                # evaluation install) lets serve run but is a failure here: exit 1
+                unfit += bool(getattr(warning, "fails_check", False))
+                print(f"{'FAIL' if getattr(warning, 'fails_check', False) else 'WARN'} {warning}")
+            failed += unfit
+            if not unfit:
+                print("ok   filter self-tests passed")
         except Exception as exc:
             failed += 1
             print(f"FAIL filter self-test: {exc}")

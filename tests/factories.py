@@ -40,22 +40,27 @@ def shipped_chain() -> list[str]:
 def _point_virus_at_test_clamd(data: dict[str, Any]) -> None:
     """The shipped chain scans with clamd: point it at the session's real clamd
     (tests/conftest.py). Without clamd (a developer machine; CI always has it)
-    the virus filter is left out and the virus tests themselves skip."""
+    the virus filter is left out and the virus tests themselves skip. Every
+    test clamd has test signatures only, so tests run as an evaluation install
+    does ([virus] allow_test_signatures) unless a test says otherwise."""
     chain = data.get("filters", {}).get("chain", shipped_chain())
-    if "virus" not in chain or "clamd" in data.get("virus", {}):
+    if "virus" not in chain:
         return
-    address = os.environ.get("SCHOOLGATE_TEST_CLAMD")
-    if address:
-        data["virus"] = {**data.get("virus", {}), "clamd": address}
-    else:
-        data["filters"] = {**data.get("filters", {}), "chain": [n for n in chain if n != "virus"]}
+    virus = data.get("virus", {})
+    if "clamd" not in virus:
+        address = os.environ.get("SCHOOLGATE_TEST_CLAMD")
+        if not address:
+            data["filters"] = {**data.get("filters", {}), "chain": [n for n in chain if n != "virus"]}
+            return
+        virus = {**virus, "clamd": address}
+    data["virus"] = {"allow_test_signatures": True, **virus}
 
 
 def site_toml_virus() -> str:
     """The same for a site file written by a test: a TOML fragment."""
     address = os.environ.get("SCHOOLGATE_TEST_CLAMD")
     if address:
-        return f'[virus]\nclamd = "{address}"\n'
+        return f'[virus]\nclamd = "{address}"\nallow_test_signatures = true\n'
     chain = [n for n in shipped_chain() if n != "virus"]
     return "[filters]\nchain = [" + ", ".join(f'"{n}"' for n in chain) + "]\n"
 

@@ -300,10 +300,69 @@ async def test_concurrent_scans_are_bounded(tmp_path):
 
 # --- self-test -------------------------------------------------------------------------------
 
-async def test_self_test_passes_on_real_clamd(clamd_server):
-    warnings = await make_filter(clamd_server.address).self_test()
-    # the local test database has no date: a warning, never a crash
-    assert len(warnings) == 1 and "no signature date" in warnings[0]
+async def test_self_test_refuses_test_only_signatures_by_default(clamd_server):
+    # the fixture's database is local and undated: test signatures only
+    with pytest.raises(VirusSelfTestError, match="TEST SIGNATURES ONLY") as info:
+        await make_filter(clamd_server.address).self_test()
+    assert "allow_test_signatures = true" in str(info.value) and "freshclam" in str(info.value)
+    assert "\n" not in str(info.value)  # one line
+
+
+async def test_self_test_allows_test_signatures_loudly_when_set(clamd_server):
+    flt = make_filter(clamd_server.address, allow_test_signatures=True)
+    warnings = await flt.self_test()
+    assert len(warnings) == 1
+    assert "EVALUATION ONLY, NOT PROTECTED AGAINST VIRUSES" in warnings[0]
+    assert getattr(warnings[0], "fails_check", False)  # config check prints it as FAIL
+    assert flt.signatures is not None and flt.signatures.test_only and not flt.signatures.stale
+
+
+class FakeVersionClamd:
+    """A real socket speaking clamd's protocol with a chosen VERSION reply (a stale
+    database cannot be had from a real clamd without waiting days), finding EICAR."""
+
+    def __init__(self, path: Path, version: str) -> None:
+        self.path, self.version = path, version
+
+    async def handle(self, reader, writer):
+        command = await reader.readuntil(b"\0")
+        if command == b"zPING\0":
+            writer.write(b"PONG\0")
+        elif command == b"zVERSION\0":
+            writer.write(self.version.encode() + b"\0")
+        else:
+            while (await reader.read(65536)).count(b"\0\0\0\0") == 0:
+                pass
+            writer.write(b"stream: Eicar-Signature FOUND\0")
+        await writer.drain()
+        writer.close()
+
+
+def _ctime(when: dt.datetime) -> str:
+    return when.strftime("%a %b %d %H:%M:%S %Y")
+
+
+@pytest.mark.parametrize("days_old, allow, outcome", [
+    (1, False, "ok"),
+    (10, False, "OUT OF DATE"),
+    (10, True, "warn"),
+])
+async def test_self_test_on_dated_signatures(tmp_path, days_old, allow, outcome):
+    date = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_old)
+    fake = FakeVersionClamd(tmp_path / "clamd.sock", f"ClamAV 1.4.6/27500/{_ctime(date)}")
+    server = await asyncio.start_unix_server(fake.handle, path=str(fake.path))
+    async with server:
+        flt = make_filter(f"unix:{fake.path}", allow_test_signatures=allow)
+        if outcome == "ok":
+            assert await flt.self_test() == []
+            assert flt.signatures.problem is None and 0.9 < flt.signatures.age_days < 1.1
+        elif outcome == "warn":
+            (warning,) = await flt.self_test()
+            assert "OUT OF DATE" in warning and "EVALUATION ONLY" in warning
+            assert flt.signatures.stale
+        else:
+            with pytest.raises(VirusSelfTestError, match="OUT OF DATE.*Refusing to start"):
+                await flt.self_test()
 
 
 async def test_self_test_refuses_without_clamd(tmp_path):
@@ -333,7 +392,7 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
     (1, 3, None),
     (5, 3, "OUT OF DATE"),
     (5, 7, None),
-    (None, 3, "no signature date"),
+    (None, 3, "TEST SIGNATURES ONLY"),
 ])
 def test_signature_age_warnings(days_old, max_age, expect):
     date = None if days_old is None else NOW - dt.timedelta(days=days_old)

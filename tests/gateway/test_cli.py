@@ -72,8 +72,11 @@ def test_config_check_names_key_and_file(tmp_path, content, key):
 def test_config_check_ok_and_reports_unreachable_next_hop(tmp_path, sink):
     from tests.conftest import free_port
     ok = schoolgate("config", "check", "--config", str(site_config(tmp_path, next_hop=sink.address)))
-    assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "writable" in ok.stdout and "answers" in ok.stdout
+    # the session clamd has test signatures only: allowed for the tests, but config check
+    # says so as a failure (tests/filters/test_virus.py); nothing else fails
+    fails = [line for line in ok.stdout.splitlines() if line.startswith("FAIL")]
+    assert all("TEST SIGNATURES ONLY" in line for line in fails), ok.stdout + ok.stderr
     (tmp_path / "b").mkdir()
     bad = schoolgate("config", "check", "--config",
                      str(site_config(tmp_path / "b", next_hop=f"127.0.0.1:{free_port()}")))
