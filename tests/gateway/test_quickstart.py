@@ -39,10 +39,10 @@ def test_quickstart_offline_runs_a_filtering_gateway_and_says_it_is_not_protecte
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.quickstart", "--data-dir", str(data), "--next-hop", sink.address,
          "--listen", f"127.0.0.1:{port}", "--web-listen", f"127.0.0.1:{free_port()}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+        cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # banner on stderr, JSON log lines on stdout
     try:
         deadline = time.monotonic() + 120
-        while "schoolgate: SMTP on" not in log.read_text(errors="replace"):
+        while "SMTP on" not in log.read_text(errors="replace"):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         out = log.read_text()
