@@ -12,6 +12,7 @@ as one (a bad list file or period is a bad value).
     ├── CliError                             gateway/cli.py        a bad command line
     ├── ReportCliError                       quarantine/report_cli.py
     ├── StartupError                         gateway/service.py    the gateway must not start
+    ├── QuickstartError                      gateway/quickstart.py scripts/serve cannot set up
     ├── DkimSigningError                     gateway/dkim_signing.py
     ├── NextHopError                         gateway/relay.py      the school's server failed us
     ├── DNSLookupError                       filters/dns_lookup.py temporary by nature

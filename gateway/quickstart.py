@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from filters.errors import SchoolgateError
 from filters.virus import (DEFAULT_MAX_SCAN_BYTES, EICAR, ClamdAddress, ClamdClient, ClamdError,
                            SignatureCheck, check_signatures, parse_version)
 
@@ -48,7 +49,7 @@ FRESHCLAM_SECONDS = float(os.environ.get("SCHOOLGATE_FRESHCLAM_TIMEOUT", "600"))
 TEST_SIGNATURE = "Eicar-Test-Signature"
 
 
-class QuickstartError(Exception):
+class QuickstartError(SchoolgateError):
     """Something the person running scripts/serve must fix; printed as one line."""
 
 
