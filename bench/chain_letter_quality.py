@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import sys
 import time
@@ -140,10 +141,18 @@ async def main() -> None:
     parser.add_argument("--show-held", action="store_true", help="list snopes rows held that do not ask to be forwarded")
     parser.add_argument("--show-misses", action="store_true", help="list missed positives and passed hard negatives")
     parser.add_argument("--show-fp", action="store_true", help="list false holds on ham")
+    parser.add_argument("--options", default="{}", metavar="JSON",
+                        help='[chain_letter] overrides, e.g. \'{"weights": {"fear": 1.5}, "threshold": 4.5}\'')
+    parser.add_argument("--no-library", action="store_true",
+                        help="no known-letter library (measure the cue model alone, e.g. on snopes train, "
+                             "whose fingerprints are in the library)")
     args = parser.parse_args()
 
     # only this filter: the others' options (and imports) are not needed here
-    settings = make_settings(filters={"chain": ["chain_letter"]})
+    options = json.loads(args.options)
+    if args.no_library:
+        options.update(library_dir="__none__", extra_library_dirs=[])
+    settings = make_settings(filters={"chain": ["chain_letter"]}, chain_letter=options)
     directory = Directory(None, {}, (SCHOOL_DOMAIN,))
     flt = ChainLetterFilter(settings.filter_options["chain_letter"], FilterContext(settings, directory))
     policy = Policy(settings)

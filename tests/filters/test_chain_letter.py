@@ -152,7 +152,7 @@ async def test_severity_follows_score() -> None:
     flt, _ = make_filter(high_threshold=6.0)
     strong = ("fwd dis 2 10 ppl in 5 mins or ur mum will die 2nite. dont break the chain. "
               "it really works, not a joke!!")
-    weak = "Send this to 10 people within 1 hour or you will have bad luck."
+    weak = "Send this to 10 people or you will have bad luck."
     assert (await flt.check(make_view(strong, mail_from=PUPIL, rcpt_to=(FRIEND,))))[0].severity is Severity.HIGH
     assert (await flt.check(make_view(weak, mail_from=PUPIL, rcpt_to=(FRIEND,))))[0].severity is Severity.MEDIUM
 
