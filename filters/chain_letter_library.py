@@ -137,20 +137,36 @@ def best_match(message: frozenset[int], library: Iterable[KnownLetter]) -> Match
 
 
 def main(argv: list[str]) -> int:
-    """Fingerprint letters given as text files (one letter per file): prints the lines."""
+    """Fingerprint letters given as text files (one letter per file), or the
+    `train` rows of the Snopes corpus that ask to be forwarded: prints the lines."""
+    import csv
+
     from config.loader import LISTS_DIR
     from filters.chain_letter_signals import Normaliser, parse_slang, read_list, words
 
-    if not argv:
-        print("usage: python -m filters.chain_letter_library LETTER.txt ... >> site.fingerprints",
+    if not argv or argv[0] in ("-h", "--help") or (argv[0] == "--snopes" and len(argv) != 2):
+        print("usage: python -m filters.chain_letter_library LETTER.txt ... >> site.fingerprints\n"
+              "       python -m filters.chain_letter_library --snopes snopes_legends.csv > snopes_train.fingerprints",
               file=sys.stderr)
         return 2
     normalise = Normaliser(parse_slang(read_list(LISTS_DIR / "chain_letter_slang.txt"), "slang"))
-    for name in argv:
-        path = Path(name)
-        line = fingerprint_line(path.stem, words(normalise(path.read_text(encoding="utf-8"))))
+    letters: list[tuple[str, str]] = []
+    if argv[0] == "--snopes":
+        with open(argv[1], newline="", encoding="utf-8") as handle:
+            # train only: the test split measures the filter and must stay unseen
+            letters = [(f"snopes-{row['source']}-{row['source_index']}", row["text"])
+                       for row in csv.DictReader(handle)
+                       if row["split"] == "train" and row["asks_to_forward_checked"] == "1"]
+        print("# Fingerprints (sampled 32-bit word-4-gram hashes, no text) of the Snopes hoaxes of the\n"
+              "# `train` split that ask to be forwarded (../shared/corpora/snopes-urban-legends-hoaxes,\n"
+              "# asks_to_forward_checked = 1). The corpus licence does not allow its text to be shipped.\n"
+              "# Rebuild: python -m filters.chain_letter_library --snopes .../snopes_legends.csv")
+    else:
+        letters = [(Path(name).stem, Path(name).read_text(encoding="utf-8")) for name in argv]
+    for name, text in letters:
+        line = fingerprint_line(name, words(normalise(text)))
         if line is None:
-            print(f"{path}: too short to fingerprint", file=sys.stderr)
+            print(f"{name}: too short to fingerprint", file=sys.stderr)
         else:
             print(line)
     return 0
