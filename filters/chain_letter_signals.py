@@ -59,8 +59,9 @@ MACROS = {
     "{N}": rf"(?:\d{{1,4}}|{_NUMBER_WORDS})",
     "{PEOPLE}": r"(?:people|persons|friends|mates|contacts|others|girls|boys|buddies|pals|followers|"
                 r"family members|names|addresses|emails|e-mails|messages|members|individuals|ppl)",
+    # "tell/warn everyone you know" asks for the same spread as "forward it"
     "{SEND}": r"(?:forward|forwards|forwarded|send|sends|pass|share|copy|re-?post|post|e-?mail|text|"
-              r"message|re-?send|paste)",
+              r"message|re-?send|paste|tell|warn)",
     "{MONEY}": r"(?:[£$€]\s?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 
