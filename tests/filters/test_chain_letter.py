@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -370,3 +373,33 @@ async def test_police_appeal_is_discounted_only_for_its_official_link() -> None:
     assert await flt.check(with_link) == []
     assert flt.assess_text(no_link, no_link.all_text).discount == 1.0
     assert any("police.uk" in f for f in flt.assess_text(with_link, with_link.all_text).fired)
+
+
+# -- bulk is off in `scan`, and scan says so (issue 18 item 3) -------------------------------------
+
+async def test_signals_off_without_seen_store(tmp_path: Path) -> None:
+    without, _ = make_filter(seen=None)
+    assert without.signals_off == ("chain_letter.bulk",)
+    store = await QuarantineStore(tmp_path / "q").open()
+    try:
+        with_store, _ = make_filter(seen=store.seen)
+        assert with_store.signals_off == ()
+    finally:
+        await store.close()
+
+
+def test_scan_json_names_the_signals_that_are_off(tmp_path: Path) -> None:
+    """`schoolgate scan` has no seen store: its JSON says bulk is off; the rest of the contract is unchanged."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[school]\nname = "Hillside Academy"\ndomains = ["{SCHOOL_DOMAIN}"]\n'
+                    '[quarantine]\npath = "q"\n[web]\nenabled = false\n'
+                    '[filters]\nchain = ["sender_list", "attachments", "chain_letter"]\n', encoding="utf-8")
+    eml = DATA / "positive" / "luck_fwd_fwd_texting.eml"
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "scan", "--config", str(site), str(eml),
+                             "--mail-from", PUPIL, "--rcpt", FRIEND], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"id", "action", "recipients", "findings", "failures", "signals_off"}
+    assert out["signals_off"] == ["chain_letter.bulk"]
+    assert out["action"] == "hold" and out["findings"][0]["code"] == CODE
