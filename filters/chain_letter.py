@@ -66,12 +66,16 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "bulk": 2.0,
 }
 
+# What a pupil reads (through the sender_student_chain_letter.txt mail template):
+# short sentences, no blame, and where to go if it frightened them.
 DEFAULT_NOTICE = (
-    "Your email was held because it looks like a chain message (for example \"forward this to "
-    "10 people\" or a warning that something bad will happen if you don't). The school's policy "
-    "is that chain messages must not be forwarded. They are never true: nothing bad will happen "
-    "if you delete it. If a message like this worried or upset you, talk to your tutor or a "
-    "trusted adult.")
+    "It looks like a chain message: a message that asks you to send it on to lots of people, "
+    "often promising luck or warning that something bad will happen if you don't.\n\n"
+    "Chain letters are never true. Nothing bad will happen if you don't pass one on, and nobody "
+    "can track how many people you send it to. They fill up inboxes and can frighten younger "
+    "pupils, so the best thing to do is delete them. The school's rule is that chain messages "
+    "are not forwarded.\n\n"
+    "If a message like this worried or upset you, talk to your tutor or another adult you trust.")
 
 
 class Options(FilterOptions):
@@ -116,8 +120,11 @@ class Options(FilterOptions):
         default_factory=list, description="directories of further known chain letters (*.txt)")
     max_evidence: int = Field(8, gt=0, description="matched sentences kept as evidence")
     notify_student_sender: bool = Field(
-        True, description="review/notification work: send the notice below to a student sender when held")
-    student_notice: str = Field(DEFAULT_NOTICE, description="educational notice for a student sender")
+        True, description="tell a pupil whose message is held as a chain letter why, with student_notice "
+                          "(sent by [notify] when sender_notices is on); false: no chain-letter notice")
+    student_notice: str = Field(
+        DEFAULT_NOTICE, description="the kind, age-appropriate paragraph of that notice (the mail template "
+                                    "sender_student_chain_letter.txt wraps it with the release-request link)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import json
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from filters.chain_letter import CODE, ChainLetterFilter
 from filters.policy import Policy
 from quarantine.store import QuarantineStore
 from tests.factories import CORPORA, SCHOOL_DOMAIN, make_message, make_settings, make_view
+from tests.quarantine.conftest import review_gateway  # noqa: F401 - the fixture, shared with quarantine tests
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chain_letters"
 POSITIVES = sorted((DATA / "positive").glob("*.eml"))
@@ -403,3 +406,40 @@ def test_scan_json_names_the_signals_that_are_off(tmp_path: Path) -> None:
     assert set(out) == {"id", "action", "recipients", "findings", "failures", "signals_off"}
     assert out["signals_off"] == ["chain_letter.bulk"]
     assert out["action"] == "hold" and out["findings"][0]["code"] == CODE
+
+
+# -- the pupil's notice (issue 18 item 5): end to end through SMTP, the hold and the next hop -----
+
+PUPILS = f"pupils.{SCHOOL_DOMAIN}"
+NOTIFY = {"enabled": True, "from_address": f"schoolgate@{SCHOOL_DOMAIN}", "check_seconds": 3600}
+
+
+async def _held_chain_letter_notices(review_gateway, sink, **chain_options) -> list:
+    gw = await review_gateway(notify=NOTIFY, filters={"chain": ["chain_letter"]},
+                              directory={"domain_roles": {PUPILS: "student"}}, chain_letter=chain_options)
+    pupil = f"jade.w@{PUPILS}"
+    raw = make_message("fwd dis 2 10 ppl in 5 mins or u will hav bad luck 4 10 yrs. dont break the chain!!",
+                       subject="FW: read this", sender=pupil, to=f"kayla.m@{PUPILS}")
+    code, _ = await gw.send(raw, mail_from=pupil, rcpt_tos=[f"kayla.m@{PUPILS}"])
+    assert code == 250
+    await gw.gateway.notifier.drain()
+    out = []
+    for message in sink.messages:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        if parsed["X-Schoolgate-Notice"]:
+            out.append(parsed)
+    return out
+
+
+async def test_pupil_sender_gets_the_configured_kind_notice(review_gateway, sink) -> None:
+    notices = await _held_chain_letter_notices(
+        review_gateway, sink, student_notice="Chain letters are never true, Jade's school says. Delete it.")
+    [notice] = notices
+    assert notice["X-Schoolgate-Notice"] == "sender_student" and notice["To"] == f"jade.w@{PUPILS}"
+    text = notice.get_body(("plain",)).get_content()
+    assert "Chain letters are never true, Jade's school says. Delete it." in text
+    assert "/request/" in text  # the pupil may still ask a member of staff to release it
+
+
+async def test_notify_student_sender_false_sends_no_chain_letter_notice(review_gateway, sink) -> None:
+    assert await _held_chain_letter_notices(review_gateway, sink, notify_student_sender=False) == []
