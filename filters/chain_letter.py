@@ -186,6 +186,8 @@ class ChainLetterFilter:
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
+        quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
+        self._reviewed = lib.ReviewedLetters(Path(quarantine) if quarantine else None)
         # Signals this instance cannot use (shown by `schoolgate scan` as "signals_off").
         self.signals_off: tuple[str, ...] = ("chain_letter.bulk",) if self._seen is None else ()
 
@@ -210,6 +212,10 @@ class ChainLetterFilter:
         return self.findings(assessment, bulk)
 
     # -- scoring (pure, runs in the executor) -------------------------------------
+    def fingerprint_tokens(self, text: str) -> list[str]:
+        """The normalised words of a text, as the library shingles them."""
+        return sig.words(self._normalise(text))
+
     def assess_text(self, view: MessageView, text: str) -> Assessment:
         w = self._weights
         families: dict[str, list[str]] = {}
@@ -258,7 +264,8 @@ class ChainLetterFilter:
             fired.append(f"a request to pass it on with {len(levers)} lever(s)")
 
         tokens = sig.words(joined.text)
-        match = lib.best_match(lib.shingle_hashes(tokens), self._library)
+        reviewed = self._reviewed.current()
+        match = lib.best_match(lib.shingle_hashes(tokens), [*self._library, *reviewed] if reviewed else self._library)
         similarity = match.score
         similar_to = match.letter.name if match.letter is not None else ""
         known = match.letter if similarity >= self.options.similarity_minimum else None

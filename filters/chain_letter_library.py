@@ -17,7 +17,10 @@ a stack of quoted headers still matches. Build fingerprints with
 """
 from __future__ import annotations
 
+import functools
+import os
 import sys
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +137,81 @@ def best_match(message: frozenset[int], library: Iterable[KnownLetter]) -> Match
         if score > best.score:
             best = Match(score, letter)
     return best
+
+
+# Reviewers' additions from the review page ("this is a chain letter: add to
+# the library") live with the quarantine data, not in the shipped lists.
+REVIEWED_DIR = "known_chain_letters"
+REVIEWED_FILE = "reviewed.fingerprints"
+_append_lock = threading.Lock()
+
+
+def add_reviewed(quarantine_dir: Path, name: str, tokens: list[str]) -> Path | None:
+    """Append one fingerprint line for a held message a reviewer marked as a
+    chain letter; None when the text is too short to fingerprint."""
+    line = fingerprint_line(name, tokens)
+    if line is None:
+        return None
+    directory = Path(quarantine_dir) / REVIEWED_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / REVIEWED_FILE
+    with _append_lock, open(path, "a", encoding="utf-8") as handle:
+        if handle.tell() == 0:
+            handle.write("# Added by reviewers from the review page (audited as chain_letter_library_add).\n")
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_normaliser():
+    from config.loader import LISTS_DIR
+    from filters.chain_letter_signals import Normaliser, parse_slang, read_list
+    path = LISTS_DIR / "chain_letter_slang.txt"
+    return Normaliser(parse_slang(read_list(path), str(path)))
+
+
+def library_tokens(text: str) -> list[str]:
+    """Normalised words of a text as the filter shingles them (shipped texting spellings)."""
+    from filters.chain_letter_signals import words
+    return words(_shipped_normaliser()(text))
+
+
+def add_reviewed_message(quarantine_dir: Path, message_id: str, raw: bytes) -> Path | None:
+    """Fingerprint a held message's text (decoded, HTML as text, quotes stripped) into the
+    reviewers' library. Only hashes are written: the pupil's words stay in the quarantine."""
+    from filters.directory import Directory
+    from filters.message import Envelope, build_view
+
+    view = build_view(raw, Envelope("", ()), Directory(None, {}, ()))
+    return add_reviewed(quarantine_dir, f"reviewed-{message_id}", library_tokens(view.body_text))
+
+
+class ReviewedLetters:
+    """The reviewers' fingerprint file, re-read when it changes (one stat per message),
+    so an addition counts from the next message on every node that shares the directory."""
+
+    def __init__(self, quarantine_dir: Path | None) -> None:
+        self._path = Path(quarantine_dir) / REVIEWED_DIR / REVIEWED_FILE if quarantine_dir else None
+        self._stamp: tuple[float, int] | None = None
+        self._letters: tuple[KnownLetter, ...] = ()
+
+    def current(self) -> tuple[KnownLetter, ...]:
+        if self._path is None:
+            return ()
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return ()
+        stamp = (stat.st_mtime, stat.st_size)
+        if stamp != self._stamp:
+            try:
+                self._letters = tuple(parse_fingerprints(self._path))
+            except (OSError, ValueError):
+                pass  # a half-written or damaged file: keep the last good set
+            self._stamp = stamp
+        return self._letters
 
 
 def main(argv: list[str]) -> int:

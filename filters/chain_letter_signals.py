@@ -6,11 +6,9 @@ are cut to MAX_TEXT characters) so a 25 MB message costs no more than a long one
 """
 from __future__ import annotations
 
-import bisect
 import hashlib
 import re
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -157,18 +155,6 @@ class Family:
             return set()
         return {m.lastgroup for m in self.named.finditer(text) if m.lastgroup}
 
-    def scan(self, joined: "Joined") -> dict[int, set[str]]:
-        """Segment index -> patterns matched, in one pass over the whole message
-        (one regex call per family, not one per family per sentence)."""
-        if self.gate.search(joined.text) is None:
-            return {}
-        out: dict[int, set[str]] = {}
-        for m in self.named.finditer(joined.text):
-            if m.lastgroup:
-                index = bisect.bisect_right(joined.starts, m.start()) - 1
-                out.setdefault(index, set()).add(m.lastgroup)
-        return out
-
 
 def compile_family(patterns: Iterable[str], where: str) -> Family | None:
     """All patterns of a family as one alternation with a named group per
@@ -266,8 +252,8 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
     return out
 
 
-# Between segments in the joined text: the "." stops every `[^.!?]` gap and
-# no pattern matches across it.
+# Between segments in the joined text (the anchor scan and the shingles read
+# it): the "." keeps a `[^.!?]` gap from spanning two sentences.
 _JOIN = " .\n"
 
 

@@ -19,7 +19,7 @@ from filters.chain_letter import CODE, ChainLetterFilter
 from filters.policy import Policy
 from quarantine.store import QuarantineStore
 from tests.factories import CORPORA, SCHOOL_DOMAIN, make_message, make_settings, make_view
-from tests.quarantine.conftest import review_gateway  # noqa: F401 - the fixture, shared with quarantine tests
+from tests.quarantine.conftest import csrf_of, review, review_gateway  # noqa: F401 - fixtures shared with quarantine tests
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chain_letters"
 POSITIVES = sorted((DATA / "positive").glob("*.eml"))
@@ -443,3 +443,34 @@ async def test_pupil_sender_gets_the_configured_kind_notice(review_gateway, sink
 
 async def test_notify_student_sender_false_sends_no_chain_letter_notice(review_gateway, sink) -> None:
     assert await _held_chain_letter_notices(review_gateway, sink, notify_student_sender=False) == []
+
+
+# -- the reviewer's "this is a chain letter: add to the library" (issue 18 item 2) ----------------
+
+async def test_reviewer_adds_a_held_message_to_the_library_audited(review) -> None:
+    """A letter the filter did not know: held (for its attachment), a reviewer adds it from the
+    review page; the fingerprint (no text) is audited and the filter matches the next copy."""
+    body = LETTER + " Send this to everyone in your form before Friday."
+    mid = await review.hold(subject="FW: the seagull", body=body, sender=PUPIL, rcpts=(FRIEND,))
+    client = await review.login("reviewer")
+    try:
+        page = await client.get(f"/m/{mid}")
+        assert "Add to the library" in page.text
+        token = csrf_of(page.text)
+        refused = await client.post(f"/m/{mid}/chain-letter", data={"csrf": token, "reason": ""})
+        assert refused.status_code == 400
+        added = await client.post(f"/m/{mid}/chain-letter", data={"csrf": token, "reason": "seagull chain in Y8"})
+        assert added.status_code == 303 and added.headers["location"].endswith("done=library")
+    finally:
+        await client.aclose()
+    library = Path(review.gw.settings.quarantine.path) / "known_chain_letters" / "reviewed.fingerprints"
+    stored = library.read_text(encoding="utf-8")
+    assert f"reviewed-{mid}\t" in stored and "seagull" not in stored and "harbour" not in stored
+    audit = await review.store.run(review.store.audit_sync, mid)
+    assert any(r["action"] == "chain_letter_library_add" and r["reason"] == "seagull chain in Y8" for r in audit)
+    settings = make_settings(quarantine={"path": str(review.gw.settings.quarantine.path)},
+                             filters={"chain": ["chain_letter"]})
+    flt = ChainLetterFilter(settings.filter_options["chain_letter"], FilterContext(settings, None))
+    again = make_view(LETTER.replace("Hello my dear friends", "hey guys"), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = flt.assess_text(again, again.all_text)
+    assert assessment.known is not None and assessment.known.name == f"reviewed-{mid}"
