@@ -212,10 +212,6 @@ class ChainLetterFilter:
         return self.findings(assessment, bulk)
 
     # -- scoring (pure, runs in the executor) -------------------------------------
-    def fingerprint_tokens(self, text: str) -> list[str]:
-        """The normalised words of a text, as the library shingles them."""
-        return sig.words(self._normalise(text))
-
     def assess_text(self, view: MessageView, text: str) -> Assessment:
         w = self._weights
         families: dict[str, list[str]] = {}
@@ -264,8 +260,9 @@ class ChainLetterFilter:
             fired.append(f"a request to pass it on with {len(levers)} lever(s)")
 
         tokens = sig.words(joined.text)
-        reviewed = self._reviewed.current()
-        match = lib.best_match(lib.shingle_hashes(tokens), [*self._library, *reviewed] if reviewed else self._library)
+        reviewed = self._reviewed.current()  # reviewers' additions from the review page
+        library = [*self._library, *reviewed] if reviewed else self._library
+        match = lib.best_match(lib.shingle_hashes(tokens), library)
         similarity = match.score
         similar_to = match.letter.name if match.letter is not None else ""
         known = match.letter if similarity >= self.options.similarity_minimum else None
