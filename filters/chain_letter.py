@@ -1,11 +1,17 @@
-"""Chain letters: language, forwarding structure, known-letter similarity and bulk, as one scored finding.
+"""Chain letters: request + lever language, forwarding structure, known-letter similarity and bulk, as one scored finding.
 
-School policy: "The forwarding of chain messages is not permitted." Each
-signal is independent and weighted ([chain_letter] weights); the sum, after the
-discount for messages that discuss chain letters (an e-safety lesson quoting
-examples), is compared with `threshold`. Structure and bulk only amplify:
-without enough chain-letter *content* (`content_minimum`) nothing is reported,
-because newsletters, all-staff mail and long reply threads share the structure.
+School policy: "The forwarding of chain messages is not permitted." Every
+chain letter has two halves: a *request* to pass it on (to N people, to
+everyone, by a deadline) and a *lever* that makes the reader do it (luck, a
+curse, a reward, guilt, fear, a claim of truth, a cause). Each is a family of
+cues over normalised text (texting spellings, emoji, diacritics; English,
+Polish, Romanian, Urdu/Punjabi in Latin script); a request with levers earns a
+bonus. Signals are weighted ([chain_letter] weights); the sum, after the
+discounts for messages that discuss chain letters (an e-safety lesson) or cite
+an official source (a police appeal), is compared with `threshold`. Structure
+and bulk only amplify: without enough chain-letter *content* (`content_minimum`)
+nothing is reported, because newsletters and long reply threads share the structure.
+See docs/chain_letters.md.
 """
 from __future__ import annotations
 
@@ -18,6 +24,8 @@ from typing import Sequence
 from pydantic import Field
 
 from config.loader import LISTS_DIR
+from filters import chain_letter_library as lib
+from filters.chain_letter_anchors import AnchorIndex
 from filters import chain_letter_signals as sig
 from filters.base import Category, FilterContext, FilterOptions, Finding, SeenStore, Severity
 from filters.message import MessageView
@@ -32,7 +40,7 @@ MIN_FINGERPRINT_WORDS = 25
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     # language
-    "pass_on_count": 2.5,
+    "pass_on_count": 3.0,
     "pass_on": 1.0,
     "deadline": 1.0,
     "consequence": 2.0,
@@ -40,10 +48,17 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "hoax": 1.0,  # per distinct pattern, up to 2
     "chain": 2.0,
     "pyramid": 1.5,  # per distinct pattern, up to 3 (a pyramid letter repeats its instructions)
+    "fear": 1.0,
+    "guilt": 1.0,
+    "cause": 1.0,
+    # a request to pass it on together with levers: per lever family, up to 2
+    "request_lever": 0.75,
     # similarity to the known library, multiplied by the best containment (0..1)
     "similarity": 5.0,
     # structure
     "forward_depth": 0.5,  # per level beyond the first, up to 3
+    # the chain in motion: a forwarded message that asks to be sent to many people
+    "forwarded_request": 1.0,
     "many_recipients": 1.0,
     "undisclosed_recipients": 0.5,
     "quoted_addresses": 1.0,
@@ -51,12 +66,16 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "bulk": 2.0,
 }
 
+# What a pupil reads (through the sender_student_chain_letter.txt mail template):
+# short sentences, no blame, and where to go if it frightened them.
 DEFAULT_NOTICE = (
-    "Your email was held because it looks like a chain message (for example \"forward this to "
-    "10 people\" or a warning that something bad will happen if you don't). The school's policy "
-    "is that chain messages must not be forwarded. They are never true: nothing bad will happen "
-    "if you delete it. If a message like this worried or upset you, talk to your tutor or a "
-    "trusted adult.")
+    "It looks like a chain message: a message that asks you to send it on to lots of people, "
+    "often promising luck or warning that something bad will happen if you don't.\n\n"
+    "Chain letters are never true. Nothing bad will happen if you don't pass one on, and nobody "
+    "can track how many people you send it to. They fill up inboxes and can frighten younger "
+    "pupils, so the best thing to do is delete them. The school's rule is that chain messages "
+    "are not forwarded.\n\n"
+    "If a message like this worried or upset you, talk to your tutor or another adult you trust.")
 
 
 class Options(FilterOptions):
@@ -80,6 +99,18 @@ class Options(FilterOptions):
     phrase_lists: dict[str, str] = Field(
         default_factory=lambda: {family: f"chain_letter_{family}.txt" for family in sig.FAMILIES},
         description="phrase family -> list file (relative to config/lists)")
+    languages: dict[str, str] = Field(
+        default_factory=lambda: {"pl": "chain_letter_lang_pl.txt", "ro": "chain_letter_lang_ro.txt",
+                                 "ur": "chain_letter_lang_ur.txt"},
+        description="language -> cue file with [family] sections (relative to config/lists); "
+                    "shipped: pl (Polish), ro (Romanian), ur (Urdu/Punjabi in Latin script)")
+    official_list: str = Field(
+        "chain_letter_official_domains.txt",
+        description="domains of police, government and charities (relative to config/lists): a request "
+                    "that links to one and has no chain-letter lever is a real appeal, discounted")
+    official_discount: float = Field(
+        0.5, ge=0, le=1, description="score multiplier for a message that links to an official source "
+                                     "and carries no threat, reward, chain or pyramid cue")
     slang_list: str = Field("chain_letter_slang.txt", description="texting spellings (relative to config/lists)")
     library_dir: str = Field("known_chain_letters", description="known chain letters (relative to config/lists)")
     extra_phrases: dict[str, list[str]] = Field(
@@ -89,8 +120,11 @@ class Options(FilterOptions):
         default_factory=list, description="directories of further known chain letters (*.txt)")
     max_evidence: int = Field(8, gt=0, description="matched sentences kept as evidence")
     notify_student_sender: bool = Field(
-        True, description="review/notification work: send the notice below to a student sender when held")
-    student_notice: str = Field(DEFAULT_NOTICE, description="educational notice for a student sender")
+        True, description="tell a pupil whose message is held as a chain letter why, with student_notice "
+                          "(sent by [notify] when sender_notices is on); false: no chain-letter notice")
+    student_notice: str = Field(
+        DEFAULT_NOTICE, description="the kind, age-appropriate paragraph of that notice (the mail template "
+                                    "sender_student_chain_letter.txt wraps it with the release-request link)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +140,8 @@ class Assessment:
     discount: float
     fired: tuple[str, ...]  # signal labels, for the reason
     tokens: tuple[str, ...]  # normalised words (for the bulk fingerprint)
+    known: lib.KnownLetter | None = None  # the known letter matched, when similarity counted
+    kind: str = "chain letter"  # "chain letter" or "hoax", for the reason
 
 
 class ChainLetterFilter:
@@ -127,6 +163,9 @@ class ChainLetterFilter:
         slang.update({k.lower(): v.lower() for k, v in options.extra_slang.items()})
         self._normalise = sig.Normaliser(slang)
         self._families: dict[str, sig.Family] = {}
+        expanded: dict[str, list[str]] = {}
+        by_language = {lang: sig.read_sections(LISTS_DIR / name, sig.FAMILIES)
+                       for lang, name in options.languages.items()}
         for family in sig.FAMILIES:
             patterns: list[str] = []
             where = "[chain_letter] extra_phrases"
@@ -134,12 +173,23 @@ class ChainLetterFilter:
                 path = LISTS_DIR / options.phrase_lists[family]
                 patterns.extend(sig.read_list(path))
                 where = str(path)
+            for lang, sections in by_language.items():
+                patterns.extend(sections.get(family, ()))
+            if by_language:
+                where += " (or a [chain_letter] languages file: " + ", ".join(options.languages.values()) + ")"
             patterns.extend(options.extra_phrases.get(family, ()))
             compiled = sig.compile_family(patterns, where)
             if compiled is not None:
                 self._families[family] = compiled
-        self._library = sig.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
-                                         self._normalise)
+                expanded[family] = [sig.expand_macros(p) for p in patterns]
+        self._anchors = AnchorIndex(expanded)
+        self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
+        self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
+                                         lambda text: sig.words(self._normalise(text)))
+        quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
+        self._reviewed = lib.ReviewedLetters(Path(quarantine) if quarantine else None)
+        # Signals this instance cannot use (shown by `schoolgate scan` as "signals_off").
+        self.signals_off: tuple[str, ...] = ("chain_letter.bulk",) if self._seen is None else ()
 
     async def self_test(self) -> list[str]:
         warnings = []
@@ -167,25 +217,31 @@ class ChainLetterFilter:
         families: dict[str, list[str]] = {}
         patterns_hit: dict[str, set[str]] = {}
         segments = sig.segments(text, self._normalise)
-        scoring = [(name, fam) for name, fam in self._families.items() if name != "educational"]
-        for segment in segments:
-            for family, regex in scoring:
-                hits = regex.match(segment.normal)
-                if hits:
-                    patterns_hit.setdefault(family, set()).update(hits)
-                    families.setdefault(family, []).append(sig.evidence_span(segment))
+        joined = sig.join_segments(segments)
+        # one automaton pass finds the sentences worth a family's regex (cheap first)
+        candidates = self._anchors.scan(joined.text, joined.starts).segments
+        for family, regex in self._families.items():
+            if family == "educational" or family not in candidates:
+                continue
+            for index in sorted(candidates[family]):
+                names = regex.match(segments[index].normal)
+                if names:
+                    patterns_hit.setdefault(family, set()).update(names)
+                    families.setdefault(family, []).append(sig.evidence_span(segments[index]))
         # the educational discount only matters when something scored: skip the scan otherwise
         educational = self._families.get("educational")
         if families and educational is not None:
-            for segment in segments:
-                hits = educational.match(segment.normal)
-                if hits:
-                    patterns_hit.setdefault("educational", set()).update(hits)
+            for index in sorted(candidates.get("educational", ())):
+                patterns_hit.setdefault("educational", set()).update(educational.match(segments[index].normal))
 
         language = 0.0
         fired: list[str] = []
-        for family in ("pass_on_count", "deadline", "consequence", "reward", "chain"):
-            if family in families:
+        requested = any(family in families for family in sig.REQUESTS)
+        for family in ("pass_on_count", "deadline", "consequence", "reward", "chain", "fear", "guilt",
+                       "cause"):
+            # fear, guilt and a cause are everywhere in the news and in real
+            # appeals: they are levers only when the message asks to be passed on
+            if family in families and (requested or family not in sig.WEAK_LEVERS):
                 language += w[family]
                 fired.append(sig.FAMILY_LABELS[family])
         if "pass_on" in families and "pass_on_count" not in families:
@@ -197,20 +253,34 @@ class ChainLetterFilter:
         if "pyramid" in families:
             language += w["pyramid"] * min(3, len(patterns_hit["pyramid"]))
             fired.append(sig.FAMILY_LABELS["pyramid"])
+        # the model: a request to pass it on, and levers to make the reader do it
+        levers = [family for family in sig.LEVERS if family in families]
+        if levers and requested:
+            language += w["request_lever"] * min(2, len(levers))
+            fired.append(f"a request to pass it on with {len(levers)} lever(s)")
 
-        # the segments are already normalised: no second pass over the text
-        tokens = sig.words(" ".join(segment.normal for segment in segments))
-        similarity, similar_to = sig.best_match(sig.shingles(tokens), self._library)
-        similarity_score = w["similarity"] * similarity if similarity >= self.options.similarity_minimum else 0.0
+        tokens = sig.words(joined.text)
+        reviewed = self._reviewed.current()  # reviewers' additions from the review page
+        library = [*self._library, *reviewed] if reviewed else self._library
+        match = lib.best_match(lib.shingle_hashes(tokens), library)
+        similarity = match.score
+        similar_to = match.letter.name if match.letter is not None else ""
+        known = match.letter if similarity >= self.options.similarity_minimum else None
+        similarity_score = w["similarity"] * similarity if known is not None else 0.0
         if similarity_score:
-            fired.append(f"{similarity:.0%} of the known chain letter '{similar_to}'")
+            fired.append(f"{similarity:.0%} of the known chain letter or hoax '{similar_to}'")
         content = language + similarity_score
+        hoaxish = {"fear", "cause", "hoax"} & set(families)
+        kind = "hoax" if (hoaxish and not {"consequence", "pyramid", "chain"} & set(families)) else "chain letter"
 
         structure = self._structure(view, text)
         amplifier = 0.0
         if structure.forward_depth >= 2:
             amplifier += w["forward_depth"] * min(3, structure.forward_depth - 1)
             fired.append(f"forwarded {structure.forward_depth} times")
+        if structure.forward_depth >= 1 and "pass_on_count" in families:
+            amplifier += w["forwarded_request"]
+            fired.append("it is itself a forward")
         if structure.recipients >= self.options.many_recipients:
             amplifier += w["many_recipients"]
             fired.append(f"{structure.recipients} recipients")
@@ -223,9 +293,18 @@ class ChainLetterFilter:
         edu = len(patterns_hit.get("educational", ()))
         table = self.options.educational_discount
         discount = table[min(edu, len(table) - 1)] if table else 1.0
+        if discount < 1.0:
+            fired.append(f"score x{discount:g} because it discusses chain letters")
+        # A real appeal links to the police or a charity and threatens nothing:
+        # "please share" with a police.uk link is deliverable (issue 18, item 4).
+        if (content and known is None and self.options.official_discount < 1.0
+                and not {"consequence", "reward", "chain", "pyramid"} & set(families)
+                and (official := sig.official_link(text, self._official))):
+            discount *= self.options.official_discount
+            fired.append(f"score x{self.options.official_discount:g} because it links to {official}")
         return Assessment(content=content, amplifier=amplifier, families=families, similarity=similarity,
                           similar_to=similar_to, structure=structure, discount=discount, fired=tuple(fired),
-                          tokens=tuple(tokens))
+                          tokens=tuple(tokens), known=known, kind=kind)
 
     def score(self, assessment: Assessment, bulk_senders: int = 0) -> tuple[float, tuple[str, ...]]:
         """Structure and bulk count only on top of enough content; then the
@@ -237,8 +316,6 @@ class ChainLetterFilter:
             if bulk_senders >= self.options.bulk_senders:
                 score += self._weights["bulk"]
                 fired.append(f"same text from {bulk_senders} senders")
-        if assessment.discount < 1.0:
-            fired.append(f"score x{assessment.discount:g} because it discusses chain letters")
         return round(score * assessment.discount, 2), tuple(fired)
 
     def _structure(self, view: MessageView, text: str) -> sig.Structure:
@@ -281,7 +358,15 @@ class ChainLetterFilter:
                 if sentence not in evidence:
                     evidence.append(sentence)
         evidence = evidence[:self.options.max_evidence]
-        reason = (f"Looks like a chain letter (score {score:g}, threshold "
-                  f"{self.options.threshold:g}): " + "; ".join(fired) + ".")
+        if assessment.known is not None:
+            what = (f"a known {assessment.kind} ('{assessment.known.name}')" if assessment.known.sampled
+                    else f"the known {assessment.kind} '{assessment.known.name}'")
+            opening = f"Looks like {what} that asks to be passed on"
+        elif assessment.kind == "hoax":
+            opening = "Looks like a hoax that asks to be passed on"
+        else:
+            opening = "Looks like a chain letter"
+        reason = (f"{opening} (score {score:g}, threshold {self.options.threshold:g}): "
+                  + "; ".join(fired) + ".")
         return [Finding(CODE, self.name, Category.CHAIN_LETTER, severity, tuple(evidence), reason,
                         score=score)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -22,7 +23,13 @@ EVIDENCE_CHARS = 300
 
 # Phrase families, in the order a reviewer reads them in the reason.
 FAMILIES = ("pass_on_count", "pass_on", "deadline", "consequence", "reward", "hoax", "chain",
-            "pyramid", "educational")
+            "pyramid", "fear", "guilt", "cause", "educational")
+# The two halves of every chain letter (docs/chain_letters.md): a request to
+# pass it on, and a lever that makes the reader do it.
+REQUESTS = ("pass_on_count", "pass_on")
+LEVERS = ("deadline", "consequence", "reward", "hoax", "chain", "pyramid", "fear", "guilt", "cause")
+# Levers that score only together with a request (news and real appeals are full of them).
+WEAK_LEVERS = ("fear", "guilt", "cause")
 FAMILY_LABELS = {
     "pass_on_count": "pass it on to N people",
     "pass_on": "pass it on",
@@ -32,18 +39,27 @@ FAMILY_LABELS = {
     "hoax": "hoax/urgency marker",
     "chain": "talks about its chain",
     "pyramid": "pyramid money list",
+    "fear": "warning of a danger",
+    "guilt": "guilt or pressure",
+    "cause": "a cause (sick or missing child, prayer, donation per forward)",
     "educational": "discusses chain letters",
 }
 
 _NUMBER_WORDS = ("a few|a couple of|a dozen|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
                  "twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|"
-                 "twenty[- ]five|thirty|forty|fifty|a hundred|one hundred|hundred")
+                 "twenty[- ]five|thirty|forty|fifty|a hundred|one hundred|hundred|"
+                 # Polish, Romanian, Urdu/Punjabi (Latin script), diacritics stripped
+                 "jeden|jednej|dwa|dwie|dwoch|trzy|trzech|cztery|czterech|piec|pieciu|szesc|siedem|osiem|"
+                 "dziesiec|dziesieciu|pietnascie|dwadziescia|dwudziestu|"
+                 "doi|doua|trei|patru|cinci|sase|sapte|opt|noua|zece|cincisprezece|douazeci|"
+                 "ek|teen|char|chaar|panch|paanch|saat|aath|das|gyarah|barah|pandrah|bees")
 MACROS = {
     "{N}": rf"(?:\d{{1,4}}|{_NUMBER_WORDS})",
     "{PEOPLE}": r"(?:people|persons|friends|mates|contacts|others|girls|boys|buddies|pals|followers|"
                 r"family members|names|addresses|emails|e-mails|messages|members|individuals|ppl)",
+    # "tell/warn everyone you know" asks for the same spread as "forward it"
     "{SEND}": r"(?:forward|forwards|forwarded|send|sends|pass|share|copy|re-?post|post|e-?mail|text|"
-              r"message|re-?send|paste)",
+              r"message|re-?send|paste|tell|warn)",
     "{MONEY}": r"(?:[£$€]\s?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 
@@ -59,6 +75,22 @@ _WORD = re.compile(r"[a-z0-9£$€']+")
 _TWO = re.compile(r"(?<![\w£$.,])2(?![\w.,])(?!\s*(?:people|ppl|friends|frends|mates|persons|other|more|"
                   r"of|mins?|minutes|hours?|hrs|days?|weeks?|years?|yrs|x\b|names|times|am|pm))")
 _FOUR = re.compile(r"(?<![\w£$.,])4(?![\w.,])(?=\s+(?:u|you|ur|your|me|him|her|them|ever|the|a|good)\b)")
+# Emoji carry meaning in chain letters ("send to 10 ppl 🍀 or 💀"): the
+# telling ones become words, the rest become a space so they do not glue words.
+EMOJI_WORDS = {
+    "\U0001F340": " luck ", "\U0001F31F": " luck ", "\U0001F480": " death ", "\u2620": " death ",
+    "\U0001F47B": " ghost ", "\U0001F608": " devil ", "\U0001F52A": " knife ", "\U0001F494": " bad luck ",
+    "\U0001F64F": " pray ", "\u26A0": " warning ", "\U0001F6A8": " warning ", "\u2764": " love ",
+    "\U0001F495": " love ", "\U0001F496": " love ", "\U0001F497": " love ", "\U0001F49E": " love ",
+    "\U0001F618": " love ", "\U0001F60D": " love ", "\U0001F970": " love ", "\U0001F4E9": " message ",
+    "\U0001F4E7": " email ", "\u203C": "!", "\u2757": "!", "\u2755": "!",
+}
+_KEYCAP = re.compile("([0-9])\uFE0F?\u20E3")
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D\u20E3]")
+# Letters stretched for emphasis ("pleeeease", "soooo"): three or more become one.
+_STRETCH = re.compile(r"([a-z])\1{2,}")
+# Letters NFKD does not decompose (Polish l-stroke and friends).
+_FOLD = str.maketrans({"\u0142": "l", "\u0141": "L", "\u00df": "ss", "\u00f8": "o", "\u0111": "d"})
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 
 # Forwarding structure (RFC 5322 3.6.5 has no standard; these are what mail
@@ -84,6 +116,23 @@ def read_list(path: Path) -> list[str]:
         if stripped and not stripped.startswith("#"):
             lines.append(stripped)
     return lines
+
+
+def read_sections(path: Path, families: Iterable[str]) -> dict[str, list[str]]:
+    """A language's cue file: `[family]` headings, then that family's patterns."""
+    known = set(families)
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in read_list(path):
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1].strip()
+            if current not in known:
+                raise ValueError(f"{path}: unknown family [{current}]; known: {', '.join(sorted(known))}")
+            continue
+        if current is None:
+            raise ValueError(f"{path}: pattern before the first [family] heading: {line!r}")
+        out.setdefault(current, []).append(line)
+    return out
 
 
 def expand_macros(pattern: str) -> str:
@@ -158,12 +207,28 @@ class Normaliser:
         self._slang_re = compile_slang(self._slang) if self._slang else None
 
     def __call__(self, text: str) -> str:
-        text = _QUOTE_PREFIX.sub("", text.translate(_QUOTES)).lower()
+        text = text.translate(_QUOTES)
+        if not text.isascii():
+            text = fold(text)
+        text = _QUOTE_PREFIX.sub("", text).lower()
+        text = _STRETCH.sub(r"\1", text)
         text = _SPACES.sub(" ", text).strip()
         if self._slang_re is not None:
             text = self._slang_re.sub(lambda m: self._slang[m.group(0)], text)
         text = _TWO.sub("to", text)
         return _FOUR.sub("for", text)
+
+
+def fold(text: str) -> str:
+    """Emoji to words or spaces, diacritics stripped (Polish and Romanian cue
+    lists are written without them: pupils often type without them anyway)."""
+    text = _KEYCAP.sub(r"\1", text)
+    for emoji, word in EMOJI_WORDS.items():
+        if emoji in text:
+            text = text.replace(emoji, word)
+    text = _EMOJI.sub(" ", text).translate(_FOLD)
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def segments(text: str, normalise: Normaliser) -> list[Segment]:
@@ -185,6 +250,26 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
         if match is not None:
             start = match.end()
     return out
+
+
+# Between segments in the joined text (the anchor scan and the shingles read
+# it): the "." keeps a `[^.!?]` gap from spanning two sentences.
+_JOIN = " .\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    text: str  # the normalised segments, joined by _JOIN
+    starts: tuple[int, ...]  # offset of each segment in `text`
+
+
+def join_segments(segs: list[Segment]) -> Joined:
+    starts = []
+    offset = 0
+    for segment in segs:
+        starts.append(offset)
+        offset += len(segment.normal) + len(_JOIN)
+    return Joined(_JOIN.join(segment.normal for segment in segs), tuple(starts))
 
 
 def evidence_span(segment: Segment) -> str:
@@ -219,7 +304,27 @@ def count_addresses(text: str, exclude: Iterable[str]) -> int:
     return len(found - skip)
 
 
-# -- similarity ------------------------------------------------------------------
+# -- official sources --------------------------------------------------------------
+
+def compile_domains(domains: Iterable[str]) -> re.Pattern[str] | None:
+    """Any of these domains (or a sub-domain) in a link or bare host name."""
+    names = sorted({d.strip().lower().lstrip(".") for d in domains if d.strip()}, key=len, reverse=True)
+    if not names:
+        return None
+    # not after "@": an e-mail address at the police is not a link to an appeal
+    return re.compile(r"(?<![@\w.-])(?:[a-z0-9-]+\.)*(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])",
+                      re.IGNORECASE)
+
+
+def official_link(text: str, domains: re.Pattern[str] | None) -> str:
+    """The first official domain the text names, or ""."""
+    if domains is None:
+        return ""
+    match = domains.search(text)
+    return match.group(0).lower() if match else ""
+
+
+# -- bulk fingerprint ----------------------------------------------------------------
 
 SHINGLE_WORDS = 4
 _MASK = (1 << 64) - 1
@@ -233,16 +338,6 @@ _SEEDS = tuple((0x9E3779B97F4A7C15 * (i + 1)) & _MASK | 1 for i in range(BANDS *
 
 def words(normal_text: str) -> list[str]:
     return _WORD.findall(normal_text)
-
-
-def shingles(tokens: list[str]) -> frozenset[int]:
-    """Hashed word 4-grams. Python's str hash is per process, which is fine:
-    the library is shingled in the same process; stored fingerprints use
-    `band_keys`, which are stable across processes."""
-    if len(tokens) < SHINGLE_WORDS:
-        return frozenset({hash(" ".join(tokens))}) if tokens else frozenset()
-    return frozenset(hash(" ".join(tokens[i:i + SHINGLE_WORDS]))
-                     for i in range(len(tokens) - SHINGLE_WORDS + 1))
 
 
 def stable_shingles(tokens: list[str]) -> list[int]:
@@ -259,38 +354,3 @@ def band_keys(tokens: list[str]) -> list[str]:
     mins = [min(((h ^ seed) * 0xFF51AFD7ED558CCD) & _MASK for h in hashes) for seed in _SEEDS]
     return [f"{band}:" + "-".join(f"{v:x}" for v in mins[band * ROWS:(band + 1) * ROWS])
             for band in range(BANDS)]
-
-
-@dataclass(frozen=True, slots=True)
-class KnownLetter:
-    name: str
-    shingles: frozenset[int]
-
-
-def load_library(directories: Iterable[Path], normalise: Normaliser) -> list[KnownLetter]:
-    letters = []
-    for directory in directories:
-        for path in sorted(directory.glob("*.txt")):
-            text = "\n".join(read_list(path))
-            grams = shingles(words(normalise(text)))
-            if grams:
-                letters.append(KnownLetter(path.stem, grams))
-    return letters
-
-
-def best_match(message: frozenset[int], library: Iterable[KnownLetter]) -> tuple[float, str]:
-    """The highest share of a known letter's shingles found in the message
-    (containment: a forward adds headers and chatter but keeps the letter), or
-    of the message's found in the letter when the message is an excerpt."""
-    best, name = 0.0, ""
-    if not message:
-        return best, name
-    for letter in library:
-        common = len(message & letter.shingles)
-        if not common:
-            continue
-        score = max(common / len(letter.shingles),
-                    common / len(message) if len(message) >= 20 else 0.0)
-        if score > best:
-            best, name = score, letter.name
-    return best, name

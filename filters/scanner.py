@@ -59,6 +59,12 @@ class Scanner:
                 warnings.extend(await test())
         return warnings
 
+    @property
+    def signals_off(self) -> list[str]:
+        """Signals the filters cannot use in this process, by design (e.g. chain_letter's
+        bulk signal without a seen store, as in `schoolgate scan`): printed by scan."""
+        return [signal for flt, _ in self.filters for signal in getattr(flt, "signals_off", ())]
+
     def annotate(self, view: MessageView, raw: bytes) -> bytes:
         """Headers filters add for the next hop (e.g. Authentication-Results),
         applied after the verdict to the bytes that will be delivered or held."""

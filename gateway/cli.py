@@ -148,7 +148,7 @@ def _scan_case(scanner, raw: bytes, mail_from: str, rcpts: Sequence[str], case_i
 
     async def one() -> dict:
         result = await scanner.scan(raw, Envelope(mail_from, tuple(rcpts), "127.0.0.1", "scan"))
-        return {"id": case_id, **result.verdict.as_dict()}
+        return {"id": case_id, **result.verdict.as_dict(), "signals_off": scanner.signals_off}
     return one()
 
 

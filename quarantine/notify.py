@@ -137,13 +137,22 @@ class Notifier:
         if not self.sender_notice_allowed(held):
             return False
         audience = held.sender_role if held.sender_role in ("student", "staff") else "external"
-        names = [f"sender_{audience}_{c}.txt" for c in held.categories] + [f"sender_{audience}.txt"]
+        categories, extra = list(held.categories), {}
+        # [chain_letter] notify_student_sender / student_notice: the pupil's kind notice, or none
+        chain = self.settings.filter_options.get("chain_letter")
+        if audience == "student" and str(Category.CHAIN_LETTER) in categories and chain is not None:
+            if not chain.notify_student_sender:
+                categories.remove(str(Category.CHAIN_LETTER))
+                if not categories:
+                    return False
+            extra["chain_letter_notice"] = chain.student_notice
+        names = [f"sender_{audience}_{c}.txt" for c in categories] + [f"sender_{audience}.txt"]
         link = ""
         if audience != "external":  # school accounts may ask a reviewer to release it
             link = f"{self.base_url}/request/{self.signer.make(held.id, 'request', who=held.mail_from)}"
         reasons = list(dict.fromkeys(f.reason for f in held.findings if f.reason))
         subject, body = self._render(names, m=held, request_link=link, reasons=reasons,
-                                     categories=[c.replace("_", " ") for c in held.categories])
+                                     categories=[c.replace("_", " ") for c in held.categories], **extra)
         return await self.send(f"sender_{audience}", [held.mail_from], subject, body, held.id)
 
     # -- DSL alerts ------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ DONE_TEXT = {
     "escalated": "Escalated to the DSL.", "fp": "Marked as a false positive.", "blocked": "Sender blocked.",
     "acked": "Alert acknowledged.", "declined": "Release request declined.", "seen": "Marked as seen.",
     "allowed": "Released, and the sender is now allowed.",
+    "library": "Added to the chain-letter library (a fingerprint, not the text).",
 }
 ROLE_HOME = {Role.ADMIN: "/queue", Role.REVIEWER: "/queue", Role.DSL: "/queue", Role.HEAD: "/counts",
              Role.AUDITOR: "/audit"}
@@ -459,6 +460,30 @@ class ReviewApp:
             return self.error(request, auth, 409, "Not done", str(exc))
         return RedirectResponse(f"/m/{held.id}?done={done}", status_code=303)
 
+    async def add_chain_letter(self, request: Request, auth: Auth) -> Response:
+        """"This is a chain letter: add to the library": a fingerprint of the held message
+        (hashes, never the text) joins the reviewers' library the chain-letter filter reads; audited."""
+        from filters.chain_letter_library import add_reviewed_message
+
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        reason = str(request.state.form.get("reason", "")).strip()[:500]
+        if is_safeguarding(held.categories) or not held.path:
+            return self.error(request, auth, 400, "Not for this message",
+                              "Only a stored, non-safeguarding hold can be added to the chain-letter library.")
+        if not reason:
+            return self.error(request, auth, 400, "A reason is needed",
+                              "Say why this is a chain letter; the reason is kept in the audit log.")
+        raw = await self.db(self.store.raw_sync, held)
+        path = await asyncio.get_running_loop().run_in_executor(
+            None, add_reviewed_message, Path(self.settings.quarantine.path), held.id, raw)
+        if path is None:
+            return self.error(request, auth, 400, "Too short", "This message is too short to fingerprint.")
+        await self.db(self.review.audit, auth.user.name, "chain_letter_library_add", held.id, reason,
+                      {"library": path.name})
+        return RedirectResponse(f"/m/{held.id}?done=library", status_code=303)
+
     async def download(self, request: Request, auth: Auth) -> Response:
         held = await self.load(request, auth, request.path_params["id"])
         if isinstance(held, Response):
@@ -662,6 +687,7 @@ class ReviewApp:
             Route("/m/{id}/act", self.page(P.QUEUE, self.act), methods=["POST"]),
             Route("/m/{id}/attachment", self.page(P.QUEUE, self.download), methods=["POST"]),
             Route("/m/{id}/bundle", self.page(P.QUEUE, self.bundle), methods=["POST"]),
+            Route("/m/{id}/chain-letter", self.page(P.QUEUE, self.add_chain_letter), methods=["POST"]),
             Route("/l/{token}", self.page(P.QUEUE, self.link_get), methods=["GET"]),
             Route("/l/{token}", self.page(P.QUEUE, self.link_post), methods=["POST"]),
             Route("/request/{token}", self.request_page, methods=["GET", "POST"]),

@@ -1,15 +1,25 @@
 """Chain-letter filter: school fixtures, texting style, similarity, bulk on the real store, options, corpus."""
 from __future__ import annotations
 
+import csv
+import email
+import email.policy
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from config.loader import LISTS_DIR as LISTS
+from filters import chain_letter_library as lib
+from filters import chain_letter_signals as sig
 from filters.base import Action, Category, FilterContext, Severity
 from filters.chain_letter import CODE, ChainLetterFilter
 from filters.policy import Policy
 from quarantine.store import QuarantineStore
 from tests.factories import CORPORA, SCHOOL_DOMAIN, make_message, make_settings, make_view
+from tests.quarantine.conftest import csrf_of, review, review_gateway  # noqa: F401 - fixtures shared with quarantine tests
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "chain_letters"
 POSITIVES = sorted((DATA / "positive").glob("*.eml"))
@@ -152,7 +162,7 @@ async def test_severity_follows_score() -> None:
     flt, _ = make_filter(high_threshold=6.0)
     strong = ("fwd dis 2 10 ppl in 5 mins or ur mum will die 2nite. dont break the chain. "
               "it really works, not a joke!!")
-    weak = "Send this to 10 people within 1 hour or you will have bad luck."
+    weak = "Send this to 10 people or you will have bad luck."
     assert (await flt.check(make_view(strong, mail_from=PUPIL, rcpt_to=(FRIEND,))))[0].severity is Severity.HIGH
     assert (await flt.check(make_view(weak, mail_from=PUPIL, rcpt_to=(FRIEND,))))[0].severity is Severity.MEDIUM
 
@@ -218,3 +228,249 @@ async def test_corpus_hard_negatives_pass() -> None:
     paths = _corpus("hard_negatives")
     flagged = [p.name for p in paths if await flt.check(view_of(p))]
     assert len(flagged) <= 1, flagged
+
+
+# -- families, languages, normalising (issue 18 item 1) -------------------------------------------
+
+@pytest.mark.parametrize("body, expected", [
+    # Polish: request with a count and a deadline, a curse; and a parent's ordinary "please pass on"
+    ("Wyślij to do 10 osób w ciągu 5 minut, bo będziesz mieć pecha przez 7 lat. Nie przerywaj łańcuszka!", True),
+    ("Proszę przekazać dalej pani Smith, że Kuba wróci autobusem o 15:30.", False),
+    # Romanian
+    ("Trimite acest mesaj la 10 prieteni în următoarele 10 minute și dorința ta se va îndeplini. Nu rupe lanțul!",
+     True),
+    ("Vă rog să distribuiți acest anunț: târgul de primăvară este sâmbătă.", False),
+    # Urdu/Punjabi in Latin script
+    ("Ye message 10 logon ko bhejo aaj raat se pehle, warna bad qismati aayegi. Ye sach hai, mazaq nahi!", True),
+    ("Meherbani kar ke ye message class teacher ko aage bhej dein, Zara kal nahi aayegi.", False),
+    # English families without the word "chain"
+    ("Please forward this to everyone you know. If you get an email called 'Free Vouchers' do not open it, "
+     "it is a virus.", True),
+    ("For every person you forward this email to, Microsoft will pay you £5. They can track it.", True),
+    ("Please share this with everyone you know! A little girl is missing, it only takes a second.", True),
+])
+async def test_languages_and_families_table(body: str, expected: bool) -> None:
+    flt, _ = make_filter()
+    findings = await flt.check(make_view(body, mail_from=PUPIL, rcpt_to=(FRIEND,)))
+    assert bool(findings) is expected, (findings, flt.score(flt.assess_text(
+        v := make_view(body, mail_from=PUPIL, rcpt_to=(FRIEND,)), v.all_text)))
+
+
+def test_normaliser_expands_emoji_texting_and_stretched_letters() -> None:
+    flt, _ = make_filter()
+    normal = flt._normalise("pleeeease snd dis 2 10 ppl 🍀🍀 or 💀 Łańcuszek ŞI ţ")
+    assert normal.startswith("please send this to 10 people luck luck or death")
+    assert "lancuszek si t" in normal
+
+
+async def test_anchor_prefilter_finds_what_a_full_scan_finds() -> None:
+    """The Aho-Corasick anchors only skip sentences: every family a full scan of
+    every sentence finds, the filter finds too (fixtures of every family and language)."""
+    flt, _ = make_filter()
+    for path in POSITIVES + NEGATIVES:
+        view = view_of(path)
+        text = view.all_text
+        assessment = flt.assess_text(view, text)
+        full: dict[str, list[str]] = {}
+        for segment in sig.segments(text, flt._normalise):
+            for family, regex in flt._families.items():
+                if family != "educational" and regex.match(segment.normal):
+                    full.setdefault(family, []).append(sig.evidence_span(segment))
+        assert assessment.families == full, path.name
+
+
+# -- known letters (issue 18 item 2) ---------------------------------------------------------------
+
+async def test_forward_of_known_letter_with_new_greeting_and_name_matches() -> None:
+    flt, _ = make_filter()
+    findings = await flt.check(view_of(DATA / "positive" / "near_duplicate_known_letter.eml"))
+    assert findings and "'sick_child_donation'" in findings[0].reason
+
+
+LETTER = ("Hello my dear friends, this is a message from the captain of the good ship Lollipop. A rare "
+          "golden seagull has been seen above the harbour and the harbour master says that anybody who "
+          "spots it before Sunday should write down the colour of its feet and the time of day, because "
+          "the museum is building a record of every sighting for the town archive this spring.")
+
+
+async def test_fingerprint_file_matches_without_the_text(tmp_path: Path) -> None:
+    """A letter kept only as sampled hashes still matches a forward of it with a different greeting."""
+    flt, _ = make_filter()
+    line = lib.fingerprint_line("seagull", sig.words(flt._normalise(LETTER)))
+    assert line is not None
+    (tmp_path / "ours.fingerprints").write_text(f"# ours\n{line}\n", encoding="utf-8")
+    for word in ("seagull", "lollipop", "harbour"):
+        assert word not in line.split("\t", 1)[1]
+    with_library, _ = make_filter(extra_library_dirs=[str(tmp_path)])
+    forward = LETTER.replace("Hello my dear friends", "Hiya Kayla!! read this xx").replace("Sunday", "Friday")
+    view = make_view(forward, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = with_library.assess_text(view, view.all_text)
+    assert assessment.known is not None and assessment.known.name == "seagull" and assessment.similarity > 0.6
+    assert flt.assess_text(view, view.all_text).known is None
+
+
+def test_bad_fingerprint_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.fingerprints").write_text("oops no tab here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.fingerprints: line 1: expected"):
+        make_filter(extra_library_dirs=[str(tmp_path)])
+
+
+def test_shipped_fingerprints_are_hashes_of_train_rows_only() -> None:
+    path = LISTS / "known_chain_letters" / "snopes_train.fingerprints"
+    letters = lib.parse_fingerprints(path)
+    assert len(letters) >= 50
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, hexes = line.split("\t")
+            assert all(len(h) == 8 and int(h, 16) % lib.SAMPLE == 0 for h in hexes.split(","))
+    snopes = CORPORA / "snopes-urban-legends-hoaxes" / "snopes_legends.csv"
+    if not snopes.is_file():
+        pytest.skip(f"corpus {snopes} is absent")
+    with open(snopes, newline="", encoding="utf-8") as handle:
+        split = {f"snopes-{r['source']}-{r['source_index']}": r["split"] for r in csv.DictReader(handle)}
+    assert {split[letter.name] for letter in letters} == {"train"}
+
+
+# -- real warnings stay deliverable; hoaxes a parent forwards are held (issue 18 item 4) ----------
+
+PARENT = "dawn.fletcher@example.com"
+OFFICE = f"office@{SCHOOL_DOMAIN}"
+
+
+async def test_hoax_a_parent_asks_the_school_to_circulate_is_held_as_a_hoax() -> None:
+    flt, settings = make_filter()
+    raw = (DATA / "positive" / "parent_asks_school_to_circulate_hoax.eml").read_bytes()
+    view = make_view(raw, mail_from=PARENT, rcpt_to=(OFFICE,))
+    findings = await flt.check(view)
+    verdict = Policy(settings).decide(view, findings)
+    assert verdict.actions == {OFFICE: Action.HOLD}
+    assert findings[0].reason.startswith("Looks like a hoax that asks to be passed on")
+
+
+@pytest.mark.parametrize("name, mail_from, rcpt", [
+    ("school_it_virus_alert", f"it@{SCHOOL_DOMAIN}", f"all-staff@{SCHOOL_DOMAIN}"),
+    ("it_phishing_warning", f"it@{SCHOOL_DOMAIN}", f"all-staff@{SCHOOL_DOMAIN}"),
+    ("safeguarding_alert_parents", f"dsl@{SCHOOL_DOMAIN}", "parent@example.com"),
+    ("pta_quiz_night_share", f"pta@{SCHOOL_DOMAIN}", "parent@example.com"),
+    ("pta_fundraiser", f"pta@{SCHOOL_DOMAIN}", "parent@example.com"),
+    ("newsletter_share_with_friends", OFFICE, "parent@example.com"),
+    ("esafety_lesson_chain_letters", f"r.clarke@{SCHOOL_DOMAIN}", f"y7-tutors@{SCHOOL_DOMAIN}"),
+    ("lesson_hoax_examples_polish", f"m.kowalska@{SCHOOL_DOMAIN}", f"eal-team@{SCHOOL_DOMAIN}"),
+    ("parent_real_police_appeal", "sam.turner@example.com", OFFICE),
+])
+async def test_real_warnings_appeals_and_lessons_are_delivered(name: str, mail_from: str, rcpt: str) -> None:
+    flt, settings = make_filter()
+    view = make_view((DATA / "negative" / f"{name}.eml").read_bytes(), mail_from=mail_from, rcpt_to=(rcpt,))
+    verdict = Policy(settings).decide(view, await flt.check(view))
+    assert verdict.actions == {rcpt: Action.PASS}, verdict.findings
+
+
+async def test_police_appeal_is_discounted_only_for_its_official_link() -> None:
+    """The same appeal without the police link is a missing-child chain: held."""
+    flt, _ = make_filter()
+    raw = (DATA / "negative" / "parent_real_police_appeal.eml").read_text(encoding="utf-8")
+    without = raw.replace("https://www.avonandsomerset.police.uk/news/2024/03/appeal-to-find-missing-jordan/",
+                          "(sorry, I lost the link)")
+    with_link = make_view(raw.encode(), mail_from="sam.turner@example.com", rcpt_to=(OFFICE,))
+    no_link = make_view(without.encode(), mail_from="sam.turner@example.com", rcpt_to=(OFFICE,))
+    assert await flt.check(with_link) == []
+    assert flt.assess_text(no_link, no_link.all_text).discount == 1.0
+    assert any("police.uk" in f for f in flt.assess_text(with_link, with_link.all_text).fired)
+
+
+# -- bulk is off in `scan`, and scan says so (issue 18 item 3) -------------------------------------
+
+async def test_signals_off_without_seen_store(tmp_path: Path) -> None:
+    without, _ = make_filter(seen=None)
+    assert without.signals_off == ("chain_letter.bulk",)
+    store = await QuarantineStore(tmp_path / "q").open()
+    try:
+        with_store, _ = make_filter(seen=store.seen)
+        assert with_store.signals_off == ()
+    finally:
+        await store.close()
+
+
+def test_scan_json_names_the_signals_that_are_off(tmp_path: Path) -> None:
+    """`schoolgate scan` has no seen store: its JSON says bulk is off; the rest of the contract is unchanged."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[school]\nname = "Hillside Academy"\ndomains = ["{SCHOOL_DOMAIN}"]\n'
+                    '[quarantine]\npath = "q"\n[web]\nenabled = false\n'
+                    '[filters]\nchain = ["sender_list", "attachments", "chain_letter"]\n', encoding="utf-8")
+    eml = DATA / "positive" / "luck_fwd_fwd_texting.eml"
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", "scan", "--config", str(site), str(eml),
+                             "--mail-from", PUPIL, "--rcpt", FRIEND], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) == {"id", "action", "recipients", "findings", "failures", "signals_off"}
+    assert out["signals_off"] == ["chain_letter.bulk"]
+    assert out["action"] == "hold" and out["findings"][0]["code"] == CODE
+
+
+# -- the pupil's notice (issue 18 item 5): end to end through SMTP, the hold and the next hop -----
+
+PUPILS = f"pupils.{SCHOOL_DOMAIN}"
+NOTIFY = {"enabled": True, "from_address": f"schoolgate@{SCHOOL_DOMAIN}", "check_seconds": 3600}
+
+
+async def _held_chain_letter_notices(review_gateway, sink, **chain_options) -> list:
+    gw = await review_gateway(notify=NOTIFY, filters={"chain": ["chain_letter"]},
+                              directory={"domain_roles": {PUPILS: "student"}}, chain_letter=chain_options)
+    pupil = f"jade.w@{PUPILS}"
+    raw = make_message("fwd dis 2 10 ppl in 5 mins or u will hav bad luck 4 10 yrs. dont break the chain!!",
+                       subject="FW: read this", sender=pupil, to=f"kayla.m@{PUPILS}")
+    code, _ = await gw.send(raw, mail_from=pupil, rcpt_tos=[f"kayla.m@{PUPILS}"])
+    assert code == 250
+    await gw.gateway.notifier.drain()
+    out = []
+    for message in sink.messages:
+        parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+        if parsed["X-Schoolgate-Notice"]:
+            out.append(parsed)
+    return out
+
+
+async def test_pupil_sender_gets_the_configured_kind_notice(review_gateway, sink) -> None:
+    notices = await _held_chain_letter_notices(
+        review_gateway, sink, student_notice="Chain letters are never true, Jade's school says. Delete it.")
+    [notice] = notices
+    assert notice["X-Schoolgate-Notice"] == "sender_student" and notice["To"] == f"jade.w@{PUPILS}"
+    text = notice.get_body(("plain",)).get_content()
+    assert "Chain letters are never true, Jade's school says. Delete it." in text
+    assert "/request/" in text  # the pupil may still ask a member of staff to release it
+
+
+async def test_notify_student_sender_false_sends_no_chain_letter_notice(review_gateway, sink) -> None:
+    assert await _held_chain_letter_notices(review_gateway, sink, notify_student_sender=False) == []
+
+
+# -- the reviewer's "this is a chain letter: add to the library" (issue 18 item 2) ----------------
+
+async def test_reviewer_adds_a_held_message_to_the_library_audited(review) -> None:
+    """A letter the filter did not know: held (for its attachment), a reviewer adds it from the
+    review page; the fingerprint (no text) is audited and the filter matches the next copy."""
+    body = LETTER + " Send this to everyone in your form before Friday."
+    mid = await review.hold(subject="FW: the seagull", body=body, sender=PUPIL, rcpts=(FRIEND,))
+    client = await review.login("reviewer")
+    try:
+        page = await client.get(f"/m/{mid}")
+        assert "Add to the library" in page.text
+        token = csrf_of(page.text)
+        refused = await client.post(f"/m/{mid}/chain-letter", data={"csrf": token, "reason": ""})
+        assert refused.status_code == 400
+        added = await client.post(f"/m/{mid}/chain-letter", data={"csrf": token, "reason": "seagull chain in Y8"})
+        assert added.status_code == 303 and added.headers["location"].endswith("done=library")
+    finally:
+        await client.aclose()
+    library = Path(review.gw.settings.quarantine.path) / "known_chain_letters" / "reviewed.fingerprints"
+    stored = library.read_text(encoding="utf-8")
+    assert f"reviewed-{mid}\t" in stored and "seagull" not in stored and "harbour" not in stored
+    audit = await review.store.run(review.store.audit_sync, mid)
+    assert any(r["action"] == "chain_letter_library_add" and r["reason"] == "seagull chain in Y8" for r in audit)
+    settings = make_settings(quarantine={"path": str(review.gw.settings.quarantine.path)},
+                             filters={"chain": ["chain_letter"]})
+    flt = ChainLetterFilter(settings.filter_options["chain_letter"], FilterContext(settings, None))
+    again = make_view(LETTER.replace("Hello my dear friends", "hey guys"), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = flt.assess_text(again, again.all_text)
+    assert assessment.known is not None and assessment.known.name == f"reviewed-{mid}"
