@@ -95,6 +95,24 @@ def _output(process: subprocess.Popen) -> tuple[str, str]:
     return stdout, stderr
 
 
+def _clamd_dropped(line: str) -> bool:
+    """clamd (an outside daemon) closed the connection: the gateway rightly tempfails,
+    and whether it happens is timing, not the verdict logic this test is about."""
+    return any(f["filter"] == "virus" and "ClamdUnavailable" in f["detail"]
+               for f in json.loads(line).get("failures", ()))
+
+
+def _rescan(config: Path, manifest: Path, ids: set[str], runs: list[list[str]]) -> int:
+    """Scan again, one at a time, the cases clamd dropped in either run; put the new lines in."""
+    cases = [line for line in manifest.read_text(encoding="utf-8").splitlines() if json.loads(line)["id"] in ids]
+    subset = manifest.with_name("dropped.jsonl")
+    subset.write_text("\n".join(cases) + "\n", encoding="utf-8")
+    for lines, seed in zip(runs, ("1", "2")):
+        again = {json.loads(line)["id"]: line for line in _output(_start_scan(config, subset, seed))[0].splitlines()}
+        lines[:] = [again.get(json.loads(line)["id"], line) for line in lines]
+    return len(cases)
+
+
 @pytest.mark.slow
 def test_two_manifest_scans_of_the_corpora_are_identical(tmp_path: Path) -> None:
     needs_corpora()
@@ -104,17 +122,23 @@ def test_two_manifest_scans_of_the_corpora_are_identical(tmp_path: Path) -> None
     # the two runs at once (two processes, as two cores allow): half the wall time
     runs = [_start_scan(config, manifest, seed) for seed in ("1", "2")]
     (first, log1), (second, log2) = (_output(run) for run in runs)
-    lines = first.splitlines()
-    assert len(lines) == count > 3_400
+    lines, other = first.splitlines(), second.splitlines()
+    assert len(lines) == len(other) == count > 3_400
+    # Under load the test clamd (MaxThreads 4, two scans at once) has dropped a handful
+    # of its ~7,000 connections; those cases are scanned again, so that what is compared
+    # is every verdict, decided by the filters, not clamd's availability.
+    dropped = {json.loads(line)["id"] for line in lines + other if _clamd_dropped(line)}
+    assert len(dropped) <= count // 100, f"clamd dropped {len(dropped)} scans"
+    rescanned = _rescan(config, manifest, dropped, [lines, other]) if dropped else 0
     outs = [json.loads(line) for line in lines]
     assert all("error" not in out for out in outs), [o for o in outs if "error" in o][:3]
     # no filter failed (a failure is a tempfail whose timing could differ between runs)
-    failed = [o["id"] for o in outs if o.get("failures")]
+    failed = [o["id"] for o in outs + [json.loads(line) for line in other] if o.get("failures")]
     assert failed == [], failed[:10]
-    differing = [(a, b) for a, b in zip(lines, second.splitlines()) if a != b]
+    differing = [(a, b) for a, b in zip(lines, other) if a != b]
     # the filter-failure lines each run logged say whether a deadline or an error was the cause
     logged = [line for line in (log1 + log2).splitlines() if "failed" in line][:6]
     assert differing == [], (f"{len(differing)} of {count} verdicts differ between two runs: {differing[:2]}; "
                              f"logged: {logged}")
-    assert first == second
-    print(f"{count} messages scanned twice in {time.monotonic() - started:.0f} s: identical")
+    print(f"{count} messages scanned twice in {time.monotonic() - started:.0f} s: identical "
+          f"({rescanned} rescanned after clamd dropped the connection)")
