@@ -148,11 +148,21 @@ class WebSection(Section):
     access_minutes: float = Field(15.0, gt=0, description="how long a DSL's reasoned access to a hold lasts")
     argon2_time_cost: int = Field(3, ge=1, description="argon2id passes for password hashes (RFC 9106)")
     argon2_memory_kib: int = Field(65536, ge=8192, description="argon2id memory per hash, KiB")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed; "
+                    "none by default (forwarded headers from anyone else are ignored)")
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         return _host_port(value, "listen")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, values: list[str]) -> list[str]:
+        # canonical form (uvicorn matches the peer against these; "10.0.0.1/8" -> 10.0.0.0/8)
+        return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values]
 
 
 class NotifySection(Section):

@@ -1,4 +1,4 @@
-"""Attachment policy: executables, scripts, double extensions, macro documents, locked archives.
+"""Attachment policy: executables, scripts, double extensions, macro documents, locked archives, bombs.
 
 The school's rule is "unapproved software will not be attached to email". A
 program is recognised by what its bytes are (filters.extract sniffs them) as
@@ -7,17 +7,24 @@ trick anyone tries; a document-like name in front of a program extension
 (`homework.pdf.exe`, `homework\u202efdp.exe`, which shows as "homeworkexe.pdf")
 is the second. Archives are looked into (the extractor lists members, nested
 archives included); one that is password-protected cannot be looked into by
-us or by the virus scanner, so it is reported as such.
+us or by the virus scanner, so it is reported as such. An archive bomb (a member
+declaring or unpacking past a size limit, a compression ratio no real file has,
+nesting past a depth) is reported as ATTACHMENT_ARCHIVE_BOMB: found by streaming
+with a byte budget and a deadline (filters.extract.find_archive_bomb), never by
+unpacking, and independent of clamd's own limits, which a site may raise.
 """
 from __future__ import annotations
 
+import asyncio
+import time
 import unicodedata
 from typing import Iterable, Sequence
 
 from pydantic import Field
 
 from filters.base import Category, FilterContext, FilterOptions, Finding, Severity
-from filters.extract import ARCHIVE_TYPES, EXECUTABLE_TYPES, MACRO_TYPES
+from filters.extract import (ARCHIVE_TYPES, EXECUTABLE_TYPES, MACRO_TYPES, ArchiveBomb, BombLimits, archive_kind,
+                             find_archive_bomb)
 from filters.message import ArchiveMember, Attachment, MessageView
 
 # Run by Windows, macOS or Linux when double-clicked (or by a shell/script host).
@@ -63,6 +70,23 @@ class Options(FilterOptions):
         description="an archive nested deeper than this inside another is reported as unscannable")
     flag_encrypted_documents: bool = Field(
         True, description="report password-protected PDF/Office documents (low severity: tagged)")
+    # Archive bombs (ATTACHMENT_ARCHIVE_BOMB, high). Legitimate mail is far inside
+    # these: a message is ~25 MB at most, text packs ~10:1 and even sparse Office XML
+    # stays under ~60:1; Apache POI refuses 100:1 in Office files for the same reason.
+    bomb_member_bytes: int = Field(
+        256 << 20, gt=0, description="a member declaring or unpacking to more than this is a bomb")
+    bomb_total_bytes: int = Field(
+        512 << 20, gt=0, description="all members, at every nesting level, declaring or unpacking to more")
+    bomb_ratio: float = Field(
+        100.0, gt=1, description="unpacked:packed ratio of one member above which it is a bomb ...")
+    bomb_ratio_min_bytes: int = Field(
+        1 << 20, ge=0, description="... once it unpacks past this many bytes (small files may pack well)")
+    bomb_depth: int = Field(
+        5, ge=1, le=50, description="archives inside archives nested deeper than this are a bomb "
+                                     "(an archive in the attachment is level 1)")
+    bomb_seconds: float = Field(
+        4.0, gt=0, description="time for one message's bomb check (keep under the filter's timeout); "
+                               "an archive not walked in time counts as a bomb")
 
 
 def _extension_chain(filename: str) -> tuple[str, list[str], bool]:
@@ -97,6 +121,10 @@ class AttachmentFilter:
         self._allowed = frozenset(t.lower() for t in options.allowed_types)
         self._depth = options.archive_depth
         self._flag_docs = options.flag_encrypted_documents
+        self._bomb_limits = BombLimits(
+            max_member_bytes=options.bomb_member_bytes, max_total_bytes=options.bomb_total_bytes,
+            max_ratio=options.bomb_ratio, ratio_min_bytes=options.bomb_ratio_min_bytes,
+            max_depth=options.bomb_depth, max_seconds=options.bomb_seconds)
 
     # --- one file, by name and sniffed type -------------------------------
     def _program_reason(self, filename: str, sniffed: str) -> tuple[str, str] | None:
@@ -135,7 +163,31 @@ class AttachmentFilter:
         findings: list[Finding] = []
         for attachment in view.attachments:
             findings.extend(self._check_attachment(attachment))
+        archives = [a for a in view.attachments if archive_kind(a.data[:512])]
+        if archives:
+            # inflating is CPU work: off the event loop, bounded by bomb_seconds in all
+            bombs = await asyncio.get_running_loop().run_in_executor(None, self.find_bombs, archives)
+            for attachment, bomb in bombs:
+                findings.append(self._bomb_finding(attachment, bomb))
         return findings
+
+    def find_bombs(self, attachments: Sequence[Attachment]) -> list[tuple[Attachment, ArchiveBomb]]:
+        """Each attachment that is an archive bomb, with where and why (synchronous)."""
+        deadline = time.monotonic() + self._bomb_limits.max_seconds
+        found = []
+        for attachment in attachments:
+            bomb = find_archive_bomb(attachment.data, self._bomb_limits, deadline)
+            if bomb is not None:
+                found.append((attachment, bomb))
+        return found
+
+    def _bomb_finding(self, attachment: Attachment, bomb: ArchiveBomb) -> Finding:
+        label = attachment.filename or f"(unnamed attachment, part {attachment.path or '1'})"
+        where = f"{label} > {bomb.path}" if bomb.path else label
+        return self._finding(
+            "ATTACHMENT_ARCHIVE_BOMB", Severity.HIGH, (where,),
+            f"{label!r} is an archive bomb: {bomb.path or 'it'} {bomb.reason}. It was not unpacked "
+            "further; opening it could fill the disk or hang the computer.")
 
     def _finding(self, code: str, severity: Severity, evidence: Iterable[str], reason: str) -> Finding:
         ev = tuple(dict.fromkeys(evidence))

@@ -21,6 +21,7 @@ import re
 import struct
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import filetype
@@ -225,6 +226,15 @@ def _zip_kind(zf: zipfile.ZipFile) -> tuple[str, bool]:
         except Exception:
             return ZIP, False
     return ZIP, macros
+
+
+def _zip_declared_bytes(data: bytes) -> int:
+    """The sum of a zip's declared member sizes (its central directory, nothing inflated)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return sum(info.file_size for info in zf.infolist())
+    except Exception:
+        return 0
 
 
 def sniff(data: bytes) -> str:
@@ -619,6 +629,10 @@ class AttachmentExtractor:
             return result
         if kind in (DOCX, DOCM, XLSX, XLSM, PPTX, PPTM):
             result.macros = kind in (DOCM, XLSM, PPTM)
+            if _zip_declared_bytes(data) > self.limits.max_unpacked_bytes:
+                # the XML parsers would inflate every declared byte: a bomb dressed as a document
+                budget.note("document declares too much unpacked data: text not extracted")
+                return result
             # python-docx refuses macro-enabled documents and openpyxl chokes on
             # some generators' output: then the XML text runs are read directly
             fallback = {DOCX: "word/", DOCM: "word/", XLSX: "xl/sharedstrings", XLSM: "xl/sharedstrings"}
@@ -742,3 +756,411 @@ class AttachmentExtractor:
                     texts.append(f"[{path}]\n{sub.text}")
             if texts:
                 result.text = "\n\n".join(texts)
+
+
+# ---------------------------------------------------------------------------
+# archive bombs
+# ---------------------------------------------------------------------------
+#
+# A zip bomb is small mail that unpacks to more than anything downstream can
+# hold: one member declaring gigabytes, a compression ratio no real file has,
+# archives nested to multiply both (42.zip), or headers that lie about sizes.
+# ClamAV has limits of its own (MaxFileSize, MaxScanSize, MaxRecursion), but a
+# deployment can raise them, run without clamd, or turn AlertExceedsMax off, so
+# this walk is the gateway's own guard. Nothing is inflated unboundedly: every
+# member is streamed in chunks and counted against a byte budget and a deadline,
+# nested archives are spooled (to disk past a few MB), and the first limit
+# crossed ends the walk with the member's path and the reason.
+
+_CHUNK = 1 << 16
+_SPOOL_IN_MEMORY = 8 << 20  # a nested archive past this is spooled to a temporary file
+_GZIP_MAGIC = b"\x1f\x8b"
+_BZIP2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_RAR_MAGICS = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")
+
+
+@dataclass(frozen=True, slots=True)
+class BombLimits:
+    """What counts as an archive bomb (filters/attachments.py Options set these)."""
+
+    max_member_bytes: int = 256 << 20  # one member, declared or as unpacked
+    max_total_bytes: int = 512 << 20  # all members of all nesting levels, declared or unpacked
+    max_ratio: float = 100.0  # unpacked / packed of one member (deflate's own ceiling is ~1032)
+    ratio_min_bytes: int = 1 << 20  # the ratio only counts for members unpacking past this
+    max_depth: int = 5  # archives inside archives, the attachment itself being depth 0
+    max_seconds: float = 5.0  # the whole walk; past it the attachment counts as a bomb
+    max_members: int = 10_000  # entries looked at; the rest are not (their declared sizes still add up)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveBomb:
+    """Where the walk stopped and why (shown to the reviewer)."""
+
+    path: str  # "" for the attachment itself, else "inner.zip > zeros.bin"
+    reason: str
+
+
+class _Bomb(Exception):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(reason)
+        self.found = ArchiveBomb(path, reason)
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""  # not reached
+
+
+def archive_kind(head: bytes) -> str:
+    """The archive format the first bytes announce ("" for anything else)."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:2] == _GZIP_MAGIC:
+        return "gzip"
+    if head[:3] == _BZIP2_MAGIC and head[3:4].isdigit():
+        return "bzip2"
+    if head[:6] == _XZ_MAGIC:
+        return "xz"
+    if head.startswith(_RAR_MAGICS):
+        return "rar"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return ""
+
+
+class _DecompressingReader(io.RawIOBase):
+    """A compressed stream (gzip, bzip2, xz, or a zip member's raw deflate) as a readable
+    file giving at most one buffer of output per read (the decompressor's max_length),
+    so a bomb never inflates in one call. Concatenated gzip/bzip2/xz members are read on."""
+
+    _MAGIC = {"gzip": _GZIP_MAGIC, "bzip2": _BZIP2_MAGIC, "xz": _XZ_MAGIC, "deflate": None}
+
+    def __init__(self, source, kind: str) -> None:
+        self._source = source
+        self._kind = kind
+        self._decomp = self._new()
+        self._pending = b""
+
+    def _new(self):
+        import bz2
+        import lzma
+
+        if self._kind in ("gzip", "deflate"):
+            return zlib.decompressobj(wbits=31 if self._kind == "gzip" else -15)
+        return bz2.BZ2Decompressor() if self._kind == "bzip2" else lzma.LZMADecompressor()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = len(buffer)
+        zlib_kind = self._kind in ("gzip", "deflate")
+        while True:
+            decomp = self._decomp
+            if decomp.eof:
+                magic = self._MAGIC[self._kind]
+                rest = decomp.unused_data or self._pending or (self._source.read(_CHUNK) if magic else b"")
+                if not magic or not rest.startswith(magic):
+                    return 0  # the end (trailing padding or garbage is not ours to read)
+                self._decomp, self._pending = self._new(), rest
+                continue
+            if zlib_kind:
+                data = decomp.unconsumed_tail or self._pending or self._source.read(_CHUNK)
+            elif decomp.needs_input:
+                data = self._pending or self._source.read(_CHUNK)
+            else:
+                data = b""  # output still buffered inside the decompressor
+            self._pending = b""
+            if not data and (zlib_kind or decomp.needs_input):
+                return 0  # truncated: what came out is all there is
+            out = decomp.decompress(data, want)
+            if out:
+                buffer[:len(out)] = out
+                return len(out)
+
+
+class _Prefixed:
+    """A file object whose first bytes were already read (to see what it is)."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int = _CHUNK) -> bytes:
+        n = _CHUNK if n is None or n < 0 else n  # never "read it all": that is the bomb
+        if not self._head:
+            return self._rest.read(n)
+        out, self._head = self._head[:n], self._head[n:]
+        return out
+
+
+def _read_head(handle, size: int = 512) -> bytes:
+    head = b""
+    while len(head) < size:
+        chunk = handle.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+class _BombWalk:
+    """One attachment's walk: shared counters, deadline and limits."""
+
+    def __init__(self, limits: BombLimits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.max_seconds
+        self.declared = 0
+        self.unpacked = 0
+        self.members = 0
+
+    def tick(self, path: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise _Bomb(path, f"could not be unpacked within {self.limits.max_seconds:g} s")
+
+    def declare(self, path: str, size: int, packed: int | None) -> None:
+        lim = self.limits
+        if size > lim.max_member_bytes:
+            raise _Bomb(path, f"declares {_size(size)} unpacked (limit {_size(lim.max_member_bytes)})")
+        if packed is not None and size >= lim.ratio_min_bytes and size > lim.max_ratio * max(packed, 1):
+            raise _Bomb(path, f"declares a compression ratio of {size / max(packed, 1):.0f}:1 "
+                              f"(limit {lim.max_ratio:g}:1)")
+        self.declared += size
+        if self.declared > lim.max_total_bytes:
+            raise _Bomb(path, f"declares more than {_size(lim.max_total_bytes)} unpacked in all")
+
+    def count(self, path: str, done: int, packed: int | None, declared: int | None) -> None:
+        """`done` bytes of this member unpacked so far (one more chunk was just added)."""
+        lim = self.limits
+        if declared is not None and done > declared:
+            raise _Bomb(path, f"unpacks to more than the {_size(declared)} it declares")
+        if done > lim.max_member_bytes:
+            raise _Bomb(path, f"unpacks to more than {_size(lim.max_member_bytes)}")
+        if packed is not None and done >= lim.ratio_min_bytes and done > lim.max_ratio * max(packed, 1):
+            raise _Bomb(path, f"unpacks at a compression ratio above {lim.max_ratio:g}:1")
+        if self.unpacked > lim.max_total_bytes:
+            raise _Bomb(path, f"unpacks to more than {_size(lim.max_total_bytes)} in all")
+        self.tick(path)
+
+    def stream(self, handle, path: str, depth: int, packed: int | None, declared: int | None) -> None:
+        """Read one member to its end, counting; an archive inside is spooled and walked."""
+        import tempfile
+
+        first = _read_head(handle, _CHUNK)
+        done = len(first)
+        self.unpacked += done
+        self.count(path, done, packed, declared)
+        kind = archive_kind(first[:512])
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) if kind else None
+        try:
+            if spool is not None:
+                spool.write(first)
+            while chunk := handle.read(_CHUNK):
+                done += len(chunk)
+                self.unpacked += len(chunk)
+                self.count(path, done, packed, declared)
+                if spool is not None:
+                    spool.write(chunk)
+            if spool is not None:
+                spool.seek(0)
+                self.walk(spool, kind, path, depth + 1, done)
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def walk(self, source, kind: str, path: str, depth: int, size: int) -> None:
+        if depth > self.limits.max_depth:
+            raise _Bomb(path, f"archives nested more than {self.limits.max_depth} deep")
+        self.tick(path)
+        prefix = f"{path} > " if path else ""
+        if kind == "zip":
+            self._zip(source, prefix, depth)
+        elif kind in ("gzip", "bzip2", "xz"):
+            raw = _DecompressingReader(source, kind)
+            head = _read_head(raw)
+            reader = _Prefixed(head, raw)
+            if archive_kind(head) == "tar":
+                self._tar(reader, prefix, depth, packed=size)
+            else:
+                inner = f"{path} (unpacked)" if path else f"(unpacked {kind})"
+                self.stream(reader, inner, depth, packed=size, declared=None)
+        elif kind == "tar":
+            self._tar(source, prefix, depth, packed=None)
+        elif kind == "rar":
+            self._rar(source.read(), path)
+
+    def _zip(self, source, prefix: str, depth: int) -> None:
+        try:
+            zf = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            return  # not readable as a zip: the extractor notes it, clamd sees it
+        with zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            # every declared size first (cheap): a bomb that says what it is stops here
+            for info in infos:
+                self.declare(prefix + info.filename, info.file_size, info.compress_size)
+            for info in infos[:self.limits.max_members - self.members]:
+                self.members += 1
+                if info.flag_bits & 0x1:
+                    continue  # encrypted: reported as such, its declared size already counted
+                path = prefix + info.filename
+                try:
+                    if info.compress_type == zipfile.ZIP_DEFLATED:
+                        # inflated from the raw stream, not through zipfile, which stops at the
+                        # declared size: a header that lies about the size is then caught
+                        self.stream(_DecompressingReader(_raw_member(source, info), "deflate"),
+                                    path, depth, info.compress_size, info.file_size)
+                    else:
+                        with zf.open(info) as handle:
+                            self.stream(handle, path, depth, info.compress_size, info.file_size)
+                except _Bomb:
+                    raise
+                except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError,
+                        RuntimeError, struct.error, zlib.error):
+                    continue  # bad CRC, unsupported method: unreadable, not a bomb
+
+    def _tar(self, source, prefix: str, depth: int, packed: int | None) -> None:
+        import tarfile
+
+        try:
+            archive = tarfile.open(fileobj=source, mode="r|")
+        except (tarfile.TarError, OSError, EOFError):
+            return
+        try:
+            for info in archive:
+                if self.members >= self.limits.max_members:
+                    break
+                self.members += 1
+                path = prefix + info.name
+                if not info.isfile():
+                    continue
+                # a tar stores sizes uncompressed; any compression ratio is the outer stream's
+                self.declare(path, info.size, None)
+                handle = archive.extractfile(info)
+                if handle is not None:
+                    self.stream(handle, path, depth, packed, info.size)
+        except (tarfile.TarError, OSError, EOFError, zlib.error):
+            return  # truncated or corrupt: what was read was counted
+        finally:
+            archive.close()
+
+    def _rar(self, data: bytes, path: str) -> None:
+        """RAR contents are not unpacked (no free decoder here): the headers' declared
+        sizes are checked, per file and for the archive's overall ratio."""
+        entries = rar_sizes(data)
+        prefix = f"{path} > " if path else ""
+        for name, unpacked, _packed in entries:
+            self.declare(prefix + name, unpacked, None)
+        total = sum(u for _, u, _ in entries)
+        packed = sum(p for _, _, p in entries)
+        lim = self.limits
+        if total >= lim.ratio_min_bytes and total > lim.max_ratio * max(packed, 1):
+            raise _Bomb(path, f"declares a compression ratio of {total / max(packed, 1):.0f}:1 "
+                              f"(limit {lim.max_ratio:g}:1)")
+
+
+def _raw_member(source, info: zipfile.ZipInfo):
+    """The file positioned at a zip member's compressed bytes (after its local header)."""
+    source.seek(info.header_offset)
+    local = source.read(30)
+    if local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("no local header")
+    name_len, extra_len = struct.unpack_from("<HH", local, 26)
+    source.seek(info.header_offset + 30 + name_len + extra_len)
+    return source
+
+
+def rar_sizes(data: bytes) -> list[tuple[str, int, int]]:
+    """(name, declared unpacked size, packed size) of each file header of a RAR 4/5 archive."""
+    out: list[tuple[str, int, int]] = []
+    try:
+        if data[:7] == b"Rar!\x1a\x07\x00":  # RAR 4: [HEAD_CRC HEAD_TYPE HEAD_FLAGS HEAD_SIZE] ...
+            pos = 7
+            for _ in range(100_000):
+                if pos + 7 > len(data):
+                    break
+                _crc, htype, flags, hsize = struct.unpack_from("<HBHH", data, pos)
+                if hsize < 7:
+                    break
+                add = struct.unpack_from("<I", data, pos + 7)[0] if flags & 0x8000 and pos + 11 <= len(data) else 0
+                if htype == 0x74 and pos + 32 <= len(data):
+                    packed, unpacked = struct.unpack_from("<II", data, pos + 7)
+                    name_size = struct.unpack_from("<H", data, pos + 26)[0]
+                    name_at = pos + 32
+                    if flags & 0x0100:  # LHD_LARGE: the high 32 bits follow
+                        high_packed, high_unpacked = struct.unpack_from("<II", data, pos + 32)
+                        packed |= high_packed << 32
+                        unpacked |= high_unpacked << 32
+                        name_at += 8
+                    name = data[name_at:name_at + name_size].split(b"\0")[0].decode("utf-8", "replace")
+                    out.append((name, unpacked, packed))
+                    add = packed
+                pos += hsize + add
+        elif data[:8] == b"Rar!\x1a\x07\x01\x00":  # RAR 5: CRC32, vint header size, fields
+            pos = 8
+            for _ in range(100_000):
+                if pos + 6 > len(data):
+                    break
+                size, p = _vint(data, pos + 4)
+                htype, p = _vint(data, p)
+                flags, p = _vint(data, p)
+                data_size = 0
+                if flags & 0x01:
+                    _extra, p = _vint(data, p)
+                if flags & 0x02:
+                    data_size, p = _vint(data, p)
+                if htype == 2:  # file header
+                    _file_flags, q = _vint(data, p)
+                    unpacked, q = _vint(data, q)
+                    _attrs, q = _vint(data, q)
+                    if _file_flags & 0x02:
+                        q += 4  # mtime
+                    if _file_flags & 0x04:
+                        q += 4  # data CRC32
+                    _comp, q = _vint(data, q)
+                    _host, q = _vint(data, q)
+                    name_len, q = _vint(data, q)
+                    out.append((data[q:q + name_len].decode("utf-8", "replace"), unpacked, data_size))
+                header_end = pos + 4 + len(_vint_bytes(size)) + size
+                if header_end <= pos:
+                    break
+                pos = header_end + data_size
+    except (IndexError, struct.error):
+        pass
+    return out
+
+
+def _vint_bytes(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def find_archive_bomb(data: bytes, limits: BombLimits | None = None,
+                      deadline: float | None = None) -> ArchiveBomb | None:
+    """The first bomb sign in an attachment's archive (zip, gzip/bzip2/xz, tar, RAR headers),
+    or None. Bounded: at most max_total_bytes are inflated, within max_seconds (or by
+    `deadline`, a time.monotonic() shared by one message's attachments, if sooner)."""
+    kind = archive_kind(data[:512])
+    if not kind:
+        return None
+    walk = _BombWalk(limits or BombLimits())
+    if deadline is not None:
+        walk.deadline = min(walk.deadline, deadline)
+    try:
+        walk.walk(io.BytesIO(data), kind, "", 0, len(data))
+    except _Bomb as bomb:
+        return bomb.found
+    except (MemoryError, RecursionError):
+        return ArchiveBomb("", "too costly to unpack")
+    except Exception:  # a hostile file must not break the filter; unreadable is not a bomb
+        log.debug("archive bomb walk failed", exc_info=True)
+    return None

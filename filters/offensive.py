@@ -128,20 +128,30 @@ class _ModelScorer:
         self._lock = threading.Lock()
 
     def scores(self, texts: Sequence[str]) -> list[float]:
-        """One batched call for every text not already cached (thread-safe)."""
+        """One batched call for every text not already cached (thread-safe).
+
+        Cached scores are copied out under the same lock as the membership test:
+        testing in one locked block and reading in another let another thread's
+        eviction in between raise KeyError (a filter failure, so a 451).
+        """
+        known: dict[str, float] = {}
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        fresh: dict[str, float] = {}
+            for text in texts:
+                score = self._cache.get(text)
+                if score is not None:
+                    known[text] = score
+                    self._cache.move_to_end(text)  # least recently *used* is evicted first
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
+            # the model runs outside the lock: threads score different messages at once
             probs = self._model.predict_proba(self._vectorizer.transform(missing))[:, 1]
             fresh = dict(zip(missing, map(float, probs)))
-        with self._lock:
-            out = [fresh[t] if t in fresh else self._cache[t] for t in texts]
-            for text, score in fresh.items():
-                self._cache[text] = score
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
-        return out
+            known.update(fresh)
+            with self._lock:
+                self._cache.update(fresh)
+                while len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        return [known[t] for t in texts]
 
 
 def _text_of(view: MessageView, limit: int) -> list[str]:

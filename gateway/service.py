@@ -114,8 +114,11 @@ class Gateway:
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
                                                      notifier=self.notifier))
+        # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1)
+        proxies = self.settings.web.trusted_proxies
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                access_log=False)
+                                access_log=False, proxy_headers=bool(proxies),
+                                forwarded_allow_ips=list(proxies) or None)
         self.web_server = uvicorn.Server(config)
         self.web_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._web_task = asyncio.create_task(self.web_server.serve())

@@ -1,16 +1,23 @@
 """Signed, expiring, single-use links for mail (digest actions, release requests, DSL alerts).
 
 A link carries only a message id, an action and a random token id: never any
-message content. Single use is enforced by the review store (used_tokens).
+message content. Single use is enforced by the review store's used_tokens table:
+`spend_once` claims the token before the action and gives it back if the action
+fails, so a release the next hop refused can be tried again from the same link.
 """
 from __future__ import annotations
 
 import os
 import secrets
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import AsyncIterator
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import delete
+
+from quarantine.review_store import ReviewStore, used_tokens
 
 from filters.errors import SchoolgateError
 
@@ -63,3 +70,31 @@ class LinkSigner:
         if not isinstance(data, dict) or data.get("a") not in ACTIONS or not isinstance(data.get("m"), str):
             raise LinkError("This link is not valid.")
         return Link(data["m"], data["a"], str(data.get("j", "")), str(data.get("w", "")))
+
+
+class LinkUsed(Exception):
+    """The link's token was spent already (or is being spent by a concurrent request)."""
+
+
+def give_back_token_sync(review: ReviewStore, jti: str) -> None:
+    """Un-spend a token whose action failed (the next hop refused, the store errored)."""
+    with review.engine.begin() as conn:
+        conn.execute(delete(used_tokens).where(used_tokens.c.jti == jti))
+
+
+@asynccontextmanager
+async def spend_once(review: ReviewStore, jti: str) -> AsyncIterator[None]:
+    """Run the body at most once per token: the claim is the unique insert (atomic, so two
+    concurrent requests cannot both act); an exception in the body gives the token back.
+
+    Claiming before acting (not after) keeps the link single-use under concurrency;
+    giving it back keeps a failed release from using the link up (issue 16).
+    """
+    store = review.store
+    if not await store.run(review.use_token_sync, jti):
+        raise LinkUsed(jti)
+    try:
+        yield
+    except BaseException:
+        await store.run(give_back_token_sync, review, jti)
+        raise

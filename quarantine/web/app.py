@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
-from quarantine.links import LinkError, LinkSigner, load_secret
+from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
@@ -565,15 +565,18 @@ class ReviewApp:
         reason = str(form.get("reason", "")).strip() or "from the digest"
         if form.get("confirm") != "yes" or link.action not in ("release", "delete"):
             return self.error(request, auth, 400, "Confirmation needed", "Tick the confirmation box.")
-        if not await self.db(self.review.use_token_sync, link.jti):
-            return self.error(request, auth, 410, "Link already used", "This link has been used already.")
         try:
-            if link.action == "release":
-                await self._release(held.id, None, auth, reason)
-            else:
-                await self.db(self.store.delete_sync, held.id, self.actor(auth), reason)
+            # the token is spent only if the release or delete succeeds: a next hop
+            # that refused must not leave the reviewer with a dead link
+            async with spend_once(self.review, link.jti):
+                if link.action == "release":
+                    await self._release(held.id, None, auth, reason)
+                else:
+                    await self.db(self.store.delete_sync, held.id, self.actor(auth), reason)
+        except LinkUsed:
+            return self.error(request, auth, 410, "Link already used", "This link has been used already.")
         except (ReleaseError, StoreError) as exc:
-            return self.error(request, auth, 409, "Not done", str(exc))
+            return self.error(request, auth, 409, "Not done", f"{exc} The link can be used again.")
         return RedirectResponse(f"/m/{held.id}?done={'released' if link.action == 'release' else 'deleted'}",
                                 status_code=303)
 

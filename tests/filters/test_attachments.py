@@ -1,15 +1,19 @@
 """The attachment policy filter: programs, disguises, macros and locked archives, with hard negatives."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from filters.attachments import AttachmentFilter, Options
 from filters.base import Category, FilterContext, Severity
 from filters.policy import Policy
 from tests.factories import make_message, make_settings, make_view
+from tests.gateway.conftest import make_gateway  # noqa: F401  (the SMTP test's fixture)
 from tests.filters.test_extract import (JPEG, MZ, PNG, make_docx, make_encrypted_pdf, make_encrypted_zip,
-                                        make_macro_docx, make_ole, make_pdf, make_rar4,
-                                        make_seven_zip_encrypted_header, make_xlsx, make_zip)
+                                        make_lying_zip, make_macro_docx, make_nested_zip_bomb, make_ole, make_pdf,
+                                        make_rar4, make_rar4_declaring, make_seven_zip_encrypted_header, make_tar,
+                                        make_xlsx, make_zip, make_zip64_zeros)
 
 OCTET = "application/octet-stream"
 ELF = b"\x7fELF\x02\x01\x01" + b"\0" * 60
@@ -154,3 +158,85 @@ async def test_attachment_inside_a_forwarded_message_is_checked() -> None:
 ])
 async def test_options(options: Options, attachment: tuple[str, str, bytes], expected: set[str]) -> None:
     assert await codes_for([attachment], options) == expected
+
+
+# -- archive bombs ---------------------------------------------------------------------------
+async def test_nested_zip_bomb_is_a_high_finding_naming_where() -> None:
+    view, flt = run_filter([("photos.zip", "application/zip", make_nested_zip_bomb())])
+    findings = await flt.check(view)
+    bomb = [f for f in findings if f.code == "ATTACHMENT_ARCHIVE_BOMB"]
+    assert [(f.severity, f.evidence) for f in bomb] == [(Severity.HIGH, ("photos.zip > part0.zip",))]
+    assert "compression ratio" in bomb[0].reason and "photos.zip" in bomb[0].reason
+    assert Policy(make_settings()).decide(view, findings).action.label == "hold"
+
+
+@pytest.mark.parametrize("filename, data", [
+    ("zeros.zip", lambda: make_zip64_zeros("zeros.bin", 10 << 10)),
+    ("logs.tar.gz", lambda: make_tar({"big.log": b"\0" * (20 << 20)}, "w:gz")),
+    ("backup.rar", lambda: make_rar4_declaring(10 << 30)),
+    ("data.gz", lambda: gzip_zeros()),
+    ("small.zip", lambda: make_lying_zip(bytes(range(256)) * 8192, 1000)),
+])
+async def test_bombs_of_each_format_are_held(filename: str, data) -> None:
+    view, flt = run_filter([(filename, OCTET, data())])
+    findings = await flt.check(view)
+    assert "ATTACHMENT_ARCHIVE_BOMB" in {f.code for f in findings}
+    assert Policy(make_settings()).decide(view, findings).action.label == "hold"
+
+
+def gzip_zeros() -> bytes:
+    import gzip
+    return gzip.compress(b"\0" * (20 << 20))
+
+
+@pytest.mark.parametrize("options, data, bomb", [
+    # the ratio limit: 4 MiB of text at ~1000:1 passes at 2000:1, not at the default 100:1
+    (Options(bomb_ratio=2000), lambda: make_zip({"notes.txt": b"see you at nine\n" * (1 << 18)}), False),
+    (Options(), lambda: make_zip({"notes.txt": b"see you at nine\n" * (1 << 18)}), True),
+    (Options(bomb_ratio_min_bytes=8 << 20), lambda: make_zip({"notes.txt": b"see you at nine\n" * (1 << 18)}),
+     False),
+    (Options(bomb_member_bytes=1 << 20, bomb_ratio=5000), lambda: make_zip({"a.bin": os.urandom(2 << 20)}), True),
+    (Options(bomb_total_bytes=3 << 20, bomb_ratio=5000),
+     lambda: make_zip({f"{n}.bin": os.urandom(1 << 20) for n in range(4)}), True),
+    (Options(bomb_depth=1), lambda: _nested(3), True),  # l2.zip > l1.zip is level 2
+    (Options(), lambda: _nested(3), False),
+])
+async def test_bomb_options(options: Options, data, bomb: bool) -> None:
+    view, flt = run_filter([("a.zip", "application/zip", data())], options)
+    assert ("ATTACHMENT_ARCHIVE_BOMB" in {f.code for f in await flt.check(view)}) is bomb
+
+
+def _nested(levels: int) -> bytes:
+    data = b"the middle"
+    for n in range(levels):
+        data = make_zip({f"l{n}.zip" if n else "note.txt": data})
+    return data
+
+
+async def test_ordinary_attachments_are_not_bombs() -> None:
+    codes = await codes_for([("pupils.xlsx", OCTET, make_xlsx([[n, "pupil", "4B"] for n in range(2000)])),
+                             ("letter.docx", OCTET, make_docx(["Dear parents"] * 300)),
+                             ("photos.zip", "application/zip", make_zip({"a.jpg": JPEG, "b.png": PNG}))])
+    assert "ATTACHMENT_ARCHIVE_BOMB" not in codes
+
+
+@pytest.mark.parametrize("chain", [
+    None,  # the shipped chain: clamd scans the message too, and is not what holds it
+    ["attachments"],  # no clamd at all: the gateway's own guard holds it
+])
+async def test_zip_bomb_over_smtp_is_held(make_gateway, sink, chain) -> None:
+    overrides = {} if chain is None else {"filters": {"chain": chain}}
+    gw = await make_gateway(next_hop=sink.address, **overrides)
+    raw = make_message("Holiday photos attached", attachments=[("photos.zip", "application/zip",
+                                                                make_nested_zip_bomb())])
+    code, text = await gw.send(raw)
+    assert code == 250, text
+    assert sink.messages == []
+    [held] = await gw.store.run(gw.store.list_sync)
+    assert held.status == "held" and "ATTACHMENT_ARCHIVE_BOMB" in held.codes
+    [bomb] = [f for f in held.findings if f.code == "ATTACHMENT_ARCHIVE_BOMB"]
+    assert bomb.evidence == ("photos.zip > part0.zip",)
+    # the same mail without the bomb is delivered, so the hold is the bomb's
+    code, text = await gw.send(make_message("Holiday photos attached", attachments=[
+        ("photos.zip", "application/zip", make_zip({"a.jpg": JPEG, "notes.txt": b"see you soon\n" * 500}))]))
+    assert code == 250 and len(sink.messages) == 1, text

@@ -1,9 +1,14 @@
 """Attachment sniffing and text extraction, with fixtures built by real libraries at test time."""
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import os
 import struct
+import tarfile
+import time
 import zipfile
 import zlib
 
@@ -13,7 +18,7 @@ import pypdf
 import pytest
 
 from filters import extract
-from filters.extract import AttachmentExtractor, Limits
+from filters.extract import AttachmentExtractor, BombLimits, Limits, find_archive_bomb
 from filters.message import Attachment
 
 # ---------------------------------------------------------------------------
@@ -513,3 +518,224 @@ def test_pptx_slide_text_is_read_from_its_xml() -> None:
     attachment = enrich("trip.pptx", data)
     assert attachment.sniffed_type == extract.PPTX
     assert attachment.text == "Year 7 trip & kit list"
+
+
+# ---------------------------------------------------------------------------
+# archive bombs, built at run time (small on disk, huge when unpacked)
+# ---------------------------------------------------------------------------
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """zlib's crc32_combine: the CRC of A+B from crc(A), crc(B) and len(B) (Python's zlib lacks it)."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = [_gf2_times(odd, odd[n]) for n in range(32)]
+    odd = [_gf2_times(even, even[n]) for n in range(32)]
+    while True:
+        even = [_gf2_times(odd, odd[n]) for n in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = [_gf2_times(even, even[n]) for n in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
+
+
+def crc32_of_zeros(mib: int) -> int:
+    """CRC-32 of `mib` MiB of zero bytes, by doubling (no gigabytes in memory)."""
+    one = zlib.crc32(b"\0" * (1 << 20))
+    result, length, power, power_len = 0, 0, one, 1 << 20
+    while mib:
+        if mib & 1:
+            result = crc32_combine(result, power, power_len) if length else power
+            length += power_len
+        power = crc32_combine(power, power, power_len)
+        power_len *= 2
+        mib >>= 1
+    return result
+
+
+def deflate_zeros(mib: int) -> bytes:
+    """A raw deflate stream of `mib` MiB of zeros, ~1 KB per MiB: each MiB is compressed
+    after a full flush (which resets the compressor), so the same bytes repeat."""
+    zeros = b"\0" * (1 << 20)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    repeat = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    assert c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH) == repeat
+    return first + repeat * (mib - 1) + c.flush()
+
+
+def make_zip64_zeros(name: str, mib: int) -> bytes:
+    """A zip of one deflated member of `mib` MiB of zeros, written by hand with ZIP64
+    sizes (zipfile cannot write precompressed data), CRC and all correct."""
+    stream = deflate_zeros(mib)
+    size, crc, fname = mib << 20, crc32_of_zeros(mib), name.encode()
+    extra = struct.pack("<HHQQ", 1, 16, size, len(stream))  # ZIP64: original size, then compressed
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                        len(fname), len(extra)) + fname + extra
+    central = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 45, 45, 0, 8, 0, 0x21, crc, 0xFFFFFFFF,
+                          0xFFFFFFFF, len(fname), len(extra), 0, 0, 0, 0, 0) + fname + extra
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(stream), 0)
+    return local + stream + central + end
+
+
+def make_nested_zip_bomb(count: int = 10, gib: int = 10) -> bytes:
+    """The issue's bomb: `count` zips inside one zip, each holding `gib` GiB of zeros."""
+    inner = make_zip64_zeros("zeros.bin", gib << 10)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for n in range(count):
+            zf.writestr(f"part{n}.zip", inner)
+    return buf.getvalue()
+
+
+def make_lying_zip(real: bytes, declared: int) -> bytes:
+    """A zip whose headers say the member unpacks to `declared` bytes; it holds `real`."""
+    data = bytearray(make_zip({"small.txt": real}))
+    size = struct.pack("<I", len(real))
+    for at in (22, data.index(b"PK\x01\x02") + 24):  # local and central "uncompressed size"
+        assert data[at:at + 4] == size
+        data[at:at + 4] = struct.pack("<I", declared)
+    return bytes(data)
+
+
+def make_tar(members: dict[str, bytes], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()
+
+
+def make_tar_declaring(name: str, size: int) -> bytes:
+    """A tar header declaring `size` bytes (octal size field, GNU base-256 past 8 GiB) with no data."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT)
+
+
+def make_rar4_declaring(unpacked: int, packed: int = 10) -> bytes:
+    """A RAR 4 file header declaring `unpacked` bytes (LHD_LARGE high words when past 4 GiB)."""
+    marker = b"Rar!\x1a\x07\x00"
+    main = struct.pack("<HBHH", 0, 0x73, 0, 13) + b"\0" * 6
+    name = b"zeros.bin"
+    large = unpacked >= 1 << 32
+    fixed = struct.pack("<IIBIIBBHI", packed, unpacked & 0xFFFFFFFF, 2, 0, 0, 20, 0x35, len(name), 0x20)
+    if large:
+        fixed += struct.pack("<II", 0, unpacked >> 32)
+    flags = 0x8000 | (0x0100 if large else 0)
+    header = struct.pack("<HBHH", 0, 0x74, flags, 7 + len(fixed) + len(name))
+    return marker + main + header + fixed + name + b"\0" * packed
+
+
+def test_bomb_fixtures_are_what_they_claim() -> None:
+    assert crc32_of_zeros(3) == zlib.crc32(b"\0" * (3 << 20))
+    assert crc32_of_zeros(6) == zlib.crc32(b"\0" * (6 << 20))
+    small = make_zip64_zeros("zeros.bin", 5)  # the same builder, small enough to unpack and check
+    with zipfile.ZipFile(io.BytesIO(small)) as zf:
+        assert zf.read("zeros.bin") == b"\0" * (5 << 20)  # CRC checked by zipfile too
+    bomb = make_nested_zip_bomb()
+    assert len(bomb) < 250_000
+    with zipfile.ZipFile(io.BytesIO(bomb)) as outer:
+        assert len(outer.infolist()) == 10
+        with zipfile.ZipFile(io.BytesIO(outer.read("part0.zip"))) as inner:
+            assert inner.infolist()[0].file_size == 10 << 30
+
+
+@pytest.mark.parametrize("name, data, where, why", [
+    ("10 x 10 GiB nested", lambda: make_nested_zip_bomb(), "part0.zip", "compression ratio"),
+    ("10 GiB member", lambda: make_zip64_zeros("zeros.bin", 10 << 10), "zeros.bin", "declares 10.0 GiB"),
+    ("deflated zeros", lambda: make_zip({"zeros.bin": b"\0" * (20 << 20)}), "zeros.bin", "compression ratio"),
+    ("lying size", lambda: make_lying_zip(bytes(range(256)) * 8192, 1000), "small.txt", "more than the 1000"),
+    ("nested 7 deep", lambda: _nest(7), "l6.zip > l5.zip > l4.zip > l3.zip > l2.zip > l1.zip",
+     "nested more than 5"),
+    ("gzip of zeros", lambda: gzip.compress(b"\0" * (20 << 20)), "(unpacked gzip)", "ratio above 100"),
+    ("bzip2 of zeros", lambda: bz2.compress(b"\0" * (20 << 20)), "(unpacked bzip2)", "ratio above 100"),
+    ("xz of zeros", lambda: lzma.compress(b"\0" * (20 << 20)), "(unpacked xz)", "ratio above 100"),
+    ("tar.gz of zeros", lambda: make_tar({"a.txt": b"hi", "big.img": b"\0" * (20 << 20)}, "w:gz"),
+     "big.img", "ratio above 100"),
+    ("tar declaring 20 GiB", lambda: make_tar_declaring("disk.img", 20 << 30), "disk.img", "declares 20.0 GiB"),
+    ("zip inside tar.gz", lambda: make_tar({"in.zip": make_zip({"z": b"\0" * (4 << 20)})}, "w:gz"),
+     "in.zip", "ratio"),
+    ("RAR declaring 10 GiB", lambda: make_rar4_declaring(10 << 30), "zeros.bin", "declares 10.0 GiB"),
+    ("RAR at 100000:1", lambda: make_rar4_declaring(100 << 20, packed=1000), "", "ratio of 104858:1"),
+])
+def test_archive_bombs_are_found_quickly(name: str, data, where: str, why: str) -> None:
+    payload = data()
+    started = time.monotonic()
+    bomb = find_archive_bomb(payload)
+    assert bomb is not None, name
+    assert bomb.path.startswith(where) and why in bomb.reason, bomb
+    assert time.monotonic() - started < 3.0  # a byte budget, not a decompression
+
+
+def _nest(levels: int) -> bytes:
+    data = b"the middle"
+    for n in range(levels):
+        data = make_zip({f"l{n}.zip" if n else "note.txt": data})
+    return data
+
+
+@pytest.mark.parametrize("name, data", [
+    ("text zip", lambda: make_zip({"notes.txt": b"The trip leaves at nine.\n" * 2000})),
+    ("docx", lambda: make_docx(["Dear parents"] * 200)),
+    ("xlsx", lambda: make_xlsx([[n, "pupil", "class 4"] for n in range(3000)])),
+    ("nested 3 deep", lambda: _nest(3)),
+    ("tar.gz of text", lambda: make_tar({"log.txt": b"2026-01-01 login ok user=x\n" * 20000}, "w:gz")),
+    ("random gzip", lambda: gzip.compress(os.urandom(1 << 20))),
+    ("stored zip", lambda: _stored_zip(os.urandom(2 << 20))),
+    ("small rar", lambda: make_rar4(encrypted=False)),
+    ("encrypted zip", lambda: make_encrypted_zip({"a.txt": b"secret " * 100})),
+    ("truncated gzip", lambda: gzip.compress(b"hello " * 1000)[:50]),
+    ("broken zip", lambda: b"PK\x03\x04" + os.urandom(300)),
+])
+def test_ordinary_archives_are_not_bombs(name: str, data) -> None:
+    assert find_archive_bomb(data()) is None, name
+
+
+def _stored_zip(payload: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("photo.raw", payload)
+    return buf.getvalue()
+
+
+def test_bomb_limits_are_settable_and_time_bounded() -> None:
+    text = make_zip({"notes.txt": b"The trip leaves at nine.\n" * 100_000})  # 2.4 MiB unpacked
+    assert find_archive_bomb(text, BombLimits(max_member_bytes=1 << 20)).reason.startswith("declares 2.4 MiB")
+    assert find_archive_bomb(_nest(3), BombLimits(max_depth=2)) is None  # l2.zip > l1.zip: level 2
+    assert "nested more than 1" in find_archive_bomb(_nest(3), BombLimits(max_depth=1)).reason
+    slow = find_archive_bomb(gzip.compress(os.urandom(1 << 20)), BombLimits(max_seconds=0.0))
+    assert slow is not None and "within 0 s" in slow.reason
+
+
+def test_extractor_does_not_parse_a_document_declaring_gigabytes() -> None:
+    """A docx whose XML part declares 3.75 GiB: no text parsing (the XML parser would inflate it)."""
+    data = bytearray(make_docx(["hello"]))
+    entry = data.index(b"word/document.xml", data.index(b"PK\x01\x02")) - 46  # its central directory entry
+    assert data[entry:entry + 4] == b"PK\x01\x02"
+    data[entry + 24:entry + 28] = struct.pack("<I", 0xF0000000)
+    started = time.monotonic()
+    att = enrich("letter.docx", bytes(data))
+    assert att.sniffed_type == extract.DOCX
+    assert "declares too much" in att.extraction_note and att.text == ""
+    assert time.monotonic() - started < 3.0

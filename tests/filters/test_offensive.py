@@ -215,3 +215,28 @@ def test_site_list_softens_a_shipped_word(tmp_path: Path) -> None:
     own = OffensiveFilter(Options(extra_lexicons=[soft], model=False), FilterContext(settings=None, directory=None))
     (finding,) = own.analyse(["bastard"], Role.STUDENT)
     assert finding.severity is Severity.LOW
+
+
+def test_score_cache_is_safe_under_concurrent_eviction() -> None:
+    """Threads sharing one filter with a tiny score cache: every message is scored
+    while others evict. Before the fix a text found cached could be evicted before
+    it was read (KeyError, so a filter failure and a 451); results must also be
+    the same as scoring each message alone."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = OffensiveFilter(Options(cache_size=3), FilterContext(settings=None, directory=None))
+    alone = OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None))
+    sentences = [f"Message number {i} says you are a total loser and nobody likes you." if i % 3 == 0
+                 else f"Reminder {i}: the trip to the museum leaves at nine, bring a packed lunch."
+                 for i in range(24)]
+    rng = random.Random(16)
+    messages = [rng.sample(sentences, 4) for _ in range(400)]
+
+    def result(flt: OffensiveFilter, texts: list[str]) -> list[tuple[str, Severity, tuple[str, ...], float | None]]:
+        return sorted((f.code, f.severity, f.evidence, f.score) for f in flt.analyse(texts, Role.STUDENT))
+
+    expected = [result(alone, m) for m in messages]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda m: result(shared, m), messages))  # re-raises a KeyError
+    assert got == expected

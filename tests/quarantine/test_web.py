@@ -9,6 +9,7 @@ import json
 import re
 import zipfile
 
+import httpx
 import pytest
 
 from filters.base import Category
@@ -70,6 +71,53 @@ async def test_login_rate_limit_blocks_even_the_right_password(review):
     page = await c.get("/login")
     r = await c.post("/login", data={"username": "dsl", "password": PASSWORD, "csrf": csrf_of(page.text)})
     assert r.status_code == 429
+
+
+async def _failed_logins(review, client, count: int, headers_for) -> list[httpx.Response]:
+    """`count` failed logins, each under a new user name, with headers_for(i) added."""
+    replies = []
+    for i in range(count):
+        page = await client.get("/login")
+        replies.append(await client.post(
+            "/login", headers=headers_for(i),
+            data={"username": f"guess{i}", "password": "not it at all", "csrf": csrf_of(page.text)}))
+    return replies
+
+
+async def _audited_addresses(review) -> list[str]:
+    rows = await review.store.run(review.store.audit_sync)
+    return [json.loads(r["detail"])["address"] for r in rows if r["action"] == "login_failed"]
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(review):
+    """No [web] trusted_proxies (the default): a client on 127.0.0.1 forging X-Forwarded-For
+    neither dodges the per-address login limit nor writes its made-up address into the audit."""
+    per_address = review.gw.settings.web.login_attempts * 4
+    c = review.client()
+    replies = await _failed_logins(review, c, per_address + 1,
+                                   lambda i: {"X-Forwarded-For": f"203.0.113.{i + 1}", "X-Forwarded-Proto": "https"})
+    assert [r.status_code for r in replies] == [401] * per_address + [429]
+    assert set(await _audited_addresses(review)) == {"127.0.0.1"}
+    # X-Forwarded-Proto is ignored too: no Secure cookie for a plain-http request
+    assert "; secure" not in replies[0].headers["set-cookie"].lower()
+
+
+async def test_forwarded_for_from_a_trusted_proxy_is_honoured(review_gateway):
+    gw = await review_gateway(web={"trusted_proxies": ["127.0.0.0/8"]})
+    review = Review(gw, None)
+    per_address = gw.settings.web.login_attempts * 4
+    c = review.client()
+    # each forwarded client has its own count: more failures than one address may have, none blocked
+    replies = await _failed_logins(review, c, per_address + 1,
+                                   lambda i: {"X-Forwarded-For": f"198.51.100.7, 203.0.113.{i + 1}",
+                                              "X-Forwarded-Proto": "https"})
+    assert [r.status_code for r in replies] == [401] * (per_address + 1)
+    # the client the proxy names (the rightmost untrusted hop) is audited, and https counts
+    assert await _audited_addresses(review) == [f"203.0.113.{i + 1}" for i in range(per_address + 1)]
+    assert "; secure" in replies[0].headers["set-cookie"].lower()
+    # one forwarded client repeating itself is limited by its own address
+    again = await _failed_logins(review, c, per_address + 1, lambda i: {"X-Forwarded-For": "192.0.2.99"})
+    assert again[-1].status_code == 429
 
 
 async def test_disabled_account_cannot_log_in_and_its_session_ends(review):
