@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from config.schema import Settings, split_host_port
+from filters.directory import domain_of
 from filters.scanner import Scanner
 from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
 from gateway.http import create_app
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
+from gateway.routing import Router
 from gateway.server import GatewayHandler, protocol_factory
 from quarantine.notify import Notifier
 from quarantine.sender_lists import CachedSenderLists
@@ -27,13 +29,30 @@ class StartupError(Exception):
     """The gateway must not start (clamd missing, store unwritable ...): a clear message."""
 
 
-def make_next_hop(settings: Settings, metrics: Metrics | None = None) -> NextHop | None:
-    if not settings.gateway.next_hop:
+def school_address_test(settings: Settings):
+    """address -> in one of the school's domains (or a subdomain), as filters/directory.py decides."""
+    domains = tuple(d.lower() for d in settings.school.domains)
+
+    def is_school(address: str) -> bool:
+        domain = domain_of(address)
+        return any(domain == d or domain.endswith("." + d) for d in domains)
+    return is_school
+
+
+def make_next_hop(settings: Settings, metrics: Metrics | None = None) -> Router | None:
+    """The node's routes (gateway/routing.py): next_hop for the school, outbound_next_hop for the rest."""
+    gw = settings.gateway
+    hops: dict[str, NextHop] = {}
+    for key, address, tls, ca_file in (("next_hop", gw.next_hop, gw.next_hop_tls, gw.next_hop_ca_file),
+                                       ("outbound_next_hop", gw.outbound_next_hop, gw.outbound_next_hop_tls,
+                                        gw.outbound_next_hop_ca_file)):
+        if address:
+            host, port = split_host_port(address)
+            hops[key] = NextHop(host, port, pool_size=gw.next_hop_pool_size, timeout=gw.next_hop_timeout,
+                                local_hostname=gw.hostname, tls=tls, ca_file=ca_file, name=key, metrics=metrics)
+    if not hops:
         return None
-    host, port = split_host_port(settings.gateway.next_hop)
-    return NextHop(host, port, pool_size=settings.gateway.next_hop_pool_size,
-                   timeout=settings.gateway.next_hop_timeout, local_hostname=settings.gateway.hostname,
-                   tls=settings.gateway.next_hop_tls, metrics=metrics)
+    return Router(hops.get("next_hop"), hops.get("outbound_next_hop"), school_address_test(settings))
 
 
 def open_store(settings: Settings) -> QuarantineStore:
@@ -46,7 +65,7 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)
     store: QuarantineStore | None = None
     scanner: Scanner | None = None
-    next_hop: NextHop | None = None
+    next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
     web_server: uvicorn.Server | None = None
