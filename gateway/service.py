@@ -181,7 +181,7 @@ class Gateway:
         """Graceful: stop accepting, let in-flight transactions finish, then close."""
         if self.smtp_server is not None:
             self.smtp_server.close()
-        if self.handler is not None and not await self.handler.wait_idle(grace):
+        if self.handler is not None and self.handler.in_flight and not await self.handler.wait_idle(grace):
             log.warning("shutdown: in-flight messages did not finish within %ss", grace)
         if self.web_server is not None:
             self.web_server.should_exit = True
