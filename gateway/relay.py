@@ -152,7 +152,8 @@ class Lease:
             elif utf8:
                 # RFC 6531 3.4: a UTF-8 address the next hop cannot take is refused, not mangled
                 hop.note_answer()
-                return DeliveryResult(False, 553, f"{hop.label} does not accept internationalised "
+                log.info("%s: no SMTPUTF8 for an internationalised address; refused with 553 5.6.7", hop.label)
+                return DeliveryResult(False, 553, f"{hop.name} does not accept internationalised "
                                                   f"addresses (no SMTPUTF8, RFC 6531)", status="5.6.7")
         if _has_8bit(data) and client.supports_extension("8bitmime"):
             options.append(b"BODY=8BITMIME")
