@@ -164,17 +164,21 @@ class HealthMonitor:
             return int(count), oldest, int(alerts)
         return await self.store.run(query)
 
+    @staticmethod
+    async def _timed(component: str, check):
+        try:
+            return await asyncio.wait_for(check, CHECK_TIMEOUT)
+        except TimeoutError:
+            failed = Check(component, False, f"no answer within {CHECK_TIMEOUT:g}s")
+            return (failed, None) if component == "clamd" else failed
+
     async def check(self) -> HealthReport:
         """One round of checks (shared by callers within CACHE_SECONDS); updates the metrics."""
         async with self._lock:
             if self._last is not None and time.monotonic() - self._last[0] < CACHE_SECONDS:
                 return self._last[1]
-            try:
-                async with asyncio.timeout(CHECK_TIMEOUT * 2):
-                    (clamd, age), store = await asyncio.gather(self._check_clamd(), self._check_store())
-            except TimeoutError:
-                clamd, age = Check("clamd", False, "no answer in time"), None
-                store = Check("store", False, "no answer in time")
+            (clamd, age), store = await asyncio.gather(self._timed("clamd", self._check_clamd()),
+                                                       self._timed("store", self._check_store()))
             report = HealthReport((clamd, store, *self._check_routes()), age)
             self._publish(report)
             try:

@@ -100,7 +100,7 @@ async def test_clamd_stopped_is_503_naming_clamd(make_gateway, sink, own_clamd):
     async with httpx.AsyncClient() as client:
         page = (await client.get(f"http://127.0.0.1:{gw.gateway.web_port}/login", timeout=20)).text
     assert 'id="degraded-banner"' in page and "Evaluation mode" in page
-    own_clamd.stop()
+    await asyncio.to_thread(own_clamd.stop)
     await asyncio.sleep(1.1)  # past the one-second cache
     status, body = await healthz(gw)
     print("\n/healthz with clamd stopped:", json.dumps(body, indent=2))
@@ -139,7 +139,9 @@ async def test_next_hop_going_down_is_noticed_by_the_background_probe(make_gatew
     hop = Sink().start()  # not the fixture: this test stops it
     gw = await make_gateway(next_hop=hop.address, web=True, filters=NO_VIRUS, gateway=FAST)
     assert (await until(gw, lambda s, b: s == 200))[0] == 200
-    hop.stop()
+    # stopped from a thread: Controller.stop() blocks until the sink's loop ends, and this
+    # loop must keep serving the gateway's side of the connections meanwhile
+    await asyncio.to_thread(hop.stop)
     status, body = await until(gw, lambda s, b: s == 503)
     assert status == 503 and body["failing"] == ["next_hop"], body
 
