@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from filters.base import Action, Category, Direction, Role, Severity
 
@@ -103,7 +103,22 @@ class GatewaySection(Section):
     tls_key: Path | None = None
     next_hop_pool_size: int = Field(8, gt=0, description="pooled connections to the next hop")
     next_hop_timeout: float = Field(60.0, gt=0)
-    next_hop_tls: Literal["none", "starttls", "opportunistic"] = "opportunistic"
+    # -- routes, next-hop TLS and health probes (gateway/routing.py, relay.py, health.py) --
+    next_hop_tls: Literal["none", "opportunistic", "required", "starttls"] = Field(
+        "opportunistic", description="TLS to next_hop: none | opportunistic | required (starttls = required); "
+                                     "certificates are verified whenever TLS is used")
+    next_hop_ca_file: Path | None = Field(
+        None, description="PEM CA(s) that sign next_hop's certificate; default: the system CAs")
+    outbound_next_hop: str | None = Field(
+        None, description="host:port of the school's smarthost for mail leaving the school (recipients "
+                          "outside [school] domains); default: next_hop takes everything")
+    outbound_next_hop_tls: Literal["none", "opportunistic", "required", "starttls"] = Field(
+        "required", description="TLS to outbound_next_hop: none | opportunistic | required")
+    outbound_next_hop_ca_file: Path | None = Field(
+        None, description="PEM CA(s) that sign outbound_next_hop's certificate; default: the system CAs")
+    next_hop_probe_seconds: float = Field(
+        30.0, gt=0, description="when no delivery succeeded for this long, /healthz's monitor checks each "
+                                "route with connect + EHLO + QUIT")
     workers: int = Field(1, gt=0, description="processes sharing the listening port (SO_REUSEPORT)")
     scan_concurrency: int = Field(
         4, gt=0, description="messages each worker scans at once; later ones wait their turn after DATA "
@@ -116,10 +131,10 @@ class GatewaySection(Section):
     def _listen(cls, value: str) -> str:
         return _host_port(value, "listen")
 
-    @field_validator("next_hop")
+    @field_validator("next_hop", "outbound_next_hop")
     @classmethod
-    def _next_hop(cls, value: str | None) -> str | None:
-        return None if value is None else _host_port(value, "next_hop")
+    def _next_hop(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _host_port(value, info.field_name or "next_hop")
 
     @field_validator("trusted_networks")
     @classmethod

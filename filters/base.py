@@ -91,6 +91,7 @@ class Category(StrEnum):
     SPOOFING = "spoofing"
     PARSE_ERROR = "parse_error"
     SENDER_LIST = "sender_list"  # reviewers' allow/block decisions about a sender
+    DELIVERY = "delivery"  # the next hop refused a copy the others got (gateway/dispatch.py keeps it)
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(

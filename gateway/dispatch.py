@@ -5,9 +5,14 @@ The rule for one message with mixed outcomes (documented in docs/delivery.md):
 - every recipient REJECT -> 554 (a metadata-only record is kept for reports);
 - otherwise: REJECT recipients are held with the HOLD ones (we already said 250
   to RCPT, so a silent drop would lose mail); held copies are stored (fsync)
-  first, then PASS and TAG copies are delivered; if delivery fails the stored
-  copies are discarded and the next hop's answer class goes back to the client,
-  who retries the whole message. 250 only when every copy is safe.
+  first, then PASS and TAG copies are handed to their routes together
+  (gateway/routing.py). If nothing could be delivered the stored copies are
+  discarded and the next hop's answer class goes back to the client, who
+  retries the whole message (so no hold is left behind per retry). Once some
+  copy was accepted, a recipient the next hop refused is kept in the
+  quarantine (NEXT_HOP_REFUSED_RECIPIENT, fsync'd, releasable) and the client
+  is told 250: never a bounce or 4xx for a recipient that got the message.
+  250 only when every copy is delivered or safely stored.
 """
 from __future__ import annotations
 
@@ -18,12 +23,15 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Callable
 
-from filters.base import Action, Verdict
+from filters.base import Action, Category, Finding, Severity, Verdict
 from filters.message import MessageView
-from gateway.relay import DeliveryResult, NextHop
-from quarantine.store import QuarantineStore, Status
+from gateway.routing import Leftover, Parcel, Router
+from quarantine.store import QuarantineStore, Status, new_message_id
 
 log = logging.getLogger(__name__)
+
+# A recipient the next hop refused while the others were delivered (stable: reports and audit use it).
+REFUSED_CODE = "NEXT_HOP_REFUSED_RECIPIENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +59,29 @@ def _smtp_safe(text: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, store: QuarantineStore, next_hop: NextHop | None, hostname: str, signer=None, *,
+    def __init__(self, store: QuarantineStore, next_hop: Router | None, hostname: str, signer=None, *,
                  on_hold: Callable[[str], None] | None = None) -> None:
         # told the id of each stored hold (quarantine.notify.Notifier.held): schedules, never blocks
         self._on_hold = on_hold
         self._store = store
-        self._next_hop = next_hop
+        self._router = next_hop
         self._hostname = hostname
         self._signer = signer  # optional outbound DKIM signer (gateway.dkim_signing.DkimSigner)
 
-    async def _deliver(self, view: MessageView, rcpts: list[str], data: bytes) -> DeliveryResult:
-        if self._next_hop is None:
-            return DeliveryResult(False, 451, "no next hop configured")
-        # sign after filtering and after our own headers, and only what leaves
-        # the school (RFC 6376 5: the signer is the last to touch the message)
-        if self._signer is not None and any(not self._is_internal(view, r) for r in rcpts):
-            data = await self._signer.sign(data)
-        return await self._next_hop.deliver(view.envelope.mail_from, rcpts, data)
+    async def _parcels(self, view: MessageView, variants: list[tuple[list[str], bytes]]) -> list[Parcel]:
+        assert self._router is not None
+        parcels = []
+        for rcpts, data in variants:
+            if not rcpts:
+                continue
+            for _hop, group in self._router.split(rcpts):
+                # sign after filtering and after our own headers, and only what leaves
+                # the school (RFC 6376 5: the signer is the last to touch the message)
+                signed = data
+                if self._signer is not None and any(not self._is_internal(view, r) for r in group):
+                    signed = await self._signer.sign(data)
+                parcels.append(Parcel(group, signed))
+        return parcels
 
     @staticmethod
     def _is_internal(view: MessageView, address: str) -> bool:
@@ -95,38 +109,75 @@ class Dispatcher:
         hold = [r for r, a in actions.items() if a in (Action.HOLD, Action.REJECT)]
         plain = [r for r, a in actions.items() if a == Action.PASS]
         tag = [r for r, a in actions.items() if a == Action.TAG]
+        if (plain or tag) and self._router is None:
+            return Outcome("451 4.4.1 no next hop configured; please try again later")
 
         stored_id = None
         if hold:
-            roles = {r.address: str(r.role) for r in view.recipients}
-            stored_id = await self._store.add(
-                message_id=view.id, raw=tagged, mail_from=view.envelope.mail_from,
-                from_header=view.header("From"), subject=view.subject, direction=str(view.direction),
-                sender_role=str(view.sender.role), client_ip=view.envelope.client_ip, sha256=view.sha256,
-                size=len(view.raw), recipients=[(r, roles.get(r, ""), actions[r].label) for r in hold],
-                findings=verdict.findings, failures=[f.as_dict() for f in verdict.failures],
-                alerts=verdict.alerts)
-        delivered: list[str] = []
-        for rcpts, data in ((plain, base), (tag, tagged)):
-            if not rcpts:
-                continue
-            result = await self._deliver(view, rcpts, data)
-            if not result.ok:
-                if stored_id is not None and not delivered:
+            stored_id = await self._store.add(**self._hold_record(view, verdict, view.id, tagged, hold,
+                                                                  verdict.findings, verdict.alerts))
+        delivered: tuple[str, ...] = ()
+        kept: list[str] = []
+        if plain or tag:
+            handover = await self._router.handover(  # type: ignore[union-attr]
+                view.envelope.mail_from, await self._parcels(view, [(plain, base), (tag, tagged)]))
+            if handover.failure is not None:
+                # nothing went out: the client retries the whole message, so the held
+                # copy stored above would be stored again - drop this one
+                if stored_id is not None:
                     await self._store.discard(stored_id)
-                    stored_id = None
-                if delivered:
-                    # Part went out already: the retry after our 4xx may duplicate
-                    # those copies; a duplicate is better than a loss.
-                    log.warning("message %s: partial delivery before failure: %s", view.id, delivered)
-                return Outcome(result.smtp_reply, None, tuple(delivered), ())
-            delivered.extend(rcpts)
+                return Outcome(handover.failure.smtp_reply)
+            delivered = handover.delivered
+            try:
+                for leftover in handover.left:
+                    await self._keep(view, verdict, leftover)
+                    kept.extend(leftover.refused)
+            except Exception:
+                # the delivered copies cannot be taken back, and the others could not be
+                # kept: only the client's retry can still save them (duplicates for some
+                # recipients; better than a loss)
+                log.exception("message %s: refused copies could not be stored after delivery to %s",
+                              view.id, list(delivered))
+                if stored_id is not None:
+                    await self._store.discard(stored_id)
+                return Outcome(f"451 4.3.0 Message {view.id} could not be stored; please try again later",
+                               None, delivered, ())
         if stored_id is not None and self._on_hold is not None:
             try:
                 self._on_hold(stored_id)
             except Exception:  # notices are never a reason to fail a safely stored message
                 log.exception("message %s: hold hook failed", view.id)
-        return Outcome(f"250 2.0.0 Ok: {view.id}", stored_id, tuple(delivered), tuple(hold))
+        return Outcome(f"250 2.0.0 Ok: {view.id}", stored_id, delivered, tuple(hold + kept))
+
+    def _hold_record(self, view: MessageView, verdict: Verdict, message_id: str, data: bytes,
+                     rcpts: list[str], findings, alerts) -> dict:
+        roles = {r.address: str(r.role) for r in view.recipients}
+        actions = verdict.actions
+        return dict(
+            message_id=message_id, raw=data, mail_from=view.envelope.mail_from,
+            from_header=view.header("From"), subject=view.subject, direction=str(view.direction),
+            sender_role=str(view.sender.role), client_ip=view.envelope.client_ip, sha256=view.sha256,
+            size=len(view.raw),
+            recipients=[(r, roles.get(r, ""), actions[r].label if r in actions else "hold") for r in rcpts],
+            findings=findings, failures=[f.as_dict() for f in verdict.failures], alerts=alerts)
+
+    async def _keep(self, view: MessageView, verdict: Verdict, leftover: Leftover) -> str:
+        """Store the copy the next hop refused (fsync'd before our 250), for a reviewer to release."""
+        evidence = tuple(f"<{r}>: {c} {_smtp_safe(m)}" for r, (c, m) in leftover.refused.items())
+        finding = Finding(
+            code=REFUSED_CODE, filter="delivery", category=Category.DELIVERY, severity=Severity.MEDIUM,
+            evidence=evidence + (f"route {leftover.route}", f"message {view.id}"),
+            reason=(f"The next hop ({leftover.route}) did not take this copy although the other recipients "
+                    f"got theirs: {'; '.join(evidence)}. Kept here so nothing is lost; release it once "
+                    f"the problem is fixed, or delete it."),
+            recipients=tuple(leftover.refused))
+        keep_id = new_message_id()
+        # no alerts or sender notice: the findings were acted on with the delivered copy
+        await self._store.add(**self._hold_record(view, verdict, keep_id, leftover.data, list(leftover.refused),
+                                                  (*verdict.findings, finding), ()))
+        log.warning("message %s: %d recipient(s) refused by %s, kept as %s", view.id, len(leftover.refused),
+                    leftover.route, keep_id)
+        return keep_id
 
 
 def role_action_counts(view: MessageView, verdict: Verdict) -> dict[str, int]:

@@ -29,6 +29,21 @@ class Metrics:
                                   registry=self.registry)
         self.internal_errors = Counter("schoolgate_internal_errors", "Our own bugs answered with 451",
                                        registry=self.registry)
+        # health (gateway/health.py): set at each check, i.e. each /healthz, /metrics or monitor round
+        self.component_up = Gauge("schoolgate_component_up", "1 when the component passed its last check",
+                                  ["component"], registry=self.registry)
+        self.degraded = Gauge("schoolgate_degraded", "1 while running on test or stale virus signatures "
+                              "([virus] allow_test_signatures: evaluation only)", registry=self.registry)
+        self.signature_age = Gauge("schoolgate_signature_age_seconds", "Age of clamd's signature database "
+                                   "(absent when it has test signatures only)", registry=self.registry)
+        self.held_messages = Gauge("schoolgate_held_messages", "Messages waiting for review (held, "
+                                   "partially released)", registry=self.registry)
+        self.oldest_held_seconds = Gauge("schoolgate_oldest_held_seconds", "Age of the oldest message "
+                                         "waiting for review (0 when none)", registry=self.registry)
+        self.dsl_alerts_unacknowledged = Gauge("schoolgate_dsl_alerts_unacknowledged",
+                                               "DSL alerts nobody has acknowledged yet", registry=self.registry)
+        self.build_info = Gauge("schoolgate_build_info", "The running version (value always 1)",
+                                ["version", "python"], registry=self.registry)
 
     def observe_filter(self, name: str, seconds: float, failure_kind: str | None) -> None:
         self.filter_seconds.labels(name).observe(seconds)

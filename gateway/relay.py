@@ -1,30 +1,54 @@
-"""Delivery to the next hop (the school's mail server) over pooled aiosmtplib connections.
+"""Delivery to one next hop over pooled aiosmtplib connections: envelope, TLS, per-recipient answers.
 
-All-or-nothing per transaction: recipients are offered first; if the next hop
-refuses any of them we RSET and report that answer for the whole transaction,
-so nothing is half-delivered and the sender's retry or bounce covers everyone.
+A transaction is opened (MAIL, then RCPT for each recipient) before any copy
+is handed over, so the router (gateway/routing.py) can open every route first
+and send DATA only when all of them are ready. A next hop refusing some
+recipients does not fail the others: the result names them (`refused`) and the
+caller keeps their copy (docs/delivery.md).
+
+The envelope is written by us, not by aiosmtplib's address parser, which
+refuses the null sender `<>` (every bounce) and cannot send UTF-8 addresses:
+`MAIL FROM:<>` goes out as such, and SMTPUTF8 (RFC 6531) is used when an
+address needs it, or a clear 553 5.6.7 when the next hop does not offer it.
+
+TLS per route (`none | opportunistic | required`): certificates are verified
+against the system CAs or the route's CA file whenever TLS is used; a
+certificate that fails, or `required` without STARTTLS, is a 451 4.7.5 and a
+log line naming the route - never a silent fall back to plain text.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import AsyncIterator, Sequence
 
 import aiosmtplib
-from aiosmtplib import SMTPResponseException
 
 from filters.errors import SchoolgateError
 
 log = logging.getLogger(__name__)
 
+TLS_MODES = ("none", "opportunistic", "required")
+
+
+def tls_mode(value: str) -> str:
+    """The route's TLS mode; `starttls` (the original `next_hop_tls` value) means `required`."""
+    return "required" if value == "starttls" else value
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    ok: bool
-    code: int  # the next hop's code, or 451 when it could not be reached
+    ok: bool  # the next hop took the message for `accepted` (perhaps not for all: see `refused`)
+    code: int  # the next hop's code, or ours (451 unreachable, 553 SMTPUTF8 ...)
     message: str
-    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)  # recipient -> (code, text)
+    accepted: tuple[str, ...] = ()
+    status: str = ""  # RFC 3463 enhanced code when the answer is ours, e.g. "5.6.7"
 
     @property
     def temporary(self) -> bool:
@@ -35,155 +59,331 @@ class DeliveryResult:
         """The answer for our own client: same class as the next hop's."""
         if self.ok:
             return f"250 2.0.0 {self.message}"
+        if self.status:
+            return f"{self.code} {self.status} {self.message}"[:400]
         if self.temporary:
             return f"{self.code} 4.4.0 next hop said: {self.message}"[:400]
         return f"{self.code} 5.0.0 next hop said: {self.message}"[:400]
 
 
+def combined_refusal(refused: dict[str, tuple[int, str]]) -> DeliveryResult:
+    """Every recipient refused: 4xx if any refusal is temporary (a retry may succeed for all)."""
+    codes = [c for c, _ in refused.values()]
+    code = min(c for c in codes if c < 500) if any(c < 500 for c in codes) else max(codes)
+    text = "; ".join(f"<{r}>: {c} {m}" for r, (c, m) in refused.items())
+    return DeliveryResult(False, code, text, dict(refused))
+
+
 class NextHopError(SchoolgateError):
-    pass
+    """The route cannot be used now (unreachable, TLS not possible, certificate refused)."""
 
 
-class _AfterData(aiosmtplib.SMTPException):
-    """The connection dropped after the message was sent: outcome unknown."""
+def _bad_address(address: str) -> bool:
+    # The envelope comes from aiosmtpd's parser; still, nothing that could end or
+    # extend an SMTP command line goes out (no CR, LF, NUL, angle brackets).
+    return any(ch in address for ch in "\r\n\0<>")
+
+
+def _has_8bit(data: bytes) -> bool:
+    return not data.isascii()
+
+
+def _header_block(data: bytes) -> bytes:
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    return data if end < 0 else data[:end]
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class Lease:
+    """One pooled connection, held for one or more transactions of one message."""
+
+    def __init__(self, hop: "NextHop", client: aiosmtplib.SMTP, reused: bool) -> None:
+        self.hop = hop
+        self.client = client
+        self.reused = reused
+        self.broken = False
+
+    async def begin(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
+        """MAIL and RCPT. ok: DATA may follow for `accepted` (some may be `refused`);
+        otherwise nothing is open and the result is the answer for every recipient."""
+        hop = self.hop
+        sender = "" if mail_from in ("", "<>") else mail_from
+        if _bad_address(sender):
+            return DeliveryResult(False, 553, "sender address cannot be sent on", status="5.1.7")
+        utf8 = not sender.isascii() or not all(r.isascii() for r in rcpt_tos)
+        for attempt in range(2):
+            try:
+                return await self._begin(sender, rcpt_tos, data, utf8)
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                # a pooled connection the far end closed while idle shows here, before
+                # anything was sent: one retry on a fresh connection is safe
+                hop.discard(self.client)
+                if self.reused and attempt == 0:
+                    try:
+                        self.client, self.reused = await hop.connect(), False
+                        continue
+                    except NextHopError as again:
+                        self.broken = True
+                        return hop.unreachable(again)
+                self.broken = True
+                return hop.failed("disconnect", exc)
+            except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as exc:
+                self.broken = True
+                hop.discard(self.client)
+                return hop.failed("error", exc)
+        return DeliveryResult(False, 451, "next hop unavailable", status="4.4.1")  # pragma: no cover
+
+    async def _begin(self, sender: str, rcpt_tos: Sequence[str], data: bytes, utf8: bool) -> DeliveryResult:
+        client, hop = self.client, self.hop
+        options: list[bytes] = []
+        if utf8 or not _header_block(data).isascii():
+            if client.supports_extension("smtputf8"):
+                options.append(b"SMTPUTF8")
+            elif utf8:
+                # RFC 6531 3.4: a UTF-8 address the next hop cannot take is refused, not mangled
+                hop.note_answer()
+                log.info("%s: no SMTPUTF8 for an internationalised address; refused with 553 5.6.7", hop.label)
+                return DeliveryResult(False, 553, f"{hop.name} does not accept internationalised "
+                                                  f"addresses (no SMTPUTF8, RFC 6531)", status="5.6.7")
+        if _has_8bit(data) and client.supports_extension("8bitmime"):
+            options.append(b"BODY=8BITMIME")
+        if client.supports_extension("size"):
+            options.append(f"SIZE={len(data)}".encode("ascii"))
+        encoding = "utf-8" if b"SMTPUTF8" in options else "ascii"
+        reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options)
+        hop.note_answer()
+        if reply.code != 250:
+            await self.abort()
+            return DeliveryResult(False, reply.code, reply.message)
+        accepted: list[str] = []
+        refused: dict[str, tuple[int, str]] = {}
+        for rcpt in rcpt_tos:
+            if _bad_address(rcpt):
+                refused[rcpt] = (553, "5.1.3 recipient address cannot be sent on")
+                continue
+            try:
+                encoded = rcpt.encode(encoding)
+            except UnicodeEncodeError:  # an ASCII-only transaction cannot carry it
+                refused[rcpt] = (553, "5.6.7 next hop does not accept internationalised addresses")
+                continue
+            reply = await client.execute_command(b"RCPT", b"TO:<" + encoded + b">")
+            if reply.code in (250, 251):
+                accepted.append(rcpt)
+            else:
+                refused[rcpt] = (reply.code, reply.message)
+        if not accepted:
+            await self.abort()
+            return combined_refusal(refused)
+        return DeliveryResult(True, 250, "recipients accepted", refused=refused, accepted=tuple(accepted))
+
+    async def commit(self, opened: DeliveryResult, data: bytes) -> DeliveryResult:
+        """DATA for the recipients `begin` opened. A dropped connection after the
+        message was sent leaves the outcome unknown: never resent here (RFC 5321 6.1)."""
+        hop = self.hop
+        try:
+            response = await self.client.data(data)
+        except aiosmtplib.SMTPResponseException as exc:
+            hop.note_answer()
+            await self.abort()
+            hop.count("4xx" if exc.code < 500 else "5xx")
+            return DeliveryResult(False, exc.code, exc.message, accepted=())
+        except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as exc:
+            self.broken = True
+            hop.discard(self.client)
+            return hop.failed("disconnect", exc, after_data=True)
+        hop.note_answer()
+        return DeliveryResult(True, response.code, response.message, refused=dict(opened.refused),
+                              accepted=opened.accepted)
+
+    async def abort(self) -> None:
+        try:
+            await self.client.rset()
+        except Exception:
+            self.broken = True
+            self.hop.discard(self.client)
 
 
 class NextHop:
-    """A small pool of SMTP client connections to one host:port.
+    """A small pool of SMTP client connections to one host:port (one route).
 
     Connections are reused across messages (measured 1.28x faster than one per
     message). A connection that fails in any way is closed, never reused.
+    `last_ok` / `last_error` feed /healthz (gateway/health.py).
     """
 
     def __init__(self, host: str, port: int, *, pool_size: int = 8, timeout: float = 60.0,
-                 local_hostname: str = "schoolgate.local", tls: str = "opportunistic", metrics=None) -> None:
+                 local_hostname: str = "schoolgate.local", tls: str = "opportunistic",
+                 ca_file: Path | str | None = None, name: str = "next_hop", metrics=None) -> None:
         self.host, self.port = host, port
+        self.name = name  # the config key, for logs and /healthz
         self._timeout = timeout
         self._hostname = local_hostname
-        self._tls = tls
+        self.tls = tls_mode(tls)
+        if self.tls not in TLS_MODES:
+            raise ValueError(f"{name}_tls must be one of {', '.join(TLS_MODES)}, got {tls!r}")
+        self._ca_file = str(ca_file) if ca_file else None
+        self._context: ssl.SSLContext | None = None
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(pool_size)
         self._metrics = metrics
         self._closed = False
+        self.last_ok: float | None = None  # time.time() of the last answer from the next hop
+        self.last_error: tuple[float, str] | None = None
 
-    async def _connect(self) -> aiosmtplib.SMTP:
-        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self._timeout,
-                                 local_hostname=self._hostname, start_tls=False, use_tls=False)
-        await client.connect()
-        if self._tls != "none" and client.supports_extension("starttls"):
-            try:
-                await client.starttls(validate_certs=False)
-            except Exception:
-                if self._tls == "starttls":
-                    raise
-                await client.quit()
-                client = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self._timeout,
-                                         local_hostname=self._hostname, start_tls=False)
-                await client.connect()
-        elif self._tls == "starttls":
-            raise NextHopError("next hop does not offer STARTTLS")
-        return client
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.host}:{self.port}"
+
+    # -- health bookkeeping ---------------------------------------------------------------
+    def note_answer(self) -> None:
+        self.last_ok = time.time()
+
+    def note_error(self, text: str) -> None:
+        self.last_error = (time.time(), text)
+
+    def count(self, kind: str) -> None:
+        if self._metrics is not None:
+            self._metrics.next_hop_error(kind)
+
+    def unreachable(self, exc: BaseException) -> DeliveryResult:
+        self.count("connect")
+        text = str(exc) or type(exc).__name__
+        self.note_error(text)
+        log.warning("%s unreachable: %s", self.label, text)
+        if isinstance(exc, NextHopError) and "TLS" in text:
+            return DeliveryResult(False, 451, f"{self.name}: {text}"[:300], status="4.7.5")
+        return DeliveryResult(False, 451, "next hop unreachable", status="4.4.1")
+
+    def failed(self, kind: str, exc: BaseException, after_data: bool = False) -> DeliveryResult:
+        self.count(kind)
+        text = str(exc) or type(exc).__name__
+        self.note_error(text)
+        log.warning("%s failed%s: %s", self.label, " after the message was sent" if after_data else "", text)
+        if kind == "disconnect":
+            return DeliveryResult(False, 451, "next hop closed the connection", status="4.4.2")
+        return DeliveryResult(False, 451, "next hop failed during the transaction", status="4.4.2")
+
+    # -- connections ----------------------------------------------------------------------
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            # the route's CA file replaces the system store: a school pinning its own CA
+            # means exactly that CA
+            self._context = ssl.create_default_context(cafile=self._ca_file)
+        return self._context
+
+    def _client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self._timeout,
+                               local_hostname=self._hostname, start_tls=False, use_tls=False)
+
+    async def connect(self) -> aiosmtplib.SMTP:
+        """Connected, EHLO'd and - as the route's TLS mode says - encrypted. NextHopError otherwise."""
+        try:
+            client = self._client()
+            await client.connect()
+            await client.ehlo()
+        except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as exc:
+            raise NextHopError(f"cannot connect: {exc}") from exc
+        if self.tls == "none":
+            return client
+        if not client.supports_extension("starttls"):
+            if self.tls == "required":
+                self.discard(client)
+                raise NextHopError("TLS required but the next hop does not offer STARTTLS")
+            return client
+        try:
+            context = await asyncio.to_thread(self._tls_context)
+            await client.starttls(server_hostname=self.host, tls_context=context)
+            await client.ehlo()  # RFC 3207 4.2: forget what was said before TLS
+            return client
+        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+            self.discard(client)
+            cert = _cert_error(exc)
+            if cert is not None:
+                raise NextHopError(f"TLS certificate not trusted ({cert.verify_message or cert}); "
+                                   f"set {self.name}_ca_file to the CA that signed it") from exc
+            if isinstance(exc, (ssl.SSLError, OSError)) and self.tls == "opportunistic":
+                # a handshake that fails for another reason (no common cipher, a broken
+                # TLS stack): opportunistic TLS goes on in plain text, as Postfix's "may"
+                log.warning("%s: STARTTLS failed (%s); continuing without TLS", self.label, exc)
+                try:
+                    client = self._client()
+                    await client.connect()
+                    await client.ehlo()
+                    return client
+                except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as again:
+                    raise NextHopError(f"cannot connect: {again}") from again
+            if isinstance(exc, ssl.SSLError):
+                raise NextHopError(f"TLS required but the handshake failed: {exc}") from exc
+            raise NextHopError(f"STARTTLS failed: {exc}") from exc
+
+    def discard(self, client: aiosmtplib.SMTP) -> None:
+        try:
+            client.close()
+        except Exception:
+            pass
 
     async def _acquire(self) -> tuple[aiosmtplib.SMTP, bool]:
         while self._idle:
             client = self._idle.pop()
             if client.is_connected:
                 return client, True
-        return await self._connect(), False
+        return await self.connect(), False
 
-    def _discard(self, client: aiosmtplib.SMTP) -> None:
-        try:
-            client.close()
-        except Exception:
-            pass
-
-    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[Lease]:
+        """A connection for one message's transactions; NextHopError when there is none."""
         if self._closed:
-            return DeliveryResult(False, 451, "gateway shutting down")
+            raise NextHopError("gateway shutting down")
         async with self._slots:
-            # A pooled connection may have been closed by the far end while idle;
-            # that shows before DATA, so one retry on a fresh connection is safe.
-            for attempt in range(2):
-                try:
-                    client, reused = await self._acquire()
-                except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException, NextHopError) as exc:
-                    self._count("connect")
-                    log.warning("next hop %s:%d unreachable: %s", self.host, self.port, exc)
-                    return DeliveryResult(False, 451, "next hop unreachable")
-                try:
-                    result = await self._transaction(client, mail_from, rcpt_tos, data)
-                except aiosmtplib.SMTPServerDisconnected:
-                    self._discard(client)
-                    if reused and attempt == 0:
-                        continue
-                    self._count("disconnect")
-                    return DeliveryResult(False, 451, "next hop closed the connection")
-                except (OSError, asyncio.TimeoutError, aiosmtplib.SMTPException) as exc:
-                    self._discard(client)
-                    self._count("error")
-                    log.warning("next hop %s:%d failed: %s", self.host, self.port, exc)
-                    return DeliveryResult(False, 451, "next hop failed during the transaction")
-                if client.is_connected and len(self._idle) < 64:
-                    self._idle.append(client)
-                else:
-                    self._discard(client)
-                if not result.ok:
-                    self._count("4xx" if result.temporary else "5xx")
-                return result
-        return DeliveryResult(False, 451, "next hop unavailable")  # pragma: no cover
-
-    async def _transaction(self, client: aiosmtplib.SMTP, mail_from: str, rcpt_tos: Sequence[str],
-                           data: bytes) -> DeliveryResult:
-        try:
-            await client.mail(mail_from)
-        except SMTPResponseException as exc:
-            await self._rset(client)
-            return DeliveryResult(False, exc.code, exc.message)
-        refused: dict[str, tuple[int, str]] = {}
-        for rcpt in rcpt_tos:
+            client, reused = await self._acquire()
+            lease = Lease(self, client, reused)
             try:
-                await client.rcpt(rcpt)
-            except SMTPResponseException as exc:
-                refused[rcpt] = (exc.code, exc.message)
-        if refused:
-            await self._rset(client)
-            # 4xx if any refusal is temporary: a retry may succeed for all
-            code = min(c for c, _ in refused.values()) if any(c < 500 for c, _ in refused.values()) \
-                else max(c for c, _ in refused.values())
-            text = "; ".join(f"<{r}>: {c} {m}" for r, (c, m) in refused.items())
-            return DeliveryResult(False, code, text, refused)
-        try:
-            response = await client.data(data)
-        except aiosmtplib.SMTPServerDisconnected as exc:
-            # after DATA the outcome is unknown: never retry here (the client's
-            # own retry after our 451 is the only resend, as RFC 5321 6.1 allows)
-            raise _AfterData(str(exc)) from exc
-        except SMTPResponseException as exc:
-            await self._rset(client)
-            return DeliveryResult(False, exc.code, exc.message)
-        return DeliveryResult(True, response.code, response.message)
+                yield lease
+            finally:
+                if not lease.broken and lease.client.is_connected and len(self._idle) < 64 \
+                        and not self._closed:
+                    self._idle.append(lease.client)
+                else:
+                    self.discard(lease.client)
 
-    async def _rset(self, client: aiosmtplib.SMTP) -> None:
+    # -- one transaction ---------------------------------------------------------------------
+    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
+        """MAIL, RCPT, DATA. ok with `refused` set: delivered to `accepted` only."""
         try:
-            await client.rset()
-        except Exception:
-            self._discard(client)
-
-    def _count(self, kind: str) -> None:
-        if self._metrics is not None:
-            self._metrics.next_hop_error(kind)
+            async with self.lease() as lease:
+                opened = await lease.begin(mail_from, rcpt_tos, data)
+                if not opened.ok:
+                    self.count("4xx" if opened.temporary else "5xx")
+                    return opened
+                return await lease.commit(opened, data)
+        except NextHopError as exc:
+            return self.unreachable(exc)
 
     async def probe(self) -> str:
-        """For `config check`: connect, EHLO, QUIT. Returns the banner/greeting."""
-        client = await self._connect()
+        """Connect, EHLO (and STARTTLS as configured), QUIT; NextHopError when that fails."""
         try:
-            await client.noop()
-            return f"{self.host}:{self.port} answered"
-        finally:
-            try:
-                await client.quit()
-            except Exception:
-                self._discard(client)
+            client = await self.connect()
+        except NextHopError as exc:
+            self.note_error(str(exc))
+            raise NextHopError(f"{self.label}: {exc}") from exc
+        self.note_answer()
+        try:
+            await client.quit()
+        except Exception:
+            self.discard(client)
+        return f"{self.label} answered"
 
     async def close(self) -> None:
         self._closed = True
@@ -192,4 +392,4 @@ class NextHop:
             try:
                 await asyncio.wait_for(client.quit(), 2)
             except Exception:
-                self._discard(client)
+                self.discard(client)

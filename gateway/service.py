@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from dataclasses import dataclass, field
 
@@ -10,13 +11,17 @@ import uvicorn
 
 from config.schema import Settings, split_host_port
 from filters.errors import SchoolgateError
+from filters.directory import domain_of
 from filters.scanner import Scanner
 from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
+from gateway.health import HealthMonitor
 from gateway.http import create_app
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
+from gateway.routing import Router
 from gateway.server import GatewayHandler, protocol_factory
+from gateway.workers import claim_port
 from quarantine.notify import Notifier
 from quarantine.sender_lists import CachedSenderLists
 from quarantine.store import QuarantineStore
@@ -28,13 +33,30 @@ class StartupError(SchoolgateError):
     """The gateway must not start (clamd missing, store unwritable ...): a clear message."""
 
 
-def make_next_hop(settings: Settings, metrics: Metrics | None = None) -> NextHop | None:
-    if not settings.gateway.next_hop:
+def school_address_test(settings: Settings):
+    """address -> in one of the school's domains (or a subdomain), as filters/directory.py decides."""
+    domains = tuple(d.lower() for d in settings.school.domains)
+
+    def is_school(address: str) -> bool:
+        domain = domain_of(address)
+        return any(domain == d or domain.endswith("." + d) for d in domains)
+    return is_school
+
+
+def make_next_hop(settings: Settings, metrics: Metrics | None = None) -> Router | None:
+    """The node's routes (gateway/routing.py): next_hop for the school, outbound_next_hop for the rest."""
+    gw = settings.gateway
+    hops: dict[str, NextHop] = {}
+    for key, address, tls, ca_file in (("next_hop", gw.next_hop, gw.next_hop_tls, gw.next_hop_ca_file),
+                                       ("outbound_next_hop", gw.outbound_next_hop, gw.outbound_next_hop_tls,
+                                        gw.outbound_next_hop_ca_file)):
+        if address:
+            host, port = split_host_port(address)
+            hops[key] = NextHop(host, port, pool_size=gw.next_hop_pool_size, timeout=gw.next_hop_timeout,
+                                local_hostname=gw.hostname, tls=tls, ca_file=ca_file, name=key, metrics=metrics)
+    if not hops:
         return None
-    host, port = split_host_port(settings.gateway.next_hop)
-    return NextHop(host, port, pool_size=settings.gateway.next_hop_pool_size,
-                   timeout=settings.gateway.next_hop_timeout, local_hostname=settings.gateway.hostname,
-                   tls=settings.gateway.next_hop_tls, metrics=metrics)
+    return Router(hops.get("next_hop"), hops.get("outbound_next_hop"), school_address_test(settings))
 
 
 def open_store(settings: Settings) -> QuarantineStore:
@@ -47,13 +69,15 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)
     store: QuarantineStore | None = None
     scanner: Scanner | None = None
-    next_hop: NextHop | None = None
+    next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
     web_server: uvicorn.Server | None = None
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
     notifier: Notifier | None = None
+    health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
+    _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -64,8 +88,24 @@ class Gateway:
     async def start(self, *, web: bool | None = None, sock: socket.socket | None = None,
                     primary: bool = True) -> None:
         """primary=False for workers after the first (gateway/workers.py): SMTP only, no web
-        UI and no timers, so digests and scheduled reports are sent once."""
+        UI and no timers, so digests and scheduled reports are sent once. Whatever fails
+        is a StartupError of one line, with everything opened so far closed again."""
+        try:
+            await self._start(web=web, sock=sock, primary=primary)
+        except BaseException:
+            await self.stop(grace=0)
+            raise
+
+    async def _start(self, *, web: bool | None, sock: socket.socket | None, primary: bool) -> None:
         settings = self.settings
+        # one of a supervisor's workers shares the port its supervisor claimed (SO_REUSEPORT);
+        # a gateway on its own claims the port and binds it exclusively
+        worker = os.environ.get("SCHOOLGATE_WORKER") is not None
+        if sock is None and not worker:
+            try:
+                self._port_claim = claim_port(settings.gateway.listen)
+            except OSError as exc:
+                raise StartupError(f"SMTP {settings.gateway.listen}: {exc.strerror}") from None
         try:
             self.store = await open_store(settings).open()
         except Exception as exc:
@@ -75,17 +115,15 @@ class Gateway:
         try:
             self.warnings = await self.scanner.self_test()
         except Exception as exc:
-            await self.store.close()
             raise StartupError(f"self-test failed: {exc}") from exc
         for warning in self.warnings:
             log.warning("self-test: %s", warning)
         if not settings.gateway.next_hop:
-            log.warning("no [gateway] next_hop: every message that should be delivered gets 451")
+            log.warning("no [gateway] next_hop: every message for the school gets 451")
         self.next_hop = make_next_hop(settings, self.metrics)
         try:
             signer = DkimSigner.from_settings(settings)
         except DkimSigningError as exc:
-            await self.store.close()
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
@@ -97,12 +135,16 @@ class Gateway:
             self.smtp_server = await loop.create_server(factory, sock=sock)
         else:
             host, port = split_host_port(settings.gateway.listen)
-            # reuse_port: several worker processes may share the listening port
-            self.smtp_server = await loop.create_server(factory, host=host or None, port=port,
-                                                        reuse_address=True, reuse_port=True)
+            try:
+                self.smtp_server = await loop.create_server(factory, host=host or None, port=port,
+                                                            reuse_address=True, reuse_port=worker)
+            except OSError as exc:
+                raise StartupError(f"SMTP {settings.gateway.listen}: cannot listen: {exc.strerror}") from None
         log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
         if not primary:
             return
+        self.health = HealthMonitor(settings, self.store, self.next_hop, self.metrics)
+        self.health.start()  # probes quiet routes in the background, feeds /healthz and the metrics
         if web if web is not None else settings.web.enabled:
             await self._start_web()
         await self.notifier.start()  # digest and DSL-escalation timers
@@ -111,17 +153,24 @@ class Gateway:
 
     async def _start_web(self) -> None:
         host, port = split_host_port(self.settings.web.listen)
+        # bound here, not by uvicorn: a busy port is one line, not uvicorn's sys.exit traceback
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            web_sock = socket.create_server((host or "0.0.0.0", port), family=family, reuse_port=False)
+        except OSError as exc:
+            raise StartupError(f"web UI {self.settings.web.listen}: cannot listen: {exc.strerror}") from None
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
+        assert self.health is not None
         app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
-                                                     notifier=self.notifier))
-        # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1)
+                                                     notifier=self.notifier), health=self.health)
+        # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1);
+        # log_config=None: uvicorn's lines go through our own (JSON) handlers
         proxies = self.settings.web.trusted_proxies
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                access_log=False, proxy_headers=bool(proxies),
-                                forwarded_allow_ips=list(proxies) or None)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, log_config=None,
+                                proxy_headers=bool(proxies), forwarded_allow_ips=list(proxies) or None)
         self.web_server = uvicorn.Server(config)
         self.web_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._web_task = asyncio.create_task(self.web_server.serve())
+        self._web_task = asyncio.create_task(self.web_server.serve(sockets=[web_sock]))
         while not self.web_server.started and not self._web_task.done():
             await asyncio.sleep(0.02)
         if self._web_task.done():
@@ -137,12 +186,17 @@ class Gateway:
         """Graceful: stop accepting, let in-flight transactions finish, then close."""
         if self.smtp_server is not None:
             self.smtp_server.close()
-        if self.handler is not None and not await self.handler.wait_idle(grace):
+        if self.handler is not None and self.handler.in_flight and not await self.handler.wait_idle(grace):
             log.warning("shutdown: in-flight messages did not finish within %ss", grace)
         if self.web_server is not None:
             self.web_server.should_exit = True
             if self._web_task is not None:
-                await self._web_task
+                try:
+                    await self._web_task
+                except (Exception, SystemExit):  # uvicorn exits on its own errors; it is stopping anyway
+                    log.debug("web server ended with an error", exc_info=True)
+        if self.health is not None:
+            await self.health.stop()
         if self.notifier is not None:
             await self.notifier.stop()
         from quarantine.reports import stop_reports
@@ -153,3 +207,6 @@ class Gateway:
             await self.scanner.close()
         if self.store is not None:
             await self.store.close()
+        if self._port_claim is not None:
+            self._port_claim.close()
+            self._port_claim = None

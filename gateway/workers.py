@@ -17,11 +17,13 @@ missing, store unwritable) stops them all with that worker's message.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -34,6 +36,46 @@ log = logging.getLogger(__name__)
 # A worker that exits within this many seconds of being restarted counts as failing
 # to start; restarts then back off up to RESTART_MAX seconds.
 RESTART_MIN, RESTART_MAX = 1.0, 30.0
+
+
+def _holder_pid(name: str) -> int | None:
+    """The pid holding the port lock (SO_PEERCRED), when the kernel tells us."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            probe.connect(name)
+            creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            return struct.unpack("3i", creds)[0] or None
+    except OSError:
+        return None
+
+
+def claim_port(listen: str) -> socket.socket | None:
+    """Hold the SMTP port for this gateway (its supervisor and workers) while it runs.
+
+    Why: SO_REUSEPORT lets any process of the same user bind the port too, and
+    the kernel would then split the mail between two gateways without a word.
+    The claim is an abstract unix socket named after the port: a second
+    schoolgate fails at once, even while the first one is still starting, and
+    the kernel drops the claim when the holder exits (even on SIGKILL). Port 0
+    (tests) is unique anyway. Raises OSError(EADDRINUSE) with one line naming
+    the port; a foreign listener (Postfix on 25) is caught by the bind itself.
+    """
+    port = split_host_port(listen)[1]
+    if port == 0:
+        return None
+    name = f"\0schoolgate-smtp-port-{port}"
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(name)
+        lock.listen(1)  # only so a second instance can ask who holds it (SO_PEERCRED)
+    except OSError:
+        lock.close()
+        pid = _holder_pid(name)
+        raise OSError(errno.EADDRINUSE, f"port {port} is already in use by another schoolgate"
+                                        f"{f' (pid {pid})' if pid else ''}") from None
+    lock.set_inheritable(False)
+    return lock
 
 
 def reserve_port(listen: str) -> tuple[socket.socket, str]:
@@ -60,7 +102,13 @@ class Supervisor:
     _stopping: bool = False
 
     def run(self) -> int:
-        reservation, concrete = reserve_port(self.listen)
+        claim = claim_port(self.listen)  # OSError naming the port: the caller prints it
+        try:
+            reservation, concrete = reserve_port(self.listen)
+        except BaseException:
+            if claim is not None:
+                claim.close()
+            raise
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             ready_r, ready_w = os.pipe()
@@ -78,6 +126,8 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             reservation.close()
+            if claim is not None:
+                claim.close()
 
     # -- children -----------------------------------------------------------------
     def _spawn(self, index: int, listen: str, ready_fd: int | None) -> int:

@@ -119,10 +119,15 @@ class Notifier:
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
         msg["X-Schoolgate-Notice"] = kind
         msg.set_content(body)
+        # the gateway's router: each recipient's route (school server or smarthost, docs/delivery.md)
         result = await hop.deliver(self.cfg.from_address, rcpts, msg.as_bytes())
+        refused = sorted(getattr(result, "refused", {}) or {}) if result.ok else []
         await self.store.run(self.review.audit, "notifier", WebAction.NOTIFY, message_id,
                              "" if result.ok else f"not sent: {result.code}",
-                             {"kind": kind, "recipients": len(rcpts), "ok": result.ok})
+                             {"kind": kind, "recipients": len(rcpts), "ok": result.ok,
+                              **({"refused": len(refused)} if refused else {})})
+        if refused:
+            log.warning("notice %s for %s: %d recipient(s) refused by the next hop", kind, message_id, len(refused))
         if not result.ok:
             log.warning("notice %s for %s refused by next hop: %s", kind, message_id, result.code)
         return result.ok

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import re
 import smtplib
+import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from gateway.service import Gateway
+from tests.conftest import Sink, SinkHandler, free_port
 from tests.factories import SCHOOL_DOMAIN, make_settings
 
 
@@ -80,3 +86,99 @@ async def make_gateway(tmp_path):
     yield factory
     for gateway in started:
         await gateway.stop(grace=5)
+
+
+# --- next hops with a choice of extensions, and TLS material made by the test ---------------
+
+class ExtSink(Sink):
+    """The aiosmtpd sink (tests/conftest.py) with SMTPUTF8 and/or STARTTLS offered as asked."""
+
+    def __init__(self, *, smtputf8: bool = False, tls_context: ssl.SSLContext | None = None) -> None:
+        self.handler = SinkHandler()
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
+        if tls_context is not None:
+            kwargs["tls_context"] = tls_context
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), **kwargs)
+
+
+@pytest.fixture
+def make_sink():
+    """make_sink(smtputf8=..., tls_context=...) -> a started sink, stopped after the test."""
+    started: list[Sink] = []
+
+    def factory(**kwargs: Any) -> Sink:
+        server = ExtSink(**kwargs).start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    ca_file: Path  # the CA that signed the server certificate
+    other_ca_file: Path  # a CA that did not
+    server_context: ssl.SSLContext  # for the sink: the certificate for 127.0.0.1 / localhost
+
+
+def _write_pem(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _ca(name: str):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory) -> TlsMaterial:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    root = tmp_path_factory.mktemp("tls")
+    ca_key, ca_cert = _ca("schoolgate test CA")
+    _, other_cert = _ca("some other CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    cert_file = _write_pem(root / "server.pem", cert.public_bytes(pem))
+    key_file = _write_pem(root / "server.key", key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return TlsMaterial(_write_pem(root / "ca.pem", ca_cert.public_bytes(pem)),
+                       _write_pem(root / "other-ca.pem", other_cert.public_bytes(pem)), context)
