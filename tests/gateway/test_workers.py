@@ -45,7 +45,9 @@ level = "info"
 def _evaluation_virus() -> str:
     # the test clamd has test signatures only: /healthz is 200 (degraded) only when allowed
     text = site_toml_virus()
-    return text + "allow_test_signatures = true\n" if text.startswith("[virus]") else text
+    if not text.startswith("[virus]") or "allow_test_signatures" in text:
+        return text
+    return text + "allow_test_signatures = true\n"
 
 
 def start(config: Path, log: Path) -> subprocess.Popen:
