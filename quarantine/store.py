@@ -284,13 +284,24 @@ class QuarantineStore:
         target_dir = self.messages_dir / day[:4] / day[4:6]
         target_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_dir / f"{message_id}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
         target = target_dir / f"{message_id}.eml"
-        os.replace(tmp, target)
-        _fsync_dir(target_dir)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target_dir)
+        except BaseException:
+            # ENOSPC, EIO, a read-only remount: the caller answers 4xx and the sender retries,
+            # so nothing half-written may stay behind (a partial tmp file, or a renamed file
+            # whose directory entry was never made durable and has no index row)
+            for leftover in (tmp, target):
+                try:
+                    leftover.unlink(missing_ok=True)
+                except OSError as exc:  # e.g. EROFS: say so, and keep the first error
+                    log.error("quarantine: could not remove %s after a failed write: %s", leftover, exc)
+            raise
         return target
 
     def add_sync(self, *, message_id: str, raw: bytes | None, mail_from: str, from_header: str, subject: str,

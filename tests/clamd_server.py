@@ -159,3 +159,108 @@ def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServ
         yield server
     finally:
         server.stop()
+
+
+class ClamdProxy:
+    """A TCP front for a real clamd's socket that can hold each answer back and SIGKILL clamd
+    part-way through a stream: real faults on a real clamd, seen by the gateway as they would be.
+
+    `sessions` records (start, end, bytes from the client) per connection, on the monotonic clock,
+    so a test can measure how many scans overlapped."""
+
+    def __init__(self, clamd: ClamdServer, *, delay: float = 0.0, kill_after: int | None = None) -> None:
+        import threading
+
+        self.clamd = clamd
+        self.delay = delay
+        self.kill_after = kill_after
+        self.killed = threading.Event()
+        self.sessions: list[tuple[float, float, int]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._threads: list[threading.Thread] = []
+        accept = threading.Thread(target=self._accept, daemon=True)
+        accept.start()
+
+    @property
+    def address(self) -> str:
+        return f"tcp:127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(client,), daemon=True)
+            thread.start()
+
+    def _serve(self, client: socket.socket) -> None:
+        import threading
+
+        start = time.monotonic()
+        sent = [0]
+        upstream = socket.socket(socket.AF_UNIX)
+        try:
+            upstream.connect(str(self.clamd.socket_path))
+        except OSError:
+            client.close()
+            return
+
+        def to_clamd() -> None:
+            try:
+                while data := client.recv(65536):
+                    sent[0] += len(data)
+                    upstream.sendall(data)
+                    if self.kill_after is not None and sent[0] >= self.kill_after and not self.killed.is_set():
+                        self.killed.set()
+                        assert self.clamd.process is not None
+                        self.clamd.process.kill()  # SIGKILL mid-stream: no goodbye, as in a crash
+                        self.clamd.process.wait(10)
+            except OSError:
+                pass
+            finally:
+                try:
+                    upstream.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        pump = threading.Thread(target=to_clamd, daemon=True)
+        pump.start()
+        try:
+            first = True
+            while data := upstream.recv(65536):
+                if first and self.delay:
+                    time.sleep(max(0.0, start + self.delay - time.monotonic()))
+                first = False
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            pump.join(10)
+            client.close()
+            upstream.close()
+            with self._lock:
+                self.sessions.append((start, time.monotonic(), sent[0]))
+
+    def scans_since(self, since: float, min_bytes: int = 200) -> list[tuple[float, float, int]]:
+        """Sessions that streamed at least `min_bytes` (a message, not PING or the EICAR self-test)."""
+        with self._lock:
+            return sorted(s for s in self.sessions if s[0] >= since and s[2] >= min_bytes)
+
+
+def max_overlap(intervals: list[tuple[float, float, int]]) -> int:
+    """The largest number of intervals open at one instant."""
+    events = sorted([(s, 1) for s, _, _ in intervals] + [(e, -1) for _, e, _ in intervals])
+    open_now = peak = 0
+    for _, step in events:  # at a tie the end (-1) sorts first: touching is not overlapping
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
