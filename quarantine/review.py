@@ -29,8 +29,14 @@ async def release_from_store(store: QuarantineStore, next_hop: NextHop, message_
     if not claimed:
         states = ", ".join(f"{a}: {i['status']}" for a, i in held.recipients.items())
         raise ReleaseError(f"message {message_id} has nothing held to release ({states})")
-    raw = await store.run(store.raw_sync, held)
-    result = await next_hop.deliver(held.mail_from, claimed, raw)
+    try:
+        raw = await store.run(store.raw_sync, held)
+        result = await next_hop.deliver(held.mail_from, claimed, raw)
+    except Exception as exc:
+        # never leave claimed copies 'releasing' for ever: they go back to held, audited
+        await store.run(store.finish_release_sync, message_id, claimed, False, actor, reason,
+                        {"reply": f"error: {type(exc).__name__}"})
+        raise ReleaseError(f"release of {message_id} failed ({type(exc).__name__}); still held") from exc
     await store.run(store.finish_release_sync, message_id, claimed, result.ok, actor, reason,
                     {"reply": f"{result.code} {result.message}"})
     if not result.ok:

@@ -568,11 +568,21 @@ class QuarantineStore:
                 raise StoreError(f"no quarantined message with id {message_id}")
             if row.status in (Status.DELETED, Status.RELEASED, Status.RELEASING):
                 raise StoreError(f"message {message_id} is {row.status}; nothing to delete")
+            # Decided in the UPDATE itself, not by the read above: a release may have claimed
+            # copies since (the claim marks recipients, not the message row), and deleting the
+            # bytes under it would leave those copies 'releasing' for ever or audit a delete of
+            # mail that went out. The UPDATE takes the write lock, so no claim slips in after it.
+            releasing = select(recipient_rows.c.address).where(and_(
+                recipient_rows.c.message_id == message_id, recipient_rows.c.status == Status.RELEASING))
+            done = conn.execute(update(messages).where(and_(
+                messages.c.id == message_id,
+                messages.c.status.notin_([str(Status.DELETED), str(Status.RELEASED), str(Status.RELEASING)]),
+                ~releasing.exists())).values(status=str(Status.DELETED), path=None, updated_at=now))
+            if done.rowcount != 1:
+                raise StoreError(f"message {message_id} is being released or was released; nothing deleted")
             conn.execute(update(recipient_rows).where(and_(recipient_rows.c.message_id == message_id,
                                                        recipient_rows.c.status == Status.HELD))
                          .values(status=str(Status.DELETED), updated_at=now))
-            conn.execute(update(messages).where(messages.c.id == message_id)
-                         .values(status=str(Status.DELETED), path=None, updated_at=now))
             conn.execute(insert(audit).values(at=now, actor=actor, action=str(ReviewAction.DELETE),
                                               message_id=message_id, reason=reason, detail="{}"))
         if row.path:
