@@ -225,7 +225,7 @@ async def test_graceful_stop_finishes_in_flight(make_gateway, sink):
 @pytest.mark.parametrize("slots", [1, 3])
 async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink, shared_clamd, slots):
     """Scans measured where they happen: the real clamd behind a proxy that answers each scan
-    after 0.4 s and records when it started and ended. One slot: no two scans overlap;
+    after 1 s and records when it started and ended. One slot: no two scans overlap;
     three slots (the control): they do, so the measurement can see overlap."""
     import time
 
@@ -233,7 +233,7 @@ async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink, shar
 
     if shared_clamd is None:
         clamd_missing()
-    proxy = ClamdProxy(shared_clamd, delay=0.4)
+    proxy = ClamdProxy(shared_clamd, delay=1.0)
     try:
         gw = await make_gateway(next_hop=sink.address, gateway={"scan_concurrency": slots},
                                 virus={"clamd": proxy.address})
