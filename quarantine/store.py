@@ -270,11 +270,13 @@ class QuarantineStore:
     def check_writable(self) -> None:
         """For `config check`: write, fsync and remove a probe file; touch the index."""
         probe = self._tmp_dir / f"probe-{secrets.token_hex(4)}"
-        with open(probe, "wb") as handle:
-            handle.write(b"probe")
-            handle.flush()
-            os.fsync(handle.fileno())
-        probe.unlink()
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"probe")
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:  # a full disk must not leave probes behind either
+            probe.unlink(missing_ok=True)
         with self.engine.begin() as conn:
             conn.execute(select(func.count()).select_from(messages)).scalar_one()
 
