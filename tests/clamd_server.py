@@ -161,6 +161,9 @@ def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServ
         server.stop()
 
 
+SCAN_BYTES = 200  # more than PING, VERSION or the EICAR self-test send: a message being scanned
+
+
 class ClamdProxy:
     """A TCP front for a real clamd's socket that can hold each answer back and SIGKILL clamd
     part-way through a stream: real faults on a real clamd, seen by the gateway as they would be.
@@ -168,11 +171,18 @@ class ClamdProxy:
     `sessions` records (start, end, bytes from the client) per connection, on the monotonic clock,
     so a test can measure how many scans overlapped."""
 
-    def __init__(self, clamd: ClamdServer, *, delay: float = 0.0, kill_after: int | None = None) -> None:
+    def __init__(self, clamd: ClamdServer, *, delay: float = 0.0, together: int = 0,
+                 kill_after: int | None = None) -> None:
+        """delay: hold each answer this long after the connection opened, or until `together`
+        connections are open at once, whichever comes first (together=0: the delay only)."""
         import threading
 
         self.clamd = clamd
         self.delay = delay
+        self.together = together
+        self._open = 0
+        self._met = False
+        self._changed = threading.Condition()
         self.kill_after = kill_after
         self.killed = threading.Event()
         self.sessions: list[tuple[float, float, int]] = []
@@ -207,6 +217,7 @@ class ClamdProxy:
 
         start = time.monotonic()
         sent = [0]
+        counted = threading.Event()  # this connection streams a message (not PING or the self-test)
         upstream = socket.socket(socket.AF_UNIX)
         try:
             upstream.connect(str(self.clamd.socket_path))
@@ -218,6 +229,13 @@ class ClamdProxy:
             try:
                 while data := client.recv(65536):
                     sent[0] += len(data)
+                    if sent[0] >= SCAN_BYTES and not counted.is_set():
+                        counted.set()
+                        with self._changed:
+                            self._open += 1
+                            # once `together` scans were open at one time, every held answer goes
+                            self._met = self._met or bool(self.together and self._open >= self.together)
+                            self._changed.notify_all()
                     upstream.sendall(data)
                     if self.kill_after is not None and sent[0] >= self.kill_after and not self.killed.is_set():
                         self.killed.set()
@@ -234,12 +252,15 @@ class ClamdProxy:
 
         pump = threading.Thread(target=to_clamd, daemon=True)
         pump.start()
+        answered = None
         try:
-            first = True
             while data := upstream.recv(65536):
-                if first and self.delay:
-                    time.sleep(max(0.0, start + self.delay - time.monotonic()))
-                first = False
+                if answered is None and self.delay and counted.is_set():  # PING, VERSION: at once
+                    with self._changed:
+                        self._changed.wait_for(lambda: self._met,
+                                               max(0.0, start + self.delay - time.monotonic()))
+                # the scan ends when its answer leaves: the client cannot go on before that
+                answered = time.monotonic() if answered is None else answered
                 client.sendall(data)
         except OSError:
             pass
@@ -248,9 +269,12 @@ class ClamdProxy:
             client.close()
             upstream.close()
             with self._lock:
-                self.sessions.append((start, time.monotonic(), sent[0]))
+                self.sessions.append((start, answered or time.monotonic(), sent[0]))
+            if counted.is_set():
+                with self._changed:
+                    self._open -= 1
 
-    def scans_since(self, since: float, min_bytes: int = 200) -> list[tuple[float, float, int]]:
+    def scans_since(self, since: float, min_bytes: int = SCAN_BYTES) -> list[tuple[float, float, int]]:
         """Sessions that streamed at least `min_bytes` (a message, not PING or the EICAR self-test)."""
         with self._lock:
             return sorted(s for s in self.sessions if s[0] >= since and s[2] >= min_bytes)
