@@ -40,7 +40,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
          "tests/gateway/test_faults.py::test_next_hop_dying_mid_data_gives_4xx")),
     "quarantine/review.py": (
         ("release_from_store",),
-        ("tests/quarantine/test_races.py", "tests/quarantine/test_web.py")),
+        ("tests/quarantine/test_release_guards.py", "tests/quarantine/test_races.py", "tests/quarantine/test_web.py")),
     "gateway/server.py": (
         ("handle_exception", "handle_RCPT", "handle_DATA", "_data", "connection_made", "is_trusted"),
         ("tests/gateway/test_server.py", "tests/gateway/test_faults.py::test_full_quarantine_filesystem_gives_4xx"
@@ -49,7 +49,8 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("dispatch", "_deliver", "_is_internal", "findings_header"),
         ("tests/gateway/test_server.py", "tests/gateway/test_faults.py::test_next_hop_dying_mid_data_gives_4xx",
          "tests/quarantine/test_security.py::test_outbound_mail_is_dkim_signed_and_verifies_at_the_sink",
-         "tests/gateway/test_dkim_signing.py")),
+         "tests/gateway/test_dkim_signing.py",
+         "tests/quarantine/test_notify.py::test_hold_through_smtp_sends_the_notice")),
     "quarantine/web/app.py": (
         ("secure", "page", "endpoint", "login_post", "logout", "load", "download", "bundle", "_needs_open",
          "act", "link_post", "open_safeguarding"),

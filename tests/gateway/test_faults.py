@@ -5,6 +5,7 @@ and once the fault is gone the retry is accepted exactly once."""
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 import sqlite3
 from pathlib import Path
@@ -133,6 +134,10 @@ async def test_next_hop_dying_mid_data_gives_4xx(make_gateway, tmp_path, rcpts):
         assert 400 <= code < 500, (code, reply)
         assert hop.deaths == 1 and hop.messages == []
         assert_nothing_half_written(root)  # the held copy stored first was discarded again
+        # counted as what the client was told (a tempfail), not as what the policy said
+        metrics = gw.gateway.metrics.render().decode()
+        assert re.search(r'schoolgate_messages_total\{action="tempfail",direction="\w+"\} 1\.0', metrics), metrics
+        assert not re.search(r'schoolgate_messages_total\{action="(pass|hold)"', metrics)
 
         hop.dying = False  # back up: the sender's retry goes through once
         code, reply = await send(gw, raw, rcpts)
