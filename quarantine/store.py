@@ -271,11 +271,13 @@ class QuarantineStore:
     def check_writable(self) -> None:
         """For `config check`: write, fsync and remove a probe file; touch the index."""
         probe = self._tmp_dir / f"probe-{secrets.token_hex(4)}"
-        with open(probe, "wb") as handle:
-            handle.write(b"probe")
-            handle.flush()
-            os.fsync(handle.fileno())
-        probe.unlink()
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"probe")
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:  # a full disk must not leave probes behind either
+            probe.unlink(missing_ok=True)
         with self.engine.begin() as conn:
             conn.execute(select(func.count()).select_from(messages)).scalar_one()
 
@@ -285,13 +287,24 @@ class QuarantineStore:
         target_dir = self.messages_dir / day[:4] / day[4:6]
         target_dir.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_dir / f"{message_id}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
         target = target_dir / f"{message_id}.eml"
-        os.replace(tmp, target)
-        _fsync_dir(target_dir)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target_dir)
+        except BaseException:
+            # ENOSPC, EIO, a read-only remount: the caller answers 4xx and the sender retries,
+            # so nothing half-written may stay behind (a partial tmp file, or a renamed file
+            # whose directory entry was never made durable and has no index row)
+            for leftover in (tmp, target):
+                try:
+                    leftover.unlink(missing_ok=True)
+                except OSError as exc:  # e.g. EROFS: say so, and keep the first error
+                    log.error("quarantine: could not remove %s after a failed write: %s", leftover, exc)
+            raise
         return target
 
     def add_sync(self, *, message_id: str, raw: bytes | None, mail_from: str, from_header: str, subject: str,
@@ -558,11 +571,21 @@ class QuarantineStore:
                 raise StoreError(f"no quarantined message with id {message_id}")
             if row.status in (Status.DELETED, Status.RELEASED, Status.RELEASING):
                 raise StoreError(f"message {message_id} is {row.status}; nothing to delete")
+            # Decided in the UPDATE itself, not by the read above: a release may have claimed
+            # copies since (the claim marks recipients, not the message row), and deleting the
+            # bytes under it would leave those copies 'releasing' for ever or audit a delete of
+            # mail that went out. The UPDATE takes the write lock, so no claim slips in after it.
+            releasing = select(recipient_rows.c.address).where(and_(
+                recipient_rows.c.message_id == message_id, recipient_rows.c.status == Status.RELEASING))
+            done = conn.execute(update(messages).where(and_(
+                messages.c.id == message_id,
+                messages.c.status.notin_([str(Status.DELETED), str(Status.RELEASED), str(Status.RELEASING)]),
+                ~releasing.exists())).values(status=str(Status.DELETED), path=None, updated_at=now))
+            if done.rowcount != 1:
+                raise StoreError(f"message {message_id} is being released or was released; nothing deleted")
             conn.execute(update(recipient_rows).where(and_(recipient_rows.c.message_id == message_id,
                                                        recipient_rows.c.status == Status.HELD))
                          .values(status=str(Status.DELETED), updated_at=now))
-            conn.execute(update(messages).where(messages.c.id == message_id)
-                         .values(status=str(Status.DELETED), path=None, updated_at=now))
             conn.execute(insert(audit).values(at=now, actor=actor, action=str(ReviewAction.DELETE),
                                               message_id=message_id, reason=reason, detail="{}"))
         if row.path:

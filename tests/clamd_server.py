@@ -136,10 +136,15 @@ class ClamdServer:
             return "(no log)"
 
 
+def in_ci() -> bool:
+    """CI=true (GitHub, GitLab, .ci/run); CI=false or unset is a developer machine."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def clamd_missing() -> None:
     """Fail in CI (the pipeline must install clamd), skip on a developer machine."""
     message = f"clamd is not installed: {INSTALL_HINT}"
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail(message)
     pytest.skip(message)
 
@@ -154,3 +159,132 @@ def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServ
         yield server
     finally:
         server.stop()
+
+
+SCAN_BYTES = 200  # more than PING, VERSION or the EICAR self-test send: a message being scanned
+
+
+class ClamdProxy:
+    """A TCP front for a real clamd's socket that can hold each answer back and SIGKILL clamd
+    part-way through a stream: real faults on a real clamd, seen by the gateway as they would be.
+
+    `sessions` records (start, end, bytes from the client) per connection, on the monotonic clock,
+    so a test can measure how many scans overlapped."""
+
+    def __init__(self, clamd: ClamdServer, *, delay: float = 0.0, together: int = 0,
+                 kill_after: int | None = None) -> None:
+        """delay: hold each answer this long after the connection opened, or until `together`
+        connections are open at once, whichever comes first (together=0: the delay only)."""
+        import threading
+
+        self.clamd = clamd
+        self.delay = delay
+        self.together = together
+        self._open = 0
+        self._met = False
+        self._changed = threading.Condition()
+        self.kill_after = kill_after
+        self.killed = threading.Event()
+        self.sessions: list[tuple[float, float, int]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._threads: list[threading.Thread] = []
+        accept = threading.Thread(target=self._accept, daemon=True)
+        accept.start()
+
+    @property
+    def address(self) -> str:
+        return f"tcp:127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(client,), daemon=True)
+            thread.start()
+
+    def _serve(self, client: socket.socket) -> None:
+        import threading
+
+        start = time.monotonic()
+        sent = [0]
+        counted = threading.Event()  # this connection streams a message (not PING or the self-test)
+        upstream = socket.socket(socket.AF_UNIX)
+        try:
+            upstream.connect(str(self.clamd.socket_path))
+        except OSError:
+            client.close()
+            return
+
+        def to_clamd() -> None:
+            try:
+                while data := client.recv(65536):
+                    sent[0] += len(data)
+                    if sent[0] >= SCAN_BYTES and not counted.is_set():
+                        counted.set()
+                        with self._changed:
+                            self._open += 1
+                            # once `together` scans were open at one time, every held answer goes
+                            self._met = self._met or bool(self.together and self._open >= self.together)
+                            self._changed.notify_all()
+                    upstream.sendall(data)
+                    if self.kill_after is not None and sent[0] >= self.kill_after and not self.killed.is_set():
+                        self.killed.set()
+                        assert self.clamd.process is not None
+                        self.clamd.process.kill()  # SIGKILL mid-stream: no goodbye, as in a crash
+                        self.clamd.process.wait(10)
+            except OSError:
+                pass
+            finally:
+                try:
+                    upstream.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        pump = threading.Thread(target=to_clamd, daemon=True)
+        pump.start()
+        answered = None
+        try:
+            while data := upstream.recv(65536):
+                if answered is None and self.delay and counted.is_set():  # PING, VERSION: at once
+                    with self._changed:
+                        self._changed.wait_for(lambda: self._met,
+                                               max(0.0, start + self.delay - time.monotonic()))
+                # the scan ends when its answer leaves: the client cannot go on before that
+                answered = time.monotonic() if answered is None else answered
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            pump.join(10)
+            client.close()
+            upstream.close()
+            with self._lock:
+                self.sessions.append((start, answered or time.monotonic(), sent[0]))
+            if counted.is_set():
+                with self._changed:
+                    self._open -= 1
+
+    def scans_since(self, since: float, min_bytes: int = SCAN_BYTES) -> list[tuple[float, float, int]]:
+        """Sessions that streamed at least `min_bytes` (a message, not PING or the EICAR self-test)."""
+        with self._lock:
+            return sorted(s for s in self.sessions if s[0] >= since and s[2] >= min_bytes)
+
+
+def max_overlap(intervals: list[tuple[float, float, int]]) -> int:
+    """The largest number of intervals open at one instant."""
+    events = sorted([(s, 1) for s, _, _ in intervals] + [(e, -1) for _, e, _ in intervals])
+    open_now = peak = 0
+    for _, step in events:  # at a tie the end (-1) sorts first: touching is not overlapping
+        open_now += step
+        peak = max(peak, open_now)
+    return peak

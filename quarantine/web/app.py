@@ -493,6 +493,8 @@ class ReviewApp:
         index = _int(form.get("index"), -1)
         if not reason:
             return self.error(request, auth, 400, "A reason is needed", "Downloading an attachment needs a reason.")
+        if denied := await self._needs_open(request, auth, held):
+            return denied
         if not held.path:
             return self.error(request, auth, 410, "Gone", "The content of this message is no longer kept.")
         raw = await self.db(self.store.raw_sync, held)
@@ -514,10 +516,21 @@ class ReviewApp:
         reason = str(request.state.form.get("reason", "")).strip()
         if not reason:
             return self.error(request, auth, 400, "A reason is needed", "Exporting evidence needs a reason.")
+        if denied := await self._needs_open(request, auth, held):
+            return denied
         await self.db(self.review.audit, auth.user.name, WebAction.EXPORT, held.id, reason[:500])
         data = await self.db(self._bundle_sync, held)
         return Response(data, media_type="application/zip",
                         headers={"content-disposition": f'attachment; filename="evidence-{held.id}.zip"'})
+
+    async def _needs_open(self, request: Request, auth: Auth, held: HeldMessage) -> Response | None:
+        """A safeguarding hold's content (attachments, evidence bundle) leaves only after the
+        reasoned open, as on the message page: the open is what puts the why in the audit log."""
+        if is_safeguarding(held.categories) and not await self.db(
+                self.review.has_access_sync, auth.session_hash, held.id, self.settings.web.access_minutes * 60):
+            return self.error(request, auth, 403, "Open the message first",
+                              "A safeguarding hold's content is available only after it was opened with a reason.")
+        return None
 
     def _bundle_sync(self, held: HeldMessage) -> bytes:
         raw = self.store.raw_sync(held) if held.path else b""

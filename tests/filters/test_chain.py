@@ -43,9 +43,15 @@ class Sleeps:
 
 @pytest.mark.parametrize("on_error,expected", [("tempfail", Action.TEMPFAIL), ("hold", Action.HOLD)])
 async def test_failures_become_on_error_never_pass(on_error, expected):
+    class Tags:  # a finding the policy only tags: the failures alone must make `expected`
+        name = "finds"
+
+        async def check(self, view):
+            return [Finding("TEST_FOUND", self.name, Category.ATTACHMENT, Severity.LOW, ("x",), "found x")]
+
     sleeper = Sleeps()
     metrics = Metrics()
-    chain = FilterChain([(Finds(), FilterOptions()), (Raises(), FilterOptions(on_error=on_error)),
+    chain = FilterChain([(Tags(), FilterOptions()), (Raises(), FilterOptions(on_error=on_error)),
                          (sleeper, FilterOptions(timeout=0.05, on_error=on_error))], metrics)
     view = make_view("hello")
     result = await chain.run(view)
@@ -54,8 +60,14 @@ async def test_failures_become_on_error_never_pass(on_error, expected):
     assert kinds == {"raises": "error", "sleeps": "timeout"}
     assert "database on fire" in result.failures[0].detail
     assert sleeper.cancelled
-    verdict = Policy(make_settings()).decide(view, result.findings, result.failures)
+    policy = Policy(make_settings())
+    assert policy.decide(view, result.findings).action == Action.TAG  # the finding alone: no more
+    verdict = policy.decide(view, result.findings, result.failures)
     assert verdict.action == expected
+    assert {f.filter for f in verdict.failures} == {"raises", "sleeps"}  # recorded for the reviewer
+    # each failure on its own decides too (not only the pair)
+    for failure in result.failures:
+        assert policy.decide(view, result.findings, [failure]).action == expected
     text = metrics.render().decode()
     assert 'schoolgate_filter_failures_total{filter="raises",kind="error"} 1.0' in text
     assert 'schoolgate_filter_failures_total{filter="sleeps",kind="timeout"} 1.0' in text

@@ -198,15 +198,42 @@ async def test_self_test_warns_without_seen_store() -> None:
     assert any("bulk signal is off" in w for w in warnings)
 
 
-async def test_policy_holds_chain_letters_and_notice_is_configured() -> None:
+async def test_policy_holds_chain_letters_and_notice_is_configured(tmp_path, sink) -> None:
+    """Held by the policy, and the pupil who sent it is told why: through a real gateway, the
+    chain-letter notice (shipped template sender_student_chain_letter.txt) reaches the next hop,
+    the friend gets nothing."""
+    import email
+    import email.policy
+
+    from gateway.service import Gateway
+    from tests.gateway.conftest import RunningGateway
+
+    text = "fwd dis 2 10 ppl in 5 mins or u will hav bad luck 4 10 yrs"
     flt, settings = make_filter()
-    view = make_view("fwd dis 2 10 ppl in 5 mins or u will hav bad luck 4 10 yrs", mail_from=PUPIL,
-                     rcpt_to=(FRIEND,))
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(FRIEND,))
     verdict = Policy(settings).decide(view, await flt.check(view))
     assert verdict.action is Action.HOLD
     assert CODE in verdict.codes
-    options = settings.filter_options["chain_letter"]
-    assert options.notify_student_sender and "chain message" in options.student_notice
+
+    settings = make_settings(tmp_path, filters={"chain": ["chain_letter"]},
+                             gateway={"listen": "127.0.0.1:0", "next_hop": sink.address},
+                             directory={"domain_roles": {SCHOOL_DOMAIN: "student"}},
+                             notify={"enabled": True, "from_address": f"schoolgate@{SCHOOL_DOMAIN}"})
+    gateway = Gateway(settings)
+    await gateway.start(web=False)
+    try:
+        code, reply = await RunningGateway(gateway).send(make_message(text, sender=PUPIL, to=FRIEND),
+                                                         mail_from=PUPIL, rcpt_tos=[FRIEND])
+        assert code == 250, reply
+        await gateway.notifier.drain()
+    finally:
+        await gateway.stop(grace=5)
+    [notice] = sink.messages  # the chain letter itself was held: only the notice left
+    assert notice.rcpt_tos == [PUPIL]
+    msg = email.message_from_bytes(notice.data, policy=email.policy.default)
+    assert msg["X-Schoolgate-Notice"] == "sender_student"
+    assert "chain letter" in msg["Subject"].lower()
+    assert "Chain letters are never true" in msg.get_body(("plain",)).get_content()
 
 
 def _corpus(folder: str) -> list[Path]:

@@ -136,11 +136,15 @@ def test_framing_never_lowers_safeguarding(flt: OffensiveFilter) -> None:
     "what a loser lol, such a stupid idiot",  # insult words, not aimed at the reader
     "these people are the worst, absolutely the worst trash",
 ])
-def test_model_never_holds_alone(flt: OffensiveFilter, text: str) -> None:
-    findings = flt.analyse([text], Role.STUDENT)
-    model = [f for f in findings if f.code == "OFFENSIVE_MODEL_SCORE"]
-    assert all(f.severity is Severity.LOW and f.category is Category.PROFANITY for f in model)
-    assert all(f.score is not None for f in model)
+async def test_model_never_holds_alone(flt: OffensiveFilter, settings, text: str) -> None:
+    # the texts are picked so that the model fires and no lexicon rule does
+    view = make_view(text, mail_from=PUPIL2, rcpt_to=(PUPIL,), settings=settings)
+    findings = await flt.check(view)
+    assert [f.code for f in findings] == ["OFFENSIVE_MODEL_SCORE"], findings
+    (model,) = findings
+    assert model.severity is Severity.LOW and model.category is Category.PROFANITY
+    assert model.score is not None and model.score >= 0.5
+    assert Policy(settings).decide(view, findings).actions[PUPIL] is not Action.HOLD
 
 
 def test_extra_lexicon_and_allowlist(tmp_path: Path) -> None:

@@ -222,11 +222,32 @@ async def test_graceful_stop_finishes_in_flight(make_gateway, sink):
     assert code == 250 and len(sink.messages) == 1
 
 
-async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink):
-    gw = await make_gateway(next_hop=sink.address, gateway={"scan_concurrency": 1})
-    # 3: the test's smtplib clients run in the loop's default executor, which the scanner uses too
-    results = await asyncio.gather(*(gw.send(make_message(f"queued {n}")) for n in range(3)))
+@pytest.mark.parametrize("slots", [1, 3])
+async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink, shared_clamd, slots):
+    """Scans measured where they happen: the real clamd behind a proxy that records when each
+    scan started and ended, and holds each answer for 1 s, or until three scans are open at
+    once. One slot: no two scans overlap; three slots (the control): all three do, so the
+    measurement can see overlap."""
+    import time
+
+    from tests.clamd_server import ClamdProxy, clamd_missing, max_overlap
+
+    if shared_clamd is None:
+        clamd_missing()
+    proxy = ClamdProxy(shared_clamd, delay=1.0 if slots == 1 else 20.0, together=3)
+    try:
+        gw = await make_gateway(next_hop=sink.address, gateway={"scan_concurrency": slots},
+                                virus={"clamd": proxy.address})
+        since = time.monotonic()
+        # 3: the test's smtplib clients run in the loop's default executor, which the scanner uses too
+        results = await asyncio.gather(*(gw.send(make_message(f"queued {n}\n" + "words " * 100))
+                                         for n in range(3)))
+        scans = proxy.scans_since(since)
+    finally:
+        proxy.close()
     assert [code for code, _ in results] == [250] * 3 and len(sink.messages) == 3
+    assert len(scans) == 3, scans
+    assert max_overlap(scans) == slots, scans
 
 
 async def test_a_message_that_waits_too_long_for_a_scan_slot_is_told_to_retry(make_gateway, sink):

@@ -35,10 +35,25 @@ async def test_login_sets_hardened_session_cookie_and_logout_ends_it(review):
 
 
 async def test_secure_cookie_when_base_url_is_https(review_gateway):
+    from http.cookies import SimpleCookie
+
     gw = await review_gateway(web={"base_url": "https://review.school.sch.uk"})
+    await gw.store.run(lambda: UserStore.for_settings(gw.store.engine, gw.settings.web).add(
+        "reviewer", "reviewer", PASSWORD))
     c = Review(gw, None).client()
     page = await c.get("/login")
     assert "; secure" in page.headers["set-cookie"].lower()
+    # log in (the Secure login cookie sent by hand: httpx keeps it off plain http) and read
+    # the flags of the session cookie itself, the one that carries the login
+    reply = await c.post("/login", data={"username": "reviewer", "password": PASSWORD, "csrf": csrf_of(page.text)},
+                         headers={"cookie": f"sg_login={page.cookies['sg_login']}"})
+    assert reply.status_code == 303
+    jar = SimpleCookie()
+    for header in reply.headers.get_list("set-cookie"):
+        jar.load(header)
+    session = jar["sg_session"]
+    assert session.value and session["secure"] is True
+    assert session["httponly"] is True and session["samesite"].lower() == "lax"
 
 
 @pytest.mark.parametrize("name,password,status", [
