@@ -80,3 +80,68 @@ async def make_gateway(tmp_path):
     yield factory
     for gateway in started:
         await gateway.stop(grace=5)
+
+
+# --- Next hops for tests/gateway/test_mx.py (issue 16: RCPT probes, slow answers, SMTPUTF8) ---
+# A separate block: other fixtures in this file belong to other work.
+from dataclasses import dataclass, field  # noqa: E402
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import SMTP  # noqa: E402
+
+from tests.conftest import Sink, SinkHandler, free_port  # noqa: E402
+
+
+@dataclass
+class MxSinkHandler(SinkHandler):
+    """The shared sink's handler, plus: every RCPT and MAIL seen (probes included),
+    and a delay before answering DATA (a slow next hop)."""
+
+    rcpts_seen: list[str] = field(default_factory=list)
+    mails_seen: list[str] = field(default_factory=list)
+    data_delay: float = 0.0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.mails_seen.append(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts_seen.append(address)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class _LongLineSMTP(SMTP):
+    line_length_limit = 1_100_000  # a next hop that takes long lines, as Postfix and Exchange do
+
+
+class _MxController(Controller):
+    def factory(self):
+        return _LongLineSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class MxSink(Sink):
+    def __init__(self, *, smtputf8: bool = False) -> None:
+        self.handler = MxSinkHandler()
+        self.controller = _MxController(self.handler, hostname="127.0.0.1", port=free_port(),
+                                        enable_SMTPUTF8=smtputf8)
+
+
+@pytest.fixture
+def mx_sink():
+    server = MxSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def utf8_mx_sink():
+    server = MxSink(smtputf8=True).start()
+    yield server
+    server.stop()
