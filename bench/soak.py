@@ -246,11 +246,13 @@ def main() -> int:
                 errors.append(f"{spec[0]}: {error}")
             injected += count
             turn += 1
-            if "middle" not in rss and injected >= args.messages // 2:
-                rss["middle"] = mb(tree(gateway.proc.pid))
+            _sample(rss, injected - queued(etc), args.messages, gateway)
+            while queued(etc) > 4 * args.batch:  # keep Postfix's queue short: the gateway sets the pace
+                time.sleep(1)
+                _sample(rss, injected - queued(etc), args.messages, gateway)
             print(f"  injected {injected}/{args.messages}, queued {queued(etc)}, "
                   f"rss {mb(tree(gateway.proc.pid)):.0f} MB, {time.monotonic() - started:.0f}s", flush=True)
-        left = _drain(etc, args.drain_timeout)
+        left = _drain(etc, args.drain_timeout, lambda: _sample(rss, injected - queued(etc), args.messages, gateway))
         seconds = time.monotonic() - started
         rss["end"] = mb(tree(gateway.proc.pid))
         report(work, args, injected + 2 * len(specs), errors, left, seconds, rss, sink)
@@ -281,12 +283,21 @@ def _wait_banner(port: int, timeout: float) -> None:
     raise RuntimeError(f"postfix did not answer on port {port} within {timeout:g}s")
 
 
-def _drain(etc: Path, timeout: float) -> int:
+def _sample(rss: dict, processed: int, total: int, gateway: Server) -> None:
+    """RSS half way through what the gateway has handled (not what was injected), and the peak."""
+    now = mb(tree(gateway.proc.pid))
+    rss["peak"] = max(rss.get("peak", 0.0), now)
+    if "middle" not in rss and processed >= total // 2:
+        rss["middle"] = now
+
+
+def _drain(etc: Path, timeout: float, tick=lambda: None) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = queued(etc)
         if left == 0:
             return 0
+        tick()
         time.sleep(1)
     return queued(etc)
 
@@ -323,7 +334,8 @@ def report(work: Path, args, injected: int, errors: list[str], left: int, second
           f"({injected / seconds:.1f} msg/s); smtp-source errors: {len(errors)}")
     for e in errors[:5]:
         print(f"  {e}")
-    print(f"schoolgate RSS MB: start {rss['start']:.0f}, middle {rss.get('middle', 0):.0f}, end {rss['end']:.0f}")
+    print(f"schoolgate RSS MB: start {rss['start']:.0f}, middle {rss.get('middle', 0):.0f}, "
+          f"end {rss['end']:.0f} (peak {rss.get('peak', 0):.0f})")
     print(f"schoolgate replies to DATA by class: {dict(sorted(replies.items()))}; "
           f"recipient actions: {dict(sorted(actions.items()))}")
     print(f"postfix: {sent} messages sent, {bounced} bounced, {left} still queued; statuses per recipient "

@@ -10,7 +10,7 @@ import ssl
 import time
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session, syntax
 
 from config.schema import Settings
 from filters.directory import Directory, domain_of
@@ -122,6 +122,7 @@ class GatewaySMTP(SMTP):
                                  else b"421 4.4.2 Idle too long, closing connection\r\n")
         super()._timeout_cb()
 
+    @syntax("DATA")  # kept for HELP DATA, as aiosmtpd's own
     async def smtp_DATA(self, arg: str) -> None:
         # The upload has its own deadline ([gateway] data_timeout); once it is in,
         # the handler stops the session timer (hold_timer) and bounds scan and
