@@ -98,7 +98,8 @@ class GatewaySection(Section):
     max_recipients: int = Field(100, gt=0)
     max_connections: int = Field(200, gt=0)
     command_timeout: float = Field(300.0, gt=0, description="idle seconds before the session is closed")
-    data_timeout: float = Field(600.0, gt=0)
+    data_timeout: float = Field(
+        600.0, gt=0, description="seconds for the client to upload one message after DATA (then 421 4.4.2)")
     tls_cert: Path | None = None
     tls_key: Path | None = None
     next_hop_pool_size: int = Field(8, gt=0, description="pooled connections to the next hop")
@@ -125,6 +126,22 @@ class GatewaySection(Section):
                              "(filter timeouts count from their turn, not from the queue)")
     scan_queue_timeout: float = Field(
         120.0, gt=0, description="seconds a message may wait for its turn before 451 4.3.2 (the sender retries)")
+    # --- issue 16 (docs/smtp.md): long lines, scan deadline, RCPT-time recipient checks ---
+    max_line_length: int = Field(
+        1_048_576, ge=1000, description="octets in one header or body line accepted (delivered intact); "
+                                        "longer: 552 5.3.4")
+    scan_timeout: float = Field(
+        180.0, gt=0, description="seconds for the whole filter chain on one message, from its turn; then "
+                                 "451 4.7.1, before anything is delivered")
+    verify_recipients: bool = Field(
+        True, description="probe the next hop at RCPT for mail from untrusted clients to the school's domains "
+                          "(Postfix reject_unverified_recipient): an unknown address gets its own 550 5.1.1")
+    verify_positive_ttl: float = Field(86_400.0, gt=0, description="seconds a recipient the next hop accepted stays known")
+    verify_negative_ttl: float = Field(3_600.0, gt=0, description="seconds a recipient the next hop refused stays refused")
+    verify_timeout: float = Field(10.0, gt=0, description="seconds for one probe (connect to QUIT)")
+    verify_tempfail_action: Literal["defer", "accept"] = Field(
+        "defer", description="a probe that gets no answer or a 4xx: defer = 450 4.1.1 (Postfix's default), "
+                             "accept = take the recipient and let delivery decide")
 
     @field_validator("listen")
     @classmethod

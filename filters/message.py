@@ -48,6 +48,10 @@ class Envelope:
     rcpt_tos: tuple[str, ...]
     client_ip: str = ""
     helo: str = ""
+    # The client is in [gateway] trusted_networks (the school's own server). Only then
+    # can a school sender address be believed; the gateway sets it for every message.
+    # True by default for what has no client: `schoolgate scan` of a file, a release.
+    client_trusted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,6 +734,12 @@ def build_view(raw: bytes, envelope: Envelope, directory: Directory, *,
         attachments.append(attachment)
     sender = _party(envelope.mail_from, directory, from_name if normalise_address(from_addr) ==
                     normalise_address(envelope.mail_from) else "")
+    if sender.internal and not envelope.client_trusted:
+        # Anyone can type a school address in MAIL FROM: from an untrusted client the
+        # sender is outside the school, so the message is inbound and staff rules never
+        # apply to it (filters/sender_trust.py reports the claim as SPOOFED_SCHOOL_SENDER).
+        sender = Party(address=sender.address, role=Role.EXTERNAL, internal=False,
+                       name=from_name if normalise_address(from_addr) == sender.address else "")
     display_names = {}
     try:
         for name, addr in getaddresses([v for k, v in headers if k.lower() in ("to", "cc")]):

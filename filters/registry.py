@@ -10,6 +10,7 @@ KNOWN_FILTERS: dict[str, str] = {
     "sender_list": "filters.sender_list:SenderListFilter",
     "attachments": "filters.attachments:AttachmentFilter",
     "virus": "filters.virus:VirusFilter",
+    "sender_trust": "filters.sender_trust:SenderTrustFilter",
     "chain_letter": "filters.chain_letter:ChainLetterFilter",
     "personal_address": "filters.personal_address:PersonalAddressFilter",
     "disclosure": "filters.disclosure:DisclosureFilter",

@@ -10,14 +10,15 @@ import ssl
 import time
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session, syntax
 
 from config.schema import Settings
 from filters.directory import Directory, domain_of
 from filters.message import Envelope
-from filters.scanner import Scanner
+from filters.scanner import ScanResult, Scanner
 from gateway.dispatch import Dispatcher, role_action_counts
 from gateway.metrics import Metrics
+from gateway.recipient_check import RecipientChecker, Status as ProbeStatus
 from quarantine.store import QuarantineStore
 
 log = logging.getLogger("schoolgate.smtp")
@@ -36,14 +37,64 @@ _REPLY_REWRITES = {
 }
 
 
+# Control characters (NUL included) have no place in an address (RFC 5321 4.1.2);
+# one that reached the next hop would fail there, after we had said 250.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Domain labels: LDH plus "_" seen in the wild, or U-labels under SMTPUTF8; or an address literal.
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_\-\u0080-\U0010ffff]{1,63}(?<!-)$")
+_LITERAL = re.compile(r"^\[[A-Za-z0-9:.\-]+\]$")
+
+
+def _bad_domain(domain: str) -> bool:
+    if _LITERAL.match(domain):
+        return False
+    labels = domain.rstrip(".").split(".")
+    return len(domain) > 255 or not all(_LABEL.match(label) for label in labels)
+
+
+def address_problem(address: str, *, smtputf8: bool, recipient: bool) -> str | None:
+    """The refusal for a malformed MAIL FROM / RCPT TO address, or None when it can be passed on.
+
+    Postfix's wording: 501 5.1.7 bad sender / 501 5.1.3 bad recipient syntax; a
+    non-ASCII address without the SMTPUTF8 parameter is 553 5.6.7 (RFC 6531 3.4)."""
+    who, code = ("recipient", "5.1.3") if recipient else ("sender", "5.1.7")
+    if not recipient and address == "<>":
+        return None
+    # aiosmtpd decodes the argument with surrogateescape: a surrogate is a byte that was not UTF-8
+    if any("\udc80" <= ch <= "\udcff" for ch in address):
+        return f"501 {code} Bad {who} address syntax: not valid UTF-8"
+    if _CONTROL.search(address):
+        return f"501 {code} Bad {who} address syntax: control character in the address"
+    if not address.isascii() and not smtputf8:
+        return f"553 5.6.7 Non-ASCII {who} address needs the SMTPUTF8 parameter (RFC 6531 3.4)"
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return f"501 {code} Bad {who} address syntax: no domain" if recipient else None
+    if not local or _bad_domain(domain):
+        return f"501 {code} Bad {who} address syntax"
+    return None
+
+
+def source_routed(address: str) -> bool:
+    """user%other@school or host!user@school: routing chosen by the sender (RFC 5321 3.6.1).
+    A quoted local part is a literal mailbox name, never a route."""
+    local = address.rpartition("@")[0]
+    return not local.startswith('"') and ("%" in local or "!" in local)
+
+
 class GatewaySMTP(SMTP):
     """aiosmtpd's protocol with a connection limit and RFC 3463 codes on size errors."""
 
     def __init__(self, handler: "GatewayHandler", **kwargs: Any) -> None:
+        # aiosmtpd's default (1001) answers 500 to any longer line, which RFC 5321 4.5.3.1.6
+        # allows but real MTAs do not do: newsletters write HTML without line breaks.
+        # The limit also sizes the stream buffer, so it stays bounded (docs/smtp.md).
+        self.line_length_limit = handler.settings.gateway.max_line_length + 2
         super().__init__(handler, **kwargs)
         self._gateway = handler
         self._counted = False
         self._started = False
+        self._in_data = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._gateway.connections >= self._gateway.settings.gateway.max_connections:
@@ -67,11 +118,35 @@ class GatewaySMTP(SMTP):
     def _timeout_cb(self) -> None:
         # aiosmtpd just drops an idle session; say why first (RFC 5321 4.5.3.2)
         if getattr(self, "transport", None) is not None:
-            self.transport.write(b"421 4.4.2 Idle too long, closing connection\r\n")
+            self.transport.write(b"421 4.4.2 DATA not completed in time, closing connection\r\n" if self._in_data
+                                 else b"421 4.4.2 Idle too long, closing connection\r\n")
         super()._timeout_cb()
+
+    @syntax("DATA")  # kept for HELP DATA, as aiosmtpd's own
+    async def smtp_DATA(self, arg: str) -> None:
+        # The upload has its own deadline ([gateway] data_timeout); once it is in,
+        # the handler stops the session timer (hold_timer) and bounds scan and
+        # delivery itself, so a 421 can never follow a delivery the next hop accepted.
+        self._in_data = True
+        self._reset_timeout(self._gateway.settings.gateway.data_timeout)
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._in_data = False
+            if getattr(self, "transport", None) is not None:
+                self._reset_timeout()
+
+    def hold_timer(self) -> None:
+        """The message is in: no session timeout until the reply is written."""
+        self._in_data = False
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
 
     async def push(self, status: Any) -> None:
         raw = status.encode("utf-8") if isinstance(status, str) else status
+        if raw.startswith(b"500 Line too long"):
+            raw = (f"552 5.3.4 Message refused: a line is longer than "
+                   f"{self._gateway.settings.gateway.max_line_length} octets").encode()
         await super().push(_REPLY_REWRITES.get(raw, raw))
 
 
@@ -79,8 +154,11 @@ class GatewayHandler:
     """aiosmtpd hooks. Relay control at RCPT, the filter chain and dispatch at DATA."""
 
     def __init__(self, settings: Settings, scanner: Scanner, dispatcher: Dispatcher, store: QuarantineStore,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, recipient_check: RecipientChecker | None = None) -> None:
         self.settings = settings
+        # built here from [gateway] next_hop unless given: it keeps only its cache
+        self.recipient_check = recipient_check or RecipientChecker.from_settings(settings)
+        self._deliveries: set[asyncio.Task] = set()
         self.scanner = scanner
         self.dispatcher = dispatcher
         self.store = store
@@ -112,41 +190,100 @@ class GatewayHandler:
         log.exception("internal error in SMTP session: %s", error)
         return "451 4.3.0 Internal error, please try again later"
 
+    async def _next_hop_refuses_utf8(self) -> bool:
+        """True only when the next hop is known (from its EHLO) not to offer SMTPUTF8."""
+        if self.recipient_check is None:
+            return False
+        return await self.recipient_check.smtputf8_offered() is False
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
+                          mail_options: list[str]) -> str:
+        problem = address_problem(address, smtputf8=bool(envelope.smtp_utf8), recipient=False)
+        if problem:
+            return problem
+        if not address.isascii() and await self._next_hop_refuses_utf8():
+            return "553 5.6.7 The school's mail server cannot take non-ASCII addresses"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender ok"
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope, address: str,
                           rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.settings.gateway.max_recipients:
             return "452 4.5.3 Too many recipients"
-        if not self.directory.is_school_address(address) and not self.is_trusted(session.peer):
+        problem = address_problem(address, smtputf8=bool(envelope.smtp_utf8), recipient=True)
+        if problem:
+            return problem
+        trusted = self.is_trusted(session.peer)
+        school = self.directory.is_school_address(address)
+        if not school and not trusted:
             log.info("relay denied: %s -> %s from %s", envelope.mail_from, address, session.peer)
             return "550 5.7.1 Relay denied: this gateway only accepts mail for the school's domains"
         if not domain_of(address):
             return "501 5.1.3 Bad recipient address syntax"
+        # Postfix's allow_untrusted_routing = no: a route chosen by an outside sender is
+        # how open relays were abused through a trusting next hop.
+        if not trusted and source_routed(address):
+            return "553 5.1.3 Source-routed address (% or !) not accepted"
+        if not address.isascii() and await self._next_hop_refuses_utf8():
+            return "553 5.6.7 The school's mail server cannot take non-ASCII addresses"
+        if school and not trusted and self.settings.gateway.verify_recipients and self.recipient_check:
+            refusal = await self._verify(address)
+            if refusal:
+                return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient ok"
 
+    async def _verify(self, address: str) -> str | None:
+        assert self.recipient_check is not None
+        result = await self.recipient_check.verify(address)
+        if result.status == ProbeStatus.REFUSED:
+            log.info("recipient %s refused by the next hop: %d %s%s", address, result.code, result.message,
+                     " (cached)" if result.cached else "")
+            return f"550 5.1.1 <{address}>: Recipient address rejected: unknown at the school's mail server"
+        if result.status == ProbeStatus.TEMPORARY and self.settings.gateway.verify_tempfail_action == "defer":
+            return f"450 4.1.1 <{address}>: Recipient address cannot be verified now; please try again later"
+        return None
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:
         started = time.perf_counter()
+        hold = getattr(server, "hold_timer", None)
+        if hold is not None:
+            hold()
         self.in_flight += 1
         self._idle.clear()
+        delivery: list[asyncio.Task] = []
         try:
-            return await self._data(session, envelope, started)
+            return await self._data(session, envelope, started, delivery)
         except Exception as exc:
             return await self.handle_exception(exc)
         finally:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
-            self.metrics.transaction_seconds.observe(time.perf_counter() - started)
+            if delivery and not delivery[0].done():
+                # the client went away while the next hop is being spoken to: let it
+                # finish (cancelling could lose a held copy or hide a delivery)
+                log.warning("client %s left during delivery; finishing it", session.peer)
+                delivery[0].add_done_callback(lambda _t: self._leave(started))
+            else:
+                self._leave(started)
 
-    async def _data(self, session: Session, envelope: SmtpEnvelope, started: float) -> str:
+    def _leave(self, started: float) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+        self.metrics.transaction_seconds.observe(time.perf_counter() - started)
+
+    async def _data(self, session: Session, envelope: SmtpEnvelope, started: float,
+                    delivery: list[asyncio.Task]) -> str:
         raw: bytes = envelope.original_content or b""
         if _SMUGGLING.search(raw):
             log.warning("refused bare-LF end-of-data sequence from %s", session.peer)
             return "550 5.5.2 Message refused: bare LF or CR in an end-of-data sequence (RFC 5321 2.3.8)"
         peer_ip = session.peer[0] if isinstance(session.peer, (tuple, list)) else str(session.peer)
+        # Direction comes from this, not from the claimed sender (filters/message.py).
         smtp_envelope = Envelope(mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
-                                 client_ip=peer_ip, helo=session.host_name or "")
+                                 client_ip=peer_ip, helo=session.host_name or "",
+                                 client_trusted=self.is_trusted(session.peer))
         self.metrics.scan_waiting.inc()
         try:
             async with asyncio.timeout(self.settings.gateway.scan_queue_timeout):
@@ -158,12 +295,43 @@ class GatewayHandler:
             return "451 4.3.2 Gateway busy; please try again later"
         finally:
             self.metrics.scan_waiting.dec()
+        scan_timeout = self.settings.gateway.scan_timeout
         try:
-            result = await self.scanner.scan(raw, smtp_envelope)
+            # Nothing has been delivered yet: past this deadline a 451 is safe.
+            async with asyncio.timeout(scan_timeout):
+                result = await self.scanner.scan(raw, smtp_envelope)
+        except TimeoutError:
+            self.metrics.internal_errors.inc()
+            log.warning("scan of a message from %s took over %ss; told to retry", peer_ip, scan_timeout)
+            return "451 4.7.1 Message could not be checked in time; please try again later"
         finally:
             self._scan_slots.release()
+        # From here the next hop may accept: no deadline of ours may turn that into a
+        # 4xx (the retry would duplicate). The relay bounds each of its commands with
+        # next_hop_timeout; the task survives the client hanging up (handle_DATA).
+        task = asyncio.create_task(self._deliver(result, raw, peer_ip, started))
+        delivery.append(task)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+        return await asyncio.shield(task)
+
+    async def _deliver(self, result: ScanResult, raw: bytes, peer_ip: str, started: float) -> str:
+        """Dispatch, then count and log: one task that runs to its end even if the client left."""
+        try:
+            return await self._deliver_and_log(result, raw, peer_ip, started)
+        except Exception as exc:
+            return await self.handle_exception(exc)
+
+    async def _deliver_and_log(self, result: ScanResult, raw: bytes, peer_ip: str, started: float) -> str:
         view, verdict = result.view, result.verdict
+        smtp_envelope = view.envelope
+        dispatch_started = time.perf_counter()
         outcome = await self.dispatcher.dispatch(view, verdict, self.scanner.annotate(view, raw))
+        dispatch_seconds = time.perf_counter() - dispatch_started
+        if dispatch_seconds > self.settings.gateway.command_timeout:
+            # the session timer waited for it (once it would have said 421 and the retry duplicated)
+            log.warning("message %s: delivery took %.1fs, longer than command_timeout %ss", view.id,
+                        dispatch_seconds, self.settings.gateway.command_timeout)
         seconds = time.perf_counter() - started
         action = verdict.action.label
         code = outcome.reply[:3]

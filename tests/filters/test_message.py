@@ -224,6 +224,34 @@ def test_roles_and_direction_come_from_the_directory(tmp_path: Path) -> None:
     assert view.direction_for(view.recipients[0]) == Direction.INTERNAL
 
 
+@pytest.mark.parametrize("trusted,direction,role,internal", [
+    (True, Direction.INTERNAL, Role.STAFF, True),
+    # anyone can type a school address: from outside it is inbound, never under staff rules
+    (False, Direction.INBOUND, Role.EXTERNAL, False),
+])
+def test_direction_comes_from_the_clients_trust_not_the_claimed_sender(
+        tmp_path: Path, trusted: bool, direction: Direction, role: Role, internal: bool) -> None:
+    from filters.directory import Directory
+    from filters.message import Envelope, build_view
+    csv_path = write_directory(tmp_path / "people.csv", [
+        (f"jane.smith@{SCHOOL_DOMAIN}", "staff", "Jane Smith", ""),
+        (f"amy.pond@{SCHOOL_DOMAIN}", "student", "Amy Pond", "")])
+    directory = Directory(csv_path, {}, (SCHOOL_DOMAIN,))
+    raw = make_message("hi", sender=f"Jane Smith <jane.smith@{SCHOOL_DOMAIN}>", to=f"amy.pond@{SCHOOL_DOMAIN}")
+    envelope = Envelope(f"jane.smith@{SCHOOL_DOMAIN}", (f"amy.pond@{SCHOOL_DOMAIN}",), "203.0.113.9", "x",
+                        client_trusted=trusted)
+    view = build_view(raw, envelope, directory)
+    assert view.direction == direction
+    assert (view.sender.role, view.sender.internal) == (role, internal)
+    assert view.direction_for(view.recipients[0]) == direction
+    assert view.envelope.mail_from == f"jane.smith@{SCHOOL_DOMAIN}"  # the claim itself is kept
+
+
+def test_envelope_without_a_client_is_trusted_as_scan_treats_it() -> None:
+    from filters.message import Envelope
+    assert Envelope("a@b", ("c@d",)).client_trusted is True
+
+
 def test_content_type_missing_its_semicolon_is_still_text() -> None:
     raw = (b"From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
            b"Content-Type: text/plain\n   charset=\"utf-8\"\n\nThe body text.\n--b--\n")

@@ -182,3 +182,68 @@ def tls_material(tmp_path_factory) -> TlsMaterial:
     context.load_cert_chain(cert_file, key_file)
     return TlsMaterial(_write_pem(root / "ca.pem", ca_cert.public_bytes(pem)),
                        _write_pem(root / "other-ca.pem", other_cert.public_bytes(pem)), context)
+
+
+# --- Next hops for tests/gateway/test_mx.py (issue 16: RCPT probes, slow answers, SMTPUTF8) ---
+# A separate block: other fixtures in this file belong to other work.
+from dataclasses import dataclass, field  # noqa: E402
+
+from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.smtp import SMTP  # noqa: E402
+
+from tests.conftest import Sink, SinkHandler, free_port  # noqa: E402
+
+
+@dataclass
+class MxSinkHandler(SinkHandler):
+    """The shared sink's handler, plus: every RCPT and MAIL seen (probes included),
+    and a delay before answering DATA (a slow next hop)."""
+
+    rcpts_seen: list[str] = field(default_factory=list)
+    mails_seen: list[str] = field(default_factory=list)
+    data_delay: float = 0.0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.mails_seen.append(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts_seen.append(address)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class _LongLineSMTP(SMTP):
+    line_length_limit = 1_100_000  # a next hop that takes long lines, as Postfix and Exchange do
+
+
+class _MxController(Controller):
+    def factory(self):
+        return _LongLineSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class MxSink(Sink):
+    def __init__(self, *, smtputf8: bool = False) -> None:
+        self.handler = MxSinkHandler()
+        self.controller = _MxController(self.handler, hostname="127.0.0.1", port=free_port(),
+                                        enable_SMTPUTF8=smtputf8)
+
+
+@pytest.fixture
+def mx_sink():
+    server = MxSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def utf8_mx_sink():
+    server = MxSink(smtputf8=True).start()
+    yield server
+    server.stop()
