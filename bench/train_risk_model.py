@@ -14,7 +14,6 @@ See docs/risk_model.md for the sets, licences and measured scores.
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import hashlib
 import sys
@@ -210,25 +209,20 @@ SOURCES = (reddit_suicidewatch, sdcnl, gab, implicit_hate, stormfront, kaggle_in
            examples)
 
 
-def documents(texts: list[str]) -> list[list[str]]:
-    """Sentences per text, as the filter splits mail (filters/risk.py)."""
+def spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans, as the filter splits mail (filters/risk.py)."""
+    return [(s.start, s.end) for s in sentences.split(text)] or [(0, len(text))]
+
+
+def max_window_raw(model: RiskModel, texts: list[str]) -> np.ndarray:
+    """Each text's highest window score per label (raw, before calibration), scored as the
+    filter scores mail."""
     out = []
     for text in texts:
-        found = [s.text for s in sentences.split(text)]
-        out.append(found or [text])
-    return out
-
-
-def max_window_raw(model: RiskModel, texts: list[str], batch: int = 2000) -> np.ndarray:
-    """Each text's highest window score per label (raw, before calibration)."""
-    out = []
-    for start in range(0, len(texts), batch):
-        docs = documents(texts[start:start + batch])
-        sizes = [len(d) for d in docs]
-        counts = model.counts([s for d in docs for s in d])
-        raw = model.raw(finish(window_matrix(sizes, model.radius) @ counts))
-        bounds = np.cumsum([0, *sizes])[:-1]
-        out.append(np.maximum.reduceat(raw, bounds, axis=0))
+        found = spans(text)
+        counts = model.span_counts(text, found)
+        raw = model.raw(finish(window_matrix([len(found)], model.radius) @ counts))
+        out.append(raw.max(axis=0))
     return np.vstack(out)
 
 
@@ -304,8 +298,9 @@ def main() -> None:
         seen.add(key)
         (valid if row.source != "examples" and _validation(key) else train).append(row)
     spec = FeatureSpec()
-    vectorizer = spec.vectorizer()
-    x_train = finish(vectorizer.transform([r.text[:MAX_TRAIN_CHARS] for r in train]))
+    blank = RiskModel(LABELS, np.zeros((len(LABELS), spec.n_features)), np.zeros(len(LABELS)),
+                      np.ones(len(LABELS)), np.zeros(len(LABELS)), np.full(len(LABELS), 0.5), spec, RADIUS)
+    x_train = finish(blank.counts([r.text[:MAX_TRAIN_CHARS] for r in train]))
     print(f"train {len(train)} rows, validation {len(valid)}; features {x_train.shape[1]}")
     coef = np.zeros((len(LABELS), spec.n_features), dtype=np.float32)
     intercept = np.zeros(len(LABELS), dtype=np.float32)

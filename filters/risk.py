@@ -60,6 +60,7 @@ _SELF_HARM_CUE = re.compile(
     r"(want|wanna|going|ready) to die(?! (of|laughing|for|from|when|if))|wish i (was|were) dead|better off (without me|dead)|"
     r"miss me|notice if i|(dont|do not) want to (be here|live|exist|wake up)|no point (in )?living|"
     r"(take|took|swallow\w*) (all|a load of|too many|loads of)|overdos\w*|self ?harm\w*|suicid\w*|"
+    r"(cut|cutting|burn\w*|scratch\w*|hurt\w*) (my )?(arms?|legs?|wrists?|skin|thighs?)|(been|started) cutting|"
     r"disappear forever|not (be )?(here|around) (much )?(longer|anymore)|cant (do this|go on|cope) anymore)\b")
 _SELF_HARM_CUE_ALT = _FAREWELL
 _WEAPON = re.compile(r"\b(knife|knives|blade|shank\w*|stab\w*|gun|shoot\w*|acid|bat|machete|weapon)\b")
@@ -191,23 +192,21 @@ class RiskFilter:
         split = [(text, found) for text, found in split if found]
         if not split:
             return []
-        documents = [[s.text for s in found] for _, found in split]
         # Evidence is the sentence as written (an exact substring, so the review page can mark it).
-        originals = [[text[s.start:s.end] for s in found] for text, found in split]
-        scored = self._model.score_documents(documents)
+        originals = [[s.text for s in found] for _, found in split]
+        scored = self._model.score_documents([(text, [(s.start, s.end) for s in found]) for text, found in split])
         findings: list[Finding] = []
         # Grooming needs an adult or an outsider writing to a pupil (issue 17, item 5).
         adult_to_pupil = sender_role in (Role.STAFF, Role.EXTERNAL) and Role.STUDENT in recipient_roles
         for label in self._options.labels:
             if label == "grooming" and not adult_to_pupil:
                 continue
-            hit = self._best(label, documents, originals, scored)
+            hit = self._best(label, originals, scored)
             if hit is not None:
                 findings.append(self._finding(hit))
         return findings
 
-    def _best(self, label: str, documents: list[list[str]], originals: list[list[str]],
-              scored: list[Scores]) -> _Hit | None:
+    def _best(self, label: str, documents: list[list[str]], scored: list[Scores]) -> _Hit | None:
         column = self._model.labels.index(label)
         threshold = self._thresholds[label]
         cue_threshold = min(threshold, self._options.cue_thresholds.get(label, threshold))
@@ -215,6 +214,8 @@ class RiskFilter:
         candidates: list[tuple[float, int, int, bool, str]] = []  # score, doc, centre, cued, window text
         for d, (doc, scores) in enumerate(zip(documents, scored)):
             window = scores.window[:, column]
+            if not len(window) or window.max() < cue_threshold:
+                continue
             for i in np.flatnonzero(window >= cue_threshold):
                 text = prepare(" ".join(doc[max(0, i - radius):i + radius + 1]))
                 score = float(window[i])
@@ -237,7 +238,7 @@ class RiskFilter:
         ranked = ranked[:1] + [k for k in ranked[1:] if sentence_scores[k] >= cue_threshold]
         limit = self._options.max_evidence_chars
         evidence = tuple(dict.fromkeys(
-            originals[d][i][:limit] for d, i in ranked[:self._options.max_evidence]))
+            documents[d][i][:limit] for d, i in ranked[:self._options.max_evidence]))
         return _Hit(label, best_score, evidence, window_text, cued)
 
     def _finding(self, hit: _Hit) -> Finding:

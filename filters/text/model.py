@@ -1,6 +1,6 @@
 """The safeguarding risk model: its features, its artifact (.npz, no pickle) and sentence-window scoring.
 
-Features are hashed word unigrams and bigrams (scikit-learn's HashingVectorizer:
+Features are hashed word unigrams and bigrams (scikit-learn's FeatureHasher:
 stateless, so nothing but its parameters is stored), log-scaled and
 L2-normalised; each label is a linear model over them, with a Platt
 calibration fitted on a validation carve-out of the training splits. A
@@ -25,64 +25,96 @@ import numpy as np
 
 FORMAT = "schoolgate-risk-model/1"
 
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
+_URL = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL = re.compile(r"\S+@\S+\.\w+")
 _HANDLE = re.compile(r"(?<!\w)@\w+")
-_APOSTROPHE = re.compile(r"(?<=\w)['\u2019\u02bc`](?=\w)")
+_ENTITY = re.compile(r"&#?\w+;")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "`": "'"})
 _RUN3 = re.compile(r"(\w)\1{2,}")
-# Single letters are kept: "i" is most of what separates "i want to die" from a story.
-TOKEN_PATTERN = r"(?u)\b\w+\b"
+# A word, with apostrophes inside it ("don't"); single letters are kept: "i" is most of
+# what separates "i want to die" from a story.
+_TOKEN = re.compile(r"\w+(?:'\w+)*")
+
+
+def _same_length(replacement: str):
+    def sub(match: re.Match[str]) -> str:
+        width = len(match.group())
+        return replacement[:width].ljust(width)
+    return sub
+
+
+def model_text(text: str) -> str:
+    """The model's view of a text, the same length as `text` so sentence spans found in the
+    original index it too: case folded, entities decoded, links, addresses and handles
+    replaced by one token each (the corpora are full of site names), curly apostrophes
+    made straight. One pass per message, not per sentence."""
+    folded = text.lower()
+    if len(folded) != len(text):  # a few characters lower-case to two ("İ"): keep those as they are
+        folded = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    folded = folded.translate(_APOSTROPHES)
+    if "&" in folded:
+        folded = _ENTITY.sub(lambda m: html.unescape(m.group())[:len(m.group())].ljust(len(m.group())), folded)
+    if "://" in folded or "www." in folded:
+        folded = _URL.sub(_same_length(" xurl "), folded)
+    if "@" in folded:
+        folded = _HANDLE.sub(_same_length(" xuser "), _EMAIL.sub(_same_length(" xemail "), folded))
+    return folded
 
 
 def prepare(text: str) -> str:
-    """The model's view of a text: entities decoded, links, addresses and handles replaced by one
-    token each (the corpora are full of site names), apostrophes dropped ("don't" -> "dont",
-    as pupils write it), case folded, letter runs cut to two ("sooooo" -> "soo")."""
-    if "&" in text:
-        text = html.unescape(text)
-    text = _URL.sub(" xurl ", text)
-    text = _EMAIL.sub(" xemail ", text)
-    text = _HANDLE.sub(" xuser ", text)
-    text = _APOSTROPHE.sub("", text).lower()
-    return _RUN3.sub(r"\1\1", text)
+    """One text as the cue patterns read it: model_text() with apostrophes dropped ("don't" ->
+    "dont", as pupils write it) and letter runs cut to two ("sooooo" -> "soo")."""
+    return _RUN3.sub(r"\1\1", model_text(text).replace("'", ""))
+
+
+def tokens(folded: str, start: int = 0, end: int | None = None) -> list[str]:
+    """Word unigrams and bigrams of folded[start:end] (a model_text()). Letter runs are left
+    as written: finding them costs a regex pass over the whole text, a third of the budget."""
+    words = _TOKEN.findall(folded, start, len(folded) if end is None else end)
+    words = [w.replace("'", "") if "'" in w else w for w in words]
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
 
 
 @dataclass(frozen=True, slots=True)
 class FeatureSpec:
     n_features: int = 2 ** 19
-    ngram_max: int = 2
+    ngram_max: int = 2  # the only one tokens() makes
 
-    def vectorizer(self):
-        from sklearn.feature_extraction.text import HashingVectorizer  # imported once, before the fork
-        return HashingVectorizer(n_features=self.n_features, ngram_range=(1, self.ngram_max),
-                                 token_pattern=TOKEN_PATTERN, preprocessor=prepare, lowercase=False,
-                                 alternate_sign=False, norm=None, dtype=np.float32)
+    def hasher(self):
+        from sklearn.feature_extraction import FeatureHasher  # imported once, before the fork
+        return FeatureHasher(n_features=self.n_features, input_type="string", alternate_sign=False,
+                             dtype=np.float32)
 
 
 def finish(counts):
     """Raw hashed counts -> model input: log(1 + count), then unit length (rows with no
-    features stay zero)."""
-    from sklearn.preprocessing import normalize
+    features stay zero). Plain numpy: sklearn's normalize() validates its arguments at a
+    cost larger than the work for one message."""
     out = counts.copy()
-    out.data = np.log1p(out.data)
-    return normalize(out, norm="l2", copy=False)
+    data = np.log1p(out.data)
+    lengths = np.diff(out.indptr)
+    squares = np.add.reduceat(data * data, out.indptr[:-1][lengths > 0]) if len(data) else data
+    norms = np.ones(out.shape[0], dtype=data.dtype)
+    norms[lengths > 0] = np.sqrt(squares)
+    out.data = data / np.repeat(norms, lengths)
+    return out
 
 
 def window_matrix(sizes: Sequence[int], radius: int):
     """Sparse (windows x sentences) 0/1 matrix: for each document of `sizes[d]` sentences, one
     window per sentence covering it and `radius` sentences either side (within the document)."""
     from scipy.sparse import csr_matrix
-    rows: list[int] = []
-    cols: list[int] = []
-    offset = 0
-    for size in sizes:
-        for i in range(size):
-            lo, hi = max(0, i - radius), min(size, i + radius + 1)
-            rows.extend([offset + i] * (hi - lo))
-            cols.extend(range(offset + lo, offset + hi))
-        offset += size
-    data = np.ones(len(rows), dtype=np.float32)
-    return csr_matrix((data, (rows, cols)), shape=(offset, offset))
+    sizes = np.asarray(sizes, dtype=np.int32)
+    total = int(sizes.sum())
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)  # each sentence's document start
+    ends = np.repeat(np.cumsum(sizes), sizes)
+    centre = np.arange(total)
+    lo = np.maximum(starts, centre - radius)
+    hi = np.minimum(ends, centre + radius + 1)
+    counts = hi - lo
+    indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    cols = (lo.repeat(counts) + (np.arange(indptr[-1]) - np.repeat(indptr[:-1], counts))).astype(np.int32)
+    return csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(total, total))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +147,7 @@ class RiskModel:
         self.spec = spec
         self.radius = radius
         self.meta = meta or {}
-        self._vectorizer = spec.vectorizer()
+        self._hasher = spec.hasher()
 
     # -- the artifact --
 
@@ -154,7 +186,13 @@ class RiskModel:
     # -- scoring --
 
     def counts(self, texts: Sequence[str]):
-        return self._vectorizer.transform(texts)
+        """Hashed n-gram counts, one row per text (training: whole posts)."""
+        return self._hasher.transform([tokens(model_text(text)) for text in texts])
+
+    def span_counts(self, text: str, spans: Sequence[tuple[int, int]]):
+        """Hashed n-gram counts of each span of one text (its sentences), folding it once."""
+        folded = model_text(text)
+        return self._hasher.transform([tokens(folded, a, b) for a, b in spans])
 
     def raw(self, features) -> np.ndarray:
         """Linear scores (rows x labels) of finished features."""
@@ -163,16 +201,25 @@ class RiskModel:
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(raw * self.calib_a + self.calib_b)))
 
-    def score_documents(self, documents: Sequence[Sequence[str]]) -> list[Scores]:
-        """Each document is its sentences; one hashing pass for all of them."""
-        sizes = [len(doc) for doc in documents]
-        flat = [s for doc in documents for s in doc]
-        if not flat:
+    def score_documents(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[Scores]:
+        """Each document is a text and its sentence spans; one hashing call for all of them."""
+        from scipy.sparse import vstack
+        sizes = [len(spans) for _, spans in documents]
+        if not sum(sizes):
             empty = np.zeros((0, len(self.labels)), dtype=np.float32)
             return [Scores(self.labels, empty, empty) for _ in documents]
-        counts = self.counts(flat)
-        sentence = self.calibrate(self.raw(finish(counts)))
-        window = self.calibrate(self.raw(finish(window_matrix(sizes, self.radius) @ counts)))
+        from scipy.sparse import csr_matrix
+        parts = [self.span_counts(text, spans) for text, spans in documents if spans]
+        counts = parts[0] if len(parts) == 1 else vstack(parts, format="csr")
+        # Only the hashed columns this message uses: summing windows over 2^19 columns
+        # would allocate that many accumulators per product.
+        used, inverse = np.unique(counts.indices, return_inverse=True)
+        compact = csr_matrix((counts.data, inverse.astype(np.int32), counts.indptr),
+                             shape=(counts.shape[0], len(used)))
+        coef = self.coef_t[used]
+        sentence = self.calibrate(np.asarray(finish(compact) @ coef) + self.intercept)
+        windows = window_matrix(sizes, self.radius) @ compact
+        window = self.calibrate(np.asarray(finish(windows) @ coef) + self.intercept)
         out: list[Scores] = []
         offset = 0
         for size in sizes:
@@ -180,8 +227,8 @@ class RiskModel:
             offset += size
         return out
 
-    def score(self, sentences: Sequence[str]) -> Scores:
-        return self.score_documents([sentences])[0]
+    def score(self, text: str, spans: Sequence[tuple[int, int]]) -> Scores:
+        return self.score_documents([(text, spans)])[0]
 
 
 @functools.cache

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 # are a sentence each: pupils write one thought a line.
 _WRAP_WIDTH = 55
 _BOUNDARY = re.compile(r"(?<=[.!?…])[\"')\]]*\s+|\n")
-_QUOTE_PREFIX = re.compile(r"^(?:\s*>)+\s?", re.M)
 # A run-on with no punctuation at all is cut here, so one sentence never
 # stands for a whole post (the model scores windows of a few sentences).
 MAX_SENTENCE_CHARS = 400
@@ -35,8 +34,8 @@ def _cut_long(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def split(text: str, min_chars: int = 2) -> list[Sentence]:
-    """Sentences of `text` in order, each stripped, with its span; quote markers ("> ") are kept
-    in the span but not in the sentence's text."""
+    """Sentences of `text` in order, each stripped, with its span (quote markers such as "> "
+    stay in: the model's tokens skip them, and evidence must be the text as written)."""
     sentences: list[Sentence] = []
     start = 0
     boundaries = list(_BOUNDARY.finditer(text)) + [None]
@@ -52,10 +51,8 @@ def split(text: str, min_chars: int = 2) -> list[Sentence]:
             piece = text[a:b]
             stripped = piece.strip()
             if len(stripped) >= min_chars:
-                lead = piece.index(stripped[0])
-                clean = " ".join(_QUOTE_PREFIX.sub(" ", stripped).split())
-                if len(clean) >= min_chars:
-                    sentences.append(Sentence(clean, a + lead, a + lead + len(stripped)))
+                lead = a + piece.index(stripped[0])
+                sentences.append(Sentence(stripped, lead, lead + len(stripped)))
         if match is not None:
             start = match.end()
     return sentences
