@@ -4,7 +4,7 @@ Beside the word lists (filters/offensive.py), not instead of them: the lists giv
 precise spans for listed words; this model reads wording no list has ("nobody
 would miss me if i was gone"). Every text of the message (subject, body parts,
 attachments' text) is split into sentences; each window of a sentence and its
-neighbours is scored, so a long newsletter quoting one sad line is judged by that
+neighbours is scored (for self-harm each sentence alone too), so a long newsletter quoting one sad line is judged by that
 line and its context, not diluted by the rest. A label is reported when its best
 window reaches the label's threshold (tuned on validation carve-outs of the
 training splits, docs/risk_model.md), or a lower `cue_threshold` when the window
@@ -87,7 +87,7 @@ class Options(FilterOptions):
         description="score (0-1) per label at which a window is reported; a label not given uses the "
                     "model's tuned threshold (docs/risk_model.md)")
     cue_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"self_harm": 0.5, "violent_threat": 0.04},
+        default_factory=lambda: {"self_harm": 0.4, "violent_threat": 0.04},
         description="lower score per label that counts when the window also has a first-person risk cue")
     high_score: float = Field(0.9, ge=0, le=1, description="score from which a finding is high severity")
     min_threshold: float = Field(
@@ -213,7 +213,11 @@ class RiskFilter:
         radius = self._model.radius
         candidates: list[tuple[float, int, int, bool, str]] = []  # score, doc, centre, cued, window text
         for d, (doc, scores) in enumerate(zip(documents, scored)):
+            # a window, or for self-harm also its centre sentence alone (the training chose
+            # the thresholds on the same)
             window = scores.window[:, column]
+            if label in self._model.meta.get("sentence_alone", ()):
+                window = np.maximum(window, scores.sentence[:, column])
             if not len(window) or window.max() < cue_threshold:
                 continue
             for i in np.flatnonzero(window >= cue_threshold):

@@ -55,9 +55,9 @@ def model_text(text: str) -> str:
     if "&" in folded:
         folded = _ENTITY.sub(lambda m: html.unescape(m.group())[:len(m.group())].ljust(len(m.group())), folded)
     if "://" in folded or "www." in folded:
-        folded = _URL.sub(_same_length(" xurl "), folded)
-    if "@" in folded:
-        folded = _HANDLE.sub(_same_length(" xuser "), _EMAIL.sub(_same_length(" xemail "), folded))
+        folded = _URL.sub(_same_length("xurl"), folded)
+    if "@" in folded:  # placeholders no longer than the shortest match ("a@b.c", "@ab")
+        folded = _HANDLE.sub(_same_length("xat"), _EMAIL.sub(_same_length("xmail"), folded))
     return folded
 
 
