@@ -42,9 +42,9 @@ FRIEND = "friend@example.org"
 csv.field_size_limit(10_000_000)
 
 
-def scanner() -> Scanner:
+def scanner(without: tuple[str, ...] = ()) -> Scanner:
     shipped = load_settings()
-    chain = [name for name in shipped.filters.chain if name != "virus"]
+    chain = [name for name in shipped.filters.chain if name != "virus" and name not in without]
     settings = load_settings(overrides={
         "school": {"domains": [SCHOOL, f"pupils.{SCHOOL}"]},
         "directory": {"domain_roles": {f"pupils.{SCHOOL}": "student", SCHOOL: "staff"}},
@@ -208,14 +208,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="training splits instead of the held-out ones")
     parser.add_argument("--only", choices=["reddit", "cssrs", "hatecheck", "ham", "cost"], action="append")
+    parser.add_argument("--without-risk", action="store_true",
+                        help="the shipped chain less the risk filter: the baseline it adds to")
     args = parser.parse_args()
     if not CORPORA.is_dir():
         sys.exit(f"corpora not found at {CORPORA}")
     split = "train" if args.dev else "test"
     only = set(args.only or ["reddit", "cssrs", "hatecheck", "ham", "cost"])
-    scan = scanner()
-    print(f"chain: {', '.join(scan.settings.filters.chain)}; risk thresholds: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in next(f for f, _ in scan.filters if f.name == 'risk').thresholds.items()))
+    scan = scanner(("risk",) if args.without_risk else ())
+    risk = next((f for f, _ in scan.filters if f.name == "risk"), None)
+    print(f"chain: {', '.join(scan.settings.filters.chain)}"
+          + (f"; risk thresholds: {', '.join(f'{k} {v:.3f}' for k, v in risk.thresholds.items())}" if risk else ""))
     if "reddit" in only:
         print(f"reddit-suicidewatch-teenagers {split} (pupil -> external friend):")
         await report_reddit(scan, split)
@@ -229,7 +232,7 @@ async def main() -> None:
         ham_split = "dev" if args.dev else "test"
         print(f"SpamAssassin ham {ham_split} (inbound to a pupil and a member of staff):")
         await report_ham(scan, ham_split)
-    if "cost" in only:
+    if "cost" in only and not args.without_risk:
         cost("dev" if args.dev else "test")
     await scan.close()
 
