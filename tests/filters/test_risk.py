@@ -224,3 +224,16 @@ def test_schoolgate_scan_holds_a_disclosure(tmp_path: Path) -> None:
             assert risk[0]["evidence"] == ["i took a load of pills last night"]
         else:
             assert risk == [] and out["action"] == "pass"
+
+
+@pytest.mark.parametrize("sender, rcpt, expected", [
+    (OUTSIDER, STAFF, Action.TAG),  # an adult's mailing-list politics to staff: tagged
+    (OUTSIDER, PUPIL, Action.HOLD),  # the same to a pupil: held
+    (PUPIL, STAFF, Action.HOLD),  # a pupil writing it: held
+])
+def test_policy_for_model_hate_by_role(settings, sender: str, rcpt: str, expected: Action) -> None:
+    from filters.base import Finding
+    finding = Finding(code="RISK_HATE", filter="risk", category=Category.HATE, severity=Severity.MEDIUM,
+                      evidence=("x",), reason="Reads as hateful or extremist language about a group.")
+    view = make_view("x", mail_from=sender, rcpt_to=(rcpt,), settings=settings)
+    assert Policy(settings).decide(view, [finding]).actions[rcpt] is expected
