@@ -15,6 +15,7 @@ KNOWN_FILTERS: dict[str, str] = {
     "personal_address": "filters.personal_address:PersonalAddressFilter",
     "disclosure": "filters.disclosure:DisclosureFilter",
     "offensive": "filters.offensive:OffensiveFilter",
+    "risk": "filters.risk:RiskFilter",
     "authentication": "filters.authentication:AuthenticationFilter",
 }
 

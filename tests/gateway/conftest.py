@@ -7,12 +7,13 @@ import ipaddress
 import re
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from gateway.service import Gateway
 from tests.conftest import Sink, SinkHandler, free_port
@@ -186,12 +187,6 @@ def tls_material(tmp_path_factory) -> TlsMaterial:
 
 # --- Next hops for tests/gateway/test_mx.py (issue 16: RCPT probes, slow answers, SMTPUTF8) ---
 # A separate block: other fixtures in this file belong to other work.
-from dataclasses import dataclass, field  # noqa: E402
-
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import SMTP  # noqa: E402
-
-from tests.conftest import Sink, SinkHandler, free_port  # noqa: E402
 
 
 @dataclass

@@ -1,0 +1,241 @@
+"""Risk model quality through the shipped chain and policy (as `schoolgate scan` runs it), and its CPU cost.
+
+    nice -n 19 .venv/bin/python bench/risk_quality.py          # held-out test splits (report these)
+    nice -n 19 .venv/bin/python bench/risk_quality.py --dev    # training splits (tune on these only)
+
+Each text is sent as a pupil's mail to an external friend (SpamAssassin ham: as
+received, inbound to a pupil and a member of staff) through the Scanner built
+from the shipped config, less the virus filter (it needs a running clamd).
+"self-harm finding" = any finding of category self_harm from any filter;
+"flagged" = any finding at all; "held" = the policy holds it. The risk model's
+own share is shown beside. hatecheck is a test suite: it never runs with --dev.
+Corpora are read in place from ../shared/corpora.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import csv
+import statistics
+import sys
+import time
+from collections import Counter
+from email.message import EmailMessage
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config.loader import load_settings  # noqa: E402
+from filters.base import Action, Category, FilterContext, Role  # noqa: E402
+from filters.message import Envelope  # noqa: E402
+from filters.risk import Options, RiskFilter  # noqa: E402
+from filters.scanner import Scanner  # noqa: E402
+
+CORPORA = next((p / "shared" / "corpora" for p in ROOT.parents if (p / "shared" / "corpora").is_dir()),
+               ROOT.parent / "shared" / "corpora")
+SCHOOL = "school.sch.uk"
+PUPIL = f"pupil@pupils.{SCHOOL}"
+STAFF = f"teacher@{SCHOOL}"
+FRIEND = "friend@example.org"
+csv.field_size_limit(10_000_000)
+
+
+def scanner(without: tuple[str, ...] = ()) -> Scanner:
+    shipped = load_settings()
+    chain = [name for name in shipped.filters.chain if name != "virus" and name not in without]
+    settings = load_settings(overrides={
+        "school": {"domains": [SCHOOL, f"pupils.{SCHOOL}"]},
+        "directory": {"domain_roles": {f"pupils.{SCHOOL}": "student", SCHOOL: "staff"}},
+        "filters": {"chain": chain}})
+    return Scanner(settings)
+
+
+def pupil_mail(text: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = PUPIL
+    message["To"] = FRIEND
+    message["Subject"] = "hi"
+    message.set_content(text)
+    return bytes(message)
+
+
+async def scan_texts(scan: Scanner, texts: list[str]) -> list:
+    envelope = Envelope(PUPIL, (FRIEND,), "127.0.0.1", "bench")
+    return [(await scan.scan(pupil_mail(t), envelope)).verdict for t in texts]
+
+
+def self_harm(verdict, risk_only: bool = False) -> bool:
+    return any(f.category is Category.SELF_HARM and (not risk_only or f.filter == "risk")
+               for f in verdict.findings)
+
+
+def rate(flags: list[bool]) -> str:
+    return f"{sum(flags)}/{len(flags)} = {sum(flags) / max(1, len(flags)):.3f}"
+
+
+# -- the sets --
+
+def reddit(split: str) -> list[tuple[str, bool]]:
+    with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
+              encoding="utf-8") as handle:
+        return [(r["text"], r["class"] == "suicide") for r in csv.DictReader(handle) if r["split"] == split]
+
+
+def cssrs(split: str) -> list[tuple[str, str]]:
+    base = CORPORA / "cssrs-reddit-suicide-gaur"
+    with open(base / "split.csv", encoding="utf-8") as handle:
+        wanted = {r["User"] for r in csv.DictReader(handle) if r["split"] == split}
+    users = []
+    with open(base / "500_Reddit_users_posts_labels.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["User"] not in wanted:
+                continue
+            try:
+                posts = ast.literal_eval(r["Post"])
+            except (ValueError, SyntaxError):  # unescaped quotes in 28 rows (its README)
+                posts = r["Post"].strip("[]").split("', '")
+            users.append(("\n\n".join(p.strip("'\" ") for p in posts), r["Label"]))
+    return users
+
+
+def hatecheck() -> list[tuple[str, str]]:
+    with open(CORPORA / "hatecheck-functional-tests" / "test_suite_cases.csv", encoding="utf-8") as handle:
+        return [(r["test_case"], r["functionality"]) for r in csv.DictReader(handle)]
+
+
+def ham(split: str) -> list[bytes]:
+    base = CORPORA / "spamassassin-public-corpus-sample"
+    out = []
+    with open(base / "index.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["split"] == split and r["label"] == "ham":
+                raw = (base / r["path"]).read_bytes()
+                out.append(raw.split(b"\n", 1)[1] if raw.startswith(b"From ") else raw)
+    return out
+
+
+# -- the reports --
+
+async def report_reddit(scan: Scanner, split: str) -> None:
+    data = reddit(split)
+    verdicts = await scan_texts(scan, [t for t, _ in data])
+    for name, positive in (("r/SuicideWatch", True), ("r/teenagers", False)):
+        chosen = [v for v, (_, gold) in zip(verdicts, data) if gold is positive]
+        print(f"  {name:15} self-harm finding {rate([self_harm(v) for v in chosen])}"
+              f" | risk model's {rate([self_harm(v, True) for v in chosen])}"
+              f" | held for any reason {rate([v.action >= Action.HOLD for v in chosen])}")
+
+
+async def report_cssrs(scan: Scanner, split: str) -> None:
+    data = cssrs(split)
+    verdicts = await scan_texts(scan, [t for t, _ in data])
+    by_label: dict[str, list] = {}
+    for verdict, (_, label) in zip(verdicts, data):
+        by_label.setdefault(label, []).append(verdict)
+    at_risk = [v for label in ("Ideation", "Behavior", "Attempt") for v in by_label.get(label, [])]
+    print(f"  Ideation+Behavior+Attempt  self-harm finding {rate([self_harm(v) for v in at_risk])}"
+          f" | risk model's {rate([self_harm(v, True) for v in at_risk])}")
+    for label in ("Attempt", "Behavior", "Ideation", "Indicator", "Supportive"):
+        chosen = by_label.get(label, [])
+        print(f"    {label:11} {rate([self_harm(v) for v in chosen])}"
+              f" | risk model's {rate([self_harm(v, True) for v in chosen])}")
+
+
+async def report_hatecheck(scan: Scanner) -> None:
+    data = hatecheck()
+    verdicts = await scan_texts(scan, [t for t, _ in data])
+    threats = [v for v, (_, f) in zip(verdicts, data) if f.startswith("threat_")]
+    print(f"  threatening (threat_dir_h, threat_norm_h) flagged {rate([bool(v.findings) for v in threats])}"
+          f" | by the risk model {rate([any(f.filter == 'risk' for f in v.findings) for v in threats])}")
+    non_hateful = [(v, f) for v, (_, f) in zip(verdicts, data) if f.endswith("_nh")]
+    print(f"  non-hateful held {rate([v.action >= Action.HOLD for v, _ in non_hateful])}"
+          f" | risk findings on them {rate([any(f.filter == 'risk' for f in v.findings) for v, _ in non_hateful])}")
+    per: dict[str, list[bool]] = {}
+    for verdict, functionality in non_hateful:
+        per.setdefault(functionality, []).append(verdict.action >= Action.HOLD)
+    print("    held per non-hateful test: " + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(per.items())))
+    hateful = [v for v, (_, f) in zip(verdicts, data) if f.endswith("_h")]
+    print(f"  hateful flagged {rate([bool(v.findings) for v in hateful])}")
+
+
+async def report_ham(scan: Scanner, split: str) -> None:
+    messages = ham(split)
+    envelope = Envelope("sender@example.org", (PUPIL, STAFF), "192.0.2.1", "bench")
+    held = Counter()
+    safeguarding = 0
+    risk_codes: Counter = Counter()
+    examples: list[str] = []
+    for raw in messages:
+        verdict = (await scan.scan(raw, envelope)).verdict
+        held["pupil"] += verdict.actions[PUPIL] >= Action.HOLD
+        held["staff"] += verdict.actions[STAFF] >= Action.HOLD
+        safeguarding += any(f.safeguarding for f in verdict.findings)
+        for finding in verdict.findings:
+            if finding.filter == "risk":
+                risk_codes[finding.code] += 1
+                if len(examples) < 8:
+                    examples.append(f"{finding.code} {finding.score}: {finding.evidence[0][:90]!r}")
+    total = len(messages)
+    for who in ("pupil", "staff"):
+        print(f"  held for a {who}: {held[who]}/{total} = {100 * held[who] / total:.2f}%")
+    print(f"  with a safeguarding finding (any filter): {safeguarding}/{total}")
+    print(f"  risk findings: {dict(risk_codes) or 'none'}")
+    for line in examples:
+        print(f"    {line}")
+
+
+def cost(split: str) -> None:
+    """CPU ms the risk filter adds per 5 KB message of fresh ham text (process time, one thread)."""
+    flt = RiskFilter(Options(), FilterContext(settings=None, directory=None))
+    texts = []
+    for raw in ham(split)[:300]:
+        body = raw.split(b"\n\n", 1)[-1].decode("latin-1")
+        texts.append((body * (5120 // max(1, len(body)) + 1))[:5120])
+    flt.analyse(["warm up"], Role.STUDENT, (Role.STUDENT,))
+    times = []
+    for text in texts:
+        start = time.process_time()
+        flt.analyse([text], Role.STUDENT, (Role.STUDENT,))
+        times.append((time.process_time() - start) * 1000)
+    times.sort()
+    print(f"  risk filter CPU per 5 KB message: mean {statistics.mean(times):.2f} ms, median "
+          f"{statistics.median(times):.2f}, p95 {times[int(0.95 * len(times))]:.2f} (n={len(times)})")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dev", action="store_true", help="training splits instead of the held-out ones")
+    parser.add_argument("--only", choices=["reddit", "cssrs", "hatecheck", "ham", "cost"], action="append")
+    parser.add_argument("--without-risk", action="store_true",
+                        help="the shipped chain less the risk filter: the baseline it adds to")
+    args = parser.parse_args()
+    if not CORPORA.is_dir():
+        sys.exit(f"corpora not found at {CORPORA}")
+    split = "train" if args.dev else "test"
+    only = set(args.only or ["reddit", "cssrs", "hatecheck", "ham", "cost"])
+    scan = scanner(("risk",) if args.without_risk else ())
+    risk = next((f for f, _ in scan.filters if f.name == "risk"), None)
+    print(f"chain: {', '.join(scan.settings.filters.chain)}"
+          + (f"; risk thresholds: {', '.join(f'{k} {v:.3f}' for k, v in risk.thresholds.items())}" if risk else ""))
+    if "reddit" in only:
+        print(f"reddit-suicidewatch-teenagers {split} (pupil -> external friend):")
+        await report_reddit(scan, split)
+    if "cssrs" in only:
+        print(f"cssrs-reddit-suicide-gaur {split} users (each user's posts as one message):")
+        await report_cssrs(scan, split)
+    if "hatecheck" in only and not args.dev:
+        print("hatecheck functional tests (test suite; pupil -> external friend):")
+        await report_hatecheck(scan)
+    if "ham" in only:
+        ham_split = "dev" if args.dev else "test"
+        print(f"SpamAssassin ham {ham_split} (inbound to a pupil and a member of staff):")
+        await report_ham(scan, ham_split)
+    if "cost" in only and not args.without_risk:
+        cost("dev" if args.dev else "test")
+    await scan.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,361 @@
+"""Train the safeguarding risk model (filters/models/risk_model.npz) from the corpora's train splits.
+
+    nice -n 19 .venv/bin/python bench/train_risk_model.py            # writes the shipped artifact
+    nice -n 19 .venv/bin/python bench/train_risk_model.py --out x.npz
+
+Deterministic: fixed hashing, a hash-based validation carve-out, liblinear with a
+fixed seed. Only `train` splits are read (hatecheck never: it is a test suite);
+15% of each training source is held back to fit the calibration and choose the
+thresholds, scored exactly as the filter scores mail (sentence windows, max).
+Labels unknown for a source (r/teenagers posts were never labelled for sexual
+content, say) are left out of that label's fit rather than guessed.
+See docs/risk_model.md for the sets, licences and measured scores.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from filters.directory import Directory  # noqa: E402
+from filters.message import Envelope, build_view  # noqa: E402
+from filters.text import sentences  # noqa: E402
+from filters.text.model import FeatureSpec, RiskModel, finish, window_matrix  # noqa: E402
+
+# ../shared/corpora beside the checkout (a worktree sits one level deeper)
+CORPORA = next((p / "shared" / "corpora" for p in ROOT.parents if (p / "shared" / "corpora").is_dir()),
+               ROOT.parent / "shared" / "corpora")
+EXAMPLES = ROOT / "config" / "lists" / "risk_examples"
+OUT = ROOT / "filters" / "models" / "risk_model.npz"
+LABELS = ("self_harm", "violent_threat", "bullying", "hate", "sexual", "grooming")
+SEED = 0
+VALIDATION_SHARE = 0.15
+# Half the ham dev split is held back: it is the nearest thing to school mail, and
+# 15% of it (132 messages) let thresholds through that flagged 1.6% of ham test.
+HAM_VALIDATION_SHARE = 0.5
+C = 4.0
+# r/SuicideWatch against r/teenagers is the hardest contrast and the biggest set:
+# less regularisation measured better there (validation recall at 1.5% teen
+# false flags 0.60 at C=16 against 0.52 at C=4).
+C_BY_LABEL = {"self_harm": 16.0}
+EXAMPLE_WEIGHT = 15.0  # a few hundred hand-written lines against ~55k corpus rows; short pupil wording needs the weight
+MAX_TRAIN_CHARS = 3000
+# Windows of a sentence and two either side: on validation r/SuicideWatch posts
+# radius 2 kept most of the whole-post score (AUC 0.942 vs 0.944) where single
+# sentences lost it (0.922). For self-harm a sentence also counts alone (its window
+# may dilute one stark line in a long message; validation recall 0.571 -> 0.584);
+# for the other labels single sentences raised the thresholds so far that recall
+# fell (bullying 0.36 -> 0.09), so they are judged by windows only.
+SENTENCE_ALONE = ("self_harm",)
+RADIUS = 2
+csv.field_size_limit(10_000_000)
+
+# Threshold constraints on the validation carve-out (false flags on ordinary
+# writing): SpamAssassin ham stands for school mail, r/teenagers for pupils.
+MAX_HAM_FPR = 0.002
+# self_harm: 2%, the issue's target for the finding (many of the top-scoring r/teenagers posts are real
+# disclosures: "the smallest obstacles are making me want to kill myself")...
+MAX_TEEN_FPR = {"self_harm": 0.02}
+DEFAULT_TEEN_FPR = 0.01
+MIN_VALIDATION_POSITIVES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    text: str
+    labels: dict[str, int]  # only the labels this source knows
+    source: str
+    weight: float = 1.0
+
+
+def _validation(key: str, share: float = VALIDATION_SHARE) -> bool:
+    digest = hashlib.sha256(f"schoolgate-risk:{key}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:4], "big") / 2 ** 32 < share
+
+
+def _zero(*labels: str) -> dict[str, int]:
+    return {label: 0 for label in labels}
+
+
+def reddit_suicidewatch() -> list[Row]:
+    rows = []
+    with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
+              encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["split"] == "train":
+                rows.append(Row(r["text"], {"self_harm": int(r["class"] == "suicide"),
+                                            **_zero("violent_threat", "hate", "grooming")},
+                                "teen" if r["class"] != "suicide" else "suicidewatch"))
+    return rows
+
+
+def sdcnl() -> list[Row]:
+    # Only the r/SuicideWatch side: r/depression posts are worrying too (a severity
+    # contrast, per its README), so they are not negatives.
+    rows = []
+    with open(CORPORA / "sdcnl-suicide-vs-depression" / "sdcnl_posts.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["split"] == "train" and r["is_suicide"] == "1":
+                body = "" if r["selftext"] == "emptypost" else r["selftext"]
+                rows.append(Row(f"{r['title']}. {body}", {"self_harm": 1, **_zero("hate", "grooming")}, "sdcnl"))
+    return rows
+
+
+def gab() -> list[Row]:
+    rows = []
+    with open(CORPORA / "gab-hate-corpus" / "ghc_train.tsv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_MINIMAL):
+            rows.append(Row(r["text"], {"violent_threat": int(r["cv"]), "hate": int(r["hd"] == "1" or r["cv"] == "1"),
+                                        **_zero("self_harm", "grooming")}, "gab"))
+    return rows
+
+
+def implicit_hate() -> list[Row]:
+    base = CORPORA / "implicit-hate-latent-hatred"
+    with open(base / "stg1_split.csv", encoding="utf-8") as handle:
+        split = {int(r["stg1_row"]): r["split"] for r in csv.DictReader(handle)}
+    rows = []
+    with open(base / "implicit_hate_v1_stg1_posts.tsv", encoding="utf-8") as handle:
+        for index, r in enumerate(csv.DictReader(handle, delimiter="\t")):
+            if split.get(index) == "train":
+                rows.append(Row(r["post"], {"hate": int(r["class"] != "not_hate"),
+                                            **_zero("self_harm", "grooming", "sexual")}, "implicit"))
+    return rows
+
+
+def stormfront() -> list[Row]:
+    rows = []
+    with open(CORPORA / "stormfront-hate-speech" / "stormfront_sentences.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["split"] == "sampled_train" and r["label"] in ("hate", "noHate"):
+                rows.append(Row(r["text"], {"hate": int(r["label"] == "hate"),
+                                            **_zero("self_harm", "grooming", "sexual")}, "stormfront"))
+    return rows
+
+
+def kaggle_insults() -> list[Row]:
+    rows = []
+    with open(CORPORA / "kaggle-insults-impermium" / "train.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            text = r["Comment"].strip('"')
+            try:  # the comments are Python-escaped ("\\n", "\\xe9"), as bench/offensive_quality.py reads them
+                text = text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+            except UnicodeDecodeError:
+                text = text.replace("\\n", "\n")
+            rows.append(Row(text, {"bullying": int(r["Insult"] == "1"), **_zero("self_harm", "grooming")},
+                            "kaggle"))
+    return rows
+
+
+def olid() -> list[Row]:
+    rows = []
+    with open(CORPORA / "olid-offenseval2019" / "olid-training-v1.0.tsv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle, delimiter="\t"):
+            if r["subtask_a"] == "NOT":
+                labels = _zero("bullying", "hate", "violent_threat", "self_harm", "grooming")
+            elif r["subtask_c"] == "IND":  # offensive, targeted at one person
+                labels = {"bullying": 1, **_zero("self_harm", "grooming")}
+            else:
+                labels = _zero("self_harm", "grooming")
+            rows.append(Row(r["tweet"], labels, "olid"))
+    return rows
+
+
+def spamassassin() -> list[Row]:
+    """The dev split's ham (all labels 0) and spam (0 but for sexual: some of it is porn spam)."""
+    base = CORPORA / "spamassassin-public-corpus-sample"
+    directory = Directory(None, {}, ())
+    rows = []
+    with open(base / "index.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["split"] != "dev":
+                continue
+            raw = (base / r["path"]).read_bytes()
+            if raw.startswith(b"From "):
+                raw = raw.split(b"\n", 1)[1]
+            view = build_view(raw, Envelope("a@example.org", ("b@example.org",)), directory)
+            text = "\n\n".join(t for t in [view.subject, *(p.text for p in view.text_parts)] if t)
+            labels = {label: 0 for label in LABELS if not (r["label"] == "spam" and label == "sexual")}
+            rows.append(Row(text, labels, "ham" if r["label"] == "ham" else "spam"))
+    return rows
+
+
+def examples() -> list[Row]:
+    """The hand-written lines: each file's label 1 and the other labels 0 (negatives: all 0);
+    violent wording in bullying.txt ("kill yourself") is left unknown for violent_threat."""
+    rows = []
+    for path in sorted(EXAMPLES.glob("*.txt")):
+        label = path.stem
+        if label != "negatives" and label not in LABELS:
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            labels = {other: int(other == label) for other in LABELS}
+            if label == "bullying":
+                labels.pop("violent_threat")
+            if label in ("grooming", "bullying"):
+                labels.pop("sexual")  # photo requests and threats to share them
+            if label == "sexual":
+                labels.pop("grooming")
+            rows.append(Row(line, labels, "examples", EXAMPLE_WEIGHT))
+    return rows
+
+
+SOURCES = (reddit_suicidewatch, sdcnl, gab, implicit_hate, stormfront, kaggle_insults, olid, spamassassin,
+           examples)
+
+
+def spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans, as the filter splits mail (filters/risk.py)."""
+    return [(s.start, s.end) for s in sentences.split(text)] or [(0, len(text))]
+
+
+def max_window_raw(model: RiskModel, texts: list[str]) -> np.ndarray:
+    """Each text's highest window or sentence score per label (raw, before calibration), as
+    the filter scores mail."""
+    out = []
+    for text in texts:
+        found = spans(text)
+        counts = model.span_counts(text, found)
+        best = model.raw(finish(window_matrix([len(found)], model.radius) @ counts)).max(axis=0)
+        alone = model.raw(finish(counts)).max(axis=0)
+        for label in SENTENCE_ALONE:
+            index = LABELS.index(label)
+            best[index] = max(best[index], alone[index])
+        out.append(best)
+    return np.vstack(out)
+
+
+def platt(raw: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+    fit = LogisticRegression(C=1e4, solver="lbfgs").fit(raw.reshape(-1, 1), gold)
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def budget_threshold(label: str, prob: np.ndarray, gold: np.ndarray, sources: np.ndarray,
+                     every_negative: bool) -> float:
+    """The lowest threshold whose false flags on the validation negatives stay within budget:
+    ham, r/teenagers and (with `every_negative`, when there are no positives to weigh) 1% of
+    every negative."""
+    negatives = gold == 0
+    limits = [np.quantile(prob[negatives], 0.99, method="higher") if every_negative else 0.0]
+    for name, budget in (("ham", MAX_HAM_FPR), ("teen", MAX_TEEN_FPR.get(label, DEFAULT_TEEN_FPR))):
+        chosen = negatives & (sources == name)
+        if chosen.any():
+            limits.append(np.quantile(prob[chosen], 1 - budget, method="higher"))
+    return float(max(limits)) + 1e-4
+
+
+def choose_threshold(label: str, prob: np.ndarray, gold: np.ndarray, sources: np.ndarray) -> tuple[float, str]:
+    """The threshold with the best F1 (self_harm: the best recall) whose false flags on
+    validation ham and r/teenagers posts stay within budget. Labels with too few validation
+    positives (violent threats: 22 Gab calls for violence) get the false-flag budget alone."""
+    positives = gold == 1
+    budget = budget_threshold(label, prob, gold, sources, positives.sum() < MIN_VALIDATION_POSITIVES)
+    if positives.sum() < MIN_VALIDATION_POSITIVES:
+        flagged = prob >= budget
+        return budget, (f"false-flag budget only ({positives.sum()} validation positives, "
+                        f"{(flagged & positives).sum()} flagged)")
+    best = (-1.0, budget, "")
+    for threshold in np.unique(np.round(prob[positives], 4)):
+        if threshold < budget:
+            continue
+        flagged = prob >= threshold
+        tp = (flagged & positives).sum()
+        precision = tp / max(1, flagged.sum())
+        recall = tp / max(1, positives.sum())
+        f1 = 2 * precision * recall / max(1e-9, precision + recall)
+        objective = recall if label == "self_harm" else f1
+        if objective > best[0]:
+            ham = flagged[(sources == "ham")].mean()
+            teen = flagged[(sources == "teen") & ~positives].mean()
+            best = (objective, float(threshold),
+                    f"P {precision:.3f} R {recall:.3f} F1 {f1:.3f} ham {ham:.4f} teen {teen:.4f}")
+    return best[1], best[2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    from sklearn import __version__ as sklearn_version
+    from sklearn.linear_model import LogisticRegression
+    started = time.process_time()
+    rows: list[Row] = []
+    counts: dict[str, int] = {}
+    for source in SOURCES:
+        found = source()
+        counts[source.__name__] = len(found)
+        rows.extend(found)
+        print(f"{source.__name__:20} {len(found):6} rows")
+    seen: set[str] = set()
+    train: list[Row] = []
+    valid: list[Row] = []
+    for row in rows:
+        key = row.text.strip().lower()
+        if key in seen or not key:
+            continue
+        seen.add(key)
+        share = HAM_VALIDATION_SHARE if row.source == "ham" else VALIDATION_SHARE
+        (valid if row.source != "examples" and _validation(key, share) else train).append(row)
+    spec = FeatureSpec()
+    blank = RiskModel(LABELS, np.zeros((len(LABELS), spec.n_features)), np.zeros(len(LABELS)),
+                      np.ones(len(LABELS)), np.zeros(len(LABELS)), np.full(len(LABELS), 0.5), spec, RADIUS)
+    x_train = finish(blank.counts([r.text[:MAX_TRAIN_CHARS] for r in train]))
+    print(f"train {len(train)} rows, validation {len(valid)}; features {x_train.shape[1]}")
+    coef = np.zeros((len(LABELS), spec.n_features), dtype=np.float32)
+    intercept = np.zeros(len(LABELS), dtype=np.float32)
+    for index, label in enumerate(LABELS):
+        known = np.array([label in r.labels for r in train])
+        y = np.array([r.labels.get(label, 0) for r in train])[known]
+        weights = np.array([r.weight for r in train])[known]
+        fit = LogisticRegression(C=C_BY_LABEL.get(label, C), solver="liblinear", class_weight="balanced", random_state=SEED,
+                                 max_iter=200).fit(x_train[known], y, sample_weight=weights)
+        coef[index] = fit.coef_[0]
+        intercept[index] = fit.intercept_[0]
+        print(f"  {label:15} fitted on {known.sum():6} rows, {y.sum():5} positive")
+    model = RiskModel(LABELS, coef, intercept, np.ones(len(LABELS)), np.zeros(len(LABELS)),
+                      np.full(len(LABELS), 0.5), spec, radius=RADIUS)
+    raw = max_window_raw(model, [r.text for r in valid])
+    sources = np.array([r.source for r in valid])
+    calib_a, calib_b, thresholds = [], [], []
+    report = {}
+    for index, label in enumerate(LABELS):
+        known = np.array([label in r.labels for r in valid])
+        gold = np.array([r.labels.get(label, 0) for r in valid])
+        if gold[known].sum() < 5:  # grooming, sexual: too few validation positives to calibrate on
+            a, b = 1.0, 0.0
+        else:
+            a, b = platt(raw[known, index], gold[known])
+        prob = 1 / (1 + np.exp(-(raw[:, index] * a + b)))
+        threshold, summary = choose_threshold(label, prob[known], gold[known], sources[known])
+        print(f"  {label:15} validation: {known.sum()} rows, {gold[known].sum()} positive, calibration a={a:.3f} b={b:.3f}")
+        calib_a.append(a)
+        calib_b.append(b)
+        thresholds.append(threshold)
+        report[label] = f"threshold {threshold:.3f}: {summary}"
+        print(f"  {label:15} {report[label]}")
+    meta = {"labels": list(LABELS), "sklearn": sklearn_version, "numpy": np.__version__, "C": C,
+            "seed": SEED, "sentence_alone": list(SENTENCE_ALONE), "validation_share": VALIDATION_SHARE, "rows": counts,
+            "train_rows": len(train), "validation_rows": len(valid), "validation": report}
+    final = RiskModel(LABELS, coef, intercept, np.array(calib_a), np.array(calib_b), np.array(thresholds),
+                      spec, radius=RADIUS, meta=meta)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    final.save(args.out)
+    size = args.out.stat().st_size
+    print(f"wrote {args.out} ({size / 1e6:.1f} MB) in {time.process_time() - started:.0f} s CPU")
+
+
+if __name__ == "__main__":
+    main()

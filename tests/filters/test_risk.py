@@ -1,0 +1,239 @@
+"""Risk model filter: what it reads as risk, what it leaves, evidence, context, policy, and `schoolgate scan`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from filters.base import Action, Category, FilterContext, Role, Severity
+from filters.policy import Policy
+from filters.registry import filter_class, preload
+from filters.risk import Options, RiskFilter
+from filters.text import sentences
+from filters.text.model import RiskModel, model_text, shipped_model, tokens, window_matrix
+from tests.factories import make_settings, make_view, site_toml_virus
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHOOL = "school.sch.uk"
+PUPILS = f"pupils.{SCHOOL}"
+STAFF = f"teacher@{SCHOOL}"
+PUPIL = f"pupil@{PUPILS}"
+PUPIL2 = f"friend@{PUPILS}"
+OUTSIDER = "stranger@example.org"
+
+
+@pytest.fixture(scope="module")
+def flt() -> RiskFilter:
+    return RiskFilter(Options(), FilterContext(settings=None, directory=None))
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return make_settings(school={"domains": [SCHOOL, PUPILS]},
+                         directory={"domain_roles": {SCHOOL: "staff", PUPILS: "student"}})
+
+
+def codes(flt: RiskFilter, text: str, sender: Role = Role.STUDENT,
+          recipients: tuple[Role, ...] = (Role.EXTERNAL,)) -> set[str]:
+    return {f.code for f in flt.analyse([text], sender, recipients)}
+
+
+# The issue's three (also in the training examples) and wordings the model never saw
+# in training (none of these lines is in config/lists/risk_examples/).
+@pytest.mark.parametrize("text", [
+    "nobody would miss me if i was gone",
+    "i took a load of pills last night",
+    "ive given my stuff away, this weekend it ends",
+    "i dont think anyone would notice if i wasnt here",
+    "i have been cutting my arms every night",
+    "im going to take all my mums pills on saturday",
+    "honestly i just want to kill myself, nothing ever gets better",
+    "Hi miss, sorry I wasn't in today.\nI've been really low and I keep thinking about ending my life.",
+])
+def test_self_harm_is_found(flt: RiskFilter, text: str) -> None:
+    assert "RISK_SELF_HARM" in codes(flt, text)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("we all agreed youre the ugliest and most pathetic person in year 9, even your friends laugh at you",
+     "RISK_BULLYING"),
+    ("i'm going to stab you tomorrow", "RISK_VIOLENT_THREAT"),
+    ("ive got a knife in my bag and im going to use it on him at break", "RISK_VIOLENT_THREAT"),
+])
+def test_other_labels(flt: RiskFilter, text: str, code: str) -> None:
+    assert code in codes(flt, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Hi Mr Jones, please find my homework attached. Thanks, Sam",
+    "Dear parents, the Year 8 trip to the museum is on Thursday. Please bring a packed lunch.",
+    "this homework is killing me lol",
+    "i want to die of embarrassment, i fell over in front of everyone",
+    "add me on snapchat lol",
+    "Order number 1488 has been dispatched and will arrive on Tuesday.",
+    "Can you send me the notes from chemistry? I was off with a cold.",
+    "The governors' meeting is moved to 6pm; minutes attached.",
+    "well done on your exam results, we are all so proud of you",
+])
+def test_ordinary_mail_has_no_finding(flt: RiskFilter, text: str) -> None:
+    assert codes(flt, text) == set()
+
+
+def test_newsletter_is_judged_by_its_sad_line(flt: RiskFilter) -> None:
+    """A long message is scored sentence window by window: the one worrying line is found,
+    and it (not the newsletter around it) is the evidence."""
+    filler = ("The autumn fair raised over four hundred pounds for the library. "
+              "Year 7 football training moves to Wednesdays after half term. "
+              "Please label your child's uniform, as lost property is overflowing. ") * 12
+    line = "i took a load of pills last night and i dont want to wake up"
+    findings = flt.analyse([filler + "\n\n" + line + "\n\n" + filler], Role.STUDENT, (Role.EXTERNAL,))
+    found = [f for f in findings if f.code == "RISK_SELF_HARM"]
+    assert found and found[0].evidence[0] == line
+    assert all(e in filler + "\n\n" + line for e in found[0].evidence)  # exact spans, for highlighting
+    assert flt.analyse([filler], Role.STUDENT, (Role.EXTERNAL,)) == []
+
+
+@pytest.mark.parametrize("text, severity, words", [
+    ("im going to take all my mums pills on saturday", Severity.CRITICAL, "a method (pills) and a time"),
+    ("ive given my stuff away, this weekend it ends", Severity.CRITICAL, "goodbye"),
+    ("i took a load of pills last night", Severity.HIGH, "has happened"),
+])
+def test_self_harm_reason_and_severity(flt: RiskFilter, text: str, severity: Severity, words: str) -> None:
+    finding = next(f for f in flt.analyse([text], Role.STUDENT, ()) if f.code == "RISK_SELF_HARM")
+    assert finding.category is Category.SELF_HARM and finding.safeguarding
+    assert finding.severity is severity
+    assert words in finding.reason and "risk model score" in finding.reason
+    assert finding.evidence == (text,)
+    assert finding.score is not None and 0 < finding.score <= 1
+
+
+@pytest.mark.parametrize("sender, recipients, expected", [
+    (Role.EXTERNAL, (Role.STUDENT,), True),  # an outsider writing to a pupil
+    (Role.STAFF, (Role.STUDENT,), True),  # staff writing privately to a pupil
+    (Role.STUDENT, (Role.STUDENT,), False),  # two pupils: not grooming
+    (Role.EXTERNAL, (Role.STAFF,), False),  # no pupil involved
+])
+def test_grooming_needs_an_adult_writing_to_a_pupil(flt: RiskFilter, sender: Role,
+                                                     recipients: tuple[Role, ...], expected: bool) -> None:
+    text = "this is our little secret, dont tell your mum we talk and delete these messages"
+    assert ("RISK_GROOMING" in codes(flt, text, sender, recipients)) is expected
+
+
+def test_thresholds_option(flt: RiskFilter) -> None:
+    text = "i dont think anyone would notice if i wasnt here"
+    strict = RiskFilter(Options(thresholds={"self_harm": 0.999}, cue_thresholds={}),
+                        FilterContext(settings=None, directory=None))
+    assert "RISK_SELF_HARM" in codes(flt, text)
+    assert "RISK_SELF_HARM" not in codes(strict, text)
+    only = RiskFilter(Options(labels=["bullying"]), FilterContext(settings=None, directory=None))
+    assert codes(only, "i took a load of pills last night") == set()
+
+
+def test_unknown_label_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown label.*self_hram"):
+        RiskFilter(Options(thresholds={"self_hram": 0.5}), FilterContext(settings=None, directory=None))
+
+
+async def test_check_reads_the_view_and_policy_holds(flt: RiskFilter, settings) -> None:
+    view = make_view("hey\nnobody would miss me if i was gone", mail_from=PUPIL, rcpt_to=(PUPIL2,),
+                     settings=settings)
+    findings = await flt.check(view)
+    assert [f.code for f in findings] == ["RISK_SELF_HARM"]
+    verdict = Policy(settings).decide(view, findings)
+    assert verdict.actions[PUPIL2] is Action.HOLD and "dsl" in verdict.alerts
+
+
+async def test_self_test_passes(flt: RiskFilter) -> None:
+    assert await flt.self_test() == []
+
+
+def test_registered_and_in_the_shipped_chain(settings) -> None:
+    assert filter_class("risk") is RiskFilter
+    assert "risk" in settings.filters.chain
+    assert isinstance(settings.filter_options["risk"], Options)
+    preload(["risk"])  # loads the shipped model once, shared by every filter after
+    assert RiskFilter(Options(), FilterContext(settings=None, directory=None))._model is shipped_model()
+
+
+def test_shipped_artifact_is_data_small_and_described() -> None:
+    path = ROOT / "filters" / "models" / "risk_model.npz"
+    assert path.stat().st_size < 20_000_000
+    with np.load(path, allow_pickle=False) as data:  # loads without unpickling anything
+        labels = list(data["labels"])
+        meta = json.loads(str(data["meta"]))
+    assert labels == ["self_harm", "violent_threat", "bullying", "hate", "sexual", "grooming"]
+    assert meta["sklearn"] and meta["seed"] == 0 and meta["radius"] >= 1
+
+
+def test_artifact_round_trip(tmp_path: Path) -> None:
+    model = shipped_model()
+    path = tmp_path / "copy.npz"
+    model.save(path)
+    again = RiskModel.load(path)
+    text = "nobody would miss me if i was gone"
+    spans = [(0, len(text))]
+    assert np.allclose(model.score(text, spans).window, again.score(text, spans).window, atol=1e-3)
+    assert again.thresholds == pytest.approx(model.thresholds)
+
+
+def test_sentences_and_spans() -> None:
+    text = ("Hi.  nobody would miss me\n> quoted line here\nThis is a long hard-wrapped line of text in an "
+            "email, as mail\nthat goes on here.")
+    found = sentences.split(text)
+    assert [s.text for s in found] == ["Hi.", "nobody would miss me", "> quoted line here",
+                                       "This is a long hard-wrapped line of text in an email, as mail\n"
+                                       "that goes on here."]
+    assert all(text[s.start:s.end] == s.text for s in found)
+
+
+def test_features_keep_offsets_and_fold() -> None:
+    text = "Don’t GO to www.example.com, @bob!"
+    folded = model_text(text)
+    assert len(folded) == len(text)
+    assert tokens(folded)[:3] == ["dont", "go", "to"] and "xurl" in tokens(folded) and "xat" in tokens(folded)
+    assert window_matrix([3, 1], 1).toarray().tolist() == [
+        [1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]]
+
+
+def test_schoolgate_scan_holds_a_disclosure(tmp_path: Path) -> None:
+    """Through the command a network manager runs: the shipped chain, a pupil writing out."""
+    site = tmp_path / "site.toml"
+    site.write_text(f'[school]\ndomains = ["{SCHOOL}", "{PUPILS}"]\n'
+                    f'[directory]\ndomain_roles = {{ "{PUPILS}" = "student", "{SCHOOL}" = "staff" }}\n'
+                    f'[quarantine]\npath = "q"\n' + site_toml_virus(), encoding="utf-8")
+    cases = {"worry.eml": ("hey\n\ni took a load of pills last night", True),
+             "homework.eml": ("Hi Mr Jones, my homework is attached. Thanks, Sam", False)}
+    for name, (body, _) in cases.items():
+        (tmp_path / name).write_bytes(
+            f"From: {PUPIL}\r\nTo: {OUTSIDER}\r\nSubject: hi\r\n\r\n{body}\r\n".encode())
+    for name, (_, worrying) in cases.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "scan", "--config", str(site), "--mail-from", PUPIL,
+             "--rcpt", OUTSIDER, str(tmp_path / name)],
+            capture_output=True, text=True, timeout=180, cwd=ROOT)
+        assert result.returncode in (0, 1, 2), result.stderr
+        out = json.loads(result.stdout.splitlines()[-1])
+        risk = [f for f in out["findings"] if f["filter"] == "risk"]
+        if worrying:
+            assert out["action"] == "hold"
+            assert risk and risk[0]["code"] == "RISK_SELF_HARM" and risk[0]["category"] == "self_harm"
+            assert risk[0]["evidence"] == ["i took a load of pills last night"]
+        else:
+            assert risk == [] and out["action"] == "pass"
+
+
+@pytest.mark.parametrize("sender, rcpt, expected", [
+    (OUTSIDER, STAFF, Action.TAG),  # an adult's mailing-list politics to staff: tagged
+    (OUTSIDER, PUPIL, Action.HOLD),  # the same to a pupil: held
+    (PUPIL, STAFF, Action.HOLD),  # a pupil writing it: held
+])
+def test_policy_for_model_hate_by_role(settings, sender: str, rcpt: str, expected: Action) -> None:
+    from filters.base import Finding
+    finding = Finding(code="RISK_HATE", filter="risk", category=Category.HATE, severity=Severity.MEDIUM,
+                      evidence=("x",), reason="Reads as hateful or extremist language about a group.")
+    view = make_view("x", mail_from=sender, rcpt_to=(rcpt,), settings=settings)
+    assert Policy(settings).decide(view, [finding]).actions[rcpt] is expected
