@@ -22,9 +22,10 @@ _FLOORS: dict[Category, Action] = {
 PARSE_ERROR_CODE = "PARSE_ERROR"
 SENDER_ALLOWED_CODE = "SENDER_ALLOWED"
 
-# What a reviewer's "allow this sender" can never waive.
+# What a reviewer's "allow this sender" can never waive. Spoofing included: the allow
+# list is keyed on the claimed address, which is exactly what a forger copies.
 _NEVER_WAIVED = frozenset({Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR,
-                           *SAFEGUARDING_CATEGORIES})
+                           Category.SPOOFING, *SAFEGUARDING_CATEGORIES})
 
 
 def parse_error_finding(view: MessageView) -> Finding:

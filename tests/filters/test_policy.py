@@ -94,3 +94,12 @@ def test_allowed_sender_waives_content_but_never_safeguarding_or_virus(directory
     assert policy.decide(view, [allowed, finding(Category.ATTACHMENT)]).action == Action.PASS
     assert policy.decide(view, [allowed, finding(Category.GROOMING)]).action == Action.HOLD
     assert policy.decide(view, [allowed, finding(Category.VIRUS, code="VIRUS_FOUND")]).action == Action.REJECT
+
+
+def test_allowed_sender_never_waives_a_forgery_of_that_sender(directory):
+    # a reviewer allowed the head's address; a forger from outside claims it
+    view = view_for(directory, f"mrs.jones@{SCHOOL_DOMAIN}", [f"sam@{SCHOOL_DOMAIN}"])
+    allowed = finding(Category.SENDER_LIST, Severity.LOW, "SENDER_ALLOWED")
+    spoofed = finding(Category.SPOOFING, Severity.HIGH, "SPOOFED_SCHOOL_SENDER")
+    decided = Policy(make_settings()).decide(view, [allowed, spoofed])
+    assert decided.action != Action.PASS and "SPOOFED_SCHOOL_SENDER" in decided.codes
