@@ -145,7 +145,8 @@ async def test_smtputf8_to_a_next_hop_without_it_is_a_clear_5xx(make_gateway, ma
     hop = make_sink(smtputf8=False)
     gw = await make_gateway(next_hop=hop.address)
     code, text = await asyncio.to_thread(_send_utf8, gw.port, "josé@example.org", [BOB], _utf8_message(BOB))
-    assert code == 553 and b"5.6.7" in text and b"SMTPUTF8" in text, text
+    # refused at MAIL/RCPT by the server when it knows the next hop lacks SMTPUTF8, else by the relay
+    assert code == 553 and b"5.6.7" in text, text
     assert hop.messages == []
 
 

@@ -75,6 +75,7 @@ FORMS = {
     "/m/{id}/act": {"action": "delete", "reason": "spam", "confirm": "yes"},
     "/m/{id}/attachment": {"index": "0", "reason": "check"},
     "/m/{id}/bundle": {"reason": "incident 7"},
+    "/m/{id}/chain-letter": {"reason": "the luck chain again"},
     "/l/{token}": {"confirm": "yes", "reason": "from the digest"},
 }
 
