@@ -34,6 +34,7 @@ from config.loader import LISTS_DIR
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
 from filters.lexicon import ALLOW, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
+from filters.text.sources import message_texts
 
 # list category -> (finding category, code). Profanity's code depends on severity.
 _KINDS: dict[str, tuple[Category, str]] = {
@@ -154,15 +155,6 @@ class _ModelScorer:
         return [known[t] for t in texts]
 
 
-def _text_of(view: MessageView, limit: int) -> list[str]:
-    """Subject, body parts and attachment text, each a separate text, bounded in total."""
-    texts: list[str] = []
-    budget = limit
-    for text in [view.subject, *(p.text for p in view.text_parts), *(a.text for a in view.attachments)]:
-        if text and budget > 0:
-            texts.append(text[:budget])
-            budget -= len(text)
-    return texts
 
 
 def _clean(raw: str) -> str:
@@ -219,7 +211,7 @@ class OffensiveFilter:
         return []
 
     async def check(self, view: MessageView) -> Sequence[Finding]:
-        texts = _text_of(view, self._options.max_chars)
+        texts = message_texts(view, self._options.max_chars)
         if not texts:
             return []
         # Normalising, matching and the model are CPU work: off the event loop.

@@ -30,6 +30,7 @@ from filters.base import Category, FilterContext, FilterOptions, Finding, Role, 
 from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, prepare, shipped_model
+from filters.text.sources import message_texts
 
 # label -> (code, category). Codes are stable contract (reports and audit use them).
 CODES: dict[str, tuple[str, Category]] = {
@@ -109,14 +110,6 @@ class _Hit:
     cued: bool
 
 
-def _texts(view: MessageView, limit: int) -> list[str]:
-    texts: list[str] = []
-    budget = limit
-    for text in [view.subject, *(p.text for p in view.text_parts), *(a.text for a in view.attachments)]:
-        if text and budget > 0:
-            texts.append(text[:budget])
-            budget -= len(text)
-    return texts
 
 
 def _cue(label: str, prepared: str) -> bool:
@@ -176,7 +169,7 @@ class RiskFilter:
         return []
 
     async def check(self, view: MessageView) -> Sequence[Finding]:
-        texts = _texts(view, self._options.max_chars)
+        texts = message_texts(view, self._options.max_chars)
         if not texts:
             return []
         roles = tuple(r.role for r in view.recipients)
