@@ -84,3 +84,21 @@ async def test_filters_run_concurrently():
     start = loop.time()
     await chain.run(make_view("x"))
     assert loop.time() - start < 0.6  # 5 x 0.2 s in series would be 1 s
+
+
+async def test_a_cancelled_message_is_cancelled_not_passed():
+    # a client hanging up or shutdown cancels the scan: it must propagate, never become
+    # "no findings, no failure" (which the policy would read as a clean message)
+    sleeper = Sleeps()
+    chain = FilterChain([(Finds(), FilterOptions()), (sleeper, FilterOptions(timeout=30))])
+    task = asyncio.ensure_future(chain.run(make_view("hello")))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sleeper.cancelled
+
+
+def test_names_are_the_run_order():
+    chain = FilterChain([(Finds(), FilterOptions()), (Raises(), FilterOptions())])
+    assert chain.names == ["finds", "raises"]

@@ -103,3 +103,31 @@ def test_allowed_sender_never_waives_a_forgery_of_that_sender(directory):
     spoofed = finding(Category.SPOOFING, Severity.HIGH, "SPOOFED_SCHOOL_SENDER")
     decided = Policy(make_settings()).decide(view, [allowed, spoofed])
     assert decided.action != Action.PASS and "SPOOFED_SCHOOL_SENDER" in decided.codes
+
+
+def test_rule_limited_to_recipient_roles_applies_to_those_roles_only(directory):
+    from filters.base import Role
+    from config.schema import PolicyRule
+    view = view_for(directory, "a@example.com", [f"mrs.jones@{SCHOOL_DOMAIN}", f"sam@{SCHOOL_DOMAIN}"])
+    settings = make_settings()
+    settings.policy.rules.insert(0, PolicyRule(category=Category.ATTACHMENT, recipient_roles=[Role.STAFF],
+                                               action=Action.PASS))
+    verdict = Policy(settings).decide(view, [finding(Category.ATTACHMENT, Severity.HIGH)])
+    assert verdict.actions[f"mrs.jones@{SCHOOL_DOMAIN}"] == Action.PASS
+    assert verdict.actions[f"sam@{SCHOOL_DOMAIN}"] == Action.HOLD
+
+
+def test_reject_reason_is_the_rejecting_findings_reason(directory):
+    view = view_for(directory, "evil@example.com", [f"sam@{SCHOOL_DOMAIN}"])
+    virus = Finding("VIRUS_FOUND", "virus", Category.VIRUS, Severity.CRITICAL, ("Eicar",), "The virus scanner found Eicar.")
+    low = finding(Category.ATTACHMENT, Severity.LOW, "LOW_THING")
+    verdict = Policy(make_settings()).decide(view, [low, virus])
+    assert verdict.action == Action.REJECT and verdict.reject_reason == "The virus scanner found Eicar."
+
+
+def test_parse_error_finding_is_not_added_twice(directory):
+    from dataclasses import replace
+    from filters.policy import parse_error_finding
+    view = replace(view_for(directory, "a@example.com", [f"sam@{SCHOOL_DOMAIN}"]), parse_error="boom")
+    verdict = Policy(make_settings()).decide(view, [parse_error_finding(view)])
+    assert [f.code for f in verdict.findings].count("PARSE_ERROR") == 1
