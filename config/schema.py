@@ -1,7 +1,6 @@
 """The one validated configuration schema. Filter options come from each filter's module."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import date
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from filters.base import Action, Category, Direction, Role, Severity
+from filters.networks import parse_networks
 
 
 class Section(BaseModel):
@@ -156,8 +156,7 @@ class GatewaySection(Section):
     @field_validator("trusted_networks")
     @classmethod
     def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            ipaddress.ip_network(value, strict=False)  # ValueError names the bad value
+        parse_networks(values)  # ValueError names the bad value
         return values
 
 
@@ -194,7 +193,7 @@ class WebSection(Section):
     @classmethod
     def _proxies(cls, values: list[str]) -> list[str]:
         # canonical form (uvicorn matches the peer against these; "10.0.0.1/8" -> 10.0.0.0/8)
-        return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values]
+        return [str(net) for net in parse_networks(values)]
 
 
 class NotifySection(Section):

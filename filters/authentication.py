@@ -12,7 +12,6 @@ an RFC 8601 `Authentication-Results:` header: `authentication_results(view)`.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import unicodedata
@@ -34,6 +33,7 @@ from filters.directory import domain_of, normalise_address
 from filters.dns_lookup import (SUPPORTED_TYPES, BoundedLookups, DNSLookupError, DnspythonResolver,
                                 Resolver)
 from filters.message import MessageView
+from filters.networks import in_networks, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class AuthenticationFilter:
         self._directory = context.directory
         settings = context.settings
         self._school_domains = tuple(d.lower() for d in settings.school.domains)
-        self._trusted = tuple(ipaddress.ip_network(n, strict=False) for n in settings.gateway.trusted_networks)
+        self._trusted = parse_networks(settings.gateway.trusted_networks)
         self._authserv_id = settings.gateway.hostname
         self._resolver_error = ""
         # a resolver handed in (tests, benchmarks, a site's own) wins over the system's
@@ -242,13 +242,7 @@ class AuthenticationFilter:
         if not text:
             # no client IP (a message scanned from a file): judge by the sender
             return not view.sender.internal
-        try:
-            addr = ipaddress.ip_address(text.split("%")[0])
-        except ValueError:
-            return True
-        if addr.version == 6 and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        return not any(addr in net for net in self._trusted)
+        return not in_networks(text, self._trusted)
 
     def _is_school_domain(self, domain: str) -> bool:
         domain = domain.lower().rstrip(".")

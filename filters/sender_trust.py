@@ -1,7 +1,6 @@
 """A school sender claimed by a client outside trusted_networks: SPOOFED_SCHOOL_SENDER, without DNS."""
 from __future__ import annotations
 
-import ipaddress
 from email.utils import getaddresses
 from typing import Sequence
 
@@ -10,6 +9,7 @@ from pydantic import Field, field_validator
 from filters.base import Category, FilterContext, FilterOptions, Finding, Severity
 from filters.directory import Directory, normalise_address
 from filters.message import MessageView
+from filters.networks import in_networks, parse_networks
 
 
 class Options(FilterOptions):
@@ -23,8 +23,7 @@ class Options(FilterOptions):
     @field_validator("allowed_networks")
     @classmethod
     def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            ipaddress.ip_network(value, strict=False)  # ValueError names the bad value
+        parse_networks(values)  # ValueError names the bad value
         return values
 
 
@@ -41,16 +40,10 @@ class SenderTrustFilter:
     def __init__(self, options: Options, context: FilterContext) -> None:
         self._options = options
         self._directory: Directory = context.directory  # type: ignore[assignment]
-        self._allowed = [ipaddress.ip_network(n, strict=False) for n in options.allowed_networks]
+        self._allowed = parse_networks(options.allowed_networks)
 
     def _allowed_client(self, client_ip: str) -> bool:
-        try:
-            address = ipaddress.ip_address(client_ip.strip("[]").split("%")[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in net for net in self._allowed)
+        return in_networks(client_ip, self._allowed)
 
     def _claims(self, view: MessageView) -> list[str]:
         claims: list[str] = []

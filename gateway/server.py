@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session, syntax
 from config.schema import Settings
 from filters.directory import Directory, domain_of
 from filters.message import Envelope
+from filters.networks import in_networks, parse_networks
 from filters.scanner import ScanResult, Scanner
 from gateway.dispatch import Dispatcher, role_action_counts
 from gateway.metrics import Metrics
@@ -172,17 +172,11 @@ class GatewayHandler:
         self._scan_slots = asyncio.Semaphore(settings.gateway.scan_concurrency)
         self._idle = asyncio.Event()
         self._idle.set()
-        self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.gateway.trusted_networks]
+        self._trusted = parse_networks(settings.gateway.trusted_networks)
 
     def is_trusted(self, peer: Any) -> bool:
         host = peer[0] if isinstance(peer, (tuple, list)) else str(peer)
-        try:
-            address = ipaddress.ip_address(host.split("%")[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return any(address in net for net in self._trusted)
+        return in_networks(host, self._trusted)
 
     async def handle_exception(self, error: Exception) -> str:
         # Our own bug: temporary (the sender retries), and no internals leak to the peer.
