@@ -113,6 +113,10 @@ class Finding:
     # (e.g. the one recipient that is the sender's own personal account).
     recipients: tuple[str, ...] = ()
     score: float | None = None
+    # Risk level 1-5 as UK monitoring services grade it (5 = intent with a plan,
+    # 1 = language only); 0 = not graded. It orders the DSL's queue, sets the
+    # alert's urgency and is what the Head's report counts.
+    level: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -123,6 +127,7 @@ class Finding:
             "evidence": list(self.evidence),
             "reason": self.reason,
             **({"recipients": list(self.recipients)} if self.recipients else {}),
+            **({"level": self.level} if self.level else {}),
         }
 
     @classmethod
@@ -135,6 +140,7 @@ class Finding:
             evidence=tuple(data.get("evidence", ())),
             reason=data.get("reason", ""),
             recipients=tuple(data.get("recipients", ())),
+            level=int(data.get("level", 0)),
         )
 
     @property
