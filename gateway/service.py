@@ -79,6 +79,7 @@ class Gateway:
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
+    release: object | None = None  # gateway.release_route.ReleaseRoute: what releases are handed
 
     @property
     def smtp_port(self) -> int:
@@ -126,6 +127,8 @@ class Gateway:
         except DkimSigningError as exc:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
+        from gateway.release_route import release_route  # routes + DKIM, as any delivered copy
+        self.release = release_route(settings, self.next_hop, signer)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
                                 on_hold=self.notifier.held)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
@@ -161,7 +164,7 @@ class Gateway:
             raise StartupError(f"web UI {self.settings.web.listen}: cannot listen: {exc.strerror}") from None
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         assert self.health is not None
-        app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
+        app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.release,
                                                      notifier=self.notifier), health=self.health)
         # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1);
         # log_config=None: uvicorn's lines go through our own (JSON) handlers

@@ -227,6 +227,7 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
         _outcomes(data, holds)
         _categories(conn, data, holds, start, end)
         _safeguarding(conn, data, holds, tables, start, end)
+        _closed_by(conn, data, holds, decided, tables)
         _review(conn, data, holds, decided, tables, start, end)
         _who(conn, data, holds, start, end, show_names)
         _health(conn, data, start, end, clamd, now)
@@ -241,7 +242,7 @@ def attention(data: ReportData) -> list[str]:
     sg, review, health = data.safeguarding, data.review, data.health
     if sg["open"]:
         out.append(f"{sg['open']} safeguarding incident{'s' if sg['open'] != 1 else ''} still open "
-                   f"(held, not yet closed by the DSL).")
+                   f"(held, not yet released or deleted).")
     old = sum(n for label, n in review["backlog"].items() if label in ("3 to 7 days", "over 7 days"))
     if old:
         out.append(f"{old} held message{'s' if old != 1 else ''} had waited more than 3 days at the end of the period.")
@@ -470,6 +471,34 @@ def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict,
         data.notes.append("DSL alert acknowledgements are not recorded by this installation.")
 
 
+CLI_NO_ACCOUNT = "command line (no account)"
+
+
+def role_of_actor(actor: str, roles: dict[str, str]) -> str:
+    """The role an audit actor acted in: an account name (or the older "web:NAME") -> its role;
+    a console command without --as says so; never "the DSL" unless a dsl account did it."""
+    name = actor[4:] if actor.startswith("web:") else actor
+    if name in roles:
+        return roles[name]
+    if actor.startswith("cli:"):
+        return CLI_NO_ACCOUNT
+    return actor.split(":", 1)[0] if ":" in actor else "other"
+
+
+def _closed_by(conn: Any, data: ReportData, holds: list, decided: dict, tables: dict) -> None:
+    """Safeguarding incidents closed (first release or delete), counted by the closer's role."""
+    names = {str(c) for c in SAFEGUARDING_CATEGORIES}
+    roles: dict[str, str] = {}
+    if "users" in tables:
+        t = tables["users"]
+        roles = {r.name: r.role for r in conn.execute(select(t.c.name, t.c.role))}
+    counts: Counter = Counter()
+    for h in holds:
+        if names & set(h.categories) and h.id in decided:
+            counts[role_of_actor(decided[h.id][2], roles)] += 1
+    data.safeguarding["closed_by"] = dict(sorted(counts.items()))
+
+
 def _review(conn: Any, data: ReportData, holds: list[_Hold], decided: dict, tables: dict,
             start: float, end: float) -> None:
     # time from hold to first release/delete, for decisions made in the period
@@ -497,12 +526,8 @@ def _review(conn: Any, data: ReportData, holds: list[_Hold], decided: dict, tabl
         roles = {r.name: r.role for r in conn.execute(select(t.c.name, t.c.role))}
     by_reviewer: Counter = Counter()
     for (actor, action), n in actor_counts.items():
-        if data.show_names:
-            who = actor
-        elif actor in roles:
-            who = roles[actor]
-        else:  # "cli:jsmith", "link:..." -> how, not who
-            who = actor.split(":", 1)[0] if ":" in actor else "other"
+        # by role unless names may be shown; "cli:jsmith", "link:..." -> how, not who
+        who = actor if data.show_names else role_of_actor(actor, roles)
         by_reviewer[(who, action)] += n
     reviewers = defaultdict(lambda: {"release": 0, "delete": 0})
     for (who, action), n in by_reviewer.items():

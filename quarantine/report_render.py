@@ -131,6 +131,8 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
         for key in ("incidents", "alerted", "acknowledged", "escalated", "closed", "open"):
             yield "safeguarding", row["category"], key, row[key]
     yield "safeguarding", "total", "incidents", sg["total"]
+    for who, n in sg.get("closed_by", {}).items():
+        yield "safeguarding", "closed_by", who, n
     r = data.review
     yield "review", "decisions", "", r["decisions"]
     for key in ("median_hours", "p90_hours", "safeguarding_median_hours", "safeguarding_p90_hours",

@@ -116,6 +116,16 @@ access_grants = Table(
     Column("at", Float, nullable=False),
 )
 
+# Local tokens for `schoolgate quarantine ... --as NAME` (made by `schoolgate user token`,
+# which asks for the password): the CLI's equivalent of a session; only the hash is kept.
+cli_tokens = Table(
+    "cli_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user", String(64), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 # Which holds the reviewer digest has already covered.
 digested = Table(
     "digested", metadata,
@@ -150,6 +160,7 @@ class WebAction(StrEnum):
     USER_ADD = "user_add"
     USER_PASSWD = "user_passwd"
     USER_DISABLE = "user_disable"
+    USER_TOKEN = "user_token"
 
 
 SAFEGUARDING = tuple(sorted(str(c) for c in SAFEGUARDING_CATEGORIES))

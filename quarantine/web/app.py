@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
+from quarantine.access import AccessDenied, AccessRule, Actor, Need, with_school_rules
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
@@ -144,6 +145,7 @@ class ReviewApp:
     def __post_init__(self) -> None:
         web = self.settings.web
         self.review = ReviewStore(self.store)
+        self.rule = AccessRule(web, self.review)  # every content path asks it (quarantine/access.py)
         self.users = UserStore.for_settings(self.store.engine, web)
         self.sessions = Sessions(self.store.engine, web.session_idle_minutes * 60, web.session_max_hours * 3600)
         self.limiter = LoginLimiter(web.login_attempts, web.login_window_minutes * 60)
@@ -173,6 +175,8 @@ class ReviewApp:
     def page(self, permission: Permission | None, fn: Callable[[Request, Auth], Awaitable[Response]]):
         async def endpoint(request: Request) -> Response:
             auth = await self.db(self.sessions.lookup, request.cookies.get(SESSION_COOKIE))
+            if auth is not None:
+                auth = replace(auth, user=with_school_rules(auth.user, self.settings.web))
             if auth is None:
                 if request.method == "GET":
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -193,20 +197,19 @@ class ReviewApp:
     def error(self, request: Request, auth: Auth | None, status: int, title: str, text: str) -> HTMLResponse:
         return self.render("error.html", request, auth, status, title=title, text=text)
 
-    async def load(self, request: Request, auth: Auth, message_id: str) -> HeldMessage | Response:
-        """The held message if this user may see it, else the error page to return."""
+    async def load(self, request: Request, auth: Auth, message_id: str,
+                   need: Need = Need.METADATA) -> HeldMessage | Response:
+        """The held message if this user may have `need` of it (quarantine/access.py), else the error page."""
         if not ID_RE.match(message_id):
             return self.error(request, auth, 404, "Not found", "There is no held message with that id.")
         try:
             held = await self.store.get(message_id)
         except StoreError:
             return self.error(request, auth, 404, "Not found", "There is no held message with that id.")
-        if is_safeguarding(held.categories) and not auth.user.can(Permission.SAFEGUARDING):
-            await self.db(self.review.audit, auth.user.name, "view_denied", held.id, "safeguarding hold",
-                          {"role": str(auth.user.role)})
-            return self.error(request, auth, 403, "Safeguarding hold",
-                              "This message is held for the Designated Safeguarding Lead. Only DSL accounts "
-                              "can open it.")
+        try:
+            await self.db(self.rule.check, Actor(auth.user, "web"), held, need, auth.session_hash)
+        except AccessDenied as exc:
+            return self.error(request, auth, exc.status, exc.title, str(exc))
         return held
 
     # -- login -------------------------------------------------------------------------
@@ -339,14 +342,17 @@ class ReviewApp:
 
     @staticmethod
     def actor(auth: Auth) -> str:
-        return f"web:{auth.user.name}"
+        # the person's account name: reports map it to the role they hold (quarantine/report_data.py)
+        return auth.user.name
 
     async def _release(self, message_id: str, recipients: list[str] | None, auth: Auth, reason: str) -> dict:
         hop = self.next_hop()
         if hop is None:
             raise ReleaseError("no next hop is configured: nowhere to release to")
         return await release_from_store(self.store, hop, message_id, recipients=recipients,
-                                        actor=self.actor(auth), reason=reason)
+                                        actor=self.actor(auth), reason=reason,
+                                        findings_header=self.settings.quarantine.release_findings_header,
+                                        detail={"role": str(auth.user.role), "via": "web"})
 
     # -- message ----------------------------------------------------------------------------
     async def message(self, request: Request, auth: Auth) -> Response:
@@ -354,10 +360,7 @@ class ReviewApp:
         if isinstance(held, Response):
             return held
         sg = is_safeguarding(held.categories)
-        granted = True
-        if sg:
-            granted = await self.db(self.review.has_access_sync, auth.session_hash, held.id,
-                                    self.settings.web.access_minutes * 60)
+        granted = await self.db(self.rule.opened, Actor(auth.user, "web"), held, auth.session_hash)
         rendered = None
         if held.path:
             raw = await self.db(self.store.raw_sync, held)
@@ -383,11 +386,10 @@ class ReviewApp:
         if isinstance(held, Response):
             return held
         reason = str(request.state.form.get("reason", "")).strip()
-        if not reason:
-            return self.error(request, auth, 400, "A reason is needed",
-                              "Say why you are opening this message; the reason is kept in the audit log.")
-        await self.db(self.review.grant_access_sync, auth.session_hash, held.id)
-        await self.db(self.review.audit, auth.user.name, WebAction.VIEW_SAFEGUARDING, held.id, reason[:500])
+        try:
+            await self.db(self.rule.open, Actor(auth.user, "web"), held, reason, auth.session_hash)
+        except AccessDenied as exc:
+            return self.error(request, auth, exc.status, exc.title, str(exc))
         return RedirectResponse(f"/m/{held.id}#content", status_code=303)
 
     async def act(self, request: Request, auth: Auth) -> Response:
@@ -401,10 +403,11 @@ class ReviewApp:
             return self.error(request, auth, 400, "Reason and confirmation needed",
                               "This action needs a reason and the confirmation box ticked. Go back and add them.")
         sg = is_safeguarding(held.categories)
-        if sg and action in DESTRUCTIVE and not await self.db(
-                self.review.has_access_sync, auth.session_hash, held.id, self.settings.web.access_minutes * 60):
-            return self.error(request, auth, 400, "Open the message first",
-                              "A safeguarding hold is released or deleted only after its content was opened.")
+        if action in DESTRUCTIVE or action == "false_positive":
+            try:
+                await self.db(self.rule.check, Actor(auth.user, "web"), held, Need.DECIDE, auth.session_hash)
+            except AccessDenied as exc:
+                return self.error(request, auth, exc.status, exc.title, str(exc))
         if sg and action == "release_allow":
             return self.error(request, auth, 400, "Not for safeguarding holds",
                               "The sender of a safeguarding hold cannot be put on the allow list.")
@@ -526,10 +529,10 @@ class ReviewApp:
     async def _needs_open(self, request: Request, auth: Auth, held: HeldMessage) -> Response | None:
         """A safeguarding hold's content (attachments, evidence bundle) leaves only after the
         reasoned open, as on the message page: the open is what puts the why in the audit log."""
-        if is_safeguarding(held.categories) and not await self.db(
-                self.review.has_access_sync, auth.session_hash, held.id, self.settings.web.access_minutes * 60):
-            return self.error(request, auth, 403, "Open the message first",
-                              "A safeguarding hold's content is available only after it was opened with a reason.")
+        try:
+            await self.db(self.rule.check, Actor(auth.user, "web"), held, Need.CONTENT, auth.session_hash)
+        except AccessDenied as exc:
+            return self.error(request, auth, 403, exc.title, str(exc))
         return None
 
     def _bundle_sync(self, held: HeldMessage) -> bytes:
@@ -571,7 +574,7 @@ class ReviewApp:
             link = self.signer.read(request.path_params["token"])
         except LinkError as exc:
             return self.error(request, auth, 400, "Link not valid", str(exc))
-        held = await self.load(request, auth, link.message_id)
+        held = await self.load(request, auth, link.message_id, Need.DECIDE)
         if isinstance(held, Response):
             return held
         form = request.state.form
