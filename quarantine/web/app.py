@@ -659,28 +659,109 @@ class ReviewApp:
         return self.render("counts.html", request, auth, held=held, every=every, statuses=statuses, fps=fps,
                            pending=pending, open_alerts=len(alerts))
 
+    def _report_period(self, request: Request, now: datetime):
+        """(period, kind, nav query parts) from ?period=week|month|term|day|custom, &ending=DATE
+        (the last complete period ending on or before it), &current=1 (the one in progress),
+        &from=&to= (custom). No parameters: this week so far, not last week's (often empty) one."""
+        from datetime import timedelta
+
+        from quarantine.report_data import PERIODS, PeriodError, custom_period, period_for
+
+        p = request.query_params
+        kind = p.get("period", "week")
+        terms = self.settings.reports.terms
+        tz = now.tzinfo
+        if kind == "custom":
+            try:
+                first = datetime.strptime(p.get("from", ""), "%Y-%m-%d").date()
+                last = datetime.strptime(p.get("to", ""), "%Y-%m-%d").date()
+            except ValueError:
+                raise PeriodError("custom period: give From and To as dates") from None
+            return custom_period(first, last, tz), kind
+        if kind not in PERIODS:
+            kind = "week"
+        if p.get("ending"):
+            try:
+                ending = datetime.strptime(p["ending"], "%Y-%m-%d").date()
+            except ValueError:
+                raise PeriodError("ending: give a date (2026-11-08)") from None
+            at = datetime.combine(ending + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+            return period_for(kind, min(at, now), terms=terms), kind
+        current = p.get("current") == "1" or "period" not in p
+        return period_for(kind, now, terms=terms, current=current), kind
+
+    def _report_nav(self, period, kind: str, now: datetime) -> str:
+        from datetime import timedelta
+
+        from quarantine.report_data import period_for
+
+        day = timedelta(days=1)
+        length = period.end - period.start
+        last_day = (period.end - day).date()
+        if kind == "custom":
+            prev_q = urlencode({"period": "custom", "from": (period.start - length).date().isoformat(),
+                                "to": (period.start - day).date().isoformat()})
+            next_q = urlencode({"period": "custom", "from": period.end.date().isoformat(),
+                                "to": (period.end + length - day).date().isoformat()}) if period.end <= now else ""
+            this_q = urlencode({"period": "custom", "from": period.start.date().isoformat(),
+                                "to": last_day.isoformat()})
+        else:
+            prev_q = urlencode({"period": kind, "ending": (period.start - day).date().isoformat()})
+            if period.end >= now:  # the period in progress (it ends now): nothing after it yet
+                next_q = ""
+                this_q = urlencode({"period": kind, "current": "1"})
+            else:
+                # the last complete period before "one length on": the next one, if it is complete
+                after = period_for(kind, min(period.end + length + day, now), terms=self.settings.reports.terms)
+                next_q = urlencode({"period": kind, "current": "1"} if after.start <= period.start else
+                                   {"period": kind, "ending": (after.end - day).date().isoformat()})
+                this_q = urlencode({"period": kind, "ending": last_day.isoformat()})
+        return self.env.get_template("report_nav.html").render(
+            kind=kind, unit={"custom": "period"}.get(kind, kind), prev_q=prev_q, next_q=next_q, this_q=this_q,
+            first=period.start.date().isoformat(), last=last_day.isoformat())
+
+    async def _report_data(self, request: Request, auth: Auth, what: str):
+        from quarantine.report_data import PeriodError
+        from quarantine.reports import build_report, local_now
+
+        now = local_now(self.settings)
+        try:
+            period, kind = self._report_period(request, now)
+        except PeriodError as exc:
+            return PlainTextResponse(f"{exc}", status_code=400), None, None, now
+        data = await build_report(self.settings, self.store, period, now=now)
+        await self.db(self.review.audit, auth.user.name, what, None, "", {"period": period.label})
+        return None, data, kind, now
+
     async def report(self, request: Request, auth: Auth) -> Response:
         """The Head of Centre's report for a period: counts only, never mail content.
         The report's HTML carries its own inline styles and SVG charts, so it gets a
         CSP of its own: still no scripts and nothing remote."""
-        from quarantine.report_data import PERIODS, PeriodError, period_for
         from quarantine.report_render import render_html
-        from quarantine.reports import build_report, local_now
 
-        kind = request.query_params.get("period", "week")
-        if kind not in PERIODS:
-            kind = "week"
-        current = request.query_params.get("current") == "1"
-        now = local_now(self.settings)
-        try:
-            period = period_for(kind, now, terms=self.settings.reports.terms, current=current)
-        except PeriodError as exc:
-            return PlainTextResponse(str(exc), status_code=400)
-        data = await build_report(self.settings, self.store, period, now=now)
-        await self.db(self.review.audit, auth.user.name, "report_view", None, "", {"period": period.label})
-        return HTMLResponse(render_html(data).html, headers={
+        error, data, kind, now = await self._report_data(request, auth, "report_view")
+        if error is not None:
+            return error
+        nav = self._report_nav(data.period, kind, now)
+        return HTMLResponse(render_html(data, nav=nav).html, headers={
             "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"})
+                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"})
+
+    async def report_download(self, request: Request, auth: Auth) -> Response:
+        """/report.pdf and /report.csv: the same period as the page, as a file."""
+        from quarantine.report_render import render_csv, render_pdf
+
+        pdf = request.url.path.endswith(".pdf")
+        error, data, _, _ = await self._report_data(request, auth, "report_download")
+        if error is not None:
+            return error
+        name = f"schoolgate-report-{data.period.start:%Y-%m-%d}"
+        if pdf:
+            body = await asyncio.get_running_loop().run_in_executor(None, render_pdf, data)
+            return Response(body, media_type="application/pdf",
+                            headers={"content-disposition": f'attachment; filename="{name}.pdf"'})
+        return Response(render_csv(data), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
 
     async def admin(self, request: Request, auth: Auth) -> Response:
         accounts = await self.db(self.users.list)
@@ -714,6 +795,8 @@ class ReviewApp:
             Route("/audit.csv", self.page(P.AUDIT, self.audit_csv)),
             Route("/counts", self.page(P.COUNTS, self.counts)),
             Route("/report", self.page(P.COUNTS, self.report)),
+            Route("/report.pdf", self.page(P.COUNTS, self.report_download)),
+            Route("/report.csv", self.page(P.COUNTS, self.report_download)),
             Route("/admin", self.page(P.USERS, self.admin)),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
