@@ -114,10 +114,31 @@ class UserStore:
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         with self._engine.begin() as conn:
+            if disabled:
+                self._keep_an_admin(conn, name)
             n = conn.execute(update(users).where(users.c.name == name).values(
                 disabled=disabled, updated_at=time.time())).rowcount
         if n == 0:
             raise UserError(f"no user {name}")
+
+    def set_role(self, name: str, role: str | Role) -> User:
+        role = self.parse_role(str(role))
+        with self._engine.begin() as conn:
+            if role != Role.ADMIN:
+                self._keep_an_admin(conn, name)
+            n = conn.execute(update(users).where(users.c.name == name).values(
+                role=str(role), updated_at=time.time())).rowcount
+        if n == 0:
+            raise UserError(f"no user {name}")
+        return self.get(name)  # type: ignore[return-value]
+
+    @staticmethod
+    def _keep_an_admin(conn, name: str) -> None:
+        """Refuse a change that would leave no active admin (nobody could manage accounts)."""
+        active = [r.name for r in conn.execute(select(users.c.name).where(
+            (users.c.role == str(Role.ADMIN)) & (users.c.disabled == False)))]  # noqa: E712
+        if active == [name]:
+            raise UserError(f"{name} is the last active admin; make another admin first")
 
     def get(self, name: str) -> User | None:
         with self._engine.begin() as conn:

@@ -67,6 +67,11 @@ DONE_TEXT = {
     "allowed": "Released, and the sender is now allowed.",
     "library": "Added to the chain-letter library (a fingerprint, not the text).",
 }
+ADMIN_DONE = {
+    "user_add": "Account added.", "user_disable": "Account disabled; its sessions ended.",
+    "user_enable": "Account enabled.", "user_passwd": "Password reset; the account's sessions ended.",
+    "user_role": "Role changed.", "sender_add": "List entry saved.", "sender_remove": "List entry removed.",
+}
 ROLE_HOME = {Role.ADMIN: "/queue", Role.REVIEWER: "/queue", Role.DSL: "/queue", Role.HEAD: "/counts",
              Role.AUDITOR: "/audit"}
 
@@ -459,7 +464,7 @@ class ReviewApp:
                 done = "declined"
             else:
                 return self.error(request, auth, 400, "Unknown action", "That action is not known.")
-        except (ReleaseError, StoreError) as exc:
+        except (ReleaseError, StoreError, ValueError) as exc:
             return self.error(request, auth, 409, "Not done", str(exc))
         return RedirectResponse(f"/m/{held.id}?done={done}", status_code=303)
 
@@ -763,14 +768,89 @@ class ReviewApp:
         return Response(render_csv(data), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{name}.csv"'})
 
-    async def admin(self, request: Request, auth: Auth) -> Response:
+    async def admin(self, request: Request, auth: Auth, status: int = 200, message: str = "",
+                    done: str = "") -> Response:
         accounts = await self.db(self.users.list)
         lists = await self.db(self.review.sender_list_sync)
+        fps = await self.db(self.review.false_positive_counts_sync)
         shown = {"web": self.settings.web.model_dump(mode="json"),
                  "notify": self.settings.notify.model_dump(mode="json"),
                  "filters": self.settings.filters.chain}
-        return self.render("admin.html", request, auth, accounts=accounts, lists=lists,
-                           settings_json=json.dumps(shown, indent=2))
+        from quarantine.users import Role as _Role
+        return self.render("admin.html", request, auth, status, accounts=accounts, lists=lists, fps=fps,
+                           settings_json=json.dumps(shown, indent=2), roles=[r.value for r in _Role],
+                           message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
+                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl)
+
+    async def admin_users(self, request: Request, auth: Auth) -> Response:
+        """Accounts in the browser: add, disable/enable, reset password, change role; each audited.
+        The last active admin cannot be disabled or demoted (quarantine/users.py)."""
+        from quarantine.users import UserError
+
+        form = request.state.form
+        action = str(form.get("action", ""))
+        name = str(form.get("name", "")).strip()[:64]
+        detail = {"user": name, "by_role": str(auth.user.role)}
+        try:
+            if action == "add":
+                role = str(form.get("role", ""))
+                user = await asyncio.get_running_loop().run_in_executor(
+                    None, self.users.add, name, role, str(form.get("password", "")), str(form.get("email", "")))
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_ADD, None,
+                              f"added {user.name} ({user.role})", {**detail, "role": str(user.role)})
+            elif action == "disable":
+                await self.db(self.users.set_disabled, name, True)
+                await self.db(self.sessions.destroy_user, name)
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_DISABLE, None, f"disabled {name}",
+                              detail)
+            elif action == "enable":
+                await self.db(self.users.set_disabled, name, False)
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_ENABLE, None, f"enabled {name}",
+                              detail)
+            elif action == "passwd":
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.users.set_password, name, str(form.get("password", "")))
+                await self.db(self.sessions.destroy_user, name)  # a reset ends the old sessions
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_PASSWD, None,
+                              f"reset the password of {name}", detail)
+            elif action == "role":
+                before = await self.db(self.users.get, name)
+                user = await self.db(self.users.set_role, name, str(form.get("role", "")))
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_ROLE, None,
+                              f"{name}: {before.role if before else '?'} -> {user.role}",
+                              {**detail, "from": str(before.role) if before else "", "to": str(user.role)})
+            else:
+                return await self.admin(request, auth, 400, "Choose what to do with the account.")
+        except UserError as exc:
+            return await self.admin(request, auth, 400, str(exc))
+        return RedirectResponse(f"/admin?done=user_{action}", status_code=303)
+
+    async def admin_senders(self, request: Request, auth: Auth) -> Response:
+        """Allow/block list entries (an address or a whole domain), with an expiry, who and why."""
+        form = request.state.form
+        action = str(form.get("action", ""))
+        entry = str(form.get("address", "")).strip()[:320]
+        reason = str(form.get("reason", "")).strip()[:500]
+        if not reason:
+            return await self.admin(request, auth, 400, "Say why: the reason is kept with the entry and in the audit.")
+        try:
+            if action == "add":
+                kind = str(form.get("kind", ""))
+                if kind not in ("allow", "block"):
+                    return await self.admin(request, auth, 400, "Choose allow or block.")
+                expires = _parse_date(str(form.get("expires", "")), end=True)
+                if form.get("expires") and expires is None:
+                    return await self.admin(request, auth, 400, "Give the expiry as a date, or leave it empty.")
+                await self.db(lambda: self.review.set_sender_list_sync(entry, kind, auth.user.name, reason, None,
+                                                                       expires))
+            elif action == "remove":
+                if not await self.db(self.review.remove_sender_sync, entry, auth.user.name, reason):
+                    return await self.admin(request, auth, 404, f"{entry} is not on the lists.")
+            else:
+                return await self.admin(request, auth, 400, "Choose add or remove.")
+        except ValueError as exc:
+            return await self.admin(request, auth, 400, str(exc))
+        return RedirectResponse(f"/admin?done=sender_{action}#senders", status_code=303)
 
     # -- the app ---------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -798,6 +878,8 @@ class ReviewApp:
             Route("/report.pdf", self.page(P.COUNTS, self.report_download)),
             Route("/report.csv", self.page(P.COUNTS, self.report_download)),
             Route("/admin", self.page(P.USERS, self.admin)),
+            Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
+            Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
