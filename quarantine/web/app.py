@@ -41,6 +41,7 @@ from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, LoginLimiter, Sessions
 from quarantine.web.render import attachment_bytes, render_message
+from quarantine.web.wording import merge_evidence, plain
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,11 @@ DONE_TEXT = {
     "acked": "Alert acknowledged.", "declined": "Release request declined.", "seen": "Marked as seen.",
     "allowed": "Released, and the sender is now allowed.",
     "library": "Added to the chain-letter library (a fingerprint, not the text).",
+}
+BULK_ERRORS = {
+    "reason": "Release and delete need a reason and the confirmation box ticked. Your ticks are kept.",
+    "none": "Tick one or more messages first.",
+    "action": "Choose mark seen, release or delete.",
 }
 ADMIN_DONE = {
     "user_add": "Account added.", "user_disable": "Account disabled; its sessions ended.",
@@ -158,6 +164,9 @@ class ReviewApp:
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["time"] = _fmt_time
         self.env.filters["age"] = _age
+        self.env.filters["plain"] = plain
+        self.env.filters["merge_evidence"] = merge_evidence
+        self.env.globals["procedure_url"] = self.settings.web.safeguarding_procedure_url
         self.env.globals["SAFEGUARDING"] = SAFEGUARDING
         self.env.globals["school"] = self.settings.school.name
 
@@ -304,7 +313,11 @@ class ReviewApp:
             return "/queue?" + urlencode({k: v for k, v in merged.items() if v or k == "status"})
 
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
+        selected = set(request.query_params.getlist("sel"))
+        bulk_error = BULK_ERRORS.get(request.query_params.get("bulk", ""), "")
+        back = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("sel", "bulk", "done")])
         return self.render("queue.html", request, auth, rows=rows, total=total, q=q, args=args, counts=counts,
+                           selected=selected, bulk_error=bulk_error, back=back,
                            pages=pages, link=link, done=done, open_alerts=open_alerts, sg=sg,
                            categories=sorted({*counts, *SAFEGUARDING} if sg else set(counts)))
 
@@ -314,17 +327,17 @@ class ReviewApp:
         action = str(form.get("action", ""))
         reason = str(form.get("reason", "")).strip()
         if not ids:
-            return self.error(request, auth, 400, "Nothing selected", "Tick one or more messages first.")
+            return self._back_to_queue(form, ids, "none")
         if action == "mark_seen":
             await self.db(self.review.mark_seen_sync, ids, auth.user.name)
             for mid in ids:
                 await self.db(self.review.audit, auth.user.name, WebAction.MARK_SEEN, mid)
             return RedirectResponse("/queue?done=seen", status_code=303)
         if action not in ("release", "delete"):
-            return self.error(request, auth, 400, "Unknown action", "Choose release or delete.")
+            return self._back_to_queue(form, ids, "action")
         if not reason or form.get("confirm") != "yes":
-            return self.error(request, auth, 400, "Reason and confirmation needed",
-                              "Bulk release and delete need a reason and the confirmation box ticked.")
+            # back to the same queue page with the same boxes ticked and the problem beside the buttons
+            return self._back_to_queue(form, ids, "reason")
         results = []
         for mid in ids:
             held = await self.load(request, auth, mid)
@@ -344,6 +357,15 @@ class ReviewApp:
                 results.append((mid, False, str(exc)))
         return self.render("bulk.html", request, auth, action=action, results=results,
                            ok=sum(1 for r in results if r[1]))
+
+    @staticmethod
+    def _back_to_queue(form, ids: list[str], problem: str) -> Response:
+        from urllib.parse import parse_qsl
+
+        back = [(k, v) for k, v in parse_qsl(str(form.get("back", ""))[:2000])
+                if k not in ("sel", "bulk", "done")]
+        query = urlencode(back + [("sel", i) for i in ids] + [("bulk", problem)])
+        return RedirectResponse(f"/queue?{query}#bulk", status_code=303)
 
     @staticmethod
     def actor(auth: Auth) -> str:
