@@ -67,6 +67,7 @@ DONE_TEXT = {
     "acked": "Alert acknowledged.", "declined": "Release request declined.", "seen": "Marked as seen.",
     "allowed": "Released, and the sender is now allowed.",
     "library": "Added to the chain-letter library (a fingerprint, not the text).",
+    "case": "Case saved.",
 }
 BULK_ERRORS = {
     "reason": "Release and delete need a reason and the confirmation box ticked. Your ticks are kept.",
@@ -400,11 +401,15 @@ class ReviewApp:
         requests = await self.db(self.review.release_requests_sync, held.id)
         alerts = await self.db(lambda: self.review.alerts_sync(held.id))
         sender_list = await self.db(self.review.sender_status_sync, held.mail_from)
+        case = None
+        if sg and auth.user.can(Permission.SAFEGUARDING):
+            from quarantine.cases import Cases
+            case = await self.db(Cases(self.review).get_sync, held.id)
         await self.db(self.review.mark_seen_sync, [held.id], auth.user.name)
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
         return self.render("message.html", request, auth, m=held, r=rendered, sg=sg, granted=granted,
                            history=history, notes=notes, fps=fps, requests=requests, alerts=alerts,
-                           sender_list=sender_list, done=done,
+                           sender_list=sender_list, done=done, case=case,
                            held_rcpts=[a for a, i in held.recipients.items() if i["status"] == "held"],
                            open_alerts=[a for a in alerts if not a["acked_at"]])
 
@@ -874,6 +879,46 @@ class ReviewApp:
             return await self.admin(request, auth, 400, str(exc))
         return RedirectResponse(f"/admin?done=sender_{action}#senders", status_code=303)
 
+    # -- safeguarding cases -------------------------------------------------------------------
+    async def cases_page(self, request: Request, auth: Auth) -> Response:
+        from quarantine.cases import Cases
+
+        status = request.query_params.get("status") or None
+        items = await self.db(Cases(self.review).list_sync, status)
+        return self.render("cases.html", request, auth, items=items, state=status or "")
+
+    async def cases_export(self, request: Request, auth: Auth) -> Response:
+        """CSV or JSON, one row per case, for CPOMS / MyConcern: no message content (quarantine/cases.py)."""
+        from quarantine.cases import Cases, export_csv, export_json
+
+        items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None)
+        as_json = request.url.path.endswith(".json")
+        await self.db(self.review.audit, auth.user.name, "case_export", None, "",
+                      {"cases": len(items), "format": "json" if as_json else "csv"})
+        if as_json:
+            return Response(export_json(items), media_type="application/json",
+                            headers={"content-disposition": 'attachment; filename="safeguarding-cases.json"'})
+        return Response(export_csv(items), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="safeguarding-cases.csv"'})
+
+    async def case_update(self, request: Request, auth: Auth) -> Response:
+        from quarantine.cases import CaseError, Cases
+
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        if not is_safeguarding(held.categories):
+            return self.error(request, auth, 400, "Not a safeguarding hold", "Only safeguarding holds are cases.")
+        form = request.state.form
+        try:
+            await self.db(lambda: Cases(self.review).update_sync(
+                held.id, auth.user.name, status=str(form.get("status", "")),
+                action_taken=str(form.get("action_taken", "")).strip()[:4000],
+                outcome=str(form.get("outcome", "")).strip()[:4000], verdict=str(form.get("verdict", ""))))
+        except CaseError as exc:
+            return self.error(request, auth, 400, "Case not saved", str(exc))
+        return RedirectResponse(f"/m/{held.id}?done=case#case", status_code=303)
+
     # -- the app ---------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         P = Permission
@@ -900,6 +945,10 @@ class ReviewApp:
             Route("/report.pdf", self.page(P.COUNTS, self.report_download)),
             Route("/report.csv", self.page(P.COUNTS, self.report_download)),
             Route("/admin", self.page(P.USERS, self.admin)),
+            Route("/cases", self.page(P.SAFEGUARDING, self.cases_page)),
+            Route("/cases.csv", self.page(P.SAFEGUARDING, self.cases_export)),
+            Route("/cases.json", self.page(P.SAFEGUARDING, self.cases_export)),
+            Route("/m/{id}/case", self.page(P.SAFEGUARDING, self.case_update), methods=["POST"]),
             Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
             Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
