@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Float, String, Table, Text, and_, delete, insert, select
+from sqlalchemy import and_, delete, insert, select
 
-from quarantine.review_store import ReviewStore, _safeguarding_condition, dsl_alerts, notes
-from quarantine.store import messages, metadata
+from quarantine.review_store import ReviewStore, _safeguarding_condition, cases, dsl_alerts, notes
+from quarantine.store import messages
 
 
 class CaseStatus(StrEnum):
@@ -32,18 +32,6 @@ class Verdict(StrEnum):
     TRUE_POSITIVE = "true_positive"  # a real concern
     FALSE_POSITIVE = "false_positive"  # the filter was wrong
 
-
-cases = Table(
-    "safeguarding_cases", metadata,
-    Column("message_id", String(40), primary_key=True),
-    Column("status", String(8), nullable=False, default="new"),
-    Column("action_taken", Text, nullable=False, default=""),
-    Column("outcome", Text, nullable=False, default=""),
-    Column("verdict", String(16), nullable=False, default=""),
-    Column("updated_by", String(64), nullable=False, default=""),
-    Column("updated_at", Float, nullable=False),
-    Column("closed_at", Float),
-)
 
 # the columns of the export, in the order CPOMS / MyConcern imports expect to map them
 EXPORT_FIELDS = ("case_ref", "date_of_concern", "category", "finding_codes", "pupil_role", "direction",

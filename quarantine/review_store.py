@@ -134,6 +134,19 @@ cli_tokens = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# Safeguarding cases (quarantine/cases.py): the DSL's record per safeguarding hold; no row = "new".
+cases = Table(
+    "safeguarding_cases", metadata,
+    Column("message_id", String(40), primary_key=True),
+    Column("status", String(8), nullable=False, default="new"),
+    Column("action_taken", Text, nullable=False, default=""),
+    Column("outcome", Text, nullable=False, default=""),
+    Column("verdict", String(16), nullable=False, default=""),
+    Column("updated_by", String(64), nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+    Column("closed_at", Float),
+)
+
 # Which holds the reviewer digest has already covered.
 digested = Table(
     "digested", metadata,

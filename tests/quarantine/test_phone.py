@@ -50,7 +50,8 @@ def _pages(review, ids: dict[str, str]) -> dict[str, list[str]]:
         None: ["/login", f"/request/{request}"],
         "reviewer": ["/queue", f"/m/{ids['ordinary']}", "/counts", "/report", f"/l/{release}",
                      f"/m/{ids['sg']}"],  # the last: the "held for the DSL" error page
-        "dsl": ["/queue", "/queue?view=safeguarding", f"/m/{ids['sg']}", "open", f"/m/{ids['ordinary']}"],
+        "dsl": ["/queue", "/queue?view=safeguarding", f"/m/{ids['sg']}", "open", f"/m/{ids['ordinary']}",
+                "/cases", "/queue?bulk=reason&sel=x"],
         "admin": ["/queue", "/admin", "/audit", "/audit?actor=dsl"],
         "head": ["/counts", "/report", "/report?period=month"],
         "auditor": ["/audit"],
