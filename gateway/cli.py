@@ -464,6 +464,8 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _command_logging(settings, args)
+    if not (settings.gateway.next_hop or settings.gateway.outbound_next_hop):
+        raise CliError("[gateway] next_hop is not set: nowhere to release to")
     store = _open_store_sync(settings, args)  # the store the server uses, or a clear line
     try:
         try:

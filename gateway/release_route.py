@@ -43,7 +43,7 @@ def release_route(settings: Settings, router: Router | None, signer: DkimSigner 
 async def release(settings: Settings, message_id: str, *, recipients: Sequence[str] | None = None,
                   actor: str, reason: str, detail: dict | None = None) -> dict:
     """For the CLI: the same routes and signing as the running gateway."""
-    from gateway.service import make_next_hop, open_store
+    from gateway.service import make_next_hop, open_store, school_address_test
     from quarantine.review import ReleaseError, release_from_store
 
     signer = DkimSigner.from_settings(settings)
@@ -54,7 +54,8 @@ async def release(settings: Settings, message_id: str, *, recipients: Sequence[s
     try:
         return await release_from_store(store, route, message_id, recipients=recipients, actor=actor,
                                         reason=reason, detail=detail,
-                                        findings_header=settings.quarantine.release_findings_header)
+                                        findings_header=settings.quarantine.release_findings_header,
+                                        is_internal=school_address_test(settings))
     finally:
         await route.close()
         await store.close()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from filters.errors import SchoolgateError
 from filters.base import SAFEGUARDING_CATEGORIES
@@ -23,7 +23,8 @@ class Deliverer(Protocol):
 
 async def release_from_store(store: QuarantineStore, next_hop: Deliverer, message_id: str, *,
                              recipients: Sequence[str] | None, actor: str, reason: str,
-                             findings_header: str = "school", detail: dict | None = None) -> dict:
+                             findings_header: str = "school", detail: dict | None = None,
+                             is_internal: Callable[[str], bool] | None = None) -> dict:
     """Claim the held copies atomically, deliver them, then mark them released.
 
     A second release (or a concurrent one) claims nothing and is refused. The
@@ -62,7 +63,7 @@ async def release_from_store(store: QuarantineStore, next_hop: Deliverer, messag
 
     try:
         raw = await store.run(store.raw_sync, held)
-        for rcpts, data in release_copies(raw, held, claimed, findings_header):
+        for rcpts, data in release_copies(raw, held, claimed, findings_header, is_internal):
             result = await next_hop.deliver(held.mail_from, rcpts, data)
             replies.append(f"{result.code} {result.message}")
             gone = dict(result.refused) if result.ok else {}
@@ -92,8 +93,8 @@ async def release_from_store(store: QuarantineStore, next_hop: Deliverer, messag
 INTERNAL_ROLES = ("staff", "student")  # filters.base.Role values of the school's own people
 
 
-def release_copies(raw: bytes, held: HeldMessage, rcpts: Sequence[str],
-                   findings_header: str = "school") -> list[tuple[list[str], bytes]]:
+def release_copies(raw: bytes, held: HeldMessage, rcpts: Sequence[str], findings_header: str = "school",
+                   is_internal: Callable[[str], bool] | None = None) -> list[tuple[list[str], bytes]]:
     """The copies a release hands over: (recipients, bytes), one for the school and one for the rest.
 
     The stored copy carries `X-Schoolgate-Findings` for reviewers. Outside the school
@@ -102,7 +103,11 @@ def release_copies(raw: bytes, held: HeldMessage, rcpts: Sequence[str],
     pupil must never see SAFEGUARDING_SELF_HARM on their own message), "never" drops it.
     """
     body = strip_header(raw, FINDINGS_HEADER)
-    inside = [r for r in rcpts if held.recipients.get(r, {}).get("role") in INTERNAL_ROLES]
+    if is_internal is None:  # without the school's domains: the directory role, or the message's direction
+        def is_internal(r: str) -> bool:
+            return (held.recipients.get(r, {}).get("role") in INTERNAL_ROLES
+                    or held.direction in ("inbound", "internal"))
+    inside = [r for r in rcpts if is_internal(r)]
     outside = [r for r in rcpts if r not in inside]
     out: list[tuple[list[str], bytes]] = []
     if inside:
@@ -142,3 +147,13 @@ def strip_header(raw: bytes, name: str) -> bytes:
         if not dropping:
             kept.append(line)
     return b"".join(kept) + rest
+
+
+def school_address_test(domains: Sequence[str]) -> Callable[[str], bool]:
+    """address -> in one of the school's domains or a subdomain (as filters/directory.py decides)."""
+    wanted = tuple(d.lower() for d in domains)
+
+    def inside(address: str) -> bool:
+        domain = address.rpartition("@")[2].lower()
+        return any(domain == d or domain.endswith("." + d) for d in wanted)
+    return inside

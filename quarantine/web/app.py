@@ -35,7 +35,7 @@ from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
 from quarantine.access import AccessDenied, AccessRule, Actor, Need, with_school_rules
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
-from quarantine.review import ReleaseError, release_from_store
+from quarantine.review import ReleaseError, release_from_store, school_address_test
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
@@ -380,7 +380,8 @@ class ReviewApp:
         return await release_from_store(self.store, hop, message_id, recipients=recipients,
                                         actor=self.actor(auth), reason=reason,
                                         findings_header=self.settings.quarantine.release_findings_header,
-                                        detail={"role": str(auth.user.role), "via": "web"})
+                                        detail={"role": str(auth.user.role), "via": "web"},
+                                        is_internal=school_address_test(self.settings.school.domains))
 
     # -- message ----------------------------------------------------------------------------
     async def message(self, request: Request, auth: Auth) -> Response:
