@@ -163,6 +163,9 @@ class GatewaySection(Section):
 class QuarantineSection(Section):
     path: Path = Field(Path("data/quarantine"), description="directory holding the embedded store")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under path")
+    held_bytes: Literal["auto", "files", "database"] = Field(
+        "auto", description="where held messages' bytes live: files under path, or in the database so "
+                            "every node sharing it can read them; auto = files for SQLite, database otherwise")
 
 
 class WebSection(Section):

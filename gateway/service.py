@@ -60,7 +60,7 @@ def make_next_hop(settings: Settings, metrics: Metrics | None = None) -> Router 
 
 
 def open_store(settings: Settings) -> QuarantineStore:
-    return QuarantineStore(settings.quarantine.path, settings.quarantine.database_url)
+    return QuarantineStore.for_settings(settings.quarantine)
 
 
 @dataclass
