@@ -124,7 +124,8 @@ message_blobs = Table(
     Column("data", LargeBinary, nullable=False),
 )
 BLOB_CHUNK = 1 << 20
-DB_PATH = "db:"  # messages.path for bytes held in message_blobs
+DB_PATH = "db:"
+SCHEMA_LOCK = 0x5C600001  # pg_advisory_lock key: schema creation and migrations, one node at a time  # messages.path for bytes held in message_blobs
 
 
 class Status(StrEnum):
@@ -273,7 +274,19 @@ class QuarantineStore:
                 cursor.execute("SET synchronous_commit = on")
                 cursor.close()
                 dbapi_conn.commit()
-        metadata.create_all(engine)
+        if self._url.startswith("postgresql"):
+            # Several nodes start at once on one database: one creates the schema, the
+            # others wait for it (a session-level advisory lock), not race to CREATE TABLE.
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+                try:
+                    metadata.create_all(conn)
+                    conn.commit()
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
+                    conn.commit()
+        else:
+            metadata.create_all(engine)
         self._engine = engine
         return self
 
