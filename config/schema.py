@@ -338,6 +338,19 @@ class FiltersSection(Section):
     chain: list[str] = Field(default_factory=list, description="filters in run order")
 
 
+class RedisSection(Section):
+    url: str | None = Field(
+        None, description="redis://host:port/db shared by every gateway node: bulk/seen counters and login "
+                          "limits; unset = the embedded store keeps them (one node)")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -359,6 +372,7 @@ class Settings(Section):
     policy: PolicySection = Field(default_factory=PolicySection)
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    redis: RedisSection = Field(default_factory=RedisSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

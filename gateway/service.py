@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 
@@ -69,6 +70,7 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)
     store: QuarantineStore | None = None
     scanner: Scanner | None = None
+    shared_seen: Any = None  # RedisSeenStore when [redis] url is set
     next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
@@ -110,7 +112,15 @@ class Gateway:
             self.store = await open_store(settings).open()
         except Exception as exc:
             raise StartupError(f"quarantine store at {settings.quarantine.path} cannot be opened: {exc}") from exc
-        self.scanner = Scanner(settings, seen=self.store.seen, metrics=self.metrics,
+        if settings.redis.url:  # several nodes: bulk and recurrence counts seen by all of them
+            from quarantine.redis_counters import CountersUnavailable, RedisSeenStore
+
+            self.shared_seen = RedisSeenStore(settings.redis.url)
+            try:
+                await self.shared_seen.ping()
+            except CountersUnavailable as exc:  # at start, say so; later outages go to on_error
+                log.error("%s: filters that count across messages will apply their on_error", exc)
+        self.scanner = Scanner(settings, seen=self.shared_seen or self.store.seen, metrics=self.metrics,
                                sender_lists=CachedSenderLists(self.store))
         try:
             self.warnings = await self.scanner.self_test()
@@ -207,6 +217,8 @@ class Gateway:
             await self.scanner.close()
         if self.store is not None:
             await self.store.close()
+        if self.shared_seen is not None:
+            await self.shared_seen.close()
         if self._port_claim is not None:
             self._port_claim.close()
             self._port_claim = None

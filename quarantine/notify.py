@@ -51,7 +51,7 @@ class Notifier:
         self.store = store
         self.review = ReviewStore(store)
         self._next_hop = next_hop
-        self.signer = signer or LinkSigner(load_secret(Path(settings.quarantine.path)), self.cfg.link_hours * 3600)
+        self.signer = signer or LinkSigner(load_secret(Path(settings.quarantine.path), store), self.cfg.link_hours * 3600)
         loaders = [FileSystemLoader(SHIPPED_TEMPLATES)]
         if self.cfg.templates_dir is not None:
             loaders.insert(0, FileSystemLoader(self.cfg.templates_dir))

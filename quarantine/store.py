@@ -124,6 +124,13 @@ message_blobs = Table(
     Column("data", LargeBinary, nullable=False),
 )
 BLOB_CHUNK = 1 << 20
+
+# Keys every node must share (the link-signing key): made by whichever node asks first.
+site_secrets = Table(
+    "site_secrets", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
 DB_PATH = "db:"
 SCHEMA_LOCK = 0x5C600001  # pg_advisory_lock key: schema creation and migrations, one node at a time  # messages.path for bytes held in message_blobs
 
@@ -315,6 +322,27 @@ class QuarantineStore:
         if self._executor is None:
             raise StoreError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def shared_database(self) -> bool:
+        """True when other nodes may use this database (anything but the embedded SQLite)."""
+        return not self._url.startswith("sqlite")
+
+    def shared_secret_sync(self, name: str) -> bytes:
+        """A random key kept in the database, the same on every node; made on first use."""
+        from sqlalchemy.exc import IntegrityError
+
+        with self.engine.begin() as conn:
+            value = conn.execute(select(site_secrets.c.value).where(site_secrets.c.name == name)).scalar()
+        if value is not None:
+            return bytes(value)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(site_secrets).values(name=name, value=secrets.token_bytes(32)))
+        except IntegrityError:
+            pass  # another node made it a moment ago: use theirs
+        with self.engine.begin() as conn:
+            return bytes(conn.execute(select(site_secrets.c.value).where(site_secrets.c.name == name)).scalar_one())
 
     @property
     def engine(self) -> Engine:

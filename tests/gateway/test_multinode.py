@@ -18,13 +18,13 @@ from quarantine.store import QuarantineStore
 from tests.conftest import free_port
 from tests.factories import SCHOOL_DOMAIN, make_message, site_toml_virus
 from tests.gateway.test_crash import start_gateway, wait_listening
-from tests.servers import pg_url  # noqa: F401  (fixture)
+from tests.servers import pg_url, redis_url  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = b"MZ\x90\x00" + b"\x00" * 60
 
 
-def node_config(tmp_path: Path, name: str, pg: str, sink_address: str) -> tuple[Path, int]:
+def node_config(tmp_path: Path, name: str, pg: str, sink_address: str, extra: str = "") -> tuple[Path, int]:
     port = free_port()
     directory = tmp_path / name
     directory.mkdir()
@@ -43,6 +43,7 @@ enabled = false
 [logging]
 level = "warning"
 {site_toml_virus()}
+{extra}
 """, encoding="utf-8")
     return config, port
 
@@ -69,8 +70,18 @@ def delivered_subjects(sink) -> list[str]:
 
 
 @pytest.fixture
-def two_nodes(tmp_path, pg_url, sink):
-    (config_a, port_a), (config_b, port_b) = (node_config(tmp_path, n, pg_url, sink.address) for n in "ab")
+def shared_redis(request) -> str:
+    """Empty unless a test asks for Redis too (indirect parametrize): then both nodes share it."""
+    if getattr(request, "param", None) != "redis":
+        return ""
+    return request.getfixturevalue("redis_url")
+
+
+@pytest.fixture
+def two_nodes(tmp_path, pg_url, sink, shared_redis):
+    extra = f'[redis]\nurl = "{shared_redis}"\n' if shared_redis else ""
+    (config_a, port_a), (config_b, port_b) = (node_config(tmp_path, n, pg_url, sink.address, extra)
+                                              for n in "ab")
     procs = {"a": start_gateway(config_a, tmp_path / "a.log"), "b": start_gateway(config_b, tmp_path / "b.log")}
     try:
         wait_listening(port_a, 60)
@@ -171,3 +182,29 @@ def test_sigkill_one_node_mid_burst_loses_nothing_acknowledged(two_nodes, sink):
         assert b"numbered message" in store.raw_sync(h)
     store.close_sync()
     assert sorted(acked - delivered - held) == []
+
+
+CHAIN = ("Subject: FW: send this on\n\nThis is a chain letter. Forward this message to 10 people within "
+         "24 hours or you will have bad luck for 7 years. Do not break the chain! It really works, my "
+         "friend sent it to 10 people and got good luck the next day. If you ignore it something bad will "
+         "happen to you.\n")
+
+
+@pytest.mark.parametrize("shared_redis", [pytest.param("redis", id="redis")], indirect=True)
+def test_the_bulk_signal_counts_senders_across_both_nodes(two_nodes, sink, redis_url):
+    import redis
+
+    ports = [two_nodes["a"][1], two_nodes["b"][1], two_nodes["a"][1]]
+    for n, port in enumerate(ports):
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.sendmail(f"sender{n}@elsewhere.example", [f"pupil{n}@{SCHOOL_DOMAIN}"],
+                          CHAIN.replace("\n", "\r\n").encode())
+    client = redis.Redis.from_url(redis_url)
+    counts = [client.zcard(k) for k in client.scan_iter("schoolgate:seen:d:chain_letter_body:*")]
+    client.close()
+    assert counts and max(counts) == 3  # three senders, counted by whichever node took each
+    store = QuarantineStore(Path(str(two_nodes["a"][0].parent / "q")), two_nodes["pg"]).open_sync()
+    reasons = [f.reason for h in store.list_sync(limit=10) for f in h.findings if h.mail_from == "sender2@elsewhere.example"]
+    store.close_sync()
+    assert any("3 senders" in r for r in reasons), reasons
+
