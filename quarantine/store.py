@@ -247,6 +247,8 @@ class QuarantineStore:
         self._url = database_url or f"sqlite:///{self.root / 'index.sqlite3'}"
         # auto: files beside an embedded SQLite index, the database when it is a server that
         # several nodes share (a file on node A is a FileNotFoundError on node B)
+        self._upgrade = False
+        self.upgraded: tuple[str | None, str] = (None, "")
         self.bytes_in_database = held_bytes == "database" or (
             held_bytes == "auto" and not self._url.startswith("sqlite"))
         self._engine: Engine | None = None
@@ -287,15 +289,37 @@ class QuarantineStore:
             with engine.connect() as conn:
                 conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
                 try:
-                    metadata.create_all(conn)
+                    self._prepare_schema(conn)
                     conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
                 finally:
                     conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
                     conn.commit()
         else:
-            metadata.create_all(engine)
+            with engine.begin() as conn:
+                self._prepare_schema(conn)
         self._engine = engine
         return self
+
+    def _prepare_schema(self, conn: Any) -> None:
+        from quarantine.schema import prepare, upgrade
+
+        if self._upgrade:
+            self.upgraded = upgrade(conn, metadata)
+        else:
+            prepare(conn, metadata)
+
+    def upgrade_sync(self) -> tuple[str | None, str]:
+        """`schoolgate db upgrade`: open with migrations run (under the same lock), then close."""
+        self._upgrade = True
+        try:
+            self.open_sync()
+        finally:
+            self._upgrade = False
+        self.close_sync()
+        return self.upgraded
 
     async def open(self) -> "QuarantineStore":
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine-store")
@@ -322,6 +346,10 @@ class QuarantineStore:
         if self._executor is None:
             raise StoreError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def url(self) -> str:
+        return self._url
 
     @property
     def shared_database(self) -> bool:
