@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -71,6 +72,7 @@ class Gateway:
     store: QuarantineStore | None = None
     scanner: Scanner | None = None
     shared_seen: Any = None  # RedisSeenStore when [redis] url is set
+    _metrics_task: asyncio.Task | None = None  # a non-primary worker's snapshot publisher
     next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
@@ -151,6 +153,7 @@ class Gateway:
             except OSError as exc:
                 raise StartupError(f"SMTP {settings.gateway.listen}: cannot listen: {exc.strerror}") from None
         log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
+        self._share_metrics(primary)
         if not primary:
             return
         self.health = HealthMonitor(settings, self.store, self.next_hop, self.metrics)
@@ -160,6 +163,21 @@ class Gateway:
         await self.notifier.start()  # digest and DSL-escalation timers
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop)
+
+    def _share_metrics(self, primary: bool) -> None:
+        """Several workers (gateway/workers.py made the directory): the primary's /metrics shows
+        the whole node; the others publish snapshots for it (gateway/metrics_share.py)."""
+        from gateway.metrics_share import ENV_DIR, publish_forever
+
+        directory = os.environ.get(ENV_DIR)
+        if not directory:
+            return
+        if primary:
+            self.metrics.share(Path(directory), self.settings.gateway.node_name or socket.gethostname())
+        else:
+            index = int(os.environ.get("SCHOOLGATE_WORKER", "1"))
+            self._metrics_task = asyncio.create_task(
+                publish_forever(Path(directory), index, self.metrics.render_own))
 
     async def _start_web(self) -> None:
         host, port = split_host_port(self.settings.web.listen)
@@ -196,6 +214,8 @@ class Gateway:
         """Graceful: stop accepting, let in-flight transactions finish, then close."""
         if self.smtp_server is not None:
             self.smtp_server.close()
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
         if self.handler is not None and self.handler.in_flight and not await self.handler.wait_idle(grace):
             log.warning("shutdown: in-flight messages did not finish within %ss", grace)
         if self.web_server is not None:
