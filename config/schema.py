@@ -90,6 +90,9 @@ class DirectorySection(Section):
 class GatewaySection(Section):
     node_name: str = Field("", description="this node's name in /metrics (the node label) and logs; "
                                            "default the host name")
+    timers_lease_seconds: float = Field(
+        90.0, ge=5, description="several nodes on one database: the node holding this lease sends digests, "
+                                "escalations and reports; another takes over this long after it dies")
     listen: str = Field("127.0.0.1:2525", description="host:port the SMTP server binds")
     next_hop: str | None = Field(None, description="host:port of the school's mail server")
     hostname: str = Field("schoolgate.local", description="name in the banner and Received header")

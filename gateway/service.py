@@ -72,7 +72,8 @@ class Gateway:
     store: QuarantineStore | None = None
     scanner: Scanner | None = None
     shared_seen: Any = None  # RedisSeenStore when [redis] url is set
-    _metrics_task: asyncio.Task | None = None  # a non-primary worker's snapshot publisher
+    _metrics_task: asyncio.Task | None = None
+    timers_lease: Any = None  # quarantine.leases.Lease when the database is shared  # a non-primary worker's snapshot publisher
     next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
@@ -160,9 +161,15 @@ class Gateway:
         self.health.start()  # probes quiet routes in the background, feeds /healthz and the metrics
         if web if web is not None else settings.web.enabled:
             await self._start_web()
+        if self.store.shared_database:  # several nodes may share it: one of them runs the timers
+            from quarantine.leases import TIMERS, Lease, node_holder
+
+            self.timers_lease = Lease(self.store, TIMERS, node_holder(settings.gateway.node_name),
+                                      settings.gateway.timers_lease_seconds)
+            self.notifier.lease = self.timers_lease
         await self.notifier.start()  # digest and DSL-escalation timers
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
-        self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop)
+        self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop, self.timers_lease)
 
     def _share_metrics(self, primary: bool) -> None:
         """Several workers (gateway/workers.py made the directory): the primary's /metrics shows
@@ -235,6 +242,11 @@ class Gateway:
             await self.next_hop.close()
         if self.scanner is not None:
             await self.scanner.close()
+        if self.timers_lease is not None and self.store is not None:
+            try:  # hand the timers over now rather than after the lease runs out
+                await self.timers_lease.release()
+            except Exception:
+                log.warning("timers lease not released; another node takes over when it expires")
         if self.store is not None:
             await self.store.close()
         if self.shared_seen is not None:

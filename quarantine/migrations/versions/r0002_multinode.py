@@ -1,4 +1,5 @@
-"""Several nodes: held bytes in the database (message_blobs) and shared keys (site_secrets).
+"""Several nodes: held bytes in the database (message_blobs), shared keys (site_secrets), and the
+lease saying which node runs the timers (leases).
 
 Revision ID: 0002
 """
@@ -27,6 +28,15 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("leases")
     op.drop_table("site_secrets")
     op.drop_table("message_blobs")
