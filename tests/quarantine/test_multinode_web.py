@@ -60,3 +60,31 @@ async def test_redis_down_refuses_logins(pg_url, review_gateway, sink, tmp_path)
     accounts = UserStore.for_settings(node.store.engine, node.gw.settings.web)
     await node.store.run(lambda: accounts.add("dsl", "dsl", PASSWORD))
     assert await try_login(node, "dsl", PASSWORD) == 503
+
+
+async def test_digests_come_from_one_node_and_another_takes_over(pg_url, review_gateway, sink, tmp_path):
+    import asyncio
+
+    from tests.factories import SCHOOL_DOMAIN
+    from tests.quarantine.conftest import wait_for
+
+    reviewer = f"rev@{SCHOOL_DOMAIN}"
+    notify = {"enabled": True, "from_address": f"schoolgate@{SCHOOL_DOMAIN}", "reviewer_addresses": [reviewer],
+              "digest_minutes": 0.01, "check_seconds": 0.2, "sender_notices": False}
+    nodes = [Review(await review_gateway(quarantine={"path": str(tmp_path / n), "database_url": pg_url},
+                                         gateway={"timers_lease_seconds": 5}, notify=notify), sink)
+             for n in "ab"]
+
+    def digests() -> list:
+        return [m for m in sink.messages if reviewer in m.rcpt_tos]
+
+    first = await nodes[0].hold(subject="first hold")
+    assert await wait_for(lambda: len(digests()) == 1, timeout=15)
+    await asyncio.sleep(2)  # ten more ticks on each node: still one digest
+    assert len(digests()) == 1 and first.encode() in digests()[0].data
+    holder = next(n for n in nodes if n.gw.gateway.timers_lease.holder_sync() == n.gw.gateway.timers_lease.holder)
+    survivor = nodes[1] if holder is nodes[0] else nodes[0]
+    await holder.gw.gateway.stop(grace=2)  # a clean stop hands the timers over at once
+    second = await survivor.hold(subject="second hold")
+    assert await wait_for(lambda: len(digests()) == 2, timeout=15)
+    assert second.encode() in digests()[1].data
