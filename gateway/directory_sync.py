@@ -217,3 +217,30 @@ def role_for(groups: Iterable[str], email: str, role_groups: dict[str, str],
 
 def with_role(record: DirectoryRecord, role_groups: dict[str, str], domain_roles: dict[str, str]) -> DirectoryRecord:
     return replace(record, role=role_for(record.groups, record.email, role_groups, domain_roles))
+
+
+async def run_schedule(settings, lease=None) -> None:
+    """From the running gateway: sync every [directory_sync] interval_minutes (only the node
+    holding the timers lease when several share a database). A failed sync is logged and the
+    directory left as it was; the next interval tries again."""
+    import asyncio
+    import logging
+
+    from gateway.directory_sources import source_from_settings
+
+    log = logging.getLogger(__name__)
+    cfg = settings.directory_sync
+    while True:
+        try:
+            if lease is None or await lease.held():
+                source = source_from_settings(settings)
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: sync(source, settings.directory.csv, grace_days=cfg.grace_days, dry_run=False))
+                log.info("directory sync from %s: %s", source.name, result.summary())
+        except asyncio.CancelledError:
+            raise
+        except DirectorySyncError as exc:
+            log.error("directory sync failed, the directory is unchanged: %s", exc)
+        except Exception:  # a bug here must not stop the gateway taking mail
+            log.exception("directory sync failed, the directory is unchanged")
+        await asyncio.sleep(cfg.interval_minutes * 60)

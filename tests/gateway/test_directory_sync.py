@@ -183,3 +183,23 @@ def test_an_empty_or_unmapped_source_is_refused(tmp_path):
     config.write_text('[directory]\ncsv = "d.csv"\n[directory_sync]\nsource = "ldap"\n')
     result = cli(config)
     assert result.returncode != 0 and "ldap_url" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_the_running_gateway_syncs_on_its_schedule(tmp_path, make_gateway):
+    import asyncio
+
+    export = tmp_path / "export.csv"
+    export.write_text("Forename,Legal Surname,Year,Reg,Email\nAmira,Khan,Year 8,8R,amira@pupils.school.example\n")
+    (tmp_path / "directory.csv").write_text("email,role\nhead@school.example,staff\n")  # the first, by hand
+    gw = await make_gateway(next_hop=None, directory={"csv": str(tmp_path / "directory.csv")},
+                            directory_sync={"source": "mis", "mis_file": str(export), "interval_minutes": 0.005})
+    deadline = time.monotonic() + 20
+    while "amira@pupils.school.example" not in read_current(tmp_path / "directory.csv"):
+        assert time.monotonic() < deadline, "the schedule did not sync"
+        await asyncio.sleep(0.1)
+    assert read_current(tmp_path / "directory.csv")["amira@pupils.school.example"].year == "8"
+    export.write_text("Forename,Legal Surname,Year,Reg,Email\nAmira,Khan,Year 9,9R,amira@pupils.school.example\n")
+    while read_current(tmp_path / "directory.csv")["amira@pupils.school.example"].year != "9":
+        assert time.monotonic() < deadline + 20, "the schedule did not sync again"
+        await asyncio.sleep(0.1)
+    assert gw.gateway._sync_task is not None and not gw.gateway._sync_task.done()
