@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from filters.base import Action, Category, Direction, Role, Severity
 from filters.networks import parse_networks
@@ -85,6 +85,50 @@ class SchoolSection(Section):
 class DirectorySection(Section):
     csv: Path | None = Field(None, description="CSV with columns email,role,name,personal_email")
     domain_roles: dict[str, Role] = Field(default_factory=dict, description="domain -> staff|student fallback")
+
+
+class DirectorySyncSection(Section):
+    """`schoolgate directory sync`: [directory] csv made from LDAP/AD, Microsoft Graph, Google or a MIS export."""
+
+    source: Literal["none", "ldap", "graph", "google", "mis"] = Field(
+        "none", description="where people come from; none = the CSV is kept by hand")
+    grace_days: float = Field(7.0, ge=0, description="a person missing from the source keeps their role this long")
+    interval_minutes: float = Field(0.0, ge=0, description="sync from the running gateway this often; 0 = only "
+                                                          "when `schoolgate directory sync` is run")
+    role_groups: dict[str, Role] = Field(
+        default_factory=dict, description="group (LDAP cn or DN, Graph group name, Google org unit path) -> role; "
+                                          "then [directory] domain_roles by address")
+    ldap_url: str = Field("", description="ldap://host:389 or ldaps://host:636")
+    ldap_base_dn: str = ""
+    ldap_bind_dn: str = ""
+    ldap_password_file: Path | None = Field(None, description="file holding the bind password (not in this file)")
+    ldap_user_filter: str = "(&(objectClass=person)(mail=*))"
+    ldap_group_filter: str = "(|(objectClass=groupOfNames)(objectClass=group))"
+    ldap_attributes: dict[str, str] = Field(
+        default_factory=dict, description="email/name/personal_email/year/form/tutor_email -> LDAP attribute "
+                                          "(defaults mail, displayName, otherMailbox; year/form unread)")
+    graph_tenant: str = ""
+    graph_client_id: str = ""
+    graph_secret_file: Path | None = None
+    graph_authority: str = "https://login.microsoftonline.com"
+    graph_endpoint: str = "https://graph.microsoft.com"
+    graph_year_field: str = Field("", description="user property holding the year group, e.g. department")
+    google_key_file: Path | None = Field(None, description="the service account's JSON key")
+    google_admin_email: str = Field("", description="the admin the service account acts as (domain-wide delegation)")
+    google_api: str = "https://admin.googleapis.com"
+    mis_file: Path | None = Field(None, description="the MIS student export (CSV)")
+    mis_format: Literal["sims", "arbor"] = "sims"
+    mis_columns: dict[str, str] = Field(default_factory=dict, description="override the preset's column headings")
+    mis_role: Role = Role.STUDENT
+
+    @model_validator(mode="after")
+    def _needs(self) -> "DirectorySyncSection":
+        need = {"ldap": ("ldap_url", "ldap_base_dn"), "graph": ("graph_tenant", "graph_client_id", "graph_secret_file"),
+                "google": ("google_key_file", "google_admin_email"), "mis": ("mis_file",)}.get(self.source, ())
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"source = {self.source!r} needs {', '.join(missing)}")
+        return self
 
 
 class GatewaySection(Section):
@@ -369,6 +413,7 @@ class Settings(Section):
 
     school: SchoolSection = Field(default_factory=SchoolSection)
     directory: DirectorySection = Field(default_factory=DirectorySection)
+    directory_sync: DirectorySyncSection = Field(default_factory=DirectorySyncSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     quarantine: QuarantineSection = Field(default_factory=QuarantineSection)
     web: WebSection = Field(default_factory=WebSection)

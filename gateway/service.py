@@ -73,7 +73,8 @@ class Gateway:
     scanner: Scanner | None = None
     shared_seen: Any = None  # RedisSeenStore when [redis] url is set
     _metrics_task: asyncio.Task | None = None
-    timers_lease: Any = None  # quarantine.leases.Lease when the database is shared  # a non-primary worker's snapshot publisher
+    timers_lease: Any = None  # quarantine.leases.Lease when the database is shared
+    _sync_task: asyncio.Task | None = None  # [directory_sync] interval_minutes  # a non-primary worker's snapshot publisher
     next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
@@ -170,6 +171,11 @@ class Gateway:
         await self.notifier.start()  # digest and DSL-escalation timers
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop, self.timers_lease)
+        sync_cfg = settings.directory_sync
+        if sync_cfg.source != "none" and sync_cfg.interval_minutes > 0 and settings.directory.csv is not None:
+            from gateway.directory_sync import run_schedule
+
+            self._sync_task = asyncio.create_task(run_schedule(settings, self.timers_lease), name="directory-sync")
 
     def _share_metrics(self, primary: bool) -> None:
         """Several workers (gateway/workers.py made the directory): the primary's /metrics shows
@@ -223,6 +229,8 @@ class Gateway:
             self.smtp_server.close()
         if self._metrics_task is not None:
             self._metrics_task.cancel()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         if self.handler is not None and self.handler.in_flight and not await self.handler.wait_idle(grace):
             log.warning("shutdown: in-flight messages did not finish within %ss", grace)
         if self.web_server is not None:
