@@ -217,6 +217,30 @@ class QuarantineSection(Section):
                             "every node sharing it can read them; auto = files for SQLite, database otherwise")
 
 
+class SsoProvider(Section):
+    """One OpenID Connect provider for the review UI (quarantine/web/oidc.py)."""
+
+    name: str = Field(description="short name in the URL: /login/sso/NAME")
+    label: str = Field("", description="the button says 'Sign in with LABEL'")
+    issuer: str = Field(description="e.g. https://login.microsoftonline.com/TENANT/v2.0 or https://accounts.google.com")
+    client_id: str
+    client_secret_file: Path | None = Field(None, description="file holding the client secret")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    email_claims: list[str] = Field(default_factory=lambda: ["email", "preferred_username", "upn"],
+                                    description="ID-token claims tried in turn for the account's e-mail")
+    groups_claim: str = "groups"
+    role_groups: dict[str, Literal["admin", "reviewer", "dsl", "head", "auditor"]] = Field(
+        default_factory=dict, description="group claim value -> review role; creates the account on first "
+                                          "sign-in (existing accounts keep their role)")
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
+            raise ValueError("lower-case letters, digits, - and _ only (it is part of a URL)")
+        return value
+
+
 class WebSection(Section):
     listen: str = Field("127.0.0.1:8025", description="host:port of the review UI and /metrics")
     enabled: bool = True
@@ -231,6 +255,7 @@ class WebSection(Section):
     access_minutes: float = Field(15.0, gt=0, description="how long a DSL's reasoned access to a hold lasts")
     argon2_time_cost: int = Field(3, ge=1, description="argon2id passes for password hashes (RFC 9106)")
     argon2_memory_kib: int = Field(65536, ge=8192, description="argon2id memory per hash, KiB")
+    sso: list[SsoProvider] = Field(default_factory=list, description="[[web.sso]] OpenID Connect providers")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed; "

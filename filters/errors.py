@@ -29,6 +29,7 @@ as one (a bad list file or period is a bad value).
     ├── CountersUnavailable                  quarantine/redis_counters.py  Redis down or refusing
     ├── ReleaseError                         quarantine/review.py  nothing was released
     ├── UserError                            quarantine/users.py   a review account
+    ├── SsoError                             quarantine/web/oidc.py  a single sign-on that failed
     └── LinkError                            quarantine/links.py   a forged or expired mail link
 
 Library errors (OSError, pydantic's ValidationError, aiosmtplib's) are caught

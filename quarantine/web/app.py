@@ -154,6 +154,14 @@ class ReviewApp:
         self.env.filters["age"] = _age
         self.env.globals["SAFEGUARDING"] = SAFEGUARDING
         self.env.globals["school"] = self.settings.school.name
+        self.env.globals["sso_providers"] = [(p.name, p.label or p.name) for p in web.sso]
+        self.sso = None
+        if web.sso:
+            from quarantine.web.oidc import SsoLogin
+
+            self.sso = SsoLogin({p.name: p for p in web.sso}, self.users,
+                                load_secret(Path(self.settings.quarantine.path), self.store), web.base_url,
+                                self.secure, self.start_session, self.login_error, self.db)
 
     # -- plumbing ------------------------------------------------------------------
     async def db(self, fn, *args):
@@ -250,13 +258,27 @@ class ReviewApp:
             await self.db(self.review.audit, name or "?", WebAction.LOGIN_FAILED, None, "", {"address": address})
             return again("That name and password do not match an active account.", 401)
         await self.limiter.succeeded(name)
+        response = await self.start_session(user, request, "password", nxt)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    async def start_session(self, user: Any, request: Request, via: str, nxt: str) -> Response:
+        """A signed-in user (password or single sign-on): session, audit row, redirect home."""
+        address = request.client.host if request.client else "?"
         token = await self.db(self.sessions.create, user)
-        await self.db(self.review.audit, user.name, WebAction.LOGIN, None, "", {"address": address})
+        await self.db(self.review.audit, user.name, WebAction.LOGIN, None, "", {"address": address, "via": via})
+        nxt = _safe_next(nxt)
         target = nxt if nxt != "/" else ROLE_HOME[user.role]
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=self.secure(request),
                             path="/")
-        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    def login_error(self, request: Request, message: str, status: int) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = self.render("login.html", request, None, status, csrf_login=token, next="/", message=message)
+        response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                            secure=self.secure(request), path="/login")
         return response
 
     async def logout(self, request: Request, auth: Auth) -> Response:
@@ -701,6 +723,8 @@ class ReviewApp:
             Route("/login", self.login_get, methods=["GET"]),
             Route("/login", self.login_post, methods=["POST"]),
             Route("/logout", self.page(None, self.logout), methods=["POST"]),
+            *([Route("/login/sso/{name}", self.sso.start, methods=["GET"]),
+               Route("/login/sso/{name}/callback", self.sso.callback, methods=["GET"])] if self.sso else []),
             Route("/", self.page(None, self.home)),
             Route("/queue", self.page(P.QUEUE, self.queue)),
             Route("/bulk", self.page(P.QUEUE, self.bulk), methods=["POST"]),
