@@ -12,6 +12,8 @@ chain and clamd (the test suite's ClamdServer, as bench/throughput.py starts it)
 The mix: plain mail to a pupil and a member of staff (passes), a 200 kB newsletter
 (passes), an executable attachment (held for the pupil), a forged school sender
 (held for the pupil, tagged for staff) and HTML with a 60,000-character line.
+DKIM/SPF/DMARC ask a DNS server on loopback (tests/dns_server.py) publishing SPF
+and DMARC for the senders' domain, never the public internet.
 
 Printed: schoolgate's RSS (all its processes) after warm-up, half way and at the
 end; its replies by class (from its JSON decision log); Postfix's delivery
@@ -175,6 +177,19 @@ def queued(etc: Path) -> int:
                for _, _, files in os.walk(spool / sub))
 
 
+def start_dns():
+    """The senders' domain publishes SPF for Postfix's address (so SPF and DMARC pass,
+    as for a real sender); the school's domain publishes its own strict records."""
+    from tests.dns_server import DnsServer
+
+    return DnsServer({
+        ("example.org", "TXT"): ["v=spf1 ip4:127.0.0.0/8 -all"],
+        ("_dmarc.example.org", "TXT"): ["v=DMARC1; p=none"],
+        (SCHOOL, "TXT"): ["v=spf1 ip4:192.0.2.0/24 -all"],
+        (f"_dmarc.{SCHOOL}", "TXT"): ["v=DMARC1; p=quarantine"],
+    }).start()
+
+
 def start_gateway(work: Path, config: Path, port: int) -> Server:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--grace", "5"],
@@ -216,14 +231,15 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="schoolgate-soak-"))
     os.chmod(work, 0o755)
-    clamd = gateway = etc = None
+    clamd = gateway = etc = dns = None
     sink = CountingSink()
     try:
         specs = mix(work)
         sink.controller.start()
         clamd = start_clamd(work)
         port = free_port()
-        config = site_config(work, port, sink.controller.port, clamd.address, workers=1)
+        dns = start_dns()
+        config = site_config(work, port, sink.controller.port, clamd.address, workers=1, dns_address=dns.address)
         text = config.read_text().replace("[gateway]\n", '[gateway]\ntrusted_networks = ["192.0.2.0/24"]\n', 1)
         config.write_text(text.replace('level = "warning"', 'level = "info"'))
         gateway = start_gateway(work, config, port)
@@ -264,6 +280,8 @@ def main() -> int:
             gateway.stop()
         if clamd is not None:
             clamd.stop()
+        if dns is not None:
+            dns.stop()
         if sink.controller._thread is not None:
             sink.controller.stop()
         if not args.keep:

@@ -390,9 +390,13 @@ def start_clamd(work: Path):
     return clamd
 
 
-def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int) -> Path:
+def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int,
+                dns_address: str | None = None) -> Path:
+    """`dns_address`: a loopback DNS server (tests/dns_server.py) for the authentication
+    filter, so a bench whose clients are untrusted never asks the public internet."""
     write_directory(work / "directory.csv")
     path = work / "site.toml"
+    dns = f'\n[authentication]\nnameservers = ["{dns_address}"]\n' if dns_address else ""
     path.write_text(f"""
 [school]
 name = "Example Academy"
@@ -424,7 +428,7 @@ level = "warning"
 [virus]
 clamd = "{clamd_address}"
 allow_test_signatures = true  # the bench clamd has test signatures only
-""", encoding="utf-8")
+{dns}""", encoding="utf-8")
     return path
 
 
