@@ -192,8 +192,10 @@ def start_dns():
 
 def start_gateway(work: Path, config: Path, port: int) -> Server:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the JSON decision log is on stdout (gateway/logs.py: for journald): report() reads it
+    log = open(work / "schoolgate.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--grace", "5"],
-                            stdout=subprocess.DEVNULL, stderr=open(work / "schoolgate.log", "wb"), env=env)
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_smtp(port, proc, 180, "schoolgate")
     return Server("schoolgate", port, proc)
 
