@@ -434,7 +434,10 @@ allow_test_signatures = true  # the bench clamd has test signatures only
 
 def start_schoolgate(work: Path, config: Path, port: int) -> Server:
     binary = ROOT / ".venv" / "bin" / "schoolgate"
-    proc = subprocess.Popen([str(binary), "serve", "--config", str(config), "--grace", "5"],
+    command, env = [str(binary)], None
+    if not binary.exists():  # a worktree without its own venv: this checkout's code, the running Python
+        command, env = [sys.executable, "-m", "gateway.cli"], {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*command, "serve", "--config", str(config), "--grace", "5"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(work / "schoolgate.log", "wb"))
     wait_smtp(port, proc, 180, "schoolgate")
     time.sleep(1.0)
