@@ -182,6 +182,7 @@ class GatewayHandler:
         self.directory: Directory = scanner.directory
         self.connections = 0
         self.in_flight = 0
+        self.handled = 0  # transactions finished (gateway/memory.py trims the heap after activity)
         # Why a queue before the chain: the filters are CPU-bound, so scanning 100 messages
         # at once in one process only stretches each one past its filter timeouts (measured:
         # every message tempfailed at 100 sessions). Waiting here costs the client nothing.
@@ -279,6 +280,7 @@ class GatewayHandler:
 
     def _leave(self, started: float) -> None:
         self.in_flight -= 1
+        self.handled += 1
         if self.in_flight == 0:
             self._idle.set()
         self.metrics.transaction_seconds.observe(time.perf_counter() - started)
