@@ -221,6 +221,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=250, help="messages per smtp-source run (types alternate)")
     parser.add_argument("--drain-timeout", type=float, default=900, help="seconds to wait for Postfix's queue")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs, quarantine)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop injecting after this long (a loaded machine), then drain and report "
+                             "what was injected; the report says so")
     args = parser.parse_args()
     missing = [f"{t}: {INSTALL['smtp-source']}" for t in ("smtp-source", "postfix") if shutil.which(t) is None]
     if shutil.which("clamd") is None and not Path("/usr/sbin/clamd").exists():
@@ -257,6 +260,10 @@ def main() -> int:
         injected, errors, started = 0, [], time.monotonic()
         turn = 0
         while injected < args.messages:
+            if args.max_seconds is not None and time.monotonic() - started > args.max_seconds:
+                print(f"  --max-seconds {args.max_seconds:g} reached: stopping at {injected} injected", flush=True)
+                args.messages = injected  # "middle" and the report refer to what was injected
+                break
             spec = specs[turn % len(specs)]
             count = min(args.batch, args.messages - injected)
             error = inject(postfix_port, spec, count, args.sessions)
@@ -273,6 +280,9 @@ def main() -> int:
         left = _drain(etc, args.drain_timeout, lambda: _sample(rss, injected - queued(etc), args.messages, gateway))
         seconds = time.monotonic() - started
         rss["end"] = mb(tree(gateway.proc.pid))
+        if args.max_seconds is not None:  # half way through what was actually handled
+            half = injected // 2
+            rss["middle"] = min(rss.get("series", [(0, 0.0)]), key=lambda pr: abs(pr[0] - half))[1]
         report(work, args, injected + 2 * len(specs), errors, left, seconds, rss, sink)
         return 0
     finally:
@@ -307,6 +317,7 @@ def _sample(rss: dict, processed: int, total: int, gateway: Server) -> None:
     """RSS half way through what the gateway has handled (not what was injected), and the peak."""
     now = mb(tree(gateway.proc.pid))
     rss["peak"] = max(rss.get("peak", 0.0), now)
+    rss.setdefault("series", []).append((processed, now))  # for a run cut short by --max-seconds
     if "middle" not in rss and processed >= total // 2:
         rss["middle"] = now
 
