@@ -390,9 +390,13 @@ def start_clamd(work: Path):
     return clamd
 
 
-def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int) -> Path:
+def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int,
+                dns_address: str | None = None) -> Path:
+    """`dns_address`: a loopback DNS server (tests/dns_server.py) for the authentication
+    filter, so a bench whose clients are untrusted never asks the public internet."""
     write_directory(work / "directory.csv")
     path = work / "site.toml"
+    dns = f'\n[authentication]\nnameservers = ["{dns_address}"]\n' if dns_address else ""
     path.write_text(f"""
 [school]
 name = "Example Academy"
@@ -424,13 +428,16 @@ level = "warning"
 [virus]
 clamd = "{clamd_address}"
 allow_test_signatures = true  # the bench clamd has test signatures only
-""", encoding="utf-8")
+{dns}""", encoding="utf-8")
     return path
 
 
 def start_schoolgate(work: Path, config: Path, port: int) -> Server:
     binary = ROOT / ".venv" / "bin" / "schoolgate"
-    proc = subprocess.Popen([str(binary), "serve", "--config", str(config), "--grace", "5"],
+    command, env = [str(binary)], None
+    if not binary.exists():  # a worktree without its own venv: this checkout's code, the running Python
+        command, env = [sys.executable, "-m", "gateway.cli"], {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*command, "serve", "--config", str(config), "--grace", "5"], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(work / "schoolgate.log", "wb"))
     wait_smtp(port, proc, 180, "schoolgate")
     time.sleep(1.0)

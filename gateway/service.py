@@ -19,6 +19,7 @@ from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
 from gateway.health import HealthMonitor
 from gateway.http import create_app
+from gateway.memory import HeapTrimmer
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
 from gateway.routing import Router
@@ -83,6 +84,7 @@ class Gateway:
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
     notifier: Notifier | None = None
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
+    trimmer: HeapTrimmer | None = None  # gives freed heap back to the OS (gateway/memory.py)
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
 
@@ -156,6 +158,9 @@ class Gateway:
                 raise StartupError(f"SMTP {settings.gateway.listen}: cannot listen: {exc.strerror}") from None
         log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
         self._share_metrics(primary)
+        handler = self.handler
+        self.trimmer = HeapTrimmer(lambda: handler.handled)  # every worker: each has its own heap
+        self.trimmer.start()
         if not primary:
             return
         self.health = HealthMonitor(settings, self.store, self.next_hop, self.metrics)
@@ -240,6 +245,8 @@ class Gateway:
                     await self._web_task
                 except (Exception, SystemExit):  # uvicorn exits on its own errors; it is stopping anyway
                     log.debug("web server ended with an error", exc_info=True)
+        if self.trimmer is not None:
+            await self.trimmer.stop()
         if self.health is not None:
             await self.health.stop()
         if self.notifier is not None:
