@@ -23,7 +23,7 @@ from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, 
                         delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
-from filters.base import Finding
+from filters.base import LOCKED_CATEGORIES, Finding
 from filters.errors import SchoolgateError
 
 T = TypeVar("T")
@@ -158,6 +158,17 @@ class HeldMessage:
     @property
     def categories(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(str(f.category) for f in self.findings))
+
+    @property
+    def locked(self) -> bool:
+        """An indecent-image hold (filters/images.py): its images are never rendered,
+        downloaded, released or exported, by anyone; only hashes leave (docs/images.md)."""
+        return any(f.category in LOCKED_CATEGORIES for f in self.findings)
+
+    @property
+    def level(self) -> int:
+        """The highest risk level (1-5) of its findings, 0 when none is graded."""
+        return max((f.level for f in self.findings), default=0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
