@@ -76,6 +76,7 @@ class Gateway:
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
     notifier: Notifier | None = None
+    escalator: object | None = None  # quarantine.escalation.Escalator
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
@@ -126,8 +127,14 @@ class Gateway:
         except DkimSigningError as exc:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
+        from quarantine.escalation import Escalator  # the out-of-hours tree (docs/alerts.md)
+        self.escalator = Escalator(settings, self.store, self.notifier.send, self.notifier.signer)
+
+        def on_hold(message_id: str) -> None:
+            self.notifier.held(message_id)
+            self.escalator.hook(message_id)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
-                                on_hold=self.notifier.held)
+                                on_hold=on_hold)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)
@@ -148,6 +155,7 @@ class Gateway:
         if web if web is not None else settings.web.enabled:
             await self._start_web()
         await self.notifier.start()  # digest and DSL-escalation timers
+        await self.escalator.start()  # the escalation tree's steps (state in the store: resumes)
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop)
 
@@ -162,7 +170,8 @@ class Gateway:
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         assert self.health is not None
         app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
-                                                     notifier=self.notifier), health=self.health)
+                                                     notifier=self.notifier, escalator=self.escalator),
+                         health=self.health)
         # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1);
         # log_config=None: uvicorn's lines go through our own (JSON) handlers
         proxies = self.settings.web.trusted_proxies
@@ -197,6 +206,8 @@ class Gateway:
                     log.debug("web server ended with an error", exc_info=True)
         if self.health is not None:
             await self.health.stop()
+        if getattr(self, "escalator", None) is not None:
+            await self.escalator.stop()
         if self.notifier is not None:
             await self.notifier.stop()
         from quarantine.reports import stop_reports

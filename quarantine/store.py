@@ -608,3 +608,4 @@ class QuarantineStore:
 # them here means every open_sync() creates them too.
 import quarantine.review_store  # noqa: E402,F401
 import quarantine.report_tables  # noqa: E402,F401  (reports sent, config snapshots)
+import quarantine.escalation  # noqa: E402,F401  (escalation runs)

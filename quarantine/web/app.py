@@ -141,6 +141,7 @@ class ReviewApp:
     next_hop: Callable[[], Any]  # -> NextHop | None (the running gateway's)
     signer: LinkSigner
     notifier: Any = None  # quarantine.notify.Notifier
+    escalator: Any = None  # quarantine.escalation.Escalator
 
     def __post_init__(self) -> None:
         web = self.settings.web
@@ -674,6 +675,32 @@ class ReviewApp:
         await self.db(self.review.add_release_request_sync, held.id, link.who or held.mail_from, reason)
         return self.render("request.html", request, None, m=held, used=False, sent=True)
 
+    async def ack_page(self, request: Request) -> Response:
+        """The acknowledge link of an escalation mail/SMS (quarantine/escalation.py). No login: the
+        signed link is the key, and it shows no content. GET only asks (link previewers and SMS
+        apps fetch links); the POST acknowledges, audited under the contact's name."""
+        token = request.path_params["token"]
+        try:
+            link = self.signer.read(token)
+            if link.action != "ack":
+                raise LinkError("This link is not valid.")
+        except LinkError as exc:
+            return self.render("error.html", request, None, 400, title="Link not valid", text=str(exc))
+        try:
+            held = await self.store.get(link.message_id)
+        except StoreError:
+            return self.render("error.html", request, None, 404, title="Not found", text="This alert is gone.")
+        who = link.who or "escalation contact"
+        ctx = dict(token=token, who=who, level=held.level, message_id=held.id)
+        if request.method == "GET":
+            return self.render("ack.html", request, None, acked=False, **ctx)
+        if self.escalator is not None:
+            await self.escalator.acknowledge(held.id, who, "acknowledge link")
+        else:  # a web UI without the gateway's escalator: the alert row is what the tree reads
+            await self.db(self.review.ack_alerts_sync, held.id, who[:64])
+            await self.db(self.review.audit, who[:64], "escalation_ack", held.id, "acknowledge link")
+        return self.render("ack.html", request, None, acked=True, **ctx)
+
     # -- audit, counts, admin ----------------------------------------------------------------
     def _audit_filters(self, request: Request) -> tuple[dict, dict[str, str]]:
         p = request.query_params
@@ -761,6 +788,7 @@ class ReviewApp:
             Route("/l/{token}", self.page(P.QUEUE, self.link_get), methods=["GET"]),
             Route("/l/{token}", self.page(P.QUEUE, self.link_post), methods=["POST"]),
             Route("/request/{token}", self.request_page, methods=["GET", "POST"]),
+            Route("/ack/{token}", self.ack_page, methods=["GET", "POST"]),
             Route("/audit", self.page(P.AUDIT, self.audit_page)),
             Route("/audit.csv", self.page(P.AUDIT, self.audit_csv)),
             Route("/counts", self.page(P.COUNTS, self.counts)),
@@ -792,7 +820,7 @@ def _csv_safe(text: str) -> str:
 
 
 def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: Callable[[], Any] | Any = None,
-                      signer: LinkSigner | None = None, notifier: Any = None):
+                      signer: LinkSigner | None = None, notifier: Any = None, escalator: Any = None):
     """The review UI as an ASGI app (security headers applied). `next_hop`: the running
     gateway's NextHop, or a callable returning it (it may be created after the app)."""
     getter = next_hop if callable(next_hop) else (lambda: next_hop)
@@ -800,7 +828,7 @@ def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: C
         signer = notifier.signer  # one key: links the notifier mails must verify here
     if signer is None:
         signer = LinkSigner(load_secret(Path(settings.quarantine.path)), settings.notify.link_hours * 3600)
-    return ReviewApp(settings, store, getter, signer, notifier).asgi()
+    return ReviewApp(settings, store, getter, signer, notifier, escalator).asgi()
 
 
 def review_routes(settings: Settings, store: QuarantineStore, **kwargs: Any) -> list[BaseRoute]:
