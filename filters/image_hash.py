@@ -32,8 +32,8 @@ class HashListError(SchoolgateError, ValueError):
     """The hash list cannot be used: names the file and the line."""
 
 
-class ImageDecodeError(Exception):
-    """These bytes could not be decoded as an image within the limits (not one of ours to show)."""
+class ImageDecodeError(SchoolgateError):
+    """These bytes could not be decoded as an image within the limits; the image is reported unchecked."""
 
 
 @dataclass(frozen=True, slots=True)

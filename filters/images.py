@@ -90,6 +90,27 @@ class ImageFilter:
         import onnxruntime  # noqa: F401
         import PIL.Image  # noqa: F401
 
+    async def self_test(self) -> list[str]:
+        """At start and in `config check`: the model file is there and onnxruntime importable (the
+        session itself loads on first use; a load error then fails the filter: the mail is held)."""
+        import importlib.util
+
+        from filters.nudity import NudityModelError, shipped_model_path
+
+        warnings = []
+        if self._model is not None:
+            try:
+                path = self.options.nudity_model or shipped_model_path()
+            except NudityModelError as exc:
+                raise NudityModelError(f"[images] nudity: {exc}") from None
+            if not Path(path).is_file():
+                raise NudityModelError(f"[images] nudity_model: {path}: no such file")
+            if importlib.util.find_spec("onnxruntime") is None:
+                raise NudityModelError("[images] nudity: onnxruntime is not installed")
+        if self._hashes is not None and not len(self._hashes.current):
+            warnings.append(f"[images] hash_list {self._hashes.path} has no hashes: nothing will match")
+        return warnings
+
     def pupil_mail(self, view: MessageView) -> bool:
         return view.sender.role in self._roles or any(r.role in self._roles for r in view.recipients)
 
