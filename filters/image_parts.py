@@ -35,6 +35,10 @@ def image_type(data: bytes) -> str:
     head = data[:16]
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    # ISO media (HEIC from iPhones, AVIF): an image even when Pillow cannot decode it, so it is
+    # reported unchecked rather than skipped as "not an image"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif"):
+        return "image/avif" if head[8:12] == b"avif" else "image/heic"
     for magic, kind in _MAGICS:
         if head.startswith(magic):
             return kind

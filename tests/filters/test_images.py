@@ -138,6 +138,17 @@ async def test_decompression_bomb_is_not_decoded_and_is_held_unchecked(tmp_path)
     assert Policy(settings).decide(view, found).action == Action.HOLD
 
 
+async def test_an_image_pillow_cannot_decode_is_unchecked_not_skipped(tmp_path) -> None:
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200  # an iPhone photo's header
+    settings, flt = make_filter(tmp_path, hash_list=str(list_file(tmp_path, LISTED_PNG)))
+    _, found = await findings(flt, settings, [("IMG_1234.HEIC", "image/heic", heic)])
+    assert [f.code for f in found] == [NOT_CHECKED_CODE] and "IMG_1234.HEIC" in found[0].evidence[0]
+    # its SHA-256 is still compared: a listed HEIC file is found without decoding it
+    settings, flt = make_filter(tmp_path, hash_list=str(list_file(tmp_path, heic, kinds=("sha256",))))
+    _, found = await findings(flt, settings, [("IMG_1234.HEIC", "image/heic", heic)])
+    assert HASH_CODE in [f.code for f in found]
+
+
 async def test_too_many_images_are_not_a_pass(tmp_path) -> None:
     settings, flt = make_filter(tmp_path, hash_list=str(list_file(tmp_path, LISTED_PNG)), max_images=2)
     pics = [(f"{i}.png", "image/png", encoded(drawn(100 + i))) for i in range(3)]
