@@ -61,6 +61,9 @@ FAILED = "escalation_failed"
 ACKED = "escalation_ack"
 ENDED = "escalation_ended"
 
+# how far back a start looks for level-5 holds that never got a run (see recover_sync)
+RECOVER_HOURS = 24
+
 SendMail = Callable[[str, Sequence[str], str, str, str | None], Awaitable[bool]]  # Notifier.send
 
 
@@ -143,6 +146,18 @@ class Escalator:
             await coro
         except Exception:
             log.exception("escalation could not start")
+
+    def recover_sync(self, now: float) -> list[str]:
+        """Holds of the last RECOVER_HOURS at min_level or above that have no run and no acknowledged
+        alert: the process died between storing one and starting its run. Started now."""
+        if not self.cfg.enabled:
+            return []
+        started = []
+        for held in self.store.list_sync(status="held", since=time.time() - RECOVER_HOURS * 3600, limit=2000):
+            if held.level >= self.cfg.min_level and not self._acked_in_ui_sync({"message_id": held.id}) \
+                    and self.begin_sync(held.id, held.level, now):
+                started.append(held.id)
+        return started
 
     # -- the steps --------------------------------------------------------------------------------
     def _due_sync(self, now: float) -> list[dict]:
@@ -295,6 +310,9 @@ class Escalator:
 
     async def start(self) -> None:
         if self.cfg.enabled and self._task is None:
+            for message_id in await self.store.run(self.recover_sync, self.clock()):
+                log.warning("escalation for %s started at start-up: it had none (a crash before its run?)",
+                            message_id)
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:

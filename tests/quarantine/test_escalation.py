@@ -251,6 +251,24 @@ async def test_a_restart_resumes_and_two_nodes_send_each_step_once(tree, webhook
     assert len([c for c in webhook.calls]) == 1  # Head has no phone: still the one call of step 1
 
 
+async def test_a_level_5_hold_without_a_run_is_picked_up_at_start(tree, webhook) -> None:
+    gw, clock = await tree(datetime(2026, 11, 28, 2, 0, tzinfo=LONDON))
+    raw = make_message("goodbye", to=PUPIL)
+    mid = new_message_id()
+    finding = Finding("RISK_SELF_HARM", "test", Category.SELF_HARM, Severity.CRITICAL, ("x",), "r", level=5)
+    # stored, but the process "died" before the hook ran: no run
+    await gw.store.run(lambda: gw.store.add_sync(
+        message_id=mid, raw=raw, mail_from="p@example.com", from_header="p@example.com", subject="hi",
+        direction="internal", sender_role="student", client_ip="192.0.2.1", sha256="0" * 64, size=len(raw),
+        recipients=[(PUPIL, "student", "hold")], findings=[finding], failures=[]))
+    old = gw.gateway.escalator
+    fresh = Escalator(gw.settings, gw.store, old._send_mail, old.signer, clock=clock)
+    assert await gw.store.run(fresh.recover_sync, clock()) == [mid]
+    assert await gw.store.run(fresh.recover_sync, clock()) == []  # once
+    assert [r.contact for r in await fresh.tick()] == ["On-call SLT"]
+    assert webhook.calls[-1]["json"]["message_id"] == mid
+
+
 async def test_below_min_level_no_tree(tree, webhook) -> None:
     gw, clock = await tree(datetime(2026, 11, 28, 2, 0, tzinfo=LONDON))
     raw = make_message("hey, don't tell your mum", to=PUPIL)
