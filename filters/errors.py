@@ -29,7 +29,8 @@ as one (a bad list file or period is a bad value).
     ├── LinkError                            quarantine/links.py   a forged or expired mail link
     ├── HashListError (ValueError)           filters/image_hash.py [images] hash_list: file and line
     ├── ImageDecodeError                     filters/image_hash.py an image not decoded (reported unchecked)
-    └── NudityModelError                     filters/nudity.py     the nudity classifier cannot run
+    ├── NudityModelError                     filters/nudity.py     the nudity classifier cannot run
+    └── EscalationError                      quarantine/escalation.py  the tree cannot run as configured
 
 Library errors (OSError, pydantic's ValidationError, aiosmtplib's) are caught
 where they happen and turned into one of these, never shown as a traceback.

@@ -127,8 +127,11 @@ class Gateway:
         except DkimSigningError as exc:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
-        from quarantine.escalation import Escalator  # the out-of-hours tree (docs/alerts.md)
-        self.escalator = Escalator(settings, self.store, self.notifier.send, self.notifier.signer)
+        from quarantine.escalation import EscalationError, Escalator  # the out-of-hours tree (docs/alerts.md)
+        try:
+            self.escalator = Escalator(settings, self.store, self.notifier.send, self.notifier.signer)
+        except EscalationError as exc:
+            raise StartupError(str(exc)) from None
 
         def on_hold(message_id: str) -> None:
             self.notifier.held(message_id)
@@ -206,7 +209,7 @@ class Gateway:
                     log.debug("web server ended with an error", exc_info=True)
         if self.health is not None:
             await self.health.stop()
-        if getattr(self, "escalator", None) is not None:
+        if self.escalator is not None:
             await self.escalator.stop()
         if self.notifier is not None:
             await self.notifier.stop()

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Column, Float, Integer, String, Table, and_, insert, select, update
 
 from config.schema import EscalationContact, Settings, parse_hours
+from filters.errors import SchoolgateError
 from quarantine.links import LinkSigner
 from quarantine.store import QuarantineStore, StoreError, metadata
 
@@ -60,6 +61,10 @@ SKIPPED = "escalation_skipped"
 FAILED = "escalation_failed"
 ACKED = "escalation_ack"
 ENDED = "escalation_ended"
+
+class EscalationError(SchoolgateError):
+    """The tree cannot run as configured (an unreadable webhook secret)."""
+
 
 # how far back a start looks for level-5 holds that never got a run (see recover_sync)
 RECOVER_HOURS = 24
@@ -103,7 +108,13 @@ class Escalator:
         self.clock = clock
         self._transport = transport  # httpx transport for tests' odd servers; None = real sockets
         self._tz = ZoneInfo(self.cfg.timezone)
-        self._secret = Path(self.cfg.webhook_secret_file).read_bytes().strip() if self.cfg.webhook_secret_file else b""
+        self._secret = b""
+        if self.cfg.webhook_secret_file:
+            try:
+                self._secret = Path(self.cfg.webhook_secret_file).read_bytes().strip()
+            except OSError as exc:
+                raise EscalationError(f"[escalation] webhook_secret_file: {self.cfg.webhook_secret_file}: "
+                                      f"{exc.strerror}") from None
         self.base_url = (settings.web.base_url or f"http://{settings.web.listen}").rstrip("/")
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
