@@ -160,7 +160,9 @@ def _pdf(data: bytes, where: str, index: int, walk: ImageWalk, budget: _Budget) 
         from pypdf import PdfReader
 
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
+        # owner-password-only PDFs (printing/copying locked) open with the empty password;
+        # a real password leaves the images unread: unchecked, like anything else we cannot see
+        if reader.is_encrypted and not reader.decrypt(""):
             walk.unchecked.append(f"{where}: password-protected PDF, images not read")
             return
         pages = reader.pages
