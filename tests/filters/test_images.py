@@ -214,13 +214,13 @@ async def test_over_smtp_listed_image_is_held_locked_and_unrelated_passes(make_g
     hashes = list_file(tmp_path, LISTED_PNG)
     gw = await make_gateway(next_hop=sink.address, filters={"chain": ["images"]},
                             images={"hash_list": str(hashes)}, notify={"enabled": False}, **ROLES)
-    raw = make_message("look", sender="stranger@example.net", to=PUPIL,
-                       attachments=[("IMG_0001.jpg", "image/jpeg", resized_jpeg(LISTED))])
-    code, text = await gw.send(raw, mail_from="stranger@example.net", rcpt_tos=[PUPIL])
-    assert code == 250, text
-    mid = re.search(rb"Ok: (\S+)", text).group(1).decode()
-    held = await gw.store.get(mid)
-    assert held.codes == (HASH_CODE,) and held.locked and "dsl" in held.alerts
+    for name, data in (("photo.png", LISTED_PNG), ("IMG_0001.jpg", resized_jpeg(LISTED))):  # exact, resized
+        raw = make_message("look", sender="stranger@example.net", to=PUPIL, attachments=[(name, "image/jpeg", data)])
+        code, text = await gw.send(raw, mail_from="stranger@example.net", rcpt_tos=[PUPIL])
+        assert code == 250, text
+        mid = re.search(rb"Ok: (\S+)", text).group(1).decode()
+        held = await gw.store.get(mid)
+        assert held.codes == (HASH_CODE,) and held.locked and "dsl" in held.alerts
     assert sink.messages == []
     raw = make_message("look", sender="stranger@example.net", to=PUPIL,
                        attachments=[("holiday.jpg", "image/jpeg", resized_jpeg(drawn(5)))])
