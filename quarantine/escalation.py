@@ -108,6 +108,9 @@ class Escalator:
         self.clock = clock
         self._transport = transport  # httpx transport for tests' odd servers; None = real sockets
         self._tz = ZoneInfo(self.cfg.timezone)
+        if any(c.email for c in self.cfg.contacts) and self.cfg.enabled and not settings.notify.from_address:
+            raise EscalationError("[escalation] contacts have e-mail addresses but [notify] from_address is not "
+                                  "set, so no escalation e-mail could be sent")
         self._secret = b""
         if self.cfg.webhook_secret_file:
             try:

@@ -83,6 +83,7 @@ async def test_hash_match_is_locked_for_everyone_and_exports_hashes_only(images_
     (alert, msg), = notices(review.sink, "dsl_alert")
     assert alert.rcpt_tos == [f"dsl@{SCHOOL_DOMAIN}"] and "you know what" not in msg.get_content()
     assert not msg.is_multipart() and SENT_JPEG[:64] not in alert.data
+    assert "LOCKED: nobody can view or download the" in msg.get_content()
     assert notices(review.sink, "sender_external") == []
 
     reviewer = await review.login("reviewer")
