@@ -128,6 +128,18 @@ async def test_the_list_file_is_reread_when_it_changes(tmp_path) -> None:
     assert [f.code for f in found] == [HASH_CODE]
 
 
+def test_a_broken_new_list_keeps_the_old_one(tmp_path) -> None:
+    import os
+    from filters.image_hash import ReloadingHashList
+
+    path = list_file(tmp_path, LISTED_PNG)
+    hashes = ReloadingHashList(path)
+    before = len(hashes.get())
+    path.write_text("pdq:nothex\n")
+    os.utime(path, ns=(1, 10**18))
+    assert len(hashes.get()) == before > 0 and "still using the list loaded before" in hashes.error
+
+
 async def test_decompression_bomb_is_not_decoded_and_is_held_unchecked(tmp_path) -> None:
     from PIL import Image
     huge = encoded(Image.new("L", (12000, 12000)), "PNG", optimize=True)  # ~144 Mpixel, a small file
