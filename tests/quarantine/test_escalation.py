@@ -190,6 +190,8 @@ async def test_level_5_at_2am_goes_down_the_tree_every_5_minutes_until_acknowled
     path = webhook.calls[-1]["json"]["ack_url"].split(str(review.base), 1)[-1]
     path = path[path.index("/ack/"):]
     async with review.client() as client:
+        forged = await client.post("/ack/" + "x" * 40)
+        assert forged.status_code == 400 and (await gw.store.run(esc.state_sync, mid))["acked_at"] is None
         page = await client.get(path)
         assert page.status_code == 200 and "Acknowledge this safeguarding alert" in page.text
         assert (await gw.store.run(esc.state_sync, mid))["acked_at"] is None
