@@ -430,6 +430,112 @@ class LoggingSection(Section):
     format: Literal["json", "text"] = "json"
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WINDOW = re.compile(r"^(?:(?P<days>[a-z,\-]+)\s+)?(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
+
+
+def parse_hours(text: str) -> tuple[tuple[frozenset[int], int, int], ...]:
+    """"always" -> () (any time); else windows "mon-fri 08:00-18:00; sat 09:00-12:00" as
+    (weekdays 0=Mon, start minute, end minute); an end before the start runs past midnight."""
+    text = text.strip().lower()
+    if text in ("always", "24/7", "any"):
+        return ()
+    windows = []
+    for part in (p.strip() for p in text.split(";") if p.strip()):
+        match = _WINDOW.match(part)
+        if not match:
+            raise ValueError(f"hours {part!r}: give e.g. \"mon-fri 08:00-18:00\", \"22:00-07:00\" or \"always\"")
+        days: set[int] = set()
+        for item in (match["days"] or "mon-sun").split(","):
+            first, _, last = item.partition("-")
+            if first not in _DAYS or (last and last not in _DAYS):
+                raise ValueError(f"hours {part!r}: days are mon tue wed thu fri sat sun")
+            a, b = _DAYS.index(first), _DAYS.index(last or first)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        minutes = []
+        for clock in (match["start"], match["end"]):
+            hour, minute = (int(x) for x in clock.split(":"))
+            if hour > 24 or minute > 59 or (hour == 24 and minute):
+                raise ValueError(f"hours {part!r}: {clock} is not a time of day")
+            minutes.append(hour * 60 + minute)
+        windows.append((frozenset(days), minutes[0], minutes[1]))
+    return tuple(windows)
+
+
+class EscalationContact(Section):
+    """One person in the escalation tree, in order: the DSL first, then deputies, the Head ..."""
+
+    name: str = Field(min_length=1, description="shown in the audit and on the acknowledge page")
+    email: str = Field("", description="alert e-mail address")
+    phone: str = Field("", description="number passed to the webhook (SMS / phone call service)")
+    hours: str = Field("always", description='when this contact is called: "always" or "mon-fri 08:00-18:00; ..."')
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_address(value) if value.strip() else ""
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
+
+
+class EscalationSection(Section):
+    """[escalation]: the out-of-hours tree for the highest-risk alerts (docs/alerts.md)."""
+
+    enabled: bool = Field(False, description="run the escalation tree for alerts at min_level or above")
+    min_level: int = Field(5, ge=1, le=5, description="risk level (Finding.level) from which a hold goes down the tree")
+    step_minutes: float = Field(5.0, gt=0, le=60, description="an unacknowledged call goes to the next contact after this")
+    max_rounds: int = Field(0, ge=0, description="times down the whole tree; 0 = until acknowledged")
+    timezone: str = Field("Europe/London", description="the contacts' hours are in this time zone")
+    webhook_url: str = Field("", description="POST JSON here for each phone contact (the SMS/phone service)")
+    webhook_secret_file: Path | None = Field(
+        None, description="file with the shared secret; the body's HMAC-SHA256 goes in X-Schoolgate-Signature")
+    webhook_timeout: float = Field(10.0, gt=0, description="seconds for the webhook to answer")
+    check_seconds: float = Field(15.0, gt=0, le=60, description="how often due steps are looked for")
+    contacts: list[EscalationContact] = Field(default_factory=list, description="in calling order")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+        return value
+
+    @field_validator("contacts")
+    @classmethod
+    def _contacts(cls, values: list[EscalationContact], info: ValidationInfo) -> list[EscalationContact]:
+        for contact in values:
+            if not contact.email and not contact.phone:
+                raise ValueError(f"contact {contact.name!r} has neither email nor phone")
+        return values
+
+    @model_validator(mode="after")
+    def _tree(self) -> "EscalationSection":
+        # UK monitoring services call at least two people, one of them at any hour
+        if not self.enabled:
+            return self
+        if len(self.contacts) < 2:
+            raise ValueError("contacts: the tree needs at least two contacts")
+        if not any(parse_hours(c.hours) == () for c in self.contacts):
+            raise ValueError('contacts: one contact needs hours = "always" (reachable at any hour)')
+        if any(c.phone for c in self.contacts) and not self.webhook_url:
+            raise ValueError("webhook_url: contacts have phone numbers but no webhook is set")
+        return self
+
+
 class Settings(Section):
     """Everything a gateway node runs on. `filter_options` holds each chained
     filter's validated Options, keyed by filter name (top-level table of that name)."""
@@ -448,6 +554,7 @@ class Settings(Section):
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     redis: RedisSection = Field(default_factory=RedisSection)
+    escalation: EscalationSection = Field(default_factory=EscalationSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

@@ -92,11 +92,20 @@ class Category(StrEnum):
     PARSE_ERROR = "parse_error"
     SENDER_LIST = "sender_list"  # reviewers' allow/block decisions about a sender
     DELIVERY = "delivery"  # the next hop refused a copy the others got (gateway/dispatch.py keeps it)
+    # an image on the school's hash list of known indecent images, or one the nudity
+    # classifier scored as nude in pupil mail (filters/images.py): safeguarding, and locked
+    INDECENT_IMAGE = "indecent_image"
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(
-    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM}
+    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM, Category.INDECENT_IMAGE}
 )
+
+# Holds with these categories are locked: their images are never rendered, downloaded,
+# released or exported by anyone, the DSL included ("Do not show any child the image";
+# "DO NOT do anything until you have discussed the matter with the DSL"). Only hashes
+# leave, in the evidence export for the police (docs/images.md).
+LOCKED_CATEGORIES: frozenset[Category] = frozenset({Category.INDECENT_IMAGE})
 
 
 @dataclass(frozen=True, slots=True)

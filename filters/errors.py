@@ -30,7 +30,11 @@ as one (a bad list file or period is a bad value).
     ├── ReleaseError                         quarantine/review.py  nothing was released
     ├── UserError                            quarantine/users.py   a review account
     ├── SsoError                             quarantine/web/oidc.py  a single sign-on that failed
-    └── LinkError                            quarantine/links.py   a forged or expired mail link
+    ├── LinkError                            quarantine/links.py   a forged or expired mail link
+    ├── HashListError (ValueError)           filters/image_hash.py [images] hash_list: file and line
+    ├── ImageDecodeError                     filters/image_hash.py an image not decoded (reported unchecked)
+    ├── NudityModelError                     filters/nudity.py     the nudity classifier cannot run
+    └── EscalationError                      quarantine/escalation.py  the tree cannot run as configured
 
 Library errors (OSError, pydantic's ValidationError, aiosmtplib's) are caught
 where they happen and turned into one of these, never shown as a traceback.

@@ -312,7 +312,8 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
             held = store.get_sync(args.id)
         except StoreError as exc:
             raise CliError(str(exc)) from None
-        raw = store.raw_sync(held) if held.path else None
+        # a locked indecent-image hold: nothing of its content is read out, here either (docs/images.md)
+        raw = store.raw_sync(held) if held.path and not held.locked else None
         history = store.audit_sync(held.id)
         store.write_audit_sync(_actor(args), _view_action(), held.id, args.reason or "cli show")
     finally:
@@ -350,6 +351,8 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
         print(view.body_text[:args.max_chars] or "(no text)")
         for a in view.attachments:
             print(f"  attachment: {a.filename or '(unnamed)'} {a.declared_type} {a.size} bytes")
+    elif held.locked:
+        print("\n(locked indecent-image hold: content never shown; the web UI's police export has the hashes)")
     else:
         print("\n(content not kept)")
     print("\nAudit:")

@@ -83,6 +83,7 @@ class Gateway:
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
     notifier: Notifier | None = None
+    escalator: object | None = None  # quarantine.escalation.Escalator
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
     trimmer: HeapTrimmer | None = None  # gives freed heap back to the OS (gateway/memory.py)
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
@@ -142,8 +143,17 @@ class Gateway:
         except DkimSigningError as exc:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
+        from quarantine.escalation import EscalationError, Escalator  # the out-of-hours tree (docs/alerts.md)
+        try:
+            self.escalator = Escalator(settings, self.store, self.notifier.send, self.notifier.signer)
+        except EscalationError as exc:
+            raise StartupError(str(exc)) from None
+
+        def on_hold(message_id: str) -> None:
+            self.notifier.held(message_id)
+            self.escalator.hook(message_id)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
-                                on_hold=self.notifier.held)
+                                on_hold=on_hold)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)
@@ -174,6 +184,7 @@ class Gateway:
                                       settings.gateway.timers_lease_seconds)
             self.notifier.lease = self.timers_lease
         await self.notifier.start()  # digest and DSL-escalation timers
+        await self.escalator.start()  # the escalation tree's steps (state in the store: resumes)
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop, self.timers_lease)
         sync_cfg = settings.directory_sync
@@ -208,7 +219,8 @@ class Gateway:
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         assert self.health is not None
         app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
-                                                     notifier=self.notifier), health=self.health)
+                                                     notifier=self.notifier, escalator=self.escalator),
+                         health=self.health)
         # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1);
         # log_config=None: uvicorn's lines go through our own (JSON) handlers
         proxies = self.settings.web.trusted_proxies
@@ -249,6 +261,8 @@ class Gateway:
             await self.trimmer.stop()
         if self.health is not None:
             await self.health.stop()
+        if self.escalator is not None:
+            await self.escalator.stop()
         if self.notifier is not None:
             await self.notifier.stop()
         from quarantine.reports import stop_reports
