@@ -85,6 +85,20 @@ class SchoolSection(Section):
 class DirectorySection(Section):
     csv: Path | None = Field(None, description="CSV with columns email,role,name,personal_email")
     domain_roles: dict[str, Role] = Field(default_factory=dict, description="domain -> staff|student fallback")
+    # --- issue 21 clause 1: year groups from the address (the CSV's year column wins) ---
+    year_pattern: str = Field(
+        "", description="pupil address pattern carrying the year of entry, e.g. "
+                        "'{yy}{initial}{surname}@students.school.sch.uk'; empty = years from the CSV only")
+    entry_year: int = Field(7, ge=0, le=13, description="the year group a pupil starts in (7 secondary, "
+                                                        "0 reception); +1 every 1 September")
+
+    @field_validator("year_pattern")
+    @classmethod
+    def _year_pattern(cls, value: str) -> str:
+        if value.strip():
+            from filters.directory import compile_year_pattern
+            compile_year_pattern(value.strip())  # ValueError names the placeholder
+        return value.strip()
 
 
 class GatewaySection(Section):
@@ -292,6 +306,10 @@ class PolicyRule(Section):
     directions: list[Direction] = Field(default_factory=list, description="empty = any")
     sender_roles: list[Role] = Field(default_factory=list, description="empty = any")
     recipient_roles: list[Role] = Field(default_factory=list, description="empty = any")
+    # issue 21 clause 1: the pupil concerned (the sender if a pupil, else the recipient) is in
+    # one of these year groups / sets or forms (directory CSV year, group, form; year_pattern)
+    years: list[int] = Field(default_factory=list, description="empty = any")
+    groups: list[str] = Field(default_factory=list, description="empty = any")
     action: Action
     alert: list[str] = Field(default_factory=list, description="who is told at once: dsl, it")
 
@@ -304,6 +322,11 @@ class PolicyRule(Section):
     @classmethod
     def _severity(cls, value: Any) -> Any:
         return _enum_value(Severity, value, "severity")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values if v.strip()]
 
 
 class PolicySection(Section):

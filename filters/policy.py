@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from config.schema import PolicyRule, Settings
-from filters.base import (Action, Category, FilterFailure, Finding, SAFEGUARDING_CATEGORIES,
+from filters.base import (Action, Category, FilterFailure, Finding, Role, SAFEGUARDING_CATEGORIES,
                           Severity, Verdict)
 from filters.message import MessageView, Party
 
@@ -34,6 +34,25 @@ def parse_error_finding(view: MessageView) -> Finding:
                    reason="The message could not be parsed, so no filter could read it; held for a person to look at.")
 
 
+def pupil_concerned(sender: Party, rcpt: Party) -> Party | None:
+    """Whose year a rule's `years`/`groups` look at: the sender when a pupil, else the recipient."""
+    if sender.role == Role.STUDENT:
+        return sender
+    return rcpt if rcpt.role == Role.STUDENT else None
+
+
+def _pupil_matches(rule: PolicyRule, sender: Party, rcpt: Party) -> bool:
+    # groups match staff too (a "work_experience_coordinators" set), years only pupils
+    who = pupil_concerned(sender, rcpt)
+    if rule.years and (who is None or who.year not in rule.years):
+        return False
+    if rule.groups:
+        people = (who,) if who is not None else (sender, rcpt)
+        if not any(set(rule.groups) & set(p.groups) for p in people):
+            return False
+    return True
+
+
 class Policy:
     def __init__(self, settings: Settings) -> None:
         self._rules: Sequence[PolicyRule] = settings.policy.rules
@@ -54,6 +73,8 @@ class Policy:
             if rule.sender_roles and view.sender.role not in rule.sender_roles:
                 continue
             if rule.recipient_roles and rcpt.role not in rule.recipient_roles:
+                continue
+            if (rule.years or rule.groups) and not _pupil_matches(rule, view.sender, rcpt):
                 continue
             return rule
         return None
