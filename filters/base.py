@@ -92,6 +92,8 @@ class Category(StrEnum):
     PARSE_ERROR = "parse_error"
     SENDER_LIST = "sender_list"  # reviewers' allow/block decisions about a sender
     DELIVERY = "delivery"  # the next hop refused a copy the others got (gateway/dispatch.py keeps it)
+    # issue 21 (docs/policy.md): the school's e-mail policy clauses
+    RATE_LIMIT = "rate_limit"  # a pupil's external mail over the hourly/daily/recipient limits
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(
@@ -173,6 +175,9 @@ class Verdict:
     alerts: frozenset[str] = frozenset()
     # the finding that decided a reject, for the SMTP text (e.g. the virus name)
     reject_reason: str = ""
+    # the finding whose rule said tempfail (a rate limit), for the 451 text; empty for a
+    # filter failure, whose reply stays the generic "could not be checked"
+    tempfail_reason: str = ""
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -103,6 +103,7 @@ class Policy:
         actions: dict[str, Action] = {}
         alerts: set[str] = set()
         reject_reason = ""
+        tempfail_reason = ""
         failure_floor = max((f.on_error for f in failures), default=Action.PASS)
         # An allowed sender's content findings stay on record but do not act;
         # viruses, unreadable mail and safeguarding concerns always do.
@@ -119,7 +120,10 @@ class Policy:
                     action = found_action
                     if found_action == Action.REJECT:
                         reject_reason = finding.reason
+                    elif found_action == Action.TEMPFAIL and not tempfail_reason:
+                        tempfail_reason = finding.reason
                 alerts.update(found_alerts)
             actions[rcpt.address] = max(action, failure_floor)
         return Verdict(actions=actions, findings=tuple(findings), failures=failures,
-                       alerts=frozenset(alerts), reject_reason=reject_reason)
+                       alerts=frozenset(alerts), reject_reason=reject_reason,
+                       tempfail_reason=tempfail_reason)

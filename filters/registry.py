@@ -17,6 +17,7 @@ KNOWN_FILTERS: dict[str, str] = {
     "offensive": "filters.offensive:OffensiveFilter",
     "risk": "filters.risk:RiskFilter",
     "authentication": "filters.authentication:AuthenticationFilter",
+    "rate_limit": "filters.rate_limit:RateLimitFilter",
 }
 
 

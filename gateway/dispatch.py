@@ -60,7 +60,10 @@ def _smtp_safe(text: str) -> str:
 
 class Dispatcher:
     def __init__(self, store: QuarantineStore, next_hop: Router | None, hostname: str, signer=None, *,
-                 on_hold: Callable[[str], None] | None = None) -> None:
+                 on_hold: Callable[[str], None] | None = None,
+                 on_tempfail: Callable[[MessageView, Verdict], None] | None = None) -> None:
+        # told of a policy tempfail (a pupil over a rate limit: quarantine.notify.Notifier.tempfailed)
+        self._on_tempfail = on_tempfail
         # told the id of each stored hold (quarantine.notify.Notifier.held): schedules, never blocks
         self._on_hold = on_hold
         self._store = store
@@ -92,6 +95,14 @@ class Dispatcher:
         """`raw`: the bytes to deliver or hold (the view's, plus any filter annotations)."""
         actions = verdict.actions
         if any(a == Action.TEMPFAIL for a in actions.values()):
+            if verdict.tempfail_reason and not verdict.failures:
+                # a policy decision (issue 21: rate limits), not a fault: say why (RFC 3463 4.7.1)
+                if self._on_tempfail is not None:
+                    try:
+                        self._on_tempfail(view, verdict)
+                    except Exception:  # a notice is never a reason to change the reply
+                        log.exception("message %s: tempfail hook failed", view.id)
+                return Outcome(f"451 4.7.1 {_smtp_safe(verdict.tempfail_reason)} Please try again later.")
             return Outcome(f"451 4.7.1 Message {view.id} could not be checked now; please try again later")
         if actions and all(a == Action.REJECT for a in actions.values()):
             await self._store.add(

@@ -127,7 +127,7 @@ class Gateway:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
-                                on_hold=self.notifier.held)
+                                on_hold=self.notifier.held, on_tempfail=self.notifier.tempfailed)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)

@@ -94,6 +94,28 @@ class Notifier:
         if self.cfg.sender_notices:
             await self.notify_sender(held)
 
+    # -- policy tempfails (issue 21 clause 3: rate limits) -------------------------------------
+    def tempfailed(self, view: Any, verdict: Any) -> None:
+        """Called when the policy (not a fault) answered 451: a pupil over a rate limit gets one
+        notice per day, on the first excess; their mail server only sees the 451 and retries."""
+        if not self.cfg.enabled:
+            return
+        reasons = [f.reason for f in verdict.findings if str(f.category) == str(Category.RATE_LIMIT)]
+        if not reasons or str(view.sender.role) != "student" or not view.sender.address:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._guard(self.rate_limit_notice(view.sender.address, reasons), view.id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def rate_limit_notice(self, address: str, reasons: Sequence[str]) -> bool:
+        # "first excess" is shared by every node: the seen table (or the site's shared store)
+        if await self.store.seen.count("rate_limit_notice", address, 86400.0):
+            return False
+        await self.store.seen.record("rate_limit_notice", address, "sent")
+        subject, body = self._render(["rate_limit.txt"], reasons=list(dict.fromkeys(reasons)))
+        return await self.send("rate_limit", [address], subject, body, None)
+
     # -- sending --------------------------------------------------------------------------------
     def _render(self, names: Sequence[str], **ctx: Any) -> tuple[str, str]:
         template = self.env.select_template(list(names))
