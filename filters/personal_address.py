@@ -35,6 +35,7 @@ SEEN_FORWARD = "personal_forward"  # key "sender>recipient", value message id
 SEEN_SENDERS = "personal_rcpt_senders"  # key recipient, value school sender
 SEEN_PAIRS = "personal_pair"  # key "sender>recipient", value message id (every message)
 
+_FILE_WORDS = re.compile(r"[\W_]+")
 _TABULAR_EXT = (".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods")
 _DOCUMENT_EXT = _TABULAR_EXT + (".doc", ".docx", ".odt", ".pdf", ".txt", ".rtf", ".ppt", ".pptx", ".zip")
 
@@ -58,6 +59,14 @@ class Options(FilterOptions):
     documents_are_work: bool = Field(
         True, description="a document attached to one's own account with no sign of being personal "
                           "counts as work")
+    # issue 21 clause 4: pupil data to ANY external domain, not only personal webmail
+    external_pupil_data: bool = Field(
+        True, description="report substantial pupil data sent to any external domain (PUPIL_DATA_TO_EXTERNAL) "
+                          "unless the domain is an approved data processor")
+    approved_processors: list[str] = Field(
+        default_factory=list, description="domains (and their sub-domains) of the school's approved data "
+                                          "processors (MIS, ed-tech vendors with a contract): "
+                                          "PUPIL_DATA_TO_PROCESSOR (low) instead")
     max_text_chars: int = Field(1_000_000, ge=1000, description="text read per message (body + attachments)")
     inline_chars: int = Field(
         5_000, ge=0, description="above this much text the pupil-data scan runs in a worker thread "
@@ -405,6 +414,12 @@ class PersonalAddressFilter:
                 or "csv" in attachment.declared_type
             sources.append(Source(name, attachment.text[:budget], tabular))
             budget -= len(attachment.text)
+        # issue 21 clause 4: pupils named in file names ("jane_smith_y9_report.jpg", a photo
+        # folder zipped up): separators become spaces and each word a capital, as names are written
+        names = [_FILE_WORDS.sub(" ", Path(a.filename).stem).title() for a in view.attachments if a.filename]
+        names += [_FILE_WORDS.sub(" ", Path(m.path).stem).title() for a in view.attachments for m in a.members]
+        if names:
+            sources.append(Source("file names", "\n".join(names)))
         return sources
 
     async def _pupil_data(self, view: MessageView) -> PupilData:
@@ -469,6 +484,9 @@ class PersonalAddressFilter:
         sender = view.sender
         if sender.internal and sender.role == Role.STAFF and personal_rcpts:
             findings.extend(await self._outbound(view, personal_rcpts, redirected=bool(findings)))
+        others = [r for r in view.recipients if not r.internal and r not in personal_rcpts]
+        if sender.internal and others and self._options.external_pupil_data:
+            findings.extend(await self._external(view, others))
         elif not sender.internal:
             findings.extend(await self._inbound(view))
         return findings
@@ -514,6 +532,32 @@ class PersonalAddressFilter:
                         f"A member of staff is sending a personal note to their own account {rcpt.address}; "
                         f"{judgement.why}.", recipients=(rcpt.address,)))
         await self._remember(view, rcpts, shape)
+        return findings
+
+    def is_processor(self, address: str) -> bool:
+        domain = domain_of(address)
+        return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in self._options.approved_processors)
+
+    async def _external(self, view: MessageView, rcpts: list[Party]) -> list[Finding]:
+        """Substantial pupil data to an organisation: held unless it is an approved data processor."""
+        data = await self._pupil_data(view)
+        if not data.substantial(self._options.many_pupils, self._options.many_rows):
+            return []
+        findings = []
+        approved = tuple(r.address for r in rcpts if self.is_processor(r.address))
+        others = tuple(r.address for r in rcpts if r.address not in approved)
+        if others:
+            findings.append(Finding(
+                "PUPIL_DATA_TO_EXTERNAL", self.name, Category.PUPIL_DATA, Severity.HIGH,
+                (*(f"recipient: {a}" for a in others), *data.evidence()),
+                f"Pupil data is going to {others[0]}{' and others' if len(others) > 1 else ''}, which is not "
+                f"on the school's approved data-processor list.", recipients=others))
+        if approved:
+            findings.append(Finding(
+                "PUPIL_DATA_TO_PROCESSOR", self.name, Category.PUPIL_DATA, Severity.LOW,
+                (*(f"recipient: {a}" for a in approved), *data.evidence()),
+                f"Pupil data is going to the approved data processor {approved[0]}; it leaves only over "
+                f"verified TLS.", recipients=approved))
         return findings
 
     async def _remember(self, view: MessageView, rcpts: list[Party], shape: str) -> None:

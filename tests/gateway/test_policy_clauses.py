@@ -103,3 +103,81 @@ async def test_clause3_recipients_per_message_and_hold_per_config(make_gateway, 
     # staff are not limited
     code, _ = await gw.send(_pupil_msg(2, f"head@{SCHOOL_DOMAIN}", ", ".join(many)), f"head@{SCHOOL_DOMAIN}", many)
     assert code == 250 and len(gw.store.list_sync()) == 1
+
+
+# --- clause 4: pupil data only over encryption -------------------------------------------------------
+
+STAFF = f"jane.smith@{SCHOOL_DOMAIN}"
+CLASS = (f"amy@{PUPILS},student,Amy Jones,,9,9A,,\nben@{PUPILS},student,Ben Cole,,9,9A,,\n"
+         f"cara@{PUPILS},student,Cara Diaz,,9,9A,,\n{STAFF},staff,Jane Smith,,,,,\n")
+
+
+def _register() -> bytes:
+    rows = ["Name,Date of birth,SEN"] + [f"Pupil {n},0{n % 9 + 1}/03/2012,No" for n in range(12)]
+    return "\n".join(rows).encode()
+
+
+def _staff_mail(to: str, attachments) -> bytes:
+    return make_message("Here is the class list you asked for.", subject="Class list", sender=STAFF, to=to,
+                        attachments=attachments)
+
+
+async def _clause4_gateway(make_gateway, next_hop, tmp_path, **gateway):
+    return await make_gateway(
+        next_hop=next_hop, filters={"chain": ["personal_address"]}, gateway=gateway,
+        personal_address={"approved_processors": ["mis-vendor.example"]},
+        directory={"csv": str(write_csv(tmp_path, CLASS)), "domain_roles": {PUPILS: "student"}})
+
+
+async def test_clause4_pupil_spreadsheet_to_any_external_domain_is_held(make_gateway, sink, tmp_path):
+    gw = await _clause4_gateway(make_gateway, sink.address, tmp_path)
+    code, text = await gw.send(_staff_mail("sales@edtech.example", [("class.csv", "text/csv", _register())]),
+                               STAFF, ["sales@edtech.example"])
+    assert code == 250, text
+    [held] = gw.store.list_sync()
+    assert "PUPIL_DATA_TO_EXTERNAL" in held.codes and sink.messages == []
+    # pupils named only in the photos' file names are recognised too
+    photos = [(f"{n}_sports_day.jpg", "image/jpeg", b"\xff\xd8\xff\xe0 not really a photo")
+              for n in ("amy_jones", "ben-cole", "CARA DIAZ")]
+    code, _ = await gw.send(_staff_mail("photos@printer.example", photos), STAFF, ["photos@printer.example"])
+    assert code == 250
+    assert sum("PUPIL_DATA_TO_EXTERNAL" in m.codes for m in gw.store.list_sync()) == 2
+    # pasted into the body: three pupils named
+    body = make_message("Seating plan: Amy Jones by the window, Ben Cole and Cara Diaz at the front.",
+                        sender=STAFF, to="tutor@tutoring.example")
+    assert (await gw.send(body, STAFF, ["tutor@tutoring.example"]))[0] == 250
+    assert sum("PUPIL_DATA_TO_EXTERNAL" in m.codes for m in gw.store.list_sync()) == 3
+
+
+async def test_clause4_approved_processor_needs_verified_tls(make_gateway, sink, tmp_path):
+    # next_hop takes everything, opportunistic TLS (the shipped default): not verified
+    gw = await _clause4_gateway(make_gateway, sink.address, tmp_path)
+    code, text = await gw.send(_staff_mail("import@mis-vendor.example", [("class.csv", "text/csv", _register())]),
+                               STAFF, ["import@mis-vendor.example"])
+    assert code == 451 and b"4.7.1" in text and b"verified TLS" in text, text
+    assert sink.messages == [] and gw.store.list_sync() == []
+
+
+async def test_clause4_approved_processor_over_required_tls_is_delivered(make_gateway, make_sink, sink,
+                                                                        tls_material, tmp_path):
+    smarthost = make_sink(tls_context=tls_material.server_context)
+    gw = await _clause4_gateway(make_gateway, sink.address, tmp_path, outbound_next_hop=smarthost.address,
+                                outbound_next_hop_tls="required",
+                                outbound_next_hop_ca_file=str(tls_material.ca_file))
+    code, text = await gw.send(_staff_mail("import@mis-vendor.example", [("class.csv", "text/csv", _register())]),
+                               STAFF, ["import@mis-vendor.example"])
+    assert code == 250, text
+    [delivered] = smarthost.messages
+    assert delivered.rcpt_tos == ["import@mis-vendor.example"] and gw.store.list_sync() == []
+
+
+async def test_clause4_staff_work_to_own_account_at_uk_isp_or_regional_webmail(make_gateway, sink, tmp_path):
+    gw = await _clause4_gateway(make_gateway, sink.address, tmp_path)
+    for own in ("janesmith@zen.co.uk", "jane.smith77@wp.pl"):
+        raw = make_message("Marking for 9A attached, mark scheme and school reports to finish tonight.",
+                           sender=f"Jane Smith <{STAFF}>", to=f"Jane Smith <{own}>",
+                           attachments=[("9A marks.docx", "application/octet-stream", b"PK\x03\x04x")])
+        code, text = await gw.send(raw, STAFF, [own])
+        assert code == 250, text
+    held = gw.store.list_sync()
+    assert len(held) == 2 and all("STAFF_WORK_TO_OWN_PERSONAL" in m.codes for m in held)
