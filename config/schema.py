@@ -62,6 +62,12 @@ class SchoolSection(Section):
     addresses: list[str] = Field(default_factory=list, description="the school's own postal addresses")
     reporting_addresses: list[str] = Field(
         default_factory=list, description="pastoral/reporting mailboxes: never blocked, findings flagged")
+    # issue 21 clause 5: the reporting inbox is a safeguarding channel
+    reporting_incident_categories: list[Category] = Field(
+        default_factory=lambda: [Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM,
+                                 Category.THREAT, Category.BULLYING, Category.SEXUAL],
+        description="findings in mail to a reporting address that alert the DSL at once and are recorded "
+                    "as an incident (the mail is still delivered)")
 
     @field_validator("domains", "reporting_addresses")
     @classmethod

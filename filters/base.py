@@ -178,6 +178,9 @@ class Verdict:
     # the finding whose rule said tempfail (a rate limit), for the 451 text; empty for a
     # filter failure, whose reply stays the generic "could not be checked"
     tempfail_reason: str = ""
+    # recipients whose delivered copy is a report to a safeguarding channel ([school]
+    # reporting_addresses): the dispatcher records it as an incident and the DSL is alerted
+    incident_recipients: tuple[str, ...] = ()
 
     @property
     def codes(self) -> tuple[str, ...]:

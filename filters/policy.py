@@ -38,6 +38,13 @@ def parse_error_finding(view: MessageView) -> Finding:
                    reason="The message could not be parsed, so no filter could read it; held for a person to look at.")
 
 
+def _stopped_at_reporting(finding: Finding) -> bool:
+    """What a reporting inbox does not get: viruses, unscanned or unreadable mail, programs
+    and archive bombs (the attachment filter's high findings)."""
+    return finding.category in (Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR) or (
+        finding.category == Category.ATTACHMENT and finding.severity >= Severity.HIGH)
+
+
 def pupil_concerned(sender: Party, rcpt: Party) -> Party | None:
     """Whose year a rule's `years`/`groups` look at: the sender when a pupil, else the recipient."""
     if sender.role == Role.STUDENT:
@@ -62,6 +69,7 @@ class Policy:
         self._rules: Sequence[PolicyRule] = settings.policy.rules
         self._defaults = settings.policy.default_actions
         self._reporting = {a.lower() for a in settings.school.reporting_addresses}
+        self._incident_categories = frozenset(settings.school.reporting_incident_categories)
         gw = settings.gateway
         # mail leaving the school takes outbound_next_hop when set, else next_hop (gateway/routing.py);
         # "required" (= "starttls") verifies the certificate, "opportunistic" may fall back to plain text
@@ -97,11 +105,12 @@ class Policy:
         if finding.safeguarding:
             alerts = tuple(dict.fromkeys((*alerts, "dsl")))
         # Reporting channels are never blocked: a pupil forwarding the abuse they
-        # received must be helped, not silenced. Viruses stay out regardless.
-        if rcpt.address in self._reporting and finding.category not in (
-                Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR):
+        # received must be helped, not silenced. Viruses, programs (issue 21 clause 5:
+        # an .exe was tagged and delivered) and unreadable mail stay out regardless.
+        if rcpt.address in self._reporting and not _stopped_at_reporting(finding):
             action = min(action, Action.TAG)
-            alerts = tuple(dict.fromkeys((*alerts, "dsl")))
+            if finding.category in self._incident_categories:
+                alerts = tuple(dict.fromkeys((*alerts, "dsl")))
         return action, alerts
 
     def decide(self, view: MessageView, findings: Iterable[Finding],
@@ -143,9 +152,17 @@ class Policy:
                 alerts.update(found_alerts)
         for rcpt in view.recipients:
             actions[rcpt.address] = max(decided[rcpt.address], failure_floor)
+        # issue 21 clause 5: a delivered report carrying a safeguarding concern is an incident
+        incidents = tuple(
+            r.address for r in view.recipients if r.address in self._reporting
+            and actions[r.address] <= Action.TAG and any(
+                f.category in self._incident_categories and (not f.recipients or r.address in f.recipients)
+                for f in acting))
+        if incidents:
+            alerts.add("dsl")
         return Verdict(actions=actions, findings=tuple(findings), failures=failures,
                        alerts=frozenset(alerts), reject_reason=reject_reason,
-                       tempfail_reason=tempfail_reason)
+                       tempfail_reason=tempfail_reason, incident_recipients=incidents)
 
     def _decide_one(self, acting: list[Finding], view: MessageView, rcpt: Party
                     ) -> tuple[Action, set[str], str, str]:

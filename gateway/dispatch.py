@@ -127,6 +127,13 @@ class Dispatcher:
         if hold:
             stored_id = await self._store.add(**self._hold_record(view, verdict, view.id, tagged, hold,
                                                                   verdict.findings, verdict.alerts))
+        incident_id = None
+        incident = [r for r in verdict.incident_recipients if r in tag or r in plain]
+        if incident:
+            # the report's record is durable before the report is delivered, as a hold is
+            record = self._hold_record(view, verdict, new_message_id(), tagged, incident, verdict.findings,
+                                       verdict.alerts)
+            incident_id = await self._store.add(**record, status=Status.INCIDENT)
         delivered: tuple[str, ...] = ()
         kept: list[str] = []
         if plain or tag:
@@ -135,8 +142,9 @@ class Dispatcher:
             if handover.failure is not None:
                 # nothing went out: the client retries the whole message, so the held
                 # copy stored above would be stored again - drop this one
-                if stored_id is not None:
-                    await self._store.discard(stored_id)
+                for unused in (stored_id, incident_id):
+                    if unused is not None:
+                        await self._store.discard(unused)
                 return Outcome(handover.failure.smtp_reply)
             delivered = handover.delivered
             try:
@@ -153,11 +161,12 @@ class Dispatcher:
                     await self._store.discard(stored_id)
                 return Outcome(f"451 4.3.0 Message {view.id} could not be stored; please try again later",
                                None, delivered, ())
-        if stored_id is not None and self._on_hold is not None:
-            try:
-                self._on_hold(stored_id)
-            except Exception:  # notices are never a reason to fail a safely stored message
-                log.exception("message %s: hold hook failed", view.id)
+        for kept_id in (stored_id, incident_id):
+            if kept_id is not None and self._on_hold is not None:
+                try:  # an incident's hook alerts the DSL; no sender notice ("dsl" is in its alerts)
+                    self._on_hold(kept_id)
+                except Exception:  # notices are never a reason to fail a safely stored message
+                    log.exception("message %s: hold hook failed", view.id)
         return Outcome(f"250 2.0.0 Ok: {view.id}", stored_id, delivered, tuple(hold + kept))
 
     def _hold_record(self, view: MessageView, verdict: Verdict, message_id: str, data: bytes,

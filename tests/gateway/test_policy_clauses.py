@@ -181,3 +181,42 @@ async def test_clause4_staff_work_to_own_account_at_uk_isp_or_regional_webmail(m
         assert code == 250, text
     held = gw.store.list_sync()
     assert len(held) == 2 and all("STAFF_WORK_TO_OWN_PERSONAL" in m.codes for m in held)
+
+
+# --- clause 5: the reporting inbox is a safeguarding channel ------------------------------------------
+
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64
+REPORT = f"worried@{SCHOOL_DOMAIN}"
+
+
+async def test_clause5_report_delivered_dsl_alerted_incident_recorded_exe_stopped(make_gateway, sink, tmp_path):
+    csv = write_csv(tmp_path, f"amy@{PUPILS},student,Amy Jones,,9,9A,,\n")
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["attachments", "offensive"]},
+                            offensive={"model": False},
+                            school={"name": "Hillside Academy", "domains": [SCHOOL_DOMAIN],
+                                    "reporting_addresses": [REPORT]},
+                            notify={"from_address": f"schoolgate@{SCHOOL_DOMAIN}",
+                                    "dsl_addresses": [f"dsl@{SCHOOL_DOMAIN}"]},
+                            directory={"csv": str(csv), "domain_roles": {PUPILS: "student"}})
+    amy = f"amy@{PUPILS}"
+    report = make_message("Someone keeps messaging me saying I should kill myself and that nobody likes me.",
+                          subject="please help", sender=amy, to=REPORT)
+    code, text = await gw.send(report, amy, [REPORT])
+    assert code == 250, text
+    await gw.gateway.notifier.drain()
+    delivered = [m for m in sink.messages if m.rcpt_tos == [REPORT]]
+    assert len(delivered) == 1 and b"X-Schoolgate-Findings" in delivered[0].data  # delivered, tagged
+    [incident] = gw.store.list_sync()
+    assert incident.status == "incident" and "dsl" in incident.alerts
+    assert not gw.store.claim_for_release_sync(incident.id, None)  # a record, never releasable
+    assert any(a["action"] == "record_incident" for a in gw.store.audit_sync(incident.id))
+    alerts = [m for m in sink.messages if b"X-Schoolgate-Notice: dsl_alert" in m.data]
+    assert len(alerts) == 1 and alerts[0].rcpt_tos == [f"dsl@{SCHOOL_DOMAIN}"]
+    assert not any(b"X-Schoolgate-Notice: sender" in m.data for m in sink.messages)  # the pupil is not told
+    # an executable to the reporting inbox is held, not delivered
+    before = len(sink.messages)
+    code, _ = await gw.send(make_message("look at this", sender=amy, to=REPORT,
+                                         attachments=[("game.exe", "application/octet-stream", EXE)]),
+                            amy, [REPORT])
+    assert code == 250 and len(sink.messages) == before
+    assert any(m.status == "held" and "ATTACHMENT_EXECUTABLE" in m.codes for m in gw.store.list_sync())
