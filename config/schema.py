@@ -231,6 +231,20 @@ class NotifySection(Section):
     link_hours: float = Field(48.0, gt=0, description="how long digest and release-request links stay valid")
     templates_dir: Path | None = Field(None, description="directory overriding the shipped mail templates")
     check_seconds: float = Field(30.0, gt=0, description="how often the digest and escalation timers are checked")
+    # --- issue 21 clause 6: IT is told (policy alert = ["it"], filter failures) ---
+    it_addresses: list[str] = Field(default_factory=list, description="IT alert recipients (plus admin accounts' email)")
+    it_repeat_minutes: float = Field(
+        60.0, gt=0, description="one IT alert per finding code (or failing filter) in this window; later ones "
+                                "are counted, not mailed")
+    it_failure_count: int = Field(
+        5, ge=1, description="filter failures (errors or timeouts) of one filter within it_failure_minutes "
+                             "that alert IT")
+    it_failure_minutes: float = Field(15.0, gt=0, description="the window for it_failure_count")
+
+    @field_validator("it_addresses")
+    @classmethod
+    def _it_addresses(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
 
     @field_validator("dsl_addresses", "deputy_dsl_addresses", "reviewer_addresses")
     @classmethod

@@ -61,7 +61,11 @@ def _smtp_safe(text: str) -> str:
 class Dispatcher:
     def __init__(self, store: QuarantineStore, next_hop: Router | None, hostname: str, signer=None, *,
                  on_hold: Callable[[str], None] | None = None,
-                 on_tempfail: Callable[[MessageView, Verdict], None] | None = None) -> None:
+                 on_tempfail: Callable[[MessageView, Verdict], None] | None = None,
+                 on_alert: Callable[[MessageView, Verdict, str | None], None] | None = None) -> None:
+        # told of every message whose verdict alerts IT or records filter failures
+        # (quarantine.notify.Notifier.it_event): schedules, never blocks
+        self._on_alert = on_alert
         # told of a policy tempfail (a pupil over a rate limit: quarantine.notify.Notifier.tempfailed)
         self._on_tempfail = on_tempfail
         # told the id of each stored hold (quarantine.notify.Notifier.held): schedules, never blocks
@@ -93,6 +97,15 @@ class Dispatcher:
 
     async def dispatch(self, view: MessageView, verdict: Verdict, raw: bytes | None = None) -> Outcome:
         """`raw`: the bytes to deliver or hold (the view's, plus any filter annotations)."""
+        outcome = await self._dispatch(view, verdict, raw)
+        if self._on_alert is not None and ("it" in verdict.alerts or verdict.failures):
+            try:
+                self._on_alert(view, verdict, outcome.stored_id)
+            except Exception:  # an alert is never a reason to change the reply
+                log.exception("message %s: alert hook failed", view.id)
+        return outcome
+
+    async def _dispatch(self, view: MessageView, verdict: Verdict, raw: bytes | None) -> Outcome:
         actions = verdict.actions
         if any(a == Action.TEMPFAIL for a in actions.values()):
             if verdict.tempfail_reason and not verdict.failures:

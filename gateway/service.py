@@ -127,7 +127,8 @@ class Gateway:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
-                                on_hold=self.notifier.held, on_tempfail=self.notifier.tempfailed)
+                                on_hold=self.notifier.held, on_tempfail=self.notifier.tempfailed,
+                                on_alert=self.notifier.it_event)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)

@@ -220,3 +220,65 @@ async def test_clause5_report_delivered_dsl_alerted_incident_recorded_exe_stoppe
                             amy, [REPORT])
     assert code == 250 and len(sink.messages) == before
     assert any(m.status == "held" and "ATTACHMENT_EXECUTABLE" in m.codes for m in gw.store.list_sync())
+
+
+# --- clause 6: IT is told -----------------------------------------------------------------------------
+
+IT = f"itsupport@{SCHOOL_DOMAIN}"
+
+
+def it_alerts(sink) -> list:
+    return [m for m in sink.messages if b"X-Schoolgate-Notice: it_alert" in m.data]
+
+
+async def test_clause6_spoofing_alerts_it_once_per_window(make_gateway, sink):
+    # nobody is trusted, so MAIL FROM a school address is a claim nobody checked
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["sender_trust"]},
+                            gateway={"trusted_networks": []},
+                            notify={"from_address": f"schoolgate@{SCHOOL_DOMAIN}", "it_addresses": [IT]})
+    for n in range(3):
+        raw = make_message(f"Please pay invoice {n} today", sender=f"head@{SCHOOL_DOMAIN}",
+                           to=f"bursar@{SCHOOL_DOMAIN}")
+        code, _ = await gw.send(raw, f"head@{SCHOOL_DOMAIN}", [f"bursar@{SCHOOL_DOMAIN}"])
+        assert code == 250
+    await gw.gateway.notifier.drain()
+    [alert] = it_alerts(sink)
+    assert alert.rcpt_tos == [IT] and b"SPOOFED_SCHOOL_SENDER" in alert.data
+    assert b"invoice" not in alert.data  # no message content
+
+
+async def test_clause6_filter_failures_above_a_rate_alert_it(make_gateway, sink, tmp_path):
+    csv = write_csv(tmp_path, f"amy@{PUPILS},student,Amy Jones,,9,9A,,\n")
+    # a deadline no database round trip can meet: every check is a real timeout
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["rate_limit"]},
+                            rate_limit={"timeout": 0.000001},
+                            notify={"from_address": f"schoolgate@{SCHOOL_DOMAIN}", "it_addresses": [IT],
+                                    "it_failure_count": 3},
+                            directory={"csv": str(csv), "domain_roles": {PUPILS: "student"}})
+    amy = f"amy@{PUPILS}"
+    for n in range(2):
+        assert (await gw.send(_pupil_msg(n, amy, "pal@example.org"), amy, ["pal@example.org"]))[0] == 451
+    await gw.gateway.notifier.drain()
+    assert it_alerts(sink) == []  # two failures: under the rate
+    for n in range(2, 5):
+        assert (await gw.send(_pupil_msg(n, amy, "pal@example.org"), amy, ["pal@example.org"]))[0] == 451
+    await gw.gateway.notifier.drain()
+    [alert] = it_alerts(sink)
+    assert b"rate_limit filter failed" in alert.data and alert.rcpt_tos == [IT]
+
+
+async def test_clause6_virus_from_inside_the_school_alerts_it(make_gateway, sink):
+    from filters.virus import EICAR
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["virus"]},
+                            notify={"from_address": f"schoolgate@{SCHOOL_DOMAIN}", "it_addresses": [IT]})
+    if "virus" not in gw.settings.filters.chain:
+        pytest.skip("no clamd in this run (tests/conftest.py shared_clamd); CI always has one")
+    raw = make_message("Invoice attached.", sender=f"office@{SCHOOL_DOMAIN}", to="supplier@example.org",
+                       attachments=[("invoice.pdf", "application/pdf", EICAR)])
+    code, _ = await gw.send(raw, f"office@{SCHOOL_DOMAIN}", ["supplier@example.org"])
+    assert code == 250  # an infected school machine: held, not bounced
+    await gw.gateway.notifier.drain()
+    [alert] = it_alerts(sink)
+    assert b"VIRUS_FOUND" in alert.data and alert.rcpt_tos == [IT]
+    [held] = gw.store.list_sync()
+    assert held.id.encode() in alert.data  # the link to the kept message
