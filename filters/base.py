@@ -94,6 +94,7 @@ class Category(StrEnum):
     DELIVERY = "delivery"  # the next hop refused a copy the others got (gateway/dispatch.py keeps it)
     # issue 21 (docs/policy.md): the school's e-mail policy clauses
     RATE_LIMIT = "rate_limit"  # a pupil's external mail over the hourly/daily/recipient limits
+    APPROVAL = "approval"  # a pupil's mail to an external organisation waiting for an adult's approval
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(

@@ -18,6 +18,7 @@ KNOWN_FILTERS: dict[str, str] = {
     "risk": "filters.risk:RiskFilter",
     "authentication": "filters.authentication:AuthenticationFilter",
     "rate_limit": "filters.rate_limit:RateLimitFilter",
+    "approval": "filters.approval:ApprovalFilter",
 }
 
 

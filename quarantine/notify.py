@@ -96,6 +96,21 @@ class Notifier:
             await self.alert_dsl(held.id, why="safeguarding")
         if self.cfg.sender_notices:
             await self.notify_sender(held)
+        if "APPROVAL_REQUIRED" in held.codes:
+            await self.ask_approver(held)
+
+    async def ask_approver(self, held: HeldMessage) -> bool:
+        """Issue 21 clause 2: the pupil's tutor (named by the approval filter) gets signed links."""
+        tutors = [e.removeprefix("approver: ") for f in held.findings if f.code == "APPROVAL_REQUIRED"
+                  for e in f.evidence if e.startswith("approver: ")]
+        if not tutors:
+            return False  # no tutor in the directory: reviewers see it in the queue and the digest
+        subject, body = self._render(
+            ["approval_tutor.txt"], m=held, open=f"{self.base_url}/m/{held.id}",
+            approve=f"{self.base_url}/l/{self.signer.make(held.id, 'release', who=tutors[0])}",
+            decline=f"{self.base_url}/l/{self.signer.make(held.id, 'delete', who=tutors[0])}",
+            hours=int(self.cfg.link_hours))
+        return await self.send("approval_tutor", tutors[:1], subject, body, held.id)
 
     # -- policy tempfails (issue 21 clause 3: rate limits) -------------------------------------
     def tempfailed(self, view: Any, verdict: Any) -> None:
