@@ -383,6 +383,27 @@ class LoggingSection(Section):
     format: Literal["json", "text"] = "json"
 
 
+class RetentionSection(Section):
+    """How long decided mail and its records are kept (quarantine/retention.py; issue 21 clause 7)."""
+
+    enabled: bool = Field(True, description="purge on a schedule (the primary node, at start and every check_hours)")
+    check_hours: float = Field(24.0, gt=0, description="hours between purges")
+    released_days: float = Field(30.0, gt=0, description="a released hold: bytes, index and review rows")
+    deleted_days: float = Field(30.0, gt=0, description="a hold a reviewer deleted (its index row; bytes go at once)")
+    rejected_days: float = Field(90.0, gt=0, description="the metadata record of a rejected message")
+    incident_days: float = Field(2555.0, gt=0, description="a reporting-inbox incident record (7 years)")
+    safeguarding_days: float = Field(
+        2555.0, gt=0, description="anything with a safeguarding category (self-harm, grooming, extremism, "
+                                  "meeting), whatever its status (7 years)")
+    by_category: dict[Category, float] = Field(
+        default_factory=dict, description="days per finding category, e.g. { bullying = 365 }; the longest "
+                                          "period that applies to a message wins")
+    decisions_days: float = Field(400.0, gt=0, description="decision-log rows (reports compare a year)")
+    seen_days: float = Field(120.0, gt=0, description="the seen store (bulk, forwarding targets, rate counters)")
+    evidence_days: float = Field(
+        365.0, gt=0, description="a message exported as an evidence bundle is never purged for this long after")
+
+
 class Settings(Section):
     """Everything a gateway node runs on. `filter_options` holds each chained
     filter's validated Options, keyed by filter name (top-level table of that name)."""
@@ -399,6 +420,7 @@ class Settings(Section):
     policy: PolicySection = Field(default_factory=PolicySection)
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

@@ -75,6 +75,7 @@ class Gateway:
     web_server: uvicorn.Server | None = None
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
+    _retention_task: asyncio.Task | None = None  # scheduled purge (quarantine/retention.py)
     notifier: Notifier | None = None
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
@@ -151,6 +152,8 @@ class Gateway:
         await self.notifier.start()  # digest and DSL-escalation timers
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop)
+        from quarantine.retention import start_retention
+        self._retention_task = start_retention(settings, self.store)
 
     async def _start_web(self) -> None:
         host, port = split_host_port(self.settings.web.listen)
@@ -202,6 +205,8 @@ class Gateway:
             await self.notifier.stop()
         from quarantine.reports import stop_reports
         await stop_reports(self._reports_task)
+        from quarantine.retention import stop_retention
+        await stop_retention(self._retention_task)
         if self.next_hop is not None:
             await self.next_hop.close()
         if self.scanner is not None:

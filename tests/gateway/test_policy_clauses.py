@@ -282,3 +282,48 @@ async def test_clause6_virus_from_inside_the_school_alerts_it(make_gateway, sink
     assert b"VIRUS_FOUND" in alert.data and alert.rcpt_tos == [IT]
     [held] = gw.store.list_sync()
     assert held.id.encode() in alert.data  # the link to the kept message
+
+
+# --- clause 7: retention ------------------------------------------------------------------------------
+
+async def test_clause7_purge_per_category_audited_never_open_or_evidence(make_gateway, sink):
+    from filters.base import Category, Finding, Severity
+    from quarantine.retention import purge
+    from quarantine.store import Status
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["attachments"]},
+                            retention={"by_category": {"attachment": 60}})
+
+    async def hold(subject: str) -> str:
+        raw = make_message("see attached", subject=subject, attachments=[("a.pdf.exe", "application/x", EXE)])
+        code, text = await gw.send(raw)
+        assert code == 250, text
+        return [m for m in gw.store.list_sync() if m.subject == subject][0].id
+
+    released, deleted, open_, exported = [await hold(s) for s in ("released", "deleted", "open", "exported")]
+    from quarantine.review import release_from_store
+    await release_from_store(gw.store, gw.gateway.next_hop, released, recipients=None, actor="rev", reason="fine")
+    await gw.store.run(gw.store.delete_sync, deleted, "rev", "junk")
+    await gw.store.run(gw.store.delete_sync, exported, "rev", "kept as evidence first")
+    await gw.store.run(gw.store.write_audit_sync, "dsl", "export_bundle", exported, "police request")
+    # a safeguarding incident record, decided at the same time
+    sg = await gw.store.add(message_id="20260101T000000-aaaaaaaaaa", raw=b"Subject: x\r\n\r\nx\r\n",
+                            mail_from="a@example.com", from_header="", subject="sg", direction="inbound",
+                            sender_role="external", client_ip="", sha256="0" * 64, size=10,
+                            recipients=[(f"p@{SCHOOL_DOMAIN}", "student", "tag")],
+                            findings=[Finding("X", "t", Category.SELF_HARM, Severity.HIGH, (), "r")],
+                            failures=[], status=Status.INCIDENT)
+    path = gw.store.root / gw.store.get_sync(released).path
+    assert path.exists()
+    import time
+    # 31 days on: attachment holds are kept 60 days by this site's by_category
+    assert (await purge(gw.store, gw.settings, now=time.time() + 31 * 86400)).total == 0
+    result = await purge(gw.store, gw.settings, now=time.time() + 61 * 86400)
+    assert result.messages == {"attachment": 2} and result.kept_open == 1 and result.kept_evidence == 1
+    ids = {m.id for m in gw.store.list_sync()}
+    assert released not in ids and deleted not in ids and not path.exists()
+    assert {open_, exported, sg} <= ids  # open hold, evidence export, safeguarding incident
+    [row] = [a for a in gw.store.audit_sync() if a["action"] == "purge" and '"attachment": 2' in a["detail"]]
+    assert row["actor"] == "retention"
+    # years later the incident goes too; the open hold never does
+    result = await purge(gw.store, gw.settings, now=time.time() + 2556 * 86400)
+    assert sg not in {m.id for m in gw.store.list_sync()} and open_ in {m.id for m in gw.store.list_sync()}
