@@ -327,3 +327,50 @@ async def test_clause7_purge_per_category_audited_never_open_or_evidence(make_ga
     # years later the incident goes too; the open hold never does
     result = await purge(gw.store, gw.settings, now=time.time() + 2556 * 86400)
     assert sg not in {m.id for m in gw.store.list_sync()} and open_ in {m.id for m in gw.store.list_sync()}
+
+
+# --- clause 8: staff personal accounts in school hours -------------------------------------------------
+
+async def test_clause8_known_personal_account_in_school_hours_is_a_finding(make_gateway, sink, tmp_path):
+    csv = tmp_path / "staff.csv"
+    csv.write_text(f"email,role,name,personal_email\n{STAFF},staff,Jane Smith,jane.home@gmail.com\n"
+                   f"amy@{PUPILS},student,Amy Jones,\n", encoding="utf-8")
+    every_day = list(range(7))
+
+    async def codes(hours: str) -> tuple[str, ...]:
+        gw = await make_gateway(next_hop=sink.address, filters={"chain": ["personal_address"]},
+                                quarantine={"path": str(tmp_path / f"q{hours.replace(':', '')}")},
+                                personal_address={"school_hours": hours, "school_days": every_day,
+                                                  "timezone": "UTC"},
+                                directory={"csv": str(csv), "domain_roles": {PUPILS: "student"}})
+        raw = make_message("Homework for Year 9 is on the portal; the mark scheme is attached for the parents.",
+                           subject="Homework", sender="Jane Smith <jane.home@gmail.com>",
+                           to=f"office@{SCHOOL_DOMAIN}, parent.jones@example.org")
+        code, text = await gw.send(raw, "jane.home@gmail.com", [f"office@{SCHOOL_DOMAIN}"])
+        assert code == 250, text
+        # school work from a personal account to a colleague is held already (STAFF_PERSONAL_WORK_INBOUND);
+        # the school-hours finding is one more reason on it, for the reviewer and the reports
+        [held] = gw.store.list_sync()
+        return held.codes
+
+    found = await codes("00:00-23:59")
+    assert "STAFF_PERSONAL_SCHOOL_HOURS" in found and "STAFF_PERSONAL_WORK_INBOUND" in found
+    # out of hours (a window that does not contain now, in UTC): not said
+    import datetime
+    hour = datetime.datetime.now(datetime.timezone.utc).hour
+    window = f"00:00-{hour - 1:02d}:59" if hour >= 1 else "02:00-23:59"
+    assert "STAFF_PERSONAL_SCHOOL_HOURS" not in await codes(window)
+
+
+def test_clause8_the_finding_alone_is_tagged():
+    from filters.base import Action, Category, Finding, Severity
+    from filters.message import Envelope, build_view
+    from filters.policy import Policy
+    from tests.factories import make_settings
+    from filters.scanner import make_directory
+    settings = make_settings()
+    view = build_view(make_message("x", sender="jane.home@gmail.com", to=f"office@{SCHOOL_DOMAIN}"),
+                      Envelope("jane.home@gmail.com", (f"office@{SCHOOL_DOMAIN}",)), make_directory(settings))
+    finding = Finding("STAFF_PERSONAL_SCHOOL_HOURS", "personal_address", Category.PERSONAL_ACCOUNT, Severity.LOW,
+                      (), "r")
+    assert Policy(settings).decide(view, [finding]).actions[f"office@{SCHOOL_DOMAIN}"] == Action.TAG
