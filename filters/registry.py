@@ -19,6 +19,7 @@ KNOWN_FILTERS: dict[str, str] = {
     "authentication": "filters.authentication:AuthenticationFilter",
     "rate_limit": "filters.rate_limit:RateLimitFilter",
     "approval": "filters.approval:ApprovalFilter",
+    "monitoring_notice": "filters.monitoring_notice:MonitoringNoticeFilter",
 }
 
 

@@ -374,3 +374,30 @@ def test_clause8_the_finding_alone_is_tagged():
     finding = Finding("STAFF_PERSONAL_SCHOOL_HOURS", "personal_address", Category.PERSONAL_ACCOUNT, Severity.LOW,
                       (), "r")
     assert Policy(settings).decide(view, [finding]).actions[f"office@{SCHOOL_DOMAIN}"] == Action.TAG
+
+
+# --- clause 9: people are told ---------------------------------------------------------------------------
+
+async def test_clause9_monitoring_notice_header_and_footer_per_direction(make_gateway, sink):
+    import email
+    import email.policy
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["monitoring_notice"]},
+                            monitoring_notice={"header": {"inbound": "Scanned for safety.", "outbound": "Monitored."},
+                                               "footer": {"outbound": "Email from Hillside Academy is monitored.",
+                                                          "inbound": "never used"}})
+    out = make_message("Dear supplier, please find the order.", sender=f"office@{SCHOOL_DOMAIN}",
+                       to="sales@example.org")
+    assert (await gw.send(out, f"office@{SCHOOL_DOMAIN}", ["sales@example.org"]))[0] == 250
+    mixed = make_message("Minutes attached.", sender=f"head@{SCHOOL_DOMAIN}", to="gov@example.org",
+                         attachments=[("minutes.pdf", "application/pdf", b"%PDF-1.4 minutes")])
+    assert (await gw.send(mixed, f"head@{SCHOOL_DOMAIN}", ["gov@example.org"]))[0] == 250
+    inbound = make_message("Hello from a parent", sender="parent@example.com", to=f"office@{SCHOOL_DOMAIN}")
+    assert (await gw.send(inbound, "parent@example.com", [f"office@{SCHOOL_DOMAIN}"]))[0] == 250
+    plain, multi, incoming = [email.message_from_bytes(m.data, policy=email.policy.default) for m in sink.messages]
+    assert plain["X-Schoolgate-Monitoring"] == "Monitored."
+    assert plain.get_content().rstrip().endswith("Email from Hillside Academy is monitored.")
+    parts = list(multi.iter_parts())
+    assert parts[-1].get_content().strip() == "Email from Hillside Academy is monitored."
+    assert parts[1].get_filename() == "minutes.pdf"  # the attachment untouched
+    assert incoming["X-Schoolgate-Monitoring"] == "Scanned for safety."
+    assert "never used" not in incoming.get_content()  # no footer on inbound mail (DKIM)
