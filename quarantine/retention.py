@@ -133,20 +133,23 @@ async def purge(store: QuarantineStore, settings: Settings, now: float | None = 
     return await store.run(purge_sync, store, settings, now, dry_run)
 
 
-async def _schedule(store: QuarantineStore, settings: Settings) -> None:
+async def _schedule(store: QuarantineStore, settings: Settings, lease=None) -> None:
     while True:
         try:
-            await purge(store, settings)
+            # several nodes on one database: only the holder of the timers lease purges
+            if lease is None or await lease.held():
+                await purge(store, settings)
         except Exception:  # a failed purge keeps everything; tried again at the next run
             log.exception("retention purge failed; retrying in %s hours", settings.retention.check_hours)
         await asyncio.sleep(settings.retention.check_hours * 3600)
 
 
-def start_retention(settings: Settings, store: QuarantineStore) -> asyncio.Task | None:
-    """The primary node's purge timer (gateway/service.py); None when retention is off."""
+def start_retention(settings: Settings, store: QuarantineStore, lease=None) -> asyncio.Task | None:
+    """The primary node's purge timer (gateway/service.py); None when retention is off.
+    `lease`: quarantine.leases.Lease when several nodes share the database."""
     if not settings.retention.enabled:
         return None
-    return asyncio.create_task(_schedule(store, settings), name="schoolgate-retention")
+    return asyncio.create_task(_schedule(store, settings, lease), name="schoolgate-retention")
 
 
 async def stop_retention(task: asyncio.Task | None) -> None:
