@@ -401,3 +401,19 @@ async def test_clause9_monitoring_notice_header_and_footer_per_direction(make_ga
     assert parts[1].get_filename() == "minutes.pdf"  # the attachment untouched
     assert incoming["X-Schoolgate-Monitoring"] == "Scanned for safety."
     assert "never used" not in incoming.get_content()  # no footer on inbound mail (DKIM)
+
+
+from tests.servers import redis_url  # noqa: E402,F401  (fixture: a real Redis database of its own)
+
+
+async def test_clause3_two_nodes_share_the_counters_through_redis(make_gateway, sink, tmp_path, redis_url):
+    csv = write_csv(tmp_path, f"amy@{PUPILS},student,Amy Jones,,7,7A,,\n")
+    nodes = [await make_gateway(next_hop=sink.address, filters={"chain": ["rate_limit"]},
+                                rate_limit={"per_hour": 2}, redis={"url": redis_url},
+                                quarantine={"path": str(tmp_path / f"node{n}")},
+                                directory={"csv": str(csv), "domain_roles": {PUPILS: "student"}})
+             for n in range(2)]
+    amy = f"amy@{PUPILS}"
+    codes = [(await nodes[n % 2].send(_pupil_msg(n, amy, "pal@example.org"), amy, ["pal@example.org"]))[0]
+             for n in range(3)]
+    assert codes == [250, 250, 451]  # the third, on node 0, counts node 1's message too
