@@ -62,6 +62,12 @@ class SchoolSection(Section):
     addresses: list[str] = Field(default_factory=list, description="the school's own postal addresses")
     reporting_addresses: list[str] = Field(
         default_factory=list, description="pastoral/reporting mailboxes: never blocked, findings flagged")
+    # issue 21 clause 5: the reporting inbox is a safeguarding channel
+    reporting_incident_categories: list[Category] = Field(
+        default_factory=lambda: [Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM,
+                                 Category.THREAT, Category.BULLYING, Category.SEXUAL],
+        description="findings in mail to a reporting address that alert the DSL at once and are recorded "
+                    "as an incident (the mail is still delivered)")
 
     @field_validator("domains", "reporting_addresses")
     @classmethod
@@ -85,6 +91,20 @@ class SchoolSection(Section):
 class DirectorySection(Section):
     csv: Path | None = Field(None, description="CSV with columns email,role,name,personal_email")
     domain_roles: dict[str, Role] = Field(default_factory=dict, description="domain -> staff|student fallback")
+    # --- issue 21 clause 1: year groups from the address (the CSV's year column wins) ---
+    year_pattern: str = Field(
+        "", description="pupil address pattern carrying the year of entry, e.g. "
+                        "'{yy}{initial}{surname}@students.school.sch.uk'; empty = years from the CSV only")
+    entry_year: int = Field(7, ge=0, le=13, description="the year group a pupil starts in (7 secondary, "
+                                                        "0 reception); +1 every 1 September")
+
+    @field_validator("year_pattern")
+    @classmethod
+    def _year_pattern(cls, value: str) -> str:
+        if value.strip():
+            from filters.directory import compile_year_pattern
+            compile_year_pattern(value.strip())  # ValueError names the placeholder
+        return value.strip()
 
 
 class DirectorySyncSection(Section):
@@ -288,6 +308,20 @@ class NotifySection(Section):
     link_hours: float = Field(48.0, gt=0, description="how long digest and release-request links stay valid")
     templates_dir: Path | None = Field(None, description="directory overriding the shipped mail templates")
     check_seconds: float = Field(30.0, gt=0, description="how often the digest and escalation timers are checked")
+    # --- issue 21 clause 6: IT is told (policy alert = ["it"], filter failures) ---
+    it_addresses: list[str] = Field(default_factory=list, description="IT alert recipients (plus admin accounts' email)")
+    it_repeat_minutes: float = Field(
+        60.0, gt=0, description="one IT alert per finding code (or failing filter) in this window; later ones "
+                                "are counted, not mailed")
+    it_failure_count: int = Field(
+        5, ge=1, description="filter failures (errors or timeouts) of one filter within it_failure_minutes "
+                             "that alert IT")
+    it_failure_minutes: float = Field(15.0, gt=0, description="the window for it_failure_count")
+
+    @field_validator("it_addresses")
+    @classmethod
+    def _it_addresses(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
 
     @field_validator("dsl_addresses", "deputy_dsl_addresses", "reviewer_addresses")
     @classmethod
@@ -369,6 +403,10 @@ class PolicyRule(Section):
     directions: list[Direction] = Field(default_factory=list, description="empty = any")
     sender_roles: list[Role] = Field(default_factory=list, description="empty = any")
     recipient_roles: list[Role] = Field(default_factory=list, description="empty = any")
+    # issue 21 clause 1: the pupil concerned (the sender if a pupil, else the recipient) is in
+    # one of these year groups / sets or forms (directory CSV year, group, form; year_pattern)
+    years: list[int] = Field(default_factory=list, description="empty = any")
+    groups: list[str] = Field(default_factory=list, description="empty = any")
     action: Action
     alert: list[str] = Field(default_factory=list, description="who is told at once: dsl, it")
 
@@ -381,6 +419,11 @@ class PolicyRule(Section):
     @classmethod
     def _severity(cls, value: Any) -> Any:
         return _enum_value(Severity, value, "severity")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values if v.strip()]
 
 
 class PolicySection(Section):
@@ -534,6 +577,25 @@ class EscalationSection(Section):
         if any(c.phone for c in self.contacts) and not self.webhook_url:
             raise ValueError("webhook_url: contacts have phone numbers but no webhook is set")
         return self
+class RetentionSection(Section):
+    """How long decided mail and its records are kept (quarantine/retention.py; issue 21 clause 7)."""
+
+    enabled: bool = Field(True, description="purge on a schedule (the primary node, at start and every check_hours)")
+    check_hours: float = Field(24.0, gt=0, description="hours between purges")
+    released_days: float = Field(30.0, gt=0, description="a released hold: bytes, index and review rows")
+    deleted_days: float = Field(30.0, gt=0, description="a hold a reviewer deleted (its index row; bytes go at once)")
+    rejected_days: float = Field(90.0, gt=0, description="the metadata record of a rejected message")
+    incident_days: float = Field(2555.0, gt=0, description="a reporting-inbox incident record (7 years)")
+    safeguarding_days: float = Field(
+        2555.0, gt=0, description="anything with a safeguarding category (self-harm, grooming, extremism, "
+                                  "meeting), whatever its status (7 years)")
+    by_category: dict[Category, float] = Field(
+        default_factory=dict, description="days per finding category, e.g. { bullying = 365 }; the longest "
+                                          "period that applies to a message wins")
+    decisions_days: float = Field(400.0, gt=0, description="decision-log rows (reports compare a year)")
+    seen_days: float = Field(120.0, gt=0, description="the seen store (bulk, forwarding targets, rate counters)")
+    evidence_days: float = Field(
+        365.0, gt=0, description="a message exported as an evidence bundle is never purged for this long after")
 
 
 class Settings(Section):
@@ -555,6 +617,7 @@ class Settings(Section):
     logging: LoggingSection = Field(default_factory=LoggingSection)
     redis: RedisSection = Field(default_factory=RedisSection)
     escalation: EscalationSection = Field(default_factory=EscalationSection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

@@ -82,6 +82,7 @@ class Gateway:
     web_server: uvicorn.Server | None = None
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
+    _retention_task: asyncio.Task | None = None  # scheduled purge (quarantine/retention.py)
     notifier: Notifier | None = None
     escalator: object | None = None  # quarantine.escalation.Escalator
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
@@ -153,7 +154,8 @@ class Gateway:
             self.notifier.held(message_id)
             self.escalator.hook(message_id)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
-                                on_hold=on_hold)
+                                on_hold=on_hold, on_tempfail=self.notifier.tempfailed,
+                                on_alert=self.notifier.it_event)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)
@@ -192,6 +194,8 @@ class Gateway:
             from gateway.directory_sync import run_schedule
 
             self._sync_task = asyncio.create_task(run_schedule(settings, self.timers_lease), name="directory-sync")
+        from quarantine.retention import start_retention  # scheduled purge (issue 21 clause 7)
+        self._retention_task = start_retention(settings, self.store, self.timers_lease)
 
     def _share_metrics(self, primary: bool) -> None:
         """Several workers (gateway/workers.py made the directory): the primary's /metrics shows
@@ -267,6 +271,8 @@ class Gateway:
             await self.notifier.stop()
         from quarantine.reports import stop_reports
         await stop_reports(self._reports_task)
+        from quarantine.retention import stop_retention
+        await stop_retention(self._retention_task)
         if self.next_hop is not None:
             await self.next_hop.close()
         if self.scanner is not None:

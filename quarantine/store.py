@@ -142,6 +142,9 @@ class Status(StrEnum):
     DELETED = "deleted"
     REJECTED = "rejected"  # metadata-only record of a rejected message
     PARTIAL = "partially_released"
+    # issue 21 clause 5: a report to a safeguarding channel, delivered and kept as a record for the
+    # DSL (never releasable: no recipient is held)
+    INCIDENT = "incident"
 
 
 class ReviewAction(StrEnum):
@@ -149,6 +152,7 @@ class ReviewAction(StrEnum):
 
     HOLD = "hold"
     RECORD_REJECT = "record_reject"
+    RECORD_INCIDENT = "record_incident"  # a delivered report to a safeguarding channel (issue 21)
     RELEASE = "release"
     RELEASE_FAILED = "release_failed"
     DELETE = "delete"
@@ -460,7 +464,8 @@ class QuarantineStore:
                         status=str(rcpt_status), updated_at=now))
                 conn.execute(insert(audit).values(
                     at=now, actor=actor,
-                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_REJECT),
+                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_INCIDENT
+                               if status == Status.INCIDENT else ReviewAction.RECORD_REJECT),
                     message_id=message_id, reason="policy", detail=json.dumps(
                         {"codes": [f.code for f in findings]})))
         except Exception:
