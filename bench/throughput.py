@@ -73,6 +73,7 @@ INSTALL = {
 CORES = os.cpu_count() or 1
 SCHOOLGATES = ("schoolgate1", "schoolgate")
 ORDER = ("sink", "haraka", "haraka_rspamd", "schoolgate1", "schoolgate")
+HEADLINE = "news5KB"  # the sample issue 19's targets are stated on
 
 SCHOOL = "example.sch.uk"
 PUPILS = "pupils.example.sch.uk"
@@ -162,6 +163,71 @@ Headteacher
 """
 
 
+WEEKLY = """Dear Parents and Carers,
+
+Welcome to this week's newsletter. It has been a busy fortnight in school, and we are proud of
+how our pupils have represented the academy both in lessons and beyond the classroom.
+
+Year 9 options evening
+The Year 9 options evening is on Thursday 12 November from 5pm to 7pm in the main hall. Heads
+of department will be on hand to talk about each subject, and the careers adviser will have a
+stand by the library. Please bring your child's options booklet, which was sent home last week.
+
+Christmas concert
+Rehearsals for the Christmas concert are going well. The concert will be held on Wednesday 16
+December at 6pm. Tickets are free but must be collected from the school office, two per family,
+so that everyone who would like to come can be seated.
+
+Uniform reminder
+As the weather turns colder, pupils may wear a plain black or navy coat over their blazer on the
+way to school. Hoodies are not part of the uniform and will be kept at reception until the end of
+the day. Please make sure all items of uniform are clearly named; the lost property box is by the
+main entrance and will be emptied at half term.
+
+Sports day results
+Congratulations to Nightingale House, who won the inter-house sports day trophy, with Brunel a
+close second. Special mention goes to the Year 7 relay team, who broke the school record.
+
+Homework club and the library
+The library is open until 4.30pm every day for homework club; all pupils are welcome, and sixth
+form mentors are available on Tuesdays and Thursdays to help with maths and science.
+
+School lunches
+The new autumn menu starts on Monday. It includes a vegetarian option every day and a jacket
+potato bar on Wednesdays. You can top up your child's lunch account online or at the office,
+and please let us know of any allergies or dietary needs so that the kitchen can plan ahead.
+
+Dates for your diary
+Friday 20 November: non-uniform day in aid of the local food bank.
+Tuesday 1 December: flu vaccinations for Years 7 to 11 (consent forms due back by Friday).
+Friday 18 December: last day of term; school closes at 1.30pm and buses run at the earlier time.
+
+Parents' evening bookings for Year 11 open next week through the online booking system.
+
+Thank you, as always, for your continued support.
+
+Mrs J Edwards
+Headteacher
+"""
+
+
+def _weekly_message() -> EmailMessage:
+    """The issue-19 headline sample: an ordinary 5.6 KB newsletter, text and HTML alternatives,
+    from the school office to a parent."""
+    msg = EmailMessage()
+    msg["From"] = f"Example Academy Office <office@{SCHOOL}>"
+    msg["To"] = "parent.of.ava@gmail.com"
+    msg["Subject"] = "Newsletter - week 10"
+    msg["Date"] = "Fri, 06 Nov 2026 12:05:44 +0000"
+    msg["Message-ID"] = "<newsletter-weekly-10@example.sch.uk>"
+    msg["MIME-Version"] = "1.0"
+    msg.set_content(WEEKLY)
+    paragraphs = "".join(f"<p>{p.replace(chr(10), ' ')}</p>\n" for p in WEEKLY.strip().split("\n\n"))
+    msg.add_alternative(f"<html><head><style>p {{ font-family: Arial, sans-serif; }}</style></head>"
+                        f"<body>\n{paragraphs}</body></html>\n", subtype="html")
+    return msg
+
+
 def _docx(paragraphs: list[str], image: bytes) -> bytes:
     """A small but real DOCX: text the extractor reads plus an embedded (incompressible) picture."""
     body = "".join(f"<w:p><w:r><w:t xml:space=\"preserve\">{p}</w:t></w:r></w:p>" for p in paragraphs)
@@ -212,7 +278,8 @@ def _newsletter_message(total: int) -> EmailMessage:
 
 def make_samples(work: Path) -> dict[str, Sample]:
     out = {}
-    specs = [("5KB", _homework_message(), f"lily.turner@{PUPILS}", f"ava.shaw@{PUPILS}"),
+    specs = [("news5KB", _weekly_message(), f"office@{SCHOOL}", "parent.of.ava@gmail.com"),
+             ("5KB", _homework_message(), f"lily.turner@{PUPILS}", f"ava.shaw@{PUPILS}"),
              ("200KB", _newsletter_message(200_000), f"office@{SCHOOL}", "parent.of.ava@gmail.com"),
              ("2MB", _newsletter_message(2_000_000), f"office@{SCHOOL}", "parent.of.ava@gmail.com")]
     for label, msg, mail_from, rcpt in specs:
@@ -571,6 +638,11 @@ level = "warning"
 [virus]
 clamd = "{clamd_address}"
 allow_test_signatures = true  # the bench clamd has test signatures only
+
+[offensive]
+# issue 19 item 4: no cross-message content cache in the measured configuration (the
+# bench sends one message thousands of times; a sentence-score cache would answer it)
+cache_size = 0
 """, encoding="utf-8")
     return path
 
@@ -770,7 +842,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 round, smaller counts")
     parser.add_argument("--rounds", type=int, help="alternating rounds per case (default 3; quick 1)")
     parser.add_argument("--sessions", type=int, nargs="+", default=[100])
-    parser.add_argument("--sizes", nargs="+", default=["5KB", "200KB", "2MB"], choices=["5KB", "200KB", "2MB"])
+    parser.add_argument("--sizes", nargs="+", default=["news5KB", "5KB", "200KB", "2MB"],
+                        choices=["news5KB", "5KB", "200KB", "2MB"],
+                        help="news5KB: the 5.6 KB newsletter (issue 19's headline); 5KB: pupil-to-pupil homework")
     parser.add_argument("--servers", nargs="+", default=list(ORDER), choices=list(ORDER))
     parser.add_argument("--workers", type=int, default=CORES, help="schoolgate's [gateway] workers (default: cores)")
     parser.add_argument("--haraka-nodes", type=int, default=CORES)
@@ -787,6 +861,7 @@ def main() -> int:
     counts = {"5KB": 600, "200KB": 200, "2MB": 30} if args.quick else {"5KB": 2000, "200KB": 500, "2MB": 60}
     if args.count:
         counts = {"5KB": args.count, "200KB": max(20, args.count // 4), "2MB": max(10, args.count // 30)}
+    counts["news5KB"] = counts["5KB"]
 
     missing = check_tools(args)
     if missing:
@@ -873,7 +948,7 @@ def main() -> int:
         if args.profile:
             target = servers.get("schoolgate1") or servers.get("schoolgate")
             if target is not None:
-                profile(target, samples["5KB"], min(args.sessions), counts["5KB"] * 2, args.profile)
+                profile(target, samples[HEADLINE], min(args.sessions), counts[HEADLINE] * 2, args.profile)
     finally:
         for server in reversed(list(servers.values())):
             server.stop()
@@ -922,7 +997,7 @@ def report(measures: list[Measure], latency: dict, args, rounds: int, samples: d
                 cells = []
                 for bottom in ("haraka_rspamd", "haraka"):
                     ratios = _round_ratios(case, rounds, name, bottom) if name in SCHOOLGATES else []
-                    if name == "schoolgate" and label == "5KB":
+                    if name == "schoolgate" and label == HEADLINE:
                         ratios_all[bottom].extend(ratios)
                     cells.append(f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
                                  if ratios else "")
@@ -936,7 +1011,7 @@ def report(measures: list[Measure], latency: dict, args, rounds: int, samples: d
     print(fmt_table(rows))
     for bottom, target in (("haraka_rspamd", 2.0), ("haraka", 0.6)):
         if ratios_all[bottom]:
-            print(f"schoolgate (workers={args.workers}) / {bottom}, 5 KB, median of per-round ratios: "
+            print(f"schoolgate (workers={args.workers}) / {bottom}, {HEADLINE}, median of per-round ratios: "
                   f"{statistics.median(ratios_all[bottom]):.2f}  (target >= {target})")
     for name in SCHOOLGATES:
         sg = [m for m in measures if m.server == name and not m.error and m.sessions == min(args.sessions)]
