@@ -244,3 +244,20 @@ def test_score_cache_is_safe_under_concurrent_eviction() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda m: result(shared, m), messages))  # re-raises a KeyError
     assert got == expected
+
+
+def test_model_scores_match_sklearn() -> None:
+    """The direct calibrated-linear product (issue 19) gives sklearn's predict_proba figures."""
+    import numpy as np
+    from filters.offensive import _ModelScorer
+
+    scorer = _ModelScorer(0)
+    texts = ["you are a stupid idiot", "the concert is on Wednesday at 6pm", "fuck off and die",
+             "I will hurt you tomorrow", "great work on the history project", "x", ""]
+    index = CORPORA / "jigsaw-toxic-sample-ibm" / "test_examples.csv"
+    if index.exists():
+        with open(index, encoding="utf-8", errors="replace") as handle:
+            texts += [max(row, key=len)[:600] for row in list(csv.reader(handle))[1:300]]
+    features = scorer._vectorizer.transform(texts)
+    expected = scorer._model.predict_proba(features)[:, 1]
+    assert np.allclose(scorer._predict(features), expected, atol=1e-12, rtol=0)
