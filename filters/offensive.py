@@ -34,6 +34,7 @@ from config.loader import LISTS_DIR
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
 from filters.lexicon import ALLOW, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
+from filters.text.matcher import PatternDatabase
 from filters.text.sources import message_texts
 
 # list category -> (finding category, code). Profanity's code depends on severity.
@@ -226,6 +227,13 @@ class OffensiveFilter:
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
             self._patterns.extend(read_patterns(path, self._lexicon))
+        # the context patterns go into the shared multi-pattern database (one scan tells
+        # which can match; filters/text/matcher.py); alone (tests), a private one
+        shared = getattr(context, "patterns", None)
+        self._pattern_db = shared or PatternDatabase()
+        self._pattern_route = self._pattern_db.register(self.name, [p.regex for p in self._patterns])
+        if shared is None:
+            self._pattern_db.compile()
         self._scorer = _ModelScorer(options.cache_size) if options.model and options.model_weight > 0 else None
 
     async def self_test(self) -> list[str]:
@@ -290,7 +298,8 @@ class OffensiveFilter:
         joined = self._lexicon.joined(normalised)
         hits: list[Hit] = self._lexicon.match(normalised, joined)
         targeted_spans: set[tuple[int, int]] = set()
-        for pattern in self._patterns:
+        candidates = self._pattern_db.candidates(self._pattern_route, self._pattern_db.scan(joined[0]))
+        for pattern in (self._patterns[i] for i in candidates):
             for match in pattern.regex.finditer(joined[0]):
                 first, last = token_range(joined[1], match.start(), match.end())
                 self._add(found, pattern.kind, pattern.severity, normalised.evidence(first, last))
