@@ -106,6 +106,10 @@ def fold(text: str) -> tuple[str, list[int]]:
 
 def _clean_token(raw: str) -> tuple[str, bool, bool] | None:
     """Leet-map, mask and shorten runs in one raw token; None when it is no word."""
+    if raw.isalpha():  # most tokens: plain letters, nothing to map (the loop below is per character)
+        if _RUN3.search(raw):
+            return _RUN3.sub(r"\1\1", raw), True, False
+        return raw, False, False
     raw = raw.rstrip("!|+#'")  # "idiot!!" -> "idiot": trailing marks are punctuation
     if not raw:
         return None
