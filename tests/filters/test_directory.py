@@ -76,3 +76,16 @@ def test_check_names_a_missing_or_unreadable_file(tmp_path):
     [line] = check_directory_csv(tmp_path / "bin.csv")
     assert line.startswith(f"{tmp_path / 'bin.csv'}: not a readable CSV")
     assert check_directory_csv(tmp_path) == [f"{tmp_path}: cannot read directory: Is a directory"]
+
+
+@pytest.mark.parametrize("address", [
+    "a@b.c", "<A.B@C.D>", "a..b@c.d", ".a@b.c", "a.@b.c", "a@b", "<a@b.c", "a@b.c>", "O'Brien@x.org",
+    "a+tag@x.co.uk", "user%other@x", "host!user@x", "a@-x.com", "a@x..com", "a=b@x", "{a}@x", "~@x",
+    "a@[1.2.3.4]", "", "<>", "a", "a@", "Lily <lily@x.org>", '"a b"@x', "a@x.", "a@.x", "ÄÖ@x.de",
+    "a@ex_ample.com", "a#b@x", "a`b@x", "a/b@x", "a|b@x", "(comment) a@x", "a@x (comment)"])
+def test_plain_address_fast_path_agrees_with_parseaddr(address: str) -> None:
+    """issue 19: plain addresses skip parseaddr; the answer must be parseaddr's."""
+    from email.utils import parseaddr
+    from filters.directory import normalise_address
+    _, addr = parseaddr(address)
+    assert normalise_address(address) == (addr or address).strip().strip("<>").lower()
