@@ -142,6 +142,9 @@ class GatewaySection(Section):
     verify_tempfail_action: Literal["defer", "accept"] = Field(
         "defer", description="a probe that gets no answer or a 4xx: defer = 450 4.1.1 (Postfix's default), "
                              "accept = take the recipient and let delivery decide")
+    # --- issue 19 (docs/performance.md) ---
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="the SMTP event loop: auto = uvloop when installed (measured faster), else asyncio's")
 
     @field_validator("listen")
     @classmethod
