@@ -1,6 +1,7 @@
 """The one validated configuration schema. Filter options come from each filter's module."""
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -120,7 +121,8 @@ class GatewaySection(Section):
     next_hop_probe_seconds: float = Field(
         30.0, gt=0, description="when no delivery succeeded for this long, /healthz's monitor checks each "
                                 "route with connect + EHLO + QUIT")
-    workers: int = Field(1, gt=0, description="processes sharing the listening port (SO_REUSEPORT)")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0,
+                         description="processes sharing the listening port (SO_REUSEPORT); default: one per core")
     scan_concurrency: int = Field(
         4, gt=0, description="messages each worker scans at once; later ones wait their turn after DATA "
                              "(filter timeouts count from their turn, not from the queue)")
