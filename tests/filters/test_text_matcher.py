@@ -78,3 +78,38 @@ def test_offensive_patterns_never_missed_on_corpora() -> None:
         assert set(truth) <= set(candidates), text
         matched += bool(truth)
     assert matched >= 5
+
+
+def _corpus_texts(limit: int = 300) -> list[str]:
+    texts = []
+    for path in sorted(CORPORA.glob("*/*.csv"))[:10]:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            texts += [max(row, key=len)[:5000] for row in list(csv.reader(handle))[1:limit] if row]
+    return texts
+
+
+def test_ascii_twins_match_exactly_what_python_matches() -> None:
+    """AsciiFast: on ASCII text the RE2 twin gives Python's matches, group for group."""
+    from filters import pupil_data
+    from filters.text.matcher import AsciiFast
+
+    crafted = ["DOB: 01/02/2010, SEN support, EHCP, child protection plan, CIN, LAC",
+               "candidate no. 1234 and Candidate Number: 5678", "UPN A123 4567 89 01B and B12345678901C",
+               "FSM6 FSM eligible free school meals Pupil Premium, fixed-term exclusion; attendance %",
+               "a\x0bDOB\x1cSEN\x1fEAL\tethnicity\x0cisolation", "medication\x1ddiagnosed\vasthma"]
+    texts = crafted + [t for t in _corpus_texts() if t.isascii()]
+    for pattern in (pupil_data._ALL_TERMS, pupil_data._UPN, pupil_data._CANDIDATE_INLINE,
+                    re.compile(r"\s+x\S*[\s\d]"), re.compile(r"(?i)[^\s]+ care\b")):
+        fast = AsciiFast(pattern)
+        assert fast._twin is not None, pattern.pattern[:60]
+        for text in texts:
+            want = [(m.span(), m.lastgroup, m.groups()) for m in pattern.finditer(text)]
+            got = [(m.span(), m.lastgroup, m.groups()) for m in fast.finditer(text)]
+            assert got == want, (pattern.pattern[:60], text[:80])
+            assert fast.findall(text) == pattern.findall(text)
+
+
+def test_ascii_twin_leaves_other_text_to_python() -> None:
+    from filters.text.matcher import AsciiFast
+    fast = AsciiFast(re.compile(r"\bSEN\b"))
+    assert [m.span() for m in fast.finditer("éSEN SEN")] == [m.span() for m in re.finditer(r"\bSEN\b", "éSEN SEN")]
