@@ -261,3 +261,20 @@ def test_model_scores_match_sklearn() -> None:
     features = scorer._vectorizer.transform(texts)
     expected = scorer._model.predict_proba(features)[:, 1]
     assert np.allclose(scorer._predict(features), expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("mail_from, rcpt, text, deep", [
+    (STAFF, "parent@example.com", "The concert is on Wednesday at 6pm; tickets from the office.", False),
+    (STAFF, PUPIL, "The concert is on Wednesday at 6pm; tickets from the office.", True),
+    (PUPIL, "friend@example.com", "The concert is on Wednesday at 6pm; tickets from the office.", True),
+    (STAFF, "parent@example.com", "What a loser, the referee was rubbish on Saturday.", True),  # a list hit
+])
+async def test_model_runs_for_pupils_and_where_the_lists_found_something(settings, mail_from, rcpt, text, deep):
+    """Cheap first (issue 19): adults' ordinary mail skips the model; a pupil's mail, or a
+    hit of the word lists, gets it."""
+    own = OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None))
+    scored: list[int] = []
+    score = own._scorer.scores
+    own._scorer.scores = lambda texts: scored.append(len(texts)) or score(texts)  # counts, still scores
+    await own.check(make_view(text, mail_from=mail_from, rcpt_to=(rcpt,), settings=settings))
+    assert bool(scored) is deep
