@@ -565,7 +565,8 @@ worker "normal" {{
     cmd = ["rspamd", "-f", "-i", "-c", str(conf), "--var", "CONFDIR=/etc/rspamd", "--var", f"LOCAL_CONFDIR={local}",
            "--var", f"DBDIR={root / 'db'}", "--var", f"RUNDIR={root / 'run'}", "--var", f"LOGDIR={root / 'log'}"]
     proc = subprocess.Popen(cmd, stdout=open(work / "rspamd.out", "wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
+    # the first start compiles Rspamd's regexp rules (Hyperscan): minutes on a busy machine
+    deadline = time.monotonic() + 400
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"rspamd exited with {proc.returncode}: {(work / 'rspamd.out').read_text()[-400:]}")
@@ -577,7 +578,7 @@ worker "normal" {{
         except OSError:
             pass
         time.sleep(0.3)
-    raise RuntimeError("rspamd did not answer /ping within 90s")
+    raise RuntimeError("rspamd did not answer /ping within 400s")
 
 
 def rspamd_check(port: int, sample: "Sample") -> str:
