@@ -89,6 +89,11 @@ class DirectorySection(Section):
 
 
 class GatewaySection(Section):
+    node_name: str = Field("", description="this node's name in /metrics (the node label) and logs; "
+                                           "default the host name")
+    timers_lease_seconds: float = Field(
+        90.0, ge=5, description="several nodes on one database: the node holding this lease sends digests, "
+                                "escalations and reports; another takes over this long after it dies")
     listen: str = Field("127.0.0.1:2525", description="host:port the SMTP server binds")
     next_hop: str | None = Field(None, description="host:port of the school's mail server")
     hostname: str = Field("schoolgate.local", description="name in the banner and Received header")
@@ -168,6 +173,9 @@ class GatewaySection(Section):
 class QuarantineSection(Section):
     path: Path = Field(Path("data/quarantine"), description="directory holding the embedded store")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under path")
+    held_bytes: Literal["auto", "files", "database"] = Field(
+        "auto", description="where held messages' bytes live: files under path, or in the database so "
+                            "every node sharing it can read them; auto = files for SQLite, database otherwise")
 
 
 class WebSection(Section):
@@ -340,6 +348,19 @@ class FiltersSection(Section):
     chain: list[str] = Field(default_factory=list, description="filters in run order")
 
 
+class RedisSection(Section):
+    url: str | None = Field(
+        None, description="redis://host:port/db shared by every gateway node: bulk/seen counters and login "
+                          "limits; unset = the embedded store keeps them (one node)")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -361,6 +382,7 @@ class Settings(Section):
     policy: PolicySection = Field(default_factory=PolicySection)
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    redis: RedisSection = Field(default_factory=RedisSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

@@ -24,6 +24,8 @@ as one (a bad list file or period is a bad value).
     ├── DirectoryError (ValueError)          filters/directory.py  the directory CSV: file and line
     ├── PeriodError (ValueError)             quarantine/report_data.py
     ├── StoreError                           quarantine/store.py   unknown id, nothing to release
+    ├── SchemaVersionError                   quarantine/schema.py  run `schoolgate db upgrade`
+    ├── CountersUnavailable                  quarantine/redis_counters.py  Redis down or refusing
     ├── ReleaseError                         quarantine/review.py  nothing was released
     ├── UserError                            quarantine/users.py   a review account
     └── LinkError                            quarantine/links.py   a forged or expired mail link
