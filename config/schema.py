@@ -1,6 +1,7 @@
 """The one validated configuration schema. Filter options come from each filter's module."""
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -189,7 +190,8 @@ class GatewaySection(Section):
     next_hop_probe_seconds: float = Field(
         30.0, gt=0, description="when no delivery succeeded for this long, /healthz's monitor checks each "
                                 "route with connect + EHLO + QUIT")
-    workers: int = Field(1, gt=0, description="processes sharing the listening port (SO_REUSEPORT)")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0,
+                         description="processes sharing the listening port (SO_REUSEPORT); default: one per core")
     scan_concurrency: int = Field(
         4, gt=0, description="messages each worker scans at once; later ones wait their turn after DATA "
                              "(filter timeouts count from their turn, not from the queue)")
@@ -211,6 +213,9 @@ class GatewaySection(Section):
     verify_tempfail_action: Literal["defer", "accept"] = Field(
         "defer", description="a probe that gets no answer or a 4xx: defer = 450 4.1.1 (Postfix's default), "
                              "accept = take the recipient and let delivery decide")
+    # --- issue 19 (docs/performance.md) ---
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="the SMTP event loop: auto = uvloop when installed (measured faster), else asyncio's")
 
     @field_validator("listen")
     @classmethod

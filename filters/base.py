@@ -269,3 +269,6 @@ class FilterContext:
     metrics: object | None = None  # gateway.metrics.Metrics
     sender_lists: SenderLists | None = None
     extras: dict = field(default_factory=dict)
+    # filters.text.matcher.PatternDatabase: every filter's patterns in one multi-pattern
+    # database, compiled by the Scanner once all filters registered (None: a filter alone)
+    patterns: object | None = None
