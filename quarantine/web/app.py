@@ -1011,6 +1011,24 @@ class ReviewApp:
         return Response(export_csv(items), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="safeguarding-cases.csv"'})
 
+    async def annual_review(self, request: Request, auth: Auth) -> Response:
+        """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
+        from quarantine.annual_review import gather_pack_sync, render_pack_pdf, school_year
+        from quarantine.report_data import custom_period
+        from quarantine.reports import build_report, local_now
+
+        now = local_now(self.settings)
+        year = _int(request.query_params.get("year"), 0)
+        first, last = school_year(now.date())
+        if year:
+            first, last = first.replace(year=year), min(now.date(), last.replace(year=year + 1))
+        data = await build_report(self.settings, self.store, custom_period(first, last, now.tzinfo), now=now)
+        pack = await self.db(gather_pack_sync, self.review, self.users, data, list(self.settings.filters.chain))
+        body = await asyncio.get_running_loop().run_in_executor(None, render_pack_pdf, pack)
+        await self.db(self.review.audit, auth.user.name, "annual_review_export", None, "", {"period": data.period.label})
+        return Response(body, media_type="application/pdf", headers={
+            "content-disposition": f'attachment; filename="annual-review-{first:%Y}.pdf"'})
+
     async def case_update(self, request: Request, auth: Auth) -> Response:
         from quarantine.cases import CaseError, Cases
 
@@ -1062,6 +1080,7 @@ class ReviewApp:
             Route("/cases", self.page(P.SAFEGUARDING, self.cases_page)),
             Route("/cases.csv", self.page(P.SAFEGUARDING, self.cases_export)),
             Route("/cases.json", self.page(P.SAFEGUARDING, self.cases_export)),
+            Route("/annual-review.pdf", self.page(P.COUNTS, self.annual_review)),
             Route("/m/{id}/case", self.page(P.SAFEGUARDING, self.case_update), methods=["POST"]),
             Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
             Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),

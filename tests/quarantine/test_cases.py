@@ -48,3 +48,28 @@ async def test_a_case_per_safeguarding_hold_recorded_and_exported_without_conten
         c = await review.login(role)
         assert (await c.get("/cases")).status_code == 403
         assert (await c.get("/cases.csv")).status_code == 403
+
+
+async def test_annual_review_pack_for_governors(review, tmp_path):
+    import shutil
+    import subprocess
+
+    mid = await review.add(subject="meet me saturday")
+    dsl = await review.login("dsl")
+    csrf = csrf_of((await dsl.get(f"/m/{mid}")).text)
+    await dsl.post(f"/m/{mid}/case", data={"csrf": csrf, "status": "closed", "verdict": "false_positive",
+                                           "action_taken": "checked: a film title", "outcome": "no concern"})
+    head = await review.login("head")
+    pdf = await head.get("/annual-review.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert shutil.which("pdftotext"), "pdftotext (poppler-utils) is installed by scripts/setup --test"
+    path = tmp_path / "pack.pdf"
+    path.write_bytes(pdf.content)
+    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
+    for part in ("annual review of filtering and monitoring", "1. Roles", "2. What the filtering covers",
+                 "3. Settings changes", "4. Safeguarding incidents", "By severity tier",
+                 "False-positive rate among marked cases: 100%", "Cases with an action recorded: 1"):
+        assert part in text, part
+    for secret in ("meet me saturday", "tell your mum", "stranger@example.net", "a film title"):
+        assert secret not in text
+    assert (await (await review.login("auditor")).get("/annual-review.pdf")).status_code == 403
