@@ -161,6 +161,11 @@ class ChainLetterFilter:
     name = "chain_letter"
     Options = Options
 
+    @staticmethod
+    def preload() -> None:
+        """Load the shipped learned score before `serve` forks its workers (filters/registry.py)."""
+        chain_letter_model.shipped_model()
+
     def __init__(self, options: Options, context: FilterContext) -> None:
         self.options = options
         self._seen: SeenStore | None = context.seen
