@@ -80,3 +80,16 @@ def test_a_site_artifact_is_loaded_and_a_bad_one_is_one_clear_error(tmp_path: Pa
     broken.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"\[chain_letter\] model_path: cannot load .*broken.npz"):
         make_filter(model_path=str(broken))
+
+
+def test_shipped_artifact_was_made_by_the_training_script_as_it_stands() -> None:
+    """The artifact records the script's settings; rerunning the script gives the same bytes
+    (docs/chain_letters.md, model card: checked by hand, ~1 minute, not on every test run)."""
+    import importlib.util
+    script = Path(__file__).resolve().parents[2] / "bench" / "train_chain_letter_model.py"
+    spec = importlib.util.spec_from_file_location("train_chain_letter_model", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    meta = shipped_model().meta
+    assert (meta["C"], meta["seed"], meta["n_features"]) == (module.C, module.SEED, module.N_FEATURES)
+    assert meta["label"] == LABEL
