@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from filters.base import Action, Category, Direction, Role, Severity
 from filters.networks import parse_networks
@@ -87,7 +87,56 @@ class DirectorySection(Section):
     domain_roles: dict[str, Role] = Field(default_factory=dict, description="domain -> staff|student fallback")
 
 
+class DirectorySyncSection(Section):
+    """`schoolgate directory sync`: [directory] csv made from LDAP/AD, Microsoft Graph, Google or a MIS export."""
+
+    source: Literal["none", "ldap", "graph", "google", "mis"] = Field(
+        "none", description="where people come from; none = the CSV is kept by hand")
+    grace_days: float = Field(7.0, ge=0, description="a person missing from the source keeps their role this long")
+    interval_minutes: float = Field(0.0, ge=0, description="sync from the running gateway this often; 0 = only "
+                                                          "when `schoolgate directory sync` is run")
+    role_groups: dict[str, Role] = Field(
+        default_factory=dict, description="group (LDAP cn or DN, Graph group name, Google org unit path) -> role; "
+                                          "then [directory] domain_roles by address")
+    ldap_url: str = Field("", description="ldap://host:389 or ldaps://host:636")
+    ldap_base_dn: str = ""
+    ldap_bind_dn: str = ""
+    ldap_password_file: Path | None = Field(None, description="file holding the bind password (not in this file)")
+    ldap_user_filter: str = "(&(objectClass=person)(mail=*))"
+    ldap_group_filter: str = "(|(objectClass=groupOfNames)(objectClass=group))"
+    ldap_attributes: dict[str, str] = Field(
+        default_factory=dict, description="email/name/personal_email/year/form/tutor_email -> LDAP attribute "
+                                          "(defaults mail, displayName, otherMailbox; year/form unread)")
+    graph_tenant: str = ""
+    graph_client_id: str = ""
+    graph_secret_file: Path | None = None
+    graph_authority: str = "https://login.microsoftonline.com"
+    graph_endpoint: str = "https://graph.microsoft.com"
+    graph_year_field: str = Field("", description="user property holding the year group, e.g. department")
+    google_key_file: Path | None = Field(None, description="the service account's JSON key")
+    google_admin_email: str = Field("", description="the admin the service account acts as (domain-wide delegation)")
+    google_api: str = "https://admin.googleapis.com"
+    mis_file: Path | None = Field(None, description="the MIS student export (CSV)")
+    mis_format: Literal["sims", "arbor"] = "sims"
+    mis_columns: dict[str, str] = Field(default_factory=dict, description="override the preset's column headings")
+    mis_role: Role = Role.STUDENT
+
+    @model_validator(mode="after")
+    def _needs(self) -> "DirectorySyncSection":
+        need = {"ldap": ("ldap_url", "ldap_base_dn"), "graph": ("graph_tenant", "graph_client_id", "graph_secret_file"),
+                "google": ("google_key_file", "google_admin_email"), "mis": ("mis_file",)}.get(self.source, ())
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"source = {self.source!r} needs {', '.join(missing)}")
+        return self
+
+
 class GatewaySection(Section):
+    node_name: str = Field("", description="this node's name in /metrics (the node label) and logs; "
+                                           "default the host name")
+    timers_lease_seconds: float = Field(
+        90.0, ge=5, description="several nodes on one database: the node holding this lease sends digests, "
+                                "escalations and reports; another takes over this long after it dies")
     listen: str = Field("127.0.0.1:2525", description="host:port the SMTP server binds")
     next_hop: str | None = Field(None, description="host:port of the school's mail server")
     hostname: str = Field("schoolgate.local", description="name in the banner and Received header")
@@ -163,6 +212,9 @@ class GatewaySection(Section):
 class QuarantineSection(Section):
     path: Path = Field(Path("data/quarantine"), description="directory holding the embedded store")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under path")
+    held_bytes: Literal["auto", "files", "database"] = Field(
+        "auto", description="where held messages' bytes live: files under path, or in the database so "
+                            "every node sharing it can read them; auto = files for SQLite, database otherwise")
 
 
 class WebSection(Section):
@@ -335,6 +387,19 @@ class FiltersSection(Section):
     chain: list[str] = Field(default_factory=list, description="filters in run order")
 
 
+class RedisSection(Section):
+    url: str | None = Field(
+        None, description="redis://host:port/db shared by every gateway node: bulk/seen counters and login "
+                          "limits; unset = the embedded store keeps them (one node)")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -348,6 +413,7 @@ class Settings(Section):
 
     school: SchoolSection = Field(default_factory=SchoolSection)
     directory: DirectorySection = Field(default_factory=DirectorySection)
+    directory_sync: DirectorySyncSection = Field(default_factory=DirectorySyncSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     quarantine: QuarantineSection = Field(default_factory=QuarantineSection)
     web: WebSection = Field(default_factory=WebSection)
@@ -356,6 +422,7 @@ class Settings(Section):
     policy: PolicySection = Field(default_factory=PolicySection)
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    redis: RedisSection = Field(default_factory=RedisSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

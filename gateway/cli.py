@@ -22,6 +22,8 @@ from config.schema import Settings
 from filters.errors import SchoolgateError
 from gateway.logs import adopt_library_handlers, event, setup_logging
 from quarantine.report_cli import add_report_commands
+from gateway.directory_cli import add_directory_commands
+from quarantine.db_cli import add_db_commands
 from quarantine.users_cli import add_user_commands
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -561,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=cmd_scan)
 
     add_user_commands(sub)
+    add_db_commands(sub)
+    add_directory_commands(sub)
     add_report_commands(sub)
     q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
     qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)

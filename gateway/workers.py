@@ -21,10 +21,12 @@ import errno
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -110,6 +112,9 @@ class Supervisor:
                 claim.close()
             raise
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # where the workers leave metrics snapshots for the primary's /metrics (gateway/metrics_share.py)
+        metrics_dir = tempfile.mkdtemp(prefix="schoolgate-metrics-")
+        os.environ["SCHOOLGATE_METRICS_DIR"] = metrics_dir
         try:
             ready_r, ready_w = os.pipe()
             for index in range(self.count):
@@ -125,6 +130,8 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            os.environ.pop("SCHOOLGATE_METRICS_DIR", None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
             reservation.close()
             if claim is not None:
                 claim.close()

@@ -51,7 +51,8 @@ class Notifier:
         self.store = store
         self.review = ReviewStore(store)
         self._next_hop = next_hop
-        self.signer = signer or LinkSigner(load_secret(Path(settings.quarantine.path)), self.cfg.link_hours * 3600)
+        self.lease: Any = None  # quarantine.leases.Lease, set by the gateway; None = always run
+        self.signer = signer or LinkSigner(load_secret(Path(settings.quarantine.path), store), self.cfg.link_hours * 3600)
         loaders = [FileSystemLoader(SHIPPED_TEMPLATES)]
         if self.cfg.templates_dir is not None:
             loaders.insert(0, FileSystemLoader(self.cfg.templates_dir))
@@ -231,6 +232,9 @@ class Notifier:
         while True:
             await asyncio.sleep(self.cfg.check_seconds)
             try:
+                # several nodes on one database: only the lease holder sends digests and escalations
+                if self.lease is not None and not await self.lease.held():
+                    continue
                 await self.tick()
             except Exception:
                 log.exception("notification timers failed; retrying at the next tick")

@@ -77,7 +77,7 @@ async def release(settings: Settings, message_id: str, *, recipients: Sequence[s
     router = make_next_hop(settings)
     if router is None:
         raise ReleaseError("[gateway] next_hop is not set: nowhere to release to")
-    store = await QuarantineStore(settings.quarantine.path, settings.quarantine.database_url).open()
+    store = await QuarantineStore.for_settings(settings.quarantine).open()
     try:
         return await release_from_store(store, router, message_id, recipients=recipients,
                                         actor=actor, reason=reason)

@@ -38,7 +38,8 @@ from quarantine.review import ReleaseError, release_from_store
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
-from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, LoginLimiter, Sessions
+from quarantine.redis_counters import CountersUnavailable
+from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
 from quarantine.web.render import attachment_bytes, render_message
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class ReviewApp:
         self.review = ReviewStore(self.store)
         self.users = UserStore.for_settings(self.store.engine, web)
         self.sessions = Sessions(self.store.engine, web.session_idle_minutes * 60, web.session_max_hours * 3600)
-        self.limiter = LoginLimiter(web.login_attempts, web.login_window_minutes * 60)
+        self.limiter = login_limiter(self.settings)
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["time"] = _fmt_time
@@ -236,14 +237,19 @@ class ReviewApp:
 
         if not cookie or not hmac.compare_digest(str(form.get("csrf", "")), cookie):
             return again("The login form expired. Please try again.", 403)
-        if self.limiter.blocked(name, address):
+        try:
+            blocked = await self.limiter.blocked(name, address)
+        except CountersUnavailable as exc:  # fail closed: a password we cannot rate-limit is not checked
+            log.error("login refused: %s", exc)
+            return again("Logins cannot be checked just now. Try again in a few minutes.", 503)
+        if blocked:
             return again("Too many failed attempts. Wait a few minutes and try again.", 429)
         user = await asyncio.get_running_loop().run_in_executor(None, self.users.authenticate, name, password)
         if user is None:
-            self.limiter.failed(name, address)
+            await self.limiter.failed(name, address)
             await self.db(self.review.audit, name or "?", WebAction.LOGIN_FAILED, None, "", {"address": address})
             return again("That name and password do not match an active account.", 401)
-        self.limiter.succeeded(name)
+        await self.limiter.succeeded(name)
         token = await self.db(self.sessions.create, user)
         await self.db(self.review.audit, user.name, WebAction.LOGIN, None, "", {"address": address})
         target = nxt if nxt != "/" else ROLE_HOME[user.role]
@@ -745,7 +751,7 @@ def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: C
     if signer is None and notifier is not None:
         signer = notifier.signer  # one key: links the notifier mails must verify here
     if signer is None:
-        signer = LinkSigner(load_secret(Path(settings.quarantine.path)), settings.notify.link_hours * 3600)
+        signer = LinkSigner(load_secret(Path(settings.quarantine.path), store), settings.notify.link_hours * 3600)
     return ReviewApp(settings, store, getter, signer, notifier).asgi()
 
 
