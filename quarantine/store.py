@@ -24,7 +24,7 @@ from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, St
                         create_engine, delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
-from filters.base import Finding
+from filters.base import LOCKED_CATEGORIES, Finding
 from filters.errors import SchoolgateError
 
 T = TypeVar("T")
@@ -189,6 +189,17 @@ class HeldMessage:
     @property
     def categories(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(str(f.category) for f in self.findings))
+
+    @property
+    def locked(self) -> bool:
+        """An indecent-image hold (filters/images.py): its images are never rendered,
+        downloaded, released or exported, by anyone; only hashes leave (docs/images.md)."""
+        return any(f.category in LOCKED_CATEGORIES for f in self.findings)
+
+    @property
+    def level(self) -> int:
+        """The highest risk level (1-5) of its findings, 0 when none is graded."""
+        return max((f.level for f in self.findings), default=0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -733,3 +744,4 @@ class QuarantineStore:
 import quarantine.review_store  # noqa: E402,F401
 import quarantine.report_tables  # noqa: E402,F401  (reports sent, config snapshots)
 import quarantine.leases  # noqa: E402,F401  (which node runs the timers)
+import quarantine.escalation  # noqa: E402,F401  (escalation runs)

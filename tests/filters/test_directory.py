@@ -138,3 +138,14 @@ def test_bad_year_pattern_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         make_settings(tmp_path, directory={"year_pattern": "{surname}@students.school.sch.uk"})
     assert "[directory] year_pattern" in str(info.value) and "{yy}" in str(info.value)
+@pytest.mark.parametrize("address", [
+    "a@b.c", "<A.B@C.D>", "a..b@c.d", ".a@b.c", "a.@b.c", "a@b", "<a@b.c", "a@b.c>", "O'Brien@x.org",
+    "a+tag@x.co.uk", "user%other@x", "host!user@x", "a@-x.com", "a@x..com", "a=b@x", "{a}@x", "~@x",
+    "a@[1.2.3.4]", "", "<>", "a", "a@", "Lily <lily@x.org>", '"a b"@x', "a@x.", "a@.x", "ÄÖ@x.de",
+    "a@ex_ample.com", "a#b@x", "a`b@x", "a/b@x", "a|b@x", "(comment) a@x", "a@x (comment)"])
+def test_plain_address_fast_path_agrees_with_parseaddr(address: str) -> None:
+    """issue 19: plain addresses skip parseaddr; the answer must be parseaddr's."""
+    from email.utils import parseaddr
+    from filters.directory import normalise_address
+    _, addr = parseaddr(address)
+    assert normalise_address(address) == (addr or address).strip().strip("<>").lower()
