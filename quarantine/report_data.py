@@ -32,7 +32,7 @@ PERIODS = ("day", "week", "month", "term")
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Security", ("virus", "scan_incomplete", "attachment", "authentication", "spoofing", "parse_error")),
     ("Conduct and data", ("chain_letter", "personal_account", "pupil_data", "disclosure")),
-    ("Offensive content", ("profanity", "hate", "threat", "bullying", "sexual")),
+    ("Offensive content", ("profanity", "hate", "threat", "bullying", "sexual", "drugs", "gambling", "fraud")),
     ("Safeguarding", tuple(sorted(str(c) for c in SAFEGUARDING_CATEGORIES))),
 )
 CATEGORY_LABELS = {
@@ -42,6 +42,9 @@ CATEGORY_LABELS = {
     "pupil_data": "Pupil data sent out", "disclosure": "Pupils disclosing personal details",
     "profanity": "Profanity", "hate": "Hate", "threat": "Threats", "bullying": "Bullying", "sexual": "Sexual content",
     "meeting": "Meeting arrangements", "self_harm": "Self-harm", "grooming": "Grooming", "extremism": "Extremism",
+    "sextortion": "Sextortion and intimate images", "coercive_control": "Coercive control",
+    "exploitation": "Exploitation (sexual or criminal)", "drugs": "Drugs and substances", "gambling": "Gambling",
+    "fraud": "Fraud and money mules",
 }
 DECIDED = ("release", "delete")  # audit actions that end a hold
 BACKLOG_BUCKETS = ((4 * 3600, "under 4 hours"), (86400, "4 to 24 hours"), (3 * 86400, "1 to 3 days"),

@@ -70,7 +70,9 @@ def codes(flt: OffensiveFilter, text: str, role: Role = Role.STUDENT) -> set[str
     ("heil hitler 1488", "SAFEGUARDING_EXTREMISM"),
 ])
 def test_detects(flt: OffensiveFilter, text: str, code: str) -> None:
-    assert code in codes(flt, text)
+    # grooming needs an adult or outsider writing to a pupil (issue 17): the rest read as a pupil's
+    role = Role.EXTERNAL if code == "SAFEGUARDING_GROOMING" else Role.STUDENT
+    assert code in codes(flt, text, role)
 
 
 @pytest.mark.parametrize("text", [
@@ -129,7 +131,8 @@ def test_educational_framing_lowers_staff_quotes(flt: OffensiveFilter, role: Rol
 def test_framing_never_lowers_safeguarding(flt: OffensiveFilter) -> None:
     text = "Incident report: the pupil said 'I want to kill myself' in the lesson."
     (finding,) = [f for f in flt.analyse([text], Role.STAFF) if f.category is Category.SELF_HARM]
-    assert finding.severity is Severity.CRITICAL
+    # a disclosure (level 4, high): severity follows the level, framing never lowers it
+    assert finding.level == 4 and finding.severity is Severity.HIGH
 
 
 @pytest.mark.parametrize("text", [
