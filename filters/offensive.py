@@ -42,7 +42,7 @@ from pydantic import Field
 from config.loader import LISTS_DIR
 from filters import levels
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SAFEGUARDING_CATEGORIES, Severity
-from filters.lexicon import ALLOW, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
+from filters.lexicon import ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
 from filters.text.quoted import split_quoted
 from filters.text.sources import message_texts
@@ -143,6 +143,9 @@ class Options(FilterOptions):
     extra_lexicons: list[Path] = Field(default_factory=list, description="a site's own lists, added to the shipped")
     extra_allowlists: list[Path] = Field(default_factory=list, description="a site's own innocent words")
     extra_patterns: list[Path] = Field(default_factory=list, description="a site's own context patterns")
+    site_allowlist: bool = Field(
+        True, description="read the reviewers' site allowlist (<quarantine path>/site_allowlist.txt, added "
+                          "from the review UI's false-positive page) at start")
     model: bool = Field(True, description="use the alt-profanity-check model as a further signal")
     model_weight: float = Field(
         1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
@@ -297,6 +300,12 @@ class OffensiveFilter:
                  for t in terms] + extra
         for path in _lists(options.allowlists) + _lists(options.extra_allowlists):
             terms.extend(read_terms(path, default_kind=ALLOW))
+        # The reviewers' allowlist (quarantine/feedback.py): read once at start, so a term an
+        # admin allowed takes effect at the next start; the shipped lists are never rewritten.
+        quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
+        site = Path(quarantine) / SITE_ALLOWLIST_FILE if quarantine and options.site_allowlist else None
+        if site is not None and site.is_file():
+            terms.extend(read_terms(site, default_kind=ALLOW))
         self._lexicon = Lexicon(terms)
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):

@@ -38,6 +38,7 @@ from quarantine.review import ReleaseError, release_from_store
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
+from quarantine.web.feedback import feedback_routes
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, LoginLimiter, Sessions
 from quarantine.web.render import attachment_bytes, render_message
 
@@ -275,7 +276,8 @@ class ReviewApp:
                        sender=args["sender"] or None, recipient=args["recipient"] or None,
                        subject=args["subject"] or None, since=_parse_date(args["since"]),
                        until=_parse_date(args["until"], end=True), direction=args["direction"] or None,
-                       sort=args["sort"] or "newest", page=max(1, _int(p.get("page"), 1)),
+                       # the DSL's queue is ordered by risk level (docs/safeguarding.md)
+                       sort=args["sort"] or ("level" if sg else "newest"), page=max(1, _int(p.get("page"), 1)),
                        per_page=self.settings.web.page_size, include_safeguarding=sg,
                        only_safeguarding=sg and args["view"] == "safeguarding")
         return q, args
@@ -712,6 +714,7 @@ class ReviewApp:
             Route("/counts", self.page(P.COUNTS, self.counts)),
             Route("/report", self.page(P.COUNTS, self.report)),
             Route("/admin", self.page(P.USERS, self.admin)),
+            *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
