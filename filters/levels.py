@@ -88,7 +88,9 @@ _FAREWELL = re.compile(
     r"\b(given (all )?(my|away my) (stuff|things)|giv\w* (my|all my) (stuff|things) away|goodbye forever|"
     r"say goodbye to everyone|suicide note|it (all )?ends|this is the end|when im gone|look after my|"
     r"(wrote|written|left) (a )?(note|letters?))\b")
-_SCHOOL = re.compile(r"\b(school|class|lesson|the gates|form room|assembly|playground|canteen)\b")
+# Secrecy in the evidence of a meeting arrangement (filters/disclosure.py adds its secrecy spans).
+_SECRECY = re.compile(r"\b(dont tell|do not tell|secret|secretly|between us|nobody needs to know|"
+                      r"no one needs to know|delete (this|these|our))\b")
 
 
 def _cue_text(text: str) -> str:
@@ -137,7 +139,10 @@ def default_level(finding: Finding) -> int:
     if finding.level:
         return finding.level
     if finding.code in LEVELS:
-        return grade(finding.code, (), " ".join(finding.evidence))
+        text = " ".join(finding.evidence)
+        cues = {"meeting", "secrecy"} if (finding.code == "MEETING_ARRANGEMENT"
+                                          and _SECRECY.search(_cue_text(text))) else set()
+        return grade(finding.code, cues, text)
     return CATEGORY_DEFAULT.get(finding.category, UNGRADED)
 
 
@@ -168,7 +173,10 @@ URGENCY: dict[int, Urgency] = {
                   "[URGENT level 5]", "1", "high", True),
     DISCLOSURE: Urgency("urgent", "DSL", "at once; the deputy after [notify] escalate_after_minutes",
                         "[Level 4]", "2", "high", False),
-    CONCERN: Urgency("today", "DSL", "at once, normal priority; the deputy after the escalation wait",
+    # level 3 alerts the DSL only for a safeguarding category (filters/policy.py); bullying,
+    # fraud or drugs at level 3 are held for reviewers
+    CONCERN: Urgency("today", "DSL for a safeguarding category, else reviewers",
+                     "at once, normal priority; the deputy after the escalation wait",
                      "[Level 3]", "3", "normal", False),
     AIMED: Urgency("review", "reviewers (queue and digest)", "the next review round; no DSL alert",
                    "[Level 2]", "3", "normal", False),

@@ -115,3 +115,15 @@ def test_urgency_table() -> None:
     assert not levels.urgency(4).deputy_at_once and levels.urgency(4).importance == "high"
     assert levels.urgency(9) == levels.urgency(5) and levels.urgency(-1) == levels.urgency(0)
     assert [levels.urgency(n).subject_prefix for n in (5, 4, 3)] == ["[URGENT level 5]", "[Level 4]", "[Level 3]"]
+
+
+def test_a_secret_meeting_from_the_disclosure_filter_is_level_five(settings) -> None:
+    view = make_view("hi", mail_from=PUPIL, rcpt_to=(STRANGER,), settings=settings)
+    plain = Finding("MEETING_ARRANGEMENT", "disclosure", Category.MEETING, Severity.HIGH,
+                    ("meet me at the station",), "x")
+    secret = Finding("MEETING_ARRANGEMENT", "disclosure", Category.MEETING, Severity.HIGH,
+                     ("meet me at the station", "don't tell your mum"), "x")
+    verdict = Policy(settings).decide(view, [plain])
+    assert [f.level for f in verdict.findings] == [3]
+    verdict = Policy(settings).decide(view, [secret])
+    assert [f.level for f in verdict.findings] == [5]
