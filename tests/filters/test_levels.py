@@ -67,6 +67,10 @@ ADULT_TO_PUPIL = Audience(Role.EXTERNAL, ((PUPIL, Role.STUDENT),))
     ("i cant do this anymore", PUPIL_TO_PUPIL, "SAFEGUARDING_SELF_HARM", 3),
     ("nobody likes you, everyone would be happier without you", PUPIL_TO_PUPIL, "OFFENSIVE_BULLYING", 3),
     ("add me on snapchat", ADULT_TO_PUPIL, "SAFEGUARDING_GROOMING", 3),
+    # the issue's bullying with no swear word (written for the issue), and a threat to share a photo
+    ("we all agreed youre the ugliest and most pathetic person in year 9, even your friends laugh at you",
+     PUPIL_TO_PUPIL, "OFFENSIVE_BULLYING", 3),
+    ("im going to send that pic of you to everyone in year 9", PUPIL_TO_PUPIL, "OFFENSIVE_BULLYING", 3),
     ("who has some weed for friday", PUPIL_TO_PUPIL, "OFFENSIVE_DRUGS", 3),
     # 2: abuse aimed at someone
     ("you are such a loser", PUPIL_TO_PUPIL, "OFFENSIVE_BULLYING", 2),
@@ -127,3 +131,11 @@ def test_a_secret_meeting_from_the_disclosure_filter_is_level_five(settings) -> 
     assert [f.level for f in verdict.findings] == [3]
     verdict = Policy(settings).decide(view, [secret])
     assert [f.level for f in verdict.findings] == [5]
+
+
+async def test_bullying_without_a_swear_word_is_held_between_pupils(flt: OffensiveFilter, settings) -> None:
+    # issue 17: this was only tagged
+    text = "we all agreed youre the ugliest and most pathetic person in year 9, even your friends laugh at you"
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    verdict = Policy(settings).decide(view, await flt.check(view))
+    assert verdict.actions[PUPIL2] == Action.HOLD
