@@ -56,6 +56,10 @@ ADULT_TO_PUPIL = Audience(Role.EXTERNAL, ((PUPIL, Role.STUDENT),))
     ("lets meet at the park after school. dont tell your mum, its our secret", ADULT_TO_PUPIL,
      "SAFEGUARDING_GROOMING", 5),
     ("send more pics or ill post them to everyone", ADULT_TO_PUPIL, "SAFEGUARDING_SEXTORTION", 5),
+    # the examples that had no finding at all
+    ("i took a load of pills last night", PUPIL_TO_PUPIL, "SAFEGUARDING_SELF_HARM", 5),
+    ("ive given my stuff away, this weekend it ends", PUPIL_TO_PUPIL, "SAFEGUARDING_SELF_HARM", 5),
+    ("nobody would miss me if i was gone", PUPIL_TO_PUPIL, "SAFEGUARDING_SELF_HARM", 4),
     # 4: a disclosure of self-harm or abuse; an explicit threat
     ("i cut myself again last week", PUPIL_TO_PUPIL, "SAFEGUARDING_SELF_HARM", 4),
     ("i make myself sick after eating", PUPIL_TO_PUPIL, "SAFEGUARDING_EATING_DISORDER", 4),

@@ -340,6 +340,11 @@ def test_monitoring_categories(flt, text: str, code: str) -> None:
     "Please bring a packed lunch and a bat for rounders to school.",
     "The Sixth Form bake sale raised money for the Samaritans.",
     "My brother and I are going to the Grand National with our dad.",
+    "I took 2 tablets of paracetamol for my headache and went back to class.",
+    "Nobody will notice if I leave the disco early.",
+    "The final ends tonight, it ends 2-1 if we hold on.",
+    "Mrs Patel says this weekend it ends: the sale at the book fair.",
+    "I gave my old games to the charity shop.",
 ])
 def test_monitoring_categories_innocent(flt, text: str) -> None:
     found = flt.analyse([text], Role.STUDENT)
