@@ -110,3 +110,7 @@ async def test_heads_report_counts_incidents_by_level(gate: Review) -> None:
     counts = {row["level"]: row["incidents"] for row in data.safeguarding["by_level"]}
     assert counts == {5: 1, 4: 2, 3: 0, 2: 0, 1: 0, 0: 0}
     assert data.safeguarding["total"] == 3
+    from quarantine.report_render import csv_rows, render_html
+    html = render_html(data).html
+    assert "Incidents by risk level" in html and "5: plan, weapon at school, secret meeting" in html
+    assert ("safeguarding", "level_5", "incidents", 1) in set(csv_rows(data))
