@@ -42,7 +42,8 @@ from pydantic import Field
 from config.loader import LISTS_DIR
 from filters import levels
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SAFEGUARDING_CATEGORIES, Severity
-from filters.lexicon import ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
+from filters.lexicon import (ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, PatternGate, Term, read_patterns,
+                             read_terms, token_range)
 from filters.message import MessageView
 from filters.text.quoted import split_quoted
 from filters.text.sources import message_texts
@@ -310,6 +311,7 @@ class OffensiveFilter:
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
             self._patterns.extend(read_patterns(path, self._lexicon))
+        self._gate = PatternGate(self._patterns)
         self._scorer = _ModelScorer(options.cache_size) if options.model and options.model_weight > 0 else None
 
     async def self_test(self) -> list[str]:
@@ -422,7 +424,7 @@ class OffensiveFilter:
         # allowlisted tokens (shipped and the site's own) silence patterns too, not only list terms
         allowed_tokens = {i for h in hits if h.term.kind == ALLOW for i in range(h.first, h.last + 1)}
         targeted_spans: set[tuple[int, int]] = set()
-        for pattern in self._patterns:
+        for pattern in self._gate.candidates(joined[0]):
             for match in pattern.regex.finditer(joined[0]):
                 first, last = token_range(joined[1], match.start(), match.end())
                 if allowed_tokens and all(i in allowed_tokens for i in range(first, last + 1)):

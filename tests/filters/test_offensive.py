@@ -349,3 +349,27 @@ def test_monitoring_categories(flt, text: str, code: str) -> None:
 def test_monitoring_categories_innocent(flt, text: str) -> None:
     found = flt.analyse([text], Role.STUDENT)
     assert not any(f.safeguarding or f.level >= 3 for f in found), found
+
+
+def test_pattern_gate_never_skips_a_pattern_that_matches(flt: OffensiveFilter) -> None:
+    """The cheap pass (filters/lexicon.py PatternGate) only skips patterns whose literal start
+    is absent: every pattern that matches must have been a candidate."""
+    texts = [t for t, *_ in test_detects.pytestmark[0].args[1]]  # this file's positive examples
+    texts += ["we all agreed youre the ugliest and most pathetic person in year 9",
+              "lets meet at the park after school, dont tell your mum", "i took a load of pills last night",
+              "send more pics or ill post them to everyone", "im bringing a knife to school tomorrow",
+              "all the filthy immigrants should be deported", "women are property", "who s got some weed for friday"]
+    olid = CORPORA / "olid-offenseval2019" / "olid-training-v1.0.tsv"
+    with open(olid, encoding="utf-8") as handle:
+        texts += [r["tweet"] for r in csv.DictReader(handle, delimiter="\t")][:1500]
+    with open(CORPORA / "kaggle-insults-impermium" / "train.csv", encoding="utf-8") as handle:
+        texts += [r["Comment"].strip('"').replace("\\n", " ") for r in csv.DictReader(handle)][:1500]
+    gate, checked = flt._gate, 0
+    for text in texts:
+        joined = flt._lexicon.joined(flt._lexicon.normalise(text))[0]
+        chosen = {id(p) for p in gate.candidates(joined)}
+        for pattern in flt._patterns:
+            if pattern.regex.search(joined):
+                checked += 1
+                assert id(pattern) in chosen, (pattern.source, text)
+    assert checked > 150  # the check saw many real matches
