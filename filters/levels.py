@@ -68,6 +68,9 @@ LEVELS: dict[str, Grade] = {
     "RISK_HATE": Grade(AIMED, "coded or implicit hate about a group"),
     "RISK_SEXUAL": Grade(AIMED, "sexual content"),
     "RISK_GROOMING": Grade(DISCLOSURE, "an adult moving a pupil to a private app with secrecy"),
+    # the image filter (filters/images.py grades these itself: [images] hash_match_level, nudity_level)
+    "IMAGE_HASH_MATCH": Grade(PLAN, "an image on the list of known indecent images"),
+    "IMAGE_NUDITY": Grade(DISCLOSURE, "a nude image in pupil mail (classifier)"),
     # the disclosure filter's safeguarding code
     "MEETING_ARRANGEMENT": Grade(CONCERN, "a pupil arranging to meet someone (5 in secret)"),
 }

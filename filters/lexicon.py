@@ -38,6 +38,7 @@ _SECTION = re.compile(r"^\[\s*([a-z_]+)\s+([a-z]+)\s*\]$")
 _MACRO = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # Inflections tried for a stem when resolving a masked token ("f***ing").
+_DOUBLE = re.compile(r"(\w)\1")  # what squeeze() would shorten
 _INFLECTIONS = ("", "s", "er", "ers", "ing", "in", "ed", "y", "head", "face")
 
 
@@ -124,7 +125,7 @@ class Lexicon:
         self._squeezed = {squeeze(w): w for w in self._words}
         self._squeezed_stems = [(squeeze(s), s) for s in self._stems]
         self._plain_words = {w for w in self._words if squeeze(w) == w and len(w) >= 3}
-        self._plain_stems = [s for s in self._stems if squeeze(s) == s and len(s) >= 3]
+        self._plain_stems = tuple(s for s in self._stems if squeeze(s) == s and len(s) >= 3)  # for str.startswith
         # for "f*ck": every single word and inflected stem, one per line, most severe first
         rank = {}
         for term in sorted(single, key=lambda t: -t.severity):
@@ -164,6 +165,8 @@ class Lexicon:
             return text
         if text in self._words:
             return text
+        if not token.elongated and not _DOUBLE.search(text):
+            return text  # no repeated letter: squeezing would change nothing
         squeezed = squeeze(text)
         if token.elongated:
             if squeezed in self._squeezed:
@@ -174,11 +177,8 @@ class Lexicon:
         elif squeezed != text:
             # a doubled letter ("fuuk", "shitt"): only towards listed words that
             # have no double letter themselves, so "Nigella" never becomes a stem
-            if squeezed in self._plain_words:
+            if squeezed in self._plain_words or squeezed.startswith(self._plain_stems):
                 return squeezed
-            for stem in self._plain_stems:
-                if squeezed.startswith(stem):
-                    return squeezed
         return text
 
     def joined(self, normalised: Normalised) -> tuple[str, list[int]]:
@@ -269,81 +269,3 @@ def read_patterns(path: Path, lexicon: Lexicon) -> list[Pattern]:
         patterns.append(Pattern(regex, kind, severity, where))
     return patterns
 
-
-# -- the cheap pass before the patterns (STYLE.md "cheap first", as Rspamd prefilters) --
-
-def _literal_starts(items: list, depth: int = 0) -> set[str] | None:
-    """The literal texts any match of this parsed regex must start with, or None if unknown
-    (a class, an optional first item, anything this does not follow)."""
-    from re import _parser as sre  # the stdlib's own parser: the regex as `re` reads it
-
-    prefix = ""
-    for position, (op, av) in enumerate(items):
-        if op is sre.LITERAL:
-            prefix += chr(av)
-            continue
-        if prefix:
-            return {prefix}
-        if op in (sre.ASSERT, sre.ASSERT_NOT, sre.AT):
-            continue  # zero width: "(?<![a-z0-9])"
-        if depth > 20:
-            return None
-        rest = items[position + 1:]
-        if op is sre.SUBPATTERN:
-            return _literal_starts(list(av[-1]) + rest, depth + 1)
-        if op is sre.BRANCH:
-            starts: set[str] = set()
-            for alternative in av[1]:
-                found = _literal_starts(list(alternative) + rest, depth + 1)
-                if not found or "" in found:
-                    return None
-                starts |= found
-            return starts
-        if op is sre.IN and all(o is sre.LITERAL for o, _ in av):
-            return {chr(c) for _, c in av}
-        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
-            first = _literal_starts(list(av[2]), depth + 1)
-            if av[0] >= 1 or first is None:
-                return first
-            after = _literal_starts(rest, depth + 1)  # the item may be absent: what follows may start it
-            return None if after is None else first | after
-        return None
-    return {prefix} if prefix else None
-
-
-class PatternGate:
-    """One Aho-Corasick pass over the matching string picks the patterns worth running:
-    a pattern whose every match starts with one of a few literal words ("send", "i m",
-    "you re") is skipped when none of them occurs. Patterns with no such start always run."""
-
-    def __init__(self, patterns: list[Pattern]) -> None:
-        from re import _parser as sre
-
-        self.patterns = patterns
-        self._always: list[int] = []
-        self._automaton = ahocorasick.Automaton()
-        keys: dict[str, list[int]] = {}
-        for index, pattern in enumerate(patterns):
-            try:
-                starts = _literal_starts(list(sre.parse(pattern.regex.pattern)))
-            except Exception:  # an exotic construct: never prefilter it
-                starts = None
-            if not starts:
-                self._always.append(index)
-                continue
-            for start in starts:
-                # a match starts at a token, and every token follows a space in " tok tok "
-                keys.setdefault(" " + start, []).append(index)
-        for key, indices in keys.items():
-            self._automaton.add_word(key, tuple(indices))
-        self._gated = bool(keys)
-        if keys:
-            self._automaton.make_automaton()
-
-    def candidates(self, text: str) -> list[Pattern]:
-        """The patterns to run on this matching string, in their file order."""
-        chosen = set(self._always)
-        if self._gated:
-            for _, indices in self._automaton.iter(text):
-                chosen.update(indices)
-        return [self.patterns[i] for i in sorted(chosen)]

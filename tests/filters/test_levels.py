@@ -85,7 +85,7 @@ ADULT_TO_PUPIL = Audience(Role.EXTERNAL, ((PUPIL, Role.STUDENT),))
 ])
 def test_levels_follow_the_issue_tiers(flt: OffensiveFilter, text: str, audience: Audience, code: str,
                                        level: int) -> None:
-    by_code = {f.code: f for f in flt.analyse([text], audience.sender_role, audience)}
+    by_code = {f.code: f for f in flt.analyse([text], audience.sender_role, audience=audience)}
     assert code in by_code, by_code
     assert by_code[code].level == level
 

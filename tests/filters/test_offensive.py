@@ -351,9 +351,9 @@ def test_monitoring_categories_innocent(flt, text: str) -> None:
     assert not any(f.safeguarding or f.level >= 3 for f in found), found
 
 
-def test_pattern_gate_never_skips_a_pattern_that_matches(flt: OffensiveFilter) -> None:
-    """The cheap pass (filters/lexicon.py PatternGate) only skips patterns whose literal start
-    is absent: every pattern that matches must have been a candidate."""
+def test_pattern_prefilter_never_skips_a_pattern_that_matches(flt: OffensiveFilter) -> None:
+    """The shared pattern database (filters/text/matcher.py) with this filter's patterns, the new
+    categories' included: every pattern that matches must have been a candidate."""
     texts = [t for t, *_ in test_detects.pytestmark[0].args[1]]  # this file's positive examples
     texts += ["we all agreed youre the ugliest and most pathetic person in year 9",
               "lets meet at the park after school, dont tell your mum", "i took a load of pills last night",
@@ -364,12 +364,46 @@ def test_pattern_gate_never_skips_a_pattern_that_matches(flt: OffensiveFilter) -
         texts += [r["tweet"] for r in csv.DictReader(handle, delimiter="\t")][:1500]
     with open(CORPORA / "kaggle-insults-impermium" / "train.csv", encoding="utf-8") as handle:
         texts += [r["Comment"].strip('"').replace("\\n", " ") for r in csv.DictReader(handle)][:1500]
-    gate, checked = flt._gate, 0
+    db, checked = flt._pattern_db, 0
     for text in texts:
         joined = flt._lexicon.joined(flt._lexicon.normalise(text))[0]
-        chosen = {id(p) for p in gate.candidates(joined)}
-        for pattern in flt._patterns:
+        chosen = set(db.candidates(flt._pattern_route, db.scan(joined)))
+        for index, pattern in enumerate(flt._patterns):
             if pattern.regex.search(joined):
                 checked += 1
-                assert id(pattern) in chosen, (pattern.source, text)
+                assert index in chosen, (pattern.source, text)
     assert checked > 150  # the check saw many real matches
+
+
+def test_model_scores_match_sklearn() -> None:
+    """The direct calibrated-linear product (issue 19) gives sklearn's predict_proba figures."""
+    import numpy as np
+    from filters.offensive import _ModelScorer
+
+    scorer = _ModelScorer(0)
+    texts = ["you are a stupid idiot", "the concert is on Wednesday at 6pm", "fuck off and die",
+             "I will hurt you tomorrow", "great work on the history project", "x", ""]
+    index = CORPORA / "jigsaw-toxic-sample-ibm" / "test_examples.csv"
+    if index.exists():
+        with open(index, encoding="utf-8", errors="replace") as handle:
+            texts += [max(row, key=len)[:600] for row in list(csv.reader(handle))[1:300]]
+    features = scorer._vectorizer.transform(texts)
+    expected = scorer._model.predict_proba(features)[:, 1]
+    assert np.allclose(scorer._predict(features), expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("mail_from, rcpt, text, deep", [
+    (STAFF, "parent@example.com", "The concert is on Wednesday at 6pm; tickets from the office.", False),
+    (STAFF, PUPIL, "The concert is on Wednesday at 6pm; tickets from the office.", True),
+    (PUPIL, "friend@example.com", "The concert is on Wednesday at 6pm; tickets from the office.", True),
+    (STAFF, "parent@example.com", "What a loser, the referee was rubbish on Saturday.", True),  # a list hit
+])
+async def test_model_runs_for_pupils_and_where_the_lists_found_something(settings, mail_from, rcpt, text, deep):
+    """Cheap first (issue 19): adults' ordinary mail skips the model; a pupil's mail, or a
+    hit of the word lists, gets it."""
+    own = OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None))
+    scored: list[int] = []
+    score = own._scorer.scores
+    own._scorer.scores = lambda texts: scored.append(len(texts)) or score(texts)  # counts, still scores
+    await own.check(make_view(text, mail_from=mail_from, rcpt_to=(rcpt,), settings=settings))
+    assert bool(scored) is deep
