@@ -286,6 +286,8 @@ async def test_an_adults_secrecy_is_still_grooming(flt, settings) -> None:
     ("Your total is 88 pounds, see page 14 for the 14 words of the poem", False),
     ("heil hitler 1488", True),
     ("the race war is coming 88", True),
+    ("the ZOG controls the media", True),  # a conspiracy term, a signal by itself
+    ("Year 1 loved reading Zog the dragon today", False),  # the picture book
 ])
 def test_extremist_codes_count_only_beside_other_signals(flt, text: str, extremism: bool) -> None:
     found = {f.code: f for f in flt.analyse([text], Role.EXTERNAL)}
