@@ -23,8 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 from filters.errors import SchoolgateError
+from quarantine.store import HeldMessage  # first: the store's end imports escalation -> links -> review_store
 from quarantine.review_store import ReviewStore, WebAction, is_safeguarding
-from quarantine.store import HeldMessage
 from quarantine.users import PERMISSIONS, Permission, Role, User
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select
 
+from quarantine.store import messages  # first: the store's end imports escalation -> links -> review_store
 from quarantine.review_store import ReviewStore, _safeguarding_condition, cases, dsl_alerts, notes
-from quarantine.store import messages
 
 
 class CaseStatus(StrEnum):

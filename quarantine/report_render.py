@@ -134,6 +134,9 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
     yield "safeguarding", "total", "incidents", sg["total"]
     for who, n in sg.get("closed_by", {}).items():
         yield "safeguarding", "closed_by", who, n
+    for row in sg.get("by_level", []):
+        yield "safeguarding", f"level_{row['level']}", "incidents", row["incidents"]
+        yield "safeguarding", f"level_{row['level']}", "open", row["open"]
     r = data.review
     yield "review", "decisions", "", r["decisions"]
     for key in ("median_hours", "p90_hours", "safeguarding_median_hours", "safeguarding_p90_hours",

@@ -33,7 +33,6 @@ from starlette.staticfiles import StaticFiles
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
-from quarantine.access import AccessDenied, AccessRule, Actor, Need, with_school_rules
 from quarantine.image_evidence import LOCKED_REFUSED, LOCKED_TEXT, POLICE_EXPORT, VIEW_IMAGE, police_export
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store, school_address_test
@@ -42,8 +41,10 @@ from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
+from quarantine.web.feedback import feedback_routes
 from quarantine.web.render import attachment_bytes, render_message
 from quarantine.web.wording import merge_evidence, plain
+from quarantine.access import AccessDenied, AccessRule, Actor, Need, with_school_rules
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,8 @@ class ReviewApp:
                        sender=args["sender"] or None, recipient=args["recipient"] or None,
                        subject=args["subject"] or None, since=_parse_date(args["since"]),
                        until=_parse_date(args["until"], end=True), direction=args["direction"] or None,
-                       sort=args["sort"] or "newest", page=max(1, _int(p.get("page"), 1)),
+                       # the DSL's queue is ordered by risk level (docs/safeguarding.md)
+                       sort=args["sort"] or ("level" if sg else "newest"), page=max(1, _int(p.get("page"), 1)),
                        per_page=self.settings.web.page_size, include_safeguarding=sg,
                        only_safeguarding=sg and args["view"] == "safeguarding")
         return q, args
@@ -1084,6 +1086,7 @@ class ReviewApp:
             Route("/m/{id}/case", self.page(P.SAFEGUARDING, self.case_update), methods=["POST"]),
             Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
             Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
+            *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
