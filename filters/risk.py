@@ -57,7 +57,7 @@ _FAREWELL = re.compile(
     r"(wrote|written|left) (a )?(note|letters?)|said my goodbyes)\b")
 _PAST = re.compile(r"\b(last night|again|took|swallowed|i cut|i burned|relapsed|tried to|ive been (cutting|self))\b")
 _SELF_HARM_CUE = re.compile(
-    r"\b((kill|hurt|harm|cut|burn|hang|starve) (myself|my self)|end (my life|it all|things)|"
+    r"\b((kill|hurt|harm|cut|burn|hang|starve) (myself|my self)|end(ing)? (my life|it all|things|my own life)|"
     r"(want|wanna|going|ready) to die(?! (of|laughing|for|from|when|if))|wish i (was|were) dead|better off (without me|dead)|"
     r"miss me|notice if i|(dont|do not) want to (be here|live|exist|wake up)|no point (in )?living|"
     r"(take|took|swallow\w*) (all|a load of|too many|loads of)|overdos\w*|self ?harm\w*|suicid\w*|"
@@ -102,7 +102,7 @@ class Options(FilterOptions):
         description="score (0-1) per label at which a window is reported; a label not given uses the "
                     "model's tuned threshold (docs/risk_model.md)")
     cue_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"self_harm": 0.4, "violent_threat": 0.04},
+        default_factory=lambda: {"self_harm": 0.4, "violent_threat": 0.02},
         description="lower score per label that counts when the window also has a first-person risk cue")
     high_score: float = Field(0.9, ge=0, le=1, description="score from which a finding is high severity")
     min_threshold: float = Field(
