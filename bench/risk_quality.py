@@ -9,6 +9,9 @@ from the shipped config, less the virus filter (it needs a running clamd).
 "self-harm finding" = any finding of category self_harm from any filter;
 "flagged" = any finding at all; "held" = the policy holds it. The risk model's
 own share is shown beside. hatecheck is a test suite: it never runs with --dev.
+The offensive sets (OLID, ETHOS, Kaggle insults, Formspring, Stormfront,
+implicit-hate, Gab) give the F1 of "any finding" from the offensive filter, the
+risk filter and both, beside alt-profanity-check and better-profanity.
 Corpora are read in place from ../shared/corpora.
 """
 from __future__ import annotations

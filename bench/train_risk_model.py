@@ -75,6 +75,7 @@ csv.field_size_limit(10_000_000)
 
 # Threshold constraints on the validation carve-out (false flags on ordinary
 # writing): SpamAssassin ham stands for school mail, r/teenagers for pupils.
+# (0.0 was tried: no threshold moved; no validation ham message reaches the F1-chosen ones.)
 MAX_HAM_FPR = 0.002
 # self_harm: 2%, the target for the finding (many of the top-scoring r/teenagers posts are real
 # disclosures: "the smallest obstacles are making me want to kill myself")...

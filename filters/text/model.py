@@ -8,9 +8,10 @@ sum of all of them, so every sentence is tokenised once however many windows it
 is in. Scoring works on the few (sentence, feature) pairs a message has, in one
 numpy pass for all its sentences and windows: no per-sentence model calls and no
 2^19-column sparse products (the hashed first version cost 3.4 ms per 5 KB
-message against a 1.5 ms budget, docs/risk_model.md). The per-label window,
-sentence and message scores are combined by a small logistic model fitted on a
-validation carve-out of the training splits, which also gives the calibration.
+message against a 1.5 ms budget, docs/risk_model.md). Per label, a window's score,
+its best sentence's and the whole text's are combined by a small logistic model
+fitted on a validation carve-out of the training splits (which also calibrates;
+a weight may be 0: the training chooses which parts count).
 """
 from __future__ import annotations
 

@@ -284,3 +284,15 @@ def test_threats_in_other_words(flt: RiskFilter, text: str) -> None:
 ])
 def test_counter_speech_and_idioms_are_not_threats_or_hate(flt: RiskFilter, text: str) -> None:
     assert not codes(flt, text) & {"RISK_VIOLENT_THREAT", "RISK_HATE"}
+
+
+@pytest.mark.parametrize("text", [
+    "Email us at",  # a newsletter's footer (SpamAssassin ham), read as grooming before the signal rule
+    "Thanks for signing up to our newsletter. Email us at info@example.org with any questions.",
+    "And I've got loads of Beatles albums and singles in these strange wav files!",
+])
+def test_outsiders_ordinary_mail_to_a_pupil_has_no_safeguarding_finding(flt: RiskFilter, text: str) -> None:
+    """Grooming needs a grooming signal beside the score (secrecy, a meeting, gifts, photos, a
+    private channel); a threat cue needs a violent verb, not "Beatles"."""
+    findings = flt.analyse([text], Role.EXTERNAL, (Role.STUDENT,))
+    assert not [f for f in findings if f.safeguarding or f.code == "RISK_VIOLENT_THREAT"]
