@@ -159,6 +159,9 @@ class Vocabulary:
         self.bigram_keys = np.asarray(bigram_keys, dtype=np.int64)[order]
         self.bigram_feature = np.asarray(bigram_feature, dtype=np.int32)[order]
         self.n_words = len(self.word_list)
+        # the same pairs as a dict: a message's ~1000 lookups are cheaper hashed than by
+        # binary search over ~75k keys (cache misses)
+        self.bigram_index = dict(zip(self.bigram_keys.tolist(), self.bigram_feature.tolist()))
         self.n_features = int(max(self.unigram_feature.max(initial=-1), self.bigram_feature.max(initial=-1)) + 1)
 
     @classmethod
@@ -212,11 +215,10 @@ class Vocabulary:
         if len(word) > 1 and len(self.bigram_keys):
             first, second = word[:-1], word[1:]
             ok = (first >= 0) & (second >= 0) & (sentence[:-1] == sentence[1:])
-            keys = first[ok] * self.n_words + second[ok]
-            at = np.searchsorted(self.bigram_keys, keys)
-            at[at == len(self.bigram_keys)] = 0
-            hit = self.bigram_keys[at] == keys
-            features.append(self.bigram_feature[at[hit]].astype(np.int64))
+            keys = (first[ok] * self.n_words + second[ok]).tolist()
+            found_pairs = np.fromiter(map(self.bigram_index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+            hit = found_pairs >= 0
+            features.append(found_pairs[hit])
             rows.append(sentence[:-1][ok][hit])
         return np.concatenate(rows), np.concatenate(features)
 
@@ -379,7 +381,10 @@ class RiskModel:
             units.append(centre[ok])
             occ.append(features[ok])
         window_raw = unit_raw(np.concatenate(units), np.concatenate(occ), total, coef, bias)
-        message_raw = unit_raw(document[sentence] if total else sentence, features, len(sizes), coef, bias)
+        if self.combine[:, 2].any():  # the whole text counts for some label
+            message_raw = unit_raw(document[sentence] if total else sentence, features, len(sizes), coef, bias)
+        else:  # unused: the intercept stands in, as on the dense path
+            message_raw = np.tile(bias, (len(sizes), 1))
         return sentence_raw, window_raw, message_raw, sizes
 
     def _dense_raw(self, sentence: np.ndarray, column: np.ndarray, used: np.ndarray,
@@ -395,15 +400,19 @@ class RiskModel:
         lo = np.maximum(doc_start, centre - self.radius)
         hi = np.minimum(doc_end, centre + self.radius + 1)
         windows = running[hi] - running[lo]
-        ends = np.cumsum(sizes)
-        messages = running[ends] - running[ends - sizes]
         coef = self.coef_t[used]
+        tables = [counts, windows]
+        if self.combine[:, 2].any():  # the whole text counts for some label
+            ends = np.cumsum(sizes)
+            tables.append(running[ends] - running[ends - sizes])
         out = []
-        for table in (counts, windows, messages):
+        for table in tables:
             values = np.log1p(table)
             norm = np.sqrt(np.einsum("ij,ij->i", values, values))
             norm[norm == 0] = 1
             out.append((values @ coef) / norm[:, None] + self.intercept)
+        if len(out) == 2:  # unused: the intercept stands in
+            out.append(np.tile(self.intercept, (len(sizes), 1)))
         return out[0], out[1], out[2]
 
     def window_inputs(self, sentence_raw: np.ndarray, window_raw: np.ndarray, message_raw: np.ndarray,

@@ -62,8 +62,14 @@ def spans(text: str, min_chars: int = 2) -> list[tuple[int, int]]:
                 if stop - piece_start >= min_chars:
                     _add(text, piece_start, stop, min_chars, out)
                 piece_start = match.end()
-            if end - piece_start >= min_chars:
+            if end - piece_start > MAX_SENTENCE_CHARS:
                 _add(text, piece_start, end, min_chars, out)
+            elif end - piece_start >= min_chars:  # the usual last piece of a line, inline
+                piece = text[piece_start:end]
+                stripped = piece.strip()
+                if len(stripped) >= min_chars:
+                    lead = piece_start + len(piece) - len(piece.lstrip())
+                    out.append((lead, lead + len(stripped)))
         start = position = end + 1
     return out
 

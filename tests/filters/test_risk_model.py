@@ -49,9 +49,17 @@ def test_one_pass_tokens_equal_the_word_regex_per_sentence(model: RiskModel, tex
     assert sorted(zip(rows.tolist(), features.tolist())) == _reference_pairs(model.vocabulary, folded, spans)
 
 
+@pytest.mark.parametrize("whole_text", [False, True])
 @pytest.mark.parametrize("text", TEXTS)
-def test_dense_and_sparse_scoring_agree(model: RiskModel, text: str, monkeypatch) -> None:
-    """Big messages take the sparse path; both give the same scores."""
+def test_dense_and_sparse_scoring_agree(model: RiskModel, text: str, whole_text: bool, monkeypatch) -> None:
+    """Big messages take the sparse path; both give the same scores (with the whole text's
+    score computed, as for a model that weighs it, and without)."""
+    if whole_text:
+        combine = model.combine.copy()
+        combine[:, 2] = 0.1
+        model = RiskModel(model.labels, model.vocabulary, model.coef_t.T, model.intercept, combine,
+                          np.array([model.thresholds[label] for label in model.labels]), model.radius, model.meta)
+        assert model.combine[:, 2].any()
     documents = [(text, sentences.spans(text)), ("hello there. i am sad", [(0, 12), (13, 21)])]
     monkeypatch.setattr(model_module, "DENSE_LIMIT", 10 ** 12)
     dense = model.raw_parts(documents)
@@ -71,7 +79,10 @@ def test_window_is_its_sentences_summed(model: RiskModel) -> None:
     rows, features = model.vocabulary.pairs(model_text(text), spans)
     together = model_module.unit_raw(np.zeros_like(rows), features, 1, model.coef_t, model.intercept)[0]
     assert np.allclose(window_raw[2], together, atol=1e-4)
-    assert np.allclose(message_raw[0], together, atol=1e-4)
+    if model.combine[:, 2].any():  # the whole text's score is only computed when a label weighs it
+        assert np.allclose(message_raw[0], together, atol=1e-4)
+    else:
+        assert np.allclose(message_raw[0], model.intercept)
     first = model.raw_parts([(text, spans[:1])])[0][0]
     assert np.allclose(sentence_raw[0], first, atol=1e-4)
 
