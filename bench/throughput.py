@@ -1,4 +1,4 @@
-"""Throughput: smtp-source at smtp-sink (the ceiling), Haraka nodes=2 and schoolgate, in alternating rounds.
+"""Throughput: smtp-source at smtp-sink (the ceiling), Haraka, Haraka + Rspamd + ClamAV and schoolgate, in alternating rounds.
 
     .venv/bin/python bench/throughput.py            # 3 rounds; 20 and 100 sessions; 5 KB, 200 KB, 2 MB
     .venv/bin/python bench/throughput.py --quick    # 1 round, smaller counts
@@ -15,6 +15,19 @@ processes, sampled every 50 ms); then p50/p99 of the SMTP transaction (connect
 to the reply to DATA, from the time each message was due) from an asyncio
 aiosmtplib client sending at half the measured rate. Installs nothing: a
 missing tool is named with its install command.
+
+The contenders (issue 19), each forwarding to the same smtp-sink:
+  sink           smtp-source straight at smtp-sink: the loopback ceiling
+  haraka         Haraka plain forwarding (nodes = cores), no content work at all
+  haraka_rspamd  what a network manager would pick instead: Haraka + its rspamd plugin
+                 in front of a private Rspamd from Debian (its own config dir and port,
+                 network modules off, DNS pointed at a port nobody answers, a private
+                 Redis for its statistics, the antivirus module streaming each whole
+                 message to the same clamd as schoolgate, its result cache off)
+  schoolgate1    schoolgate, [gateway] workers = 1
+  schoolgate     schoolgate, [gateway] workers = cores (the shipped default)
+CPU ms/msg is the server's own processes plus, separately, its helpers
+(clamd for schoolgate; rspamd, clamd and redis for haraka_rspamd).
 """
 from __future__ import annotations
 
@@ -43,6 +56,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# schoolgate as this checkout's code under this interpreter (a worktree has no .venv of its own)
+SCHOOLGATE = [sys.executable, "-m", "gateway.cli"]
+SCHOOLGATE_ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 INSTALL = {
@@ -51,7 +67,13 @@ INSTALL = {
     "haraka": "npm install -g Haraka   (or npm install --prefix DIR Haraka and pass --haraka DIR/node_modules/.bin/haraka)",
     "clamd": "apt-get install -y --no-install-recommends clamav-daemon",
     "py-spy": ".venv/bin/pip install py-spy",
+    "rspamd": "apt-get install -y --no-install-recommends rspamd",
+    "redis-server": "apt-get install -y --no-install-recommends redis-server",
 }
+CORES = os.cpu_count() or 1
+SCHOOLGATES = ("schoolgate1", "schoolgate")
+ORDER = ("sink", "haraka", "haraka_rspamd", "schoolgate1", "schoolgate")
+HEADLINE = "news5KB"  # the sample issue 19's targets are stated on
 
 SCHOOL = "example.sch.uk"
 PUPILS = "pupils.example.sch.uk"
@@ -141,6 +163,71 @@ Headteacher
 """
 
 
+WEEKLY = """Dear Parents and Carers,
+
+Welcome to this week's newsletter. It has been a busy fortnight in school, and we are proud of
+how our pupils have represented the academy both in lessons and beyond the classroom.
+
+Year 9 options evening
+The Year 9 options evening is on Thursday 12 November from 5pm to 7pm in the main hall. Heads
+of department will be on hand to talk about each subject, and the careers adviser will have a
+stand by the library. Please bring your child's options booklet, which was sent home last week.
+
+Christmas concert
+Rehearsals for the Christmas concert are going well. The concert will be held on Wednesday 16
+December at 6pm. Tickets are free but must be collected from the school office, two per family,
+so that everyone who would like to come can be seated.
+
+Uniform reminder
+As the weather turns colder, pupils may wear a plain black or navy coat over their blazer on the
+way to school. Hoodies are not part of the uniform and will be kept at reception until the end of
+the day. Please make sure all items of uniform are clearly named; the lost property box is by the
+main entrance and will be emptied at half term.
+
+Sports day results
+Congratulations to Nightingale House, who won the inter-house sports day trophy, with Brunel a
+close second. Special mention goes to the Year 7 relay team, who broke the school record.
+
+Homework club and the library
+The library is open until 4.30pm every day for homework club; all pupils are welcome, and sixth
+form mentors are available on Tuesdays and Thursdays to help with maths and science.
+
+School lunches
+The new autumn menu starts on Monday. It includes a vegetarian option every day and a jacket
+potato bar on Wednesdays. You can top up your child's lunch account online or at the office,
+and please let us know of any allergies or dietary needs so that the kitchen can plan ahead.
+
+Dates for your diary
+Friday 20 November: non-uniform day in aid of the local food bank.
+Tuesday 1 December: flu vaccinations for Years 7 to 11 (consent forms due back by Friday).
+Friday 18 December: last day of term; school closes at 1.30pm and buses run at the earlier time.
+
+Parents' evening bookings for Year 11 open next week through the online booking system.
+
+Thank you, as always, for your continued support.
+
+Mrs J Edwards
+Headteacher
+"""
+
+
+def _weekly_message() -> EmailMessage:
+    """The issue-19 headline sample: an ordinary 5.6 KB newsletter, text and HTML alternatives,
+    from the school office to a parent."""
+    msg = EmailMessage()
+    msg["From"] = f"Example Academy Office <office@{SCHOOL}>"
+    msg["To"] = "parent.of.ava@gmail.com"
+    msg["Subject"] = "Newsletter - week 10"
+    msg["Date"] = "Fri, 06 Nov 2026 12:05:44 +0000"
+    msg["Message-ID"] = "<newsletter-weekly-10@example.sch.uk>"
+    msg["MIME-Version"] = "1.0"
+    msg.set_content(WEEKLY)
+    paragraphs = "".join(f"<p>{p.replace(chr(10), ' ')}</p>\n" for p in WEEKLY.strip().split("\n\n"))
+    msg.add_alternative(f"<html><head><style>p {{ font-family: Arial, sans-serif; }}</style></head>"
+                        f"<body>\n{paragraphs}</body></html>\n", subtype="html")
+    return msg
+
+
 def _docx(paragraphs: list[str], image: bytes) -> bytes:
     """A small but real DOCX: text the extractor reads plus an embedded (incompressible) picture."""
     body = "".join(f"<w:p><w:r><w:t xml:space=\"preserve\">{p}</w:t></w:r></w:p>" for p in paragraphs)
@@ -191,7 +278,8 @@ def _newsletter_message(total: int) -> EmailMessage:
 
 def make_samples(work: Path) -> dict[str, Sample]:
     out = {}
-    specs = [("5KB", _homework_message(), f"lily.turner@{PUPILS}", f"ava.shaw@{PUPILS}"),
+    specs = [("news5KB", _weekly_message(), f"office@{SCHOOL}", "parent.of.ava@gmail.com"),
+             ("5KB", _homework_message(), f"lily.turner@{PUPILS}", f"ava.shaw@{PUPILS}"),
              ("200KB", _newsletter_message(200_000), f"office@{SCHOOL}", "parent.of.ava@gmail.com"),
              ("2MB", _newsletter_message(2_000_000), f"office@{SCHOOL}", "parent.of.ava@gmail.com")]
     for label, msg, mail_from, rcpt in specs:
@@ -325,10 +413,14 @@ class Server:
     name: str
     port: int
     proc: subprocess.Popen
-    extra_pids: list[int] = field(default_factory=list)  # helpers counted separately (clamd)
+    extra_pids: list[int] = field(default_factory=list)  # helpers counted separately (clamd, rspamd, redis)
+    helpers: list[subprocess.Popen] = field(default_factory=list)  # started for this server only; stopped with it
 
     def pids(self) -> list[int]:
         return tree(self.proc.pid)
+
+    def helper_pids(self) -> list[int]:
+        return [p for pid in self.extra_pids for p in tree(pid)]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -342,6 +434,14 @@ class Server:
                     except OSError:
                         pass
                 self.proc.wait(5)
+        for helper in self.helpers:
+            if helper.poll() is None:
+                helper.send_signal(signal.SIGTERM)
+                try:
+                    helper.wait(20)
+                except subprocess.TimeoutExpired:
+                    helper.kill()
+                    helper.wait(5)
 
 
 def start_sink(work: Path) -> Server:
@@ -358,8 +458,9 @@ exports.hook_rcpt = function (next, connection, params) { next(OK); };
 """
 
 
-def start_haraka(work: Path, binary: str, sink_port: int, nodes: int) -> Server:
-    root = work / "haraka"
+def start_haraka(work: Path, binary: str, sink_port: int, nodes: int, rspamd_port: int | None = None,
+                 name: str = "haraka") -> Server:
+    root = work / name
     # start from the package's own config (connection.ini etc.), then set ours
     shutil.copytree(Path(os.path.realpath(binary)).parents[1] / "config", root / "config")
     (root / "plugins").mkdir()
@@ -367,16 +468,129 @@ def start_haraka(work: Path, binary: str, sink_port: int, nodes: int) -> Server:
     config = root / "config"
     (config / "smtp.ini").write_text(f"listen=127.0.0.1:{port}\nnodes={nodes}\ninactivity_timeout=60\n")
     # Only these two: the shipped defaults (mail_from.is_resolvable, ...) query DNS.
-    (config / "plugins").write_text("bench_local\nqueue/smtp_forward\n")
+    (config / "plugins").write_text("bench_local\n" + ("rspamd\n" if rspamd_port else "") + "queue/smtp_forward\n")
     (config / "smtp_forward.ini").write_text(f"host=127.0.0.1\nport={sink_port}\nenable_tls=false\n")
+    if rspamd_port:
+        # check.local_ip/private_ip: the plugin skips loopback clients by default, and every
+        # bench client is on 127.0.0.1; reject.spam: Rspamd's "reject" action is a 5xx
+        (config / "rspamd.ini").write_text(
+            f"host=127.0.0.1\nport={rspamd_port}\nadd_headers=always\ntimeout=30\n\n"
+            "[check]\nauthenticated=true\nprivate_ip=true\nlocal_ip=true\nrelay=true\n\n"
+            "[reject]\nspam=true\nauthenticated=true\n\n[dkim]\nenabled=false\n")
     (config / "log.ini").write_text("[main]\nlevel=warn\n")
     (config / "me").write_text("haraka.bench\n")
     (root / "plugins" / "bench_local.js").write_text(HARAKA_PLUGIN)
-    proc = subprocess.Popen([binary, "-c", str(root)], stdout=open(work / "haraka.log", "wb"),
+    proc = subprocess.Popen([binary, "-c", str(root)], stdout=open(work / f"{name}.log", "wb"),
                             stderr=subprocess.STDOUT)
     wait_smtp(port, proc, 60, "Haraka")
     time.sleep(1.0)  # let every cluster worker come up, not just the first
-    return Server("haraka", port, proc)
+    return Server(name, port, proc)
+
+
+def start_redis(work: Path) -> tuple[subprocess.Popen, int]:
+    """A private Redis for Rspamd (bayes, history, reputation): its own port, nothing on disk."""
+    port = free_port()
+    root = work / "redis"
+    root.mkdir()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(root), "--daemonize", "no"],
+                            stdout=open(work / "redis.log", "wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return proc, port
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("redis-server did not answer")
+
+
+# Modules whose work is a network lookup (DNS lists, SPF/DKIM/DMARC/ARC keys, ASN, fuzzy
+# storage, DCC/Razor/Pyzor, URL redirects, rule updates) and those that would change the
+# bench's delivery (greylisting and rate limits on a same-sender blast): off. Everything
+# else Debian ships on stays on: regexp rules, MIME and HTML checks, chartable, hfilter,
+# phishing, multimap, Bayes (Redis), history, the antivirus module.
+RSPAMD_OFF = ("rbl", "surbl", "spf", "dkim", "dmarc", "arc", "asn", "fuzzy_check", "emails", "dcc", "razor",
+              "pyzor", "mx_check", "url_redirector", "rspamd_update", "greylist", "ratelimit", "neural",
+              "external_services", "metadata_exporter", "clickhouse", "elastic", "p0f", "dkim_signing",
+              "bimi", "spamtrap", "replies")
+
+
+def start_rspamd(work: Path, clamd_socket: Path, redis_port: int) -> tuple[subprocess.Popen, int]:
+    """Debian's Rspamd on a private port with its own config, state and log dirs."""
+    if shutil.which("rspamd") is None:
+        raise RuntimeError(f"rspamd missing: {INSTALL['rspamd']}")
+    root = work / "rspamd"
+    local = root / "local"
+    (local / "local.d").mkdir(parents=True)
+    (local / "override.d").mkdir()
+    for sub in ("db", "run", "log"):
+        (root / sub).mkdir()
+    port = free_port()
+    d = local / "local.d"
+    # DNS pointed nowhere: a loopback port nobody answers, so any lookup fails at once
+    (d / "options.inc").write_text('dns { nameserver = ["127.0.0.1:9"]; timeout = 0.2s; retransmits = 1; }\n'
+                                   'disable_monitoring = true;\n')
+    (d / "logging.inc").write_text('level = "error";\n')
+    (d / "redis.conf").write_text(f'servers = "127.0.0.1:{redis_port}";\n')
+    for module in RSPAMD_OFF:
+        (d / f"{module}.conf").write_text("enabled = false;\n")
+    # the whole message to clamd, as schoolgate sends it; no result cache (the bench repeats one message)
+    (d / "antivirus.conf").write_text(
+        "clamav {\n  type = \"clamav\";\n  action = \"reject\";\n  scan_mime_parts = false;\n"
+        f"  servers = \"{clamd_socket}\";\n  no_cache = true;\n  max_size = 26214400;\n  timeout = 30;\n"
+        "  symbol = \"CLAM_VIRUS\";\n}\n")
+    conf = root / "rspamd.conf"
+    # Debian's top-level file with only the scanning worker, on our port (no controller, no proxy)
+    conf.write_text(f"""
+.include "$CONFDIR/common.conf"
+options {{
+    pidfile = "$RUNDIR/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+    .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/options.inc"
+}}
+logging {{
+    type = "file";
+    filename = "$LOGDIR/rspamd.log";
+    .include "$CONFDIR/logging.inc"
+    .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/logging.inc"
+}}
+worker "normal" {{
+    bind_socket = "127.0.0.1:{port}";
+    .include "$CONFDIR/worker-normal.inc"
+}}
+""")
+    cmd = ["rspamd", "-f", "-i", "-c", str(conf), "--var", "CONFDIR=/etc/rspamd", "--var", f"LOCAL_CONFDIR={local}",
+           "--var", f"DBDIR={root / 'db'}", "--var", f"RUNDIR={root / 'run'}", "--var", f"LOGDIR={root / 'log'}"]
+    proc = subprocess.Popen(cmd, stdout=open(work / "rspamd.out", "wb"), stderr=subprocess.STDOUT)
+    # the first start compiles Rspamd's regexp rules (Hyperscan): minutes on a busy machine
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rspamd exited with {proc.returncode}: {(work / 'rspamd.out').read_text()[-400:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+                if b"pong" in sock.recv(512):
+                    return proc, port
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("rspamd did not answer /ping within 400s")
+
+
+def rspamd_check(port: int, sample: "Sample") -> str:
+    """Rspamd's own answer for a sample (action, score, symbols): shows it scanned and that AV ran."""
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/checkv2", data=sample.data, method="POST",
+                                 headers={"From": sample.mail_from, "Rcpt": sample.rcpt, "IP": "127.0.0.1",
+                                          "Helo": "client.bench"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        answer = json.loads(resp.read())
+    symbols = ", ".join(sorted(answer.get("symbols", {})))
+    return f"{answer.get('action')} score {answer.get('score', 0):.1f}: {symbols}"
 
 
 def start_clamd(work: Path):
@@ -390,9 +604,13 @@ def start_clamd(work: Path):
     return clamd
 
 
-def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int) -> Path:
+def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int,
+                name: str = "schoolgate", event_loop: str = "auto", dns_address: str | None = None) -> Path:
+    """`dns_address`: a loopback DNS server (tests/dns_server.py) for the authentication
+    filter, so a bench whose clients are untrusted never asks the public internet."""
     write_directory(work / "directory.csv")
-    path = work / "site.toml"
+    path = work / f"{name}.toml"
+    dns = f'\n[authentication]\nnameservers = ["{dns_address}"]\n' if dns_address else ""
     path.write_text(f"""
 [school]
 name = "Example Academy"
@@ -408,9 +626,10 @@ next_hop = "127.0.0.1:{sink_port}"
 next_hop_tls = "none"
 max_connections = 1000
 workers = {workers}
+{f'event_loop = "{event_loop}"' if event_loop != "auto" else ""}
 
 [quarantine]
-path = "{work / 'quarantine'}"
+path = "{work / ('quarantine-' + name)}"
 
 [web]
 enabled = false
@@ -424,17 +643,21 @@ level = "warning"
 [virus]
 clamd = "{clamd_address}"
 allow_test_signatures = true  # the bench clamd has test signatures only
-""", encoding="utf-8")
+
+[offensive]
+# issue 19 item 4: no cross-message content cache in the measured configuration (the
+# bench sends one message thousands of times; a sentence-score cache would answer it)
+cache_size = 0
+{dns}""", encoding="utf-8")
     return path
 
 
-def start_schoolgate(work: Path, config: Path, port: int) -> Server:
-    binary = ROOT / ".venv" / "bin" / "schoolgate"
-    proc = subprocess.Popen([str(binary), "serve", "--config", str(config), "--grace", "5"],
-                            stdout=subprocess.DEVNULL, stderr=open(work / "schoolgate.log", "wb"))
+def start_schoolgate(work: Path, config: Path, port: int, name: str = "schoolgate") -> Server:
+    proc = subprocess.Popen([*SCHOOLGATE, "serve", "--config", str(config), "--grace", "5"], env=SCHOOLGATE_ENV,
+                            stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "wb"))
     wait_smtp(port, proc, 180, "schoolgate")
     time.sleep(1.0)
-    return Server("schoolgate", port, proc)
+    return Server(name, port, proc)
 
 
 # --- load --------------------------------------------------------------------------------------
@@ -447,10 +670,11 @@ class Measure:
     messages: int
     seconds: float
     cpu_ms: float  # per message, the server's processes
-    helper_cpu_ms: float  # per message, clamd (schoolgate only)
+    helper_cpu_ms: float  # per message, the helpers (clamd; rspamd + clamd + redis)
     rss_mb: float
     pss_mb: float
     error: str = ""
+    helper_pss_mb: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -459,10 +683,11 @@ class Measure:
 
 def blast(server: Server, sample: Sample, sessions: int, count: int, rnd: int, timeout: float) -> Measure:
     pids = server.pids()
-    helpers = server.extra_pids
+    helpers = server.helper_pids()
     cpu0, helper0 = cpu_seconds(pids), cpu_seconds(helpers)
-    sampler = RssSampler(pids)
+    sampler, helper_sampler = RssSampler(pids), RssSampler(helpers)
     sampler.start()
+    helper_sampler.start()
     cmd = ["smtp-source", "-s", str(sessions), "-m", str(count), "-f", sample.mail_from, "-t", sample.rcpt,
            "-M", "client.bench", "-F", str(sample.path), f"127.0.0.1:{server.port}"]
     started = time.perf_counter()
@@ -475,11 +700,12 @@ def blast(server: Server, sample: Sample, sessions: int, count: int, rnd: int, t
         error = f"smtp-source did not finish within {timeout:g}s"
     seconds = time.perf_counter() - started
     peak, peak_pss = sampler.finish()
+    _, helper_pss = helper_sampler.finish()
     time.sleep(0.05)
     cpu = cpu_seconds(pids) - cpu0
     helper = cpu_seconds(helpers) - helper0
     return Measure(server.name, sample.label, sessions, rnd, count, seconds, cpu * 1000 / count,
-                   helper * 1000 / count, peak / 2**20, peak_pss / 2**20, error)
+                   helper * 1000 / count, peak / 2**20, peak_pss / 2**20, error, helper_pss / 2**20)
 
 
 async def _latency(port: int, sample: Sample, sessions: int, rate: float, count: int) -> tuple[list[float], int]:
@@ -521,7 +747,7 @@ def percentile(values: list[float], q: float) -> float:
 
 # --- profile -----------------------------------------------------------------------------------
 def profile(server: Server, sample: Sample, sessions: int, count: int, out: Path) -> None:
-    spy = shutil.which("py-spy") or str(ROOT / ".venv" / "bin" / "py-spy")
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print(f"py-spy missing: {INSTALL['py-spy']}")
         return
@@ -581,11 +807,16 @@ def check_tools(args) -> list[str]:
     for tool in ("smtp-source", "smtp-sink"):
         if shutil.which(tool) is None:
             missing.append(f"{tool}: {INSTALL['smtp-source']}")
-    if "haraka" in args.servers and find_haraka(args.haraka) is None:
+    harakas = {"haraka", "haraka_rspamd"} & set(args.servers)
+    if harakas and find_haraka(args.haraka) is None:
         missing.append(f"haraka: {INSTALL['haraka']}")
-    if "haraka" in args.servers and shutil.which("node") is None:
+    if harakas and shutil.which("node") is None:
         missing.append("node: apt-get install -y nodejs npm")
-    if "schoolgate" in args.servers and shutil.which("clamd") is None and not Path("/usr/sbin/clamd").exists():
+    for tool in ("rspamd", "redis-server") if "haraka_rspamd" in args.servers else ():
+        if shutil.which(tool) is None:
+            missing.append(f"{tool}: {INSTALL[tool]}")
+    if ({"haraka_rspamd", *SCHOOLGATES} & set(args.servers)) and shutil.which("clamd") is None \
+            and not Path("/usr/sbin/clamd").exists():
         missing.append(f"clamd: {INSTALL['clamd']}")
     return missing
 
@@ -593,9 +824,9 @@ def check_tools(args) -> list[str]:
 def check_verdicts(config: Path, samples: dict[str, Sample]) -> None:
     """The bench measures the delivery path: each sample must pass the chain, not be held."""
     for sample in samples.values():
-        done = subprocess.run([str(ROOT / ".venv" / "bin" / "schoolgate"), "scan", str(sample.path),
+        done = subprocess.run([*SCHOOLGATE, "scan", str(sample.path),
                                "--config", str(config), "--mail-from", sample.mail_from, "--rcpt", sample.rcpt],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, env=SCHOOLGATE_ENV)
         try:
             verdict = json.loads(done.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -615,13 +846,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 round, smaller counts")
     parser.add_argument("--rounds", type=int, help="alternating rounds per case (default 3; quick 1)")
-    parser.add_argument("--sessions", type=int, nargs="+", default=[20, 100])
-    parser.add_argument("--sizes", nargs="+", default=["5KB", "200KB", "2MB"], choices=["5KB", "200KB", "2MB"])
-    parser.add_argument("--servers", nargs="+", default=["sink", "haraka", "schoolgate"],
-                        choices=["sink", "haraka", "schoolgate"])
-    parser.add_argument("--workers", type=int, default=2, help="schoolgate [gateway] workers")
-    parser.add_argument("--haraka-nodes", type=int, default=2)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[100])
+    parser.add_argument("--sizes", nargs="+", default=["news5KB", "5KB", "200KB", "2MB"],
+                        choices=["news5KB", "5KB", "200KB", "2MB"],
+                        help="news5KB: the 5.6 KB newsletter (issue 19's headline); 5KB: pupil-to-pupil homework")
+    parser.add_argument("--servers", nargs="+", default=list(ORDER), choices=list(ORDER))
+    parser.add_argument("--workers", type=int, default=CORES, help="schoolgate's [gateway] workers (default: cores)")
+    parser.add_argument("--haraka-nodes", type=int, default=CORES)
+    parser.add_argument("--event-loop", default="auto", choices=["auto", "uvloop", "asyncio"],
+                        help="schoolgate's [gateway] event_loop")
     parser.add_argument("--haraka", help="path of the haraka binary")
+    parser.add_argument("--count", type=int, help="messages per round for 5 KB (200 KB: /4, 2 MB: /30)")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--latency-seconds", type=float, default=6.0)
     parser.add_argument("--profile", type=Path, help="also py-spy schoolgate on 5 KB x 20 sessions; summary here")
@@ -631,6 +866,9 @@ def main() -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     # bounded counts: each round is a few seconds per server
     counts = {"5KB": 600, "200KB": 200, "2MB": 30} if args.quick else {"5KB": 2000, "200KB": 500, "2MB": 60}
+    if args.count:
+        counts = {"5KB": args.count, "200KB": max(20, args.count // 4), "2MB": max(10, args.count // 30)}
+    counts["news5KB"] = counts["5KB"]
 
     missing = check_tools(args)
     if missing:
@@ -639,7 +877,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="schoolgate-bench-"))
     servers: dict[str, Server] = {}
-    clamd = None
+    clamd = dns = None
     measures: list[Measure] = []
     latency: dict[tuple[str, str, int], tuple[float, float, int, float, int]] = {}
     try:
@@ -648,17 +886,45 @@ def main() -> int:
         servers["sink"] = sink
         if "haraka" in args.servers:
             servers["haraka"] = start_haraka(work, find_haraka(args.haraka), sink.port, args.haraka_nodes)
-        if "schoolgate" in args.servers:
+        if {"haraka_rspamd", *SCHOOLGATES} & set(args.servers):
             clamd = start_clamd(work)
+        if "haraka_rspamd" in args.servers:
+            redis, redis_port = start_redis(work)
+            try:
+                rspamd, rspamd_port = start_rspamd(work, clamd.socket_path, redis_port)
+            except BaseException:
+                redis.terminate()
+                raise
+            server = start_haraka(work, find_haraka(args.haraka), sink.port, args.haraka_nodes,
+                                  rspamd_port=rspamd_port, name="haraka_rspamd")
+            server.helpers = [rspamd, redis]
+            server.extra_pids = [rspamd.pid, clamd.process.pid, redis.pid]
+            servers["haraka_rspamd"] = server
+            print("Rspamd's answers for the samples (each should be 'no action' with CLAM_VIRUS absent):")
+            for sample in samples.values():
+                print(f"  {sample.label}: {rspamd_check(rspamd_port, sample)}")
+        first = True
+        # the authentication filter is in the shipped chain and the bench's clients are untrusted:
+        # its SPF/DKIM/DMARC lookups go to a loopback DNS server, never the (unreachable) internet
+        from tests.dns_server import DnsServer
+        dns = DnsServer({(f"_dmarc.{SCHOOL}", "TXT"): ["v=DMARC1; p=quarantine"],
+                         (SCHOOL, "TXT"): ["v=spf1 ip4:192.0.2.0/24 -all"]}).start()
+        for name in SCHOOLGATES:
+            if name not in args.servers:
+                continue
             port = free_port()
-            config = site_config(work, port, sink.port, clamd.address, args.workers)
-            print("verdicts of the samples (every one should pass):")
-            check_verdicts(config, samples)
-            servers["schoolgate"] = start_schoolgate(work, config, port)
-            servers["schoolgate"].extra_pids = [clamd.process.pid]
-        order = [s for s in ("sink", "haraka", "schoolgate") if s in args.servers]
-        print(f"\nmachine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; rounds {rounds}; "
+            config = site_config(work, port, sink.port, clamd.address, 1 if name == "schoolgate1" else args.workers,
+                                 name, args.event_loop, dns_address=dns.address)
+            if first:
+                print("verdicts of the samples (every one should pass):")
+                check_verdicts(config, {k: v for k, v in samples.items() if k in args.sizes})
+                first = False
+            servers[name] = start_schoolgate(work, config, port, name)
+            servers[name].extra_pids = [clamd.process.pid]
+        order = [s for s in ORDER if s in args.servers]
+        print(f"\nmachine: {CORES} CPUs, load {os.getloadavg()[0]:.2f}; rounds {rounds}; "
               f"schoolgate workers {args.workers}; Haraka nodes {args.haraka_nodes}; work dir {work}")
+        print("sizes: " + ", ".join(f"{s.label} = {s.size:,} bytes" for s in samples.values()))
         for label in args.sizes:
             sample = samples[label]
             for sessions in args.sessions:
@@ -670,10 +936,10 @@ def main() -> int:
                     for name in order if rnd % 2 else list(reversed(order)):
                         m = blast(servers[name], sample, sessions, count, rnd, timeout=900)
                         measures.append(m)
-                        print(f"  {label:>5} x{sessions:<3} round {rnd} {name:<10} "
+                        print(f"  {label:>5} x{sessions:<3} round {rnd} {name:<13} "
                               + (f"FAILED: {m.error}" if m.error else
                                  f"{m.rate:8.1f} msg/s  cpu {m.cpu_ms:6.2f} ms/msg"
-                                 + (f" (+clamd {m.helper_cpu_ms:.2f})" if name == "schoolgate" else "")
+                                 + (f" (+helpers {m.helper_cpu_ms:.2f})" if servers[name].extra_pids else "")
                                  + f"  rss {m.rss_mb:6.1f} MB (pss {m.pss_mb:.1f})"), flush=True)
                 if args.no_latency:
                     continue
@@ -688,16 +954,20 @@ def main() -> int:
                     lats, fails = asyncio.run(_latency(servers[name].port, sample, sessions, rate, n))
                     latency[(name, label, sessions)] = (percentile(lats, 0.5) * 1000, percentile(lats, 0.99) * 1000,
                                                         len(lats), rate, fails)
-                    print(f"  {label:>5} x{sessions:<3} latency {name:<10} at {rate:6.1f} msg/s: "
+                    print(f"  {label:>5} x{sessions:<3} latency {name:<13} at {rate:6.1f} msg/s: "
                           f"p50 {percentile(lats, 0.5) * 1000:7.1f} ms  p99 {percentile(lats, 0.99) * 1000:7.1f} ms"
                           f"  ({len(lats)} ok, {fails} failed)", flush=True)
-        if args.profile and "schoolgate" in servers:
-            profile(servers["schoolgate"], samples["5KB"], min(args.sessions), counts["5KB"] * 2, args.profile)
+        if args.profile:
+            target = servers.get("schoolgate1") or servers.get("schoolgate")
+            if target is not None:
+                profile(target, samples[HEADLINE], min(args.sessions), counts[HEADLINE] * 2, args.profile)
     finally:
         for server in reversed(list(servers.values())):
             server.stop()
         if clamd is not None:
             clamd.stop()
+        if dns is not None:
+            dns.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -709,47 +979,60 @@ def main() -> int:
     return 0
 
 
+def _round_ratios(case: list[Measure], rounds: int, top: str, bottom: str) -> list[float]:
+    ratios = []
+    for rnd in range(1, rounds + 1):
+        by = {m.server: m for m in case if m.round == rnd}
+        if top in by and bottom in by and by[bottom].rate and by[top].rate:
+            ratios.append(by[top].rate / by[bottom].rate)
+    return ratios
+
+
 def report(measures: list[Measure], latency: dict, args, rounds: int, samples: dict[str, Sample]) -> None:
     print(f"\n== summary: medians over {rounds} round(s); command: .venv/bin/python bench/throughput.py "
           + " ".join(sys.argv[1:]))
-    rows = [["size", "sessions", "server", "msg/s", "cpu ms/msg", "p50 ms", "p99 ms", "peak RSS MB (PSS)", "sg/haraka"]]
-    all_ratios: list[float] = []
+    rows = [["size", "sessions", "server", "msg/s", "cpu ms/msg (+helpers)", "p50 ms", "p99 ms",
+             "peak RSS MB (PSS)", "helpers PSS MB", "÷ haraka+rspamd", "÷ haraka"]]
+    ratios_all: dict[str, list[float]] = {"haraka_rspamd": [], "haraka": []}
     for label in args.sizes:
         for sessions in args.sessions:
             case = [m for m in measures if m.size == label and m.sessions == sessions]
             if not case:
                 continue
-            ratios = []
-            for rnd in range(1, rounds + 1):
-                by = {m.server: m for m in case if m.round == rnd}
-                if "haraka" in by and "schoolgate" in by and by["haraka"].rate:
-                    ratios.append(by["schoolgate"].rate / by["haraka"].rate)
-            all_ratios.extend(r for r in ratios if label != "2MB")
-            for name in ("sink", "haraka", "schoolgate"):
+            for name in ORDER:
                 ms = [m for m in case if m.server == name]
                 if not ms:
                     continue
                 ok = [m for m in ms if not m.error]
                 lat = latency.get((name, label, sessions))
                 cpu = statistics.median(m.cpu_ms for m in ok) if ok else float("nan")
-                cpu_text = f"{cpu:.2f}" + (f" +{statistics.median(m.helper_cpu_ms for m in ok):.2f} clamd"
-                                           if name == "schoolgate" and ok else "")
-                rows.append([f"{label} ({samples[label].size / 1000:.0f} kB)", str(sessions), name,
+                helper = statistics.median(m.helper_cpu_ms for m in ok) if ok else float("nan")
+                cpu_text = f"{cpu:.2f}" + (f" +{helper:.2f} = {cpu + helper:.2f}" if ok and helper else "")
+                cells = []
+                for bottom in ("haraka_rspamd", "haraka"):
+                    ratios = _round_ratios(case, rounds, name, bottom) if name in SCHOOLGATES else []
+                    if name == "schoolgate" and label == HEADLINE:
+                        ratios_all[bottom].extend(ratios)
+                    cells.append(f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
+                                 if ratios else "")
+                rows.append([f"{label} ({samples[label].size / 1000:.1f} kB)", str(sessions), name,
                              f"{statistics.median(m.rate for m in ok):.1f}" if ok else "failed",
                              cpu_text,
                              f"{lat[0]:.1f}" if lat else "-", f"{lat[1]:.1f}" if lat else "-",
                              f"{max(m.rss_mb for m in ms):.0f} ({max(m.pss_mb for m in ms):.0f})",
-                             (f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
-                              if ratios and name == "schoolgate" else "")])
+                             f"{max(m.helper_pss_mb for m in ms):.0f}" if any(m.helper_pss_mb for m in ms) else "",
+                             *cells])
     print(fmt_table(rows))
-    if all_ratios:
-        print(f"\nschoolgate / Haraka nodes={args.haraka_nodes}, median of per-round ratios (5 KB and 200 KB): "
-              f"{statistics.median(all_ratios):.2f}  (target >= 2.0)")
-    sg = [m for m in measures if m.server == "schoolgate" and not m.error and m.sessions == min(args.sessions)]
-    if sg:
-        print("linearity (schoolgate, cpu ms per message by size, incl. clamd): " + ", ".join(
-            f"{label} {statistics.median(m.cpu_ms + m.helper_cpu_ms for m in sg if m.size == label):.1f}"
-            for label in args.sizes if any(m.size == label for m in sg)))
+    for bottom, target in (("haraka_rspamd", 2.0), ("haraka", 0.6)):
+        if ratios_all[bottom]:
+            print(f"schoolgate (workers={args.workers}) / {bottom}, {HEADLINE}, median of per-round ratios: "
+                  f"{statistics.median(ratios_all[bottom]):.2f}  (target >= {target})")
+    for name in SCHOOLGATES:
+        sg = [m for m in measures if m.server == name and not m.error and m.sessions == min(args.sessions)]
+        if sg:
+            print(f"linearity ({name}, cpu ms per message by size, incl. clamd): " + ", ".join(
+                f"{label} {statistics.median(m.cpu_ms + m.helper_cpu_ms for m in sg if m.size == label):.1f}"
+                for label in args.sizes if any(m.size == label for m in sg)))
 
 
 if __name__ == "__main__":

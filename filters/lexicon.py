@@ -35,6 +35,7 @@ _SECTION = re.compile(r"^\[\s*([a-z_]+)\s+([a-z]+)\s*\]$")
 _MACRO = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # Inflections tried for a stem when resolving a masked token ("f***ing").
+_DOUBLE = re.compile(r"(\w)\1")  # what squeeze() would shorten
 _INFLECTIONS = ("", "s", "er", "ers", "ing", "in", "ed", "y", "head", "face")
 
 
@@ -121,7 +122,7 @@ class Lexicon:
         self._squeezed = {squeeze(w): w for w in self._words}
         self._squeezed_stems = [(squeeze(s), s) for s in self._stems]
         self._plain_words = {w for w in self._words if squeeze(w) == w and len(w) >= 3}
-        self._plain_stems = [s for s in self._stems if squeeze(s) == s and len(s) >= 3]
+        self._plain_stems = tuple(s for s in self._stems if squeeze(s) == s and len(s) >= 3)  # for str.startswith
         # for "f*ck": every single word and inflected stem, one per line, most severe first
         rank = {}
         for term in sorted(single, key=lambda t: -t.severity):
@@ -161,6 +162,8 @@ class Lexicon:
             return text
         if text in self._words:
             return text
+        if not token.elongated and not _DOUBLE.search(text):
+            return text  # no repeated letter: squeezing would change nothing
         squeezed = squeeze(text)
         if token.elongated:
             if squeezed in self._squeezed:
@@ -171,11 +174,8 @@ class Lexicon:
         elif squeezed != text:
             # a doubled letter ("fuuk", "shitt"): only towards listed words that
             # have no double letter themselves, so "Nigella" never becomes a stem
-            if squeezed in self._plain_words:
+            if squeezed in self._plain_words or squeezed.startswith(self._plain_stems):
                 return squeezed
-            for stem in self._plain_stems:
-                if squeezed.startswith(stem):
-                    return squeezed
         return text
 
     def joined(self, normalised: Normalised) -> tuple[str, list[int]]:

@@ -34,6 +34,7 @@ from config.loader import LISTS_DIR
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
 from filters.lexicon import ALLOW, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
+from filters.text.matcher import PatternDatabase
 from filters.text.sources import message_texts
 
 # list category -> (finding category, code). Profanity's code depends on severity.
@@ -115,6 +116,30 @@ class _Found:
     score: float | None = None
 
 
+def _calibrated_linear(model):
+    """predict_proba(X)[:, 1] of a fitted binary CalibratedClassifierCV over linear models, as
+    one sparse product: the mean over its folds of the sigmoid calibration of each fold's
+    decision function. Same figures as sklearn's (tests/filters/test_offensive.py checks);
+    sklearn's own call spends most of its time validating input (issue 19: about 2/3 of
+    the filter's time on a newsletter). Anything else falls back to predict_proba."""
+    import numpy as np
+    try:
+        folds = model.calibrated_classifiers_
+        if len(model.classes_) != 2 or any(f.method != "sigmoid" or len(f.calibrators) != 1 for f in folds):
+            raise TypeError("not a binary sigmoid calibration")
+        weights = np.vstack([np.ravel(f.estimator.coef_) for f in folds]).T  # features x folds
+        intercepts = np.array([float(np.ravel(f.estimator.intercept_)[0]) for f in folds])
+        a = np.array([f.calibrators[0].a_ for f in folds])
+        b = np.array([f.calibrators[0].b_ for f in folds])
+    except (AttributeError, TypeError, IndexError):
+        return lambda features: model.predict_proba(features)[:, 1]
+
+    def predict(features) -> "np.ndarray":
+        decision = np.asarray(features @ weights) + intercepts
+        return (1.0 / (1.0 + np.exp(decision * a + b))).mean(axis=1)
+    return predict
+
+
 class _ModelScorer:
     """alt-profanity-check's vectoriser and model, loaded once per filter, with a bounded cache."""
 
@@ -124,6 +149,7 @@ class _ModelScorer:
         data = resources.files("profanity_check") / "data"
         self._vectorizer = joblib.load(data / "vectorizer.joblib")
         self._model = joblib.load(data / "model.joblib")
+        self._predict = _calibrated_linear(self._model)
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
@@ -145,7 +171,7 @@ class _ModelScorer:
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             # the model runs outside the lock: threads score different messages at once
-            probs = self._model.predict_proba(self._vectorizer.transform(missing))[:, 1]
+            probs = self._predict(self._vectorizer.transform(missing))
             fresh = dict(zip(missing, map(float, probs)))
             known.update(fresh)
             with self._lock:
@@ -201,6 +227,13 @@ class OffensiveFilter:
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
             self._patterns.extend(read_patterns(path, self._lexicon))
+        # the context patterns go into the shared multi-pattern database (one scan tells
+        # which can match; filters/text/matcher.py); alone (tests), a private one
+        shared = getattr(context, "patterns", None)
+        self._pattern_db = shared or PatternDatabase()
+        self._pattern_route = self._pattern_db.register(self.name, [p.regex for p in self._patterns])
+        if shared is None:
+            self._pattern_db.compile()
         self._scorer = _ModelScorer(options.cache_size) if options.model and options.model_weight > 0 else None
 
     async def self_test(self) -> list[str]:
@@ -214,19 +247,25 @@ class OffensiveFilter:
         texts = message_texts(view, self._options.max_chars)
         if not texts:
             return []
+        # Cheap first (issue 19): the model (a third of this filter's time) runs when a pupil
+        # writes or is written to, or when the word lists found something; adults' ordinary
+        # mail (a newsletter to parents) is read by the lexicon and patterns only.
+        deep = view.sender.role is Role.STUDENT or any(r.role is Role.STUDENT for r in view.recipients)
         # Normalising, matching and the model are CPU work: off the event loop.
-        return await asyncio.get_running_loop().run_in_executor(None, self.analyse, texts, view.sender.role)
+        return await asyncio.get_running_loop().run_in_executor(None, self.analyse, texts, view.sender.role, deep)
 
     # -- the work, synchronous (runs in an executor; also used by the bench) --
 
-    def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL) -> list[Finding]:
+    def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL, deep: bool = True) -> list[Finding]:
+        """deep=False: the model only where the lexicon or the patterns found something."""
         found: dict[str, _Found] = {}
         framing: list[str] = []
         untargeted_insults: list[tuple[str, str]] = []  # (chunk text, evidence)
         allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
             self._match_text(text, found, framing, untargeted_insults, allowed)
-        model_chunks = self.model_chunks(texts) if self._scorer is not None else []
+        wanted = deep or bool(found or untargeted_insults)
+        model_chunks = self.model_chunks(texts) if self._scorer is not None and wanted else []
         if model_chunks:
             self._apply_model(model_chunks, " ".join(map(_clean, texts)), found, untargeted_insults, allowed)
         findings = []
@@ -265,7 +304,8 @@ class OffensiveFilter:
         joined = self._lexicon.joined(normalised)
         hits: list[Hit] = self._lexicon.match(normalised, joined)
         targeted_spans: set[tuple[int, int]] = set()
-        for pattern in self._patterns:
+        candidates = self._pattern_db.candidates(self._pattern_route, self._pattern_db.scan(joined[0]))
+        for pattern in (self._patterns[i] for i in candidates):
             for match in pattern.regex.finditer(joined[0]):
                 first, last = token_range(joined[1], match.start(), match.end())
                 self._add(found, pattern.kind, pattern.severity, normalised.evidence(first, last))

@@ -14,6 +14,7 @@ from filters.extract import AttachmentExtractor
 from filters.message import Envelope, MessageView, build_view
 from filters.policy import Policy
 from filters.registry import filter_class
+from filters.text.matcher import PatternDatabase
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,10 @@ class ScanResult:
 
 
 def make_directory(settings: Settings) -> Directory:
-    return Directory(settings.directory.csv, settings.directory.domain_roles,
-                     tuple(settings.school.domains))
+    from filters.directory import YearRule, compile_year_pattern
+    cfg = settings.directory
+    rule = YearRule(compile_year_pattern(cfg.year_pattern), cfg.entry_year) if cfg.year_pattern else None
+    return Directory(cfg.csv, cfg.domain_roles, tuple(settings.school.domains), year_rule=rule)
 
 
 class Scanner:
@@ -40,12 +43,15 @@ class Scanner:
         self.directory = directory or make_directory(settings)
         self._executor = executor
         self._extractor = AttachmentExtractor()
+        # one multi-pattern database for every filter's patterns (filters/text/matcher.py)
+        self.patterns = PatternDatabase()
         context = FilterContext(settings=settings, directory=self.directory, seen=seen, metrics=metrics,
-                                sender_lists=sender_lists)
+                                sender_lists=sender_lists, patterns=self.patterns)
         filters = []
         for name in settings.filters.chain:
             options = settings.filter_options[name]
             filters.append((filter_class(name)(options, context), options))
+        self.patterns.compile()
         self.filters = filters
         self.chain = FilterChain(filters, metrics)
         self.policy = Policy(settings)

@@ -104,9 +104,16 @@ def fold(text: str) -> tuple[str, list[int]]:
     return "".join(chars), origin
 
 
+_TRAILING = "!|+#'"  # marks after a word that are punctuation, not part of it ("idiot!!")
+
+
 def _clean_token(raw: str) -> tuple[str, bool, bool] | None:
     """Leet-map, mask and shorten runs in one raw token; None when it is no word."""
-    raw = raw.rstrip("!|+#'")  # "idiot!!" -> "idiot": trailing marks are punctuation
+    if raw.isalpha():  # most tokens: plain letters, nothing to map (the loop below is per character)
+        if _RUN3.search(raw):
+            return _RUN3.sub(r"\1\1", raw), True, False
+        return raw, False, False
+    raw = raw.rstrip(_TRAILING)  # "idiot!!" -> "idiot": trailing marks are punctuation
     if not raw:
         return None
     if not any(c.isalpha() for c in raw):
@@ -141,13 +148,16 @@ def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Norma
     """
     folded, origin = fold(text)
     tokens: list[Token] = []
+    append = tokens.append
     for match in _TOKEN.finditer(folded):
-        cleaned = _clean_token(match.group())
+        raw = match.group()
+        cleaned = _clean_token(raw)
         if cleaned is None:
             continue
         word, elongated, masked = cleaned
-        end_index = match.start() + len(match.group().rstrip("!|+#'")) - 1
-        tokens.append(Token(word, origin[match.start()], origin[end_index] + 1, elongated, masked))
+        start = match.start()
+        kept = len(raw) if raw[-1] not in _TRAILING else len(raw.rstrip(_TRAILING))
+        append(Token(word, origin[start], origin[start + kept - 1] + 1, elongated, masked))
     return Normalised(text, tuple(_join_spelled(tokens, text, joinable)))
 
 

@@ -1,6 +1,8 @@
 """Prometheus metrics, one registry per gateway instance (no global state)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -8,6 +10,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 class Metrics:
     def __init__(self) -> None:
+        self.shared: tuple[Path, str] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.messages = Counter("schoolgate_messages", "Messages decided, by action and direction",
                                 ["action", "direction"], registry=self.registry)
@@ -54,4 +57,18 @@ class Metrics:
         self.next_hop_errors.labels(kind).inc()
 
     def render(self) -> bytes:
+        """This worker's registry; on a primary of several workers, the whole node's."""
+        own = generate_latest(self.registry)
+        if self.shared is None:
+            return own
+        from gateway.metrics_share import merge, read_others
+
+        directory, node = self.shared
+        return merge(own, read_others(directory), node)
+
+    def share(self, directory: "Path", node: str) -> None:
+        """Primary of several workers: render() adds up the others' snapshots (metrics_share)."""
+        self.shared = (directory, node)
+
+    def render_own(self) -> bytes:
         return generate_latest(self.registry)

@@ -21,10 +21,12 @@ import errno
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -110,6 +112,9 @@ class Supervisor:
                 claim.close()
             raise
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # where the workers leave metrics snapshots for the primary's /metrics (gateway/metrics_share.py)
+        metrics_dir = tempfile.mkdtemp(prefix="schoolgate-metrics-")
+        os.environ["SCHOOLGATE_METRICS_DIR"] = metrics_dir
         try:
             ready_r, ready_w = os.pipe()
             for index in range(self.count):
@@ -125,6 +130,8 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            os.environ.pop("SCHOOLGATE_METRICS_DIR", None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
             reservation.close()
             if claim is not None:
                 claim.close()
@@ -133,10 +140,12 @@ class Supervisor:
     def _spawn(self, index: int, listen: str, ready_fd: int | None) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the supervisor's code
             code = 1
             try:
+                _die_with(parent)
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
                 os.environ["SCHOOLGATE_WORKER"] = str(index)
@@ -227,6 +236,21 @@ class Supervisor:
             except ChildProcessError:
                 pass
         self.children.clear()
+
+
+def _die_with(parent: int) -> None:
+    """A worker whose supervisor is SIGKILLed (OOM killer, kill -9) dies too (Linux
+    PR_SET_PDEATHSIG): left running it would keep taking mail on the shared port with
+    nobody to restart or stop it, beside the supervisor systemd starts again. A client
+    cut off mid-transaction never got its 250 and retries."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM still stops workers
+        return
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os._exit(1)
 
 
 def tell_ready() -> None:

@@ -12,7 +12,7 @@ import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete
@@ -21,7 +21,7 @@ from quarantine.review_store import ReviewStore, used_tokens
 
 from filters.errors import SchoolgateError
 
-ACTIONS = ("release", "delete", "request", "alert")
+ACTIONS = ("release", "delete", "request", "alert", "ack")  # ack: quarantine/escalation.py
 
 
 class LinkError(SchoolgateError):
@@ -36,8 +36,11 @@ class Link:
     who: str = ""  # the sender a release-request link was made for
 
 
-def load_secret(directory: Path) -> bytes:
-    """The site's signing key, made once (0600) next to the store; survives restarts."""
+def load_secret(directory: Path, store: Any = None) -> bytes:
+    """The site's signing key, made once and kept: in the shared database when several nodes use
+    it (a link mailed by node A must verify on node B), else in a 0600 file next to the store."""
+    if store is not None and store.shared_database:
+        return store.shared_secret_sync("link-signing")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "web-secret"
     try:

@@ -75,7 +75,7 @@ async def _run(args: argparse.Namespace, settings) -> int:
     if not settings.quarantine.database_url and not (settings.quarantine.path / "index.sqlite3").exists():
         raise ReportCliError(f"no quarantine store at {store_location(settings)}: nothing to report on; "
                              f"give the --config the server runs with")
-    store = await QuarantineStore(settings.quarantine.path, settings.quarantine.database_url).open()
+    store = await QuarantineStore.for_settings(settings.quarantine).open()
     try:
         data = await build_report(settings, store, period, show_names=args.show_names or None, now=now)
         body = await render(data, args.format)

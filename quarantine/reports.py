@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -218,10 +218,12 @@ class ReportScheduler:
                             result.message)
         return sent
 
-    async def run(self) -> None:
+    async def run(self, lease: Any = None) -> None:
         while True:
             try:
-                await self.run_once()
+                # several nodes on one database: only the holder of the timers lease sends reports
+                if lease is None or await lease.held():
+                    await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a report bug must not take the gateway down; try again next time
@@ -230,7 +232,7 @@ class ReportScheduler:
 
 
 async def start_reports(settings: Settings, store: QuarantineStore,
-                        next_hop: Callable[[], NextHop | None]) -> asyncio.Task | None:
+                        next_hop: Callable[[], NextHop | None], lease: Any = None) -> asyncio.Task | None:
     """At gateway start: record the resolved config (policy changes, uptime), then start
     the scheduler when any report is scheduled. Returns the task to cancel on stop."""
     try:
@@ -239,7 +241,7 @@ async def start_reports(settings: Settings, store: QuarantineStore,
         log.exception("config snapshot for reports not recorded")
     if not jobs(settings):
         return None
-    return asyncio.create_task(ReportScheduler(settings, store, next_hop).run(), name="schoolgate-reports")
+    return asyncio.create_task(ReportScheduler(settings, store, next_hop).run(lease), name="schoolgate-reports")
 
 
 async def stop_reports(task: asyncio.Task | None) -> None:

@@ -8,6 +8,7 @@ Core tables run on PostgreSQL for several gateway nodes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -19,11 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, and_, create_engine,
-                        delete, event, func, insert, or_, select, update)
+from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, and_,
+                        create_engine, delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
-from filters.base import Finding
+from filters.base import LOCKED_CATEGORIES, Finding
 from filters.errors import SchoolgateError
 
 T = TypeVar("T")
@@ -108,6 +109,32 @@ seen = Table(
 )
 
 
+# Held bytes in the database (several nodes on PostgreSQL): every node can read what any node
+# held, and the bytes commit in the same transaction as the index row, so the 250 waits for one
+# commit (synchronous_commit on) instead of a file fsync plus a commit. Chunked so a 50 MB
+# message never needs one 50 MB bytea parameter; each chunk carries its own SHA-256, checked on
+# read, and the chunk count, so a lost or damaged chunk is an error, never silently short mail.
+# Why not large objects or S3: see docs/multi_node.md (measured there).
+message_blobs = Table(
+    "message_blobs", metadata,
+    Column("message_id", String(40), primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("chunks", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+BLOB_CHUNK = 1 << 20
+
+# Keys every node must share (the link-signing key): made by whichever node asks first.
+site_secrets = Table(
+    "site_secrets", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+DB_PATH = "db:"
+SCHEMA_LOCK = 0x5C600001  # pg_advisory_lock key: schema creation and migrations, one node at a time  # messages.path for bytes held in message_blobs
+
+
 class Status(StrEnum):
     HELD = "held"
     RELEASING = "releasing"
@@ -115,6 +142,9 @@ class Status(StrEnum):
     DELETED = "deleted"
     REJECTED = "rejected"  # metadata-only record of a rejected message
     PARTIAL = "partially_released"
+    # issue 21 clause 5: a report to a safeguarding channel, delivered and kept as a record for the
+    # DSL (never releasable: no recipient is held)
+    INCIDENT = "incident"
 
 
 class ReviewAction(StrEnum):
@@ -122,6 +152,7 @@ class ReviewAction(StrEnum):
 
     HOLD = "hold"
     RECORD_REJECT = "record_reject"
+    RECORD_INCIDENT = "record_incident"  # a delivered report to a safeguarding channel (issue 21)
     RELEASE = "release"
     RELEASE_FAILED = "release_failed"
     DELETE = "delete"
@@ -159,6 +190,17 @@ class HeldMessage:
     def categories(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(str(f.category) for f in self.findings))
 
+    @property
+    def locked(self) -> bool:
+        """An indecent-image hold (filters/images.py): its images are never rendered,
+        downloaded, released or exported, by anyone; only hashes leave (docs/images.md)."""
+        return any(f.category in LOCKED_CATEGORIES for f in self.findings)
+
+    @property
+    def level(self) -> int:
+        """The highest risk level (1-5) of its findings, 0 when none is graded."""
+        return max((f.level for f in self.findings), default=0)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "received_at": self.received_at, "mail_from": self.mail_from,
@@ -174,6 +216,12 @@ def new_message_id(now: float | None = None) -> str:
     """Sortable by time, unguessable: 20261123T101500-3f9a1c2b7d."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now or time.time()))
     return f"{stamp}-{secrets.token_hex(5)}"
+
+
+def _blob_rows(message_id: str, raw: bytes) -> list[dict[str, Any]]:
+    pieces = [raw[i:i + BLOB_CHUNK] for i in range(0, len(raw), BLOB_CHUNK)] or [b""]
+    return [dict(message_id=message_id, chunk=n, chunks=len(pieces), sha256=hashlib.sha256(piece).hexdigest(),
+                 data=piece) for n, piece in enumerate(pieces)]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -207,16 +255,27 @@ class QuarantineStore:
     """Files + index. Sync SQLAlchemy under the hood; async callers go through
     `run()`, which uses one worker thread so SQLite sees one writer at a time."""
 
-    def __init__(self, root: Path, database_url: str | None = None) -> None:
+    def __init__(self, root: Path, database_url: str | None = None, held_bytes: str = "auto") -> None:
         self.root = Path(root)
         self.messages_dir = self.root / "messages"
         self._tmp_dir = self.root / "tmp"
         self._url = database_url or f"sqlite:///{self.root / 'index.sqlite3'}"
+        # auto: files beside an embedded SQLite index, the database when it is a server that
+        # several nodes share (a file on node A is a FileNotFoundError on node B)
+        self._upgrade = False
+        self.upgraded: tuple[str | None, str] = (None, "")
+        self.bytes_in_database = held_bytes == "database" or (
+            held_bytes == "auto" and not self._url.startswith("sqlite"))
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.seen = SqlSeenStore(self)
         self._decisions: list[dict[str, Any]] = []  # queued decision rows (record_decision)
         self._decision_timer: asyncio.Task | None = None
+
+    @classmethod
+    def for_settings(cls, section: Any) -> "QuarantineStore":
+        """The store a `[quarantine]` section describes (every command opens it this way)."""
+        return cls(section.path, section.database_url, getattr(section, "held_bytes", "auto"))
 
     # -- life cycle -------------------------------------------------------
     def open_sync(self) -> "QuarantineStore":
@@ -232,9 +291,50 @@ class QuarantineStore:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=FULL")  # durability before the 250
                 cursor.close()
-        metadata.create_all(engine)
+        elif self._url.startswith("postgresql"):
+            @event.listens_for(engine, "connect")
+            def _durable(dbapi_conn, _record) -> None:  # a commit is on disk before the 250,
+                cursor = dbapi_conn.cursor()          # whatever the server's default says
+                cursor.execute("SET synchronous_commit = on")
+                cursor.close()
+                dbapi_conn.commit()
+        if self._url.startswith("postgresql"):
+            # Several nodes start at once on one database: one creates the schema, the
+            # others wait for it (a session-level advisory lock), not race to CREATE TABLE.
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+                try:
+                    self._prepare_schema(conn)
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})")
+                    conn.commit()
+        else:
+            with engine.begin() as conn:
+                self._prepare_schema(conn)
         self._engine = engine
         return self
+
+    def _prepare_schema(self, conn: Any) -> None:
+        from quarantine.schema import prepare, upgrade
+
+        if self._upgrade:
+            self.upgraded = upgrade(conn, metadata)
+        else:
+            prepare(conn, metadata)
+
+    def upgrade_sync(self) -> tuple[str | None, str]:
+        """`schoolgate db upgrade`: open with migrations run (under the same lock), then close."""
+        self._upgrade = True
+        try:
+            self.open_sync()
+        finally:
+            self._upgrade = False
+        self.close_sync()
+        return self.upgraded
 
     async def open(self) -> "QuarantineStore":
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine-store")
@@ -261,6 +361,31 @@ class QuarantineStore:
         if self._executor is None:
             raise StoreError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def shared_database(self) -> bool:
+        """True when other nodes may use this database (anything but the embedded SQLite)."""
+        return not self._url.startswith("sqlite")
+
+    def shared_secret_sync(self, name: str) -> bytes:
+        """A random key kept in the database, the same on every node; made on first use."""
+        from sqlalchemy.exc import IntegrityError
+
+        with self.engine.begin() as conn:
+            value = conn.execute(select(site_secrets.c.value).where(site_secrets.c.name == name)).scalar()
+        if value is not None:
+            return bytes(value)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(site_secrets).values(name=name, value=secrets.token_bytes(32)))
+        except IntegrityError:
+            pass  # another node made it a moment ago: use theirs
+        with self.engine.begin() as conn:
+            return bytes(conn.execute(select(site_secrets.c.value).where(site_secrets.c.name == name)).scalar_one())
 
     @property
     def engine(self) -> Engine:
@@ -314,8 +439,10 @@ class QuarantineStore:
                  actor: str = "gateway") -> str:
         """recipients: (address, role, action). raw None = metadata-only record."""
         path = None
-        if raw is not None:
+        if raw is not None and not self.bytes_in_database:
             path = str(self._write_bytes(message_id, raw).relative_to(self.root))
+        elif raw is not None:
+            path = DB_PATH + message_id
         now = time.time()
         rcpt_status = Status.HELD if status == Status.HELD else status
         try:
@@ -329,17 +456,20 @@ class QuarantineStore:
                     max_severity=max((int(f.severity) for f in findings), default=0),
                     findings=json.dumps([f.as_dict() for f in findings]),
                     failures=json.dumps(list(failures)), alerts=" ".join(sorted(set(alerts)))))
+                if raw is not None and self.bytes_in_database:
+                    conn.execute(insert(message_blobs), _blob_rows(message_id, raw))
                 for address, role, action in recipients:
                     conn.execute(insert(recipient_rows).values(
                         message_id=message_id, address=address, role=role, action=action,
                         status=str(rcpt_status), updated_at=now))
                 conn.execute(insert(audit).values(
                     at=now, actor=actor,
-                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_REJECT),
+                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_INCIDENT
+                               if status == Status.INCIDENT else ReviewAction.RECORD_REJECT),
                     message_id=message_id, reason="policy", detail=json.dumps(
                         {"codes": [f.code for f in findings]})))
         except Exception:
-            if path is not None:  # no index row: do not leave an orphan file behind
+            if path is not None and not path.startswith(DB_PATH):  # no index row: no orphan file
                 (self.root / path).unlink(missing_ok=True)
             raise
         return message_id
@@ -352,9 +482,10 @@ class QuarantineStore:
         with self.engine.begin() as conn:
             row = conn.execute(select(messages.c.path).where(messages.c.id == message_id)).first()
             conn.execute(delete(recipient_rows).where(recipient_rows.c.message_id == message_id))
+            conn.execute(delete(message_blobs).where(message_blobs.c.message_id == message_id))
             conn.execute(delete(messages).where(messages.c.id == message_id))
             conn.execute(delete(audit).where(audit.c.message_id == message_id))
-        if row and row.path:
+        if row and row.path and not row.path.startswith(DB_PATH):
             (self.root / row.path).unlink(missing_ok=True)
 
     async def discard(self, message_id: str) -> None:
@@ -462,7 +593,21 @@ class QuarantineStore:
     def raw_sync(self, held: HeldMessage) -> bytes:
         if not held.path:
             raise StoreError(f"message {held.id} was recorded without its content")
+        if held.path.startswith(DB_PATH):
+            return self._read_blob(held.id)
         return (self.root / held.path).read_bytes()
+
+    def _read_blob(self, message_id: str) -> bytes:
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(message_blobs).where(message_blobs.c.message_id == message_id)
+                                .order_by(message_blobs.c.chunk)).all()
+        if not rows or len(rows) != rows[0].chunks or [r.chunk for r in rows] != list(range(len(rows))):
+            raise StoreError(f"message {message_id}: its held bytes are incomplete in the database")
+        for row in rows:
+            if hashlib.sha256(row.data).hexdigest() != row.sha256:
+                raise StoreError(f"message {message_id}: chunk {row.chunk} of its held bytes fails its "
+                                 f"SHA-256 check")
+        return b"".join(bytes(r.data) for r in rows)
 
     def list_sync(self, *, status: str | None = None, category: str | None = None, sender: str | None = None,
                   recipient: str | None = None, since: float | None = None, until: float | None = None,
@@ -586,9 +731,10 @@ class QuarantineStore:
             conn.execute(update(recipient_rows).where(and_(recipient_rows.c.message_id == message_id,
                                                        recipient_rows.c.status == Status.HELD))
                          .values(status=str(Status.DELETED), updated_at=now))
+            conn.execute(delete(message_blobs).where(message_blobs.c.message_id == message_id))
             conn.execute(insert(audit).values(at=now, actor=actor, action=str(ReviewAction.DELETE),
                                               message_id=message_id, reason=reason, detail="{}"))
-        if row.path:
+        if row.path and not row.path.startswith(DB_PATH):
             (self.root / row.path).unlink(missing_ok=True)
 
 
@@ -597,3 +743,5 @@ class QuarantineStore:
 # them here means every open_sync() creates them too.
 import quarantine.review_store  # noqa: E402,F401
 import quarantine.report_tables  # noqa: E402,F401  (reports sent, config snapshots)
+import quarantine.leases  # noqa: E402,F401  (which node runs the timers)
+import quarantine.escalation  # noqa: E402,F401  (escalation runs)

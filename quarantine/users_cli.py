@@ -32,7 +32,7 @@ def _with_users(args: argparse.Namespace, fn) -> int:
         print(f"schoolgate: store {store_location(settings)} (config {settings.source or 'shipped defaults'})",
               file=sys.stderr)
     # the same store serve opens; accounts may be made before the first start, so it may be created
-    store = QuarantineStore(settings.quarantine.path, settings.quarantine.database_url).open_sync()
+    store = QuarantineStore.for_settings(settings.quarantine).open_sync()
     try:
         accounts = UserStore.for_settings(store.engine, settings.web)
         message, action = fn(accounts)

@@ -89,12 +89,12 @@ class LoginLimiter:
             q.popleft()
         return q
 
-    def blocked(self, name: str, address: str) -> bool:
+    async def blocked(self, name: str, address: str) -> bool:
         now = time.monotonic()
         return (len(self._recent(f"n:{name.lower()}", now)) >= self.per_name
                 or len(self._recent(f"a:{address}", now)) >= self.per_address)
 
-    def failed(self, name: str, address: str) -> None:
+    async def failed(self, name: str, address: str) -> None:
         now = time.monotonic()
         self._recent(f"n:{name.lower()}", now).append(now)
         self._recent(f"a:{address}", now).append(now)
@@ -102,5 +102,15 @@ class LoginLimiter:
             for key in [k for k, q in self._failures.items() if not q]:
                 del self._failures[key]
 
-    def succeeded(self, name: str) -> None:
+    async def succeeded(self, name: str) -> None:
         self._failures.pop(f"n:{name.lower()}", None)
+
+
+def login_limiter(settings) -> "LoginLimiter | RedisLoginLimiter":
+    """Per process by default; in Redis when `[redis] url` is set, so every node shares it."""
+    web = settings.web
+    if settings.redis.url:
+        from quarantine.redis_counters import RedisLoginLimiter
+
+        return RedisLoginLimiter(settings.redis.url, web.login_attempts, web.login_window_minutes * 60)
+    return LoginLimiter(web.login_attempts, web.login_window_minutes * 60)

@@ -150,3 +150,11 @@ def test_config_show_hides_a_database_password(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "s3cret" not in shown.stdout
     assert json.loads(shown.stdout)["quarantine"]["database_url"] == "postgresql://***@db.local/schoolgate"
+
+
+def test_workers_default_to_the_number_of_cores():
+    """issue 19: one worker per core unless the site says otherwise."""
+    import os
+    from config.loader import load_settings
+    assert load_settings().gateway.workers == (os.cpu_count() or 1)
+    assert load_settings(overrides={"gateway": {"workers": 1}}).gateway.workers == 1

@@ -244,3 +244,37 @@ def test_score_cache_is_safe_under_concurrent_eviction() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda m: result(shared, m), messages))  # re-raises a KeyError
     assert got == expected
+
+
+def test_model_scores_match_sklearn() -> None:
+    """The direct calibrated-linear product (issue 19) gives sklearn's predict_proba figures."""
+    import numpy as np
+    from filters.offensive import _ModelScorer
+
+    scorer = _ModelScorer(0)
+    texts = ["you are a stupid idiot", "the concert is on Wednesday at 6pm", "fuck off and die",
+             "I will hurt you tomorrow", "great work on the history project", "x", ""]
+    index = CORPORA / "jigsaw-toxic-sample-ibm" / "test_examples.csv"
+    if index.exists():
+        with open(index, encoding="utf-8", errors="replace") as handle:
+            texts += [max(row, key=len)[:600] for row in list(csv.reader(handle))[1:300]]
+    features = scorer._vectorizer.transform(texts)
+    expected = scorer._model.predict_proba(features)[:, 1]
+    assert np.allclose(scorer._predict(features), expected, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("mail_from, rcpt, text, deep", [
+    (STAFF, "parent@example.com", "The concert is on Wednesday at 6pm; tickets from the office.", False),
+    (STAFF, PUPIL, "The concert is on Wednesday at 6pm; tickets from the office.", True),
+    (PUPIL, "friend@example.com", "The concert is on Wednesday at 6pm; tickets from the office.", True),
+    (STAFF, "parent@example.com", "What a loser, the referee was rubbish on Saturday.", True),  # a list hit
+])
+async def test_model_runs_for_pupils_and_where_the_lists_found_something(settings, mail_from, rcpt, text, deep):
+    """Cheap first (issue 19): adults' ordinary mail skips the model; a pupil's mail, or a
+    hit of the word lists, gets it."""
+    own = OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None))
+    scored: list[int] = []
+    score = own._scorer.scores
+    own._scorer.scores = lambda texts: scored.append(len(texts)) or score(texts)  # counts, still scores
+    await own.check(make_view(text, mail_from=mail_from, rcpt_to=(rcpt,), settings=settings))
+    assert bool(scored) is deep

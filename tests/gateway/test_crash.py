@@ -49,6 +49,7 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path, sink):
 domains = ["{SCHOOL_DOMAIN}"]
 [gateway]
 listen = "127.0.0.1:{port}"
+workers = 1  # one process: the test kills or traces it
 next_hop = "{sink.address}"
 [quarantine]
 path = "q"

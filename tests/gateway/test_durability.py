@@ -98,6 +98,7 @@ def test_hold_is_fsynced_renamed_dir_fsynced_and_committed_before_the_250(tmp_pa
 domains = ["{SCHOOL_DOMAIN}"]
 [gateway]
 listen = "127.0.0.1:{port}"
+workers = 1  # one process: the test kills or traces it
 [quarantine]
 path = "q"
 [web]

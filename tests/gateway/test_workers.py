@@ -153,3 +153,24 @@ def test_a_worker_that_cannot_start_stops_them_all_with_a_clear_message(tmp_path
     assert "cannot start" in text and "could not start" in text
     assert "Traceback" not in text
     assert children(proc.pid) == []
+
+
+def test_workers_die_with_a_sigkilled_supervisor(tmp_path, sink):
+    """kill -9 of the supervisor (OOM killer): no orphan worker keeps taking mail on the port."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    port = int(wait_for(log, r"2 workers share 127\.0\.0\.1:(\d+)", proc, timeout=240).group(1))
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() and
+                                              "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+                                              for w in workers if Path(f"/proc/{w}").exists()):
+        time.sleep(0.1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()
+             and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not alive, f"workers {alive} outlived their supervisor"
+    with pytest.raises(OSError):
+        smtplib.SMTP("127.0.0.1", port, timeout=5)

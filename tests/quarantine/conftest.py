@@ -86,7 +86,8 @@ async def review_gateway(tmp_path, sink):
     started: list[Gateway] = []
 
     async def factory(web: dict | None = None, notify: dict | None = None, **overrides) -> RunningGateway:
-        settings = make_settings(tmp_path, gateway={"listen": "127.0.0.1:0", "next_hop": sink.address},
+        settings = make_settings(tmp_path, gateway={"listen": "127.0.0.1:0", "next_hop": sink.address,
+                                                    **overrides.pop("gateway", {})},
                                  web={"listen": "127.0.0.1:0", **FAST_HASH, **(web or {})},
                                  notify={"enabled": False, **(notify or {})},
                                  # only the attachments filter: holds are predictable, no clamd needed

@@ -1,0 +1,115 @@
+"""The shared multi-pattern prefilter: never misses what the Python patterns match."""
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from filters.base import FilterContext
+from filters.offensive import OffensiveFilter, Options
+from filters.text import matcher
+from filters.text.matcher import PatternDatabase, widen
+from tests.factories import CORPORA
+
+
+@pytest.mark.parametrize("pattern, text", [
+    (r"(?<![a-z0-9])(?:you (?:idiot|loser))(?![a-z0-9])", " you idiot "),
+    (r"dead(?! (?:right|wrong)(?: |$))", " you re dead "),
+    (r"(?:\w+ ){0,3}kill", " i will really kill "),
+    (r"[^\w\s]{2}", "?!"),
+    (r"\bcafé\b", "un café noir"),
+    (r"[\w]+ é", "naïve é"),
+    (r"\d{2,}", "٣٤"),  # Arabic-Indic digits are \d to Python
+])
+def test_widened_pattern_matches_what_the_original_matches(pattern: str, text: str) -> None:
+    assert re.search(pattern, text)
+    db = PatternDatabase()
+    route = db.register("t", [re.compile(pattern)])
+    db.compile()
+    assert db.candidates(route, db.scan(text)) == [0]
+
+
+def test_widen_drops_lookarounds_and_boundaries() -> None:
+    assert widen(r"(?<![a-z0-9])ab(?! (?:x|y)(?: |$))c\b") == "abc"
+    assert widen(r"[(?!]") == "[(?!]"  # inside a class a "(?!" is three literals
+
+
+def test_routes_keep_owners_apart() -> None:
+    db = PatternDatabase()
+    a = db.register("a", [re.compile("apple"), re.compile("pear")])
+    b = db.register("b", [re.compile("pear")])
+    db.compile()
+    hits = db.scan("a pear")
+    assert db.candidates(a, hits) == [1]
+    assert db.candidates(b, hits) == [0]
+    with pytest.raises(RuntimeError):
+        db.register("c", [re.compile("late")])
+
+
+def test_a_pattern_the_engine_refuses_is_always_a_candidate() -> None:
+    db = PatternDatabase()
+    route = db.register("t", [re.compile(r"(a)\1"), re.compile("zzz")])  # RE2 has no backreferences
+    db.compile()
+    assert db.candidates(route, db.scan("nothing here")) == ([0] if matcher.ENGINE == "re2" else [0, 1])
+
+
+def test_engine_is_re2() -> None:
+    """google-re2 is a dependency: the fallback (every pattern every time) is for odd platforms."""
+    assert matcher.ENGINE == "re2"
+
+
+def test_offensive_patterns_never_missed_on_corpora() -> None:
+    """Every offensive context pattern that matches a corpus text (normalised as the filter
+    does) is among the candidates of the one scan."""
+    flt = OffensiveFilter(Options(model=False), FilterContext(settings=None, directory=None))
+    texts = ["you are such a loser", "i will kill you", "you re dead", "shut the fuck up", "nobody asked u",
+             "people like you should die", "your stupid face", "the weather is nice"]
+    index = CORPORA / "jigsaw-toxic-sample-ibm" / "test_examples.csv"
+    if index.exists():
+        with open(index, encoding="utf-8", errors="replace") as handle:
+            texts += [max(row, key=len)[:2000] for row in list(csv.reader(handle))[1:400]]
+    lexicon, db, route = flt._lexicon, flt._pattern_db, flt._pattern_route
+    matched = 0
+    for text in texts:
+        joined = lexicon.joined(lexicon.normalise(text))[0]
+        truth = [i for i, p in enumerate(flt._patterns) if p.regex.search(joined)]
+        candidates = db.candidates(route, db.scan(joined))
+        assert set(truth) <= set(candidates), text
+        matched += bool(truth)
+    assert matched >= 5
+
+
+def _corpus_texts(limit: int = 300) -> list[str]:
+    texts = []
+    for path in sorted(CORPORA.glob("*/*.csv"))[:10]:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            texts += [max(row, key=len)[:5000] for row in list(csv.reader(handle))[1:limit] if row]
+    return texts
+
+
+def test_ascii_twins_match_exactly_what_python_matches() -> None:
+    """AsciiFast: on ASCII text the RE2 twin gives Python's matches, group for group."""
+    from filters import pupil_data
+    from filters.text.matcher import AsciiFast
+
+    crafted = ["DOB: 01/02/2010, SEN support, EHCP, child protection plan, CIN, LAC",
+               "candidate no. 1234 and Candidate Number: 5678", "UPN A123 4567 89 01B and B12345678901C",
+               "FSM6 FSM eligible free school meals Pupil Premium, fixed-term exclusion; attendance %",
+               "a\x0bDOB\x1cSEN\x1fEAL\tethnicity\x0cisolation", "medication\x1ddiagnosed\vasthma"]
+    texts = crafted + [t for t in _corpus_texts() if t.isascii()]
+    for pattern in (pupil_data._ALL_TERMS, pupil_data._UPN, pupil_data._CANDIDATE_INLINE,
+                    re.compile(r"\s+x\S*[\s\d]"), re.compile(r"(?i)[^\s]+ care\b")):
+        fast = AsciiFast(pattern)
+        assert fast._twin is not None, pattern.pattern[:60]
+        for text in texts:
+            want = [(m.span(), m.lastgroup, m.groups()) for m in pattern.finditer(text)]
+            got = [(m.span(), m.lastgroup, m.groups()) for m in fast.finditer(text)]
+            assert got == want, (pattern.pattern[:60], text[:80])
+            assert fast.findall(text) == pattern.findall(text)
+
+
+def test_ascii_twin_leaves_other_text_to_python() -> None:
+    from filters.text.matcher import AsciiFast
+    fast = AsciiFast(re.compile(r"\bSEN\b"))
+    assert [m.span() for m in fast.finditer("éSEN SEN")] == [m.span() for m in re.finditer(r"\bSEN\b", "éSEN SEN")]

@@ -1,0 +1,64 @@
+"""Counters shared through a real Redis: the seen store and login limits agree across nodes;
+Redis down is an error the caller handles (on_error, a refused login), never a silent zero."""
+from __future__ import annotations
+
+import pytest
+
+from quarantine.redis_counters import CountersUnavailable, RedisLoginLimiter, RedisSeenStore
+from tests.conftest import free_port
+from tests.servers import redis_url  # noqa: F401  (fixture)
+
+
+async def test_two_nodes_see_the_same_distinct_senders(redis_url):
+    node_a, node_b = RedisSeenStore(redis_url), RedisSeenStore(redis_url)
+    try:
+        assert await node_a.observe("bulk", ["body1"], "alice@x.example", 3600) == 1
+        assert await node_b.observe("bulk", ["body1"], "bob@y.example", 3600) == 2
+        assert await node_a.observe("bulk", ["body1", "body2"], "bob@y.example", 3600) == 2  # a repeat
+        assert await node_b.distinct_values("bulk", "body1", 3600) == 2
+        await node_a.record("fwd", "k", "v")
+        await node_b.record("fwd", "k", "v")
+        assert await node_a.count("fwd", "k", 3600) == 2
+        assert await node_a.distinct_values("fwd", "k", 3600) == 1
+    finally:
+        await node_a.close()
+        await node_b.close()
+
+
+async def test_the_window_forgets_old_senders(redis_url):
+    seen = RedisSeenStore(redis_url)
+    try:
+        assert await seen.observe("bulk", ["b"], "one", 3600) == 1
+        # with a zero-length window only the sender just seen counts
+        assert await seen.observe("bulk", ["b"], "two", 0.0001) == 1
+    finally:
+        await seen.close()
+
+
+async def test_a_lockout_on_one_node_holds_on_the_other(redis_url):
+    node_a = RedisLoginLimiter(redis_url, per_name=3, window_seconds=600)
+    node_b = RedisLoginLimiter(redis_url, per_name=3, window_seconds=600)
+    try:
+        for _ in range(3):
+            assert not await node_b.blocked("dsl", "10.0.0.1")
+            await node_a.failed("DSL", "10.0.0.1")
+        assert await node_b.blocked("dsl", "10.0.0.9")  # by name, from any address
+        await node_b.succeeded("dsl")
+        assert not await node_a.blocked("dsl", "10.0.0.9")
+    finally:
+        await node_a.close()
+        await node_b.close()
+
+
+async def test_redis_down_raises_a_clear_error():
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    seen = RedisSeenStore(dead)
+    limiter = RedisLoginLimiter(dead, 3, 60)
+    try:
+        with pytest.raises(CountersUnavailable, match="Redis at redis://127.0.0.1"):
+            await seen.observe("bulk", ["b"], "x", 60)
+        with pytest.raises(CountersUnavailable):
+            await limiter.blocked("dsl", "10.0.0.1")
+    finally:
+        await seen.close()
+        await limiter.close()
