@@ -209,7 +209,7 @@ def offensive_sets() -> dict:
     return {**oq.HELD_OUT, "implicit-hate test": implicit, "Gab test (hd/cv/vo)": gab}
 
 
-def report_offensive(scan: Scanner) -> None:
+def report_offensive(scan: Scanner, better_profanity: bool = True, skip: tuple[str, ...] = ()) -> None:
     """F1 of "any finding" from the offensive filter, the risk filter and both, against
     alt-profanity-check and better-profanity (issue 17's Measure list)."""
     from bench import offensive_quality as oq
@@ -218,6 +218,8 @@ def report_offensive(scan: Scanner) -> None:
     offensive, risk = filters.get("offensive"), filters.get("risk")
     print(f"  {'set':24} {'n':>5} {'pos':>5} | {'system':26} {'P':>6} {'R':>6} {'F1':>6}")
     for name, load in offensive_sets().items():
+        if name in skip:
+            continue
         data = load()
         texts, gold = [t for t, _ in data], [g for _, g in data]
         off = [bool(offensive.analyse([t], Role.STUDENT)) for t in texts] if offensive else [False] * len(texts)
@@ -225,7 +227,7 @@ def report_offensive(scan: Scanner) -> None:
         systems = {"offensive filter": off, "risk filter": rsk,
                    "offensive + risk": [a or b for a, b in zip(off, rsk)],
                    "alt-profanity-check": [bool(p) for p in profanity_check.predict(texts)]}
-        if oq.HAVE_BETTER_PROFANITY:
+        if oq.HAVE_BETTER_PROFANITY and better_profanity:
             systems["better-profanity"] = oq.better_profanity(texts)
         for index, (system, predicted) in enumerate(systems.items()):
             p, r, f1 = oq.prf(predicted, gold)
@@ -256,6 +258,9 @@ async def main() -> None:
     parser.add_argument("--dev", action="store_true", help="training splits instead of the held-out ones")
     parser.add_argument("--only", choices=["reddit", "cssrs", "hatecheck", "ham", "cost", "offensive"],
                         action="append")
+    parser.add_argument("--no-better-profanity", action="store_true",
+                        help="leave out the better-profanity baseline (~35 ms a text before its cache fills)")
+    parser.add_argument("--skip-set", action="append", default=[], help="an offensive set to leave out, by name")
     parser.add_argument("--without-risk", action="store_true",
                         help="the shipped chain less the risk filter: the baseline it adds to")
     args = parser.parse_args()
@@ -282,7 +287,7 @@ async def main() -> None:
         await report_ham(scan, ham_split)
     if "offensive" in only and not args.dev:
         print("offensive held-out sets, F1 of any finding (pupil -> external friend):")
-        report_offensive(scan)
+        report_offensive(scan, not args.no_better_profanity, tuple(args.skip_set))
     if "cost" in only and not args.without_risk:
         cost("dev" if args.dev else "test")
     await scan.close()
