@@ -60,7 +60,7 @@ class ApprovalFilter:
         waiting = tuple(r.address for r in view.recipients if not r.internal and not self._approved(r.address))
         if not waiting:
             return []
-        tutor = self._directory.tutor_of(sender.address) if hasattr(self._directory, "tutor_of") else ""
+        tutor = self._directory.tutor_of(sender.address)
         year = f"Year {sender.year} " if sender.year is not None else ""
         return [Finding(
             CODE, self.name, Category.APPROVAL, Severity.MEDIUM,

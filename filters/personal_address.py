@@ -241,6 +241,8 @@ class PersonalAddressFilter:
         self._pupils: PupilNameIndex | None = None
         self._staff_keys: dict[str, list[Person]] = {}
         self._staff_names: dict[tuple[str, str], list[Person]] = {}
+        # one assessment per message however many checks read it (check() drops the entry)
+        self._assessed: dict[str, PupilData] = {}
 
     async def self_test(self) -> list[str]:
         warnings = []
@@ -440,13 +442,19 @@ class PersonalAddressFilter:
         return sources
 
     async def _pupil_data(self, view: MessageView) -> PupilData:
+        known = self._assessed.get(view.id)
+        if known is not None:
+            return known
         self._refresh_people()
         sources = self._sources(view)
         size = sum(len(s.text) for s in sources)
         if size > self._options.inline_chars:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, assess, sources, self._pupils)
-        return assess(sources, self._pupils)
+            data = await loop.run_in_executor(None, assess, sources, self._pupils)
+        else:
+            data = assess(sources, self._pupils)
+        self._assessed[view.id] = data
+        return data
 
     def _judge(self, view: MessageView, writer_name: str, data: PupilData) -> ContentJudgement:
         """Is this school work (hold when it goes to/from a private account) or personal?"""
@@ -485,6 +493,12 @@ class PersonalAddressFilter:
 
     # -- check -------------------------------------------------------------------------------
     async def check(self, view: MessageView) -> Sequence[Finding]:
+        try:
+            return await self._check(view)
+        finally:
+            self._assessed.pop(view.id, None)
+
+    async def _check(self, view: MessageView) -> Sequence[Finding]:
         if view.parse_error:
             return ()
         findings: list[Finding] = []
