@@ -14,7 +14,7 @@ public-corpus sample's ham `dev` split (its `test` split is the bench's) and
 config/lists/chain_letter_examples/negatives.txt (deliverable school mail that asks
 to be shared). chain-letters-spamassassin has no split and stays report-only.
 
-Features are the risk model's (filters/text/model.py: hashed word unigrams and
+Features are the first risk model's (filters/text/hashed_model.py: hashed word unigrams and
 bigrams, log-scaled, unit length), over the text the filter reads (view.all_text
 of the message, the Snopes text wrapped as a pupil's forward, exactly as the bench
 sends it). Deterministic: stateless hashing, liblinear with a fixed seed, a fixed
