@@ -35,6 +35,7 @@ domains = ["{SCHOOL_DOMAIN}"]
 [gateway]
 listen = "127.0.0.1:{port}"
 next_hop = "{sink_address}"
+workers = 1  # nodes, not workers, are under test; one process each starts faster
 [quarantine]
 path = "{directory / 'q'}"
 database_url = "{pg}"
