@@ -12,6 +12,8 @@ chain and clamd (the test suite's ClamdServer, as bench/throughput.py starts it)
 The mix: plain mail to a pupil and a member of staff (passes), a 200 kB newsletter
 (passes), an executable attachment (held for the pupil), a forged school sender
 (held for the pupil, tagged for staff) and HTML with a 60,000-character line.
+DKIM/SPF/DMARC ask a DNS server on loopback (tests/dns_server.py) publishing SPF
+and DMARC for the senders' domain, never the public internet.
 
 Printed: schoolgate's RSS (all its processes) after warm-up, half way and at the
 end; its replies by class (from its JSON decision log); Postfix's delivery
@@ -175,10 +177,25 @@ def queued(etc: Path) -> int:
                for _, _, files in os.walk(spool / sub))
 
 
+def start_dns():
+    """The senders' domain publishes SPF for Postfix's address (so SPF and DMARC pass,
+    as for a real sender); the school's domain publishes its own strict records."""
+    from tests.dns_server import DnsServer
+
+    return DnsServer({
+        ("example.org", "TXT"): ["v=spf1 ip4:127.0.0.0/8 -all"],
+        ("_dmarc.example.org", "TXT"): ["v=DMARC1; p=none"],
+        (SCHOOL, "TXT"): ["v=spf1 ip4:192.0.2.0/24 -all"],
+        (f"_dmarc.{SCHOOL}", "TXT"): ["v=DMARC1; p=quarantine"],
+    }).start()
+
+
 def start_gateway(work: Path, config: Path, port: int) -> Server:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # the JSON decision log is on stdout (gateway/logs.py: for journald): report() reads it
+    log = open(work / "schoolgate.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--grace", "5"],
-                            stdout=subprocess.DEVNULL, stderr=open(work / "schoolgate.log", "wb"), env=env)
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
     wait_smtp(port, proc, 180, "schoolgate")
     return Server("schoolgate", port, proc)
 
@@ -204,6 +221,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=250, help="messages per smtp-source run (types alternate)")
     parser.add_argument("--drain-timeout", type=float, default=900, help="seconds to wait for Postfix's queue")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs, quarantine)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop injecting after this long (a loaded machine), then drain and report "
+                             "what was injected; the report says so")
     args = parser.parse_args()
     missing = [f"{t}: {INSTALL['smtp-source']}" for t in ("smtp-source", "postfix") if shutil.which(t) is None]
     if shutil.which("clamd") is None and not Path("/usr/sbin/clamd").exists():
@@ -216,14 +236,15 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="schoolgate-soak-"))
     os.chmod(work, 0o755)
-    clamd = gateway = etc = None
+    clamd = gateway = etc = dns = None
     sink = CountingSink()
     try:
         specs = mix(work)
         sink.controller.start()
         clamd = start_clamd(work)
         port = free_port()
-        config = site_config(work, port, sink.controller.port, clamd.address, workers=1)
+        dns = start_dns()
+        config = site_config(work, port, sink.controller.port, clamd.address, workers=1, dns_address=dns.address)
         text = config.read_text().replace("[gateway]\n", '[gateway]\ntrusted_networks = ["192.0.2.0/24"]\n', 1)
         config.write_text(text.replace('level = "warning"', 'level = "info"'))
         gateway = start_gateway(work, config, port)
@@ -239,6 +260,10 @@ def main() -> int:
         injected, errors, started = 0, [], time.monotonic()
         turn = 0
         while injected < args.messages:
+            if args.max_seconds is not None and time.monotonic() - started > args.max_seconds:
+                print(f"  --max-seconds {args.max_seconds:g} reached: stopping at {injected} injected", flush=True)
+                args.messages = injected  # "middle" and the report refer to what was injected
+                break
             spec = specs[turn % len(specs)]
             count = min(args.batch, args.messages - injected)
             error = inject(postfix_port, spec, count, args.sessions)
@@ -255,6 +280,9 @@ def main() -> int:
         left = _drain(etc, args.drain_timeout, lambda: _sample(rss, injected - queued(etc), args.messages, gateway))
         seconds = time.monotonic() - started
         rss["end"] = mb(tree(gateway.proc.pid))
+        if args.max_seconds is not None:  # half way through what was actually handled
+            half = injected // 2
+            rss["middle"] = min(rss.get("series", [(0, 0.0)]), key=lambda pr: abs(pr[0] - half))[1]
         report(work, args, injected + 2 * len(specs), errors, left, seconds, rss, sink)
         return 0
     finally:
@@ -264,6 +292,8 @@ def main() -> int:
             gateway.stop()
         if clamd is not None:
             clamd.stop()
+        if dns is not None:
+            dns.stop()
         if sink.controller._thread is not None:
             sink.controller.stop()
         if not args.keep:
@@ -287,6 +317,7 @@ def _sample(rss: dict, processed: int, total: int, gateway: Server) -> None:
     """RSS half way through what the gateway has handled (not what was injected), and the peak."""
     now = mb(tree(gateway.proc.pid))
     rss["peak"] = max(rss.get("peak", 0.0), now)
+    rss.setdefault("series", []).append((processed, now))  # for a run cut short by --max-seconds
     if "middle" not in rss and processed >= total // 2:
         rss["middle"] = now
 

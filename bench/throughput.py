@@ -605,9 +605,12 @@ def start_clamd(work: Path):
 
 
 def site_config(work: Path, port: int, sink_port: int, clamd_address: str, workers: int,
-                name: str = "schoolgate", event_loop: str = "auto") -> Path:
+                name: str = "schoolgate", event_loop: str = "auto", dns_address: str | None = None) -> Path:
+    """`dns_address`: a loopback DNS server (tests/dns_server.py) for the authentication
+    filter, so a bench whose clients are untrusted never asks the public internet."""
     write_directory(work / "directory.csv")
     path = work / f"{name}.toml"
+    dns = f'\n[authentication]\nnameservers = ["{dns_address}"]\n' if dns_address else ""
     path.write_text(f"""
 [school]
 name = "Example Academy"
@@ -645,7 +648,7 @@ allow_test_signatures = true  # the bench clamd has test signatures only
 # issue 19 item 4: no cross-message content cache in the measured configuration (the
 # bench sends one message thousands of times; a sentence-score cache would answer it)
 cache_size = 0
-""", encoding="utf-8")
+{dns}""", encoding="utf-8")
     return path
 
 
@@ -874,7 +877,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="schoolgate-bench-"))
     servers: dict[str, Server] = {}
-    clamd = None
+    clamd = dns = None
     measures: list[Measure] = []
     latency: dict[tuple[str, str, int], tuple[float, float, int, float, int]] = {}
     try:
@@ -901,12 +904,17 @@ def main() -> int:
             for sample in samples.values():
                 print(f"  {sample.label}: {rspamd_check(rspamd_port, sample)}")
         first = True
+        # the authentication filter is in the shipped chain and the bench's clients are untrusted:
+        # its SPF/DKIM/DMARC lookups go to a loopback DNS server, never the (unreachable) internet
+        from tests.dns_server import DnsServer
+        dns = DnsServer({(f"_dmarc.{SCHOOL}", "TXT"): ["v=DMARC1; p=quarantine"],
+                         (SCHOOL, "TXT"): ["v=spf1 ip4:192.0.2.0/24 -all"]}).start()
         for name in SCHOOLGATES:
             if name not in args.servers:
                 continue
             port = free_port()
             config = site_config(work, port, sink.port, clamd.address, 1 if name == "schoolgate1" else args.workers,
-                                 name, args.event_loop)
+                                 name, args.event_loop, dns_address=dns.address)
             if first:
                 print("verdicts of the samples (every one should pass):")
                 check_verdicts(config, {k: v for k, v in samples.items() if k in args.sizes})
@@ -958,6 +966,8 @@ def main() -> int:
             server.stop()
         if clamd is not None:
             clamd.stop()
+        if dns is not None:
+            dns.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

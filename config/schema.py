@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from filters.base import Action, Category, Direction, Role, Severity
 from filters.networks import parse_networks
@@ -63,6 +63,12 @@ class SchoolSection(Section):
     addresses: list[str] = Field(default_factory=list, description="the school's own postal addresses")
     reporting_addresses: list[str] = Field(
         default_factory=list, description="pastoral/reporting mailboxes: never blocked, findings flagged")
+    # issue 21 clause 5: the reporting inbox is a safeguarding channel
+    reporting_incident_categories: list[Category] = Field(
+        default_factory=lambda: [Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM,
+                                 Category.THREAT, Category.BULLYING, Category.SEXUAL],
+        description="findings in mail to a reporting address that alert the DSL at once and are recorded "
+                    "as an incident (the mail is still delivered)")
 
     @field_validator("domains", "reporting_addresses")
     @classmethod
@@ -86,6 +92,64 @@ class SchoolSection(Section):
 class DirectorySection(Section):
     csv: Path | None = Field(None, description="CSV with columns email,role,name,personal_email")
     domain_roles: dict[str, Role] = Field(default_factory=dict, description="domain -> staff|student fallback")
+    # --- issue 21 clause 1: year groups from the address (the CSV's year column wins) ---
+    year_pattern: str = Field(
+        "", description="pupil address pattern carrying the year of entry, e.g. "
+                        "'{yy}{initial}{surname}@students.school.sch.uk'; empty = years from the CSV only")
+    entry_year: int = Field(7, ge=0, le=13, description="the year group a pupil starts in (7 secondary, "
+                                                        "0 reception); +1 every 1 September")
+
+    @field_validator("year_pattern")
+    @classmethod
+    def _year_pattern(cls, value: str) -> str:
+        if value.strip():
+            from filters.directory import compile_year_pattern
+            compile_year_pattern(value.strip())  # ValueError names the placeholder
+        return value.strip()
+
+
+class DirectorySyncSection(Section):
+    """`schoolgate directory sync`: [directory] csv made from LDAP/AD, Microsoft Graph, Google or a MIS export."""
+
+    source: Literal["none", "ldap", "graph", "google", "mis"] = Field(
+        "none", description="where people come from; none = the CSV is kept by hand")
+    grace_days: float = Field(7.0, ge=0, description="a person missing from the source keeps their role this long")
+    interval_minutes: float = Field(0.0, ge=0, description="sync from the running gateway this often; 0 = only "
+                                                          "when `schoolgate directory sync` is run")
+    role_groups: dict[str, Role] = Field(
+        default_factory=dict, description="group (LDAP cn or DN, Graph group name, Google org unit path) -> role; "
+                                          "then [directory] domain_roles by address")
+    ldap_url: str = Field("", description="ldap://host:389 or ldaps://host:636")
+    ldap_base_dn: str = ""
+    ldap_bind_dn: str = ""
+    ldap_password_file: Path | None = Field(None, description="file holding the bind password (not in this file)")
+    ldap_user_filter: str = "(&(objectClass=person)(mail=*))"
+    ldap_group_filter: str = "(|(objectClass=groupOfNames)(objectClass=group))"
+    ldap_attributes: dict[str, str] = Field(
+        default_factory=dict, description="email/name/personal_email/year/form/tutor_email -> LDAP attribute "
+                                          "(defaults mail, displayName, otherMailbox; year/form unread)")
+    graph_tenant: str = ""
+    graph_client_id: str = ""
+    graph_secret_file: Path | None = None
+    graph_authority: str = "https://login.microsoftonline.com"
+    graph_endpoint: str = "https://graph.microsoft.com"
+    graph_year_field: str = Field("", description="user property holding the year group, e.g. department")
+    google_key_file: Path | None = Field(None, description="the service account's JSON key")
+    google_admin_email: str = Field("", description="the admin the service account acts as (domain-wide delegation)")
+    google_api: str = "https://admin.googleapis.com"
+    mis_file: Path | None = Field(None, description="the MIS student export (CSV)")
+    mis_format: Literal["sims", "arbor"] = "sims"
+    mis_columns: dict[str, str] = Field(default_factory=dict, description="override the preset's column headings")
+    mis_role: Role = Role.STUDENT
+
+    @model_validator(mode="after")
+    def _needs(self) -> "DirectorySyncSection":
+        need = {"ldap": ("ldap_url", "ldap_base_dn"), "graph": ("graph_tenant", "graph_client_id", "graph_secret_file"),
+                "google": ("google_key_file", "google_admin_email"), "mis": ("mis_file",)}.get(self.source, ())
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"source = {self.source!r} needs {', '.join(missing)}")
+        return self
 
 
 class GatewaySection(Section):
@@ -178,6 +242,30 @@ class QuarantineSection(Section):
                             "every node sharing it can read them; auto = files for SQLite, database otherwise")
 
 
+class SsoProvider(Section):
+    """One OpenID Connect provider for the review UI (quarantine/web/oidc.py)."""
+
+    name: str = Field(description="short name in the URL: /login/sso/NAME")
+    label: str = Field("", description="the button says 'Sign in with LABEL'")
+    issuer: str = Field(description="e.g. https://login.microsoftonline.com/TENANT/v2.0 or https://accounts.google.com")
+    client_id: str
+    client_secret_file: Path | None = Field(None, description="file holding the client secret")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    email_claims: list[str] = Field(default_factory=lambda: ["email", "preferred_username", "upn"],
+                                    description="ID-token claims tried in turn for the account's e-mail")
+    groups_claim: str = "groups"
+    role_groups: dict[str, Literal["admin", "reviewer", "dsl", "head", "auditor"]] = Field(
+        default_factory=dict, description="group claim value -> review role; creates the account on first "
+                                          "sign-in (existing accounts keep their role)")
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
+            raise ValueError("lower-case letters, digits, - and _ only (it is part of a URL)")
+        return value
+
+
 class WebSection(Section):
     listen: str = Field("127.0.0.1:8025", description="host:port of the review UI and /metrics")
     enabled: bool = True
@@ -192,6 +280,7 @@ class WebSection(Section):
     access_minutes: float = Field(15.0, gt=0, description="how long a DSL's reasoned access to a hold lasts")
     argon2_time_cost: int = Field(3, ge=1, description="argon2id passes for password hashes (RFC 9106)")
     argon2_memory_kib: int = Field(65536, ge=8192, description="argon2id memory per hash, KiB")
+    sso: list[SsoProvider] = Field(default_factory=list, description="[[web.sso]] OpenID Connect providers")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed; "
@@ -224,6 +313,20 @@ class NotifySection(Section):
     link_hours: float = Field(48.0, gt=0, description="how long digest and release-request links stay valid")
     templates_dir: Path | None = Field(None, description="directory overriding the shipped mail templates")
     check_seconds: float = Field(30.0, gt=0, description="how often the digest and escalation timers are checked")
+    # --- issue 21 clause 6: IT is told (policy alert = ["it"], filter failures) ---
+    it_addresses: list[str] = Field(default_factory=list, description="IT alert recipients (plus admin accounts' email)")
+    it_repeat_minutes: float = Field(
+        60.0, gt=0, description="one IT alert per finding code (or failing filter) in this window; later ones "
+                                "are counted, not mailed")
+    it_failure_count: int = Field(
+        5, ge=1, description="filter failures (errors or timeouts) of one filter within it_failure_minutes "
+                             "that alert IT")
+    it_failure_minutes: float = Field(15.0, gt=0, description="the window for it_failure_count")
+
+    @field_validator("it_addresses")
+    @classmethod
+    def _it_addresses(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
 
     @field_validator("dsl_addresses", "deputy_dsl_addresses", "reviewer_addresses")
     @classmethod
@@ -305,6 +408,10 @@ class PolicyRule(Section):
     directions: list[Direction] = Field(default_factory=list, description="empty = any")
     sender_roles: list[Role] = Field(default_factory=list, description="empty = any")
     recipient_roles: list[Role] = Field(default_factory=list, description="empty = any")
+    # issue 21 clause 1: the pupil concerned (the sender if a pupil, else the recipient) is in
+    # one of these year groups / sets or forms (directory CSV year, group, form; year_pattern)
+    years: list[int] = Field(default_factory=list, description="empty = any")
+    groups: list[str] = Field(default_factory=list, description="empty = any")
     action: Action
     alert: list[str] = Field(default_factory=list, description="who is told at once: dsl, it")
 
@@ -317,6 +424,11 @@ class PolicyRule(Section):
     @classmethod
     def _severity(cls, value: Any) -> Any:
         return _enum_value(Severity, value, "severity")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values if v.strip()]
 
 
 class PolicySection(Section):
@@ -366,6 +478,131 @@ class LoggingSection(Section):
     format: Literal["json", "text"] = "json"
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WINDOW = re.compile(r"^(?:(?P<days>[a-z,\-]+)\s+)?(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$")
+
+
+def parse_hours(text: str) -> tuple[tuple[frozenset[int], int, int], ...]:
+    """"always" -> () (any time); else windows "mon-fri 08:00-18:00; sat 09:00-12:00" as
+    (weekdays 0=Mon, start minute, end minute); an end before the start runs past midnight."""
+    text = text.strip().lower()
+    if text in ("always", "24/7", "any"):
+        return ()
+    windows = []
+    for part in (p.strip() for p in text.split(";") if p.strip()):
+        match = _WINDOW.match(part)
+        if not match:
+            raise ValueError(f"hours {part!r}: give e.g. \"mon-fri 08:00-18:00\", \"22:00-07:00\" or \"always\"")
+        days: set[int] = set()
+        for item in (match["days"] or "mon-sun").split(","):
+            first, _, last = item.partition("-")
+            if first not in _DAYS or (last and last not in _DAYS):
+                raise ValueError(f"hours {part!r}: days are mon tue wed thu fri sat sun")
+            a, b = _DAYS.index(first), _DAYS.index(last or first)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        minutes = []
+        for clock in (match["start"], match["end"]):
+            hour, minute = (int(x) for x in clock.split(":"))
+            if hour > 24 or minute > 59 or (hour == 24 and minute):
+                raise ValueError(f"hours {part!r}: {clock} is not a time of day")
+            minutes.append(hour * 60 + minute)
+        windows.append((frozenset(days), minutes[0], minutes[1]))
+    return tuple(windows)
+
+
+class EscalationContact(Section):
+    """One person in the escalation tree, in order: the DSL first, then deputies, the Head ..."""
+
+    name: str = Field(min_length=1, description="shown in the audit and on the acknowledge page")
+    email: str = Field("", description="alert e-mail address")
+    phone: str = Field("", description="number passed to the webhook (SMS / phone call service)")
+    hours: str = Field("always", description='when this contact is called: "always" or "mon-fri 08:00-18:00; ..."')
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_address(value) if value.strip() else ""
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
+
+
+class EscalationSection(Section):
+    """[escalation]: the out-of-hours tree for the highest-risk alerts (docs/alerts.md)."""
+
+    enabled: bool = Field(False, description="run the escalation tree for alerts at min_level or above")
+    min_level: int = Field(5, ge=1, le=5, description="risk level (Finding.level) from which a hold goes down the tree")
+    step_minutes: float = Field(5.0, gt=0, le=60, description="an unacknowledged call goes to the next contact after this")
+    max_rounds: int = Field(0, ge=0, description="times down the whole tree; 0 = until acknowledged")
+    timezone: str = Field("Europe/London", description="the contacts' hours are in this time zone")
+    webhook_url: str = Field("", description="POST JSON here for each phone contact (the SMS/phone service)")
+    webhook_secret_file: Path | None = Field(
+        None, description="file with the shared secret; the body's HMAC-SHA256 goes in X-Schoolgate-Signature")
+    webhook_timeout: float = Field(10.0, gt=0, description="seconds for the webhook to answer")
+    check_seconds: float = Field(15.0, gt=0, le=60, description="how often due steps are looked for")
+    contacts: list[EscalationContact] = Field(default_factory=list, description="in calling order")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/London)") from None
+        return value
+
+    @field_validator("contacts")
+    @classmethod
+    def _contacts(cls, values: list[EscalationContact], info: ValidationInfo) -> list[EscalationContact]:
+        for contact in values:
+            if not contact.email and not contact.phone:
+                raise ValueError(f"contact {contact.name!r} has neither email nor phone")
+        return values
+
+    @model_validator(mode="after")
+    def _tree(self) -> "EscalationSection":
+        # UK monitoring services call at least two people, one of them at any hour
+        if not self.enabled:
+            return self
+        if len(self.contacts) < 2:
+            raise ValueError("contacts: the tree needs at least two contacts")
+        if not any(parse_hours(c.hours) == () for c in self.contacts):
+            raise ValueError('contacts: one contact needs hours = "always" (reachable at any hour)')
+        if any(c.phone for c in self.contacts) and not self.webhook_url:
+            raise ValueError("webhook_url: contacts have phone numbers but no webhook is set")
+        return self
+class RetentionSection(Section):
+    """How long decided mail and its records are kept (quarantine/retention.py; issue 21 clause 7)."""
+
+    enabled: bool = Field(True, description="purge on a schedule (the primary node, at start and every check_hours)")
+    check_hours: float = Field(24.0, gt=0, description="hours between purges")
+    released_days: float = Field(30.0, gt=0, description="a released hold: bytes, index and review rows")
+    deleted_days: float = Field(30.0, gt=0, description="a hold a reviewer deleted (its index row; bytes go at once)")
+    rejected_days: float = Field(90.0, gt=0, description="the metadata record of a rejected message")
+    incident_days: float = Field(2555.0, gt=0, description="a reporting-inbox incident record (7 years)")
+    safeguarding_days: float = Field(
+        2555.0, gt=0, description="anything with a safeguarding category (self-harm, grooming, extremism, "
+                                  "meeting), whatever its status (7 years)")
+    by_category: dict[Category, float] = Field(
+        default_factory=dict, description="days per finding category, e.g. { bullying = 365 }; the longest "
+                                          "period that applies to a message wins")
+    decisions_days: float = Field(400.0, gt=0, description="decision-log rows (reports compare a year)")
+    seen_days: float = Field(120.0, gt=0, description="the seen store (bulk, forwarding targets, rate counters)")
+    evidence_days: float = Field(
+        365.0, gt=0, description="a message exported as an evidence bundle is never purged for this long after")
+
+
 class Settings(Section):
     """Everything a gateway node runs on. `filter_options` holds each chained
     filter's validated Options, keyed by filter name (top-level table of that name)."""
@@ -374,6 +611,7 @@ class Settings(Section):
 
     school: SchoolSection = Field(default_factory=SchoolSection)
     directory: DirectorySection = Field(default_factory=DirectorySection)
+    directory_sync: DirectorySyncSection = Field(default_factory=DirectorySyncSection)
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     quarantine: QuarantineSection = Field(default_factory=QuarantineSection)
     web: WebSection = Field(default_factory=WebSection)
@@ -383,6 +621,8 @@ class Settings(Section):
     filters: FiltersSection = Field(default_factory=FiltersSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
     redis: RedisSection = Field(default_factory=RedisSection)
+    escalation: EscalationSection = Field(default_factory=EscalationSection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 

@@ -3,8 +3,13 @@ own domains, and display-name impersonation of staff.
 
 Only mail from outside reaches the checks: a client in `[gateway] trusted_networks`
 is the school's own server (its mail is signed on the way out, not verified).
-DNS that does not answer raises, so the chain's `on_error` tempfails the message:
-an unreachable resolver must never become a permanent verdict about a sender.
+
+DNS that does not answer is never a verdict about a sender. What it does is the
+filter's `on_error` (docs/authentication.md): "tag" (the shipped default) delivers
+the message with AUTH_TEMPERROR among its findings and `temperror` in its
+Authentication-Results, logged and counted, the checks that need no DNS (school
+senders, display names) still made; "tempfail" answers 451 so the sender retries;
+"hold" quarantines it. A school whose resolver fails must still get its post.
 
 Besides findings, the filter keeps each message's results so the gateway can add
 an RFC 8601 `Authentication-Results:` header: `authentication_results(view)`.
@@ -19,19 +24,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import authres
 import authres.dmarc
 import dkim
 import spf
 from publicsuffixlist import PublicSuffixList
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from filters.base import Category, FilterContext, FilterOptions, Finding, Severity
 from filters.directory import domain_of, normalise_address
 from filters.dns_lookup import (SUPPORTED_TYPES, BoundedLookups, DNSLookupError, DnspythonResolver,
-                                Resolver)
+                                Resolver, parse_nameserver)
 from filters.message import MessageView
 from filters.networks import in_networks, parse_networks
 
@@ -41,13 +46,25 @@ log = logging.getLogger(__name__)
 _RESULTS_KEPT = 1024
 
 
+# DNS gave no answer, so DKIM/SPF/DMARC are unknown (RFC 8601 2.7: "temperror").
+TEMPERROR_CODE = "AUTH_TEMPERROR"
+
+
 class Options(FilterOptions):
     timeout: float = Field(10.0, gt=0, description="seconds before the chain cancels the filter")
+    # Unlike content filters this one may "tag": a DNS outage is not a reason to stop a
+    # school's mail, and the anti-spoofing that matters most needs no DNS (sender_trust).
+    on_error: Literal["tag", "tempfail", "hold"] = Field(
+        "tag", description="DNS failure or timeout: tag (deliver, AUTH_TEMPERROR recorded), "
+                           "tempfail (451, the sender retries) or hold")
     dns_timeout: float = Field(3.0, gt=0, description="seconds for one DNS query")
     dns_budget: float = Field(
         8.0, gt=0, description="seconds for all of one message's DNS queries (keep below timeout)")
     nameservers: list[str] = Field(
-        default_factory=list, description="resolver IPs; empty = the system's resolv.conf")
+        default_factory=list,
+        description='resolvers as "IP" or "IP:port" ("[IPv6]:port"); empty = the system\'s /etc/resolv.conf')
+    dns_down_seconds: float = Field(
+        30.0, gt=0, description="after two DNS timeouts in a row, queries fail at once for this long")
     dkim: bool = Field(True, description="verify DKIM signatures (DKIM_FAIL)")
     spf: bool = Field(True, description="check SPF for the client IP and envelope sender (SPF_FAIL, SPF_SOFTFAIL)")
     dmarc: bool = Field(True, description="evaluate DMARC alignment and policy (DMARC_*)")
@@ -59,6 +76,13 @@ class Options(FilterOptions):
     signing_domain: str = Field("", description="d= of outbound signatures; empty = the first school domain")
     signing_selector: str = Field("", description="s= of outbound signatures; empty = no signing")
     signing_key: Path | None = Field(None, description="PEM private key file for outbound signing")
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_nameserver(entry)  # ValueError names the entry; the loader names key and file
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +246,13 @@ class AuthenticationFilter:
         self._school_domains = tuple(d.lower() for d in settings.school.domains)
         self._trusted = parse_networks(settings.gateway.trusted_networks)
         self._authserv_id = settings.gateway.hostname
+        self._metrics = context.metrics
         self._resolver_error = ""
         # a resolver handed in (tests, benchmarks, a site's own) wins over the system's
         resolver = resolver or context.extras.get("dns_resolver")
         if resolver is None:
             try:
-                resolver = DnspythonResolver(options.nameservers)
+                resolver = DnspythonResolver(options.nameservers, down_seconds=options.dns_down_seconds)
             except DNSLookupError as exc:
                 self._resolver_error = str(exc)
         self._resolver = resolver
@@ -369,7 +394,8 @@ class AuthenticationFilter:
     def _auth_findings(self, res: AuthResults) -> list[Finding]:
         found: list[Finding] = []
         opts = self._options
-        broken = [r for r in res.dkim if r.result != "pass"]
+        # temperror is DNS trouble, not a broken signature: AUTH_TEMPERROR says so
+        broken = [r for r in res.dkim if r.result not in ("pass", "temperror")]
         if opts.dkim and broken and not any(r.result == "pass" for r in res.dkim):
             why = "; ".join(f"{r.domain or '?'}: {r.reason}" for r in broken)
             found.append(Finding(
@@ -465,20 +491,48 @@ class AuthenticationFilter:
             return []  # the school's own server: its mail is signed, not verified
         opts = self._options
         res: AuthResults | None = None
+        findings: list[Finding] = []
         if opts.dkim or opts.spf or opts.dmarc or opts.spoofing:
             loop = asyncio.get_running_loop()
-            res = await loop.run_in_executor(None, self.evaluate_sync, view)
+            try:
+                res = await loop.run_in_executor(None, self.evaluate_sync, view)
+            except DNSLookupError as exc:
+                if opts.on_error != "tag":
+                    raise  # the chain records the failure and applies tempfail / hold
+                res = self._temperror(view, str(exc))
+                findings.append(self._temperror_finding(view, str(exc)))
             self._results[view.id] = res
             while len(self._results) > _RESULTS_KEPT:
                 self._results.popitem(last=False)
-        findings: list[Finding] = []
         if res is not None:
             findings.extend(self._auth_findings(res))
         if opts.spoofing:
+            # a temperror proves no school signature: a school sender from outside is still reported
             findings.extend(self._spoof_findings(view, res))
         if opts.display_names:
             findings.extend(self._impersonation_findings(view))
         return findings
+
+    def _temperror(self, view: MessageView, detail: str) -> AuthResults:
+        env = view.envelope
+        mail_from = normalise_address(env.mail_from)
+        spf_domain = domain_of(mail_from) if mail_from else (env.helo or "").lower()
+        return AuthResults(
+            (DkimResult("temperror", "", "", "DNS did not answer"),),
+            SpfResult("temperror", "mailfrom" if mail_from else "helo", spf_domain, mail_from, env.helo or "",
+                      (env.client_ip or "").strip("[]"), explanation="DNS did not answer"),
+            DmarcResult("temperror", domain_of(view.from_address), reason="DNS did not answer"))
+
+    def _temperror_finding(self, view: MessageView, detail: str) -> Finding:
+        # never silent: one log line per message and a counter for the dashboards
+        log.warning("message %s: authentication: DNS failed (%s); delivered per on_error=tag with %s",
+                    view.id, detail, TEMPERROR_CODE)
+        if self._metrics is not None:
+            self._metrics.filter_failures.labels(self.name, "dns").inc()
+        return Finding(
+            TEMPERROR_CODE, self.name, Category.AUTHENTICATION, Severity.LOW, (detail,),
+            "DNS did not answer, so the sender's DKIM, SPF and DMARC could not be checked; "
+            "treat the message's origin as unverified.")
 
     def results_for(self, view: MessageView) -> AuthResults | None:
         return self._results.get(view.id)
@@ -500,8 +554,20 @@ class AuthenticationFilter:
 
     async def self_test(self) -> list[str]:
         warnings: list[str] = []
+        effect = {"tag": f"inbound mail is delivered tagged {TEMPERROR_CODE}",
+                  "tempfail": "every inbound message will tempfail",
+                  "hold": "every inbound message will be held"}[self._options.on_error]
         if self._resolver is None:
-            warnings.append(f"authentication: {self._resolver_error}; every inbound message will tempfail")
+            warnings.append(f"authentication: {self._resolver_error}; {effect}")
+        elif self._school_domains:
+            # one real query, so a resolver that cannot be reached shows at deploy time
+            probe = self._school_domains[0]
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, self._resolver.resolve, probe, "TXT", self._options.dns_timeout)
+            except DNSLookupError as exc:
+                warnings.append(f"authentication: DNS does not answer ({exc}); until it does {effect} "
+                                f"(set [authentication] nameservers, docs/authentication.md)")
         if self._options.dns_budget >= self._options.timeout:
             warnings.append("authentication: dns_budget should be below timeout, or DNS work outlives "
                             "the chain's deadline on a slow resolver")

@@ -92,11 +92,23 @@ class Category(StrEnum):
     PARSE_ERROR = "parse_error"
     SENDER_LIST = "sender_list"  # reviewers' allow/block decisions about a sender
     DELIVERY = "delivery"  # the next hop refused a copy the others got (gateway/dispatch.py keeps it)
+    # an image on the school's hash list of known indecent images, or one the nudity
+    # classifier scored as nude in pupil mail (filters/images.py): safeguarding, and locked
+    INDECENT_IMAGE = "indecent_image"
+    # issue 21 (docs/policy.md): the school's e-mail policy clauses
+    RATE_LIMIT = "rate_limit"  # a pupil's external mail over the hourly/daily/recipient limits
+    APPROVAL = "approval"  # a pupil's mail to an external organisation waiting for an adult's approval
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(
-    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM}
+    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM, Category.INDECENT_IMAGE}
 )
+
+# Holds with these categories are locked: their images are never rendered, downloaded,
+# released or exported by anyone, the DSL included ("Do not show any child the image";
+# "DO NOT do anything until you have discussed the matter with the DSL"). Only hashes
+# leave, in the evidence export for the police (docs/images.md).
+LOCKED_CATEGORIES: frozenset[Category] = frozenset({Category.INDECENT_IMAGE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +185,12 @@ class Verdict:
     alerts: frozenset[str] = frozenset()
     # the finding that decided a reject, for the SMTP text (e.g. the virus name)
     reject_reason: str = ""
+    # the finding whose rule said tempfail (a rate limit), for the 451 text; empty for a
+    # filter failure, whose reply stays the generic "could not be checked"
+    tempfail_reason: str = ""
+    # recipients whose delivered copy is a report to a safeguarding channel ([school]
+    # reporting_addresses): the dispatcher records it as an incident and the DSL is alerted
+    incident_recipients: tuple[str, ...] = ()
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -12,6 +12,11 @@ from filters.message import MessageView
 
 log = logging.getLogger(__name__)
 
+# `on_error` -> the floor the policy applies to every recipient. "tag" is offered only
+# by filters whose Options allow it (authentication: a DNS outage must not stop mail);
+# the failure is still logged, counted and recorded in the verdict.
+_ON_ERROR = {"tempfail": Action.TEMPFAIL, "hold": Action.HOLD, "tag": Action.TAG}
+
 
 @dataclass(frozen=True, slots=True)
 class ChainResult:
@@ -38,7 +43,7 @@ class FilterChain:
         started = time.perf_counter()
         failure: FilterFailure | None = None
         findings: list[Finding] = []
-        on_error = Action.TEMPFAIL if options.on_error == "tempfail" else Action.HOLD
+        on_error = _ON_ERROR[options.on_error]
         try:
             # asyncio.timeout cancels the filter's work, not just our wait for it
             async with asyncio.timeout(options.timeout):

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from config.loader import LISTS_DIR
 from filters import chain_letter_library as lib
+from filters import chain_letter_model
 from filters.chain_letter_anchors import AnchorIndex
 from filters import chain_letter_signals as sig
 from filters.base import Category, FilterContext, FilterOptions, Finding, SeenStore, Severity
@@ -55,6 +56,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "request_lever": 0.75,
     # similarity to the known library, multiplied by the best containment (0..1)
     "similarity": 5.0,
+    # the learned score (filters/chain_letter_model.py), multiplied by its probability,
+    # counted only with a request to pass it on and at or above `model_minimum`
+    "model": 4.0,
     # structure
     "forward_depth": 0.5,  # per level beyond the first, up to 3
     # the chain in motion: a forwarded message that asks to be sent to many people
@@ -119,6 +123,14 @@ class Options(FilterOptions):
     extra_library_dirs: list[Path] = Field(
         default_factory=list, description="directories of further known chain letters (*.txt)")
     max_evidence: int = Field(8, gt=0, description="matched sentences kept as evidence")
+    model: bool = Field(
+        True, description="use the learned chain-letter score (filters/models/chain_letter_model.npz) "
+                          "where a request to pass the message on was found")
+    model_path: Path | None = Field(
+        None, description="a site-trained artifact (bench/train_chain_letter_model.py --out) instead of the shipped one")
+    model_minimum: float = Field(
+        0.5, ge=0, le=1, description="learned probability below which the model adds nothing "
+                                     "(newsletters and replies that ask to be shared score well below it)")
     notify_student_sender: bool = Field(
         True, description="tell a pupil whose message is held as a chain letter why, with student_notice "
                           "(sent by [notify] when sender_notices is on); false: no chain-letter notice")
@@ -142,11 +154,17 @@ class Assessment:
     tokens: tuple[str, ...]  # normalised words (for the bulk fingerprint)
     known: lib.KnownLetter | None = None  # the known letter matched, when similarity counted
     kind: str = "chain letter"  # "chain letter" or "hoax", for the reason
+    model_score: float = 0.0  # the learned probability (0 when not computed: no request, or model off)
 
 
 class ChainLetterFilter:
     name = "chain_letter"
     Options = Options
+
+    @staticmethod
+    def preload() -> None:
+        """Load the shipped learned score before `serve` forks its workers (filters/registry.py)."""
+        chain_letter_model.shipped_model()
 
     def __init__(self, options: Options, context: FilterContext) -> None:
         self.options = options
@@ -188,6 +206,14 @@ class ChainLetterFilter:
                                          lambda text: sig.words(self._normalise(text)))
         quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
         self._reviewed = lib.ReviewedLetters(Path(quarantine) if quarantine else None)
+        self._model: chain_letter_model.ChainLetterModel | None = None
+        if options.model:
+            try:
+                self._model = (chain_letter_model.ChainLetterModel.load(options.model_path)
+                               if options.model_path else chain_letter_model.shipped_model())
+            except (OSError, ValueError, KeyError) as exc:
+                raise ValueError(f"[chain_letter] model_path: cannot load {options.model_path or 'the shipped model'}: "
+                                 f"{exc}") from None
         # Signals this instance cannot use (shown by `schoolgate scan` as "signals_off").
         self.signals_off: tuple[str, ...] = ("chain_letter.bulk",) if self._seen is None else ()
 
@@ -258,6 +284,17 @@ class ChainLetterFilter:
         if levers and requested:
             language += w["request_lever"] * min(2, len(levers))
             fired.append(f"a request to pass it on with {len(levers)} lever(s)")
+        # the learned voice of a hoax, only behind a request to pass it on (cheap first:
+        # most mail asks nothing, and a hoax that does not ask to be spread is not a chain letter)
+        # A message that discusses chain letters (a pupil reporting one, a lesson) quotes
+        # one: the voice the model hears is the quote's, so two or more distinct
+        # "discusses chain letters" cues switch it off (one is too easy: "I checked snopes").
+        model_score = 0.0
+        if requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2:
+            model_score = self._model.score(text)
+            if model_score >= self.options.model_minimum:
+                language += w["model"] * model_score
+                fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
 
         tokens = sig.words(joined.text)
         reviewed = self._reviewed.current()  # reviewers' additions from the review page
@@ -304,7 +341,7 @@ class ChainLetterFilter:
             fired.append(f"score x{self.options.official_discount:g} because it links to {official}")
         return Assessment(content=content, amplifier=amplifier, families=families, similarity=similarity,
                           similar_to=similar_to, structure=structure, discount=discount, fired=tuple(fired),
-                          tokens=tuple(tokens), known=known, kind=kind)
+                          tokens=tuple(tokens), known=known, kind=kind, model_score=model_score)
 
     def score(self, assessment: Assessment, bulk_senders: int = 0) -> tuple[float, tuple[str, ...]]:
         """Structure and bulk count only on top of enough content; then the

@@ -7,6 +7,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -22,6 +23,11 @@ class Person:
     role: Role
     name: str
     personal_emails: tuple[str, ...] = ()
+    # issue 21 clause 1: "selected student groups", approval "per year group".
+    year: int | None = None  # national curriculum year (7 = first year of secondary)
+    form: str = ""  # registration form / tutor group, e.g. "9B"
+    tutor_email: str = ""  # the pupil's tutor: approver of held external mail (clause 2)
+    groups: tuple[str, ...] = ()  # other sets: "sixth_form", "work_experience", ...
 
 
 # A plain dot-atom address (RFC 5322 3.2.3, 3.4.1), bare or in angle brackets: what
@@ -51,6 +57,70 @@ class DirectoryError(SchoolgateError, ValueError):
 
 REQUIRED_COLUMNS = ("email", "role")
 COLUMNS = ("email", "role", "name", "personal_email")
+OPTIONAL_COLUMNS = ("year", "form", "tutor_email", "group")
+# "Year 9", "Y9", "9", "yr 9" -> 9; Reception = 0 (primary schools share the CSV format)
+_YEAR_TEXT = re.compile(r"^(?:year|yr|y)?\s*(\d{1,2})$", re.IGNORECASE)
+
+
+def parse_year(text: str) -> int | None:
+    """The year group a CSV cell names; ValueError for anything else (the caller names the line)."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.lower() in ("r", "reception"):
+        return 0
+    match = _YEAR_TEXT.match(text)
+    if not match or not 0 <= int(match.group(1)) <= 14:
+        raise ValueError(f"year must be a year group such as 7, Y7 or Year 7, not {text!r}")
+    return int(match.group(1))
+
+
+def school_year_start(today: date) -> int:
+    """The calendar year the current school year began in: it rolls over on 1 September."""
+    return today.year if (today.month, today.day) >= (9, 1) else today.year - 1
+
+
+# placeholders in [directory] year_pattern, e.g. "{yy}{initial}{surname}@students.school.sch.uk"
+_PLACEHOLDERS = {
+    "yy": r"(?P<yy>\d{2})", "yyyy": r"(?P<yyyy>\d{4})", "initial": r"[^@\W\d_]",
+    "first": r"[^@\s]+?", "surname": r"[^@\s]+?", "any": r"[^@\s]*?",
+}
+
+
+def compile_year_pattern(pattern: str) -> re.Pattern[str]:
+    """The address pattern as one anchored regex; ValueError names an unknown placeholder."""
+    out, pos = [], 0
+    for match in re.finditer(r"\{(\w+)\}", pattern):
+        out.append(re.escape(pattern[pos:match.start()].lower()))
+        name = match.group(1).lower()
+        if name not in _PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{name}}} (use {', '.join('{%s}' % p for p in _PLACEHOLDERS)})")
+        out.append(_PLACEHOLDERS[name])
+        pos = match.end()
+    out.append(re.escape(pattern[pos:].lower()))
+    regex = "".join(out)
+    if "(?P<yy>" not in regex and "(?P<yyyy>" not in regex:
+        raise ValueError("the pattern needs {yy} or {yyyy} (the year the pupil started)")
+    return re.compile(f"^{regex}$")
+
+
+@dataclass(frozen=True, slots=True)
+class YearRule:
+    """Year group from the address: the pupil started in year `entry_year` in September of the
+    year the address carries, and moves up a year every 1 September."""
+
+    pattern: re.Pattern[str]
+    entry_year: int = 7
+
+    def year_of(self, address: str, today: date) -> int | None:
+        match = self.pattern.match(address)
+        if match is None:
+            return None
+        found = match.groupdict()
+        entered = int(found["yyyy"]) if found.get("yyyy") else 2000 + int(found["yy"])
+        year = self.entry_year + school_year_start(today) - entered
+        # an address from before the pupil could be at the school, or of a leaver: no year
+        return year if self.entry_year <= year <= 14 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +157,20 @@ def _parse(path: Path) -> _Parsed:
                     continue
                 extra = tuple(normalise_address(p) for p in (row.get("personal_email") or "").split(";")
                               if p.strip())
+                try:
+                    year = parse_year(row.get("year") or "")
+                except ValueError as exc:
+                    problems.append(f"{path}: line {line_no}: {exc}")
+                    continue
+                tutor = normalise_address(row.get("tutor_email") or "")
+                if tutor and "@" not in tutor:
+                    problems.append(f"{path}: line {line_no}: tutor_email is not an address: {tutor!r}")
+                    continue
+                groups = tuple(dict.fromkeys(g.strip().lower() for g in (row.get("group") or "").split(";")
+                                             if g.strip()))
                 person = Person(email=email, role=Role(role_text), name=(row.get("name") or "").strip(),
-                                personal_emails=extra)
+                                personal_emails=extra, year=year, form=(row.get("form") or "").strip(),
+                                tutor_email=tutor, groups=groups)
                 people[email] = person
                 for addr in extra:
                     personal[addr] = person
@@ -115,8 +197,11 @@ class Directory:
     """
 
     def __init__(self, csv_path: Path | None, domain_roles: dict[str, Role] | None = None,
-                 school_domains: tuple[str, ...] = (), recheck_seconds: float = 5.0) -> None:
+                 school_domains: tuple[str, ...] = (), recheck_seconds: float = 5.0,
+                 year_rule: YearRule | None = None, today=date.today) -> None:
         self._path = csv_path
+        self._year_rule = year_rule
+        self._today = today  # a callable, so a test can fix the date and a long-running node rolls over
         self._domain_roles = {d.lower(): Role(r) for d, r in (domain_roles or {}).items()}
         self._school_domains = tuple(d.lower() for d in school_domains)
         self._recheck = recheck_seconds
@@ -186,3 +271,25 @@ class Directory:
     def name_of(self, address: str) -> str:
         person = self.lookup(address)
         return person.name if person else ""
+
+    # -- year groups and sets (issue 21 clause 1) ---------------------------------------------
+    def year_of(self, address: str) -> int | None:
+        """The CSV's year column first; else the year derived from [directory] year_pattern."""
+        person = self.lookup(address)
+        if person is not None and person.year is not None:
+            return person.year
+        if self._year_rule is None or self.role_of(address) != Role.STUDENT:
+            return None
+        return self._year_rule.year_of(normalise_address(address), self._today())
+
+    def groups_of(self, address: str) -> tuple[str, ...]:
+        """The person's sets (CSV group column) and their form, lower case, for policy `groups`."""
+        person = self.lookup(address)
+        if person is None:
+            return ()
+        form = (person.form.lower(),) if person.form else ()
+        return tuple(dict.fromkeys((*person.groups, *form)))
+
+    def tutor_of(self, address: str) -> str:
+        person = self.lookup(address)
+        return person.tutor_email if person else ""

@@ -10,6 +10,11 @@ an answer. A server that does not answer in time, or fails (SERVFAIL, no reachab
 nameserver), raises DNSLookupError: that is *not* an answer, and the caller must
 turn it into a temporary failure, never into a verdict about the sender.
 
+Which resolver: `[authentication] nameservers`, each "IP" or "IP:port" ("[v6]:port"),
+or empty for the system's /etc/resolv.conf (docs/authentication.md). A resolver that
+stops answering is marked down for a while (`DnspythonResolver.down_seconds`), so an
+outage costs each message an immediate DNSLookupError, not the whole DNS budget.
+
 The DKIM and SPF libraries are synchronous, so lookups run on an executor thread
 (the filter does that). A thread cannot be cancelled, so `BoundedLookups` gives each
 message a deadline and a query count: when the chain's deadline cancels the filter,
@@ -17,12 +22,14 @@ the thread still stops by itself shortly after.
 """
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from typing import Mapping, Protocol, Sequence, Union
 
 import dns.exception
 import dns.name
+import dns.nameserver
 import dns.resolver
 
 from filters.errors import SchoolgateError
@@ -48,24 +55,84 @@ def _canonical(name: str | bytes) -> str:
     return name.strip().rstrip(".").lower()
 
 
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """"10.0.0.53", "127.0.0.1:5353", "::1" or "[::1]:5353" -> (address, port).
+    Raises ValueError with a sentence a network manager understands."""
+    text = text.strip()
+    host, port = text, 53
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r}: write an IPv6 resolver with a port as [address]:port")
+        if rest:
+            port = _port(text, rest[1:])
+    elif text.count(":") == 1:  # one colon: IPv4 (or a name) with a port; more: bare IPv6
+        host, _, rest = text.partition(":")
+        port = _port(text, rest)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: a resolver must be an IP address (optionally :port), "
+                         f"not a host name (which would itself need DNS)") from None
+    return host, port
+
+
+def _port(text: str, value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return int(value)
+
+
 class DnspythonResolver:
     """The real resolver: dnspython with a per-query lifetime and a shared TTL cache.
 
-    `nameservers` empty = the system's resolv.conf. The cache is dnspython's
-    LRUCache, which is locked, so executor threads can share one resolver.
+    `nameservers` empty = the system's resolv.conf; otherwise "IP" or "IP:port" entries.
+    The cache is dnspython's LRUCache, which is locked, so executor threads can share
+    one resolver.
+
+    Down-marking (as Rspamd marks an upstream dead): after `down_after` timeouts in a
+    row with no answer in between, every query fails at once for `down_seconds`; the
+    first query after that tries the servers again. Without this a dead resolver costs
+    every inbound message its whole DNS budget and fills the scan slots.
     """
 
-    def __init__(self, nameservers: Sequence[str] = (), cache_size: int = 4096) -> None:
+    def __init__(self, nameservers: Sequence[str] = (), cache_size: int = 4096, *,
+                 down_after: int = 2, down_seconds: float = 30.0) -> None:
         if nameservers:
             resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = list(nameservers)
+            resolver.nameservers = [dns.nameserver.Do53Nameserver(*parse_nameserver(n)) for n in nameservers]
         else:
             try:
                 resolver = dns.resolver.Resolver(configure=True)
             except dns.resolver.NoResolverConfiguration as exc:
                 raise DNSLookupError(f"no DNS resolver configured: {exc}") from exc
+        # EDNS0 with a 1232-byte payload (the DNS flag day 2020 value): a 2048-bit DKIM
+        # key does not fit the classic 512 bytes, and TCP for every key is slow.
+        resolver.use_edns(0, 0, 1232)
         resolver.cache = dns.resolver.LRUCache(cache_size)
         self._resolver = resolver
+        self.down_after = down_after
+        self.down_seconds = down_seconds
+        self._lock = threading.Lock()
+        self._timeouts_in_a_row = 0
+        self._down_until = 0.0
+
+    @property
+    def down(self) -> bool:
+        """The servers are marked down (recent timeouts): queries fail at once."""
+        with self._lock:
+            return time.monotonic() < self._down_until
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._timeouts_in_a_row = 0
+            self._down_until = 0.0
+
+    def _timed_out(self) -> None:
+        with self._lock:
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row >= self.down_after:
+                self._down_until = time.monotonic() + self.down_seconds
 
     @property
     def nameservers(self) -> list[str]:
@@ -75,19 +142,28 @@ class DnspythonResolver:
         rdtype = rdtype.upper()
         if rdtype not in SUPPORTED_TYPES:
             raise ValueError(f"unsupported record type {rdtype}")
+        if self.down:
+            raise DNSLookupError(f"{rdtype} {name}: the resolver did not answer recently; "
+                                 f"trying it again within {self.down_seconds:g}s")
         try:
             answer = self._resolver.resolve(_canonical(name) + ".", rdtype, lifetime=timeout,
                                             search=False, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            self._answered()
             return []
         except dns.exception.Timeout as exc:
+            self._timed_out()
             raise DNSLookupError(f"{rdtype} {name}: no answer within {timeout:g}s") from exc
         except dns.resolver.NoNameservers as exc:
+            # SERVFAIL is an answer from a live resolver (the sender's DNS is broken),
+            # not a dead one: it does not count towards marking the servers down
+            self._answered()
             raise DNSLookupError(f"{rdtype} {name}: server failure") from exc
         except (dns.name.LabelTooLong, dns.name.EmptyLabel, dns.name.NameTooLong):
             return []  # not a valid DNS name: no such record, like NXDOMAIN
         except dns.exception.DNSException as exc:
             raise DNSLookupError(f"{rdtype} {name}: {type(exc).__name__}: {exc}") from exc
+        self._answered()
         out: list[Answer] = []
         for rdata in answer:
             if rdtype == "TXT":

@@ -22,13 +22,19 @@ as one (a bad list file or period is a bad value).
     ├── VirusSelfTestError                   filters/virus.py      EICAR not detected at start
     ├── LexiconError (ValueError)            filters/lexicon.py    a word list: file and line
     ├── DirectoryError (ValueError)          filters/directory.py  the directory CSV: file and line
+    ├── DirectorySyncError                   gateway/directory_sync.py  LDAP, Graph, Google, MIS export
     ├── PeriodError (ValueError)             quarantine/report_data.py
     ├── StoreError                           quarantine/store.py   unknown id, nothing to release
     ├── SchemaVersionError                   quarantine/schema.py  run `schoolgate db upgrade`
     ├── CountersUnavailable                  quarantine/redis_counters.py  Redis down or refusing
     ├── ReleaseError                         quarantine/review.py  nothing was released
     ├── UserError                            quarantine/users.py   a review account
-    └── LinkError                            quarantine/links.py   a forged or expired mail link
+    ├── SsoError                             quarantine/web/oidc.py  a single sign-on that failed
+    ├── LinkError                            quarantine/links.py   a forged or expired mail link
+    ├── HashListError (ValueError)           filters/image_hash.py [images] hash_list: file and line
+    ├── ImageDecodeError                     filters/image_hash.py an image not decoded (reported unchecked)
+    ├── NudityModelError                     filters/nudity.py     the nudity classifier cannot run
+    └── EscalationError                      quarantine/escalation.py  the tree cannot run as configured
 
 Library errors (OSError, pydantic's ValidationError, aiosmtplib's) are caught
 where they happen and turned into one of these, never shown as a traceback.

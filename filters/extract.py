@@ -827,6 +827,8 @@ def archive_kind(head: bytes) -> str:
         return "xz"
     if head.startswith(_RAR_MAGICS):
         return "rar"
+    if head[:6] == b"7z\xbc\xaf\x27\x1c":
+        return "7z"
     if head[257:262] == b"ustar":
         return "tar"
     return ""
@@ -992,6 +994,8 @@ class _BombWalk:
             self._tar(source, prefix, depth, packed=None)
         elif kind == "rar":
             self._rar(source.read(), path)
+        elif kind == "7z":
+            self._7z(source, path)
 
     def _zip(self, source, prefix: str, depth: int) -> None:
         try:
@@ -1048,6 +1052,9 @@ class _BombWalk:
         finally:
             archive.close()
 
+    def _7z(self, source, path: str) -> None:
+        _walk_7z(self, source, path)
+
     def _rar(self, data: bytes, path: str) -> None:
         """RAR contents are not unpacked (no free decoder here): the headers' declared
         sizes are checked, per file and for the archive's overall ratio."""
@@ -1061,6 +1068,27 @@ class _BombWalk:
         if total >= lim.ratio_min_bytes and total > lim.max_ratio * max(packed, 1):
             raise _Bomb(path, f"declares a compression ratio of {total / max(packed, 1):.0f}:1 "
                               f"(limit {lim.max_ratio:g}:1)")
+
+
+def _walk_7z(walk: "_BombWalk", source, path: str) -> None:
+    """A 7z's declared sizes: each file against the member limit, each folder (solid
+    block) against the ratio limit, the lot against the total (never unpacked here)."""
+    try:
+        entries, folders = seven_zip_listing(source)
+    except _SevenZipError:
+        return  # unreadable (or header-encrypted, reported as encrypted): clamd sees it
+    prefix = f"{path} > " if path else ""
+    firsts: dict[int, str] = {}
+    for entry in entries[:walk.limits.max_members]:
+        walk.members += 1
+        walk.declare(prefix + entry.name, entry.unpacked, None)
+        firsts.setdefault(entry.folder, prefix + entry.name)
+    lim = walk.limits
+    for index, (unpacked, packed) in enumerate(folders):
+        if unpacked >= lim.ratio_min_bytes and unpacked > lim.max_ratio * max(packed, 1):
+            where = firsts.get(index, path)
+            raise _Bomb(where, f"declares a compression ratio of {unpacked / max(packed, 1):.0f}:1 "
+                               f"(limit {lim.max_ratio:g}:1)")
 
 
 def _raw_member(source, info: zipfile.ZipInfo):
@@ -1144,9 +1172,323 @@ def _vint_bytes(value: int) -> bytes:
             return bytes(out)
 
 
+# ---------------------------------------------------------------------------
+# 7z: the declared sizes, from the header alone
+# ---------------------------------------------------------------------------
+#
+# No 7z decoder ships with Python for every coder 7-Zip uses (PPMd, BCJ2, ...), and
+# schoolgate never unpacks a 7z itself (its contents are not listed), so a 7z's bomb
+# check is what its header declares: each file's unpacked size and each folder's
+# (solid block's) unpacked / packed ratio. The header is read with seeks, never the
+# whole file, and an LZMA/LZMA2-packed header is unpacked only up to a cap.
+# Format: 7-Zip's DOC/7zFormat.txt (property ids below are its kXxx constants).
+
+_7Z_MAGIC = b"7z\xbc\xaf\x27\x1c"
+_7Z_HEADER_CAP = 16 << 20  # a header (names, sizes) larger than this is not a real archive's
+
+
+class _SevenZipError(Exception):
+    """Not a 7z header we can read: unreadable, not a bomb."""
+
+
+class _SevenZipReader:
+    """Cursor over header bytes with 7z's variable-length numbers."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.buf):
+            raise _SevenZipError("header ends early")
+        value = self.buf[self.pos]
+        self.pos += 1
+        return value
+
+    def take(self, count: int) -> bytes:
+        if count < 0 or self.pos + count > len(self.buf):
+            raise _SevenZipError("header ends early")
+        out = self.buf[self.pos:self.pos + count]
+        self.pos += count
+        return out
+
+    def number(self) -> int:
+        try:
+            value, self.pos = _read_7z_number(self.buf, self.pos)
+        except IndexError:
+            raise _SevenZipError("header ends early") from None
+        return value
+
+    def bits(self, count: int) -> list[bool]:
+        out: list[bool] = []
+        byte = mask = 0
+        for _ in range(count):
+            if mask == 0:
+                byte, mask = self.byte(), 0x80
+            out.append(bool(byte & mask))
+            mask >>= 1
+        return out
+
+    def defined(self, count: int) -> list[bool]:
+        all_defined = self.byte()
+        return [True] * count if all_defined else self.bits(count)
+
+
+@dataclass(slots=True)
+class _SevenZipFolder:
+    coders: list[tuple[bytes, bytes]]  # (coder id, properties)
+    unpack_sizes: list[int]
+    main_out: int  # the out stream no bind pair consumes: the folder's result
+    packed_streams: int
+
+    @property
+    def unpacked(self) -> int:
+        return self.unpack_sizes[self.main_out] if self.unpack_sizes else 0
+
+
+@dataclass(slots=True)
+class _SevenZipStreams:
+    pack_pos: int = 0
+    pack_sizes: list[int] = dataclasses.field(default_factory=list)
+    folders: list[_SevenZipFolder] = dataclasses.field(default_factory=list)
+    substream_sizes: list[list[int]] = dataclasses.field(default_factory=list)  # per folder
+
+
+_7Z_LIMIT = 1_000_000  # counts (files, folders, coders) beyond any real archive's
+
+
+def _7z_count(reader: _SevenZipReader) -> int:
+    value = reader.number()
+    if value > _7Z_LIMIT:
+        raise _SevenZipError("implausible count")
+    return value
+
+
+def _7z_skip_digests(reader: _SevenZipReader, count: int) -> None:
+    for present in reader.defined(count):
+        if present:
+            reader.take(4)
+
+
+def _7z_folder(reader: _SevenZipReader) -> _SevenZipFolder:
+    coders: list[tuple[bytes, bytes]] = []
+    total_in = total_out = 0
+    for _ in range(_7z_count(reader)):
+        flags = reader.byte()
+        coder_id = reader.take(flags & 0x0F)
+        n_in, n_out = (_7z_count(reader), _7z_count(reader)) if flags & 0x10 else (1, 1)
+        props = reader.take(_7z_count(reader)) if flags & 0x20 else b""
+        coders.append((coder_id, props))
+        total_in += n_in
+        total_out += n_out
+    if not coders or total_out == 0:
+        raise _SevenZipError("folder without coders")
+    bound_out = set()
+    for _ in range(total_out - 1):  # bind pairs: (in index, out index)
+        reader.number()
+        bound_out.add(reader.number())
+    packed_streams = total_in - (total_out - 1)
+    if packed_streams > 1:
+        for _ in range(packed_streams):
+            reader.number()
+    main_out = next((i for i in range(total_out) if i not in bound_out), 0)
+    return _SevenZipFolder(coders, [0] * total_out, main_out, packed_streams)
+
+
+def _7z_streams_info(reader: _SevenZipReader) -> _SevenZipStreams:
+    info = _SevenZipStreams()
+    prop = reader.byte()
+    if prop == 0x06:  # kPackInfo
+        info.pack_pos = reader.number()
+        count = _7z_count(reader)
+        prop = reader.byte()
+        while prop != 0x00:
+            if prop == 0x09:  # kSize
+                info.pack_sizes = [reader.number() for _ in range(count)]
+            elif prop == 0x0A:  # kCRC
+                _7z_skip_digests(reader, count)
+            else:
+                raise _SevenZipError("unknown pack info property")
+            prop = reader.byte()
+        prop = reader.byte()
+    if prop == 0x07:  # kUnPackInfo
+        if reader.byte() != 0x0B:  # kFolder
+            raise _SevenZipError("no folder list")
+        count = _7z_count(reader)
+        if reader.byte() != 0:  # "external": folders stored elsewhere (never written by 7-Zip)
+            raise _SevenZipError("external folders")
+        info.folders = [_7z_folder(reader) for _ in range(count)]
+        if reader.byte() != 0x0C:  # kCodersUnPackSize
+            raise _SevenZipError("no unpack sizes")
+        for folder in info.folders:
+            folder.unpack_sizes = [reader.number() for _ in folder.unpack_sizes]
+        prop = reader.byte()
+        while prop != 0x00:
+            if prop == 0x0A:
+                _7z_skip_digests(reader, len(info.folders))
+            else:
+                raise _SevenZipError("unknown unpack info property")
+            prop = reader.byte()
+        prop = reader.byte()
+    info.substream_sizes = [[f.unpacked] for f in info.folders]
+    if prop == 0x08:  # kSubStreamsInfo
+        counts = [1] * len(info.folders)
+        prop = reader.byte()
+        if prop == 0x0D:  # kNumUnPackStream
+            counts = [_7z_count(reader) for _ in info.folders]
+            prop = reader.byte()
+        if prop == 0x09:  # kSize: all but the last of each folder; the last is the rest
+            sizes = []
+            for folder, count in zip(info.folders, counts):
+                if count == 0:
+                    sizes.append([])
+                    continue
+                these = [reader.number() for _ in range(count - 1)]
+                these.append(max(folder.unpacked - sum(these), 0))
+                sizes.append(these)
+            info.substream_sizes = sizes
+            prop = reader.byte()
+        else:
+            info.substream_sizes = [[f.unpacked] if c else [] for f, c in zip(info.folders, counts)]
+        while prop != 0x00:
+            if prop == 0x0A:  # digests of the streams whose CRC the folder does not give
+                _7z_skip_digests(reader, sum(len(s) for s in info.substream_sizes))
+            else:
+                raise _SevenZipError("unknown substreams property")
+            prop = reader.byte()
+        prop = reader.byte()
+    if prop != 0x00:
+        raise _SevenZipError("unknown streams property")
+    return info
+
+
+def _7z_names(reader: _SevenZipReader) -> tuple[list[str], list[bool]]:
+    """File names and which files have a data stream (kFilesInfo)."""
+    count = _7z_count(reader)
+    names = [""] * count
+    empty = [False] * count
+    while True:
+        prop = reader.byte()
+        if prop == 0x00:
+            return names, [not e for e in empty]
+        size = reader.number()
+        data = _SevenZipReader(reader.take(size))
+        if prop == 0x0E:  # kEmptyStream: directories and empty files
+            empty = data.bits(count)
+        elif prop == 0x11:  # kNames: UTF-16LE, each NUL-terminated
+            if data.byte() == 0:
+                text = data.buf[data.pos:].decode("utf-16-le", "replace")
+                parts = text.split("\0")
+                names = (parts + [""] * count)[:count]
+
+
+def _7z_unpack_header(source, streams: _SevenZipStreams) -> bytes:
+    """The real header an encoded header (kEncodedHeader) describes: one folder, one
+    LZMA or LZMA2 coder (what 7-Zip and py7zr write), unpacked up to the cap."""
+    import lzma
+
+    if len(streams.folders) != 1 or not streams.pack_sizes:
+        raise _SevenZipError("encoded header of an unusual shape")
+    folder = streams.folders[0]
+    if len(folder.coders) != 1:
+        raise _SevenZipError("encoded header with a coder chain")
+    coder_id, props = folder.coders[0]
+    if folder.unpacked > _7Z_HEADER_CAP or streams.pack_sizes[0] > _7Z_HEADER_CAP:
+        raise _Bomb("", f"declares a {_size(folder.unpacked)} archive header")
+    if coder_id == b"\x03\x01\x01" and len(props) == 5:  # LZMA
+        lc_lp_pb, dict_size = props[0], struct.unpack("<I", props[1:5])[0]
+        filters = [{"id": lzma.FILTER_LZMA1, "dict_size": dict_size, "lc": lc_lp_pb % 9,
+                    "lp": (lc_lp_pb // 9) % 5, "pb": lc_lp_pb // 45}]
+    elif coder_id == b"\x21" and len(props) == 1:  # LZMA2: one byte gives the dictionary size
+        bits = props[0]
+        dict_size = 0xFFFFFFFF if bits >= 40 else (2 | (bits & 1)) << (bits // 2 + 11)
+        filters = [{"id": lzma.FILTER_LZMA2, "dict_size": dict_size}]
+    elif coder_id == b"\x00":  # copy
+        filters = None
+    else:
+        raise _SevenZipError("encoded header with an unknown coder")
+    source.seek(32 + streams.pack_pos)
+    packed = source.read(streams.pack_sizes[0])
+    if filters is None:
+        return packed[:folder.unpacked]
+    try:
+        return lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters).decompress(
+            packed, max_length=folder.unpacked)
+    except lzma.LZMAError as exc:
+        raise _SevenZipError(f"header does not unpack: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SevenZipEntry:
+    name: str
+    unpacked: int  # declared
+    folder: int  # index of its folder (solid block), -1 for an empty file or directory
+
+
+def seven_zip_listing(source) -> tuple[list[SevenZipEntry], list[tuple[int, int]]]:
+    """(files, folders as (unpacked, packed)) a 7z archive's header declares.
+
+    `source` is a seekable binary file. Raises _SevenZipError when the header cannot
+    be read (encrypted with -mhe, damaged, an unusual writer): unreadable, not a bomb."""
+    source.seek(0)
+    start = source.read(32)
+    if start[:6] != _7Z_MAGIC or len(start) < 32:
+        raise _SevenZipError("not a 7z archive")
+    next_offset, next_size = struct.unpack_from("<QQ", start, 12)
+    if next_size > _7Z_HEADER_CAP:
+        raise _Bomb("", f"declares a {_size(next_size)} archive header")
+    source.seek(32 + next_offset)
+    header = source.read(next_size)
+    for _ in range(4):  # an encoded header may (in theory) describe another encoded header
+        reader = _SevenZipReader(header)
+        kind = reader.byte()
+        if kind != 0x17:  # kEncodedHeader
+            break
+        header = _7z_unpack_header(source, _7z_streams_info(reader))
+    else:
+        raise _SevenZipError("encoded headers nested too deep")
+    if kind != 0x01:  # kHeader
+        raise _SevenZipError("no header")
+    streams = _SevenZipStreams()
+    names: list[str] = []
+    has_stream: list[bool] = []
+    prop = reader.byte()
+    if prop == 0x02:  # kArchiveProperties: type, size, data ... 0
+        while (ptype := reader.byte()) != 0:
+            reader.take(reader.number())
+            del ptype
+        prop = reader.byte()
+    if prop == 0x03:  # kAdditionalStreamsInfo (never written by 7-Zip): skipped over
+        _7z_streams_info(reader)
+        prop = reader.byte()
+    if prop == 0x04:  # kMainStreamsInfo
+        streams = _7z_streams_info(reader)
+        prop = reader.byte()
+    if prop == 0x05:  # kFilesInfo
+        names, has_stream = _7z_names(reader)
+    sizes = [(index, size) for index, per in enumerate(streams.substream_sizes) for size in per]
+    entries: list[SevenZipEntry] = []
+    streams_iter = iter(sizes)
+    for name, stream in zip(names, has_stream):
+        if stream:
+            folder, size = next(streams_iter, (-1, 0))
+            entries.append(SevenZipEntry(name, size, folder))
+        else:
+            entries.append(SevenZipEntry(name, 0, -1))
+    # pack streams are assigned to folders in order, each taking packed_streams of them
+    folders: list[tuple[int, int]] = []
+    at = 0
+    for folder in streams.folders:
+        packed = sum(streams.pack_sizes[at:at + folder.packed_streams])
+        at += folder.packed_streams
+        folders.append((folder.unpacked, packed))
+    return entries, folders
+
+
 def find_archive_bomb(data: bytes, limits: BombLimits | None = None,
                       deadline: float | None = None) -> ArchiveBomb | None:
-    """The first bomb sign in an attachment's archive (zip, gzip/bzip2/xz, tar, RAR headers),
+    """The first bomb sign in an attachment's archive (zip, gzip/bzip2/xz, tar; 7z and RAR by
+    their headers' declared sizes),
     or None. Bounded: at most max_total_bytes are inflated, within max_seconds (or by
     `deadline`, a time.monotonic() shared by one message's attachments, if sooner)."""
     kind = archive_kind(data[:512])

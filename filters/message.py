@@ -60,6 +60,8 @@ class Party:
     role: Role
     internal: bool  # in one of the school's domains
     name: str = ""  # from the directory, else the header's display name
+    year: int | None = None  # year group (directory CSV or [directory] year_pattern), pupils only
+    groups: tuple[str, ...] = ()  # the directory's sets and form, lower case
 
 
 @dataclass(frozen=True, slots=True)
@@ -691,6 +693,8 @@ def _party(address: str, directory: Directory, display_name: str = "") -> Party:
         role=directory.role_of(addr),
         internal=directory.is_school_address(addr),
         name=directory.name_of(addr) or display_name,
+        year=directory.year_of(addr),
+        groups=directory.groups_of(addr),
     )
 
 

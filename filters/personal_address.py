@@ -16,7 +16,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Sequence
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from config.loader import LISTS_DIR
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SeenStore, Severity
@@ -35,6 +35,7 @@ SEEN_FORWARD = "personal_forward"  # key "sender>recipient", value message id
 SEEN_SENDERS = "personal_rcpt_senders"  # key recipient, value school sender
 SEEN_PAIRS = "personal_pair"  # key "sender>recipient", value message id (every message)
 
+_FILE_WORDS = re.compile(r"[\W_]+")
 _TABULAR_EXT = (".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods")
 _DOCUMENT_EXT = _TABULAR_EXT + (".doc", ".docx", ".odt", ".pdf", ".txt", ".rtf", ".ppt", ".pptx", ".zip")
 
@@ -58,6 +59,31 @@ class Options(FilterOptions):
     documents_are_work: bool = Field(
         True, description="a document attached to one's own account with no sign of being personal "
                           "counts as work")
+    # issue 21 clause 4: pupil data to ANY external domain, not only personal webmail
+    external_pupil_data: bool = Field(
+        True, description="report substantial pupil data sent to any external domain (PUPIL_DATA_TO_EXTERNAL) "
+                          "unless the domain is an approved data processor")
+    approved_processors: list[str] = Field(
+        default_factory=list, description="domains (and their sub-domains) of the school's approved data "
+                                          "processors (MIS, ed-tech vendors with a contract): "
+                                          "PUPIL_DATA_TO_PROCESSOR (low) instead")
+    # issue 21 clause 8: "Staff should not use personal email accounts during School hours"
+    school_hours: str = Field(
+        "08:00-16:30", description="HH:MM-HH:MM local time; mail from a staff member's known personal "
+                                   "address to pupils or parents about school business then is "
+                                   "STAFF_PERSONAL_SCHOOL_HOURS; empty = off")
+    school_days: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4], description="weekdays counted (0 = Monday)")
+    timezone: str = Field("Europe/London", description="where school hours are")
+
+    @field_validator("school_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"school_hours must be HH:MM-HH:MM, e.g. 08:00-16:30, not {value!r}")
+        return value
+
     max_text_chars: int = Field(1_000_000, ge=1000, description="text read per message (body + attachments)")
     inline_chars: int = Field(
         5_000, ge=0, description="above this much text the pupil-data scan runs in a worker thread "
@@ -215,6 +241,8 @@ class PersonalAddressFilter:
         self._pupils: PupilNameIndex | None = None
         self._staff_keys: dict[str, list[Person]] = {}
         self._staff_names: dict[tuple[str, str], list[Person]] = {}
+        # one assessment per message however many checks read it (check() drops the entry)
+        self._assessed: dict[str, PupilData] = {}
 
     async def self_test(self) -> list[str]:
         warnings = []
@@ -405,16 +433,28 @@ class PersonalAddressFilter:
                 or "csv" in attachment.declared_type
             sources.append(Source(name, attachment.text[:budget], tabular))
             budget -= len(attachment.text)
+        # issue 21 clause 4: pupils named in file names ("jane_smith_y9_report.jpg", a photo
+        # folder zipped up): separators become spaces and each word a capital, as names are written
+        names = [_FILE_WORDS.sub(" ", Path(a.filename).stem).title() for a in view.attachments if a.filename]
+        names += [_FILE_WORDS.sub(" ", Path(m.path).stem).title() for a in view.attachments for m in a.members]
+        if names:
+            sources.append(Source("file names", "\n".join(names)))
         return sources
 
     async def _pupil_data(self, view: MessageView) -> PupilData:
+        known = self._assessed.get(view.id)
+        if known is not None:
+            return known
         self._refresh_people()
         sources = self._sources(view)
         size = sum(len(s.text) for s in sources)
         if size > self._options.inline_chars:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, assess, sources, self._pupils)
-        return assess(sources, self._pupils)
+            data = await loop.run_in_executor(None, assess, sources, self._pupils)
+        else:
+            data = assess(sources, self._pupils)
+        self._assessed[view.id] = data
+        return data
 
     def _judge(self, view: MessageView, writer_name: str, data: PupilData) -> ContentJudgement:
         """Is this school work (hold when it goes to/from a private account) or personal?"""
@@ -453,6 +493,12 @@ class PersonalAddressFilter:
 
     # -- check -------------------------------------------------------------------------------
     async def check(self, view: MessageView) -> Sequence[Finding]:
+        try:
+            return await self._check(view)
+        finally:
+            self._assessed.pop(view.id, None)
+
+    async def _check(self, view: MessageView) -> Sequence[Finding]:
         if view.parse_error:
             return ()
         findings: list[Finding] = []
@@ -469,6 +515,9 @@ class PersonalAddressFilter:
         sender = view.sender
         if sender.internal and sender.role == Role.STAFF and personal_rcpts:
             findings.extend(await self._outbound(view, personal_rcpts, redirected=bool(findings)))
+        others = [r for r in view.recipients if not r.internal and r not in personal_rcpts]
+        if sender.internal and others and self._options.external_pupil_data:
+            findings.extend(await self._external(view, others))
         elif not sender.internal:
             findings.extend(await self._inbound(view))
         return findings
@@ -516,6 +565,32 @@ class PersonalAddressFilter:
         await self._remember(view, rcpts, shape)
         return findings
 
+    def is_processor(self, address: str) -> bool:
+        domain = domain_of(address)
+        return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in self._options.approved_processors)
+
+    async def _external(self, view: MessageView, rcpts: list[Party]) -> list[Finding]:
+        """Substantial pupil data to an organisation: held unless it is an approved data processor."""
+        data = await self._pupil_data(view)
+        if not data.substantial(self._options.many_pupils, self._options.many_rows):
+            return []
+        findings = []
+        approved = tuple(r.address for r in rcpts if self.is_processor(r.address))
+        others = tuple(r.address for r in rcpts if r.address not in approved)
+        if others:
+            findings.append(Finding(
+                "PUPIL_DATA_TO_EXTERNAL", self.name, Category.PUPIL_DATA, Severity.HIGH,
+                (*(f"recipient: {a}" for a in others), *data.evidence()),
+                f"Pupil data is going to {others[0]}{' and others' if len(others) > 1 else ''}, which is not "
+                f"on the school's approved data-processor list.", recipients=others))
+        if approved:
+            findings.append(Finding(
+                "PUPIL_DATA_TO_PROCESSOR", self.name, Category.PUPIL_DATA, Severity.LOW,
+                (*(f"recipient: {a}" for a in approved), *data.evidence()),
+                f"Pupil data is going to the approved data processor {approved[0]}; it leaves only over "
+                f"verified TLS.", recipients=approved))
+        return findings
+
     async def _remember(self, view: MessageView, rcpts: list[Party], shape: str) -> None:
         if self._seen is None:
             return
@@ -553,4 +628,43 @@ class PersonalAddressFilter:
                     (f"sender: {view.sender.address}", how, *judgement.evidence),
                     f"{owner.name or owner.email} is sending school work from a personal account: "
                     f"{judgement.why}; work belongs in the school account.", recipients=colleagues))
+        findings.extend(await self._school_hours(view))
         return findings
+
+    def in_school_hours(self, when: float) -> bool:
+        if not self._options.school_hours:
+            return False
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        local = datetime.fromtimestamp(when, ZoneInfo(self._options.timezone))
+        start, _, end = self._options.school_hours.partition("-")
+        return local.weekday() in self._options.school_days and start <= local.strftime("%H:%M") < end
+
+    async def _school_hours(self, view: MessageView) -> list[Finding]:
+        """Issue 21 clause 8: a KNOWN personal address (the directory's personal_email) writing in
+        school hours to pupils or parents about school business. Parents are not in the directory:
+        external addresses in To/Cc (the copy the gateway sees is the one to a school address)."""
+        owner = next((p for p in (self._directory.owner_of_personal(a) for a in
+                                  dict.fromkeys((view.sender.address, view.from_address)) if a)
+                      if p is not None and p.role == Role.STAFF), None) if self._directory else None
+        when = view.received_at or 0.0
+        if owner is None or not self.in_school_hours(when):
+            return []
+        headers = self._header_recipients(view)
+        pupils = [a for a in headers | {r.address for r in view.recipients}
+                  if self._directory.role_of(a) == Role.STUDENT]
+        parents = [a for a in headers if not self._school_internal(a) and a not in owner.personal_emails
+                   and a != view.sender.address]
+        if not pupils and not parents:
+            return []
+        judgement = self._judge(view, owner.name, await self._pupil_data(view))
+        if not judgement.work:
+            return []
+        to = "pupils" if pupils and not parents else "parents" if parents and not pupils else "pupils and parents"
+        return [Finding(
+            "STAFF_PERSONAL_SCHOOL_HOURS", self.name, Category.PERSONAL_ACCOUNT, Severity.LOW,
+            (f"sender: {view.sender.address}", f"{owner.name or owner.email}'s personal address in the directory",
+             *(f"pupil: {a}" for a in sorted(pupils)), *(f"parent: {a}" for a in sorted(parents)),
+             *judgement.evidence),
+            f"{owner.name or owner.email} wrote to {to} from a personal account during school hours about "
+            f"school business ({judgement.why}); staff should use their school account.")]

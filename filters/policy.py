@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from config.schema import PolicyRule, Settings
-from filters.base import (Action, Category, FilterFailure, Finding, SAFEGUARDING_CATEGORIES,
+from filters.base import (Action, Category, FilterFailure, Finding, Role, SAFEGUARDING_CATEGORIES,
                           Severity, Verdict)
 from filters.message import MessageView, Party
 
@@ -20,6 +20,10 @@ _FLOORS: dict[Category, Action] = {
 }
 
 PARSE_ERROR_CODE = "PARSE_ERROR"
+# Issue 21 clause 4 (Lees Brook: "Personal data sent over the Internet ... will be encrypted"):
+# a copy carrying these leaves only over a route whose TLS is required (and so verified).
+UNENCRYPTED_CODE = "PUPIL_DATA_UNENCRYPTED"
+_NEEDS_TLS = frozenset({Category.PUPIL_DATA, Category.DISCLOSURE})
 SENDER_ALLOWED_CODE = "SENDER_ALLOWED"
 
 # What a reviewer's "allow this sender" can never waive. Spoofing included: the allow
@@ -34,11 +38,44 @@ def parse_error_finding(view: MessageView) -> Finding:
                    reason="The message could not be parsed, so no filter could read it; held for a person to look at.")
 
 
+def _stopped_at_reporting(finding: Finding) -> bool:
+    """What a reporting inbox does not get: viruses, unscanned or unreadable mail, programs
+    and archive bombs (the attachment filter's high findings)."""
+    return finding.category in (Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR) or (
+        finding.category == Category.ATTACHMENT and finding.severity >= Severity.HIGH)
+
+
+def pupil_concerned(sender: Party, rcpt: Party) -> Party | None:
+    """Whose year a rule's `years`/`groups` look at: the sender when a pupil, else the recipient."""
+    if sender.role == Role.STUDENT:
+        return sender
+    return rcpt if rcpt.role == Role.STUDENT else None
+
+
+def _pupil_matches(rule: PolicyRule, sender: Party, rcpt: Party) -> bool:
+    # groups match staff too (a "work_experience_coordinators" set), years only pupils
+    who = pupil_concerned(sender, rcpt)
+    if rule.years and (who is None or who.year not in rule.years):
+        return False
+    if rule.groups:
+        people = (who,) if who is not None else (sender, rcpt)
+        if not any(set(rule.groups) & set(p.groups) for p in people):
+            return False
+    return True
+
+
 class Policy:
     def __init__(self, settings: Settings) -> None:
         self._rules: Sequence[PolicyRule] = settings.policy.rules
         self._defaults = settings.policy.default_actions
         self._reporting = {a.lower() for a in settings.school.reporting_addresses}
+        self._incident_categories = frozenset(settings.school.reporting_incident_categories)
+        gw = settings.gateway
+        # mail leaving the school takes outbound_next_hop when set, else next_hop (gateway/routing.py);
+        # "required" (= "starttls") verifies the certificate, "opportunistic" may fall back to plain text
+        self._outbound_route = "outbound_next_hop" if gw.outbound_next_hop else "next_hop"
+        tls = gw.outbound_next_hop_tls if gw.outbound_next_hop else gw.next_hop_tls
+        self._outbound_verified = tls in ("required", "starttls")
 
     def _rule_for(self, finding: Finding, view: MessageView, rcpt: Party) -> PolicyRule | None:
         direction = view.direction_for(rcpt)
@@ -55,6 +92,8 @@ class Policy:
                 continue
             if rule.recipient_roles and rcpt.role not in rule.recipient_roles:
                 continue
+            if (rule.years or rule.groups) and not _pupil_matches(rule, view.sender, rcpt):
+                continue
             return rule
         return None
 
@@ -66,11 +105,12 @@ class Policy:
         if finding.safeguarding:
             alerts = tuple(dict.fromkeys((*alerts, "dsl")))
         # Reporting channels are never blocked: a pupil forwarding the abuse they
-        # received must be helped, not silenced. Viruses stay out regardless.
-        if rcpt.address in self._reporting and finding.category not in (
-                Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR):
+        # received must be helped, not silenced. Viruses, programs (issue 21 clause 5:
+        # an .exe was tagged and delivered) and unreadable mail stay out regardless.
+        if rcpt.address in self._reporting and not _stopped_at_reporting(finding):
             action = min(action, Action.TAG)
-            alerts = tuple(dict.fromkeys((*alerts, "dsl")))
+            if finding.category in self._incident_categories:
+                alerts = tuple(dict.fromkeys((*alerts, "dsl")))
         return action, alerts
 
     def decide(self, view: MessageView, findings: Iterable[Finding],
@@ -82,23 +122,83 @@ class Policy:
         actions: dict[str, Action] = {}
         alerts: set[str] = set()
         reject_reason = ""
+        tempfail_reason = ""
         failure_floor = max((f.on_error for f in failures), default=Action.PASS)
         # An allowed sender's content findings stay on record but do not act;
         # viruses, unreadable mail and safeguarding concerns always do.
         allowed = any(f.code == SENDER_ALLOWED_CODE for f in findings)
         acting = [f for f in findings if not allowed or f.category in _NEVER_WAIVED
                   or f.category == Category.SENDER_LIST]
+        decided: dict[str, Action] = {}
         for rcpt in view.recipients:
-            action = Action.PASS
-            for finding in acting:
-                if finding.recipients and rcpt.address not in finding.recipients:
-                    continue
-                found_action, found_alerts = self.action_for(finding, view, rcpt)
-                if found_action > action:
-                    action = found_action
-                    if found_action == Action.REJECT:
-                        reject_reason = finding.reason
+            action, found_alerts, reject, tempfail = self._decide_one(acting, view, rcpt)
+            reject_reason = reject_reason or reject
+            tempfail_reason = tempfail_reason or tempfail
+            alerts.update(found_alerts)
+            decided[rcpt.address] = action
+        # Issue 21 clause 4: pupil data leaves only over verified TLS. Copies a reviewer will see
+        # first (held) are not leaving now; a copy about to be delivered is checked here.
+        unencrypted = self._unencrypted_finding(view, acting, decided)
+        if unencrypted is not None:
+            findings.append(unencrypted)
+            for address in unencrypted.recipients:
+                rcpt = view.recipient(address)
+                assert rcpt is not None
+                action, found_alerts = self.action_for(unencrypted, view, rcpt)
+                if action > decided[address]:
+                    decided[address] = action
+                    if action == Action.TEMPFAIL:
+                        tempfail_reason = tempfail_reason or unencrypted.reason
                 alerts.update(found_alerts)
-            actions[rcpt.address] = max(action, failure_floor)
+        for rcpt in view.recipients:
+            actions[rcpt.address] = max(decided[rcpt.address], failure_floor)
+        # issue 21 clause 5: a delivered report carrying a safeguarding concern is an incident
+        incidents = tuple(
+            r.address for r in view.recipients if r.address in self._reporting
+            and actions[r.address] <= Action.TAG and any(
+                f.category in self._incident_categories and (not f.recipients or r.address in f.recipients)
+                for f in acting))
+        if incidents:
+            alerts.add("dsl")
         return Verdict(actions=actions, findings=tuple(findings), failures=failures,
-                       alerts=frozenset(alerts), reject_reason=reject_reason)
+                       alerts=frozenset(alerts), reject_reason=reject_reason,
+                       tempfail_reason=tempfail_reason, incident_recipients=incidents)
+
+    def _decide_one(self, acting: list[Finding], view: MessageView, rcpt: Party
+                    ) -> tuple[Action, set[str], str, str]:
+        action, alerts, reject_reason, tempfail_reason = Action.PASS, set(), "", ""
+        for finding in acting:
+            if finding.recipients and rcpt.address not in finding.recipients:
+                continue
+            found_action, found_alerts = self.action_for(finding, view, rcpt)
+            if found_action > action:
+                action = found_action
+                if found_action == Action.REJECT:
+                    reject_reason = finding.reason
+                elif found_action == Action.TEMPFAIL and not tempfail_reason:
+                    tempfail_reason = finding.reason
+            alerts.update(found_alerts)
+        return action, alerts, reject_reason, tempfail_reason
+
+    def _unencrypted_finding(self, view: MessageView, acting: list[Finding],
+                             decided: dict[str, Action]) -> Finding | None:
+        if self._outbound_verified:
+            return None
+        leaving = []
+        codes: dict[str, None] = {}
+        for rcpt in view.recipients:
+            if rcpt.internal or decided[rcpt.address] > Action.TAG:
+                continue
+            carried = [f for f in acting if f.category in _NEEDS_TLS
+                       and (not f.recipients or rcpt.address in f.recipients)]
+            if carried:
+                leaving.append(rcpt.address)
+                codes.update((f.code, None) for f in carried)
+        if not leaving:
+            return None
+        return Finding(
+            code=UNENCRYPTED_CODE, filter="policy", category=Category.PUPIL_DATA, severity=Severity.HIGH,
+            evidence=(f"route: {self._outbound_route}", *codes),
+            reason=(f"Personal data ({', '.join(codes)}) may leave the school only over a verified TLS "
+                    f"connection, and [gateway] {self._outbound_route}_tls does not require one."),
+            recipients=tuple(leaving))

@@ -17,6 +17,10 @@ KNOWN_FILTERS: dict[str, str] = {
     "offensive": "filters.offensive:OffensiveFilter",
     "risk": "filters.risk:RiskFilter",
     "authentication": "filters.authentication:AuthenticationFilter",
+    "images": "filters.images:ImageFilter",
+    "rate_limit": "filters.rate_limit:RateLimitFilter",
+    "approval": "filters.approval:ApprovalFilter",
+    "monitoring_notice": "filters.monitoring_notice:MonitoringNoticeFilter",
 }
 
 

@@ -27,8 +27,10 @@ class ScanResult:
 
 
 def make_directory(settings: Settings) -> Directory:
-    return Directory(settings.directory.csv, settings.directory.domain_roles,
-                     tuple(settings.school.domains))
+    from filters.directory import YearRule, compile_year_pattern
+    cfg = settings.directory
+    rule = YearRule(compile_year_pattern(cfg.year_pattern), cfg.entry_year) if cfg.year_pattern else None
+    return Directory(cfg.csv, cfg.domain_roles, tuple(settings.school.domains), year_rule=rule)
 
 
 class Scanner:

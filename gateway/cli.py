@@ -23,6 +23,7 @@ from config.schema import Settings
 from filters.errors import SchoolgateError
 from gateway.logs import adopt_library_handlers, event, setup_logging
 from quarantine.report_cli import add_report_commands
+from gateway.directory_cli import add_directory_commands
 from quarantine.db_cli import add_db_commands
 from quarantine.users_cli import add_user_commands
 
@@ -332,7 +333,8 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
             held = store.get_sync(args.id)
         except StoreError as exc:
             raise CliError(str(exc)) from None
-        raw = store.raw_sync(held) if held.path else None
+        # a locked indecent-image hold: nothing of its content is read out, here either (docs/images.md)
+        raw = store.raw_sync(held) if held.path and not held.locked else None
         history = store.audit_sync(held.id)
         store.write_audit_sync(_actor(args), _view_action(), held.id, args.reason or "cli show")
     finally:
@@ -370,6 +372,8 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
         print(view.body_text[:args.max_chars] or "(no text)")
         for a in view.attachments:
             print(f"  attachment: {a.filename or '(unnamed)'} {a.declared_type} {a.size} bytes")
+    elif held.locked:
+        print("\n(locked indecent-image hold: content never shown; the web UI's police export has the hashes)")
     else:
         print("\n(content not kept)")
     print("\nAudit:")
@@ -584,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user_commands(sub)
     add_db_commands(sub)
+    add_directory_commands(sub)
     add_report_commands(sub)
     q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
     qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)

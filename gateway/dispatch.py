@@ -60,7 +60,14 @@ def _smtp_safe(text: str) -> str:
 
 class Dispatcher:
     def __init__(self, store: QuarantineStore, next_hop: Router | None, hostname: str, signer=None, *,
-                 on_hold: Callable[[str], None] | None = None) -> None:
+                 on_hold: Callable[[str], None] | None = None,
+                 on_tempfail: Callable[[MessageView, Verdict], None] | None = None,
+                 on_alert: Callable[[MessageView, Verdict, str | None], None] | None = None) -> None:
+        # told of every message whose verdict alerts IT or records filter failures
+        # (quarantine.notify.Notifier.it_event): schedules, never blocks
+        self._on_alert = on_alert
+        # told of a policy tempfail (a pupil over a rate limit: quarantine.notify.Notifier.tempfailed)
+        self._on_tempfail = on_tempfail
         # told the id of each stored hold (quarantine.notify.Notifier.held): schedules, never blocks
         self._on_hold = on_hold
         self._store = store
@@ -90,8 +97,25 @@ class Dispatcher:
 
     async def dispatch(self, view: MessageView, verdict: Verdict, raw: bytes | None = None) -> Outcome:
         """`raw`: the bytes to deliver or hold (the view's, plus any filter annotations)."""
+        outcome = await self._dispatch(view, verdict, raw)
+        if self._on_alert is not None and ("it" in verdict.alerts or verdict.failures):
+            try:
+                self._on_alert(view, verdict, outcome.stored_id)
+            except Exception:  # an alert is never a reason to change the reply
+                log.exception("message %s: alert hook failed", view.id)
+        return outcome
+
+    async def _dispatch(self, view: MessageView, verdict: Verdict, raw: bytes | None) -> Outcome:
         actions = verdict.actions
         if any(a == Action.TEMPFAIL for a in actions.values()):
+            if verdict.tempfail_reason and not verdict.failures:
+                # a policy decision (issue 21: rate limits), not a fault: say why (RFC 3463 4.7.1)
+                if self._on_tempfail is not None:
+                    try:
+                        self._on_tempfail(view, verdict)
+                    except Exception:  # a notice is never a reason to change the reply
+                        log.exception("message %s: tempfail hook failed", view.id)
+                return Outcome(f"451 4.7.1 {_smtp_safe(verdict.tempfail_reason)} Please try again later.")
             return Outcome(f"451 4.7.1 Message {view.id} could not be checked now; please try again later")
         if actions and all(a == Action.REJECT for a in actions.values()):
             await self._store.add(
@@ -116,6 +140,13 @@ class Dispatcher:
         if hold:
             stored_id = await self._store.add(**self._hold_record(view, verdict, view.id, tagged, hold,
                                                                   verdict.findings, verdict.alerts))
+        incident_id = None
+        incident = [r for r in verdict.incident_recipients if r in tag or r in plain]
+        if incident:
+            # the report's record is durable before the report is delivered, as a hold is
+            record = self._hold_record(view, verdict, new_message_id(), tagged, incident, verdict.findings,
+                                       verdict.alerts)
+            incident_id = await self._store.add(**record, status=Status.INCIDENT)
         delivered: tuple[str, ...] = ()
         kept: list[str] = []
         if plain or tag:
@@ -124,8 +155,9 @@ class Dispatcher:
             if handover.failure is not None:
                 # nothing went out: the client retries the whole message, so the held
                 # copy stored above would be stored again - drop this one
-                if stored_id is not None:
-                    await self._store.discard(stored_id)
+                for unused in (stored_id, incident_id):
+                    if unused is not None:
+                        await self._store.discard(unused)
                 return Outcome(handover.failure.smtp_reply)
             delivered = handover.delivered
             try:
@@ -142,11 +174,12 @@ class Dispatcher:
                     await self._store.discard(stored_id)
                 return Outcome(f"451 4.3.0 Message {view.id} could not be stored; please try again later",
                                None, delivered, ())
-        if stored_id is not None and self._on_hold is not None:
-            try:
-                self._on_hold(stored_id)
-            except Exception:  # notices are never a reason to fail a safely stored message
-                log.exception("message %s: hold hook failed", view.id)
+        for kept_id in (stored_id, incident_id):
+            if kept_id is not None and self._on_hold is not None:
+                try:  # an incident's hook alerts the DSL; no sender notice ("dsl" is in its alerts)
+                    self._on_hold(kept_id)
+                except Exception:  # notices are never a reason to fail a safely stored message
+                    log.exception("message %s: hold hook failed", view.id)
         return Outcome(f"250 2.0.0 Ok: {view.id}", stored_id, delivered, tuple(hold + kept))
 
     def _hold_record(self, view: MessageView, verdict: Verdict, message_id: str, data: bytes,

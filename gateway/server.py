@@ -142,8 +142,24 @@ class GatewaySMTP(SMTP):
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
 
+    # aiosmtpd answers an address its parser cannot read with "553 5.1.3" for MAIL and
+    # RCPT alike; RFC 3463 3.2 has X.1.7 for a bad sender address and RFC 5321 4.2.2
+    # gives 501 for a syntax error in an argument (Postfix: 501 5.1.7 / 501 5.1.3).
+    _MALFORMED = b"553 5.1.3 Error: malformed address"
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")  # as aiosmtpd's own, for HELP
+    async def smtp_MAIL(self, arg: str) -> None:
+        self._command = "MAIL"
+        try:
+            await super().smtp_MAIL(arg)
+        finally:
+            self._command = ""
+
     async def push(self, status: Any) -> None:
         raw = status.encode("utf-8") if isinstance(status, str) else status
+        if raw == self._MALFORMED:
+            raw = (b"501 5.1.7 Bad sender address syntax" if getattr(self, "_command", "") == "MAIL"
+                   else b"501 5.1.3 Bad recipient address syntax")
         if raw.startswith(b"500 Line too long"):
             raw = (f"552 5.3.4 Message refused: a line is longer than "
                    f"{self._gateway.settings.gateway.max_line_length} octets").encode()
@@ -166,6 +182,7 @@ class GatewayHandler:
         self.directory: Directory = scanner.directory
         self.connections = 0
         self.in_flight = 0
+        self.handled = 0  # transactions finished (gateway/memory.py trims the heap after activity)
         # Why a queue before the chain: the filters are CPU-bound, so scanning 100 messages
         # at once in one process only stretches each one past its filter timeouts (measured:
         # every message tempfailed at 100 sessions). Waiting here costs the client nothing.
@@ -263,6 +280,7 @@ class GatewayHandler:
 
     def _leave(self, started: float) -> None:
         self.in_flight -= 1
+        self.handled += 1
         if self.in_flight == 0:
             self._idle.set()
         self.metrics.transaction_seconds.observe(time.perf_counter() - started)

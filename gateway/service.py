@@ -19,6 +19,7 @@ from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
 from gateway.health import HealthMonitor
 from gateway.http import create_app
+from gateway.memory import HeapTrimmer
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
 from gateway.routing import Router
@@ -73,15 +74,19 @@ class Gateway:
     scanner: Scanner | None = None
     shared_seen: Any = None  # RedisSeenStore when [redis] url is set
     _metrics_task: asyncio.Task | None = None
-    timers_lease: Any = None  # quarantine.leases.Lease when the database is shared  # a non-primary worker's snapshot publisher
+    timers_lease: Any = None  # quarantine.leases.Lease when the database is shared
+    _sync_task: asyncio.Task | None = None  # [directory_sync] interval_minutes  # a non-primary worker's snapshot publisher
     next_hop: Router | None = None  # every route (gateway/routing.py)
     handler: GatewayHandler | None = None
     smtp_server: asyncio.base_events.Server | None = None
     web_server: uvicorn.Server | None = None
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
+    _retention_task: asyncio.Task | None = None  # scheduled purge (quarantine/retention.py)
     notifier: Notifier | None = None
+    escalator: object | None = None  # quarantine.escalation.Escalator
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
+    trimmer: HeapTrimmer | None = None  # gives freed heap back to the OS (gateway/memory.py)
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
 
@@ -139,8 +144,18 @@ class Gateway:
         except DkimSigningError as exc:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
+        from quarantine.escalation import EscalationError, Escalator  # the out-of-hours tree (docs/alerts.md)
+        try:
+            self.escalator = Escalator(settings, self.store, self.notifier.send, self.notifier.signer)
+        except EscalationError as exc:
+            raise StartupError(str(exc)) from None
+
+        def on_hold(message_id: str) -> None:
+            self.notifier.held(message_id)
+            self.escalator.hook(message_id)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
-                                on_hold=self.notifier.held)
+                                on_hold=on_hold, on_tempfail=self.notifier.tempfailed,
+                                on_alert=self.notifier.it_event)
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)
@@ -155,6 +170,9 @@ class Gateway:
                 raise StartupError(f"SMTP {settings.gateway.listen}: cannot listen: {exc.strerror}") from None
         log.info("SMTP listening on %s", ", ".join(str(s.getsockname()) for s in self.smtp_server.sockets))
         self._share_metrics(primary)
+        handler = self.handler
+        self.trimmer = HeapTrimmer(lambda: handler.handled)  # every worker: each has its own heap
+        self.trimmer.start()
         if not primary:
             return
         self.health = HealthMonitor(settings, self.store, self.next_hop, self.metrics)
@@ -168,8 +186,16 @@ class Gateway:
                                       settings.gateway.timers_lease_seconds)
             self.notifier.lease = self.timers_lease
         await self.notifier.start()  # digest and DSL-escalation timers
+        await self.escalator.start()  # the escalation tree's steps (state in the store: resumes)
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop, self.timers_lease)
+        sync_cfg = settings.directory_sync
+        if sync_cfg.source != "none" and sync_cfg.interval_minutes > 0 and settings.directory.csv is not None:
+            from gateway.directory_sync import run_schedule
+
+            self._sync_task = asyncio.create_task(run_schedule(settings, self.timers_lease), name="directory-sync")
+        from quarantine.retention import start_retention  # scheduled purge (issue 21 clause 7)
+        self._retention_task = start_retention(settings, self.store, self.timers_lease)
 
     def _share_metrics(self, primary: bool) -> None:
         """Several workers (gateway/workers.py made the directory): the primary's /metrics shows
@@ -197,7 +223,8 @@ class Gateway:
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         assert self.health is not None
         app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
-                                                     notifier=self.notifier), health=self.health)
+                                                     notifier=self.notifier, escalator=self.escalator),
+                         health=self.health)
         # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1);
         # log_config=None: uvicorn's lines go through our own (JSON) handlers
         proxies = self.settings.web.trusted_proxies
@@ -223,6 +250,8 @@ class Gateway:
             self.smtp_server.close()
         if self._metrics_task is not None:
             self._metrics_task.cancel()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         if self.handler is not None and self.handler.in_flight and not await self.handler.wait_idle(grace):
             log.warning("shutdown: in-flight messages did not finish within %ss", grace)
         if self.web_server is not None:
@@ -232,12 +261,18 @@ class Gateway:
                     await self._web_task
                 except (Exception, SystemExit):  # uvicorn exits on its own errors; it is stopping anyway
                     log.debug("web server ended with an error", exc_info=True)
+        if self.trimmer is not None:
+            await self.trimmer.stop()
         if self.health is not None:
             await self.health.stop()
+        if self.escalator is not None:
+            await self.escalator.stop()
         if self.notifier is not None:
             await self.notifier.stop()
         from quarantine.reports import stop_reports
         await stop_reports(self._reports_task)
+        from quarantine.retention import stop_retention
+        await stop_retention(self._retention_task)
         if self.next_hop is not None:
             await self.next_hop.close()
         if self.scanner is not None:

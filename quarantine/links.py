@@ -21,7 +21,7 @@ from quarantine.review_store import ReviewStore, used_tokens
 
 from filters.errors import SchoolgateError
 
-ACTIONS = ("release", "delete", "request", "alert")
+ACTIONS = ("release", "delete", "request", "alert", "ack")  # ack: quarantine/escalation.py
 
 
 class LinkError(SchoolgateError):

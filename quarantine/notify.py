@@ -64,6 +64,9 @@ class Notifier:
         self._tasks: set[asyncio.Task] = set()
         self._timer: asyncio.Task | None = None
         self._last_digest = time.time()
+        # "once per window" checks then records in the shared store; this makes the pair atomic
+        # within the node (across nodes two alerts in the same instant are possible, and harmless)
+        self._once_lock = asyncio.Lock()
 
     # -- the hook the dispatcher calls ------------------------------------------------------
     def held(self, message_id: str) -> None:
@@ -94,6 +97,89 @@ class Notifier:
             await self.alert_dsl(held.id, why="safeguarding")
         if self.cfg.sender_notices:
             await self.notify_sender(held)
+        if "APPROVAL_REQUIRED" in held.codes:
+            await self.ask_approver(held)
+
+    async def ask_approver(self, held: HeldMessage) -> bool:
+        """Issue 21 clause 2: the pupil's tutor (named by the approval filter) gets signed links."""
+        tutors = [e.removeprefix("approver: ") for f in held.findings if f.code == "APPROVAL_REQUIRED"
+                  for e in f.evidence if e.startswith("approver: ")]
+        if not tutors:
+            return False  # no tutor in the directory: reviewers see it in the queue and the digest
+        subject, body = self._render(
+            ["approval_tutor.txt"], m=held, open=f"{self.base_url}/m/{held.id}",
+            approve=f"{self.base_url}/l/{self.signer.make(held.id, 'release', who=tutors[0])}",
+            decline=f"{self.base_url}/l/{self.signer.make(held.id, 'delete', who=tutors[0])}",
+            hours=int(self.cfg.link_hours))
+        return await self.send("approval_tutor", tutors[:1], subject, body, held.id)
+
+    # -- policy tempfails (issue 21 clause 3: rate limits) -------------------------------------
+    def tempfailed(self, view: Any, verdict: Any) -> None:
+        """Called when the policy (not a fault) answered 451: a pupil over a rate limit gets one
+        notice per day, on the first excess; their mail server only sees the 451 and retries."""
+        if not self.cfg.enabled:
+            return
+        reasons = [f.reason for f in verdict.findings if str(f.category) == str(Category.RATE_LIMIT)]
+        if not reasons or str(view.sender.role) != "student" or not view.sender.address:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._guard(self.rate_limit_notice(view.sender.address, reasons), view.id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def rate_limit_notice(self, address: str, reasons: Sequence[str]) -> bool:
+        # "first excess" is shared by every node: the seen table (or the site's shared store)
+        if not await self._once("rate_limit_notice", address, 86400.0):
+            return False
+        subject, body = self._render(["rate_limit.txt"], reasons=list(dict.fromkeys(reasons)))
+        return await self.send("rate_limit", [address], subject, body, None)
+
+    # -- IT alerts (issue 21 clause 6) -------------------------------------------------------------
+    def it_event(self, view: Any, verdict: Any, stored_id: str | None) -> None:
+        """Called for a verdict that alerts IT (policy alert = ["it"]) or has filter failures."""
+        if not self.cfg.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(self._guard(self._it_event(view, verdict, stored_id), view.id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _it_event(self, view: Any, verdict: Any, stored_id: str | None) -> None:
+        facts = [f"message id: {stored_id or view.id}", f"direction: {view.direction}",
+                 f"sender role: {view.sender.role}", f"client: {view.envelope.client_ip or 'unknown'}"]
+        if "it" in verdict.alerts:
+            codes = list(verdict.codes)
+            await self.alert_it("codes " + " ".join(codes), f"{', '.join(codes)} ({view.direction} mail)",
+                                [*facts, *(f"{f.code}: {_one_line(f.reason)}" for f in verdict.findings)],
+                                stored_id)
+        window = self.cfg.it_failure_minutes * 60
+        for failure in verdict.failures:
+            # counted in the shared store, so every node's failures add up
+            await self.store.seen.record("filter_failure", failure.filter, view.id)
+            count = await self.store.seen.count("filter_failure", failure.filter, window)
+            if count >= self.cfg.it_failure_count:
+                await self.alert_it(
+                    f"failure {failure.filter}",
+                    f"the {failure.filter} filter failed {count} times in {self.cfg.it_failure_minutes:g} minutes",
+                    [f"last failure: {failure.kind}: {_one_line(failure.detail)}",
+                     f"mail affected is answered {failure.on_error.label} (never passed unchecked)"], None)
+
+    async def _once(self, kind: str, key: str, window: float) -> bool:
+        """True the first time (kind, key) is seen within `window` seconds."""
+        async with self._once_lock:
+            if await self.store.seen.count(kind, key, window):
+                return False
+            await self.store.seen.record(kind, key, str(time.time()))
+            return True
+
+    async def alert_it(self, key: str, what: str, lines: Sequence[str], stored_id: str | None) -> bool:
+        """One mail per `key` per it_repeat_minutes, to [notify] it_addresses and admin accounts."""
+        if not await self._once("it_alert", key, self.cfg.it_repeat_minutes * 60):
+            return False
+        to = await self.store.run(self._emails, self.cfg.it_addresses, Role.ADMIN)
+        link = f"{self.base_url}/m/{stored_id}" if stored_id else ""
+        subject, body = self._render(["it_alert.txt"], what=what, lines=list(lines), link=link,
+                                     minutes=int(self.cfg.it_repeat_minutes))
+        return await self.send("it_alert", to, subject, body, stored_id)
 
     # -- sending --------------------------------------------------------------------------------
     def _render(self, names: Sequence[str], **ctx: Any) -> tuple[str, str]:

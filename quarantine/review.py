@@ -36,6 +36,8 @@ async def release_from_store(store: QuarantineStore, next_hop: Deliverer, messag
         raise ReleaseError(str(exc)) from None
     if not held.path:
         raise ReleaseError(f"message {message_id} has no stored content to release")
+    if held.locked:  # an indecent image is never delivered to anyone (docs/images.md)
+        raise ReleaseError(f"message {message_id} is a locked indecent-image hold: it is never released")
     claimed = await store.run(store.claim_for_release_sync, message_id, recipients)
     if not claimed:
         states = ", ".join(f"{a}: {i['status']}" for a, i in held.recipients.items())

@@ -24,7 +24,7 @@ from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, St
                         create_engine, delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
-from filters.base import Finding
+from filters.base import LOCKED_CATEGORIES, Finding
 from filters.errors import SchoolgateError
 
 T = TypeVar("T")
@@ -142,6 +142,9 @@ class Status(StrEnum):
     DELETED = "deleted"
     REJECTED = "rejected"  # metadata-only record of a rejected message
     PARTIAL = "partially_released"
+    # issue 21 clause 5: a report to a safeguarding channel, delivered and kept as a record for the
+    # DSL (never releasable: no recipient is held)
+    INCIDENT = "incident"
 
 
 class ReviewAction(StrEnum):
@@ -149,6 +152,7 @@ class ReviewAction(StrEnum):
 
     HOLD = "hold"
     RECORD_REJECT = "record_reject"
+    RECORD_INCIDENT = "record_incident"  # a delivered report to a safeguarding channel (issue 21)
     RELEASE = "release"
     RELEASE_FAILED = "release_failed"
     DELETE = "delete"
@@ -185,6 +189,17 @@ class HeldMessage:
     @property
     def categories(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(str(f.category) for f in self.findings))
+
+    @property
+    def locked(self) -> bool:
+        """An indecent-image hold (filters/images.py): its images are never rendered,
+        downloaded, released or exported, by anyone; only hashes leave (docs/images.md)."""
+        return any(f.category in LOCKED_CATEGORIES for f in self.findings)
+
+    @property
+    def level(self) -> int:
+        """The highest risk level (1-5) of its findings, 0 when none is graded."""
+        return max((f.level for f in self.findings), default=0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -449,7 +464,8 @@ class QuarantineStore:
                         status=str(rcpt_status), updated_at=now))
                 conn.execute(insert(audit).values(
                     at=now, actor=actor,
-                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_REJECT),
+                    action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_INCIDENT
+                               if status == Status.INCIDENT else ReviewAction.RECORD_REJECT),
                     message_id=message_id, reason="policy", detail=json.dumps(
                         {"codes": [f.code for f in findings]})))
         except Exception:
@@ -728,3 +744,4 @@ class QuarantineStore:
 import quarantine.review_store  # noqa: E402,F401
 import quarantine.report_tables  # noqa: E402,F401  (reports sent, config snapshots)
 import quarantine.leases  # noqa: E402,F401  (which node runs the timers)
+import quarantine.escalation  # noqa: E402,F401  (escalation runs)

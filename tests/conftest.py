@@ -158,3 +158,20 @@ def shared_clamd(tmp_path_factory):
     finally:
         os.environ.pop("SCHOOLGATE_TEST_CLAMD", None)
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_dns():
+    """One real DNS server on loopback for the session, with nothing in it (every name
+    NXDOMAIN): the shipped chain's authentication filter asks it instead of the public
+    internet, which tests and CI cannot reach (tests/factories.py points
+    [authentication] nameservers here through the environment)."""
+    from tests.dns_server import DnsServer
+
+    server = DnsServer().start()
+    os.environ["SCHOOLGATE_TEST_DNS"] = server.address
+    try:
+        yield server
+    finally:
+        os.environ.pop("SCHOOLGATE_TEST_DNS", None)
+        server.stop()

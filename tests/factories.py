@@ -29,6 +29,7 @@ def make_settings(tmp_path: Path | None = None, **overrides: Any) -> Settings:
     if tmp_path is not None:
         data.setdefault("quarantine", {}).setdefault("path", str(tmp_path / "quarantine"))
     _point_virus_at_test_clamd(data)
+    _point_authentication_at_test_dns(data)
     return load_settings(overrides=data, base_dir=tmp_path)
 
 
@@ -56,13 +57,26 @@ def _point_virus_at_test_clamd(data: dict[str, Any]) -> None:
     data["virus"] = {"allow_test_signatures": True, **virus}
 
 
-def site_toml_virus() -> str:
-    """The same for a site file written by a test: a TOML fragment."""
+def _point_authentication_at_test_dns(data: dict[str, Any]) -> None:
+    """The shipped chain checks DKIM/SPF/DMARC: ask the session's loopback DNS server
+    (tests/conftest.py), never the public internet, unless a test names its own."""
+    address = os.environ.get("SCHOOLGATE_TEST_DNS")
+    auth = data.get("authentication", {})
+    if address and "nameservers" not in auth:
+        data["authentication"] = {**auth, "nameservers": [address]}
+
+
+def site_toml_virus(authentication: str = "") -> str:
+    """The same for a site file written by a test: a TOML fragment. It holds the
+    [authentication] table (the test DNS server), so a test adding keys to that
+    table passes them as `authentication` (TOML lines) instead of a second table."""
     address = os.environ.get("SCHOOLGATE_TEST_CLAMD")
+    dns = os.environ.get("SCHOOLGATE_TEST_DNS")
+    auth = f'[authentication]\n{authentication}' + (f'nameservers = ["{dns}"]\n' if dns else "")
     if address:
-        return f'[virus]\nclamd = "{address}"\nallow_test_signatures = true\n'
+        return f'[virus]\nclamd = "{address}"\nallow_test_signatures = true\n' + auth
     chain = [n for n in shipped_chain() if n != "virus"]
-    return "[filters]\nchain = [" + ", ".join(f'"{n}"' for n in chain) + "]\n"
+    return "[filters]\nchain = [" + ", ".join(f'"{n}"' for n in chain) + "]\n" + auth
 
 
 def write_directory(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:

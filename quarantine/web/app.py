@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
+from quarantine.image_evidence import LOCKED_REFUSED, LOCKED_TEXT, POLICE_EXPORT, VIEW_IMAGE, police_export
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
@@ -141,6 +142,7 @@ class ReviewApp:
     next_hop: Callable[[], Any]  # -> NextHop | None (the running gateway's)
     signer: LinkSigner
     notifier: Any = None  # quarantine.notify.Notifier
+    escalator: Any = None  # quarantine.escalation.Escalator
 
     def __post_init__(self) -> None:
         web = self.settings.web
@@ -154,6 +156,14 @@ class ReviewApp:
         self.env.filters["age"] = _age
         self.env.globals["SAFEGUARDING"] = SAFEGUARDING
         self.env.globals["school"] = self.settings.school.name
+        self.env.globals["sso_providers"] = [(p.name, p.label or p.name) for p in web.sso]
+        self.sso = None
+        if web.sso:
+            from quarantine.web.oidc import SsoLogin
+
+            self.sso = SsoLogin({p.name: p for p in web.sso}, self.users,
+                                load_secret(Path(self.settings.quarantine.path), self.store), web.base_url,
+                                self.secure, self.start_session, self.login_error, self.db)
 
     # -- plumbing ------------------------------------------------------------------
     async def db(self, fn, *args):
@@ -250,13 +260,27 @@ class ReviewApp:
             await self.db(self.review.audit, name or "?", WebAction.LOGIN_FAILED, None, "", {"address": address})
             return again("That name and password do not match an active account.", 401)
         await self.limiter.succeeded(name)
+        response = await self.start_session(user, request, "password", nxt)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    async def start_session(self, user: Any, request: Request, via: str, nxt: str) -> Response:
+        """A signed-in user (password or single sign-on): session, audit row, redirect home."""
+        address = request.client.host if request.client else "?"
         token = await self.db(self.sessions.create, user)
-        await self.db(self.review.audit, user.name, WebAction.LOGIN, None, "", {"address": address})
+        await self.db(self.review.audit, user.name, WebAction.LOGIN, None, "", {"address": address, "via": via})
+        nxt = _safe_next(nxt)
         target = nxt if nxt != "/" else ROLE_HOME[user.role]
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=self.secure(request),
                             path="/")
-        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    def login_error(self, request: Request, message: str, status: int) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = self.render("login.html", request, None, status, csrf_login=token, next="/", message=message)
+        response.set_cookie(LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict",
+                            secure=self.secure(request), path="/login")
         return response
 
     async def logout(self, request: Request, auth: Auth) -> Response:
@@ -380,7 +404,7 @@ class ReviewApp:
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
         return self.render("message.html", request, auth, m=held, r=rendered, sg=sg, granted=granted,
                            history=history, notes=notes, fps=fps, requests=requests, alerts=alerts,
-                           sender_list=sender_list, done=done,
+                           sender_list=sender_list, done=done, locked=held.locked, locked_text=LOCKED_TEXT,
                            held_rcpts=[a for a, i in held.recipients.items() if i["status"] == "held"],
                            open_alerts=[a for a in alerts if not a["acked_at"]])
 
@@ -499,6 +523,8 @@ class ReviewApp:
         index = _int(form.get("index"), -1)
         if not reason:
             return self.error(request, auth, 400, "A reason is needed", "Downloading an attachment needs a reason.")
+        if denied := await self._locked(request, auth, held, "download", reason):
+            return denied
         if denied := await self._needs_open(request, auth, held):
             return denied
         if not held.path:
@@ -524,10 +550,60 @@ class ReviewApp:
             return self.error(request, auth, 400, "A reason is needed", "Exporting evidence needs a reason.")
         if denied := await self._needs_open(request, auth, held):
             return denied
+        if held.locked:  # hashes only: no .eml, no image (quarantine/image_evidence.py)
+            await self.db(self.review.audit, auth.user.name, POLICE_EXPORT, held.id, reason[:500])
+            data = await self.db(self._police_export_sync, held)
+            return Response(data, media_type="application/zip",
+                            headers={"content-disposition": f'attachment; filename="police-hashes-{held.id}.zip"'})
         await self.db(self.review.audit, auth.user.name, WebAction.EXPORT, held.id, reason[:500])
         data = await self.db(self._bundle_sync, held)
         return Response(data, media_type="application/zip",
                         headers={"content-disposition": f'attachment; filename="evidence-{held.id}.zip"'})
+
+    def _police_export_sync(self, held: HeldMessage) -> bytes:
+        raw = self.store.raw_sync(held) if held.path else None
+        return police_export(raw, held, self.store.audit_sync(held.id), _audit_csv)
+
+    async def _locked(self, request: Request, auth: Auth, held: HeldMessage, what: str,
+                      reason: str = "") -> Response | None:
+        """A locked hold's images leave for nobody, the DSL included; each refusal is audited."""
+        if not held.locked:
+            return None
+        await self.db(self.review.audit, auth.user.name, LOCKED_REFUSED, held.id, reason[:500], {"asked": what})
+        return self.error(request, auth, 403, "Locked hold", LOCKED_TEXT)
+
+    async def show_image(self, request: Request, auth: Auth) -> Response:
+        """One image attachment, shown only on an explicit click with a reason, audited; never
+        for a locked hold, and for a safeguarding hold only after its reasoned open."""
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        form = request.state.form
+        reason = str(form.get("reason", "")).strip()
+        index = _int(form.get("index"), -1)
+        if denied := await self._locked(request, auth, held, "show_image", reason):
+            return denied
+        if not reason:
+            return self.error(request, auth, 400, "A reason is needed", "Showing an image needs a reason.")
+        if denied := await self._needs_open(request, auth, held):
+            return denied
+        if not held.path:
+            return self.error(request, auth, 410, "Gone", "The content of this message is no longer kept.")
+        from filters.image_parts import image_type
+
+        raw = await self.db(self.store.raw_sync, held)
+        try:
+            _, data = attachment_bytes(raw, held.mail_from, list(held.recipients), index)
+        except IndexError:
+            return self.error(request, auth, 404, "Not found", "No such attachment.")
+        kind = image_type(data)
+        if kind not in ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"):
+            return self.error(request, auth, 415, "Not an image", "That attachment is not an image a browser shows.")
+        await self.db(self.review.audit, auth.user.name, VIEW_IMAGE, held.id, reason[:500],
+                      {"index": index, "sha256": hashlib.sha256(data).hexdigest()})
+        # the bytes' own type (never the declared one), inline, with a CSP that lets nothing else load
+        return Response(data, media_type=kind, headers={
+            "content-disposition": "inline", "content-security-policy": "default-src 'none'; img-src 'self'"})
 
     async def _needs_open(self, request: Request, auth: Auth, held: HeldMessage) -> Response | None:
         """A safeguarding hold's content (attachments, evidence bundle) leaves only after the
@@ -627,6 +703,32 @@ class ReviewApp:
         await self.db(self.review.add_release_request_sync, held.id, link.who or held.mail_from, reason)
         return self.render("request.html", request, None, m=held, used=False, sent=True)
 
+    async def ack_page(self, request: Request) -> Response:
+        """The acknowledge link of an escalation mail/SMS (quarantine/escalation.py). No login: the
+        signed link is the key, and it shows no content. GET only asks (link previewers and SMS
+        apps fetch links); the POST acknowledges, audited under the contact's name."""
+        token = request.path_params["token"]
+        try:
+            link = self.signer.read(token)
+            if link.action != "ack":
+                raise LinkError("This link is not valid.")
+        except LinkError as exc:
+            return self.render("error.html", request, None, 400, title="Link not valid", text=str(exc))
+        try:
+            held = await self.store.get(link.message_id)
+        except StoreError:
+            return self.render("error.html", request, None, 404, title="Not found", text="This alert is gone.")
+        who = link.who or "escalation contact"
+        ctx = dict(token=token, who=who, level=held.level, message_id=held.id)
+        if request.method == "GET":
+            return self.render("ack.html", request, None, acked=False, **ctx)
+        if self.escalator is not None:
+            await self.escalator.acknowledge(held.id, who, "acknowledge link")
+        else:  # a web UI without the gateway's escalator: the alert row is what the tree reads
+            await self.db(self.review.ack_alerts_sync, held.id, who[:64])
+            await self.db(self.review.audit, who[:64], "escalation_ack", held.id, "acknowledge link")
+        return self.render("ack.html", request, None, acked=True, **ctx)
+
     # -- audit, counts, admin ----------------------------------------------------------------
     def _audit_filters(self, request: Request) -> tuple[dict, dict[str, str]]:
         p = request.query_params
@@ -701,6 +803,8 @@ class ReviewApp:
             Route("/login", self.login_get, methods=["GET"]),
             Route("/login", self.login_post, methods=["POST"]),
             Route("/logout", self.page(None, self.logout), methods=["POST"]),
+            *([Route("/login/sso/{name}", self.sso.start, methods=["GET"]),
+               Route("/login/sso/{name}/callback", self.sso.callback, methods=["GET"])] if self.sso else []),
             Route("/", self.page(None, self.home)),
             Route("/queue", self.page(P.QUEUE, self.queue)),
             Route("/bulk", self.page(P.QUEUE, self.bulk), methods=["POST"]),
@@ -708,11 +812,13 @@ class ReviewApp:
             Route("/m/{id}/open", self.page(P.SAFEGUARDING, self.open_safeguarding), methods=["POST"]),
             Route("/m/{id}/act", self.page(P.QUEUE, self.act), methods=["POST"]),
             Route("/m/{id}/attachment", self.page(P.QUEUE, self.download), methods=["POST"]),
+            Route("/m/{id}/image", self.page(P.QUEUE, self.show_image), methods=["POST"]),
             Route("/m/{id}/bundle", self.page(P.QUEUE, self.bundle), methods=["POST"]),
             Route("/m/{id}/chain-letter", self.page(P.QUEUE, self.add_chain_letter), methods=["POST"]),
             Route("/l/{token}", self.page(P.QUEUE, self.link_get), methods=["GET"]),
             Route("/l/{token}", self.page(P.QUEUE, self.link_post), methods=["POST"]),
             Route("/request/{token}", self.request_page, methods=["GET", "POST"]),
+            Route("/ack/{token}", self.ack_page, methods=["GET", "POST"]),
             Route("/audit", self.page(P.AUDIT, self.audit_page)),
             Route("/audit.csv", self.page(P.AUDIT, self.audit_csv)),
             Route("/counts", self.page(P.COUNTS, self.counts)),
@@ -744,7 +850,7 @@ def _csv_safe(text: str) -> str:
 
 
 def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: Callable[[], Any] | Any = None,
-                      signer: LinkSigner | None = None, notifier: Any = None):
+                      signer: LinkSigner | None = None, notifier: Any = None, escalator: Any = None):
     """The review UI as an ASGI app (security headers applied). `next_hop`: the running
     gateway's NextHop, or a callable returning it (it may be created after the app)."""
     getter = next_hop if callable(next_hop) else (lambda: next_hop)
@@ -752,7 +858,7 @@ def create_review_app(settings: Settings, store: QuarantineStore, *, next_hop: C
         signer = notifier.signer  # one key: links the notifier mails must verify here
     if signer is None:
         signer = LinkSigner(load_secret(Path(settings.quarantine.path), store), settings.notify.link_hours * 3600)
-    return ReviewApp(settings, store, getter, signer, notifier).asgi()
+    return ReviewApp(settings, store, getter, signer, notifier, escalator).asgi()
 
 
 def review_routes(settings: Settings, store: QuarantineStore, **kwargs: Any) -> list[BaseRoute]:

@@ -10,8 +10,9 @@ from filters.base import Category, FilterContext, Severity
 from filters.policy import Policy
 from tests.factories import make_message, make_settings, make_view
 from tests.gateway.conftest import make_gateway  # noqa: F401  (the SMTP test's fixture)
-from tests.filters.test_extract import (JPEG, MZ, PNG, make_docx, make_encrypted_pdf, make_encrypted_zip,
-                                        make_lying_zip, make_macro_docx, make_nested_zip_bomb, make_ole, make_pdf,
+from tests.filters.test_extract import (JPEG, MZ, PNG, make_7z, make_7z_declaring, make_docx, make_encrypted_pdf,
+                                        make_encrypted_zip, make_lying_zip, make_macro_docx, make_nested_zip_bomb,
+                                        make_ole, make_pdf,
                                         make_rar4, make_rar4_declaring, make_seven_zip_encrypted_header, make_tar,
                                         make_xlsx, make_zip, make_zip64_zeros)
 
@@ -174,6 +175,8 @@ async def test_nested_zip_bomb_is_a_high_finding_naming_where() -> None:
     ("zeros.zip", lambda: make_zip64_zeros("zeros.bin", 10 << 10)),
     ("logs.tar.gz", lambda: make_tar({"big.log": b"\0" * (20 << 20)}, "w:gz")),
     ("backup.rar", lambda: make_rar4_declaring(10 << 30)),
+    ("disk.7z", lambda: make_7z_declaring("disk.img", 10 << 30)),
+    ("zeros.7z", lambda: make_7z({"zeros.bin": b"\0" * (4 << 20)})),
     ("data.gz", lambda: gzip_zeros()),
     ("small.zip", lambda: make_lying_zip(bytes(range(256)) * 8192, 1000)),
 ])

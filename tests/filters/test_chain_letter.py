@@ -159,7 +159,8 @@ async def test_bulk_same_body_from_several_senders_with_real_store(tmp_path: Pat
 
 
 async def test_severity_follows_score() -> None:
-    flt, _ = make_filter(high_threshold=6.0)
+    # the cue scores only: the learned score would add to both (tests/filters/test_chain_letter_model.py)
+    flt, _ = make_filter(high_threshold=6.0, model=False)
     strong = ("fwd dis 2 10 ppl in 5 mins or ur mum will die 2nite. dont break the chain. "
               "it really works, not a joke!!")
     weak = "Send this to 10 people or you will have bad luck."

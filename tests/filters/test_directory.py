@@ -78,6 +78,66 @@ def test_check_names_a_missing_or_unreadable_file(tmp_path):
     assert check_directory_csv(tmp_path) == [f"{tmp_path}: cannot read directory: Is a directory"]
 
 
+# --- issue 21 clause 1: year groups, forms, tutors, sets -----------------------------------------
+from datetime import date  # noqa: E402
+
+from filters.directory import YearRule, compile_year_pattern, parse_year, school_year_start  # noqa: E402
+
+
+def _csv(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_year_form_tutor_and_groups_columns(tmp_path):
+    csv = _csv(tmp_path / "d.csv", "email,role,name,personal_email,year,form,tutor_email,group\n"
+               "sam@pupils.school.sch.uk,student,Sam,,Year 9,9B,Mr.Tutor@school.sch.uk,sixth_form;Choir\n"
+               "amy@pupils.school.sch.uk,student,Amy,,Y7,7A,,\n")
+    d = Directory(csv, {}, ("school.sch.uk",))
+    assert d.year_of("sam@pupils.school.sch.uk") == 9
+    assert d.tutor_of("sam@pupils.school.sch.uk") == "mr.tutor@school.sch.uk"
+    assert d.groups_of("sam@pupils.school.sch.uk") == ("sixth_form", "choir", "9b")
+    assert d.year_of("amy@pupils.school.sch.uk") == 7
+    assert d.year_of("nobody@pupils.school.sch.uk") is None
+
+
+def test_bad_year_cell_is_named_by_line(tmp_path):
+    from filters.directory import check_directory_csv
+    csv = _csv(tmp_path / "d.csv", "email,role,year\na@school.sch.uk,student,Year Twelve\n")
+    [problem] = check_directory_csv(csv)
+    assert "line 2" in problem and "year must be a year group" in problem
+
+
+@pytest.mark.parametrize("text,year", [("7", 7), ("Y11", 11), ("year 13", 13), ("R", 0), ("", None)])
+def test_parse_year(text, year):
+    assert parse_year(text) == year
+
+
+@pytest.mark.parametrize("today,start", [(date(2026, 8, 31), 2025), (date(2026, 9, 1), 2026),
+                                         (date(2027, 1, 5), 2026)])
+def test_school_year_rolls_over_on_1_september(today, start):
+    assert school_year_start(today) == start
+
+
+def test_year_from_address_pattern_rolls_over(tmp_path):
+    rule = YearRule(compile_year_pattern("{yy}{initial}{surname}@students.school.sch.uk"), 7)
+    today = [date(2026, 8, 31)]
+    d = Directory(None, {"students.school.sch.uk": "student"}, ("school.sch.uk",), year_rule=rule,
+                  today=lambda: today[0])
+    assert d.year_of("24jsmith@students.school.sch.uk") == 8  # started Sept 2024: Year 8 in 2025-26
+    today[0] = date(2026, 9, 1)
+    assert d.year_of("24jsmith@students.school.sch.uk") == 9
+    assert d.year_of("jsmith@students.school.sch.uk") is None  # no year in the address
+    assert d.year_of("09jsmith@students.school.sch.uk") is None  # a leaver
+    assert d.year_of("24jsmith@school.sch.uk") is None  # staff domain: not a pupil
+
+
+def test_bad_year_pattern_is_a_config_error(tmp_path):
+    from config.loader import ConfigError
+    from tests.factories import make_settings
+    with pytest.raises(ConfigError) as info:
+        make_settings(tmp_path, directory={"year_pattern": "{surname}@students.school.sch.uk"})
+    assert "[directory] year_pattern" in str(info.value) and "{yy}" in str(info.value)
 @pytest.mark.parametrize("address", [
     "a@b.c", "<A.B@C.D>", "a..b@c.d", ".a@b.c", "a.@b.c", "a@b", "<a@b.c", "a@b.c>", "O'Brien@x.org",
     "a+tag@x.co.uk", "user%other@x", "host!user@x", "a@-x.com", "a@x..com", "a=b@x", "{a}@x", "~@x",

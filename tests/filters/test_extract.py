@@ -651,6 +651,67 @@ def make_rar4_declaring(unpacked: int, packed: int = 10) -> bytes:
     return marker + main + header + fixed + name + b"\0" * packed
 
 
+def _7z_uint(value: int) -> bytes:
+    """7z's variable-length number (7zFormat.txt "UINT64"), any size."""
+    for extra in range(9):
+        if extra == 8 or value < (1 << (7 * (extra + 1))):
+            break
+    if extra == 8:
+        return b"\xff" + struct.pack("<Q", value)
+    high = value >> (8 * extra)
+    first = (0xFF00 >> extra) & 0xFF | high
+    return bytes([first]) + (value & ((1 << (8 * extra)) - 1)).to_bytes(extra, "little")
+
+
+def make_7z_declaring(name: str, unpacked: int, packed: bytes = b"\0" * 16) -> bytes:
+    """A 7z with a plain (not encoded) header declaring one file of `unpacked` bytes
+    stored with the Copy coder in `packed`: what a hand-made 7z bomb says of itself.
+    CRCs correct: py7zr opens it (test_7z_fixtures_are_what_they_claim)."""
+    names = name.encode("utf-16-le") + b"\0\0"
+    header = (b"\x01\x04"                                               # kHeader, kMainStreamsInfo
+              + b"\x06\x00\x01\x09" + _7z_uint(len(packed)) + b"\x00"   # kPackInfo: one stream
+              + b"\x07\x0b\x01\x00\x01\x01\x00"                        # one folder: one coder, Copy
+              + b"\x0c" + _7z_uint(unpacked) + b"\x00"                    # its unpacked size
+              + b"\x08\x00"                                              # kSubStreamsInfo: one file
+              + b"\x00"                                                  # end of streams info
+              + b"\x05\x01\x11" + _7z_uint(len(names) + 1) + b"\x00" + names + b"\x00"  # kFilesInfo
+              + b"\x00")
+    tail = struct.pack("<QQI", len(packed), len(header), zlib.crc32(header))
+    return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(tail)) + tail + packed + header
+
+
+def make_7z(files: dict[str, bytes], **options) -> bytes:
+    """A real 7z archive written by py7zr (LZMA2, encoded header: as 7-Zip writes)."""
+    import py7zr
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", **options) as archive:
+        for name, payload in files.items():
+            archive.writestr(payload, name)
+    return buf.getvalue()
+
+
+def test_7z_fixtures_are_what_they_claim(tmp_path) -> None:
+    import py7zr
+
+    with py7zr.SevenZipFile(io.BytesIO(make_7z_declaring("disk.img", 10 << 30))) as archive:
+        [info] = archive.list()
+        assert (info.filename, info.uncompressed) == ("disk.img", 10 << 30)
+    data = make_7z({"a.txt": b"hello\n" * 100, "b/c.txt": b"x"})
+    with py7zr.SevenZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(path=tmp_path)
+    assert (tmp_path / "a.txt").read_bytes() == b"hello\n" * 100
+    assert data[32:].find(b"a.txt") < 0  # names only in the LZMA-packed header
+
+
+def test_7z_listing_reads_the_header_not_the_contents() -> None:
+    data = make_7z({"notes.txt": b"The trip leaves at nine.\n" * 4000, "photo.raw": os.urandom(50_000),
+                    "empty.txt": b""})
+    entries, folders = extract.seven_zip_listing(io.BytesIO(data))
+    assert {e.name: e.unpacked for e in entries} == {"notes.txt": 100_000, "photo.raw": 50_000, "empty.txt": 0}
+    assert sum(u for u, _ in folders) == 150_000 and all(p > 0 for _, p in folders)
+
+
 def test_bomb_fixtures_are_what_they_claim() -> None:
     assert crc32_of_zeros(3) == zlib.crc32(b"\0" * (3 << 20))
     assert crc32_of_zeros(6) == zlib.crc32(b"\0" * (6 << 20))
@@ -682,6 +743,14 @@ def test_bomb_fixtures_are_what_they_claim() -> None:
      "in.zip", "ratio"),
     ("RAR declaring 10 GiB", lambda: make_rar4_declaring(10 << 30), "zeros.bin", "declares 10.0 GiB"),
     ("RAR at 100000:1", lambda: make_rar4_declaring(100 << 20, packed=1000), "", "ratio of 104858:1"),
+    ("7z declaring 10 GiB", lambda: make_7z_declaring("disk.img", 10 << 30), "disk.img", "declares 10.0 GiB"),
+    ("7z declaring 100 MiB in 16 bytes", lambda: make_7z_declaring("a.bin", 100 << 20), "a.bin", "ratio of"),
+    ("7z of zeros (py7zr)", lambda: make_7z({"read.me": b"hi", "zeros.bin": b"\0" * (4 << 20)}), "read.me",
+     "ratio of"),
+    ("7z inside a zip", lambda: make_zip({"in.7z": make_7z_declaring("disk.img", 10 << 30)}), "in.7z > disk.img",
+     "declares 10.0 GiB"),
+    ("zip bomb inside a 7z", lambda: make_7z({"b.zip": make_zip64_zeros("z.bin", 10 << 10)}), "b.zip",
+     "ratio of"),
 ])
 def test_archive_bombs_are_found_quickly(name: str, data, where: str, why: str) -> None:
     payload = data()
@@ -711,6 +780,12 @@ def _nest(levels: int) -> bytes:
     ("encrypted zip", lambda: make_encrypted_zip({"a.txt": b"secret " * 100})),
     ("truncated gzip", lambda: gzip.compress(b"hello " * 1000)[:50]),
     ("broken zip", lambda: b"PK\x03\x04" + os.urandom(300)),
+    ("7z of text", lambda: make_7z({"notes.txt": b"The trip leaves at nine.\n" * 2000})),
+    ("7z of a photo", lambda: make_7z({"photo.raw": os.urandom(2 << 20)})),
+    ("7z stored", lambda: make_7z_declaring("photo.raw", 2 << 20, os.urandom(2 << 20))),
+    ("7z header-encrypted", lambda: make_7z({"secret.txt": b"s" * 100}, password="pw", header_encryption=True)),
+    ("7z hand-made headers", lambda: make_seven_zip_packed_header(encrypted=False)),
+    ("truncated 7z", lambda: make_7z({"notes.txt": b"hello " * 1000})[:40]),
 ])
 def test_ordinary_archives_are_not_bombs(name: str, data) -> None:
     assert find_archive_bomb(data()) is None, name
@@ -728,6 +803,8 @@ def test_bomb_limits_are_settable_and_time_bounded() -> None:
     assert find_archive_bomb(text, BombLimits(max_member_bytes=1 << 20)).reason.startswith("declares 2.4 MiB")
     assert find_archive_bomb(_nest(3), BombLimits(max_depth=2)) is None  # l2.zip > l1.zip: level 2
     assert "nested more than 1" in find_archive_bomb(_nest(3), BombLimits(max_depth=1)).reason
+    solid = make_7z({"a.txt": b"The trip leaves at nine.\n" * 100_000})
+    assert "declares 2.4 MiB" in find_archive_bomb(solid, BombLimits(max_member_bytes=1 << 20)).reason
     slow = find_archive_bomb(gzip.compress(os.urandom(1 << 20)), BombLimits(max_seconds=0.0))
     assert slow is not None and "within 0 s" in slow.reason
 

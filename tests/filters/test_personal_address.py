@@ -254,8 +254,12 @@ OUTBOUND_CASES = [
      "sarah.jones@gmail.com", [], set(), Action.PASS),
     ("parent-about-own-child-sen", "Amy Jones's EHCP review is on Monday; attendance has improved.",
      "sarah.jones@gmail.com", [], set(), Action.PASS),
+    # issue 21 clause 4: a pupil spreadsheet to ANY external domain is held (was: passed, no finding);
+    # the same body without the sheet is ordinary supplier mail
     ("supplier-company-domain", "Please invoice for 30 Year 9 textbooks.", "orders@stationers.co.uk",
-     [("pupils.csv", "text/csv", _csv(PUPIL_TABLE))], set(), Action.PASS),
+     [("pupils.csv", "text/csv", _csv(PUPIL_TABLE))], {"PUPIL_DATA_TO_EXTERNAL"}, Action.HOLD),
+    ("supplier-no-sheet", "Please invoice for 30 Year 9 textbooks.", "orders@stationers.co.uk",
+     [], set(), Action.PASS),
     ("local-club-gmail", "Training is on Thursday for the Year 7 football club, see you there.",
      "hillsidejuniorsfc@gmail.com", [], set(), Action.PASS),
     ("another-smith-parent", WORK_NOTE, "John Smith <jsmith@gmail.com>", [], set(), Action.PASS),

@@ -35,7 +35,7 @@ domains = ["{SCHOOL_DOMAIN}"]
 [gateway]
 listen = "127.0.0.1:{port}"
 next_hop = "{sink_address}"
-workers = 1  # nodes, not workers, are under test; one process each starts faster
+workers = 1
 [quarantine]
 path = "{directory / 'q'}"
 database_url = "{pg}"
@@ -85,8 +85,8 @@ def two_nodes(tmp_path, pg_url, sink, shared_redis):
                                               for n in "ab")
     procs = {"a": start_gateway(config_a, tmp_path / "a.log"), "b": start_gateway(config_b, tmp_path / "b.log")}
     try:
-        wait_listening(port_a, 60)
-        wait_listening(port_b, 60)
+        wait_listening(port_a, 180)  # two nodes load every model at once on a shared machine
+        wait_listening(port_b, 180)
         yield {"a": (config_a, port_a), "b": (config_b, port_b), "procs": procs, "pg": pg_url}
     finally:
         for proc in procs.values():

@@ -100,7 +100,8 @@ async def test_a_line_beyond_max_line_length_gets_552(make_gateway, mx_sink):
     (b"MAIL FROM:<a\x00b@example.org>", b"501", b"5.1.7"),
     (b"MAIL FROM:<jos\xe9@example.org> SMTPUTF8", b"501", b"5.1.7"),  # Latin-1, not UTF-8
     (b"MAIL FROM:<jos\xc3\xa9@example.org>", b"553", b"5.6.7"),  # UTF-8 without SMTPUTF8
-    (b"MAIL FROM:<a@example..org>", b"553", b"5.1.3"),  # aiosmtpd's own parser refuses it first
+    (b"MAIL FROM:<a@example..org>", b"501", b"5.1.7"),  # aiosmtpd's own parser refuses it first
+    (b"MAIL FROM:<a@b@example.org>", b"501", b"5.1.7"),
     (b"MAIL FROM:<a@-bad.example.org>", b"501", b"5.1.7"),
 ])
 async def test_bad_sender_address_refused_at_mail(make_gateway, mx_sink, command, code, enhanced):
@@ -114,6 +115,7 @@ async def test_bad_sender_address_refused_at_mail(make_gateway, mx_sink, command
     (b"RCPT TO:<b\xffob@school.sch.uk>", b"501", b"5.1.3"),
     (b"RCPT TO:<b\xc3\xb6b@school.sch.uk>", b"553", b"5.6.7"),  # the MAIL had no SMTPUTF8
     (b"RCPT TO:<bob>", b"501", b"5.1.3"),
+    (b"RCPT TO:<bob@example..org>", b"501", b"5.1.3"),  # aiosmtpd's parser: its 553 reworded
 ])
 async def test_bad_recipient_address_refused_at_rcpt(make_gateway, mx_sink, command, code, enhanced):
     gw = await make_gateway(next_hop=mx_sink.address)
@@ -217,13 +219,10 @@ async def test_data_timeout_counts_the_upload_only(make_gateway, mx_sink):
 
 @pytest.fixture
 def silent_dns():
-    """A real UDP DNS port that never answers (root may bind 53 on a loopback address)."""
+    """A real UDP DNS port (loopback, port 0) that receives queries and never answers."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind(("127.0.0.77", 53))
-    except OSError as exc:
-        pytest.fail(f"cannot bind a silent DNS server on 127.0.0.77:53: {exc}")
-    yield "127.0.0.77"
+    sock.bind(("127.0.0.1", 0))
+    yield f"127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
 
 
@@ -331,3 +330,57 @@ async def test_school_sender_from_trusted_network_is_internal_without_finding(ma
     [delivered] = mx_sink.messages
     assert b"X-Schoolgate-Findings" not in delivered.data
     assert await gw.store.run(gw.store.list_sync) == []
+
+
+# --- sender authentication in the shipped chain (DKIM/SPF/DMARC over a loopback DNS) ---------
+@pytest.fixture
+def dns_server():
+    from tests.dns_server import DnsServer
+
+    server = DnsServer().start()
+    yield server
+    server.stop()
+
+
+async def test_shipped_chain_checks_spf_against_dns_and_tags_a_fail(make_gateway, mx_sink, dns_server):
+    dns_server.set({("example.org", "TXT"): ["v=spf1 ip4:192.0.2.1 -all"],
+                    ("_dmarc.example.org", "TXT"): ["v=DMARC1; p=none"]})
+    gw = await make_gateway(next_hop=mx_sink.address, gateway=UNTRUSTED,
+                            authentication={"nameservers": [dns_server.address]})
+    assert "authentication" in gw.gateway.settings.filters.chain
+    raw = crlf(make_message("Newsletter", sender="news@example.org"))
+    assert await send(gw.port, "news@example.org", [TEACHER], raw) == {}
+    [delivered] = mx_sink.messages
+    head = delivered.data.split(b"\r\n\r\n", 1)[0]
+    assert b"SPF_FAIL" in head and b"DMARC_FAIL" in head
+    assert b"Authentication-Results: schoolgate.local;" in head and b"spf=fail" in head
+    assert ("example.org", "TXT") in dns_server.queries
+
+
+async def test_dns_down_tags_inbound_mail_instead_of_tempfailing_it(make_gateway, mx_sink, silent_dns):
+    # CI and a school with a broken resolver: no DNS answers at all
+    gw = await make_gateway(next_hop=mx_sink.address, gateway=UNTRUSTED,
+                            authentication={"nameservers": [silent_dns], "dns_timeout": 0.5, "dns_budget": 1})
+    started = time.monotonic()
+    for n in range(4):
+        raw = crlf(make_message(f"Parents' evening {n}", sender="parent@example.org"))
+        assert await send(gw.port, "parent@example.org", [TEACHER], raw) == {}
+    # two messages wait for DNS (bounded); then the resolver is marked down and the rest do not
+    assert time.monotonic() - started < 8
+    assert len(mx_sink.messages) == 4
+    for message in mx_sink.messages:
+        head = message.data.split(b"\r\n\r\n", 1)[0]
+        assert b"X-Schoolgate-Findings: AUTH_TEMPERROR" in head
+        assert b"dkim=temperror" in head and b"spf=temperror" in head
+    metrics = gw.gateway.metrics.render().decode()
+    assert 'schoolgate_filter_failures_total{filter="authentication",kind="dns"} 4.0' in metrics
+
+
+async def test_dns_down_with_on_error_tempfail_is_451(make_gateway, mx_sink, silent_dns):
+    gw = await make_gateway(next_hop=mx_sink.address, gateway=UNTRUSTED,
+                            authentication={"nameservers": [silent_dns], "dns_timeout": 0.3, "dns_budget": 0.5,
+                                            "on_error": "tempfail"})
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await send(gw.port, "parent@example.org", [TEACHER], crlf(make_message("hello")))
+    assert info.value.smtp_code == 451
+    assert mx_sink.messages == []

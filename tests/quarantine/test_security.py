@@ -21,7 +21,9 @@ from tests.quarantine.conftest import FAST_HASH, PASSWORD, Review, csrf_of
 #   /login          its own double-submit token (the login cookie); tested below
 #   /request/{token} a sender's release request, no session at all: the signed, single-use
 #                   link in the notice is the key, so a forged cross-site post has nothing to ride on
-NOT_SESSION_FORMS = {"/login", "/request/{token}"}
+#   /ack/{token}    an escalation contact's acknowledge (quarantine/escalation.py), no session: the
+#                   signed link in the alert mail/SMS is the key; acknowledging reveals nothing
+NOT_SESSION_FORMS = {"/login", "/request/{token}", "/ack/{token}"}
 
 
 def post_routes(app) -> set[str]:
@@ -74,6 +76,7 @@ FORMS = {
     "/m/{id}/open": {"reason": "incident 7"},
     "/m/{id}/act": {"action": "delete", "reason": "spam", "confirm": "yes"},
     "/m/{id}/attachment": {"index": "0", "reason": "check"},
+    "/m/{id}/image": {"index": "0", "reason": "check"},
     "/m/{id}/bundle": {"reason": "incident 7"},
     "/m/{id}/chain-letter": {"reason": "the luck chain again"},
     "/l/{token}": {"confirm": "yes", "reason": "from the digest"},
