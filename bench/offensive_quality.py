@@ -142,6 +142,7 @@ async def ham_false_holds(flt: OffensiveFilter) -> tuple[int, dict[str, int], li
     policy = Policy(settings)
     held = {"pupil": 0, "staff": 0}
     examples: list[str] = []
+    safeguarding: list[str] = []  # issue 17: no safeguarding finding on any ham message
     times: list[float] = []
     paths = ham_messages()
     for path in paths:
@@ -154,11 +155,15 @@ async def ham_false_holds(flt: OffensiveFilter) -> tuple[int, dict[str, int], li
         findings = await flt.check(view)
         times.append((time.perf_counter() - start) * 1000 / max(1.0, len(view.all_text) / 2048))
         verdict = policy.decide(view, findings)
+        if any(f.safeguarding or f.level >= 4 for f in verdict.findings):
+            safeguarding.append(f"{path.name[:10]} {[(f.code, f.level, f.evidence[:2]) for f in findings]}")
         for who, address in (("pupil", f"pupil@pupils.{SCHOOL}"), ("staff", f"teacher@{SCHOOL}")):
             if verdict.actions[address] >= Action.HOLD:
                 held[who] += 1
                 if who == "pupil":
                     examples.append(f"{path.name[:10]} {[(f.code, f.evidence[:2]) for f in findings]}")
+    examples[:0] = [f"SAFEGUARDING {line}" for line in safeguarding]
+    held["safeguarding finding (any level 4+)"] = len(safeguarding)
     return len(paths), held, examples, times
 
 
@@ -194,7 +199,8 @@ def main() -> None:
     if not args.no_ham:
         total, held, examples, times = asyncio.run(ham_false_holds(flt))
         for who, count in held.items():
-            print(f"SpamAssassin ham test: {count}/{total} held for a {who} recipient = {100 * count / total:.2f}%")
+            what = who if who.startswith("safeguarding") else f"held for a {who} recipient"
+            print(f"SpamAssassin ham test: {count}/{total} {what} = {100 * count / total:.2f}%")
         for line in examples[:10]:
             print("  held:", line)
         times.sort()

@@ -90,6 +90,14 @@ class Category(StrEnum):
     AUTHENTICATION = "authentication"
     SPOOFING = "spoofing"
     PARSE_ERROR = "parse_error"
+    # the UK Safer Internet Centre's monitoring categories beyond the above (issue 17,
+    # docs/safeguarding.md): the first three are safeguarding (hold floor, DSL alerted)
+    SEXTORTION = "sextortion"  # sextortion and intimate-image abuse
+    COERCIVE_CONTROL = "coercive_control"
+    EXPLOITATION = "exploitation"  # child sexual or criminal exploitation (CSE, county lines)
+    DRUGS = "drugs"
+    GAMBLING = "gambling"
+    FRAUD = "fraud"
     SENDER_LIST = "sender_list"  # reviewers' allow/block decisions about a sender
     DELIVERY = "delivery"  # the next hop refused a copy the others got (gateway/dispatch.py keeps it)
     # an image on the school's hash list of known indecent images, or one the nudity
@@ -101,7 +109,8 @@ class Category(StrEnum):
 
 
 SAFEGUARDING_CATEGORIES: frozenset[Category] = frozenset(
-    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM, Category.INDECENT_IMAGE}
+    {Category.MEETING, Category.SELF_HARM, Category.GROOMING, Category.EXTREMISM, Category.INDECENT_IMAGE,
+     Category.SEXTORTION, Category.COERCIVE_CONTROL, Category.EXPLOITATION}
 )
 
 # Holds with these categories are locked: their images are never rendered, downloaded,

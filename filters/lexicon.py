@@ -31,6 +31,9 @@ from filters.errors import SchoolgateError
 from filters.text_normalise import MASK, Normalised, Token, normalise, squeeze
 
 ALLOW = "allow"
+# The reviewers' site allowlist, kept in the quarantine directory (quarantine/feedback.py
+# writes it from the review UI; the offensive filter reads it at start).
+SITE_ALLOWLIST_FILE = "site_allowlist.txt"
 _SECTION = re.compile(r"^\[\s*([a-z_]+)\s+([a-z]+)\s*\]$")
 _MACRO = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -265,3 +268,4 @@ def read_patterns(path: Path, lexicon: Lexicon) -> list[Pattern]:
             raise LexiconError(f"{path}:{number}: bad regular expression: {exc}") from None
         patterns.append(Pattern(regex, kind, severity, where))
     return patterns
+

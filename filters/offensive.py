@@ -16,6 +16,15 @@ pupils accessing extremist material". Signals, combined:
 Educational framing (a staff lesson plan or incident report quoting a slur)
 lowers hate, sexual and profanity findings to low, with the cue in the reason;
 safeguarding findings are never lowered.
+
+Every finding carries a risk level 1-5 (filters/levels.py: the code's default,
+raised by a plan, a weapon at school or a secret meeting). Context decides the
+ambiguous cues (issue 17): grooming cues count only from an adult or outsider
+to a pupil, or from staff writing privately to one pupil; number codes such as
+"1488" only beside another extremist signal; a staff lesson or wellbeing
+newsletter naming self-harm is not a disclosure, nor is the quoted part of a
+reply, but a pupil's own words are; secrecy that belongs to the writer's own
+self-harm ("dont tell anyone") is not grooming.
 """
 from __future__ import annotations
 
@@ -31,27 +40,62 @@ from typing import Sequence
 from pydantic import Field
 
 from config.loader import LISTS_DIR
-from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
-from filters.lexicon import ALLOW, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
+from filters import levels
+from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SAFEGUARDING_CATEGORIES, Severity
+from filters.lexicon import ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
+from filters.text.quoted import split_quoted
 from filters.text.matcher import PatternDatabase
 from filters.text.sources import message_texts
 
-# list category -> (finding category, code). Profanity's code depends on severity.
-_KINDS: dict[str, tuple[Category, str]] = {
-    "profanity": (Category.PROFANITY, "OFFENSIVE_PROFANITY_MILD"),
-    "hate": (Category.HATE, "OFFENSIVE_HATE"),
-    "threat": (Category.THREAT, "OFFENSIVE_THREAT"),
-    "bullying": (Category.BULLYING, "OFFENSIVE_BULLYING"),
-    "sexual": (Category.SEXUAL, "OFFENSIVE_SEXUAL"),
-    "self_harm": (Category.SELF_HARM, "SAFEGUARDING_SELF_HARM"),
-    "grooming": (Category.GROOMING, "SAFEGUARDING_GROOMING"),
-    "extremism": (Category.EXTREMISM, "SAFEGUARDING_EXTREMISM"),
+# list category -> (finding category, code, the cues the level rules read).
+# Profanity's code depends on severity. Several list categories feed one code
+# (the grooming cues, the kinds of bullying) so the level can tell them apart.
+_KINDS: dict[str, tuple[Category, str, tuple[str, ...]]] = {
+    "profanity": (Category.PROFANITY, "OFFENSIVE_PROFANITY_MILD", ()),
+    "hate": (Category.HATE, "OFFENSIVE_HATE", ()),
+    "misogyny": (Category.HATE, "OFFENSIVE_MISOGYNY", ()),
+    "threat": (Category.THREAT, "OFFENSIVE_THREAT", ("explicit",)),
+    "weapon_school": (Category.THREAT, "SAFEGUARDING_WEAPON", ("weapon_school",)),
+    "bullying": (Category.BULLYING, "OFFENSIVE_BULLYING", ("insult",)),
+    "exclusion": (Category.BULLYING, "OFFENSIVE_BULLYING", ("exclusion",)),
+    "kys": (Category.BULLYING, "OFFENSIVE_BULLYING", ("kys",)),
+    "sexual": (Category.SEXUAL, "OFFENSIVE_SEXUAL", ()),
+    "porn": (Category.SEXUAL, "OFFENSIVE_PORNOGRAPHY", ()),
+    "self_harm": (Category.SELF_HARM, "SAFEGUARDING_SELF_HARM", ("disclosure",)),
+    "self_harm_mood": (Category.SELF_HARM, "SAFEGUARDING_SELF_HARM", ("mood",)),
+    "self_harm_topic": (Category.SELF_HARM, "SAFEGUARDING_SELF_HARM", ("topic",)),
+    "eating_disorder": (Category.SELF_HARM, "SAFEGUARDING_EATING_DISORDER", ("disclosure",)),
+    "eating_disorder_topic": (Category.SELF_HARM, "SAFEGUARDING_EATING_DISORDER", ("topic",)),
+    "grooming_secrecy": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("secrecy",)),
+    "grooming_photo": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("photo",)),
+    "grooming_channel": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("channel",)),
+    "grooming_alone": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("alone",)),
+    "grooming_gift": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("gift",)),
+    "grooming_flattery": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("flattery",)),
+    "grooming_meeting": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("meeting",)),
+    "grooming_secret_meeting": (Category.GROOMING, "SAFEGUARDING_GROOMING", ("meeting", "secrecy")),
+    "grooming": (Category.GROOMING, "SAFEGUARDING_GROOMING", ()),  # a site's own list, ungraded cue
+    "extremism": (Category.EXTREMISM, "SAFEGUARDING_EXTREMISM", ()),
+    "terrorism": (Category.EXTREMISM, "SAFEGUARDING_TERRORISM", ()),
+    "sextortion": (Category.SEXTORTION, "SAFEGUARDING_SEXTORTION", ()),
+    "coercive_control": (Category.COERCIVE_CONTROL, "SAFEGUARDING_COERCIVE_CONTROL", ()),
+    "exploitation": (Category.EXPLOITATION, "SAFEGUARDING_EXPLOITATION", ()),
+    "drugs": (Category.DRUGS, "OFFENSIVE_DRUGS", ()),
+    "drugs_dealing": (Category.DRUGS, "OFFENSIVE_DRUGS", ("dealing",)),
+    "gambling": (Category.GAMBLING, "OFFENSIVE_GAMBLING", ()),
+    "gambling_debt": (Category.GAMBLING, "OFFENSIVE_GAMBLING", ("debt",)),
+    "fraud": (Category.FRAUD, "OFFENSIVE_FRAUD", ()),
 }
+# Self-harm named or a low mood, not a first-person act: what a lesson or newsletter says.
+_TOPIC_KINDS = frozenset({"self_harm_topic", "self_harm_mood", "eating_disorder_topic"})
+# Codes that never stand alone: "1488" in an order number is nothing.
+EXTREMISM_CODE = "extremism_code"
+_EXTREMIST_SIGNALS = frozenset({"SAFEGUARDING_EXTREMISM", "SAFEGUARDING_TERRORISM", "OFFENSIVE_HATE"})
 STRONG_PROFANITY = "OFFENSIVE_PROFANITY_STRONG"
 MODEL_CODE = "OFFENSIVE_MODEL_SCORE"
 # Lists that are evidence only in context, never findings by themselves.
-_CONTEXT_KINDS = frozenset({"insult", "insult_adj", "framing", ALLOW})
+_CONTEXT_KINDS = frozenset({"insult", "insult_adj", "framing", "pastoral", EXTREMISM_CODE, ALLOW})
 _FRAMED = frozenset({Category.HATE, Category.SEXUAL, Category.PROFANITY})
 
 _REASONS: dict[str, str] = {
@@ -64,6 +108,17 @@ _REASONS: dict[str, str] = {
     "SAFEGUARDING_SELF_HARM": "The writer may be at risk of self-harm or suicide.",
     "SAFEGUARDING_GROOMING": "Wording typical of grooming: secrecy, gifts, photo requests or moving to private apps.",
     "SAFEGUARDING_EXTREMISM": "Extremist or radicalising language (Prevent duty).",
+    "OFFENSIVE_MISOGYNY": "Misogyny: contempt for women and girls as a group.",
+    "OFFENSIVE_PORNOGRAPHY": "Pornography: a porn site or watching porn.",
+    "OFFENSIVE_DRUGS": "Drugs or substance misuse named, bought, sold or used.",
+    "OFFENSIVE_GAMBLING": "Gambling: betting sites, loot boxes or gambling losses.",
+    "OFFENSIVE_FRAUD": "Fraud: a money-mule offer or a request for bank or card details.",
+    "SAFEGUARDING_WEAPON": "A weapon at school, or an attack on the school.",
+    "SAFEGUARDING_EATING_DISORDER": "The writer may have an eating disorder (restricting, purging, pro-ana).",
+    "SAFEGUARDING_TERRORISM": "Terrorist content: attack plans or weapon-making (Prevent duty).",
+    "SAFEGUARDING_SEXTORTION": "Sextortion or intimate-image abuse: a threat to share or leak images.",
+    "SAFEGUARDING_COERCIVE_CONTROL": "Coercive control: controlling who someone sees, their phone or location.",
+    "SAFEGUARDING_EXPLOITATION": "Child sexual or criminal exploitation (county lines, paying for images).",
     MODEL_CODE: ("The offensive-language model scored this text as abusive; no listed word or "
                  "phrase aimed at the reader was found."),
 }
@@ -80,7 +135,7 @@ class Options(FilterOptions):
     lexicons: list[str] = Field(
         default_factory=lambda: ["offensive/profanity.txt", "offensive/hate.txt", "offensive/sexual.txt",
                                  "offensive/insults.txt", "offensive/safeguarding.txt",
-                                 "offensive/framing.txt"],
+                                 "offensive/concerns.txt", "offensive/framing.txt"],
         description="word and phrase lists ([category severity] sections), relative to config/lists")
     allowlists: list[str] = Field(default_factory=lambda: ["offensive/allowlist.txt"],
                                   description="innocent words and phrases that are never matched")
@@ -89,6 +144,9 @@ class Options(FilterOptions):
     extra_lexicons: list[Path] = Field(default_factory=list, description="a site's own lists, added to the shipped")
     extra_allowlists: list[Path] = Field(default_factory=list, description="a site's own innocent words")
     extra_patterns: list[Path] = Field(default_factory=list, description="a site's own context patterns")
+    site_allowlist: bool = Field(
+        True, description="read the reviewers' site allowlist (<quarantine path>/site_allowlist.txt, added "
+                          "from the review UI's false-positive page) at start")
     model: bool = Field(True, description="use the alt-profanity-check model as a further signal")
     model_weight: float = Field(
         1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
@@ -114,6 +172,51 @@ class _Found:
     severity: Severity
     evidence: list[str] = field(default_factory=list)
     score: float | None = None
+    cues: set[str] = field(default_factory=set)
+    context: list[str] = field(default_factory=list)  # the text around each hit, for the level rules
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who writes to whom: what the context rules read (from the MessageView)."""
+
+    sender_role: Role = Role.EXTERNAL
+    # (address, role) of each recipient; unknown (the bench, a text alone) = one pupil
+    recipients: tuple[tuple[str, Role], ...] = (("", Role.STUDENT),)
+
+    @classmethod
+    def of(cls, view: MessageView) -> "Audience":
+        return cls(view.sender.role, tuple((r.address, r.role) for r in view.recipients))
+
+    @property
+    def pupils(self) -> tuple[str, ...]:
+        return tuple(a for a, role in self.recipients if role is Role.STUDENT)
+
+    def grooming_possible(self) -> bool:
+        """An adult or outsider writing to a pupil, or staff writing privately to one pupil;
+        never two pupils (swapping Snapchat names is not grooming)."""
+        if not self.pupils:
+            return False
+        if self.sender_role is Role.EXTERNAL:
+            return True
+        return self.sender_role is Role.STAFF and len(self.recipients) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class _RawHit:
+    """One list or pattern hit before the context rules decide whether it counts."""
+
+    kind: str
+    severity: Severity
+    evidence: str
+    quoted: bool
+    context: str  # about a sentence either side, for the level rules (a method or a time nearby)
+
+    @classmethod
+    def at(cls, text: str, kind: str, severity: Severity, evidence: str, quoted: bool) -> "_RawHit":
+        where = text.find(evidence)
+        context = text[max(0, where - 150):where + len(evidence) + 150] if where >= 0 else evidence
+        return cls(kind, severity, evidence, quoted, context)
 
 
 def _calibrated_linear(model):
@@ -223,6 +326,12 @@ class OffensiveFilter:
                  for t in terms] + extra
         for path in _lists(options.allowlists) + _lists(options.extra_allowlists):
             terms.extend(read_terms(path, default_kind=ALLOW))
+        # The reviewers' allowlist (quarantine/feedback.py): read once at start, so a term an
+        # admin allowed takes effect at the next start; the shipped lists are never rewritten.
+        quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
+        site = Path(quarantine) / SITE_ALLOWLIST_FILE if quarantine and options.site_allowlist else None
+        if site is not None and site.is_file():
+            terms.extend(read_terms(site, default_kind=ALLOW))
         self._lexicon = Lexicon(terms)
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
@@ -252,18 +361,29 @@ class OffensiveFilter:
         # mail (a newsletter to parents) is read by the lexicon and patterns only.
         deep = view.sender.role is Role.STUDENT or any(r.role is Role.STUDENT for r in view.recipients)
         # Normalising, matching and the model are CPU work: off the event loop.
-        return await asyncio.get_running_loop().run_in_executor(None, self.analyse, texts, view.sender.role, deep)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self.analyse, texts, view.sender.role, deep, Audience.of(view))
 
     # -- the work, synchronous (runs in an executor; also used by the bench) --
 
-    def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL, deep: bool = True) -> list[Finding]:
-        """deep=False: the model only where the lexicon or the patterns found something."""
-        found: dict[str, _Found] = {}
+    def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL, deep: bool = True,
+                audience: Audience | None = None) -> list[Finding]:
+        """deep=False: the model only where the lexicon or the patterns found something.
+        audience: who writes to whom, for the context rules (default: the sender to one pupil)."""
+        audience = audience or Audience(sender_role)
+        hits: list[_RawHit] = []
         framing: list[str] = []
+        pastoral: list[str] = []
+        extremist_codes: list[str] = []
         untargeted_insults: list[tuple[str, str]] = []  # (chunk text, evidence)
         allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
-            self._match_text(text, found, framing, untargeted_insults, allowed)
+            own, quoted = split_quoted(text)
+            for part, is_quoted in ((own, False), (quoted, True)):
+                if part:
+                    self._match_text(part, is_quoted, hits, framing, pastoral, extremist_codes,
+                                     untargeted_insults, allowed)
+        found = self._in_context(hits, audience, bool(framing or pastoral), extremist_codes)
         wanted = deep or bool(found or untargeted_insults)
         model_chunks = self.model_chunks(texts) if self._scorer is not None and wanted else []
         if model_chunks:
@@ -273,13 +393,48 @@ class OffensiveFilter:
         for item in found.values():
             reason = _REASONS[item.code]
             severity = item.severity
+            level = levels.grade(item.code, item.cues, " ".join(item.context))
+            if item.category in SAFEGUARDING_CATEGORIES or item.code.startswith("SAFEGUARDING_"):
+                # safeguarding severity follows the level: "critical" is level 5 only
+                severity = levels.severity_for(level)
             if framed and item.category in _FRAMED and severity > Severity.LOW:
                 severity = Severity.LOW
+                level = min(level, levels.LANGUAGE)
                 reason += f" Lowered to low: the sender is staff and the message reads as teaching or reporting ({framing[0]!r})."
             findings.append(Finding(
                 code=item.code, filter=self.name, category=item.category, severity=severity,
-                evidence=tuple(item.evidence[:self._options.max_evidence]), reason=reason, score=item.score))
+                evidence=tuple(item.evidence[:self._options.max_evidence]), reason=reason, score=item.score,
+                level=level))
         return findings
+
+    def _in_context(self, hits: list[_RawHit], audience: Audience, teaching: bool,
+                    extremist_codes: list[str]) -> dict[str, _Found]:
+        """The context rules of issue 17, each with a test in tests/filters/test_offensive.py."""
+        found: dict[str, _Found] = {}
+        grooming_ok = audience.grooming_possible()
+        # A staff lesson or wellbeing newsletter that names self-harm is not a disclosure.
+        staff_teaching = audience.sender_role is Role.STAFF and teaching
+        for hit in hits:
+            category = _KINDS[hit.kind][0]
+            if hit.kind in _TOPIC_KINDS and (hit.quoted or staff_teaching):
+                # the newsletter quoted in a reply names it, the pupil did not; a staff
+                # lesson names it. First-person words ("I want to kill myself") still
+                # count in staff mail: an incident report quoting a pupil must reach the DSL.
+                continue
+            if category is Category.GROOMING and not grooming_ok:
+                continue
+            self._add(found, hit.kind, hit.severity, hit.evidence, context=hit.context)
+        # Secrecy that belongs to the writer's own self-harm ("i cut myself again, dont
+        # tell anyone") is a plea, not grooming.
+        grooming = found.get("SAFEGUARDING_GROOMING")
+        self_harm = found.get("SAFEGUARDING_SELF_HARM")
+        if grooming and grooming.cues <= {"secrecy"} and self_harm and "disclosure" in self_harm.cues:
+            del found["SAFEGUARDING_GROOMING"]
+        # "1488", "88", "14 words": only beside another extremist signal.
+        if extremist_codes and _EXTREMIST_SIGNALS & found.keys():
+            for evidence in extremist_codes:
+                self._add(found, "extremism", Severity.CRITICAL, evidence)
+        return found
 
     def model_chunks(self, texts: Sequence[str]) -> list[str]:
         """The sentences the model scores, in one batch per message."""
@@ -296,19 +451,26 @@ class OffensiveFilter:
         if self._scorer is not None:
             self._scorer.scores([*self.model_chunks(texts), *(" ".join(map(_clean, [t])) for t in texts)])
 
-    def _match_text(self, text: str, found: dict[str, _Found], framing: list[str],
+    def _match_text(self, text: str, quoted: bool, out: list[_RawHit], framing: list[str],
+                    pastoral: list[str], extremist_codes: list[str],
                     untargeted: list[tuple[str, str]], allowed: list[str]) -> None:
         normalised = self._lexicon.normalise(text)
         if not normalised.tokens:
             return
         joined = self._lexicon.joined(normalised)
         hits: list[Hit] = self._lexicon.match(normalised, joined)
+        # allowlisted tokens (shipped and the site's own) silence patterns too, not only list terms
+        allowed_tokens = {i for h in hits if h.term.kind == ALLOW for i in range(h.first, h.last + 1)}
         targeted_spans: set[tuple[int, int]] = set()
         candidates = self._pattern_db.candidates(self._pattern_route, self._pattern_db.scan(joined[0]))
         for pattern in (self._patterns[i] for i in candidates):
             for match in pattern.regex.finditer(joined[0]):
                 first, last = token_range(joined[1], match.start(), match.end())
-                self._add(found, pattern.kind, pattern.severity, normalised.evidence(first, last))
+                if allowed_tokens and all(i in allowed_tokens for i in range(first, last + 1)):
+                    continue
+                if pattern.kind in _KINDS:
+                    out.append(_RawHit.at(text, pattern.kind, pattern.severity,
+                                          normalised.evidence(first, last), quoted))
                 targeted_spans.add((first, last))
         for hit in hits:
             kind = hit.term.kind
@@ -317,23 +479,30 @@ class OffensiveFilter:
                 allowed.append(evidence)
             elif kind == "framing":
                 framing.append(evidence)
+            elif kind == "pastoral":
+                pastoral.append(evidence)
+            elif kind == EXTREMISM_CODE:
+                extremist_codes.append(evidence)
             elif kind in ("insult", "insult_adj"):
                 if not any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
                     untargeted.append((text, evidence))
             elif kind in _KINDS:
-                self._add(found, kind, hit.term.severity, evidence)
+                out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted))
 
     def _add(self, found: dict[str, _Found], kind: str, severity: Severity, evidence: str,
-             score: float | None = None) -> None:
+             score: float | None = None, context: str = "") -> None:
         if kind not in _KINDS:
             return
-        category, code = _KINDS[kind]
+        category, code, cues = _KINDS[kind]
         if category is Category.PROFANITY and severity >= Severity.HIGH:
             code = STRONG_PROFANITY
         item = found.get(code)
         if item is None:
             item = found[code] = _Found(category, code, severity)
         item.severity = max(item.severity, severity)
+        item.cues.update(cues)
+        if context:
+            item.context.append(context)
         if evidence not in item.evidence:
             item.evidence.append(evidence)
         if score is not None:

@@ -2,11 +2,13 @@
 severity, direction and role, from config; some categories force a floor."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable, Sequence
 
 from config.schema import PolicyRule, Settings
 from filters.base import (Action, Category, FilterFailure, Finding, Role, SAFEGUARDING_CATEGORIES,
                           Severity, Verdict)
+from filters.levels import DISCLOSURE, LEVELS, default_level
 from filters.message import MessageView, Party
 
 # Floors no configuration can lower (the school's duty of care, not a preference):
@@ -19,6 +21,11 @@ _FLOORS: dict[Category, Action] = {
     **{c: Action.HOLD for c in SAFEGUARDING_CATEGORIES},
 }
 
+# Safeguarding by level (issue 17, docs/safeguarding.md): from level 4 (a disclosure, an
+# explicit threat) up, whatever the category, the message is held and the DSL alerted;
+# the level then sets the alert's urgency and orders the DSL's queue.
+DSL_LEVEL = DISCLOSURE
+
 PARSE_ERROR_CODE = "PARSE_ERROR"
 # Issue 21 clause 4 (Lees Brook: "Personal data sent over the Internet ... will be encrypted"):
 # a copy carrying these leaves only over a route whose TLS is required (and so verified).
@@ -30,6 +37,14 @@ SENDER_ALLOWED_CODE = "SENDER_ALLOWED"
 # list is keyed on the claimed address, which is exactly what a forger copies.
 _NEVER_WAIVED = frozenset({Category.VIRUS, Category.SCAN_INCOMPLETE, Category.PARSE_ERROR,
                            Category.SPOOFING, *SAFEGUARDING_CATEGORIES})
+
+
+def graded(finding: Finding) -> Finding:
+    """The finding with its risk level: a filter's own, else the default of filters/levels.py
+    for safeguarding and offensive codes (0 stays 0 for everything else)."""
+    if finding.level or not (finding.safeguarding or finding.code in LEVELS):
+        return finding
+    return replace(finding, level=default_level(finding))
 
 
 def parse_error_finding(view: MessageView) -> Finding:
@@ -102,7 +117,9 @@ class Policy:
         action = rule.action if rule else self._defaults.get(finding.severity, Action.HOLD)
         alerts = tuple(rule.alert) if rule else ()
         action = max(action, _FLOORS.get(finding.category, Action.PASS))
-        if finding.safeguarding:
+        if finding.level >= DSL_LEVEL:
+            action = max(action, Action.HOLD)
+        if finding.safeguarding or finding.level >= DSL_LEVEL:
             alerts = tuple(dict.fromkeys((*alerts, "dsl")))
         # Reporting channels are never blocked: a pupil forwarding the abuse they
         # received must be helped, not silenced. Viruses, programs (issue 21 clause 5:
@@ -115,7 +132,7 @@ class Policy:
 
     def decide(self, view: MessageView, findings: Iterable[Finding],
                failures: Iterable[FilterFailure] = ()) -> Verdict:
-        findings = list(findings)
+        findings = [graded(f) for f in findings]
         failures = tuple(failures)
         if view.parse_error and not any(f.code == PARSE_ERROR_CODE for f in findings):
             findings.insert(0, parse_error_finding(view))
@@ -128,7 +145,7 @@ class Policy:
         # viruses, unreadable mail and safeguarding concerns always do.
         allowed = any(f.code == SENDER_ALLOWED_CODE for f in findings)
         acting = [f for f in findings if not allowed or f.category in _NEVER_WAIVED
-                  or f.category == Category.SENDER_LIST]
+                  or f.level >= DSL_LEVEL or f.category == Category.SENDER_LIST]
         decided: dict[str, Action] = {}
         for rcpt in view.recipients:
             action, found_alerts, reject, tempfail = self._decide_one(acting, view, rcpt)

@@ -24,6 +24,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES, Category
+from filters.levels import urgency
 from quarantine.links import LinkSigner, load_secret
 from quarantine.review_store import ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
@@ -189,7 +190,8 @@ class Notifier:
         subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else "Schoolgate"
         return _one_line(subject), body
 
-    async def send(self, kind: str, to: Iterable[str], subject: str, body: str, message_id: str | None) -> bool:
+    async def send(self, kind: str, to: Iterable[str], subject: str, body: str, message_id: str | None,
+                   headers: dict[str, str] | None = None) -> bool:
         rcpts = sorted({a.strip().lower() for a in to if a and "@" in a})
         if not rcpts or not self.cfg.from_address:
             return False
@@ -205,6 +207,8 @@ class Notifier:
         msg["Message-ID"] = make_msgid(domain=self.settings.gateway.hostname)
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
         msg["X-Schoolgate-Notice"] = kind
+        for name, value in (headers or {}).items():
+            msg[name] = value
         msg.set_content(body)
         # the gateway's router: each recipient's route (school server or smarthost, docs/delivery.md)
         result = await hop.deliver(self.cfg.from_address, rcpts, msg.as_bytes())
@@ -253,15 +257,27 @@ class Notifier:
         return list(dict.fromkeys([*extra, *accounts]))
 
     async def alert_dsl(self, message_id: str, why: str = "safeguarding") -> bool:
-        """At once, no message content: what kind of hold, when, and a link that needs a DSL login."""
+        """At once, no message content: what kind of hold, when, and a link that needs a DSL login.
+        The hold's risk level sets the urgency (filters/levels.py): the subject's prefix, the
+        X-Priority/Importance headers mail clients show, and at level 5 the deputy DSL is
+        copied on the first alert rather than after the escalation wait."""
         held = await self.store.get(message_id)
         await self.store.run(self.review.add_alert_sync, message_id, why)
         if not self.cfg.enabled:
             return False
+        level = held.level
+        how = urgency(level)
         to = await self.store.run(self._emails, self.cfg.dsl_addresses, Role.DSL)
+        if how.deputy_at_once:
+            to = [*to, *self.cfg.deputy_dsl_addresses]
         subject, body = self._render(["dsl_alert.txt"], m=held, why=why, link=f"{self.base_url}/m/{held.id}",
-                                     categories=[c.replace("_", " ") for c in held.categories], deputy=False)
-        return await self.send("dsl_alert", to, subject, body, held.id)
+                                     categories=[c.replace("_", " ") for c in held.categories], deputy=False,
+                                     level=level, urgency=how)
+        if how.subject_prefix:
+            subject = f"{how.subject_prefix} {subject}"
+        return await self.send("dsl_alert", to, subject, body, held.id,
+                               headers={"X-Priority": how.priority, "Importance": how.importance,
+                                        "X-Schoolgate-Level": str(level)})
 
     async def escalate_overdue(self) -> int:
         """Alerts nobody acknowledged in time go to the deputy DSL (once)."""
@@ -277,7 +293,7 @@ class Notifier:
             subject, body = self._render(
                 ["dsl_alert.txt"], m=held, why=alert["why"], link=f"{self.base_url}/m/{held.id}",
                 categories=[c.replace("_", " ") for c in held.categories], deputy=True,
-                minutes=int(self.cfg.escalate_after_minutes))
+                minutes=int(self.cfg.escalate_after_minutes), level=held.level, urgency=urgency(held.level))
             await self.store.run(self.review.audit, "notifier", WebAction.DSL_ESCALATED, held.id,
                                  f"not acknowledged within {int(self.cfg.escalate_after_minutes)} minutes")
             if await self.send("dsl_escalation", self.cfg.deputy_dsl_addresses, subject, body, held.id):

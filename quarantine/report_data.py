@@ -32,7 +32,7 @@ PERIODS = ("day", "week", "month", "term")
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Security", ("virus", "scan_incomplete", "attachment", "authentication", "spoofing", "parse_error")),
     ("Conduct and data", ("chain_letter", "personal_account", "pupil_data", "disclosure")),
-    ("Offensive content", ("profanity", "hate", "threat", "bullying", "sexual")),
+    ("Offensive content", ("profanity", "hate", "threat", "bullying", "sexual", "drugs", "gambling", "fraud")),
     ("Safeguarding", tuple(sorted(str(c) for c in SAFEGUARDING_CATEGORIES))),
 )
 CATEGORY_LABELS = {
@@ -42,7 +42,13 @@ CATEGORY_LABELS = {
     "pupil_data": "Pupil data sent out", "disclosure": "Pupils disclosing personal details",
     "profanity": "Profanity", "hate": "Hate", "threat": "Threats", "bullying": "Bullying", "sexual": "Sexual content",
     "meeting": "Meeting arrangements", "self_harm": "Self-harm", "grooming": "Grooming", "extremism": "Extremism",
+    "sextortion": "Sextortion and intimate images", "coercive_control": "Coercive control",
+    "exploitation": "Exploitation (sexual or criminal)", "drugs": "Drugs and substances", "gambling": "Gambling",
+    "fraud": "Fraud and money mules",
 }
+LEVEL_LABELS = {5: "5: plan, weapon at school, secret meeting", 4: "4: disclosure or explicit threat",
+                3: "3: concerning mood, bullying", 2: "2: abuse aimed at someone", 1: "1: language only",
+                0: "not graded"}
 DECIDED = ("release", "delete")  # audit actions that end a hold
 BACKLOG_BUCKETS = ((4 * 3600, "under 4 hours"), (86400, "4 to 24 hours"), (3 * 86400, "1 to 3 days"),
                    (7 * 86400, "3 to 7 days"), (float("inf"), "over 7 days"))
@@ -334,6 +340,7 @@ class _Hold:
     categories: tuple[str, ...]
     codes: tuple[str, ...]
     severity_by_category: dict[str, int]
+    level: int = 0  # the highest risk level 1-5 of its findings (filters/levels.py), 0 = none
 
 
 def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
@@ -344,7 +351,9 @@ def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
                                  messages.c.codes, messages.c.findings)
                           .where(and_(messages.c.received_at >= start, messages.c.received_at < end))):
         severity: dict[str, int] = {}
+        risk = 0
         for f in json.loads(r.findings or "[]"):
+            risk = max(risk, int(f.get("level", 0) or 0))
             try:
                 level = int(Severity.parse(f.get("severity", "low")))
             except KeyError:
@@ -352,7 +361,7 @@ def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
             cat = f.get("category", "")
             severity[cat] = max(severity.get(cat, 0), level)
         out.append(_Hold(r.id, r.received_at, r.status, r.direction, r.sender_role, r.mail_from,
-                         tuple(_split(r.categories)), tuple(_split(r.codes)), severity))
+                         tuple(_split(r.categories)), tuple(_split(r.codes)), severity, risk))
     return out
 
 
@@ -425,7 +434,9 @@ def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, e
 
 def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict, start: float, end: float) -> None:
     names = {str(c) for c in SAFEGUARDING_CATEGORIES}
-    incidents = [h for h in holds if names & set(h.categories)]
+    # an incident: a safeguarding category, or any finding of level 4-5 (the DSL was
+    # alerted for it: an explicit threat, a weapon at school; filters/policy.py DSL_LEVEL)
+    incidents = [h for h in holds if names & set(h.categories) or h.level >= 4]
     ids = [h.id for h in incidents]
     alerted: set[str] = set()
     acked: dict[str, float] = {}
@@ -459,8 +470,13 @@ def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict,
             "open": sum(h.status in ("held", "releasing") for h in mine),
         })
     ack_minutes = [(acked[i] - sent_at.get(i, h.received_at)) / 60 for h in incidents for i in [h.id] if i in acked]
+    by_level = Counter(h.level for h in incidents)
     data.safeguarding = {
         "rows": rows, "total": len(incidents),
+        # what the Head's report counts (issue 17): incidents by risk level, 5 first; 0 = not graded
+        "by_level": [{"level": n, "label": LEVEL_LABELS[n], "incidents": by_level.get(n, 0),
+                      "open": sum(h.status in ("held", "releasing") for h in incidents if h.level == n)}
+                     for n in (5, 4, 3, 2, 1, 0)],
         "acknowledged": sum(h.id in acked for h in incidents),
         "escalated": sum(h.id in escalated for h in incidents),
         "open": sum(h.status in ("held", "releasing") for h in incidents),

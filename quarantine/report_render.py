@@ -131,6 +131,9 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
         for key in ("incidents", "alerted", "acknowledged", "escalated", "closed", "open"):
             yield "safeguarding", row["category"], key, row[key]
     yield "safeguarding", "total", "incidents", sg["total"]
+    for row in sg.get("by_level", []):
+        yield "safeguarding", f"level_{row['level']}", "incidents", row["incidents"]
+        yield "safeguarding", f"level_{row['level']}", "open", row["open"]
     r = data.review
     yield "review", "decisions", "", r["decisions"]
     for key in ("median_hours", "p90_hours", "safeguarding_median_hours", "safeguarding_p90_hours",

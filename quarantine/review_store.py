@@ -19,7 +19,7 @@ from sqlalchemy import (Boolean, Column, Float, Index, Integer, String, Table, T
 from sqlalchemy.exc import IntegrityError
 
 from filters.base import SAFEGUARDING_CATEGORIES
-from quarantine.store import QuarantineStore, audit, messages, metadata, recipient_rows
+from quarantine.store import QuarantineStore, audit, message_levels, messages, metadata, recipient_rows
 
 users = Table(
     "users", metadata,
@@ -154,7 +154,13 @@ class WebAction(StrEnum):
 
 SAFEGUARDING = tuple(sorted(str(c) for c in SAFEGUARDING_CATEGORIES))
 
+# The message's risk level (0 when it has none): the DSL's queue puts level 5 first and,
+# within a level, the oldest first (the longest-waiting pupil is seen next).
+_LEVEL = func.coalesce(select(message_levels.c.level).where(message_levels.c.message_id == messages.c.id)
+                       .scalar_subquery(), 0)
+
 SORTS = {
+    "level": (_LEVEL.desc(), messages.c.received_at.asc()),
     "newest": (messages.c.received_at.desc(),),
     "oldest": (messages.c.received_at.asc(),),
     "severity": (messages.c.max_severity.desc(), messages.c.received_at.desc()),
@@ -309,6 +315,9 @@ class ReviewStore:
                                                             at=time.time(), reason=reason))
             except IntegrityError:
                 return False
+            # the terms (evidence spans) the reviewer says are not a problem: counted per term
+            from quarantine.feedback import Feedback  # here: feedback imports the store, which imports us
+            Feedback(self.store).record_terms_sync(conn, message_id, code, user)
         self.audit(user, WebAction.FALSE_POSITIVE, message_id, reason, {"code": code})
         return True
 

@@ -58,6 +58,15 @@ messages = Table(
     Column("alerts", Text, nullable=False, default=""),
 )
 
+# The highest risk level (1-5, filters/levels.py) of a stored message's findings: what
+# orders the DSL's queue. A table of its own, not a column of `messages`, so an existing
+# database gains it with create_all (no migration); a message with no row is level 0.
+message_levels = Table(
+    "message_levels", metadata,
+    Column("message_id", String(40), primary_key=True),
+    Column("level", Integer, nullable=False, index=True),
+)
+
 recipient_rows = Table(
     "recipients", metadata,
     Column("message_id", String(40), primary_key=True),
@@ -456,6 +465,9 @@ class QuarantineStore:
                     max_severity=max((int(f.severity) for f in findings), default=0),
                     findings=json.dumps([f.as_dict() for f in findings]),
                     failures=json.dumps(list(failures)), alerts=" ".join(sorted(set(alerts)))))
+                level = max((f.level for f in findings), default=0)
+                if level:
+                    conn.execute(insert(message_levels).values(message_id=message_id, level=level))
                 if raw is not None and self.bytes_in_database:
                     conn.execute(insert(message_blobs), _blob_rows(message_id, raw))
                 for address, role, action in recipients:
@@ -482,6 +494,7 @@ class QuarantineStore:
         with self.engine.begin() as conn:
             row = conn.execute(select(messages.c.path).where(messages.c.id == message_id)).first()
             conn.execute(delete(recipient_rows).where(recipient_rows.c.message_id == message_id))
+            conn.execute(delete(message_levels).where(message_levels.c.message_id == message_id))
             conn.execute(delete(message_blobs).where(message_blobs.c.message_id == message_id))
             conn.execute(delete(messages).where(messages.c.id == message_id))
             conn.execute(delete(audit).where(audit.c.message_id == message_id))
@@ -743,5 +756,6 @@ class QuarantineStore:
 # them here means every open_sync() creates them too.
 import quarantine.review_store  # noqa: E402,F401
 import quarantine.report_tables  # noqa: E402,F401  (reports sent, config snapshots)
+import quarantine.feedback  # noqa: E402,F401  (false-positive terms, the site allowlist)
 import quarantine.leases  # noqa: E402,F401  (which node runs the timers)
 import quarantine.escalation  # noqa: E402,F401  (escalation runs)

@@ -71,14 +71,23 @@ class DnsServer:
                         return
                     self.request.sendall(struct.pack("!H", len(wire)) + wire)
 
-        self._udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
-        port = self._udp.server_address[1]
-        # TCP on the same port number (a client falls back there after TC)
-        self._tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), Tcp, bind_and_activate=False)
-        self._tcp.allow_reuse_address = True
+        # UDP on port 0, then TCP on the same number (a client falls back there after TC);
+        # that number may be taken for TCP by someone else: then take another
+        for attempt in range(20):
+            self._udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
+            port = self._udp.server_address[1]
+            self._tcp = socketserver.ThreadingTCPServer(("127.0.0.1", port), Tcp, bind_and_activate=False)
+            self._tcp.allow_reuse_address = True
+            try:
+                self._tcp.server_bind()
+                self._tcp.server_activate()
+                break
+            except OSError:
+                self._tcp.server_close()
+                self._udp.server_close()
+                if attempt == 19:
+                    raise
         self._tcp.daemon_threads = self._udp.daemon_threads = True
-        self._tcp.server_bind()
-        self._tcp.server_activate()
         self.port = port
         self._threads: list[threading.Thread] = []
 

@@ -41,6 +41,7 @@ from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
+from quarantine.web.feedback import feedback_routes
 from quarantine.web.render import attachment_bytes, render_message
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,8 @@ class ReviewApp:
                        sender=args["sender"] or None, recipient=args["recipient"] or None,
                        subject=args["subject"] or None, since=_parse_date(args["since"]),
                        until=_parse_date(args["until"], end=True), direction=args["direction"] or None,
-                       sort=args["sort"] or "newest", page=max(1, _int(p.get("page"), 1)),
+                       # the DSL's queue is ordered by risk level (docs/safeguarding.md)
+                       sort=args["sort"] or ("level" if sg else "newest"), page=max(1, _int(p.get("page"), 1)),
                        per_page=self.settings.web.page_size, include_safeguarding=sg,
                        only_safeguarding=sg and args["view"] == "safeguarding")
         return q, args
@@ -824,6 +826,7 @@ class ReviewApp:
             Route("/counts", self.page(P.COUNTS, self.counts)),
             Route("/report", self.page(P.COUNTS, self.report)),
             Route("/admin", self.page(P.USERS, self.admin)),
+            *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 

@@ -70,7 +70,9 @@ def codes(flt: OffensiveFilter, text: str, role: Role = Role.STUDENT) -> set[str
     ("heil hitler 1488", "SAFEGUARDING_EXTREMISM"),
 ])
 def test_detects(flt: OffensiveFilter, text: str, code: str) -> None:
-    assert code in codes(flt, text)
+    # grooming needs an adult or outsider writing to a pupil (issue 17): the rest read as a pupil's
+    role = Role.EXTERNAL if code == "SAFEGUARDING_GROOMING" else Role.STUDENT
+    assert code in codes(flt, text, role)
 
 
 @pytest.mark.parametrize("text", [
@@ -129,7 +131,8 @@ def test_educational_framing_lowers_staff_quotes(flt: OffensiveFilter, role: Rol
 def test_framing_never_lowers_safeguarding(flt: OffensiveFilter) -> None:
     text = "Incident report: the pupil said 'I want to kill myself' in the lesson."
     (finding,) = [f for f in flt.analyse([text], Role.STAFF) if f.category is Category.SELF_HARM]
-    assert finding.severity is Severity.CRITICAL
+    # a disclosure (level 4, high): severity follows the level, framing never lowers it
+    assert finding.level == 4 and finding.severity is Severity.HIGH
 
 
 @pytest.mark.parametrize("text", [
@@ -244,6 +247,134 @@ def test_score_cache_is_safe_under_concurrent_eviction() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda m: result(shared, m), messages))  # re-raises a KeyError
     assert got == expected
+
+
+# -- context decides the ambiguous cues (issue 17 item 5), each rule with a test --
+
+async def _codes_for(flt: OffensiveFilter, settings, text: str, sender: str, rcpts: tuple[str, ...]) -> dict:
+    view = make_view(text, mail_from=sender, rcpt_to=rcpts, settings=settings)
+    return {f.code: f for f in await flt.check(view)}
+
+
+@pytest.mark.parametrize("sender, rcpts, grooming", [
+    (PUPIL2, (PUPIL,), False),  # two pupils swapping Snapchat names
+    ("stranger@example.com", (PUPIL,), True),  # an unknown outsider to a pupil
+    (STAFF, (PUPIL,), True),  # staff writing privately to one pupil
+    (STAFF, (PUPIL, PUPIL2), False),  # staff to a group of pupils (a club's chat)
+    ("stranger@example.com", (STAFF,), False),  # an outsider to staff: no pupil involved
+])
+async def test_grooming_needs_an_adult_writing_to_a_pupil(flt, settings, sender, rcpts, grooming) -> None:
+    found = await _codes_for(flt, settings, "add me on snapchat lol", sender, rcpts)
+    assert ("SAFEGUARDING_GROOMING" in found) is grooming
+
+
+async def test_self_harm_secrecy_between_friends_is_not_grooming(flt, settings) -> None:
+    for sender in (PUPIL2, "friend@gmail.example"):  # a friend at school, or on a personal account
+        found = await _codes_for(flt, settings, "i cut myself again, dont tell anyone", sender, (PUPIL,))
+        assert set(found) == {"SAFEGUARDING_SELF_HARM"}
+        assert found["SAFEGUARDING_SELF_HARM"].level == 4
+
+
+async def test_an_adults_secrecy_is_still_grooming(flt, settings) -> None:
+    found = await _codes_for(flt, settings, "dont tell anyone we talk, its our little secret",
+                             "stranger@example.com", (PUPIL,))
+    assert "SAFEGUARDING_GROOMING" in found
+
+
+@pytest.mark.parametrize("text, extremism", [
+    ("Order number 1488 has been dispatched", False),
+    ("Your total is 88 pounds, see page 14 for the 14 words of the poem", False),
+    ("heil hitler 1488", True),
+    ("the race war is coming 88", True),
+    ("the ZOG controls the media", True),  # a conspiracy term, a signal by itself
+    ("Year 1 loved reading Zog the dragon today", False),  # the picture book
+])
+def test_extremist_codes_count_only_beside_other_signals(flt, text: str, extremism: bool) -> None:
+    found = {f.code: f for f in flt.analyse([text], Role.EXTERNAL)}
+    assert ("SAFEGUARDING_EXTREMISM" in found) is extremism
+    if extremism and "88" in text:
+        assert any("88" in e for e in found["SAFEGUARDING_EXTREMISM"].evidence)
+
+
+NEWSLETTER = ("Wellbeing newsletter, December. Self-harm and suicidal feelings are more common than you "
+              "think. If you are worried about yourself or a friend, talk to the pastoral team or Childline.")
+LESSON = "Online safety lesson plan, Year 8: how some apps promote self harm and pro ana content."
+
+
+@pytest.mark.parametrize("text, sender, rcpts, self_harm", [
+    (NEWSLETTER, STAFF, (PUPIL, PUPIL2), False),  # a staff newsletter names self-harm: no disclosure
+    (LESSON, STAFF, (f"head@{SCHOOL}",), False),  # an online-safety lesson plan
+    (NEWSLETTER, PUPIL, (PUPIL2,), True),  # a pupil's own words are never exempted
+    # a pupil's reply: their own words above the quoted newsletter are a disclosure
+    (f"miss i think i have been self harming, i cut my arms\n\nOn Mon, 1 Dec 2026, Miss Smith wrote:\n> "
+     f"{NEWSLETTER}", PUPIL, (STAFF,), True),
+    # a pupil's "thanks" above the quoted newsletter is not
+    (f"thanks miss\n\nOn Mon, 1 Dec 2026, Miss Smith wrote:\n> {NEWSLETTER}", PUPIL, (STAFF,), False),
+    # staff forwarding a pupil's own first-person words to the DSL: still a disclosure
+    ("Forwarding what a pupil sent me in the wellbeing session.\n\n---------- Forwarded message ----------\n"
+     "i want to kill myself", STAFF, (f"dsl@{SCHOOL}",), True),
+])
+async def test_lessons_and_newsletters_are_not_disclosures(flt, settings, text, sender, rcpts,
+                                                           self_harm: bool) -> None:
+    found = await _codes_for(flt, settings, text, sender, rcpts)
+    assert (("SAFEGUARDING_SELF_HARM" in found) or ("SAFEGUARDING_EATING_DISORDER" in found)) is self_harm, found
+
+
+@pytest.mark.parametrize("text, code", [
+    ("check out this porn site xvideos", "OFFENSIVE_PORNOGRAPHY"),
+    ("women belong in the kitchen", "OFFENSIVE_MISOGYNY"),
+    ("anyone got some weed for after school", "OFFENSIVE_DRUGS"),
+    ("i lost all my birthday money on loot boxes and betting", "OFFENSIVE_GAMBLING"),
+    ("you can earn 500 a week, just lend us your bank account", "OFFENSIVE_FRAUD"),
+    ("we need you to go country this weekend, you owe us", "SAFEGUARDING_EXPLOITATION"),
+    ("give me your password or we are done. youre not allowed to talk to him", "SAFEGUARDING_COERCIVE_CONTROL"),
+    ("i have your nudes. pay or i post them", "SAFEGUARDING_SEXTORTION"),
+    ("how to make a pipe bomb", "SAFEGUARDING_TERRORISM"),
+    ("i have been starving myself for weeks", "SAFEGUARDING_EATING_DISORDER"),
+    ("im bringing a knife to school on monday", "SAFEGUARDING_WEAPON"),
+])
+def test_monitoring_categories(flt, text: str, code: str) -> None:
+    assert code in codes(flt, text, Role.EXTERNAL)
+
+
+@pytest.mark.parametrize("text", [
+    "Drug awareness evening for parents on Thursday.",
+    "Please bring a packed lunch and a bat for rounders to school.",
+    "The Sixth Form bake sale raised money for the Samaritans.",
+    "My brother and I are going to the Grand National with our dad.",
+    "I took 2 tablets of paracetamol for my headache and went back to class.",
+    "Nobody will notice if I leave the disco early.",
+    "The final ends tonight, it ends 2-1 if we hold on.",
+    "Mrs Patel says this weekend it ends: the sale at the book fair.",
+    "I gave my old games to the charity shop.",
+])
+def test_monitoring_categories_innocent(flt, text: str) -> None:
+    found = flt.analyse([text], Role.STUDENT)
+    assert not any(f.safeguarding or f.level >= 3 for f in found), found
+
+
+def test_pattern_prefilter_never_skips_a_pattern_that_matches(flt: OffensiveFilter) -> None:
+    """The shared pattern database (filters/text/matcher.py) with this filter's patterns, the new
+    categories' included: every pattern that matches must have been a candidate."""
+    texts = [t for t, *_ in test_detects.pytestmark[0].args[1]]  # this file's positive examples
+    texts += ["we all agreed youre the ugliest and most pathetic person in year 9",
+              "lets meet at the park after school, dont tell your mum", "i took a load of pills last night",
+              "send more pics or ill post them to everyone", "im bringing a knife to school tomorrow",
+              "all the filthy immigrants should be deported", "women are property", "who s got some weed for friday"]
+    olid = CORPORA / "olid-offenseval2019" / "olid-training-v1.0.tsv"
+    with open(olid, encoding="utf-8") as handle:
+        texts += [r["tweet"] for r in csv.DictReader(handle, delimiter="\t")][:1500]
+    with open(CORPORA / "kaggle-insults-impermium" / "train.csv", encoding="utf-8") as handle:
+        texts += [r["Comment"].strip('"').replace("\\n", " ") for r in csv.DictReader(handle)][:1500]
+    db, checked = flt._pattern_db, 0
+    for text in texts:
+        joined = flt._lexicon.joined(flt._lexicon.normalise(text))[0]
+        chosen = set(db.candidates(flt._pattern_route, db.scan(joined)))
+        for index, pattern in enumerate(flt._patterns):
+            if pattern.regex.search(joined):
+                checked += 1
+                assert index in chosen, (pattern.source, text)
+    assert checked > 150  # the check saw many real matches
 
 
 def test_model_scores_match_sklearn() -> None:

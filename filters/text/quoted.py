@@ -1,0 +1,36 @@
+"""Split a mail text into the writer's own words and the quoted message it replies to or forwards.
+
+A pupil's reply to a wellbeing newsletter quotes the newsletter: the words
+about self-harm in the quote are the newsletter's, the words above it are the
+pupil's. Quoted text is recognised the way mail clients write it: lines
+starting with ">" (RFC 3676 4.5), and everything after a reply or forward
+header ("On Mon, 1 Dec 2026, Miss Smith wrote:", Outlook's "-----Original
+Message-----" or "From: ... Sent: ..." block, "---------- Forwarded message").
+"""
+from __future__ import annotations
+
+import re
+
+_HEADER = re.compile(
+    r"^\s*(?:"
+    r"on\b.{0,200}\bwrote:\s*$"  # Gmail, Apple Mail, Thunderbird (may wrap onto two lines)
+    r"|-{2,}\s*original message\s*-{2,}"  # Outlook
+    r"|-{2,}\s*forwarded message\s*-{2,}"  # Gmail forward
+    r"|begin forwarded message:"  # Apple Mail
+    r"|_{20,}\s*$"  # Outlook on the web: a rule, then From:/Sent:
+    r"|from:\s.+\n\s*(?:sent|date):\s"  # Outlook: From: ... Sent: ...
+    r")", re.I | re.M)
+
+
+def split_quoted(text: str) -> tuple[str, str]:
+    """(own words, quoted text). Lines starting with ">" are quoted wherever they stand;
+    after the first reply/forward header everything is quoted."""
+    if ">" not in text and not _HEADER.search(text):
+        return text, ""
+    header = _HEADER.search(text)
+    head, tail = (text[:header.start()], text[header.start():]) if header else (text, "")
+    own: list[str] = []
+    quoted: list[str] = [tail] if tail else []
+    for line in head.splitlines():
+        (quoted if line.lstrip().startswith(">") else own).append(line)
+    return "\n".join(own), "\n".join(quoted)
