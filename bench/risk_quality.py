@@ -9,6 +9,9 @@ from the shipped config, less the virus filter (it needs a running clamd).
 "self-harm finding" = any finding of category self_harm from any filter;
 "flagged" = any finding at all; "held" = the policy holds it. The risk model's
 own share is shown beside. hatecheck is a test suite: it never runs with --dev.
+The offensive sets (OLID, ETHOS, Kaggle insults, Formspring, Stormfront,
+implicit-hate, Gab) give the F1 of "any finding" from the offensive filter, the
+risk filter and both, beside alt-profanity-check and better-profanity.
 Corpora are read in place from ../shared/corpora.
 """
 from __future__ import annotations
@@ -186,6 +189,52 @@ async def report_ham(scan: Scanner, split: str) -> None:
         print(f"    {line}")
 
 
+def offensive_sets() -> dict:
+    """The issue's offensive held-out sets: bench/offensive_quality.py's five, plus implicit-hate
+    stage 1 `test` (any hate) and the Gab Hate Corpus test file (hd, cv or vo)."""
+    from bench import offensive_quality as oq
+
+    def implicit() -> list[tuple[str, bool]]:
+        base = CORPORA / "implicit-hate-latent-hatred"
+        with open(base / "stg1_split.csv", encoding="utf-8") as handle:
+            split = {int(r["stg1_row"]): r["split"] for r in csv.DictReader(handle)}
+        with open(base / "implicit_hate_v1_stg1_posts.tsv", encoding="utf-8") as handle:
+            return [(r["post"], r["class"] != "not_hate") for i, r in enumerate(csv.DictReader(handle, delimiter="\t"))
+                    if split.get(i) == "test"]
+
+    def gab() -> list[tuple[str, bool]]:
+        with open(CORPORA / "gab-hate-corpus" / "ghc_test.tsv", encoding="utf-8") as handle:
+            return [(r["text"], "1" in (r["hd"], r["cv"], r["vo"])) for r in csv.DictReader(handle, delimiter="\t")]
+
+    return {**oq.HELD_OUT, "implicit-hate test": implicit, "Gab test (hd/cv/vo)": gab}
+
+
+def report_offensive(scan: Scanner, better_profanity: bool = True, skip: tuple[str, ...] = ()) -> None:
+    """F1 of "any finding" from the offensive filter, the risk filter and both, against
+    alt-profanity-check and better-profanity (issue 17's Measure list)."""
+    from bench import offensive_quality as oq
+    import profanity_check
+    filters = {f.name: f for f, _ in scan.filters}
+    offensive, risk = filters.get("offensive"), filters.get("risk")
+    print(f"  {'set':24} {'n':>5} {'pos':>5} | {'system':26} {'P':>6} {'R':>6} {'F1':>6}")
+    for name, load in offensive_sets().items():
+        if name in skip:
+            continue
+        data = load()
+        texts, gold = [t for t, _ in data], [g for _, g in data]
+        off = [bool(offensive.analyse([t], Role.STUDENT)) for t in texts] if offensive else [False] * len(texts)
+        rsk = [bool(risk.analyse([t], Role.STUDENT, (Role.EXTERNAL,))) for t in texts] if risk else [False] * len(texts)
+        systems = {"offensive filter": off, "risk filter": rsk,
+                   "offensive + risk": [a or b for a, b in zip(off, rsk)],
+                   "alt-profanity-check": [bool(p) for p in profanity_check.predict(texts)]}
+        if oq.HAVE_BETTER_PROFANITY and better_profanity:
+            systems["better-profanity"] = oq.better_profanity(texts)
+        for index, (system, predicted) in enumerate(systems.items()):
+            p, r, f1 = oq.prf(predicted, gold)
+            label = f"{name:24} {len(data):5} {sum(gold):5}" if index == 0 else " " * 36
+            print(f"  {label} | {system:26} {p:6.3f} {r:6.3f} {f1:6.3f}")
+
+
 def cost(split: str) -> None:
     """CPU ms the risk filter adds per 5 KB message of fresh ham text (process time, one thread)."""
     flt = RiskFilter(Options(), FilterContext(settings=None, directory=None))
@@ -207,14 +256,18 @@ def cost(split: str) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="training splits instead of the held-out ones")
-    parser.add_argument("--only", choices=["reddit", "cssrs", "hatecheck", "ham", "cost"], action="append")
+    parser.add_argument("--only", choices=["reddit", "cssrs", "hatecheck", "ham", "cost", "offensive"],
+                        action="append")
+    parser.add_argument("--no-better-profanity", action="store_true",
+                        help="leave out the better-profanity baseline (~35 ms a text before its cache fills)")
+    parser.add_argument("--skip-set", action="append", default=[], help="an offensive set to leave out, by name")
     parser.add_argument("--without-risk", action="store_true",
                         help="the shipped chain less the risk filter: the baseline it adds to")
     args = parser.parse_args()
     if not CORPORA.is_dir():
         sys.exit(f"corpora not found at {CORPORA}")
     split = "train" if args.dev else "test"
-    only = set(args.only or ["reddit", "cssrs", "hatecheck", "ham", "cost"])
+    only = set(args.only or ["reddit", "cssrs", "hatecheck", "ham", "offensive", "cost"])
     scan = scanner(("risk",) if args.without_risk else ())
     risk = next((f for f, _ in scan.filters if f.name == "risk"), None)
     print(f"chain: {', '.join(scan.settings.filters.chain)}"
@@ -232,6 +285,9 @@ async def main() -> None:
         ham_split = "dev" if args.dev else "test"
         print(f"SpamAssassin ham {ham_split} (inbound to a pupil and a member of staff):")
         await report_ham(scan, ham_split)
+    if "offensive" in only and not args.dev:
+        print("offensive held-out sets, F1 of any finding (pupil -> external friend):")
+        report_offensive(scan, not args.no_better_profanity, tuple(args.skip_set))
     if "cost" in only and not args.without_risk:
         cost("dev" if args.dev else "test")
     await scan.close()

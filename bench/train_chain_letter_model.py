@@ -14,7 +14,7 @@ public-corpus sample's ham `dev` split (its `test` split is the bench's) and
 config/lists/chain_letter_examples/negatives.txt (deliverable school mail that asks
 to be shared). chain-letters-spamassassin has no split and stays report-only.
 
-Features are the risk model's (filters/text/model.py: hashed word unigrams and
+Features are the first risk model's (filters/text/hashed_model.py: hashed word unigrams and
 bigrams, log-scaled, unit length), over the text the filter reads (view.all_text
 of the message, the Snopes text wrapped as a pupil's forward, exactly as the bench
 sends it). Deterministic: stateless hashing, liblinear with a fixed seed, a fixed
@@ -40,7 +40,7 @@ from filters.chain_letter_model import LABEL, N_FEATURES  # noqa: E402
 from filters.directory import Directory  # noqa: E402
 from filters.extract import AttachmentExtractor  # noqa: E402
 from filters.message import Envelope, build_view  # noqa: E402
-from filters.text.model import FeatureSpec, RiskModel, finish  # noqa: E402
+from filters.text.hashed_model import FeatureSpec, RiskModel, finish  # noqa: E402
 from tests.factories import SCHOOL_DOMAIN  # noqa: E402
 
 OUT = ROOT / "filters" / "models" / "chain_letter_model.npz"
@@ -127,7 +127,7 @@ def cross_validate(features, labels: list[int], groups: list[str], sources: list
     extractor = AttachmentExtractor()
     spec = FeatureSpec(N_FEATURES)
     hasher = spec.hasher()
-    from filters.text.model import model_text, tokens
+    from filters.text.hashed_model import model_text, tokens
     for kind in ("positive", "negative"):
         paths = sorted((FIXTURES / kind).glob("*.eml"))
         texts = [text_of(load(p), directory, extractor, f"s@{SCHOOL_DOMAIN}", (f"r@{SCHOOL_DOMAIN}",))
@@ -142,7 +142,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--cv", action="store_true", help="print 5-fold grouped out-of-fold figures")
     args = parser.parse_args()
-    from filters.text.model import model_text, tokens
+    from filters.text.hashed_model import model_text, tokens
     texts, labels, groups, sources = training_set()
     spec = FeatureSpec(N_FEATURES)
     features = finish(spec.hasher().transform([tokens(model_text(t)) for t in texts]).tocsr())

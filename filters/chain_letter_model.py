@@ -1,6 +1,6 @@
 """The learned chain-letter score: how much a whole message reads like a forwarded hoax or chain letter (0..1).
 
-A linear model over the risk model's hashed word n-grams (filters/text/model.py,
+A linear model over the risk model's hashed word n-grams (filters/text/hashed_model.py,
 reused read-only: same features, same .npz artifact, one label `chain_letter`),
 trained by bench/train_chain_letter_model.py. It scores the voice of a hoax
 ("this is a true story", a sensational claim, an appeal to patriotism or faith)
@@ -14,7 +14,7 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-from filters.text.model import RiskModel
+from filters.text.hashed_model import RiskModel
 
 LABEL = "chain_letter"
 # Hashed columns: 2^17 keeps the shipped artifact small (the training set is a few

@@ -1,13 +1,17 @@
 """The safeguarding risk model: its features, its artifact (.npz, no pickle) and sentence-window scoring.
 
-Features are hashed word unigrams and bigrams (scikit-learn's FeatureHasher:
-stateless, so nothing but its parameters is stored), log-scaled and
-L2-normalised; each label is a linear model over them, with a Platt
-calibration fitted on a validation carve-out of the training splits. A
-window's features are the sum of its sentences' counts, so every sentence is
-hashed once however many windows it is in. Character n-grams read misspellings
-better but cost ~5 ms per 5 KB message against a 1.5 ms budget (measured,
-docs/risk_model.md), so they are left out.
+Features are word unigrams and bigrams from a vocabulary fixed at training time
+(words and word pairs seen in at least a few training texts), counted per
+sentence, log-scaled and L2-normalised; each label is a linear model over them.
+A window's features are the sum of its sentences' counts, and the message's the
+sum of all of them, so every sentence is tokenised once however many windows it
+is in. Scoring works on the few (sentence, feature) pairs a message has, in one
+numpy pass for all its sentences and windows: no per-sentence model calls and no
+2^19-column sparse products (the hashed first version cost 3.4 ms per 5 KB
+message against a 1.5 ms budget, docs/risk_model.md). Per label, a window's score,
+its best sentence's and the whole text's are combined by a small logistic model
+fitted on a validation carve-out of the training splits (which also calibrates;
+a weight may be 0: the training chooses which parts count).
 """
 from __future__ import annotations
 
@@ -16,24 +20,36 @@ import html
 import json
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-FORMAT = "schoolgate-risk-model/1"
+FORMAT = "schoolgate-risk-model/2"
 
 _URL = re.compile(r"(?:https?://|www\.)\S+")
-_EMAIL = re.compile(r"\S+@\S+\.\w+")
-_HANDLE = re.compile(r"(?<!\w)@\w+")
+_EMAIL_TAIL = re.compile(r"@[^\s@]+\.\w+")  # from the "@" of "name@host.tld"
+_HANDLE_TAIL = re.compile(r"@\w+")
+_WORD_CHAR = re.compile(r"\w")
 _ENTITY = re.compile(r"&#?\w+;")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "`": "'"})
+_CURLY = ("\u2019", "\u02bc", "`")
 _RUN3 = re.compile(r"(\w)\1{2,}")
 # A word, with apostrophes inside it ("don't"); single letters are kept: "i" is most of
 # what separates "i want to die" from a story.
 _TOKEN = re.compile(r"\w+(?:'\w+)*")
+# The same once apostrophes are dropped ("don't" -> "dont", as pupils write it).
+_WORD = re.compile(r"\w+")
+_WORD_OR_BREAK = re.compile(r"\w+|\x00")
+_BREAK = -2  # the separator's index: sentence boundaries in one tokenising pass
+# Bytes that are not ASCII word characters (or the separator) -> space.
+_ASCII_WORDS = bytes(b if chr(b).isalnum() or b in (0, 95) else 32 for b in range(128)) + bytes(128)
+# Sentences x distinct features up to which scoring uses a dense table (4 MB of float32);
+# bigger messages take the sparse path, which gives the same scores.
+DENSE_LIMIT = 1_000_000
 
 
 def _same_length(replacement: str):
@@ -51,14 +67,42 @@ def model_text(text: str) -> str:
     folded = text.lower()
     if len(folded) != len(text):  # a few characters lower-case to two ("İ"): keep those as they are
         folded = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    folded = folded.translate(_APOSTROPHES)
+    for curly in _CURLY:  # str.translate looks up every character: a scan per kind is 10x cheaper
+        if curly in folded:
+            folded = folded.replace(curly, "'")
     if "&" in folded:
         folded = _ENTITY.sub(lambda m: html.unescape(m.group())[:len(m.group())].ljust(len(m.group())), folded)
     if "://" in folded or "www." in folded:
         folded = _URL.sub(_same_length("xurl"), folded)
-    if "@" in folded:  # placeholders no longer than the shortest match ("a@b.c", "@ab")
-        folded = _HANDLE.sub(_same_length("xat"), _EMAIL.sub(_same_length("xmail"), folded))
+    if "@" in folded:
+        folded = _mask_at(folded)
     return folded
+
+
+def _mask_at(folded: str) -> str:
+    """Addresses ("a@b.c") become "xmail", handles ("@ab") "xat", padded to their length.
+    Found from each "@" outwards: a regex that may start anywhere (an address begins before
+    its "@") retries at every character, a tenth of the filter's budget on a 5 KB message."""
+    pieces: list[str] = []
+    done = 0
+    at = folded.find("@")
+    while at != -1:
+        start = at
+        while start > done and not folded[start - 1].isspace() and folded[start - 1] != "@":
+            start -= 1
+        address = _EMAIL_TAIL.match(folded, at) if start < at else None
+        if address:
+            end, placeholder = address.end(), "xmail"
+        else:
+            handle = None if at and _WORD_CHAR.match(folded, at - 1) else _HANDLE_TAIL.match(folded, at)
+            start, end, placeholder = (at, handle.end(), "xat") if handle else (at, at, "")
+        if end > start:
+            pieces.append(folded[done:start])
+            pieces.append(placeholder[:end - start].ljust(end - start))
+            done = end
+        at = folded.find("@", max(end, at + 1))
+    pieces.append(folded[done:])
+    return "".join(pieces)
 
 
 def prepare(text: str) -> str:
@@ -67,42 +111,24 @@ def prepare(text: str) -> str:
     return _RUN3.sub(r"\1\1", model_text(text).replace("'", ""))
 
 
+def words(folded: str, start: int = 0, end: int | None = None) -> list[str]:
+    """The words of folded[start:end] (a model_text()), apostrophes dropped."""
+    piece = folded[start:end]
+    if "'" in piece:
+        piece = piece.replace("'", "")
+    return _WORD.findall(piece)
+
+
 def tokens(folded: str, start: int = 0, end: int | None = None) -> list[str]:
-    """Word unigrams and bigrams of folded[start:end] (a model_text()). Letter runs are left
-    as written: finding them costs a regex pass over the whole text, a third of the budget."""
-    words = _TOKEN.findall(folded, start, len(folded) if end is None else end)
-    words = [w.replace("'", "") if "'" in w else w for w in words]
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureSpec:
-    n_features: int = 2 ** 19
-    ngram_max: int = 2  # the only one tokens() makes
-
-    def hasher(self):
-        from sklearn.feature_extraction import FeatureHasher  # imported once, before the fork
-        return FeatureHasher(n_features=self.n_features, input_type="string", alternate_sign=False,
-                             dtype=np.float32)
-
-
-def finish(counts):
-    """Raw hashed counts -> model input: log(1 + count), then unit length (rows with no
-    features stay zero). Plain numpy: sklearn's normalize() validates its arguments at a
-    cost larger than the work for one message."""
-    out = counts.copy()
-    data = np.log1p(out.data)
-    lengths = np.diff(out.indptr)
-    squares = np.add.reduceat(data * data, out.indptr[:-1][lengths > 0]) if len(data) else data
-    norms = np.ones(out.shape[0], dtype=data.dtype)
-    norms[lengths > 0] = np.sqrt(squares)
-    out.data = data / np.repeat(norms, lengths)
-    return out
+    """Word unigrams and bigrams of folded[start:end]: what the vocabulary is built from."""
+    found = words(folded, start, end)
+    return found + [f"{a} {b}" for a, b in zip(found, found[1:])]
 
 
 def window_matrix(sizes: Sequence[int], radius: int):
     """Sparse (windows x sentences) 0/1 matrix: for each document of `sizes[d]` sentences, one
-    window per sentence covering it and `radius` sentences either side (within the document)."""
+    window per sentence covering it and `radius` sentences either side (within the document).
+    The scoring below does the same on (sentence, feature) pairs; this is its plain statement."""
     from scipy.sparse import csr_matrix
     sizes = np.asarray(sizes, dtype=np.int32)
     total = int(sizes.sum())
@@ -117,46 +143,179 @@ def window_matrix(sizes: Sequence[int], radius: int):
     return csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(total, total))
 
 
+class Vocabulary:
+    """Word -> index, and which words and word pairs are features. Bigrams are looked up as
+    one int64 key (first word's index x number of words + second's) in a sorted array, so
+    a message's bigrams are found in one numpy call, never built as strings."""
+
+    def __init__(self, word_list: Sequence[str], unigram_feature: np.ndarray,
+                 bigram_keys: np.ndarray, bigram_feature: np.ndarray) -> None:
+        self.word_list = list(word_list)
+        self.index = {w: i for i, w in enumerate(self.word_list)}
+        self.index["\x00"] = _BREAK
+        self.ascii_index = {w.encode("ascii"): i for w, i in self.index.items() if w.isascii()}
+        self.unigram_feature = np.asarray(unigram_feature, dtype=np.int32)
+        order = np.argsort(bigram_keys, kind="stable")
+        self.bigram_keys = np.asarray(bigram_keys, dtype=np.int64)[order]
+        self.bigram_feature = np.asarray(bigram_feature, dtype=np.int32)[order]
+        self.n_words = len(self.word_list)
+        # the same pairs as a dict: a message's ~1000 lookups are cheaper hashed than by
+        # binary search over ~75k keys (cache misses)
+        self.bigram_index = dict(zip(self.bigram_keys.tolist(), self.bigram_feature.tolist()))
+        self.n_features = int(max(self.unigram_feature.max(initial=-1), self.bigram_feature.max(initial=-1)) + 1)
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_df: int = 2, min_df_bigram: int = 3) -> "Vocabulary":
+        """From training texts: words in at least `min_df` texts, pairs in `min_df_bigram`
+        (rarer ones are mostly names and typos, and cost space). Deterministic: sorted."""
+        word_df: Counter = Counter()
+        pair_df: Counter = Counter()
+        for text in texts:
+            found = words(model_text(text))
+            word_df.update(set(found))
+            pair_df.update(set(zip(found, found[1:])))
+        kept = sorted(w for w, n in word_df.items() if n >= min_df)
+        index = {w: i for i, w in enumerate(kept)}
+        pairs = sorted((a, b) for (a, b), n in pair_df.items() if n >= min_df_bigram and a in index and b in index)
+        n = len(kept)
+        keys = np.array([index[a] * n + index[b] for a, b in pairs], dtype=np.int64)
+        return cls(kept, np.arange(n, dtype=np.int32), keys, np.arange(n, n + len(pairs), dtype=np.int32))
+
+    def pairs(self, folded: str, spans: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(sentence number, feature) for every feature occurrence in each span of `folded`.
+        The spans are joined with a separator the word pattern also matches, so one regex
+        call tokenises every sentence and the separators number them (a call per sentence
+        cost more than the model)."""
+        if "\x00" in folded:  # the separator: a NUL in the mail itself is a space here
+            folded = folded.replace("\x00", " ")
+        pieces = [folded[a:b] for a, b in spans]
+        joined = " \x00 ".join(pieces)
+        if "'" in joined:
+            joined = joined.replace("'", "")
+        if joined.isascii():
+            # \w+ on ASCII is [a-z0-9_] after folding: one C-level byte mapping and split()
+            # find the same words several times faster than the regex
+            found = joined.encode("ascii").translate(_ASCII_WORDS).split()
+            get = self.ascii_index.get
+        else:
+            found = _WORD_OR_BREAK.findall(joined)
+            get = self.index.get
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        word = np.fromiter(map(get, found, repeat(-1)), dtype=np.int64, count=len(found))
+        breaks = word == _BREAK
+        sentence = np.cumsum(breaks)
+        keep = ~breaks
+        word, sentence = word[keep], sentence[keep]
+        known = word >= 0
+        uni = self.unigram_feature[word[known]]
+        uni_rows = sentence[known]
+        listed = uni >= 0
+        features, rows = [uni[listed].astype(np.int64)], [uni_rows[listed]]
+        if len(word) > 1 and len(self.bigram_keys):
+            first, second = word[:-1], word[1:]
+            ok = (first >= 0) & (second >= 0) & (sentence[:-1] == sentence[1:])
+            keys = (first[ok] * self.n_words + second[ok]).tolist()
+            found_pairs = np.fromiter(map(self.bigram_index.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+            hit = found_pairs >= 0
+            features.append(found_pairs[hit])
+            rows.append(sentence[:-1][ok][hit])
+        return np.concatenate(rows), np.concatenate(features)
+
+    def matrix(self, texts: Sequence[str]):
+        """Finished features (log(1 + count), unit rows), one row per whole text: training."""
+        from scipy.sparse import csr_matrix
+        row_parts, feature_parts = [], []
+        for r, text in enumerate(texts):
+            folded = model_text(text)
+            _, features = self.pairs(folded, [(0, len(folded))])
+            row_parts.append(np.full(len(features), r, dtype=np.int64))
+            feature_parts.append(features)
+        rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
+        cols = np.concatenate(feature_parts) if feature_parts else np.zeros(0, np.int64)
+        counts = csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(texts), self.n_features))
+        counts.sum_duplicates()
+        counts.data = np.log1p(counts.data)
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        norms[norms == 0] = 1
+        lengths = np.diff(counts.indptr)
+        counts.data /= np.repeat(norms, lengths).astype(np.float32)
+        return counts
+
+
+def unit_raw(units: np.ndarray, features: np.ndarray, n_units: int, coef_t: np.ndarray,
+             intercept: np.ndarray) -> np.ndarray:
+    """Linear scores (n_units x labels) of units given as (unit, feature) occurrences: counts
+    per unit, log(1 + count), unit length, dot with the coefficients. A unit with no
+    feature scores the intercept."""
+    out = np.zeros((n_units, len(intercept)), dtype=np.float32)
+    if len(units):
+        n_features = coef_t.shape[0]
+        keys, counts = np.unique(units * n_features + features, return_counts=True)
+        unit, feature = keys // n_features, keys % n_features
+        value = np.log1p(counts.astype(np.float32))
+        starts = np.flatnonzero(np.concatenate(([True], unit[1:] != unit[:-1])))
+        present = unit[starts]
+        norm = np.sqrt(np.add.reduceat(value * value, starts))
+        sums = np.add.reduceat(coef_t[feature] * value[:, None], starts, axis=0)
+        out[present] = sums / norm[:, None]
+    return out + intercept
+
+
 @dataclass(frozen=True, slots=True)
 class Scores:
-    """Calibrated probabilities for one document: per sentence and per window (both
-    sentences x labels; window i is centred on sentence i)."""
+    """Probabilities for one document (a text of the message), sentences x labels each:
+    `combined[i]` is what the filter thresholds: window i (sentence i and `radius` either
+    side), the best sentence in it and the whole text, combined and calibrated;
+    `sentence` and `window` are the parts alone on the same scale (for evidence)."""
 
     labels: tuple[str, ...]
     sentence: np.ndarray
     window: np.ndarray
+    combined: np.ndarray
 
     def best(self, label: str) -> float:
         column = self.labels.index(label)
-        return float(self.window[:, column].max()) if len(self.window) else 0.0
+        return float(self.combined[:, column].max()) if len(self.combined) else 0.0
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 class RiskModel:
     """Loaded once per process (before `serve` forks its workers); scoring is read-only,
-    so threads may share it."""
+    so threads may share it.
 
-    def __init__(self, labels: Sequence[str], coef: np.ndarray, intercept: np.ndarray,
-                 calib_a: np.ndarray, calib_b: np.ndarray, thresholds: np.ndarray,
-                 spec: FeatureSpec, radius: int = 1, meta: dict | None = None) -> None:
+    `combine[label]` = (weight of a window's raw score, of its best sentence's, of the whole
+    text's, bias; then a, b of the parts' own calibration): the probability of a window is
+    the logistic of the weighted sum, a part's alone the logistic of a * raw + b.
+    """
+
+    def __init__(self, labels: Sequence[str], vocabulary: Vocabulary, coef: np.ndarray,
+                 intercept: np.ndarray, combine: np.ndarray, thresholds: np.ndarray,
+                 radius: int = 2, meta: dict | None = None) -> None:
         self.labels = tuple(labels)
-        self.coef_t = np.ascontiguousarray(coef.astype(np.float32).T)  # features x labels
-        self.intercept = intercept.astype(np.float32)
-        self.calib_a = calib_a.astype(np.float32)
-        self.calib_b = calib_b.astype(np.float32)
+        self.vocabulary = vocabulary
+        self.coef_t = np.ascontiguousarray(np.asarray(coef, dtype=np.float32).T)  # features x labels
+        self.intercept = np.asarray(intercept, dtype=np.float32)
+        self.combine = np.asarray(combine, dtype=np.float32).reshape(len(self.labels), 6)
         self.thresholds = dict(zip(self.labels, map(float, thresholds)))
-        self.spec = spec
         self.radius = radius
         self.meta = meta or {}
-        self._hasher = spec.hasher()
 
     # -- the artifact --
 
     def save(self, path: Path) -> None:
-        meta = {**self.meta, "format": FORMAT, "n_features": self.spec.n_features,
-                "ngram_max": self.spec.ngram_max, "radius": self.radius}
+        meta = {**self.meta, "format": FORMAT, "radius": self.radius}
+        v = self.vocabulary
         arrays = {
-            "labels": np.array(self.labels), "coef": self.coef_t.T.astype(np.float16),
-            "intercept": self.intercept, "calib_a": self.calib_a, "calib_b": self.calib_b,
+            "labels": np.array(self.labels),
+            "words": np.frombuffer("\n".join(v.word_list).encode("utf-8"), dtype=np.uint8),
+            "unigram_feature": v.unigram_feature, "bigram_keys": v.bigram_keys,
+            "bigram_feature": v.bigram_feature,
+            "coef": self.coef_t.T.astype(np.float16), "intercept": self.intercept,
+            "combine": self.combine,
             "thresholds": np.array([self.thresholds[label] for label in self.labels], dtype=np.float32),
             "meta": np.array(json.dumps(meta, sort_keys=True))}
         # np.savez stamps each member with the current time; a fixed stamp makes two
@@ -176,54 +335,120 @@ class RiskModel:
             data = np.load(handle, allow_pickle=False)  # never unpickle: the file is data only
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != FORMAT:
-                raise ValueError(f"{source}: not a {FORMAT} artifact")
-            return cls(labels=[str(x) for x in data["labels"]], coef=data["coef"],
-                       intercept=data["intercept"], calib_a=data["calib_a"], calib_b=data["calib_b"],
-                       thresholds=data["thresholds"],
-                       spec=FeatureSpec(int(meta["n_features"]), int(meta["ngram_max"])),
+                raise ValueError(f"{source}: not a {FORMAT} artifact (retrain: bench/train_risk_model.py)")
+            word_list = bytes(data["words"]).decode("utf-8").split("\n")
+            vocabulary = Vocabulary(word_list, data["unigram_feature"], data["bigram_keys"],
+                                    data["bigram_feature"])
+            return cls(labels=[str(x) for x in data["labels"]], vocabulary=vocabulary, coef=data["coef"],
+                       intercept=data["intercept"], combine=data["combine"], thresholds=data["thresholds"],
                        radius=int(meta["radius"]), meta=meta)
 
     # -- scoring --
 
-    def counts(self, texts: Sequence[str]):
-        """Hashed n-gram counts, one row per text (training: whole posts)."""
-        return self._hasher.transform([tokens(model_text(text)) for text in texts])
+    def raw_parts(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]]):
+        """Raw linear scores of every sentence, window and whole document, in one pass:
+        (sentence raw, window raw: both sentences x labels over all documents, message raw:
+        documents x labels, sentences per document)."""
+        sizes = np.array([len(spans) for _, spans in documents], dtype=np.int64)
+        sentence_parts, feature_parts = [], []
+        offset = 0
+        for (text, spans), size in zip(documents, sizes):
+            if size:
+                rows, features = self.vocabulary.pairs(model_text(text), spans)
+                sentence_parts.append(rows + offset)
+                feature_parts.append(features)
+            offset += size
+        total = int(offset)
+        sentence = np.concatenate(sentence_parts) if sentence_parts else np.zeros(0, np.int64)
+        features = np.concatenate(feature_parts) if feature_parts else np.zeros(0, np.int64)
+        coef, bias = self.coef_t, self.intercept
+        used, column = np.unique(features, return_inverse=True)
+        if total * len(used) <= DENSE_LIMIT:
+            # the usual mail: a dense sentences x used-features count table; windows and whole
+            # texts are differences of its running sums
+            sentence_raw, window_raw, message_raw = self._dense_raw(sentence, column, used, sizes)
+            return sentence_raw, window_raw, message_raw, sizes
+        sentence_raw = unit_raw(sentence, features, total, coef, bias)
+        # each occurrence counts in the windows centred up to `radius` sentences away, within its document
+        document = np.repeat(np.arange(len(sizes)), sizes)
+        doc_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        doc_end = doc_start + np.repeat(sizes, sizes)
+        own_doc_start, own_doc_end = doc_start[sentence], doc_end[sentence]
+        units, occ = [], []
+        for shift in range(-self.radius, self.radius + 1):
+            centre = sentence + shift
+            ok = (centre >= own_doc_start) & (centre < own_doc_end)
+            units.append(centre[ok])
+            occ.append(features[ok])
+        window_raw = unit_raw(np.concatenate(units), np.concatenate(occ), total, coef, bias)
+        if self.combine[:, 2].any():  # the whole text counts for some label
+            message_raw = unit_raw(document[sentence] if total else sentence, features, len(sizes), coef, bias)
+        else:  # unused: the intercept stands in, as on the dense path
+            message_raw = np.tile(bias, (len(sizes), 1))
+        return sentence_raw, window_raw, message_raw, sizes
 
-    def span_counts(self, text: str, spans: Sequence[tuple[int, int]]):
-        """Hashed n-gram counts of each span of one text (its sentences), folding it once."""
-        folded = model_text(text)
-        return self._hasher.transform([tokens(folded, a, b) for a, b in spans])
+    def _dense_raw(self, sentence: np.ndarray, column: np.ndarray, used: np.ndarray,
+                   sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        total, width = int(sizes.sum()), len(used)
+        counts = np.bincount(sentence * width + column, minlength=total * width).astype(np.float32)
+        counts = counts.reshape(total, width)
+        running = np.zeros((total + 1, width), dtype=np.float32)
+        np.cumsum(counts, axis=0, out=running[1:])
+        doc_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        doc_end = doc_start + np.repeat(sizes, sizes)
+        centre = np.arange(total)
+        lo = np.maximum(doc_start, centre - self.radius)
+        hi = np.minimum(doc_end, centre + self.radius + 1)
+        windows = running[hi] - running[lo]
+        coef = self.coef_t[used]
+        tables = [counts, windows]
+        if self.combine[:, 2].any():  # the whole text counts for some label
+            ends = np.cumsum(sizes)
+            tables.append(running[ends] - running[ends - sizes])
+        out = []
+        for table in tables:
+            values = np.log1p(table)
+            norm = np.sqrt(np.einsum("ij,ij->i", values, values))
+            norm[norm == 0] = 1
+            out.append((values @ coef) / norm[:, None] + self.intercept)
+        if len(out) == 2:  # unused: the intercept stands in
+            out.append(np.tile(self.intercept, (len(sizes), 1)))
+        return out[0], out[1], out[2]
 
-    def raw(self, features) -> np.ndarray:
-        """Linear scores (rows x labels) of finished features."""
-        return np.asarray(features @ self.coef_t) + self.intercept
+    def window_inputs(self, sentence_raw: np.ndarray, window_raw: np.ndarray, message_raw: np.ndarray,
+                      sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per window (sentences x labels each): its raw score, its best sentence's raw score,
+        and its whole text's."""
+        best_sentence = sentence_raw.copy()
+        doc_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        doc_end = doc_start + np.repeat(sizes, sizes)
+        centre = np.arange(len(sentence_raw))
+        for shift in range(-self.radius, self.radius + 1):
+            other = centre + shift
+            ok = (other >= doc_start) & (other < doc_end)
+            best_sentence[ok] = np.maximum(best_sentence[ok], sentence_raw[other[ok]])
+        return window_raw, best_sentence, np.repeat(message_raw, sizes, axis=0)
 
-    def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(raw * self.calib_a + self.calib_b)))
+    def combined_raw(self, sentence_raw: np.ndarray, window_raw: np.ndarray, message_raw: np.ndarray,
+                     sizes: np.ndarray) -> np.ndarray:
+        """Per window, before the logistic: its raw score, its best sentence's and the whole
+        text's, weighted by `combine` (fitted on validation; bench/train_risk_model.py)."""
+        window, best_sentence, message = self.window_inputs(sentence_raw, window_raw, message_raw, sizes)
+        w = self.combine
+        return window * w[:, 0] + best_sentence * w[:, 1] + message * w[:, 2] + w[:, 3]
 
     def score_documents(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[Scores]:
-        """Each document is a text and its sentence spans; one hashing call for all of them."""
-        from scipy.sparse import vstack
-        sizes = [len(spans) for _, spans in documents]
-        if not sum(sizes):
-            empty = np.zeros((0, len(self.labels)), dtype=np.float32)
-            return [Scores(self.labels, empty, empty) for _ in documents]
-        from scipy.sparse import csr_matrix
-        parts = [self.span_counts(text, spans) for text, spans in documents if spans]
-        counts = parts[0] if len(parts) == 1 else vstack(parts, format="csr")
-        # Only the hashed columns this message uses: summing windows over 2^19 columns
-        # would allocate that many accumulators per product.
-        used, inverse = np.unique(counts.indices, return_inverse=True)
-        compact = csr_matrix((counts.data, inverse.astype(np.int32), counts.indptr),
-                             shape=(counts.shape[0], len(used)))
-        coef = self.coef_t[used]
-        sentence = self.calibrate(np.asarray(finish(compact) @ coef) + self.intercept)
-        windows = window_matrix(sizes, self.radius) @ compact
-        window = self.calibrate(np.asarray(finish(windows) @ coef) + self.intercept)
+        """Each document is a text and its sentence spans; one pass for all of them."""
+        sentence_raw, window_raw, message_raw, sizes = self.raw_parts(documents)
+        combined = _sigmoid(self.combined_raw(sentence_raw, window_raw, message_raw, sizes))
+        w = self.combine
+        sentence = _sigmoid(sentence_raw * w[:, 4] + w[:, 5])
+        window = _sigmoid(window_raw * w[:, 4] + w[:, 5])
         out: list[Scores] = []
         offset = 0
         for size in sizes:
-            out.append(Scores(self.labels, sentence[offset:offset + size], window[offset:offset + size]))
+            part = slice(offset, offset + size)
+            out.append(Scores(self.labels, sentence[part], window[part], combined[part]))
             offset += size
         return out
 

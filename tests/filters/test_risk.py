@@ -237,3 +237,62 @@ def test_policy_for_model_hate_by_role(settings, sender: str, rcpt: str, expecte
                       evidence=("x",), reason="Reads as hateful or extremist language about a group.")
     view = make_view("x", mail_from=sender, rcpt_to=(rcpt,), settings=settings)
     assert Policy(settings).decide(view, [finding]).actions[rcpt] is expected
+
+
+@pytest.mark.parametrize("text, code, level", [
+    ("im going to take all my mums pills on saturday", "RISK_SELF_HARM", 5),  # a method and a time
+    ("ive given my stuff away, this weekend it ends", "RISK_SELF_HARM", 5),  # a goodbye
+    ("i took a load of pills last night", "RISK_SELF_HARM", 4),  # a disclosure
+    ("honestly i just want to kill myself, nothing ever gets better", "RISK_SELF_HARM", 4),
+    ("ive got a knife in my bag and im going to use it on him at break", "RISK_VIOLENT_THREAT", 5),
+    ("i'm going to stab you", "RISK_VIOLENT_THREAT", 4),
+    ("we all agreed youre the ugliest and most pathetic person in year 9, even your friends laugh at you",
+     "RISK_BULLYING", 3),
+])
+def test_findings_carry_a_level(flt: RiskFilter, text: str, code: str, level: int) -> None:
+    """Issue 17 item 4: 5 = intent with a plan, method or time; 4 = a disclosure or an explicit
+    threat; 3 = bullying without threat / concerning mood; 2 = abuse; 1 = language."""
+    finding = next(f for f in flt.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == code)
+    assert finding.level == level
+    assert finding.as_dict()["level"] == level
+
+
+def test_grooming_meeting_in_secret_is_level_5(flt: RiskFilter) -> None:
+    text = ("you are so mature for your age. this is our little secret, dont tell your mum. "
+            "i can pick you up after school on friday and we can go to my house")
+    finding = next(f for f in flt.analyse([text], Role.EXTERNAL, (Role.STUDENT,)) if f.code == "RISK_GROOMING")
+    assert finding.level == 5 and finding.severity is Severity.CRITICAL
+    assert "meet a pupil in secret" in finding.reason
+
+
+@pytest.mark.parametrize("text", [
+    # wordings of threats the training lines do not have
+    "i am going to hurt you so badly on friday",
+    "people like him should be shot",
+    "tomorrow im bringing my brothers blade and you will regret it",
+])
+def test_threats_in_other_words(flt: RiskFilter, text: str) -> None:
+    assert "RISK_VIOLENT_THREAT" in codes(flt, text)
+
+
+@pytest.mark.parametrize("text", [
+    # counter-speech and reporting: talk about hate or threats, not hate or threats
+    "saying that refugees are criminals is racist and wrong, please stop",
+    "someone posted that gay people should be hurt, i have reported it to my head of year",
+    "i will kill it at the talent show tomorrow",
+    "i'll beat you at fifa tonight",
+])
+def test_counter_speech_and_idioms_are_not_threats_or_hate(flt: RiskFilter, text: str) -> None:
+    assert not codes(flt, text) & {"RISK_VIOLENT_THREAT", "RISK_HATE"}
+
+
+@pytest.mark.parametrize("text", [
+    "Email us at",  # a newsletter's footer (SpamAssassin ham), read as grooming before the signal rule
+    "Thanks for signing up to our newsletter. Email us at info@example.org with any questions.",
+    "And I've got loads of Beatles albums and singles in these strange wav files!",
+])
+def test_outsiders_ordinary_mail_to_a_pupil_has_no_safeguarding_finding(flt: RiskFilter, text: str) -> None:
+    """Grooming needs a grooming signal beside the score (secrecy, a meeting, gifts, photos, a
+    private channel); a threat cue needs a violent verb, not "Beatles"."""
+    findings = flt.analyse([text], Role.EXTERNAL, (Role.STUDENT,))
+    assert not [f for f in findings if f.safeguarding or f.code == "RISK_VIOLENT_THREAT"]

@@ -33,6 +33,7 @@ domains = ["{SCHOOL_DOMAIN}"]
 
 [gateway]
 listen = "127.0.0.1:0"
+workers = 1  # the CLI's own output is under test, not the supervisor's (tests/gateway/test_workers.py)
 {hop}
 [quarantine]
 path = "q"

@@ -1,0 +1,124 @@
+"""The risk model's machinery: tokens, the two scoring paths, the artifact, sentence spans, training determinism."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import filters.text.model as model_module
+from filters.text import sentences
+from filters.text.model import RiskModel, Vocabulary, model_text, shipped_model, words
+
+
+@pytest.fixture(scope="module")
+def model() -> RiskModel:
+    return shipped_model()
+
+
+TEXTS = [
+    "nobody would miss me if i was gone",
+    "Hi Mr Jones,\nplease find my homework attached. Thanks, Sam",
+    "Don\u2019t go. I can\u2019t do this anymore!! Write to me@example.org or @sam_99 ...",
+    "Caf\u00e9 na\u00efve \u00fcber \u2013 \u201cquoted\u201d words \U0001F600 and a\x00nul",
+    "The autumn fair raised over four hundred pounds for the library. " * 30
+    + "\n\ni took a load of pills last night\n\n" + "Year 7 football training moves to Wednesdays. " * 30,
+]
+
+
+def _reference_pairs(vocabulary: Vocabulary, folded: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(sentence, feature) pairs the slow, obvious way: the word regex on each sentence."""
+    out = []
+    for number, (a, b) in enumerate(spans):
+        ids = [vocabulary.index.get(w, -1) for w in words(folded.replace("\x00", " "), a, b)]
+        for w in ids:
+            if w >= 0 and vocabulary.unigram_feature[w] >= 0:
+                out.append((number, int(vocabulary.unigram_feature[w])))
+        keys = {int(k): int(f) for k, f in zip(vocabulary.bigram_keys, vocabulary.bigram_feature)}
+        for first, second in zip(ids, ids[1:]):
+            if first >= 0 and second >= 0 and first * vocabulary.n_words + second in keys:
+                out.append((number, keys[first * vocabulary.n_words + second]))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_one_pass_tokens_equal_the_word_regex_per_sentence(model: RiskModel, text: str) -> None:
+    """The fast path (joined sentences, ASCII byte mapping) finds exactly the words the plain
+    regex finds sentence by sentence, non-ASCII text and a NUL in the mail included."""
+    folded = model_text(text)
+    spans = sentences.spans(text)
+    rows, features = model.vocabulary.pairs(folded, spans)
+    assert sorted(zip(rows.tolist(), features.tolist())) == _reference_pairs(model.vocabulary, folded, spans)
+
+
+@pytest.mark.parametrize("whole_text", [False, True])
+@pytest.mark.parametrize("text", TEXTS)
+def test_dense_and_sparse_scoring_agree(model: RiskModel, text: str, whole_text: bool, monkeypatch) -> None:
+    """Big messages take the sparse path; both give the same scores (with the whole text's
+    score computed, as for a model that weighs it, and without)."""
+    if whole_text:
+        combine = model.combine.copy()
+        combine[:, 2] = 0.1
+        model = RiskModel(model.labels, model.vocabulary, model.coef_t.T, model.intercept, combine,
+                          np.array([model.thresholds[label] for label in model.labels]), model.radius, model.meta)
+        assert model.combine[:, 2].any()
+    documents = [(text, sentences.spans(text)), ("hello there. i am sad", [(0, 12), (13, 21)])]
+    monkeypatch.setattr(model_module, "DENSE_LIMIT", 10 ** 12)
+    dense = model.raw_parts(documents)
+    monkeypatch.setattr(model_module, "DENSE_LIMIT", 0)
+    sparse = model.raw_parts(documents)
+    for a, b in zip(dense[:3], sparse[:3]):
+        assert np.allclose(a, b, atol=1e-4)
+
+
+def test_window_is_its_sentences_summed(model: RiskModel) -> None:
+    """A window's raw score is the score of its sentences' words counted together (pairs of
+    words across a sentence end are not features): here the window of the middle sentence
+    and the whole text are all five sentences."""
+    text = "first line here. i feel so alone. nobody would miss me. the bus was late. ok bye"
+    spans = sentences.spans(text)
+    sentence_raw, window_raw, message_raw, _ = model.raw_parts([(text, spans)])
+    rows, features = model.vocabulary.pairs(model_text(text), spans)
+    together = model_module.unit_raw(np.zeros_like(rows), features, 1, model.coef_t, model.intercept)[0]
+    assert np.allclose(window_raw[2], together, atol=1e-4)
+    if model.combine[:, 2].any():  # the whole text's score is only computed when a label weighs it
+        assert np.allclose(message_raw[0], together, atol=1e-4)
+    else:
+        assert np.allclose(message_raw[0], model.intercept)
+    first = model.raw_parts([(text, spans[:1])])[0][0]
+    assert np.allclose(sentence_raw[0], first, atol=1e-4)
+
+
+@pytest.mark.parametrize("text, folded", [
+    ("Mail Bob.Smith@example.co.uk or @bob!", "mail xmail" + " " * 18 + " or xat !"),
+    ("a@b.c @ab x@y", "xmail xat x@y"),
+    ("see https://example.org/x?y=1 now", "see xurl" + " " * 21 + " now"),
+    ("it\u2019s &amp; fine", "it's &" + " " * 4 + " fine"),  # entities decoded, padded
+])
+def test_model_text_masks_and_keeps_length(text: str, folded: str) -> None:
+    assert model_text(text) == folded and len(model_text(text)) == len(text)
+
+
+def test_spans_and_split_agree() -> None:
+    text = ("Hi.  nobody would miss me\n> quoted\nThis is a long hard-wrapped line of text in an email, "
+            "as mail\nthat goes on here. Done!\n\nA list,\nwith a comma")
+    found = sentences.split(text)
+    assert [(s.start, s.end) for s in found] == sentences.spans(text)
+    assert [s.text for s in found] == [
+        "Hi.", "nobody would miss me", "> quoted",
+        "This is a long hard-wrapped line of text in an email, as mail\nthat goes on here.", "Done!",
+        "A list,\nwith a comma"]
+    long = "word " * 200
+    assert all(b - a <= sentences.MAX_SENTENCE_CHARS for a, b in sentences.spans(long))
+
+
+def test_vocabulary_build_is_deterministic() -> None:
+    texts = ["i feel sad", "i feel fine", "sad sad day", "i feel sad today"]
+    one, two = Vocabulary.build(texts, 2, 2), Vocabulary.build(list(reversed(texts)), 2, 2)
+    assert one.word_list == two.word_list == ["feel", "i", "sad"]
+    assert one.bigram_keys.tolist() == two.bigram_keys.tolist()
+    assert one.n_features == 3 + 2  # "i feel" and "feel sad" are the pairs in 2+ texts
+
+
+def test_artifact_is_v2_and_compact(model: RiskModel) -> None:
+    assert model.meta["format"] == "schoolgate-risk-model/2"
+    assert model.combine.shape == (len(model.labels), 6)
+    assert model.vocabulary.n_features == model.coef_t.shape[0]
