@@ -148,7 +148,7 @@ def blast(ports: list[int], total: int, sessions: int) -> tuple[float, int]:
 
 def release_latency(config_b: Path, ids: list[str], sink: Sink) -> list[float]:
     from config.loader import load_settings
-    from quarantine.review import release
+    from gateway.release_route import release  # routes and signs as the running gateway
 
     settings = load_settings(config_b)
     out = []

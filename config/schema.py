@@ -237,6 +237,9 @@ class GatewaySection(Section):
 class QuarantineSection(Section):
     path: Path = Field(Path("data/quarantine"), description="directory holding the embedded store")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite under path")
+    release_findings_header: Literal["school", "never"] = Field(
+        "school", description="X-Schoolgate-Findings on released copies: school = for recipients inside the "
+                              "school only, and without safeguarding codes; never = on no released copy")
     held_bytes: Literal["auto", "files", "database"] = Field(
         "auto", description="where held messages' bytes live: files under path, or in the database so "
                             "every node sharing it can read them; auto = files for SQLite, database otherwise")
@@ -285,6 +288,11 @@ class WebSection(Section):
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed; "
                     "none by default (forwarded headers from anyone else are ignored)")
+    admins_are_dsl: bool = Field(
+        False, description="admin accounts may also open safeguarding holds (a school whose DSL is its admin); "
+                           "off: admins manage accounts and settings but see no safeguarding content")
+    safeguarding_procedure_url: str = Field(
+        "", description="the school's own safeguarding procedure, linked from the 'what to do next' panel")
 
     @field_validator("listen")
     @classmethod

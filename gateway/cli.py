@@ -323,7 +323,74 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sign_in(args: argparse.Namespace, store: Any, settings: Settings):
+    """`--as NAME`: the review account behind this command (quarantine/access.py Actor), or None.
+    The password is asked for (or read from stdin), unless SCHOOLGATE_TOKEN holds a live
+    token of that account (`schoolgate user token NAME`)."""
+    from quarantine.access import Actor, with_school_rules
+    from quarantine.review_store import ReviewStore, WebAction
+    from quarantine.users import UserStore
+    from quarantine.users_cli import _read_password
+
+    name = getattr(args, "as_user", None)
+    if not name:
+        return None
+    accounts = UserStore.for_settings(store.engine, settings.web)
+    token = os.environ.get("SCHOOLGATE_TOKEN", "").strip()
+    if token:
+        user = accounts.token_user(name, token)
+        if user is None:
+            raise CliError(f"--as {name}: SCHOOLGATE_TOKEN is not a live token of that account "
+                           f"(make one with: schoolgate user token {name})")
+    else:
+        user = accounts.authenticate(name, _read_password(confirm=False))
+        if user is None:
+            ReviewStore(store).audit(name, WebAction.LOGIN_FAILED, None, "", {"via": "cli"})
+            raise CliError(f"--as {name}: that password does not match an active account")
+    return Actor(with_school_rules(user, settings.web), "cli")
+
+
+def _guard(args: argparse.Namespace, store: Any, settings: Settings, held: Any, *, deciding: bool):
+    """The access rule (quarantine/access.py) for one CLI command on `held`.
+    Returns (who for the audit, detail, full content allowed)."""
+    from quarantine.access import AccessDenied, AccessRule, Need
+    from quarantine.review_store import ReviewStore, is_safeguarding
+
+    actor = _sign_in(args, store, settings)
+    sg = is_safeguarding(held.categories)
+    reason = (getattr(args, "reason", None) or "").strip()
+    if actor is None:
+        if sg and deciding:
+            raise CliError(f"{held.id} is a safeguarding hold: only a DSL decides it, with "
+                           f"--as DSL-ACCOUNT --reason WHY (both are audited with your name)")
+        return _actor(args), {"via": "cli"}, not sg
+    rule = AccessRule(settings.web, ReviewStore(store))
+    key = rule.cli_key()
+    try:
+        rule.check(actor, held, Need.METADATA, key)
+        if sg and reason:
+            rule.open(actor, held, reason, key)
+        if deciding:
+            if sg and not reason:
+                raise CliError(f"{held.id} is a safeguarding hold: --reason WHY is needed (audited)")
+            rule.check(actor, held, Need.DECIDE, key)
+        full = rule.opened(actor, held, key)
+    except AccessDenied as exc:
+        raise CliError(f"--as {actor.name} ({actor.role}): {exc}") from None
+    return actor.name, actor.detail(), full
+
+
+def _metadata(held: Any) -> dict[str, Any]:
+    """What anyone at the console may see of a safeguarding hold: no subject, text or evidence."""
+    return {"id": held.id, "received_at": held.received_at, "status": held.status, "direction": held.direction,
+            "sender_role": held.sender_role, "mail_from": held.mail_from, "recipients": held.recipients,
+            "codes": list(held.codes), "categories": list(held.categories), "size": held.size,
+            "sha256": held.sha256,
+            "content": "withheld: a safeguarding hold opens only with --as DSL-ACCOUNT --reason WHY"}
+
+
 def cmd_quarantine_show(args: argparse.Namespace) -> int:
+    from quarantine.review_store import ReviewStore, is_safeguarding
     from quarantine.store import StoreError
 
     settings = _settings(args)
@@ -333,12 +400,18 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
             held = store.get_sync(args.id)
         except StoreError as exc:
             raise CliError(str(exc)) from None
+        who, detail, full = _guard(args, store, settings, held, deciding=False)
         # a locked indecent-image hold: nothing of its content is read out, here either (docs/images.md)
-        raw = store.raw_sync(held) if held.path and not held.locked else None
+        raw = store.raw_sync(held) if held.path and full and not held.locked else None
         history = store.audit_sync(held.id)
-        store.write_audit_sync(_actor(args), _view_action(), held.id, args.reason or "cli show")
+        if full and not (is_safeguarding(held.categories)):  # a safeguarding open is audited by the rule
+            store.write_audit_sync(who, _view_action(), held.id, args.reason or "cli show", detail)
+        elif not full:
+            ReviewStore(store).audit(who, "view_metadata", held.id, args.reason or "cli show", detail)
     finally:
         store.close_sync()
+    if not full:
+        return _print_metadata(args, held, history)
     if args.json:
         data = held.as_dict()
         data["audit"] = history
@@ -376,9 +449,32 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
         print("\n(locked indecent-image hold: content never shown; the web UI's police export has the hashes)")
     else:
         print("\n(content not kept)")
+    _print_history(history)
+    return EXIT_OK
+
+
+def _print_history(history: list[dict]) -> None:
     print("\nAudit:")
     for row in history:
         print(f"  {_fmt_time(row['at'])} {row['actor']} {row['action']} {row['reason']}")
+
+
+def _print_metadata(args: argparse.Namespace, held: Any, history: list[dict]) -> int:
+    data = _metadata(held)
+    if args.json:
+        data["audit"] = [{k: r[k] for k in ("at", "actor", "action")} for r in history]
+        print(json.dumps(data))
+        return EXIT_OK
+    print(f"ID:         {held.id}\nReceived:   {_fmt_time(held.received_at)}\nStatus:     {held.status}")
+    print(f"Direction:  {held.direction} (sender is {held.sender_role})\nEnvelope:   {held.mail_from}")
+    for address, info in held.recipients.items():
+        print(f"  to {address} ({info['role']}): {info['action']}, {info['status']}")
+    print(f"Codes:      {' '.join(held.codes)}")
+    print("\nSafeguarding hold: subject, text, evidence and attachments are for the DSL only.\n"
+          "Open it with: schoolgate quarantine show ID --as DSL-ACCOUNT --reason WHY")
+    print("\nAudit:")  # who and when, not the reasons (they may name the concern)
+    for row in history:
+        print(f"  {_fmt_time(row['at'])} {row['actor']} {row['action']}")
     return EXIT_OK
 
 
@@ -388,14 +484,26 @@ def _view_action():
 
 
 def cmd_quarantine_release(args: argparse.Namespace) -> int:
-    from quarantine.review import ReleaseError, release
+    from gateway.release_route import release
+    from quarantine.review import ReleaseError
+    from quarantine.store import StoreError
 
     settings = _settings(args)
     _command_logging(settings, args)
-    _open_store_sync(settings, args).close_sync()  # the store the server uses, or a clear line
+    if not (settings.gateway.next_hop or settings.gateway.outbound_next_hop):
+        raise CliError("[gateway] next_hop is not set: nowhere to release to")
+    store = _open_store_sync(settings, args)  # the store the server uses, or a clear line
+    try:
+        try:
+            held = store.get_sync(args.id)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+        who, detail, _ = _guard(args, store, settings, held, deciding=True)
+    finally:
+        store.close_sync()
     try:
         result = asyncio.run(release(settings, args.id, recipients=args.recipient or None,
-                                     actor=_actor(args), reason=args.reason or ""))
+                                     actor=who, reason=args.reason or "", detail=detail))
     except ReleaseError as exc:
         raise CliError(str(exc)) from None
     if args.json:
@@ -411,9 +519,12 @@ def cmd_quarantine_delete(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = _open_store_sync(settings, args)
     try:
-        store.delete_sync(args.id, _actor(args), args.reason)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+        try:
+            held = store.get_sync(args.id)
+            who, _, _ = _guard(args, store, settings, held, deciding=True)
+            store.delete_sync(args.id, who, args.reason)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
     finally:
         store.close_sync()
     print(json.dumps({"id": args.id, "status": "deleted"}) if args.json else f"Deleted {args.id}.")
@@ -604,6 +715,8 @@ def build_parser() -> argparse.ArgumentParser:
     qlist.set_defaults(func=cmd_quarantine_list)
     qshow = with_config(qsub.add_parser("show", help="one message: headers, text, findings, audit"))
     qshow.add_argument("id")
+    qshow.add_argument("--as", dest="as_user", metavar="USER",
+                       help="your review account (password asked, or SCHOOLGATE_TOKEN); needed for safeguarding holds")
     qshow.add_argument("--json", action="store_true")
     qshow.add_argument("--raw", action="store_true", help="with --json, include the raw message")
     qshow.add_argument("--reason", help="why you are looking (audited)")
@@ -612,6 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     qshow.set_defaults(func=cmd_quarantine_show)
     qrel = with_config(qsub.add_parser("release", help="deliver a held message (filters not re-run)"))
     qrel.add_argument("id")
+    qrel.add_argument("--as", dest="as_user", metavar="USER",
+                       help="your review account (password asked, or SCHOOLGATE_TOKEN); needed for safeguarding holds")
     qrel.add_argument("--recipient", action="append", metavar="ADDR", help="only these (repeatable)")
     qrel.add_argument("--reason", help="why (audited)")
     qrel.add_argument("--actor", help="who (default: cli:$USER)")
@@ -619,6 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
     qrel.set_defaults(func=cmd_quarantine_release)
     qdel = with_config(qsub.add_parser("delete", help="delete a held message's content (audited)"))
     qdel.add_argument("id")
+    qdel.add_argument("--as", dest="as_user", metavar="USER",
+                       help="your review account (password asked, or SCHOOLGATE_TOKEN); needed for safeguarding holds")
     qdel.add_argument("--reason", required=True)
     qdel.add_argument("--actor")
     qdel.add_argument("--json", action="store_true")

@@ -89,6 +89,7 @@ class Gateway:
     trimmer: HeapTrimmer | None = None  # gives freed heap back to the OS (gateway/memory.py)
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
+    release: object | None = None  # gateway.release_route.ReleaseRoute: what releases are handed
 
     @property
     def smtp_port(self) -> int:
@@ -144,6 +145,8 @@ class Gateway:
         except DkimSigningError as exc:
             raise StartupError(str(exc)) from exc
         self.notifier = Notifier(settings, self.store, lambda: self.next_hop)
+        from gateway.release_route import release_route  # routes + DKIM, as any delivered copy
+        self.release = release_route(settings, self.next_hop, signer)
         from quarantine.escalation import EscalationError, Escalator  # the out-of-hours tree (docs/alerts.md)
         try:
             self.escalator = Escalator(settings, self.store, self.notifier.send, self.notifier.signer)
@@ -222,7 +225,7 @@ class Gateway:
             raise StartupError(f"web UI {self.settings.web.listen}: cannot listen: {exc.strerror}") from None
         from quarantine.web import review_routes  # the review UI under / (quarantine/web)
         assert self.health is not None
-        app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.next_hop,
+        app = create_app(self.metrics, review_routes(self.settings, self.store, next_hop=lambda: self.release,
                                                      notifier=self.notifier, escalator=self.escalator),
                          health=self.health)
         # forwarded headers count only from [web] trusted_proxies (uvicorn's default trusts 127.0.0.1);

@@ -233,6 +233,7 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
         _outcomes(data, holds)
         _categories(conn, data, holds, start, end)
         _safeguarding(conn, data, holds, tables, start, end)
+        _closed_by(conn, data, holds, decided, tables)
         _review(conn, data, holds, decided, tables, start, end)
         _who(conn, data, holds, start, end, show_names)
         _health(conn, data, start, end, clamd, now)
@@ -247,7 +248,7 @@ def attention(data: ReportData) -> list[str]:
     sg, review, health = data.safeguarding, data.review, data.health
     if sg["open"]:
         out.append(f"{sg['open']} safeguarding incident{'s' if sg['open'] != 1 else ''} still open "
-                   f"(held, not yet closed by the DSL).")
+                   f"(held, not yet released or deleted).")
     old = sum(n for label, n in review["backlog"].items() if label in ("3 to 7 days", "over 7 days"))
     if old:
         out.append(f"{old} held message{'s' if old != 1 else ''} had waited more than 3 days at the end of the period.")
@@ -396,15 +397,30 @@ def _outcomes(data: ReportData, holds: list[_Hold]) -> None:
     data.outcomes = {k: counts.get(k, 0) for k in ("held", "rejected", "released", "deleted", "waiting")}
 
 
+def message_categories(conn: Any, holds: list[_Hold], start: float, end: float) -> dict[str, tuple[set, str]]:
+    """THE definition of a message for every section (docs/reports.md): one message id the
+    gateway decided in the period (the decision log) or whose hold/reject record was received
+    in it (the holds index), counted once however many recipients or findings it had.
+    -> id -> (its categories, its action). An *incident* is such a message with a finding
+    in a safeguarding category."""
+    out: dict[str, tuple[set, str]] = {}
+    for mid, cats, action in conn.execute(
+            select(decisions.c.message_id, decisions.c.categories, decisions.c.action)
+            .where(and_(decisions.c.at >= start, decisions.c.at < end)).order_by(decisions.c.id)):
+        before = out.get(mid, (set(), action))[0]
+        out[mid] = (before | set(_split(cats)), action)
+    for h in holds:
+        before, action = out.get(h.id, (set(), "reject" if h.status == "rejected" else "hold"))
+        out[h.id] = (before | set(h.categories), action)
+    return out
+
+
 def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float) -> None:
     seen: dict[str, Counter] = defaultdict(Counter)
-    for cats, action, n in conn.execute(
-            select(decisions.c.categories, decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= start, decisions.c.at < end))
-            .group_by(decisions.c.categories, decisions.c.action)):
-        for cat in set(_split(cats)):
-            seen[cat][action] += n
-            seen[cat]["messages"] += n
+    for cats, action in message_categories(conn, holds, start, end).values():
+        for cat in cats:
+            seen[cat][action] += 1
+            seen[cat]["messages"] += 1
     held: dict[str, Counter] = defaultdict(Counter)
     for h in holds:
         for cat in h.categories:
@@ -422,21 +438,31 @@ def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, e
         rows.append({
             "category": cat, "label": CATEGORY_LABELS.get(cat, cat.replace("_", " ").capitalize()),
             "group": group_of(cat), "safeguarding": cat in {str(c) for c in SAFEGUARDING_CATEGORIES},
-            # the decision log counts every message; the holds index only held/rejected ones
-            "messages": max(s["messages"], h["records"]),
+            "messages": s["messages"],  # message_categories: the one definition
             **{a: s.get(a, 0) for a in ACTIONS},
             "low": h["sev_1"], "medium": h["sev_2"], "high": h["sev_3"], "critical": h["sev_4"],
             "released": h["released"], "deleted": h["deleted"], "waiting": h["waiting"],
             "release_rate": (h["released"] / decided) if decided else None,
+            # a high release share hints "too strict" only where reviewers judge the filter;
+            # a safeguarding hold is released after the DSL dealt with it, which says nothing of the filter
+            "strictness_hint": cat not in {str(c) for c in SAFEGUARDING_CATEGORIES},
         })
     data.categories = rows
 
 
 def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict, start: float, end: float) -> None:
     names = {str(c) for c in SAFEGUARDING_CATEGORIES}
-    # an incident: a safeguarding category, or any finding of level 4-5 (the DSL was
-    # alerted for it: an explicit threat, a weapon at school; filters/policy.py DSL_LEVEL)
-    incidents = [h for h in holds if names & set(h.categories) or h.level >= 4]
+    by_id = {h.id: h for h in holds}
+    # the same messages the categories table counts (message_categories), so the two agree;
+    # plus any hold with a finding of level 4-5 (the DSL was alerted for it: an explicit
+    # threat, a weapon at school; filters/policy.py DSL_LEVEL), counted in the total only
+    incident_cats = {mid: cats & names for mid, (cats, _) in message_categories(conn, holds, start, end).items()
+                     if cats & names}
+    for h in holds:
+        if h.level >= 4 and h.id not in incident_cats:
+            incident_cats[h.id] = set()
+    incidents = [by_id.get(mid) or _Hold(mid, start, "unknown", "", "", "", tuple(cats), (), {})
+                 for mid, cats in incident_cats.items()]
     ids = [h.id for h in incidents]
     alerted: set[str] = set()
     acked: dict[str, float] = {}
@@ -460,7 +486,7 @@ def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict,
             acked[mid] = min(acked.get(mid, at), at)
     rows = []
     for cat in sorted(names):
-        mine = [h for h in incidents if cat in h.categories]
+        mine = [h for h in incidents if cat in incident_cats[h.id]]
         rows.append({
             "category": cat, "label": CATEGORY_LABELS.get(cat, cat), "incidents": len(mine),
             "alerted": sum(h.id in alerted for h in mine),
@@ -484,6 +510,34 @@ def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict,
     }
     if "dsl_alerts" not in tables:
         data.notes.append("DSL alert acknowledgements are not recorded by this installation.")
+
+
+CLI_NO_ACCOUNT = "command line (no account)"
+
+
+def role_of_actor(actor: str, roles: dict[str, str]) -> str:
+    """The role an audit actor acted in: an account name (or the older "web:NAME") -> its role;
+    a console command without --as says so; never "the DSL" unless a dsl account did it."""
+    name = actor[4:] if actor.startswith("web:") else actor
+    if name in roles:
+        return roles[name]
+    if actor.startswith("cli:"):
+        return CLI_NO_ACCOUNT
+    return actor.split(":", 1)[0] if ":" in actor else "other"
+
+
+def _closed_by(conn: Any, data: ReportData, holds: list, decided: dict, tables: dict) -> None:
+    """Safeguarding incidents closed (first release or delete), counted by the closer's role."""
+    names = {str(c) for c in SAFEGUARDING_CATEGORIES}
+    roles: dict[str, str] = {}
+    if "users" in tables:
+        t = tables["users"]
+        roles = {r.name: r.role for r in conn.execute(select(t.c.name, t.c.role))}
+    counts: Counter = Counter()
+    for h in holds:
+        if names & set(h.categories) and h.id in decided:
+            counts[role_of_actor(decided[h.id][2], roles)] += 1
+    data.safeguarding["closed_by"] = dict(sorted(counts.items()))
 
 
 def _review(conn: Any, data: ReportData, holds: list[_Hold], decided: dict, tables: dict,
@@ -513,12 +567,8 @@ def _review(conn: Any, data: ReportData, holds: list[_Hold], decided: dict, tabl
         roles = {r.name: r.role for r in conn.execute(select(t.c.name, t.c.role))}
     by_reviewer: Counter = Counter()
     for (actor, action), n in actor_counts.items():
-        if data.show_names:
-            who = actor
-        elif actor in roles:
-            who = roles[actor]
-        else:  # "cli:jsmith", "link:..." -> how, not who
-            who = actor.split(":", 1)[0] if ":" in actor else "other"
+        # by role unless names may be shown; "cli:jsmith", "link:..." -> how, not who
+        who = actor if data.show_names else role_of_actor(actor, roles)
         by_reviewer[(who, action)] += n
     reviewers = defaultdict(lambda: {"release": 0, "delete": 0})
     for (who, action), n in by_reviewer.items():

@@ -75,7 +75,7 @@ class RenderedHtml:
     images: dict[str, bytes] = field(default_factory=dict)  # cid -> PNG, for mail
 
 
-def render_html(data: ReportData, *, images: str = "svg") -> RenderedHtml:
+def render_html(data: ReportData, *, images: str = "svg", nav: str = "") -> RenderedHtml:
     """images: "svg" (inline, for files, the web and the PDF) or "cid" (PNG parts, for mail)."""
     charts = charts_for(data)
     markup: dict[str, str] = {}
@@ -88,7 +88,8 @@ def render_html(data: ReportData, *, images: str = "svg") -> RenderedHtml:
                             f'style="width:100%;max-width:{chart.width}px;height:auto;display:block">')
         else:
             markup[name] = chart.svg()
-    html = _environment().get_template("report.html").render(d=data, charts=markup, for_print=False)
+    # nav: the web page's period picker and downloads (already-escaped markup from quarantine/web)
+    html = _environment().get_template("report.html").render(d=data, charts=markup, for_print=False, nav=nav)
     return RenderedHtml(html, pngs)
 
 
@@ -131,6 +132,8 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
         for key in ("incidents", "alerted", "acknowledged", "escalated", "closed", "open"):
             yield "safeguarding", row["category"], key, row[key]
     yield "safeguarding", "total", "incidents", sg["total"]
+    for who, n in sg.get("closed_by", {}).items():
+        yield "safeguarding", "closed_by", who, n
     for row in sg.get("by_level", []):
         yield "safeguarding", f"level_{row['level']}", "incidents", row["incidents"]
         yield "safeguarding", f"level_{row['level']}", "open", row["open"]

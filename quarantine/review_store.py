@@ -78,6 +78,14 @@ sender_lists = Table(
     Column("reason", Text, nullable=False, default=""),
 )
 
+# When an allow/block entry stops applying (none: never). A table of its own so an
+# existing store needs no column migration.
+sender_list_expiry = Table(
+    "sender_list_expiry", metadata,
+    Column("address", String(320), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+)
+
 release_requests = Table(
     "release_requests", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -116,6 +124,29 @@ access_grants = Table(
     Column("at", Float, nullable=False),
 )
 
+# Local tokens for `schoolgate quarantine ... --as NAME` (made by `schoolgate user token`,
+# which asks for the password): the CLI's equivalent of a session; only the hash is kept.
+cli_tokens = Table(
+    "cli_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user", String(64), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Safeguarding cases (quarantine/cases.py): the DSL's record per safeguarding hold; no row = "new".
+cases = Table(
+    "safeguarding_cases", metadata,
+    Column("message_id", String(40), primary_key=True),
+    Column("status", String(8), nullable=False, default="new"),
+    Column("action_taken", Text, nullable=False, default=""),
+    Column("outcome", Text, nullable=False, default=""),
+    Column("verdict", String(16), nullable=False, default=""),
+    Column("updated_by", String(64), nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+    Column("closed_at", Float),
+)
+
 # Which holds the reviewer digest has already covered.
 digested = Table(
     "digested", metadata,
@@ -150,6 +181,10 @@ class WebAction(StrEnum):
     USER_ADD = "user_add"
     USER_PASSWD = "user_passwd"
     USER_DISABLE = "user_disable"
+    USER_TOKEN = "user_token"
+    USER_ENABLE = "user_enable"
+    USER_ROLE = "user_role"
+    REMOVE_SENDER = "remove_sender"
 
 
 SAFEGUARDING = tuple(sorted(str(c) for c in SAFEGUARDING_CATEGORIES))
@@ -333,27 +368,44 @@ class ReviewStore:
             return {r[0]: int(r[1]) for r in conn.execute(
                 select(false_positives.c.code, func.count()).group_by(false_positives.c.code))}
 
-    def set_sender_list_sync(self, address: str, kind: str, user: str, reason: str, message_id: str | None) -> None:
-        address = address.strip().lower()
+    def set_sender_list_sync(self, address: str, kind: str, user: str, reason: str, message_id: str | None,
+                             expires_at: float | None = None) -> None:
+        address = sender_entry(address)
         with self.engine.begin() as conn:
             conn.execute(delete(sender_lists).where(sender_lists.c.address == address))
+            conn.execute(delete(sender_list_expiry).where(sender_list_expiry.c.address == address))
             conn.execute(insert(sender_lists).values(address=address, kind=kind, user=user, at=time.time(),
                                                      reason=reason))
+            if expires_at is not None:
+                conn.execute(insert(sender_list_expiry).values(address=address, expires_at=expires_at))
         action = WebAction.ALLOW_SENDER if kind == "allow" else WebAction.BLOCK_SENDER
-        self.audit(user, action, message_id, reason, {"address": address})
+        detail: dict = {"address": address}
+        if expires_at is not None:
+            detail["expires_at"] = expires_at
+        self.audit(user, action, message_id, reason, detail)
+
+    def remove_sender_sync(self, address: str, user: str, reason: str) -> bool:
+        address = sender_entry(address)
+        with self.engine.begin() as conn:
+            n = conn.execute(delete(sender_lists).where(sender_lists.c.address == address)).rowcount
+            conn.execute(delete(sender_list_expiry).where(sender_list_expiry.c.address == address))
+        if n:
+            self.audit(user, WebAction.REMOVE_SENDER, None, reason, {"address": address})
+        return bool(n)
 
     def sender_list_sync(self, kind: str | None = None) -> list[dict]:
-        query = select(sender_lists).order_by(sender_lists.c.address)
+        query = (select(sender_lists, sender_list_expiry.c.expires_at)
+                 .outerjoin(sender_list_expiry, sender_list_expiry.c.address == sender_lists.c.address)
+                 .order_by(sender_lists.c.address))
         if kind:
             query = query.where(sender_lists.c.kind == kind)
         with self.engine.begin() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def sender_status_sync(self, address: str) -> str | None:
-        with self.engine.begin() as conn:
-            row = conn.execute(select(sender_lists.c.kind).where(
-                sender_lists.c.address == address.strip().lower())).first()
-            return row.kind if row else None
+        entries = {r["address"]: r["kind"] for r in self.sender_list_sync()
+                   if r["expires_at"] is None or r["expires_at"] > time.time()}
+        return sender_status(entries, address)
 
     # -- release requests ---------------------------------------------------------
     def add_release_request_sync(self, message_id: str, requester: str, reason: str) -> int:
@@ -506,3 +558,28 @@ class QueueRow:
 
 def is_safeguarding(categories: Iterable[str]) -> bool:
     return any(str(c) in SAFEGUARDING for c in categories)
+
+
+def sender_entry(text: str) -> str:
+    """An allow/block list key: a full address, or a domain as "@example.org" ("example.org" too)."""
+    text = text.strip().lower()
+    if "@" not in text:
+        text = "@" + text
+    local, _, domain = text.rpartition("@")
+    if not domain or "." not in domain or any(c.isspace() for c in text) or local.count("@"):
+        raise ValueError(f"{text.lstrip('@')!r} is neither an address (name@example.org) nor a domain (example.org)")
+    return text
+
+
+def sender_status(entries: dict[str, str], address: str) -> str | None:
+    """The list entry that applies to `address`: the address itself, else its domain, else a parent
+    domain ("@example.org" covers mail.example.org). The most specific entry wins."""
+    address = address.strip().lower()
+    if address in entries:
+        return entries[address]
+    domain = address.rpartition("@")[2]
+    while domain:
+        if f"@{domain}" in entries:
+            return entries[f"@{domain}"]
+        domain = domain.partition(".")[2] if "." in domain else ""
+    return None

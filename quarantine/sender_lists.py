@@ -1,4 +1,4 @@
-"""The reviewers' allow/block list as the filters see it: read from the review
+"""The reviewers' allow/block list (addresses and domains, with expiry) as the filters see it: read from the review
 store, cached briefly so a burst of mail does not queue on the store's thread."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy import select
 
-from quarantine.review_store import sender_lists
+from quarantine.review_store import sender_list_expiry, sender_lists, sender_status
 from quarantine.store import QuarantineStore
 
 
@@ -18,12 +18,17 @@ class CachedSenderLists:
         self._loaded_at = float("-inf")
 
     def _load_sync(self) -> dict[str, str]:
+        now = time.time()
         with self._store.engine.begin() as conn:
-            return {r.address: r.kind for r in conn.execute(select(sender_lists.c.address, sender_lists.c.kind))}
+            rows = conn.execute(select(sender_lists.c.address, sender_lists.c.kind, sender_list_expiry.c.expires_at)
+                                .outerjoin(sender_list_expiry,
+                                           sender_list_expiry.c.address == sender_lists.c.address))
+            # an expired entry simply stops applying; the row stays for the admin page and the audit
+            return {r.address: r.kind for r in rows if r.expires_at is None or r.expires_at > now}
 
     async def status(self, address: str) -> str | None:
         now = time.monotonic()
         if now - self._loaded_at > self._ttl:
             self._entries = await self._store.run(self._load_sync)
             self._loaded_at = now
-        return self._entries.get(address.strip().lower())
+        return sender_status(self._entries, address)

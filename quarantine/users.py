@@ -2,23 +2,24 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from filters.errors import SchoolgateError
-from quarantine.review_store import users
+from quarantine.review_store import cli_tokens, token_hash, users
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 10  # NCSC guidance: length over complexity rules
 
 
 class Role(StrEnum):
-    ADMIN = "admin"  # everything: users, settings view, every hold
+    ADMIN = "admin"  # accounts, settings, lists, ordinary holds; safeguarding only if [web] admins_are_dsl
     REVIEWER = "reviewer"  # holds except safeguarding
     DSL = "dsl"  # safeguarding holds too
     HEAD = "head"  # reports and counts, never message bodies
@@ -34,7 +35,8 @@ class Permission(StrEnum):
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
+    # an admin manages the system, not safeguarding concerns (quarantine/access.py)
+    Role.ADMIN: frozenset(Permission) - {Permission.SAFEGUARDING},
     Role.REVIEWER: frozenset({Permission.QUEUE, Permission.COUNTS}),
     Role.DSL: frozenset({Permission.QUEUE, Permission.SAFEGUARDING, Permission.COUNTS}),
     Role.HEAD: frozenset({Permission.COUNTS}),
@@ -52,9 +54,10 @@ class User:
     role: Role
     email: str = ""
     disabled: bool = False
+    extra: frozenset[Permission] = frozenset()  # the school's additions (quarantine/access.py)
 
     def can(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS[self.role]
+        return permission in PERMISSIONS[self.role] or permission in self.extra
 
 
 class UserStore:
@@ -111,10 +114,31 @@ class UserStore:
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         with self._engine.begin() as conn:
+            if disabled:
+                self._keep_an_admin(conn, name)
             n = conn.execute(update(users).where(users.c.name == name).values(
                 disabled=disabled, updated_at=time.time())).rowcount
         if n == 0:
             raise UserError(f"no user {name}")
+
+    def set_role(self, name: str, role: str | Role) -> User:
+        role = self.parse_role(str(role))
+        with self._engine.begin() as conn:
+            if role != Role.ADMIN:
+                self._keep_an_admin(conn, name)
+            n = conn.execute(update(users).where(users.c.name == name).values(
+                role=str(role), updated_at=time.time())).rowcount
+        if n == 0:
+            raise UserError(f"no user {name}")
+        return self.get(name)  # type: ignore[return-value]
+
+    @staticmethod
+    def _keep_an_admin(conn, name: str) -> None:
+        """Refuse a change that would leave no active admin (nobody could manage accounts)."""
+        active = [r.name for r in conn.execute(select(users.c.name).where(
+            (users.c.role == str(Role.ADMIN)) & (users.c.disabled == False)))]  # noqa: E712
+        if active == [name]:
+            raise UserError(f"{name} is the last active admin; make another admin first")
 
     def get(self, name: str) -> User | None:
         with self._engine.begin() as conn:
@@ -156,3 +180,24 @@ class UserStore:
                 conn.execute(update(users).where(users.c.name == name).values(
                     password_hash=self._hasher.hash(password)))
         return User(row.name, Role(row.role), row.email, False)
+
+    def make_token(self, name: str, hours: float) -> str:
+        """A local CLI token for `name` (the caller has checked the password); shown once."""
+        if self.get(name) is None:
+            raise UserError(f"no user {name}")
+        token = "sgt_" + secrets.token_urlsafe(32)
+        now = time.time()
+        with self._engine.begin() as conn:
+            conn.execute(delete(cli_tokens).where(cli_tokens.c.expires_at < now))
+            conn.execute(insert(cli_tokens).values(token_hash=token_hash(token), user=name, created_at=now,
+                                                   expires_at=now + hours * 3600))
+        return token
+
+    def token_user(self, name: str, token: str) -> User | None:
+        """The enabled account a live token of `name` belongs to, else None."""
+        with self._engine.begin() as conn:
+            row = conn.execute(select(cli_tokens).where(cli_tokens.c.token_hash == token_hash(token))).first()
+        if row is None or row.user != name or row.expires_at < time.time():
+            return None
+        user = self.get(name)
+        return user if user is not None and not user.disabled else None

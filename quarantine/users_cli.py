@@ -77,6 +77,20 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return _with_users(args, listing)
 
 
+def cmd_user_token(args: argparse.Namespace) -> int:
+    """A local token for `quarantine ... --as NAME` (SCHOOLGATE_TOKEN): the password once, not each time."""
+    password = _read_password(confirm=False)
+
+    def make(accounts):
+        if accounts.authenticate(args.name, password) is None:
+            from quarantine.users import UserError
+            raise UserError(f"that password does not match an active account {args.name}")
+        token = accounts.make_token(args.name, args.hours)
+        return (f"{token}\n(for {args.name}, {args.hours:g} hours: export SCHOOLGATE_TOKEN=... "
+                f"and use --as {args.name})"), "USER_TOKEN"
+    return _with_users(args, make)
+
+
 def add_user_commands(subparsers) -> None:
     """Adds `user add NAME --role ROLE`, `user passwd NAME`, `user disable NAME`, `user list`."""
     from config.loader import add_config_arguments as with_config
@@ -96,5 +110,10 @@ def add_user_commands(subparsers) -> None:
     disable = with_config(usub.add_parser("disable", help="stop an account logging in (kept for the audit)"))
     disable.add_argument("name")
     disable.set_defaults(func=cmd_user_disable)
+    tok = with_config(usub.add_parser("token", help="a local token for `quarantine --as NAME`; "
+                                                    "the password is read from stdin"))
+    tok.add_argument("name")
+    tok.add_argument("--hours", type=float, default=8.0, help="how long it works (default 8)")
+    tok.set_defaults(func=cmd_user_token)
     listing = with_config(usub.add_parser("list", help="accounts and roles"))
     listing.set_defaults(func=cmd_user_list)

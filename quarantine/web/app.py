@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -35,7 +35,7 @@ from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
 from quarantine.image_evidence import LOCKED_REFUSED, LOCKED_TEXT, POLICE_EXPORT, VIEW_IMAGE, police_export
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
-from quarantine.review import ReleaseError, release_from_store
+from quarantine.review import ReleaseError, release_from_store, school_address_test
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
@@ -43,6 +43,8 @@ from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
 from quarantine.web.feedback import feedback_routes
 from quarantine.web.render import attachment_bytes, render_message
+from quarantine.web.wording import merge_evidence, plain
+from quarantine.access import AccessDenied, AccessRule, Actor, Need, with_school_rules
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,17 @@ DONE_TEXT = {
     "acked": "Alert acknowledged.", "declined": "Release request declined.", "seen": "Marked as seen.",
     "allowed": "Released, and the sender is now allowed.",
     "library": "Added to the chain-letter library (a fingerprint, not the text).",
+    "case": "Case saved.",
+}
+BULK_ERRORS = {
+    "reason": "Release and delete need a reason and the confirmation box ticked. Your ticks are kept.",
+    "none": "Tick one or more messages first.",
+    "action": "Choose mark seen, release or delete.",
+}
+ADMIN_DONE = {
+    "user_add": "Account added.", "user_disable": "Account disabled; its sessions ended.",
+    "user_enable": "Account enabled.", "user_passwd": "Password reset; the account's sessions ended.",
+    "user_role": "Role changed.", "sender_add": "List entry saved.", "sender_remove": "List entry removed.",
 }
 ROLE_HOME = {Role.ADMIN: "/queue", Role.REVIEWER: "/queue", Role.DSL: "/queue", Role.HEAD: "/counts",
              Role.AUDITOR: "/audit"}
@@ -148,6 +161,7 @@ class ReviewApp:
     def __post_init__(self) -> None:
         web = self.settings.web
         self.review = ReviewStore(self.store)
+        self.rule = AccessRule(web, self.review)  # every content path asks it (quarantine/access.py)
         self.users = UserStore.for_settings(self.store.engine, web)
         self.sessions = Sessions(self.store.engine, web.session_idle_minutes * 60, web.session_max_hours * 3600)
         self.limiter = login_limiter(self.settings)
@@ -155,6 +169,9 @@ class ReviewApp:
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["time"] = _fmt_time
         self.env.filters["age"] = _age
+        self.env.filters["plain"] = plain
+        self.env.filters["merge_evidence"] = merge_evidence
+        self.env.globals["procedure_url"] = self.settings.web.safeguarding_procedure_url
         self.env.globals["SAFEGUARDING"] = SAFEGUARDING
         self.env.globals["school"] = self.settings.school.name
         self.env.globals["sso_providers"] = [(p.name, p.label or p.name) for p in web.sso]
@@ -185,6 +202,8 @@ class ReviewApp:
     def page(self, permission: Permission | None, fn: Callable[[Request, Auth], Awaitable[Response]]):
         async def endpoint(request: Request) -> Response:
             auth = await self.db(self.sessions.lookup, request.cookies.get(SESSION_COOKIE))
+            if auth is not None:
+                auth = replace(auth, user=with_school_rules(auth.user, self.settings.web))
             if auth is None:
                 if request.method == "GET":
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -205,20 +224,19 @@ class ReviewApp:
     def error(self, request: Request, auth: Auth | None, status: int, title: str, text: str) -> HTMLResponse:
         return self.render("error.html", request, auth, status, title=title, text=text)
 
-    async def load(self, request: Request, auth: Auth, message_id: str) -> HeldMessage | Response:
-        """The held message if this user may see it, else the error page to return."""
+    async def load(self, request: Request, auth: Auth, message_id: str,
+                   need: Need = Need.METADATA) -> HeldMessage | Response:
+        """The held message if this user may have `need` of it (quarantine/access.py), else the error page."""
         if not ID_RE.match(message_id):
             return self.error(request, auth, 404, "Not found", "There is no held message with that id.")
         try:
             held = await self.store.get(message_id)
         except StoreError:
             return self.error(request, auth, 404, "Not found", "There is no held message with that id.")
-        if is_safeguarding(held.categories) and not auth.user.can(Permission.SAFEGUARDING):
-            await self.db(self.review.audit, auth.user.name, "view_denied", held.id, "safeguarding hold",
-                          {"role": str(auth.user.role)})
-            return self.error(request, auth, 403, "Safeguarding hold",
-                              "This message is held for the Designated Safeguarding Lead. Only DSL accounts "
-                              "can open it.")
+        try:
+            await self.db(self.rule.check, Actor(auth.user, "web"), held, need, auth.session_hash)
+        except AccessDenied as exc:
+            return self.error(request, auth, exc.status, exc.title, str(exc))
         return held
 
     # -- login -------------------------------------------------------------------------
@@ -328,7 +346,11 @@ class ReviewApp:
             return "/queue?" + urlencode({k: v for k, v in merged.items() if v or k == "status"})
 
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
+        selected = set(request.query_params.getlist("sel"))
+        bulk_error = BULK_ERRORS.get(request.query_params.get("bulk", ""), "")
+        back = urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in ("sel", "bulk", "done")])
         return self.render("queue.html", request, auth, rows=rows, total=total, q=q, args=args, counts=counts,
+                           selected=selected, bulk_error=bulk_error, back=back,
                            pages=pages, link=link, done=done, open_alerts=open_alerts, sg=sg,
                            categories=sorted({*counts, *SAFEGUARDING} if sg else set(counts)))
 
@@ -338,17 +360,17 @@ class ReviewApp:
         action = str(form.get("action", ""))
         reason = str(form.get("reason", "")).strip()
         if not ids:
-            return self.error(request, auth, 400, "Nothing selected", "Tick one or more messages first.")
+            return self._back_to_queue(form, ids, "none")
         if action == "mark_seen":
             await self.db(self.review.mark_seen_sync, ids, auth.user.name)
             for mid in ids:
                 await self.db(self.review.audit, auth.user.name, WebAction.MARK_SEEN, mid)
             return RedirectResponse("/queue?done=seen", status_code=303)
         if action not in ("release", "delete"):
-            return self.error(request, auth, 400, "Unknown action", "Choose release or delete.")
+            return self._back_to_queue(form, ids, "action")
         if not reason or form.get("confirm") != "yes":
-            return self.error(request, auth, 400, "Reason and confirmation needed",
-                              "Bulk release and delete need a reason and the confirmation box ticked.")
+            # back to the same queue page with the same boxes ticked and the problem beside the buttons
+            return self._back_to_queue(form, ids, "reason")
         results = []
         for mid in ids:
             held = await self.load(request, auth, mid)
@@ -370,15 +392,28 @@ class ReviewApp:
                            ok=sum(1 for r in results if r[1]))
 
     @staticmethod
+    def _back_to_queue(form, ids: list[str], problem: str) -> Response:
+        from urllib.parse import parse_qsl
+
+        back = [(k, v) for k, v in parse_qsl(str(form.get("back", ""))[:2000])
+                if k not in ("sel", "bulk", "done")]
+        query = urlencode(back + [("sel", i) for i in ids] + [("bulk", problem)])
+        return RedirectResponse(f"/queue?{query}#bulk", status_code=303)
+
+    @staticmethod
     def actor(auth: Auth) -> str:
-        return f"web:{auth.user.name}"
+        # the person's account name: reports map it to the role they hold (quarantine/report_data.py)
+        return auth.user.name
 
     async def _release(self, message_id: str, recipients: list[str] | None, auth: Auth, reason: str) -> dict:
         hop = self.next_hop()
         if hop is None:
             raise ReleaseError("no next hop is configured: nowhere to release to")
         return await release_from_store(self.store, hop, message_id, recipients=recipients,
-                                        actor=self.actor(auth), reason=reason)
+                                        actor=self.actor(auth), reason=reason,
+                                        findings_header=self.settings.quarantine.release_findings_header,
+                                        detail={"role": str(auth.user.role), "via": "web"},
+                                        is_internal=school_address_test(self.settings.school.domains))
 
     # -- message ----------------------------------------------------------------------------
     async def message(self, request: Request, auth: Auth) -> Response:
@@ -386,10 +421,7 @@ class ReviewApp:
         if isinstance(held, Response):
             return held
         sg = is_safeguarding(held.categories)
-        granted = True
-        if sg:
-            granted = await self.db(self.review.has_access_sync, auth.session_hash, held.id,
-                                    self.settings.web.access_minutes * 60)
+        granted = await self.db(self.rule.opened, Actor(auth.user, "web"), held, auth.session_hash)
         rendered = None
         if held.path:
             raw = await self.db(self.store.raw_sync, held)
@@ -402,11 +434,16 @@ class ReviewApp:
         requests = await self.db(self.review.release_requests_sync, held.id)
         alerts = await self.db(lambda: self.review.alerts_sync(held.id))
         sender_list = await self.db(self.review.sender_status_sync, held.mail_from)
+        case = None
+        if sg and auth.user.can(Permission.SAFEGUARDING):
+            from quarantine.cases import Cases
+            case = await self.db(Cases(self.review).get_sync, held.id)
         await self.db(self.review.mark_seen_sync, [held.id], auth.user.name)
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
         return self.render("message.html", request, auth, m=held, r=rendered, sg=sg, granted=granted,
                            history=history, notes=notes, fps=fps, requests=requests, alerts=alerts,
-                           sender_list=sender_list, done=done, locked=held.locked, locked_text=LOCKED_TEXT,
+                           sender_list=sender_list, done=done, case=case, locked=held.locked,
+                           locked_text=LOCKED_TEXT,
                            held_rcpts=[a for a, i in held.recipients.items() if i["status"] == "held"],
                            open_alerts=[a for a in alerts if not a["acked_at"]])
 
@@ -415,11 +452,10 @@ class ReviewApp:
         if isinstance(held, Response):
             return held
         reason = str(request.state.form.get("reason", "")).strip()
-        if not reason:
-            return self.error(request, auth, 400, "A reason is needed",
-                              "Say why you are opening this message; the reason is kept in the audit log.")
-        await self.db(self.review.grant_access_sync, auth.session_hash, held.id)
-        await self.db(self.review.audit, auth.user.name, WebAction.VIEW_SAFEGUARDING, held.id, reason[:500])
+        try:
+            await self.db(self.rule.open, Actor(auth.user, "web"), held, reason, auth.session_hash)
+        except AccessDenied as exc:
+            return self.error(request, auth, exc.status, exc.title, str(exc))
         return RedirectResponse(f"/m/{held.id}#content", status_code=303)
 
     async def act(self, request: Request, auth: Auth) -> Response:
@@ -433,10 +469,11 @@ class ReviewApp:
             return self.error(request, auth, 400, "Reason and confirmation needed",
                               "This action needs a reason and the confirmation box ticked. Go back and add them.")
         sg = is_safeguarding(held.categories)
-        if sg and action in DESTRUCTIVE and not await self.db(
-                self.review.has_access_sync, auth.session_hash, held.id, self.settings.web.access_minutes * 60):
-            return self.error(request, auth, 400, "Open the message first",
-                              "A safeguarding hold is released or deleted only after its content was opened.")
+        if action in DESTRUCTIVE or action == "false_positive":
+            try:
+                await self.db(self.rule.check, Actor(auth.user, "web"), held, Need.DECIDE, auth.session_hash)
+            except AccessDenied as exc:
+                return self.error(request, auth, exc.status, exc.title, str(exc))
         if sg and action == "release_allow":
             return self.error(request, auth, 400, "Not for safeguarding holds",
                               "The sender of a safeguarding hold cannot be put on the allow list.")
@@ -488,7 +525,7 @@ class ReviewApp:
                 done = "declined"
             else:
                 return self.error(request, auth, 400, "Unknown action", "That action is not known.")
-        except (ReleaseError, StoreError) as exc:
+        except (ReleaseError, StoreError, ValueError) as exc:
             return self.error(request, auth, 409, "Not done", str(exc))
         return RedirectResponse(f"/m/{held.id}?done={done}", status_code=303)
 
@@ -610,10 +647,10 @@ class ReviewApp:
     async def _needs_open(self, request: Request, auth: Auth, held: HeldMessage) -> Response | None:
         """A safeguarding hold's content (attachments, evidence bundle) leaves only after the
         reasoned open, as on the message page: the open is what puts the why in the audit log."""
-        if is_safeguarding(held.categories) and not await self.db(
-                self.review.has_access_sync, auth.session_hash, held.id, self.settings.web.access_minutes * 60):
-            return self.error(request, auth, 403, "Open the message first",
-                              "A safeguarding hold's content is available only after it was opened with a reason.")
+        try:
+            await self.db(self.rule.check, Actor(auth.user, "web"), held, Need.CONTENT, auth.session_hash)
+        except AccessDenied as exc:
+            return self.error(request, auth, 403, exc.title, str(exc))
         return None
 
     def _bundle_sync(self, held: HeldMessage) -> bytes:
@@ -655,7 +692,7 @@ class ReviewApp:
             link = self.signer.read(request.path_params["token"])
         except LinkError as exc:
             return self.error(request, auth, 400, "Link not valid", str(exc))
-        held = await self.load(request, auth, link.message_id)
+        held = await self.load(request, auth, link.message_id, Need.DECIDE)
         if isinstance(held, Response):
             return held
         form = request.state.form
@@ -766,37 +803,251 @@ class ReviewApp:
         return self.render("counts.html", request, auth, held=held, every=every, statuses=statuses, fps=fps,
                            pending=pending, open_alerts=len(alerts))
 
+    def _report_period(self, request: Request, now: datetime):
+        """(period, kind, nav query parts) from ?period=week|month|term|day|custom, &ending=DATE
+        (the last complete period ending on or before it), &current=1 (the one in progress),
+        &from=&to= (custom). No parameters: this week so far, not last week's (often empty) one."""
+        from datetime import timedelta
+
+        from quarantine.report_data import PERIODS, PeriodError, custom_period, period_for
+
+        p = request.query_params
+        kind = p.get("period", "week")
+        terms = self.settings.reports.terms
+        tz = now.tzinfo
+        if kind == "custom":
+            try:
+                first = datetime.strptime(p.get("from", ""), "%Y-%m-%d").date()
+                last = datetime.strptime(p.get("to", ""), "%Y-%m-%d").date()
+            except ValueError:
+                raise PeriodError("custom period: give From and To as dates") from None
+            return custom_period(first, last, tz), kind
+        if kind not in PERIODS:
+            kind = "week"
+        if p.get("ending"):
+            try:
+                ending = datetime.strptime(p["ending"], "%Y-%m-%d").date()
+            except ValueError:
+                raise PeriodError("ending: give a date (2026-11-08)") from None
+            at = datetime.combine(ending + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+            return period_for(kind, min(at, now), terms=terms), kind
+        current = p.get("current") == "1" or "period" not in p
+        return period_for(kind, now, terms=terms, current=current), kind
+
+    def _report_nav(self, period, kind: str, now: datetime) -> str:
+        from datetime import timedelta
+
+        from quarantine.report_data import period_for
+
+        day = timedelta(days=1)
+        length = period.end - period.start
+        last_day = (period.end - day).date()
+        if kind == "custom":
+            prev_q = urlencode({"period": "custom", "from": (period.start - length).date().isoformat(),
+                                "to": (period.start - day).date().isoformat()})
+            next_q = urlencode({"period": "custom", "from": period.end.date().isoformat(),
+                                "to": (period.end + length - day).date().isoformat()}) if period.end <= now else ""
+            this_q = urlencode({"period": "custom", "from": period.start.date().isoformat(),
+                                "to": last_day.isoformat()})
+        else:
+            prev_q = urlencode({"period": kind, "ending": (period.start - day).date().isoformat()})
+            if period.end >= now:  # the period in progress (it ends now): nothing after it yet
+                next_q = ""
+                this_q = urlencode({"period": kind, "current": "1"})
+            else:
+                # the last complete period before "one length on": the next one, if it is complete
+                after = period_for(kind, min(period.end + length + day, now), terms=self.settings.reports.terms)
+                next_q = urlencode({"period": kind, "current": "1"} if after.start <= period.start else
+                                   {"period": kind, "ending": (after.end - day).date().isoformat()})
+                this_q = urlencode({"period": kind, "ending": last_day.isoformat()})
+        return self.env.get_template("report_nav.html").render(
+            kind=kind, unit={"custom": "period"}.get(kind, kind), prev_q=prev_q, next_q=next_q, this_q=this_q,
+            first=period.start.date().isoformat(), last=last_day.isoformat())
+
+    async def _report_data(self, request: Request, auth: Auth, what: str):
+        from quarantine.report_data import PeriodError
+        from quarantine.reports import build_report, local_now
+
+        now = local_now(self.settings)
+        try:
+            period, kind = self._report_period(request, now)
+        except PeriodError as exc:
+            return PlainTextResponse(f"{exc}", status_code=400), None, None, now
+        data = await build_report(self.settings, self.store, period, now=now)
+        await self.db(self.review.audit, auth.user.name, what, None, "", {"period": period.label})
+        return None, data, kind, now
+
     async def report(self, request: Request, auth: Auth) -> Response:
         """The Head of Centre's report for a period: counts only, never mail content.
         The report's HTML carries its own inline styles and SVG charts, so it gets a
         CSP of its own: still no scripts and nothing remote."""
-        from quarantine.report_data import PERIODS, PeriodError, period_for
         from quarantine.report_render import render_html
-        from quarantine.reports import build_report, local_now
 
-        kind = request.query_params.get("period", "week")
-        if kind not in PERIODS:
-            kind = "week"
-        current = request.query_params.get("current") == "1"
-        now = local_now(self.settings)
-        try:
-            period = period_for(kind, now, terms=self.settings.reports.terms, current=current)
-        except PeriodError as exc:
-            return PlainTextResponse(str(exc), status_code=400)
-        data = await build_report(self.settings, self.store, period, now=now)
-        await self.db(self.review.audit, auth.user.name, "report_view", None, "", {"period": period.label})
-        return HTMLResponse(render_html(data).html, headers={
+        error, data, kind, now = await self._report_data(request, auth, "report_view")
+        if error is not None:
+            return error
+        nav = self._report_nav(data.period, kind, now)
+        return HTMLResponse(render_html(data, nav=nav).html, headers={
             "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"})
+                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"})
 
-    async def admin(self, request: Request, auth: Auth) -> Response:
+    async def report_download(self, request: Request, auth: Auth) -> Response:
+        """/report.pdf and /report.csv: the same period as the page, as a file."""
+        from quarantine.report_render import render_csv, render_pdf
+
+        pdf = request.url.path.endswith(".pdf")
+        error, data, _, _ = await self._report_data(request, auth, "report_download")
+        if error is not None:
+            return error
+        name = f"schoolgate-report-{data.period.start:%Y-%m-%d}"
+        if pdf:
+            body = await asyncio.get_running_loop().run_in_executor(None, render_pdf, data)
+            return Response(body, media_type="application/pdf",
+                            headers={"content-disposition": f'attachment; filename="{name}.pdf"'})
+        return Response(render_csv(data), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
+
+    async def admin(self, request: Request, auth: Auth, status: int = 200, message: str = "",
+                    done: str = "") -> Response:
         accounts = await self.db(self.users.list)
         lists = await self.db(self.review.sender_list_sync)
+        fps = await self.db(self.review.false_positive_counts_sync)
         shown = {"web": self.settings.web.model_dump(mode="json"),
                  "notify": self.settings.notify.model_dump(mode="json"),
                  "filters": self.settings.filters.chain}
-        return self.render("admin.html", request, auth, accounts=accounts, lists=lists,
-                           settings_json=json.dumps(shown, indent=2))
+        from quarantine.users import Role as _Role
+        return self.render("admin.html", request, auth, status, accounts=accounts, lists=lists, fps=fps,
+                           settings_json=json.dumps(shown, indent=2), roles=[r.value for r in _Role],
+                           message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
+                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl)
+
+    async def admin_users(self, request: Request, auth: Auth) -> Response:
+        """Accounts in the browser: add, disable/enable, reset password, change role; each audited.
+        The last active admin cannot be disabled or demoted (quarantine/users.py)."""
+        from quarantine.users import UserError
+
+        form = request.state.form
+        action = str(form.get("action", ""))
+        name = str(form.get("name", "")).strip()[:64]
+        detail = {"user": name, "by_role": str(auth.user.role)}
+        try:
+            if action == "add":
+                role = str(form.get("role", ""))
+                user = await asyncio.get_running_loop().run_in_executor(
+                    None, self.users.add, name, role, str(form.get("password", "")), str(form.get("email", "")))
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_ADD, None,
+                              f"added {user.name} ({user.role})", {**detail, "role": str(user.role)})
+            elif action == "disable":
+                await self.db(self.users.set_disabled, name, True)
+                await self.db(self.sessions.destroy_user, name)
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_DISABLE, None, f"disabled {name}",
+                              detail)
+            elif action == "enable":
+                await self.db(self.users.set_disabled, name, False)
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_ENABLE, None, f"enabled {name}",
+                              detail)
+            elif action == "passwd":
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.users.set_password, name, str(form.get("password", "")))
+                await self.db(self.sessions.destroy_user, name)  # a reset ends the old sessions
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_PASSWD, None,
+                              f"reset the password of {name}", detail)
+            elif action == "role":
+                before = await self.db(self.users.get, name)
+                user = await self.db(self.users.set_role, name, str(form.get("role", "")))
+                await self.db(self.review.audit, auth.user.name, WebAction.USER_ROLE, None,
+                              f"{name}: {before.role if before else '?'} -> {user.role}",
+                              {**detail, "from": str(before.role) if before else "", "to": str(user.role)})
+            else:
+                return await self.admin(request, auth, 400, "Choose what to do with the account.")
+        except UserError as exc:
+            return await self.admin(request, auth, 400, str(exc))
+        return RedirectResponse(f"/admin?done=user_{action}", status_code=303)
+
+    async def admin_senders(self, request: Request, auth: Auth) -> Response:
+        """Allow/block list entries (an address or a whole domain), with an expiry, who and why."""
+        form = request.state.form
+        action = str(form.get("action", ""))
+        entry = str(form.get("address", "")).strip()[:320]
+        reason = str(form.get("reason", "")).strip()[:500]
+        if not reason:
+            return await self.admin(request, auth, 400, "Say why: the reason is kept with the entry and in the audit.")
+        try:
+            if action == "add":
+                kind = str(form.get("kind", ""))
+                if kind not in ("allow", "block"):
+                    return await self.admin(request, auth, 400, "Choose allow or block.")
+                expires = _parse_date(str(form.get("expires", "")), end=True)
+                if form.get("expires") and expires is None:
+                    return await self.admin(request, auth, 400, "Give the expiry as a date, or leave it empty.")
+                await self.db(lambda: self.review.set_sender_list_sync(entry, kind, auth.user.name, reason, None,
+                                                                       expires))
+            elif action == "remove":
+                if not await self.db(self.review.remove_sender_sync, entry, auth.user.name, reason):
+                    return await self.admin(request, auth, 404, f"{entry} is not on the lists.")
+            else:
+                return await self.admin(request, auth, 400, "Choose add or remove.")
+        except ValueError as exc:
+            return await self.admin(request, auth, 400, str(exc))
+        return RedirectResponse(f"/admin?done=sender_{action}#senders", status_code=303)
+
+    # -- safeguarding cases -------------------------------------------------------------------
+    async def cases_page(self, request: Request, auth: Auth) -> Response:
+        from quarantine.cases import Cases
+
+        status = request.query_params.get("status") or None
+        items = await self.db(Cases(self.review).list_sync, status)
+        return self.render("cases.html", request, auth, items=items, state=status or "")
+
+    async def cases_export(self, request: Request, auth: Auth) -> Response:
+        """CSV or JSON, one row per case, for CPOMS / MyConcern: no message content (quarantine/cases.py)."""
+        from quarantine.cases import Cases, export_csv, export_json
+
+        items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None)
+        as_json = request.url.path.endswith(".json")
+        await self.db(self.review.audit, auth.user.name, "case_export", None, "",
+                      {"cases": len(items), "format": "json" if as_json else "csv"})
+        if as_json:
+            return Response(export_json(items), media_type="application/json",
+                            headers={"content-disposition": 'attachment; filename="safeguarding-cases.json"'})
+        return Response(export_csv(items), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="safeguarding-cases.csv"'})
+
+    async def annual_review(self, request: Request, auth: Auth) -> Response:
+        """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
+        from quarantine.annual_review import gather_pack_sync, render_pack_pdf, school_year
+        from quarantine.report_data import custom_period
+        from quarantine.reports import build_report, local_now
+
+        now = local_now(self.settings)
+        year = _int(request.query_params.get("year"), 0)
+        first, last = school_year(now.date())
+        if year:
+            first, last = first.replace(year=year), min(now.date(), last.replace(year=year + 1))
+        data = await build_report(self.settings, self.store, custom_period(first, last, now.tzinfo), now=now)
+        pack = await self.db(gather_pack_sync, self.review, self.users, data, list(self.settings.filters.chain))
+        body = await asyncio.get_running_loop().run_in_executor(None, render_pack_pdf, pack)
+        await self.db(self.review.audit, auth.user.name, "annual_review_export", None, "", {"period": data.period.label})
+        return Response(body, media_type="application/pdf", headers={
+            "content-disposition": f'attachment; filename="annual-review-{first:%Y}.pdf"'})
+
+    async def case_update(self, request: Request, auth: Auth) -> Response:
+        from quarantine.cases import CaseError, Cases
+
+        held = await self.load(request, auth, request.path_params["id"])
+        if isinstance(held, Response):
+            return held
+        if not is_safeguarding(held.categories):
+            return self.error(request, auth, 400, "Not a safeguarding hold", "Only safeguarding holds are cases.")
+        form = request.state.form
+        try:
+            await self.db(lambda: Cases(self.review).update_sync(
+                held.id, auth.user.name, status=str(form.get("status", "")),
+                action_taken=str(form.get("action_taken", "")).strip()[:4000],
+                outcome=str(form.get("outcome", "")).strip()[:4000], verdict=str(form.get("verdict", ""))))
+        except CaseError as exc:
+            return self.error(request, auth, 400, "Case not saved", str(exc))
+        return RedirectResponse(f"/m/{held.id}?done=case#case", status_code=303)
 
     # -- the app ---------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -825,7 +1076,16 @@ class ReviewApp:
             Route("/audit.csv", self.page(P.AUDIT, self.audit_csv)),
             Route("/counts", self.page(P.COUNTS, self.counts)),
             Route("/report", self.page(P.COUNTS, self.report)),
+            Route("/report.pdf", self.page(P.COUNTS, self.report_download)),
+            Route("/report.csv", self.page(P.COUNTS, self.report_download)),
             Route("/admin", self.page(P.USERS, self.admin)),
+            Route("/cases", self.page(P.SAFEGUARDING, self.cases_page)),
+            Route("/cases.csv", self.page(P.SAFEGUARDING, self.cases_export)),
+            Route("/cases.json", self.page(P.SAFEGUARDING, self.cases_export)),
+            Route("/annual-review.pdf", self.page(P.COUNTS, self.annual_review)),
+            Route("/m/{id}/case", self.page(P.SAFEGUARDING, self.case_update), methods=["POST"]),
+            Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
+            Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
             *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]

@@ -53,6 +53,30 @@ async def test_safeguarding_terms_only_for_the_dsl_and_need_agreement(review: Re
     assert "tell your mum" not in (await reviewer.get("/feedback")).text  # a pupil's words stay with the DSL
     admin = await review.login("admin")
     page = await admin.get("/feedback")
+    # admins see no safeguarding words unless [web] admins_are_dsl (quarantine/access.py, docs/roles.md);
+    # the DSL tells the admin the term, and the admin records that the DSL agreed
+    assert "tell your mum" not in page.text
+    # an admin who is not also the DSL cannot allow a safeguarding term, agreement ticked or not
+    refused = await admin.post("/feedback/allow", data={"csrf": csrf_of(page.text), "term": "don't tell your mum",
+                                                        "reason": "surprise parties", "dsl_agreed": "yes"})
+    assert refused.status_code == 403 and "DSL only" in refused.text
+
+
+async def test_an_admin_who_is_the_dsl_allows_a_safeguarding_term_only_with_agreement(review_gateway, sink) -> None:
+    from quarantine.users import UserStore
+    from tests.quarantine.conftest import PASSWORD
+
+    gw = await review_gateway(web={"admins_are_dsl": True})
+    accounts = UserStore.for_settings(gw.store.engine, gw.settings.web)
+    await gw.store.run(lambda: [accounts.add(r, r, PASSWORD) for r in ("admin", "dsl")])
+    review = Review(gw, sink)
+    mid = await review.add()
+    dsl = await review.login("dsl")
+    page = await dsl.get(f"/m/{mid}")
+    await dsl.post(f"/m/{mid}/open", data={"csrf": csrf_of(page.text), "reason": "checking alert"})
+    await _mark(dsl, mid, "GROOMING_SECRECY", "a parent's surprise party")
+    admin = await review.login("admin")
+    page = await admin.get("/feedback")
     assert "don&#39;t tell your mum" in page.text or "don't tell your mum" in page.text
     refused = await admin.post("/feedback/allow", data={"csrf": csrf_of(page.text), "term": "don't tell your mum",
                                                         "reason": "surprise parties"})

@@ -227,7 +227,7 @@ def test_policy_changes_are_diffed(data):
 
 def test_attention_lists_what_to_act_on(data):
     assert data.attention[:4] == [
-        "1 safeguarding incident still open (held, not yet closed by the DSL).",
+        "1 safeguarding incident still open (held, not yet released or deleted).",
         "1 held message had waited more than 3 days at the end of the period.",
         "Filters failed or timed out 1 time; those messages were deferred, not passed.",
         "The school's mail server did not take 1 message(s) and refused 1 release(s).",
