@@ -117,10 +117,15 @@ class Supervisor:
         os.environ["SCHOOLGATE_METRICS_DIR"] = metrics_dir
         try:
             ready_r, ready_w = os.pipe()
-            for index in range(self.count):
-                self._spawn(index, concrete, ready_w)
+            # Worker 0 first, the others once it listens: a broken config, store or clamd is
+            # then said once, by one worker (not once per core), and the others never start.
+            self._spawn(0, concrete, ready_w)
+            code = self._wait_ready(ready_r, 1)
+            if code is None and self.count > 1:
+                for index in range(1, self.count):
+                    self._spawn(index, concrete, ready_w)
+                code = self._wait_ready(ready_r, self.count - 1)
             os.close(ready_w)
-            code = self._wait_ready(ready_r)
             os.close(ready_r)
             if code is not None:
                 self._terminate_all()
@@ -161,16 +166,19 @@ class Supervisor:
         self.children[pid] = index
         return pid
 
-    def _wait_ready(self, ready_r: int) -> int | None:
-        """None when every worker said it is listening; else the exit code to return."""
+    def _wait_ready(self, ready_r: int, count: int) -> int | None:
+        """None when `count` more workers said they are listening; else the exit code to return."""
         ready = 0
-        while ready < self.count:
+        while ready < count:
             if self._stopping:
                 return 0
             readable, _, _ = select.select([ready_r], [], [], 0.1)
             if readable:
                 ready += len(os.read(ready_r, 64))
             for pid, status in self._reap():
+                if self._stopping:  # our own SIGTERM reached it while it started: a stop, not a failure
+                    self.children.pop(pid, None)
+                    return 0
                 index = self.children.pop(pid)
                 code = os.waitstatus_to_exitcode(status)
                 print(f"schoolgate: worker {index} could not start (exit {code}); stopping",
