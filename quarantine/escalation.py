@@ -35,7 +35,10 @@ from sqlalchemy import Column, Float, Integer, String, Table, and_, insert, sele
 
 from config.schema import EscalationContact, Settings, parse_hours
 from filters.errors import SchoolgateError
-from quarantine.links import LinkSigner
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only a type here; importing links at run time closes a cycle through the store
+    from quarantine.links import LinkSigner
 from quarantine.store import QuarantineStore, StoreError, metadata
 
 log = logging.getLogger(__name__)
