@@ -18,13 +18,14 @@ from __future__ import annotations
 import html
 import json
 import re
-import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from filters.text.artifacts import write_npz
 
 FORMAT = "schoolgate-risk-model/1"
 
@@ -162,14 +163,7 @@ class RiskModel:
             "intercept": self.intercept, "calib_a": self.calib_a, "calib_b": self.calib_b,
             "thresholds": np.array([self.thresholds[label] for label in self.labels], dtype=np.float32),
             "meta": np.array(json.dumps(meta, sort_keys=True))}
-        # np.savez stamps each member with the current time; a fixed stamp makes two
-        # trainings of the same data byte-identical (reproducible artifacts).
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, array in arrays.items():
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with archive.open(info, "w") as member:
-                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+        write_npz(path, arrays)  # byte-identical for the same training (filters/text/artifacts.py)
 
     @classmethod
     def load(cls, path: Path | None = None) -> "RiskModel":

@@ -19,7 +19,6 @@ import functools
 import html
 import json
 import re
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from filters.text.artifacts import write_npz
 
 FORMAT = "schoolgate-risk-model/2"
 
@@ -318,14 +319,7 @@ class RiskModel:
             "combine": self.combine,
             "thresholds": np.array([self.thresholds[label] for label in self.labels], dtype=np.float32),
             "meta": np.array(json.dumps(meta, sort_keys=True))}
-        # np.savez stamps each member with the current time; a fixed stamp makes two
-        # trainings of the same data byte-identical (reproducible artifacts).
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, array in arrays.items():
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with archive.open(info, "w") as member:
-                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+        write_npz(path, arrays)  # byte-identical for the same training (filters/text/artifacts.py)
 
     @classmethod
     def load(cls, path: Path | None = None) -> "RiskModel":
