@@ -28,6 +28,7 @@ as one (a bad list file or period is a bad value).
     ├── SchemaVersionError                   quarantine/schema.py  run `schoolgate db upgrade`
     ├── CountersUnavailable                  quarantine/redis_counters.py  Redis down or refusing
     ├── ReleaseError                         quarantine/review.py  nothing was released
+    ├── CaseError (ValueError)               quarantine/cases.py   a bad case status or verdict
     ├── UserError                            quarantine/users.py   a review account
     ├── SsoError                             quarantine/web/oidc.py  a single sign-on that failed
     ├── LinkError                            quarantine/links.py   a forged or expired mail link

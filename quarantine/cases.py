@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select
 
+from filters.errors import SchoolgateError
 from quarantine.store import messages  # first: the store's end imports escalation -> links -> review_store
 from quarantine.review_store import ReviewStore, _safeguarding_condition, cases, dsl_alerts, notes
 
@@ -39,7 +40,7 @@ EXPORT_FIELDS = ("case_ref", "date_of_concern", "category", "finding_codes", "pu
                  "true_or_false_positive", "dsl_notes", "recorded_by", "last_updated", "closed_at")
 
 
-class CaseError(ValueError):
+class CaseError(SchoolgateError, ValueError):
     """A bad status or verdict: the message says which."""
 
 
