@@ -419,10 +419,7 @@ def cmd_quarantine_show(args: argparse.Namespace) -> int:
             data["raw"] = raw.decode("utf-8", "replace")
         print(json.dumps(data))
         return EXIT_OK
-    print(f"ID:         {held.id}\nReceived:   {_fmt_time(held.received_at)}\nStatus:     {held.status}")
-    print(f"Direction:  {held.direction} (sender is {held.sender_role})\nEnvelope:   {held.mail_from}")
-    for address, info in held.recipients.items():
-        print(f"  to {address} ({info['role']}): {info['action']}, {info['status']}")
+    _print_envelope(held)
     print(f"SHA-256:    {held.sha256}\nSize:       {held.size} bytes")
     print("\nFindings:")
     for f in held.findings:
@@ -459,16 +456,21 @@ def _print_history(history: list[dict]) -> None:
         print(f"  {_fmt_time(row['at'])} {row['actor']} {row['action']} {row['reason']}")
 
 
+def _print_envelope(held: Any) -> None:
+    """The lines every `quarantine show` starts with, metadata-only or not."""
+    print(f"ID:         {held.id}\nReceived:   {_fmt_time(held.received_at)}\nStatus:     {held.status}")
+    print(f"Direction:  {held.direction} (sender is {held.sender_role})\nEnvelope:   {held.mail_from}")
+    for address, info in held.recipients.items():
+        print(f"  to {address} ({info['role']}): {info['action']}, {info['status']}")
+
+
 def _print_metadata(args: argparse.Namespace, held: Any, history: list[dict]) -> int:
     data = _metadata(held)
     if args.json:
         data["audit"] = [{k: r[k] for k in ("at", "actor", "action")} for r in history]
         print(json.dumps(data))
         return EXIT_OK
-    print(f"ID:         {held.id}\nReceived:   {_fmt_time(held.received_at)}\nStatus:     {held.status}")
-    print(f"Direction:  {held.direction} (sender is {held.sender_role})\nEnvelope:   {held.mail_from}")
-    for address, info in held.recipients.items():
-        print(f"  to {address} ({info['role']}): {info['action']}, {info['status']}")
+    _print_envelope(held)
     print(f"Codes:      {' '.join(held.codes)}")
     print("\nSafeguarding hold: subject, text, evidence and attachments are for the DSL only.\n"
           "Open it with: schoolgate quarantine show ID --as DSL-ACCOUNT --reason WHY")

@@ -26,10 +26,12 @@ from typing import Sequence
 import numpy as np
 
 from filters.text.artifacts import write_npz
+# the same link and word patterns and span-keeping replacement as the current model's; this
+# module keeps only what format 1 (the chain-letter model's) reads differently
+from filters.text.model import _TOKEN, _URL, _same_length
 
 FORMAT = "schoolgate-risk-model/1"
 
-_URL = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL = re.compile(r"\S+@\S+\.\w+")
 _HANDLE = re.compile(r"(?<!\w)@\w+")
 _ENTITY = re.compile(r"&#?\w+;")
@@ -37,14 +39,6 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "`": "'"})
 _RUN3 = re.compile(r"(\w)\1{2,}")
 # A word, with apostrophes inside it ("don't"); single letters are kept: "i" is most of
 # what separates "i want to die" from a story.
-_TOKEN = re.compile(r"\w+(?:'\w+)*")
-
-
-def _same_length(replacement: str):
-    def sub(match: re.Match[str]) -> str:
-        width = len(match.group())
-        return replacement[:width].ljust(width)
-    return sub
 
 
 def model_text(text: str) -> str:
