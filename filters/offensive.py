@@ -29,6 +29,7 @@ self-harm ("dont tell anyone") is not grooming.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import html
 import re
 import threading
@@ -86,6 +87,15 @@ _KINDS: dict[str, tuple[Category, str, tuple[str, ...]]] = {
     "gambling": (Category.GAMBLING, "OFFENSIVE_GAMBLING", ()),
     "gambling_debt": (Category.GAMBLING, "OFFENSIVE_GAMBLING", ("debt",)),
     "fraud": (Category.FRAUD, "OFFENSIVE_FRAUD", ()),
+    # a slur or an insult talked about, not used: quoted, condemned, reported or reclaimed
+    "mention": (Category.PROFANITY, "OFFENSIVE_MENTIONED", ()),
+}
+MENTION = "mention"
+MENTION_CODE = "OFFENSIVE_MENTIONED"
+_MENTION_REASONS = {
+    "reported": "reported as said to the writer or to someone else: a possible disclosure of bullying",
+    "condemned": "quoted or named to condemn it (counter-speech)",
+    "reclaimed": "used by the writer of themselves (reclaimed)",
 }
 # Self-harm named or a low mood, not a first-person act: what a lesson or newsletter says.
 _TOPIC_KINDS = frozenset({"self_harm_topic", "self_harm_mood", "eating_disorder_topic"})
@@ -95,7 +105,8 @@ _EXTREMIST_SIGNALS = frozenset({"SAFEGUARDING_EXTREMISM", "SAFEGUARDING_TERRORIS
 STRONG_PROFANITY = "OFFENSIVE_PROFANITY_STRONG"
 MODEL_CODE = "OFFENSIVE_MODEL_SCORE"
 # Lists that are evidence only in context, never findings by themselves.
-_CONTEXT_KINDS = frozenset({"insult", "insult_adj", "framing", "pastoral", EXTREMISM_CODE, ALLOW})
+_CONTEXT_KINDS = frozenset({"insult", "insult_adj", "framing", "pastoral", EXTREMISM_CODE, ALLOW,
+                            "reported", "condemned", "usage", "aimed"})
 _FRAMED = frozenset({Category.HATE, Category.SEXUAL, Category.PROFANITY})
 
 _REASONS: dict[str, str] = {
@@ -119,6 +130,7 @@ _REASONS: dict[str, str] = {
     "SAFEGUARDING_SEXTORTION": "Sextortion or intimate-image abuse: a threat to share or leak images.",
     "SAFEGUARDING_COERCIVE_CONTROL": "Coercive control: controlling who someone sees, their phone or location.",
     "SAFEGUARDING_EXPLOITATION": "Child sexual or criminal exploitation (county lines, paying for images).",
+    "OFFENSIVE_MENTIONED": "An offensive word talked about, not used against anyone",
     MODEL_CODE: ("The offensive-language model scored this text as abusive; no listed word or "
                  "phrase aimed at the reader was found."),
 }
@@ -211,12 +223,110 @@ class _RawHit:
     evidence: str
     quoted: bool
     context: str  # about a sentence either side, for the level rules (a method or a time nearby)
+    aimed: bool = True  # profanity: at the reader, a named person or a group (else language only)
+    mention: str = ""  # "reported" / "condemned" / "reclaimed": the word is talked about, not used
 
     @classmethod
-    def at(cls, text: str, kind: str, severity: Severity, evidence: str, quoted: bool) -> "_RawHit":
+    def at(cls, text: str, kind: str, severity: Severity, evidence: str, quoted: bool,
+           aimed: bool = True, mention: str = "") -> "_RawHit":
         where = text.find(evidence)
         context = text[max(0, where - 150):where + len(evidence) + 150] if where >= 0 else evidence
-        return cls(kind, severity, evidence, quoted, context)
+        return cls(kind, severity, evidence, quoted, context, aimed, mention)
+
+
+# -- language only, aimed, or talked about (issue 17): docs/safeguarding.md section 3 --
+# Kinds whose pattern spans aim at someone: a swear word inside one is aimed ("you fucking idiot").
+_AIMING_KINDS = frozenset({"bullying", "exclusion", "kys", "threat", "hate", "misogyny", "coercive_control",
+                           "sextortion", "aimed"})
+# Kinds that quoting, condemning or reporting turn into a mention. Threats, "kill yourself",
+# sexual wording and every safeguarding kind are never lowered: a reported threat is a disclosure.
+_MENTIONABLE = frozenset({"hate", "misogyny", "bullying", "exclusion", "profanity"})
+_FRAME_KINDS = frozenset({"reported", "condemned", "usage"})
+_SECOND_PERSON = frozenset({"you", "u", "ya", "yu", "ye", "yall", "your", "ur", "yer", "yours", "yourself",
+                            "urself", "yourselves", "youre", "thou", "thee", "yous", "youse"})
+_OFF_VERBS = frozenset({"fuck", "fck", "fuk", "feck", "sod", "bugger", "piss", "f"})  # "... off": a dismissal
+# Before a swear word that names a person: someone is being called it ("he's a prick", "what a wanker").
+_THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "those", "these", "some", "he", "she",
+                          "hes", "shes", "they", "theyre", "him", "her", "is", "was", "are", "were", "s", "total",
+                          "complete", "absolute", "right", "proper", "utter", "little", "fat", "lazy", "dirty",
+                          "stupid", "ugly", "bunch", "of", "like"})
+# Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
+_RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
+                        r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")
+_QUOTES = re.compile(r"\"[^\"\n]{1,300}\"|\u201c[^\u201d\n]{1,300}\u201d|(?<!\w)['\u2018].{1,300}?['\u2019](?!\w)")
+_REPORT_WINDOW = 8  # tokens from "called me" to the word reported
+_USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """One text's tokens as the language rules read them: words, sentences, quotes and the cues
+    that say a word is reported ("he called me a ..."), condemned ("saying ... is not ok") or
+    used of oneself."""
+
+    words: tuple[str, ...]
+    sentence: tuple[int, ...]  # each token's sentence number
+    quoted: frozenset[int]  # tokens inside quotation marks
+    cues: dict[str, tuple[tuple[int, int], ...]]  # frame kind -> token ranges
+
+    @classmethod
+    def of(cls, text: str, normalised, joined: tuple[str, list[int]], hits: list[Hit]) -> "_Frame":
+        line, starts = joined
+        words = tuple(line[a:b - 1] for a, b in zip(starts, [*starts[1:], len(line)]))
+        bounds = [end for _, end in _chunks(text)]
+        sentence = tuple(bisect.bisect_right(bounds, t.start) for t in normalised.tokens)
+        spans = [m.span() for m in _QUOTES.finditer(text)] if any(q in text for q in "\"'\u201c\u2018") else []
+        quoted = frozenset(i for i, t in enumerate(normalised.tokens) if any(a < t.start < b for a, b in spans))
+        cues: dict[str, list[tuple[int, int]]] = {}
+        for hit in hits:
+            if hit.term.kind in _FRAME_KINDS:
+                cues.setdefault(hit.term.kind, []).append((hit.first, hit.last))
+        return cls(words, sentence, quoted, {k: tuple(v) for k, v in cues.items()})
+
+    def _second_person(self, first: int, last: int) -> bool:
+        """A "you" outside quotation marks: said to the reader, not reported."""
+        return any(self.words[i] in _SECOND_PERSON and i not in self.quoted for i in range(first, last + 1))
+
+    def mention(self, first: int, last: int) -> str:
+        """Whether tokens first..last are talked about rather than used: "reported" (said to the
+        writer or someone else, "he called me a ..."), "condemned" (quoted or named with a
+        condemnation nearby, "saying '...' is not ok"), else ""."""
+        where = self.sentence[first]
+        for a, b in self.cues.get("reported", ()):
+            if b < first and first - b <= _REPORT_WINDOW and self.sentence[b] == where \
+                    and not self._second_person(b + 1, last):
+                return "reported"
+        if any(abs(self.sentence[a] - where) <= 1 for a, _ in self.cues.get("condemned", ())):
+            named = first in self.quoted or any(
+                b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where
+                for _, b in self.cues.get("usage", ()))
+            if named and not self._second_person(first, last):
+                return "condemned"
+        return ""
+
+    def aimed(self, first: int, last: int, person_noun) -> bool:
+        """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
+        "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell")."""
+        where = self.sentence[first]
+        near = lambda i: 0 <= i < len(self.words) and self.sentence[i] == where  # noqa: E731
+        word = self.words[last]
+        after = [self.words[i] for i in range(last + 1, last + 3) if near(i)]
+        before = [self.words[i] for i in range(first - 4, first) if near(i)]
+        if after and after[0] == "off" and self.words[first] in _OFF_VERBS:
+            return True
+        if any(w in _SECOND_PERSON for w in after):
+            return True
+        # "you fucking idiot" is aimed by the insult (a bullying pattern); "are you fucking
+        # kidding" is not aimed by its "you"
+        intensifier = word.endswith(("ing", "in"))
+        if not intensifier and any(w in _SECOND_PERSON for w in before):
+            return True
+        return person_noun(word) and bool(before) and before[-1] in _THIRD_PARTY
+
+    def reclaimed(self, first: int) -> bool:
+        where = self.sentence[first]
+        before = " ".join(self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where)
+        return bool(before) and bool(_RECLAIMED.search(before))
 
 
 def _calibrated_linear(model):
@@ -286,6 +396,15 @@ class _ModelScorer:
 
 
 
+def _reason(item: _Found) -> str:
+    if item.code == MENTION_CODE:
+        return _REASONS[MENTION_CODE] + ": " + "; ".join(
+            _MENTION_REASONS[c] for c in ("reported", "condemned", "reclaimed") if c in item.cues) + "."
+    if item.category is Category.PROFANITY and item.code != MODEL_CODE and "aimed" not in item.cues:
+        return _REASONS[item.code] + " Not aimed at anyone: language only."
+    return _REASONS[item.code]
+
+
 def _clean(raw: str) -> str:
     """HTML entities and <br> left in plain text (web forms, forwarded posts) read as text."""
     return html.unescape(_BR.sub("\n", raw)) if ("&" in raw or "<br" in raw) else raw
@@ -333,6 +452,9 @@ class OffensiveFilter:
         if site is not None and site.is_file():
             terms.extend(read_terms(site, default_kind=ALLOW))
         self._lexicon = Lexicon(terms)
+        insults = [t for t in terms if t.kind == "insult" and " " not in t.text]
+        self._insult_words = frozenset(t.text for t in insults if not t.prefix)
+        self._insult_stems = tuple(t.text for t in insults if t.prefix)
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
             self._patterns.extend(read_patterns(path, self._lexicon))
@@ -387,13 +509,20 @@ class OffensiveFilter:
         wanted = deep or bool(found or untargeted_insults)
         model_chunks = self.model_chunks(texts) if self._scorer is not None and wanted else []
         if model_chunks:
-            self._apply_model(model_chunks, " ".join(map(_clean, texts)), found, untargeted_insults, allowed)
+            # the swear words that were language only: the model may not flag a text for them alone
+            language = list(dict.fromkeys(h.evidence for h in hits if h.kind == "profanity" and not h.aimed))
+            self._apply_model(model_chunks, " ".join(map(_clean, texts)), found, untargeted_insults, allowed,
+                              language)
         findings = []
         framed = (self._options.educational_framing and framing and sender_role is Role.STAFF)
         for item in found.values():
-            reason = _REASONS[item.code]
+            reason = _reason(item)
             severity = item.severity
             level = levels.grade(item.code, item.cues, " ".join(item.context))
+            if item.code in (STRONG_PROFANITY, "OFFENSIVE_PROFANITY_MILD") and "aimed" in item.cues:
+                level = max(level, levels.AIMED)  # "fuck you", "he's a prick": abuse aimed at someone
+            elif item.code == MENTION_CODE:
+                level = levels.AIMED if "reported" in item.cues else levels.LANGUAGE
             if item.category in SAFEGUARDING_CATEGORIES or item.code.startswith("SAFEGUARDING_"):
                 # safeguarding severity follows the level: "critical" is level 5 only
                 severity = levels.severity_for(level)
@@ -412,6 +541,7 @@ class OffensiveFilter:
         """The context rules of issue 17, each with a test in tests/filters/test_offensive.py."""
         found: dict[str, _Found] = {}
         grooming_ok = audience.grooming_possible()
+        pupils = audience.sender_role is Role.STUDENT or bool(audience.pupils)
         # A staff lesson or wellbeing newsletter that names self-harm is not a disclosure.
         staff_teaching = audience.sender_role is Role.STAFF and teaching
         for hit in hits:
@@ -422,6 +552,22 @@ class OffensiveFilter:
                 # count in staff mail: an incident report quoting a pupil must reach the DSL.
                 continue
             if category is Category.GROOMING and not grooming_ok:
+                continue
+            if hit.mention:
+                # quoted, condemned, reported or reclaimed: not abuse, a tag (docs/safeguarding.md)
+                self._add(found, MENTION, Severity.LOW, hit.evidence, context=hit.context, cues=(hit.mention,))
+                continue
+            if hit.kind == "profanity" and not hit.aimed:
+                # Language only: mild swearing is nothing; moderate or strong swearing not aimed at
+                # anyone is a low tag where a pupil writes or is written to, nothing between adults.
+                if hit.severity > Severity.LOW and pupils:
+                    self._add(found, hit.kind, hit.severity, hit.evidence, context=hit.context,
+                              as_severity=Severity.LOW)
+                continue
+            if hit.kind == "profanity":
+                # aimed at someone ("fuck you", "he's a prick"): abuse, held for a pupil like an insult
+                self._add(found, hit.kind, hit.severity, hit.evidence, context=hit.context, cues=("aimed",),
+                          as_severity=max(hit.severity, Severity.MEDIUM))
                 continue
             self._add(found, hit.kind, hit.severity, hit.evidence, context=hit.context)
         # Secrecy that belongs to the writer's own self-harm ("i cut myself again, dont
@@ -462,6 +608,8 @@ class OffensiveFilter:
         # allowlisted tokens (shipped and the site's own) silence patterns too, not only list terms
         allowed_tokens = {i for h in hits if h.term.kind == ALLOW for i in range(h.first, h.last + 1)}
         targeted_spans: set[tuple[int, int]] = set()
+        aiming_spans: list[tuple[int, int]] = []  # abuse aimed at someone: profanity inside is aimed
+        frame = _Frame.of(text, normalised, joined, hits)
         candidates = self._pattern_db.candidates(self._pattern_route, self._pattern_db.scan(joined[0]))
         for pattern in (self._patterns[i] for i in candidates):
             for match in pattern.regex.finditer(joined[0]):
@@ -469,8 +617,11 @@ class OffensiveFilter:
                 if allowed_tokens and all(i in allowed_tokens for i in range(first, last + 1)):
                     continue
                 if pattern.kind in _KINDS:
+                    mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     out.append(_RawHit.at(text, pattern.kind, pattern.severity,
-                                          normalised.evidence(first, last), quoted))
+                                          normalised.evidence(first, last), quoted, mention=mention))
+                if pattern.kind in _AIMING_KINDS:
+                    aiming_spans.append((first, last))
                 targeted_spans.add((first, last))
         for hit in hits:
             kind = hit.term.kind
@@ -484,22 +635,43 @@ class OffensiveFilter:
             elif kind == EXTREMISM_CODE:
                 extremist_codes.append(evidence)
             elif kind in ("insult", "insult_adj"):
-                if not any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
+                if any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
+                    continue
+                mention = frame.mention(hit.first, hit.last)
+                if mention:  # "he called me a loser": reported, a possible disclosure
+                    out.append(_RawHit.at(text, "bullying", hit.term.severity, evidence, quoted, mention=mention))
+                else:
                     untargeted.append((text, evidence))
             elif kind in _KINDS:
-                out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted))
+                mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE else ""
+                aimed = True
+                if kind == "profanity" and not mention:
+                    aimed = (any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
+                             or frame.aimed(hit.first, hit.last, self._is_person_noun))
+                elif kind == "hate" and not mention and frame.reclaimed(hit.first):
+                    mention = "reclaimed"
+                out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
+
+    def _is_person_noun(self, word: str) -> bool:
+        """A swear word that names a person ("prick", "bastard"), from the insult list."""
+        return word in self._insult_words or word.startswith(self._insult_stems)
 
     def _add(self, found: dict[str, _Found], kind: str, severity: Severity, evidence: str,
-             score: float | None = None, context: str = "") -> None:
+             score: float | None = None, context: str = "", cues: Sequence[str] = (),
+             as_severity: Severity | None = None) -> None:
+        """as_severity: the finding's severity when not the term's (language only is low;
+        the code still says how strong the word was)."""
         if kind not in _KINDS:
             return
-        category, code, cues = _KINDS[kind]
-        if category is Category.PROFANITY and severity >= Severity.HIGH:
+        category, code, kind_cues = _KINDS[kind]
+        if code == "OFFENSIVE_PROFANITY_MILD" and severity >= Severity.HIGH:
             code = STRONG_PROFANITY
+        severity = severity if as_severity is None else as_severity
         item = found.get(code)
         if item is None:
             item = found[code] = _Found(category, code, severity)
         item.severity = max(item.severity, severity)
+        item.cues.update(kind_cues)
         item.cues.update(cues)
         if context:
             item.context.append(context)
@@ -509,19 +681,34 @@ class OffensiveFilter:
             item.score = max(item.score or 0.0, score)
 
     def _apply_model(self, chunks: list[str], whole_text: str, found: dict[str, _Found],
-                     untargeted: list[tuple[str, str]], allowed: list[str]) -> None:
+                     untargeted: list[tuple[str, str]], allowed: list[str], language: Sequence[str] = ()) -> None:
         assert self._scorer is not None
         # one batch: every sentence and, for the "alone" rule, the whole text
         *scores, whole = self._scorer.scores([*chunks, whole_text])
         weight = self._options.model_weight
         whole *= weight
         by_chunk = {c: s * weight for c, s in zip(chunks, scores)}
+
+        def without_language(texts: list[str]) -> list[float]:
+            """Scores once the language-only swear words are taken out: the model scores swearing
+            highly, and swearing alone is not a finding ("that was fucking brilliant")."""
+            stripped = []
+            for text in texts:
+                for span in language:
+                    text = text.replace(span, " ")
+                stripped.append(text)
+            return [s * weight for s in self._scorer.scores(stripped)]
+
         best_text, best = max(by_chunk.items(), key=lambda kv: kv[1])
         # An insult word not aimed at the reader is worth a low tag when the model
         # agrees its sentence is abusive ("what a loser lol" vs "a fat cat");
         # measured on normal mail, holding these as bullying held 3% of it.
         for text, evidence in untargeted:
             score = max((s for c, s in by_chunk.items() if evidence in c), default=0.0)
+            if score >= self._options.model_insult_threshold and language:
+                chunk = max((c for c in by_chunk if evidence in c), key=by_chunk.__getitem__)
+                if any(span in chunk for span in language):
+                    score = min(score, without_language([chunk])[0])
             if score >= self._options.model_insult_threshold:
                 item = found.setdefault(MODEL_CODE, _Found(Category.PROFANITY, MODEL_CODE, Severity.LOW))
                 if evidence not in item.evidence:
@@ -529,9 +716,14 @@ class OffensiveFilter:
                 item.score = max(item.score or 0.0, score)
         # Alone, the model only tags (low): its sentence and its whole-text
         # scores must both agree (tuned on the training splits, see the bench).
-        if (MODEL_CODE not in found and not found and best >= self._options.model_alone_threshold
-                and whole >= self._options.model_alone_text_threshold
-                and not any(span in best_text for span in allowed)):
+        alone = (MODEL_CODE not in found and not found and best >= self._options.model_alone_threshold
+                 and whole >= self._options.model_alone_text_threshold
+                 and not any(span in best_text for span in allowed))
+        if alone and any(span in best_text for span in language):
+            best_left, whole_left = without_language([best_text, whole_text])
+            alone = (best_left >= self._options.model_alone_threshold
+                     and whole_left >= self._options.model_alone_text_threshold)
+        if alone:
             item = found[MODEL_CODE] = _Found(Category.PROFANITY, MODEL_CODE, Severity.LOW, [best_text], best)
         for item in found.values():
             if item.score is None:
