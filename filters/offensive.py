@@ -244,12 +244,16 @@ _MENTIONABLE = frozenset({"hate", "misogyny", "bullying", "exclusion", "profanit
 _FRAME_KINDS = frozenset({"reported", "condemned", "usage"})
 _SECOND_PERSON = frozenset({"you", "u", "ya", "yu", "ye", "yall", "your", "ur", "yer", "yours", "yourself",
                             "urself", "yourselves", "youre", "thou", "thee", "yous", "youse"})
+_NOUN_ENDINGS = frozenset({"", "s", "es", "z", "er", "ers", "head", "heads", "face", "faces", "bag", "bags"})
 _OFF_VERBS = frozenset({"fuck", "fck", "fuk", "feck", "sod", "bugger", "piss", "f"})  # "... off": a dismissal
 # Before a swear word that names a person: someone is being called it ("he's a prick", "what a wanker").
-_THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "those", "these", "some", "he", "she",
-                          "hes", "shes", "they", "theyre", "him", "her", "is", "was", "are", "were", "s", "total",
-                          "complete", "absolute", "right", "proper", "utter", "little", "fat", "lazy", "dirty",
-                          "stupid", "ugly", "bunch", "of", "like"})
+# (A determiner or a copula: "he bitches about everything" uses the word as a verb.)
+_THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "those", "these", "some", "is", "was",
+                          "are", "were", "s", "total", "complete", "absolute", "right", "proper", "utter", "little",
+                          "fat", "lazy", "dirty", "stupid", "ugly", "of"})
+_AFTER_DISMISSAL = frozenset({"and", "then", "now", "mate", "lol", "pal", "m8", "loser", "idiot", "already"})
+# Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
+_NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")
@@ -306,22 +310,25 @@ class _Frame:
 
     def aimed(self, first: int, last: int, person_noun) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
-        "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell")."""
+        "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell", "you could
+        damn well", "piss off the record labels", "he bitches about everything")."""
         where = self.sentence[first]
         near = lambda i: 0 <= i < len(self.words) and self.sentence[i] == where  # noqa: E731
         word = self.words[last]
-        after = [self.words[i] for i in range(last + 1, last + 3) if near(i)]
+        after = [self.words[i] for i in range(last + 1, last + 4) if near(i)]
         before = [self.words[i] for i in range(first - 4, first) if near(i)]
         if after and after[0] == "off" and self.words[first] in _OFF_VERBS:
-            return True
-        if any(w in _SECOND_PERSON for w in after):
-            return True
-        # "you fucking idiot" is aimed by the insult (a bullying pattern); "are you fucking
-        # kidding" is not aimed by its "you"
-        intensifier = word.endswith(("ing", "in"))
-        if not intensifier and any(w in _SECOND_PERSON for w in before):
-            return True
-        return person_noun(word) and bool(before) and before[-1] in _THIRD_PARTY
+            # a dismissal ends there or names the reader: "fuck off", "piss off you loser"
+            return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
+        if after[:1] and after[0] in _SECOND_PERSON or after[1:2] and after[0] in ("off", "at", "to") \
+                and after[1] in _SECOND_PERSON:
+            return True  # "fuck you", "damn you", "screw off you"
+        if before and before[-1] in _SECOND_PERSON:
+            return True  # vocative or the reader's: "you shit", "your sorry ass"
+        if person_noun(word):
+            # "you bastard", "you're a fucking twat", "he's a prick", "those bastards"
+            return any(w in _SECOND_PERSON for w in before) or bool(before) and before[-1] in _THIRD_PARTY
+        return False
 
     def reclaimed(self, first: int) -> bool:
         where = self.sentence[first]
@@ -394,6 +401,16 @@ class _ModelScorer:
         return [known[t] for t in texts]
 
 
+
+
+def _is_name(normalised, index: int) -> bool:
+    """A capitalised word beside another capitalised word: a person's name."""
+    tokens = normalised.tokens
+    text = normalised.original
+    if not text[tokens[index].start:tokens[index].start + 1].isupper():
+        return False
+    return any(0 <= i < len(tokens) and text[tokens[i].start:tokens[i].start + 1].isupper()
+               for i in (index - 1, index + 1))
 
 
 def _reason(item: _Found) -> str:
@@ -626,6 +643,8 @@ class OffensiveFilter:
         for hit in hits:
             kind = hit.term.kind
             evidence = normalised.evidence(hit.first, hit.last)
+            if hit.first == hit.last and frame.words[hit.first] in _NAMES and _is_name(normalised, hit.first):
+                continue  # "Vice President Dick Cheney"
             if kind == ALLOW:
                 allowed.append(evidence)
             elif kind == "framing":
@@ -653,8 +672,11 @@ class OffensiveFilter:
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
 
     def _is_person_noun(self, word: str) -> bool:
-        """A swear word that names a person ("prick", "bastard"), from the insult list."""
-        return word in self._insult_words or word.startswith(self._insult_stems)
+        """A swear word that names a person ("prick", "bastards"), from the insult list; the stem
+        with a plural or agent ending only ("bastardised" is a verb)."""
+        if word in self._insult_words:
+            return True
+        return any(word.startswith(stem) and word[len(stem):] in _NOUN_ENDINGS for stem in self._insult_stems)
 
     def _add(self, found: dict[str, _Found], kind: str, severity: Severity, evidence: str,
              score: float | None = None, context: str = "", cues: Sequence[str] = (),

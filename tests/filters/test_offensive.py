@@ -116,7 +116,8 @@ def test_evidence_is_the_original_span(flt: OffensiveFilter, text: str, evidence
 @pytest.mark.parametrize("text, code, severity, level", [
     # language only: mild swearing is nothing; moderate or strong is a low tag (level 1) for a pupil
     ("damn", None, None, None),
-    ("shit, missed the bus again", None, None, None),
+    ("crap, missed the bus again", None, None, None),
+    ("shit, missed the bus again", "OFFENSIVE_PROFANITY_MILD", Severity.LOW, 1),  # moderate (Ofcom)
     ("bastard", "OFFENSIVE_PROFANITY_MILD", Severity.LOW, 1),
     ("this homework is fucking pointless", "OFFENSIVE_PROFANITY_STRONG", Severity.LOW, 1),
     # aimed at the reader or a named person: abuse (level 2), held for a pupil
@@ -439,3 +440,41 @@ async def test_model_runs_for_pupils_and_where_the_lists_found_something(setting
     own._scorer.scores = lambda texts: scored.append(len(texts)) or score(texts)  # counts, still scores
     await own.check(make_view(text, mail_from=mail_from, rcpt_to=(rcpt,), settings=settings))
     assert bool(scored) is deep
+
+
+# -- talked about, not used: counter-speech, quoting, reporting, reclaimed (issue 17) --
+# Examples written for schoolgate.
+
+@pytest.mark.parametrize("text, how", [
+    ("he called me a faggot in PE today, please help", "reported"),
+    ("they keep calling me a retard on the bus", "reported"),
+    ("she said i was a fat loser and everyone laughed", "reported"),
+    ('Saying "all muslims are animals" is racist and not ok.', "condemned"),
+    ("Calling people a paki is a slur and it is never ok.", "condemned"),
+    ("i reported him because he wrote 'poofter' on my locker", "condemned"),
+    ("as a proud dyke i do not care what they think", "reclaimed"),
+])
+def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    by_code = {f.code: f for f in findings}
+    assert "OFFENSIVE_MENTIONED" in by_code, findings
+    assert not {"OFFENSIVE_HATE", "OFFENSIVE_BULLYING"} & by_code.keys(), findings
+    mention = by_code["OFFENSIVE_MENTIONED"]
+    assert mention.severity is Severity.LOW
+    assert {"reported": "reported as said", "condemned": "condemn", "reclaimed": "reclaimed"}[how] in mention.reason
+    # a report of being abused is a possible disclosure (level 2); counter-speech is language (1)
+    assert mention.level == (2 if how == "reported" else 1)
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
+
+
+@pytest.mark.parametrize("text, code", [
+    ("you are a faggot", "OFFENSIVE_HATE"),  # aimed at the reader
+    ("she said you are a slag", "OFFENSIVE_BULLYING"),  # passing abuse on to the reader
+    ("stop crying you fat loser", "OFFENSIVE_BULLYING"),  # "stop" is no condemnation of its own words
+    ("all muslims are animals and it is not ok that they are here", "OFFENSIVE_HATE"),  # not quoted or named
+    ("he called me a loser so im going to stab him", "OFFENSIVE_THREAT"),  # a threat is never lowered
+    ("they keep telling me to kill myself", "SAFEGUARDING_SELF_HARM"),
+])
+def test_abuse_next_to_a_report_or_condemnation_still_counts(flt, text: str, code: str) -> None:
+    assert code in codes(flt, text), flt.analyse([text], Role.STUDENT)
