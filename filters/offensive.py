@@ -164,6 +164,8 @@ class Options(FilterOptions):
         1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
     model_insult_threshold: float = Field(
         0.8, ge=0, le=1, description="score at which an insult word not aimed at the reader gets a low tag")
+    model_said_of_threshold: float = Field(
+        0.5, ge=0, le=1, description="... and an insult said of someone ('she is so useless') at this score")
     model_alone_threshold: float = Field(
         0.4, ge=0, le=1,
         description="the model alone gives a low-severity tag when its most offensive sentence scores this ...")
@@ -257,6 +259,9 @@ _NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")
+_SAID_OF = re.compile(r"(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
+                      r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
+                      r"a fucking|fucking|the biggest|the most|nothing but|nothing but a))*$")
 _QUOTES = re.compile(r"\"[^\"\n]{1,300}\"|\u201c[^\u201d\n]{1,300}\u201d|(?<!\w)['\u2018].{1,300}?['\u2019](?!\w)")
 _REPORT_WINDOW = 8  # tokens from "called me" to the word reported
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
@@ -329,6 +334,12 @@ class _Frame:
             # "you bastard", "you're a fucking twat", "he's a prick", "those bastards"
             return any(w in _SECOND_PERSON for w in before) or bool(before) and before[-1] in _THIRD_PARTY
         return False
+
+    def said_of_someone(self, first: int) -> bool:
+        """An insult said of a third person: "she is so useless", "he's such an idiot"."""
+        where = self.sentence[first]
+        before = " ".join(self.words[i] for i in range(max(0, first - 5), first) if self.sentence[i] == where)
+        return bool(_SAID_OF.search(before))
 
     def reclaimed(self, first: int) -> bool:
         where = self.sentence[first]
@@ -514,7 +525,7 @@ class OffensiveFilter:
         framing: list[str] = []
         pastoral: list[str] = []
         extremist_codes: list[str] = []
-        untargeted_insults: list[tuple[str, str]] = []  # (chunk text, evidence)
+        untargeted_insults: list[tuple[str, str, bool]] = []  # (text, evidence, said of someone)
         allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
             own, quoted = split_quoted(text)
@@ -616,7 +627,7 @@ class OffensiveFilter:
 
     def _match_text(self, text: str, quoted: bool, out: list[_RawHit], framing: list[str],
                     pastoral: list[str], extremist_codes: list[str],
-                    untargeted: list[tuple[str, str]], allowed: list[str]) -> None:
+                    untargeted: list[tuple[str, str, bool]], allowed: list[str]) -> None:
         normalised = self._lexicon.normalise(text)
         if not normalised.tokens:
             return
@@ -660,7 +671,7 @@ class OffensiveFilter:
                 if mention:  # "he called me a loser": reported, a possible disclosure
                     out.append(_RawHit.at(text, "bullying", hit.term.severity, evidence, quoted, mention=mention))
                 else:
-                    untargeted.append((text, evidence))
+                    untargeted.append((text, evidence, frame.said_of_someone(hit.first)))
             elif kind in _KINDS:
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE else ""
                 aimed = True
@@ -703,7 +714,8 @@ class OffensiveFilter:
             item.score = max(item.score or 0.0, score)
 
     def _apply_model(self, chunks: list[str], whole_text: str, found: dict[str, _Found],
-                     untargeted: list[tuple[str, str]], allowed: list[str], language: Sequence[str] = ()) -> None:
+                     untargeted: list[tuple[str, str, bool]], allowed: list[str],
+                     language: Sequence[str] = ()) -> None:
         assert self._scorer is not None
         # one batch: every sentence and, for the "alone" rule, the whole text
         *scores, whole = self._scorer.scores([*chunks, whole_text])
@@ -725,13 +737,15 @@ class OffensiveFilter:
         # An insult word not aimed at the reader is worth a low tag when the model
         # agrees its sentence is abusive ("what a loser lol" vs "a fat cat");
         # measured on normal mail, holding these as bullying held 3% of it.
-        for text, evidence in untargeted:
+        for text, evidence, said_of in untargeted:
+            # said of someone ("she is so useless"), the insult is aimed: a lower bar
+            threshold = self._options.model_said_of_threshold if said_of else self._options.model_insult_threshold
             score = max((s for c, s in by_chunk.items() if evidence in c), default=0.0)
-            if score >= self._options.model_insult_threshold and language:
+            if score >= threshold and language:
                 chunk = max((c for c in by_chunk if evidence in c), key=by_chunk.__getitem__)
                 if any(span in chunk for span in language):
                     score = min(score, without_language([chunk])[0])
-            if score >= self._options.model_insult_threshold:
+            if score >= threshold:
                 item = found.setdefault(MODEL_CODE, _Found(Category.PROFANITY, MODEL_CODE, Severity.LOW))
                 if evidence not in item.evidence:
                     item.evidence.append(evidence)
