@@ -331,6 +331,8 @@ class _Frame:
         if before and before[-1] in _SECOND_PERSON:
             return True  # vocative or the reader's: "you shit", "your sorry ass"
         if person_noun(word):
+            if after[:1] == ["to"]:
+                return False  # a thing, not a person: "a bitch to set up"
             # "you bastard", "you're a fucking twat", "he's a prick", "those bastards"
             return any(w in _SECOND_PERSON for w in before) or bool(before) and before[-1] in _THIRD_PARTY
         return False
