@@ -284,13 +284,17 @@ class _Frame:
         words = tuple(line[a:b - 1] for a, b in zip(starts, [*starts[1:], len(line)]))
         bounds = [end for _, end in _chunks(text)]
         sentence = tuple(bisect.bisect_right(bounds, t.start) for t in normalised.tokens)
-        spans = [m.span() for m in _QUOTES.finditer(text)] if any(q in text for q in "\"'\u201c\u2018") else []
-        quoted = frozenset(i for i, t in enumerate(normalised.tokens) if any(a < t.start < b for a, b in spans))
+        quoted: set[int] = set()
+        if any(q in text for q in "\"'\u201c\u2018"):
+            starts = [t.start for t in normalised.tokens]
+            for match in _QUOTES.finditer(text):
+                quoted.update(range(bisect.bisect_right(starts, match.start()),
+                                    bisect.bisect_left(starts, match.end())))
         cues: dict[str, list[tuple[int, int]]] = {}
         for hit in hits:
             if hit.term.kind in _FRAME_KINDS:
                 cues.setdefault(hit.term.kind, []).append((hit.first, hit.last))
-        return cls(words, sentence, quoted, {k: tuple(v) for k, v in cues.items()})
+        return cls(words, sentence, frozenset(quoted), {k: tuple(v) for k, v in cues.items()})
 
     def _second_person(self, first: int, last: int) -> bool:
         """A "you" outside quotation marks: said to the reader, not reported."""
@@ -347,6 +351,20 @@ class _Frame:
         where = self.sentence[first]
         before = " ".join(self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where)
         return bool(before) and bool(_RECLAIMED.search(before))
+
+
+class _LazyFrame:
+    """A text's _Frame, made on first use: most texts have no hit that needs one (issue 19: cost)."""
+
+    __slots__ = ("_args", "_frame")
+
+    def __init__(self, *args) -> None:
+        self._args, self._frame = args, None
+
+    def __getattr__(self, name: str):
+        if self._frame is None:
+            self._frame = _Frame.of(*self._args)
+        return getattr(self._frame, name)
 
 
 def _calibrated_linear(model):
@@ -639,7 +657,7 @@ class OffensiveFilter:
         allowed_tokens = {i for h in hits if h.term.kind == ALLOW for i in range(h.first, h.last + 1)}
         targeted_spans: set[tuple[int, int]] = set()
         aiming_spans: list[tuple[int, int]] = []  # abuse aimed at someone: profanity inside is aimed
-        frame = _Frame.of(text, normalised, joined, hits)
+        frame = _LazyFrame(text, normalised, joined, hits)  # built only when a hit needs it
         candidates = self._pattern_db.candidates(self._pattern_route, self._pattern_db.scan(joined[0]))
         for pattern in (self._patterns[i] for i in candidates):
             for match in pattern.regex.finditer(joined[0]):
@@ -656,8 +674,10 @@ class OffensiveFilter:
         for hit in hits:
             kind = hit.term.kind
             evidence = normalised.evidence(hit.first, hit.last)
-            if hit.first == hit.last and frame.words[hit.first] in _NAMES and _is_name(normalised, hit.first):
-                continue  # "Vice President Dick Cheney"
+            if (hit.first == hit.last and joined[0][joined[1][hit.first]:].split(" ", 1)[0] in _NAMES
+                    and _is_name(normalised, hit.first)):
+                allowed.append(evidence)  # "Vice President Dick Cheney": nor may the model flag it
+                continue
             if kind == ALLOW:
                 allowed.append(evidence)
             elif kind == "framing":

@@ -97,6 +97,12 @@ def test_detects(flt: OffensiveFilter, text: str, code: str) -> None:
     "We saw blue tits and a great tit at the feeder.",
     "I can't go on the trip on Friday.",
     "Your attention is drawn to the new timetable.",
+    # written for schoolgate after the kinds of ordinary mail that were held (ham dev split)
+    "Vice President Dick Cheney was in his office.",  # a name, not a swear word
+    "It was an almighty cock up with the delivery.",  # British "cock-up": a blunder
+    "A bastardised version of the old song.",
+    "Net worth: *$680 mil* returnee",  # a trailing "*" is emphasis, not a masked letter
+    "damn, forgot my homework",  # mild swearing, not aimed: nothing
 ])
 def test_innocent_text_passes(flt: OffensiveFilter, text: str) -> None:
     assert codes(flt, text) == set()
@@ -478,3 +484,26 @@ def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: 
 ])
 def test_abuse_next_to_a_report_or_condemnation_still_counts(flt, text: str, code: str) -> None:
     assert code in codes(flt, text), flt.analyse([text], Role.STUDENT)
+
+
+@pytest.mark.parametrize("text", [
+    "SmartList is a bitch to set up.",  # a thing, not a person
+    "He bitches about everything.",  # a verb
+    "Bet that will piss off the record labels.",  # "piss off" someone else: annoy
+    "Well, you could damn well try harder.",  # an adverb
+])
+def test_swearing_that_aims_at_nobody_is_language_only(flt: OffensiveFilter, text: str) -> None:
+    found = [f for f in flt.analyse([text], Role.STUDENT) if f.code != "OFFENSIVE_MODEL_SCORE"]
+    assert all(f.category is Category.PROFANITY and f.level == 1 and f.severity is Severity.LOW
+               for f in found), found
+
+
+def test_killing_processes_is_no_threat(flt: OffensiveFilter) -> None:
+    assert "OFFENSIVE_THREAT" not in codes(flt, "If I kill them, they get recreated the next time I run the job.")
+    assert "OFFENSIVE_THREAT" in codes(flt, "im going to kill him after school")
+
+
+def test_an_outsiders_delete_the_message_is_not_grooming(flt: OffensiveFilter) -> None:
+    text = "The recipient can choose to delete the message without opening it. Please delete this email."
+    assert flt.analyse([text], Role.EXTERNAL) == []
+    assert "SAFEGUARDING_GROOMING" in codes(flt, "delete our chat after you read it", Role.EXTERNAL)
