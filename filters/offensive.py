@@ -262,7 +262,10 @@ _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we
 _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
                       r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
                       r"a fucking|fucking|the biggest|the most|nothing but|nothing but a))*"
-                      r"|(?:^| )(?:this|that|what a|what an|such a|such an)(?: (?:total|complete|absolute|fucking|little))?)$")
+                      r"|(?:^| )(?:this|that|what a|what an|such a|such an)(?: (?:total|complete|absolute|fucking|little))?"
+                      # a group of people: "liberals are all clowns", "these people are so stupid"
+                      r"|(?:^| )(?:these|those|all|most)? ?(?:people|\w+ists|\w+ans|\w+als|\w+ers|\w+ites)"
+                      r" (?:are|r|re)(?: (?:all|just|such|so|really|a bunch of|nothing but|total|complete))*)$")
 _QUOTES = re.compile(r"\"[^\"\n]{1,300}\"|\u201c[^\u201d\n]{1,300}\u201d|(?<!\w)['\u2018].{1,300}?['\u2019](?!\w)")
 _REPORT_WINDOW = 8  # tokens from "called me" to the word reported
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
