@@ -281,7 +281,7 @@ def _pupil_hold_codes() -> Callable:
 
 def speed(_: OffensiveFilter | None = None) -> str:
     """CPU ms (process time: the machine is shared, wall time is not this filter's) per 2 KB
-    message of fresh text (no cache hits): lexicon + patterns + one model batch."""
+    message of fresh text (no cache hits: cache_size=0): lexicon + patterns + one model batch."""
     paths = ham_messages()[:200]
     texts = []
     for path in paths:
@@ -289,15 +289,27 @@ def speed(_: OffensiveFilter | None = None) -> str:
         texts.append((body * (2048 // max(1, len(body)) + 1))[:2048])
 
     def cpu_ms(filter_: OffensiveFilter) -> float:
+        """The best of three passes: other work on a shared machine only ever adds time."""
         filter_.analyse(["warm up"], Role.STUDENT)
-        start = time.process_time()
-        for text in texts:
-            filter_.analyse([text], Role.STUDENT)
-        return (time.process_time() - start) * 1000 / len(texts)
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            for text in texts:
+                filter_.analyse([text], Role.STUDENT)
+            best = min(best, time.process_time() - start)
+        return best * 1000 / len(texts)
 
     total = cpu_ms(OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None)))
     words = cpu_ms(OffensiveFilter(Options(model=False), FilterContext(settings=None, directory=None)))
-    return f"CPU ms per 2 KB message: {total:.2f} total, of which lexicon+patterns {words:.2f} (n={len(texts)})"
+    adults = OffensiveFilter(Options(cache_size=0), FilterContext(settings=None, directory=None))
+    best = float("inf")
+    for _ in range(3):  # staff to a parent: the model runs only where the lists found something
+        start = time.process_time()
+        for text in texts:
+            adults.analyse([text], Role.STAFF, deep=False)
+        best = min(best, time.process_time() - start)
+    return (f"CPU ms per 2 KB message: {total:.2f} total, of which lexicon+patterns {words:.2f}; "
+            f"adults' mail (model only on a hit) {best * 1000 / len(texts):.2f} (n={len(texts)})")
 
 
 if __name__ == "__main__":

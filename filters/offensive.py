@@ -256,6 +256,7 @@ _THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "tho
 _AFTER_DISMISSAL = frozenset({"and", "then", "now", "mate", "lol", "pal", "m8", "loser", "idiot", "already"})
 # Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
 _NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob"})
+_NAME_KINDS = frozenset({"sexual", "profanity", "insult"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")
@@ -271,34 +272,74 @@ _REPORT_WINDOW = 8  # tokens from "called me" to the word reported
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
 
 
-@dataclass(frozen=True, slots=True)
+class _Words:
+    """The resolved words of a text, read from the matching string on demand (a frame reads a
+    few words around a hit; slicing every word of a long message cost more than the rules)."""
+
+    __slots__ = ("_line", "_starts")
+
+    def __init__(self, line: str, starts: list[int]) -> None:
+        self._line, self._starts = line, starts
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, i: int) -> str:
+        end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self._line)
+        return self._line[self._starts[i]:end - 1]
+
+
+class _Sentences:
+    """Each token's sentence number, on demand."""
+
+    __slots__ = ("_bounds", "_starts")
+
+    def __init__(self, bounds: list[int], starts: list[int]) -> None:
+        self._bounds, self._starts = bounds, starts
+
+    def __getitem__(self, i: int) -> int:
+        return bisect.bisect_right(self._bounds, self._starts[i])
+
+
+class _Quoted:
+    """Tokens inside quotation marks: a few token ranges."""
+
+    __slots__ = ("_ranges",)
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        self._ranges = ranges
+
+    def __contains__(self, i: int) -> bool:
+        return any(a <= i < b for a, b in self._ranges)
+
+
 class _Frame:
     """One text's tokens as the language rules read them: words, sentences, quotes and the cues
     that say a word is reported ("he called me a ..."), condemned ("saying ... is not ok") or
     used of oneself."""
 
-    words: tuple[str, ...]
-    sentence: tuple[int, ...]  # each token's sentence number
-    quoted: frozenset[int]  # tokens inside quotation marks
-    cues: dict[str, tuple[tuple[int, int], ...]]  # frame kind -> token ranges
+    __slots__ = ("words", "sentence", "quoted", "cues")
+
+    def __init__(self, words: _Words, sentence: _Sentences, quoted: _Quoted,
+                 cues: dict[str, tuple[tuple[int, int], ...]]) -> None:
+        self.words, self.sentence, self.quoted, self.cues = words, sentence, quoted, cues
 
     @classmethod
     def of(cls, text: str, normalised, joined: tuple[str, list[int]], hits: list[Hit]) -> "_Frame":
         line, starts = joined
-        words = tuple(line[a:b - 1] for a, b in zip(starts, [*starts[1:], len(line)]))
+        token_starts = [t.start for t in normalised.tokens]
         bounds = [end for _, end in _chunks(text)]
-        sentence = tuple(bisect.bisect_right(bounds, t.start) for t in normalised.tokens)
-        quoted: set[int] = set()
+        ranges: list[tuple[int, int]] = []
         if any(q in text for q in "\"'\u201c\u2018"):
-            starts = [t.start for t in normalised.tokens]
             for match in _QUOTES.finditer(text):
-                quoted.update(range(bisect.bisect_right(starts, match.start()),
-                                    bisect.bisect_left(starts, match.end())))
+                ranges.append((bisect.bisect_right(token_starts, match.start()),
+                               bisect.bisect_left(token_starts, match.end())))
         cues: dict[str, list[tuple[int, int]]] = {}
         for hit in hits:
             if hit.term.kind in _FRAME_KINDS:
                 cues.setdefault(hit.term.kind, []).append((hit.first, hit.last))
-        return cls(words, sentence, frozenset(quoted), {k: tuple(v) for k, v in cues.items()})
+        return cls(_Words(line, starts), _Sentences(bounds, token_starts), _Quoted(ranges),
+                   {k: tuple(v) for k, v in cues.items()})
 
     def _second_person(self, first: int, last: int) -> bool:
         """A "you" outside quotation marks: said to the reader, not reported."""
@@ -678,7 +719,7 @@ class OffensiveFilter:
         for hit in hits:
             kind = hit.term.kind
             evidence = normalised.evidence(hit.first, hit.last)
-            if (hit.first == hit.last and joined[0][joined[1][hit.first]:].split(" ", 1)[0] in _NAMES
+            if (hit.first == hit.last and kind in _NAME_KINDS and hit.term.text in _NAMES
                     and _is_name(normalised, hit.first)):
                 allowed.append(evidence)  # "Vice President Dick Cheney": nor may the model flag it
                 continue
