@@ -354,12 +354,16 @@ class _Frame:
             if b < first and first - b <= _REPORT_WINDOW and self.sentence[b] == where \
                     and not self._second_person(b + 1, last):
                 return "reported"
-        if any(abs(self.sentence[a] - where) <= 1 for a, _ in self.cues.get("condemned", ())):
-            named = first in self.quoted or any(
-                b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where
-                for _, b in self.cues.get("usage", ()))
-            if named and not self._second_person(first, last):
-                return "condemned"
+        condemned = self.cues.get("condemned", ())
+        if any(abs(self.sentence[a] - where) <= 1 for a, _ in condemned):
+            if first in self.quoted:  # quoted, and no "you" just outside the quotation marks
+                return "" if self._second_person(max(0, first - 3), last) else "condemned"
+            # named after "saying", "the word", or a condemnation that is itself about words
+            # ("stop calling people ..."), with no "you" in between ("dont say that, you ...")
+            for _, b in (*self.cues.get("usage", ()), *condemned):
+                if b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where \
+                        and not self._second_person(b + 1, last):
+                    return "condemned"
         return ""
 
     def aimed(self, first: int, last: int, person_noun) -> bool:

@@ -459,6 +459,8 @@ async def test_model_runs_for_pupils_and_where_the_lists_found_something(setting
     ("Calling people a paki is a slur and it is never ok.", "condemned"),
     ("i reported him because he wrote 'poofter' on my locker", "condemned"),
     ("as a proud dyke i do not care what they think", "reclaimed"),
+    ("Stop calling people retards, it is a horrible word.", "condemned"),
+    ("we should not use paki as an insult, it is racist", "condemned"),
 ])
 def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: str) -> None:
     findings = flt.analyse([text], Role.STUDENT)
@@ -478,6 +480,8 @@ def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: 
     ("you are a faggot", "OFFENSIVE_HATE"),  # aimed at the reader
     ("she said you are a slag", "OFFENSIVE_BULLYING"),  # passing abuse on to the reader
     ("stop crying you fat loser", "OFFENSIVE_BULLYING"),  # "stop" is no condemnation of its own words
+    ("dont say anything, you retard", "OFFENSIVE_HATE"),  # a "you" between the cue and the word
+    ("dont use my pen you 'retard'", "OFFENSIVE_HATE"),  # quoted, but said to the reader
     ("all muslims are animals and it is not ok that they are here", "OFFENSIVE_HATE"),  # not quoted or named
     ("he called me a loser so im going to stab him", "OFFENSIVE_THREAT"),  # a threat is never lowered
     ("they keep telling me to kill myself", "SAFEGUARDING_SELF_HARM"),
