@@ -147,6 +147,18 @@ async def test_clause4_pupil_spreadsheet_to_any_external_domain_is_held(make_gat
                         sender=STAFF, to="tutor@tutoring.example")
     assert (await gw.send(body, STAFF, ["tutor@tutoring.example"]))[0] == 250
     assert sum("PUPIL_DATA_TO_EXTERNAL" in m.codes for m in gw.store.list_sync()) == 3
+    # in a document: a Word file naming the three pupils
+    import io
+
+    import docx  # python-docx, a runtime dependency
+    document = docx.Document()
+    document.add_paragraph("Reading groups: Amy Jones, Ben Cole and Cara Diaz need extra support.")
+    out = io.BytesIO()
+    document.save(out)
+    word = _staff_mail("support@readingapp.example", [
+        ("groups.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", out.getvalue())])
+    assert (await gw.send(word, STAFF, ["support@readingapp.example"]))[0] == 250
+    assert sum("PUPIL_DATA_TO_EXTERNAL" in m.codes for m in gw.store.list_sync()) == 4
 
 
 async def test_clause4_approved_processor_needs_verified_tls(make_gateway, sink, tmp_path):
