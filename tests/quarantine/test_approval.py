@@ -161,3 +161,21 @@ async def test_clause2_shipped_chain_has_approval_off_until_years_are_set(review
                         users=False)
     mid = await _send(r2, f"newpupil@{PUPILS}", "hr@garage.example", "year unknown")
     assert "APPROVAL_REQUIRED" in (await r2.store.get(mid)).codes
+
+
+async def test_clause2_mail_held_for_more_than_approval_is_a_reviewers(review_gateway, sink, tmp_path):
+    r = await _gateway(review_gateway, sink, tmp_path, chain=("attachments", "approval"))
+    raw = make_message("Here is my CV.", subject="my cv", sender=AMY, to="hr@garage.example",
+                       attachments=[("cv.pdf.exe", "application/octet-stream", b"MZ\x90\x00" + b"\0" * 64)])
+    code, text = await r.gw.send(raw, mail_from=AMY, rcpt_tos=["hr@garage.example"])
+    assert code == 250, text
+    mid = re.search(rb"Ok: (\S+)", text).group(1).decode()
+    held = await r.store.get(mid)
+    assert "APPROVAL_REQUIRED" in held.codes and len(held.codes) > 1
+    # not in the tutor's digest, and the tutor's account may not decide it
+    assert await r.gw.gateway.notifier.send_tutor_digests() == 0
+    tutor = await r.login("tutor")
+    csrf = csrf_of((await tutor.get("/counts")).text)
+    reply = await tutor.post(f"/m/{mid}/approval", data={"csrf": csrf, "decision": "approve", "confirm": "yes"})
+    assert reply.status_code == 403 and (await r.store.get(mid)).status == "held"
+    await tutor.aclose()
