@@ -7,6 +7,7 @@ from tests.quarantine.conftest import PASSWORD, wait_for
 from tests.quarantine.test_approval import AMY, TUTOR, _gateway, _links, _send
 from tests.quarantine.test_browser import browser, login, shoot  # noqa: F401 - fixtures and helper
 from tests.quarantine.test_notify import notices
+from tests.quarantine.test_phone import AXE, _check
 
 
 async def test_tutor_approves_from_the_digest_link_in_a_browser(browser, review_gateway, sink, tmp_path, shoot):
@@ -15,7 +16,8 @@ async def test_tutor_approves_from_the_digest_link_in_a_browser(browser, review_
     assert await r.gw.gateway.notifier.send_tutor_digests() == 1
     [digest] = notices(sink, "approval_tutor")
     [(approve, _)] = _links(digest)
-    context = await browser.new_context(viewport={"width": 390, "height": 844})  # a phone: tutors read mail there
+    # a phone (tutors read mail there); bypass_csp only so the test can inject axe-core
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=AXE.exists())
     page = await context.new_page()
     await page.goto(r.base + approve)
     # not signed in: the login page, then back to the link
@@ -27,6 +29,10 @@ async def test_tutor_approves_from_the_digest_link_in_a_browser(browser, review_
     assert await page.locator("#approval pre.body").first.inner_text() != ""
     assert "work experience week" in await page.locator("#approval").inner_text()
     await shoot(page, "approval-01-letter")
+    if AXE.exists():  # fits the phone and passes axe, as every review page (tests/quarantine/test_phone.py)
+        problems: list[str] = []
+        await _check(page, "approval page", problems)
+        assert problems == []
     await page.check("input[name=confirm]")
     await page.fill("input[name=reason]", "checked the letter")
     await page.click("button[value=approve]")
