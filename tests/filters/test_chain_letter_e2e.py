@@ -92,12 +92,17 @@ LOOK_ALIKES = ["school_it_virus_alert", "safeguarding_alert_parents", "pta_quiz_
                "html_newsletter_polish", "html_it_alert_romanian", "html_roman_urdu_charity_iftar",
                # the staff room's own "pass it on": cover notes, a union notice, kindness week, an IT alert
                "staff_pass_it_on_cover", "staff_union_pension_notice", "staff_kindness_week",
-               "staff_it_phishing_forward"]
+               "staff_it_phishing_forward",
+               # a Polish parent's real police appeal; a Roman Urdu IT notice about a hoax
+               "police_appeal_polish", "it_alert_roman_urdu"]
 
-# HTML-only chains in Polish, Romanian and Roman Urdu, and the staff room's chains.
+# HTML-only chains in Polish, Romanian and Roman Urdu, the staff room's chains, and chains
+# in those languages under quoted forwards.
 CHAINS = ["html_only_polish_luck", "html_only_romanian_account", "html_only_roman_urdu_balance",
           "staff_room_teacher_chain", "staff_room_pension_hoax", "staff_room_polish_prayer",
-          "staff_room_pass_it_on"]
+          "staff_room_pass_it_on",
+          # buried under a stack of quoted forwards
+          "quoted_stack_romanian_curse", "quoted_stack_polish_curse", "quoted_stack_roman_urdu_luck"]
 
 
 @pytest.mark.parametrize("name", CHAINS)
