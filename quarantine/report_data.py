@@ -300,23 +300,50 @@ def attention(data: ReportData) -> list[str]:
     return out
 
 
+def once_per_message(start: float, end: float) -> Any:
+    """Decision rows that count a message once: its last row in the period (a copy the next hop
+    refused later, or a retry, writes another row for the same message id)."""
+    in_period = and_(decisions.c.at >= start, decisions.c.at < end)
+    latest = select(func.max(decisions.c.id)).where(in_period).group_by(decisions.c.message_id)
+    return and_(in_period, decisions.c.id.in_(latest))
+
+
+def _lost_holds(conn: Any, start: float, end: float) -> list[tuple[str, str, str, float]]:
+    """Held/rejected records of the period with no decision row in it (lost in a crash inside the
+    decision log's flush interval): (direction, sender role, action, received_at). They still count."""
+    logged = select(decisions.c.message_id).where(and_(decisions.c.at >= start, decisions.c.at < end))
+    return [(r.direction, r.sender_role, "reject" if r.status == "rejected" else "hold", r.received_at)
+            for r in conn.execute(select(messages.c.direction, messages.c.sender_role, messages.c.status,
+                                         messages.c.received_at)
+                                  .where(and_(messages.c.received_at >= start, messages.c.received_at < end,
+                                              messages.c.id.not_in(logged))))]
+
+
+def message_actions(conn: Any, start: float, end: float) -> Counter:
+    """THE message count of Volume, Who and Trends (docs/reports.md): (direction, action) -> messages,
+    each message once, the same messages message_categories counts."""
+    out: Counter = Counter()
+    for direction, action, n in conn.execute(
+            select(decisions.c.direction, decisions.c.action, func.count()).where(once_per_message(start, end))
+            .group_by(decisions.c.direction, decisions.c.action)):
+        out[(direction, action)] += n
+    for direction, _, action, _ in _lost_holds(conn, start, end):
+        out[(direction, action)] += 1
+    return out
+
+
 def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: float) -> None:
     by_dir: dict[str, Counter] = defaultdict(Counter)
     by_action: Counter = Counter()
-    for direction, action, n in conn.execute(
-            select(decisions.c.direction, decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= start, decisions.c.at < end))
-            .group_by(decisions.c.direction, decisions.c.action)):
+    for (direction, action), n in message_actions(conn, start, end).items():
         by_dir[direction][action] += n
         by_action[action] += n
     prev_action: Counter = Counter()
-    for action, n in conn.execute(
-            select(decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= prev_start, decisions.c.at < data.previous.end_ts))
-            .group_by(decisions.c.action)):
+    for (_, action), n in message_actions(conn, prev_start, data.previous.end_ts).items():
         prev_action[action] += n
     copies: Counter = Counter()
     # few distinct {role:action} mixes: let the database count them, parse each once
+    # (recipient copies per decision row: a refused copy logged again is a second copy)
     for actions_json, times in conn.execute(
             select(decisions.c.actions, func.count()).where(and_(decisions.c.at >= start, decisions.c.at < end))
             .group_by(decisions.c.actions)):
@@ -333,10 +360,9 @@ def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: f
         cursor = nxt
     series = [Counter() for _ in buckets]
     edges = [b[0].timestamp() for b in buckets]
-    for at, action in conn.execute(select(decisions.c.at, decisions.c.action)
-                                   .where(and_(decisions.c.at >= start, decisions.c.at < end))):
-        index = _bisect(edges, at)
-        series[index][action] += 1
+    rows = conn.execute(select(decisions.c.at, decisions.c.action).where(once_per_message(start, end))).all()
+    for at, action in [*rows, *((at, action) for _, _, action, at in _lost_holds(conn, start, end))]:
+        series[_bisect(edges, at)][action] += 1
     fmt = "%a %-d" if step.days == 1 else "%-d %b"
     data.volume = {
         "total": sum(by_action.values()),
@@ -707,9 +733,11 @@ def _who(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: flo
     by_role: dict[str, Counter] = defaultdict(Counter)
     for role, action, n in conn.execute(
             select(decisions.c.sender_role, decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= start, decisions.c.at < end))
+            .where(once_per_message(start, end))  # each message once, as in Volume
             .group_by(decisions.c.sender_role, decisions.c.action)):
         by_role[role or "unknown"][action] += n
+    for _, role, action, _ in _lost_holds(conn, start, end):
+        by_role[role or "unknown"][action] += 1
     copies: dict[str, Counter] = defaultdict(Counter)
     for key, n in data.volume.get("copies", {}).items():
         role, _, action = key.partition(":")
@@ -867,9 +895,7 @@ def _counts(conn: Any, start: float, end: float) -> dict[str, int]:
     the decision log (as the Volume section), incidents from incident_categories (as the
     Safeguarding section), by category and by risk level."""
     by_action: Counter = Counter()
-    for action, n in conn.execute(select(decisions.c.action, func.count())
-                                  .where(and_(decisions.c.at >= start, decisions.c.at < end))
-                                  .group_by(decisions.c.action)):
+    for (_, action), n in message_actions(conn, start, end).items():
         by_action[action] += n
     out = {"messages": sum(by_action.values()), "delivered": by_action["pass"] + by_action["tag"],
            "held": by_action["hold"], "rejected": by_action["reject"], "deferred": by_action["tempfail"]}

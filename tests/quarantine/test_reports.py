@@ -7,6 +7,7 @@ import email
 import email.policy
 import hashlib
 import io
+import itertools
 import json
 import shutil
 import subprocess
@@ -38,10 +39,13 @@ def at(day: int, hour: float, month: int = 11) -> float:
     return datetime(2026, month, day, int(hour), int(hour % 1 * 60), tzinfo=LONDON).timestamp()
 
 
+_SEQ = itertools.count()  # each plain decision its own message (two at the same second are two messages)
+
+
 def put_decision(conn, when: float, direction: str, role: str, action: str, *, cats: str = "", codes: str = "",
                  failures: str = "", copies: dict | None = None, mid: str = "") -> None:
     conn.execute(insert(decisions).values(
-        at=when, message_id=mid or f"d{when}", direction=direction, sender_role=role, action=action,
+        at=when, message_id=mid or f"d{next(_SEQ)}", direction=direction, sender_role=role, action=action,
         actions=json.dumps(copies or {f"{'staff' if direction == 'inbound' else 'student'}:{action}": 1}),
         codes=codes, categories=cats, failures=failures, size=1000, seconds=0.05))
 
