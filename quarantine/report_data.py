@@ -256,8 +256,9 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
     tables = _review_tables()
     if tables:  # a store the review UI never opened has none of its tables yet
         next(iter(tables.values())).metadata.create_all(engine, tables=list(tables.values()))
+    seen: Lost = {}
     with engine.begin() as conn:
-        _volume(conn, data, start, end, prev.start_ts)
+        _volume(conn, data, start, end, prev.start_ts, seen)
         holds = _holds(conn, start, end)
         decided = _decisions_by_message(conn, end_before=None)
         _outcomes(data, holds)
@@ -265,10 +266,10 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
         _safeguarding(conn, data, holds, tables, start, end)
         _closed_by(conn, data, holds, decided, tables)
         _review(conn, data, holds, decided, tables, start, end)
-        _who(conn, data, holds, start, end, show_names)
+        _who(conn, data, holds, start, end, show_names, seen)
         _health(conn, data, start, end, clamd, now)
         _policy(conn, data, start, end)
-        _trends(conn, data)
+        _trends(conn, data, seen)
     data.attention = attention(data)
     return data
 
@@ -308,9 +309,17 @@ def once_per_message(start: float, end: float) -> Any:
     return and_(in_period, decisions.c.id.in_(latest))
 
 
-def _lost_holds(conn: Any, start: float, end: float) -> list[tuple[str, str, str, float]]:
+Lost = dict  # (start, end) -> _lost_holds rows: one gather asks for a period's several times
+
+
+def _lost_holds(conn: Any, start: float, end: float, seen: Lost | None = None) -> list[tuple[str, str, str, float]]:
     """Held/rejected records of the period with no decision row in it (lost in a crash inside the
-    decision log's flush interval): (direction, sender role, action, received_at). They still count."""
+    decision log's flush interval): (direction, sender role, action, received_at). They still count.
+    `seen`: this gather's answers so far (the NOT IN is the dear part of counting messages)."""
+    if seen is not None:
+        if (start, end) not in seen:
+            seen[(start, end)] = _lost_holds(conn, start, end)
+        return seen[(start, end)]
     logged = select(decisions.c.message_id).where(and_(decisions.c.at >= start, decisions.c.at < end))
     return [(r.direction, r.sender_role, "reject" if r.status == "rejected" else "hold", r.received_at)
             for r in conn.execute(select(messages.c.direction, messages.c.sender_role, messages.c.status,
@@ -319,7 +328,7 @@ def _lost_holds(conn: Any, start: float, end: float) -> list[tuple[str, str, str
                                               messages.c.id.not_in(logged))))]
 
 
-def message_actions(conn: Any, start: float, end: float) -> Counter:
+def message_actions(conn: Any, start: float, end: float, seen: Lost | None = None) -> Counter:
     """THE message count of Volume, Who and Trends (docs/reports.md): (direction, action) -> messages,
     each message once, the same messages message_categories counts."""
     out: Counter = Counter()
@@ -327,19 +336,19 @@ def message_actions(conn: Any, start: float, end: float) -> Counter:
             select(decisions.c.direction, decisions.c.action, func.count()).where(once_per_message(start, end))
             .group_by(decisions.c.direction, decisions.c.action)):
         out[(direction, action)] += n
-    for direction, _, action, _ in _lost_holds(conn, start, end):
+    for direction, _, action, _ in _lost_holds(conn, start, end, seen):
         out[(direction, action)] += 1
     return out
 
 
-def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: float) -> None:
+def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: float, seen: Lost) -> None:
     by_dir: dict[str, Counter] = defaultdict(Counter)
     by_action: Counter = Counter()
-    for (direction, action), n in message_actions(conn, start, end).items():
+    for (direction, action), n in message_actions(conn, start, end, seen).items():
         by_dir[direction][action] += n
         by_action[action] += n
     prev_action: Counter = Counter()
-    for (_, action), n in message_actions(conn, prev_start, data.previous.end_ts).items():
+    for (_, action), n in message_actions(conn, prev_start, data.previous.end_ts, seen).items():
         prev_action[action] += n
     copies: Counter = Counter()
     # few distinct {role:action} mixes: let the database count them, parse each once
@@ -361,7 +370,7 @@ def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: f
     series = [Counter() for _ in buckets]
     edges = [b[0].timestamp() for b in buckets]
     rows = conn.execute(select(decisions.c.at, decisions.c.action).where(once_per_message(start, end))).all()
-    for at, action in [*rows, *((at, action) for _, _, action, at in _lost_holds(conn, start, end))]:
+    for at, action in [*rows, *((at, action) for _, _, action, at in _lost_holds(conn, start, end, seen))]:
         series[_bisect(edges, at)][action] += 1
     fmt = "%a %-d" if step.days == 1 else "%-d %b"
     data.volume = {
@@ -729,14 +738,15 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i:i + size]
 
 
-def _who(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float, show_names: bool) -> None:
+def _who(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float, show_names: bool,
+         seen: Lost | None = None) -> None:
     by_role: dict[str, Counter] = defaultdict(Counter)
     for role, action, n in conn.execute(
             select(decisions.c.sender_role, decisions.c.action, func.count())
             .where(once_per_message(start, end))  # each message once, as in Volume
             .group_by(decisions.c.sender_role, decisions.c.action)):
         by_role[role or "unknown"][action] += n
-    for _, role, action, _ in _lost_holds(conn, start, end):
+    for _, role, action, _ in _lost_holds(conn, start, end, seen):
         by_role[role or "unknown"][action] += 1
     copies: dict[str, Counter] = defaultdict(Counter)
     for key, n in data.volume.get("copies", {}).items():
@@ -890,12 +900,12 @@ TREND_ACTIONS = (("messages", "All messages"), ("delivered", "Delivered"), ("hel
                  ("rejected", "Rejected"), ("deferred", "Deferred"))
 
 
-def _counts(conn: Any, start: float, end: float) -> dict[str, int]:
+def _counts(conn: Any, start: float, end: float, seen: Lost | None = None) -> dict[str, int]:
     """The trend measures of one period, by the definitions every section uses: volume from
     the decision log (as the Volume section), incidents from incident_categories (as the
     Safeguarding section), by category and by risk level."""
     by_action: Counter = Counter()
-    for (_, action), n in message_actions(conn, start, end).items():
+    for (_, action), n in message_actions(conn, start, end, seen).items():
         by_action[action] += n
     out = {"messages": sum(by_action.values()), "delivered": by_action["pass"] + by_action["tag"],
            "held": by_action["hold"], "rejected": by_action["reject"], "deferred": by_action["tempfail"]}
@@ -933,7 +943,7 @@ def coverage(first_record: float | None, period: Period) -> str:
     return "partial" if first_record > period.start_ts else "full"
 
 
-def _trends(conn: Any, data: ReportData) -> None:
+def _trends(conn: Any, data: ReportData, seen: Lost | None = None) -> None:
     first = min((t for t in (conn.execute(select(func.min(decisions.c.at))).scalar(),
                              conn.execute(select(func.min(messages.c.received_at))).scalar()) if t is not None),
                 default=None)
@@ -944,7 +954,7 @@ def _trends(conn: Any, data: ReportData) -> None:
         cover = coverage(first, other)
         comparisons[key] = {
             "period": other, "coverage": cover,
-            "counts": _counts(conn, other.start_ts, other.end_ts) if cover != "none" else None,
+            "counts": _counts(conn, other.start_ts, other.end_ts, seen) if cover != "none" else None,
             "first_record": datetime.fromtimestamp(first, tz) if first is not None else None,
         }
     rows = [{"key": k, "label": label, "indent": False} for k, label in TREND_ACTIONS]
