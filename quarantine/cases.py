@@ -24,7 +24,8 @@ from sqlalchemy import and_, delete, insert, or_, select
 from config.schema import CASE_EXPORT_FIELDS
 from filters.errors import SchoolgateError
 from quarantine.store import message_levels, messages, recipient_rows  # first: the store's end imports escalation -> links -> review_store
-from quarantine.review_store import ReviewStore, _safeguarding_condition, cases, dsl_alerts, is_safeguarding, notes
+from quarantine.review_store import (SAFEGUARDING, ReviewStore, _safeguarding_condition, cases, dsl_alerts,
+                                     is_safeguarding, notes)
 
 CASE_LEVEL = 4  # filters/policy.py DSL_LEVEL: a finding at or above it alerts the DSL, whatever its category
 
@@ -69,7 +70,8 @@ PROFILES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 CATEGORY_NAMES = {"meeting": "Meeting arrangements", "self_harm": "Self-harm", "grooming": "Grooming",
                   "extremism": "Extremism and radicalisation", "sextortion": "Sextortion and intimate images",
-                  "coercive_control": "Coercive control", "exploitation": "Exploitation"}
+                  "coercive_control": "Coercive control", "exploitation": "Exploitation",
+                  "indecent_image": "Indecent images"}
 SOURCE = "Schoolgate e-mail filter"
 
 
@@ -194,7 +196,7 @@ def _label(category: str, spec: ExportSpec) -> str:
 
 def _summary(c: dict[str, Any], spec: ExportSpec) -> str:
     """A sentence from codes and metadata only (the message's words never leave Schoolgate)."""
-    cats = [_label(x, spec) for x in c["categories"] if x in CATEGORY_NAMES] or \
+    cats = [_label(x, spec) for x in c["categories"] if x in SAFEGUARDING] or \
         [x.replace("_", " ") for x in c["categories"]]
     who = {"student": "a pupil", "staff": "a member of staff", "external": "outside the school"}.get(
         c["sender_role"], "an unknown sender")
@@ -206,7 +208,7 @@ def _summary(c: dict[str, Any], spec: ExportSpec) -> str:
 
 def _fields(c: dict[str, Any], spec: ExportSpec) -> dict[str, str]:
     local = datetime.fromtimestamp(c["received_at"], spec.tz)
-    sg_cats = [x for x in c["categories"] if x in CATEGORY_NAMES]
+    sg_cats = [x for x in c["categories"] if x in SAFEGUARDING]
     return {
         "case_ref": f"SG-{c['message_id']}",
         "date_of_concern": _iso(c["received_at"]),

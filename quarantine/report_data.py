@@ -44,7 +44,7 @@ CATEGORY_LABELS = {
     "meeting": "Meeting arrangements", "self_harm": "Self-harm", "grooming": "Grooming", "extremism": "Extremism",
     "sextortion": "Sextortion and intimate images", "coercive_control": "Coercive control",
     "exploitation": "Exploitation (sexual or criminal)", "drugs": "Drugs and substances", "gambling": "Gambling",
-    "fraud": "Fraud and money mules",
+    "fraud": "Fraud and money mules", "indecent_image": "Indecent images",
 }
 LEVEL_LABELS = {5: "5: plan, weapon at school, secret meeting", 4: "4: disclosure or explicit threat",
                 3: "3: concerning mood, bullying", 2: "2: abuse aimed at someone", 1: "1: language only",

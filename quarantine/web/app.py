@@ -913,6 +913,12 @@ class ReviewApp:
         accounts = await self.db(self.users.list)
         lists = await self.db(self.review.sender_list_sync)
         fps = await self.db(self.review.false_positive_counts_sync)
+        # the feedback's per-term counts (quarantine/feedback.py), the top ones; a safeguarding
+        # term is a pupil's words, so only for an account that may see safeguarding content
+        from quarantine.feedback import Feedback
+        sg_terms = auth.user.can(Permission.SAFEGUARDING)
+        fp_terms = await self.db(lambda: Feedback(self.store).term_counts_sync(include_safeguarding=sg_terms,
+                                                                               limit=10))
         shown = {"web": self.settings.web.model_dump(mode="json"),
                  "notify": self.settings.notify.model_dump(mode="json"),
                  "filters": self.settings.filters.chain}
@@ -920,7 +926,7 @@ class ReviewApp:
         return self.render("admin.html", request, auth, status, accounts=accounts, lists=lists, fps=fps,
                            settings_json=json.dumps(shown, indent=2), roles=[r.value for r in _Role],
                            message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
-                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl)
+                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl, fp_terms=fp_terms)
 
     async def admin_users(self, request: Request, auth: Auth) -> Response:
         """Accounts in the browser: add, disable/enable, reset password, change role; each audited.

@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+from filters.base import Category
 from quarantine.cases import EXPORT_FIELDS
 from tests.quarantine.conftest import csrf_of
 
@@ -69,7 +70,8 @@ async def test_annual_review_pack_for_governors(review, tmp_path):
     text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
     for part in ("annual review of filtering and monitoring", "1. Roles", "2. What the filtering covers",
                  "3. Settings changes", "4. Safeguarding incidents", "By severity tier",
-                 "False-positive rate among marked cases: 100%", "Cases with an action recorded: 1"):
+                 "False-positive rate among marked cases: 100%", "Cases with an action recorded: 1",
+                 "The same dates a year earlier", "no data (the gateway's records begin later)"):
         assert part in text, part
     for secret in ("meet me saturday", "tell your mum", "stranger@example.net", "a film title"):
         assert secret not in text
@@ -173,3 +175,28 @@ def test_export_columns_are_validated_naming_the_key():
     assert set(_fields(case, GENERIC)) == set(CASE_EXPORT_FIELDS)
     for columns in PROFILES.values():
         assert {f for _, f in columns} <= set(CASE_EXPORT_FIELDS) and "pupil_account" not in {f for _, f in columns}
+
+
+async def test_heads_report_case_status_agrees_with_the_cases(review):
+    """The Head's report counts the DSL's cases (no names, no text): the same incidents the
+    /cases list holds, by status and mark, adding up to the incident total."""
+    first, second = await review.add(), await review.add(category=Category.SELF_HARM, code="SELF_HARM_INTENT")
+    threat = await _level_five_threat(review)
+    dsl = await review.login("dsl")
+    for mid, status, verdict, outcome in ((first, "closed", "true_positive", "parents informed"),
+                                          (threat, "open", "false_positive", "")):
+        csrf = csrf_of((await dsl.get(f"/m/{mid}")).text)
+        assert (await dsl.post(f"/m/{mid}/case", data={"csrf": csrf, "status": status, "verdict": verdict,
+                                                       "action_taken": "x", "outcome": outcome})).status_code == 303
+    listed = list(csv.DictReader(io.StringIO((await dsl.get("/cases.csv")).text)))
+    by_status = {s: sum(r["status"] == s for r in listed) for s in ("new", "open", "closed")}
+    assert by_status == {"new": 1, "open": 1, "closed": 1} and second in json.dumps(listed)
+    head = await review.login("head")
+    report = {(r["section"], r["item"], r["breakdown"]): r["value"]
+              for r in csv.DictReader(io.StringIO((await head.get("/report.csv")).text))}
+    assert {s: int(report[("safeguarding", "case_status", s)]) for s in by_status} == by_status
+    assert int(report[("safeguarding", "total", "incidents")]) == len(listed) == 3
+    assert int(report[("safeguarding", "case_mark", "false_positive")]) == 1
+    assert int(report[("safeguarding", "case_mark", "not_marked")]) == 1
+    page = (await head.get("/report")).text
+    assert "Case status" in page and "parents informed" not in page and "pupil@" not in page
