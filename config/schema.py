@@ -637,10 +637,10 @@ class CasesSection(Section):
     def _columns(cls, value: dict[str, str]) -> dict[str, str]:
         for heading, name in value.items():
             if name not in CASE_EXPORT_FIELDS:
-                raise ValueError(f"export_columns: {heading!r} = {name!r} is not a case field "
+                raise ValueError(f"{heading!r} = {name!r} is not a case field "
                                  f"(one of: {', '.join(CASE_EXPORT_FIELDS)})")
             if not heading.strip():
-                raise ValueError("export_columns: a column heading is empty")
+                raise ValueError("a column heading is empty")
         return value
 
 

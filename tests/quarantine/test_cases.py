@@ -156,15 +156,23 @@ async def test_configured_columns_and_category_names(review_gateway, tmp_path):
     assert tuple(generic[0]) == EXPORT_FIELDS and f"pupil@{SCHOOL_DOMAIN}" not in json.dumps(generic)
 
 
-def test_export_columns_are_validated_naming_the_key():
+def test_export_columns_are_validated_naming_the_key(tmp_path):
     import pytest
     from pydantic import ValidationError
 
+    from config.loader import load_settings
     from config.schema import CASE_EXPORT_FIELDS, CasesSection
+    from filters.errors import SchoolgateError
     from quarantine.cases import GENERIC, PROFILES, _fields
 
-    with pytest.raises(ValidationError, match="export_columns: 'Body' = 'subject' is not a case field"):
+    with pytest.raises(ValidationError, match="'Body' = 'subject' is not a case field"):
         CasesSection(export_columns={"Body": "subject"})
+    site = tmp_path / "site.toml"
+    site.write_text('[cases]\nexport_columns = { "Body" = "subject" }\n')
+    with pytest.raises(SchoolgateError) as failed:
+        load_settings(site)
+    assert str(failed.value).startswith(f"{site}: [cases] export_columns: 'Body' = 'subject' is not a case field")
+    assert "\n" not in str(failed.value)
     with pytest.raises(ValidationError):
         CasesSection(export_profile="sims")
     # every field a column may name is filled, and every profile names only those
