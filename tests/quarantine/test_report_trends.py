@@ -101,6 +101,8 @@ def test_trends_agree_with_the_sections_of_each_period(tmp_path):
     assert 'id="trends"' in html and "Same period last year" in html and "+150%" in html
     assert "Self-harm" in html.split('id="trends"')[1]
     assert not [n for n in data.notes if "last year" in n]
+    from quarantine.reports import summary_text
+    assert "Safeguarding incidents: 5 (4 still open); previous period 2, same period last year 2" in summary_text(data)
 
 
 def test_no_data_last_year_says_so_instead_of_a_percentage(tmp_path):
@@ -116,6 +118,8 @@ def test_no_data_last_year_says_so_instead_of_a_percentage(tmp_path):
     assert csv[("trend", "last_year", "coverage")] == "none"
     assert any(n.startswith("No data for the same period last year") for n in data.notes)
     assert any("part way through the previous period" in n for n in data.notes)
+    from quarantine.reports import summary_text
+    assert "same period last year no data" in summary_text(data)
     section = render_html(data).html.split('id="trends"')[1].split("</table>")[0]
     for row in section.split("<tr>")[2:]:  # every measure's last-year cell
         cells = row.split("<td")
