@@ -233,6 +233,7 @@ class ReportData:
     trends: dict[str, Any] = field(default_factory=dict)  # against the previous period and last year
     notes: list[str] = field(default_factory=list)  # what the data cannot tell (said, not hidden)
     attention: list[str] = field(default_factory=list)  # the few things the reader should act on
+    years: dict[str, Any] = field(default_factory=dict)  # by year group (quarantine/report_years.py)
 
 
 def _review_tables() -> dict[str, Any]:

@@ -177,6 +177,8 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
     for batch in data.policy["changes"]:
         for c in batch["changes"]:
             yield "policy", batch["at"].isoformat(), c["key"], c["change"]
+    from quarantine.report_years import csv_rows as year_rows  # issue 21 clause 1
+    yield from year_rows(data.years)
 
 
 def trend_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:

@@ -65,7 +65,10 @@ async def build_report(settings: Settings, store: QuarantineStore, period: Perio
                                now=now, clamd=clamd)
     # Not store.run(): that one thread is the gateway's writer, and a term's report reads
     # for seconds. A separate reader is safe (SQLite WAL; PostgreSQL MVCC).
-    return await asyncio.get_running_loop().run_in_executor(None, gather)
+    data = await asyncio.get_running_loop().run_in_executor(None, gather)
+    from quarantine.report_years import add_years_for  # issue 21 clause 1: by year group
+    await asyncio.get_running_loop().run_in_executor(None, add_years_for, settings, store.engine, data, now.date())
+    return data
 
 
 async def render(data: ReportData, fmt: str) -> bytes:

@@ -41,6 +41,7 @@ from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
+from quarantine.web.approval import approval_routes
 from quarantine.web.feedback import feedback_routes
 from quarantine.web.render import attachment_bytes, render_message
 from quarantine.web.wording import merge_evidence, plain
@@ -1100,6 +1101,7 @@ class ReviewApp:
             Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
             Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
             *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
+            *approval_routes(self),  # issue 21 clause 2: Approve / Decline (quarantine/web/approval.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
