@@ -412,6 +412,17 @@ class _Hold:
     level: int = 0  # the highest risk level 1-5 of its findings (filters/levels.py), 0 = none
 
 
+def risk_level(findings: list[dict]) -> int:
+    """The highest risk level 1-5 among a hold's stored findings (filters/levels.py), 0 = none."""
+    return max((int(f.get("level", 0) or 0) for f in findings), default=0)
+
+
+def is_incident(categories: set[str] | frozenset[str], level: int) -> bool:
+    """THE incident rule for one hold (incident_categories applies it to a period): a finding in a
+    safeguarding category, or any finding of level 4-5 (the DSL was alerted for it)."""
+    return bool(set(categories) & {str(c) for c in SAFEGUARDING_CATEGORIES}) or level >= 4
+
+
 def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
     """Held and rejected records received in the period (findings read for category/severity only)."""
     out = []
@@ -420,9 +431,9 @@ def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
                                  messages.c.codes, messages.c.findings)
                           .where(and_(messages.c.received_at >= start, messages.c.received_at < end))):
         severity: dict[str, int] = {}
-        risk = 0
-        for f in json.loads(r.findings or "[]"):
-            risk = max(risk, int(f.get("level", 0) or 0))
+        stored = json.loads(r.findings or "[]")
+        risk = risk_level(stored)
+        for f in stored:
             try:
                 level = int(Severity.parse(f.get("severity", "low")))
             except KeyError:
