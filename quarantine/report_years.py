@@ -22,11 +22,10 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Engine
 
-from filters.base import SAFEGUARDING_CATEGORIES
 from filters.directory import school_year_start
+from quarantine.report_data import is_incident, risk_level
 from quarantine.store import messages, recipient_rows
 
-SAFEGUARDING = frozenset(str(c) for c in SAFEGUARDING_CATEGORIES)
 UNKNOWN = "unknown"  # a pupil the directory gives no year (not in the CSV, no year_pattern match)
 NOTE = ("Year groups: held and rejected mail only, by the year the pupil was in when it arrived; "
         "delivered mail is not split by year (the decision log keeps no addresses).")
@@ -49,7 +48,7 @@ def years_sync(engine: Engine, start: float, end: float, year_of: YearOf, today:
     categories: dict[str, Counter] = defaultdict(Counter)
     with engine.begin() as conn:
         held = conn.execute(select(messages.c.id, messages.c.received_at, messages.c.status, messages.c.sender_role,
-                                   messages.c.mail_from, messages.c.categories)
+                                   messages.c.mail_from, messages.c.categories, messages.c.findings)
                             .where(and_(messages.c.received_at >= start, messages.c.received_at < end))).all()
         pupils_to: dict[str, list[str]] = defaultdict(list)
         ids = [h.id for h in held if h.sender_role != "student"]
@@ -66,6 +65,7 @@ def years_sync(engine: Engine, start: float, end: float, year_of: YearOf, today:
         received = datetime.fromtimestamp(h.received_at, tz).date()
         years = {year_then(year_of(p), received, today) for p in pupils}
         cats = [c for c in (h.categories or "").split() if c]
+        level = risk_level(json.loads(h.findings or "[]"))
         for year in years:
             key = UNKNOWN if year is None else str(year)
             row = rows.setdefault(key, {"year": key, "label": "Year not known" if year is None else f"Year {year}",
@@ -80,7 +80,7 @@ def years_sync(engine: Engine, start: float, end: float, year_of: YearOf, today:
                 row["deleted"] += 1
             else:
                 row["waiting"] += 1
-            if SAFEGUARDING & set(cats):
+            if is_incident(set(cats), level):  # the one incident definition (docs/reports.md)
                 row["safeguarding"] += 1
             categories[key].update(set(cats))
     order = sorted(rows, key=lambda k: (k == UNKNOWN, int(k) if k != UNKNOWN else 0))

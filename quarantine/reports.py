@@ -94,10 +94,21 @@ def summary_text(data: ReportData) -> str:
             f"Held for review: {o['held']:,} ({o['released']} released, {o['deleted']} deleted, "
             f"{o['waiting']} still waiting)\n"
             f"Rejected: {o['rejected']:,}\n"
-            f"Safeguarding incidents: {sg['total']} ({sg['open']} still open)\n"
+            f"Safeguarding incidents: {sg['total']} ({sg['open']} still open){_incident_trend(data)}\n"
             f"Filter failures: {data.health['filter_failures_total']}\n\n"
             + "".join(f"Needs attention: {line}\n" for line in data.attention)
             + "\nThe full report is in the HTML part of this message. It holds counts only, no message content.\n")
+
+
+def _incident_trend(data: ReportData) -> str:
+    """'; previous period 3, same period last year no data' for the plain-text headline."""
+    rows = {r["key"]: r for r in data.trends.get("rows", [])}
+    if "incidents" not in rows:
+        return ""
+    row = rows["incidents"]
+    parts = [f"{what} {'no data' if row[key] is None else row[key]}"
+             for key, what in (("previous", "previous period"), ("last_year", "same period last year"))]
+    return "; " + ", ".join(parts)
 
 
 def build_mail(data: ReportData, *, from_address: str, recipients: Sequence[str], attach: str = "pdf",

@@ -33,9 +33,9 @@ def at(y: int, m: int, d: int) -> float:
 
 
 def put(conn, mid: str, when: float, sender: str, role: str, rcpts: list[tuple[str, str]], cats: list[str],
-        status: str = "held") -> None:
+        status: str = "held", level: int = 0) -> None:
     findings = [{"code": c.upper(), "filter": "t", "category": c, "severity": "medium", "evidence": [],
-                 "reason": "t"} for c in cats]
+                 "reason": "t", **({"level": level} if level else {})} for c in cats]
     conn.execute(insert(messages).values(
         id=mid, received_at=when, updated_at=when, mail_from=sender, from_header=sender, subject="Private words",
         direction="outbound" if role == "student" else "inbound", sender_role=role, client_ip="192.0.2.1",
@@ -115,6 +115,17 @@ async def test_report_breaks_down_by_year_on_the_page_pdf_and_csv(settings, stor
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "by year group" in text and "Year 8" in text and "Year 10" in text and "grooming (1)" in text
+
+
+async def test_a_level_4_threat_is_an_incident_in_the_year_table_as_in_the_heads_report(settings, store):
+    # a threat graded level 4 in a category that is not a safeguarding one: the DSL was alerted,
+    # so the one incident definition (docs/reports.md) counts it, and the year table must agree
+    with store.engine.begin() as conn:
+        put(conn, "t1", at(2026, 11, 10), BEN, "student", [("x@example.org", "external")], ["threat"], level=4)
+    data = await build_report(settings, store, PERIOD, now=NOW)
+    rows = {r["year"]: r for r in data.years["rows"]}
+    assert rows["10"]["safeguarding"] == 2  # h3 (grooming) and t1 (a level 4 threat)
+    assert any(row["level"] == 4 and row["incidents"] == 1 for row in data.safeguarding["by_level"])
 
 
 async def test_no_years_kept_no_section(tmp_path):
