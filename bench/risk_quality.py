@@ -296,12 +296,16 @@ async def main() -> None:
                         help="the shipped chain less the risk filter: the baseline it adds to")
     parser.add_argument("--model", type=Path, help="another risk model artifact (bench/train_risk_model.py --out)")
     parser.add_argument("--no-whole-text", action="store_true", help="the risk filter without its whole-text path")
+    parser.add_argument("--no-gate", action="store_true",
+                        help="the whole-text model on every text, not only past its gate (to see the gate loses nothing)")
     args = parser.parse_args()
     risk_options: dict = {}
     if args.model:
         risk_options["model_path"] = str(args.model)
     if args.no_whole_text:
         risk_options["whole_text"] = False
+    if args.no_gate:
+        risk_options["whole_text_gate"] = False
     if not CORPORA.is_dir():
         sys.exit(f"corpora not found at {CORPORA}")
     split = "train" if args.dev else "test"
@@ -311,7 +315,7 @@ async def main() -> None:
     print(f"chain: {', '.join(scan.settings.filters.chain)}"
           + (f"; risk thresholds: {', '.join(f'{k} {v:.3f}' for k, v in risk.thresholds.items())}" if risk else "")
           + (f"; whole text: {', '.join(f'{k} {v:.3f}' for k, v in risk.text_thresholds.items())}"
-             if risk and risk.text_thresholds else ""))
+             if risk and getattr(risk, "text_thresholds", None) else ""))
     if "reddit" in only:
         print(f"reddit-suicidewatch-teenagers {split}{' (held back by the training)' if args.dev else ''}"
               " (pupil -> external friend):")

@@ -528,7 +528,7 @@ def main() -> None:
     # the whole-text model's calibration and the windows' and whole text's thresholds together
     text_raw = (char_matrix([r.text for r in valid], CHAR_BITS) @ text_coef.astype(np.float16).astype(np.float32).T
                 + text_intercept)
-    calibration, text_thresholds = [], []
+    calibration, text_thresholds, gates = [], [], []
     for index, label in enumerate(TEXT_MODEL_LABELS):
         column = LABELS.index(label)
         known = np.array([label in r.labels for r in valid])
@@ -549,10 +549,15 @@ def main() -> None:
                         f"supportive {flagged[chosen & (gold == 0)].mean():.3f}")
         thresholds[column] = tw
         text_thresholds.append(tt)
+        # the gate: half the lowest best-window score of any validation text the whole text flags
+        read = known & (text_prob >= tt)
+        gates.append(float(np.floor(window_prob[read].min() / 2 * 1000) / 1000) if read.any() else 0.0)
+        summary += f"; gate: best window {gates[-1]:.3f}"
         report[label] += f"; with the whole text: {summary}"
         print(f"  {label:15} with the whole text: {summary}")
     whole_text = WholeText(TEXT_MODEL_LABELS, CHAR_BITS, np.ascontiguousarray(text_coef.T), text_intercept,
-                           np.array(calibration, dtype=np.float32), np.array(text_thresholds, dtype=np.float32))
+                           np.array(calibration, dtype=np.float32), np.array(text_thresholds, dtype=np.float32),
+                           np.array(gates, dtype=np.float32))
     meta = {"labels": list(LABELS), "sklearn": sklearn_version, "numpy": np.__version__, "C": C,
             "C_by_label": C_BY_LABEL, "seed": SEED, "combine": args.combine,
             "validation_share": VALIDATION_SHARE, "rows": counts, "min_df": [MIN_DF, MIN_DF_BIGRAM],

@@ -120,6 +120,10 @@ class WholeText:
     intercept: np.ndarray
     calibration: np.ndarray  # labels x 2
     thresholds: np.ndarray
+    # per label: a text whose best window scores below this is not read as a whole (cheap
+    # first: on validation every text the whole-text model flagged had a best window well
+    # above it, bench/train_risk_model.py); 0 reads every text
+    gates: np.ndarray | None = None
 
     def raw(self, folded_texts: Sequence[str]) -> np.ndarray:
         """Raw linear scores, texts x labels."""
@@ -410,7 +414,8 @@ class RiskModel:
             t = self.whole_text
             arrays.update({"text_labels": np.array(t.labels), "text_bits": np.array(t.bits),
                            "text_coef": t.coef_t.T.astype(np.float16), "text_intercept": t.intercept,
-                           "text_calibration": t.calibration, "text_thresholds": t.thresholds})
+                           "text_calibration": t.calibration, "text_thresholds": t.thresholds,
+                           "text_gates": t.gates if t.gates is not None else np.zeros(len(t.labels), np.float32)})
         write_npz(path, arrays)  # byte-identical for the same training (filters/text/artifacts.py)
 
     @classmethod
@@ -432,7 +437,8 @@ class RiskModel:
                     tuple(str(x) for x in data["text_labels"]), int(data["text_bits"]),
                     np.ascontiguousarray(data["text_coef"].astype(np.float32).T),
                     data["text_intercept"].astype(np.float32), data["text_calibration"].astype(np.float32),
-                    data["text_thresholds"].astype(np.float32))
+                    data["text_thresholds"].astype(np.float32),
+                    data["text_gates"].astype(np.float32) if "text_gates" in data else None)
             return cls(labels=[str(x) for x in data["labels"]], vocabulary=vocabulary, coef=data["coef"],
                        intercept=data["intercept"], combine=data["combine"], thresholds=data["thresholds"],
                        radius=int(meta["radius"]), meta=meta, whole_text=whole_text)

@@ -330,10 +330,15 @@ def test_whole_text_path_reads_a_pupils_own_words_only() -> None:
     text, are judged by their sentence windows alone. With its threshold at 0, every pupil text
     is reported through it (which shows the path runs), with the top sentences as evidence."""
     always = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
-                                cue_thresholds={}), FilterContext(settings=None, directory=None))
+                                cue_thresholds={}, whole_text_gate=False), FilterContext(settings=None, directory=None))
     text = "Had a long day. Going to the park with Sam later. See you tomorrow."
     found = [f for f in always.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
     assert found and "read as a whole" in found[0].reason and all(e in text for e in found[0].evidence)
+    # cheap first: with the gate, a text whose best window is far below it is not read as a whole
+    gated = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
+                               cue_thresholds={}), FilterContext(settings=None, directory=None))
+    assert shipped_model().score(text, sentences.spans(text)).best("self_harm") < shipped_model().whole_text.gates[0]
+    assert not [f for f in gated.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
     assert not [f for f in always.analyse([text], Role.STAFF, (Role.STUDENT,)) if f.code == "RISK_SELF_HARM"]
     quoted_only = "> " + text
     assert not [f for f in always.analyse([quoted_only], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
