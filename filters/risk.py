@@ -180,6 +180,9 @@ class Options(FilterOptions):
     whole_text: bool = Field(
         True, description="also judge a pupil's own words as a whole (the whole-text model, for the labels "
                           "it has: self_harm); off: sentence windows only")
+    group_threats: bool = Field(
+        True, description="report a threat when the hate label finds sentences that also carry an explicit "
+                          "threat (\"we will kill them all\"): a threat against a group")
     whole_text_gate: bool = Field(
         True, description="read a text as a whole only when its best window reaches the model's gate "
                           "(cheap first; off: every text, for measuring that the gate loses nothing)")
@@ -197,6 +200,7 @@ class _Hit:
     window_text: str  # prepared text of the best window, for the cues
     cued: bool
     whole: bool = False  # reported by the whole-text model
+    group: bool = False  # a threat found through the hate label (a threat against a group)
 
 
 
@@ -327,6 +331,7 @@ class RiskFilter:
                         full[mine] = np.where(best[label][mine] >= gates[column], prob[:, column], 0.0)
                         whole[label] = full
         findings: list[Finding] = []
+        hits: dict[str, _Hit] = {}
         # Grooming needs an adult or an outsider writing to a pupil (issue 17, item 5).
         adult_to_pupil = sender_role in (Role.STAFF, Role.EXTERNAL) and Role.STUDENT in recipient_roles
         for label in self._options.labels:
@@ -337,7 +342,16 @@ class RiskFilter:
             if label in whole:
                 hit = self._whole_text_hit(label, documents, scored, whole[label], hit)
             if hit is not None:
+                hits[label] = hit
                 findings.append(self._finding(hit))
+        # A threat against a group: the hate label found it, and the same sentences say someone
+        # will do (or should suffer) violence. The threat label alone scores these low: its only
+        # public positives are Gab's calls for violence.
+        hate = hits.get("hate")
+        if (self._options.group_threats and "violent_threat" in self._options.labels
+                and "violent_threat" not in hits and hate is not None and _THREAT.search(hate.window_text)):
+            findings.append(self._finding(_Hit("violent_threat", hate.score, hate.evidence, hate.window_text,
+                                               hate.cued, group=True)))
         return findings
 
     def _whole_text_hit(self, label: str, documents: list[tuple[str, list[tuple[int, int]]]],
@@ -426,7 +440,7 @@ class RiskFilter:
                 level = 3
         elif hit.label == "violent_threat":
             weapon = _WEAPON.search(hit.window_text)
-            what = _REASONS[hit.label]
+            what = _REASONS[hit.label] if not hit.group else "reads as a threat of violence against a group"
             level = 4
             if weapon:
                 what += f" with a weapon ({weapon.group()})"

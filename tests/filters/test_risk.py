@@ -368,3 +368,19 @@ def test_the_whole_text_model_reads_a_long_post(flt: RiskFilter) -> None:
     findings = [f for f in flt.analyse([post], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
     assert findings and all(e in post for e in findings[0].evidence)
     assert not flt.analyse([chat], Role.STUDENT, (Role.EXTERNAL,))
+
+
+def test_a_threat_against_a_group_is_found_through_the_hate_label() -> None:
+    """The threat label alone scores calls for violence against a group low (its public positives are
+    few); the hate label finds the sentence and the same words carry an explicit threat cue."""
+    text = "jews deserve to die"
+    on = RiskFilter(Options(), FilterContext(settings=None, directory=None))
+    off = RiskFilter(Options(group_threats=False), FilterContext(settings=None, directory=None))
+    found = {f.code: f for f in on.analyse([text], Role.STUDENT, (Role.STUDENT,))}
+    assert "RISK_HATE" in found and "RISK_VIOLENT_THREAT" in found
+    threat = found["RISK_VIOLENT_THREAT"]
+    assert "against a group" in threat.reason and threat.level == 4 and threat.evidence == (text,)
+    assert {f.code for f in off.analyse([text], Role.STUDENT, (Role.STUDENT,))} == {"RISK_HATE"}
+    # hate without a threat stays hate only
+    assert "RISK_VIOLENT_THREAT" not in {f.code for f in on.analyse(
+        ["those people are ruining this country and should go back"], Role.STUDENT, (Role.STUDENT,))}
