@@ -37,7 +37,7 @@ from filters.base import Category, FilterContext, FilterOptions, Finding, Role, 
 from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, model_text, prepare, shipped_model
-from filters.text.quoted import _HEADER as _QUOTE_HEADER
+from filters.text.quoted import own_and_quoted
 from filters.text.sources import message_texts
 
 # label -> (code, category). Codes are stable contract (reports and audit use them).
@@ -133,28 +133,6 @@ _NEEDS_SIGNAL = frozenset({"grooming", "bullying"})
 
 # Labels read in quoted text too (see the module docstring).
 _READ_IN_QUOTES = frozenset({"self_harm"})
-
-
-def own_and_quoted(text: str) -> tuple[str, str]:
-    """`text` twice, the same length: the writer's own words with the quoted part blanked, and
-    the quoted part with the own words blanked (so sentence spans index the mail as written
-    and evidence stays an exact substring). Quoted = lines starting with ">" and everything
-    from the first reply or forward header (filters/text/quoted.py's rules)."""
-    header = _QUOTE_HEADER.search(text)
-    if ">" not in text and not header:
-        return text, ""
-    cut = header.start() if header else len(text)
-    own, quoted = [], []
-    for line in text[:cut].split("\n"):
-        blank = " " * len(line)
-        is_quote = line.lstrip().startswith(">")
-        own.append(blank if is_quote else line)
-        quoted.append(line if is_quote else blank)
-    own_text = "\n".join(own) + " " * (len(text) - cut)
-    quoted_text = "\n".join(quoted) + text[cut:]
-    if not quoted_text.strip():
-        return text, ""
-    return own_text[:len(text)], quoted_text[:len(text)]
 
 
 class Options(FilterOptions):

@@ -12,7 +12,8 @@ import pytest
 from filters.base import Action, Category, FilterContext, Role, Severity
 from filters.policy import Policy
 from filters.registry import filter_class, preload
-from filters.risk import Options, RiskFilter, own_and_quoted
+from filters.risk import Options, RiskFilter
+from filters.text.quoted import own_and_quoted
 from filters.text import sentences
 from filters.text.model import RiskModel, model_text, shipped_model, tokens, window_matrix
 from tests.factories import make_settings, make_view, site_toml_virus
