@@ -255,8 +255,8 @@ _THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "tho
                           "fat", "lazy", "dirty", "stupid", "ugly", "of"})
 _AFTER_DISMISSAL = frozenset({"and", "then", "now", "mate", "lol", "pal", "m8", "loser", "idiot", "already"})
 # Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
-_NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob"})
-_NAME_KINDS = frozenset({"sexual", "profanity", "insult"})
+_NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob", "negro"})  # "Vinny Del Negro"
+_NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")

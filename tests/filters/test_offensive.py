@@ -99,6 +99,7 @@ def test_detects(flt: OffensiveFilter, text: str, code: str) -> None:
     "Your attention is drawn to the new timetable.",
     # written for schoolgate after the kinds of ordinary mail that were held (ham dev split)
     "Vice President Dick Cheney was in his office.",  # a name, not a swear word
+    "I am glad Del Negro is keeping his job as coach.",
     "It was an almighty cock up with the delivery.",  # British "cock-up": a blunder
     "A bastardised version of the old song.",
     "Net worth: *$680 mil* returnee",  # a trailing "*" is emphasis, not a masked letter
