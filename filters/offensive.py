@@ -13,6 +13,13 @@ pupils accessing extremist material". Signals, combined:
   and cached, run in an executor): with an insult word not aimed at anyone,
   or on its own, it only ever gives a low-severity tag (never a hold).
 
+Swearing is language only unless aimed (issue 17, docs/safeguarding.md section 3):
+mild swearing not aimed at anyone is no finding; moderate or strong is a low tag
+(level 1) where a pupil writes or is written to, nothing between adults; aimed at
+the reader, a named person or a group it is abuse (level 2, held for a pupil). A
+slur or an insult that is quoted to condemn it, reported ("he called me a ...")
+or used of oneself is OFFENSIVE_MENTIONED, a tag, never a hold.
+
 Educational framing (a staff lesson plan or incident report quoting a slur)
 lowers hate, sexual and profanity findings to low, with the cue in the reason;
 safeguarding findings are never lowered.
