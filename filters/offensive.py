@@ -361,7 +361,8 @@ class _Frame:
             if b < first and first - b <= _REPORT_WINDOW and self.sentence[b] == where \
                     and not self._second_person(b + 1, last):
                 return "reported"
-        condemned = self.cues.get("condemned", ())
+        # a condemnation inside the words themselves ("... are disgusting") condemns nothing
+        condemned = tuple((a, b) for a, b in self.cues.get("condemned", ()) if b < first or a > last)
         if any(abs(self.sentence[a] - where) <= 1 for a, _ in condemned):
             if first in self.quoted:  # quoted, and no "you" just outside the quotation marks
                 return "" if self._second_person(max(0, first - 3), last) else "condemned"

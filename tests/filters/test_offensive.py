@@ -462,6 +462,8 @@ async def test_model_runs_for_pupils_and_where_the_lists_found_something(setting
     ("as a proud dyke i do not care what they think", "reclaimed"),
     ("Stop calling people retards, it is a horrible word.", "condemned"),
     ("we should not use paki as an insult, it is racist", "condemned"),
+    ("Saying that all immigrants are criminals is a stereotype and it is not true.", "condemned"),
+    ("People who say gays are vermin are spreading hate speech.", "condemned"),
 ])
 def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: str) -> None:
     findings = flt.analyse([text], Role.STUDENT)
@@ -482,6 +484,7 @@ def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: 
     ("she said you are a slag", "OFFENSIVE_BULLYING"),  # passing abuse on to the reader
     ("stop crying you fat loser", "OFFENSIVE_BULLYING"),  # "stop" is no condemnation of its own words
     ("dont say anything, you retard", "OFFENSIVE_HATE"),  # a "you" between the cue and the word
+    ("i say all muslims are vermin", "OFFENSIVE_HATE"),  # no condemnation outside the words
     ("dont use my pen you 'retard'", "OFFENSIVE_HATE"),  # quoted, but said to the reader
     ("all muslims are animals and it is not ok that they are here", "OFFENSIVE_HATE"),  # not quoted or named
     ("he called me a loser so im going to stab him", "OFFENSIVE_THREAT"),  # a threat is never lowered
