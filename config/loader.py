@@ -198,6 +198,8 @@ def load_settings(path: Path | str | None = None, *, overrides: dict[str, Any] |
         _resolve_paths(opts, root)
         options[name] = opts
     if settings is not None:
+        from filters.tenancy import problems as tenancy_problems  # [[schools]]: docs/trust.md
+        problems.extend(sources.line(loc, msg) for loc, msg in tenancy_problems(settings))
         _resolve_paths(settings, root)
         object.__setattr__(settings, "filter_options", options)
         object.__setattr__(settings, "source", source)

@@ -364,7 +364,9 @@ def _guard(args: argparse.Namespace, store: Any, settings: Settings, held: Any, 
             raise CliError(f"{held.id} is a safeguarding hold: only a DSL decides it, with "
                            f"--as DSL-ACCOUNT --reason WHY (both are audited with your name)")
         return _actor(args), {"via": "cli"}, not sg
-    rule = AccessRule(settings.web, ReviewStore(store))
+    from filters.tenancy import Tenancy
+
+    rule = AccessRule(settings.web, ReviewStore(store), Tenancy.from_settings(settings))
     key = rule.cli_key()
     try:
         rule.check(actor, held, Need.METADATA, key)

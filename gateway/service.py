@@ -15,6 +15,7 @@ from config.schema import Settings, split_host_port
 from filters.errors import SchoolgateError
 from filters.directory import domain_of
 from filters.scanner import Scanner
+from filters.tenancy import Tenancy
 from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
 from gateway.health import HealthMonitor
@@ -158,7 +159,7 @@ class Gateway:
             self.escalator.hook(message_id)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
                                 on_hold=on_hold, on_tempfail=self.notifier.tempfailed,
-                                on_alert=self.notifier.it_event)
+                                on_alert=self.notifier.it_event, tenancy=Tenancy.from_settings(settings))
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)

@@ -85,12 +85,16 @@ class Cases:
                           {"status": str(status), "verdict": str(verdict)})
         return self.get_sync(message_id)
 
-    def list_sync(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Every safeguarding hold as a case, newest first, with its alert acknowledgement."""
+    def list_sync(self, status: str | None = None, schools: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Every safeguarding hold as a case, newest first, with its alert acknowledgement;
+        schools: only these schools' (quarantine/access.py scope), None: every school."""
+        from quarantine.store import school_condition
+
+        scoped = school_condition(messages.c.schools, schools) if schools is not None else True
         with self.engine.begin() as conn:
             rows = conn.execute(select(messages.c.id, messages.c.received_at, messages.c.categories,
                                        messages.c.codes, messages.c.direction, messages.c.sender_role)
-                                .where(and_(_safeguarding_condition(), messages.c.status != "rejected"))
+                                .where(and_(_safeguarding_condition(), messages.c.status != "rejected", scoped))
                                 .order_by(messages.c.received_at.desc())).all()
             ids = [r.id for r in rows]
             saved = {r.message_id: dict(r._mapping) for r in conn.execute(

@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
+from filters.tenancy import Tenancy
 from quarantine.image_evidence import LOCKED_REFUSED, LOCKED_TEXT, POLICE_EXPORT, VIEW_IMAGE, police_export
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store, school_address_test
@@ -83,7 +84,7 @@ ADMIN_DONE = {
     "user_role": "Role changed.", "sender_add": "List entry saved.", "sender_remove": "List entry removed.",
 }
 ROLE_HOME = {Role.ADMIN: "/queue", Role.REVIEWER: "/queue", Role.DSL: "/queue", Role.HEAD: "/counts",
-             Role.AUDITOR: "/audit"}
+             Role.AUDITOR: "/audit", Role.TRUST_DSL: "/queue", Role.TRUST_IT: "/queue", Role.TRUST_CEO: "/counts"}
 
 
 class SecurityHeaders:
@@ -161,7 +162,8 @@ class ReviewApp:
     def __post_init__(self) -> None:
         web = self.settings.web
         self.review = ReviewStore(self.store)
-        self.rule = AccessRule(web, self.review)  # every content path asks it (quarantine/access.py)
+        self.tenancy = Tenancy.from_settings(self.settings)  # [[schools]] (docs/trust.md)
+        self.rule = AccessRule(web, self.review, self.tenancy)  # every content path asks it (quarantine/access.py)
         self.users = UserStore.for_settings(self.store.engine, web)
         self.sessions = Sessions(self.store.engine, web.session_idle_minutes * 60, web.session_max_hours * 3600)
         self.limiter = login_limiter(self.settings)
@@ -220,6 +222,10 @@ class ReviewApp:
                 request.state.form = form
             return await fn(request, auth)
         return endpoint
+
+    def scope(self, auth: Auth) -> tuple[str, ...] | None:
+        """The schools this account sees (quarantine/access.py); None: every school."""
+        return self.rule.scope(Actor(auth.user, "web"))
 
     def error(self, request: Request, auth: Auth | None, status: int, title: str, text: str) -> HTMLResponse:
         return self.render("error.html", request, auth, status, title=title, text=text)
@@ -327,15 +333,17 @@ class ReviewApp:
                        # the DSL's queue is ordered by risk level (docs/safeguarding.md)
                        sort=args["sort"] or ("level" if sg else "newest"), page=max(1, _int(p.get("page"), 1)),
                        per_page=self.settings.web.page_size, include_safeguarding=sg,
-                       only_safeguarding=sg and args["view"] == "safeguarding")
+                       only_safeguarding=sg and args["view"] == "safeguarding", schools=self.scope(auth))
         return q, args
 
     async def queue(self, request: Request, auth: Auth) -> Response:
         q, args = self._query(request, auth)
         sg = auth.user.can(Permission.SAFEGUARDING)
         rows, total = await self.db(self.review.queue_sync, q, auth.user.name)
-        counts = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=sg))
-        open_alerts = len(await self.db(lambda: self.review.alerts_sync(open_only=True))) if sg else 0
+        schools = self.scope(auth)
+        counts = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=sg,
+                                                                        schools=schools))
+        open_alerts = len(await self.db(lambda: self.review.alerts_sync(open_only=True, schools=schools))) if sg else 0
         pages = max(1, (total + q.per_page - 1) // q.per_page)
         base = {k: v for k, v in args.items() if v}
 
@@ -780,7 +788,8 @@ class ReviewApp:
         page = max(1, _int(request.query_params.get("page"), 1))
         per = 100
         rows, total = await self.db(lambda: self.review.audit_query_sync(**filters, limit=per,
-                                                                         offset=(page - 1) * per))
+                                                                         offset=(page - 1) * per,
+                                                                         schools=self.scope(auth)))
         actions = await self.db(self.review.audit_actions_sync)
         query = urlencode({k: v for k, v in args.items() if v})
         return self.render("audit.html", request, auth, rows=rows, total=total, args=args, actions=actions,
@@ -788,18 +797,22 @@ class ReviewApp:
 
     async def audit_csv(self, request: Request, auth: Auth) -> Response:
         filters, _ = self._audit_filters(request)
-        rows, _ = await self.db(lambda: self.review.audit_query_sync(**filters, limit=1_000_000))
+        rows, _ = await self.db(lambda: self.review.audit_query_sync(**filters, limit=1_000_000,
+                                                                     schools=self.scope(auth)))
         await self.db(self.review.audit, auth.user.name, "audit_export", None, "", {"rows": len(rows)})
         return Response(_audit_csv(list(reversed(rows))), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="schoolgate-audit.csv"'})
 
     async def counts(self, request: Request, auth: Auth) -> Response:
-        held = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=True))
-        every = await self.db(lambda: self.review.category_counts_sync(status=None, include_safeguarding=True))
-        statuses = await self.db(self.review.status_counts_sync)
-        fps = await self.db(self.review.false_positive_counts_sync)
-        pending = len(await self.db(lambda: self.review.release_requests_sync(status="pending")))
-        alerts = await self.db(lambda: self.review.alerts_sync(open_only=True))
+        sc = self.scope(auth)  # a school's Head sees their school's counts (docs/trust.md)
+        held = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=True,
+                                                                      schools=sc))
+        every = await self.db(lambda: self.review.category_counts_sync(status=None, include_safeguarding=True,
+                                                                       schools=sc))
+        statuses = await self.db(self.review.status_counts_sync, sc)
+        fps = await self.db(self.review.false_positive_counts_sync, sc)
+        pending = len(await self.db(lambda: self.review.release_requests_sync(status="pending", schools=sc)))
+        alerts = await self.db(lambda: self.review.alerts_sync(open_only=True, schools=sc))
         return self.render("counts.html", request, auth, held=held, every=every, statuses=statuses, fps=fps,
                            pending=pending, open_alerts=len(alerts))
 
@@ -996,14 +1009,15 @@ class ReviewApp:
         from quarantine.cases import Cases
 
         status = request.query_params.get("status") or None
-        items = await self.db(Cases(self.review).list_sync, status)
+        items = await self.db(Cases(self.review).list_sync, status, self.scope(auth))
         return self.render("cases.html", request, auth, items=items, state=status or "")
 
     async def cases_export(self, request: Request, auth: Auth) -> Response:
         """CSV or JSON, one row per case, for CPOMS / MyConcern: no message content (quarantine/cases.py)."""
         from quarantine.cases import Cases, export_csv, export_json
 
-        items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None)
+        items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None,
+                              self.scope(auth))
         as_json = request.url.path.endswith(".json")
         await self.db(self.review.audit, auth.user.name, "case_export", None, "",
                       {"cases": len(items), "format": "json" if as_json else "csv"})
