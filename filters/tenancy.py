@@ -128,4 +128,9 @@ def problems(settings: Settings) -> list[tuple[list[Any], str]]:
                             f"domain {domain!r} is in school {other!r} ([schools][{j}]) and school {school.id!r} "
                             f"([schools][{i}]); a domain belongs to one school"))
             owner.setdefault(domain, (i, school.id))
+    for i, provider in enumerate(settings.web.sso):
+        for group, school_id in provider.school_groups.items():
+            if school_id not in seen_ids:
+                out.append((["web", "sso", i, "school_groups", group],
+                            f"no school {school_id!r} in [[schools]] (known: {', '.join(seen_ids)})"))
     return out

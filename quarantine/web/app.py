@@ -890,11 +890,41 @@ class ReviewApp:
         await self.db(self.review.audit, auth.user.name, what, None, "", {"period": period.label})
         return None, data, kind, now
 
+    async def trust_report(self, request: Request, auth: Auth) -> Response:
+        """/trust-report(.csv|.pdf): the schools compared (quarantine/trust_report.py); an account
+        scoped to schools gets its own schools' report, trust-wide roles every school and the total."""
+        from quarantine.report_data import PeriodError
+        from quarantine.reports import local_now
+        from quarantine.trust_report import gather_trust_sync, render_trust
+
+        now = local_now(self.settings)
+        try:
+            period, _ = self._report_period(request, now)
+        except PeriodError as exc:
+            return PlainTextResponse(f"{exc}", status_code=400)
+        schools = self.scope(auth)
+        report = await self.db(lambda: gather_trust_sync(self.store.engine, period, self.tenancy, schools=schools,
+                                                         now=now))
+        fmt = request.url.path.rpartition(".")[2] if "." in request.url.path else "html"
+        await self.db(self.review.audit, auth.user.name, "trust_report_view", None, "",
+                      {"period": period.label, "format": fmt, "schools": list(schools or ["*"])})
+        if fmt == "html":
+            return HTMLResponse(render_trust(report, "html").decode(), headers={
+                "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                           "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"})
+        body = await asyncio.get_running_loop().run_in_executor(None, render_trust, report, fmt)
+        return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="schoolgate-trust-'
+                                                        f'{period.start:%Y-%m-%d}.{fmt}"'})
+
     async def report(self, request: Request, auth: Auth) -> Response:
         """The Head of Centre's report for a period: counts only, never mail content.
         The report's HTML carries its own inline styles and SVG charts, so it gets a
         CSP of its own: still no scripts and nothing remote."""
         from quarantine.report_render import render_html
+
+        if self.scope(auth) is not None:  # a school's account in a trust: its own school's report
+            return await self.trust_report(request, auth)
 
         error, data, kind, now = await self._report_data(request, auth, "report_view")
         if error is not None:
@@ -909,6 +939,8 @@ class ReviewApp:
         from quarantine.report_render import render_csv, render_pdf
 
         pdf = request.url.path.endswith(".pdf")
+        if self.scope(auth) is not None:  # the full report is trust-wide (docs/trust.md)
+            return await self.trust_report(request, auth)
         error, data, _, _ = await self._report_data(request, auth, "report_download")
         if error is not None:
             return error
@@ -1029,6 +1061,9 @@ class ReviewApp:
 
     async def annual_review(self, request: Request, auth: Auth) -> Response:
         """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
+        if self.scope(auth) is not None:  # trust-wide figures: not for one school's account (docs/trust.md)
+            return self.error(request, auth, 403, "Not for your role", "The annual review pack covers the whole "
+                              "trust; your school's figures are in its report.")
         from quarantine.annual_review import gather_pack_sync, render_pack_pdf, school_year
         from quarantine.report_data import custom_period
         from quarantine.reports import build_report, local_now
@@ -1092,6 +1127,9 @@ class ReviewApp:
             Route("/report", self.page(P.COUNTS, self.report)),
             Route("/report.pdf", self.page(P.COUNTS, self.report_download)),
             Route("/report.csv", self.page(P.COUNTS, self.report_download)),
+            Route("/trust-report", self.page(P.COUNTS, self.trust_report)),
+            Route("/trust-report.csv", self.page(P.COUNTS, self.trust_report)),
+            Route("/trust-report.pdf", self.page(P.COUNTS, self.trust_report)),
             Route("/admin", self.page(P.USERS, self.admin)),
             Route("/cases", self.page(P.SAFEGUARDING, self.cases_page)),
             Route("/cases.csv", self.page(P.SAFEGUARDING, self.cases_export)),
