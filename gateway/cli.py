@@ -608,6 +608,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(f"ok   {where}: configuration valid; chain: {', '.join(settings.filters.chain) or '(empty)'}")
     if settings.directory.csv is not None:
         print(f"ok   [directory] csv {settings.directory.csv} is readable")
+    if settings.schools:  # a trust (docs/trust.md): the problems were ConfigError lines above
+        print(f"ok   [[schools]] {len(settings.schools)} schools, no domain in two: "
+              f"{', '.join(s.id for s in settings.schools)}")
     problems = 0
     store_ok, line = _check_store(settings)
     print(("ok   " if store_ok else "FAIL ") + line)

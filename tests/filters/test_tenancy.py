@@ -1,0 +1,126 @@
+"""filters/tenancy.py: which school of a trust owns each copy, and `config check` on [[schools]]."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.loader import ConfigError, load_settings
+from filters.tenancy import NO_SCHOOL, Tenancy
+
+ROOT = Path(__file__).resolve().parents[2]
+TRUST = ROOT / "tests" / "data" / "trust" / "riverside.toml"
+
+
+@pytest.fixture(scope="module")
+def trust():
+    return Tenancy.from_settings(load_settings(TRUST))
+
+
+def test_the_example_trust_loads_and_the_filters_see_one_organisation():
+    settings = load_settings(TRUST)
+    assert [s.id for s in settings.schools] == ["hillside", "valley", "oak"]
+    # every school's domains are "the school" to routes, the directory and the filters
+    assert settings.school.domains == ["hillside.sch.uk", "valley.sch.uk", "pupils.valley.sch.uk", "oakpark.sch.uk"]
+    assert "worried@hillside.sch.uk" in settings.school.reporting_addresses
+    assert settings.school.name == "Riverside Learning Trust"
+
+
+@pytest.mark.parametrize("sender, internal, rcpt, owners", [
+    ("parent@example.com", False, "pupil@hillside.sch.uk", ("hillside",)),  # inbound: the recipient's
+    ("head@valley.sch.uk", True, "parent@example.com", ("valley",)),  # outbound: the sender's
+    ("head@hillside.sch.uk", True, "teacher@oakpark.sch.uk", ("oak", "hillside")),  # between two: each
+    ("a@hillside.sch.uk", True, "b@hillside.sch.uk", ("hillside",)),  # internal to one school
+    ("x@pupils.valley.sch.uk", True, "parent@example.com", ("valley",)),  # a subdomain
+    # a school address typed by an outside client is not that school's mail going out
+    ("head@valley.sch.uk", False, "parent@example.com", (NO_SCHOOL,)),
+    ("a@example.com", True, "b@example.net", (NO_SCHOOL,)),  # a trusted relay between outsiders
+])
+def test_owners(trust, sender, internal, rcpt, owners):
+    assert trust.owners(sender, internal, rcpt) == owners
+
+
+def test_groups_split_recipients_by_school(trust):
+    groups = trust.groups("parent@example.com", False,
+                          ["a@hillside.sch.uk", "b@valley.sch.uk", "c@hillside.sch.uk", "d@oakpark.sch.uk"])
+    assert [(g.school, g.recipients, g.owners) for g in groups] == [
+        ("hillside", ("a@hillside.sch.uk", "c@hillside.sch.uk"), ("hillside",)),
+        ("valley", ("b@valley.sch.uk",), ("valley",)),
+        ("oak", ("d@oakpark.sch.uk",), ("oak",))]
+    out = trust.groups("head@valley.sch.uk", True, ["parent@example.com", "t@hillside.sch.uk"])
+    assert [(g.school, g.recipients, g.owners) for g in out] == [
+        ("valley", ("parent@example.com",), ("valley",)),
+        ("hillside", ("t@hillside.sch.uk",), ("hillside", "valley"))]
+
+
+def test_a_single_school_config_is_one_implicit_school(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text('[school]\nname = "Hillside"\ndomains = ["hillside.sch.uk"]\n')
+    one = Tenancy.from_settings(load_settings(site))
+    assert not one.is_trust and one.ids == ("school",)
+    assert one.owners("x@example.com", False, "anyone@anywhere.example") == ("school",)
+    assert [g.school for g in one.groups("x@example.com", False, ["a@hillside.sch.uk", "b@else.example"])] == [
+        "school"]
+
+
+def _check(config: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", "config", "check", "--config", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_config_check_names_both_schools_and_the_file_one_line_each(tmp_path):
+    site = tmp_path / "trust.toml"
+    site.write_text(TRUST.read_text().replace('domains = ["oakpark.sch.uk"]',
+                                              'domains = ["oakpark.sch.uk", "valley.sch.uk"]')
+                    + '\n[[schools]]\nid = "oak"\nname = "Oak Two"\ndomains = ["oak2.sch.uk"]\n'
+                    + '\n[[schools]]\nid = "elm"\nname = "Elm"\ndomains = ["hillside.sch.uk"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(site)
+    lines = info.value.problems
+    assert lines == [
+        f"{site}: [schools][2].domains: domain 'valley.sch.uk' is in school 'valley' ([schools][1]) and "
+        f"school 'oak' ([schools][2]); a domain belongs to one school",
+        f"{site}: [schools][3].id: school id 'oak' is also [schools][2]'s; each school needs its own id",
+        f"{site}: [schools][4].domains: domain 'hillside.sch.uk' is in school 'hillside' ([schools][0]) and "
+        f"school 'elm' ([schools][4]); a domain belongs to one school"]
+    result = _check(site)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    # one line per problem, each naming the file, the key and both schools
+    assert result.stderr.splitlines() == [f"schoolgate: configuration error: {line}" for line in lines]
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ('id = "Hill Side"\nname = "x"\ndomains = ["a.sch.uk"]', "[schools][0].id: school id 'Hill Side'"),
+    ('id = "a"\nname = "x"\ndomains = []', "[schools][0].domains: List should have at least 1 item"),
+    ('id = "a"\nname = "x"\ndomains = ["a.sch.uk"]\ndsl_addresses = ["not an address"]',
+     "[schools][0].dsl_addresses: not an e-mail address: 'not an address'"),
+    ('id = "a"\nname = "x"\ndomains = ["a.sch.uk"]\ncolour = "red"', "[schools][0].colour: unknown key"),
+])
+def test_bad_school_entries_are_one_line_naming_the_key(tmp_path, entry, problem):
+    site = tmp_path / "site.toml"
+    site.write_text(f"[[schools]]\n{entry}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(site)
+    assert any(p.startswith(f"{site}: {problem}") for p in info.value.problems), info.value.problems
+
+
+def test_sso_school_groups_must_name_a_school(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(TRUST.read_text() + '\n[[web.sso]]\nname = "entra"\nissuer = "https://login.example/v2.0"\n'
+                    'client_id = "c"\nschool_groups = { "Staff-Hill" = "hillside", "Staff-Elm" = "elm" }\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(site)
+    [line] = info.value.problems
+    assert line.startswith(f"{site}: [web] sso[0].school_groups.Staff-Elm: no school 'elm' in [[schools]]")
+
+
+def test_config_check_passes_the_example(tmp_path):
+    site = tmp_path / "trust.toml"
+    site.write_text(TRUST.read_text() + f'\n[quarantine]\npath = "{tmp_path / "q"}"\n'
+                    '[filters]\nchain = ["attachments"]\n')
+    result = _check(site)
+    assert "ok   [[schools]] 3 schools, no domain in two: hillside, valley, oak" in result.stdout, \
+        result.stdout + result.stderr
