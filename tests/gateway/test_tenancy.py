@@ -144,4 +144,5 @@ async def test_the_dsl_alert_goes_to_the_hold_schools_dsl_only(trust_gateway, si
     assert b"Oak Park School" in alert.data and b"don't tell" not in alert.data
     [row] = await gw.store.run(gw.gateway.notifier.review.alerts_sync, mid)
     assert row["school_id"] == "oak"
-    assert [r["school_id"] for r in await gw.store.run(gw.store.audit_sync, mid)] == ["oak"]
+    rows = await gw.store.run(gw.store.audit_sync, mid)  # the hold's row and the alert's
+    assert len(rows) >= 2 and {r["school_id"] for r in rows} == {"oak"}
