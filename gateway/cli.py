@@ -23,6 +23,7 @@ from config.schema import Settings
 from filters.errors import SchoolgateError
 from gateway.logs import adopt_library_handlers, event, setup_logging
 from quarantine.report_cli import add_report_commands
+from quarantine.trust_report_cli import add_trust_report_commands
 from gateway.directory_cli import add_directory_commands
 from quarantine.db_cli import add_db_commands
 from quarantine.users_cli import add_user_commands
@@ -708,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_commands(sub)
     add_directory_commands(sub)
     add_report_commands(sub)
+    add_trust_report_commands(sub)  # docs/trust.md
     q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
     qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)
     qlist = with_config(qsub.add_parser("list", help="held messages, newest first"))

@@ -142,3 +142,28 @@ async def test_each_head_gets_their_school_and_the_trust_gets_the_comparison(tru
     assert str(ceo["Subject"]).strip().startswith("Riverside Learning Trust: e-mail filtering, schools compared")
     for m in sink.messages:
         assert PUPIL_NAME.encode() not in m.data
+
+
+def test_the_command_sends_each_school_and_the_trust_and_says_so(tmp_path, sink):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path / "trust.toml"
+    site.write_text(TRUST.read_text() + f'\n[quarantine]\npath = "{tmp_path / "q"}"\n[filters]\nchain = []\n'
+                    f'[gateway]\nnext_hop = "{sink.address}"\nnext_hop_tls = "none"\n')
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "gateway.cli", "trust-report", "--config", str(site), *args],
+                              cwd=root, capture_output=True, text=True, timeout=120)
+    sent = run("--send", "--format", "csv")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stderr.splitlines()[-1].startswith("trust: ceo@riverside.org.uk: 250")
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == ["ceo@riverside.org.uk", "head@hillside.sch.uk",
+                                                           "head@oakpark.sch.uk", "head@valley.sch.uk"]
+    one = run("--school", "oak", "--format", "csv")
+    assert one.returncode == 0 and {r["school_id"] for r in csv.DictReader(io.StringIO(one.stdout))} == {"oak"}
+    bad = run("--school", "elm")
+    assert bad.returncode == 1 and bad.stderr.strip() == (
+        "schoolgate: --school elm: the config's schools are hillside, valley, oak")
