@@ -320,27 +320,47 @@ class Notifier:
         return sent
 
     # -- reviewer digest -----------------------------------------------------------------------------------
+    def _digest_audiences(self, holds: list[HeldMessage]) -> list[tuple[list[str], list[HeldMessage]]]:
+        """Who gets which holds: everyone everything at one school; in a trust, each school's
+        reviewer and admin accounts their school's holds, and [notify] reviewer_addresses and
+        trust_it accounts every hold (docs/trust.md)."""
+        if not self.tenancy.is_trust:
+            return [(self._emails(self.cfg.reviewer_addresses, Role.REVIEWER, Role.ADMIN, Role.TRUST_IT), holds)]
+        people = [u for u in UserStore(self.store.engine).list() if u.email and not u.disabled]
+        out = [(list(dict.fromkeys([*self.cfg.reviewer_addresses,
+                                    *(u.email for u in people if u.role == Role.TRUST_IT)])), holds)]
+        for school in self.tenancy.ids:
+            mine = [h for h in holds if school in h.schools]
+            to = [u.email for u in people if u.role in (Role.REVIEWER, Role.ADMIN) and school in u.schools]
+            if mine and to:
+                out.append((list(dict.fromkeys(to)), mine))
+        return out
+
     async def send_digest(self) -> int:
         """New holds since the last digest; returns how many were listed."""
         holds = await self.store.run(self.review.undigested_holds_sync)
         if not holds:
             return 0
-        to = await self.store.run(self._emails, self.cfg.reviewer_addresses, Role.REVIEWER, Role.ADMIN)
-        items, safeguarding = [], 0
-        for held in holds:
-            if is_safeguarding(held.categories):
-                safeguarding += 1  # the DSL is alerted separately; reviewers get no link
+        listed = 0
+        for n, (to, group) in enumerate(await self.store.run(self._digest_audiences, holds)):
+            if n and not to:
                 continue
-            items.append({"m": held, "open": f"{self.base_url}/m/{held.id}",
-                          "release": f"{self.base_url}/l/{self.signer.make(held.id, 'release')}",
-                          "delete": f"{self.base_url}/l/{self.signer.make(held.id, 'delete')}"})
-        if items or safeguarding:
-            subject, body = self._render(["digest.txt"], items=items, safeguarding=safeguarding,
-                                         hours=int(self.cfg.link_hours), queue=f"{self.base_url}/queue")
-            if not await self.send("digest", to, subject, body, None) and to:
-                return 0  # not sent: try again next time
+            items, safeguarding = [], 0
+            for held in group:
+                if is_safeguarding(held.categories):
+                    safeguarding += 1  # the DSL is alerted separately; reviewers get no link
+                    continue
+                items.append({"m": held, "open": f"{self.base_url}/m/{held.id}",
+                              "release": f"{self.base_url}/l/{self.signer.make(held.id, 'release')}",
+                              "delete": f"{self.base_url}/l/{self.signer.make(held.id, 'delete')}"})
+            if items or safeguarding:
+                subject, body = self._render(["digest.txt"], items=items, safeguarding=safeguarding,
+                                             hours=int(self.cfg.link_hours), queue=f"{self.base_url}/queue")
+                if not await self.send("digest", to, subject, body, None) and to:
+                    return 0  # not sent: try again next time (a school sent already gets it twice)
+            listed = max(listed, len(items)) if n else len(items)
         await self.store.run(self.review.mark_digested_sync, [h.id for h in holds])
-        return len(items)
+        return listed
 
     # -- timers --------------------------------------------------------------------------------------------------
     async def tick(self) -> None:

@@ -146,3 +146,28 @@ async def test_the_dsl_alert_goes_to_the_hold_schools_dsl_only(trust_gateway, si
     assert row["school_id"] == "oak"
     rows = await gw.store.run(gw.store.audit_sync, mid)  # the hold's row and the alert's
     assert len(rows) >= 2 and {r["school_id"] for r in rows} == {"oak"}
+
+
+async def test_the_reviewer_digest_lists_each_school_its_own_holds(trust_gateway, sink):
+    from email import message_from_bytes, policy
+
+    from quarantine.users import UserStore
+
+    gw = await trust_gateway(enabled=True, from_address="schoolgate@riverside.org.uk", sender_notices=False,
+                             reviewer_addresses=["it@riverside.org.uk"])
+    accounts = UserStore(gw.store.engine)
+    await gw.store.run(lambda: [accounts.add("rev-hill", "reviewer", "correct horse battery", "rev@hillside.sch.uk",
+                                             ["hillside"]),
+                                accounts.add("rev-valley", "reviewer", "correct horse battery", "rev@valley.sch.uk",
+                                             ["valley"])])
+    await _hold(gw, PARENT, [A_PUPIL], subject="Invoice for Hillside")
+    await _hold(gw, PARENT, [B_STAFF], subject="Invoice for Valley")
+    assert await gw.gateway.notifier.send_digest() == 2
+    assert await wait_for(lambda: len(sink.messages) == 3)
+    bodies = {tuple(m.rcpt_tos): message_from_bytes(m.data, policy=policy.default).get_body(("plain",)).get_content()
+              for m in sink.messages}
+    assert set(bodies) == {("it@riverside.org.uk",), ("rev@hillside.sch.uk",), ("rev@valley.sch.uk",)}
+    # the digest names the held copy's recipient (no subject): each school only its own
+    assert A_PUPIL in bodies[("rev@hillside.sch.uk",)] and B_STAFF not in bodies[("rev@hillside.sch.uk",)]
+    assert B_STAFF in bodies[("rev@valley.sch.uk",)] and A_PUPIL not in bodies[("rev@valley.sch.uk",)]
+    assert A_PUPIL in bodies[("it@riverside.org.uk",)] and B_STAFF in bodies[("it@riverside.org.uk",)]
