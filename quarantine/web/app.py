@@ -176,6 +176,9 @@ class ReviewApp:
         self.env.globals["procedure_url"] = self.settings.web.safeguarding_procedure_url
         self.env.globals["SAFEGUARDING"] = SAFEGUARDING
         self.env.globals["school"] = self.settings.school.name
+        # a trust's message page names the school(s) a hold belongs to (docs/trust.md)
+        self.env.globals["school_names"] = ({s.id: s.name for s in self.tenancy.schools}
+                                            if self.tenancy.is_trust else {})
         self.env.globals["sso_providers"] = [(p.name, p.label or p.name) for p in web.sso]
         self.sso = None
         if web.sso:

@@ -143,6 +143,7 @@ async def test_the_trust_safeguarding_lead_still_opens_with_a_reason(trust):
     c = await trust.login("trust-dsl")
     page = await c.get(f"/m/{mid}")
     assert page.status_code == 200 and SG_BODY not in page.text  # metadata only, until opened
+    assert '<span class="school">Valley Primary</span>' in page.text  # whose hold it is
     csrf = csrf_of(page.text)
     early = await c.post(f"/m/{mid}/bundle", data={"csrf": csrf, "reason": "x"})
     assert early.status_code in (400, 403) and "Open the message first" in early.text
