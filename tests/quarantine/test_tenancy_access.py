@@ -215,3 +215,34 @@ async def test_reports_a_school_head_gets_their_school_the_trust_gets_the_compar
     assert sg == {"hillside": "1", "valley": "1", "oak": "0", "trust": "2"}
     # the full single-school report stays for the trust-wide roles
     assert (await ceo.get("/report?period=week&current=1")).status_code == 200
+
+
+async def test_sso_groups_give_a_new_account_its_role_and_schools(review_gateway, sink, tmp_path):
+    from tests.oidc_provider import OidcProvider
+    from tests.quarantine.conftest import FAST_HASH
+    from tests.quarantine.test_sso import sign_in
+
+    provider = OidcProvider().start()
+    try:
+        secret = tmp_path / "client.secret"
+        secret.write_text(provider.client_secret)
+        data = trust_overrides()
+        gw = await review_gateway(school=data["school"], trust=data["trust"], schools=data["schools"], web={
+            "sso": [{"name": "entra", "issuer": provider.issuer, "client_id": provider.client_id,
+                     "client_secret_file": str(secret), "role_groups": {"SG-Valley-DSL": "dsl"},
+                     "school_groups": {"SG-Valley-DSL": "valley"}}], **FAST_HASH})
+        review = Review(gw, sink)
+        valley_sg = await _sg(review, B_STAFF, "valley")
+        hill_sg = await _sg(review, A_PUPIL, "hillside")
+        provider.claims = {"email": "new.dsl@valley.sch.uk", "email_verified": True, "groups": ["SG-Valley-DSL"]}
+        reply = await sign_in(review, provider)
+        assert reply.status_code == 303, reply.text[:300]
+        made = await gw.store.run(lambda: UserStore(gw.store.engine).get("new.dsl@valley.sch.uk"))
+        assert (str(made.role), made.schools) == ("dsl", ("valley",))
+        client = reply.client
+        queue = (await client.get("/queue")).text
+        assert valley_sg in queue and hill_sg not in queue
+        assert (await client.get(f"/m/{hill_sg}")).status_code == 404
+        await client.aclose()
+    finally:
+        provider.stop()
