@@ -39,7 +39,7 @@ from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend
 from quarantine.review import ReleaseError, release_from_store, school_address_test
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
-from quarantine.users import Permission, Role, User, UserStore
+from quarantine.users import TRUST_WIDE, Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
 from quarantine.web.feedback import feedback_routes
@@ -957,7 +957,7 @@ class ReviewApp:
 
     async def admin(self, request: Request, auth: Auth, status: int = 200, message: str = "",
                     done: str = "") -> Response:
-        accounts = await self.db(self.users.list)
+        accounts = [u for u in await self.db(self.users.list) if self._manages(auth, u)]
         lists = await self.db(self.review.sender_list_sync)
         fps = await self.db(self.review.false_positive_counts_sync)
         shown = {"web": self.settings.web.model_dump(mode="json"),
@@ -969,6 +969,14 @@ class ReviewApp:
                            message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
                            now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl)
 
+    def _manages(self, auth: Auth, user: Any) -> bool:
+        """A trust-wide admin (or one school's only admin) manages every account; a school's admin in
+        a trust manages the accounts of its own schools, never a trust-wide one."""
+        scope = self.scope(auth)
+        if scope is None:
+            return True
+        return user.role not in TRUST_WIDE and bool(user.schools) and set(user.schools) <= set(scope)
+
     async def admin_users(self, request: Request, auth: Auth) -> Response:
         """Accounts in the browser: add, disable/enable, reset password, change role; each audited.
         The last active admin cannot be disabled or demoted (quarantine/users.py)."""
@@ -978,11 +986,19 @@ class ReviewApp:
         action = str(form.get("action", ""))
         name = str(form.get("name", "")).strip()[:64]
         detail = {"user": name, "by_role": str(auth.user.role)}
+        scope = self.scope(auth)
         try:
+            if scope is not None:  # a school's admin in a trust: that school's accounts only (docs/trust.md)
+                target = await self.db(self.users.get, name) if action != "add" else None
+                if action != "add" and (target is None or not self._manages(auth, target)):
+                    return await self.admin(request, auth, 404, f"There is no account {name} at your school.")
+                if str(form.get("role", "")).startswith("trust_") and action in ("add", "role"):
+                    return await self.admin(request, auth, 403, "Trust-wide roles are given by the trust's IT.")
             if action == "add":
                 role = str(form.get("role", ""))
                 user = await asyncio.get_running_loop().run_in_executor(
-                    None, self.users.add, name, role, str(form.get("password", "")), str(form.get("email", "")))
+                    None, self.users.add, name, role, str(form.get("password", "")), str(form.get("email", "")),
+                    scope or ())
                 await self.db(self.review.audit, auth.user.name, WebAction.USER_ADD, None,
                               f"added {user.name} ({user.role})", {**detail, "role": str(user.role)})
             elif action == "disable":

@@ -246,3 +246,33 @@ async def test_sso_groups_give_a_new_account_its_role_and_schools(review_gateway
         await client.aclose()
     finally:
         provider.stop()
+
+
+async def test_a_school_admin_manages_only_their_schools_accounts(trust):
+    admin = await trust.login("admin-hill")
+    page = await admin.get("/admin")
+    assert page.status_code == 200
+    assert "dsl-hill" in page.text and "dsl-valley" not in page.text and "trust-dsl" not in page.text
+    csrf = csrf_of(page.text)
+    other = await admin.post("/admin/users", data={"csrf": csrf, "action": "disable", "name": "dsl-valley"})
+    assert other.status_code == 404
+    lead = await admin.post("/admin/users", data={"csrf": csrf, "action": "passwd", "name": "trust-dsl",
+                                                  "password": "a new password here"})
+    assert lead.status_code == 404
+    promote = await admin.post("/admin/users", data={"csrf": csrf, "action": "role", "name": "dsl-hill",
+                                                     "role": "trust_dsl"})
+    assert promote.status_code == 403
+    added = await admin.post("/admin/users", data={"csrf": csrf, "action": "add", "name": "new-rev", "role": "reviewer",
+                                                   "password": PASSWORD, "email": "new@hillside.sch.uk"})
+    assert added.status_code == 303
+    users = UserStore(trust.store.engine)
+    made = await trust.store.run(users.get, "new-rev")
+    assert made.schools == ("hillside",)  # the admin's own school
+    valley = await trust.store.run(users.get, "dsl-valley")
+    assert not valley.disabled
+    assert (await admin.post("/admin/users", data={"csrf": csrf, "action": "disable", "name": "dsl-hill"})
+            ).status_code == 303
+    # trust IT manages every school's accounts
+    it = await trust.login("trust-it")
+    page = (await it.get("/admin")).text
+    assert "dsl-valley" in page and "trust-dsl" in page
