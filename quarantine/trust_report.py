@@ -255,22 +255,100 @@ def build_trust_mail(report: TrustReport, *, from_address: str, recipients: Sequ
 Deliver = Callable[[str, list[str], bytes], Awaitable[Any]]  # NextHop.deliver: -> result with .ok
 
 
+def trust_jobs(tenancy: Tenancy, trust_recipients: Sequence[str]) -> list[tuple[str, tuple[str, ...],
+                                                                              tuple[str, ...] | None]]:
+    """(label, recipients, schools): each school with head_addresses, then the trust's comparison."""
+    jobs: list[tuple[str, tuple[str, ...], tuple[str, ...] | None]] = [
+        (s.id, tuple(s.head_addresses), (s.id,)) for s in tenancy.schools if s.head_addresses]
+    if trust_recipients:
+        jobs.append((TRUST, tuple(trust_recipients), None))
+    return jobs
+
+
+async def send_one(engine: Engine, period: Period, tenancy: Tenancy, deliver: Deliver, recipients: Sequence[str],
+                   schools: Sequence[str] | None, *, from_address: str, attach: str, hostname: str) -> Any:
+    import asyncio
+
+    loop = asyncio.get_running_loop()  # reads for seconds and renders a PDF: off the event loop
+    report = await loop.run_in_executor(None, lambda: gather_trust_sync(engine, period, tenancy, schools=schools))
+    raw = await loop.run_in_executor(None, lambda: build_trust_mail(
+        report, from_address=from_address, recipients=recipients, attach=attach, hostname=hostname))
+    return await deliver(from_address, list(recipients), raw)
+
+
 async def send_trust_reports(engine: Engine, period: Period, tenancy: Tenancy, deliver: Deliver, *,
                              from_address: str, trust_recipients: Sequence[str], attach: str = "pdf",
                              hostname: str = "schoolgate.local") -> list[tuple[str, Sequence[str], Any]]:
     """Each school's report to its Head (head_addresses), the comparison to trust_recipients.
     Returns (school id or "trust", recipients, delivery result) per mail sent."""
+    return [(label, recipients, await send_one(engine, period, tenancy, deliver, recipients, schools,
+                                               from_address=from_address, attach=attach, hostname=hostname))
+            for label, recipients, schools in trust_jobs(tenancy, trust_recipients)]
+
+
+class TrustReportScheduler:
+    """The school and trust reports on [reports] schedule, from the node running the timers:
+    each (label, period) is sent once, recorded with the other reports' sends (report_runs,
+    trigger "trust:LABEL"), and a failed send is tried again at the next check."""
+
+    def __init__(self, settings: Any, store: Any, next_hop: Callable[[], Any]) -> None:
+        self.settings = settings
+        self.store = store
+        self.next_hop = next_hop
+        self.tenancy = Tenancy.from_settings(settings)
+
+    async def run_once(self, now: datetime | None = None) -> list[str]:
+        from quarantine.report_data import period_for
+        from quarantine.report_tables import record_run_sync, was_sent_sync
+        from quarantine.reports import SCHEDULE_PERIOD, first_message_sync, local_now
+
+        cfg = self.settings.reports
+        now = now or local_now(self.settings)
+        try:
+            period = period_for(SCHEDULE_PERIOD[cfg.schedule], now, terms=cfg.terms)
+        except ValueError:  # no term has ended yet
+            return []
+        first = await self.store.run(first_message_sync, self.store.engine)
+        if now < period.end.replace(hour=cfg.send_hour) or first is None or first >= period.end_ts:
+            return []
+        hop = self.next_hop()
+        sent = []
+        for label, recipients, schools in trust_jobs(self.tenancy, self.settings.trust.report_recipients):
+            trigger = f"trust:{label}"
+            if hop is None or await self.store.run(was_sent_sync, self.store.engine, trigger, period.start_ts,
+                                                   period.end_ts):
+                continue
+            result = await send_one(self.store.engine, period, self.tenancy, hop.deliver, recipients, schools,
+                                    from_address=cfg.from_address or self.settings.notify.from_address
+                                    or f"schoolgate@{self.settings.gateway.hostname}",
+                                    attach=cfg.attach, hostname=self.settings.gateway.hostname)
+            await self.store.run(lambda: record_run_sync(
+                self.store.engine, trigger=trigger, period=period.kind, start=period.start_ts, end=period.end_ts,
+                fmt=cfg.attach, recipients=list(recipients), ok=result.ok, reply=f"{result.code} {result.message}"))
+            if result.ok:
+                sent.append(trigger)
+        return sent
+
+    async def run(self, lease: Any = None) -> None:
+        import asyncio
+        import logging
+
+        while True:
+            try:
+                if lease is None or await lease.held():  # several nodes: the timers' holder only
+                    await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a report bug must not take the gateway down; try again next time
+                logging.getLogger(__name__).exception("scheduled trust reports failed")
+            await asyncio.sleep(self.settings.reports.check_minutes * 60)
+
+
+def start_trust_reports(settings: Any, store: Any, next_hop: Callable[[], Any], lease: Any = None) -> Any:
+    """At gateway start: the scheduler's task when this is a trust with a report schedule, else None."""
     import asyncio
 
-    loop = asyncio.get_running_loop()
-    sent = []
-    jobs: list[tuple[str, Sequence[str], Sequence[str] | None]] = [
-        (s.id, s.head_addresses, [s.id]) for s in tenancy.schools if s.head_addresses]
-    if trust_recipients:
-        jobs.append((TRUST, trust_recipients, None))
-    for label, recipients, schools in jobs:
-        report = await loop.run_in_executor(None, lambda: gather_trust_sync(engine, period, tenancy, schools=schools))
-        raw = await loop.run_in_executor(None, lambda: build_trust_mail(
-            report, from_address=from_address, recipients=recipients, attach=attach, hostname=hostname))
-        sent.append((label, recipients, await deliver(from_address, list(recipients), raw)))
-    return sent
+    if not settings.schools or settings.reports.schedule == "off" or not trust_jobs(
+            Tenancy.from_settings(settings), settings.trust.report_recipients):
+        return None
+    return asyncio.create_task(TrustReportScheduler(settings, store, next_hop).run(lease), name="schoolgate-trust")

@@ -167,3 +167,30 @@ def test_the_command_sends_each_school_and_the_trust_and_says_so(tmp_path, sink)
     bad = run("--school", "elm")
     assert bad.returncode == 1 and bad.stderr.strip() == (
         "schoolgate: --school elm: the config's schools are hillside, valley, oak")
+
+
+async def test_the_schedule_sends_each_report_once_per_period(tmp_path, sink):
+    from datetime import datetime
+
+    from quarantine.trust_report import TrustReportScheduler
+
+    site = tmp_path / "trust.toml"
+    site.write_text(TRUST.read_text() + f'\n[quarantine]\npath = "{tmp_path / "aq"}"\n[filters]\nchain = []\n'
+                    '[reports]\nschedule = "weekly"\nsend_hour = 7\nattach = "csv"\n')
+    settings = load_settings(site)
+    store = await QuarantineStore.for_settings(settings.quarantine).open()
+    host, _, port = sink.address.rpartition(":")
+    hop = NextHop(host, int(port), tls="none")
+    try:
+        _decision(store, ["valley"], "inbound", "pass", T0)
+        scheduler = TrustReportScheduler(settings, store, lambda: hop)
+        tz = ZoneInfo("Europe/London")
+        assert await scheduler.run_once(datetime(2026, 11, 9, 6, 0, tzinfo=tz)) == []  # before send_hour
+        sent = await scheduler.run_once(datetime(2026, 11, 9, 8, 0, tzinfo=tz))
+        assert sent == ["trust:hillside", "trust:valley", "trust:oak", "trust:trust"]
+        assert len(sink.messages) == 4
+        assert await scheduler.run_once(datetime(2026, 11, 9, 9, 0, tzinfo=tz)) == []  # once per period
+        assert len(sink.messages) == 4
+    finally:
+        await hop.close()
+        await store.close()
