@@ -491,6 +491,8 @@ class SchoolEntry(Section):
     deputy_dsl_addresses: list[str] = Field(default_factory=list, description="this school's deputy DSLs")
     head_addresses: list[str] = Field(default_factory=list, description="who gets this school's own report "
                                                                          "(the Head); none = no school report")
+    directory: Path | None = Field(None, description="this school's people (the [directory] csv columns), read "
+                                                     "with [directory] csv as one directory")
     policy: list[PolicyRule] = Field(default_factory=list, description="rules tried before [policy] rules for "
                                                                         "this school's copies")
 

@@ -11,11 +11,17 @@ school never sends another school's copies.
 """
 from __future__ import annotations
 
+import logging
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from config.schema import IMPLICIT_SCHOOL_ID, Settings
-from filters.directory import domain_of
+from filters.directory import Directory, DirectoryError, _parse, domain_of
+
+log = logging.getLogger(__name__)
 
 NO_SCHOOL = ""  # a trust's copy with no school-side party (a trusted relay between outside addresses)
 
@@ -134,3 +140,52 @@ def problems(settings: Settings) -> list[tuple[list[Any], str]]:
                 out.append((["web", "sso", i, "school_groups", group],
                             f"no school {school_id!r} in [[schools]] (known: {', '.join(seen_ids)})"))
     return out
+
+
+class TrustDirectory(Directory):
+    """[directory] csv (the trust's, e.g. written by directory sync) and each school's own
+    `directory` CSV, read as one directory: a later file's row for the same address wins.
+    Re-read when any file changes, as Directory re-reads its one file."""
+
+    def __init__(self, paths: Sequence[Path], *args: Any, **kwargs: Any) -> None:
+        self._paths = tuple(paths)
+        self._mtimes: dict[Path, float] = {}
+        super().__init__(self._paths[0] if self._paths else None, *args, **kwargs)
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if not self._paths or now - self._checked_at < self._recheck:
+            return
+        self._checked_at = now
+        try:
+            changed = any(os.stat(p).st_mtime != self._mtimes.get(p) for p in self._paths)
+        except OSError as exc:
+            log.warning("directory unreadable, keeping the last copy: %s", exc)
+            return
+        if changed:
+            try:
+                self._load()
+            except DirectoryError as exc:
+                log.error("directory not reloaded, keeping the last copy: %s", exc)
+
+    def _load(self) -> None:
+        people: dict = {}
+        personal: dict = {}
+        mtimes: dict[Path, float] = {}
+        problems: list[str] = []
+        for path in self._paths:
+            parsed = _parse(path)  # the same reader and line checks as one CSV
+            problems.extend(parsed.problems)
+            people.update(parsed.people)
+            personal.update(parsed.personal)
+            mtimes[path] = parsed.mtime
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise DirectoryError(problems[0] + more)
+        self._people, self._by_personal, self._mtimes = people, personal, mtimes
+        log.info("directory loaded: %d people from %d files", len(people), len(self._paths))
+
+
+def directory_paths(settings: Settings) -> list[Path]:
+    """Every directory CSV of a trust: [directory] csv first, then each school's."""
+    return [p for p in (settings.directory.csv, *(s.directory for s in settings.schools)) if p is not None]

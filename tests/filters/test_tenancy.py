@@ -124,3 +124,49 @@ def test_config_check_passes_the_example(tmp_path):
     result = _check(site)
     assert "ok   [[schools]] 3 schools, no domain in two: hillside, valley, oak" in result.stdout, \
         result.stdout + result.stderr
+
+
+def _trust_with_directories(tmp_path: Path, valley_csv: str) -> Path:
+    (tmp_path / "trust.csv").write_text("email,role,name,personal_email\nceo@riverside.org.uk,staff,The CEO,\n")
+    (tmp_path / "hill.csv").write_text("email,role,name,personal_email,year\n"
+                                       "amy@hillside.sch.uk,student,Amy Ash,amy@gmail.example,8\n")
+    (tmp_path / "valley.csv").write_text(valley_csv)
+    text = TRUST.read_text().replace('head_addresses = ["head@hillside.sch.uk"]',
+                                     'head_addresses = ["head@hillside.sch.uk"]\ndirectory = "hill.csv"')
+    text = text.replace('head_addresses = ["head@valley.sch.uk"]',
+                        'head_addresses = ["head@valley.sch.uk"]\ndirectory = "valley.csv"')
+    site = tmp_path / "trust.toml"
+    site.write_text(text + '\n[directory]\ncsv = "trust.csv"\n')
+    return site
+
+
+def test_each_schools_directory_is_read_with_the_trusts_as_one(tmp_path):
+    import os
+
+    from filters.directory import Role
+    from filters.scanner import make_directory
+
+    site = _trust_with_directories(tmp_path, "email,role,name,personal_email\nben@valley.sch.uk,student,Ben Birch,\n")
+    settings = load_settings(site, check_files=True)
+    directory = make_directory(settings)
+    assert directory.lookup("amy@hillside.sch.uk").name == "Amy Ash"
+    assert directory.year_of("amy@hillside.sch.uk") == 8
+    assert directory.owner_of_personal("amy@gmail.example").email == "amy@hillside.sch.uk"
+    assert directory.role_of("ben@valley.sch.uk") == Role.STUDENT
+    assert directory.lookup("ceo@riverside.org.uk").role == Role.STAFF
+    # a school's file changes: read again, the others kept
+    valley = tmp_path / "valley.csv"
+    valley.write_text("email,role,name,personal_email\ncara@valley.sch.uk,staff,Cara Cedar,\n")
+    os.utime(valley, (os.stat(valley).st_atime, os.stat(valley).st_mtime + 5))
+    directory._checked_at = 0.0  # past the recheck interval
+    assert directory.lookup("cara@valley.sch.uk").name == "Cara Cedar"
+    assert directory.lookup("ben@valley.sch.uk") is None and directory.lookup("amy@hillside.sch.uk") is not None
+
+
+def test_a_bad_line_in_a_schools_directory_names_the_school_key_file_and_line(tmp_path):
+    site = _trust_with_directories(tmp_path, "email,role,name,personal_email\nben@valley.sch.uk,teacher,Ben,\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(site, check_files=True)
+    [line] = info.value.problems
+    assert line == (f"{site}: [schools][1].directory: {tmp_path / 'valley.csv'}: line 2: role must be staff or "
+                    f"student, not 'teacher'")
