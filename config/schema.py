@@ -679,6 +679,39 @@ class RetentionSection(Section):
         365.0, gt=0, description="a message exported as an evidence bundle is never purged for this long after")
 
 
+# What a case export can carry (quarantine/cases.py fills each): codes, times, the DSL's own
+# words, and `pupil_account` only where the DSL lists it. Never the message's subject or text.
+CASE_EXPORT_FIELDS = (
+    "case_ref", "date_of_concern", "date", "time", "category", "category_name", "finding_codes", "risk_level",
+    "summary", "source", "pupil_role", "pupil_account", "direction", "status", "alert_acknowledged_by",
+    "alert_acknowledged_at", "action_taken", "outcome", "true_or_false_positive", "dsl_notes", "recorded_by",
+    "last_updated", "closed_at")
+
+
+class CasesSection(Section):
+    """Safeguarding cases and their export (docs/cases.md). Neither CPOMS nor MyConcern publishes an
+    import format, so the profiles are column sets a DSL maps in the import; export_columns and
+    category_names adjust them to the school's own system."""
+
+    export_profile: Literal["generic", "cpoms", "myconcern"] = Field(
+        "generic", description="the columns of /cases.csv and /cases.json (docs/cases.md)")
+    export_columns: dict[str, str] = Field(
+        default_factory=dict, description="replace the profile's columns: heading -> field, in order")
+    category_names: dict[Category, str] = Field(
+        default_factory=dict, description="the school's own category for ours, e.g. { self_harm = \"Self Harm\" }")
+
+    @field_validator("export_columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for heading, name in value.items():
+            if name not in CASE_EXPORT_FIELDS:
+                raise ValueError(f"{heading!r} = {name!r} is not a case field "
+                                 f"(one of: {', '.join(CASE_EXPORT_FIELDS)})")
+            if not heading.strip():
+                raise ValueError("a column heading is empty")
+        return value
+
+
 class Settings(Section):
     """Everything a gateway node runs on. `filter_options` holds each chained
     filter's validated Options, keyed by filter name (top-level table of that name)."""
@@ -699,6 +732,7 @@ class Settings(Section):
     redis: RedisSection = Field(default_factory=RedisSection)
     escalation: EscalationSection = Field(default_factory=EscalationSection)
     retention: RetentionSection = Field(default_factory=RetentionSection)
+    cases: CasesSection = Field(default_factory=CasesSection)
     trust: TrustSection = Field(default_factory=TrustSection)
     schools: list[SchoolEntry] = Field(default_factory=list, description="[[schools]]: several schools on one "
                                                                           "gateway (docs/trust.md)")

@@ -26,6 +26,7 @@ from typing import Callable
 from filters.base import Action, Category, Finding, Severity, Verdict
 from filters.message import MessageView
 from config.schema import Settings
+from filters.policy import needs_tls_codes, tls_reason, unencrypted_finding
 from filters.tenancy import Tenancy
 from gateway.routing import Leftover, Parcel, Router
 from quarantine.store import QuarantineStore, Status, new_message_id
@@ -80,9 +81,11 @@ class Dispatcher:
         self._hostname = hostname
         self._signer = signer  # optional outbound DKIM signer (gateway.dkim_signing.DkimSigner)
 
-    async def _parcels(self, view: MessageView, variants: list[tuple[list[str], bytes]]) -> list[Parcel]:
+    async def _parcels(self, view: MessageView, variants: list[tuple[list[str], bytes]],
+                       verdict: Verdict | None = None) -> list[Parcel]:
         assert self._router is not None
         parcels = []
+        needs = verdict.tls_required if verdict is not None else {}
         for rcpts, data in variants:
             if not rcpts:
                 continue
@@ -92,7 +95,15 @@ class Dispatcher:
                 signed = data
                 if self._signer is not None and any(not self._is_internal(view, r) for r in group):
                     signed = await self._signer.sign(data)
-                parcels.append(Parcel(group, signed))
+                # issue 21 clause 4: copies carrying pupil data go apart, only over verified TLS
+                plain = tuple(r for r in group if r not in needs)
+                if plain:
+                    parcels.append(Parcel(plain, signed))
+                for action in (Action.TEMPFAIL, Action.HOLD):
+                    secure = tuple(r for r in group if needs.get(r) == action)
+                    if secure:
+                        codes = dict.fromkeys(c for r in secure for c in needs_tls_codes(verdict.findings, r))
+                        parcels.append(Parcel(secure, signed, tls_reason(list(codes)), action == Action.HOLD))
         return parcels
 
     @staticmethod
@@ -158,7 +169,7 @@ class Dispatcher:
         kept: list[str] = []
         if plain or tag:
             handover = await self._router.handover(  # type: ignore[union-attr]
-                view.envelope.mail_from, await self._parcels(view, [(plain, base), (tag, tagged)]))
+                view.envelope.mail_from, await self._parcels(view, [(plain, base), (tag, tagged)], verdict))
             if handover.failure is not None:
                 # nothing went out: the client retries the whole message, so the held
                 # copy stored above would be stored again - drop this one
@@ -170,6 +181,14 @@ class Dispatcher:
                 for leftover in handover.left:
                     await self._keep(view, verdict, leftover)
                     kept.extend(leftover.refused)
+                for leftover in handover.insecure:  # issue 21 clause 4, hold per config
+                    insecure_ids = await self._keep_insecure(view, verdict, leftover)
+                    kept.extend(leftover.refused)
+                    for insecure_id in insecure_ids if self._on_hold is not None else ():
+                        try:
+                            self._on_hold(insecure_id)
+                        except Exception:
+                            log.exception("message %s: hold hook failed", view.id)
             except Exception:
                 # the delivered copies cannot be taken back, and the others could not be
                 # kept: only the client's retry can still save them (duplicates for some
@@ -215,6 +234,22 @@ class Dispatcher:
             for done in ids:
                 await self._store.discard(done)
             raise
+        return ids
+
+    async def _keep_insecure(self, view: MessageView, verdict: Verdict, leftover: Leftover) -> list[str]:
+        """Hold the copies whose connection was not verified TLS (issue 21 clause 4), saying why;
+        their release is checked again (quarantine/review.py)."""
+        rcpts = list(leftover.refused)
+        codes = dict.fromkeys(c for r in rcpts for c in needs_tls_codes(verdict.findings, r))
+        why = next(iter(leftover.refused.values()))[1]  # the relay's reason, with what was negotiated
+        finding = unencrypted_finding(list(codes), rcpts, leftover.route, why)
+        data = leftover.data
+        if b"X-Schoolgate-Findings:" not in data.partition(b"\r\n\r\n")[0]:  # held mail carries the codes
+            data = findings_header(verdict) + data
+        ids = await self._add_groups(view, verdict, new_message_id(), data, rcpts,
+                                     (*verdict.findings, finding), verdict.alerts)  # one per school
+        log.warning("message %s: %d copy(ies) held as %s: no verified TLS to %s", view.id, len(rcpts),
+                    " ".join(ids), leftover.route)
         return ids
 
     async def _keep(self, view: MessageView, verdict: Verdict, leftover: Leftover) -> str:

@@ -4,7 +4,8 @@
   templates a site can override; never for safeguarding or virus holds, nor
   when the sender address may be forged (authentication/spoofing findings).
 - The reviewer digest lists new holds with signed, expiring, single-use links
-  that still need a logged-in reviewer to confirm.
+  that still need a logged-in reviewer to confirm; the tutor digest lists a
+  tutor's pupils' mail waiting for approval (issue 21 clause 2).
 - DSL alerts go at once, carry no message content, and go to the deputy when
   nobody has acknowledged them within `escalate_after_minutes`.
 
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from config.schema import Settings
+from filters.approval import approvers
 from filters.base import SAFEGUARDING_CATEGORIES, Category
 from filters.levels import urgency
 from filters.tenancy import Tenancy
@@ -32,6 +34,8 @@ from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Role, UserStore
 
 log = logging.getLogger(__name__)
+
+SEEN_FOREVER = 10 * 365 * 86400.0  # "was it ever in a tutor digest": the seen store's window
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "web" / "templates" / "mail"
 # Never tell the sender: a groomer must not learn they were caught, and a virus
@@ -100,21 +104,37 @@ class Notifier:
             await self.alert_dsl(held.id, why="safeguarding")
         if self.cfg.sender_notices:
             await self.notify_sender(held)
-        if "APPROVAL_REQUIRED" in held.codes:
-            await self.ask_approver(held)
+        # APPROVAL_REQUIRED: the pupil's notice above; the tutor hears in their digest (send_tutor_digests)
 
-    async def ask_approver(self, held: HeldMessage) -> bool:
-        """Issue 21 clause 2: the pupil's tutor (named by the approval filter) gets signed links."""
-        tutors = [e.removeprefix("approver: ") for f in held.findings if f.code == "APPROVAL_REQUIRED"
-                  for e in f.evidence if e.startswith("approver: ")]
-        if not tutors:
-            return False  # no tutor in the directory: reviewers see it in the queue and the digest
-        subject, body = self._render(
-            ["approval_tutor.txt"], m=held, open=f"{self.base_url}/m/{held.id}",
-            approve=f"{self.base_url}/l/{self.signer.make(held.id, 'release', who=tutors[0])}",
-            decline=f"{self.base_url}/l/{self.signer.make(held.id, 'delete', who=tutors[0])}",
-            hours=int(self.cfg.link_hours))
-        return await self.send("approval_tutor", tutors[:1], subject, body, held.id)
+    async def send_tutor_digests(self) -> int:
+        """Issue 21 clause 2: one mail per tutor listing their tutees' mail waiting for approval
+        (not yet in a digest), each with signed, single-use Approve / Decline links bound to the
+        tutor (quarantine/web/approval.py). Holds without a tutor are the reviewers' (queue and
+        digest). Returns how many holds were listed."""
+        waiting = await self.store.run(lambda: self.store.list_sync(status="held", category="approval", limit=500,
+                                                                    newest_first=False))
+        by_tutor: dict[str, list[HeldMessage]] = {}
+        for held in waiting:
+            tutors = approvers(held.findings)
+            # a hold with other findings (offensive words, pupil data) is for a reviewer to decide
+            if not tutors or any(str(f.category) != str(Category.APPROVAL) for f in held.findings):
+                continue
+            if await self.store.seen.count("approval_digest", held.id, SEEN_FOREVER):
+                continue
+            by_tutor.setdefault(tutors[0], []).append(held)
+        listed = 0
+        for tutor, holds in by_tutor.items():
+            items = [{"m": h, "to": [a for a, i in h.recipients.items() if i["status"] == "held"],
+                      "approve": f"{self.base_url}/approval/{self.signer.make(h.id, 'approve', who=tutor)}",
+                      "decline": f"{self.base_url}/approval/{self.signer.make(h.id, 'decline', who=tutor)}"}
+                     for h in holds]
+            subject, body = self._render(["approval_tutor.txt"], items=items, hours=int(self.cfg.link_hours))
+            if not await self.send("approval_tutor", [tutor], subject, body, None):
+                continue  # not sent: listed again next time
+            for held in holds:
+                await self.store.seen.record("approval_digest", held.id, tutor)
+            listed += len(holds)
+        return listed
 
     # -- policy tempfails (issue 21 clause 3: rate limits) -------------------------------------
     def tempfailed(self, view: Any, verdict: Any) -> None:
@@ -368,6 +388,7 @@ class Notifier:
         if time.time() - self._last_digest >= self.cfg.digest_minutes * 60:
             self._last_digest = time.time()
             await self.send_digest()
+            await self.send_tutor_digests()
 
     async def _run(self) -> None:
         while True:

@@ -42,6 +42,7 @@ from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import TRUST_WIDE, Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
+from quarantine.web.approval import approval_routes
 from quarantine.web.feedback import feedback_routes
 from quarantine.web.render import attachment_bytes, render_message
 from quarantine.web.wording import merge_evidence, plain
@@ -446,9 +447,10 @@ class ReviewApp:
         alerts = await self.db(lambda: self.review.alerts_sync(held.id))
         sender_list = await self.db(self.review.sender_status_sync, held.mail_from)
         case = None
-        if sg and auth.user.can(Permission.SAFEGUARDING):
-            from quarantine.cases import Cases
-            case = await self.db(Cases(self.review).get_sync, held.id)
+        if auth.user.can(Permission.SAFEGUARDING):
+            from quarantine.cases import Cases, is_case
+            if is_case(held.categories, held.level):  # a DSL alert: safeguarding, or level 4-5
+                case = await self.db(Cases(self.review).get_sync, held.id)
         await self.db(self.review.mark_seen_sync, [held.id], auth.user.name)
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
         return self.render("message.html", request, auth, m=held, r=rendered, sg=sg, granted=granted,
@@ -960,6 +962,12 @@ class ReviewApp:
         accounts = [u for u in await self.db(self.users.list) if self._manages(auth, u)]
         lists = await self.db(self.review.sender_list_sync)
         fps = await self.db(self.review.false_positive_counts_sync)
+        # the feedback's per-term counts (quarantine/feedback.py), the top ones; a safeguarding
+        # term is a pupil's words, so only for an account that may see safeguarding content
+        from quarantine.feedback import Feedback
+        sg_terms = auth.user.can(Permission.SAFEGUARDING)
+        fp_terms = await self.db(lambda: Feedback(self.store).term_counts_sync(include_safeguarding=sg_terms,
+                                                                               limit=10))
         shown = {"web": self.settings.web.model_dump(mode="json"),
                  "notify": self.settings.notify.model_dump(mode="json"),
                  "filters": self.settings.filters.chain}
@@ -967,7 +975,7 @@ class ReviewApp:
         return self.render("admin.html", request, auth, status, accounts=accounts, lists=lists, fps=fps,
                            settings_json=json.dumps(shown, indent=2), roles=[r.value for r in _Role],
                            message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
-                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl)
+                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl, fp_terms=fp_terms)
 
     def _manages(self, auth: Auth, user: Any) -> bool:
         """A trust-wide admin (or one school's only admin) manages every account; a school's admin in
@@ -1061,22 +1069,26 @@ class ReviewApp:
 
         status = request.query_params.get("status") or None
         items = await self.db(Cases(self.review).list_sync, status, self.scope(auth))
-        return self.render("cases.html", request, auth, items=items, state=status or "")
+        return self.render("cases.html", request, auth, items=items, state=status or "",
+                           export_profile=self.settings.cases.export_profile)
 
     async def cases_export(self, request: Request, auth: Auth) -> Response:
         """CSV or JSON, one row per case, for CPOMS / MyConcern: no message content (quarantine/cases.py)."""
-        from quarantine.cases import Cases, export_csv, export_json
+        from quarantine.cases import Cases, export_csv, export_json, export_spec
 
         items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None,
                               self.scope(auth))
+        # ?profile=cpoms|myconcern|generic: that profile's columns; none: [cases] as configured
+        spec = export_spec(self.settings, request.query_params.get("profile") or None)
         as_json = request.url.path.endswith(".json")
         await self.db(self.review.audit, auth.user.name, "case_export", None, "",
-                      {"cases": len(items), "format": "json" if as_json else "csv"})
+                      {"cases": len(items), "format": "json" if as_json else "csv", "profile": spec.profile})
+        name = "safeguarding-cases" + ("" if spec.profile == "generic" else f"-{spec.profile}")
         if as_json:
-            return Response(export_json(items), media_type="application/json",
-                            headers={"content-disposition": 'attachment; filename="safeguarding-cases.json"'})
-        return Response(export_csv(items), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": 'attachment; filename="safeguarding-cases.csv"'})
+            return Response(export_json(items, spec), media_type="application/json",
+                            headers={"content-disposition": f'attachment; filename="{name}.json"'})
+        return Response(export_csv(items, spec), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
 
     async def annual_review(self, request: Request, auth: Auth) -> Response:
         """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
@@ -1105,8 +1117,10 @@ class ReviewApp:
         held = await self.load(request, auth, request.path_params["id"])
         if isinstance(held, Response):
             return held
-        if not is_safeguarding(held.categories):
-            return self.error(request, auth, 400, "Not a safeguarding hold", "Only safeguarding holds are cases.")
+        from quarantine.cases import is_case
+        if not is_case(held.categories, held.level):
+            return self.error(request, auth, 400, "Not a safeguarding hold",
+                              "Only holds the DSL was alerted for (safeguarding, or risk level 4-5) are cases.")
         form = request.state.form
         try:
             await self.db(lambda: Cases(self.review).update_sync(
@@ -1158,6 +1172,7 @@ class ReviewApp:
             Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
             Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
             *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
+            *approval_routes(self),  # issue 21 clause 2: Approve / Decline (quarantine/web/approval.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
