@@ -170,3 +170,25 @@ def test_a_bad_line_in_a_schools_directory_names_the_school_key_file_and_line(tm
     [line] = info.value.problems
     assert line == (f"{site}: [schools][1].directory: {tmp_path / 'valley.csv'}: line 2: role must be staff or "
                     f"student, not 'teacher'")
+
+
+def test_a_schools_policy_rules_apply_to_its_own_copies_only():
+    from filters.base import Action, Category, Finding, Severity
+    from filters.message import Envelope, build_view
+    from filters.policy import Policy
+    from filters.scanner import make_directory
+
+    settings = load_settings(TRUST)  # Valley: [[schools.policy]] profanity -> hold
+    policy = Policy(settings)
+    raw = b"From: parent@example.com\r\nSubject: hi\r\n\r\ndamn\r\n"
+    view = build_view(raw, Envelope("parent@example.com", ("pupil@hillside.sch.uk", "pupil@valley.sch.uk"),
+                                    client_trusted=False), make_directory(settings))
+    finding = Finding("PROFANITY_MILD", "offensive", Category.PROFANITY, Severity.LOW, ("damn",), "mild")
+    hill, valley = view.recipients
+    hill_action, _ = policy.action_for(finding, view, hill)
+    valley_action, _ = policy.action_for(finding, view, valley)
+    assert valley_action == Action.HOLD
+    assert hill_action < Action.HOLD  # the trust's own rules (or defaults) for Hillside's copy
+    # a Valley teacher writing out: Valley's copy (the sender's school), so Valley's rule
+    out = build_view(raw, Envelope("teacher@valley.sch.uk", ("parent@example.com",)), make_directory(settings))
+    assert policy.action_for(finding, out, out.recipients[0])[0] == Action.HOLD
