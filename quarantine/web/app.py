@@ -326,7 +326,7 @@ class ReviewApp:
     def _query(self, request: Request, auth: Auth) -> tuple[QueueQuery, dict[str, str]]:
         p = request.query_params
         args = {k: p.get(k, "").strip() for k in ("sender", "recipient", "subject", "since", "until", "category",
-                                                  "status", "direction", "sort", "view")}
+                                                  "status", "direction", "sort", "view", "school")}
         if "status" not in p:
             args["status"] = "held"
         sg = auth.user.can(Permission.SAFEGUARDING)
@@ -337,8 +337,16 @@ class ReviewApp:
                        # the DSL's queue is ordered by risk level (docs/safeguarding.md)
                        sort=args["sort"] or ("level" if sg else "newest"), page=max(1, _int(p.get("page"), 1)),
                        per_page=self.settings.web.page_size, include_safeguarding=sg,
-                       only_safeguarding=sg and args["view"] == "safeguarding", schools=self.scope(auth))
+                       only_safeguarding=sg and args["view"] == "safeguarding", schools=self._schools(auth, args))
         return q, args
+
+    def _schools(self, auth: Auth, args: dict[str, str]) -> tuple[str, ...] | None:
+        """The account's schools, narrowed to ?school=ID when that is one of them (never widened)."""
+        scope = self.scope(auth)
+        chosen = args.get("school", "")
+        if chosen and (scope is None or chosen in scope):
+            return (chosen,)
+        return scope
 
     async def queue(self, request: Request, auth: Auth) -> Response:
         q, args = self._query(request, auth)

@@ -276,3 +276,13 @@ async def test_a_school_admin_manages_only_their_schools_accounts(trust):
     it = await trust.login("trust-it")
     page = (await it.get("/admin")).text
     assert "dsl-valley" in page and "trust-dsl" in page
+
+
+async def test_the_queue_narrows_to_one_school_but_never_widens(trust):
+    lead = await trust.login("trust-dsl")
+    page = (await lead.get("/queue?school=valley")).text
+    assert '<option value="valley" selected>Valley Primary</option>' in page
+    assert trust.ids["valley"] in page and trust.ids["sg_valley"] in page and trust.ids["hill"] not in page
+    rev = await trust.login("reviewer-hill")
+    widened = (await rev.get("/queue?school=valley")).text
+    assert trust.ids["valley"] not in widened and trust.ids["hill"] in widened
