@@ -493,6 +493,9 @@ class SchoolEntry(Section):
                                                                          "(the Head); none = no school report")
     directory: Path | None = Field(None, description="this school's people (the [directory] csv columns), read "
                                                      "with [directory] csv as one directory")
+    escalation_contacts: list["EscalationContact"] = Field(
+        default_factory=list, description="this school's escalation tree, in calling order, for its holds; "
+                                          "none = [escalation] contacts")
     policy: list[PolicyRule] = Field(default_factory=list, description="rules tried before [policy] rules for "
                                                                         "this school's copies")
 
@@ -710,6 +713,9 @@ class CasesSection(Section):
             if not heading.strip():
                 raise ValueError("a column heading is empty")
         return value
+
+
+SchoolEntry.model_rebuild()  # escalation_contacts names EscalationContact, defined after it
 
 
 class Settings(Section):

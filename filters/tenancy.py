@@ -134,6 +134,16 @@ def problems(settings: Settings) -> list[tuple[list[Any], str]]:
                             f"domain {domain!r} is in school {other!r} ([schools][{j}]) and school {school.id!r} "
                             f"([schools][{i}]); a domain belongs to one school"))
             owner.setdefault(domain, (i, school.id))
+    for i, school in enumerate(settings.schools):
+        tree = school.escalation_contacts
+        if tree and settings.escalation.enabled:  # the rules [escalation] contacts follow
+            from config.schema import parse_hours
+
+            if len(tree) < 2:
+                out.append((["schools", i, "escalation_contacts"], "the tree needs at least two contacts"))
+            elif not any(parse_hours(c.hours) == () for c in tree):
+                out.append((["schools", i, "escalation_contacts"],
+                            'one contact needs hours = "always" (reachable at any hour)'))
     for i, provider in enumerate(settings.web.sso):
         for group, school_id in provider.school_groups.items():
             if school_id not in seen_ids:

@@ -171,3 +171,56 @@ async def test_the_reviewer_digest_lists_each_school_its_own_holds(trust_gateway
     assert A_PUPIL in bodies[("rev@hillside.sch.uk",)] and B_STAFF not in bodies[("rev@hillside.sch.uk",)]
     assert B_STAFF in bodies[("rev@valley.sch.uk",)] and A_PUPIL not in bodies[("rev@valley.sch.uk",)]
     assert A_PUPIL in bodies[("it@riverside.org.uk",)] and B_STAFF in bodies[("it@riverside.org.uk",)]
+
+
+async def test_a_schools_own_escalation_tree_is_called_for_its_level_5_holds(tmp_path, sink):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gateway.service import Gateway
+
+    trust_tree = [{"name": "Trust on-call", "email": "oncall@riverside.org.uk", "hours": "always"},
+                  {"name": "Trust CEO", "email": "ceo@riverside.org.uk", "hours": "always"}]
+    data = trust_overrides(enabled=True, from_address="schoolgate@riverside.org.uk", sender_notices=False)
+    data["schools"][2]["escalation_contacts"] = [
+        {"name": "Oak DSL", "email": "dsl@oakpark.sch.uk", "hours": "always"},
+        {"name": "Oak Head", "email": "head@oakpark.sch.uk", "hours": "always"}]
+    settings = make_settings(tmp_path, gateway={"listen": "127.0.0.1:0", "next_hop": sink.address},
+                             escalation={"enabled": True, "contacts": trust_tree, "check_seconds": 60}, **data)
+    gateway = Gateway(settings)
+    await gateway.start(web=False)
+    try:
+        gw = RunningGateway(gateway)
+        esc = gateway.escalator
+        esc.clock = lambda: datetime(2026, 11, 28, 2, 0, tzinfo=ZoneInfo("Europe/London")).timestamp()
+        ids = {}
+        for school, rcpt in (("oak", C_PUPIL), ("hillside", A_PUPIL)):
+            raw = make_message("see you saturday, come alone", sender=PARENT, to=rcpt)
+            finding = Finding("MEETING_SECRET", "test", Category.MEETING, Severity.CRITICAL, ("come alone",),
+                              "a secret meeting", level=5)
+            mid = ids[school] = new_message_id()
+            await gw.store.run(lambda: gw.store.add_sync(
+                message_id=mid, raw=raw, mail_from=PARENT, from_header=PARENT, subject="hi", direction="inbound",
+                sender_role="external", client_ip="", sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
+                recipients=[(rcpt, "student", "hold")], findings=[finding], failures=[], school_id=school))
+            await esc.held(mid)
+        assert await wait_for(lambda: len(sink.messages) >= 2)
+        firsts = {m.rcpt_tos[0] for m in sink.messages}
+        assert firsts == {"dsl@oakpark.sch.uk", "oncall@riverside.org.uk"}  # Oak's own tree; Hillside: the trust's
+    finally:
+        await gateway.stop(grace=5)
+
+
+def test_a_schools_escalation_tree_follows_the_trees_rules(tmp_path):
+    from config.loader import ConfigError, load_settings
+
+    site = tmp_path / "trust.toml"
+    site.write_text(TRUST.read_text().replace('head_addresses = ["head@oakpark.sch.uk"]',
+                                              'head_addresses = ["head@oakpark.sch.uk"]\n'
+                                              'escalation_contacts = [{ name = "Oak DSL", email = "dsl@oakpark.sch.uk", '
+                                              'hours = "mon-fri 08:00-17:00" }]')
+                    + '\n[notify]\nfrom_address = "sg@riverside.org.uk"\n[escalation]\nenabled = true\n'
+                    'contacts = [{ name = "A", email = "a@riverside.org.uk" }, { name = "B", email = "b@riverside.org.uk" }]\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(site)
+    assert info.value.problems == [f"{site}: [schools][2].escalation_contacts: the tree needs at least two contacts"]
