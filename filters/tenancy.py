@@ -134,6 +134,11 @@ def problems(settings: Settings) -> list[tuple[list[Any], str]]:
                             f"domain {domain!r} is in school {other!r} ([schools][{j}]) and school {school.id!r} "
                             f"([schools][{i}]); a domain belongs to one school"))
             owner.setdefault(domain, (i, school.id))
+    owned = {d for school in settings.schools for d in school.domains}
+    for domain in settings.school.domains:  # after the fold: what is left came from [school] itself
+        if domain not in owned:
+            out.append((["school", "domains"], f"domain {domain!r} is in no [[schools]] entry: its mail would "
+                                               f"belong to no school; move it to its school's domains"))
     for i, school in enumerate(settings.schools):
         tree = school.escalation_contacts
         if tree and settings.escalation.enabled:  # the rules [escalation] contacts follow

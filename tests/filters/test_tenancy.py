@@ -192,3 +192,12 @@ def test_a_schools_policy_rules_apply_to_its_own_copies_only():
     # a Valley teacher writing out: Valley's copy (the sender's school), so Valley's rule
     out = build_view(raw, Envelope("teacher@valley.sch.uk", ("parent@example.com",)), make_directory(settings))
     assert policy.action_for(finding, out, out.recipients[0])[0] == Action.HOLD
+
+
+def test_a_domain_left_in_school_with_schools_is_a_problem(tmp_path):
+    site = tmp_path / "trust.toml"
+    site.write_text(TRUST.read_text().replace('domains = []', 'domains = ["old.sch.uk"]', 1))
+    with pytest.raises(ConfigError) as info:
+        load_settings(site)
+    assert info.value.problems == [f"{site}: [school] domains: domain 'old.sch.uk' is in no [[schools]] entry: its "
+                                   f"mail would belong to no school; move it to its school's domains"]
