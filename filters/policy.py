@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Iterable, Sequence
 
 from config.schema import PolicyRule, Settings
+from filters.tenancy import Tenancy
 from filters.base import (Action, Category, FilterFailure, Finding, Role, SAFEGUARDING_CATEGORIES,
                           Severity, Verdict)
 from filters.levels import DISCLOSURE, LEVELS, default_level
@@ -83,13 +84,20 @@ def _pupil_matches(rule: PolicyRule, sender: Party, rcpt: Party) -> bool:
 class Policy:
     def __init__(self, settings: Settings) -> None:
         self._rules: Sequence[PolicyRule] = settings.policy.rules
+        # a trust's school overrides ([[schools]] policy): tried first for the copies that school owns
+        self._tenancy = Tenancy.from_settings(settings)
+        self._school_rules = {s.id: tuple(s.policy) for s in settings.schools if s.policy}
         self._defaults = settings.policy.default_actions
         self._reporting = {a.lower() for a in settings.school.reporting_addresses}
         self._incident_categories = frozenset(settings.school.reporting_incident_categories)
 
     def _rule_for(self, finding: Finding, view: MessageView, rcpt: Party) -> PolicyRule | None:
         direction = view.direction_for(rcpt)
-        for rule in self._rules:
+        rules: Sequence[PolicyRule] = self._rules
+        if self._school_rules:
+            owner = self._tenancy.owners(view.envelope.mail_from, view.sender.internal, rcpt.address)[0]
+            rules = (*self._school_rules.get(owner, ()), *self._rules)
+        for rule in rules:
             if rule.code is not None and rule.code != finding.code:
                 continue
             if rule.category is not None and rule.category != finding.category:

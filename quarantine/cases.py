@@ -146,8 +146,12 @@ class Cases:
                           {"status": str(status), "verdict": str(verdict)})
         return self.get_sync(message_id)
 
-    def list_sync(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Every safeguarding hold as a case, newest first, with its alert acknowledgement."""
+    def list_sync(self, status: str | None = None, schools: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Every safeguarding hold as a case, newest first, with its alert acknowledgement;
+        schools: only these schools' (quarantine/access.py scope), None: every school."""
+        from quarantine.store import school_condition
+
+        scoped = school_condition(messages.c.schools, schools) if schools is not None else True
         with self.engine.begin() as conn:
             alerted = select(message_levels.c.message_id).where(message_levels.c.level >= CASE_LEVEL)
             rows = conn.execute(select(messages.c.id, messages.c.received_at, messages.c.categories,
@@ -156,7 +160,7 @@ class Cases:
                                 .select_from(messages.outerjoin(message_levels,
                                                                 message_levels.c.message_id == messages.c.id))
                                 .where(and_(or_(_safeguarding_condition(), messages.c.id.in_(alerted)),
-                                            messages.c.status != "rejected"))
+                                            messages.c.status != "rejected", scoped))
                                 .order_by(messages.c.received_at.desc())).all()
             ids = [r.id for r in rows]
             pupils: dict[str, list[str]] = {}
