@@ -286,3 +286,51 @@ async def test_the_queue_narrows_to_one_school_but_never_widens(trust):
     rev = await trust.login("reviewer-hill")
     widened = (await rev.get("/queue?school=valley")).text
     assert trust.ids["valley"] not in widened and trust.ids["hill"] in widened
+
+
+async def test_sender_lists_a_school_admin_sees_and_edits_only_their_schools(trust):
+    from quarantine.review_store import ReviewStore
+
+    review = ReviewStore(trust.store)
+
+    def seed() -> None:
+        review.set_sender_list_sync("valley-only@example.com", "block", "dsl-valley", "valley's", None, school="valley")
+        review.set_sender_list_sync("@trust-wide.example", "block", "trust-it", "everyone's", None)
+    await trust.store.run(seed)
+    admin = await trust.login("admin-hill")
+    page = (await admin.get("/admin")).text
+    assert "valley-only@example.com" not in page  # another school's entry is not shown
+    assert "trust-wide.example" in page and "whole trust" in page  # the trust's, which covers Hillside, to read
+    csrf = csrf_of(page)
+    added = await admin.post("/admin/senders", data={"csrf": csrf, "action": "add", "address": "pest@example.net",
+                                                     "kind": "block", "reason": "spam"})
+    assert added.status_code == 303
+    entries = {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)}
+    assert ("pest@example.net", "hillside") in entries  # the admin's own school
+    for school, address in (("valley", "valley-only@example.com"), ("", "@trust-wide.example")):
+        gone = await admin.post("/admin/senders", data={"csrf": csrf, "action": "remove", "address": address,
+                                                        "school": school, "reason": "mine now"})
+        assert gone.status_code == 404
+        wider = await admin.post("/admin/senders", data={"csrf": csrf, "action": "add", "address": "x@example.org",
+                                                         "kind": "allow", "school": school, "reason": "x"})
+        assert wider.status_code == 403
+    assert {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)} == entries
+    # a block from a Hillside hold's page is Hillside's
+    dsl = await trust.login("dsl-hill")
+    csrf = await _csrf(dsl)
+    done = await dsl.post(f"/m/{trust.ids['hill']}/act", data={"csrf": csrf, "action": "block", "reason": "spam",
+                                                               "confirm": "yes"})
+    assert done.status_code == 303
+    assert await trust.store.run(review.sender_status_sync, PARENT, "hillside") == "block"
+    assert await trust.store.run(review.sender_status_sync, PARENT, "valley") is None
+    # trust IT sees every entry, and its own are the trust's unless it picks a school
+    it = await trust.login("trust-it")
+    page = (await it.get("/admin")).text
+    assert "valley-only@example.com" in page and "pest@example.net" in page
+    csrf = csrf_of(page)
+    assert (await it.post("/admin/senders", data={"csrf": csrf, "action": "add", "address": "@all.example",
+                                                  "kind": "block", "reason": "trust"})).status_code == 303
+    assert (await it.post("/admin/senders", data={"csrf": csrf, "action": "remove", "address": "pest@example.net",
+                                                  "school": "hillside", "reason": "tidy"})).status_code == 303
+    entries = {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)}
+    assert ("@all.example", "") in entries and ("pest@example.net", "hillside") not in entries
