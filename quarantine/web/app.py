@@ -1130,11 +1130,13 @@ class ReviewApp:
 
     async def annual_review(self, request: Request, auth: Auth) -> Response:
         """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
-        if self.scope(auth) is not None:  # trust-wide figures: not for one school's account (docs/trust.md)
-            return self.error(request, auth, 403, "Not for your role", "The annual review pack covers the whole "
-                              "trust; your school's figures are in its report.")
+        # a school's account: its schools' pack; trust-wide roles (and a single school): the whole gateway's
+        scope = self.scope(auth)
+        if scope is not None and not scope:
+            return self.error(request, auth, 403, "No school on your account",
+                              "The annual review pack covers your school; your account has none yet.")
         from quarantine.annual_review import gather_pack_sync, render_pack_pdf, school_year
-        from quarantine.report_data import custom_period
+        from quarantine.report_data import custom_period, gather_schools_sync
         from quarantine.reports import build_report, local_now
 
         now = local_now(self.settings)
@@ -1142,10 +1144,17 @@ class ReviewApp:
         first, last = school_year(now.date())
         if year:
             first, last = first.replace(year=year), min(now.date(), last.replace(year=year + 1))
-        data = await build_report(self.settings, self.store, custom_period(first, last, now.tzinfo), now=now)
-        pack = await self.db(gather_pack_sync, self.review, self.users, data, list(self.settings.filters.chain))
+        period = custom_period(first, last, now.tzinfo)
+        if scope is None:
+            data = await build_report(self.settings, self.store, period, now=now)
+        else:
+            names = " and ".join(self.tenancy.name_of(s) for s in scope)
+            data = await self.db(lambda: gather_schools_sync(self.store.engine, period, scope, school=names, now=now))
+        pack = await self.db(gather_pack_sync, self.review, self.users, data, list(self.settings.filters.chain),
+                             scope)
         body = await asyncio.get_running_loop().run_in_executor(None, render_pack_pdf, pack)
-        await self.db(self.review.audit, auth.user.name, "annual_review_export", None, "", {"period": data.period.label})
+        await self.db(self.review.audit, auth.user.name, "annual_review_export", None, "",
+                      {"period": data.period.label, "schools": list(scope or ["*"])})
         return Response(body, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="annual-review-{first:%Y}.pdf"'})
 

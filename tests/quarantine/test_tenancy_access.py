@@ -198,7 +198,6 @@ async def test_reports_a_school_head_gets_their_school_the_trust_gets_the_compar
     held = next(r for r in rows if r["metric"] == "held")
     assert held["value"] == "2"
     assert (await head.get("/trust-report?period=week&current=1")).text.count("Valley") == 0
-    assert (await head.get("/annual-review.pdf")).status_code == 403
 
     ceo = await trust.login("trust-ceo")
     report = await ceo.get("/trust-report?period=week&current=1")
@@ -334,3 +333,38 @@ async def test_sender_lists_a_school_admin_sees_and_edits_only_their_schools(tru
                                                   "school": "hillside", "reason": "tidy"})).status_code == 303
     entries = {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)}
     assert ("@all.example", "") in entries and ("pest@example.net", "hillside") not in entries
+
+
+def _pdf_text(pdf: bytes, tmp_path, name: str) -> str:
+    import shutil
+    import subprocess
+
+    assert shutil.which("pdftotext"), "pdftotext (poppler-utils) is installed by scripts/setup --test"
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    return " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
+
+
+async def test_the_annual_review_pack_is_a_schools_for_its_accounts_and_the_trusts_for_trust_roles(trust, tmp_path):
+    from quarantine.cases import Cases
+    from quarantine.review_store import ReviewStore
+
+    review = ReviewStore(trust.store)
+    await trust.store.run(lambda: Cases(review).update_sync(trust.ids["sg_valley"], "dsl-valley", status="closed",
+                                                            verdict="false_positive", action_taken="", outcome=""))
+    head = await trust.login("head-hill")
+    pdf = await head.get("/annual-review.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    hill = _pdf_text(pdf.content, tmp_path, "hill")
+    assert "Hillside Academy: annual review of filtering and monitoring" in hill
+    assert "1 incident (" in hill  # Hillside's safeguarding hold, not Valley's
+    assert "Riverside" not in hill and "Valley" not in hill
+    assert "false positive" not in hill  # Valley's DSL's mark is Valley's
+    for private in (A_PUPIL, B_STAFF, PARENT, SG_SUBJECT, SG_BODY):
+        assert private not in hill
+    ceo = await trust.login("trust-ceo")
+    whole = _pdf_text((await ceo.get("/annual-review.pdf")).content, tmp_path, "trust")
+    assert "Riverside Learning Trust: annual review" in whole and "2 incidents (" in whole
+    assert "false positive 1" in whole
+    audit = await trust.store.run(lambda: review.audit_query_sync(action="annual_review_export"))
+    assert sorted(r["detail"]["schools"] for r in audit[0]) == [["*"], ["hillside"]]
