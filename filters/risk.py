@@ -30,7 +30,6 @@ from filters.base import Category, FilterContext, FilterOptions, Finding, Role, 
 from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, prepare, shipped_model
-from filters.text.sources import message_texts
 
 # label -> (code, category). Codes are stable contract (reports and audit use them).
 CODES: dict[str, tuple[str, Category]] = {
@@ -204,19 +203,20 @@ class RiskFilter:
         return []
 
     async def check(self, view: MessageView) -> Sequence[Finding]:
-        texts = message_texts(view, self._options.max_chars)
+        texts = view.analysis.texts(self._options.max_chars)  # shared: filters/text/analysis.py
         if not texts:
             return []
         roles = tuple(r.role for r in view.recipients)
         # Hashing and scoring are CPU work: off the event loop.
         return await asyncio.get_running_loop().run_in_executor(
-            None, self.analyse, texts, view.sender.role, roles)
+            None, self.analyse, texts, view.sender.role, roles, view.analysis.sentence_spans)
 
     # -- the work, synchronous (runs in an executor; also used by the bench) --
 
     def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL,
-                recipient_roles: Sequence[Role] = ()) -> list[Finding]:
-        split = [(text, sentence_split.spans(text)) for text in texts]
+                recipient_roles: Sequence[Role] = (), spans=sentence_split.spans) -> list[Finding]:
+        """spans: text -> its sentence spans (the message's shared analysis, from check())."""
+        split = [(text, list(spans(text))) for text in texts]
         split = [(text, found) for text, found in split if found]
         if not split:
             return []
