@@ -69,6 +69,9 @@ async def measure(args, work: Path) -> None:
     try:
         config = site_config(work, free_port(), free_port(), clamd.address, 1, "chain_cost",
                              dns_address=dns.address)
+        if args.clamd_pool is not None:  # [virus] connection_pool (default 4)
+            config.write_text(config.read_text().replace(
+                "[virus]\n", f"[virus]\nconnection_pool = {args.clamd_pool}\n", 1), encoding="utf-8")
         settings = load_settings(config)
         store = await open_store(settings).open()
         started = time.process_time()
@@ -140,6 +143,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--per-filter", action="store_true", help="each filter's check() alone, CPU per message")
     parser.add_argument("--concurrency", type=int, default=1, help="scans at once (the server: scan_concurrency 4)")
+    parser.add_argument("--clamd-pool", type=int, help="[virus] connection_pool (0: a connection per scan)")
     parser.add_argument("--threads", type=int, help="the default executor's threads (default: asyncio's)")
     parser.add_argument("--inline", action="store_true", help="executor work in the event loop's thread")
     parser.add_argument("--profile", type=Path, help="cProfile the measured scans into this pstats file")
