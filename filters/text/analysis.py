@@ -34,7 +34,7 @@ class TextAnalysis:
     """Lazily computed text of one message. Each method is a pure function of the view's
     text (and its arguments); results are kept for the life of the message only."""
 
-    __slots__ = ("_view", "_memo", "_lock")
+    __slots__ = ("_view", "_memo", "_lock", "__weakref__")
 
     def __init__(self, view: "MessageView") -> None:
         # a weak reference: the view owns its analysis, not the other way round, so a
