@@ -92,7 +92,8 @@ async def measure(args, work: Path) -> None:
             # process CPU time as the profiler's clock: time waiting on clamd or SQLite is not counted
             profiler = cProfile.Profile(time.process_time) if args.profile else None
             per_round = []
-            for _ in range(args.rounds):
+            # --count 0: build, warm up and stop (callgrind's baseline: N scans minus none)
+            for _ in range(args.rounds if args.count else 0):
                 clamd_before = cpu_seconds([clamd.process.pid])
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 if profiler:
@@ -112,12 +113,13 @@ async def measure(args, work: Path) -> None:
                 per_round.append(cpu)
                 print(f"  {args.count} scans: {1000 * cpu:6.2f} ms CPU/msg (process), wall {1000 * wall:6.2f} ms, "
                       f"clamd {clamd_ms:.2f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
-            print(f"  median {1000 * statistics.median(per_round):.2f} ms CPU/msg")
+            if per_round:
+                print(f"  median {1000 * statistics.median(per_round):.2f} ms CPU/msg")
             if profiler:
                 out = args.profile.with_name(f"{args.profile.stem}-{label}{args.profile.suffix}")
                 profiler.dump_stats(str(out))
                 print(f"  profile: {out}")
-            if args.per_filter:
+            if args.per_filter and args.count:
                 view = scanner.build_view(sample.data, envelope)
                 cpu0 = time.process_time()
                 for _ in range(args.count):
