@@ -1,11 +1,12 @@
 """Chain-letter filter quality: recall, hard-negative pass rate, false holds on ham, ms per message.
 
-Run: nice -n 19 .venv/bin/python bench/chain_letter_quality.py [--split dev|test] [--show-misses] [--show-fp]
+Run: nice -n 15 .venv/bin/python bench/chain_letter_quality.py [--split train|dev|test] [--show-misses] [--show-fp]
 
 Sets: ../shared/corpora/snopes-urban-legends-hoaxes (each row sent as a
 pupil's "FW:" to three classmates, held = the policy holds it for the
-CHAIN_LETTER finding; `--split train` for tuning, `test` to report; never
-shipped), ../shared/corpora/chain-letters-spamassassin (21 pyramid positives,
+CHAIN_LETTER finding; `--split train` for tuning, `--split dev --fold K` for
+fold K of train carved out (with a model trained `--hold-out K`), `test` to
+report; never shipped), ../shared/corpora/chain-letters-spamassassin (21 pyramid positives,
 18 hard negatives; it has no split and is report-only), the SpamAssassin
 public-corpus sample's ham (`--split dev`/`train` tunes, `test` reports), and
 the school-style fixtures in tests/data/chain_letters/{positive,negative}.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -46,6 +48,24 @@ def corpora_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return CORPORA
+
+
+# The dev split carved from the tuning data: variants of one legend (same title) and one
+# ham file always fall in the same of FOLDS folds; `--split dev --fold K` measures fold K,
+# and bench/train_chain_letter_model.py --hold-out K trains a model that never saw it.
+FOLDS = 5
+
+
+def fold_of(group: str) -> int:
+    return int(hashlib.sha256(group.encode()).hexdigest(), 16) % FOLDS
+
+
+def snopes_group(row: dict) -> str:
+    return "snopes:" + " ".join(row["title"].lower().split())
+
+
+def ham_group(row: dict) -> str:
+    return "ham:" + row["path"]
 
 
 def pupil_forward(text: str) -> bytes:
@@ -135,7 +155,10 @@ def report(name: str, results: list[tuple[Path, float, str]], want_hit: bool, sh
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("train", "dev", "test"), default="test",
-                        help="train/dev: the tuning halves (snopes train, SpamAssassin dev); test: report")
+                        help="train: the tuning halves (snopes train, SpamAssassin ham dev); dev: fold --fold "
+                             "of them (measure it with a model trained --hold-out that fold); test: report")
+    parser.add_argument("--fold", type=int, default=0, choices=range(FOLDS),
+                        help="with --split dev: which carved-out fold (default 0)")
     parser.add_argument("--only", choices=("snopes", "spamassassin", "ham", "fixtures"), action="append",
                         help="run only these sets (repeatable)")
     parser.add_argument("--show-held", action="store_true", help="list snopes rows held that do not ask to be forwarded")
@@ -145,7 +168,7 @@ async def main() -> None:
                         help='[chain_letter] overrides, e.g. \'{"weights": {"fear": 1.5}, "threshold": 4.5}\'')
     parser.add_argument("--no-library", action="store_true",
                         help="no known-letter library (measure the cue model alone, e.g. on snopes train, "
-                             "whose fingerprints are in the library)")
+                             "whose fingerprints are in the library; implied by --split dev)")
     parser.add_argument("--cost", type=int, default=0, metavar="PASSES",
                         help="also time the scoring (assess_text) over the ham split, best of PASSES per "
                              "message: steadier than one pass on a shared machine; run it on two trees to compare")
@@ -153,7 +176,7 @@ async def main() -> None:
 
     # only this filter: the others' options (and imports) are not needed here
     options = json.loads(args.options)
-    if args.no_library:
+    if args.no_library or args.split == "dev":  # the library holds every train hoax's fingerprint
         options.update(library_dir="__none__", extra_library_dirs=[])
     settings = make_settings(filters={"chain": ["chain_letter"]}, chain_letter=options)
     directory = Directory(None, {}, (SCHOOL_DOMAIN,))
@@ -164,19 +187,22 @@ async def main() -> None:
     corpora = corpora_dir()
     ham_split = "dev" if args.split in ("train", "dev") else "test"
     snopes_split = "train" if args.split in ("train", "dev") else "test"
+    split_name = f"dev fold {args.fold}" if args.split == "dev" else snopes_split
 
     snopes_csv = corpora / "snopes-urban-legends-hoaxes" / "snopes_legends.csv"
     if "snopes" in only and snopes_csv.is_file():
         with open(snopes_csv, newline="", encoding="utf-8") as handle:
             rows = [r for r in csv.DictReader(handle) if r["split"] == snopes_split]
+        if args.split == "dev":
+            rows = [r for r in rows if fold_of(snopes_group(r)) == args.fold]
         asks = [r for r in rows if r["asks_to_forward_checked"] == "1"]
         results = await run_snopes(flt, policy, directory, rows, timings)
         by_title = {id(r): res for r, res in zip(rows, results)}
-        report_snopes(f"snopes {snopes_split}: asks to forward (checked)", [by_title[id(r)] for r in asks],
+        report_snopes(f"snopes {split_name}: asks to forward (checked)", [by_title[id(r)] for r in asks],
                       args.show_misses)
         checked_no = [by_title[id(r)] for r in rows if r["asks_to_forward_checked"] == "0"]
-        report_snopes(f"snopes {snopes_split}: checked, does not ask", checked_no, args.show_held, want=False)
-        report_snopes(f"snopes {snopes_split}: all rows (report only)", results, False)
+        report_snopes(f"snopes {split_name}: checked, does not ask", checked_no, args.show_held, want=False)
+        report_snopes(f"snopes {split_name}: all rows (report only)", results, False)
     elif "snopes" in only:
         print(f"skipped: {snopes_csv} not found")
 
@@ -197,6 +223,8 @@ async def main() -> None:
     elif sample_dir.is_dir():
         with open(sample_dir / "index.csv", newline="") as handle:
             rows = [r for r in csv.DictReader(handle) if r["label"] == "ham" and r["split"] == ham_split]
+        if args.split == "dev":
+            rows = [r for r in rows if fold_of(ham_group(r)) == args.fold]
         ham_timings: list[float] = []
         ham = await run_set(flt, directory, [sample_dir / r["path"] for r in rows], ham_timings)
         timings.extend(ham_timings)

@@ -124,10 +124,19 @@ async def replay(port: int, cases: list[tuple[str, bytes]], sessions: int) -> di
     return replies
 
 
+def quarantine_path(config: Path) -> Path:
+    """Where the site config puts the quarantine (bench/throughput.py names it per server)."""
+    import tomllib
+
+    return Path(tomllib.loads(config.read_text())["quarantine"]["path"])
+
+
 def quarantined(path: Path) -> dict[int, str]:
     """Message number -> status of what the quarantine holds (held, rejected copies ...)."""
     from quarantine.store import QuarantineStore
 
+    if not (path / "index.sqlite3").exists():  # opening would make an empty one: every hold "lost"
+        raise SystemExit(f"no quarantine index at {path}")
     store = QuarantineStore(path).open_sync()
     try:
         out = {}
@@ -166,7 +175,7 @@ def main() -> int:
         clamd.stop()
     delivered = sink.numbers()
     sink.stop()
-    held = quarantined(work / "quarantine")
+    held = quarantined(quarantine_path(config))
     report(cases, replies, delivered, held, elapsed, args.sessions)
     if args.keep:
         print(f"work directory kept: {work}")

@@ -3,6 +3,10 @@
     nice -n 19 .venv/bin/python bench/risk_quality.py          # held-out test splits (report these)
     nice -n 19 .venv/bin/python bench/risk_quality.py --dev    # training splits (tune on these only)
 
+--dev reads only the validation carve-out of the training splits, the rows
+bench/train_risk_model.py holds back (same hash): scoring the rows the model was
+fitted on would measure its memory, not its reading.
+
 Each text is sent as a pupil's mail to an external friend (SpamAssassin ham: as
 received, inbound to a pupil and a member of staff) through the Scanner built
 from the shipped config, less the virus filter (it needs a running clamd).
@@ -45,13 +49,16 @@ FRIEND = "friend@example.org"
 csv.field_size_limit(10_000_000)
 
 
-def scanner(without: tuple[str, ...] = ()) -> Scanner:
+def scanner(without: tuple[str, ...] = (), risk: dict | None = None) -> Scanner:
     shipped = load_settings()
     chain = [name for name in shipped.filters.chain if name != "virus" and name not in without]
-    settings = load_settings(overrides={
+    overrides = {
         "school": {"domains": [SCHOOL, f"pupils.{SCHOOL}"]},
         "directory": {"domain_roles": {f"pupils.{SCHOOL}": "student", SCHOOL: "staff"}},
-        "filters": {"chain": chain}})
+        "filters": {"chain": chain}}
+    if risk:
+        overrides["risk"] = risk
+    settings = load_settings(overrides=overrides)
     return Scanner(settings)
 
 
@@ -80,16 +87,29 @@ def rate(flags: list[bool]) -> str:
 
 # -- the sets --
 
+def _held_back(key: str, share: float) -> bool:
+    """bench/train_risk_model.py's validation carve-out (the same hash)."""
+    from bench import train_risk_model
+    return train_risk_model._validation(key, share)
+
+
 def reddit(split: str) -> list[tuple[str, bool]]:
+    from bench import train_risk_model
     with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
               encoding="utf-8") as handle:
-        return [(r["text"], r["class"] == "suicide") for r in csv.DictReader(handle) if r["split"] == split]
+        rows = [(r["text"], r["class"] == "suicide") for r in csv.DictReader(handle) if r["split"] == split]
+    if split == "train":
+        rows = [(t, g) for t, g in rows if _held_back(t.strip().lower(), train_risk_model.VALIDATION_SHARE)]
+    return rows
 
 
 def cssrs(split: str) -> list[tuple[str, str]]:
     base = CORPORA / "cssrs-reddit-suicide-gaur"
+    from bench import train_risk_model
     with open(base / "split.csv", encoding="utf-8") as handle:
         wanted = {r["User"] for r in csv.DictReader(handle) if r["split"] == split}
+    if split == "train":
+        wanted = {u for u in wanted if _held_back(f"cssrs:{u}", train_risk_model.CSSRS_VALIDATION_SHARE)}
     users = []
     with open(base / "500_Reddit_users_posts_labels.csv", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
@@ -108,14 +128,24 @@ def hatecheck() -> list[tuple[str, str]]:
         return [(r["test_case"], r["functionality"]) for r in csv.DictReader(handle)]
 
 
-def ham(split: str) -> list[bytes]:
+def ham(split: str, held_back: bool = False) -> list[bytes]:
+    """The ham of a split; `held_back`: only what the training held back of it (dev)."""
+    from bench import train_risk_model
+    from filters.directory import Directory
+    from filters.message import Envelope as Env, build_view
     base = CORPORA / "spamassassin-public-corpus-sample"
     out = []
     with open(base / "index.csv", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
             if r["split"] == split and r["label"] == "ham":
                 raw = (base / r["path"]).read_bytes()
-                out.append(raw.split(b"\n", 1)[1] if raw.startswith(b"From ") else raw)
+                raw = raw.split(b"\n", 1)[1] if raw.startswith(b"From ") else raw
+                if held_back:  # the training's key: the text it read (train_risk_model.spamassassin)
+                    view = build_view(raw, Env("a@example.org", ("b@example.org",)), Directory(None, {}, ()))
+                    text = "\n\n".join(t for t in [view.subject, *(p.text for p in view.text_parts)] if t)
+                    if not _held_back(text.strip().lower(), train_risk_model.HAM_VALIDATION_SHARE):
+                        continue
+                out.append(raw)
     return out
 
 
@@ -163,8 +193,8 @@ async def report_hatecheck(scan: Scanner) -> None:
     print(f"  hateful flagged {rate([bool(v.findings) for v in hateful])}")
 
 
-async def report_ham(scan: Scanner, split: str) -> None:
-    messages = ham(split)
+async def report_ham(scan: Scanner, split: str, held_back: bool = False) -> None:
+    messages = ham(split, held_back)
     envelope = Envelope("sender@example.org", (PUPIL, STAFF), "192.0.2.1", "bench")
     held = Counter()
     safeguarding = 0
@@ -235,9 +265,10 @@ def report_offensive(scan: Scanner, better_profanity: bool = True, skip: tuple[s
             print(f"  {label} | {system:26} {p:6.3f} {r:6.3f} {f1:6.3f}")
 
 
-def cost(split: str) -> None:
-    """CPU ms the risk filter adds per 5 KB message of fresh ham text (process time, one thread)."""
-    flt = RiskFilter(Options(), FilterContext(settings=None, directory=None))
+def cost(split: str, risk: dict | None = None) -> None:
+    """CPU ms the risk filter adds per 5 KB message of fresh ham text (process time, one thread),
+    written by a pupil: every path runs (sentence windows and the whole-text model)."""
+    flt = RiskFilter(Options(**(risk or {})), FilterContext(settings=None, directory=None))
     texts = []
     for raw in ham(split)[:300]:
         body = raw.split(b"\n\n", 1)[-1].decode("latin-1")
@@ -263,17 +294,31 @@ async def main() -> None:
     parser.add_argument("--skip-set", action="append", default=[], help="an offensive set to leave out, by name")
     parser.add_argument("--without-risk", action="store_true",
                         help="the shipped chain less the risk filter: the baseline it adds to")
+    parser.add_argument("--model", type=Path, help="another risk model artifact (bench/train_risk_model.py --out)")
+    parser.add_argument("--no-whole-text", action="store_true", help="the risk filter without its whole-text path")
+    parser.add_argument("--no-gate", action="store_true",
+                        help="the whole-text model on every text, not only past its gate (to see the gate loses nothing)")
     args = parser.parse_args()
+    risk_options: dict = {}
+    if args.model:
+        risk_options["model_path"] = str(args.model)
+    if args.no_whole_text:
+        risk_options["whole_text"] = False
+    if args.no_gate:
+        risk_options["whole_text_gate"] = False
     if not CORPORA.is_dir():
         sys.exit(f"corpora not found at {CORPORA}")
     split = "train" if args.dev else "test"
     only = set(args.only or ["reddit", "cssrs", "hatecheck", "ham", "offensive", "cost"])
-    scan = scanner(("risk",) if args.without_risk else ())
+    scan = scanner(("risk",) if args.without_risk else (), risk_options)
     risk = next((f for f, _ in scan.filters if f.name == "risk"), None)
     print(f"chain: {', '.join(scan.settings.filters.chain)}"
-          + (f"; risk thresholds: {', '.join(f'{k} {v:.3f}' for k, v in risk.thresholds.items())}" if risk else ""))
+          + (f"; risk thresholds: {', '.join(f'{k} {v:.3f}' for k, v in risk.thresholds.items())}" if risk else "")
+          + (f"; whole text: {', '.join(f'{k} {v:.3f}' for k, v in risk.text_thresholds.items())}"
+             if risk and getattr(risk, "text_thresholds", None) else ""))
     if "reddit" in only:
-        print(f"reddit-suicidewatch-teenagers {split} (pupil -> external friend):")
+        print(f"reddit-suicidewatch-teenagers {split}{' (held back by the training)' if args.dev else ''}"
+              " (pupil -> external friend):")
         await report_reddit(scan, split)
     if "cssrs" in only:
         print(f"cssrs-reddit-suicide-gaur {split} users (each user's posts as one message):")
@@ -283,13 +328,14 @@ async def main() -> None:
         await report_hatecheck(scan)
     if "ham" in only:
         ham_split = "dev" if args.dev else "test"
-        print(f"SpamAssassin ham {ham_split} (inbound to a pupil and a member of staff):")
-        await report_ham(scan, ham_split)
+        print(f"SpamAssassin ham {ham_split}{' (held back by the training)' if args.dev else ''}"
+              " (inbound to a pupil and a member of staff):")
+        await report_ham(scan, ham_split, args.dev)
     if "offensive" in only and not args.dev:
         print("offensive held-out sets, F1 of any finding (pupil -> external friend):")
         report_offensive(scan, not args.no_better_profanity, tuple(args.skip_set))
     if "cost" in only and not args.without_risk:
-        cost("dev" if args.dev else "test")
+        cost("dev" if args.dev else "test", risk_options)
     await scan.close()
 
 

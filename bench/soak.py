@@ -283,7 +283,7 @@ def main() -> int:
         if args.max_seconds is not None:  # half way through what was actually handled
             half = injected // 2
             rss["middle"] = min(rss.get("series", [(0, 0.0)]), key=lambda pr: abs(pr[0] - half))[1]
-        report(work, args, injected + 2 * len(specs), errors, left, seconds, rss, sink)
+        report(work, config, args, injected + 2 * len(specs), errors, left, seconds, rss, sink)
         return 0
     finally:
         if etc is not None:
@@ -333,8 +333,8 @@ def _drain(etc: Path, timeout: float, tick=lambda: None) -> int:
     return queued(etc)
 
 
-def report(work: Path, args, injected: int, errors: list[str], left: int, seconds: float, rss: dict,
-           sink: CountingSink) -> None:
+def report(work: Path, config: Path, args, injected: int, errors: list[str], left: int, seconds: float,
+           rss: dict, sink: CountingSink) -> None:
     replies: collections.Counter[str] = collections.Counter()
     actions: collections.Counter[str] = collections.Counter()
     for line in (work / "schoolgate.log").read_text(errors="replace").splitlines():
@@ -358,15 +358,20 @@ def report(work: Path, args, injected: int, errors: list[str], left: int, second
             final[queue_id].add(status)
     sent = sum(1 for s in final.values() if "sent" in s and "bounced" not in s)
     bounced = sum(1 for s in final.values() if "bounced" in s)
-    with sqlite3.connect(work / "quarantine" / "index.sqlite3") as db:
-        held = db.execute("SELECT COUNT(*) FROM messages WHERE status = 'held'").fetchone()[0]
+    import tomllib
+
+    index = Path(tomllib.loads(config.read_text())["quarantine"]["path"]) / "index.sqlite3"
+    held: int | str = f"? (no {index})"
+    if index.exists():  # sqlite3.connect would make an empty one
+        with sqlite3.connect(index) as db:
+            held = db.execute("SELECT COUNT(*) FROM messages WHERE status = 'held'").fetchone()[0]
     lost = injected - sent - bounced - left
-    print(f"\nsoak: {injected} messages (incl. warm-up) via Postfix in {seconds:.0f}s "
+    print(f"\nschoolgate RSS MB: start {rss['start']:.0f}, middle {rss.get('middle', 0):.0f}, "
+          f"end {rss['end']:.0f} (peak {rss.get('peak', 0):.0f})", flush=True)
+    print(f"soak: {injected} messages (incl. warm-up) via Postfix in {seconds:.0f}s "
           f"({injected / seconds:.1f} msg/s); smtp-source errors: {len(errors)}")
     for e in errors[:5]:
         print(f"  {e}")
-    print(f"schoolgate RSS MB: start {rss['start']:.0f}, middle {rss.get('middle', 0):.0f}, "
-          f"end {rss['end']:.0f} (peak {rss.get('peak', 0):.0f})")
     print(f"schoolgate replies to DATA by class: {dict(sorted(replies.items()))}; "
           f"recipient actions: {dict(sorted(actions.items()))}")
     print(f"postfix: {sent} messages sent, {bounced} bounced, {left} still queued; statuses per recipient "

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from filters.directory import Directory  # noqa: E402
 from filters.message import Envelope, build_view  # noqa: E402
 from filters.text import sentences  # noqa: E402
-from filters.text.model import RiskModel, Vocabulary, _sigmoid  # noqa: E402
+from filters.text.model import RiskModel, Vocabulary, WholeText, _sigmoid, char_matrix  # noqa: E402
 
 # ../shared/corpora beside the checkout (a worktree sits one level deeper)
 CORPORA = next((p / "shared" / "corpora" for p in ROOT.parents if (p / "shared" / "corpora").is_dir()),
@@ -71,6 +71,20 @@ WHOLE_TEXT = False
 MIN_DF = 2
 MIN_DF_BIGRAM = 3
 RADIUS = 2
+# The whole-text model (hashed character 3-5-grams of the whole text, beside the windows):
+# on the validation carve-out, r/SuicideWatch against r/teenagers, it ranked posts better
+# than the windows (AUC 0.955-0.958 against 0.947) and word n-grams of the whole text
+# (0.945-0.949); words and characters together were no better than characters alone.
+# 2^18 buckets: 2^20 measured no better and is four times the artifact.
+# C-SSRS train users' whole histories (Supportive 0; Ideation, Behavior, Attempt 1) are rows
+# of the whole-text model only: on validation they took Supportive users flagged from 0.321
+# to 0.143 at the same r/SuicideWatch recall (0.682), C-SSRS users at risk 0.719 -> 0.688.
+# (The word model was measured worse with at-risk users' posts: CSSRS_POSITIVES.)
+TEXT_MODEL_LABELS = ("self_harm",)
+TEXT_ONLY_SOURCES = frozenset({"cssrs_user"})
+MAX_TEXT_TRAIN_CHARS = 20_000  # a C-SSRS history is long; its drift is the point
+CHAR_BITS = 18
+TEXT_C = 4.0
 csv.field_size_limit(10_000_000)
 
 # Threshold constraints on the validation carve-out (false flags on ordinary
@@ -146,8 +160,11 @@ def cssrs() -> list[Row]:
             labels = {"self_harm": positive, **_zero("grooming")}
             if _validation(f"cssrs:{r['User']}", CSSRS_VALIDATION_SHARE):
                 rows.append(Row("\n\n".join(posts), labels, "cssrs_valid"))
-            elif CSSRS_POSITIVES or not positive:
+                continue
+            if CSSRS_POSITIVES or not positive:
                 rows.extend(Row(p, labels, "cssrs", CSSRS_WEIGHT) for p in posts)
+            # the whole history, for the whole-text model only (TEXT_ONLY_SOURCES)
+            rows.append(Row("\n\n".join(posts), {"self_harm": positive}, "cssrs_user"))
     return rows
 
 
@@ -356,6 +373,42 @@ def choose_threshold(label: str, prob: np.ndarray, gold: np.ndarray,
     return best[1], best[2], best[0]
 
 
+def choose_pair(window: np.ndarray, text: np.ndarray, gold: np.ndarray, sources: np.ndarray,
+                budget: float) -> tuple[float, float, str]:
+    """Thresholds for the windows and the whole text together (a text is flagged when either
+    reaches its own): the pair with the best recall whose false flags, either way, stay within
+    `budget` of validation r/teenagers posts and MAX_HAM_FPR of validation ham. The window's
+    threshold is tried from where it alone spends the whole budget up to where it spends none."""
+    positives = gold == 1
+    best = (-1.0, 1.0, 1.0, "")
+    for name_budget in np.linspace(0, budget, 11):
+        limits_w = []
+        for name, share in (("teen", name_budget), ("ham", min(MAX_HAM_FPR, name_budget))):
+            chosen = (gold == 0) & (sources == name)
+            limits_w.append(np.quantile(window[chosen], 1 - share, method="higher") + 1e-4
+                            if share > 0 else window[chosen].max() + 1e-4)
+        tw = float(max(limits_w))
+        by_window = window >= tw
+        limits_t = []
+        for name, share in (("teen", budget), ("ham", MAX_HAM_FPR)):
+            chosen = (gold == 0) & (sources == name)
+            allowed = int(np.floor(share * chosen.sum())) - int((by_window & chosen).sum())
+            if allowed < 0:  # the window alone is over budget here: the text may add nothing
+                allowed = 0
+            rest = np.sort(text[chosen & ~by_window])[::-1]
+            limits_t.append(float(rest[max(0, allowed)]) + 1e-4 if allowed < len(rest) else 0.0)
+        tt = max(limits_t)
+        flagged = by_window | (text >= tt)
+        recall = float((flagged & positives).mean() / max(1e-9, positives.mean()))
+        if recall > best[0]:
+            teen = flagged[(sources == "teen") & ~positives].mean()
+            ham = flagged[sources == "ham"].mean()
+            best = (recall, tw, tt, f"window {tw:.3f} or whole text {tt:.3f}: R {recall:.3f} "
+                                    f"(window alone {float((by_window & positives).sum() / positives.sum()):.3f}), "
+                                    f"teen {teen:.4f}, ham {ham:.4f}")
+    return best[1], best[2], best[3]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -381,13 +434,15 @@ def main() -> None:
         if key in seen or not key:
             continue
         seen.add(key)
-        if row.source in ("examples", "cssrs"):
+        if row.source in ("examples", "cssrs", *TEXT_ONLY_SOURCES):
             train.append(row)
         elif row.source == "cssrs_valid":
             valid.append(row)
         else:
             share = HAM_VALIDATION_SHARE if row.source == "ham" else VALIDATION_SHARE
             (valid if _validation(key, share) else train).append(row)
+    text_train = train
+    train = [r for r in train if r.source not in TEXT_ONLY_SOURCES]
     texts = [r.text[:MAX_TRAIN_CHARS] for r in train]
     vocabulary = Vocabulary.build(texts, MIN_DF, MIN_DF_BIGRAM)
     x_train = vocabulary.matrix(texts)
@@ -404,6 +459,20 @@ def main() -> None:
         coef[index] = fit.coef_[0]
         intercept[index] = fit.intercept_[0]
         print(f"  {label:15} fitted on {known.sum():6} rows, {y.sum():5} positive")
+    # the whole-text model, on the same rows as each of its labels
+    x_chars = char_matrix([r.text[:MAX_TEXT_TRAIN_CHARS if r.source in TEXT_ONLY_SOURCES else MAX_TRAIN_CHARS]
+                           for r in text_train], CHAR_BITS)
+    text_coef = np.zeros((len(TEXT_MODEL_LABELS), 1 << CHAR_BITS), dtype=np.float32)
+    text_intercept = np.zeros(len(TEXT_MODEL_LABELS), dtype=np.float32)
+    for index, label in enumerate(TEXT_MODEL_LABELS):
+        known = np.array([label in r.labels for r in text_train])
+        y = np.array([r.labels.get(label, 0) for r in text_train])[known]
+        weights = np.array([r.weight for r in text_train])[known]
+        fit = LogisticRegression(C=TEXT_C, solver="liblinear", class_weight="balanced", random_state=SEED,
+                                 max_iter=200).fit(x_chars[known], y, sample_weight=weights)
+        text_coef[index] = fit.coef_[0]
+        text_intercept[index] = fit.intercept_[0]
+        print(f"  {label:15} whole-text model fitted on {known.sum():6} rows")
     neutral = np.tile([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], (len(LABELS), 1))
     model = RiskModel(LABELS, vocabulary, coef, intercept, neutral, np.full(len(LABELS), 0.5), radius=RADIUS)
     best_w, best_s, whole, parts = validation_parts(model, [r.text for r in valid])
@@ -456,11 +525,47 @@ def main() -> None:
         thresholds.append(threshold)
         report[label] = f"{name}, threshold {threshold:.3f}: {summary}"
         print(f"  {label:15} chosen: {report[label]}")
+    # the whole-text model's calibration and the windows' and whole text's thresholds together
+    text_raw = (char_matrix([r.text for r in valid], CHAR_BITS) @ text_coef.astype(np.float16).astype(np.float32).T
+                + text_intercept)
+    calibration, text_thresholds, gates = [], [], []
+    for index, label in enumerate(TEXT_MODEL_LABELS):
+        column = LABELS.index(label)
+        known = np.array([label in r.labels for r in valid])
+        gold = np.array([r.labels.get(label, 0) for r in valid])
+        a, b = platt(text_raw[known, index], gold[known])
+        calibration.append((a, b))
+        text_prob = _sigmoid(a * text_raw[:, index] + b)
+        print(f"  {label:15} whole-text validation AUC {auc(text_prob[known], gold[known]):.4f}")
+        w = combine[column]
+        raw = flat[0][:, column] * w[0] + flat[1][:, column] * w[1] + flat[2][:, column] * w[2]
+        window_prob = _sigmoid(np.maximum.reduceat(raw + w[3], flat_starts))
+        tw, tt, summary = choose_pair(window_prob[known], text_prob[known], gold[known], sources[known],
+                                      MAX_TEEN_FPR.get(label, DEFAULT_TEEN_FPR))
+        chosen = known & (sources == "cssrs_valid")
+        flagged = (window_prob >= tw) | (text_prob >= tt)
+        if chosen.any():
+            summary += (f"; C-SSRS users at risk {flagged[chosen & (gold == 1)].mean():.3f}, "
+                        f"supportive {flagged[chosen & (gold == 0)].mean():.3f}")
+        thresholds[column] = tw
+        text_thresholds.append(tt)
+        # the gate: half the lowest best-window score of any validation text the whole text flags
+        read = known & (text_prob >= tt)
+        gates.append(float(np.floor(window_prob[read].min() / 2 * 1000) / 1000) if read.any() else 0.0)
+        summary += f"; gate: best window {gates[-1]:.3f}"
+        report[label] += f"; with the whole text: {summary}"
+        print(f"  {label:15} with the whole text: {summary}")
+    whole_text = WholeText(TEXT_MODEL_LABELS, CHAR_BITS, np.ascontiguousarray(text_coef.T), text_intercept,
+                           np.array(calibration, dtype=np.float32), np.array(text_thresholds, dtype=np.float32),
+                           np.array(gates, dtype=np.float32))
     meta = {"labels": list(LABELS), "sklearn": sklearn_version, "numpy": np.__version__, "C": C,
             "C_by_label": C_BY_LABEL, "seed": SEED, "combine": args.combine,
             "validation_share": VALIDATION_SHARE, "rows": counts, "min_df": [MIN_DF, MIN_DF_BIGRAM],
             "train_rows": len(train), "validation_rows": len(valid), "validation": report}
-    final = RiskModel(LABELS, vocabulary, coef, intercept, combine, np.array(thresholds), radius=RADIUS, meta=meta)
+    meta.update({"text_model": {"labels": list(TEXT_MODEL_LABELS), "char_ngrams": [3, 5], "bits": CHAR_BITS,
+                                "C": TEXT_C}})
+    final = RiskModel(LABELS, vocabulary, coef, intercept, combine, np.array(thresholds), radius=RADIUS, meta=meta,
+                      whole_text=whole_text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     final.save(args.out)
     size = args.out.stat().st_size

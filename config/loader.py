@@ -198,11 +198,17 @@ def load_settings(path: Path | str | None = None, *, overrides: dict[str, Any] |
         _resolve_paths(opts, root)
         options[name] = opts
     if settings is not None:
+        from filters.tenancy import problems as tenancy_problems  # [[schools]]: docs/trust.md
+        problems.extend(sources.line(loc, msg) for loc, msg in tenancy_problems(settings))
         _resolve_paths(settings, root)
         object.__setattr__(settings, "filter_options", options)
         object.__setattr__(settings, "source", source)
     if check_files:  # even when another section failed: every problem in one run
         problems.extend(sources.line(["directory", "csv"], p) for p in _check_directory(core, settings, root))
+        if settings is not None:  # each school's own CSV ([[schools]] directory, docs/trust.md)
+            from filters.directory import check_directory_csv
+            problems.extend(sources.line(["schools", i, "directory"], p) for i, s in enumerate(settings.schools)
+                            if s.directory is not None for p in check_directory_csv(s.directory))
     if problems:
         raise ConfigError(problems)
     assert settings is not None

@@ -56,6 +56,13 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _check_domains(values: list[str]) -> list[str]:
+    for value in values:
+        if "@" in value or not _ADDRESS.match(f"x@{value}"):
+            raise ValueError(f"not a mail domain: {value!r} (e.g. school.sch.uk)")
+    return values
+
+
 class SchoolSection(Section):
     name: str = Field("Our School", description="the school's name (disclosure filter: full name + school)")
     domains: list[str] = Field(default_factory=list, description="mail domains the school owns")
@@ -83,10 +90,7 @@ class SchoolSection(Section):
     @field_validator("domains")
     @classmethod
     def _domains(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if "@" in value or not _ADDRESS.match(f"x@{value}"):
-                raise ValueError(f"not a mail domain: {value!r} (e.g. school.sch.uk)")
-        return values
+        return _check_domains(values)
 
 
 class DirectorySection(Section):
@@ -257,9 +261,13 @@ class SsoProvider(Section):
     email_claims: list[str] = Field(default_factory=lambda: ["email", "preferred_username", "upn"],
                                     description="ID-token claims tried in turn for the account's e-mail")
     groups_claim: str = "groups"
-    role_groups: dict[str, Literal["admin", "reviewer", "dsl", "head", "auditor"]] = Field(
+    role_groups: dict[str, Literal["admin", "reviewer", "dsl", "head", "auditor", "trust_dsl", "trust_it",
+                                   "trust_ceo"]] = Field(
         default_factory=dict, description="group claim value -> review role; creates the account on first "
                                           "sign-in (existing accounts keep their role)")
+    school_groups: dict[str, str] = Field(
+        default_factory=dict, description="group claim value -> school id ([[schools]]): the schools an "
+                                          "account created on first sign-in sees (docs/trust.md)")
 
     @field_validator("name")
     @classmethod
@@ -464,6 +472,69 @@ class PolicySection(Section):
         return value
 
 
+SCHOOL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+IMPLICIT_SCHOOL_ID = "school"  # the one school of a config without [[schools]] (docs/trust.md)
+
+
+class SchoolEntry(Section):
+    """One school of a multi-academy trust: `[[schools]]` (docs/trust.md, filters/tenancy.py)."""
+
+    id: str = Field(description="short stable id stored on every hold, audit row, alert and report; "
+                                "lower-case letters, digits, - and _")
+    name: str = Field(min_length=1, description="the school's name (reports, alerts, the disclosure filter)")
+    domains: list[str] = Field(min_length=1, description="mail domains this school owns (and their subdomains)")
+    phone_numbers: list[str] = Field(default_factory=list, description="the school's own numbers, never PII")
+    addresses: list[str] = Field(default_factory=list, description="the school's own postal addresses")
+    reporting_addresses: list[str] = Field(default_factory=list, description="this school's reporting mailboxes")
+    dsl_addresses: list[str] = Field(default_factory=list, description="this school's DSL alerts (plus DSL "
+                                                                        "accounts scoped to it)")
+    deputy_dsl_addresses: list[str] = Field(default_factory=list, description="this school's deputy DSLs")
+    head_addresses: list[str] = Field(default_factory=list, description="who gets this school's own report "
+                                                                         "(the Head); none = no school report")
+    directory: Path | None = Field(None, description="this school's people (the [directory] csv columns), read "
+                                                     "with [directory] csv as one directory")
+    escalation_contacts: list["EscalationContact"] = Field(
+        default_factory=list, description="this school's escalation tree, in calling order, for its holds; "
+                                          "none = [escalation] contacts")
+    policy: list[PolicyRule] = Field(default_factory=list, description="rules tried before [policy] rules for "
+                                                                        "this school's copies")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not SCHOOL_ID.match(value):
+            raise ValueError(f"school id {value!r}: lower-case letters, digits, - and _ (up to 32)")
+        return value
+
+    @field_validator("domains", "reporting_addresses")
+    @classmethod
+    def _lower(cls, values: list[str]) -> list[str]:
+        return [v.strip().lower() for v in values if v.strip()]
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, values: list[str]) -> list[str]:
+        return _check_domains(values)
+
+    @field_validator("reporting_addresses", "dsl_addresses", "deputy_dsl_addresses", "head_addresses")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
+
+
+class TrustSection(Section):
+    """[trust]: the multi-academy trust running one gateway for its [[schools]]."""
+
+    name: str = Field("", description="the trust's name (the trust report); default [school] name")
+    report_recipients: list[str] = Field(default_factory=list, description="who gets the scheduled trust "
+                                                                            "report (CEO, trust safeguarding lead)")
+
+    @field_validator("report_recipients")
+    @classmethod
+    def _recipients(cls, values: list[str]) -> list[str]:
+        return _addresses(values)
+
+
 class FiltersSection(Section):
     chain: list[str] = Field(default_factory=list, description="filters in run order")
 
@@ -611,6 +682,42 @@ class RetentionSection(Section):
         365.0, gt=0, description="a message exported as an evidence bundle is never purged for this long after")
 
 
+# What a case export can carry (quarantine/cases.py fills each): codes, times, the DSL's own
+# words, and `pupil_account` only where the DSL lists it. Never the message's subject or text.
+CASE_EXPORT_FIELDS = (
+    "case_ref", "date_of_concern", "date", "time", "category", "category_name", "finding_codes", "risk_level",
+    "summary", "source", "pupil_role", "pupil_account", "direction", "status", "alert_acknowledged_by",
+    "alert_acknowledged_at", "action_taken", "outcome", "true_or_false_positive", "dsl_notes", "recorded_by",
+    "last_updated", "closed_at")
+
+
+class CasesSection(Section):
+    """Safeguarding cases and their export (docs/cases.md). Neither CPOMS nor MyConcern publishes an
+    import format, so the profiles are column sets a DSL maps in the import; export_columns and
+    category_names adjust them to the school's own system."""
+
+    export_profile: Literal["generic", "cpoms", "myconcern"] = Field(
+        "generic", description="the columns of /cases.csv and /cases.json (docs/cases.md)")
+    export_columns: dict[str, str] = Field(
+        default_factory=dict, description="replace the profile's columns: heading -> field, in order")
+    category_names: dict[Category, str] = Field(
+        default_factory=dict, description="the school's own category for ours, e.g. { self_harm = \"Self Harm\" }")
+
+    @field_validator("export_columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for heading, name in value.items():
+            if name not in CASE_EXPORT_FIELDS:
+                raise ValueError(f"{heading!r} = {name!r} is not a case field "
+                                 f"(one of: {', '.join(CASE_EXPORT_FIELDS)})")
+            if not heading.strip():
+                raise ValueError("a column heading is empty")
+        return value
+
+
+SchoolEntry.model_rebuild()  # escalation_contacts names EscalationContact, defined after it
+
+
 class Settings(Section):
     """Everything a gateway node runs on. `filter_options` holds each chained
     filter's validated Options, keyed by filter name (top-level table of that name)."""
@@ -631,9 +738,27 @@ class Settings(Section):
     redis: RedisSection = Field(default_factory=RedisSection)
     escalation: EscalationSection = Field(default_factory=EscalationSection)
     retention: RetentionSection = Field(default_factory=RetentionSection)
+    cases: CasesSection = Field(default_factory=CasesSection)
+    trust: TrustSection = Field(default_factory=TrustSection)
+    schools: list[SchoolEntry] = Field(default_factory=list, description="[[schools]]: several schools on one "
+                                                                          "gateway (docs/trust.md)")
     filter_options: dict[str, Any] = Field(default_factory=dict)
     source: Path | None = None  # the site file, for messages
 
     @property
     def database_url(self) -> str:
         return self.quarantine.database_url or f"sqlite:///{self.quarantine.path / 'index.sqlite3'}"
+
+    @model_validator(mode="after")
+    def _trust_is_one_school_to_the_filters(self) -> "Settings":
+        # The filters, routes and directory see the trust as one organisation: every school's
+        # domains are "the school" (mail between two schools is internal). Which school a copy
+        # belongs to is filters/tenancy.py's job, read from `schools`.
+        if self.schools:
+            school = self.school
+            for key in ("domains", "phone_numbers", "addresses", "reporting_addresses"):
+                merged = [*getattr(school, key), *(v for s in self.schools for v in getattr(s, key))]
+                setattr(school, key, list(dict.fromkeys(merged)))
+            if self.trust.name:
+                school.name = self.trust.name
+        return self

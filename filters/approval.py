@@ -7,6 +7,10 @@ safeguarding category) for a pupil's copies to recipients outside the school,
 unless the recipient's domain is on the approved list (exam boards, the local
 authority, work-experience providers). The policy holds it; the approver is the
 pupil's tutor (directory tutor_email, named in the evidence) or any reviewer.
+
+Off until configured: the filter is in the shipped chain, but with `years`
+empty no year group needs approval, so a school that never set it up never has
+its pupils' external mail held (docs/policy.md says why).
 """
 from __future__ import annotations
 
@@ -24,7 +28,10 @@ APPROVER_PREFIX = "approver: "  # evidence line the notifier reads to tell the t
 
 class Options(FilterOptions):
     years: list[int] = Field(
-        default_factory=list, description="year groups whose external mail needs approval; empty = every pupil")
+        default_factory=list, description="year groups whose external mail needs approval; empty = none (off)")
+    unknown_year: bool = Field(
+        False, description="also hold pupils whose year is not known (not in the CSV, no year_pattern match) "
+                           "once years is set")
     groups: list[str] = Field(
         default_factory=list, description="sets or forms exempted (e.g. sixth_form): their mail is not held")
     approved_domains: list[str] = Field(
@@ -53,7 +60,12 @@ class ApprovalFilter:
         sender = view.sender
         if sender.role != Role.STUDENT or not sender.internal:
             return []
-        if self._options.years and sender.year not in self._options.years:
+        if not self._options.years:
+            return []  # not configured: nobody's mail waits (the shipped default)
+        if sender.year is None:
+            if not self._options.unknown_year:
+                return []
+        elif sender.year not in self._options.years:
             return []
         if set(self._options.groups) & set(sender.groups):
             return []
@@ -68,3 +80,9 @@ class ApprovalFilter:
             f"A {year}pupil's e-mail to {waiting[0]}{' and others' if len(waiting) > 1 else ''} outside the school "
             f"waits for {'their tutor' if tutor else 'a member of staff'} to approve it, as a letter on school "
             f"headed paper would.", recipients=waiting)]
+
+
+def approvers(findings: Sequence[Finding]) -> tuple[str, ...]:
+    """The tutors named by APPROVAL_REQUIRED findings (lower case, in order)."""
+    return tuple(dict.fromkeys(e.removeprefix(APPROVER_PREFIX).strip().lower() for f in findings
+                               if f.code == CODE for e in f.evidence if e.startswith(APPROVER_PREFIX)))

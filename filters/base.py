@@ -200,6 +200,10 @@ class Verdict:
     # recipients whose delivered copy is a report to a safeguarding channel ([school]
     # reporting_addresses): the dispatcher records it as an incident and the DSL is alerted
     incident_recipients: tuple[str, ...] = ()
+    # issue 21 clause 4: recipients whose delivered copy carries pupil data, so may leave only
+    # over verified TLS (checked per delivery, gateway/routing.py) -> what to do without it
+    # (TEMPFAIL or HOLD, from the PUPIL_DATA_UNENCRYPTED rule)
+    tls_required: dict[str, Action] = field(default_factory=dict)
 
     @property
     def codes(self) -> tuple[str, ...]:

@@ -131,6 +131,11 @@ class Options(FilterOptions):
     model_minimum: float = Field(
         0.5, ge=0, le=1, description="learned probability below which the model adds nothing "
                                      "(newsletters and replies that ask to be shared score well below it)")
+    model_min_words: int = Field(
+        30, ge=0, description="messages with fewer words get no learned score: a dozen words say little "
+                              "to a bag-of-words model, and every hoax it learned from is longer (the "
+                              "shortest Snopes train row that asks to be forwarded has 64); short chains "
+                              "are found by their cues")
     notify_student_sender: bool = Field(
         True, description="tell a pupil whose message is held as a chain letter why, with student_notice "
                           "(sent by [notify] when sender_notices is on); false: no chain-letter notice")
@@ -290,13 +295,14 @@ class ChainLetterFilter:
         # one: the voice the model hears is the quote's, so two or more distinct
         # "discusses chain letters" cues switch it off (one is too easy: "I checked snopes").
         model_score = 0.0
-        if requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2:
+        tokens = sig.words(joined.text)
+        if (requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2
+                and len(tokens) >= self.options.model_min_words):
             model_score = self._model.score(text)
             if model_score >= self.options.model_minimum:
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
 
-        tokens = sig.words(joined.text)
         reviewed = self._reviewed.current()  # reviewers' additions from the review page
         library = [*self._library, *reviewed] if reviewed else self._library
         match = lib.best_match(lib.shingle_hashes(tokens), library)
@@ -332,13 +338,18 @@ class ChainLetterFilter:
         discount = table[min(edu, len(table) - 1)] if table else 1.0
         if discount < 1.0:
             fired.append(f"score x{discount:g} because it discusses chain letters")
-        # A real appeal links to the police or a charity and threatens nothing:
-        # "please share" with a police.uk link is deliverable (issue 18, item 4).
+        # A real appeal links to the police or a charity, a real warning says where to report
+        # it, and neither threatens nor rewards: "please share" with a police.uk link, or a
+        # virus alert that says "report it to the IT help desk", is deliverable (issue 18, item 4).
         if (content and known is None and self.options.official_discount < 1.0
-                and not {"consequence", "reward", "chain", "pyramid"} & set(families)
-                and (official := sig.official_link(text, self._official))):
-            discount *= self.options.official_discount
-            fired.append(f"score x{self.options.official_discount:g} because it links to {official}")
+                and not {"consequence", "reward", "chain", "pyramid"} & set(families)):
+            official = sig.official_link(text, self._official)
+            if official:
+                discount *= self.options.official_discount
+                fired.append(f"score x{self.options.official_discount:g} because it links to {official}")
+            elif "report" in families:
+                discount *= self.options.official_discount
+                fired.append(f"score x{self.options.official_discount:g} because it says where to report it")
         return Assessment(content=content, amplifier=amplifier, families=families, similarity=similarity,
                           similar_to=similar_to, structure=structure, discount=discount, fired=tuple(fired),
                           tokens=tuple(tokens), known=known, kind=kind, model_score=model_score)
@@ -389,7 +400,7 @@ class ChainLetterFilter:
         severity = Severity.HIGH if score >= self.options.high_threshold else Severity.MEDIUM
         evidence: list[str] = []
         for family in sig.FAMILIES:
-            if family == "educational":
+            if family in sig.DISCOUNTS:
                 continue
             for sentence in assessment.families.get(family, ()):
                 if sentence not in evidence:

@@ -23,11 +23,13 @@ EVIDENCE_CHARS = 300
 
 # Phrase families, in the order a reviewer reads them in the reason.
 FAMILIES = ("pass_on_count", "pass_on", "deadline", "consequence", "reward", "hoax", "chain",
-            "pyramid", "fear", "guilt", "cause", "educational")
+            "pyramid", "fear", "guilt", "cause", "educational", "report")
 # The two halves of every chain letter (docs/chain_letters.md): a request to
 # pass it on, and a lever that makes the reader do it.
 REQUESTS = ("pass_on_count", "pass_on")
 LEVERS = ("deadline", "consequence", "reward", "hoax", "chain", "pyramid", "fear", "guilt", "cause")
+# Families that add no score: they only discount it (a lesson; a notice naming where to report).
+DISCOUNTS = ("educational", "report")
 # Levers that score only together with a request (news and real appeals are full of them).
 WEAK_LEVERS = ("fear", "guilt", "cause")
 FAMILY_LABELS = {
@@ -43,6 +45,7 @@ FAMILY_LABELS = {
     "guilt": "guilt or pressure",
     "cause": "a cause (sick or missing child, prayer, donation per forward)",
     "educational": "discusses chain letters",
+    "report": "says where to report it",
 }
 
 _NUMBER_WORDS = ("a few|a couple of|a dozen|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"

@@ -11,6 +11,7 @@ as one (a bad list file or period is a bad value).
     ├── ConfigError                          config/loader.py      the site file: names file and key
     ├── CliError                             gateway/cli.py        a bad command line
     ├── ReportCliError                       quarantine/report_cli.py
+    ├── TrustReportError                     quarantine/trust_report_cli.py  schoolgate trust-report
     ├── StartupError                         gateway/service.py    the gateway must not start
     ├── QuickstartError                      gateway/quickstart.py scripts/serve cannot set up
     ├── DkimSigningError                     gateway/dkim_signing.py

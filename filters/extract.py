@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import logging
 import re
@@ -993,9 +994,9 @@ class _BombWalk:
         elif kind == "tar":
             self._tar(source, prefix, depth, packed=None)
         elif kind == "rar":
-            self._rar(source.read(), path)
+            self._rar(source, path, depth, size)
         elif kind == "7z":
-            self._7z(source, path)
+            self._7z(source, path, depth, size)
 
     def _zip(self, source, prefix: str, depth: int) -> None:
         try:
@@ -1052,27 +1053,121 @@ class _BombWalk:
         finally:
             archive.close()
 
-    def _7z(self, source, path: str) -> None:
+    def _7z(self, source, path: str, depth: int, size: int) -> None:
+        """What the header declares first (cheap: a bomb that says what it is stops
+        there), then every member unpacked and counted, as a zip member is."""
         _walk_7z(self, source, path)
+        source.seek(0)
+        self._unpack(source, "7zip", path, depth, size)
 
-    def _rar(self, data: bytes, path: str) -> None:
-        """RAR contents are not unpacked (no free decoder here): the headers' declared
-        sizes are checked, per file and for the archive's overall ratio."""
+    def _rar(self, source, path: str, depth: int, size: int) -> None:
+        """The headers' declared sizes, per file and for the archive's overall ratio;
+        then every member unpacked and counted (libarchive decodes RAR 4 and RAR 5)."""
+        data = source.read()
         entries = rar_sizes(data)
         prefix = f"{path} > " if path else ""
         for name, unpacked, _packed in entries:
+            if unpacked is None:
+                # nothing bounds it: libarchive will not decode such a member, unrar would to the end
+                raise _Bomb(prefix + name, "does not declare its unpacked size (so it cannot be bounded)")
             self.declare(prefix + name, unpacked, None)
-        total = sum(u for _, u, _ in entries)
+        total = sum(u or 0 for _, u, _ in entries)
         packed = sum(p for _, _, p in entries)
         lim = self.limits
         if total >= lim.ratio_min_bytes and total > lim.max_ratio * max(packed, 1):
             raise _Bomb(path, f"declares a compression ratio of {total / max(packed, 1):.0f}:1 "
                               f"(limit {lim.max_ratio:g}:1)")
+        fmt = "rar5" if data.startswith(_RAR_MAGICS[1]) else "rar"
+        self._unpack(io.BytesIO(data), fmt, path, depth, size)
+
+    def _unpack(self, source, fmt: str, path: str, depth: int, size: int) -> None:
+        """Each member of a 7z or RAR decompressed by libarchive one block at a time
+        (bounded memory), counted against the member, total and time limits like a zip
+        member, nested archives walked; the compression ratio is the archive's as a
+        whole, since members of a solid block share their packed bytes. Headers can
+        understate sizes: only what comes out counts here."""
+        libarchive = _libarchive()
+        if libarchive is None:
+            return  # declared sizes were checked; the missing library was logged
+        from libarchive.exception import ArchiveError
+
+        prefix = f"{path} > " if path else ""
+        whole = _ArchiveOutput(self, path, size)
+        try:
+            with libarchive.stream_reader(source, format_name=fmt, block_size=_CHUNK) as archive:
+                for number, entry in enumerate(archive):
+                    if number >= self.limits.max_members:
+                        break
+                    if not entry.isfile:
+                        continue
+                    where, declared = prefix + entry.pathname, entry.size
+                    try:
+                        self.stream(_EntryReader(entry.get_blocks(_CHUNK), whole, where), where, depth, None,
+                                    declared or None)
+                    except ArchiveError as exc:
+                        # libarchive stops a member at its declared size and says so: a header
+                        # that lies about the size, as a zip member's is caught above
+                        if "too many bytes" in str(exc) and declared is not None:
+                            raise _Bomb(where, f"unpacks to more than the {_size(declared)} it declares") from None
+                        raise
+        except (ArchiveError, OSError, ValueError, EOFError, UnicodeError):
+            return  # unreadable from here on (corrupt, encrypted): what came out was counted
+
+
+@functools.lru_cache(maxsize=1)
+def _libarchive():
+    """libarchive-c, which needs the C library (Debian: libarchive13); without it 7z and
+    RAR members are checked from their headers only, and a warning says so once."""
+    try:
+        import libarchive
+    except (ImportError, OSError, AttributeError) as exc:
+        log.warning("archive bombs: 7z and RAR members are not unpacked (libarchive unavailable: %s)", exc)
+        return None
+    return libarchive
+
+
+class _ArchiveOutput:
+    """Bytes one 7z or RAR has unpacked so far, against its own packed size."""
+
+    def __init__(self, walk: "_BombWalk", path: str, packed: int) -> None:
+        self.walk = walk
+        self.path = path
+        self.packed = max(packed, 1)
+        self.done = 0
+
+    def add(self, count: int, where: str) -> None:
+        self.done += count
+        lim = self.walk.limits
+        if self.done >= lim.ratio_min_bytes and self.done > lim.max_ratio * self.packed:
+            raise _Bomb(where, f"unpacks at a compression ratio above {lim.max_ratio:g}:1 "
+                               f"({_size(self.done)} so far from {_size(self.packed)})")
+
+
+class _EntryReader:
+    """A libarchive entry's data as a file object, one decoded block at a time."""
+
+    def __init__(self, blocks, whole: _ArchiveOutput, path: str) -> None:
+        self._blocks = blocks
+        self._whole = whole
+        self._path = path
+        self._left = b""
+
+    def read(self, n: int = _CHUNK) -> bytes:
+        n = _CHUNK if n is None or n < 0 else n
+        while not self._left:
+            block = next(self._blocks, None)
+            if block is None:
+                return b""
+            self._whole.add(len(block), self._path)
+            self._left = block
+        out, self._left = self._left[:n], self._left[n:]
+        return out
 
 
 def _walk_7z(walk: "_BombWalk", source, path: str) -> None:
     """A 7z's declared sizes: each file against the member limit, each folder (solid
-    block) against the ratio limit, the lot against the total (never unpacked here)."""
+    block) against the ratio limit, the lot against the total (the members are then
+    unpacked by _BombWalk._unpack, since a header can understate)."""
     try:
         entries, folders = seven_zip_listing(source)
     except _SevenZipError:
@@ -1102,8 +1197,9 @@ def _raw_member(source, info: zipfile.ZipInfo):
     return source
 
 
-def rar_sizes(data: bytes) -> list[tuple[str, int, int]]:
-    """(name, declared unpacked size, packed size) of each file header of a RAR 4/5 archive."""
+def rar_sizes(data: bytes) -> list[tuple[str, int | None, int]]:
+    """(name, declared unpacked size, packed size) of each file header of a RAR 4/5 archive;
+    None for a RAR 5 file flagged "unpacked size unknown" (made from a stream)."""
     out: list[tuple[str, int, int]] = []
     try:
         if data[:7] == b"Rar!\x1a\x07\x00":  # RAR 4: [HEAD_CRC HEAD_TYPE HEAD_FLAGS HEAD_SIZE] ...
@@ -1152,7 +1248,8 @@ def rar_sizes(data: bytes) -> list[tuple[str, int, int]]:
                     _comp, q = _vint(data, q)
                     _host, q = _vint(data, q)
                     name_len, q = _vint(data, q)
-                    out.append((data[q:q + name_len].decode("utf-8", "replace"), unpacked, data_size))
+                    out.append((data[q:q + name_len].decode("utf-8", "replace"),
+                                None if _file_flags & 0x08 else unpacked, data_size))
                 header_end = pos + 4 + len(_vint_bytes(size)) + size
                 if header_end <= pos:
                     break
@@ -1176,11 +1273,13 @@ def _vint_bytes(value: int) -> bytes:
 # 7z: the declared sizes, from the header alone
 # ---------------------------------------------------------------------------
 #
-# No 7z decoder ships with Python for every coder 7-Zip uses (PPMd, BCJ2, ...), and
-# schoolgate never unpacks a 7z itself (its contents are not listed), so a 7z's bomb
-# check is what its header declares: each file's unpacked size and each folder's
-# (solid block's) unpacked / packed ratio. The header is read with seeks, never the
-# whole file, and an LZMA/LZMA2-packed header is unpacked only up to a cap.
+# The first half of a 7z's bomb check is what its header declares: each file's
+# unpacked size and each folder's (solid block's) unpacked / packed ratio, read here
+# without a decoder (so it holds even where libarchive is missing). The header is
+# read with seeks, never the whole file, and an LZMA/LZMA2-packed header is unpacked
+# only up to a cap. The second half, _BombWalk._unpack, decodes every member with
+# libarchive (all of 7-Zip's usual coders: LZMA, LZMA2, PPMd, BCJ, BCJ2, bzip2,
+# deflate) in bounded blocks.
 # Format: 7-Zip's DOC/7zFormat.txt (property ids below are its kXxx constants).
 
 _7Z_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -1407,6 +1506,10 @@ def _7z_unpack_header(source, streams: _SevenZipStreams) -> bytes:
         filters = None
     else:
         raise _SevenZipError("encoded header with an unknown coder")
+    if filters is not None:
+        # no match reaches further back than the header is long: a dictionary past that
+        # (7-Zip writes 16 MiB; a hostile header may say 4 GiB) would only cost memory
+        filters[0]["dict_size"] = max(4096, min(filters[0]["dict_size"], folder.unpacked))
     source.seek(32 + streams.pack_pos)
     packed = source.read(streams.pack_sizes[0])
     if filters is None:

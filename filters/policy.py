@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Iterable, Sequence
 
 from config.schema import PolicyRule, Settings
+from filters.tenancy import Tenancy
 from filters.base import (Action, Category, FilterFailure, Finding, Role, SAFEGUARDING_CATEGORIES,
                           Severity, Verdict)
 from filters.levels import DISCLOSURE, LEVELS, default_level
@@ -28,7 +29,8 @@ DSL_LEVEL = DISCLOSURE
 
 PARSE_ERROR_CODE = "PARSE_ERROR"
 # Issue 21 clause 4 (Lees Brook: "Personal data sent over the Internet ... will be encrypted"):
-# a copy carrying these leaves only over a route whose TLS is required (and so verified).
+# a copy carrying these leaves only over a connection that negotiated TLS with a verified
+# certificate, checked per delivery (gateway/routing.py) and again on release.
 UNENCRYPTED_CODE = "PUPIL_DATA_UNENCRYPTED"
 _NEEDS_TLS = frozenset({Category.PUPIL_DATA, Category.DISCLOSURE})
 SENDER_ALLOWED_CODE = "SENDER_ALLOWED"
@@ -82,19 +84,20 @@ def _pupil_matches(rule: PolicyRule, sender: Party, rcpt: Party) -> bool:
 class Policy:
     def __init__(self, settings: Settings) -> None:
         self._rules: Sequence[PolicyRule] = settings.policy.rules
+        # a trust's school overrides ([[schools]] policy): tried first for the copies that school owns
+        self._tenancy = Tenancy.from_settings(settings)
+        self._school_rules = {s.id: tuple(s.policy) for s in settings.schools if s.policy}
         self._defaults = settings.policy.default_actions
         self._reporting = {a.lower() for a in settings.school.reporting_addresses}
         self._incident_categories = frozenset(settings.school.reporting_incident_categories)
-        gw = settings.gateway
-        # mail leaving the school takes outbound_next_hop when set, else next_hop (gateway/routing.py);
-        # "required" (= "starttls") verifies the certificate, "opportunistic" may fall back to plain text
-        self._outbound_route = "outbound_next_hop" if gw.outbound_next_hop else "next_hop"
-        tls = gw.outbound_next_hop_tls if gw.outbound_next_hop else gw.next_hop_tls
-        self._outbound_verified = tls in ("required", "starttls")
 
     def _rule_for(self, finding: Finding, view: MessageView, rcpt: Party) -> PolicyRule | None:
         direction = view.direction_for(rcpt)
-        for rule in self._rules:
+        rules: Sequence[PolicyRule] = self._rules
+        if self._school_rules:
+            owner = self._tenancy.owners(view.envelope.mail_from, view.sender.internal, rcpt.address)[0]
+            rules = (*self._school_rules.get(owner, ()), *self._rules)
+        for rule in rules:
             if rule.code is not None and rule.code != finding.code:
                 continue
             if rule.category is not None and rule.category != finding.category:
@@ -153,20 +156,10 @@ class Policy:
             tempfail_reason = tempfail_reason or tempfail
             alerts.update(found_alerts)
             decided[rcpt.address] = action
-        # Issue 21 clause 4: pupil data leaves only over verified TLS. Copies a reviewer will see
-        # first (held) are not leaving now; a copy about to be delivered is checked here.
-        unencrypted = self._unencrypted_finding(view, acting, decided)
-        if unencrypted is not None:
-            findings.append(unencrypted)
-            for address in unencrypted.recipients:
-                rcpt = view.recipient(address)
-                assert rcpt is not None
-                action, found_alerts = self.action_for(unencrypted, view, rcpt)
-                if action > decided[address]:
-                    decided[address] = action
-                    if action == Action.TEMPFAIL:
-                        tempfail_reason = tempfail_reason or unencrypted.reason
-                alerts.update(found_alerts)
+        # Issue 21 clause 4: pupil data leaves only over verified TLS, checked per delivery on the
+        # connection itself (gateway/routing.py); here: which delivered copies need it, and what
+        # the rule says when it is missing. Held copies are re-checked when released.
+        tls_required = self._tls_required(view, acting, {r: max(a, failure_floor) for r, a in decided.items()})
         for rcpt in view.recipients:
             actions[rcpt.address] = max(decided[rcpt.address], failure_floor)
         # issue 21 clause 5: a delivered report carrying a safeguarding concern is an incident
@@ -179,7 +172,8 @@ class Policy:
             alerts.add("dsl")
         return Verdict(actions=actions, findings=tuple(findings), failures=failures,
                        alerts=frozenset(alerts), reject_reason=reject_reason,
-                       tempfail_reason=tempfail_reason, incident_recipients=incidents)
+                       tempfail_reason=tempfail_reason, incident_recipients=incidents,
+                       tls_required=tls_required)
 
     def _decide_one(self, acting: list[Finding], view: MessageView, rcpt: Party
                     ) -> tuple[Action, set[str], str, str]:
@@ -197,25 +191,39 @@ class Policy:
             alerts.update(found_alerts)
         return action, alerts, reject_reason, tempfail_reason
 
-    def _unencrypted_finding(self, view: MessageView, acting: list[Finding],
-                             decided: dict[str, Action]) -> Finding | None:
-        if self._outbound_verified:
-            return None
-        leaving = []
-        codes: dict[str, None] = {}
+    def _tls_required(self, view: MessageView, acting: list[Finding],
+                      decided: dict[str, Action]) -> dict[str, Action]:
+        out: dict[str, Action] = {}
         for rcpt in view.recipients:
             if rcpt.internal or decided[rcpt.address] > Action.TAG:
                 continue
-            carried = [f for f in acting if f.category in _NEEDS_TLS
-                       and (not f.recipients or rcpt.address in f.recipients)]
-            if carried:
-                leaving.append(rcpt.address)
-                codes.update((f.code, None) for f in carried)
-        if not leaving:
-            return None
-        return Finding(
-            code=UNENCRYPTED_CODE, filter="policy", category=Category.PUPIL_DATA, severity=Severity.HIGH,
-            evidence=(f"route: {self._outbound_route}", *codes),
-            reason=(f"Personal data ({', '.join(codes)}) may leave the school only over a verified TLS "
-                    f"connection, and [gateway] {self._outbound_route}_tls does not require one."),
-            recipients=tuple(leaving))
+            codes = needs_tls_codes(acting, rcpt.address)
+            if not codes:
+                continue
+            probe = unencrypted_finding(codes, (rcpt.address,), "the route out", tls_reason(codes))
+            action, _ = self.action_for(probe, view, rcpt)
+            if action in (Action.TEMPFAIL, Action.HOLD, Action.REJECT):
+                # a site rule of pass/tag means the school accepts plain text: no requirement
+                out[rcpt.address] = Action.HOLD if action == Action.HOLD else Action.TEMPFAIL
+        return out
+
+
+def needs_tls_codes(findings: Iterable[Finding], address: str) -> tuple[str, ...]:
+    """The pupil-data and disclosure codes a copy to `address` carries (issue 21 clause 4)."""
+    return tuple(dict.fromkeys(f.code for f in findings if f.category in _NEEDS_TLS
+                               and (not f.recipients or address in f.recipients)))
+
+
+def tls_reason(codes: Sequence[str]) -> str:
+    """Why the copy needs verified TLS; the relay adds what the connection negotiated."""
+    return f"Personal data ({', '.join(codes)}) may leave the school only over a verified TLS connection"
+
+
+def unencrypted_finding(codes: Sequence[str], recipients: Sequence[str], route: str, why: str) -> Finding:
+    """PUPIL_DATA_UNENCRYPTED: copies not sent because their connection was not verified TLS.
+    `why`: the relay's sentence (tls_reason plus what the connection negotiated)."""
+    return Finding(
+        code=UNENCRYPTED_CODE, filter="policy", category=Category.PUPIL_DATA, severity=Severity.HIGH,
+        evidence=(f"route: {route}", *codes),
+        reason=f"{why.rstrip('.')}. Held: release it once the route out verifies TLS (it is checked again).",
+        recipients=tuple(recipients))

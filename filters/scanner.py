@@ -30,6 +30,10 @@ def make_directory(settings: Settings) -> Directory:
     from filters.directory import YearRule, compile_year_pattern
     cfg = settings.directory
     rule = YearRule(compile_year_pattern(cfg.year_pattern), cfg.entry_year) if cfg.year_pattern else None
+    if any(s.directory for s in settings.schools):  # a trust's schools keep their own CSVs (docs/trust.md)
+        from filters.tenancy import TrustDirectory, directory_paths
+        return TrustDirectory(directory_paths(settings), cfg.domain_roles, tuple(settings.school.domains),
+                              year_rule=rule)
     return Directory(cfg.csv, cfg.domain_roles, tuple(settings.school.domains), year_rule=rule)
 
 

@@ -23,6 +23,7 @@ from config.schema import Settings
 from filters.errors import SchoolgateError
 from gateway.logs import adopt_library_handlers, event, setup_logging
 from quarantine.report_cli import add_report_commands
+from quarantine.trust_report_cli import add_trust_report_commands
 from gateway.directory_cli import add_directory_commands
 from quarantine.db_cli import add_db_commands
 from quarantine.users_cli import add_user_commands
@@ -370,7 +371,9 @@ def _guard(args: argparse.Namespace, store: Any, settings: Settings, held: Any, 
             raise CliError(f"{held.id} is a safeguarding hold: only a DSL decides it, with "
                            f"--as DSL-ACCOUNT --reason WHY (both are audited with your name)")
         return _actor(args), {"via": "cli"}, not sg
-    rule = AccessRule(settings.web, ReviewStore(store))
+    from filters.tenancy import Tenancy
+
+    rule = AccessRule(settings.web, ReviewStore(store), Tenancy.from_settings(settings))
     key = rule.cli_key()
     try:
         rule.check(actor, held, Need.METADATA, key)
@@ -612,6 +615,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(f"ok   {where}: configuration valid; chain: {', '.join(settings.filters.chain) or '(empty)'}")
     if settings.directory.csv is not None:
         print(f"ok   [directory] csv {settings.directory.csv} is readable")
+    if settings.schools:  # a trust (docs/trust.md): the problems were ConfigError lines above
+        print(f"ok   [[schools]] {len(settings.schools)} schools, no domain in two: "
+              f"{', '.join(s.id for s in settings.schools)}")
     problems = 0
     store_ok, line = _check_store(settings)
     print(("ok   " if store_ok else "FAIL ") + line)
@@ -709,6 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_commands(sub)
     add_directory_commands(sub)
     add_report_commands(sub)
+    add_trust_report_commands(sub)  # docs/trust.md
     q = sub.add_parser("quarantine", help="list, show, release and delete held mail")
     qsub = q.add_subparsers(dest="qcommand", metavar="ACTION", required=True)
     qlist = with_config(qsub.add_parser("list", help="held messages, newest first"))

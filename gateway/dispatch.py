@@ -25,6 +25,9 @@ from typing import Callable
 
 from filters.base import Action, Category, Finding, Severity, Verdict
 from filters.message import MessageView
+from config.schema import Settings
+from filters.policy import needs_tls_codes, tls_reason, unencrypted_finding
+from filters.tenancy import Tenancy
 from gateway.routing import Leftover, Parcel, Router
 from quarantine.store import QuarantineStore, Status, new_message_id
 
@@ -62,7 +65,10 @@ class Dispatcher:
     def __init__(self, store: QuarantineStore, next_hop: Router | None, hostname: str, signer=None, *,
                  on_hold: Callable[[str], None] | None = None,
                  on_tempfail: Callable[[MessageView, Verdict], None] | None = None,
-                 on_alert: Callable[[MessageView, Verdict, str | None], None] | None = None) -> None:
+                 on_alert: Callable[[MessageView, Verdict, str | None], None] | None = None,
+                 tenancy: Tenancy | None = None) -> None:
+        # which school owns each held copy (filters/tenancy.py): one hold row per school's group
+        self.tenancy = tenancy or Tenancy.from_settings(Settings())
         # told of every message whose verdict alerts IT or records filter failures
         # (quarantine.notify.Notifier.it_event): schedules, never blocks
         self._on_alert = on_alert
@@ -75,9 +81,11 @@ class Dispatcher:
         self._hostname = hostname
         self._signer = signer  # optional outbound DKIM signer (gateway.dkim_signing.DkimSigner)
 
-    async def _parcels(self, view: MessageView, variants: list[tuple[list[str], bytes]]) -> list[Parcel]:
+    async def _parcels(self, view: MessageView, variants: list[tuple[list[str], bytes]],
+                       verdict: Verdict | None = None) -> list[Parcel]:
         assert self._router is not None
         parcels = []
+        needs = verdict.tls_required if verdict is not None else {}
         for rcpts, data in variants:
             if not rcpts:
                 continue
@@ -87,7 +95,15 @@ class Dispatcher:
                 signed = data
                 if self._signer is not None and any(not self._is_internal(view, r) for r in group):
                     signed = await self._signer.sign(data)
-                parcels.append(Parcel(group, signed))
+                # issue 21 clause 4: copies carrying pupil data go apart, only over verified TLS
+                plain = tuple(r for r in group if r not in needs)
+                if plain:
+                    parcels.append(Parcel(plain, signed))
+                for action in (Action.TEMPFAIL, Action.HOLD):
+                    secure = tuple(r for r in group if needs.get(r) == action)
+                    if secure:
+                        codes = dict.fromkeys(c for r in secure for c in needs_tls_codes(verdict.findings, r))
+                        parcels.append(Parcel(secure, signed, tls_reason(list(codes)), action == Action.HOLD))
         return parcels
 
     @staticmethod
@@ -124,7 +140,8 @@ class Dispatcher:
                 sender_role=str(view.sender.role), client_ip=view.envelope.client_ip, sha256=view.sha256,
                 size=len(view.raw), recipients=[(r.address, str(r.role), "reject") for r in view.recipients],
                 findings=verdict.findings, failures=[f.as_dict() for f in verdict.failures],
-                alerts=verdict.alerts, status=Status.REJECTED)
+                alerts=verdict.alerts, status=Status.REJECTED, school_id=self.tenancy.message_schools(view)[0],
+                schools=self.tenancy.message_schools(view))
             reason = _smtp_safe(verdict.reject_reason or "Message refused by the school's e-mail policy")
             return Outcome(f"554 5.7.1 {reason}")
 
@@ -136,46 +153,54 @@ class Dispatcher:
         if (plain or tag) and self._router is None:
             return Outcome("451 4.4.1 no next hop configured; please try again later")
 
-        stored_id = None
+        held_ids: list[str] = []  # one row per school's group of copies (docs/trust.md)
         if hold:
-            stored_id = await self._store.add(**self._hold_record(view, verdict, view.id, tagged, hold,
-                                                                  verdict.findings, verdict.alerts))
-        incident_id = None
+            held_ids = await self._add_groups(view, verdict, view.id, tagged, hold, verdict.findings,
+                                              verdict.alerts)
+        stored_id = held_ids[0] if held_ids else None
+        incident_ids: list[str] = []
         incident = [r for r in verdict.incident_recipients if r in tag or r in plain]
         if incident:
             # the report's record is durable before the report is delivered, as a hold is
-            record = self._hold_record(view, verdict, new_message_id(), tagged, incident, verdict.findings,
-                                       verdict.alerts)
-            incident_id = await self._store.add(**record, status=Status.INCIDENT)
+            incident_ids = await self._add_groups(view, verdict, new_message_id(), tagged, incident,
+                                                  verdict.findings, verdict.alerts, Status.INCIDENT)
+        stored = held_ids + incident_ids
         delivered: tuple[str, ...] = ()
         kept: list[str] = []
         if plain or tag:
             handover = await self._router.handover(  # type: ignore[union-attr]
-                view.envelope.mail_from, await self._parcels(view, [(plain, base), (tag, tagged)]))
+                view.envelope.mail_from, await self._parcels(view, [(plain, base), (tag, tagged)], verdict))
             if handover.failure is not None:
                 # nothing went out: the client retries the whole message, so the held
                 # copy stored above would be stored again - drop this one
-                for unused in (stored_id, incident_id):
-                    if unused is not None:
-                        await self._store.discard(unused)
+                for unused in stored:
+                    await self._store.discard(unused)
                 return Outcome(handover.failure.smtp_reply)
             delivered = handover.delivered
             try:
                 for leftover in handover.left:
                     await self._keep(view, verdict, leftover)
                     kept.extend(leftover.refused)
+                for leftover in handover.insecure:  # issue 21 clause 4, hold per config
+                    insecure_ids = await self._keep_insecure(view, verdict, leftover)
+                    kept.extend(leftover.refused)
+                    for insecure_id in insecure_ids if self._on_hold is not None else ():
+                        try:
+                            self._on_hold(insecure_id)
+                        except Exception:
+                            log.exception("message %s: hold hook failed", view.id)
             except Exception:
                 # the delivered copies cannot be taken back, and the others could not be
                 # kept: only the client's retry can still save them (duplicates for some
                 # recipients; better than a loss)
                 log.exception("message %s: refused copies could not be stored after delivery to %s",
                               view.id, list(delivered))
-                if stored_id is not None:
-                    await self._store.discard(stored_id)
+                for unused in held_ids:
+                    await self._store.discard(unused)
                 return Outcome(f"451 4.3.0 Message {view.id} could not be stored; please try again later",
                                None, delivered, ())
-        for kept_id in (stored_id, incident_id):
-            if kept_id is not None and self._on_hold is not None:
+        for kept_id in stored:
+            if self._on_hold is not None:
                 try:  # an incident's hook alerts the DSL; no sender notice ("dsl" is in its alerts)
                     self._on_hold(kept_id)
                 except Exception:  # notices are never a reason to fail a safely stored message
@@ -194,6 +219,39 @@ class Dispatcher:
             recipients=[(r, roles.get(r, ""), actions[r].label if r in actions else "hold") for r in rcpts],
             findings=findings, failures=[f.as_dict() for f in verdict.failures], alerts=alerts)
 
+    async def _add_groups(self, view: MessageView, verdict: Verdict, first_id: str, data: bytes, rcpts: list[str],
+                          findings, alerts, status: Status = Status.HELD) -> list[str]:
+        """Store the copies for `rcpts`, one row per school's group (docs/trust.md); the first row
+        keeps `first_id`. A failure removes the rows already stored, so the 4xx leaves nothing."""
+        ids: list[str] = []
+        try:
+            for n, group in enumerate(self.tenancy.view_groups(view, rcpts)):
+                record = self._hold_record(view, verdict, first_id if n == 0 else new_message_id(), data,
+                                           list(group.recipients), findings, alerts)
+                ids.append(await self._store.add(**record, status=status, school_id=group.school,
+                                                 schools=group.owners))
+        except BaseException:
+            for done in ids:
+                await self._store.discard(done)
+            raise
+        return ids
+
+    async def _keep_insecure(self, view: MessageView, verdict: Verdict, leftover: Leftover) -> list[str]:
+        """Hold the copies whose connection was not verified TLS (issue 21 clause 4), saying why;
+        their release is checked again (quarantine/review.py)."""
+        rcpts = list(leftover.refused)
+        codes = dict.fromkeys(c for r in rcpts for c in needs_tls_codes(verdict.findings, r))
+        why = next(iter(leftover.refused.values()))[1]  # the relay's reason, with what was negotiated
+        finding = unencrypted_finding(list(codes), rcpts, leftover.route, why)
+        data = leftover.data
+        if b"X-Schoolgate-Findings:" not in data.partition(b"\r\n\r\n")[0]:  # held mail carries the codes
+            data = findings_header(verdict) + data
+        ids = await self._add_groups(view, verdict, new_message_id(), data, rcpts,
+                                     (*verdict.findings, finding), verdict.alerts)  # one per school
+        log.warning("message %s: %d copy(ies) held as %s: no verified TLS to %s", view.id, len(rcpts),
+                    " ".join(ids), leftover.route)
+        return ids
+
     async def _keep(self, view: MessageView, verdict: Verdict, leftover: Leftover) -> str:
         """Store the copy the next hop refused (fsync'd before our 250), for a reviewer to release."""
         evidence = tuple(f"<{r}>: {c} {_smtp_safe(m)}" for r, (c, m) in leftover.refused.items())
@@ -204,10 +262,9 @@ class Dispatcher:
                     f"got theirs: {'; '.join(evidence)}. Kept here so nothing is lost; release it once "
                     f"the problem is fixed, or delete it."),
             recipients=tuple(leftover.refused))
-        keep_id = new_message_id()
         # no alerts or sender notice: the findings were acted on with the delivered copy
-        await self._store.add(**self._hold_record(view, verdict, keep_id, leftover.data, list(leftover.refused),
-                                                  (*verdict.findings, finding), ()))
+        keep_id = (await self._add_groups(view, verdict, new_message_id(), leftover.data, list(leftover.refused),
+                                          (*verdict.findings, finding), ()))[0]
         log.warning("message %s: %d recipient(s) refused by %s, kept as %s", view.id, len(leftover.refused),
                     leftover.route, keep_id)
         return keep_id

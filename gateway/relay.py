@@ -15,6 +15,11 @@ TLS per route (`none | opportunistic | required`): certificates are verified
 against the system CAs or the route's CA file whenever TLS is used; a
 certificate that fails, or `required` without STARTTLS, is a 451 4.7.5 and a
 log line naming the route - never a silent fall back to plain text.
+
+What a connection actually negotiated is read from the live transport
+(`connection_security`), not from the route's mode: issue 21 clause 4 lets a
+copy carrying pupil data go only over a connection that is encrypted now with a
+certificate that was verified (gateway/routing.py asks before any DATA).
 """
 from __future__ import annotations
 
@@ -106,6 +111,26 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+def connection_security(client: aiosmtplib.SMTP) -> tuple[bool, str]:
+    """(verified, what was negotiated) for a live connection, read from its transport.
+
+    Verified means TLS is up on this connection now and its certificate was checked
+    against a CA with the host name (an ssl context with CERT_REQUIRED and
+    check_hostname, as _tls_context makes): not what the route's config hopes for.
+    """
+    try:
+        tls = client.get_transport_info("ssl_object")
+    except aiosmtplib.SMTPServerDisconnected:
+        return False, "was lost"
+    if tls is None:
+        return False, "is not encrypted (no TLS)"
+    context = tls.context
+    version = tls.version() or "TLS"
+    if context.verify_mode != ssl.CERT_REQUIRED or not context.check_hostname:
+        return False, f"negotiated {version} without a verified certificate"
+    return True, f"negotiated {version} with a verified certificate"
+
+
 class Lease:
     """One pooled connection, held for one or more transactions of one message."""
 
@@ -114,6 +139,10 @@ class Lease:
         self.client = client
         self.reused = reused
         self.broken = False
+
+    def security(self) -> tuple[bool, str]:
+        """(verified TLS now, what was negotiated): see connection_security."""
+        return connection_security(self.client)
 
     async def begin(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
         """MAIL and RCPT. ok: DATA may follow for `accepted` (some may be `refused`);
@@ -213,6 +242,16 @@ class Lease:
         except Exception:
             self.broken = True
             self.hop.discard(self.client)
+
+
+def insecure_refusal(lease: Lease, reason: str) -> DeliveryResult | None:
+    """None when the lease's connection is verified TLS; else the 451 a copy needing it gets."""
+    verified, negotiated = lease.security()
+    if verified:
+        return None
+    log.warning("%s: a copy that must go over verified TLS was not sent: %s", lease.hop.label, negotiated)
+    return DeliveryResult(False, 451, f"{reason}; the connection to {lease.hop.name} {negotiated}"[:300],
+                          status="4.7.1")
 
 
 class NextHop:
@@ -359,10 +398,17 @@ class NextHop:
                     self.discard(lease.client)
 
     # -- one transaction ---------------------------------------------------------------------
-    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
-        """MAIL, RCPT, DATA. ok with `refused` set: delivered to `accepted` only."""
+    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes, *,
+                      require_tls: str = "") -> DeliveryResult:
+        """MAIL, RCPT, DATA. ok with `refused` set: delivered to `accepted` only.
+        `require_tls`: the reason this copy may go only over verified TLS (issue 21 clause 4);
+        without it on this connection nothing is sent and the answer is 451 with the reason."""
         try:
             async with self.lease() as lease:
+                if require_tls:
+                    refusal = insecure_refusal(lease, require_tls)
+                    if refusal is not None:
+                        return refusal
                 opened = await lease.begin(mail_from, rcpt_tos, data)
                 if not opened.ok:
                     self.count("4xx" if opened.temporary else "5xx")

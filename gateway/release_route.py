@@ -22,10 +22,13 @@ class ReleaseRoute:
         self._signer = signer
         self._is_school = is_school
 
-    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
+    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes, *,
+                      require_tls: str = "") -> DeliveryResult:
+        """`require_tls`: a released copy carrying pupil data is re-checked as at delivery
+        (issue 21 clause 4): verified TLS on the connection now, else 451 and it stays held."""
         if self._signer is not None and any(not self._is_school(r) for r in rcpt_tos):
             data = await self._signer.sign(data)
-        return await self.router.deliver(mail_from, rcpt_tos, data)
+        return await self.router.deliver(mail_from, rcpt_tos, data, require_tls=require_tls)
 
     async def close(self) -> None:
         await self.router.close()

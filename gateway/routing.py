@@ -17,14 +17,22 @@ The handover rule (docs/delivery.md), without a queue of our own:
    which would duplicate the copies already accepted.
 Routes are leased in one fixed order, so two messages never wait on each
 other's connection pools.
+
+Issue 21 clause 4 ("Personal data sent over the Internet ... will be encrypted"):
+a parcel with `require_tls` goes only over a connection that negotiated TLS
+with a verified certificate, judged per delivery from the live connection
+(gateway/relay.py connection_security), after every route is leased and before
+any MAIL. Without it the parcel is either the 451 for the whole message
+(nothing delivered yet, the client retries) or, with `hold_insecure`, returned
+as `insecure` for the dispatcher to hold with the reason.
 """
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from gateway.relay import DeliveryResult, Lease, NextHop, NextHopError, combined_refusal
+from gateway.relay import DeliveryResult, Lease, NextHop, NextHopError, combined_refusal, insecure_refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,9 @@ class Parcel:
     """One variant of the message (e.g. plain or tagged) for some recipients."""
     rcpts: tuple[str, ...]
     data: bytes
+    # issue 21 clause 4: why this copy may leave only over verified TLS ("" = no such need)
+    require_tls: str = ""
+    hold_insecure: bool = False  # without verified TLS: held (Handover.insecure), not a 451
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,9 @@ class Handover:
     failure: DeliveryResult | None  # set: nothing was delivered; the answer for the whole message
     delivered: tuple[str, ...] = ()
     left: tuple[Leftover, ...] = field(default_factory=tuple)
+    # copies not sent because their connection was not verified TLS (Parcel.hold_insecure):
+    # refused = recipient -> (451, the reason with what the connection negotiated)
+    insecure: tuple[Leftover, ...] = ()
 
 
 class Router:
@@ -85,7 +99,8 @@ class Router:
                     which = "next_hop" if self.outbound is not None else "next_hop (nor outbound_next_hop)"
                     return Handover(DeliveryResult(False, 451, f"no [gateway] {which} is set for <{rcpts[0]}>",
                                                    status="4.4.1"))
-                plan.setdefault(id(hop), (hop, []))[1].append(Parcel(rcpts, parcel.data))
+                plan.setdefault(id(hop), (hop, []))[1].append(
+                    Parcel(rcpts, parcel.data, parcel.require_tls, parcel.hold_insecure))
         routes = [plan[id(h)] for h in self.hops if id(h) in plan]
         if not routes:
             return Handover(DeliveryResult(False, 451, "nothing to deliver", status="4.4.1"))
@@ -96,7 +111,25 @@ class Router:
                     leases.append(await stack.enter_async_context(hop.lease()))
                 except NextHopError as exc:
                     return Handover(hop.unreachable(exc))
-            return await self._handover(mail_from, routes, leases)
+            insecure: list[Leftover] = []
+            secured: list[tuple[Lease, tuple[NextHop, list[Parcel]]]] = []
+            for lease, (hop, parcels) in zip(leases, routes):
+                fine: list[Parcel] = []
+                for parcel in parcels:
+                    refusal = insecure_refusal(lease, parcel.require_tls) if parcel.require_tls else None
+                    if refusal is None:
+                        fine.append(parcel)
+                    elif not parcel.hold_insecure:  # before any MAIL: still all or nothing
+                        return Handover(refusal)
+                    else:
+                        insecure.append(Leftover(parcel.data, {r: (refusal.code, refusal.message)
+                                                               for r in parcel.rcpts}, hop.label))
+                if fine:
+                    secured.append((lease, (hop, fine)))
+            if not secured:
+                return Handover(None, (), (), tuple(insecure))
+            result = await self._handover(mail_from, [r for _, r in secured], [lease for lease, _ in secured])
+            return replace(result, insecure=tuple(insecure)) if insecure and result.failure is None else result
 
     async def _handover(self, mail_from: str, routes: list[tuple[NextHop, list[Parcel]]],
                         leases: list[Lease]) -> Handover:
@@ -151,9 +184,11 @@ class Router:
             return Handover(combined_refusal(everyone))
         return Handover(None, tuple(delivered), tuple(refused + left))
 
-    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> DeliveryResult:
-        """One copy to each recipient's route. ok with `refused`: those were not delivered."""
-        result = await self.handover(mail_from, [Parcel(tuple(rcpt_tos), data)])
+    async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes, *,
+                      require_tls: str = "") -> DeliveryResult:
+        """One copy to each recipient's route. ok with `refused`: those were not delivered.
+        `require_tls` (a release of pupil data): only over verified TLS, else 451 with the reason."""
+        result = await self.handover(mail_from, [Parcel(tuple(rcpt_tos), data, require_tls)])
         if result.failure is not None:
             return result.failure
         refused: dict[str, tuple[int, str]] = {}

@@ -15,6 +15,7 @@ from config.schema import Settings, split_host_port
 from filters.errors import SchoolgateError
 from filters.directory import domain_of
 from filters.scanner import Scanner
+from filters.tenancy import Tenancy
 from gateway.dispatch import Dispatcher
 from gateway.dkim_signing import DkimSigner, DkimSigningError
 from gateway.health import HealthMonitor
@@ -104,6 +105,7 @@ class Gateway:
     web_server: uvicorn.Server | None = None
     _web_task: asyncio.Task | None = None
     _reports_task: asyncio.Task | None = None  # scheduled reports (quarantine/reports.py)
+    _trust_task: asyncio.Task | None = None  # a trust's school and trust reports (quarantine/trust_report.py)
     _retention_task: asyncio.Task | None = None  # scheduled purge (quarantine/retention.py)
     notifier: Notifier | None = None
     escalator: object | None = None  # quarantine.escalation.Escalator
@@ -183,7 +185,7 @@ class Gateway:
             self.escalator.hook(message_id)
         dispatcher = Dispatcher(self.store, self.next_hop, settings.gateway.hostname, signer,
                                 on_hold=on_hold, on_tempfail=self.notifier.tempfailed,
-                                on_alert=self.notifier.it_event)
+                                on_alert=self.notifier.it_event, tenancy=Tenancy.from_settings(settings))
         self.handler = GatewayHandler(settings, self.scanner, dispatcher, self.store, self.metrics)
         loop = asyncio.get_running_loop()
         factory = protocol_factory(self.handler, settings)
@@ -217,6 +219,8 @@ class Gateway:
         await self.escalator.start()  # the escalation tree's steps (state in the store: resumes)
         from quarantine.reports import start_reports  # config snapshot + scheduled reports
         self._reports_task = await start_reports(settings, self.store, lambda: self.next_hop, self.timers_lease)
+        from quarantine.trust_report import start_trust_reports
+        self._trust_task = start_trust_reports(settings, self.store, lambda: self.next_hop, self.timers_lease)
         sync_cfg = settings.directory_sync
         if sync_cfg.source != "none" and sync_cfg.interval_minutes > 0 and settings.directory.csv is not None:
             from gateway.directory_sync import run_schedule
@@ -299,6 +303,7 @@ class Gateway:
             await self.notifier.stop()
         from quarantine.reports import stop_reports
         await stop_reports(self._reports_task)
+        await stop_reports(self._trust_task)
         from quarantine.retention import stop_retention
         await stop_retention(self._retention_task)
         if self.next_hop is not None:

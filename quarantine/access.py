@@ -10,7 +10,12 @@ asks this module, so a new path cannot forget the rule:
   attachments, evidence bundle) and every decision on them need a reasoned
   "open" first, recorded in the audit with the person's name and role;
 - `admin` manages accounts and settings and sees ordinary holds, but has
-  SAFEGUARDING only when the school sets `[web] admins_are_dsl = true`.
+  SAFEGUARDING only when the school sets `[web] admins_are_dsl = true`;
+- in a trust ([[schools]], docs/trust.md) every account sees only the holds of
+  its own schools (`scope`); trust_dsl, trust_it and trust_ceo see every school.
+  The school is checked first, so the rules above hold at every scope: a trust
+  safeguarding lead still opens a safeguarding hold with a reason, and trust IT
+  still sees none.
 
 A grant (one open) is kept per session key for `[web] access_minutes`: the web UI
 uses the session's hash, the CLI a key of its own for the one command.
@@ -25,7 +30,8 @@ from typing import Any
 from filters.errors import SchoolgateError
 from quarantine.store import HeldMessage  # first: the store's end imports escalation -> links -> review_store
 from quarantine.review_store import ReviewStore, WebAction, is_safeguarding
-from quarantine.users import PERMISSIONS, Permission, Role, User
+from filters.tenancy import Tenancy
+from quarantine.users import PERMISSIONS, TRUST_WIDE, Permission, Role, User
 
 
 class AccessDenied(SchoolgateError):
@@ -52,7 +58,7 @@ def permissions(role: Role, web: Any) -> frozenset[Permission]:
 
 def school_extra(role: Role, web: Any) -> frozenset[Permission]:
     """What this school's settings add to a role (User.extra)."""
-    if role == Role.ADMIN and getattr(web, "admins_are_dsl", False):
+    if role in (Role.ADMIN, Role.TRUST_IT) and getattr(web, "admins_are_dsl", False):
         return frozenset({Permission.SAFEGUARDING})
     return frozenset()
 
@@ -61,6 +67,14 @@ def with_school_rules(user: User, web: Any) -> User:
     """The account as this school's settings make it (an admin who is also the DSL)."""
     extra = school_extra(user.role, web)
     return replace(user, extra=extra) if extra != user.extra else user
+
+
+def scope(user: User, tenancy: Tenancy | None) -> tuple[str, ...] | None:
+    """The schools an account sees; None = every school (a single school, or a trust-wide role).
+    In a trust, an account whose schools name none of the trust's sees nothing: fail closed."""
+    if tenancy is None or not tenancy.is_trust or user.role in TRUST_WIDE:
+        return None
+    return tuple(s for s in user.schools if s in tenancy.ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +99,13 @@ class Actor:
 class AccessRule:
     """The rule above, over the review tables (grants and audit). Sync: async callers use store.run()."""
 
-    def __init__(self, web: Any, review: ReviewStore) -> None:
+    def __init__(self, web: Any, review: ReviewStore, tenancy: Tenancy | None = None) -> None:
         self.web = web
         self.review = review
+        self.tenancy = tenancy
+
+    def scope(self, actor: Actor) -> tuple[str, ...] | None:
+        return scope(actor.user, self.tenancy)
 
     def can(self, actor: Actor, permission: Permission) -> bool:
         return permission in permissions(actor.role, self.web)
@@ -111,6 +129,12 @@ class AccessRule:
     def check(self, actor: Actor, held: HeldMessage, need: Need, key: str | None, *,
               audit_denial: bool = True) -> None:
         """Raises AccessDenied (audited) unless `actor` may have `need` of `held`."""
+        schools = self.scope(actor)
+        if schools is not None and not set(held.schools) & set(schools):
+            # another school's mail: not even that it exists (ids are unguessable; the audit keeps the try)
+            self._deny(actor, held, need, audit_denial, "school")
+            raise AccessDenied("There is no held message with that id for your school.", title="Not found",
+                               status=404)
         if not self.can(actor, Permission.QUEUE):
             self._deny(actor, held, need, audit_denial, "role")
             raise AccessDenied("Your account's role does not include held mail.")

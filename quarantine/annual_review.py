@@ -66,6 +66,8 @@ def render_pack_pdf(pack: AnnualPack) -> bytes:
     from weasyprint import HTML
 
     env = Environment(loader=PackageLoader("quarantine", "templates"), autoescape=select_autoescape(default=True))
+    from quarantine.report_render import change
+
     html = env.get_template("annual_review.html").render(p=pack, d=pack.report, fp_rate=false_positive_rate(pack),
-                                                         json=json)
+                                                         json=json, change=change)
     return HTML(string=html).write_pdf()

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only a type here; importing links at run time closes a cycle through the store
     from quarantine.links import LinkSigner
-from quarantine.store import QuarantineStore, StoreError, metadata
+from quarantine.store import QuarantineStore, StoreError, messages, metadata
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ class Escalator:
         self.clock = clock
         self._transport = transport  # httpx transport for tests' odd servers; None = real sockets
         self._tz = ZoneInfo(self.cfg.timezone)
+        # a trust's school with its own tree ([[schools]] escalation_contacts, docs/trust.md)
+        self._school_trees = {s.id: tuple(s.escalation_contacts) for s in settings.schools if s.escalation_contacts}
         if any(c.email for c in self.cfg.contacts) and self.cfg.enabled and not settings.notify.from_address:
             raise EscalationError("[escalation] contacts have e-mail addresses but [notify] from_address is not "
                                   "set, so no escalation e-mail could be sent")
@@ -210,9 +212,19 @@ class Escalator:
         from quarantine.review_store import ReviewStore
         ReviewStore(self.store).audit("escalation", action, message_id, reason, detail)
 
-    def _next_contact(self, row: dict, now: float) -> tuple[int | None, int, list[str]]:
+    def _contacts_sync(self, message_id: str) -> Sequence[EscalationContact]:
+        """The hold's school's tree when it has one, else [escalation] contacts."""
+        if self._school_trees:
+            with self.store.engine.begin() as conn:
+                school = conn.execute(select(messages.c.school_id).where(messages.c.id == message_id)).scalar()
+            if school in self._school_trees:
+                return self._school_trees[school]
+        return self.cfg.contacts
+
+    def _next_contact(self, row: dict, now: float,
+                      contacts: Sequence[EscalationContact] | None = None) -> tuple[int | None, int, list[str]]:
         """(index of the next contact in hours, its round, the names skipped as out of hours)."""
-        contacts = self.cfg.contacts
+        contacts = self.cfg.contacts if contacts is None else contacts
         moment = datetime.fromtimestamp(now, self._tz)
         position, round_ = row["position"], row["round"]
         skipped = []
@@ -239,7 +251,8 @@ class Escalator:
                         await self.store.run(self._audit_sync, ACKED, row["message_id"],
                                              f"acknowledged by {who} in the review UI", {"steps": row["steps"]})
                     continue
-                index, round_, skipped = self._next_contact(row, now)
+                contacts = await self.store.run(self._contacts_sync, row["message_id"])
+                index, round_, skipped = self._next_contact(row, now, contacts)
                 if skipped:
                     await self.store.run(self._audit_sync, SKIPPED, row["message_id"], "out of hours",
                                          {"contacts": skipped, "at": now})
@@ -251,7 +264,7 @@ class Escalator:
                 if not await self.store.run(self._claim_sync, row, index + 1, round_,
                                             now + self.cfg.step_minutes * 60):
                     continue  # another node took this step
-                done.append(await self._step(row, self.cfg.contacts[index], now))
+                done.append(await self._step(row, contacts[index], now))
             return done
 
     async def _step(self, row: dict, contact: EscalationContact, now: float) -> StepResult:

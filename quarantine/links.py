@@ -21,7 +21,8 @@ from quarantine.review_store import ReviewStore, used_tokens
 
 from filters.errors import SchoolgateError
 
-ACTIONS = ("release", "delete", "request", "alert", "ack")  # ack: quarantine/escalation.py
+# ack: quarantine/escalation.py; approve/decline: a tutor's digest (issue 21 clause 2, quarantine/web/approval.py)
+ACTIONS = ("release", "delete", "request", "alert", "ack", "approve", "decline")
 
 
 class LinkError(SchoolgateError):

@@ -4,7 +4,8 @@
   templates a site can override; never for safeguarding or virus holds, nor
   when the sender address may be forged (authentication/spoofing findings).
 - The reviewer digest lists new holds with signed, expiring, single-use links
-  that still need a logged-in reviewer to confirm.
+  that still need a logged-in reviewer to confirm; the tutor digest lists a
+  tutor's pupils' mail waiting for approval (issue 21 clause 2).
 - DSL alerts go at once, carry no message content, and go to the deputy when
   nobody has acknowledged them within `escalate_after_minutes`.
 
@@ -23,14 +24,18 @@ from typing import Any, Callable, Iterable, Sequence
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from config.schema import Settings
+from filters.approval import approvers
 from filters.base import SAFEGUARDING_CATEGORIES, Category
 from filters.levels import urgency
+from filters.tenancy import Tenancy
 from quarantine.links import LinkSigner, load_secret
 from quarantine.review_store import ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import Role, UserStore
 
 log = logging.getLogger(__name__)
+
+SEEN_FOREVER = 10 * 365 * 86400.0  # "was it ever in a tutor digest": the seen store's window
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent / "web" / "templates" / "mail"
 # Never tell the sender: a groomer must not learn they were caught, and a virus
@@ -68,6 +73,7 @@ class Notifier:
         # "once per window" checks then records in the shared store; this makes the pair atomic
         # within the node (across nodes two alerts in the same instant are possible, and harmless)
         self._once_lock = asyncio.Lock()
+        self.tenancy = Tenancy.from_settings(settings)  # whose DSL hears of a hold (docs/trust.md)
 
     # -- the hook the dispatcher calls ------------------------------------------------------
     def held(self, message_id: str) -> None:
@@ -98,21 +104,37 @@ class Notifier:
             await self.alert_dsl(held.id, why="safeguarding")
         if self.cfg.sender_notices:
             await self.notify_sender(held)
-        if "APPROVAL_REQUIRED" in held.codes:
-            await self.ask_approver(held)
+        # APPROVAL_REQUIRED: the pupil's notice above; the tutor hears in their digest (send_tutor_digests)
 
-    async def ask_approver(self, held: HeldMessage) -> bool:
-        """Issue 21 clause 2: the pupil's tutor (named by the approval filter) gets signed links."""
-        tutors = [e.removeprefix("approver: ") for f in held.findings if f.code == "APPROVAL_REQUIRED"
-                  for e in f.evidence if e.startswith("approver: ")]
-        if not tutors:
-            return False  # no tutor in the directory: reviewers see it in the queue and the digest
-        subject, body = self._render(
-            ["approval_tutor.txt"], m=held, open=f"{self.base_url}/m/{held.id}",
-            approve=f"{self.base_url}/l/{self.signer.make(held.id, 'release', who=tutors[0])}",
-            decline=f"{self.base_url}/l/{self.signer.make(held.id, 'delete', who=tutors[0])}",
-            hours=int(self.cfg.link_hours))
-        return await self.send("approval_tutor", tutors[:1], subject, body, held.id)
+    async def send_tutor_digests(self) -> int:
+        """Issue 21 clause 2: one mail per tutor listing their tutees' mail waiting for approval
+        (not yet in a digest), each with signed, single-use Approve / Decline links bound to the
+        tutor (quarantine/web/approval.py). Holds without a tutor are the reviewers' (queue and
+        digest). Returns how many holds were listed."""
+        waiting = await self.store.run(lambda: self.store.list_sync(status="held", category="approval", limit=500,
+                                                                    newest_first=False))
+        by_tutor: dict[str, list[HeldMessage]] = {}
+        for held in waiting:
+            tutors = approvers(held.findings)
+            # a hold with other findings (offensive words, pupil data) is for a reviewer to decide
+            if not tutors or any(str(f.category) != str(Category.APPROVAL) for f in held.findings):
+                continue
+            if await self.store.seen.count("approval_digest", held.id, SEEN_FOREVER):
+                continue
+            by_tutor.setdefault(tutors[0], []).append(held)
+        listed = 0
+        for tutor, holds in by_tutor.items():
+            items = [{"m": h, "to": [a for a, i in h.recipients.items() if i["status"] == "held"],
+                      "approve": f"{self.base_url}/approval/{self.signer.make(h.id, 'approve', who=tutor)}",
+                      "decline": f"{self.base_url}/approval/{self.signer.make(h.id, 'decline', who=tutor)}"}
+                     for h in holds]
+            subject, body = self._render(["approval_tutor.txt"], items=items, hours=int(self.cfg.link_hours))
+            if not await self.send("approval_tutor", [tutor], subject, body, None):
+                continue  # not sent: listed again next time
+            for held in holds:
+                await self.store.seen.record("approval_digest", held.id, tutor)
+            listed += len(holds)
+        return listed
 
     # -- policy tempfails (issue 21 clause 3: rate limits) -------------------------------------
     def tempfailed(self, view: Any, verdict: Any) -> None:
@@ -185,7 +207,10 @@ class Notifier:
     # -- sending --------------------------------------------------------------------------------
     def _render(self, names: Sequence[str], **ctx: Any) -> tuple[str, str]:
         template = self.env.select_template(list(names))
-        text = template.render(base_url=self.base_url, school=self.settings.school.name, **ctx)
+        held = ctx.get("m")  # in a trust, mail about a hold names the hold's school
+        school = (self.tenancy.name_of(held.school_id) if self.tenancy.is_trust and isinstance(held, HeldMessage)
+                  else self.settings.school.name)
+        text = template.render(base_url=self.base_url, school=school, **ctx)
         head, _, body = text.partition("\n\n")
         subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else "Schoolgate"
         return _one_line(subject), body
@@ -256,6 +281,20 @@ class Notifier:
         accounts = UserStore(self.store.engine).emails_for(*roles)
         return list(dict.fromkeys([*extra, *accounts]))
 
+    def _dsl_emails(self, held: HeldMessage) -> list[str]:
+        """A hold's DSLs: in a trust, its schools' DSL addresses and DSL accounts, the trust
+        safeguarding lead's accounts and [notify] dsl_addresses (trust-wide); else as before."""
+        if not self.tenancy.is_trust:
+            return self._emails(self.cfg.dsl_addresses, Role.DSL, Role.TRUST_DSL)
+        school = [a for s in held.schools if (t := self.tenancy.get(s)) for a in t.dsl_addresses]
+        accounts = [u.email for u in UserStore(self.store.engine).list() if u.email and not u.disabled and (
+            u.role == Role.TRUST_DSL or (u.role == Role.DSL and set(u.schools) & set(held.schools)))]
+        return list(dict.fromkeys([*school, *self.cfg.dsl_addresses, *accounts]))
+
+    def _deputies(self, held: HeldMessage) -> list[str]:
+        school = [a for s in held.schools if (t := self.tenancy.get(s)) for a in t.deputy_dsl_addresses]
+        return list(dict.fromkeys([*school, *self.cfg.deputy_dsl_addresses]))
+
     async def alert_dsl(self, message_id: str, why: str = "safeguarding") -> bool:
         """At once, no message content: what kind of hold, when, and a link that needs a DSL login.
         The hold's risk level sets the urgency (filters/levels.py): the subject's prefix, the
@@ -267,9 +306,9 @@ class Notifier:
             return False
         level = held.level
         how = urgency(level)
-        to = await self.store.run(self._emails, self.cfg.dsl_addresses, Role.DSL)
+        to = await self.store.run(self._dsl_emails, held)
         if how.deputy_at_once:
-            to = [*to, *self.cfg.deputy_dsl_addresses]
+            to = [*to, *self._deputies(held)]
         subject, body = self._render(["dsl_alert.txt"], m=held, why=why, link=f"{self.base_url}/m/{held.id}",
                                      categories=[c.replace("_", " ") for c in held.categories], deputy=False,
                                      level=level, urgency=how)
@@ -296,32 +335,52 @@ class Notifier:
                 minutes=int(self.cfg.escalate_after_minutes), level=held.level, urgency=urgency(held.level))
             await self.store.run(self.review.audit, "notifier", WebAction.DSL_ESCALATED, held.id,
                                  f"not acknowledged within {int(self.cfg.escalate_after_minutes)} minutes")
-            if await self.send("dsl_escalation", self.cfg.deputy_dsl_addresses, subject, body, held.id):
+            if await self.send("dsl_escalation", self._deputies(held), subject, body, held.id):
                 sent += 1
         return sent
 
     # -- reviewer digest -----------------------------------------------------------------------------------
+    def _digest_audiences(self, holds: list[HeldMessage]) -> list[tuple[list[str], list[HeldMessage]]]:
+        """Who gets which holds: everyone everything at one school; in a trust, each school's
+        reviewer and admin accounts their school's holds, and [notify] reviewer_addresses and
+        trust_it accounts every hold (docs/trust.md)."""
+        if not self.tenancy.is_trust:
+            return [(self._emails(self.cfg.reviewer_addresses, Role.REVIEWER, Role.ADMIN, Role.TRUST_IT), holds)]
+        people = [u for u in UserStore(self.store.engine).list() if u.email and not u.disabled]
+        out = [(list(dict.fromkeys([*self.cfg.reviewer_addresses,
+                                    *(u.email for u in people if u.role == Role.TRUST_IT)])), holds)]
+        for school in self.tenancy.ids:
+            mine = [h for h in holds if school in h.schools]
+            to = [u.email for u in people if u.role in (Role.REVIEWER, Role.ADMIN) and school in u.schools]
+            if mine and to:
+                out.append((list(dict.fromkeys(to)), mine))
+        return out
+
     async def send_digest(self) -> int:
         """New holds since the last digest; returns how many were listed."""
         holds = await self.store.run(self.review.undigested_holds_sync)
         if not holds:
             return 0
-        to = await self.store.run(self._emails, self.cfg.reviewer_addresses, Role.REVIEWER, Role.ADMIN)
-        items, safeguarding = [], 0
-        for held in holds:
-            if is_safeguarding(held.categories):
-                safeguarding += 1  # the DSL is alerted separately; reviewers get no link
+        listed = 0
+        for n, (to, group) in enumerate(await self.store.run(self._digest_audiences, holds)):
+            if n and not to:
                 continue
-            items.append({"m": held, "open": f"{self.base_url}/m/{held.id}",
-                          "release": f"{self.base_url}/l/{self.signer.make(held.id, 'release')}",
-                          "delete": f"{self.base_url}/l/{self.signer.make(held.id, 'delete')}"})
-        if items or safeguarding:
-            subject, body = self._render(["digest.txt"], items=items, safeguarding=safeguarding,
-                                         hours=int(self.cfg.link_hours), queue=f"{self.base_url}/queue")
-            if not await self.send("digest", to, subject, body, None) and to:
-                return 0  # not sent: try again next time
+            items, safeguarding = [], 0
+            for held in group:
+                if is_safeguarding(held.categories):
+                    safeguarding += 1  # the DSL is alerted separately; reviewers get no link
+                    continue
+                items.append({"m": held, "open": f"{self.base_url}/m/{held.id}",
+                              "release": f"{self.base_url}/l/{self.signer.make(held.id, 'release')}",
+                              "delete": f"{self.base_url}/l/{self.signer.make(held.id, 'delete')}"})
+            if items or safeguarding:
+                subject, body = self._render(["digest.txt"], items=items, safeguarding=safeguarding,
+                                             hours=int(self.cfg.link_hours), queue=f"{self.base_url}/queue")
+                if not await self.send("digest", to, subject, body, None) and to:
+                    return 0  # not sent: try again next time (a school sent already gets it twice)
+            listed = max(listed, len(items)) if n else len(items)
         await self.store.run(self.review.mark_digested_sync, [h.id for h in holds])
-        return len(items)
+        return listed
 
     # -- timers --------------------------------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -329,6 +388,7 @@ class Notifier:
         if time.time() - self._last_digest >= self.cfg.digest_minutes * 60:
             self._last_digest = time.time()
             await self.send_digest()
+            await self.send_tutor_digests()
 
     async def _run(self) -> None:
         while True:

@@ -44,7 +44,7 @@ CATEGORY_LABELS = {
     "meeting": "Meeting arrangements", "self_harm": "Self-harm", "grooming": "Grooming", "extremism": "Extremism",
     "sextortion": "Sextortion and intimate images", "coercive_control": "Coercive control",
     "exploitation": "Exploitation (sexual or criminal)", "drugs": "Drugs and substances", "gambling": "Gambling",
-    "fraud": "Fraud and money mules",
+    "fraud": "Fraud and money mules", "indecent_image": "Indecent images",
 }
 LEVEL_LABELS = {5: "5: plan, weapon at school, secret meeting", 4: "4: disclosure or explicit threat",
                 3: "3: concerning mood, bullying", 2: "2: abuse aimed at someone", 1: "1: language only",
@@ -61,6 +61,7 @@ class Period:
     label: str
     start: datetime  # aware, inclusive
     end: datetime  # aware, exclusive
+    current: bool = False  # the period in progress, cut at "now" (its baselines are cut the same way)
 
     @property
     def start_ts(self) -> float:
@@ -82,9 +83,28 @@ class Period:
         return (self.end - self.start).total_seconds() / 86400
 
     def previous(self) -> "Period":
-        """The period of the same length just before this one (the trend baseline)."""
-        length = self.end - self.start
-        return Period(self.kind, "previous period", self.start - length, self.start)
+        """The trend baseline: the day, week or calendar month before (the same stretch of it when
+        this one is in progress: Monday to Tuesday 15:00 against last Monday to Tuesday 15:00),
+        otherwise the period of the same length just before this one."""
+        tz = self.start.tzinfo
+        if self.kind in ("day", "week"):
+            step = timedelta(days=1 if self.kind == "day" else 7)
+            start, end = self.start - step, self.end - step  # wall-clock arithmetic: DST-safe
+        elif self.kind == "month":
+            start = _midnight((self.start.date() - timedelta(days=1)).replace(day=1), tz)
+            end = min(start + (self.end - self.start), self.start) if self.current else self.start
+        else:
+            start, end = self.start - (self.end - self.start), self.start
+        return Period(self.kind, "previous period", start, end, self.current)
+
+    def last_year(self) -> "Period":
+        """The same period a year earlier: 52 weeks back for a day or week (the same weekdays,
+        so a Monday compares with a Monday), the same dates otherwise (29 February -> 28th)."""
+        if self.kind in ("day", "week"):
+            step = timedelta(days=364)
+            return Period(self.kind, "same period last year", self.start - step, self.end - step, self.current)
+        return Period(self.kind, "same period last year", _year_earlier(self.start), _year_earlier(self.end),
+                      self.current)
 
 
 class PeriodError(SchoolgateError, ValueError):
@@ -93,6 +113,13 @@ class PeriodError(SchoolgateError, ValueError):
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, dtime.min, tzinfo=tz)
+
+
+def _year_earlier(at: datetime) -> datetime:
+    try:
+        return at.replace(year=at.year - 1)
+    except ValueError:  # 29 February
+        return at.replace(year=at.year - 1, day=28)
 
 
 def default_terms(year: int) -> list[tuple[str, date, date]]:
@@ -148,7 +175,7 @@ def period_for(kind: str, now: datetime, *, terms: Sequence[Any] = (), current: 
     if current:
         end = min(end, now)
         label += " (so far)"
-    return Period(kind, label, start, end)
+    return Period(kind, label, start, end, current)
 
 
 def custom_period(first: date, last: date, tz: ZoneInfo) -> Period:
@@ -203,8 +230,10 @@ class ReportData:
     who: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    trends: dict[str, Any] = field(default_factory=dict)  # against the previous period and last year
     notes: list[str] = field(default_factory=list)  # what the data cannot tell (said, not hidden)
     attention: list[str] = field(default_factory=list)  # the few things the reader should act on
+    years: dict[str, Any] = field(default_factory=dict)  # by year group (quarantine/report_years.py)
 
 
 def _review_tables() -> dict[str, Any]:
@@ -213,7 +242,7 @@ def _review_tables() -> dict[str, Any]:
         from quarantine import review_store
     except ImportError:  # pragma: no cover - the review UI ships with the store
         return {}
-    return {name: getattr(review_store, name) for name in ("false_positives", "dsl_alerts", "users")
+    return {name: getattr(review_store, name) for name in ("false_positives", "dsl_alerts", "users", "cases")
             if hasattr(review_store, name)}
 
 
@@ -226,8 +255,11 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
     start, end = period.start_ts, period.end_ts
     prev = data.previous
     tables = _review_tables()
+    if tables:  # a store the review UI never opened has none of its tables yet
+        next(iter(tables.values())).metadata.create_all(engine, tables=list(tables.values()))
+    seen: Lost = {}
     with engine.begin() as conn:
-        _volume(conn, data, start, end, prev.start_ts)
+        _volume(conn, data, start, end, prev.start_ts, seen)
         holds = _holds(conn, start, end)
         decided = _decisions_by_message(conn, end_before=None)
         _outcomes(data, holds)
@@ -235,9 +267,10 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
         _safeguarding(conn, data, holds, tables, start, end)
         _closed_by(conn, data, holds, decided, tables)
         _review(conn, data, holds, decided, tables, start, end)
-        _who(conn, data, holds, start, end, show_names)
+        _who(conn, data, holds, start, end, show_names, seen)
         _health(conn, data, start, end, clamd, now)
         _policy(conn, data, start, end)
+        _trends(conn, data, seen)
     data.attention = attention(data)
     return data
 
@@ -269,22 +302,58 @@ def attention(data: ReportData) -> list[str]:
     return out
 
 
-def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: float) -> None:
+def once_per_message(start: float, end: float) -> Any:
+    """Decision rows that count a message once: its last row in the period (a copy the next hop
+    refused later, or a retry, writes another row for the same message id)."""
+    in_period = and_(decisions.c.at >= start, decisions.c.at < end)
+    latest = select(func.max(decisions.c.id)).where(in_period).group_by(decisions.c.message_id)
+    return and_(in_period, decisions.c.id.in_(latest))
+
+
+Lost = dict  # (start, end) -> _lost_holds rows: one gather asks for a period's several times
+
+
+def _lost_holds(conn: Any, start: float, end: float, seen: Lost | None = None) -> list[tuple[str, str, str, float]]:
+    """Held/rejected records of the period with no decision row in it (lost in a crash inside the
+    decision log's flush interval): (direction, sender role, action, received_at). They still count.
+    `seen`: this gather's answers so far (the NOT IN is the dear part of counting messages)."""
+    if seen is not None:
+        if (start, end) not in seen:
+            seen[(start, end)] = _lost_holds(conn, start, end)
+        return seen[(start, end)]
+    logged = select(decisions.c.message_id).where(and_(decisions.c.at >= start, decisions.c.at < end))
+    return [(r.direction, r.sender_role, "reject" if r.status == "rejected" else "hold", r.received_at)
+            for r in conn.execute(select(messages.c.direction, messages.c.sender_role, messages.c.status,
+                                         messages.c.received_at)
+                                  .where(and_(messages.c.received_at >= start, messages.c.received_at < end,
+                                              messages.c.id.not_in(logged))))]
+
+
+def message_actions(conn: Any, start: float, end: float, seen: Lost | None = None) -> Counter:
+    """THE message count of Volume, Who and Trends (docs/reports.md): (direction, action) -> messages,
+    each message once, the same messages message_categories counts."""
+    out: Counter = Counter()
+    for direction, action, n in conn.execute(
+            select(decisions.c.direction, decisions.c.action, func.count()).where(once_per_message(start, end))
+            .group_by(decisions.c.direction, decisions.c.action)):
+        out[(direction, action)] += n
+    for direction, _, action, _ in _lost_holds(conn, start, end, seen):
+        out[(direction, action)] += 1
+    return out
+
+
+def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: float, seen: Lost) -> None:
     by_dir: dict[str, Counter] = defaultdict(Counter)
     by_action: Counter = Counter()
-    for direction, action, n in conn.execute(
-            select(decisions.c.direction, decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= start, decisions.c.at < end))
-            .group_by(decisions.c.direction, decisions.c.action)):
+    for (direction, action), n in message_actions(conn, start, end, seen).items():
         by_dir[direction][action] += n
         by_action[action] += n
     prev_action: Counter = Counter()
-    for action, n in conn.execute(
-            select(decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= prev_start, decisions.c.at < start)).group_by(decisions.c.action)):
+    for (_, action), n in message_actions(conn, prev_start, data.previous.end_ts, seen).items():
         prev_action[action] += n
     copies: Counter = Counter()
     # few distinct {role:action} mixes: let the database count them, parse each once
+    # (recipient copies per decision row: a refused copy logged again is a second copy)
     for actions_json, times in conn.execute(
             select(decisions.c.actions, func.count()).where(and_(decisions.c.at >= start, decisions.c.at < end))
             .group_by(decisions.c.actions)):
@@ -301,10 +370,9 @@ def _volume(conn: Any, data: ReportData, start: float, end: float, prev_start: f
         cursor = nxt
     series = [Counter() for _ in buckets]
     edges = [b[0].timestamp() for b in buckets]
-    for at, action in conn.execute(select(decisions.c.at, decisions.c.action)
-                                   .where(and_(decisions.c.at >= start, decisions.c.at < end))):
-        index = _bisect(edges, at)
-        series[index][action] += 1
+    rows = conn.execute(select(decisions.c.at, decisions.c.action).where(once_per_message(start, end))).all()
+    for at, action in [*rows, *((at, action) for _, _, action, at in _lost_holds(conn, start, end, seen))]:
+        series[_bisect(edges, at)][action] += 1
     fmt = "%a %-d" if step.days == 1 else "%-d %b"
     data.volume = {
         "total": sum(by_action.values()),
@@ -344,6 +412,17 @@ class _Hold:
     level: int = 0  # the highest risk level 1-5 of its findings (filters/levels.py), 0 = none
 
 
+def risk_level(findings: list[dict]) -> int:
+    """The highest risk level 1-5 among a hold's stored findings (filters/levels.py), 0 = none."""
+    return max((int(f.get("level", 0) or 0) for f in findings), default=0)
+
+
+def is_incident(categories: set[str] | frozenset[str], level: int) -> bool:
+    """THE incident rule for one hold (incident_categories applies it to a period): a finding in a
+    safeguarding category, or any finding of level 4-5 (the DSL was alerted for it)."""
+    return bool(set(categories) & {str(c) for c in SAFEGUARDING_CATEGORIES}) or level >= 4
+
+
 def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
     """Held and rejected records received in the period (findings read for category/severity only)."""
     out = []
@@ -352,9 +431,9 @@ def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
                                  messages.c.codes, messages.c.findings)
                           .where(and_(messages.c.received_at >= start, messages.c.received_at < end))):
         severity: dict[str, int] = {}
-        risk = 0
-        for f in json.loads(r.findings or "[]"):
-            risk = max(risk, int(f.get("level", 0) or 0))
+        stored = json.loads(r.findings or "[]")
+        risk = risk_level(stored)
+        for f in stored:
             try:
                 level = int(Severity.parse(f.get("severity", "low")))
             except KeyError:
@@ -415,6 +494,33 @@ def message_categories(conn: Any, holds: list[_Hold], start: float, end: float) 
     return out
 
 
+def incident_categories(conn: Any, holds: list[_Hold], start: float, end: float) -> dict[str, set[str]]:
+    """THE definition of an incident (docs/reports.md), for every section and every trend:
+    a message of message_categories with a finding in a safeguarding category -> those
+    categories; plus any hold with a finding of level 4-5 (the DSL was alerted for it: an
+    explicit threat, a weapon at school; filters/policy.py DSL_LEVEL) -> no category, so it
+    counts in the total and by level only."""
+    names = {str(c) for c in SAFEGUARDING_CATEGORIES}
+    # rows without a category cannot make an incident: leave them in the database (a term of
+    # plain traffic is most of the log). What remains is message_categories' own union.
+    out: dict[str, set[str]] = {}
+    for mid, cats in conn.execute(
+            select(decisions.c.message_id, decisions.c.categories)
+            .where(and_(decisions.c.at >= start, decisions.c.at < end,
+                        func.coalesce(decisions.c.categories, "") != ""))):
+        found = set(_split(cats)) & names
+        if found:
+            out.setdefault(mid, set()).update(found)
+    for h in holds:
+        found = set(h.categories) & names
+        if found:
+            out.setdefault(h.id, set()).update(found)
+    for h in holds:
+        if h.level >= 4 and h.id not in out:
+            out[h.id] = set()
+    return out
+
+
 def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float) -> None:
     seen: dict[str, Counter] = defaultdict(Counter)
     for cats, action in message_categories(conn, holds, start, end).values():
@@ -453,14 +559,8 @@ def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, e
 def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict, start: float, end: float) -> None:
     names = {str(c) for c in SAFEGUARDING_CATEGORIES}
     by_id = {h.id: h for h in holds}
-    # the same messages the categories table counts (message_categories), so the two agree;
-    # plus any hold with a finding of level 4-5 (the DSL was alerted for it: an explicit
-    # threat, a weapon at school; filters/policy.py DSL_LEVEL), counted in the total only
-    incident_cats = {mid: cats & names for mid, (cats, _) in message_categories(conn, holds, start, end).items()
-                     if cats & names}
-    for h in holds:
-        if h.level >= 4 and h.id not in incident_cats:
-            incident_cats[h.id] = set()
+    # the same messages the categories table counts (message_categories), so the two agree
+    incident_cats = incident_categories(conn, holds, start, end)
     incidents = [by_id.get(mid) or _Hold(mid, start, "unknown", "", "", "", tuple(cats), (), {})
                  for mid, cats in incident_cats.items()]
     ids = [h.id for h in incidents]
@@ -507,9 +607,42 @@ def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict,
         "escalated": sum(h.id in escalated for h in incidents),
         "open": sum(h.status in ("held", "releasing") for h in incidents),
         "median_ack_minutes": percentile(ack_minutes, 0.5),
+        "cases": _case_status(conn, ids, tables),
     }
     if "dsl_alerts" not in tables:
         data.notes.append("DSL alert acknowledgements are not recorded by this installation.")
+
+
+CASE_STATES = ("new", "open", "closed")
+CASE_MARKS = ("true_positive", "false_positive", "not_marked")
+
+
+def _case_status(conn: Any, ids: list[str], tables: dict) -> dict[str, Any]:
+    """The DSL's own record of the same incidents (quarantine/cases.py): status, outcome and
+    true/false-positive mark, counted, never read out. An incident without a case row is
+    "new", so each state and each mark adds up to the incident total."""
+    saved: dict[str, Any] = {}
+    if ids and "cases" in tables:
+        t = tables["cases"]
+        for chunk in _chunks(ids, 500):
+            for r in conn.execute(select(t.c.message_id, t.c.status, t.c.verdict, t.c.outcome, t.c.action_taken)
+                                  .where(t.c.message_id.in_(chunk))):
+                saved[r.message_id] = r
+    status: Counter = Counter()
+    marks: Counter = Counter()
+    outcome = action = 0
+    for mid in ids:
+        r = saved.get(mid)
+        status[r.status if r is not None and r.status in CASE_STATES else "new"] += 1
+        marks[r.verdict if r is not None and r.verdict in CASE_MARKS else "not_marked"] += 1
+        outcome += bool(r is not None and (r.outcome or "").strip())
+        action += bool(r is not None and (r.action_taken or "").strip())
+    marked = marks["true_positive"] + marks["false_positive"]
+    return {"status": {k: status.get(k, 0) for k in CASE_STATES},
+            "marks": {k: marks.get(k, 0) for k in CASE_MARKS},
+            "outcome_recorded": outcome, "action_recorded": action,
+            "false_positive_rate": marks["false_positive"] / marked if marked else None,
+            "recorded": "cases" in tables}
 
 
 CLI_NO_ACCOUNT = "command line (no account)"
@@ -617,13 +750,16 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
         yield items[i:i + size]
 
 
-def _who(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float, show_names: bool) -> None:
+def _who(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float, show_names: bool,
+         seen: Lost | None = None) -> None:
     by_role: dict[str, Counter] = defaultdict(Counter)
     for role, action, n in conn.execute(
             select(decisions.c.sender_role, decisions.c.action, func.count())
-            .where(and_(decisions.c.at >= start, decisions.c.at < end))
+            .where(once_per_message(start, end))  # each message once, as in Volume
             .group_by(decisions.c.sender_role, decisions.c.action)):
         by_role[role or "unknown"][action] += n
+    for _, role, action, _ in _lost_holds(conn, start, end, seen):
+        by_role[role or "unknown"][action] += 1
     copies: dict[str, Counter] = defaultdict(Counter)
     for key, n in data.volume.get("copies", {}).items():
         role, _, action = key.partition(":")
@@ -769,3 +905,90 @@ def _policy(conn: Any, data: ReportData, start: float, end: float) -> None:
         data.notes.append("The first configuration recorded is from within this period; earlier changes are unknown.")
     elif base is None:
         data.notes.append("No configuration was recorded for this period (the gateway records it at each start).")
+
+
+# -- trends -----------------------------------------------------------------------------------------
+TREND_ACTIONS = (("messages", "All messages"), ("delivered", "Delivered"), ("held", "Held for review"),
+                 ("rejected", "Rejected"), ("deferred", "Deferred"))
+
+
+def _counts(conn: Any, start: float, end: float, seen: Lost | None = None) -> dict[str, int]:
+    """The trend measures of one period, by the definitions every section uses: volume from
+    the decision log (as the Volume section), incidents from incident_categories (as the
+    Safeguarding section), by category and by risk level."""
+    by_action: Counter = Counter()
+    for (_, action), n in message_actions(conn, start, end, seen).items():
+        by_action[action] += n
+    out = {"messages": sum(by_action.values()), "delivered": by_action["pass"] + by_action["tag"],
+           "held": by_action["hold"], "rejected": by_action["reject"], "deferred": by_action["tempfail"]}
+    holds = _holds(conn, start, end)
+    level_of = {h.id: h.level for h in holds}
+    incidents = incident_categories(conn, holds, start, end)
+    out["incidents"] = len(incidents)
+    for cat in sorted(str(c) for c in SAFEGUARDING_CATEGORIES):
+        out[f"incidents/{cat}"] = sum(cat in cats for cats in incidents.values())
+    levels = Counter(level_of.get(mid, 0) for mid in incidents)
+    for n in (5, 4, 3, 2, 1, 0):
+        out[f"incidents/level_{n}"] = levels.get(n, 0)
+    return out
+
+
+def _current_counts(data: ReportData) -> dict[str, int]:
+    """This period's measures, read from the sections themselves (so a trend and its
+    section can never disagree)."""
+    v, sg = data.volume["by_action"], data.safeguarding
+    out = {"messages": data.volume["total"], "delivered": v["pass"] + v["tag"], "held": v["hold"],
+           "rejected": v["reject"], "deferred": v["tempfail"], "incidents": sg["total"]}
+    for row in sg["rows"]:
+        out[f"incidents/{row['category']}"] = row["incidents"]
+    for row in sg["by_level"]:
+        out[f"incidents/level_{row['level']}"] = row["incidents"]
+    return out
+
+
+def coverage(first_record: float | None, period: Period) -> str:
+    """Whether the store can speak for a comparison period: "full", "partial" (the gateway's
+    first record falls inside it) or "none" (before the gateway, or purged: [retention]
+    decisions_days). A comparison without data says so; it is never a 0 to divide by."""
+    if first_record is None or first_record >= period.end_ts:
+        return "none"
+    return "partial" if first_record > period.start_ts else "full"
+
+
+def _trends(conn: Any, data: ReportData, seen: Lost | None = None) -> None:
+    first = min((t for t in (conn.execute(select(func.min(decisions.c.at))).scalar(),
+                             conn.execute(select(func.min(messages.c.received_at))).scalar()) if t is not None),
+                default=None)
+    tz = data.period.start.tzinfo
+    now = _current_counts(data)
+    comparisons = {}
+    for key, other in (("previous", data.previous), ("last_year", data.period.last_year())):
+        cover = coverage(first, other)
+        comparisons[key] = {
+            "period": other, "coverage": cover,
+            "counts": _counts(conn, other.start_ts, other.end_ts, seen) if cover != "none" else None,
+            "first_record": datetime.fromtimestamp(first, tz) if first is not None else None,
+        }
+    rows = [{"key": k, "label": label, "indent": False} for k, label in TREND_ACTIONS]
+    rows.append({"key": "incidents", "label": "Safeguarding incidents", "indent": False})
+    for cat in sorted(str(c) for c in SAFEGUARDING_CATEGORIES):
+        rows.append({"key": f"incidents/{cat}", "label": CATEGORY_LABELS.get(cat, cat), "indent": True})
+    for n in (5, 4, 3, 2, 1, 0):
+        rows.append({"key": f"incidents/level_{n}", "label": f"risk level {LEVEL_LABELS[n]}" if n else
+                     "risk level not graded", "indent": True})
+    for row in rows:
+        row["now"] = now.get(row["key"], 0)
+        for key, comp in comparisons.items():
+            row[key] = None if comp["counts"] is None else comp["counts"].get(row["key"], 0)
+        # a category or level row that is zero everywhere says nothing: the table shows the rest
+        row["shown"] = not row["indent"] or bool(row["now"] or row["previous"] or row["last_year"])
+    data.trends = {"rows": rows, **comparisons}
+    for key, what in (("previous", "the previous period"), ("last_year", "the same period last year")):
+        comp = comparisons[key]
+        if comp["coverage"] == "none":
+            data.notes.append(f"No data for {what} ({comp['period'].start:%-d %b %Y} to "
+                              f"{comp['period'].until_text}): the gateway's records begin later, so there "
+                              f"is no trend against it.")
+        elif comp["coverage"] == "partial":
+            data.notes.append(f"The gateway's records begin on {comp['first_record']:%-d %b %Y}, part way "
+                              f"through {what}: its counts cover only part of it.")

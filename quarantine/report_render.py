@@ -137,6 +137,14 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
     for row in sg.get("by_level", []):
         yield "safeguarding", f"level_{row['level']}", "incidents", row["incidents"]
         yield "safeguarding", f"level_{row['level']}", "open", row["open"]
+    cs = sg.get("cases")
+    if cs:
+        for key, n in cs["status"].items():
+            yield "safeguarding", "case_status", key, n
+        for key, n in cs["marks"].items():
+            yield "safeguarding", "case_mark", key, n
+        yield "safeguarding", "case_outcome_recorded", "", cs["outcome_recorded"]
+    yield from trend_rows(data)
     r = data.review
     yield "review", "decisions", "", r["decisions"]
     for key in ("median_hours", "p90_hours", "safeguarding_median_hours", "safeguarding_p90_hours",
@@ -169,6 +177,27 @@ def csv_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
     for batch in data.policy["changes"]:
         for c in batch["changes"]:
             yield "policy", batch["at"].isoformat(), c["key"], c["change"]
+    from quarantine.report_years import csv_rows as year_rows  # issue 21 clause 1
+    yield from year_rows(data.years)
+
+
+def trend_rows(data: ReportData) -> Iterator[tuple[str, str, str, Any]]:
+    """trend,<measure>,this_period|previous_period|last_year|..._change,<n or text>: a comparison
+    without data reads "no data" (never 0, never a percentage of nothing)."""
+    tr = data.trends
+    if not tr:
+        return
+    for key, name in (("previous", "previous_period"), ("last_year", "last_year")):
+        comp = tr[key]
+        yield "trend", name, "start", comp["period"].start.isoformat()
+        yield "trend", name, "end", comp["period"].end.isoformat()
+        yield "trend", name, "coverage", comp["coverage"]
+    for row in tr["rows"]:
+        yield "trend", row["key"], "this_period", row["now"]
+        for key, name in (("previous", "previous_period"), ("last_year", "last_year")):
+            before = row[key]
+            yield "trend", row["key"], name, "no data" if before is None else before
+            yield "trend", row["key"], f"{name}_change", "no data" if before is None else change(row["now"], before)
 
 
 def render_csv(data: ReportData) -> str:

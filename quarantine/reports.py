@@ -65,7 +65,10 @@ async def build_report(settings: Settings, store: QuarantineStore, period: Perio
                                now=now, clamd=clamd)
     # Not store.run(): that one thread is the gateway's writer, and a term's report reads
     # for seconds. A separate reader is safe (SQLite WAL; PostgreSQL MVCC).
-    return await asyncio.get_running_loop().run_in_executor(None, gather)
+    data = await asyncio.get_running_loop().run_in_executor(None, gather)
+    from quarantine.report_years import add_years_for  # issue 21 clause 1: by year group
+    await asyncio.get_running_loop().run_in_executor(None, add_years_for, settings, store.engine, data, now.date())
+    return data
 
 
 async def render(data: ReportData, fmt: str) -> bytes:
@@ -91,10 +94,21 @@ def summary_text(data: ReportData) -> str:
             f"Held for review: {o['held']:,} ({o['released']} released, {o['deleted']} deleted, "
             f"{o['waiting']} still waiting)\n"
             f"Rejected: {o['rejected']:,}\n"
-            f"Safeguarding incidents: {sg['total']} ({sg['open']} still open)\n"
+            f"Safeguarding incidents: {sg['total']} ({sg['open']} still open){_incident_trend(data)}\n"
             f"Filter failures: {data.health['filter_failures_total']}\n\n"
             + "".join(f"Needs attention: {line}\n" for line in data.attention)
             + "\nThe full report is in the HTML part of this message. It holds counts only, no message content.\n")
+
+
+def _incident_trend(data: ReportData) -> str:
+    """'; previous period 3, same period last year no data' for the plain-text headline."""
+    rows = {r["key"]: r for r in data.trends.get("rows", [])}
+    if "incidents" not in rows:
+        return ""
+    row = rows["incidents"]
+    parts = [f"{what} {'no data' if row[key] is None else row[key]}"
+             for key, what in (("previous", "previous period"), ("last_year", "same period last year"))]
+    return "; " + ", ".join(parts)
 
 
 def build_mail(data: ReportData, *, from_address: str, recipients: Sequence[str], attach: str = "pdf",

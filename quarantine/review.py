@@ -6,6 +6,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from filters.errors import SchoolgateError
 from filters.base import SAFEGUARDING_CATEGORIES
+from filters.policy import needs_tls_codes, tls_reason
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,8 @@ class Deliverer(Protocol):
     """What a release needs: gateway.routing.Router (each recipient's route) or one NextHop."""
 
     async def deliver(self, mail_from: str, rcpt_tos: Sequence[str], data: bytes) -> Any: ...
+    # and, for a copy carrying pupil data to outside the school (issue 21 clause 4), the keyword
+    # require_tls=<reason>: sent only over verified TLS, else a 451 (gateway/relay.py)
 
 
 async def release_from_store(store: QuarantineStore, next_hop: Deliverer, message_id: str, *,
@@ -65,8 +68,15 @@ async def release_from_store(store: QuarantineStore, next_hop: Deliverer, messag
 
     try:
         raw = await store.run(store.raw_sync, held)
+        inside = internal_test(held, is_internal)
         for rcpts, data in release_copies(raw, held, claimed, findings_header, is_internal):
-            result = await next_hop.deliver(held.mail_from, rcpts, data)
+            # issue 21 clause 4: a release is checked as a delivery is - pupil data leaves the
+            # school only over a connection that negotiates verified TLS now
+            codes = list(dict.fromkeys(c for r in rcpts if not inside(r) for c in needs_tls_codes(held.findings, r)))
+            if codes:
+                result = await next_hop.deliver(held.mail_from, rcpts, data, require_tls=tls_reason(codes))
+            else:
+                result = await next_hop.deliver(held.mail_from, rcpts, data)
             replies.append(f"{result.code} {result.message}")
             gone = dict(result.refused) if result.ok else {}
             for r in rcpts:
@@ -105,10 +115,7 @@ def release_copies(raw: bytes, held: HeldMessage, rcpts: Sequence[str], findings
     pupil must never see SAFEGUARDING_SELF_HARM on their own message), "never" drops it.
     """
     body = strip_header(raw, FINDINGS_HEADER)
-    if is_internal is None:  # without the school's domains: the directory role, or the message's direction
-        def is_internal(r: str) -> bool:
-            return (held.recipients.get(r, {}).get("role") in INTERNAL_ROLES
-                    or held.direction in ("inbound", "internal"))
+    is_internal = internal_test(held, is_internal)
     inside = [r for r in rcpts if is_internal(r)]
     outside = [r for r in rcpts if r not in inside]
     out: list[tuple[list[str], bytes]] = []
@@ -122,6 +129,17 @@ def release_copies(raw: bytes, held: HeldMessage, rcpts: Sequence[str], findings
     if outside:
         out.append((outside, body))
     return out
+
+
+def internal_test(held: HeldMessage, is_internal: Callable[[str], bool] | None) -> Callable[[str], bool]:
+    """`is_internal`, or without the school's domains: the directory role, or the message's direction."""
+    if is_internal is not None:
+        return is_internal
+
+    def by_role(r: str) -> bool:
+        return (held.recipients.get(r, {}).get("role") in INTERNAL_ROLES
+                or held.direction in ("inbound", "internal"))
+    return by_role
 
 
 FINDINGS_HEADER = "X-Schoolgate-Findings"

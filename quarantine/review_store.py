@@ -18,8 +18,10 @@ from sqlalchemy import (Boolean, Column, Float, Index, Integer, String, Table, T
                         not_, or_, select, update)
 from sqlalchemy.exc import IntegrityError
 
+from config.schema import IMPLICIT_SCHOOL_ID
 from filters.base import SAFEGUARDING_CATEGORIES
-from quarantine.store import QuarantineStore, audit, message_levels, messages, metadata, recipient_rows
+from quarantine.store import (QuarantineStore, _school_of, audit, message_levels, messages, metadata, recipient_rows,
+                              school_condition)
 
 users = Table(
     "users", metadata,
@@ -30,6 +32,9 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # the account's schools (" A B "); empty: the one school of a single-school config, none in a
+    # trust (trust-wide roles see every school whatever this says): quarantine/access.py
+    Column("schools", Text, nullable=False, server_default=""),
 )
 
 # The cookie carries a random token; only its SHA-256 is stored, so a leaked
@@ -107,6 +112,7 @@ dsl_alerts = Table(
     Column("escalated_at", Float),
     Column("acked_by", String(64)),
     Column("acked_at", Float),
+    Column("school_id", String(64), nullable=False, server_default=IMPLICIT_SCHOOL_ID),
 )
 
 # Single-use links (digest actions, release requests): the token's id once used.
@@ -227,6 +233,7 @@ class QueueQuery:
     per_page: int = 50
     include_safeguarding: bool = False
     only_safeguarding: bool = False
+    schools: tuple[str, ...] | None = None  # the account's scope (quarantine/access.py); None: every school
 
 
 class ReviewStore:
@@ -250,6 +257,8 @@ class ReviewStore:
     # -- queue -----------------------------------------------------------------
     def _queue_conditions(self, q: QueueQuery) -> list:
         cond: list = []
+        if q.schools is not None:
+            cond.append(school_condition(messages.c.schools, q.schools))
         if q.status:
             cond.append(messages.c.status == q.status)
         else:
@@ -305,8 +314,9 @@ class ReviewStore:
             out.append(QueueRow(held, tuple(sorted(seen_by[r.id])), user in seen_by[r.id], requests.get(r.id, 0)))
         return out, total
 
-    def category_counts_sync(self, *, status: str | None = "held", include_safeguarding: bool) -> dict[str, int]:
-        q = QueueQuery(status=status, include_safeguarding=include_safeguarding)
+    def category_counts_sync(self, *, status: str | None = "held", include_safeguarding: bool,
+                             schools: tuple[str, ...] | None = None) -> dict[str, int]:
+        q = QueueQuery(status=status, include_safeguarding=include_safeguarding, schools=schools)
         cond = self._queue_conditions(q)
         counts: dict[str, int] = {}
         with self.engine.begin() as conn:
@@ -315,10 +325,12 @@ class ReviewStore:
                     counts[cat] = counts.get(cat, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def status_counts_sync(self) -> dict[str, int]:
+    def status_counts_sync(self, schools: tuple[str, ...] | None = None) -> dict[str, int]:
+        query = select(messages.c.status, func.count())
+        if schools is not None:
+            query = query.where(school_condition(messages.c.schools, schools))
         with self.engine.begin() as conn:
-            return {r[0]: int(r[1]) for r in conn.execute(
-                select(messages.c.status, func.count()).group_by(messages.c.status))}
+            return {r[0]: int(r[1]) for r in conn.execute(query.group_by(messages.c.status))}
 
     def mark_seen_sync(self, message_ids: Iterable[str], user: str) -> int:
         now = time.time()
@@ -363,10 +375,13 @@ class ReviewStore:
         with self.engine.begin() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def false_positive_counts_sync(self) -> dict[str, int]:
+    def false_positive_counts_sync(self, schools: tuple[str, ...] | None = None) -> dict[str, int]:
+        query = select(false_positives.c.code, func.count())
+        if schools is not None:
+            query = query.where(false_positives.c.message_id.in_(
+                select(messages.c.id).where(school_condition(messages.c.schools, schools))))
         with self.engine.begin() as conn:
-            return {r[0]: int(r[1]) for r in conn.execute(
-                select(false_positives.c.code, func.count()).group_by(false_positives.c.code))}
+            return {r[0]: int(r[1]) for r in conn.execute(query.group_by(false_positives.c.code))}
 
     def set_sender_list_sync(self, address: str, kind: str, user: str, reason: str, message_id: str | None,
                              expires_at: float | None = None) -> None:
@@ -416,8 +431,12 @@ class ReviewStore:
         self.audit(f"sender:{requester}", WebAction.REQUEST_RELEASE, message_id, reason[:500])
         return rid
 
-    def release_requests_sync(self, message_id: str | None = None, status: str | None = None) -> list[dict]:
+    def release_requests_sync(self, message_id: str | None = None, status: str | None = None,
+                              schools: tuple[str, ...] | None = None) -> list[dict]:
         query = select(release_requests).order_by(release_requests.c.id)
+        if schools is not None:
+            query = query.where(release_requests.c.message_id.in_(
+                select(messages.c.id).where(school_condition(messages.c.schools, schools))))
         if message_id:
             query = query.where(release_requests.c.message_id == message_id)
         if status:
@@ -434,11 +453,15 @@ class ReviewStore:
     # -- DSL alerts ----------------------------------------------------------------
     def add_alert_sync(self, message_id: str, why: str) -> int:
         with self.engine.begin() as conn:
-            result = conn.execute(insert(dsl_alerts).values(message_id=message_id, sent_at=time.time(), why=why))
+            result = conn.execute(insert(dsl_alerts).values(message_id=message_id, sent_at=time.time(), why=why,
+                                                            school_id=_school_of(message_id)))
             return int(result.inserted_primary_key[0])
 
-    def alerts_sync(self, message_id: str | None = None, open_only: bool = False) -> list[dict]:
+    def alerts_sync(self, message_id: str | None = None, open_only: bool = False,
+                    schools: Iterable[str] | None = None) -> list[dict]:
         query = select(dsl_alerts).order_by(dsl_alerts.c.id)
+        if schools is not None:  # an account's schools (quarantine/access.py scope)
+            query = query.where(dsl_alerts.c.school_id.in_(list(schools)))
         if message_id:
             query = query.where(dsl_alerts.c.message_id == message_id)
         if open_only:
@@ -515,8 +538,11 @@ class ReviewStore:
     # -- audit ----------------------------------------------------------------------------------
     def audit_query_sync(self, *, actor: str | None = None, action: str | None = None,
                          message_id: str | None = None, since: float | None = None, until: float | None = None,
-                         limit: int = 200, offset: int = 0) -> tuple[list[dict], int]:
+                         limit: int = 200, offset: int = 0,
+                         schools: tuple[str, ...] | None = None) -> tuple[list[dict], int]:
         cond = []
+        if schools is not None:  # the account's schools: rows about no message ("") are trust-wide
+            cond.append(audit.c.school_id.in_(list(schools) or [None]))
         if actor:
             cond.append(func.lower(audit.c.actor).like(f"%{actor.lower()}%"))
         if action:

@@ -24,6 +24,7 @@ from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, St
                         create_engine, delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
+from config.schema import IMPLICIT_SCHOOL_ID
 from filters.base import LOCKED_CATEGORIES, Finding
 from filters.errors import SchoolgateError
 
@@ -56,6 +57,10 @@ messages = Table(
     Column("findings", Text, nullable=False, default="[]"),  # JSON list of Finding.as_dict
     Column("failures", Text, nullable=False, default="[]"),
     Column("alerts", Text, nullable=False, default=""),
+    # the school whose copies these are, and every school owning them (" A B ": mail between two
+    # schools of a trust is each one's); filters/tenancy.py, migration 0003
+    Column("school_id", String(64), nullable=False, server_default=IMPLICIT_SCHOOL_ID, index=True),
+    Column("schools", Text, nullable=False, server_default=f" {IMPLICIT_SCHOOL_ID} "),
 )
 
 # The highest risk level (1-5, filters/levels.py) of a stored message's findings: what
@@ -87,6 +92,7 @@ audit = Table(
     Column("message_id", String(40), index=True),
     Column("reason", Text, nullable=False, default=""),
     Column("detail", Text, nullable=False, default="{}"),
+    Column("school_id", String(64), nullable=False, server_default=IMPLICIT_SCHOOL_ID),  # "" = trust-wide
 )
 
 # One row per message the gateway decided on (delivered, held, rejected,
@@ -105,6 +111,7 @@ decisions = Table(
     Column("failures", Text, nullable=False, default=""),
     Column("size", Integer, nullable=False, default=0),
     Column("seconds", Float, nullable=False, default=0.0),
+    Column("schools", Text, nullable=False, server_default=f" {IMPLICIT_SCHOOL_ID} "),  # every school it touched
 )
 
 seen = Table(
@@ -190,6 +197,8 @@ class HeldMessage:
     failures: tuple[dict, ...]
     recipients: dict[str, dict] = field(default_factory=dict)  # address -> {role, action, status}
     alerts: tuple[str, ...] = ()
+    school_id: str = IMPLICIT_SCHOOL_ID  # whose copies these are (filters/tenancy.py)
+    schools: tuple[str, ...] = (IMPLICIT_SCHOOL_ID,)  # every school owning them
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -217,8 +226,29 @@ class HeldMessage:
             "sender_role": self.sender_role, "client_ip": self.client_ip, "size": self.size,
             "sha256": self.sha256, "status": self.status, "recipients": self.recipients,
             "findings": [f.as_dict() for f in self.findings], "failures": list(self.failures),
-            "alerts": list(self.alerts),
+            "alerts": list(self.alerts), "school_id": self.school_id, "schools": list(self.schools),
         }
+
+
+def _pack(schools: Iterable[str]) -> str:
+    """(A, B) -> " A B ": LIKE '% A %' finds a school (the codes column's trick)."""
+    return " " + " ".join(dict.fromkeys(s for s in schools if s)) + " "
+
+
+def school_condition(column: Any, schools: Iterable[str]) -> Any:
+    """SQL: a packed schools column names one of `schools`."""
+    from sqlalchemy import false
+
+    wanted = [s for s in schools if s]
+    return or_(*(column.like(f"% {s} %") for s in wanted)) if wanted else false()
+
+
+def _school_of(message_id: str | None) -> Any:
+    """An audit row's school: its message's (a subquery, so no extra round trip); "" for rows
+    about no message (logins), which only trust-wide roles see in a trust."""
+    if not message_id:
+        return ""
+    return func.coalesce(select(messages.c.school_id).where(messages.c.id == message_id).scalar_subquery(), "")
 
 
 def new_message_id(now: float | None = None) -> str:
@@ -445,8 +475,10 @@ class QuarantineStore:
                  direction: str, sender_role: str, client_ip: str, sha256: str, size: int,
                  recipients: Iterable[tuple[str, str, str]], findings: Sequence[Finding],
                  failures: Sequence[dict], alerts: Iterable[str] = (), status: Status = Status.HELD,
-                 actor: str = "gateway") -> str:
-        """recipients: (address, role, action). raw None = metadata-only record."""
+                 actor: str = "gateway", school_id: str = IMPLICIT_SCHOOL_ID,
+                 schools: Sequence[str] = ()) -> str:
+        """recipients: (address, role, action). raw None = metadata-only record. school_id: the school
+        whose copies these are; schools: every school owning them (default just school_id)."""
         path = None
         if raw is not None and not self.bytes_in_database:
             path = str(self._write_bytes(message_id, raw).relative_to(self.root))
@@ -464,7 +496,8 @@ class QuarantineStore:
                     categories=" " + " ".join(dict.fromkeys(str(f.category) for f in findings)) + " ",
                     max_severity=max((int(f.severity) for f in findings), default=0),
                     findings=json.dumps([f.as_dict() for f in findings]),
-                    failures=json.dumps(list(failures)), alerts=" ".join(sorted(set(alerts)))))
+                    failures=json.dumps(list(failures)), alerts=" ".join(sorted(set(alerts))),
+                    school_id=school_id, schools=_pack([school_id, *schools])))
                 level = max((f.level for f in findings), default=0)
                 if level:
                     conn.execute(insert(message_levels).values(message_id=message_id, level=level))
@@ -478,7 +511,7 @@ class QuarantineStore:
                     at=now, actor=actor,
                     action=str(ReviewAction.HOLD if status == Status.HELD else ReviewAction.RECORD_INCIDENT
                                if status == Status.INCIDENT else ReviewAction.RECORD_REJECT),
-                    message_id=message_id, reason="policy", detail=json.dumps(
+                    message_id=message_id, reason="policy", school_id=school_id, detail=json.dumps(
                         {"codes": [f.code for f in findings]})))
         except Exception:
             if path is not None and not path.startswith(DB_PATH):  # no index row: no orphan file
@@ -506,8 +539,10 @@ class QuarantineStore:
 
     def _decision_row(self, *, message_id: str, direction: str, sender_role: str, action: str,
                       role_actions: dict[str, int], codes: Iterable[str], categories: Iterable[str],
-                      failures: Iterable[str], size: int, seconds: float) -> dict[str, Any]:
+                      failures: Iterable[str], size: int, seconds: float,
+                      schools: Iterable[str] = (IMPLICIT_SCHOOL_ID,)) -> dict[str, Any]:
         return dict(at=time.time(), message_id=message_id, direction=direction, sender_role=sender_role,
+                    schools=_pack(schools),
                     action=action, actions=json.dumps(role_actions), codes=" ".join(dict.fromkeys(codes)),
                     categories=" ".join(dict.fromkeys(categories)), failures=" ".join(failures),
                     size=size, seconds=seconds)
@@ -583,7 +618,8 @@ class QuarantineStore:
             client_ip=row.client_ip, size=row.size, sha256=row.sha256, path=row.path, status=row.status,
             findings=tuple(Finding.from_dict(f) for f in json.loads(row.findings)),
             failures=tuple(json.loads(row.failures)), recipients=rcpts,
-            alerts=tuple(a for a in row.alerts.split() if a))
+            alerts=tuple(a for a in row.alerts.split() if a), school_id=row.school_id,
+            schools=tuple(row.schools.split()))
 
     def _recipients_of(self, conn: Any, ids: list[str]) -> dict[str, dict[str, dict]]:
         out: dict[str, dict[str, dict]] = {i: {} for i in ids}
@@ -625,9 +661,12 @@ class QuarantineStore:
     def list_sync(self, *, status: str | None = None, category: str | None = None, sender: str | None = None,
                   recipient: str | None = None, since: float | None = None, until: float | None = None,
                   subject: str | None = None, limit: int = 100, offset: int = 0,
-                  newest_first: bool = True) -> list[HeldMessage]:
+                  newest_first: bool = True, schools: Iterable[str] | None = None) -> list[HeldMessage]:
+        """schools: only rows one of these schools owns (None: every school)."""
         query = select(messages)
         conditions = []
+        if schools is not None:
+            conditions.append(school_condition(messages.c.schools, schools))
         if status:
             conditions.append(messages.c.status == status)
         if category:
@@ -665,6 +704,7 @@ class QuarantineStore:
         with self.engine.begin() as conn:
             conn.execute(insert(audit).values(at=time.time(), actor=actor, action=str(action),
                                               message_id=message_id, reason=reason,
+                                              school_id=_school_of(message_id),
                                               detail=json.dumps(detail or {})))
 
     # -- state changes ----------------------------------------------------------
@@ -699,7 +739,8 @@ class QuarantineStore:
             self._refresh_status(conn, message_id, now)
             conn.execute(insert(audit).values(
                 at=now, actor=actor, action=str(ReviewAction.RELEASE if ok else ReviewAction.RELEASE_FAILED),
-                message_id=message_id, reason=reason, detail=json.dumps({"recipients": list(addresses), **detail})))
+                message_id=message_id, reason=reason, school_id=_school_of(message_id),
+                detail=json.dumps({"recipients": list(addresses), **detail})))
 
     def _refresh_status(self, conn: Any, message_id: str, now: float) -> None:
         statuses = [r.status for r in conn.execute(
@@ -746,7 +787,8 @@ class QuarantineStore:
                          .values(status=str(Status.DELETED), updated_at=now))
             conn.execute(delete(message_blobs).where(message_blobs.c.message_id == message_id))
             conn.execute(insert(audit).values(at=now, actor=actor, action=str(ReviewAction.DELETE),
-                                              message_id=message_id, reason=reason, detail="{}"))
+                                              message_id=message_id, reason=reason, detail="{}",
+                                              school_id=row.school_id))
         if row.path and not row.path.startswith(DB_PATH):
             (self.root / row.path).unlink(missing_ok=True)
 

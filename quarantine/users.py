@@ -5,6 +5,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Iterable
 from enum import StrEnum
 
 from argon2 import PasswordHasher
@@ -24,6 +25,10 @@ class Role(StrEnum):
     DSL = "dsl"  # safeguarding holds too
     HEAD = "head"  # reports and counts, never message bodies
     AUDITOR = "auditor"  # read-only audit
+    # a multi-academy trust's own people (docs/trust.md): the same permissions, across every school
+    TRUST_DSL = "trust_dsl"  # the trust safeguarding lead: as dsl
+    TRUST_IT = "trust_it"  # the trust's IT: as admin
+    TRUST_CEO = "trust_ceo"  # the trust's CEO: as head
 
 
 class Permission(StrEnum):
@@ -42,6 +47,21 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.HEAD: frozenset({Permission.COUNTS}),
     Role.AUDITOR: frozenset({Permission.AUDIT}),
 }
+PERMISSIONS[Role.TRUST_DSL] = PERMISSIONS[Role.DSL]
+PERMISSIONS[Role.TRUST_IT] = PERMISSIONS[Role.ADMIN]
+PERMISSIONS[Role.TRUST_CEO] = PERMISSIONS[Role.HEAD]
+# roles that see every school of a trust whatever their account's schools say
+TRUST_WIDE = frozenset({Role.TRUST_DSL, Role.TRUST_IT, Role.TRUST_CEO})
+
+
+def _pack(schools: Iterable[str]) -> str:
+    return (" " + " ".join(schools) + " ") if schools else ""
+
+
+def user_of(row, disabled: bool = False, name: str | None = None) -> User:
+    """A users row (or a join carrying role, email, schools) as a User."""
+    return User(name or row.name, Role(row.role), row.email, disabled,
+                schools=tuple((row.schools or "").split()))
 
 
 class UserError(SchoolgateError):
@@ -55,6 +75,7 @@ class User:
     email: str = ""
     disabled: bool = False
     extra: frozenset[Permission] = frozenset()  # the school's additions (quarantine/access.py)
+    schools: tuple[str, ...] = ()  # the schools this account sees (a trust; quarantine/access.py)
 
     def can(self, permission: Permission) -> bool:
         return permission in PERMISSIONS[self.role] or permission in self.extra
@@ -92,17 +113,40 @@ class UserStore:
         except ValueError:
             raise UserError(f"role {role!r} is not one of {', '.join(r.value for r in Role)}") from None
 
-    def add(self, name: str, role: str | Role, password: str, email: str = "") -> User:
+    @staticmethod
+    def _check_schools(schools: Iterable[str]) -> tuple[str, ...]:
+        from config.schema import SCHOOL_ID
+
+        out = tuple(dict.fromkeys(s.strip() for s in schools if s.strip()))
+        for school in out:
+            if not SCHOOL_ID.match(school):
+                raise UserError(f"school id {school!r}: lower-case letters, digits, - and _ only")
+        return out
+
+    def set_schools(self, name: str, schools: Iterable[str]) -> User:
+        """The schools a school-level account (dsl, reviewer, head, admin) sees in a trust."""
+        packed = _pack(self._check_schools(schools))
+        with self._engine.begin() as conn:
+            n = conn.execute(update(users).where(users.c.name == name).values(
+                schools=packed, updated_at=time.time())).rowcount
+        if n == 0:
+            raise UserError(f"no user {name}")
+        return self.get(name)  # type: ignore[return-value]
+
+    def add(self, name: str, role: str | Role, password: str, email: str = "",
+            schools: Iterable[str] = ()) -> User:
         self._check_name(name)
         role = self.parse_role(str(role))
         self._check_password(password)
+        scope = self._check_schools(schools)
         now = time.time()
         with self._engine.begin() as conn:
             if conn.execute(select(users.c.name).where(users.c.name == name)).first() is not None:
                 raise UserError(f"user {name} already exists")
             conn.execute(insert(users).values(name=name, role=str(role), password_hash=self._hasher.hash(password),
-                                              email=email, disabled=False, created_at=now, updated_at=now))
-        return User(name, role, email)
+                                              email=email, disabled=False, created_at=now, updated_at=now,
+                                              schools=_pack(scope)))
+        return User(name, role, email, schools=scope)
 
     def set_password(self, name: str, password: str) -> None:
         self._check_password(password)
@@ -145,12 +189,11 @@ class UserStore:
             row = conn.execute(select(users).where(users.c.name == name)).first()
         if row is None:
             return None
-        return User(row.name, Role(row.role), row.email, bool(row.disabled))
+        return user_of(row, bool(row.disabled))
 
     def list(self) -> list[User]:
         with self._engine.begin() as conn:
-            return [User(r.name, Role(r.role), r.email, bool(r.disabled))
-                    for r in conn.execute(select(users).order_by(users.c.name))]
+            return [user_of(r, bool(r.disabled)) for r in conn.execute(select(users).order_by(users.c.name))]
 
     def emails_for(self, *roles: Role) -> list[str]:
         wanted = {str(r) for r in roles}
@@ -179,7 +222,7 @@ class UserStore:
             with self._engine.begin() as conn:
                 conn.execute(update(users).where(users.c.name == name).values(
                     password_hash=self._hasher.hash(password)))
-        return User(row.name, Role(row.role), row.email, False)
+        return user_of(row, False)
 
     def make_token(self, name: str, hours: float) -> str:
         """A local CLI token for `name` (the caller has checked the password); shown once."""

@@ -46,9 +46,36 @@ def _with_users(args: argparse.Namespace, fn) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    schools = _schools(args)
     password = _read_password()
     return _with_users(args, lambda accounts: (
-        f"Added {accounts.add(args.name, args.role, password, args.email or '').name} ({args.role}).", "USER_ADD"))
+        f"Added {accounts.add(args.name, args.role, password, args.email or '', schools).name} "
+        f"({args.role}{', ' + ' '.join(schools) if schools else ''}).", "USER_ADD"))
+
+
+def _schools(args: argparse.Namespace) -> list[str]:
+    """--schools a,b (repeatable): the [[schools]] ids a school-level account sees (docs/trust.md);
+    an id the config does not know is a UserError (one line)."""
+    from config.loader import settings_from_args
+    from filters.tenancy import Tenancy
+    from quarantine.users import UserError
+
+    ids = [s.strip() for item in (getattr(args, "schools", None) or []) for s in item.split(",") if s.strip()]
+    if ids:
+        known = Tenancy.from_settings(settings_from_args(args)).ids
+        unknown = [s for s in ids if s not in known]
+        if unknown:
+            raise UserError(f"unknown school {unknown[0]!r}; the config's schools are {', '.join(known)}")
+    return ids
+
+
+def cmd_user_schools(args: argparse.Namespace) -> int:
+    schools = _schools(args)
+
+    def change(accounts):
+        user = accounts.set_schools(args.name, schools)
+        return f"{user.name} now sees: {', '.join(user.schools) or 'no school'}.", "USER_ROLE"
+    return _with_users(args, change)
 
 
 def cmd_user_passwd(args: argparse.Namespace) -> int:
@@ -103,7 +130,13 @@ def add_user_commands(subparsers) -> None:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--email", help="where notifications for this role go (DSL alerts, digests)")
+    add.add_argument("--schools", action="append", metavar="ID[,ID]",
+                     help="in a trust: the schools this account sees (trust_* roles see every school)")
     add.set_defaults(func=cmd_user_add)
+    sch = with_config(usub.add_parser("schools", help="set the schools an account sees (a trust)"))
+    sch.add_argument("name")
+    sch.add_argument("--schools", action="append", metavar="ID[,ID]", default=[], help="none given: no school")
+    sch.set_defaults(func=cmd_user_schools)
     passwd = with_config(usub.add_parser("passwd", help="set a new password, read from stdin"))
     passwd.add_argument("name")
     passwd.set_defaults(func=cmd_user_passwd)

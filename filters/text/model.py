@@ -12,6 +12,12 @@ message against a 1.5 ms budget, docs/risk_model.md). Per label, a window's scor
 its best sentence's and the whole text's are combined by a small logistic model
 fitted on a validation carve-out of the training splits (which also calibrates;
 a weight may be 0: the training chooses which parts count).
+
+Beside the windows, a **whole-text** model for the labels that have one (self-harm):
+hashed character 3-5-grams of the writer's own words, log-scaled and unit length,
+one linear model per label, calibrated on validation. A long post is judged as a
+whole there (its drift, its misspellings: "suicde", "kms"), while the windows keep
+judging a newsletter that quotes one sad line by that line (docs/risk_model.md).
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ import numpy as np
 
 from filters.text.artifacts import write_npz
 
-FORMAT = "schoolgate-risk-model/2"
+FORMAT = "schoolgate-risk-model/3"
 
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL_TAIL = re.compile(r"@[^\s@]+\.\w+")  # from the "@" of "name@host.tld"
@@ -51,6 +57,90 @@ _ASCII_WORDS = bytes(b if chr(b).isalnum() or b in (0, 95) else 32 for b in rang
 # Sentences x distinct features up to which scoring uses a dense table (4 MB of float32);
 # bigger messages take the sparse path, which gives the same scores.
 DENSE_LIMIT = 1_000_000
+
+
+# Character n-grams (whole-text model): bytes that are not letters or digits are one space,
+# and each n-gram is hashed (a 64-bit polynomial, then multiplicative) to `bits` bits.
+_CHAR_MAP = bytes(b if (b < 128 and chr(b).isalnum()) or b >= 128 else 32 for b in range(256))
+_CHAR_P = np.uint64(0x100000001B3)
+_CHAR_M = np.uint64(0x9E3779B97F4A7C15)
+CHAR_NGRAMS = (3, 5)
+
+
+def char_keys(folded: str, bits: int) -> np.ndarray:
+    """Hashed character 3-5-grams of a model_text(), apostrophes dropped and every run of
+    non-word bytes one space (so "im  sooo\ttired" and "im sooo tired" agree): one numpy
+    pass per n-gram size, no string per n-gram (0.1 ms for 5 KB)."""
+    raw = folded.replace("'", "").encode("utf-8", "surrogatepass").translate(_CHAR_MAP)
+    raw = b" " + b" ".join(raw.split()) + b" "
+    lo, hi = CHAR_NGRAMS
+    if len(raw) < lo:
+        return np.zeros(0, np.int64)
+    code = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
+    out = []
+    shift = np.uint64(64 - bits)
+    with np.errstate(over="ignore"):  # the hash wraps modulo 2^64 on purpose
+        h = code.copy()
+        for n in range(2, hi + 1):
+            if len(code) < n:
+                break
+            h = (h[:-1] * _CHAR_P) ^ code[n - 1:]
+            if n >= lo:
+                out.append(((h + np.uint64(n)) * _CHAR_M) >> shift)
+    return np.concatenate(out).astype(np.int64)
+
+
+def char_matrix(texts: Sequence[str], bits: int):
+    """Whole-text character features (log(1 + count), unit rows), one row per text: training."""
+    from scipy.sparse import csr_matrix
+    rows, cols = [], []
+    for r, text in enumerate(texts):
+        keys = char_keys(model_text(text), bits)
+        rows.append(np.full(len(keys), r, dtype=np.int64))
+        cols.append(keys)
+    rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    cols_a = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    counts = csr_matrix((np.ones(len(rows_a), np.float32), (rows_a, cols_a)), shape=(len(texts), 1 << bits))
+    counts.sum_duplicates()
+    counts.data = np.log1p(counts.data)
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    norms[norms == 0] = 1
+    counts.data /= np.repeat(norms, np.diff(counts.indptr)).astype(np.float32)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class WholeText:
+    """The whole-text model: labels, coefficients (labels x 2^bits), intercepts, and per label
+    (a, b) of its calibration (probability = logistic(a * raw + b)) and its threshold."""
+
+    labels: tuple[str, ...]
+    bits: int
+    coef_t: np.ndarray  # 2^bits x labels, float32
+    intercept: np.ndarray
+    calibration: np.ndarray  # labels x 2
+    thresholds: np.ndarray
+    # per label: a text whose best window scores below this is not read as a whole (cheap
+    # first: on validation every text the whole-text model flagged had a best window well
+    # above it, bench/train_risk_model.py); 0 reads every text
+    gates: np.ndarray | None = None
+
+    def raw(self, folded_texts: Sequence[str]) -> np.ndarray:
+        """Raw linear scores, texts x labels."""
+        out = np.tile(self.intercept, (len(folded_texts), 1))
+        for i, folded in enumerate(folded_texts):
+            keys = char_keys(folded, self.bits)
+            if not len(keys):
+                continue
+            keys.sort()
+            starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+            value = np.log1p(np.diff(np.append(starts, len(keys))).astype(np.float32))
+            out[i] += (value @ self.coef_t[keys[starts]]) / np.sqrt(value @ value)
+        return out
+
+    def probability(self, folded_texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, texts x labels."""
+        return _sigmoid(self.raw(folded_texts) * self.calibration[:, 0] + self.calibration[:, 1])
 
 
 def _same_length(replacement: str):
@@ -295,8 +385,9 @@ class RiskModel:
 
     def __init__(self, labels: Sequence[str], vocabulary: Vocabulary, coef: np.ndarray,
                  intercept: np.ndarray, combine: np.ndarray, thresholds: np.ndarray,
-                 radius: int = 2, meta: dict | None = None) -> None:
+                 radius: int = 2, meta: dict | None = None, whole_text: WholeText | None = None) -> None:
         self.labels = tuple(labels)
+        self.whole_text = whole_text
         self.vocabulary = vocabulary
         self.coef_t = np.ascontiguousarray(np.asarray(coef, dtype=np.float32).T)  # features x labels
         self.intercept = np.asarray(intercept, dtype=np.float32)
@@ -319,6 +410,12 @@ class RiskModel:
             "combine": self.combine,
             "thresholds": np.array([self.thresholds[label] for label in self.labels], dtype=np.float32),
             "meta": np.array(json.dumps(meta, sort_keys=True))}
+        if self.whole_text is not None:
+            t = self.whole_text
+            arrays.update({"text_labels": np.array(t.labels), "text_bits": np.array(t.bits),
+                           "text_coef": t.coef_t.T.astype(np.float16), "text_intercept": t.intercept,
+                           "text_calibration": t.calibration, "text_thresholds": t.thresholds,
+                           "text_gates": t.gates if t.gates is not None else np.zeros(len(t.labels), np.float32)})
         write_npz(path, arrays)  # byte-identical for the same training (filters/text/artifacts.py)
 
     @classmethod
@@ -328,27 +425,38 @@ class RiskModel:
         with source.open("rb") if path is None else open(path, "rb") as handle:
             data = np.load(handle, allow_pickle=False)  # never unpickle: the file is data only
             meta = json.loads(str(data["meta"]))
-            if meta.get("format") != FORMAT:
+            # a version-2 artifact is this one without the whole-text model: still read
+            if meta.get("format") not in (FORMAT, "schoolgate-risk-model/2"):
                 raise ValueError(f"{source}: not a {FORMAT} artifact (retrain: bench/train_risk_model.py)")
             word_list = bytes(data["words"]).decode("utf-8").split("\n")
             vocabulary = Vocabulary(word_list, data["unigram_feature"], data["bigram_keys"],
                                     data["bigram_feature"])
+            whole_text = None
+            if "text_labels" in data:
+                whole_text = WholeText(
+                    tuple(str(x) for x in data["text_labels"]), int(data["text_bits"]),
+                    np.ascontiguousarray(data["text_coef"].astype(np.float32).T),
+                    data["text_intercept"].astype(np.float32), data["text_calibration"].astype(np.float32),
+                    data["text_thresholds"].astype(np.float32),
+                    data["text_gates"].astype(np.float32) if "text_gates" in data else None)
             return cls(labels=[str(x) for x in data["labels"]], vocabulary=vocabulary, coef=data["coef"],
                        intercept=data["intercept"], combine=data["combine"], thresholds=data["thresholds"],
-                       radius=int(meta["radius"]), meta=meta)
+                       radius=int(meta["radius"]), meta=meta, whole_text=whole_text)
 
     # -- scoring --
 
-    def raw_parts(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]]):
+    def raw_parts(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]],
+                  folded: Sequence[str] | None = None):
         """Raw linear scores of every sentence, window and whole document, in one pass:
         (sentence raw, window raw: both sentences x labels over all documents, message raw:
-        documents x labels, sentences per document)."""
+        documents x labels, sentences per document). `folded`: the documents' model_text(),
+        when the caller has it already."""
         sizes = np.array([len(spans) for _, spans in documents], dtype=np.int64)
         sentence_parts, feature_parts = [], []
         offset = 0
-        for (text, spans), size in zip(documents, sizes):
+        for index, ((text, spans), size) in enumerate(zip(documents, sizes)):
             if size:
-                rows, features = self.vocabulary.pairs(model_text(text), spans)
+                rows, features = self.vocabulary.pairs(folded[index] if folded else model_text(text), spans)
                 sentence_parts.append(rows + offset)
                 feature_parts.append(features)
             offset += size
@@ -431,9 +539,10 @@ class RiskModel:
         w = self.combine
         return window * w[:, 0] + best_sentence * w[:, 1] + message * w[:, 2] + w[:, 3]
 
-    def score_documents(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[Scores]:
+    def score_documents(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]],
+                        folded: Sequence[str] | None = None) -> list[Scores]:
         """Each document is a text and its sentence spans; one pass for all of them."""
-        sentence_raw, window_raw, message_raw, sizes = self.raw_parts(documents)
+        sentence_raw, window_raw, message_raw, sizes = self.raw_parts(documents, folded)
         combined = _sigmoid(self.combined_raw(sentence_raw, window_raw, message_raw, sizes))
         w = self.combine
         sentence = _sigmoid(sentence_raw * w[:, 4] + w[:, 5])

@@ -34,3 +34,25 @@ def split_quoted(text: str) -> tuple[str, str]:
     for line in head.splitlines():
         (quoted if line.lstrip().startswith(">") else own).append(line)
     return "\n".join(own), "\n".join(quoted)
+
+
+def own_and_quoted(text: str) -> tuple[str, str]:
+    """`text` twice, the same length: the writer's own words with the quoted part blanked, and
+    the quoted part with the own words blanked (so sentence spans index the mail as written
+    and evidence stays an exact substring). Quoted = lines starting with ">" and everything
+    from the first reply or forward header (split_quoted's rules)."""
+    header = _HEADER.search(text)
+    if ">" not in text and not header:
+        return text, ""
+    cut = header.start() if header else len(text)
+    own, quoted = [], []
+    for line in text[:cut].split("\n"):
+        blank = " " * len(line)
+        is_quote = line.lstrip().startswith(">")
+        own.append(blank if is_quote else line)
+        quoted.append(line if is_quote else blank)
+    own_text = "\n".join(own) + " " * (len(text) - cut)
+    quoted_text = "\n".join(quoted) + text[cut:]
+    if not quoted_text.strip():
+        return text, ""
+    return own_text[:len(text)], quoted_text[:len(text)]

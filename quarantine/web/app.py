@@ -33,14 +33,16 @@ from starlette.staticfiles import StaticFiles
 
 from config.schema import Settings
 from filters.base import SAFEGUARDING_CATEGORIES
+from filters.tenancy import Tenancy
 from quarantine.image_evidence import LOCKED_REFUSED, LOCKED_TEXT, POLICE_EXPORT, VIEW_IMAGE, police_export
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store, school_address_test
 from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
-from quarantine.users import Permission, Role, User, UserStore
+from quarantine.users import TRUST_WIDE, Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
 from quarantine.web.auth import LOGIN_COOKIE, SESSION_COOKIE, Auth, Sessions, login_limiter
+from quarantine.web.approval import approval_routes
 from quarantine.web.feedback import feedback_routes
 from quarantine.web.render import attachment_bytes, render_message
 from quarantine.web.wording import merge_evidence, plain
@@ -83,7 +85,7 @@ ADMIN_DONE = {
     "user_role": "Role changed.", "sender_add": "List entry saved.", "sender_remove": "List entry removed.",
 }
 ROLE_HOME = {Role.ADMIN: "/queue", Role.REVIEWER: "/queue", Role.DSL: "/queue", Role.HEAD: "/counts",
-             Role.AUDITOR: "/audit"}
+             Role.AUDITOR: "/audit", Role.TRUST_DSL: "/queue", Role.TRUST_IT: "/queue", Role.TRUST_CEO: "/counts"}
 
 
 class SecurityHeaders:
@@ -161,7 +163,8 @@ class ReviewApp:
     def __post_init__(self) -> None:
         web = self.settings.web
         self.review = ReviewStore(self.store)
-        self.rule = AccessRule(web, self.review)  # every content path asks it (quarantine/access.py)
+        self.tenancy = Tenancy.from_settings(self.settings)  # [[schools]] (docs/trust.md)
+        self.rule = AccessRule(web, self.review, self.tenancy)  # every content path asks it (quarantine/access.py)
         self.users = UserStore.for_settings(self.store.engine, web)
         self.sessions = Sessions(self.store.engine, web.session_idle_minutes * 60, web.session_max_hours * 3600)
         self.limiter = login_limiter(self.settings)
@@ -174,6 +177,9 @@ class ReviewApp:
         self.env.globals["procedure_url"] = self.settings.web.safeguarding_procedure_url
         self.env.globals["SAFEGUARDING"] = SAFEGUARDING
         self.env.globals["school"] = self.settings.school.name
+        # a trust's message page names the school(s) a hold belongs to (docs/trust.md)
+        self.env.globals["school_names"] = ({s.id: s.name for s in self.tenancy.schools}
+                                            if self.tenancy.is_trust else {})
         self.env.globals["sso_providers"] = [(p.name, p.label or p.name) for p in web.sso]
         self.sso = None
         if web.sso:
@@ -220,6 +226,10 @@ class ReviewApp:
                 request.state.form = form
             return await fn(request, auth)
         return endpoint
+
+    def scope(self, auth: Auth) -> tuple[str, ...] | None:
+        """The schools this account sees (quarantine/access.py); None: every school."""
+        return self.rule.scope(Actor(auth.user, "web"))
 
     def error(self, request: Request, auth: Auth | None, status: int, title: str, text: str) -> HTMLResponse:
         return self.render("error.html", request, auth, status, title=title, text=text)
@@ -316,7 +326,7 @@ class ReviewApp:
     def _query(self, request: Request, auth: Auth) -> tuple[QueueQuery, dict[str, str]]:
         p = request.query_params
         args = {k: p.get(k, "").strip() for k in ("sender", "recipient", "subject", "since", "until", "category",
-                                                  "status", "direction", "sort", "view")}
+                                                  "status", "direction", "sort", "view", "school")}
         if "status" not in p:
             args["status"] = "held"
         sg = auth.user.can(Permission.SAFEGUARDING)
@@ -327,15 +337,25 @@ class ReviewApp:
                        # the DSL's queue is ordered by risk level (docs/safeguarding.md)
                        sort=args["sort"] or ("level" if sg else "newest"), page=max(1, _int(p.get("page"), 1)),
                        per_page=self.settings.web.page_size, include_safeguarding=sg,
-                       only_safeguarding=sg and args["view"] == "safeguarding")
+                       only_safeguarding=sg and args["view"] == "safeguarding", schools=self._schools(auth, args))
         return q, args
+
+    def _schools(self, auth: Auth, args: dict[str, str]) -> tuple[str, ...] | None:
+        """The account's schools, narrowed to ?school=ID when that is one of them (never widened)."""
+        scope = self.scope(auth)
+        chosen = args.get("school", "")
+        if chosen and (scope is None or chosen in scope):
+            return (chosen,)
+        return scope
 
     async def queue(self, request: Request, auth: Auth) -> Response:
         q, args = self._query(request, auth)
         sg = auth.user.can(Permission.SAFEGUARDING)
         rows, total = await self.db(self.review.queue_sync, q, auth.user.name)
-        counts = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=sg))
-        open_alerts = len(await self.db(lambda: self.review.alerts_sync(open_only=True))) if sg else 0
+        schools = self.scope(auth)
+        counts = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=sg,
+                                                                        schools=schools))
+        open_alerts = len(await self.db(lambda: self.review.alerts_sync(open_only=True, schools=schools))) if sg else 0
         pages = max(1, (total + q.per_page - 1) // q.per_page)
         base = {k: v for k, v in args.items() if v}
 
@@ -435,9 +455,10 @@ class ReviewApp:
         alerts = await self.db(lambda: self.review.alerts_sync(held.id))
         sender_list = await self.db(self.review.sender_status_sync, held.mail_from)
         case = None
-        if sg and auth.user.can(Permission.SAFEGUARDING):
-            from quarantine.cases import Cases
-            case = await self.db(Cases(self.review).get_sync, held.id)
+        if auth.user.can(Permission.SAFEGUARDING):
+            from quarantine.cases import Cases, is_case
+            if is_case(held.categories, held.level):  # a DSL alert: safeguarding, or level 4-5
+                case = await self.db(Cases(self.review).get_sync, held.id)
         await self.db(self.review.mark_seen_sync, [held.id], auth.user.name)
         done = DONE_TEXT.get(request.query_params.get("done", ""), "")
         return self.render("message.html", request, auth, m=held, r=rendered, sg=sg, granted=granted,
@@ -780,7 +801,8 @@ class ReviewApp:
         page = max(1, _int(request.query_params.get("page"), 1))
         per = 100
         rows, total = await self.db(lambda: self.review.audit_query_sync(**filters, limit=per,
-                                                                         offset=(page - 1) * per))
+                                                                         offset=(page - 1) * per,
+                                                                         schools=self.scope(auth)))
         actions = await self.db(self.review.audit_actions_sync)
         query = urlencode({k: v for k, v in args.items() if v})
         return self.render("audit.html", request, auth, rows=rows, total=total, args=args, actions=actions,
@@ -788,18 +810,22 @@ class ReviewApp:
 
     async def audit_csv(self, request: Request, auth: Auth) -> Response:
         filters, _ = self._audit_filters(request)
-        rows, _ = await self.db(lambda: self.review.audit_query_sync(**filters, limit=1_000_000))
+        rows, _ = await self.db(lambda: self.review.audit_query_sync(**filters, limit=1_000_000,
+                                                                     schools=self.scope(auth)))
         await self.db(self.review.audit, auth.user.name, "audit_export", None, "", {"rows": len(rows)})
         return Response(_audit_csv(list(reversed(rows))), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": 'attachment; filename="schoolgate-audit.csv"'})
 
     async def counts(self, request: Request, auth: Auth) -> Response:
-        held = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=True))
-        every = await self.db(lambda: self.review.category_counts_sync(status=None, include_safeguarding=True))
-        statuses = await self.db(self.review.status_counts_sync)
-        fps = await self.db(self.review.false_positive_counts_sync)
-        pending = len(await self.db(lambda: self.review.release_requests_sync(status="pending")))
-        alerts = await self.db(lambda: self.review.alerts_sync(open_only=True))
+        sc = self.scope(auth)  # a school's Head sees their school's counts (docs/trust.md)
+        held = await self.db(lambda: self.review.category_counts_sync(status="held", include_safeguarding=True,
+                                                                      schools=sc))
+        every = await self.db(lambda: self.review.category_counts_sync(status=None, include_safeguarding=True,
+                                                                       schools=sc))
+        statuses = await self.db(self.review.status_counts_sync, sc)
+        fps = await self.db(self.review.false_positive_counts_sync, sc)
+        pending = len(await self.db(lambda: self.review.release_requests_sync(status="pending", schools=sc)))
+        alerts = await self.db(lambda: self.review.alerts_sync(open_only=True, schools=sc))
         return self.render("counts.html", request, auth, held=held, every=every, statuses=statuses, fps=fps,
                            pending=pending, open_alerts=len(alerts))
 
@@ -877,11 +903,41 @@ class ReviewApp:
         await self.db(self.review.audit, auth.user.name, what, None, "", {"period": period.label})
         return None, data, kind, now
 
+    async def trust_report(self, request: Request, auth: Auth) -> Response:
+        """/trust-report(.csv|.pdf): the schools compared (quarantine/trust_report.py); an account
+        scoped to schools gets its own schools' report, trust-wide roles every school and the total."""
+        from quarantine.report_data import PeriodError
+        from quarantine.reports import local_now
+        from quarantine.trust_report import gather_trust_sync, render_trust
+
+        now = local_now(self.settings)
+        try:
+            period, _ = self._report_period(request, now)
+        except PeriodError as exc:
+            return PlainTextResponse(f"{exc}", status_code=400)
+        schools = self.scope(auth)
+        report = await self.db(lambda: gather_trust_sync(self.store.engine, period, self.tenancy, schools=schools,
+                                                         now=now))
+        fmt = request.url.path.rpartition(".")[2] if "." in request.url.path else "html"
+        await self.db(self.review.audit, auth.user.name, "trust_report_view", None, "",
+                      {"period": period.label, "format": fmt, "schools": list(schools or ["*"])})
+        if fmt == "html":
+            return HTMLResponse(render_trust(report, "html").decode(), headers={
+                "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                           "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"})
+        body = await asyncio.get_running_loop().run_in_executor(None, render_trust, report, fmt)
+        return Response(body, media_type="application/pdf" if fmt == "pdf" else "text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="schoolgate-trust-'
+                                                        f'{period.start:%Y-%m-%d}.{fmt}"'})
+
     async def report(self, request: Request, auth: Auth) -> Response:
         """The Head of Centre's report for a period: counts only, never mail content.
         The report's HTML carries its own inline styles and SVG charts, so it gets a
         CSP of its own: still no scripts and nothing remote."""
         from quarantine.report_render import render_html
+
+        if self.scope(auth) is not None:  # a school's account in a trust: its own school's report
+            return await self.trust_report(request, auth)
 
         error, data, kind, now = await self._report_data(request, auth, "report_view")
         if error is not None:
@@ -896,6 +952,8 @@ class ReviewApp:
         from quarantine.report_render import render_csv, render_pdf
 
         pdf = request.url.path.endswith(".pdf")
+        if self.scope(auth) is not None:  # the full report is trust-wide (docs/trust.md)
+            return await self.trust_report(request, auth)
         error, data, _, _ = await self._report_data(request, auth, "report_download")
         if error is not None:
             return error
@@ -909,9 +967,15 @@ class ReviewApp:
 
     async def admin(self, request: Request, auth: Auth, status: int = 200, message: str = "",
                     done: str = "") -> Response:
-        accounts = await self.db(self.users.list)
+        accounts = [u for u in await self.db(self.users.list) if self._manages(auth, u)]
         lists = await self.db(self.review.sender_list_sync)
         fps = await self.db(self.review.false_positive_counts_sync)
+        # the feedback's per-term counts (quarantine/feedback.py), the top ones; a safeguarding
+        # term is a pupil's words, so only for an account that may see safeguarding content
+        from quarantine.feedback import Feedback
+        sg_terms = auth.user.can(Permission.SAFEGUARDING)
+        fp_terms = await self.db(lambda: Feedback(self.store).term_counts_sync(include_safeguarding=sg_terms,
+                                                                               limit=10))
         shown = {"web": self.settings.web.model_dump(mode="json"),
                  "notify": self.settings.notify.model_dump(mode="json"),
                  "filters": self.settings.filters.chain}
@@ -919,7 +983,15 @@ class ReviewApp:
         return self.render("admin.html", request, auth, status, accounts=accounts, lists=lists, fps=fps,
                            settings_json=json.dumps(shown, indent=2), roles=[r.value for r in _Role],
                            message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
-                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl)
+                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl, fp_terms=fp_terms)
+
+    def _manages(self, auth: Auth, user: Any) -> bool:
+        """A trust-wide admin (or one school's only admin) manages every account; a school's admin in
+        a trust manages the accounts of its own schools, never a trust-wide one."""
+        scope = self.scope(auth)
+        if scope is None:
+            return True
+        return user.role not in TRUST_WIDE and bool(user.schools) and set(user.schools) <= set(scope)
 
     async def admin_users(self, request: Request, auth: Auth) -> Response:
         """Accounts in the browser: add, disable/enable, reset password, change role; each audited.
@@ -930,11 +1002,19 @@ class ReviewApp:
         action = str(form.get("action", ""))
         name = str(form.get("name", "")).strip()[:64]
         detail = {"user": name, "by_role": str(auth.user.role)}
+        scope = self.scope(auth)
         try:
+            if scope is not None:  # a school's admin in a trust: that school's accounts only (docs/trust.md)
+                target = await self.db(self.users.get, name) if action != "add" else None
+                if action != "add" and (target is None or not self._manages(auth, target)):
+                    return await self.admin(request, auth, 404, f"There is no account {name} at your school.")
+                if str(form.get("role", "")).startswith("trust_") and action in ("add", "role"):
+                    return await self.admin(request, auth, 403, "Trust-wide roles are given by the trust's IT.")
             if action == "add":
                 role = str(form.get("role", ""))
                 user = await asyncio.get_running_loop().run_in_executor(
-                    None, self.users.add, name, role, str(form.get("password", "")), str(form.get("email", "")))
+                    None, self.users.add, name, role, str(form.get("password", "")), str(form.get("email", "")),
+                    scope or ())
                 await self.db(self.review.audit, auth.user.name, WebAction.USER_ADD, None,
                               f"added {user.name} ({user.role})", {**detail, "role": str(user.role)})
             elif action == "disable":
@@ -996,25 +1076,33 @@ class ReviewApp:
         from quarantine.cases import Cases
 
         status = request.query_params.get("status") or None
-        items = await self.db(Cases(self.review).list_sync, status)
-        return self.render("cases.html", request, auth, items=items, state=status or "")
+        items = await self.db(Cases(self.review).list_sync, status, self.scope(auth))
+        return self.render("cases.html", request, auth, items=items, state=status or "",
+                           export_profile=self.settings.cases.export_profile)
 
     async def cases_export(self, request: Request, auth: Auth) -> Response:
         """CSV or JSON, one row per case, for CPOMS / MyConcern: no message content (quarantine/cases.py)."""
-        from quarantine.cases import Cases, export_csv, export_json
+        from quarantine.cases import Cases, export_csv, export_json, export_spec
 
-        items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None)
+        items = await self.db(Cases(self.review).list_sync, request.query_params.get("status") or None,
+                              self.scope(auth))
+        # ?profile=cpoms|myconcern|generic: that profile's columns; none: [cases] as configured
+        spec = export_spec(self.settings, request.query_params.get("profile") or None)
         as_json = request.url.path.endswith(".json")
         await self.db(self.review.audit, auth.user.name, "case_export", None, "",
-                      {"cases": len(items), "format": "json" if as_json else "csv"})
+                      {"cases": len(items), "format": "json" if as_json else "csv", "profile": spec.profile})
+        name = "safeguarding-cases" + ("" if spec.profile == "generic" else f"-{spec.profile}")
         if as_json:
-            return Response(export_json(items), media_type="application/json",
-                            headers={"content-disposition": 'attachment; filename="safeguarding-cases.json"'})
-        return Response(export_csv(items), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": 'attachment; filename="safeguarding-cases.csv"'})
+            return Response(export_json(items, spec), media_type="application/json",
+                            headers={"content-disposition": f'attachment; filename="{name}.json"'})
+        return Response(export_csv(items, spec), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
 
     async def annual_review(self, request: Request, auth: Auth) -> Response:
         """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
+        if self.scope(auth) is not None:  # trust-wide figures: not for one school's account (docs/trust.md)
+            return self.error(request, auth, 403, "Not for your role", "The annual review pack covers the whole "
+                              "trust; your school's figures are in its report.")
         from quarantine.annual_review import gather_pack_sync, render_pack_pdf, school_year
         from quarantine.report_data import custom_period
         from quarantine.reports import build_report, local_now
@@ -1037,8 +1125,10 @@ class ReviewApp:
         held = await self.load(request, auth, request.path_params["id"])
         if isinstance(held, Response):
             return held
-        if not is_safeguarding(held.categories):
-            return self.error(request, auth, 400, "Not a safeguarding hold", "Only safeguarding holds are cases.")
+        from quarantine.cases import is_case
+        if not is_case(held.categories, held.level):
+            return self.error(request, auth, 400, "Not a safeguarding hold",
+                              "Only holds the DSL was alerted for (safeguarding, or risk level 4-5) are cases.")
         form = request.state.form
         try:
             await self.db(lambda: Cases(self.review).update_sync(
@@ -1078,6 +1168,9 @@ class ReviewApp:
             Route("/report", self.page(P.COUNTS, self.report)),
             Route("/report.pdf", self.page(P.COUNTS, self.report_download)),
             Route("/report.csv", self.page(P.COUNTS, self.report_download)),
+            Route("/trust-report", self.page(P.COUNTS, self.trust_report)),
+            Route("/trust-report.csv", self.page(P.COUNTS, self.trust_report)),
+            Route("/trust-report.pdf", self.page(P.COUNTS, self.trust_report)),
             Route("/admin", self.page(P.USERS, self.admin)),
             Route("/cases", self.page(P.SAFEGUARDING, self.cases_page)),
             Route("/cases.csv", self.page(P.SAFEGUARDING, self.cases_export)),
@@ -1087,6 +1180,7 @@ class ReviewApp:
             Route("/admin/users", self.page(P.USERS, self.admin_users), methods=["POST"]),
             Route("/admin/senders", self.page(P.USERS, self.admin_senders), methods=["POST"]),
             *feedback_routes(self),  # false-positive terms and the site allowlist (quarantine/web/feedback.py)
+            *approval_routes(self),  # issue 21 clause 2: Approve / Decline (quarantine/web/approval.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, insert, select, update
 
 from quarantine.review_store import sessions, token_hash, users
-from quarantine.users import Role, User
+from quarantine.users import Role, User, user_of
 
 SESSION_COOKIE = "sg_session"
 LOGIN_COOKIE = "sg_login"  # double-submit CSRF token for the login form (no session yet)
@@ -49,7 +49,7 @@ class Sessions:
         h = token_hash(token)
         now = time.time()
         with self._engine.begin() as conn:
-            row = conn.execute(select(sessions, users.c.role, users.c.disabled, users.c.email)
+            row = conn.execute(select(sessions, users.c.role, users.c.disabled, users.c.email, users.c.schools)
                                .join(users, users.c.name == sessions.c.user)
                                .where(sessions.c.token_hash == h)).first()
             if row is None:
@@ -59,7 +59,7 @@ class Sessions:
                 return None
             if now - row.last_seen > 30:  # fewer writes: idle time is kept to the half-minute
                 conn.execute(update(sessions).where(sessions.c.token_hash == h).values(last_seen=now))
-        return Auth(User(row.user, Role(row.role), row.email), h, row.csrf)
+        return Auth(user_of(row, name=row.user), h, row.csrf)
 
     def destroy(self, session_hash: str) -> None:
         with self._engine.begin() as conn:

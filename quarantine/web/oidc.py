@@ -240,5 +240,6 @@ class SsoLogin:
             raise SsoError(f"the account for {email} is disabled")
         if account is None:
             # created on first sign-in from the provider's groups; no usable password
-            return self.users.add(email[:64], Role(mapped), secrets.token_urlsafe(32), email=email)
+            return self.users.add(email[:64], Role(mapped), secrets.token_urlsafe(32), email=email,
+                                  schools=[provider.school_groups[g] for g in groups if g in provider.school_groups])
         return account

@@ -10,7 +10,8 @@ from filters.base import Category, FilterContext, Severity
 from filters.policy import Policy
 from tests.factories import make_message, make_settings, make_view
 from tests.gateway.conftest import make_gateway  # noqa: F401  (the SMTP test's fixture)
-from tests.filters.test_extract import (JPEG, MZ, PNG, make_7z, make_7z_declaring, make_docx, make_encrypted_pdf,
+from tests import rar5
+from tests.filters.test_extract import (COPY, JPEG, MZ, PNG, gzip_of_zeros, make_7z, make_7z_declaring, make_docx, make_encrypted_pdf,
                                         make_encrypted_zip, make_lying_zip, make_macro_docx, make_nested_zip_bomb,
                                         make_ole, make_pdf,
                                         make_rar4, make_rar4_declaring, make_seven_zip_encrypted_header, make_tar,
@@ -179,6 +180,10 @@ async def test_nested_zip_bomb_is_a_high_finding_naming_where() -> None:
     ("zeros.7z", lambda: make_7z({"zeros.bin": b"\0" * (4 << 20)})),
     ("data.gz", lambda: gzip_zeros()),
     ("small.zip", lambda: make_lying_zip(bytes(range(256)) * 8192, 1000)),
+    ("zeros.rar", lambda: rar5.archive([rar5.bomb_member("zeros.bin", 300 << 20)])),
+    ("small.rar", lambda: rar5.archive([rar5.bomb_member("small.txt", 300 << 20, declare=1000)])),
+    ("nested.rar", lambda: rar5.archive([rar5.stored("in.zip", make_zip64_zeros("z.bin", 10 << 10))])),
+    ("nested.7z", lambda: make_7z({"logs.gz": gzip_of_zeros(20)}, filters=COPY)),
 ])
 async def test_bombs_of_each_format_are_held(filename: str, data) -> None:
     view, flt = run_filter([(filename, OCTET, data())])
@@ -242,4 +247,28 @@ async def test_zip_bomb_over_smtp_is_held(make_gateway, sink, chain) -> None:
     # the same mail without the bomb is delivered, so the hold is the bomb's
     code, text = await gw.send(make_message("Holiday photos attached", attachments=[
         ("photos.zip", "application/zip", make_zip({"a.jpg": JPEG, "notes.txt": b"see you soon\n" * 500}))]))
+    assert code == 250 and len(sink.messages) == 1, text
+
+
+@pytest.mark.parametrize("chain", [None, ["attachments"]])
+@pytest.mark.parametrize("filename, data, where", [
+    # a RAR 5 whose header understates its one member: 300 MiB of zeros said to be 1,000 bytes
+    ("scans.rar", lambda: rar5.archive([rar5.bomb_member("scan.pdf", 300 << 20, declare=1000)]), "scans.rar > scan.pdf"),
+    # a 7z that stores (no compression: its header's ratio is 1:1) a gzip of 20 MiB of zeros
+    ("logs.7z", lambda: make_7z({"logs.gz": gzip_of_zeros(20)}, filters=COPY), "logs.7z > logs.gz (unpacked)"),
+])
+async def test_7z_and_rar_bombs_over_smtp_are_held(make_gateway, sink, chain, filename, data, where) -> None:
+    overrides = {} if chain is None else {"filters": {"chain": chain}}
+    gw = await make_gateway(next_hop=sink.address, **overrides)
+    code, text = await gw.send(make_message("Scans attached", attachments=[(filename, OCTET, data())]))
+    assert code == 250, text
+    assert sink.messages == []
+    [held] = await gw.store.run(gw.store.list_sync)
+    assert held.status == "held" and "ATTACHMENT_ARCHIVE_BOMB" in held.codes
+    [bomb] = [f for f in held.findings if f.code == "ATTACHMENT_ARCHIVE_BOMB"]
+    assert bomb.evidence == (where,), bomb
+    # the same format without the bomb is delivered
+    ordinary = (rar5.archive([rar5.stored("scan.txt", b"Dear parents,\n" * 500)]) if filename.endswith(".rar")
+                else make_7z({"notes.txt": b"Dear parents,\n" * 500}))
+    code, text = await gw.send(make_message("Scans attached", attachments=[(filename, OCTET, ordinary)]))
     assert code == 250 and len(sink.messages) == 1, text

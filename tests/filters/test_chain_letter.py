@@ -502,3 +502,35 @@ async def test_reviewer_adds_a_held_message_to_the_library_audited(review) -> No
     again = make_view(LETTER.replace("Hello my dear friends", "hey guys"), mail_from=PUPIL, rcpt_to=(FRIEND,))
     assessment = flt.assess_text(again, again.all_text)
     assert assessment.known is not None and assessment.known.name == f"reviewed-{mid}"
+
+
+# Written for this test: a forwarded real IT warning, and the same text as a hoax.
+IT_WARNING = ("Dear staff, a phishing email claiming to be from the payroll team is going round today. Do not "
+              "click the link or enter your password. Heads of department, please forward this warning to all "
+              "your teams. If you clicked, change your password and report it to the IT help desk straight away.")
+
+
+async def test_a_real_warning_that_says_where_to_report_it_is_discounted_not_a_hoax_that_threatens() -> None:
+    flt, _ = make_filter(library_dir="__none__")
+    view = make_view(IT_WARNING, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = flt.assess_text(view, view.all_text)
+    # "forward this warning to all your teams" and a danger score like a chain letter (4.75);
+    # naming the help desk halves it (x0.8 more for "phishing", an e-safety word)
+    assert "report" in assessment.families and assessment.content >= 4 and assessment.discount <= 0.5
+    assert "because it says where to report it" in " ".join(assessment.fired)
+    assert await flt.check(view) == []
+    # a threat makes it a chain letter whatever channel it names
+    hoax = IT_WARNING + " Forward it to 10 people in the next hour or you will have bad luck for 7 years."
+    view = make_view(hoax, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert flt.assess_text(view, view.all_text).discount > 0.5
+    [finding] = await flt.check(view)
+    assert finding.code == "CHAIN_LETTER"
+
+
+def test_no_learned_score_on_a_dozen_words() -> None:
+    flt, _ = make_filter(library_dir="__none__")
+    short = "Good luck in your exams tomorrow! Pass it on to the rest of the team."
+    view = make_view(short, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert flt.assess_text(view, view.all_text).model_score == 0.0  # fewer than model_min_words
+    flt, _ = make_filter(library_dir="__none__", model_min_words=0)
+    assert flt.assess_text(view, view.all_text).model_score > 0.0  # computed when allowed

@@ -87,7 +87,36 @@ async def test_hoax_a_parent_asks_the_school_to_circulate_is_held_over_smtp(revi
 
 LOOK_ALIKES = ["school_it_virus_alert", "safeguarding_alert_parents", "pta_quiz_night_share",
                "newsletter_share_with_friends", "esafety_lesson_chain_letters", "parent_real_police_appeal",
-               "it_alert_polish", "police_appeal_roman_urdu"]
+               "it_alert_polish", "police_appeal_roman_urdu",
+               # HTML-only (quoted-printable, base64) in Polish, Romanian and Roman Urdu
+               "html_newsletter_polish", "html_it_alert_romanian", "html_roman_urdu_charity_iftar",
+               # the staff room's own "pass it on": cover notes, a union notice, kindness week, an IT alert
+               "staff_pass_it_on_cover", "staff_union_pension_notice", "staff_kindness_week",
+               "staff_it_phishing_forward",
+               # a Polish parent's real police appeal; a Roman Urdu IT notice about a hoax
+               "police_appeal_polish", "it_alert_roman_urdu"]
+
+# HTML-only chains in Polish, Romanian and Roman Urdu, the staff room's chains, and chains
+# in those languages under quoted forwards.
+CHAINS = ["html_only_polish_luck", "html_only_romanian_account", "html_only_roman_urdu_balance",
+          "staff_room_teacher_chain", "staff_room_pension_hoax", "staff_room_polish_prayer",
+          "staff_room_pass_it_on",
+          # buried under a stack of quoted forwards
+          "quoted_stack_romanian_curse", "quoted_stack_polish_curse", "quoted_stack_roman_urdu_luck"]
+
+
+@pytest.mark.parametrize("name", CHAINS)
+async def test_non_english_html_only_and_staff_room_chains_are_held_over_smtp(review_gateway, sink, name) -> None:
+    gw = await review_gateway(filters=CHAIN_ONLY, directory=ROLES)
+    raw = (DATA / "positive" / f"{name}.eml").read_bytes()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    mail_from = parsed["From"].addresses[0].addr_spec
+    rcpts = [a.addr_spec for a in parsed["To"].addresses]
+    code, _ = await gw.send(raw, mail_from=mail_from, rcpt_tos=rcpts)
+    assert code == 250  # accepted: held durably in quarantine, never lost
+    [held] = await _held(gw)
+    assert "CHAIN_LETTER" in held.codes
+    assert _delivered_subjects(sink) == []
 
 
 @pytest.mark.parametrize("name", LOOK_ALIKES)

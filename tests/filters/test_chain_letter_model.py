@@ -91,5 +91,19 @@ def test_shipped_artifact_was_made_by_the_training_script_as_it_stands() -> None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     meta = shipped_model().meta
-    assert (meta["C"], meta["seed"], meta["n_features"]) == (module.C, module.SEED, module.N_FEATURES)
-    assert meta["label"] == LABEL
+    assert meta["format"] == "schoolgate-risk-model/2"  # the risk model's current format (filters/text/model.py)
+    assert (meta["C"], meta["seed"], meta["min_df"], meta["min_df_bigram"]) == (
+        module.C, module.SEED, module.MIN_DF, module.MIN_DF_BIGRAM)
+    assert meta["label"] == LABEL and "held_out_fold" not in meta  # never a measuring model
+
+
+def test_the_forwarding_apparatus_is_not_what_the_model_reads() -> None:
+    """Every public hoax it learned from arrived as a forward: the separator and quoted header
+    lines must not count, or a forwarded real IT alert reads like a hoax."""
+    from filters.chain_letter_model import model_input
+    forward = ("FW: Fwd: " + NEWSLETTER[:40] + "\n\n---------- Forwarded message ---------\n"
+               "From: Sue <sue@example.com>\nSent: Monday\nSubject: Fw: options\n\n> " + NEWSLETTER)
+    assert "forwarded" not in model_input(forward).lower() and "sue@" not in model_input(forward)
+    assert "Fw" not in model_input(forward)
+    model = shipped_model()
+    assert abs(model.score(forward) - model.score(NEWSLETTER[:40] + "\n\n" + NEWSLETTER)) < 0.05

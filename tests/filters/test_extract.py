@@ -14,12 +14,14 @@ import zlib
 
 import docx
 import openpyxl
+import py7zr
 import pypdf
 import pytest
 
 from filters import extract
 from filters.extract import AttachmentExtractor, BombLimits, Limits, find_archive_bomb
 from filters.message import Attachment
+from tests import rar5
 
 # ---------------------------------------------------------------------------
 # fixture builders (also used by test_attachments.py)
@@ -680,6 +682,9 @@ def make_7z_declaring(name: str, unpacked: int, packed: bytes = b"\0" * 16) -> b
     return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(tail)) + tail + packed + header
 
 
+COPY, BZIP2, PPMD = ([{"id": py7zr.FILTER_COPY}], [{"id": py7zr.FILTER_BZIP2}], [{"id": py7zr.FILTER_PPMD}])
+
+
 def make_7z(files: dict[str, bytes], **options) -> bytes:
     """A real 7z archive written by py7zr (LZMA2, encoded header: as 7-Zip writes)."""
     import py7zr
@@ -751,6 +756,23 @@ def test_bomb_fixtures_are_what_they_claim() -> None:
      "declares 10.0 GiB"),
     ("zip bomb inside a 7z", lambda: make_7z({"b.zip": make_zip64_zeros("z.bin", 10 << 10)}), "b.zip",
      "ratio of"),
+    # 7z and RAR members unpacked (libarchive, one block at a time), not only their headers read
+    ("zip bomb stored in a 7z", lambda: make_7z({"b.zip": make_zip64_zeros("z.bin", 10 << 10)}, filters=COPY),
+     "b.zip > z.bin", "declares 10.0 GiB"),
+    ("tar.gz bomb stored in a 7z", lambda: make_7z({"logs.tgz": make_tar({"big.log": b"\0" * (20 << 20)}, "w:gz")},
+                                                    filters=COPY), "logs.tgz > big.log", "ratio above 100"),
+    ("7z (bzip2) of zeros", lambda: make_7z({"a.bin": b"\0" * (4 << 20)}, filters=BZIP2), "a.bin", "ratio of"),
+    ("RAR 5 of zeros, compressed", lambda: rar5.archive([rar5.stored("read.me", b"hi"),
+                                                         rar5.bomb_member("zeros.bin", 300 << 20)]),
+     "zeros.bin", "declares 300.0 MiB"),
+    ("RAR 5 understating its size", lambda: rar5.archive([rar5.bomb_member("small.txt", 300 << 20, declare=1000)]),
+     "small.txt", "more than the 1000 bytes it declares"),
+    ("RAR 5 of unknown size", lambda: rar5.archive([rar5.bomb_member("pipe.bin", 300 << 20, declare=None)]),
+     "pipe.bin", "does not declare its unpacked size"),
+    ("zip bomb stored in a RAR 5", lambda: rar5.archive([rar5.stored("in.zip", make_zip64_zeros("z.bin", 10 << 10))]),
+     "in.zip > z.bin", "declares 10.0 GiB"),
+    ("tar.gz bomb stored in a RAR 5", lambda: rar5.archive([rar5.stored(
+        "logs.tgz", make_tar({"big.log": b"\0" * (20 << 20)}, "w:gz"))]), "logs.tgz > big.log", "ratio above 100"),
 ])
 def test_archive_bombs_are_found_quickly(name: str, data, where: str, why: str) -> None:
     payload = data()
@@ -786,6 +808,12 @@ def _nest(levels: int) -> bytes:
     ("7z header-encrypted", lambda: make_7z({"secret.txt": b"s" * 100}, password="pw", header_encryption=True)),
     ("7z hand-made headers", lambda: make_seven_zip_packed_header(encrypted=False)),
     ("truncated 7z", lambda: make_7z({"notes.txt": b"hello " * 1000})[:40]),
+    ("7z (PPMd) of text", lambda: make_7z({"notes.txt": b"The trip leaves at nine.\n" * 2000}, filters=PPMD)),
+    ("7z of a zip of photos", lambda: make_7z({"p.zip": _stored_zip(os.urandom(1 << 20))}, filters=COPY)),
+    ("RAR 5 of text", lambda: rar5.archive([rar5.stored("notes.txt", b"The trip leaves at nine.\n" * 2000)])),
+    ("RAR 5, 500 KiB of one byte", lambda: rar5.archive([rar5.bomb_member("pad.bin", 500 << 10)])),  # < 1 MiB
+    ("RAR 5 of a photo zip", lambda: rar5.archive([rar5.stored("p.zip", _stored_zip(os.urandom(1 << 20)))])),
+    ("truncated RAR 5", lambda: rar5.archive([rar5.bomb_member("zeros.bin", 300 << 20, declare=1000)])[:60]),
 ])
 def test_ordinary_archives_are_not_bombs(name: str, data) -> None:
     assert find_archive_bomb(data()) is None, name
@@ -820,3 +848,49 @@ def test_extractor_does_not_parse_a_document_declaring_gigabytes() -> None:
     assert att.sniffed_type == extract.DOCX
     assert "declares too much" in att.extraction_note and att.text == ""
     assert time.monotonic() - started < 3.0
+
+
+def test_rar5_fixtures_are_what_they_claim() -> None:
+    """tests/rar5.py writes archives a real RAR decoder (libarchive) reads back."""
+    import libarchive
+
+    pad = rar5.bomb_member("pad.bin", 3 << 20, 0x41)
+    data = rar5.archive([rar5.stored("notes.txt", b"see you at nine\n"), pad])
+    assert len(data) < 500
+    with libarchive.memory_reader(data) as archive:
+        got = {entry.pathname: (entry.size, b"".join(entry.get_blocks())) for entry in archive}
+    assert got["notes.txt"] == (16, b"see you at nine\n")
+    size, body = got["pad.bin"]
+    assert size == len(body) >= 3 << 20 and body == b"A" * size
+    assert extract.rar_sizes(data) == [("notes.txt", 16, 16), ("pad.bin", size, len(pad[1]))]
+
+
+@pytest.mark.parametrize("name, data", [
+    ("RAR 5 understating 300 MiB", lambda: rar5.archive([rar5.bomb_member("a.bin", 300 << 20, declare=100_000)])),
+    ("7z > gzip of 200 MiB", lambda: make_7z({"l.gz": gzip_of_zeros(200)}, filters=COPY)),
+    ("RAR 5 > gzip of 200 MiB", lambda: rar5.archive([rar5.stored("l.gz", gzip_of_zeros(200))])),
+])
+def test_7z_and_rar_members_are_unpacked_with_bounded_memory_and_time(name: str, data) -> None:
+    """Only the byte limits (no ratio limit) stop these, so the members are really streamed:
+    Python's allocations stay within a few chunks, whatever the members unpack to."""
+    import tracemalloc
+
+    payload = data()
+    limits = BombLimits(max_ratio=1e9, max_member_bytes=64 << 20)
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        bomb = find_archive_bomb(payload, limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert bomb is not None and ("more than" in bomb.reason), bomb
+    assert peak - len(payload) < 8 << 20, peak  # 64 KiB blocks; a nested archive spooled up to 8 MiB
+    assert time.monotonic() - started < 5.0
+
+
+def gzip_of_zeros(mib: int) -> bytes:
+    """A gzip stream of `mib` MiB of zeros, compressed a MiB at a time."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"\0" * (1 << 20)
+    return b"".join(comp.compress(chunk) for _ in range(mib)) + comp.flush()

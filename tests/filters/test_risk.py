@@ -13,6 +13,7 @@ from filters.base import Action, Category, FilterContext, Role, Severity
 from filters.policy import Policy
 from filters.registry import filter_class, preload
 from filters.risk import Options, RiskFilter
+from filters.text.quoted import own_and_quoted
 from filters.text import sentences
 from filters.text.model import RiskModel, model_text, shipped_model, tokens, window_matrix
 from tests.factories import make_settings, make_view, site_toml_virus
@@ -296,3 +297,91 @@ def test_outsiders_ordinary_mail_to_a_pupil_has_no_safeguarding_finding(flt: Ris
     private channel); a threat cue needs a violent verb, not "Beatles"."""
     findings = flt.analyse([text], Role.EXTERNAL, (Role.STUDENT,))
     assert not [f for f in findings if f.safeguarding or f.code == "RISK_VIOLENT_THREAT"]
+
+
+def test_own_and_quoted_keep_the_mail_as_written() -> None:
+    text = "no i am not ok\r\n> are you ok?\r\n> i will batter you\r\nsorry\n\nOn Mon, 1 Dec 2026, Sam wrote:\nhi there"
+    own, quoted = own_and_quoted(text)
+    assert len(own) == len(quoted) == len(text)
+    assert "no i am not ok" in own and "sorry" in own and "batter" not in own and "hi there" not in own
+    assert "> i will batter you" in quoted and "hi there" in quoted and "not ok" not in quoted
+    assert all(a == " " or a == b for a, b in zip(own, text))  # own words stay where they were
+    assert own_and_quoted("plain mail, nothing quoted") == ("plain mail, nothing quoted", "")
+
+
+def test_quoted_text_is_read_for_self_harm_only(flt: RiskFilter) -> None:
+    """A pupil forwarding the threat they got is reporting it; a quoted disclosure is still found,
+    and its evidence is the line as written."""
+    reply = "Miss, look what he sent me last night, what do I do?\n\n> im bringing a knife to school tomorrow\n"
+    assert "RISK_VIOLENT_THREAT" not in codes(flt, reply, Role.STUDENT, (Role.STAFF,))
+    assert "RISK_VIOLENT_THREAT" in codes(flt, "im bringing a knife to school tomorrow", Role.STUDENT, (Role.STAFF,))
+    quoted = "Thanks for telling me.\n> i took a load of pills last night\n"
+    finding = next(f for f in flt.analyse([quoted], Role.STAFF, (Role.STUDENT,)) if f.code == "RISK_SELF_HARM")
+    assert all(e in quoted for e in finding.evidence)
+
+
+def test_bullying_needs_a_target(flt: RiskFilter) -> None:
+    """Abuse aimed at someone: a headline calling a pipeline dumb (SpamAssassin ham) is not bullying."""
+    assert "RISK_BULLYING" in codes(flt, "you are so ugly and pathetic, nobody likes you")
+    assert "RISK_BULLYING" not in codes(flt, "Our Dumb Pipeline")
+
+
+def test_whole_text_path_reads_a_pupils_own_words_only() -> None:
+    """The whole-text model runs for a pupil's own words; staff and outsiders' mail, and quoted
+    text, are judged by their sentence windows alone. With its threshold at 0, every pupil text
+    is reported through it (which shows the path runs), with the top sentences as evidence."""
+    always = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
+                                cue_thresholds={}, whole_text_gate=False), FilterContext(settings=None, directory=None))
+    text = "Had a long day. Going to the park with Sam later. See you tomorrow."
+    found = [f for f in always.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
+    assert found and "read as a whole" in found[0].reason and all(e in text for e in found[0].evidence)
+    # cheap first: with the gate, a text whose best window is far below it is not read as a whole
+    gated = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
+                               cue_thresholds={}), FilterContext(settings=None, directory=None))
+    assert shipped_model().score(text, sentences.spans(text)).best("self_harm") < shipped_model().whole_text.gates[0]
+    assert not [f for f in gated.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
+    assert not [f for f in always.analyse([text], Role.STAFF, (Role.STUDENT,)) if f.code == "RISK_SELF_HARM"]
+    quoted_only = "> " + text
+    assert not [f for f in always.analyse([quoted_only], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
+    off = RiskFilter(Options(whole_text=False), FilterContext(settings=None, directory=None))
+    assert off.text_thresholds == {} and always.text_thresholds == {"self_harm": 0.0}
+    with pytest.raises(ValueError, match="no whole-text model"):
+        RiskFilter(Options(text_thresholds={"bullying": 0.5}), FilterContext(settings=None, directory=None))
+
+
+def test_the_whole_text_model_reads_a_long_post(flt: RiskFilter) -> None:
+    """Written for this test (not in training): a pupil's long post about how they feel reads as
+    a risk as a whole; an equally long, chatty one does not."""
+    post = ("I dont really know why im writing this. Everything has felt heavy for months now. "
+            "I stopped going to football and I dont answer my friends anymore. "
+            "Every night I lie awake thinking everyone would be better off. "
+            "I keep thinking about how it would feel to just not wake up. "
+            "I have been reading about how much it would take. "
+            "I feel like such a burden on my mum and I am so tired of pretending I am fine.")
+    chat = ("omg did you see the match last night, we were robbed. anyway are you coming to ellas party "
+            "on saturday? her mum said we can stay till eleven. i still havent done the history homework "
+            "and its due tomorrow, can you send me a pic of yours? also mr patel gave us a surprise quiz "
+            "and i got 18 out of 20 which is my best ever. cant wait for half term, were going to my nans.")
+    whole = shipped_model().whole_text
+    threshold = flt.text_thresholds["self_harm"]
+    sad, ordinary = whole.probability([model_text(post), model_text(chat)])[:, 0]
+    assert sad >= threshold > ordinary
+    findings = [f for f in flt.analyse([post], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
+    assert findings and all(e in post for e in findings[0].evidence)
+    assert not flt.analyse([chat], Role.STUDENT, (Role.EXTERNAL,))
+
+
+def test_a_threat_against_a_group_is_found_through_the_hate_label() -> None:
+    """The threat label alone scores calls for violence against a group low (its public positives are
+    few); the hate label finds the sentence and the same words carry an explicit threat cue."""
+    text = "jews deserve to die"
+    on = RiskFilter(Options(), FilterContext(settings=None, directory=None))
+    off = RiskFilter(Options(group_threats=False), FilterContext(settings=None, directory=None))
+    found = {f.code: f for f in on.analyse([text], Role.STUDENT, (Role.STUDENT,))}
+    assert "RISK_HATE" in found and "RISK_VIOLENT_THREAT" in found
+    threat = found["RISK_VIOLENT_THREAT"]
+    assert "against a group" in threat.reason and threat.level == 4 and threat.evidence == (text,)
+    assert {f.code for f in off.analyse([text], Role.STUDENT, (Role.STUDENT,))} == {"RISK_HATE"}
+    # hate without a threat stays hate only
+    assert "RISK_VIOLENT_THREAT" not in {f.code for f in on.analyse(
+        ["those people are ruining this country and should go back"], Role.STUDENT, (Role.STUDENT,))}

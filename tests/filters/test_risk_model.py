@@ -1,6 +1,8 @@
 """The risk model's machinery: tokens, the two scoring paths, the artifact, sentence spans, training determinism."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -118,7 +120,54 @@ def test_vocabulary_build_is_deterministic() -> None:
     assert one.n_features == 3 + 2  # "i feel" and "feel sad" are the pairs in 2+ texts
 
 
-def test_artifact_is_v2_and_compact(model: RiskModel) -> None:
-    assert model.meta["format"] == "schoolgate-risk-model/2"
+def test_artifact_is_v3_and_compact(model: RiskModel) -> None:
+    assert model.meta["format"] == "schoolgate-risk-model/3"
     assert model.combine.shape == (len(model.labels), 6)
     assert model.vocabulary.n_features == model.coef_t.shape[0]
+    whole = model.whole_text
+    assert whole is not None and whole.labels == ("self_harm",)
+    assert whole.coef_t.shape == (1 << whole.bits, len(whole.labels))
+    assert 0 < whole.thresholds[0] < 1
+
+
+def test_char_keys_fold_spacing_and_stay_in_range() -> None:
+    one = model_module.char_keys(model_text("I'm  sooo\ttired"), 18)
+    two = model_module.char_keys(model_text("im sooo tired"), 18)
+    assert sorted(one.tolist()) == sorted(two.tolist())
+    # " im sooo tired " is 15 bytes: 13 trigrams, 12 four-grams, 11 five-grams
+    assert len(two) == 13 + 12 + 11 and two.min() >= 0 and two.max() < 1 << 18
+    assert len(model_module.char_keys("", 18)) == 0 and len(model_module.char_keys("a", 18)) == 1
+    assert model_module.char_keys(model_text("Über naïve"), 18).size  # non-ASCII bytes are kept
+
+
+def test_whole_text_score_is_its_training_matrix_dot_the_coefficients(model: RiskModel) -> None:
+    """The scoring path (sort, counts, log, unit length) equals the training features
+    (filters/text/model.py char_matrix) times the coefficients."""
+    whole = model.whole_text
+    texts = ["nobody would miss me if i was gone", "See you at football practice on Tuesday!",
+             "i cant do this anymore. " * 30, ""]
+    x = model_module.char_matrix(texts, whole.bits)
+    expected = x @ whole.coef_t + whole.intercept
+    got = whole.raw([model_text(t) for t in texts])
+    assert np.allclose(got, expected, atol=1e-4)
+    prob = whole.probability([model_text(t) for t in texts])
+    assert prob[0, 0] > prob[1, 0]
+
+
+def test_a_version_2_artifact_still_loads(model: RiskModel, tmp_path) -> None:
+    """A site's own v2 artifact (no whole-text model) is read; its filter runs windows only."""
+    from filters.text.artifacts import write_npz
+    windows_only = RiskModel(model.labels, model.vocabulary, model.coef_t.T, model.intercept, model.combine,
+                             np.array([model.thresholds[label] for label in model.labels]), model.radius, model.meta)
+    path = tmp_path / "v2.npz"
+    windows_only.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    assert "text_coef" not in arrays
+    arrays["meta"] = np.array(json.dumps({**json.loads(str(arrays["meta"])), "format": "schoolgate-risk-model/2"}))
+    write_npz(path, arrays)
+    again = RiskModel.load(path)
+    assert again.whole_text is None and again.meta["format"] == "schoolgate-risk-model/2"
+    text = "nobody would miss me if i was gone"
+    assert np.allclose(again.score(text, [(0, len(text))]).combined,
+                       model.score(text, [(0, len(text))]).combined, atol=1e-3)

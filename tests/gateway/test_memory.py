@@ -41,3 +41,37 @@ async def test_trimmer_trims_after_activity_only():
         assert trimmer.trims == 1
     finally:
         await trimmer.stop()
+
+
+async def test_allocation_trace_reports_what_grew(tmp_path, monkeypatch):
+    """SCHOOLGATE_TRACEMALLOC=DIR: each tick after activity writes the growth since the first."""
+    import tracemalloc
+
+    monkeypatch.setenv("SCHOOLGATE_TRACEMALLOC", str(tmp_path))
+    handled = [0]
+    trimmer = HeapTrimmer(lambda: handled[0], interval=0.05)
+    was_tracing = tracemalloc.is_tracing()
+    trimmer.start()
+    kept = []
+    try:
+        handled[0] = 1
+        while trimmer.trace.ticks < 1:
+            await asyncio.sleep(0.02)
+        kept.append([bytearray(1000) for _ in range(3000)])  # ~3 MB held: a "leak" on this line
+        handled[0] = 2
+        while trimmer.trace.ticks < 2:
+            await asyncio.sleep(0.02)
+    finally:
+        await trimmer.stop()
+        if not was_tracing:
+            tracemalloc.stop()
+    [report] = tmp_path.glob("tracemalloc-*.txt")
+    text = report.read_text()
+    assert text.count("== ") == 2 and "handled 2" in text and "rss" in text
+    first = text.split("== ")[2].splitlines()[1]  # the biggest growth, first
+    assert "test_memory.py" in first and int(first.split()[0]) > 2500, text  # KiB
+
+
+async def test_no_trace_without_the_variable(monkeypatch):
+    monkeypatch.delenv("SCHOOLGATE_TRACEMALLOC", raising=False)
+    assert HeapTrimmer(lambda: 0).trace is None

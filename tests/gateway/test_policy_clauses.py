@@ -147,6 +147,18 @@ async def test_clause4_pupil_spreadsheet_to_any_external_domain_is_held(make_gat
                         sender=STAFF, to="tutor@tutoring.example")
     assert (await gw.send(body, STAFF, ["tutor@tutoring.example"]))[0] == 250
     assert sum("PUPIL_DATA_TO_EXTERNAL" in m.codes for m in gw.store.list_sync()) == 3
+    # in a document: a Word file naming the three pupils
+    import io
+
+    import docx  # python-docx, a runtime dependency
+    document = docx.Document()
+    document.add_paragraph("Reading groups: Amy Jones, Ben Cole and Cara Diaz need extra support.")
+    out = io.BytesIO()
+    document.save(out)
+    word = _staff_mail("support@readingapp.example", [
+        ("groups.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", out.getvalue())])
+    assert (await gw.send(word, STAFF, ["support@readingapp.example"]))[0] == 250
+    assert sum("PUPIL_DATA_TO_EXTERNAL" in m.codes for m in gw.store.list_sync()) == 4
 
 
 async def test_clause4_approved_processor_needs_verified_tls(make_gateway, sink, tmp_path):
@@ -169,6 +181,84 @@ async def test_clause4_approved_processor_over_required_tls_is_delivered(make_ga
     assert code == 250, text
     [delivered] = smarthost.messages
     assert delivered.rcpt_tos == ["import@mis-vendor.example"] and gw.store.list_sync() == []
+
+
+def _processor_mail() -> bytes:
+    return _staff_mail("import@mis-vendor.example", [("class.csv", "text/csv", _register())])
+
+
+async def test_clause4_tls_is_judged_per_delivery_on_the_connection(make_gateway, make_sink, sink, tls_material,
+                                                                    tmp_path):
+    # opportunistic (the shipped default) to a smarthost that does offer STARTTLS with a
+    # certificate we can verify: this connection is verified TLS, so the pupil data goes
+    smarthost = make_sink(tls_context=tls_material.server_context)
+    gw = await _clause4_gateway(make_gateway, sink.address, tmp_path, outbound_next_hop=smarthost.address,
+                                outbound_next_hop_tls="opportunistic",
+                                outbound_next_hop_ca_file=str(tls_material.ca_file))
+    code, text = await gw.send(_processor_mail(), STAFF, ["import@mis-vendor.example"])
+    assert code == 250, text
+    assert [m.rcpt_tos for m in smarthost.messages] == [["import@mis-vendor.example"]]
+    # the same route set to "none" to the same TLS-capable host: the connection is plain text
+    plain = make_sink(tls_context=tls_material.server_context)
+    gw2 = await _clause4_gateway(make_gateway, sink.address, tmp_path, outbound_next_hop=plain.address,
+                                 outbound_next_hop_tls="none")
+    code, text = await gw2.send(_processor_mail(), STAFF, ["import@mis-vendor.example"])
+    assert code == 451 and b"4.7.1" in text and b"verified TLS" in text and b"not encrypted" in text, text
+    assert plain.messages == [] and gw2.store.list_sync() == []
+    # mail without pupil data still goes over the plain route
+    code, _ = await gw2.send(make_message("Lunch menu attached.", sender=STAFF, to="chef@caterer.example"),
+                             STAFF, ["chef@caterer.example"])
+    assert code == 250 and len(plain.messages) == 1
+
+
+async def test_clause4_hold_per_config_then_release_is_checked_again(make_gateway, make_sink, sink, tls_material,
+                                                                     tmp_path):
+    from quarantine.review import ReleaseError, release_from_store
+
+    rules = [{"code": "PUPIL_DATA_UNENCRYPTED", "action": "hold"}, *shipped_rules()]
+    plain = make_sink()  # a smarthost without STARTTLS
+    gw = await make_gateway(
+        next_hop=sink.address, filters={"chain": ["personal_address"]}, policy={"rules": rules},
+        gateway={"outbound_next_hop": plain.address, "outbound_next_hop_tls": "opportunistic"},
+        personal_address={"approved_processors": ["mis-vendor.example"]},
+        directory={"csv": str(write_csv(tmp_path, CLASS)), "domain_roles": {PUPILS: "student"}})
+    head = f"head@{SCHOOL_DOMAIN}"
+    code, text = await gw.send(_processor_mail(), STAFF, ["import@mis-vendor.example", head])
+    assert code == 250, text
+    # the school's own copy went to next_hop; the vendor's is held, saying why
+    assert [m.rcpt_tos for m in sink.messages] == [[head]] and plain.messages == []
+    [held] = gw.store.list_sync()
+    assert "PUPIL_DATA_UNENCRYPTED" in held.codes and list(held.recipients) == ["import@mis-vendor.example"]
+    [why] = [f.reason for f in held.findings if f.code == "PUPIL_DATA_UNENCRYPTED"]
+    assert "verified TLS" in why and "outbound_next_hop" in why and "not encrypted" in why
+    # a reviewer's release over the same plain route is refused: still held, audited with the reason
+    route = gw.gateway.release
+    with pytest.raises(ReleaseError, match="verified TLS"):
+        await release_from_store(gw.store, route, held.id, recipients=None, actor="reviewer", reason="ok")
+    assert (await gw.store.get(held.id)).status == "held" and plain.messages == []
+    audit = await gw.store.run(gw.store.audit_sync, held.id)
+    assert any("verified TLS" in (row.get("detail") or "") + (row.get("reason") or "") for row in audit), audit
+
+    # a spreadsheet held for review (PUPIL_DATA_TO_EXTERNAL) and released by a reviewer: checked again.
+    # Over a verified TLS smarthost the release goes; over the plain one it would not.
+    smarthost = make_sink(tls_context=tls_material.server_context)
+    gw2 = await _clause4_gateway(make_gateway, sink.address, tmp_path, outbound_next_hop=smarthost.address,
+                                 outbound_next_hop_ca_file=str(tls_material.ca_file))
+    raw = _staff_mail("sales@edtech.example", [("class.csv", "text/csv", _register())])
+    assert (await gw2.send(raw, STAFF, ["sales@edtech.example"]))[0] == 250
+    # (the gateways of this test share one quarantine)
+    [spreadsheet] = [m for m in gw2.store.list_sync() if "PUPIL_DATA_TO_EXTERNAL" in m.codes]
+    result = await release_from_store(gw2.store, gw2.gateway.release, spreadsheet.id, recipients=None,
+                                      actor="reviewer", reason="vendor contract signed")
+    assert result["recipients"] == ["sales@edtech.example"]
+    assert [m.rcpt_tos for m in smarthost.messages] == [["sales@edtech.example"]]
+    gw3 = await _clause4_gateway(make_gateway, sink.address, tmp_path, outbound_next_hop=plain.address,
+                                 outbound_next_hop_tls="opportunistic")
+    assert (await gw3.send(raw, STAFF, ["sales@edtech.example"]))[0] == 250
+    [again] = [m for m in gw3.store.list_sync() if "PUPIL_DATA_TO_EXTERNAL" in m.codes and m.status == "held"]
+    with pytest.raises(ReleaseError, match="not encrypted"):
+        await release_from_store(gw3.store, gw3.gateway.release, again.id, recipients=None, actor="r", reason="r")
+    assert plain.messages == []
 
 
 async def test_clause4_staff_work_to_own_account_at_uk_isp_or_regional_webmail(make_gateway, sink, tmp_path):

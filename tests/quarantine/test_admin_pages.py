@@ -77,3 +77,23 @@ async def test_sender_list_entries_address_domain_expiry_and_removal(review):
         "block_sender", "allow_sender", "block_sender", "remove_sender"]
     no_reason = await _post(admin, "/admin/senders", action="add", address="a@b.example", kind="block", reason="")
     assert no_reason.status_code == 400
+
+
+async def test_admin_page_shows_the_per_term_false_positive_counts(review):
+    """Issue 20: the feedback's per-term counts appear on the admin page too; a safeguarding term
+    (a pupil's words) only for an account that may see safeguarding content."""
+    from filters.base import Category, Severity
+    from tests.quarantine.test_feedback import _mark
+
+    mild = await review.add(category=Category.PROFANITY, code="OFFENSIVE_PROFANITY_MILD", evidence=("Bloody",),
+                            body="the bloody printer again", sender_role="staff", severity=Severity.MEDIUM,
+                            reason="Mild swearing.")
+    await _mark(await review.login("reviewer"), mild, "OFFENSIVE_PROFANITY_MILD")
+    sg = await review.add()  # grooming: "don't tell your mum"
+    dsl = await review.login("dsl")
+    await dsl.post(f"/m/{sg}/open", data={"csrf": csrf_of((await dsl.get(f"/m/{sg}")).text), "reason": "alert"})
+    await _mark(dsl, sg, "GROOMING_SECRECY", "a surprise party")
+    page = (await (await review.login("admin")).get("/admin")).text
+    terms = page.split('id="admin-fp-terms"')[1].split("</table>")[0]
+    assert "bloody" in terms and "OFFENSIVE_PROFANITY_MILD" in terms and "<td>1</td>" in terms
+    assert "tell your mum" not in page and 'href="/feedback"' in page

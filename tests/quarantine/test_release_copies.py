@@ -69,14 +69,15 @@ async def _release_as_dsl(review: Review, mid: str) -> None:
 
 async def test_released_copies_inside_and_outside_the_school(review_gateway, sink, tmp_path, key):
     review = await _review(review_gateway, sink, tmp_path, key)
+    # (not a disclosure code: those leave only over verified TLS, issue 21 clause 4, and this sink is plain)
     mid = await _stored(review, [("SAFEGUARDING_SELF_HARM", Category.SELF_HARM),
-                                 ("PII_PHONE_NUMBER", Category.DISCLOSURE)])
+                                 ("CHAIN_LETTER", Category.CHAIN_LETTER)])
     await _release_as_dsl(review, mid)
     by_rcpt = {tuple(m.rcpt_tos): m.data for m in sink.messages}
     assert set(by_rcpt) == {(PUPIL,), (PARENT,)}
     inside, outside = by_rcpt[(PUPIL,)], by_rcpt[(PARENT,)]
     # inside: the non-safeguarding codes only
-    assert b"X-Schoolgate-Findings: PII_PHONE_NUMBER\r\n" in inside
+    assert b"X-Schoolgate-Findings: CHAIN_LETTER\r\n" in inside
     assert b"SAFEGUARDING" not in inside
     # outside: no findings header at all, and signed as any copy leaving the school is
     assert b"X-Schoolgate-Findings" not in outside

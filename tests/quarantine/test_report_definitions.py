@@ -63,3 +63,20 @@ def test_categories_and_safeguarding_sections_count_the_same_messages(tmp_path):
     assert cats["self_harm"]["strictness_hint"] is False and cats["attachment"]["strictness_hint"] is True
     html = render_html(data).html
     assert "n/a" in html
+
+
+def test_every_section_counts_a_message_once(tmp_path):
+    """Volume, Who and Trends count the same messages as the categories: s3's second decision row
+    and a1's retry are one message each; s4, whose decision row was lost, still counts."""
+    store = QuarantineStore(tmp_path / "q").open_sync()
+    seed(store)
+    data = gather_sync(store.engine, PERIOD, school="Hillside")
+    with store.engine.begin() as conn:
+        from quarantine.report_data import _holds, message_categories
+        ids = message_categories(conn, _holds(conn, PERIOD.start_ts, PERIOD.end_ts), PERIOD.start_ts, PERIOD.end_ts)
+    store.close_sync()
+    assert len(ids) == 10  # s1 s2 s3 s4 a1 + 5 plain
+    assert data.volume["total"] == len(ids) == sum(sum(c.values()) for c in data.who["by_role"].values())
+    assert sum(sum(s["counts"].values()) for s in data.volume["series"]) == len(ids)
+    assert data.volume["by_action"]["hold"] == 5 and data.volume["by_action"]["pass"] == 5
+    assert {r["key"]: r["now"] for r in data.trends["rows"]}["messages"] == len(ids)

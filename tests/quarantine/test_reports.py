@@ -7,6 +7,7 @@ import email
 import email.policy
 import hashlib
 import io
+import itertools
 import json
 import shutil
 import subprocess
@@ -38,10 +39,13 @@ def at(day: int, hour: float, month: int = 11) -> float:
     return datetime(2026, month, day, int(hour), int(hour % 1 * 60), tzinfo=LONDON).timestamp()
 
 
+_SEQ = itertools.count()  # each plain decision its own message (two at the same second are two messages)
+
+
 def put_decision(conn, when: float, direction: str, role: str, action: str, *, cats: str = "", codes: str = "",
                  failures: str = "", copies: dict | None = None, mid: str = "") -> None:
     conn.execute(insert(decisions).values(
-        at=when, message_id=mid or f"d{when}", direction=direction, sender_role=role, action=action,
+        at=when, message_id=mid or f"d{next(_SEQ)}", direction=direction, sender_role=role, action=action,
         actions=json.dumps(copies or {f"{'staff' if direction == 'inbound' else 'student'}:{action}": 1}),
         codes=codes, categories=cats, failures=failures, size=1000, seconds=0.05))
 
@@ -285,7 +289,30 @@ def test_periods(kind, now, current, start, end):
     period = period_for(kind, now, current=current)
     assert period.start == start.replace(tzinfo=LONDON) and period.end == end.replace(tzinfo=LONDON)
     prev = period.previous()
-    assert prev.end == period.start and prev.end - prev.start == period.end - period.start
+    assert prev.end == period.start
+    if kind == "month":  # the calendar month before, not "the 31 days before"
+        assert prev.start.day == 1 and prev.start.month == (period.start.month - 2) % 12 + 1
+    else:
+        assert prev.end - prev.start == period.end - period.start
+    last = period.last_year()
+    if kind in ("day", "week"):  # 52 weeks: Monday against Monday
+        assert last.start.weekday() == period.start.weekday() and (period.start - last.start).days == 364
+    else:
+        assert (last.start.year, last.start.month, last.start.day) == (period.start.year - 1, period.start.month,
+                                                                       period.start.day)
+
+
+def test_a_period_in_progress_compares_with_the_same_stretch_before():
+    now = datetime(2026, 11, 10, 15, 30, tzinfo=LONDON)  # Tuesday afternoon
+    week = period_for("week", now, current=True)
+    prev = week.previous()
+    assert prev.start == datetime(2026, 11, 2, tzinfo=LONDON) and prev.end == datetime(2026, 11, 3, 15, 30,
+                                                                                      tzinfo=LONDON)
+    month = period_for("month", now, current=True).previous()
+    assert month.start == datetime(2026, 10, 1, tzinfo=LONDON) and month.end == datetime(2026, 10, 10, 15, 30,
+                                                                                       tzinfo=LONDON)
+    leap = custom_period(date(2028, 2, 29), date(2028, 2, 29), LONDON).last_year()
+    assert leap.start == datetime(2027, 2, 28, tzinfo=LONDON)
 
 
 def test_configured_terms_and_percentiles():

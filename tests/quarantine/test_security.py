@@ -85,6 +85,9 @@ FORMS = {
     "/admin/senders": {"action": "add", "address": "spam.example", "kind": "block", "reason": "spam"},
     "/feedback/allow": {"term": "damn", "reason": "Yorkshire for quite", "dsl_agreed": "yes"},
     "/feedback/remove": {"term": "damn", "reason": "no longer"},
+    # issue 21 clause 2 (quarantine/web/approval.py)
+    "/m/{id}/approval": {"decision": "decline", "reason": "not suitable", "confirm": "yes"},
+    "/approval/{token}": {"decision": "decline", "confirm": "yes"},
 }
 
 
