@@ -42,6 +42,7 @@ LEVELS: dict[str, Grade] = {
     "OFFENSIVE_PROFANITY_MILD": Grade(LANGUAGE, "damn, this homework"),
     "OFFENSIVE_PROFANITY_STRONG": Grade(LANGUAGE, "f*** this"),
     "OFFENSIVE_MODEL_SCORE": Grade(LANGUAGE, "what a load of rubbish lol (scored abusive)"),
+    "OFFENSIVE_MENTIONED": Grade(LANGUAGE, "'saying \"<slur>\" is not ok' (2 when reported: 'he called me a ...')"),
     "OFFENSIVE_SEXUAL": Grade(AIMED, "sexual wording, or 'send me your nudes'"),
     "OFFENSIVE_PORNOGRAPHY": Grade(AIMED, "a link to a porn site"),
     "OFFENSIVE_HATE": Grade(AIMED, "a slur; 'all <group> are vermin'"),

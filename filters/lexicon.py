@@ -153,6 +153,9 @@ class Lexicon:
     def _resolve(self, token: Token) -> str:
         """The listed word an elongated or masked token stands for, else its own text."""
         text = token.text
+        if token.masked and text.endswith(MASK) and MASK not in text[:-1] and text[-2:-1] != MASK:
+            # one trailing "*" is emphasis or a footnote ("*$680 mil*"), not a hidden letter
+            return text[:-1]
         if token.masked:
             letters = sum(1 for c in text if c != MASK)
             if letters >= 2 and text.strip(MASK):

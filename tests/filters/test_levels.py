@@ -80,7 +80,8 @@ ADULT_TO_PUPIL = Audience(Role.EXTERNAL, ((PUPIL, Role.STUDENT),))
     ("you are such a loser", PUPIL_TO_PUPIL, "OFFENSIVE_BULLYING", 2),
     ("all muslims are animals", PUPIL_TO_PUPIL, "OFFENSIVE_HATE", 2),
     # 1: language only
-    ("damn, forgot my homework", PUPIL_TO_PUPIL, "OFFENSIVE_PROFANITY_MILD", 1),
+    ("this homework is fucking pointless", PUPIL_TO_PUPIL, "OFFENSIVE_PROFANITY_STRONG", 1),
+    ("he called me a loser in front of everyone", PUPIL_TO_PUPIL, "OFFENSIVE_MENTIONED", 2),
     ("the news said cocaine was found", PUPIL_TO_PUPIL, "OFFENSIVE_DRUGS", 1),
 ])
 def test_levels_follow_the_issue_tiers(flt: OffensiveFilter, text: str, audience: Audience, code: str,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from filters.base import Action, Category, FilterContext, Role, Severity
-from filters.offensive import OffensiveFilter, Options
+from filters.offensive import Audience, OffensiveFilter, Options
 from filters.policy import Policy
 from tests.factories import CORPORA, make_message, make_settings, make_view
 
@@ -43,8 +43,8 @@ def codes(flt: OffensiveFilter, text: str, role: Role = Role.STUDENT) -> set[str
     ("f.u.c.k", "OFFENSIVE_PROFANITY_STRONG"),
     ("ｆｕｃｋ", "OFFENSIVE_PROFANITY_STRONG"),
     ("fu\u200bck", "OFFENSIVE_PROFANITY_STRONG"),
-    ("sh1t happens", "OFFENSIVE_PROFANITY_MILD"),
-    ("damn it", "OFFENSIVE_PROFANITY_MILD"),
+    ("you piece of sh1t", "OFFENSIVE_PROFANITY_MILD"),  # mild words count when aimed
+    ("damn you", "OFFENSIVE_PROFANITY_MILD"),
     ("nobody likes you", "OFFENSIVE_BULLYING"),
     ("Everyone would be happier if you weren't here.", "OFFENSIVE_BULLYING"),
     ("you're so ugly", "OFFENSIVE_BULLYING"),
@@ -97,6 +97,13 @@ def test_detects(flt: OffensiveFilter, text: str, code: str) -> None:
     "We saw blue tits and a great tit at the feeder.",
     "I can't go on the trip on Friday.",
     "Your attention is drawn to the new timetable.",
+    # written for schoolgate after the kinds of ordinary mail that were held (ham dev split)
+    "Vice President Dick Cheney was in his office.",  # a name, not a swear word
+    "I am glad Del Negro is keeping his job as coach.",
+    "It was an almighty cock up with the delivery.",  # British "cock-up": a blunder
+    "A bastardised version of the old song.",
+    "Net worth: *$680 mil* returnee",  # a trailing "*" is emphasis, not a masked letter
+    "damn, forgot my homework",  # mild swearing, not aimed: nothing
 ])
 def test_innocent_text_passes(flt: OffensiveFilter, text: str) -> None:
     assert codes(flt, text) == set()
@@ -113,16 +120,41 @@ def test_evidence_is_the_original_span(flt: OffensiveFilter, text: str, evidence
     assert all(span in text for span in spans)
 
 
-@pytest.mark.parametrize("text, severity", [
-    ("damn", Severity.LOW), ("bastard", Severity.MEDIUM), ("fuck", Severity.HIGH)])
-def test_profanity_severity_tiers(flt: OffensiveFilter, text: str, severity: Severity) -> None:
-    (finding,) = flt.analyse([text], Role.STUDENT)
-    assert finding.category is Category.PROFANITY and finding.severity is severity
+@pytest.mark.parametrize("text, code, severity, level", [
+    # language only: mild swearing is nothing; moderate or strong is a low tag (level 1) for a pupil
+    ("damn", None, None, None),
+    ("crap, missed the bus again", None, None, None),
+    ("shit, missed the bus again", "OFFENSIVE_PROFANITY_MILD", Severity.LOW, 1),  # moderate (Ofcom)
+    ("bastard", "OFFENSIVE_PROFANITY_MILD", Severity.LOW, 1),
+    ("this homework is fucking pointless", "OFFENSIVE_PROFANITY_STRONG", Severity.LOW, 1),
+    # aimed at the reader or a named person: abuse (level 2), held for a pupil
+    ("damn you", "OFFENSIVE_PROFANITY_MILD", Severity.MEDIUM, 2),
+    ("jake is such a prick", "OFFENSIVE_PROFANITY_MILD", Severity.MEDIUM, 2),
+    ("fuck you", "OFFENSIVE_PROFANITY_STRONG", Severity.HIGH, 2),
+    ("piss off", "OFFENSIVE_PROFANITY_MILD", Severity.MEDIUM, 2),  # a dismissal
+])
+def test_profanity_is_language_only_unless_aimed(flt: OffensiveFilter, text: str, code: str | None,
+                                                 severity: Severity | None, level: int | None) -> None:
+    found = {f.code: f for f in flt.analyse([text], Role.STUDENT) if f.category is Category.PROFANITY
+             and f.code != "OFFENSIVE_MODEL_SCORE"}
+    if code is None:
+        assert not found, found
+        return
+    assert set(found) == {code}
+    assert (found[code].severity, found[code].level) == (severity, level)
+
+
+@pytest.mark.parametrize("text", ["this fucking printer", "bastard of a day", "bloody hell, shit"])
+def test_swearing_between_adults_is_nothing(flt: OffensiveFilter, text: str) -> None:
+    """Language only in mail no pupil writes or receives (a mailing list to staff) is not a finding."""
+    adults = Audience(Role.EXTERNAL, ((STAFF, Role.STAFF),))
+    assert flt.analyse([text], Role.EXTERNAL, audience=adults) == []
+    assert flt.analyse(["fuck you, " + text], Role.EXTERNAL, audience=adults)  # aimed still counts
 
 
 @pytest.mark.parametrize("role, lowered", [(Role.STAFF, True), (Role.STUDENT, False)])
 def test_educational_framing_lowers_staff_quotes(flt: OffensiveFilter, role: Role, lowered: bool) -> None:
-    text = "History lesson plan: why the word nigger was used in the Jim Crow era and why it is a slur."
+    text = "History lesson plan: segregation in the Jim Crow era, and the word nigger."
     (hate,) = [f for f in flt.analyse([text], role) if f.category is Category.HATE]
     assert (hate.severity is Severity.LOW) is lowered
     assert ("teaching or reporting" in hate.reason) is lowered
@@ -175,8 +207,11 @@ async def test_check_reads_subject_body_and_attachments(flt: OffensiveFilter, se
 @pytest.mark.parametrize("sender, rcpt, text, action", [
     (STAFF, f"head@{SCHOOL}", "Damn, the printer is broken again.", Action.PASS),
     (STAFF, f"head@{SCHOOL}", "Bloody hell, what a bastard of a day.", Action.PASS),
-    (STAFF, f"head@{SCHOOL}", "This fucking printer.", Action.HOLD),
-    (PUPIL2, PUPIL, "damn, forgot my homework", Action.TAG),
+    (STAFF, f"head@{SCHOOL}", "This fucking printer.", Action.PASS),  # language only, between adults
+    (STAFF, f"head@{SCHOOL}", "Fuck you, I am not covering your lesson.", Action.HOLD),  # aimed
+    (PUPIL2, PUPIL, "damn, forgot my homework", Action.PASS),  # mild, language only: nothing
+    (PUPIL2, PUPIL, "this homework is fucking pointless", Action.TAG),  # strong, language only: a tag
+    (PUPIL2, PUPIL, "fuck you", Action.HOLD),  # aimed at the reader
     (PUPIL2, PUPIL, "nobody likes you, everyone would be happier if you weren't here", Action.HOLD),
     ("stranger@example.com", PUPIL, "all muslims are animals", Action.HOLD),
     ("stranger@example.com", PUPIL, "you are a dumb slut", Action.HOLD),
@@ -220,8 +255,11 @@ def test_site_list_softens_a_shipped_word(tmp_path: Path) -> None:
     soft = tmp_path / "soft.txt"
     soft.write_text("[profanity low]\nbastard\n", encoding="utf-8")
     own = OffensiveFilter(Options(extra_lexicons=[soft], model=False), FilterContext(settings=None, directory=None))
-    (finding,) = own.analyse(["bastard"], Role.STUDENT)
-    assert finding.severity is Severity.LOW
+    shipped = OffensiveFilter(Options(model=False), FilterContext(settings=None, directory=None))
+    # moderate by the shipped list (a low tag when not aimed); mild by the site's: nothing
+    assert [(f.code, f.severity) for f in shipped.analyse(["bastard"], Role.STUDENT)] == [
+        ("OFFENSIVE_PROFANITY_MILD", Severity.LOW)]
+    assert own.analyse(["bastard"], Role.STUDENT) == []
 
 
 def test_score_cache_is_safe_under_concurrent_eviction() -> None:
@@ -409,3 +447,71 @@ async def test_model_runs_for_pupils_and_where_the_lists_found_something(setting
     own._scorer.scores = lambda texts: scored.append(len(texts)) or score(texts)  # counts, still scores
     await own.check(make_view(text, mail_from=mail_from, rcpt_to=(rcpt,), settings=settings))
     assert bool(scored) is deep
+
+
+# -- talked about, not used: counter-speech, quoting, reporting, reclaimed (issue 17) --
+# Examples written for schoolgate.
+
+@pytest.mark.parametrize("text, how", [
+    ("he called me a faggot in PE today, please help", "reported"),
+    ("they keep calling me a retard on the bus", "reported"),
+    ("she said i was a fat loser and everyone laughed", "reported"),
+    ('Saying "all muslims are animals" is racist and not ok.', "condemned"),
+    ("Calling people a paki is a slur and it is never ok.", "condemned"),
+    ("i reported him because he wrote 'poofter' on my locker", "condemned"),
+    ("as a proud dyke i do not care what they think", "reclaimed"),
+    ("Stop calling people retards, it is a horrible word.", "condemned"),
+    ("we should not use paki as an insult, it is racist", "condemned"),
+    ("Saying that all immigrants are criminals is a stereotype and it is not true.", "condemned"),
+    ("People who say gays are vermin are spreading hate speech.", "condemned"),
+])
+def test_talking_about_abuse_is_a_tag_not_a_hold(flt, settings, text: str, how: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    by_code = {f.code: f for f in findings}
+    assert "OFFENSIVE_MENTIONED" in by_code, findings
+    assert not {"OFFENSIVE_HATE", "OFFENSIVE_BULLYING"} & by_code.keys(), findings
+    mention = by_code["OFFENSIVE_MENTIONED"]
+    assert mention.severity is Severity.LOW
+    assert {"reported": "reported as said", "condemned": "condemn", "reclaimed": "reclaimed"}[how] in mention.reason
+    # a report of being abused is a possible disclosure (level 2); counter-speech is language (1)
+    assert mention.level == (2 if how == "reported" else 1)
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
+
+
+@pytest.mark.parametrize("text, code", [
+    ("you are a faggot", "OFFENSIVE_HATE"),  # aimed at the reader
+    ("she said you are a slag", "OFFENSIVE_BULLYING"),  # passing abuse on to the reader
+    ("stop crying you fat loser", "OFFENSIVE_BULLYING"),  # "stop" is no condemnation of its own words
+    ("dont say anything, you retard", "OFFENSIVE_HATE"),  # a "you" between the cue and the word
+    ("i say all muslims are vermin", "OFFENSIVE_HATE"),  # no condemnation outside the words
+    ("dont use my pen you 'retard'", "OFFENSIVE_HATE"),  # quoted, but said to the reader
+    ("all muslims are animals and it is not ok that they are here", "OFFENSIVE_HATE"),  # not quoted or named
+    ("he called me a loser so im going to stab him", "OFFENSIVE_THREAT"),  # a threat is never lowered
+    ("they keep telling me to kill myself", "SAFEGUARDING_SELF_HARM"),
+])
+def test_abuse_next_to_a_report_or_condemnation_still_counts(flt, text: str, code: str) -> None:
+    assert code in codes(flt, text), flt.analyse([text], Role.STUDENT)
+
+
+@pytest.mark.parametrize("text", [
+    "SmartList is a bitch to set up.",  # a thing, not a person
+    "He bitches about everything.",  # a verb
+    "Bet that will piss off the record labels.",  # "piss off" someone else: annoy
+    "Well, you could damn well try harder.",  # an adverb
+])
+def test_swearing_that_aims_at_nobody_is_language_only(flt: OffensiveFilter, text: str) -> None:
+    found = [f for f in flt.analyse([text], Role.STUDENT) if f.code != "OFFENSIVE_MODEL_SCORE"]
+    assert all(f.category is Category.PROFANITY and f.level == 1 and f.severity is Severity.LOW
+               for f in found), found
+
+
+def test_killing_processes_is_no_threat(flt: OffensiveFilter) -> None:
+    assert "OFFENSIVE_THREAT" not in codes(flt, "If I kill them, they get recreated the next time I run the job.")
+    assert "OFFENSIVE_THREAT" in codes(flt, "im going to kill him after school")
+
+
+def test_an_outsiders_delete_the_message_is_not_grooming(flt: OffensiveFilter) -> None:
+    text = "The recipient can choose to delete the message without opening it. Please delete this email."
+    assert flt.analyse([text], Role.EXTERNAL) == []
+    assert "SAFEGUARDING_GROOMING" in codes(flt, "delete our chat after you read it", Role.EXTERNAL)

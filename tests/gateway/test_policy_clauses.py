@@ -40,7 +40,8 @@ async def test_clause1_rules_match_years_from_csv_and_address_pattern(make_gatew
                             offensive={"model": False}, policy={"rules": rules},
                             directory={"csv": str(csv), "domain_roles": {PUPILS: "student"},
                                        "year_pattern": "{yy}{initial}{surname}@" + PUPILS})
-    body = "That quiz was damn hard, see you on Monday."
+    # moderate swearing, not aimed: a low tag (mild "damn" would be no finding at all, issue 17)
+    body = "That quiz was shit hard, see you on Monday."
     # addresses carrying the year of entry: this school year's Year 7, and a Year 11
     start = school_year_start(date.today()) % 100
     year7, year11 = f"{start:02d}cdavies@{PUPILS}", f"{start - 4:02d}eevans@{PUPILS}"

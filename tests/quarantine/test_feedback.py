@@ -89,10 +89,10 @@ async def test_an_admin_who_is_the_dsl_allows_a_safeguarding_term_only_with_agre
 async def test_browser_admin_allows_a_term_and_the_filter_reads_it_at_start(browser, review, shoot) -> None:  # noqa: F811
     settings = review.gw.settings
     before = OffensiveFilter(Options(model=False), FilterContext(settings=settings, directory=None))
-    assert {f.code for f in before.analyse(["what a damn mess"], Role.STUDENT)} == {"OFFENSIVE_PROFANITY_MILD"}
-    mid = await review.add(category=Category.PROFANITY, code="OFFENSIVE_PROFANITY_MILD", evidence=("damn",),
-                           subject="Rain", body="what a damn mess the field is", sender_role="staff",
-                           severity=Severity.MEDIUM, reason="Mild swearing.")
+    assert {f.code for f in before.analyse(["what a shite mess"], Role.STUDENT)} == {"OFFENSIVE_PROFANITY_MILD"}
+    mid = await review.add(category=Category.PROFANITY, code="OFFENSIVE_PROFANITY_MILD", evidence=("shite",),
+                           subject="Rain", body="what a shite mess the field is", sender_role="staff",
+                           severity=Severity.MEDIUM, reason="Moderate swearing.")
     page = await login(browser, review, "reviewer")
     await page.goto(f"{review.base}/m/{mid}")
     await page.click("details.fp summary")
@@ -102,7 +102,7 @@ async def test_browser_admin_allows_a_term_and_the_filter_reads_it_at_start(brow
     assert "Marked as a false positive." in await page.inner_text("main")
     await page.click("nav >> text=False positives")
     await page.wait_for_load_state()
-    row = page.locator("#fp-terms tbody tr", has_text="damn")
+    row = page.locator("#fp-terms tbody tr", has_text="shite")
     assert await row.count() == 1
     assert (await row.locator("td.n").first.inner_text()).strip() == "1"
     assert await page.locator("form.allow").count() == 0
@@ -110,23 +110,23 @@ async def test_browser_admin_allows_a_term_and_the_filter_reads_it_at_start(brow
 
     admin = await login(browser, review, "admin")
     await admin.goto(f"{review.base}/feedback")
-    await admin.click("#fp-terms tr:has-text('damn') summary")
-    await admin.fill("#fp-terms tr:has-text('damn') input[name=reason]", "Local usage, staff agreed")
-    await admin.click("#fp-terms tr:has-text('damn') button[type=submit]")
+    await admin.click("#fp-terms tr:has-text('shite') summary")
+    await admin.fill("#fp-terms tr:has-text('shite') input[name=reason]", "Local usage, staff agreed")
+    await admin.click("#fp-terms tr:has-text('shite') button[type=submit]")
     await admin.wait_for_load_state()
     assert "Added to the site allowlist" in await admin.inner_text("main")
     assert "Local usage, staff agreed" in await admin.inner_text("#site-allowlist")
-    assert await admin.locator("#fp-terms tr:has-text('damn') .tag", has_text="allowed").count() == 1
+    assert await admin.locator("#fp-terms tr:has-text('shite') .tag", has_text="allowed").count() == 1
     await shoot(admin, "11-site-allowlist")
 
     audit = await review.store.run(review.store.audit_sync, None)
     [entry] = [a for a in audit if a["action"] == "site_allowlist_add"]
     assert entry["actor"] == "admin" and entry["reason"] == "Local usage, staff agreed"
-    assert '"damn"' in entry["detail"]
+    assert '"shite"' in entry["detail"]
     site = Feedback(review.store).path
-    assert re.search(r"^damn\s", site.read_text(encoding="utf-8"), re.M)
+    assert re.search(r"^shite\s", site.read_text(encoding="utf-8"), re.M)
     # the running filter is unchanged (read at start); a new one honours the site list
-    assert before.analyse(["what a damn mess"], Role.STUDENT)
+    assert before.analyse(["what a shite mess"], Role.STUDENT)
     after = OffensiveFilter(Options(model=False), FilterContext(settings=settings, directory=None))
-    assert after.analyse(["what a damn mess"], Role.STUDENT) == []
+    assert after.analyse(["what a shite mess"], Role.STUDENT) == []
     assert {f.code for f in after.analyse(["fuck this"], Role.STUDENT)} == {"OFFENSIVE_PROFANITY_STRONG"}
