@@ -223,7 +223,8 @@ class Escalator:
         """The hold's school's name in a trust (a hold of no school: the trust's); else [school] name."""
         if not self._tenancy.is_trust:
             return self.settings.school.name
-        return self._tenancy.get(school_id).name if self._tenancy.get(school_id) else self._tenancy.trust_name
+        school = self._tenancy.get(school_id)
+        return school.name if school else self._tenancy.trust_name
 
     def _contacts_sync(self, message_id: str) -> Sequence[EscalationContact]:
         """The hold's school's tree when it has one, else [escalation] contacts."""
