@@ -87,10 +87,10 @@ class _BoundSenderLists:
     def __init__(self, stores: WorkerStores) -> None:
         self._stores = stores
 
-    async def status(self, address: str) -> str | None:
+    async def status(self, address: str, school: str = "") -> str | None:
         if self._stores._lists is None and self._stores._seen is not None:
             return None  # the worker bound a seen store and no lists (as Scanner(sender_lists=None))
-        return await self._stores._target("sender lists").status(address)
+        return await self._stores._target("sender lists").status(address, school)
 
 
 class Scanner:
