@@ -24,35 +24,17 @@ sys.path.insert(0, str(ROOT))
 
 
 def site_config(tmp: Path) -> Path:
-    from tests.factories import SCHOOL_DOMAIN, shipped_chain
+    from tests.factories import corpus_scan_site, shipped_chain
     chain = [n for n in shipped_chain() if n != "virus"]
     deadlines = "".join(f"[{name}]\ntimeout = 600\n" for name in chain if name != "authentication")
-    path = tmp / "site.toml"
-    path.write_text(f"""
-[school]
-name = "Hillside Academy"
-domains = ["{SCHOOL_DOMAIN}", "pupils.{SCHOOL_DOMAIN}"]
-
-[directory]
-domain_roles = {{ "pupils.{SCHOOL_DOMAIN}" = "student", "{SCHOOL_DOMAIN}" = "staff" }}
-
-[gateway]
-listen = "127.0.0.1:0"
-
-[quarantine]
-path = "q"
-
-[web]
-enabled = false
-
+    return corpus_scan_site(tmp / "site.toml", f"""
 [filters]
 chain = [{", ".join(f'"{n}"' for n in chain)}]
 
 [authentication]
 timeout = 600
 nameservers = ["127.0.0.1:9"]
-{deadlines}""", encoding="utf-8")
-    return path
+{deadlines}""")
 
 
 def scan(checkout: Path, config: Path, manifest: Path) -> dict[str, dict]:

@@ -1250,7 +1250,7 @@ def rar_sizes(data: bytes) -> list[tuple[str, int | None, int]]:
                     name_len, q = _vint(data, q)
                     out.append((data[q:q + name_len].decode("utf-8", "replace"),
                                 None if _file_flags & 0x08 else unpacked, data_size))
-                header_end = pos + 4 + len(_vint_bytes(size)) + size
+                header_end = pos + 4 + len(encode_vint(size)) + size
                 if header_end <= pos:
                     break
                 pos = header_end + data_size
@@ -1259,7 +1259,8 @@ def rar_sizes(data: bytes) -> list[tuple[str, int | None, int]]:
     return out
 
 
-def _vint_bytes(value: int) -> bytes:
+def encode_vint(value: int) -> bytes:
+    """A RAR 5 variable-length integer (7 bits a byte, high bit = more follows): _vint's inverse."""
     out = bytearray()
     while True:
         byte = value & 0x7F

@@ -111,17 +111,24 @@ def _incident_trend(data: ReportData) -> str:
     return "; " + ", ".join(parts)
 
 
+def report_message(from_address: str, recipients: Sequence[str], subject: str, hostname: str) -> EmailMessage:
+    """The headers every report mail carries (the school's and the trust's)."""
+    msg = EmailMessage()
+    msg["From"] = from_address
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=hostname)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a report
+    return msg
+
+
 def build_mail(data: ReportData, *, from_address: str, recipients: Sequence[str], attach: str = "pdf",
                attachment: bytes | None = None, hostname: str = "schoolgate.local") -> bytes:
     """multipart/mixed: (text | HTML with the charts as cid: PNGs) + the PDF or CSV."""
     rendered = render_html(data, images="cid")
-    msg = EmailMessage()
-    msg["From"] = from_address
-    msg["To"] = ", ".join(recipients)
-    msg["Subject"] = f"E-mail filtering report: {data.period.label} ({data.school})"
-    msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(domain=hostname)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a report
+    msg = report_message(from_address, recipients,
+                         f"E-mail filtering report: {data.period.label} ({data.school})", hostname)
     msg.set_content(summary_text(data))
     msg.add_alternative(rendered.html, subtype="html")
     html_part = msg.get_payload()[1]

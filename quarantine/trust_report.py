@@ -14,8 +14,6 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import Any, Awaitable, Callable, Iterator, Sequence
 
 from jinja2 import Environment, select_autoescape
@@ -25,6 +23,7 @@ from sqlalchemy.engine import Engine
 from filters.base import SAFEGUARDING_CATEGORIES
 from filters.tenancy import Tenancy
 from quarantine.report_data import ACTIONS, DIRECTIONS, DECIDED, LEVEL_LABELS, Period, percentile
+from quarantine.reports import report_message
 from quarantine.review_store import false_positives
 from quarantine.store import audit, decisions, message_levels, messages, school_condition
 
@@ -231,13 +230,7 @@ def render_trust(report: TrustReport, fmt: str) -> bytes:
 # -- mail ------------------------------------------------------------------------------------------
 def build_trust_mail(report: TrustReport, *, from_address: str, recipients: Sequence[str], attach: str = "pdf",
                      hostname: str = "schoolgate.local") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = from_address
-    msg["To"] = ", ".join(recipients)
-    msg["Subject"] = f"{_title(report)}: {report.period.label}"
-    msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(domain=hostname)
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834
+    msg = report_message(from_address, recipients, f"{_title(report)}: {report.period.label}", hostname)
     lines = [f"{s.name}: {s.messages} messages, {s.held} held, {s.safeguarding} safeguarding, "
              f"review median {_hours(s.review_median_hours)}, false positives {_rate(s.false_positive_rate)}"
              for s in report.rows]

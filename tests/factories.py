@@ -79,6 +79,30 @@ def site_toml_virus(authentication: str = "") -> str:
     return "[filters]\nchain = [" + ", ".join(f'"{n}"' for n in chain) + "]\n" + auth
 
 
+def corpus_scan_site(path: Path, tables: str) -> Path:
+    """The site file `scan --manifest` runs over the corpora with (the determinism test,
+    bench/findings_diff.py): the test school with its pupil subdomain, no web UI, the
+    quarantine beside the file, plus `tables` (the chain, clamd, deadlines)."""
+    path.write_text(f"""
+[school]
+name = "Hillside Academy"
+domains = ["{SCHOOL_DOMAIN}", "pupils.{SCHOOL_DOMAIN}"]
+
+[directory]
+domain_roles = {{ "pupils.{SCHOOL_DOMAIN}" = "student", "{SCHOOL_DOMAIN}" = "staff" }}
+
+[gateway]
+listen = "127.0.0.1:0"
+
+[quarantine]
+path = "q"
+
+[web]
+enabled = false
+{tables}""", encoding="utf-8")
+    return path
+
+
 def write_directory(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
     """rows: (email, role, name, personal_email)."""
     lines = ["email,role,name,personal_email"] + [",".join(r) for r in rows]

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import struct
 import zlib
+from filters.extract import encode_vint as _vint  # RAR 5 vint, as the checker reads it
 
 SIGNATURE = b"Rar!\x1a\x07\x01\x00"
 
-
-def _vint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def _header(htype: int, flags: int, fields: bytes, data_size: int | None = None) -> bytes:

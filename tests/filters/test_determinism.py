@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import SCHOOL_DOMAIN, shipped_chain, site_toml_virus
+from tests.factories import SCHOOL_DOMAIN, corpus_scan_site, shipped_chain, site_toml_virus
 from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
 
 PUPILS = f"pupils.{SCHOOL_DOMAIN}"
@@ -36,27 +36,7 @@ def _site_config(tmp_path: Path) -> Path:
         virus = virus.replace("[virus]\n", "[virus]\ntimeout = 300\n", 1)
     deadlines = "".join(f"[{name}]\ntimeout = 300\n" for name in shipped_chain()
                         if name not in ("virus", "authentication"))
-    path = tmp_path / "site.toml"
-    path.write_text(f"""
-[school]
-name = "Hillside Academy"
-domains = ["{SCHOOL_DOMAIN}", "{PUPILS}"]
-
-[directory]
-domain_roles = {{ "{PUPILS}" = "student", "{SCHOOL_DOMAIN}" = "staff" }}
-
-[gateway]
-listen = "127.0.0.1:0"
-
-[quarantine]
-path = "q"
-
-[web]
-enabled = false
-{virus}
-{deadlines}
-""", encoding="utf-8")
-    return path
+    return corpus_scan_site(tmp_path / "site.toml", f"{virus}\n{deadlines}\n")
 
 
 def _manifest(tmp_path: Path) -> tuple[Path, int]:
