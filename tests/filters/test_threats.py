@@ -1,0 +1,121 @@
+"""Threat wording as structure (filters/threat_cues.py) and as the risk filter reports it.
+
+Every line here is written for schoolgate in a pupil's voice; none comes from a corpus."""
+from __future__ import annotations
+
+import pytest
+
+from filters import threat_cues
+from filters.base import FilterContext, Role
+from filters.risk import Options, RiskFilter
+from filters.text.model import prepare
+
+DIRECT = [
+    "I'm going to stab you",
+    "ill batter u after school",
+    "im gonna smash your face in on friday",
+    "I swear I'll kill you if you tell anyone",
+    "we are going to jump you at the bus stop",
+    "imma beat the crap out of you tomorrow",
+    "my brother is going to batter you",
+    "ill break your legs",
+    "I will put you in hospital",
+    "were coming for you",
+    "i want to punch him so hard",
+]
+CONDITIONAL = [
+    "you'll regret it",
+    "you will regret saying that",
+    "watch your back",
+    "you're dead on monday",
+    "ur dead after school mate",
+    "someone should shoot them all",
+    "they deserve to be hanged",
+    "I hope you get your head kicked in",
+    "i hope you die",
+    "i hope he gets stabbed",
+    "your days are numbered",
+    "just wait till i get you",
+    "you're going to get hurt",
+]
+GROUP = [
+    "all of them should be killed",
+    "people like them should be shot",
+    "time to wipe them all out",
+    "we need to kill every last one",
+]
+WEAPON = [
+    "bringing my brother's knife tomorrow",
+    "im bringing a blade to school",
+    "i've got a knife in my bag for him",
+    "my knife has got your name on it",
+]
+DISCLOSURE = [
+    "he said he is going to stab me",
+    "he said he'd stab me",
+    "they keep saying they'll jump me",
+    "this boy in year 10 keeps telling me he will beat me up",
+    "she threatened to hit me",
+    "some lads are going to jump me after school",
+    "he pulled a knife on me at the park",
+    "he threatened me with a knife",
+]
+NOT_THREATS = [
+    "I'll kill you at fortnite",
+    "ill destroy you in fifa later lol",
+    "this homework is killing me",
+    "dying of laughter at this",
+    "shoot me an email when you can",
+    "kill the process and restart it",
+    "that really hurt my feelings",
+    "my mum is going to kill me when she sees my report",
+    "threats like 'I'll kill you' are never OK",
+    "If someone says they will hurt you, tell a trusted adult",
+    "In 1605 Guy Fawkes planned to blow up Parliament",
+    "He was shot in 1916 after the Easter Rising",
+    "I would never hurt you",
+    "no one deserves to die like that",
+    "I'll get you a drink at break",
+    "can you hit me up later",
+    "ill cut you some slack this time",
+    "you'll regret not coming to the party, it was amazing",
+    "the scenes should be shot in black and white",
+    "the old processes should be killed before the upgrade",
+    "the zombies should be killed with fire arrows in the game",
+    "we need to kill time before the bus comes",
+    "my dad will kill me if i'm late",
+    "you'll wish you were here, the beach is lovely",
+    "i hope you get better soon",
+    "in Macbeth, he says he will kill the king",
+    "you are dead right about that",
+    "lets get rid of the old printers",
+    "beat you to it!",
+    "ill end the call now",
+    "im going to smash this test",
+    "she said she'd pick me up after school",
+    "he said he will text me later",
+]
+
+
+@pytest.mark.parametrize("kind,text", [("direct", t) for t in DIRECT] + [("conditional", t) for t in CONDITIONAL]
+                         + [("group", t) for t in GROUP] + [("weapon", t) for t in WEAPON]
+                         + [("disclosure", t) for t in DISCLOSURE])
+def test_threat_wordings_are_found_with_their_kind(kind: str, text: str) -> None:
+    found = threat_cues.find(prepare(text))
+    assert found is not None, text
+    # a disclosure is always read as one; the other kinds overlap ("you'll regret it" after a weapon)
+    if kind == "disclosure":
+        assert found.kind == "disclosure"
+    else:
+        assert found.kind != "disclosure"
+
+
+@pytest.mark.parametrize("text", NOT_THREATS)
+def test_idioms_games_history_and_condemnation_are_not_threats(text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
+
+
+def test_may_threaten_is_a_cheap_superset() -> None:
+    for text in DIRECT + CONDITIONAL + GROUP + WEAPON + DISCLOSURE:
+        assert threat_cues.may_threaten(prepare(text))
+    assert not threat_cues.may_threaten(prepare("see you in maths, bring your calculator"))
