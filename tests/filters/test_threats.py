@@ -119,3 +119,55 @@ def test_may_threaten_is_a_cheap_superset() -> None:
     for text in DIRECT + CONDITIONAL + GROUP + WEAPON + DISCLOSURE:
         assert threat_cues.may_threaten(prepare(text))
     assert not threat_cues.may_threaten(prepare("see you in maths, bring your calculator"))
+
+
+@pytest.fixture(scope="module")
+def flt() -> RiskFilter:
+    return RiskFilter(Options(), FilterContext(settings=None, directory=None))
+
+
+def threat_finding(flt: RiskFilter, text: str, sender: Role = Role.STUDENT):
+    found = [f for f in flt.analyse([text], sender, (Role.STUDENT,)) if f.code == "RISK_VIOLENT_THREAT"]
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("text", DIRECT + CONDITIONAL + GROUP + WEAPON + DISCLOSURE)
+def test_the_risk_filter_reports_every_wording(flt: RiskFilter, text: str) -> None:
+    finding = threat_finding(flt, text)
+    assert finding is not None, text
+    assert finding.level >= 4 and finding.evidence and all(e in text for e in finding.evidence)
+
+
+@pytest.mark.parametrize("text", NOT_THREATS)
+def test_the_risk_filter_reports_no_threat_for_idioms_games_history_or_condemnation(flt: RiskFilter, text: str) -> None:
+    assert threat_finding(flt, text) is None, text
+
+
+def test_a_disclosure_is_worded_as_the_writer_threatened_not_threatening(flt: RiskFilter) -> None:
+    finding = threat_finding(flt, "hi miss, he said he is going to stab me and i dont want to come in")
+    assert "disclosure" in finding.reason and "threatened" in finding.reason and finding.level == 4
+    assert finding.evidence == ("hi miss, he said he is going to stab me and i dont want to come in",)
+
+
+def test_a_weapon_with_a_time_or_place_is_level_5(flt: RiskFilter) -> None:
+    finding = threat_finding(flt, "bringing my brother's knife tomorrow. he wont know what hit him")
+    assert finding.level == 5 and "knife" in finding.reason
+    assert threat_finding(flt, "you'll regret it").level == 4
+
+
+def test_a_threat_in_a_longer_message_is_found_by_its_sentence(flt: RiskFilter) -> None:
+    text = ("did you finish the science worksheet? i got stuck on question 4.\n"
+            "also tell jake he's dead on monday for what he said about my sister.\n"
+            "see you at lunch")
+    finding = threat_finding(flt, text)
+    assert finding is not None and "dead on monday" in " ".join(finding.evidence)
+    assert "worksheet" not in " ".join(finding.evidence)
+
+
+def test_quoted_threats_are_not_the_writers_and_the_rules_can_be_turned_off(flt: RiskFilter) -> None:
+    forwarded = "sir this is what he sent me\n\n> you're dead on monday"
+    assert threat_finding(flt, forwarded) is None  # a pupil forwarding a threat is reporting it
+    off = RiskFilter(Options(threat_rules=False), FilterContext(settings=None, directory=None))
+    on = threat_finding(flt, "they keep saying they'll jump me")
+    assert on is not None and "read from the sentence's wording: disclosure" in on.reason
+    assert threat_finding(off, "they keep saying they'll jump me") is None
