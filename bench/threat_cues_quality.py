@@ -4,7 +4,7 @@ structure finds, and how often it fires on posts labelled neither (the hard nega
     PYTHONPATH=. python bench/threat_cues_quality.py [--show N]
 
 gab-hate-corpus train (cv = call for violence), implicit-hate train (stage 2 `threatening`;
-stage 1 `not_hate`), SpamAssassin ham `dev` (its training part). Never a test split: hatecheck and the test
+stage 1 `not_hate`), SpamAssassin ham `dev` (its training part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split: hatecheck and the test
 files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
 (for the developer's eyes; nothing is written)."""
 from __future__ import annotations
@@ -80,6 +80,13 @@ def main() -> None:
             print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
         for t in [t for t, h in zip(pos, found) if not h][:args.show]:
             print("   FN", t[:160].replace("\n", " "))
+    with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
+              encoding="utf-8") as handle:
+        teens = [r["text"] for r in csv.DictReader(handle) if r["split"] == "train" and r["class"] != "suicide"]
+    false = [(t, hits(t)) for t in teens]
+    print(f"r/teenagers train: {sum(bool(h) for _, h in false)}/{len(teens)} with a threat")
+    for t, h in [(t, h) for t, h in false if h][:args.show]:
+        print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
     mails = ham()
     false = [(t, hits(t)) for t in mails]
     print(f"SpamAssassin ham dev: {sum(bool(h) for _, h in false)}/{len(mails)} with a threat")

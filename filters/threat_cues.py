@@ -109,7 +109,7 @@ _CONDITIONAL = re.compile(
     r"strung up|shot dead|murdered|tortured|burned alive|burnt alive|lined up and shot|rounded up)\b"
     r"(?! (?:in|on|with|at|from|using|for|by the|off)\b)"
     r"|\b(?:should|must|needs? to|ought to|deserves? to) (?:all |just |really |)(?:be|get) (?:hanged|lynched|gassed|"
-    r"strung up|shot dead|tortured|murdered|stabbed|put down like|lined up and shot|shot like)\b"
+    r"strung up|shot dead|put down like|lined up and shot|shot like)\b"
     r"|\b(?:they|he|she|all of them|all (?:the )?\w+|those \w+|these \w+|traitors|every (?:last |single )?\w+)"
     r" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |)(?:hang|die|burn)\b"
     r"(?! (?:out|down|off|in a)\b)")
@@ -120,7 +120,7 @@ _GROUP = re.compile(
     rf"(?:kill|shoot|hang|gas|exterminate|lynch|slaughter|bomb|string up|murder|massacre|wipe out){_SUFFIX}"
     r" (?:them all|all of them|all|every|each|the lot|these|those|them|em)\b"
     r"|\b(?:exterminate|lynch|slaughter|massacre|string up) (?:the|all|every|those|these) \w+"
-    r"|\b(?:gas|hang|shoot) (?:all|every|those|these) \w+"
+    r"|\b(?:gas|hang) (?:all|every|those|these) \w+"
     r"|\b(?:wipe|string) (?:them all|them|all of them|the lot of them) (?:out|up)\b"
     r"|\b(?:kill|shoot|hang|gas|exterminate|lynch|execute|slaughter|wipe out) (?:them all|all of them|every one of them|"
     r"every last one)\b")
@@ -166,7 +166,11 @@ _ABOUT = re.compile(
     r"if (?:someone|anyone|somebody) (?:says|threatens|messages|writes|sends)|what to do if|report (?:it|them|this|any)|"
     r"(?:examples?|phrases?|words) (?:like|such as)|online safety|e ?safety|in the (?:play|novel|book|film|poem|story)|"
     r"macbeth|hamlet|romeo|juliet|othello|the witches|the character|the narrator|lyrics?|song (?:goes|says)|"
-    r"quote|quoting|the line|for example|eg|e g|such as saying)\b")
+    r"quote|quoting|the line|for example|eg|e g|such as saying|"
+    # reported belief or news: "his belief that all ... should be murdered"
+    r"(?:his|her|their|the) (?:belief|beliefs|view|views|ideology|claim|argument)|believes? that|believed that|"
+    r"claims? that|claimed that|argues? that|argued that|preached|preaching|calls? for|called for|reportedly|"
+    r"according to|allegedly)\b")
 # A negation inside the match or just before it: "i would never hurt you", "no one deserves to die".
 _NEGATED = re.compile(
     r"\b(?:never|not|dont|do not|wont|will not|wouldnt|would not|cant|cannot|couldnt|didnt|shouldnt|should not|"
@@ -193,7 +197,7 @@ _THINGS = re.compile(
     r"\b(?:process(?:es)?|threads?|jobs?|tasks?|daemons?|servers?|programs?|apps?|query|queries|connections?|"
     r"sessions?|bugs?|code|scripts?|commands?|scenes?|photos?|plants?|weeds?|bacteria|germs?|virus(?:es)?|"
     r"flags?|files?|requests?|lights?|engines?|zombies?|monsters?|enemies|aliens|bosses|characters|mobs?|npcs?|"
-    r"pests?|rats|mice|wasps?|flies|slugs|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
+    r"pests?|rats|mice|wasps?|flies|slugs|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
 
 # Cheap first: a text with none of these can match no pattern (keeps the filter's cost flat).
 _ANY = re.compile(

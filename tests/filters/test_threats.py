@@ -171,3 +171,15 @@ def test_quoted_threats_are_not_the_writers_and_the_rules_can_be_turned_off(flt:
     on = threat_finding(flt, "they keep saying they'll jump me")
     assert on is not None and "read from the sentence's wording: disclosure" in on.reason
     assert threat_finding(off, "they keep saying they'll jump me") is None
+
+
+@pytest.mark.parametrize("text", [
+    # reported belief and news are not the writer's threat
+    "the article explains his belief that all of the rebels should be executed",
+    "according to the report, the gang claimed that the witnesses should be shot",
+    # photography
+    "the photographers shoot all digital and send the pictures on a memory stick",
+    "we will shoot all the wedding portraits outside",
+])
+def test_reported_beliefs_and_photography_are_not_threats(text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
