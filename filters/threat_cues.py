@@ -73,7 +73,9 @@ _DIRECT = re.compile(
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:break|snap|smash|kick|cave|bash|punch) {_BODY}(?: in| out| off)?\b"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?put {_PERSON} in (?:hospital|the hospital|a coffin|the ground|a wheelchair|"
     rf"an ambulance|a body bag)\b"
-    rf"|\b(?:im|were|i am|we are) (?:coming|comin) for {_PERSON}\b")
+    rf"|\b(?:im|were|i am|we are) (?:coming|comin) for {_PERSON}\b"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?make {_PERSON} (?:regret|pay|suffer|sorry)\b"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:knock|sort|kick|punch) {_PERSON} (?:out|in)\b")
 
 _CONDITIONAL = re.compile(
     r"\b(?:you|u|ya)(?:ll| will| are going to| re going to| are gonna| re gonna|re gonna|re going to| r gonna)"
@@ -81,7 +83,10 @@ _CONDITIONAL = re.compile(
     r"get what (?:you deserve|u deserve|s coming|is coming)|"
     r"get (?:hurt|stabbed|shot|battered|beaten|merked|shanked|jumped|smashed|killed|done in|whats coming)|"
     r"wish you (?:hadnt|had never|never|were dead|was dead|were never born))"
-    r"|\b(?:watch|mind) (?:your|ur|yer|yo) back\b"
+    r"|\b(?:watch|mind) (?:your|ur|yer|yo) back\b|\b(?:i|we) know where (?:you|u|ya) live\b"
+    r"|\b(?:youre|your|ur|you are|u r|u|you|hes|shes|theyre|he is|she is|they are|is|are) (?:so |literally |actually )?"
+    r"(?:getting|gonna get|going to get|about to get) (?:merked|stabbed|shanked|jumped|battered|beaten up|bodied|"
+    r"smashed|done in|killed|shot)\b(?! (?:in the (?:back|play|film|game|movie)|in a|by a camera|on film)\b)"
     r"|\b(?:needs?|deserves?|gets?|getting|put|putting|take) (?:a|one) (?:bullet|bullets|knife|blade) (?:in|through|to) "
     r"(?:your|ur|his|her|their|the) (?:\w+ )?(?:head|face|skull|brain|chest|back|heart|neck)\b"
     r"|\b(?:youre|your|ur|you are|u r|ure|yer) (?:so |literally |actually |absolutely )?(?:dead meat|dead"
@@ -186,7 +191,8 @@ _IDIOM = re.compile(
     r"lights?|engine|bill|mood|vibe|time|conversation|joke)|shoot (?:me|you|u) (?:an?|the) |"
     r"(?:mum|mom|mam|dad|parents|teacher|sir|miss|nan|gran|boss)\b.{0,30}\b(?:kill|murder) (?:me|us|you)\b"
     r"(?!.{0,20}\bif (?:i|you|u) (?:tell|told|say|said))|"
-    r"(?:dying|died|dead|die) (?:of|from|laughing|with laughter)|kill(?:ing)? (?:some )?time|"
+    r"(?:dying|died|dead|die) (?:of|from|laughing|with laughter)|(?:beat|beating|smash|smashing|smashed) (?:my|your|ur|his|her|"
+    r"the|our|their) (?:own )?(?:record|score|time|high score|highscore|pb|personal best|target)|kill(?:ing)? (?:some )?time|"
     r"(?:smash|smashed|smashing|ace|nail|kill|killed|killing|destroy|destroyed) (?:this|the|that|my|it|your|in the) "
     r"(?:test|exam|exams|quiz|interview|audition|presentation|performance|essay|assignment|mock|mocks|gcse|gcses)|killing (?:it|me)|killed it|"
     r"to die for|kill for (?:a|some|one)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"

@@ -22,6 +22,10 @@ DIRECT = [
     "I will put you in hospital",
     "were coming for you",
     "i want to punch him so hard",
+    "imma shank him",
+    "if you tell anyone ill hurt you",
+    "i'll make you regret it",
+    "say that again and ill knock you out",
 ]
 CONDITIONAL = [
     "you'll regret it",
@@ -37,6 +41,8 @@ CONDITIONAL = [
     "your days are numbered",
     "just wait till i get you",
     "you're going to get hurt",
+    "ur getting merked after school",
+    "everyone in that group chat is getting stabbed",
 ]
 GROUP = [
     "all of them should be killed",
@@ -59,6 +65,8 @@ DISCLOSURE = [
     "some lads are going to jump me after school",
     "he pulled a knife on me at the park",
     "he threatened me with a knife",
+    "he keeps saying hes gonna batter me at the park",
+    "my ex said she would hurt me if i left",
 ]
 NOT_THREATS = [
     "I'll kill you at fortnite",
@@ -94,6 +102,13 @@ NOT_THREATS = [
     "im going to smash this test",
     "she said she'd pick me up after school",
     "he said he will text me later",
+    "i could murder a pizza right now",
+    "the teacher is going to kill us if we are late",
+    "she killed it at the concert",
+    "i'm going to beat my record",
+    "my legs are killing me after pe",
+    "can u shoot me a text",
+    "he got stabbed in the back by his best mate in the play",
 ]
 
 
