@@ -70,7 +70,20 @@ def ham() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", type=int, default=0)
+    parser.add_argument("--filter", action="store_true",
+                        help="also the risk filter's RISK_VIOLENT_THREAT rate, threat_rules on and off")
     args = parser.parse_args()
+    if args.filter:
+        from filters.base import FilterContext, Role
+        from filters.risk import Options, RiskFilter
+        filters = {on: RiskFilter(Options(threat_rules=on), FilterContext(settings=None, directory=None))
+                   for on in (False, True)}
+        for name, (pos, neg) in (("gab train cv", gab()), ("implicit-hate train threatening", implicit())):
+            for on, flt in filters.items():
+                rate = [sum(any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([t], Role.STUDENT, (Role.STUDENT,)))
+                            for t in texts) for texts in (pos, neg)]
+                print(f"risk filter, threat_rules {'on ' if on else 'off'}: {name} {rate[0]}/{len(pos)}; "
+                      f"negatives {rate[1]}/{len(neg)}")
     for name, (pos, neg) in (("gab train cv", gab()), ("implicit-hate train threatening", implicit())):
         found = [hits(t) for t in pos]
         false = [(t, hits(t)) for t in neg]

@@ -370,9 +370,10 @@ class RiskFilter:
         column = self._model.labels.index("violent_threat")
         radius = self._model.radius
         for d, ((doc, spans), text) in enumerate(zip(documents, folded)):
-            if not own[d] or not threat_cues.may_threaten(text):  # cheap first: most mail has no such word
+            if not own[d]:
                 continue
-            for i, (a, b) in enumerate(spans):
+            for i in threat_cues.candidate_sentences(text, spans):  # cheap first: one scan of the text
+                a, b = spans[i]
                 threat = threat_cues.find(prepare(doc[a:b]))
                 if threat is None:
                     continue

@@ -198,3 +198,17 @@ def test_quoted_threats_are_not_the_writers_and_the_rules_can_be_turned_off(flt:
 ])
 def test_reported_beliefs_and_photography_are_not_threats(text: str) -> None:
     assert threat_cues.find(prepare(text)) is None, text
+
+
+def test_the_anchor_scan_keeps_every_sentence_find_can_match() -> None:
+    """candidate_sentences() is only a shortcut: every fixture threat, alone or inside ordinary
+    lines, keeps its sentence; ordinary sentences are skipped."""
+    from filters.text import sentences
+    from filters.text.model import model_text
+    filler = "See you in maths tomorrow. Bring your calculator and the worksheet."
+    for text in DIRECT + CONDITIONAL + GROUP + WEAPON + DISCLOSURE:
+        message = f"{filler}\n{text}\n{filler}"
+        spans = sentences.spans(message)
+        kept = threat_cues.candidate_sentences(model_text(message), spans)
+        assert any(threat_cues.find(prepare(message[spans[i][0]:spans[i][1]])) for i in kept), text
+        assert not [i for i in kept if "calculator" in message[spans[i][0]:spans[i][1]]]
