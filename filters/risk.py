@@ -210,7 +210,7 @@ def _cue(label: str, prepared: str) -> bool:
     if label == "self_harm":
         return bool(_SELF_HARM_CUE.search(prepared) or _SELF_HARM_CUE_ALT.search(prepared))
     if label == "violent_threat":
-        return bool(_WEAPON.search(prepared) or _THREAT.search(prepared) or threat_cues.find(prepared))
+        return bool(_WEAPON.search(prepared) or _THREAT.search(prepared))
     if label == "grooming":
         return bool(_GROOMING_SIGNAL.search(prepared))
     if label == "bullying":
@@ -428,12 +428,15 @@ class RiskFilter:
                 cued = score < threshold
                 if (cued or label in _NEEDS_SIGNAL) and not _cue(label, text):
                     continue
-                if label == "violent_threat" and threat_cues.harmless(text):  # a game, an idiom, talk about threats
-                    continue
                 candidates.append((score, d, int(i), cued, text))
         if not candidates:
             return None
         candidates.sort(key=lambda c: -c[0])
+        if label == "violent_threat":  # a game, an idiom, talk about threats: the best window that is not
+            while candidates and threat_cues.harmless(candidates[0][4]):
+                candidates.pop(0)
+            if not candidates:
+                return None
         best_score, best_doc, best_centre, cued, window_text = candidates[0]
         # Evidence: within the reported windows, the sentences the model scored highest.
         sentence_scores: dict[tuple[int, int], float] = {}

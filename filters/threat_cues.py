@@ -304,10 +304,9 @@ def harmless(prepared: str) -> bool:
     """True when the text talks about threats, uses a violent word as an idiom, or plays a game,
     and has no threat in so many words: the risk filter then drops the model's threat score for
     it ("ill kill you at fortnite", "threats like ill kill you are never ok")."""
-    if find(prepared) is not None:
-        return False
-    return bool(_ABOUT.search(prepared) or _IDIOM.search(prepared) or _WILL_NOT.search(prepared)
-                or (_GAME.search(prepared) and not _REAL.search(prepared)))
+    vetoed = bool(_ABOUT.search(prepared) or _IDIOM.search(prepared) or _WILL_NOT.search(prepared)
+                  or (_GAME.search(prepared) and not _REAL.search(prepared)))
+    return vetoed and find(prepared) is None
 
 
 def find(prepared: str) -> Threat | None:
