@@ -49,6 +49,13 @@ GROUP = [
     "people like them should be shot",
     "time to wipe them all out",
     "we need to kill every last one",
+    "im going to shoot the next foreigner i see",
+    "i want to murder all the gypsies in this town",
+    "refugees should be wiped out",
+    "travellers deserve to die",
+    "gay people should be hanged",
+    "death to all immigrants",
+    "we should massacre the lot",
 ]
 WEAPON = [
     "bringing my brother's knife tomorrow",
@@ -109,6 +116,14 @@ NOT_THREATS = [
     "my legs are killing me after pe",
     "can u shoot me a text",
     "he got stabbed in the back by his best mate in the play",
+    "im going to kill all the zombies on level 3 tonight",
+    "i'll shoot all the photos for the yearbook",
+    "we're going to smash all our targets this term",
+    "the old files should be wiped out before the audit",
+    "weeds should be killed before they seed",
+    "ill shoot some hoops after school",
+    "millions of people were killed in the war",
+    "the teacher said we should never say people deserve to die",
 ]
 
 
