@@ -227,3 +227,36 @@ def test_the_anchor_scan_keeps_every_sentence_find_can_match() -> None:
         kept = threat_cues.candidate_sentences(model_text(message), spans)
         assert any(threat_cues.find(prepare(message[spans[i][0]:spans[i][1]])) for i in kept), text
         assert not [i for i in kept if "calculator" in message[spans[i][0]:spans[i][1]]]
+
+
+def test_schoolgate_scan_reports_a_threat_disclosure_to_a_teacher(tmp_path) -> None:
+    """Through the command a network manager runs: a pupil telling a teacher they were threatened,
+    and a pupil's game chat, through the shipped chain."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.factories import site_toml_virus
+    root = Path(__file__).resolve().parents[2]
+    school, pupils = "school.sch.uk", "pupils.school.sch.uk"
+    pupil, staff = f"pupil@{pupils}", f"teacher@{school}"
+    site = tmp_path / "site.toml"
+    site.write_text(f'[school]\ndomains = ["{school}", "{pupils}"]\n'
+                    f'[directory]\ndomain_roles = {{ "{pupils}" = "student", "{school}" = "staff" }}\n'
+                    f'[quarantine]\npath = "q"\n' + site_toml_virus(), encoding="utf-8")
+    cases = {"told.eml": "Hi Miss, he said he is going to stab me after school. I don't want to come in.",
+             "game.eml": "lol I'll kill you at fortnite tonight, get on at 7"}
+    out = {}
+    for name, body in cases.items():
+        (tmp_path / name).write_bytes(f"From: {pupil}\r\nTo: {staff}\r\nSubject: hi\r\n\r\n{body}\r\n".encode())
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "scan", "--config", str(site), "--mail-from", pupil,
+             "--rcpt", staff, str(tmp_path / name)], capture_output=True, text=True, timeout=180, cwd=root)
+        assert result.returncode in (0, 1, 2), result.stderr
+        out[name] = json.loads(result.stdout.splitlines()[-1])
+    told = [f for f in out["told.eml"]["findings"] if f["code"] == "RISK_VIOLENT_THREAT"]
+    assert told and "disclosure" in told[0]["reason"] and told[0]["level"] == 5  # a weapon word and a time
+    assert told[0]["evidence"] == ["Hi Miss, he said he is going to stab me after school."]
+    assert out["told.eml"]["action"] == "hold"
+    assert not [f for f in out["game.eml"]["findings"] if f["code"] == "RISK_VIOLENT_THREAT"]
