@@ -653,8 +653,9 @@ cache_size = 0
 
 
 def start_schoolgate(work: Path, config: Path, port: int, name: str = "schoolgate") -> Server:
+    # cwd=ROOT: `python -m` puts the working directory first on sys.path; this checkout must run
     proc = subprocess.Popen([*SCHOOLGATE, "serve", "--config", str(config), "--grace", "5"], env=SCHOOLGATE_ENV,
-                            stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "wb"))
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "wb"))
     wait_smtp(port, proc, 180, "schoolgate")
     time.sleep(1.0)
     return Server(name, port, proc)
@@ -826,7 +827,7 @@ def check_verdicts(config: Path, samples: dict[str, Sample]) -> None:
     for sample in samples.values():
         done = subprocess.run([*SCHOOLGATE, "scan", str(sample.path),
                                "--config", str(config), "--mail-from", sample.mail_from, "--rcpt", sample.rcpt],
-                              capture_output=True, text=True, timeout=300, env=SCHOOLGATE_ENV)
+                              capture_output=True, text=True, timeout=300, env=SCHOOLGATE_ENV, cwd=ROOT)
         try:
             verdict = json.loads(done.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):

@@ -269,7 +269,8 @@ class Filter(Protocol):
 class SenderLists(Protocol):
     """Reviewers' allow/block decisions (kept by the review store)."""
 
-    async def status(self, address: str) -> str | None: ...  # "allow" | "block" | None
+    # "allow" | "block" | None, in mail owned by `school` (docs/trust.md; "": the trust's entries only)
+    async def status(self, address: str, school: str = "") -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)

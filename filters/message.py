@@ -18,10 +18,13 @@ from email.message import Message
 from email.policy import Compat32
 from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from filters.base import Direction, Role
 from filters.directory import Directory, normalise_address
+
+if TYPE_CHECKING:  # pragma: no cover
+    from filters.text.analysis import TextAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ class Attachment:
     has_macros: bool = False  # Office document carrying VBA (vbaProject.bin, OLE VBA storage)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class MessageView:
     id: str
     raw: bytes = field(repr=False)
@@ -120,6 +123,13 @@ class MessageView:
     parse_error: str = ""  # non-empty: the parser could not make sense of it -> PARSE_ERROR
     received_at: float = 0.0
     sha256: str = ""
+    # The shared text analysis (filters/text/analysis.py): normalised text, sentences, the
+    # bounded texts, built lazily once per message and read by every text filter.
+    analysis: "TextAnalysis" = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from filters.text.analysis import TextAnalysis  # it reads views: imported when one exists
+        object.__setattr__(self, "analysis", TextAnalysis(self))
 
     def header(self, name: str, default: str = "") -> str:
         lname = name.lower()
@@ -134,14 +144,13 @@ class MessageView:
 
     @property
     def body_text(self) -> str:
-        return "\n\n".join(part.text for part in self.text_parts if part.text)
+        """The text parts joined (built once per message: several filters read it)."""
+        return self.analysis.body_text
 
     @property
     def all_text(self) -> str:
-        """Body text and the text of every attachment (what content filters read)."""
-        chunks = [self.subject, self.body_text]
-        chunks.extend(a.text for a in self.attachments if a.text)
-        return "\n\n".join(c for c in chunks if c)
+        """Body text and the text of every attachment (what content filters read), built once."""
+        return self.analysis.all_text
 
     def recipient(self, address: str) -> Party | None:
         addr = normalise_address(address)

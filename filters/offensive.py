@@ -54,7 +54,6 @@ from filters.lexicon import ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, T
 from filters.message import MessageView
 from filters.text.quoted import split_quoted
 from filters.text.matcher import PatternDatabase
-from filters.text.sources import message_texts
 
 # list category -> (finding category, code, the cues the level rules read).
 # Profanity's code depends on severity. Several list categories feed one code
@@ -580,7 +579,7 @@ class OffensiveFilter:
         return []
 
     async def check(self, view: MessageView) -> Sequence[Finding]:
-        texts = message_texts(view, self._options.max_chars)
+        texts = view.analysis.texts(self._options.max_chars)  # shared: filters/text/analysis.py
         if not texts:
             return []
         # Cheap first (issue 19): the model (a third of this filter's time) runs when a pupil

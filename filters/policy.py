@@ -146,12 +146,19 @@ class Policy:
         failure_floor = max((f.on_error for f in failures), default=Action.PASS)
         # An allowed sender's content findings stay on record but do not act;
         # viruses, unreadable mail and safeguarding concerns always do.
-        allowed = any(f.code == SENDER_ALLOWED_CODE for f in findings)
-        acting = [f for f in findings if not allowed or f.category in _NEVER_WAIVED
-                  or f.level >= DSL_LEVEL or f.category == Category.SENDER_LIST]
+        # In a trust the allow may be one school's, so for the copies that school owns only
+        # (the finding's recipients; filters/sender_list.py).
+        allows = [f for f in findings if f.code == SENDER_ALLOWED_CODE]
+
+        def acting_for(address: str) -> list[Finding]:
+            allowed = any(not f.recipients or address in f.recipients for f in allows)
+            return [f for f in findings if not allowed or f.category in _NEVER_WAIVED
+                    or f.level >= DSL_LEVEL or f.category == Category.SENDER_LIST]
+
+        by_rcpt = {r.address: acting_for(r.address) for r in view.recipients}
         decided: dict[str, Action] = {}
         for rcpt in view.recipients:
-            action, found_alerts, reject, tempfail = self._decide_one(acting, view, rcpt)
+            action, found_alerts, reject, tempfail = self._decide_one(by_rcpt[rcpt.address], view, rcpt)
             reject_reason = reject_reason or reject
             tempfail_reason = tempfail_reason or tempfail
             alerts.update(found_alerts)
@@ -159,7 +166,7 @@ class Policy:
         # Issue 21 clause 4: pupil data leaves only over verified TLS, checked per delivery on the
         # connection itself (gateway/routing.py); here: which delivered copies need it, and what
         # the rule says when it is missing. Held copies are re-checked when released.
-        tls_required = self._tls_required(view, acting, {r: max(a, failure_floor) for r, a in decided.items()})
+        tls_required = self._tls_required(view, by_rcpt, {r: max(a, failure_floor) for r, a in decided.items()})
         for rcpt in view.recipients:
             actions[rcpt.address] = max(decided[rcpt.address], failure_floor)
         # issue 21 clause 5: a delivered report carrying a safeguarding concern is an incident
@@ -167,7 +174,7 @@ class Policy:
             r.address for r in view.recipients if r.address in self._reporting
             and actions[r.address] <= Action.TAG and any(
                 f.category in self._incident_categories and (not f.recipients or r.address in f.recipients)
-                for f in acting))
+                for f in by_rcpt[r.address]))
         if incidents:
             alerts.add("dsl")
         return Verdict(actions=actions, findings=tuple(findings), failures=failures,
@@ -191,13 +198,13 @@ class Policy:
             alerts.update(found_alerts)
         return action, alerts, reject_reason, tempfail_reason
 
-    def _tls_required(self, view: MessageView, acting: list[Finding],
+    def _tls_required(self, view: MessageView, acting: dict[str, list[Finding]],
                       decided: dict[str, Action]) -> dict[str, Action]:
         out: dict[str, Action] = {}
         for rcpt in view.recipients:
             if rcpt.internal or decided[rcpt.address] > Action.TAG:
                 continue
-            codes = needs_tls_codes(acting, rcpt.address)
+            codes = needs_tls_codes(acting[rcpt.address], rcpt.address)
             if not codes:
                 continue
             probe = unencrypted_finding(codes, (rcpt.address,), "the route out", tls_reason(codes))

@@ -39,7 +39,6 @@ from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, model_text, prepare, shipped_model
 from filters.text.quoted import own_and_quoted
-from filters.text.sources import message_texts
 
 # label -> (code, category). Codes are stable contract (reports and audit use them).
 CODES: dict[str, tuple[str, Category]] = {
@@ -282,24 +281,25 @@ class RiskFilter:
         return []
 
     async def check(self, view: MessageView) -> Sequence[Finding]:
-        texts = message_texts(view, self._options.max_chars)
+        texts = view.analysis.texts(self._options.max_chars)  # shared: filters/text/analysis.py
         if not texts:
             return []
         roles = tuple(r.role for r in view.recipients)
         # Hashing and scoring are CPU work: off the event loop.
         return await asyncio.get_running_loop().run_in_executor(
-            None, self.analyse, texts, view.sender.role, roles)
+            None, self.analyse, texts, view.sender.role, roles, view.analysis.sentence_spans)
 
     # -- the work, synchronous (runs in an executor; also used by the bench) --
 
     def analyse(self, texts: Sequence[str], sender_role: Role = Role.EXTERNAL,
-                recipient_roles: Sequence[Role] = ()) -> list[Finding]:
+                recipient_roles: Sequence[Role] = (), spans=sentence_split.spans) -> list[Finding]:
+        """spans: text -> its sentence spans (the message's shared analysis, from check())."""
         documents: list[tuple[str, list[tuple[int, int]]]] = []
         own: list[bool] = []  # per document: the writer's own words (else quoted)
         for text in texts:
             mine, quoted = own_and_quoted(text)
             for part, is_own in ((mine, True), (quoted, False)):
-                found = sentence_split.spans(part) if part else []
+                found = list(spans(part)) if part else []
                 if found:
                     documents.append((part, found))
                     own.append(is_own)

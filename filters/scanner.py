@@ -37,13 +37,73 @@ def make_directory(settings: Settings) -> Directory:
     return Directory(cfg.csv, cfg.domain_roles, tuple(settings.school.domains), year_rule=rule)
 
 
+class WorkerStores:
+    """The seen store and sender lists of the process a Scanner runs in, bound after it was built.
+
+    Why: `schoolgate serve` with several workers builds one Scanner before it forks
+    (filters, lexicons, models, the pattern database: ~40 MB a process), so every
+    worker shares those pages instead of building its own copy. The stores, though,
+    are each worker's own (its database connections, its thread): each worker binds
+    them once at start, before any message. Until then a filter that asks is a bug."""
+
+    def __init__(self) -> None:
+        self._seen: SeenStore | None = None
+        self._lists: SenderLists | None = None
+        self.seen = _BoundSeen(self)
+        self.sender_lists = _BoundSenderLists(self)
+
+    def bind(self, seen: SeenStore, sender_lists: SenderLists | None) -> None:
+        self._seen, self._lists = seen, sender_lists
+
+    def _target(self, which: str):
+        target = self._seen if which == "seen" else self._lists
+        if target is None:
+            raise RuntimeError(f"Scanner used before its worker bound its {which} (gateway/service.py)")
+        return target
+
+
+class _BoundSeen:
+    """A SeenStore that forwards to the worker's own (WorkerStores)."""
+
+    def __init__(self, stores: WorkerStores) -> None:
+        self._stores = stores
+
+    async def record(self, kind: str, key: str, value: str) -> None:
+        return await self._stores._target("seen").record(kind, key, value)
+
+    async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
+        return await self._stores._target("seen").distinct_values(kind, key, since_seconds)
+
+    async def count(self, kind: str, key: str, since_seconds: float) -> int:
+        return await self._stores._target("seen").count(kind, key, since_seconds)
+
+    async def observe(self, kind: str, keys, value: str, since_seconds: float) -> int:
+        return await self._stores._target("seen").observe(kind, keys, value, since_seconds)
+
+
+class _BoundSenderLists:
+    """SenderLists that forward to the worker's own (WorkerStores); none bound: no entry."""
+
+    def __init__(self, stores: WorkerStores) -> None:
+        self._stores = stores
+
+    async def status(self, address: str, school: str = "") -> str | None:
+        if self._stores._lists is None and self._stores._seen is not None:
+            return None  # the worker bound a seen store and no lists (as Scanner(sender_lists=None))
+        return await self._stores._target("sender lists").status(address, school)
+
+
 class Scanner:
     """Builds the configured filters once; `scan()` parses once, runs the chain, decides."""
 
     def __init__(self, settings: Settings, *, directory: Directory | None = None,
                  seen: SeenStore | None = None, metrics=None, executor: Executor | None = None,
-                 sender_lists: SenderLists | None = None) -> None:
+                 sender_lists: SenderLists | None = None, worker_stores: WorkerStores | None = None) -> None:
+        """worker_stores: the stores are bound later, in the process that scans (`before_fork`)."""
         self.settings = settings
+        self.worker_stores = worker_stores
+        if worker_stores is not None:
+            seen, sender_lists = worker_stores.seen, worker_stores.sender_lists
         self.directory = directory or make_directory(settings)
         self._executor = executor
         self._extractor = AttachmentExtractor()
@@ -59,6 +119,17 @@ class Scanner:
         self.filters = filters
         self.chain = FilterChain(filters, metrics)
         self.policy = Policy(settings)
+
+    @classmethod
+    def before_fork(cls, settings: Settings, metrics=None) -> "Scanner":
+        """A Scanner to build before forking workers; each worker then calls bind_worker()."""
+        return cls(settings, metrics=metrics, worker_stores=WorkerStores())
+
+    def bind_worker(self, seen: SeenStore, sender_lists: SenderLists | None) -> None:
+        """In the worker, before any scan: its own seen store and sender lists."""
+        if self.worker_stores is None:
+            raise RuntimeError("bind_worker() is for a Scanner built with before_fork()")
+        self.worker_stores.bind(seen, sender_lists)
 
     async def self_test(self) -> list[str]:
         """Each filter's start-up check. Returns warnings; raises on what must stop the start."""

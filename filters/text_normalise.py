@@ -68,6 +68,23 @@ class Normalised:
         return self.original[start:end]
 
 
+_new = object.__new__
+_SET_TEXT, _SET_START, _SET_END = Token.text.__set__, Token.start.__set__, Token.end.__set__  # type: ignore[attr-defined]
+_SET_ELONGATED, _SET_MASKED = Token.elongated.__set__, Token.masked.__set__  # type: ignore[attr-defined]
+
+
+def _plain(text: str, start: int, end: int) -> Token:
+    """Token(text, start, end) at half the cost: a frozen dataclass's __init__ goes through
+    object.__setattr__ per field, and normalise() makes one per word of every message."""
+    token = _new(Token)
+    _SET_TEXT(token, text)
+    _SET_START(token, start)
+    _SET_END(token, end)
+    _SET_ELONGATED(token, False)
+    _SET_MASKED(token, False)
+    return token
+
+
 def squeeze(word: str) -> str:
     """Every run of a repeated letter cut to one ("fuuuck" -> "fuck", "ass" -> "as")."""
     return _RUN2.sub(r"\1", word)
@@ -146,18 +163,31 @@ def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Norma
     result is a word worth joining (always, when no `joinable` is given), so
     "u r a loser" keeps its words.
     """
-    folded, origin = fold(text)
+    if text.isascii():  # folding is lower-casing; offsets are the identity (no origin list)
+        folded, origin = text.lower().replace("`", "'"), None
+    else:
+        folded, origin = fold(text)
+    # No run of three repeated letters anywhere: no plain-letter token is elongated, so those
+    # (nearly every token) are taken as they are, without _clean_token's per-token checks.
+    plain_ok = _RUN3.search(folded) is None
     tokens: list[Token] = []
     append = tokens.append
     for match in _TOKEN.finditer(folded):
         raw = match.group()
+        if plain_ok and raw.isalpha():
+            start, end = match.span()
+            append(_plain(raw, start, end) if origin is None else _plain(raw, origin[start], origin[end - 1] + 1))
+            continue
         cleaned = _clean_token(raw)
         if cleaned is None:
             continue
         word, elongated, masked = cleaned
         start = match.start()
         kept = len(raw) if raw[-1] not in _TRAILING else len(raw.rstrip(_TRAILING))
-        append(Token(word, origin[start], origin[start + kept - 1] + 1, elongated, masked))
+        if origin is None:
+            append(Token(word, start, start + kept, elongated, masked))
+        else:
+            append(Token(word, origin[start], origin[start + kept - 1] + 1, elongated, masked))
     return Normalised(text, tuple(_join_spelled(tokens, text, joinable)))
 
 

@@ -92,11 +92,12 @@ def _run_loop(settings: Settings, coro) -> int:
         return _start_failed(str(exc))
 
 
-async def _serve_one(settings: Settings, grace: float, worker: int | None = None) -> int:
+async def _serve_one(settings: Settings, grace: float, worker: int | None = None, prepared=None) -> int:
     from gateway.service import Gateway, StartupError
     from gateway.workers import tell_ready
 
-    gateway = Gateway(settings)
+    # prepared: the Scanner and Metrics built before the fork (gateway/service.py prepare_workers)
+    gateway = Gateway(settings) if prepared is None else prepared.gateway(settings)
     try:
         await gateway.start(primary=not worker)
     except SchoolgateError as exc:  # StartupError, and any of ours raised while starting
@@ -147,7 +148,12 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
         return _start_failed(f"cannot start: quarantine store at {store_location(settings)} cannot be opened: {exc}")
 
     from filters.registry import preload
+    from gateway.service import StartupError, prepare_workers
     preload(settings.filters.chain)
+    try:  # the filters, built once here, are shared by every worker's pages
+        prepared = prepare_workers(settings)
+    except StartupError as exc:
+        return _start_failed(f"cannot start: {exc}")
     # what was loaded before the fork is shared by every worker: keep the collector off it
     gc.collect()
     gc.freeze()
@@ -158,7 +164,7 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
         # say which worker wrote each line
         setup_logging(settings.logging.level, settings.logging.format, verbose=args.verbose,
                       static={"worker": index})
-        return _run_loop(settings, _serve_one(worker_settings, args.grace, worker=index))
+        return _run_loop(settings, _serve_one(worker_settings, args.grace, worker=index, prepared=prepared))
 
     try:
         return Supervisor(settings.gateway.workers, settings.gateway.listen, run_worker).run()

@@ -67,6 +67,28 @@ def open_store(settings: Settings) -> QuarantineStore:
     return QuarantineStore.for_settings(settings.quarantine)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What `schoolgate serve` builds once before forking its workers (gateway/workers.py),
+    so the pages are shared: the Scanner (filters, lexicons, models, the compiled pattern
+    database; ~40 MB a worker otherwise) and the Metrics it reports to. Each worker
+    binds its own store to the Scanner when it starts."""
+    metrics: Metrics
+    scanner: Scanner
+
+    def gateway(self, settings: Settings) -> "Gateway":
+        return Gateway(settings, metrics=self.metrics, scanner=self.scanner)
+
+
+def prepare_workers(settings: Settings) -> Prepared:
+    """Raises StartupError (one line) when a filter cannot be built."""
+    metrics = Metrics()
+    try:
+        return Prepared(metrics, Scanner.before_fork(settings, metrics=metrics))
+    except (ValueError, OSError, SchoolgateError) as exc:
+        raise StartupError(f"the filters cannot be built: {exc}") from exc
+
+
 @dataclass
 class Gateway:
     settings: Settings
@@ -131,8 +153,11 @@ class Gateway:
                 await self.shared_seen.ping()
             except CountersUnavailable as exc:  # at start, say so; later outages go to on_error
                 log.error("%s: filters that count across messages will apply their on_error", exc)
-        self.scanner = Scanner(settings, seen=self.shared_seen or self.store.seen, metrics=self.metrics,
-                               sender_lists=CachedSenderLists(self.store))
+        seen, sender_lists = self.shared_seen or self.store.seen, CachedSenderLists(self.store)
+        if self.scanner is None:
+            self.scanner = Scanner(settings, seen=seen, metrics=self.metrics, sender_lists=sender_lists)
+        else:  # built before the fork (prepare_workers): this worker's own stores
+            self.scanner.bind_worker(seen, sender_lists)
         try:
             self.warnings = await self.scanner.self_test()
         except Exception as exc:

@@ -1,4 +1,5 @@
-"""The governors' annual review of filtering and monitoring: one PDF for a school year.
+"""The governors' annual review of filtering and monitoring: one PDF for a school year. In a
+trust, a school's account gets its school's pack, the trust-wide roles the whole trust's.
 
 Counts and settings only, never mail content (the same rule as quarantine/reports.py):
 who holds which role, what the filters cover, settings changes, safeguarding incidents by
@@ -39,10 +40,17 @@ class AnnualPack:
     actions_recorded: int
 
 
-def gather_pack_sync(review: ReviewStore, users: UserStore, report: ReportData, chain: list[str]) -> AnnualPack:
+def gather_pack_sync(review: ReviewStore, users: UserStore, report: ReportData, chain: list[str],
+                     schools: tuple[str, ...] | None = None) -> AnnualPack:
+    """`schools`: one school's pack (docs/trust.md; `report` from report_data.gather_schools_sync
+    for the same schools): its cases, and the accounts that see its mail - its own and the
+    trust-wide roles'. None: the whole gateway's."""
+    from quarantine.users import TRUST_WIDE
+
     start, end = report.period.start_ts, report.period.end_ts
-    roles = Counter(str(u.role) for u in users.list() if not u.disabled)
-    items = [c for c in Cases(review).list_sync() if start <= c["received_at"] < end]
+    roles = Counter(str(u.role) for u in users.list() if not u.disabled and (
+        schools is None or u.role in TRUST_WIDE or set(u.schools) & set(schools)))
+    items = [c for c in Cases(review).list_sync(None, schools) if start <= c["received_at"] < end]
     verdicts = Counter(c["verdict"] or "not decided" for c in items)
     tiers: Counter = Counter()
     sg = {str(c) for c in SAFEGUARDING_CATEGORIES}

@@ -113,6 +113,9 @@ class Escalator:
         self._tz = ZoneInfo(self.cfg.timezone)
         # a trust's school with its own tree ([[schools]] escalation_contacts, docs/trust.md)
         self._school_trees = {s.id: tuple(s.escalation_contacts) for s in settings.schools if s.escalation_contacts}
+        from filters.tenancy import Tenancy
+
+        self._tenancy = Tenancy.from_settings(settings)  # the call names the hold's school (docs/trust.md)
         if any(c.email for c in self.cfg.contacts) and self.cfg.enabled and not settings.notify.from_address:
             raise EscalationError("[escalation] contacts have e-mail addresses but [notify] from_address is not "
                                   "set, so no escalation e-mail could be sent")
@@ -212,11 +215,21 @@ class Escalator:
         from quarantine.review_store import ReviewStore
         ReviewStore(self.store).audit("escalation", action, message_id, reason, detail)
 
+    def _school_sync(self, message_id: str) -> str:
+        with self.store.engine.begin() as conn:
+            return conn.execute(select(messages.c.school_id).where(messages.c.id == message_id)).scalar() or ""
+
+    def _school_name(self, school_id: str) -> str:
+        """The hold's school's name in a trust (a hold of no school: the trust's); else [school] name."""
+        if not self._tenancy.is_trust:
+            return self.settings.school.name
+        school = self._tenancy.get(school_id)
+        return school.name if school else self._tenancy.trust_name
+
     def _contacts_sync(self, message_id: str) -> Sequence[EscalationContact]:
         """The hold's school's tree when it has one, else [escalation] contacts."""
         if self._school_trees:
-            with self.store.engine.begin() as conn:
-                school = conn.execute(select(messages.c.school_id).where(messages.c.id == message_id)).scalar()
+            school = self._school_sync(message_id)
             if school in self._school_trees:
                 return self._school_trees[school]
         return self.cfg.contacts
@@ -272,7 +285,9 @@ class Escalator:
         link = f"{self.base_url}/ack/{self.signer.make(message_id, 'ack', who=contact.name)}"
         step = row["steps"] + 1
         channels: list[str] = []
-        text = (f"Schoolgate URGENT safeguarding alert (level {row['level']}) at {self.settings.school.name}: "
+        school_id = await self.store.run(self._school_sync, message_id)
+        school = self._school_name(school_id)
+        text = (f"Schoolgate URGENT safeguarding alert (level {row['level']}) at {school}: "
                 f"a message is held for the DSL. No content is included. Acknowledge: {link}")
         if contact.email:
             subject = f"URGENT safeguarding alert (level {row['level']}): acknowledge now"
@@ -286,7 +301,8 @@ class Escalator:
                 ok = False
             channels.append(f"email:{'ok' if ok else 'failed'}")
         if contact.phone and self.cfg.webhook_url:
-            channels.append(await self._webhook(contact, message_id, row["level"], step, text, link, now))
+            channels.append(await self._webhook(contact, message_id, row["level"], step, text, link, now,
+                                                (school_id, school)))
         result = StepResult(message_id, now, step, contact.name, tuple(channels))
         failed = all(not c.endswith(":ok") for c in channels)
         await self.store.run(self._audit_sync, FAILED if failed else STEP, message_id,
@@ -296,11 +312,12 @@ class Escalator:
         return result
 
     async def _webhook(self, contact: EscalationContact, message_id: str, level: int, step: int, text: str,
-                       link: str, now: float) -> str:
+                       link: str, now: float, school: tuple[str, str]) -> str:
         import httpx
 
+        # "school": the hold's school's name (in a trust; else [school] name); "school_id" its id
         payload = {"to": contact.phone, "name": contact.name, "text": text, "ack_url": link, "level": level,
-                   "step": step, "message_id": message_id, "school": self.settings.school.name, "at": now}
+                   "step": step, "message_id": message_id, "school": school[1], "school_id": school[0], "at": now}
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"content-type": "application/json", "user-agent": "schoolgate-escalation"}
         if self._secret:  # the service can tell our calls from anyone's

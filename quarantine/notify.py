@@ -128,7 +128,9 @@ class Notifier:
                       "approve": f"{self.base_url}/approval/{self.signer.make(h.id, 'approve', who=tutor)}",
                       "decline": f"{self.base_url}/approval/{self.signer.make(h.id, 'decline', who=tutor)}"}
                      for h in holds]
-            subject, body = self._render(["approval_tutor.txt"], items=items, hours=int(self.cfg.link_hours))
+            # a tutor's tutees are at the tutor's school: the notice names it
+            subject, body = self._render(["approval_tutor.txt"], items=items, hours=int(self.cfg.link_hours),
+                                         school_of=tutor, school_id=holds[0].school_id)
             if not await self.send("approval_tutor", [tutor], subject, body, None):
                 continue  # not sent: listed again next time
             for held in holds:
@@ -154,7 +156,7 @@ class Notifier:
         # "first excess" is shared by every node: the seen table (or the site's shared store)
         if not await self._once("rate_limit_notice", address, 86400.0):
             return False
-        subject, body = self._render(["rate_limit.txt"], reasons=list(dict.fromkeys(reasons)))
+        subject, body = self._render(["rate_limit.txt"], reasons=list(dict.fromkeys(reasons)), school_of=address)
         return await self.send("rate_limit", [address], subject, body, None)
 
     # -- IT alerts (issue 21 clause 6) -------------------------------------------------------------
@@ -207,13 +209,24 @@ class Notifier:
     # -- sending --------------------------------------------------------------------------------
     def _render(self, names: Sequence[str], **ctx: Any) -> tuple[str, str]:
         template = self.env.select_template(list(names))
-        held = ctx.get("m")  # in a trust, mail about a hold names the hold's school
-        school = (self.tenancy.name_of(held.school_id) if self.tenancy.is_trust and isinstance(held, HeldMessage)
-                  else self.settings.school.name)
-        text = template.render(base_url=self.base_url, school=school, **ctx)
+        text = template.render(base_url=self.base_url, school=self._school_name(ctx), **ctx)
         head, _, body = text.partition("\n\n")
         subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else "Schoolgate"
         return _one_line(subject), body
+
+    def _school_name(self, ctx: dict[str, Any]) -> str:
+        """In a trust, a notice names the school that owns what it is about: the hold's (`m`), a
+        school id given (`school_id`), or the school of the address it is about (`school_of`); the
+        trust when none. A single school: [school] name."""
+        if not self.tenancy.is_trust:
+            return self.settings.school.name
+        held = ctx.get("m")
+        if isinstance(held, HeldMessage):
+            school = held.school_id
+        else:
+            school = ctx.get("school_id") or self.tenancy.school_of(ctx.get("school_of", ""))
+        found = self.tenancy.get(school or "")
+        return found.name if found else self.tenancy.trust_name
 
     async def send(self, kind: str, to: Iterable[str], subject: str, body: str, message_id: str | None,
                    headers: dict[str, str] | None = None) -> bool:

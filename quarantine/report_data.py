@@ -275,6 +275,38 @@ def gather_sync(engine: Engine, period: Period, *, school: str = "", show_names:
     return data
 
 
+def gather_schools_sync(engine: Engine, period: Period, schools: Sequence[str], *, school: str = "",
+                        now: datetime | None = None) -> ReportData:
+    """The sections a school's annual review pack shows (quarantine/annual_review.py), counting
+    only the mail of `schools` (docs/trust.md), by the same definitions as gather_sync:
+    categories, safeguarding incidents, the settings changes (the trust's one config, which is
+    the school's too) and the incidents of the same dates a year earlier (`trends`, that row only).
+    The other sections stay empty: this is not the full report."""
+    create_tables(engine)
+    now = now or datetime.now(period.start.tzinfo)
+    data = ReportData(period, period.previous(), now, school, False)
+    start, end = period.start_ts, period.end_ts
+    tables = _review_tables()
+    if tables:
+        next(iter(tables.values())).metadata.create_all(engine, tables=list(tables.values()))
+    with engine.begin() as conn:
+        holds = _holds(conn, start, end, schools)
+        _categories(conn, data, holds, start, end, schools)
+        _safeguarding(conn, data, holds, tables, start, end, schools)
+        _policy(conn, data, start, end)
+        first = min((t for t in (conn.execute(select(func.min(decisions.c.at))).scalar(),
+                                 conn.execute(select(func.min(messages.c.received_at))).scalar()) if t is not None),
+                    default=None)
+        other = period.last_year()
+        cover = coverage(first, other)
+        before = (len(incident_categories(conn, _holds(conn, other.start_ts, other.end_ts, schools),
+                                          other.start_ts, other.end_ts, schools)) if cover != "none" else None)
+    data.trends = {"rows": [{"key": "incidents", "label": "Safeguarding incidents", "indent": False,
+                             "now": data.safeguarding["total"], "last_year": before, "shown": True}],
+                   "last_year": {"period": other, "coverage": cover}}
+    return data
+
+
 def attention(data: ReportData) -> list[str]:
     """Plain sentences for the top of the report; empty when all is well."""
     out = []
@@ -423,13 +455,24 @@ def is_incident(categories: set[str] | frozenset[str], level: int) -> bool:
     return bool(set(categories) & {str(c) for c in SAFEGUARDING_CATEGORIES}) or level >= 4
 
 
-def _holds(conn: Any, start: float, end: float) -> list[_Hold]:
-    """Held and rejected records received in the period (findings read for category/severity only)."""
+def _in_schools(column: Any, schools: Sequence[str] | None) -> Any:
+    """True, or: the packed schools column names one of `schools` (one school's figures)."""
+    from sqlalchemy import true
+
+    from quarantine.store import school_condition
+
+    return true() if schools is None else school_condition(column, schools)
+
+
+def _holds(conn: Any, start: float, end: float, schools: Sequence[str] | None = None) -> list[_Hold]:
+    """Held and rejected records received in the period (findings read for category/severity only);
+    `schools`: only those schools' records (None: every school)."""
     out = []
     for r in conn.execute(select(messages.c.id, messages.c.received_at, messages.c.status, messages.c.direction,
                                  messages.c.sender_role, messages.c.mail_from, messages.c.categories,
                                  messages.c.codes, messages.c.findings)
-                          .where(and_(messages.c.received_at >= start, messages.c.received_at < end))):
+                          .where(and_(messages.c.received_at >= start, messages.c.received_at < end,
+                                      _in_schools(messages.c.schools, schools)))):
         severity: dict[str, int] = {}
         stored = json.loads(r.findings or "[]")
         risk = risk_level(stored)
@@ -476,7 +519,8 @@ def _outcomes(data: ReportData, holds: list[_Hold]) -> None:
     data.outcomes = {k: counts.get(k, 0) for k in ("held", "rejected", "released", "deleted", "waiting")}
 
 
-def message_categories(conn: Any, holds: list[_Hold], start: float, end: float) -> dict[str, tuple[set, str]]:
+def message_categories(conn: Any, holds: list[_Hold], start: float, end: float,
+                       schools: Sequence[str] | None = None) -> dict[str, tuple[set, str]]:
     """THE definition of a message for every section (docs/reports.md): one message id the
     gateway decided in the period (the decision log) or whose hold/reject record was received
     in it (the holds index), counted once however many recipients or findings it had.
@@ -485,7 +529,8 @@ def message_categories(conn: Any, holds: list[_Hold], start: float, end: float) 
     out: dict[str, tuple[set, str]] = {}
     for mid, cats, action in conn.execute(
             select(decisions.c.message_id, decisions.c.categories, decisions.c.action)
-            .where(and_(decisions.c.at >= start, decisions.c.at < end)).order_by(decisions.c.id)):
+            .where(and_(decisions.c.at >= start, decisions.c.at < end, _in_schools(decisions.c.schools, schools)))
+            .order_by(decisions.c.id)):
         before = out.get(mid, (set(), action))[0]
         out[mid] = (before | set(_split(cats)), action)
     for h in holds:
@@ -494,7 +539,8 @@ def message_categories(conn: Any, holds: list[_Hold], start: float, end: float) 
     return out
 
 
-def incident_categories(conn: Any, holds: list[_Hold], start: float, end: float) -> dict[str, set[str]]:
+def incident_categories(conn: Any, holds: list[_Hold], start: float, end: float,
+                        schools: Sequence[str] | None = None) -> dict[str, set[str]]:
     """THE definition of an incident (docs/reports.md), for every section and every trend:
     a message of message_categories with a finding in a safeguarding category -> those
     categories; plus any hold with a finding of level 4-5 (the DSL was alerted for it: an
@@ -506,7 +552,7 @@ def incident_categories(conn: Any, holds: list[_Hold], start: float, end: float)
     out: dict[str, set[str]] = {}
     for mid, cats in conn.execute(
             select(decisions.c.message_id, decisions.c.categories)
-            .where(and_(decisions.c.at >= start, decisions.c.at < end,
+            .where(and_(decisions.c.at >= start, decisions.c.at < end, _in_schools(decisions.c.schools, schools),
                         func.coalesce(decisions.c.categories, "") != ""))):
         found = set(_split(cats)) & names
         if found:
@@ -521,9 +567,10 @@ def incident_categories(conn: Any, holds: list[_Hold], start: float, end: float)
     return out
 
 
-def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float) -> None:
+def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, end: float,
+                schools: Sequence[str] | None = None) -> None:
     seen: dict[str, Counter] = defaultdict(Counter)
-    for cats, action in message_categories(conn, holds, start, end).values():
+    for cats, action in message_categories(conn, holds, start, end, schools).values():
         for cat in cats:
             seen[cat][action] += 1
             seen[cat]["messages"] += 1
@@ -556,11 +603,12 @@ def _categories(conn: Any, data: ReportData, holds: list[_Hold], start: float, e
     data.categories = rows
 
 
-def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict, start: float, end: float) -> None:
+def _safeguarding(conn: Any, data: ReportData, holds: list[_Hold], tables: dict, start: float, end: float,
+                  schools: Sequence[str] | None = None) -> None:
     names = {str(c) for c in SAFEGUARDING_CATEGORIES}
     by_id = {h.id: h for h in holds}
     # the same messages the categories table counts (message_categories), so the two agree
-    incident_cats = incident_categories(conn, holds, start, end)
+    incident_cats = incident_categories(conn, holds, start, end, schools)
     incidents = [by_id.get(mid) or _Hold(mid, start, "unknown", "", "", "", tuple(cats), (), {})
                  for mid, cats in incident_cats.items()]
     ids = [h.id for h in incidents]

@@ -74,9 +74,14 @@ false_positives = Table(
     Column("reason", Text, nullable=False, default=""),
 )
 
+TRUST_ENTRY = ""  # sender_lists.school of an entry covering every school's mail
+
 sender_lists = Table(
     "sender_lists", metadata,
     Column("address", String(320), primary_key=True),
+    # the school whose mail the entry covers (docs/trust.md); "" = the trust's entry, every school's
+    # mail (a trust-wide role's, and every entry of a single-school site). Migration 0004.
+    Column("school", String(64), primary_key=True, default="", server_default=""),
     Column("kind", String(8), nullable=False),  # allow | block
     Column("user", String(64), nullable=False),
     Column("at", Float, nullable=False),
@@ -88,6 +93,7 @@ sender_lists = Table(
 sender_list_expiry = Table(
     "sender_list_expiry", metadata,
     Column("address", String(320), primary_key=True),
+    Column("school", String(64), primary_key=True, default="", server_default=""),
     Column("expires_at", Float, nullable=False),
 )
 
@@ -383,44 +389,59 @@ class ReviewStore:
         with self.engine.begin() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(query.group_by(false_positives.c.code))}
 
+    @staticmethod
+    def _entry_is(address: str, school: str):
+        return and_(sender_lists.c.address == address, sender_lists.c.school == school)
+
     def set_sender_list_sync(self, address: str, kind: str, user: str, reason: str, message_id: str | None,
-                             expires_at: float | None = None) -> None:
+                             expires_at: float | None = None, school: str = TRUST_ENTRY) -> None:
+        """`school`: whose mail the entry covers; TRUST_ENTRY (every school's) for a trust-wide role."""
         address = sender_entry(address)
         with self.engine.begin() as conn:
-            conn.execute(delete(sender_lists).where(sender_lists.c.address == address))
-            conn.execute(delete(sender_list_expiry).where(sender_list_expiry.c.address == address))
-            conn.execute(insert(sender_lists).values(address=address, kind=kind, user=user, at=time.time(),
-                                                     reason=reason))
+            conn.execute(delete(sender_lists).where(self._entry_is(address, school)))
+            conn.execute(delete(sender_list_expiry).where(and_(sender_list_expiry.c.address == address,
+                                                               sender_list_expiry.c.school == school)))
+            conn.execute(insert(sender_lists).values(address=address, school=school, kind=kind, user=user,
+                                                     at=time.time(), reason=reason))
             if expires_at is not None:
-                conn.execute(insert(sender_list_expiry).values(address=address, expires_at=expires_at))
+                conn.execute(insert(sender_list_expiry).values(address=address, school=school,
+                                                               expires_at=expires_at))
         action = WebAction.ALLOW_SENDER if kind == "allow" else WebAction.BLOCK_SENDER
-        detail: dict = {"address": address}
+        detail: dict = {"address": address, "school": school}
         if expires_at is not None:
             detail["expires_at"] = expires_at
         self.audit(user, action, message_id, reason, detail)
 
-    def remove_sender_sync(self, address: str, user: str, reason: str) -> bool:
+    def remove_sender_sync(self, address: str, user: str, reason: str, school: str = TRUST_ENTRY) -> bool:
         address = sender_entry(address)
         with self.engine.begin() as conn:
-            n = conn.execute(delete(sender_lists).where(sender_lists.c.address == address)).rowcount
-            conn.execute(delete(sender_list_expiry).where(sender_list_expiry.c.address == address))
+            n = conn.execute(delete(sender_lists).where(self._entry_is(address, school))).rowcount
+            conn.execute(delete(sender_list_expiry).where(and_(sender_list_expiry.c.address == address,
+                                                               sender_list_expiry.c.school == school)))
         if n:
-            self.audit(user, WebAction.REMOVE_SENDER, None, reason, {"address": address})
+            self.audit(user, WebAction.REMOVE_SENDER, None, reason, {"address": address, "school": school})
         return bool(n)
 
-    def sender_list_sync(self, kind: str | None = None) -> list[dict]:
+    def sender_list_sync(self, kind: str | None = None, schools: Sequence[str] | None = None) -> list[dict]:
+        """The entries, by address; `schools`: only the entries of these schools (and none of the
+        trust's: pass TRUST_ENTRY among them for those); None: every entry."""
         query = (select(sender_lists, sender_list_expiry.c.expires_at)
-                 .outerjoin(sender_list_expiry, sender_list_expiry.c.address == sender_lists.c.address)
-                 .order_by(sender_lists.c.address))
+                 .outerjoin(sender_list_expiry, and_(sender_list_expiry.c.address == sender_lists.c.address,
+                                                     sender_list_expiry.c.school == sender_lists.c.school))
+                 .order_by(sender_lists.c.address, sender_lists.c.school))
         if kind:
             query = query.where(sender_lists.c.kind == kind)
+        if schools is not None:
+            query = query.where(sender_lists.c.school.in_(list(schools)))
         with self.engine.begin() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def sender_status_sync(self, address: str) -> str | None:
-        entries = {r["address"]: r["kind"] for r in self.sender_list_sync()
-                   if r["expires_at"] is None or r["expires_at"] > time.time()}
-        return sender_status(entries, address)
+    def sender_status_sync(self, address: str, school: str = TRUST_ENTRY) -> str | None:
+        """The entry that applies to `address` in mail owned by `school` (the trust's entries and that school's)."""
+        now = time.time()
+        live = [(r["school"], r["address"], r["kind"]) for r in self.sender_list_sync()
+                if r["expires_at"] is None or r["expires_at"] > now]
+        return sender_status(entries_for(live, school), address)
 
     # -- release requests ---------------------------------------------------------
     def add_release_request_sync(self, message_id: str, requester: str, reason: str) -> int:
@@ -595,6 +616,18 @@ def sender_entry(text: str) -> str:
     if not domain or "." not in domain or any(c.isspace() for c in text) or local.count("@"):
         raise ValueError(f"{text.lstrip('@')!r} is neither an address (name@example.org) nor a domain (example.org)")
     return text
+
+
+def entries_for(rows: Iterable[tuple[str, str, str]], school: str) -> dict[str, str]:
+    """(school, address, kind) rows -> the entries that apply to mail owned by `school`: the trust's
+    and that school's own. Both on one address: a block wins (fail safe; either may refuse a sender)."""
+    out: dict[str, str] = {}
+    for entry_school, address, kind in rows:
+        if entry_school not in (TRUST_ENTRY, school):
+            continue
+        if out.get(address) != "block":
+            out[address] = kind
+    return out
 
 
 def sender_status(entries: dict[str, str], address: str) -> str | None:

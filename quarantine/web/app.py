@@ -37,7 +37,7 @@ from filters.tenancy import Tenancy
 from quarantine.image_evidence import LOCKED_REFUSED, LOCKED_TEXT, POLICE_EXPORT, VIEW_IMAGE, police_export
 from quarantine.links import LinkError, LinkSigner, LinkUsed, load_secret, spend_once
 from quarantine.review import ReleaseError, release_from_store, school_address_test
-from quarantine.review_store import SAFEGUARDING, QueueQuery, ReviewStore, WebAction, is_safeguarding
+from quarantine.review_store import SAFEGUARDING, TRUST_ENTRY, QueueQuery, ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
 from quarantine.users import TRUST_WIDE, Permission, Role, User, UserStore
 from quarantine.redis_counters import CountersUnavailable
@@ -453,7 +453,7 @@ class ReviewApp:
         fps = {r["code"] for r in await self.db(self.review.false_positives_sync, held.id)}
         requests = await self.db(self.review.release_requests_sync, held.id)
         alerts = await self.db(lambda: self.review.alerts_sync(held.id))
-        sender_list = await self.db(self.review.sender_status_sync, held.mail_from)
+        sender_list = await self.db(self.review.sender_status_sync, held.mail_from, held.school_id)
         case = None
         if auth.user.can(Permission.SAFEGUARDING):
             from quarantine.cases import Cases, is_case
@@ -505,7 +505,7 @@ class ReviewApp:
                 await self._release(held.id, chosen, auth, reason)
                 if action == "release_allow":
                     await self.db(self.review.set_sender_list_sync, held.mail_from, "allow", auth.user.name,
-                                  reason, held.id)
+                                  reason, held.id, None, self._entry_school_for(auth, held))
                 if action == "approve_request":
                     await self.db(self.review.decide_requests_sync, held.id, "approved", auth.user.name)
                 done = "allowed" if action == "release_allow" else "released"
@@ -514,7 +514,7 @@ class ReviewApp:
                 done = "deleted"
             elif action == "block":
                 await self.db(self.review.set_sender_list_sync, held.mail_from, "block", auth.user.name, reason,
-                              held.id)
+                              held.id, None, self._entry_school_for(auth, held))
                 done = "blocked"
             elif action == "escalate":
                 await self.db(self.review.audit, auth.user.name, WebAction.ESCALATE, held.id, reason)
@@ -968,7 +968,12 @@ class ReviewApp:
     async def admin(self, request: Request, auth: Auth, status: int = 200, message: str = "",
                     done: str = "") -> Response:
         accounts = [u for u in await self.db(self.users.list) if self._manages(auth, u)]
-        lists = await self.db(self.review.sender_list_sync)
+        scope = self.scope(auth)
+        # a school's account: its schools' entries, and the trust's (which cover its mail too) to read
+        lists = await self.db(self.review.sender_list_sync, None, None if scope is None else [*scope, TRUST_ENTRY])
+        list_schools = self._list_schools(auth)
+        for entry in lists:
+            entry["editable"] = entry["school"] in list_schools
         fps = await self.db(self.review.false_positive_counts_sync)
         # the feedback's per-term counts (quarantine/feedback.py), the top ones; a safeguarding
         # term is a pupil's words, so only for an account that may see safeguarding content
@@ -983,7 +988,25 @@ class ReviewApp:
         return self.render("admin.html", request, auth, status, accounts=accounts, lists=lists, fps=fps,
                            settings_json=json.dumps(shown, indent=2), roles=[r.value for r in _Role],
                            message=message, done=done or ADMIN_DONE.get(request.query_params.get("done", ""), ""),
-                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl, fp_terms=fp_terms)
+                           now=time.time(), admins_are_dsl=self.settings.web.admins_are_dsl, fp_terms=fp_terms,
+                           list_schools=list_schools, is_trust=self.tenancy.is_trust)
+
+    def _list_schools(self, auth: Auth) -> list[str]:
+        """Whose mail this account's sender-list entries may cover (docs/trust.md): a school's
+        account its own schools; a trust-wide role (or a single school) the trust's entries,
+        which cover every school, or one school's."""
+        scope = self.scope(auth)
+        if scope is None:
+            return [TRUST_ENTRY, *(self.tenancy.ids if self.tenancy.is_trust else ())]
+        return list(scope)
+
+    def _entry_school_for(self, auth: Auth, held: Any) -> str:
+        """The school a block/allow made from a hold's page covers: the trust's for a trust-wide
+        role; else the account's school among the hold's (the access rule let it see the hold)."""
+        scope = self.scope(auth)
+        if scope is None:
+            return TRUST_ENTRY
+        return next((s for s in held.schools if s in scope), held.school_id)
 
     def _manages(self, auth: Auth, user: Any) -> bool:
         """A trust-wide admin (or one school's only admin) manages every account; a school's admin in
@@ -1052,6 +1075,13 @@ class ReviewApp:
         reason = str(form.get("reason", "")).strip()[:500]
         if not reason:
             return await self.admin(request, auth, 400, "Say why: the reason is kept with the entry and in the audit.")
+        allowed = self._list_schools(auth)
+        school = str(form.get("school", allowed[0] if allowed else TRUST_ENTRY)).strip()
+        if school not in allowed:  # the trust's entries, or another school's, for a school's account
+            if action == "remove":
+                return await self.admin(request, auth, 404, f"{entry} is not on your school's lists.")
+            return await self.admin(request, auth, 403, "The trust's lists are changed by the trust's roles."
+                                    if school == TRUST_ENTRY else "Choose one of your own schools' lists.")
         try:
             if action == "add":
                 kind = str(form.get("kind", ""))
@@ -1061,9 +1091,9 @@ class ReviewApp:
                 if form.get("expires") and expires is None:
                     return await self.admin(request, auth, 400, "Give the expiry as a date, or leave it empty.")
                 await self.db(lambda: self.review.set_sender_list_sync(entry, kind, auth.user.name, reason, None,
-                                                                       expires))
+                                                                       expires, school))
             elif action == "remove":
-                if not await self.db(self.review.remove_sender_sync, entry, auth.user.name, reason):
+                if not await self.db(self.review.remove_sender_sync, entry, auth.user.name, reason, school):
                     return await self.admin(request, auth, 404, f"{entry} is not on the lists.")
             else:
                 return await self.admin(request, auth, 400, "Choose add or remove.")
@@ -1100,11 +1130,13 @@ class ReviewApp:
 
     async def annual_review(self, request: Request, auth: Auth) -> Response:
         """The governors' annual review pack (quarantine/annual_review.py) as PDF; ?year=2025 for 2025-26."""
-        if self.scope(auth) is not None:  # trust-wide figures: not for one school's account (docs/trust.md)
-            return self.error(request, auth, 403, "Not for your role", "The annual review pack covers the whole "
-                              "trust; your school's figures are in its report.")
+        # a school's account: its schools' pack; trust-wide roles (and a single school): the whole gateway's
+        scope = self.scope(auth)
+        if scope is not None and not scope:
+            return self.error(request, auth, 403, "No school on your account",
+                              "The annual review pack covers your school; your account has none yet.")
         from quarantine.annual_review import gather_pack_sync, render_pack_pdf, school_year
-        from quarantine.report_data import custom_period
+        from quarantine.report_data import custom_period, gather_schools_sync
         from quarantine.reports import build_report, local_now
 
         now = local_now(self.settings)
@@ -1112,10 +1144,17 @@ class ReviewApp:
         first, last = school_year(now.date())
         if year:
             first, last = first.replace(year=year), min(now.date(), last.replace(year=year + 1))
-        data = await build_report(self.settings, self.store, custom_period(first, last, now.tzinfo), now=now)
-        pack = await self.db(gather_pack_sync, self.review, self.users, data, list(self.settings.filters.chain))
+        period = custom_period(first, last, now.tzinfo)
+        if scope is None:
+            data = await build_report(self.settings, self.store, period, now=now)
+        else:
+            names = " and ".join(self.tenancy.name_of(s) for s in scope)
+            data = await self.db(lambda: gather_schools_sync(self.store.engine, period, scope, school=names, now=now))
+        pack = await self.db(gather_pack_sync, self.review, self.users, data, list(self.settings.filters.chain),
+                             scope)
         body = await asyncio.get_running_loop().run_in_executor(None, render_pack_pdf, pack)
-        await self.db(self.review.audit, auth.user.name, "annual_review_export", None, "", {"period": data.period.label})
+        await self.db(self.review.audit, auth.user.name, "annual_review_export", None, "",
+                      {"period": data.period.label, "schools": list(scope or ["*"])})
         return Response(body, media_type="application/pdf", headers={
             "content-disposition": f'attachment; filename="annual-review-{first:%Y}.pdf"'})
 

@@ -437,3 +437,78 @@ async def test_policy_holds_incomplete_scan_in_every_direction(tmp_path):
         view = make_view(_with_attachment(b"z" * 5000, "big.bin"), mail_from=sender, rcpt_to=(rcpt,),
                          settings=settings)
         assert Policy(settings).decide(view, await flt.check(view)).action == Action.HOLD
+
+
+# --- connection reuse (IDSESSION): fewer connections, the same fail-safe rules ------------------
+
+async def test_scans_reuse_a_pooled_clamd_connection(clamd_server):
+    flt = make_filter(clamd_server.address)
+    clean, infected = make_view("Hello, see you at parents' evening"), make_view(EICAR_MESSAGES["pasted inline"]())
+    results = [await flt.check(view) for view in (clean, infected, clean, clean, infected)]
+    assert [[f.code for f in found] for found in results] == [[], ["VIRUS_FOUND"], [], [], ["VIRUS_FOUND"]]
+    assert results[1][0].evidence == (EICAR_FOUND,)  # the "<n>: " of the session reply is not in it
+    assert flt.client.connections_opened == 1
+    await flt.close()
+    assert flt.client._idle == []
+
+
+async def test_without_a_pool_every_scan_has_its_own_connection(clamd_server):
+    flt = make_filter(clamd_server.address, connection_pool=0)
+    assert [await flt.check(make_view("Hello")) for _ in range(3)] == [[]] * 3
+    assert flt.client.connections_opened == 0  # the one-shot path: no session was opened
+
+
+async def test_a_pooled_connection_clamd_closed_is_replaced(tmp_path):
+    """clamd ends an idle session (IdleTimeout) or restarts: the next scan finds the pooled
+    connection dead and scans once more on a new one - the message is still scanned."""
+    connections = 0
+
+    async def one_reply(reader, writer):
+        nonlocal connections
+        connections += 1
+        while (await reader.read(65536)).count(b"\0\0\0\0") == 0:
+            pass
+        writer.write(b"1: stream: OK\0")
+        await writer.drain()
+        writer.close()  # then the session ends, as clamd's IdleTimeout would end it
+
+    server = await asyncio.start_unix_server(one_reply, path=str(tmp_path / "c.sock"))
+    async with server:
+        flt = make_filter(f"unix:{tmp_path}/c.sock")
+        assert [await flt.check(make_view("Hello")) for _ in range(3)] == [[]] * 3
+    assert connections == 3 and flt.client.connections_opened == 3
+
+
+async def test_clamd_gone_after_a_pooled_scan_still_fails_closed(tmp_path):
+    """The pooled connection is dead and nothing listens any more: ClamdUnavailable, which
+    the chain and policy turn into a tempfail (451) - never a pass."""
+    async def one_reply(reader, writer):
+        while (await reader.read(65536)).count(b"\0\0\0\0") == 0:
+            pass
+        writer.write(b"1: stream: OK\0")
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "gone.sock"
+    server = await asyncio.start_unix_server(one_reply, path=str(path))
+    settings = make_settings()
+    options = Options(clamd=f"unix:{path}")
+    flt = VirusFilter(options, FilterContext(settings=settings, directory=None))
+    view = make_view("Hello", settings=settings)
+    async with server:
+        assert await flt.check(view) == []
+    path.unlink()
+    assert flt.client._idle  # a connection is pooled, its clamd gone
+    result = await FilterChain([(flt, options)]).run(view)
+    assert [(f.filter, f.kind) for f in result.failures] == [("virus", "error")]
+    assert "ClamdUnavailable" in result.failures[0].detail
+    assert Policy(settings).decide(view, result.findings, result.failures).action == Action.TEMPFAIL
+
+
+async def test_an_error_reply_in_a_session_closes_that_connection(clamd_server):
+    flt = make_filter(clamd_server.address, max_scan_bytes=STREAM_MAX_LENGTH * 2)
+    with pytest.raises(ClamdError):  # clamd's "size limit exceeded", or its closing the session on it
+        await flt.check(make_view(_with_attachment(b"y" * (STREAM_MAX_LENGTH + 500_000), "big.bin")))
+    assert flt.client._idle == []  # clamd ended that session: not reused
+    assert await flt.check(make_view("Hello")) == []
+    assert flt.client.connections_opened == 2

@@ -236,8 +236,9 @@ async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink, shar
         clamd_missing()
     proxy = ClamdProxy(shared_clamd, delay=1.0 if slots == 1 else 20.0, together=3)
     try:
+        # a connection per scan (no IDSESSION pool): the proxy times scans by their connections
         gw = await make_gateway(next_hop=sink.address, gateway={"scan_concurrency": slots},
-                                virus={"clamd": proxy.address})
+                                virus={"clamd": proxy.address, "connection_pool": 0})
         since = time.monotonic()
         # 3: the test's smtplib clients run in the loop's default executor, which the scanner uses too
         results = await asyncio.gather(*(gw.send(make_message(f"queued {n}\n" + "words " * 100))

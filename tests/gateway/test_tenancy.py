@@ -17,6 +17,7 @@ from quarantine.store import decisions, new_message_id
 from tests.factories import make_message, make_settings
 from tests.gateway.conftest import RunningGateway
 from tests.quarantine.conftest import wait_for
+from tests.quarantine.test_escalation import webhook  # noqa: F401  (fixture: the SMS/phone service)
 
 TRUST = Path(__file__).resolve().parents[1] / "data" / "trust" / "riverside.toml"
 EXE = [("invoice.pdf.exe", "application/octet-stream", b"MZ\x90\x00" + b"\0" * 64)]
@@ -173,20 +174,23 @@ async def test_the_reviewer_digest_lists_each_school_its_own_holds(trust_gateway
     assert A_PUPIL in bodies[("it@riverside.org.uk",)] and B_STAFF in bodies[("it@riverside.org.uk",)]
 
 
-async def test_a_schools_own_escalation_tree_is_called_for_its_level_5_holds(tmp_path, sink):
+async def test_a_schools_own_escalation_tree_is_called_for_its_level_5_holds(tmp_path, sink, webhook):
     from datetime import datetime
+    from email import message_from_bytes, policy
     from zoneinfo import ZoneInfo
 
     from gateway.service import Gateway
 
-    trust_tree = [{"name": "Trust on-call", "email": "oncall@riverside.org.uk", "hours": "always"},
+    trust_tree = [{"name": "Trust on-call", "email": "oncall@riverside.org.uk", "phone": "+447700900009",
+                   "hours": "always"},
                   {"name": "Trust CEO", "email": "ceo@riverside.org.uk", "hours": "always"}]
     data = trust_overrides(enabled=True, from_address="schoolgate@riverside.org.uk", sender_notices=False)
     data["schools"][2]["escalation_contacts"] = [
-        {"name": "Oak DSL", "email": "dsl@oakpark.sch.uk", "hours": "always"},
+        {"name": "Oak DSL", "email": "dsl@oakpark.sch.uk", "phone": "+447700900001", "hours": "always"},
         {"name": "Oak Head", "email": "head@oakpark.sch.uk", "hours": "always"}]
     settings = make_settings(tmp_path, gateway={"listen": "127.0.0.1:0", "next_hop": sink.address},
-                             escalation={"enabled": True, "contacts": trust_tree, "check_seconds": 60}, **data)
+                             escalation={"enabled": True, "contacts": trust_tree, "check_seconds": 60,
+                                         "webhook_url": webhook.url}, **data)
     gateway = Gateway(settings)
     await gateway.start(web=False)
     try:
@@ -207,6 +211,18 @@ async def test_a_schools_own_escalation_tree_is_called_for_its_level_5_holds(tmp
         assert await wait_for(lambda: len(sink.messages) >= 2)
         firsts = {m.rcpt_tos[0] for m in sink.messages}
         assert firsts == {"dsl@oakpark.sch.uk", "oncall@riverside.org.uk"}  # Oak's own tree; Hillside: the trust's
+        # each call names the hold's school, not the trust (mail and the SMS/phone webhook alike)
+        bodies = {m.rcpt_tos[0]: message_from_bytes(m.data, policy=policy.default).get_content()
+                  for m in sink.messages}
+        assert "at Oak Park School:" in bodies["dsl@oakpark.sch.uk"]
+        assert "at Hillside Academy:" in bodies["oncall@riverside.org.uk"]
+        assert await wait_for(lambda: len(webhook.calls) >= 2)
+        calls = {c["json"]["to"]: c["json"] for c in webhook.calls}
+        assert (calls["+447700900001"]["school"], calls["+447700900001"]["school_id"]) == ("Oak Park School", "oak")
+        assert "at Oak Park School:" in calls["+447700900001"]["text"]
+        assert (calls["+447700900009"]["school"], calls["+447700900009"]["school_id"]) == ("Hillside Academy",
+                                                                                           "hillside")
+        assert "Riverside" not in calls["+447700900009"]["text"]
     finally:
         await gateway.stop(grace=5)
 
@@ -224,3 +240,39 @@ def test_a_schools_escalation_tree_follows_the_trees_rules(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(site)
     assert info.value.problems == [f"{site}: [schools][2].escalation_contacts: the tree needs at least two contacts"]
+
+
+async def test_notices_name_the_owning_school_not_the_trust(trust_gateway, sink):
+    """The pupil's, the sender's, the tutor's and the rate-limit notices sign off with the school
+    that owns the mail ([school] name is the trust's here)."""
+    from email import message_from_bytes, policy
+
+    gw = await trust_gateway(enabled=True, from_address="schoolgate@riverside.org.uk", sender_notices=True)
+
+    def notice(kind: str) -> tuple[list[str], str]:
+        for m in sink.messages:
+            msg = message_from_bytes(m.data, policy=policy.default)
+            if msg["X-Schoolgate-Notice"] == kind:
+                return m.rcpt_tos, msg["Subject"] + "\n" + msg.get_content()
+        return [], ""
+
+    await _hold(gw, PARENT, [B_STAFF])  # an outside sender's mail to Valley is held: the sender hears
+    assert await wait_for(lambda: notice("sender_external")[0])
+    to, text = notice("sender_external")
+    assert to == [PARENT] and "Valley Primary" in text and "Riverside" not in text
+    # a rate-limited Oak pupil
+    assert await gw.gateway.notifier.rate_limit_notice("kid@oakpark.sch.uk", ["over 20 messages an hour"])
+    to, text = notice("rate_limit")
+    assert to == ["kid@oakpark.sch.uk"] and "Oak Park School" in text and "Riverside" not in text
+    # a Hillside tutor's approval list
+    raw = make_message("my homework", sender=A_PUPIL, to=PARENT)
+    finding = Finding("APPROVAL_REQUIRED", "approval", Category.APPROVAL, Severity.MEDIUM,
+                      ("approver: tutor@hillside.sch.uk",), "a tutor approves mail out")
+    mid = new_message_id()
+    await gw.store.run(lambda: gw.store.add_sync(
+        message_id=mid, raw=raw, mail_from=A_PUPIL, from_header=A_PUPIL, subject="hw", direction="outbound",
+        sender_role="student", client_ip="127.0.0.1", sha256=hashlib.sha256(raw).hexdigest(), size=len(raw),
+        recipients=[(PARENT, "external", "hold")], findings=[finding], failures=[], school_id="hillside"))
+    assert await gw.gateway.notifier.send_tutor_digests() == 1
+    to, text = notice("approval_tutor")
+    assert to == ["tutor@hillside.sch.uk"] and "Hillside Academy" in text and "Riverside" not in text

@@ -97,7 +97,7 @@ def test_a_new_database_has_the_school_columns(tmp_path, database):
     store = QuarantineStore(tmp_path / "q", database).open_sync()
     try:
         with store.engine.connect() as conn:
-            assert current(conn) == head() == "0003"
+            assert current(conn) == head() == "0004"
             for table, columns in NEW_COLUMNS.items():
                 assert columns <= {c["name"] for c in inspect(conn).get_columns(table)}, table
     finally:

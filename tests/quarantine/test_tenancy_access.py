@@ -198,7 +198,6 @@ async def test_reports_a_school_head_gets_their_school_the_trust_gets_the_compar
     held = next(r for r in rows if r["metric"] == "held")
     assert held["value"] == "2"
     assert (await head.get("/trust-report?period=week&current=1")).text.count("Valley") == 0
-    assert (await head.get("/annual-review.pdf")).status_code == 403
 
     ceo = await trust.login("trust-ceo")
     report = await ceo.get("/trust-report?period=week&current=1")
@@ -286,3 +285,86 @@ async def test_the_queue_narrows_to_one_school_but_never_widens(trust):
     rev = await trust.login("reviewer-hill")
     widened = (await rev.get("/queue?school=valley")).text
     assert trust.ids["valley"] not in widened and trust.ids["hill"] in widened
+
+
+async def test_sender_lists_a_school_admin_sees_and_edits_only_their_schools(trust):
+    from quarantine.review_store import ReviewStore
+
+    review = ReviewStore(trust.store)
+
+    def seed() -> None:
+        review.set_sender_list_sync("valley-only@example.com", "block", "dsl-valley", "valley's", None, school="valley")
+        review.set_sender_list_sync("@trust-wide.example", "block", "trust-it", "everyone's", None)
+    await trust.store.run(seed)
+    admin = await trust.login("admin-hill")
+    page = (await admin.get("/admin")).text
+    assert "valley-only@example.com" not in page  # another school's entry is not shown
+    assert "trust-wide.example" in page and "whole trust" in page  # the trust's, which covers Hillside, to read
+    csrf = csrf_of(page)
+    added = await admin.post("/admin/senders", data={"csrf": csrf, "action": "add", "address": "pest@example.net",
+                                                     "kind": "block", "reason": "spam"})
+    assert added.status_code == 303
+    entries = {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)}
+    assert ("pest@example.net", "hillside") in entries  # the admin's own school
+    for school, address in (("valley", "valley-only@example.com"), ("", "@trust-wide.example")):
+        gone = await admin.post("/admin/senders", data={"csrf": csrf, "action": "remove", "address": address,
+                                                        "school": school, "reason": "mine now"})
+        assert gone.status_code == 404
+        wider = await admin.post("/admin/senders", data={"csrf": csrf, "action": "add", "address": "x@example.org",
+                                                         "kind": "allow", "school": school, "reason": "x"})
+        assert wider.status_code == 403
+    assert {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)} == entries
+    # a block from a Hillside hold's page is Hillside's
+    dsl = await trust.login("dsl-hill")
+    csrf = await _csrf(dsl)
+    done = await dsl.post(f"/m/{trust.ids['hill']}/act", data={"csrf": csrf, "action": "block", "reason": "spam",
+                                                               "confirm": "yes"})
+    assert done.status_code == 303
+    assert await trust.store.run(review.sender_status_sync, PARENT, "hillside") == "block"
+    assert await trust.store.run(review.sender_status_sync, PARENT, "valley") is None
+    # trust IT sees every entry, and its own are the trust's unless it picks a school
+    it = await trust.login("trust-it")
+    page = (await it.get("/admin")).text
+    assert "valley-only@example.com" in page and "pest@example.net" in page
+    csrf = csrf_of(page)
+    assert (await it.post("/admin/senders", data={"csrf": csrf, "action": "add", "address": "@all.example",
+                                                  "kind": "block", "reason": "trust"})).status_code == 303
+    assert (await it.post("/admin/senders", data={"csrf": csrf, "action": "remove", "address": "pest@example.net",
+                                                  "school": "hillside", "reason": "tidy"})).status_code == 303
+    entries = {(r["address"], r["school"]) for r in await trust.store.run(review.sender_list_sync)}
+    assert ("@all.example", "") in entries and ("pest@example.net", "hillside") not in entries
+
+
+def _pdf_text(pdf: bytes, tmp_path, name: str) -> str:
+    import shutil
+    import subprocess
+
+    assert shutil.which("pdftotext"), "pdftotext (poppler-utils) is installed by scripts/setup --test"
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    return " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
+
+
+async def test_the_annual_review_pack_is_a_schools_for_its_accounts_and_the_trusts_for_trust_roles(trust, tmp_path):
+    from quarantine.cases import Cases
+    from quarantine.review_store import ReviewStore
+
+    review = ReviewStore(trust.store)
+    await trust.store.run(lambda: Cases(review).update_sync(trust.ids["sg_valley"], "dsl-valley", status="closed",
+                                                            verdict="false_positive", action_taken="", outcome=""))
+    head = await trust.login("head-hill")
+    pdf = await head.get("/annual-review.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    hill = _pdf_text(pdf.content, tmp_path, "hill")
+    assert "Hillside Academy: annual review of filtering and monitoring" in hill
+    assert "1 incident (" in hill  # Hillside's safeguarding hold, not Valley's
+    assert "Riverside" not in hill and "Valley" not in hill
+    assert "false positive" not in hill  # Valley's DSL's mark is Valley's
+    for private in (A_PUPIL, B_STAFF, PARENT, SG_SUBJECT, SG_BODY):
+        assert private not in hill
+    ceo = await trust.login("trust-ceo")
+    whole = _pdf_text((await ceo.get("/annual-review.pdf")).content, tmp_path, "trust")
+    assert "Riverside Learning Trust: annual review" in whole and "2 incidents (" in whole
+    assert "false positive 1" in whole
+    audit = await trust.store.run(lambda: review.audit_query_sync(action="annual_review_export"))
+    assert sorted(r["detail"]["schools"] for r in audit[0]) == [["*"], ["hillside"]]

@@ -1,0 +1,92 @@
+"""The shared per-message text analysis (filters/text/analysis.py): built once, shared, freed with its message."""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import threading
+import weakref
+
+from filters.text import sentences
+from filters.text.analysis import TextAnalysis, analysis_of
+from filters.text.quoted import split_quoted
+from filters.text.sources import message_texts
+from filters.text_normalise import normalise
+from tests.factories import make_message, make_view
+
+BODY = ("Dear Parents,\n\nThe concert is on Friday. Tickets are free!\n\n"
+        "On Mon, 1 Dec 2026, Miss Smith wrote:\n> can you bring a cake?\n")
+
+
+def _view():
+    raw = make_message(BODY, subject="Concert", html="<p>The concert is on <b>Friday</b>.</p>")
+    return make_view(raw)
+
+
+def test_every_view_has_one_analysis_and_each_value_is_built_once():
+    view = _view()
+    assert isinstance(view.analysis, TextAnalysis) and analysis_of(view) is view.analysis
+    texts = view.analysis.texts(10_000)
+    assert texts is view.analysis.texts(10_000)  # the same object: built once, then read
+    assert list(texts) == message_texts(view, 10_000)
+    assert view.analysis.texts(12) == tuple(message_texts(view, 12))  # another limit, its own value
+    assert view.body_text is view.body_text is view.analysis.body_text
+    assert view.body_text == "\n\n".join(p.text for p in view.text_parts if p.text)
+    assert view.all_text == "\n\n".join(c for c in [view.subject, view.body_text] if c)
+
+
+def test_values_are_what_the_text_modules_compute():
+    view = _view()
+    text = view.body_text
+    assert list(view.analysis.sentence_spans(text)) == sentences.spans(text)
+    assert view.analysis.quoted(text) == split_quoted(text)
+    own, quoted = view.analysis.quoted(text)
+    assert "Miss Smith wrote:" in quoted and "Tickets are free!" in own and "Miss Smith" not in own
+    joinable = lambda word: word == "fuck"  # noqa: E731 - a word list's joinable test
+    assert view.analysis.normalised("f u c k off", joinable) == normalise("f u c k off", joinable)
+    assert view.analysis.normalised("f u c k off", joinable) is view.analysis.normalised("f u c k off", joinable)
+    assert view.analysis.normalised("a b c", None).tokens[0].text == "abc"  # no joinable: always joined
+
+
+def test_filters_asking_at_once_from_threads_get_one_computation():
+    view = _view()
+    calls = []
+    barrier = threading.Barrier(8)
+
+    def build():
+        calls.append(1)
+        return "built"
+
+    results = []
+
+    def ask():
+        barrier.wait()
+        results.append(view.analysis._get(("test",), build))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["built"] * 8 and len(calls) == 1
+
+
+def test_the_analysis_dies_with_its_message_without_the_collector():
+    view = _view()
+    view.analysis.texts(1000)
+    analysis = weakref.ref(view.analysis)
+    gone = weakref.ref(view)
+    gc.disable()  # no cycle: reference counting alone frees the view and its analysis
+    try:
+        del view
+        assert gone() is None and analysis() is None
+    finally:
+        gc.enable()
+
+
+def test_a_changed_copy_of_a_view_has_its_own_analysis():
+    view = _view()
+    view.analysis.texts(1000)
+    other = dataclasses.replace(view, subject="Another subject")
+    assert other.analysis is not view.analysis
+    assert other.analysis.texts(1000)[0] == "Another subject" and view.analysis.texts(1000)[0] == "Concert"
+    assert other == dataclasses.replace(view, subject="Another subject")  # the analysis is not compared
