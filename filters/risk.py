@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import Field
 
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
+from filters import threat_cues
 from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, model_text, prepare, shipped_model
@@ -124,6 +125,17 @@ _REASONS = {
 }
 
 
+# What a threat's shape (filters/threat_cues.py) says about it. A disclosure is the writer
+# threatened, for the DSL; the writer is not the one threatening.
+_THREAT_REASONS = {
+    "direct": "reads as a threat to hurt someone",
+    "conditional": "reads as a veiled or conditional threat to hurt someone",
+    "group": "reads as a threat of violence against a group",
+    "weapon": "reads as a threat to bring or use a weapon",
+    "disclosure": "reads as a disclosure: the writer says someone has threatened to hurt them",
+}
+
+
 # Labels whose score never counts without its cue: grooming rests on 30 hand-written
 # lines, and alone it read "Email us at" in a newsletter as grooming (ham test split).
 # Bullying needs a target (_TARGET).
@@ -157,6 +169,10 @@ class Options(FilterOptions):
     whole_text: bool = Field(
         True, description="also judge a pupil's own words as a whole (the whole-text model, for the labels "
                           "it has: self_harm); off: sentence windows only")
+    threat_rules: bool = Field(
+        True, description="report a threat the sentence's wording makes (filters/threat_cues.py: intent + violent "
+                          "verb + target, a veiled threat, a weapon, or the writer saying they were threatened) "
+                          "even when the model scores it low")
     group_threats: bool = Field(
         True, description="report a threat when the hate label finds sentences that also carry an explicit "
                           "threat (\"we will kill them all\"): a threat against a group")
@@ -178,6 +194,7 @@ class _Hit:
     cued: bool
     whole: bool = False  # reported by the whole-text model
     group: bool = False  # a threat found through the hate label (a threat against a group)
+    threat: str = ""  # the threat's shape when filters/threat_cues.py read it (direct, disclosure, ...)
 
 
 
@@ -328,9 +345,43 @@ class RiskFilter:
         hate = hits.get("hate")
         if (self._options.group_threats and "violent_threat" in self._options.labels
                 and "violent_threat" not in hits and hate is not None and _THREAT.search(hate.window_text)):
-            findings.append(self._finding(_Hit("violent_threat", hate.score, hate.evidence, hate.window_text,
-                                               hate.cued, group=True)))
+            hits["violent_threat"] = _Hit("violent_threat", hate.score, hate.evidence, hate.window_text,
+                                          hate.cued, group=True)
+            findings.append(self._finding(hits["violent_threat"]))
+        # A threat in so many words (filters/threat_cues.py): the model scores most of them low
+        # (few public positives), so the sentence's shape reports it; and when the model found the
+        # threat, the shape says whether the writer is the one threatened (a disclosure).
+        if self._options.threat_rules and "violent_threat" in self._options.labels:
+            rule = self._threat_rule(documents, folded, scored, own)
+            found = hits.get("violent_threat")
+            if rule is not None and found is None:
+                findings.append(self._finding(rule))
+            elif rule is not None and not found.group and rule.evidence[0] in found.evidence:
+                index = next(i for i, f in enumerate(findings) if f.code == CODES["violent_threat"][0])
+                findings[index] = self._finding(_Hit(
+                    found.label, found.score, found.evidence, found.window_text, found.cued, found.whole,
+                    found.group, threat=rule.threat))
         return findings
+
+    def _threat_rule(self, documents: list[tuple[str, list[tuple[int, int]]]], folded: list[str],
+                     scored: list[Scores], own: Sequence[bool]) -> _Hit | None:
+        """The first sentence of the writer's own words that threat_cues reads as a threat,
+        as a hit scored by the model's own score for it (its sentence or its window)."""
+        column = self._model.labels.index("violent_threat")
+        radius = self._model.radius
+        for d, ((doc, spans), text) in enumerate(zip(documents, folded)):
+            if not own[d]:
+                continue
+            for i in threat_cues.candidate_sentences(text, spans):  # cheap first: one scan of the text
+                a, b = spans[i]
+                threat = threat_cues.find(prepare(doc[a:b]))
+                if threat is None:
+                    continue
+                window = prepare(" ".join(doc[x:y] for x, y in spans[max(0, i - radius):i + radius + 1]))
+                score = float(max(scored[d].sentence[i, column], scored[d].combined[i, column]))
+                limit = self._options.max_evidence_chars
+                return _Hit("violent_threat", score, (doc[a:b][:limit],), window, cued=True, threat=threat.kind)
+        return None
 
     def _whole_text_hit(self, label: str, documents: list[tuple[str, list[tuple[int, int]]]],
                         scored: list[Scores], prob: np.ndarray, hit: _Hit | None) -> _Hit | None:
@@ -381,6 +432,11 @@ class RiskFilter:
         if not candidates:
             return None
         candidates.sort(key=lambda c: -c[0])
+        if label == "violent_threat":  # a game, an idiom, talk about threats: the best window that is not
+            while candidates and threat_cues.harmless(candidates[0][4]):
+                candidates.pop(0)
+            if not candidates:
+                return None
         best_score, best_doc, best_centre, cued, window_text = candidates[0]
         # Evidence: within the reported windows, the sentences the model scored highest.
         sentence_scores: dict[tuple[int, int], float] = {}
@@ -418,10 +474,11 @@ class RiskFilter:
                 level = 3
         elif hit.label == "violent_threat":
             weapon = _WEAPON.search(hit.window_text)
-            what = _REASONS[hit.label] if not hit.group else "reads as a threat of violence against a group"
+            what = _THREAT_REASONS.get(hit.threat, _REASONS[hit.label]) if not hit.group \
+                else "reads as a threat of violence against a group"
             level = 4
             if weapon:
-                what += f" with a weapon ({weapon.group()})"
+                what += f" ({weapon.group()})" if hit.threat == "weapon" else f" with a weapon ({weapon.group()})"
                 if _PLACE.search(hit.window_text):
                     what += " at a time or place"
                     severity = Severity.CRITICAL
@@ -441,6 +498,8 @@ class RiskFilter:
                     severity = Severity.CRITICAL
                     level = 5
         how = ", with a risk cue in the same sentences" if hit.cued else ""
+        if hit.threat and hit.score < self._thresholds.get(hit.label, 1.0):
+            how = f", read from the sentence's wording: {hit.threat}"
         if hit.whole:
             how = ", the message read as a whole"
         reason = f"{what[0].upper()}{what[1:]} (risk model score {hit.score:.2f}{how})."

@@ -376,7 +376,8 @@ def test_a_threat_against_a_group_is_found_through_the_hate_label() -> None:
     few); the hate label finds the sentence and the same words carry an explicit threat cue."""
     text = "jews deserve to die"
     on = RiskFilter(Options(), FilterContext(settings=None, directory=None))
-    off = RiskFilter(Options(group_threats=False), FilterContext(settings=None, directory=None))
+    # threat_rules off too: the wording alone (filters/threat_cues.py) also reads "deserve to die"
+    off = RiskFilter(Options(group_threats=False, threat_rules=False), FilterContext(settings=None, directory=None))
     found = {f.code: f for f in on.analyse([text], Role.STUDENT, (Role.STUDENT,))}
     assert "RISK_HATE" in found and "RISK_VIOLENT_THREAT" in found
     threat = found["RISK_VIOLENT_THREAT"]

@@ -1,0 +1,111 @@
+"""filters/threat_cues.py on the TRAINING splits: how many calls for violence / threatening posts its
+structure finds, and how often it fires on posts labelled neither (the hard negatives).
+
+    PYTHONPATH=. python bench/threat_cues_quality.py [--show N]
+
+gab-hate-corpus train (cv = call for violence), implicit-hate train (stage 2 `threatening`;
+stage 1 `not_hate`), SpamAssassin ham `dev` (its training part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split: hatecheck and the test
+files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
+(for the developer's eyes; nothing is written)."""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from filters import threat_cues
+from filters.text import sentences
+from filters.text.model import prepare
+
+CORPORA = Path(__file__).resolve().parent.parent / ".." / "shared" / "corpora"
+csv.field_size_limit(sys.maxsize)
+
+
+def hits(text: str) -> list[threat_cues.Threat]:
+    found = []
+    for a, b in sentences.spans(text):
+        t = threat_cues.find(prepare(text[a:b]))
+        if t:
+            found.append(t)
+    return found
+
+
+def gab() -> tuple[list[str], list[str]]:
+    pos, neg = [], []
+    with open(CORPORA / "gab-hate-corpus" / "ghc_train.tsv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle, delimiter="\t"):
+            (pos if r["cv"] == "1" else neg if r["hd"] == "0" else []).append(r["text"])
+    return pos, neg
+
+
+def implicit() -> tuple[list[str], list[str]]:
+    base = CORPORA / "implicit-hate-latent-hatred"
+    def rows(name: str) -> list[dict]:
+        with open(base / name, encoding="utf-8") as handle:
+            return list(csv.DictReader(handle, delimiter="\t" if name.endswith("tsv") else ","))
+    s2, sp2 = rows("implicit_hate_v1_stg2_posts.tsv"), rows("stg2_split.csv")
+    s1, sp1 = rows("implicit_hate_v1_stg1_posts.tsv"), rows("stg1_split.csv")
+    pos = [s2[int(r["stg2_row"])]["post"] for r in sp2 if r["split"] == "train" and r["implicit_class"] == "threatening"]
+    neg = [s1[int(r["stg1_row"])]["post"] for r in sp1 if r["split"] == "train" and r["class"] == "not_hate"]
+    return pos, neg
+
+
+def ham() -> list[str]:
+    from email import message_from_bytes, policy
+    base = CORPORA / "spamassassin-public-corpus-sample"
+    out = []
+    with open(base / "index.csv", encoding="utf-8") as handle:
+        for r in csv.DictReader(handle):
+            if r["split"] == "dev" and r["label"] == "ham":
+                msg = message_from_bytes((base / r["path"]).read_bytes(), policy=policy.default)
+                body = msg.get_body(("plain",))
+                try:
+                    out.append(f"{msg['subject'] or ''}\n{body.get_content() if body else ''}")
+                except (LookupError, ValueError):
+                    continue
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--show", type=int, default=0)
+    parser.add_argument("--filter", action="store_true",
+                        help="also the risk filter's RISK_VIOLENT_THREAT rate, threat_rules on and off")
+    args = parser.parse_args()
+    if args.filter:
+        from filters.base import FilterContext, Role
+        from filters.risk import Options, RiskFilter
+        filters = {on: RiskFilter(Options(threat_rules=on), FilterContext(settings=None, directory=None))
+                   for on in (False, True)}
+        for name, (pos, neg) in (("gab train cv", gab()), ("implicit-hate train threatening", implicit())):
+            for on, flt in filters.items():
+                rate = [sum(any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([t], Role.STUDENT, (Role.STUDENT,)))
+                            for t in texts) for texts in (pos, neg)]
+                print(f"risk filter, threat_rules {'on ' if on else 'off'}: {name} {rate[0]}/{len(pos)}; "
+                      f"negatives {rate[1]}/{len(neg)}")
+    for name, (pos, neg) in (("gab train cv", gab()), ("implicit-hate train threatening", implicit())):
+        found = [hits(t) for t in pos]
+        false = [(t, hits(t)) for t in neg]
+        print(f"{name}: found {sum(map(bool, found))}/{len(pos)} = {sum(map(bool, found)) / len(pos):.3f}; "
+              f"on the negatives {sum(bool(h) for _, h in false)}/{len(neg)}")
+        for t, h in [(t, h) for t, h in false if h][:args.show]:
+            print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
+        for t in [t for t, h in zip(pos, found) if not h][:args.show]:
+            print("   FN", t[:160].replace("\n", " "))
+    with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
+              encoding="utf-8") as handle:
+        teens = [r["text"] for r in csv.DictReader(handle) if r["split"] == "train" and r["class"] != "suicide"]
+    false = [(t, hits(t)) for t in teens]
+    print(f"r/teenagers train: {sum(bool(h) for _, h in false)}/{len(teens)} with a threat")
+    for t, h in [(t, h) for t, h in false if h][:args.show]:
+        print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
+    mails = ham()
+    false = [(t, hits(t)) for t in mails]
+    print(f"SpamAssassin ham dev: {sum(bool(h) for _, h in false)}/{len(mails)} with a threat")
+    for t, h in [(t, h) for t, h in false if h][:args.show]:
+        print("   FP", h[0].kind, "|", h[0].words)
+
+
+if __name__ == "__main__":
+    main()
