@@ -18,6 +18,7 @@ a stack of quoted headers still matches. Build fingerprints with
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sys
 import threading
@@ -44,10 +45,11 @@ def shingle_hashes(tokens: list[str]) -> frozenset[int]:
         return frozenset()
     if len(tokens) < SHINGLE_WORDS:
         return frozenset({zlib.crc32(" ".join(tokens).encode(), _SALT)})
-    crc = zlib.crc32
     data = [t.encode() for t in tokens]
-    return frozenset(crc(b" ".join(data[i:i + SHINGLE_WORDS]), _SALT)
-                     for i in range(len(data) - SHINGLE_WORDS + 1))
+    # zip + map rather than a slice per shingle: the loop stays in C (0.22 -> 0.16 ms for
+    # the 860-word newsletter, issue 19); the same 4-grams, so the same stored fingerprints
+    grams = zip(*(data[k:] for k in range(SHINGLE_WORDS)))
+    return frozenset(map(zlib.crc32, map(b" ".join, grams), itertools.repeat(_SALT)))
 
 
 def sampled(hashes: Iterable[int]) -> frozenset[int]:
