@@ -213,13 +213,17 @@ class Normaliser:
         text = text.translate(_QUOTES)
         if not text.isascii():
             text = fold(text)
-        text = _QUOTE_PREFIX.sub("", text).lower()
-        text = _STRETCH.sub(r"\1", text)
+        # each pattern needs its character: skip the scan when it is absent (the same text;
+        # a sentence is normalised ~25 times a message, issue 19)
+        if ">" in text:
+            text = _QUOTE_PREFIX.sub("", text)
+        text = _STRETCH.sub(r"\1", text.lower())
         text = _SPACES.sub(" ", text).strip()
         if self._slang_re is not None:
             text = self._slang_re.sub(lambda m: self._slang[m.group(0)], text)
-        text = _TWO.sub("to", text)
-        return _FOUR.sub("for", text)
+        if "2" in text:
+            text = _TWO.sub("to", text)
+        return _FOUR.sub("for", text) if "4" in text else text
 
 
 def fold(text: str) -> str:
