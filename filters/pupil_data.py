@@ -187,22 +187,25 @@ class PupilNameIndex:
         # per token: its hash when it is a known name token, b"" for another
         # capitalised word (may sit between first name and surname), None for a
         # lower-case word (ends a name: "Amy said Jones" is not Amy Jones)
-        cache: dict[str, bytes] = {}
+        cache: dict[str, bytes] = {}  # folded key -> its entry
+        seen: dict[str, bytes] = {}  # the word as written -> its entry (no fold for a repeat)
         hashed: list[bytes | None] = []
-        for match in _NAME_TOKEN.finditer(text):
-            word = match.group()
+        append = hashed.append
+        for word in _NAME_TOKEN.findall(text):
             if not word[0].isupper():
-                hashed.append(None)
+                append(None)
                 continue
-            key = fold(word).replace("-", "")
-            if key not in cache:
-                digest = self._h(key)
-                cache[key] = digest if digest in self._tokens else b""
-            hashed.append(cache[key])
+            entry = seen.get(word)
+            if entry is None:
+                key = fold(word).replace("-", "")
+                if key not in cache:
+                    digest = self._h(key)
+                    cache[key] = digest if digest in self._tokens else b""
+                entry = seen[word] = cache[key]
+            append(entry)
         found: set[int] = set()
-        for i, left in enumerate(hashed):
-            if not left:
-                continue
+        for i in [i for i, left in enumerate(hashed) if left]:
+            left = hashed[i]
             for j in range(i + 1, min(i + 2 + _MAX_GAP, len(hashed))):
                 right = hashed[j]
                 if right is None:
