@@ -526,8 +526,8 @@ class PersonalAddressFilter:
         self._refresh_people()
         person = self._directory.lookup(view.sender.address) if self._directory else None
         sender_name = (person.name if person and person.name else "") or view.sender.name or view.from_name
-        in_headers = self._header_recipients(view)
         displays = self._display_names(view)
+        in_headers = set(displays)  # = _header_recipients(view): the same To/Cc parse, done once
         shape = "forward" if (_FWD_SUBJECT.match(view.subject) or view.attachments or redirected) else ""
         data: PupilData | None = None
         judgement: ContentJudgement | None = None
