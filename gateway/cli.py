@@ -400,15 +400,11 @@ def _metadata(held: Any) -> dict[str, Any]:
 
 def cmd_quarantine_show(args: argparse.Namespace) -> int:
     from quarantine.review_store import ReviewStore, is_safeguarding
-    from quarantine.store import StoreError
 
     settings = _settings(args)
     store = _open_store_sync(settings, args)
     try:
-        try:
-            held = store.get_sync(args.id)
-        except StoreError as exc:
-            raise CliError(str(exc)) from None
+        held = store.get_sync(args.id)  # an unknown id: StoreError, one line from main()
         who, detail, full = _guard(args, store, settings, held, deciding=False)
         # a locked indecent-image hold: nothing of its content is read out, here either (docs/images.md)
         raw = store.raw_sync(held) if held.path and full and not held.locked else None
@@ -497,7 +493,6 @@ def _view_action():
 def cmd_quarantine_release(args: argparse.Namespace) -> int:
     from gateway.release_route import release
     from quarantine.review import ReleaseError
-    from quarantine.store import StoreError
 
     settings = _settings(args)
     _command_logging(settings, args)
@@ -505,10 +500,7 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
         raise CliError("[gateway] next_hop is not set: nowhere to release to")
     store = _open_store_sync(settings, args)  # the store the server uses, or a clear line
     try:
-        try:
-            held = store.get_sync(args.id)
-        except StoreError as exc:
-            raise CliError(str(exc)) from None
+        held = store.get_sync(args.id)  # an unknown id: StoreError, one line from main()
         who, detail, _ = _guard(args, store, settings, held, deciding=True)
     finally:
         store.close_sync()
@@ -525,17 +517,13 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_delete(args: argparse.Namespace) -> int:
-    from quarantine.store import StoreError
 
     settings = _settings(args)
     store = _open_store_sync(settings, args)
     try:
-        try:
-            held = store.get_sync(args.id)
-            who, _, _ = _guard(args, store, settings, held, deciding=True)
-            store.delete_sync(args.id, who, args.reason)
-        except StoreError as exc:
-            raise CliError(str(exc)) from None
+        held = store.get_sync(args.id)
+        who, _, _ = _guard(args, store, settings, held, deciding=True)
+        store.delete_sync(args.id, who, args.reason)
     finally:
         store.close_sync()
     print(json.dumps({"id": args.id, "status": "deleted"}) if args.json else f"Deleted {args.id}.")

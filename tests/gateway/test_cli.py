@@ -173,8 +173,10 @@ async def test_quarantine_cli_list_show_release_delete(tmp_path, sink, make_gate
     assert shown["status"] == "deleted"
     assert [a["action"] for a in shown["audit"]] == ["hold", "delete"]
     assert shown["audit"][1]["reason"] == "phishing"
-    missing = await asyncio.to_thread(cli, "quarantine", "show", "nope")
-    assert missing.returncode == 1 and "no quarantined message" in missing.stderr
+    for command in (("show", "nope"), ("release", "nope", "--reason", "r"), ("delete", "nope", "--reason", "r")):
+        missing = await asyncio.to_thread(cli, "quarantine", *command)
+        assert missing.returncode == 1, command
+        assert missing.stderr.splitlines() == ["schoolgate: no quarantined message with id nope"], missing.stderr
 
 
 # --- one line per problem, never a traceback (issue 15, items 9 and 3) ---------------------------------
