@@ -11,23 +11,13 @@ from filters.base import Category
 from quarantine.links import LinkSigner, load_secret
 from tests.factories import SCHOOL_DOMAIN
 from tests.quarantine.conftest import PASSWORD
+from tests.quarantine.test_browser import CHROMIUM, browser  # noqa: F401 - the shared Chromium fixture
 
-CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
-playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing"),
               pytest.mark.skipif(not AXE.exists(), reason="axe-core missing: run scripts/setup --test")]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WIDTHS = (360, 390)
 LONG = "a.very.long.address.of.the.parents.association.treasurer@hillside-primary-friends.example.org"
-
-
-@pytest.fixture
-async def browser():
-    async with playwright_api.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        await b.close()
 
 
 async def _seed(review) -> dict[str, str]:
