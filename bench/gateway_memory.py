@@ -10,7 +10,11 @@ no cross-message cache) and fed by `smtp-source`. Printed:
 
 * PSS / RSS / private memory of every gateway process (supervisor and workers)
   after start and after each round, and the total PSS (the figure
-  bench/throughput.py reports as the gateway's peak PSS, here sampled at rest);
+  bench/throughput.py reports as the gateway's peak PSS, here sampled at rest).
+  PSS splits a library's pages with every process that maps it, other users'
+  Pythons of the same venv included, so on a shared machine it moves with what
+  else runs; as root the distinct physical pages of the gateway's processes are
+  printed too (/proc/PID/pagemap), which does not;
 * with --mappings N, the N mappings holding most PSS, summed over the processes
   and grouped by file (shared libraries, model files) or kind (heap, anonymous);
 * per round, CPU ms per message (utime + stime from /proc/PID/stat) of each
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import shutil
+import struct
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -65,6 +70,26 @@ def rollup(pid: int) -> dict[str, int]:
     return fields
 
 
+def frames(pid: int) -> set[int]:
+    """The physical page frames `pid` maps (/proc/PID/pagemap; needs root, else empty)."""
+    out: set[int] = set()
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+        with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                parts = line.split()
+                if len(parts) > 5 and parts[5] == "[vsyscall]":
+                    continue
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                pagemap.seek(start // tp.PAGE * 8)
+                for (entry,) in struct.iter_unpack("Q", pagemap.read((end - start) // tp.PAGE * 8)):
+                    if entry >> 63 and entry & ((1 << 55) - 1):  # present, and the frame number shown
+                        out.add(entry & ((1 << 55) - 1))
+    except OSError:
+        return set()
+    return out
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
@@ -82,7 +107,10 @@ def memory_table(pids: list[int], title: str) -> float:
         print(f"    pid {pid:>7}  PSS {r.get('Pss', 0) / 1024:7.1f} MB  RSS {r.get('Rss', 0) / 1024:7.1f} MB  "
               f"private {private / 1024:7.1f} MB  (anon {r.get('Pss_Anon', 0) / 1024:.1f}, "
               f"file {r.get('Pss_File', 0) / 1024:.1f})")
-    print(f"    total PSS {total:.1f} MB")
+    unique = set().union(*(frames(pid) for pid in pids))
+    print(f"    total PSS {total:.1f} MB" + (f"; distinct pages of these processes {len(unique) * tp.PAGE / 2**20:.1f} MB "
+                                             "(shared libraries counted whole, whoever else maps them)"
+                                             if unique else ""))
     return total
 
 

@@ -174,3 +174,43 @@ def test_workers_die_with_a_sigkilled_supervisor(tmp_path, sink):
     assert not alive, f"workers {alive} outlived their supervisor"
     with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", port, timeout=5)
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def test_the_supervisor_lets_go_of_the_filters_once_its_workers_listen(tmp_path, sink):
+    """Issue 19's memory: kept as it was, the supervisor would hold the originals of every
+    page its workers have written since the fork. Once they listen it re-executes itself
+    small (same pid, same port claim); mail flows, a second gateway is still refused the
+    port, and SIGTERM still stops everything cleanly."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    try:
+        port = int(wait_for(log, r"2 workers share 127\.0\.0\.1:(\d+)", proc).group(1))
+        deadline = time.monotonic() + 30
+        while b"light_main" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the supervisor did not re-execute itself"
+            time.sleep(0.1)
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        time.sleep(0.5)
+        assert rss_mb(proc.pid) < 40 < min(rss_mb(w) for w in workers)
+        for n in range(4):
+            send(port, n)
+        assert len(sink.messages) == 4
+        other_dir = tmp_path / "other"
+        other_dir.mkdir()
+        other_log = other_dir / "gateway.log"
+        other = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
+                                  str(write_config(other_dir, sink.address, workers=1)), "--listen",
+                                  f"127.0.0.1:{port}"], cwd=ROOT, stdout=open(other_log, "ab"), stderr=subprocess.STDOUT)
+        assert other.wait(120) != 0  # the port is still held
+        assert "in use" in other_log.read_text()
+    finally:
+        code = stop(proc)
+    assert code == 0
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
