@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import select
 import shutil
@@ -40,11 +39,11 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
+
+# Imports are kept to the standard library's small modules: this module is all the small
+# supervisor (light_main) loads. logging, tempfile and dataclasses would add ~3 MB to it.
 
 
 def split_host_port(listen: str) -> tuple[str, int]:
@@ -53,7 +52,6 @@ def split_host_port(listen: str) -> tuple[str, int]:
     return split(listen)
 
 
-log = logging.getLogger(__name__)
 
 # A worker that exits within this many seconds of being restarted counts as failing
 # to start; restarts then back off up to RESTART_MAX seconds.
@@ -66,7 +64,7 @@ SUPERVISOR_PID_ENV = "SCHOOLGATE_SUPERVISOR_PID"
 _SIGNALS = {signal.SIGTERM, signal.SIGINT}
 # argv[1] is the directory this checkout's `gateway` package is imported from, so the new
 # process runs the same code whatever its sys.path would have been
-_ROOT = str(Path(__file__).resolve().parents[1])
+_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 _LIGHT_BOOT = ("import sys; r = sys.argv[1]; r in sys.path or sys.path.insert(0, r); "
                "from gateway.workers import light_main; sys.exit(light_main())")
 _WORKER_BOOT = ("import sys; r = sys.argv[1]; r in sys.path or sys.path.insert(0, r); "
@@ -127,7 +125,6 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
     return sock, concrete
 
 
-@dataclass
 class Supervisor:
     """Forks `count` workers running `run_worker(index, listen) -> exit code` and keeps them up.
 
@@ -135,12 +132,15 @@ class Supervisor:
     worker listens the supervisor re-executes itself small (module docstring) and replaces a
     dead worker by running `schoolgate <restart_argv>` in worker mode. None: it stays as it
     is and forks `run_worker` again."""
-    count: int
-    listen: str
-    run_worker: Callable[[int, str], int] | None
-    restart_argv: list[str] | None = None
-    children: dict[int, int] = field(default_factory=dict)  # pid -> worker index
-    _stopping: bool = False
+
+    def __init__(self, count: int, listen: str, run_worker: Callable[[int, str], int] | None,
+                 restart_argv: list[str] | None = None, children: dict[int, int] | None = None) -> None:
+        self.count = count
+        self.listen = listen
+        self.run_worker = run_worker
+        self.restart_argv = restart_argv
+        self.children: dict[int, int] = dict(children or {})  # pid -> worker index
+        self._stopping = False
 
     def run(self) -> int:
         claim = claim_port(self.listen)  # OSError naming the port: the caller prints it
@@ -152,6 +152,7 @@ class Supervisor:
             raise
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         # where the workers leave metrics snapshots for the primary's /metrics (gateway/metrics_share.py)
+        import tempfile
         metrics_dir = tempfile.mkdtemp(prefix="schoolgate-metrics-")
         os.environ["SCHOOLGATE_METRICS_DIR"] = metrics_dir
         try:
@@ -196,7 +197,8 @@ class Supervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            os.execve(sys.executable, [sys.executable, "-c", _LIGHT_BOOT, _ROOT],
+            # -S: no site-packages (nor the .pth files' imports): only the standard library is needed
+            os.execve(sys.executable, [sys.executable, "-S", "-c", _LIGHT_BOOT, _ROOT],
                       {**os.environ, STATE_ENV: json.dumps(state)})
         except OSError as exc:  # the full supervisor goes on: more memory, same behaviour
             print(f"schoolgate: could not re-execute the supervisor ({exc.strerror}); it stays as it is",
@@ -224,6 +226,7 @@ class Supervisor:
                     os.environ["SCHOOLGATE_READY_FD"] = str(ready_fd)
                 code = self.run_worker(index, listen)
             except BaseException:  # noqa: BLE001 - a worker must exit, never unwind into the parent's loop
+                import logging
                 logging.getLogger(__name__).exception("worker %d crashed", index)
             finally:
                 sys.stdout.flush()

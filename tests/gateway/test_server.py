@@ -99,6 +99,57 @@ async def test_bare_lf_end_of_data_smuggling_refused(make_gateway, sink):
     assert sink.messages == []
 
 
+def test_smuggling_finder_agrees_with_the_regex_on_every_short_sequence():
+    """smuggled() replaced the regex pass over the body: the same answer for every string of
+    up to 7 bytes over CR, LF, dot and a letter (16,383 strings), and for longer random ones."""
+    import itertools
+    import random
+
+    from gateway.server import _SMUGGLING, smuggled
+    alphabet = (b"\r", b"\n", b".", b"a")
+    cases = [b"".join(p) for n in range(8) for p in itertools.product(alphabet, repeat=n)]
+    rng = random.Random(19)
+    cases += [b"".join(rng.choice(alphabet + (b"text ",)) for _ in range(rng.randrange(8, 200))) for _ in range(3000)]
+    assert sum(smuggled(c) for c in cases) > 1000  # both answers are well represented
+    assert [c for c in cases if smuggled(c) != (_SMUGGLING.search(c) is not None)] == []
+
+
+async def test_ehlo_reply_sent_in_one_piece_reads_as_before(make_gateway, sink):
+    """The lines of the EHLO reply are now written together (GatewaySMTP.push; how many writes
+    is bench/gateway_memory.py's business): a client still gets every line in order, and
+    the session goes on as usual."""
+    gw = await make_gateway(next_hop=sink.address)
+
+    def ehlo() -> tuple[bytes, list[bytes]]:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+            f = s.makefile("rwb")
+            f.readline()
+            f.write(b"EHLO x\r\n")
+            f.flush()
+            first = s.recv(65536)  # everything the first write carried
+            while not first.endswith(b"\r\n") or first.splitlines()[-1][3:4] != b" ":
+                first += s.recv(65536)  # (loopback may still split it; the lines are what count)
+            s.sendall(b"NOOP\r\nQUIT\r\n")
+            rest = b""
+            while not rest.endswith(b"221 Bye\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            return first, rest.splitlines()
+    first, rest = await asyncio.to_thread(ehlo)
+    lines = first.split(b"\r\n")[:-1]
+    assert len(lines) >= 4 and all(line.startswith(b"250-") for line in lines[:-1])
+    assert lines[-1].startswith(b"250 ") and b"250-SIZE" in first and b"250-8BITMIME" in first
+    assert rest[0].startswith(b"250") and rest[-1].startswith(b"221")
+
+    def standard() -> bool:  # a standard client parses it
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as client:
+            client.ehlo("c")
+            return client.has_extn("size") and client.has_extn("8bitmime") and client.has_extn("smtputf8")
+    assert await asyncio.to_thread(standard)
+
+
 async def test_next_hop_refusing_connections_gives_451(make_gateway):
     gw = await make_gateway(next_hop=f"127.0.0.1:{free_port()}")
     code, text = await gw.send(make_message("hello"))
@@ -264,3 +315,27 @@ async def test_a_message_that_waits_too_long_for_a_scan_slot_is_told_to_retry(ma
     code, _ = await gw.send(make_message("room now"))
     assert code == 250 and len(sink.messages) == 1
     assert gw.gateway.metrics.busy._value.get() == 1
+
+
+async def test_session_setup_finds_the_same_auth_mechanisms_as_aiosmtpd_does(make_gateway, sink, monkeypatch):
+    """GatewaySMTP sessions are set up with a getmembers that looks up only the auth_* names
+    (gateway/server.py _AuthMembers): the AUTH mechanisms found are the ones aiosmtpd's own
+    inspect.getmembers pass finds, a handler's own auth_ method included, bound to the session."""
+    import inspect
+
+    import gateway.server as server
+
+    gw = await make_gateway(next_hop=sink.address)
+    handler = gw.gateway.handler
+    monkeypatch.setattr(handler, "auth_SCHOOL", lambda *args: None, raising=False)
+
+    def mechanisms(session):
+        return {name: (impl.is_builtin, getattr(impl.method, "__func__", impl.method))
+                for name, impl in session._auth_methods.items()}
+    fast = server.GatewaySMTP(handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
+    assert isinstance(server.aiosmtpd_smtp.inspect, server._AuthMembers)
+    monkeypatch.setattr(server.aiosmtpd_smtp, "inspect", inspect)
+    slow = server.GatewaySMTP(handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
+    assert mechanisms(fast) == mechanisms(slow)
+    assert {"LOGIN", "PLAIN", "SCHOOL"} <= set(mechanisms(fast))
+    assert fast._auth_methods["LOGIN"].method.__self__ is fast
