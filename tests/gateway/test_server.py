@@ -319,8 +319,9 @@ async def test_a_message_that_waits_too_long_for_a_scan_slot_is_told_to_retry(ma
 
 async def test_session_setup_finds_the_same_auth_mechanisms_as_aiosmtpd_does(make_gateway, sink, monkeypatch):
     """GatewaySMTP sessions are set up with a getmembers that looks up only the auth_* names
-    (gateway/server.py _AuthMembers): the AUTH mechanisms found are the ones aiosmtpd's own
-    inspect.getmembers pass finds, a handler's own auth_ method included, bound to the session."""
+    and a dir() that lists a class's names once (gateway/server.py _AuthMembers, _dir): the
+    AUTH mechanisms, commands and hooks found are the ones aiosmtpd's own pass finds, a
+    handler's own auth_ method included, bound to the session."""
     import inspect
 
     import gateway.server as server
@@ -337,5 +338,42 @@ async def test_session_setup_finds_the_same_auth_mechanisms_as_aiosmtpd_does(mak
     monkeypatch.setattr(server.aiosmtpd_smtp, "inspect", inspect)
     slow = server.GatewaySMTP(handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
     assert mechanisms(fast) == mechanisms(slow)
+    # and the commands and hooks it finds with dir(): aiosmtpd.smtp's dir is gateway.server._dir
+    assert server.aiosmtpd_smtp.dir is server._dir
+    assert fast._smtp_methods.keys() == slow._smtp_methods.keys() and "DATA" in fast._smtp_methods
+    assert fast._smtp_methods["DATA"].__self__ is fast
+    assert fast._handle_hooks == slow._handle_hooks and "DATA" in fast._handle_hooks
+    assert server._dir(fast) == dir(fast) and server._dir(handler) == dir(handler)
+    assert server._dir(server.GatewaySMTP) == dir(server.GatewaySMTP)
     assert {"LOGIN", "PLAIN", "SCHOOL"} <= set(mechanisms(fast))
     assert fast._auth_methods["LOGIN"].method.__self__ is fast
+
+
+async def test_plain_addresses_read_as_aiosmtpds_parser_reads_them(make_gateway, sink):
+    """MAIL FROM / RCPT TO arguments of the common form are read without the email package's
+    header parser (GatewaySMTP._getaddr): the same (address, rest) as aiosmtpd's own reading,
+    for generated plain addresses and for the odd forms that must still go to it."""
+    import random
+
+    from aiosmtpd.smtp import SMTP
+
+    import gateway.server as server
+
+    gw = await make_gateway(next_hop=sink.address)
+    session = server.GatewaySMTP(gw.gateway.handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
+    rng = random.Random(19)
+    atext = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+
+    def word(chars: str) -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randrange(1, 8)))
+    args = []
+    for _ in range(3000):
+        local = ".".join(word(atext) for _ in range(rng.randrange(1, 3)))
+        domain = ".".join(word("abz09") + rng.choice(["", "-" + word("aZ0"), "-"]) for _ in range(rng.randrange(1, 4)))
+        tail = rng.choice(["", " SIZE=5582", "  BODY=8BITMIME SMTPUTF8", "\tSIZE=1", " (c) SIZE=1", "x", " "])
+        args.append(f"<{local}@{domain}>{tail}")
+    args += ["<>", "", "<a@b.c>", "<a@b.c> SIZE=1", '<"a b"@c.d>', "<@r.example:a@b.c>", "<a@[192.0.2.1]>",
+             "<ä@b.c>", " <a@b.c>", "a@b.c", "<a@b.>", "<a@b.c>(x)", "<a.@b.c>", "<" + "l" * 70 + "@b.c>"]
+    fast = [server.GatewaySMTP._getaddr(session, a) for a in args]
+    assert sum(server._SIMPLE_ADDRESS.match(a) is not None for a in args) > 500  # the fast path is taken (~800)
+    assert [a for a, got in zip(args, fast) if got != SMTP._getaddr(session, a)] == []
