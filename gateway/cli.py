@@ -88,7 +88,9 @@ def _serve_replacement(settings: Settings, args: argparse.Namespace) -> int:
     shared port and the worker's index from the environment; its own filters."""
     from gateway.workers import SUPERVISOR_PID_ENV, WORKER_LISTEN_ENV, die_with
 
-    die_with(int(os.environ.pop(SUPERVISOR_PID_ENV, "0") or 0))
+    parent = int(os.environ.pop(SUPERVISOR_PID_ENV, "0") or 0)
+    if parent:  # as a forked worker: it dies with its supervisor (gateway/workers.py _die_with)
+        die_with(parent)
     listen = os.environ.pop(WORKER_LISTEN_ENV)
     index = int(os.environ.get("SCHOOLGATE_WORKER", "1"))
     worker_settings = settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"listen": listen})})

@@ -214,3 +214,36 @@ def test_the_supervisor_lets_go_of_the_filters_once_its_workers_listen(tmp_path,
     assert code == 0
     assert not [w for w in workers if Path(f"/proc/{w}").exists()
                 and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+
+
+def test_a_replacement_worker_dies_with_a_sigkilled_supervisor_too(tmp_path, sink):
+    """The worker started for a dead one is a new `schoolgate serve` process (the supervisor
+    has let go of the filters): it takes mail, and it dies with its supervisor as a forked
+    worker does, so no orphan keeps the port."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    port = int(wait_for(log, r"2 workers share 127\.0\.0\.1:(\d+)", proc, timeout=240).group(1))
+    victim = children(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        kids = children(proc.pid)
+        if len(kids) == 2 and victim not in kids and log.read_text().count("SMTP on") >= 3:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"worker not replaced:\n{log.read_text()}")
+    replacement = set(kids) - {victim}
+    for n in range(10):
+        send(port, n)
+    assert len(sink.messages) == 10
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 20
+
+    def alive() -> list[int]:
+        return [w for w in kids if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    while time.monotonic() < deadline and alive():
+        time.sleep(0.1)
+    assert replacement and not alive(), f"workers {alive()} outlived their supervisor"
