@@ -140,6 +140,10 @@ async def _serve_one(settings: Settings, grace: float, worker: int | None = None
     # (and a forked worker's shared pages are not dirtied by the collector's marks).
     gc.collect()
     gc.freeze()
+    # what the start-up freed (self-tests, the store's schema check) back to the system at once,
+    # not at the first HeapTrimmer tick a minute after the first mail (gateway/memory.py)
+    from gateway.memory import trim_heap
+    trim_heap()
     tell_ready()
     await stop.wait()
     event(log, logging.INFO, "stopping", "shutting down: finishing in-flight messages", grace=grace)
