@@ -198,7 +198,9 @@ class Supervisor:
         sys.stderr.flush()
         try:
             # -S: no site-packages (nor the .pth files' imports): only the standard library is needed
-            os.execve(sys.executable, [sys.executable, "-S", "-c", _LIGHT_BOOT, _ROOT],
+            # the arguments after the root are for ps / pgrep only: "... schoolgate serve --config ..."
+            os.execve(sys.executable, [sys.executable, "-S", "-c", _LIGHT_BOOT, _ROOT, "schoolgate",
+                                       *(self.restart_argv or [])],
                       {**os.environ, STATE_ENV: json.dumps(state)})
         except OSError as exc:  # the full supervisor goes on: more memory, same behaviour
             print(f"schoolgate: could not re-execute the supervisor ({exc.strerror}); it stays as it is",

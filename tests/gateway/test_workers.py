@@ -194,6 +194,7 @@ def test_the_supervisor_lets_go_of_the_filters_once_its_workers_listen(tmp_path,
         while b"light_main" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
             assert time.monotonic() < deadline, "the supervisor did not re-execute itself"
             time.sleep(0.1)
+        assert b"schoolgate\0serve\0--config" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # for ps
         workers = children(proc.pid)
         assert len(workers) == 2
         time.sleep(0.5)
