@@ -248,3 +248,21 @@ def test_a_replacement_worker_dies_with_a_sigkilled_supervisor_too(tmp_path, sin
     while time.monotonic() < deadline and alive():
         time.sleep(0.1)
     assert replacement and not alive(), f"workers {alive()} outlived their supervisor"
+
+
+def test_a_sigterm_as_the_supervisor_re_executes_itself_is_a_clean_stop(tmp_path, sink):
+    """The supervisor says the workers share the port just before it re-executes itself
+    small; a SIGTERM sent the moment that line appears (during the exec, or just after) is
+    kept pending across it: every worker is stopped and the exit is 0."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    deadline = time.monotonic() + 120
+    while b"workers share" not in log.read_bytes():
+        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+        time.sleep(0.005)
+    workers = children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0, log.read_text()
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert "Traceback" not in log.read_text()
