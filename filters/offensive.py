@@ -275,6 +275,36 @@ _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?
                       r" (?:are|r|re)(?: (?:all|just|such|so|really|a bunch of|nothing but|total|complete))*)$")
 _QUOTES = re.compile(r"\"[^\"\n]{1,300}\"|\u201c[^\u201d\n]{1,300}\u201d|(?<!\w)['\u2018].{1,300}?['\u2019](?!\w)")
 _REPORT_WINDOW = 8  # tokens from "called me" to the word reported
+# -- whose self-harm (issue 17): a list term that names no one ("want to die", "suicidal",
+# "commit suicide", "stop eating") is a disclosure only when the writer or a third person is
+# its subject; advice and support to the reader ("if you are feeling suicidal, call ...",
+# "do not commit suicide", "you dont want to die") or the topic in general is not. The
+# first-person patterns and terms that carry "myself" / "my" / "me" are disclosures as they stand.
+_SELF_HARM_KINDS = frozenset({"self_harm", "self_harm_mood", "self_harm_topic", "eating_disorder",
+                              "eating_disorder_topic"})
+_FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "myself", "mine", "iam"})
+# third persons whose self-harm a pupil reports ("my friend is self harming", "she wants to die")
+_THIRD_PERSON = frozenset({"he", "she", "hes", "shes", "him", "her", "they", "theyre", "them", "friend",
+                           "friends", "mate", "mates", "sister", "brother", "cousin", "boyfriend", "girlfriend",
+                           "bf", "gf", "bestie", "bff"})
+# nobody in particular: "people", "someone", "anyone" (the topic in general, or advice)
+_GENERIC_PERSON = frozenset({"people", "person", "someone", "somebody", "anyone", "anybody", "everyone",
+                             "others", "we", "us", "our", "men", "women", "kids", "teens", "students"})
+_NEGATION = frozenset({"dont", "not", "never", "no", "nobody", "didnt", "doesnt", "wont", "isnt", "arent", "wasnt"})
+# words a pupil writes before the wording with "I" left out: "feeling suicidal tonight", "lowkey wanna die"
+_PRO_DROP = frozenset({"feeling", "feel", "felt", "been", "so", "really", "very", "just", "still", "honestly",
+                       "lowkey", "kinda", "literally", "always", "and", "but", "lol", "ngl", "tbh", "getting",
+                       "sometimes", "again", "seriously", "gonna", "going", "to", "wanna", "want", "might", "could", "about", "actually", "now", "today", "tonight", "rly", "fr",
+                       "genuinely", "sooo", "soo", "kind", "of", "sort", "of", "like", "ok", "okay", "yeah", "am"})
+# after a topic word with no one before it, a statement about the topic: "self harm is never the answer"
+_TOPIC_AFTER = frozenset({"is", "isnt", "s", "was", "are", "can", "cant", "will", "wont", "should", "awareness",
+                          "prevention", "support", "helpline", "helplines", "hotline", "rates", "rate", "statistics",
+                          "happens", "affects", "means"})
+_TOPIC_NOUNS = frozenset({"thoughts", "feelings", "ideation", "tendencies", "behaviour", "behavior", "people"})
+# self-harm terms that name a thing, not what the writer does: they need someone before them
+# ("i wrote a suicide note" is; "Suicide note found on the web server" is a joke's title)
+_NOUN_TERMS = frozenset({"suicide note", "goodbye forever", "say goodbye to everyone", "overdose on"})
+_WHOSE_WINDOW = 8  # words before the hit, in its sentence, read for its subject
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
 
 
@@ -298,13 +328,18 @@ class _Words:
 class _Sentences:
     """Each token's sentence number, on demand."""
 
-    __slots__ = ("_bounds", "_starts")
+    __slots__ = ("_bounds", "_starts", "_text")
 
-    def __init__(self, bounds: list[int], starts: list[int]) -> None:
-        self._bounds, self._starts = bounds, starts
+    def __init__(self, bounds: list[int], starts: list[int], text: str = "") -> None:
+        self._bounds, self._starts, self._text = bounds, starts, text
 
     def __getitem__(self, i: int) -> int:
         return bisect.bisect_right(self._bounds, self._starts[i])
+
+    def ends_in_question(self, i: int) -> bool:
+        n = self[i]
+        end = self._bounds[n] if n < len(self._bounds) else len(self._text)
+        return self._text[:end].rstrip().endswith("?")
 
 
 class _Quoted:
@@ -344,7 +379,7 @@ class _Frame:
         for hit in hits:
             if hit.term.kind in _FRAME_KINDS:
                 cues.setdefault(hit.term.kind, []).append((hit.first, hit.last))
-        return cls(_Words(line, starts), _Sentences(bounds, token_starts), _Quoted(ranges),
+        return cls(_Words(line, starts), _Sentences(bounds, token_starts, text), _Quoted(ranges),
                    {k: tuple(v) for k, v in cues.items()})
 
     def _second_person(self, first: int, last: int) -> bool:
@@ -402,6 +437,40 @@ class _Frame:
         where = self.sentence[first]
         before = " ".join(self.words[i] for i in range(max(0, first - 5), first) if self.sentence[i] == where)
         return bool(_SAID_OF.search(before))
+
+    def disclosure(self, first: int, last: int, topic: bool = False) -> bool:
+        """Whether the self-harm wording at tokens first..last is the writer's own or a third
+        person's (a disclosure), not advice to the reader or the topic in general: the nearest
+        person before it in its sentence decides ("I ...", "my friend ...": yes; "you ...",
+        "people ...": no); a third person only when the reader is not addressed ("if you or a
+        friend are suicidal" is advice); no one at all, only with "I" left out ("feeling suicidal
+        tonight", "want to die lol"; a topic word needs a word before it: "Suicide is never the
+        answer" is a statement). A negation before the person ("ive never been suicidal", "do
+        not commit suicide") is not a disclosure."""
+        where = self.sentence[first]
+        before = [self.words[i] for i in range(max(0, first - _WHOSE_WINDOW), first) if self.sentence[i] == where]
+        third = False
+        for back, word in enumerate(reversed(before)):
+            if word in _FIRST_PERSON:
+                return True
+            if word in _SECOND_PERSON or word in _GENERIC_PERSON:
+                return False
+            if word in _NEGATION and back < 3 and not third:
+                return False
+            if word in _THIRD_PERSON:
+                third = True
+        if third:
+            return not any(w in _SECOND_PERSON for w in before)
+        after = [self.words[i] for i in range(last + 1, min(len(self.words), last + 3)) if self.sentence[i] == where]
+        if after[:1] and after[0] in _TOPIC_AFTER or after[1:2] and after[0] in _TOPIC_NOUNS and after[1] in _TOPIC_AFTER:
+            return False  # "self harm is ...", "suicidal thoughts are ...": a statement about it
+        if topic and not before:
+            return False
+        return all(w in _PRO_DROP for w in before) and not self._question(first)
+
+    def _question(self, first: int) -> bool:
+        """The hit's sentence ends in a question mark ("feeling suicidal? talk to us")."""
+        return self.sentence.ends_in_question(first)
 
     def reclaimed(self, first: int) -> bool:
         where = self.sentence[first]
@@ -488,6 +557,16 @@ class _ModelScorer:
         return [known[t] for t in texts]
 
 
+
+
+def _in_number(normalised, first: int, last: int) -> bool:
+    """A number code that is part of a longer number: an IP address, a version, a price
+    ("213.46.88.37", "v1.88", "1,488"): no code at all ("14/88" still is one)."""
+    start, end = normalised.span(first, last)
+    text = normalised.original
+    before, after = text[max(0, start - 2):start], text[end:end + 2]
+    return (before[-1:].isdigit() or before[-1:] in (".", ",", ":") and before[-2:-1].isdigit()
+            or after[:1].isdigit() or after[:1] in (".", ",", ":") and after[1:2].isdigit())
 
 
 def _is_name(normalised, index: int) -> bool:
@@ -741,7 +820,8 @@ class OffensiveFilter:
             elif kind == "pastoral":
                 pastoral.append(evidence)
             elif kind == EXTREMISM_CODE:
-                extremist_codes.append(evidence)
+                if not _in_number(normalised, hit.first, hit.last):
+                    extremist_codes.append(evidence)
             elif kind in ("insult", "insult_adj"):
                 if any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
                     continue
@@ -751,6 +831,10 @@ class OffensiveFilter:
                 else:
                     untargeted.append((text, evidence, frame.said_of_someone(hit.first)))
             elif kind in _KINDS:
+                if kind in _SELF_HARM_KINDS and not self._own_words(hit.term.text) \
+                        and not frame.disclosure(hit.first, hit.last,
+                                                 kind in _TOPIC_KINDS or hit.term.text in _NOUN_TERMS):
+                    continue  # advice or support to the reader, or the topic in general
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE else ""
                 aimed = True
                 if kind == "profanity" and not mention:
@@ -759,6 +843,11 @@ class OffensiveFilter:
                 elif kind == "hate" and not mention and frame.reclaimed(hit.first):
                     mention = "reclaimed"
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
+
+    @staticmethod
+    def _own_words(term: str) -> bool:
+        """A term that says whose it is: "kill myself", "end my life", "better off without me"."""
+        return any(w in _FIRST_PERSON for w in term.split())
 
     def _is_person_noun(self, word: str) -> bool:
         """A swear word that names a person ("prick", "bastards"), from the insult list; the stem
