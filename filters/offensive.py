@@ -142,6 +142,8 @@ _REASONS: dict[str, str] = {
 }
 
 _BR = re.compile(r"<br\s*/?>", re.I)
+# "Fuck, you got me there", "Damn - you're right": a swear word, punctuation, then the reader
+_PUNCTUATED_DISMISSAL = re.compile(r"(?:fuck|screw|damn|sod|bugger|shit|f)\w*\s*[,;:.!?\u2013\u2014-]+\s*(?:you|u)\b", re.I)
 _CHUNK_SPLIT = re.compile(r"\n\s*\n|(?<=[.!?])\s+(?=\S)|\n")
 
 
@@ -259,9 +261,15 @@ _OFF_VERBS = frozenset({"fuck", "fck", "fuk", "feck", "sod", "bugger", "piss", "
 _THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "those", "these", "some", "is", "was",
                           "are", "were", "s", "total", "complete", "absolute", "right", "proper", "utter", "little",
                           "fat", "lazy", "dirty", "stupid", "ugly", "of"})
+_OFF = frozenset({"fuck off", "f off", "sod off", "piss off", "bugger off"})
+_INTENSIFIERS = frozenset({"bloody", "effing", "freaking", "frigging", "flipping", "fricking"})
 _AFTER_DISMISSAL = frozenset({"and", "then", "now", "mate", "lol", "pal", "m8", "loser", "idiot", "already"})
 # Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
 _NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob", "negro"})  # "Vinny Del Negro"
+# before a capitalised swear word, these make it the word, not a name ("you Dick", "a Dick")
+_BEFORE_NAME_NOT = frozenset({"a", "an", "the", "such", "what", "you", "u", "ur", "your", "youre", "big", "total",
+                              "complete", "absolute", "massive", "little", "fucking", "my", "his", "her", "suck",
+                              "sucks", "sucking", "like", "of", "is", "s", "re", "are", "was", "so", "being"})
 _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
@@ -306,6 +314,13 @@ _TOPIC_NOUNS = frozenset({"thoughts", "feelings", "ideation", "tendencies", "beh
 _NOUN_TERMS = frozenset({"suicide note", "goodbye forever", "say goodbye to everyone", "overdose on"})
 _WHOSE_WINDOW = 8  # words before the hit, in its sentence, read for its subject
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
+# Words that introduce someone else's words in quotation marks: reported speech, not the writer's.
+_SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write", "writing", "posted", "posts",
+                     "post", "posting", "tweeted", "tweets", "like", "shouted", "shouting", "yelled", "screamed",
+                     "told", "tells", "telling", "messaged", "texted", "commented", "replied", "claimed", "claims",
+                     "chanted", "chanting", "sang", "singing", "graffiti", "sign", "banner", "read"})
+_SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
+_TOLD = frozenset({"tell", "tells", "telling", "told", "remind", "show", "teach", "taught"})  # "tell you that"
 
 
 class _Words:
@@ -353,17 +368,29 @@ class _Quoted:
     def __contains__(self, i: int) -> bool:
         return any(a <= i < b for a, b in self._ranges)
 
+    def start_of(self, i: int) -> int:
+        """The first token inside the quotation marks around token i (i if none)."""
+        return next((a for a, b in self._ranges if a <= i < b), i)
+
 
 class _Frame:
     """One text's tokens as the language rules read them: words, sentences, quotes and the cues
     that say a word is reported ("he called me a ..."), condemned ("saying ... is not ok") or
     used of oneself."""
 
-    __slots__ = ("words", "sentence", "quoted", "cues")
+    __slots__ = ("words", "sentence", "quoted", "cues", "_normalised")
 
     def __init__(self, words: _Words, sentence: _Sentences, quoted: _Quoted,
-                 cues: dict[str, tuple[tuple[int, int], ...]]) -> None:
+                 cues: dict[str, tuple[tuple[int, int], ...]], normalised=None) -> None:
         self.words, self.sentence, self.quoted, self.cues = words, sentence, quoted, cues
+        self._normalised = normalised
+
+    def punctuated(self, i: int) -> bool:
+        """Punctuation between token i and the next ("Shit, you're right"): not one phrase."""
+        if self._normalised is None or i + 1 >= len(self._normalised.tokens):
+            return False
+        tokens = self._normalised.tokens
+        return any(c in ",;:.!?()\u2013\u2014" for c in self._normalised.original[tokens[i].end:tokens[i + 1].start])
 
     @classmethod
     def of(cls, text: str, normalised, joined: tuple[str, list[int]], hits: list[Hit]) -> "_Frame":
@@ -380,11 +407,22 @@ class _Frame:
             if hit.term.kind in _FRAME_KINDS:
                 cues.setdefault(hit.term.kind, []).append((hit.first, hit.last))
         return cls(_Words(line, starts), _Sentences(bounds, token_starts, text), _Quoted(ranges),
-                   {k: tuple(v) for k, v in cues.items()})
+                   {k: tuple(v) for k, v in cues.items()}, normalised)
 
     def _second_person(self, first: int, last: int) -> bool:
-        """A "you" outside quotation marks: said to the reader, not reported."""
-        return any(self.words[i] in _SECOND_PERSON and i not in self.quoted for i in range(first, last + 1))
+        """A "you" outside quotation marks: said to the reader, not reported. (Not the reader
+        as the one told: "nobody should tell you that ...".)"""
+        return any(self.words[i] in _SECOND_PERSON and i not in self.quoted
+                   and not (0 < i < len(self.words) - 1 and self.words[i - 1] in _TOLD
+                            and self.words[i + 1] == "that") for i in range(first, last + 1))
+
+    def _quoted_speech(self, first: int) -> bool:
+        """Token `first` is inside quotation marks that follow a speech cue ('my uncle said "...",
+        'posts like "..."', 'someone wrote "..." on the board'): someone else's words, reported."""
+        start = self.quoted.start_of(first)
+        where = self.sentence[start]
+        before = [self.words[i] for i in range(max(0, start - _SPEECH_WINDOW), start) if self.sentence[i] == where]
+        return any(w in _SPEECH for w in before) and not self._second_person(max(0, start - 3), start - 1)
 
     def mention(self, first: int, last: int) -> str:
         """Whether tokens first..last are talked about rather than used: "reported" (said to the
@@ -406,9 +444,11 @@ class _Frame:
                 if b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where \
                         and not self._second_person(b + 1, last):
                     return "condemned"
+        if first in self.quoted and self._quoted_speech(first):
+            return "reported"  # someone else's words in quotation marks, with no condemnation
         return ""
 
-    def aimed(self, first: int, last: int, person_noun) -> bool:
+    def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
         "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell", "you could
         damn well", "piss off the record labels", "he bitches about everything")."""
@@ -420,10 +460,14 @@ class _Frame:
         if after and after[0] == "off" and self.words[first] in _OFF_VERBS:
             # a dismissal ends there or names the reader: "fuck off", "piss off you loser"
             return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
-        if after[:1] and after[0] in _SECOND_PERSON or after[1:2] and after[0] in ("off", "at", "to") \
-                and after[1] in _SECOND_PERSON:
-            return True  # "fuck you", "damn you", "screw off you"
+        if after[:1] and after[0] in _SECOND_PERSON and not self.punctuated(last) \
+                or after[1:2] and after[0] in ("off", "at", "to") and after[1] in _SECOND_PERSON:
+            return True  # "fuck you", "damn you", "screw off you" (not "Shit, you're right")
         if before and before[-1] in _SECOND_PERSON:
+            if word in _INTENSIFIERS or word.endswith(("ing", "in")):
+                # an intensifier aims only what it intensifies: "you fucking idiot", not
+                # "you're fucking brilliant" (the insult patterns read "you fucking idiot")
+                return bool(after) and (person_noun(after[0]) or insulting(after[0]))
             return True  # vocative or the reader's: "you shit", "your sorry ass"
         if person_noun(word):
             if after[:1] == ["to"]:
@@ -431,6 +475,16 @@ class _Frame:
             # "you bastard", "you're a fucking twat", "he's a prick", "those bastards"
             return any(w in _SECOND_PERSON for w in before) or bool(before) and before[-1] in _THIRD_PARTY
         return False
+
+    def exclaimed(self, last: int, insulting) -> bool:
+        """"Fuck off, that's amazing": punctuation after the words, then more of the sentence that
+        does not name the reader or insult them (else "fuck off, loser" is a dismissal)."""
+        nxt = last + 1
+        if not self.punctuated(last) or nxt >= len(self.words) or self.sentence[nxt] != self.sentence[last]:
+            return False
+        following = [self.words[i] for i in range(nxt, min(len(self.words), nxt + 4))
+                     if self.sentence[i] == self.sentence[last]]
+        return not any(w in _SECOND_PERSON or w in _AFTER_DISMISSAL or insulting(w) for w in following)
 
     def said_of_someone(self, first: int) -> bool:
         """An insult said of a third person: "she is so useless", "he's such an idiot"."""
@@ -570,13 +624,22 @@ def _in_number(normalised, first: int, last: int) -> bool:
 
 
 def _is_name(normalised, index: int) -> bool:
-    """A capitalised word beside another capitalised word: a person's name."""
+    """A capitalised word beside another capitalised word ("Dick Cheney"), or capitalised in the
+    middle of a sentence after no determiner or "you" ("We're at war, Dick, we're ..."): a name."""
     tokens = normalised.tokens
     text = normalised.original
-    if not text[tokens[index].start:tokens[index].start + 1].isupper():
+    word = text[tokens[index].start:tokens[index].end]
+    if not word[:1].isupper() or word.isupper() and len(word) > 1:
         return False
-    return any(0 <= i < len(tokens) and text[tokens[i].start:tokens[i].start + 1].isupper()
-               for i in (index - 1, index + 1))
+    if any(0 <= i < len(tokens) and text[tokens[i].start:tokens[i].start + 1].isupper()
+           for i in (index - 1, index + 1)):
+        return True
+    if index == 0:
+        return False
+    gap = text[tokens[index - 1].end:tokens[index].start]
+    if any(c in ".!?\n\"'\u201c\u2018" for c in gap):
+        return False  # the start of a sentence or a quotation: capitalised anyway
+    return tokens[index - 1].text not in _BEFORE_NAME_NOT
 
 
 def _reason(item: _Found) -> str:
@@ -638,6 +701,7 @@ class OffensiveFilter:
         insults = [t for t in terms if t.kind == "insult" and " " not in t.text]
         self._insult_words = frozenset(t.text for t in insults if not t.prefix)
         self._insult_stems = tuple(t.text for t in insults if t.prefix)
+        self._insult_adjectives = frozenset(t.text for t in terms if t.kind == "insult_adj" and " " not in t.text)
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
             self._patterns.extend(read_patterns(path, self._lexicon))
@@ -799,6 +863,11 @@ class OffensiveFilter:
                 first, last = token_range(joined[1], match.start(), match.end())
                 if allowed_tokens and all(i in allowed_tokens for i in range(first, last + 1)):
                     continue
+                if pattern.kind in _AIMING_KINDS and _PUNCTUATED_DISMISSAL.match(normalised.evidence(first, last)):
+                    continue  # "Fuck, you got me there": an exclamation, then the reader
+                if pattern.kind == "bullying" and last == first + 1 and joined[0][match.start():match.end()] in _OFF \
+                        and frame.exclaimed(last, self._is_insult):
+                    continue  # "Fuck off, that's amazing news!": disbelief, not a dismissal
                 if pattern.kind in _KINDS:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     out.append(_RawHit.at(text, pattern.kind, pattern.severity,
@@ -839,10 +908,14 @@ class OffensiveFilter:
                 aimed = True
                 if kind == "profanity" and not mention:
                     aimed = (any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
-                             or frame.aimed(hit.first, hit.last, self._is_person_noun))
+                             or frame.aimed(hit.first, hit.last, self._is_person_noun, self._is_insult))
                 elif kind == "hate" and not mention and frame.reclaimed(hit.first):
                     mention = "reclaimed"
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
+
+    def _is_insult(self, word: str) -> bool:
+        """An insulting adjective or noun ("ugly", "idiot"): what an intensifier aims at the reader."""
+        return word in self._insult_adjectives or self._is_person_noun(word)
 
     @staticmethod
     def _own_words(term: str) -> bool:

@@ -342,7 +342,11 @@ LESSON = "Online safety lesson plan, Year 8: how some apps promote self harm and
 @pytest.mark.parametrize("text, sender, rcpts, self_harm", [
     (NEWSLETTER, STAFF, (PUPIL, PUPIL2), False),  # a staff newsletter names self-harm: no disclosure
     (LESSON, STAFF, (f"head@{SCHOOL}",), False),  # an online-safety lesson plan
-    (NEWSLETTER, PUPIL, (PUPIL2,), True),  # a pupil's own words are never exempted
+    # a pupil's own words are never exempted ...
+    ("honestly feeling suicidal again and i cant tell my mum", PUPIL, (PUPIL2,), True),
+    # ... but the topic named in general is nobody's disclosure, whoever sends it (the wording
+    # names no one: "more common than you think"); the risk model still reads it
+    (NEWSLETTER, PUPIL, (PUPIL2,), False),
     # a pupil's reply: their own words above the quoted newsletter are a disclosure
     (f"miss i think i have been self harming, i cut my arms\n\nOn Mon, 1 Dec 2026, Miss Smith wrote:\n> "
      f"{NEWSLETTER}", PUPIL, (STAFF,), True),
