@@ -312,6 +312,8 @@ _TOPIC_NOUNS = frozenset({"thoughts", "feelings", "ideation", "tendencies", "beh
 # self-harm terms that name a thing, not what the writer does: they need someone before them
 # ("i wrote a suicide note" is; "Suicide note found on the web server" is a joke's title)
 _NOUN_TERMS = frozenset({"suicide note", "goodbye forever", "say goodbye to everyone", "overdose on"})
+_PEOPLE_PLURAL = frozenset({"friends", "people", "men", "women", "teens", "kids", "users", "patients", "persons",
+                            "students", "pupils", "individuals", "teenagers", "children"})
 _WHOSE_WINDOW = 8  # words before the hit, in its sentence, read for its subject
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
 # Words that introduce someone else's words in quotation marks: reported speech, not the writer's.
@@ -503,10 +505,13 @@ class _Frame:
         not commit suicide") is not a disclosure."""
         where = self.sentence[first]
         before = [self.words[i] for i in range(max(0, first - _WHOSE_WINDOW), first) if self.sentence[i] == where]
+        after = [self.words[i] for i in range(last + 1, min(len(self.words), last + 3)) if self.sentence[i] == where]
+        if topic and after[:1] and after[0] in _PEOPLE_PLURAL:
+            return False  # "suicidal people", "i have had suicidal friends": others in general
         third = False
         for back, word in enumerate(reversed(before)):
-            if word in _FIRST_PERSON:
-                return True
+            if word in _FIRST_PERSON and (word != "me" or back == 0):
+                return True  # "me" only just before: "you make me want to die", not "talk to me or ..."
             if word in _SECOND_PERSON or word in _GENERIC_PERSON:
                 return False
             if word in _NEGATION and back < 3 and not third:
@@ -515,7 +520,6 @@ class _Frame:
                 third = True
         if third:
             return not any(w in _SECOND_PERSON for w in before)
-        after = [self.words[i] for i in range(last + 1, min(len(self.words), last + 3)) if self.sentence[i] == where]
         if after[:1] and after[0] in _TOPIC_AFTER or after[1:2] and after[0] in _TOPIC_NOUNS and after[1] in _TOPIC_AFTER:
             return False  # "self harm is ...", "suicidal thoughts are ...": a statement about it
         if topic and not before:
