@@ -17,8 +17,15 @@ Swearing is language only unless aimed (issue 17, docs/safeguarding.md section 3
 mild swearing not aimed at anyone is no finding; moderate or strong is a low tag
 (level 1) where a pupil writes or is written to, nothing between adults; aimed at
 the reader, a named person or a group it is abuse (level 2, held for a pupil). A
-slur or an insult that is quoted to condemn it, reported ("he called me a ...")
-or used of oneself is OFFENSIVE_MENTIONED, a tag, never a hold.
+slur or an insult that is quoted to condemn it, reported ("he called me a ...",
+someone else's words in quotation marks: 'she wrote "..." in the group chat') or
+used of oneself is OFFENSIVE_MENTIONED, a tag, never a hold.
+
+Self-harm wording that names no one ("want to die", "suicidal", "commit suicide")
+is a disclosure only with the writer or a third person as its subject ("i feel
+suicidal", "my friend is self harming", "feeling suicidal tonight"), not advice
+or support to the reader ("if you are feeling suicidal, call ...") or the topic
+in general ("self harm is never the answer").
 
 Educational framing (a staff lesson plan or incident report quoting a slur)
 lowers hate, sexual and profanity findings to low, with the cue in the reason;
