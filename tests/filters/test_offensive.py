@@ -539,6 +539,7 @@ def test_an_outsiders_delete_the_message_is_not_grooming(flt: OffensiveFilter) -
     ("my friend is self harming and i dont know what to do", True),
     ("my friend said she is going to kill herself", True),
     ("she's been cutting herself again", True),
+    ("she told me she wants to die", True),
     # advice and support to the reader, the topic in general, a negation, a prediction
     ("If you are feeling suicidal please call Samaritans on 116 123.", False),
     ("You don't want to die, you want the pain to stop.", False),
@@ -656,3 +657,16 @@ def test_a_number_code_inside_a_longer_number_is_no_code(flt) -> None:
     found = {f.code: f for f in flt.analyse(["what a retard. mirror at http://213.46.88.37/pivot/"], Role.EXTERNAL)}
     assert "SAFEGUARDING_EXTREMISM" not in found
     assert "SAFEGUARDING_EXTREMISM" in codes(flt, "what a retard, 14/88", Role.EXTERNAL)
+
+
+@pytest.mark.parametrize("text, bullying", [
+    ("You are a delusional weirdo", True),  # one describing word between
+    ("ur a biased idiot", True),
+    ("you're a turd", True),
+    ("youre such a tryhard", True),
+    ("you are a good friend", False),
+    ("you are a great teacher", False),
+    ("a turd in the park, gross", False),  # not aimed
+])
+def test_aimed_insults_with_a_describing_word(flt, text: str, bullying: bool) -> None:
+    assert ("OFFENSIVE_BULLYING" in codes(flt, text)) is bullying
