@@ -562,7 +562,8 @@ def test_self_harm_needs_the_writers_or_a_third_persons_words(flt, text: str, di
 
 def test_advice_about_self_harm_passes_schoolgate_scan(tmp_path: Path) -> None:
     """End to end (`schoolgate scan`, the shipped chain): a pupil's support to a friend gets no
-    self-harm finding from the word lists; the pupil's own disclosure is held."""
+    self-harm finding from the word lists; the pupil's own disclosure is held; counter-speech
+    is tagged, not held."""
     import json
     import subprocess
     import sys
@@ -574,7 +575,9 @@ def test_advice_about_self_harm_passes_schoolgate_scan(tmp_path: Path) -> None:
                     f'[quarantine]\npath = "q"\n' + site_toml_virus(), encoding="utf-8")
     cases = {"support.eml": ("hey, if you are ever feeling suicidal please talk to me or call Childline, "
                              "self harm is never the answer", False),
-             "mine.eml": ("hey, i feel suicidal again and i dont know who to tell", True)}
+             "mine.eml": ("hey, i feel suicidal again and i dont know who to tell", True),
+             # counter-speech is a tag, not a hold (no self-harm either way)
+             "counter.eml": ("Stop telling people that immigrants are vermin, it is not ok.", False)}
     for name, (body, disclosure) in cases.items():
         (tmp_path / name).write_bytes(
             f"From: {PUPIL}\r\nTo: friend@example.org\r\nSubject: hi\r\n\r\n{body}\r\n".encode())
@@ -588,6 +591,8 @@ def test_advice_about_self_harm_passes_schoolgate_scan(tmp_path: Path) -> None:
         assert bool(lists) is disclosure, out["findings"]
         if disclosure:
             assert out["action"] == "hold"
+        elif name == "counter.eml":
+            assert out["action"] == "tag" and "OFFENSIVE_MENTIONED" in {f["code"] for f in out["findings"]}, out
 
 
 # -- counter-speech and reported speech (issue 17): hatecheck's kinds, our own examples --
