@@ -279,7 +279,7 @@ _BEFORE_NAME_NOT = frozenset({"a", "an", "the", "such", "what", "you", "u", "ur"
                               "sucks", "sucking", "like", "of", "is", "s", "re", "are", "was", "so", "being"})
 _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
-_RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
+_RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow|my|me and my|all my|our)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")
 _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
                       r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
@@ -538,8 +538,13 @@ class _Frame:
         return self.sentence.ends_in_question(first)
 
     def reclaimed(self, first: int) -> bool:
+        """Said of oneself or one's own ("as a proud ...", "we ...s", "me and my ...s"); never with
+        the reader named just before ("youre my ..." is aimed)."""
         where = self.sentence[first]
-        before = " ".join(self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where)
+        words = [self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where]
+        if any(w in _SECOND_PERSON for w in words):
+            return False
+        before = " ".join(words)
         return bool(before) and bool(_RECLAIMED.search(before))
 
 
@@ -918,8 +923,10 @@ class OffensiveFilter:
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE else ""
                 aimed = True
                 if kind == "profanity" and not mention:
-                    aimed = (any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
-                             or frame.aimed(hit.first, hit.last, self._is_person_noun, self._is_insult))
+                    in_span = any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
+                    aimed = in_span or frame.aimed(hit.first, hit.last, self._is_person_noun, self._is_insult)
+                    if aimed and not in_span and frame.reclaimed(hit.first):
+                        mention = "reclaimed"  # "as a bitch myself ...": of oneself
                 elif kind == "hate" and not mention and frame.reclaimed(hit.first):
                     mention = "reclaimed"
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))

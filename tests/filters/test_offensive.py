@@ -464,6 +464,8 @@ async def test_model_runs_for_pupils_and_where_the_lists_found_something(setting
     ("Calling people a paki is a slur and it is never ok.", "condemned"),
     ("i reported him because he wrote 'poofter' on my locker", "condemned"),
     ("as a proud dyke i do not care what they think", "reclaimed"),
+    ("me and my niggas are going out tonight", "reclaimed"),  # of one's own
+    ("as a bitch myself i say go for it", "reclaimed"),
     ("Stop calling people retards, it is a horrible word.", "condemned"),
     ("we should not use paki as an insult, it is racist", "condemned"),
     ("Saying that all immigrants are criminals is a stereotype and it is not true.", "condemned"),
@@ -624,6 +626,7 @@ def test_counter_speech_and_reported_speech_are_tags(flt, settings, text: str, h
     ("I'm telling you, muslims are animals.", "OFFENSIVE_HATE"),  # "you" not told "that": the writer's own
     ("immigrants are rats and it is wrong that they are here", "OFFENSIVE_HATE"),
     ('"you\'re a dyke" lol', "OFFENSIVE_HATE"),  # quoted, but no one else's words
+    ("you're my faggot now", "OFFENSIVE_HATE"),  # "my" after the reader: aimed, not reclaimed
     ("women are stupid and belong in the kitchen", "OFFENSIVE_MISOGYNY"),
 ])
 def test_hate_is_not_made_counter_speech_by_a_nearby_word(flt, text: str, code: str) -> None:
