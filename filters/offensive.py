@@ -329,6 +329,7 @@ _SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write"
                      "told", "tells", "telling", "messaged", "texted", "commented", "replied", "claimed", "claims",
                      "chanted", "chanting", "sang", "singing", "graffiti", "sign", "banner", "read"})
 _SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
+_USAGE_VERBS = frozenset({"call", "called", "calling", "calls", "think", "thought"})
 _TOLD = frozenset({"tell", "tells", "telling", "told", "remind", "show", "teach", "taught"})  # "tell you that"
 
 
@@ -423,7 +424,14 @@ class _Frame:
         as the one told: "nobody should tell you that ...".)"""
         return any(self.words[i] in _SECOND_PERSON and i not in self.quoted
                    and not (0 < i < len(self.words) - 1 and self.words[i - 1] in _TOLD
-                            and self.words[i + 1] == "that") for i in range(first, last + 1))
+                            and self.words[i + 1] == "that")
+                   and not self._speaker(i) for i in range(first, last + 1))
+
+    def _speaker(self, i: int) -> bool:
+        """The reader as the one who says it ("when you said ...", "you would say ..."), not
+        the one it is said to."""
+        return any(self.words[j] in _SPEECH or self.words[j] in _USAGE_VERBS
+                   for j in range(i + 1, min(len(self.words), i + 3)))
 
     def _quoted_speech(self, first: int) -> bool:
         """Token `first` is inside quotation marks that follow a speech cue ('my uncle said "...",

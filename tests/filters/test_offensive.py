@@ -608,6 +608,12 @@ def test_advice_about_self_harm_passes_schoolgate_scan(tmp_path: Path) -> None:
     ("Saying all muslims are terrorists is disgusting.", "condemned"),
     ("Posting that jews are vermin gets you banned here.", "condemned"),
     ("My nan says immigrants are scum and it really upsets me.", "condemned"),
+    # the reader as the one who said it, not the one it is said to
+    ("I lost all respect for you when you said that Muslims are parasites.", "condemned"),
+    ('When you say "I hate Muslims", you show how ignorant you are.', "condemned"),
+    ("You should be ashamed of saying that immigrants are scum.", "condemned"),
+    ("Your claim that black people are criminals is nonsense.", "condemned"),
+    ("Nobody wants to hear that trans people are mentally ill.", "condemned"),
     # someone else's words in quotation marks, no condemnation: reported (level 2, the DSL's queue)
     ('she wrote "all gays are disgusting" in the group chat', "reported"),
     ('he said "you are a faggot" to me in PE', "reported"),
@@ -627,6 +633,7 @@ def test_counter_speech_and_reported_speech_are_tags(flt, settings, text: str, h
     ("immigrants are rats and it is wrong that they are here", "OFFENSIVE_HATE"),
     ('"you\'re a dyke" lol', "OFFENSIVE_HATE"),  # quoted, but no one else's words
     ("you're my faggot now", "OFFENSIVE_HATE"),  # "my" after the reader: aimed, not reclaimed
+    ("why would you call me that, you faggot", "OFFENSIVE_HATE"),  # the reader called it, after the cue
     ("women are stupid and belong in the kitchen", "OFFENSIVE_MISOGYNY"),
 ])
 def test_hate_is_not_made_counter_speech_by_a_nearby_word(flt, text: str, code: str) -> None:
