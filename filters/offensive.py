@@ -321,7 +321,16 @@ _TOPIC_NOUNS = frozenset({"thoughts", "feelings", "ideation", "tendencies", "beh
 _NOUN_TERMS = frozenset({"suicide note", "goodbye forever", "say goodbye to everyone", "overdose on"})
 _PEOPLE_PLURAL = frozenset({"friends", "people", "men", "women", "teens", "kids", "users", "patients", "persons",
                             "students", "pupils", "individuals", "teenagers", "children"})
-_WHOSE_WINDOW = 8  # words before the hit, in its sentence, read for its subject
+_WHOSE_WINDOW = 8
+# ableist adjectives that are often said of a thing ("a retarded idea"): language only then
+_THING_SLURS = frozenset({"retarded", "spastic"})
+_PERSON_WORDS = frozenset({"kid", "boy", "girl", "man", "woman", "guy", "child", "brother", "sister", "son",
+                           "daughter", "student", "pupil", "teacher", "mum", "mom", "dad", "cousin", "person",
+                           "bloke", "lad", "lass", "baby", "idiot", "friend", "mate", "twat", "cunt", "fuck",
+                           "bastard", "bitch", "loser", "moron", "freak", "little", "fat", "ugly", "fucking",
+                           "and", "or", "as", "like", "to"})
+_THING_PREDICATE = frozenset({"so", "thats", "that", "s", "is", "was", "its", "this", "totally", "fully",
+                              "completely", "pretty", "just", "proper", "bit", "kinda", "really", "too"})  # words before the hit, in its sentence, read for its subject
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
 # Words that introduce someone else's words in quotation marks: reported speech, not the writer's.
 _SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write", "writing", "posted", "posts",
@@ -502,6 +511,20 @@ class _Frame:
         following = [self.words[i] for i in range(nxt, min(len(self.words), nxt + 4))
                      if self.sentence[i] == self.sentence[last]]
         return not any(w in _SECOND_PERSON or w in _AFTER_DISMISSAL or insulting(w) for w in following)
+
+    def of_a_thing(self, first: int) -> bool:
+        """An adjective said of a thing ("a retarded view", "that's so retarded"), not of a
+        person ("he is retarded", "your retarded brother", "retarded people")."""
+        where = self.sentence[first]
+        before = [self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where]
+        if any(w in _SECOND_PERSON or w in _THIRD_PERSON or w in _GENERIC_PERSON or w in _PEOPLE_PLURAL
+               for w in before):
+            return False
+        after = self.words[first + 1] if first + 1 < len(self.words) and self.sentence[first + 1] == where else ""
+        if after:
+            return after not in _PERSON_WORDS and after not in _PEOPLE_PLURAL and after not in _THIRD_PERSON \
+                and after not in _SECOND_PERSON
+        return bool(before) and before[-1] in _THING_PREDICATE
 
     def said_of_someone(self, first: int) -> bool:
         """An insult said of a third person: "she is so useless", "he's such an idiot"."""
@@ -937,6 +960,11 @@ class OffensiveFilter:
                         mention = "reclaimed"  # "as a bitch myself ...": of oneself
                 elif kind == "hate" and not mention and frame.reclaimed(hit.first):
                     mention = "reclaimed"
+                elif kind == "hate" and not mention and hit.first == hit.last \
+                        and frame.words[hit.first] in _THING_SLURS and frame.of_a_thing(hit.first):
+                    # "a fully retarded view of economics", "that's so spastic": an ableist word
+                    # used of a thing, not of a person or a group - language only, like swearing
+                    kind, aimed = "profanity", False
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
 
     def _is_insult(self, word: str) -> bool:

@@ -685,3 +685,20 @@ def test_a_number_code_inside_a_longer_number_is_no_code(flt) -> None:
 ])
 def test_aimed_insults_with_a_describing_word(flt, text: str, bullying: bool) -> None:
     assert ("OFFENSIVE_BULLYING" in codes(flt, text)) is bullying
+
+
+@pytest.mark.parametrize("text, hate", [
+    ("That is a fully retarded view of economics.", False),  # of a thing: language only, a tag
+    ("that's so retarded", False),
+    ("he is retarded", True),  # of a person
+    ("your retarded brother", True),
+    ("retarded people should not vote", True),  # of a group
+    ("what a retarded kid", True),
+])
+def test_an_ableist_word_said_of_a_thing_is_language(flt, settings, text: str, hate: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert ("OFFENSIVE_HATE" in {f.code for f in findings}) is hate, findings
+    if not hate:
+        assert findings and all(f.severity is Severity.LOW for f in findings)
+        view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+        assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
