@@ -644,6 +644,9 @@ def test_hate_is_not_made_counter_speech_by_a_nearby_word(flt, text: str, code: 
     "Bring a faggot of sticks for the fire.",
     "We had faggots and gravy for tea.",
     "The dyke burst after the storm and the field flooded.",
+    "My mechanic says the tranny fluid is low.",  # a car's transmission
+    "This chemical will retard the growth of the mould.",  # the verb
+    "The beavers built a dam and the dyke held.",
     "We're at war, Dick, we're going to find out who did this.",  # a name, mid-sentence
 ])
 def test_slur_homonyms_and_names_are_not_abuse(flt, text: str) -> None:
