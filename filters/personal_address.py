@@ -259,7 +259,7 @@ class PersonalAddressFilter:
 
     def _refresh_people(self) -> None:
         people = self._directory.people if self._directory is not None else ()
-        if people == self._people_seen:
+        if people is self._people_seen or people == self._people_seen:  # identity: the usual case
             return
         self._people_seen = people
         self._pupils = PupilNameIndex(p.name for p in people if p.role == Role.STUDENT and p.name)
