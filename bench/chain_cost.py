@@ -154,23 +154,31 @@ async def measure(args, work: Path) -> None:
             if args.per_filter and args.count:
                 # min of --per-filter-rounds: other load only ever adds CPU time
                 parse = []
-                for _ in range(args.per_filter_rounds):
+                for number in range(args.per_filter_rounds):
+                    if region:
+                        region[0]()
                     cpu0 = time.process_time()
                     for _ in range(args.count):
                         scanner.build_view(sample.data, envelope)
                     parse.append((time.process_time() - cpu0) / args.count)
+                    if region:
+                        region[1](f"{label}-parse-round{number + 1}-{args.count}")
                 print(f"  {'parse (build_view)':<22} {1000 * min(parse):6.2f} ms")
                 for flt, _options in scanner.filters:
                     spent = []
-                    for _ in range(args.per_filter_rounds):
+                    for number in range(args.per_filter_rounds):
                         # a fresh view per check, built outside the clock: the message's shared
                         # text analysis (view.analysis) is then paid by this filter, as by the
                         # first filter to ask in a scan, not memoised from the check before
                         views = [scanner.build_view(sample.data, envelope) for _ in range(args.count)]
+                        if region:
+                            region[0]()
                         cpu0 = time.process_time()
                         for view in views:
                             await flt.check(view)
                         spent.append((time.process_time() - cpu0) / args.count)
+                        if region:
+                            region[1](f"{label}-{flt.name}-round{number + 1}-{args.count}")
                         del views
                     print(f"  {flt.name:<22} {1000 * min(spent):6.2f} ms")
         await scanner.close()
@@ -196,7 +204,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="cProfile the measured scans into this pstats file")
     parser.add_argument("--callgrind", action="store_true",
                         help="under valgrind --tool=callgrind --instr-atstart=no: instrument only the "
-                             "measured rounds, one dump each (instructions per scan: its Ir / --count)")
+                             "measured rounds (and --per-filter's), one dump each: its Ir / --count")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="schoolgate-chain-cost-"))
