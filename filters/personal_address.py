@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from config.loader import LISTS_DIR
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SeenStore, Severity
-from filters.directory import Directory, Person, domain_of, normalise_address
+from filters.directory import Directory, Person, address_list, domain_of, normalise_address
 from filters.message import MessageView, Party
 from filters.name_match import (Likeness, NameParts, address_likeness, contradicts, display_likeness, fold,
                                 local_part, name_keys, name_parts)
@@ -286,14 +286,14 @@ class PersonalAddressFilter:
     def _header_recipients(view: MessageView) -> set[str]:
         values = view.header_all("To") + view.header_all("Cc")
         try:
-            return {normalise_address(addr) for _, addr in getaddresses(values) if addr}
+            return {normalise_address(addr) for _, addr in address_list(values) if addr}
         except Exception:
             return set()
 
     @staticmethod
     def _display_names(view: MessageView) -> dict[str, str]:
         try:
-            pairs = getaddresses(view.header_all("To") + view.header_all("Cc"))
+            pairs = address_list(view.header_all("To") + view.header_all("Cc"))
         except Exception:
             return {}
         return {normalise_address(addr): name for name, addr in pairs if addr}
