@@ -131,3 +131,34 @@ def test_sentence_stops_equal_the_lookbehind_pattern_on_the_corpora():
         _stops_agree(raw.decode("utf-8", "replace")[:3000])
         checked += 1
     assert checked > 150
+
+
+# -- the reply/forward header: the substring check before the regex misses nothing -----------
+
+def _header_agrees(text: str) -> None:
+    from filters.text.quoted import _HEADER, _header
+    expected = _HEADER.search(text)
+    found = _header(text)
+    assert (found and found.span()) == (expected and expected.span()), text
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_reply_header_check_equals_the_regex_on_random_texts(seed):
+    rng = random.Random(seed)
+    pieces = ["On Mon, 1 Dec 2026, Miss Smith ", "wrote:", "WROTE:", "Wrote:", "on", "ON ", "\n", " ", "\n\n",
+              "-----", "--", "Original Message", "ORIGINAL MESSAGE", "Forwarded message", "Begin forwarded message:",
+              "_" * 20, "_" * 19, "From: a@b.c", "from:", "Sent: ", "SENT: ", "Date: ", "DATE:", "ſent: ",
+              "orıgınal meſſage", "forwarded meſſage", "\u212aelvin", "date", "sent", "x", "\t"]
+    for _ in range(500):
+        _header_agrees("".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))))
+
+
+def test_reply_header_check_equals_the_regex_on_the_corpora():
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    found = 0
+    for _name, raw in corpus_messages():
+        text = raw.decode("utf-8", "replace")
+        _header_agrees(text)
+        found += "wrote:" in text.lower()
+    assert found > 50
