@@ -316,9 +316,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if clamd is not None:
             clamd.stop()
         raise
-    from gateway.cli import main as schoolgate
-    try:  # serve replaces the SIGTERM handler with its graceful stop while it runs
-        return schoolgate(["serve", "--config", str(config), *serve_args])
+    # serve runs as a child process, not in this one: once its workers listen, serve's
+    # supervisor re-executes itself as a small process (gateway/workers.py, issue 19's memory),
+    # and an exec'd image never runs this function's finally, so clamd would outlive the gateway.
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), *serve_args]
+    try:
+        child = subprocess.Popen(command)
+    except BaseException:
+        clamd.stop()
+        raise
+
+    def forward(signum, _frame) -> None:  # serve stops gracefully on either; a repeat is harmless
+        child.send_signal(signum)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    try:
+        return child.wait()
     finally:
         clamd.stop()
 
