@@ -37,18 +37,25 @@ from dataclasses import dataclass
 # they are aimed at; weak ones ("cut", "hit", "jump", "end") only aimed at a person and not
 # followed by the word that makes them ordinary ("cut you some slack", "hit you up").
 _STRONG = (r"(?:kill|stab|shoot|batter|punch|drown|strangle|poison|murder|choke|torture|lynch|slap|deck|"
-           r"shank|merk|knife|slit|rape|beat up|knock out|run over|smash|bash|hurt|beat|attack)")
+           r"shank|merk|knife|slit|rape|beat up|knock out|run over|smash|bash|hurt|beat|attack|smack|thump|twat|whoop|"
+           r"wallop|maim|slash|mutilate|behead|castrate|strangle|glass|gun down)")
 _WEAK = r"(?:end|do in|sort out|jump|cut|hit|kick|burn|hang|get|finish)"
 _SUFFIX = r"(?:s|es|ed|d|ing|ting|ted|ped|ping|bed|bing|ged|ging)?"
 _PERSON = (r"(?:you|u|ya|yu|yo|him|her|them|em|yall|you all|all of you|the lot of you|every one of you|each of you|"
            r"everyone in)")
-_BODY = (r"(?:(?:your|ur|yer|his|her|their) (?:\w+ )?(?:face|head|teeth|legs?|arms?|neck|nose|jaw|skull|throat|"
-         r"kneecaps?|lights|brains?))")
+_BODY = (r"(?:(?:your|ur|yer|yo|his|her|their) (?:\w+ )?(?:face|head|teeth|legs?|arms?|neck|nose|jaw|skull|throat|"
+         r"kneecaps?|lights|brains?|ass|arse|eyes?|ribs|guts))")
 _KIN = (r"(?:(?:your|ur|yer|his|her|their) (?:mum|mom|mam|dad|family|brother|sister|little brother|little sister|"
         r"nan|dog))")
-_TARGET = rf"(?:{_PERSON}|{_BODY}|{_KIN}|\w+ like (?:you|u|him|her|them))"
+# A person named by a title or a noun: "mr harris", "that teacher", "this kid in my class".
+_NAMED = (r"(?:(?:mr|mrs|miss|ms|sir|dr) \w+|(?:that|this|the|every|each) (?:\w+ )?(?:teacher|kid|boy|girl|lad|guy|"
+          r"man|woman|bitch|slag|prick|twat|dickhead|idiot|loser|freak|snitch|grass|paedo|nonce|cunt|bastard|"
+          r"teachers|kids|boys|girls|lads|guys))")
+_TARGET = rf"(?:{_PERSON}|{_BODY}|{_KIN}|{_NAMED}|\w+ like (?:you|u|him|her|them))"
 # Intent: the writer (or "we", or the writer's side) saying they will, or want to.
 _INTENT = (r"(?:ill|i will|i shall|im gonna|im going to|i am going to|im gunna|imma|ima|i wanna|i want to|"
+           r"im finna|finna|im boutta|boutta|im bout to|im tryna|im goin to|im going 2|im gna|i gna|id like to|"
+           r"id love to|i would love to|i really want to|"
            r"i plan to|im planning to|im about to|i swear ill|i swear i will|i swear down ill|ill just|"
            r"we will|were gonna|were going to|we are going to|we wanna|we want to|well|"
            r"my (?:big )?(?:brother|brothers|cousin|cousins|mates|boys|crew|gang|dad|uncle)"
@@ -150,6 +157,123 @@ _GROUP = re.compile(
     r"|\b(?:kill|shoot|hang|gas|exterminate|lynch|slaughter|wipe out) (?:them all|all of them|every one of them|"
     r"every last one)\b")
 
+# Others urged to do it, or the writer's side: "we should beat him up", "someone needs to stab that kid".
+_URGE = (r"(?:we should|we need to|we must|we gotta|we have to|we ought to|lets|let us|lets go and|lets go|"
+         r"(?:someone|somebody|some1|anyone|people|yall|you lot|u lot) (?:should|needs to|need to|must|has to|"
+         r"have to|ought to|gotta)|i say we|time to|its time to|its time we)")
+# A third person's intent against someone else, reported as a warning ("theyre going to jump him
+# after school"); "kill" and "murder" are left out (a parent's "shes going to kill you" is an idiom).
+_THIRD_ACTOR = (r"(?:he|she|they|hes|shes|theyre|his (?:mates|brother|brothers|"
+                r"boys|cousins)|her (?:mates|brother|brothers|boys|cousins)|the (?:boys|lads|girls) from \w+)")
+_THIRD_VERB = (r"(?:stab|shank|jump|batter|beat up|shoot|merk|rape|knife|bash|punch|strangle|slit|glass|cut up|"
+               r"kick (?:the )?(?:shit|crap|hell) out of)")
+# Buildings: "shoot up the school", "bomb the mosque", "burn your house down".
+_PLACE = (r"(?:the|this|that|our|your|ur|my|their|his|her|a|every|all the|all) (?:\w+ )?(?:school|schools|college|"
+          r"academy|mosque|mosques|synagogue|synagogues|church|churches|temple|temples|gurdwara|gurdwaras|house|"
+          r"home|flat|classroom|canteen|assembly|assembly hall|refugee centre|hostel|hotel full of \w+)")
+_PLACE_ATTACK = (rf"(?:shoot up|bomb|blow up|firebomb|petrol bomb|torch|set fire to|burn down|attack) {_PLACE}\b"
+                 rf"|burn {_PLACE} down\b")
+# Violent outcomes a person or a group is said to deserve, need or be wished.
+_OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up|beaten to death|lynched|exterminated|"
+            r"wiped out|wiped off the (?:face of the )?(?:earth|planet|map)|put down|strung up|shot dead|murdered|"
+            r"tortured|burned alive|burnt alive|burned|burnt|slaughtered|massacred|butchered|beheaded|raped|"
+            r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
+            r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
+            r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|put down at birth|put down like (?:dogs|animals|rabid dogs))")
+# Words after an outcome that make it ordinary: "shot in black and white", "killed off", "put down
+# in writing", "burnt out", "hung on the wall".
+_OUTCOME_AFTER = (r"(?:(?<!shot)(?<!killed)(?<!hung)(?<!put down)(?<!burned)(?<!burnt)(?<!wiped out)(?<!executed)"
+                  r"(?<!bombed)|(?! (?:in|on|with|at|from|using|for|by|off|out|up|as|into|onto)\b))")
+_IDENTITY = (r"(?:gays|lesbians|queers|"
+                r"homos|homosexuals|bisexuals|trans|trannies|muslims|moslems|jews|christians|hindus|sikhs|catholics|"
+                r"protestants|atheists|blacks|whites|asians|arabs|africans|mexicans|pakis|poles|romanians|chinese|"
+                r"indians|pakistanis|somalis|syrians|afghans|albanians|gypsies|travellers|roma|pikeys|immigrants|"
+                r"migrants|refugees|asylum seekers|foreigners|illegals|invaders|the disabled|disabled|retards|"
+                r"cripples|spastics|feminists|liberals|leftists|lefties|tories|conservatives|commies|communists|"
+                r"socialists|nazis|fascists|antifa|protesters|traitors|paedos|pedos|nonces)")
+_HUMAN_GROUP = rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|politicians)"
+# The group nouns that name a group without a determiner ("kill muslims"): not people, kids, men.
+_NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|"
+                rf"real|normal|good|bad|dead|\d+) )[a-z]+ (?:people|folk)|{_IDENTITY})")
+_WISHER = (r"(?:i|id|i would|we|wed|we would|i really|i just|i so|i honestly|i seriously)")
+_WISH_TARGET = (rf"(?:you|u|ya|him|her|them|em|yall|you all|all of you|all of them|every one of (?:you|them)|"
+                rf"{_KIN}|your whole family|{_NAMED}|(?:all|every|every last|every single|those|these|the|some|"
+                rf"all the|all those|all these) (?:\w+ )?{_HUMAN_GROUP}|(?:every|every single|every last) \w+|"
+                rf"{_HUMAN_GROUP})")
+_WISH = (rf"\b{_WISHER} (?:\w+ )?(?:want|wanna|love|like|cant wait|can not wait|cannot wait|hope|wish|would like|"
+         rf"would love)(?: to)?(?: (?:see|watch|hear of|hear about))? {_WISH_TARGET}"
+         rf" (?:all |just |slowly |finally )?(?:dead|die|dying|suffer|suffering|bleed|bleeding|burn|burning|hang|"
+         rf"hanging|in (?:a coffin|a box|the ground|a body bag|hospital)|six feet under|gone for good)\b"
+         rf"(?! (?:of|from|laughing|inside|with laughter|for|to)\b)")
+
+_DIRECT_MORE = re.compile(
+    rf"\b{_URGE} (?:\w+ ){{0,2}}?{_STRONG}{_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}"
+    rf"|\b(?:theyll|hell|shell|{_THIRD_ACTOR} (?:is |are |s |re )?(?:going to|gonna|gunna|will|wants to|wanna|"
+    rf"planning to|finna|about to)) (?:\w+ ){{0,2}}?{_THIRD_VERB}{_SUFFIX} (?:him|her|them|you|u|ya|{_NAMED})\b"
+    rf"{_GAME_AFTER}(?! in the back\b)"
+    # a named person with a time or place: "im going to kill jake tomorrow"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:kill|stab|shank|merk|batter|punch|shoot|strangle|rape|knife)"
+    rf" (?!(?:it|this|that|the|a|an|some|my|our|these|those|time|myself|yourself|off|up|at|in|on|for|with|out|down)\b)"
+    rf"\w+ (?:tomorrow|tmrw|tonight|after school|at school|outside|at break|at lunch|on (?:monday|tuesday|wednesday|"
+    rf"thursday|friday)|when i see (?:him|her)|if (?:he|she) )"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:stab|shank|strangle|rape|slit|knife) (?!(?:it|this|that|the|a|an|"
+    rf"some|my|our|these|those|myself|yourself|up|at|in|on|for|with|through|into)\b)\w+\b"
+    rf"|\b(?:{_INTENT}|{_URGE}|(?:someone|somebody) (?:will|is going to|is gonna)) (?:\w+ ){{0,2}}?{_PLACE_ATTACK}"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:hunt|track) {_PERSON} down\b"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?make sure (?:you|u|he|she|they) (?:never|cant|cannot|wont|dont) (?:walk|talk|see|"
+    rf"breathe|wake up|come back|come home)(?: again)?\b"
+    rf"|\b(?:kill|shoot|blow up|hang) myself\b.{{0,30}}\btake (?:you|u|them|him|her|everyone|you all|all of you|"
+    rf"some of you|people|the lot of you) (?:with me|down with me)\b")
+
+_CONDITIONAL_MORE = re.compile(
+    rf"{_WISH}"
+    rf"|\b(?:hope|wish|pray) (?:that )?(?:{_KIN}|your whole family|all of (?:you|them)|(?:all|every|all the) (?:\w+ )?"
+    rf"{_HUMAN_GROUP}) (?:\w+ )?(?:dies|die|burn|burns|rot|rots|(?:gets?|got) (?:killed|shot|stabbed|raped|murdered|"
+    rf"run over|hit by a (?:car|bus|train|lorry)))\b(?! (?:of|from|laughing)\b)"
+    rf"|\b(?:hope|wish|pray) (?:that )?(?:someone|somebody|some1) (?:\w+ )?(?:stabs|kills|shoots|rapes|murders|hurts|"
+    rf"beats up|batters|runs over|jumps) (?:you|u|him|her|them|{_NAMED})\b"
+    rf"|\b(?:you|u|ya)(?:ll| will| are going to| re going to|re going to| are gonna|re gonna| re gonna| r gonna| gonna)"
+    rf" (?:\w+ )?die (?:tonight|tomorrow|today|slowly|painfully|soon|on (?:monday|tuesday|wednesday|thursday|friday|"
+    rf"saturday|sunday)|alone|screaming|in your sleep|by my hand|for this|for what you|next week)\b"
+    rf"|\bif (?:i|we) (?:ever )?(?:see|catch|find)\b.{{0,40}}\b(?:youre|ur|you are|u r|yer|hes|shes|theyre)"
+    rf" (?:so )?dead\b(?! (?:funny|good|nice|right|jealous|lucky|easy|to me)\b)"
+    rf"|\b(?:someones|somebodys|someone is|somebody is|someone will|someone|somebody) (?:gonna|going to|about to|"
+    rf"getting|get|gonna end up|going to end up) (?:get )?(?:stabbed|shot|hurt|killed|merked|shanked|jumped|battered)\b"
+    rf"(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
+    rf"|\b(?:someone|somebody|some1|anyone) (?:should|needs to|need to|ought to|has to|must|is going to|will|gonna)"
+    rf" (?:just |really |finally )?(?:rape|stab|shoot|kill|murder|batter|beat up|hang|burn|bomb) {_NAMED}\b"
+    rf"|\b(?:someone|somebody|some1) (?:should|needs to|need to|ought to|has to|must|is going to|will|gonna)"
+    rf" (?:just |really |finally )?rape (?:her|him|them|you|u)\b"
+    rf"|\b(?:\w+ like (?:you|u|him|her|them)|people like (?:you|u|him|her|them)|you|u|he|she|they|all of (?:you|them))"
+    rf" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |really |)(?:be|get)"
+    rf" {_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf"|\b(?:deserves?|needs?|wants?) (?:a|one|the) bullet\b(?! (?:point|points|proof|train|journal|list)\b)"
+    rf"|\b(?:deserves?|needs?) (?:a )?(?:good )?(?:beating|kicking|battering|hiding|shoeing|stabbing|bullet in"
+    rf" (?:the|his|her|their) head)\b(?! (?:every|now and|once in|sometimes|from time)\b)"
+    rf"|\b(?:you|u|ya) (?:had )?(?:better|best|betta) (?:watch yourself|watch your back|sleep with one eye open|"
+    rf"start running|start praying)\b")
+
+_GROUP_MORE = re.compile(
+    rf"(?<!how )(?<!how many )(?<!many more )\b{_HUMAN_GROUP} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which) )?(?:\w+ )?"
+    rf"(?:should|must|need to|needs to|ought to|"
+    rf"deserve to|have to|all deserve to) (?:all |just |really |)(?:be|get) {_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf"|\b(?:should|must|needs? to|ought to|deserves? to) (?:all |just |really |)(?:be|get) (?:exterminated|slaughtered|"
+    rf"massacred|burned alive|burnt alive|beheaded|gassed|wiped off the (?:face of the )?(?:earth|planet|map)|"
+    rf"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|shot on sight)\b"
+    # an imperative at the start of a clause: "kill all gays", "hang every traitor"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|nuke|exterminate|slaughter|lynch|massacre|"
+    rf"behead|drown|beat up) (?:(?:all|every|each|those|these|more)(?: of)?(?: the| them| those)? (?:fucking |dirty |"
+    rf"filthy |damn )?{_HUMAN_GROUP}|(?:the |fucking |dirty |filthy )?{_NAMED_GROUP})\b"
+    rf"|\b{_URGE} (?:go (?:and |out and )?)?(?:\w+ )?(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|beat up|bash|"
+    rf"attack|exterminate|slaughter|lynch|massacre|string up|round up and \w+){_SUFFIX} (?:all |every |each |some |"
+    rf"the |those |these |more )?(?:of the |the |of them |fucking |dirty |filthy )?{_HUMAN_GROUP}\b"
+    rf"|\b(?:kill|shoot|murder|stab|gas|hang) (?:every|each|all|any) (?:\w+ )?{_HUMAN_GROUP} (?:on sight|you see|in sight)\b"
+    rf"|\b(?:kill|shoot|murder|stab) (?:every|each|all|any|them|the) (?:\w+ )?\w+ on sight\b"
+    rf"|\bthe only good \w+(?: \w+)? (?:is|are) (?:a |the )?dead(?: \w+)?\b"
+    rf"|\bround (?:them|em|the \w+|all the \w+|all of them) up and (?:shoot|kill|gas|hang|burn|execute|drown)\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:bomb|blow up|burn down|burn|torch|firebomb|shoot up) (?:all )?(?:the |"
+    rf"their |those |these )?(?:mosques|synagogues|churches|temples|gurdwaras|refugee centres|hostels)\b")
+
 _WEAPON_ITEM = (r"(?:knife|knifes|knives|blade|machete|gun|shank|zombie knife|baseball bat|hammer|weapon|"
                 r"acid|crowbar|flick knife|kitchen knife|stanley knife|lock knife|pistol|shotgun)")
 _WEAPON = re.compile(
@@ -174,8 +298,8 @@ _ME = r"(?:me|my (?:\w+ )?(?:face|head|legs?|family|mum|brother|sister))\b(?! (?
 _DISCLOSURE = re.compile(
     rf"\b(?:said|says|saying|keeps? saying|kept saying|told me|tells me|texted|messaged|posted|threatened|"
     rf"threatening|keeps? telling me|sent me|wrote|promised|swore|swears)(?: (?:me|that|to me))? "
-    rf"{_THIRD}(?:{_WILL})? (?:\w+ )?{_HARM}{_SUFFIX} (?:\w+ )?{_ME}"
-    rf"|\b{_THIRD}{_WILL} (?:\w+ )?{_HARM}{_SUFFIX} {_ME}"
+    rf"{_THIRD}(?:{_WILL})? (?:\w+ ){{0,4}}?{_HARM}{_SUFFIX} (?:\w+ )?{_ME}"
+    rf"|\b{_THIRD}{_WILL} (?:\w+ ){{0,3}}?{_HARM}{_SUFFIX} {_ME}"
     rf"|\b{_THIRD} (?:\w+ )?(?:pulled|had|showed|brought|held|put) (?:a|his|her|their) {_WEAPON_ITEM} (?:on|at|to|"
     rf"against) (?:me|my)\b"
     rf"|\b(?:threatened|threatening|threaten|threatens) (?:to )?{_HARM}{_SUFFIX} {_ME}"
@@ -204,8 +328,14 @@ _NEGATED = re.compile(
 _GAME = re.compile(
     r"\b(?:fortnite|fifa|cod|call of duty|warzone|minecraft|roblox|apex|valorant|among us|chess|mario kart|lobby|"
     r"1v1|1 v 1|ps5|ps4|xbox|switch|controller|server|respawn|noob|gg|pvp|squad|ranked|game|games|gaming|"
-    r"tournament|match|quiz|karaoke|dodgeball|paintball|laser tag|nerf|water fight|snowball|pillow fight|zombies?)\b")
-_GAME_VERBS = re.compile(r"\b(?:kill|shoot|destroy|beat|smash|murder|wreck|end|rekt|get|jump|hit|attack)\w*\b")
+    r"tournament|match|quiz|karaoke|dodgeball|paintball|laser tag|nerf|water fight|snowball|pillow fight|zombies?|"
+    # sport: "were going to batter them in the derby"
+    r"team|teams|league|final|finals|semis?|semi final|derby|cup|fixture|season|relay|sports day|race|opponents|"
+    r"pitch|goals?|points|score|trophy|playoffs?|champions|netball|football|footy|rugby|hockey|cricket|basketball|"
+    r"tennis|badminton|volleyball|rounders|the ref|kick ?off|athletics|tug of war|spelling bee|debate|competition|"
+    r"contest|bake off|scrim)\b")
+_GAME_VERBS = re.compile(r"\b(?:kill|shoot|destroy|beat|smash|murder|wreck|end|rekt|get|jump|hit|attack|batter|thrash|"
+                         r"hammer|crush|annihilate|slaughter|obliterate|demolish|bury|bash|whoop|merk|bodied)\w*\b")
 _IDIOM = re.compile(
     r"\b(?:hurt (?:my|your|ur|his|her|their) feelings|kill(?:ing)? (?:the|a|this|that) (?:process|task|app|program|"
     r"lights?|engine|bill|mood|vibe|time|conversation|joke)|shoot (?:me|you|u) (?:an?|the) |"
@@ -223,7 +353,42 @@ _THINGS = re.compile(
     r"\b(?:process(?:es)?|threads?|jobs?|tasks?|daemons?|servers?|programs?|apps?|query|queries|connections?|"
     r"sessions?|bugs?|code|scripts?|commands?|scenes?|photos?|plants?|weeds?|bacteria|germs?|virus(?:es)?|"
     r"flags?|files?|requests?|lights?|engines?|zombies?|monsters?|enemies|aliens|bosses|characters|mobs?|npcs?|"
-    r"pests?|rats|mice|wasps?|flies|slugs|hoops|baskets|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
+    r"pests?|rats|mice|wasps?|flies|slugs|hoops|baskets|decorations|bunting|banners|posters|lanterns|washing|"
+    r"clothes|coats|paintings|artwork|displays|eggs|egg whites|yolks|sugar|flour|butter|mixture|whisk|bowl|oven|"
+    r"recipe|dough|cream|sauce|onions|garlic|potatoes|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
+
+# Spellings that hide a word from the patterns: "k1ll", "st4b", "r*pe", and the knife and gun emoji.
+_LEET = str.maketrans("013457@$!|", "oieastasii")
+_HIDDEN_WORDS = ("kill", "stab", "rape", "shoot", "murder", "hurt", "die", "dead", "punch", "knife", "shank", "bomb",
+                 "hang", "beat", "batter", "slit", "choke", "merk", "gas", "burn", "bleed", "suffer")
+_HIDDEN = re.compile(r"(?<![\w@$!*|])(?=[\w@$!*|]*[a-z])[\w@$!*|]*[0-9@$!*|][\w@$!*|]*")
+_EMOJI = {"\U0001F52A": " knife ", "\U0001F5E1": " knife ", "\U0001F52B": " gun ", "\U0001F4A3": " bomb "}
+
+
+_SPACES = re.compile(r"  +")
+
+
+def _reveal(word: re.Match) -> str:
+    """The violent word a spelling hides, or the spelling as written ("1v1", "gr8" stay)."""
+    text = word.group()
+    plain = text.translate(_LEET)
+    pattern = re.compile(re.escape(plain).replace(r"\*", "[a-z]"))
+    for hidden in _HIDDEN_WORDS:
+        for form in (hidden, hidden + "s", hidden + "ed", hidden + "ing", hidden + "d"):
+            if len(form) == len(plain) and pattern.fullmatch(form):
+                return form
+    return text
+
+
+def readable(prepared: str) -> str:
+    """Prepared text with hidden spellings of violent words and weapon emoji written out."""
+    for emoji, word in _EMOJI.items():
+        if emoji in prepared:
+            prepared = _SPACES.sub(" ", prepared.replace(emoji, word)).strip()
+    if any(c in prepared for c in "0134579@$!*|"):
+        prepared = _HIDDEN.sub(_reveal, prepared)
+    return prepared
+
 
 @dataclass(frozen=True, slots=True)
 class Threat:
@@ -236,10 +401,26 @@ class Threat:
 _UNWELL = re.compile(r"\b(?:mentally|physically|very|so|really|feel|feeling|felt|been|was|is|got|fall|falls|fell|"
                      r"being|seriously|terminally|make (?:me|you|them|him|her)|makes? \w+) $")
 # Real-world words that keep a threat a threat even beside a game word.
-_REAL = re.compile(r"\b(?:stab|knife|shank|batter|after school|outside|irl|in real life|at school|your house)")
+_REAL = re.compile(r"\b(?:stab|knife|shank|after school|outside|irl|in real life|at school|your house|car park|"
+                   r"in the street)")
+# Photography: "shoot the year 11s for the yearbook".
+_PHOTO = re.compile(r"\b(?:yearbook|photos?|photographs?|photographers?|photography|pics|pictures|camera|lens|portraits?|"
+                    r"headshots|photo ?shoot|the shoot|footage|film|filming|video|scenes?|selfies?|tripod|studio)\b")
+# Someone else's words or beliefs reported before a group threat or a "should be": "saying ... is
+# disgusting", "people who say ...", "he was suspended for saying ...", "hitler believed ...". The
+# writer's own ("i say we ...", "i think ... should be") is not reported speech.
+_SPEECH = re.compile(
+    r"\b(?:say|says|said|saying|post|posts|posted|posting|tweet|tweets|tweeted|tweeting|wrote|write|writes|writing|"
+    r"shout|shouts|shouted|shouting|chant|chants|chanted|chanting|yell|yelled|yelling|scream|screamed|screaming|"
+    r"claim|claims|claimed|claiming|believe|believes|believed|believing|think|thinks|thought|suggest|suggests|"
+    r"suggested|suggesting|argue|argues|argued|arguing|preach|preached|preaching|comment|commented|joke|joked|"
+    r"joking|message|messaged|reply|replied|spray ?painted|graffiti|hear|heard|insist|insisted|wanted|ordered)\b")
+_WRITER = re.compile(r"\b(?:(?:i|we|id|wed|ive|weve) (?:\w+ )?|regret )$")  # "youll regret saying that" is no report
+_QUOTED = re.compile(r'"[^"]+"')
 
-_KINDS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT),
-          ("conditional", _CONDITIONAL), ("group", _GROUP))
+_KINDS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
+          ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("group", _GROUP),
+          ("group", _GROUP_MORE))
 
 
 # The words at least one of which every pattern above needs, on the risk model's folded text
@@ -252,7 +433,13 @@ _ANCHOR_WORDS = (
     "kill stab shoot shot batter punch drown strangl poison murder chok tortur lynch slap deck shank merk knif kniv "
     "slit rape beat knock smash bash hurt attack kick hang hung gas bomb strung extermin wipe slaughter massacre "
     "blade machete gun hammer weapon acid crowbar pistol baseball regret suffer deserve bullet numbered hospital "
-    "coffin wheelchair ambulance threat burn jump bodied eradicat eliminat butcher behead").split() + [
+    "coffin wheelchair ambulance threat burn jump bodied eradicat eliminat butcher behead smack thump twat whoop "
+    "wallop maim slash mutilat castrat glass hunt track bleed torch firebomb nuke cull stoned execut shoeing").split() + [
+    r"hit\s+by", r"make\s+sure", r"watch\s+yourself", r"sleep\s+with\s+one", r"only\s+good", r"round\s+\w+\s+up",
+    r"blow\w*\s+up", r"rot\b", r"six\s+feet", r"good\s+hiding", r"put\s+in\s+(?:a\s+|the\s+)?(?:camps?|ovens?)",
+    r"out\s+of\s+(?:town|their\s+home)",
+    # hidden spellings: "k1ll", "st4b", "r*pe" (readable() writes them out for the patterns)
+    r"k[i1!|*]ll", r"st[a4@*]b", r"r[a4@*]p[e3*]", r"sh[o0*][o0*]t", r"m[u*]rd[e3*]r", r"h[u*]rt", r"d[i1!*][e3]",
     r"death\s+to",
     # short or common words only in the company the patterns need
     r"bat\b", r"dead\b", r"dies?\b", r"run\s+over", r"string\s+up", r"pay\s+for", r"be\s+sorry", r"know\s+where",
@@ -282,12 +469,12 @@ def _trie(alternatives: list[str]) -> str:
 # (filters/text/model.model_text: lower case, apostrophes kept, whitespace as written). One scan
 # of the whole message finds the few sentences worth preparing and reading
 # (tests/filters/test_threats.py checks it keeps every fixture).
-_ANCHOR = re.compile(r"\b(?:" + _trie(_ANCHOR_WORDS) + ")")
+_ANCHOR = re.compile(r"\b(?:" + _trie(_ANCHOR_WORDS) + ")|[\U0001F52A\U0001F5E1\U0001F52B\U0001F4A3]")
 
 
 def may_threaten(prepared: str) -> bool:
     """False when the text has no word any threat pattern needs (a cheap test for a whole message)."""
-    return bool(_ANCHOR.search(prepared))
+    return bool(_ANCHOR.search(readable(prepared)))
 
 
 def candidate_sentences(folded: str, spans: list[tuple[int, int]]) -> list[int]:
@@ -321,19 +508,45 @@ def harmless(prepared: str) -> bool:
     return vetoed and find(prepared) is None
 
 
+# Words with a negation in them that negate nothing: "i cant wait to see you bleed".
+_NOT_NEGATION = re.compile(r"\b(?:cant|cannot|can not) wait\b|\bmake sure \w+ (?:never|cant|cannot|wont|dont)\b")
+_SHOOT = re.compile(r"\b(?:shoot|shot)")
+_THING_PRONOUN = re.compile(r"\b(?:them|em|it|those|these)$")
+# Talk about threats that is not a threat: "threatening to kill ... is a hate crime", "calls for".
+_MENTION = re.compile(r"\b(?:threat(?:s|ening|ened)? (?:to|against|of)|calls? (?:for|to)|calling (?:for|to)|incitement|"
+                      r"incite|inciting|hate crimes?|hate speech|hateful|condemn|condemns|condemned|reported (?:him|her|"
+                      r"them|it|this)|banned for|suspended for|arrested for|jailed for|excluded for)\b")
+
+
+def _reported(prepared: str, match: re.Match) -> bool:
+    """Someone else's words or belief, or a quotation: a speech verb before the match whose
+    subject is not the writer, or the match inside double quotes with words around it."""
+    prefix = prepared[:match.end()]  # a verb inside the match counts too: "says women should be ..."
+    for verb in _SPEECH.finditer(prefix):
+        if not _WRITER.search(prefix[:verb.start()]):
+            return True
+    for quote in _QUOTED.finditer(prepared):
+        if quote.start() <= match.start() and match.end() <= quote.end() and \
+                len((prepared[:quote.start()] + prepared[quote.end():]).split()) >= 2:
+            return True
+    return False
+
+
 def find(prepared: str) -> Threat | None:
     """The threat in one sentence of prepared text (filters/text/model.prepare), or None.
 
     A disclosure wins over the other kinds: "he said hed stab me" is the writer threatened,
     not threatening."""
+    prepared = readable(prepared)
     if not _ANCHOR.search(prepared) or _ABOUT.search(prepared):
         return None
+    mention = _MENTION.search(prepared)
     for kind, pattern in _KINDS:
         for match in pattern.finditer(prepared):
             words = match.group()
             # the negation must sit inside the match or just before it ("i would never", "no one deserves")
             before = prepared[max(0, match.start() - 25):match.start()]
-            if _NEGATED.search(words) or _NEGATED.search(before.split(",")[-1]):
+            if _NEGATED.search(_NOT_NEGATION.sub("", words)) or _NEGATED.search(before.split(",")[-1]):
                 continue
             if words.startswith("ill ") and _UNWELL.search(before):  # "physically ill", "feel ill"
                 continue
@@ -343,6 +556,12 @@ def find(prepared: str) -> Threat | None:
                     not _REAL.search(prepared):
                 continue
             if kind in ("conditional", "group") and _THINGS.search(prepared):
+                continue
+            if kind != "disclosure" and (mention or (_SHOOT.search(words) and _PHOTO.search(prepared))):
+                continue
+            if kind == "direct" and _THING_PRONOUN.search(words) and _THINGS.search(prepared):
+                continue  # "ill beat them with the sugar": them is the eggs
+            if kind in ("conditional", "group") and _reported(prepared, match):
                 continue
             return Threat(kind, words)
     return None
