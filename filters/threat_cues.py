@@ -77,7 +77,7 @@ _DIRECT = re.compile(
     rf"|\b{_INTENT} (?:\w+ ){{0,3}}?{_WEAK}{_SUFFIX} {_PERSON}\b{_ORDINARY_AFTER}"
     # "beat the crap out of you", "kick your head in", "break your legs", "put you in hospital"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:beat|kick|knock|smash|batter|punch) (?:the )?(?:crap|shit|hell|"
-    rf"living daylights|life|snot|shite) out of {_TARGET}\b"
+    rf"living daylights|life|snot|shite) (?:out of|outta) {_TARGET}\b"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:break|snap|smash|kick|cave|bash|punch) {_BODY}(?: in| out| off)?\b"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?put {_PERSON} in (?:hospital|the hospital|a coffin|the ground|a wheelchair|"
     rf"an ambulance|a body bag)\b"
@@ -110,7 +110,8 @@ _CONDITIONAL = re.compile(
     r"the lot)\b"
     r"|\b(?:i|we) (?:hope|wish|pray) (?:that )?(?:you|u|he|she|they|ya) (?:\w+ )?(?:dies?\b|(?:gets?|got) "
     r"(?:(?:your|ur|his|her|their) (?:\w+ )?(?:head|face|teeth|legs?|neck) (?:kicked|smashed|punched|caved|bashed) in|"
-    r"stabbed|shot|killed|beaten|battered|murdered|run over|hit by a (?:car|bus|train|lorry)|raped|hanged|"
+    r"stabbed|shot|killed|beaten|battered|murdered|run over|hit by a (?:car|bus|train|lorry)|raped|hanged|gang raped|"
+    r"sodomi[sz]ed|burned alive|burnt alive|beheaded|tortured to death|raped to death|"
     r"jumped|lynched|tortured)\b)"
     r"|\b(?:deserves?|deserved) (?:to|2) (?:die|be (?:killed|shot|stabbed|hanged|hung|beaten|burned|burnt|gassed|"
     r"lynched|executed|tortured|murdered|raped|put down|strung up)|get (?:killed|shot|stabbed|hanged|beaten|"
@@ -180,6 +181,9 @@ _OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up
             r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
             r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
             r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|put down at birth|put down like (?:dogs|animals|rabid dogs))")
+# A punishment before "or"/"and" an outcome: "imprisoned or shot", "arrested and hanged".
+_PUNISHED = (r"(?:imprisoned|jailed|deported|arrested|locked up|castrated|tortured|beaten|shot|hanged|hung|whipped|"
+             r"flogged|stoned|tried|rounded up|caught|dragged out)")
 # Words after an outcome that make it ordinary: "shot in black and white", "killed off", "put down
 # in writing", "burnt out", "hung on the wall".
 _OUTCOME_AFTER = (r"(?:(?<!shot)(?<!killed)(?<!hung)(?<!put down)(?<!burned)(?<!burnt)(?<!wiped out)(?<!executed)"
@@ -190,7 +194,8 @@ _IDENTITY = (r"(?:gays|lesbians|queers|"
                 r"indians|pakistanis|somalis|syrians|afghans|albanians|gypsies|travellers|roma|pikeys|immigrants|"
                 r"migrants|refugees|asylum seekers|foreigners|illegals|invaders|the disabled|disabled|retards|"
                 r"cripples|spastics|feminists|liberals|leftists|lefties|tories|conservatives|commies|communists|"
-                r"socialists|nazis|fascists|antifa|protesters|traitors|paedos|pedos|nonces)")
+                r"socialists|nazis|fascists|antifa|protesters|traitors|paedos|pedos|nonces|democrats|dems|republicans|libs|"
+                r"libtards|globalists|zionists|jihadis|islamists|muzzies|leftists|journalists)")
 _HUMAN_GROUP = rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|politicians)"
 # The group nouns that name a group without a determiner ("kill muslims"): not people, kids, men.
 _NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|"
@@ -245,24 +250,37 @@ _CONDITIONAL_MORE = re.compile(
     rf"|\b(?:someone|somebody|some1) (?:should|needs to|need to|ought to|has to|must|is going to|will|gonna)"
     rf" (?:just |really |finally )?rape (?:her|him|them|you|u)\b"
     rf"|\b(?:\w+ like (?:you|u|him|her|them)|people like (?:you|u|him|her|them)|you|u|he|she|they|all of (?:you|them))"
-    rf" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |really |)(?:be|get)"
-    rf" {_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |really |immediately |"
+    rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf"|\b(?:they|he|she|all of them|{_HUMAN_GROUP}) (?:all )?(?:shouldve|should have) (?:all )?been {_OUTCOME}\b"
+    rf"{_OUTCOME_AFTER}"
     rf"|\b(?:deserves?|needs?|wants?) (?:a|one|the) bullet\b(?! (?:point|points|proof|train|journal|list)\b)"
     rf"|\b(?:deserves?|needs?) (?:a )?(?:good )?(?:beating|kicking|battering|hiding|shoeing|stabbing|bullet in"
     rf" (?:the|his|her|their) head)\b(?! (?:every|now and|once in|sometimes|from time)\b)"
+    rf"|\b(?:needs?|deserves?) (?:his|her|their|your|ur) (?:ass|arse|head|face|skull|teeth) (?:kicked|beaten|smashed|"
+    rf"caved|bashed|kicked in|knocked in|knocked out|punched in)\b"
+    rf"|\b(?:id|i would|id happily|i would happily|id gladly|i would gladly|id love to|id like to) (?:\w+ )?"
+    # "id kill you" alone is mostly exasperation ("id kill you lol"); a stronger verb or another target is not
+    rf"(?:(?:kill|murder) (?!you\b|u\b)|(?:stab|shoot|strangle|hang|lynch|rape|shank|beat up|batter|punch|torture) )"
+    rf"(?:you|u|him|her|them|"
+    rf"that \w+|this \w+|every \w+|all of (?:you|them)|all (?:the )?{_HUMAN_GROUP})\b{_GAME_AFTER}"
+    rf"(?! (?:for|to|if i (?:could|had))\b)"
     rf"|\b(?:you|u|ya) (?:had )?(?:better|best|betta) (?:watch yourself|watch your back|sleep with one eye open|"
     rf"start running|start praying)\b")
 
 _GROUP_MORE = re.compile(
     rf"(?<!how )(?<!how many )(?<!many more )\b{_HUMAN_GROUP} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which) )?(?:\w+ )?"
-    rf"(?:should|must|need to|needs to|ought to|"
-    rf"deserve to|have to|all deserve to) (?:all |just |really |)(?:be|get) {_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf"(?:should|must|need to|needs to|ought to|deserve to|have to|all deserve to) (?:all |just |really |immediately |"
+    rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
     rf"|\b(?:should|must|needs? to|ought to|deserves? to) (?:all |just |really |)(?:be|get) (?:exterminated|slaughtered|"
     rf"massacred|burned alive|burnt alive|beheaded|gassed|wiped off the (?:face of the )?(?:earth|planet|map)|"
     rf"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|shot on sight)\b"
     # an imperative at the start of a clause: "kill all gays", "hang every traitor"
     rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|nuke|exterminate|slaughter|lynch|massacre|"
-    rf"behead|drown|beat up) (?:(?:all|every|each|those|these|more)(?: of)?(?: the| them| those)? (?:fucking |dirty |"
+    rf"behead|drown|beat up|eliminate|eradicate|purge|castrate) (?:them|him|her|em)\b"
+    rf"(?! (?:up|on|in|out|off|all over|with|down|for|to|into|at|back|first|later|now)\b)"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|nuke|exterminate|slaughter|lynch|massacre|"
+    rf"behead|drown|beat up|eliminate|eradicate|purge|castrate) (?:(?:all|every|each|those|these|more)(?: of)?(?: the| them| those)? (?:fucking |dirty |"
     rf"filthy |damn )?{_HUMAN_GROUP}|(?:the |fucking |dirty |filthy )?{_NAMED_GROUP})\b"
     rf"|\b{_URGE} (?:go (?:and |out and )?)?(?:\w+ )?(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|beat up|bash|"
     rf"attack|exterminate|slaughter|lynch|massacre|string up|round up and \w+){_SUFFIX} (?:all |every |each |some |"
@@ -270,6 +288,11 @@ _GROUP_MORE = re.compile(
     rf"|\b(?:kill|shoot|murder|stab|gas|hang) (?:every|each|all|any) (?:\w+ )?{_HUMAN_GROUP} (?:on sight|you see|in sight)\b"
     rf"|\b(?:kill|shoot|murder|stab) (?:every|each|all|any|them|the) (?:\w+ )?\w+ on sight\b"
     rf"|\bthe only good \w+(?: \w+)? (?:is|are) (?:a |the )?dead(?: \w+)?\b"
+    rf"|\b(?:killing|shooting|hanging|gassing|lynching|exterminating|murdering|beating up) (?:all |the |more )?"
+    rf"{_HUMAN_GROUP} (?:is|would be) (?:self defen[cs]e|good|fun|justified|a duty|our duty|the answer|the only way|"
+    rf"necessary|the solution|a public service|a good thing)\b"
+    rf"|\b(?:send|take|drag|march) (?:them|him|her|em|all of them|the \w+|those \w+|every \w+) (?:\w+ ){{0,2}}?to the"
+    rf" (?:guillotine|gallows|gas chambers?|ovens?|firing squad|noose)\b"
     rf"|\bround (?:them|em|the \w+|all the \w+|all of them) up and (?:shoot|kill|gas|hang|burn|execute|drown)\b"
     rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:bomb|blow up|burn down|burn|torch|firebomb|shoot up) (?:all )?(?:the |"
     rf"their |those |these )?(?:mosques|synagogues|churches|temples|gurdwaras|refugee centres|hostels)\b")
@@ -345,7 +368,7 @@ _IDIOM = re.compile(
     r"the|our|their) (?:own )?(?:record|score|time|high score|highscore|pb|personal best|target)|kill(?:ing)? (?:some )?time|"
     r"(?:smash|smashed|smashing|ace|nail|kill|killed|killing|destroy|destroyed) (?:this|the|that|my|it|your|in the) "
     r"(?:test|exam|exams|quiz|interview|audition|presentation|performance|essay|assignment|mock|mocks|gcse|gcses)|killing (?:it|me)|killed it|"
-    r"to die for|kill for (?:a|some|one)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
+    r"to die for|kill for (?:a|some|one)|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
     r"hit (?:me|you|u|him|her|them) up|(?:give|gives) (?:me|you) a (?:lift|hand)|get (?:you|u|him|her|them) (?:a|an|some|one|the)\b|"
     r"(?:kill|murder) (?:me|us) (?:now|lol|haha|pls|please)|(?:killed|kill|murder|murdered) me (?:lol|haha|xd|omg))")
 # Things, not people, as the subject of "should be killed" ("the process should be killed").
@@ -355,7 +378,8 @@ _THINGS = re.compile(
     r"flags?|files?|requests?|lights?|engines?|zombies?|monsters?|enemies|aliens|bosses|characters|mobs?|npcs?|"
     r"pests?|rats|mice|wasps?|flies|slugs|hoops|baskets|decorations|bunting|banners|posters|lanterns|washing|"
     r"clothes|coats|paintings|artwork|displays|eggs|egg whites|yolks|sugar|flour|butter|mixture|whisk|bowl|oven|"
-    r"recipe|dough|cream|sauce|onions|garlic|potatoes|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
+    r"recipe|dough|cream|sauce|onions|garlic|potatoes|fish|chips|chickens?|hens|pigs|livestock|lambs?|turkeys?|cows|"
+    r"sheep|deer|foxes|badgers|squirrels|pigeons|seagulls|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
 
 # Spellings that hide a word from the patterns: "k1ll", "st4b", "r*pe", and the knife and gun emoji.
 _LEET = str.maketrans("013457@$!|", "oieastasii")
@@ -502,10 +526,25 @@ def harmless(prepared: str) -> bool:
     """True when the text talks about threats, uses a violent word as an idiom, plays a game or
     speaks of things ("the old files should be wiped out"), and has no threat in so many words: the risk filter then drops the model's threat score for
     it ("ill kill you at fortnite", "threats like ill kill you are never ok")."""
-    vetoed = bool(_ABOUT.search(prepared) or _IDIOM.search(prepared) or _WILL_NOT.search(prepared)
-                  or _THINGS.search(prepared)
-                  or (_GAME.search(prepared) and not _REAL.search(prepared)))
+    prepared = readable(prepared)
+    vetoed = bool(_ABOUT.search(prepared) or _MENTION.search(prepared) or _IDIOM.search(prepared)
+                  or _WILL_NOT.search(prepared) or _NO_ONE.search(prepared) or _THINGS.search(prepared)
+                  or (_GAME.search(prepared) and not _REAL.search(prepared))
+                  or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared))
     return vetoed and find(prepared) is None
+
+
+# "no one is going to kill you", "nobody wants you dead": violence denied.
+_NO_ONE = re.compile(r"\b(?:no one|nobody|noone|no body)\b(?: \w+){0,4}? (?:kill|hurt|stab|shoot|harm|attack|beat|dead|die)")
+
+
+def _reports(prepared: str) -> bool:
+    """A violent word in someone else's reported words or in a quotation (see _reported)."""
+    for verb in _SPEECH.finditer(prepared):
+        if not _WRITER.search(prepared[:verb.start()]) and _ANCHOR.search(prepared, verb.end()):
+            return True
+    return any(_ANCHOR.search(quote.group()) and len((prepared[:quote.start()] + prepared[quote.end():]).split()) >= 2
+               for quote in _QUOTED.finditer(prepared))
 
 
 # Words with a negation in them that negate nothing: "i cant wait to see you bleed".
