@@ -328,6 +328,8 @@ NOT_THREATS_MORE = [
     'disabled people need to be included',
     'gay people should be allowed to marry',
     'refugees need to be given homes',
+    'she says she will hate me and cut me out if i tell',
+    'they said they would kick me out of the group chat',
 ]
 
 
