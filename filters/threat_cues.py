@@ -268,6 +268,33 @@ _CONDITIONAL_MORE = re.compile(
     rf"|\b(?:you|u|ya) (?:had )?(?:better|best|betta) (?:watch yourself|watch your back|sleep with one eye open|"
     rf"start running|start praying)\b")
 
+# Veiled threats: a harm implied, not named. Their negation is part of the threat ("you wont be
+# walking home", "nobody will find your body"), so the negation veto does not apply to them.
+_VEILED = re.compile(
+    rf"\b(?:you|u|ya)(?: will|ll| are| re|re| r)? (?:not|never|wont|arent|aint) (?:be )?(?:walking|going|getting|"
+    rf"coming|making it|gonna make it|going to make it) home\b"
+    rf"|\b(?:see|watch) what happens (?:to (?:you|u|him|her)\b|(?:\w+ ){{0,3}}?(?:if|when) (?:you|u) (?:do|say|tell|try|"
+    rf"come|show)\b|when i (?:see|get|catch) (?:you|u|him|her)\b)"
+    rf"|\b(?:keep (?:talking|it up|going|laughing)|say (?:that|it|one more thing) again|try it) and (?:see what happens|"
+    rf"(?:you|u)ll see)\b"
+    rf"|\b(?:you|u) (?:had )?(?:better|best|betta) not (?:come|show|turn up|be) (?:in|up|to school|at school|"
+    rf"(?:on|at) \w+)\b"
+    rf"|\b(?:ill|i will|im going to|im gonna|imma|ima|we will|were going to) (?:\w+ )?make (?:your|ur) life (?:hell|a"
+    rf" living hell|miserable)\b"
+    rf"|\bi know (?:what|which) (?:bus|train|way|route|school) (?:you|u) (?:get|take|walk|go)\b"
+    rf"|\b(?:you|u|ya)(?:ll| will|re going to|re gonna| are going to| are gonna| gonna)? end up (?:in a wheelchair|"
+    rf"in a coffin|in the ground|in a body bag|six feet under|dead)\b"
+    rf"|\b(?:no one|nobody|noone) (?:will|is going to|is gonna|gonna|would) (?:ever )?find (?:your|ur|his|her|the)"
+    rf" body\b"
+    rf"|\b(?:tell|ask) (?:your|ur) (?:mum|mom|mam|family|dad|nan) to say (?:goodbye|bye) to (?:you|u)\b"
+    rf"|\bif (?:you|u) know whats good for (?:you|u|ya)\b"
+    rf"|\b(?:ill|i will|im going to|im gonna|imma|ima|we will|well|were going to) (?:\w+ )?(?:send|put) (?:you|u|him|her)"
+    rf" (?:to|in) (?:the )?(?:hospital|a and e|a&e|intensive care|the morgue|an early grave)\b"
+    rf"|\b(?:ill|i will|im going to|im gonna|imma|ima|we will|well|were going to) (?:\w+ )?(?:get|pay) (?:you|u|him|"
+    rf"her) back for (?:this|that|what)\b"
+    rf"|\b(?:sleep with one eye open|(?:you|u)r?e? (?:not|never) (?:gonna|going to) (?:make it|live) to (?:see )?"
+    rf"(?:year \d+|your birthday|the end of (?:the|this) (?:week|term|year)|next (?:week|year|term)))\b")
+
 _GROUP_MORE = re.compile(
     rf"(?<!how )(?<!how many )(?<!many more )\b{_HUMAN_GROUP} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which) )?(?:\w+ )?"
     rf"(?:should|must|need to|needs to|ought to|deserve to|have to|all deserve to) (?:all |just |really |immediately |"
@@ -443,7 +470,7 @@ _WRITER = re.compile(r"\b(?:(?:i|we|id|wed|ive|weve) (?:\w+ )?|regret )$")  # "y
 _QUOTED = re.compile(r'"[^"]+"')
 
 _KINDS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
-          ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("group", _GROUP),
+          ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
           ("group", _GROUP_MORE))
 
 
@@ -461,7 +488,11 @@ _ANCHOR_WORDS = (
     "wallop maim slash mutilat castrat glass hunt track bleed torch firebomb nuke cull stoned execut shoeing").split() + [
     r"hit\s+by", r"make\s+sure", r"watch\s+yourself", r"sleep\s+with\s+one", r"only\s+good", r"round\s+\w+\s+up",
     r"blow\w*\s+up", r"rot\b", r"six\s+feet", r"good\s+hiding", r"put\s+in\s+(?:a\s+|the\s+)?(?:camps?|ovens?)",
-    r"out\s+of\s+(?:town|their\s+home)",
+    r"out\s+of\s+(?:town|their\s+home)", r"walking\s+home", r"going\s+home", r"getting\s+home", r"coming\s+home",
+    r"making\s+it\s+home", r"make\s+it\s+home", r"what\s+happens", r"(?:what|which)\s+(?:bus|train|way|route)", r"end\s+up",
+    r"find\s+\w+\s+body", r"say\s+(?:good)?bye\s+to", r"what'?s\s+good\s+for", r"back\s+for\s+(?:this|that|what)",
+    r"one\s+eye\s+open", r"(?:make\s+it|live)\s+to", r"keep\s+\w+\s+and", r"again\s+and", r"try\s+it\s+and",
+    r"better\s+not", r"best\s+not", r"life\s+(?:hell|a\s+living|miserable)",
     # hidden spellings: "k1ll", "st4b", "r*pe" (readable() writes them out for the patterns)
     r"k[i1!|*]ll", r"st[a4@*]b", r"r[a4@*]p[e3*]", r"sh[o0*][o0*]t", r"m[u*]rd[e3*]r", r"h[u*]rt", r"d[i1!*][e3]",
     r"death\s+to",
@@ -560,6 +591,7 @@ def _reports(prepared: str) -> bool:
 _NOT_NEGATION = re.compile(r"\b(?:cant|cannot|can not) wait\b|\bmake sure \w+ (?:never|cant|cannot|wont|dont)\b")
 _ORDINARY_ME = re.compile(r"\b(?:cut|cuts|cutting|kick|kicks|kicking|kicked|shut|freeze|froze) me (?:out|off)\b"
                           r"|\bhit me (?:up|back)\b")
+_READER = re.compile(r"\b(?:you|u|ya|yu|yall|ur|your)\b")
 _SHOOT = re.compile(r"\b(?:shoot|shot)")
 _THING_PRONOUN = re.compile(r"\b(?:them|em|it|those|these)$")
 # Talk about threats that is not a threat: "threatening to kill ... is a hate crime", "calls for".
@@ -596,7 +628,8 @@ def find(prepared: str) -> Threat | None:
             words = match.group()
             # the negation must sit inside the match or just before it ("i would never", "no one deserves")
             before = prepared[max(0, match.start() - 25):match.start()]
-            if _NEGATED.search(_NOT_NEGATION.sub("", words)) or _NEGATED.search(before.split(",")[-1]):
+            if kind != "veiled" and (_NEGATED.search(_NOT_NEGATION.sub("", words))
+                                     or _NEGATED.search(before.split(",")[-1])):
                 continue
             if words.startswith("ill ") and _UNWELL.search(before):  # "physically ill", "feel ill"
                 continue
@@ -613,7 +646,10 @@ def find(prepared: str) -> Threat | None:
                 continue
             if kind == "direct" and _THING_PRONOUN.search(words) and _THINGS.search(prepared):
                 continue  # "ill beat them with the sugar": them is the eggs
-            if kind in ("conditional", "group") and _reported(prepared, match):
+            # someone else's words: a call against a group or a "should be" (a threat reported to the
+            # reader, "he said hes going to jump you", stays one: a warning the DSL wants)
+            if (kind in ("conditional", "group") or (kind == "direct" and not _READER.search(words))) and \
+                    _reported(prepared, match):
                 continue
-            return Threat(kind, words)
+            return Threat("conditional" if kind == "veiled" else kind, words)
     return None

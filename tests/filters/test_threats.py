@@ -229,6 +229,31 @@ GROUP_MORE = [
     'gypsies should be burnt out of town',
 ]
 
+# veiled: a harm implied, not named
+VEILED = [
+    "you won't be walking home on friday",
+    "see what happens to you tomorrow",
+    "i know what bus you get",
+    "you'll end up in a wheelchair",
+    "nobody will ever find your body",
+    "tell your mum to say goodbye to you",
+    "dont come in tomorrow if you know whats good for you",
+    "i'll send you to the hospital",
+    "ill get you back for this",
+    "sleep with one eye open",
+    "ur not gonna make it to year 11",
+    "keep talking and see what happens",
+    "you better not come in on monday",
+    "im going to make your life hell",
+]
+# and what looks like them
+NOT_VEILED = [
+    "you better not be late for the bus on monday lol",
+    "are you walking home on friday or getting the bus?",
+    "let's see what happens tomorrow when the results come out",
+    "i'll send you the hospital's address so your nan can visit",
+    "you're going to make it to the final, i know it",
+]
 # the writer threatened, in more words
 DISCLOSURE_MORE = [
     "he said he's gonna kill me",
@@ -334,10 +359,10 @@ NOT_THREATS_MORE = [
 
 
 DIRECT += DIRECT_MORE
-CONDITIONAL += CONDITIONAL_MORE
+CONDITIONAL += CONDITIONAL_MORE + VEILED
 GROUP += GROUP_MORE
 DISCLOSURE += DISCLOSURE_MORE
-NOT_THREATS += NOT_THREATS_MORE
+NOT_THREATS += NOT_THREATS_MORE + NOT_VEILED
 
 
 @pytest.mark.parametrize("kind,text", [("direct", t) for t in DIRECT] + [("conditional", t) for t in CONDITIONAL]
@@ -473,3 +498,31 @@ def test_schoolgate_scan_reports_a_threat_disclosure_to_a_teacher(tmp_path) -> N
     assert told[0]["evidence"] == ["Hi Miss, he said he is going to stab me after school."]
     assert out["told.eml"]["action"] == "hold"
     assert not [f for f in out["game.eml"]["findings"] if f["code"] == "RISK_VIOLENT_THREAT"]
+
+
+def test_hidden_spellings_and_weapon_emoji_are_read_but_ordinary_numbers_are_not() -> None:
+    assert threat_cues.readable(prepare("im gonna k1ll u")) == "im gonna kill u"
+    assert threat_cues.readable(prepare("im going to r*pe her")) == "im going to rape her"
+    assert threat_cues.readable(prepare("ill 🔪 you")) == "ill knife you"
+    assert threat_cues.readable(prepare("gr8 1v1 l8r at 4pm")) == "gr8 1v1 l8r at 4pm"
+
+
+@pytest.mark.parametrize("own,reported", [
+    ("i think refugees should be drowned", "he thinks refugees should be drowned"),
+    ("i say we kill them all", "they said we should kill them all, which is disgusting"),
+    ("all muslims should be killed", 'he posted "all muslims should be killed" and got banned'),
+])
+def test_the_writers_own_call_is_a_threat_someone_elses_reported_is_not(own: str, reported: str) -> None:
+    assert threat_cues.find(prepare(own)) is not None
+    assert threat_cues.find(prepare(reported)) is None
+
+
+@pytest.mark.parametrize("text", [
+    # the risk model's threat label scores these 0.07-0.45 (its known weakness, docs/risk_model.md 6b):
+    # the shapes do not read them as threats
+    "you'll end up in a great sixth form if you keep this up",
+    "i'll get you back the book on monday",
+    "i will be waiting for you at the bus stop",
+])
+def test_the_shapes_do_not_read_friendly_lines_as_veiled_threats(text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None
