@@ -196,6 +196,9 @@ _IDENTITY = (r"(?:gays|lesbians|queers|"
                 r"cripples|spastics|feminists|liberals|leftists|lefties|tories|conservatives|commies|communists|"
                 r"socialists|nazis|fascists|antifa|protesters|traitors|paedos|pedos|nonces|democrats|dems|republicans|libs|"
                 r"libtards|globalists|zionists|jihadis|islamists|muzzies|leftists|journalists)")
+_IDENTITY_ONE = (r"(?:(?:[a-z]+ )?(?:person|man|woman|girl|boy|kid|child|lad|guy)|muslim|jew|christian|hindu|sikh|"
+                 r"gay|lesbian|queer|homo|tranny|immigrant|migrant|refugee|asylum seeker|foreigner|illegal|paki|gypsy|"
+                 r"traveller|pikey|feminist|leftie|lefty|liberal|tory|commie|nazi|paedo|pedo|nonce|retard|cripple|spastic)")
 _HUMAN_GROUP = rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|politicians)"
 # The group nouns that name a group without a determiner ("kill muslims"): not people, kids, men.
 _NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|"
@@ -296,7 +299,8 @@ _VEILED = re.compile(
     rf"(?:year \d+|your birthday|the end of (?:the|this) (?:week|term|year)|next (?:week|year|term)))\b")
 
 _GROUP_MORE = re.compile(
-    rf"(?<!how )(?<!how many )(?<!many more )\b{_HUMAN_GROUP} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which) )?(?:\w+ )?"
+    rf"(?<!how )(?<!how many )(?<!many more )\b{_HUMAN_GROUP} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which|that) "
+    rf"(?:\w+ ){{0,4}}?)?(?:\w+ )?"
     rf"(?:should|must|need to|needs to|ought to|deserve to|have to|all deserve to) (?:all |just |really |immediately |"
     rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
     rf"|\b(?:should|must|needs? to|ought to|deserves? to) (?:all |just |really |)(?:be|get) (?:exterminated|slaughtered|"
@@ -315,6 +319,25 @@ _GROUP_MORE = re.compile(
     rf"|\b(?:kill|shoot|murder|stab|gas|hang) (?:every|each|all|any) (?:\w+ )?{_HUMAN_GROUP} (?:on sight|you see|in sight)\b"
     rf"|\b(?:kill|shoot|murder|stab) (?:every|each|all|any|them|the) (?:\w+ )?\w+ on sight\b"
     rf"|\bthe only good \w+(?: \w+)? (?:is|are) (?:a |the )?dead(?: \w+)?\b"
+    rf"|(?:^|[!.,:;] *)\W*death to (?:all |every |the )?(?:\w+ )?{_HUMAN_GROUP}\b"
+    # the writer's intent against a group: "im going to beat up every immigrant i see", "id love to kill a muslim"
+    rf"|\b(?:{_INTENT}|{_URGE}|id|i would|id happily|id gladly) (?:\w+ ){{0,2}}?{_STRONG}{_SUFFIX} (?:(?:all|every|each|any|"
+    rf"the next|those|these|some|more)(?: of)?(?: the| them| those)? (?:\w+ )?{_HUMAN_GROUP}|{_NAMED_GROUP}|(?:a|an|any|"
+    rf"every|the next) (?:\w+ )?{_IDENTITY_ONE}|(?:the next|every|any) \w+ (?:i|we) (?:see|meet|find|catch))\b"
+    rf"{_GAME_AFTER}"
+    rf"|\b(?:slit|cut) (?:\w+ ){{0,3}}?throats?\b"
+    rf"|\bmake sure (?:every|all|each|those|these) (?:\w+ )?\w+ (?:suffers?|dies?|bleeds?|burns?)\b"
+    rf"|\b(?:not|never|wont) (?:rest|stop) (?:until|till|til) (?:every|all|each|the last) (?:\w+ )?\w+ (?:is|are) (?:dead|gone|killed|"
+    rf"wiped out|exterminated|six feet under)\b"
+    rf"|\b(?:you|u|yall) (?:\w+ ){{0,2}}?(?:are all|will all|all) (?:going to |gonna )?(?:die|burn|hang|be (?:killed|shot|"
+    rf"hanged|exterminated|wiped out|gassed))\b(?! (?:of|from|laughing|when|if|for|to|in the)\b)"
+    rf"|\b(?:any|every) \w+ (?:\w+ ){{0,5}}?(?:will|is going to|is gonna|gonna) get (?:stabbed|shot|killed|hurt|"
+    rf"beaten|battered|lynched|burned)\b(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
+    rf"|\b(?:deserves?|deserved) (?:a |to die a )?(?:slow|painful|horrible|brutal|violent|agonising|agonizing) death\b"
+    rf"|\bmake (?:all|every|those|these) (?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed)\b"
+    rf"|\b(?:needs?|deserves?) (?:a )?(?:good )?raping\b"
+    rf"|\b{_URGE} (?:\w+ )?get rid of (?:all |every |the |these |those )?(?:{_NAMED_GROUP}|{_IDENTITY}) (?:once and for"
+    rf" all|for good|permanently|forever)\b"
     rf"|\b(?:killing|shooting|hanging|gassing|lynching|exterminating|murdering|beating up) (?:all |the |more )?"
     rf"{_HUMAN_GROUP} (?:is|would be) (?:self defen[cs]e|good|fun|justified|a duty|our duty|the answer|the only way|"
     rf"necessary|the solution|a public service|a good thing)\b"
@@ -392,7 +415,8 @@ _IDIOM = re.compile(
     r"(?:mum|mom|mam|dad|parents|teacher|sir|miss|nan|gran|boss)\b.{0,30}\b(?:kill|murder) (?:me|us|you)\b"
     r"(?!.{0,20}\bif (?:i|you|u) (?:tell|told|say|said))|"
     r"(?:dying|died|dead|die) (?:of|from|laughing|with laughter)|(?:beat|beating|smash|smashing|smashed) (?:my|your|ur|his|her|"
-    r"the|our|their) (?:own )?(?:record|score|time|high score|highscore|pb|personal best|target)|kill(?:ing)? (?:some )?time|"
+    r"the|our|their|every|all|all the|all our) (?:own |school |\w+ )?(?:records?|scores?|times?|high scores?|highscores?|pbs?|"
+    r"personal bests?|targets?)|kill(?:ing)? (?:some )?time|"
     r"(?:smash|smashed|smashing|ace|nail|kill|killed|killing|destroy|destroyed) (?:this|the|that|my|it|your|in the) "
     r"(?:test|exam|exams|quiz|interview|audition|presentation|performance|essay|assignment|mock|mocks|gcse|gcses)|killing (?:it|me)|killed it|"
     r"to die for|kill for (?:a|some|one)|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
@@ -492,7 +516,7 @@ _ANCHOR_WORDS = (
     r"making\s+it\s+home", r"make\s+it\s+home", r"what\s+happens", r"(?:what|which)\s+(?:bus|train|way|route)", r"end\s+up",
     r"find\s+\w+\s+body", r"say\s+(?:good)?bye\s+to", r"what'?s\s+good\s+for", r"back\s+for\s+(?:this|that|what)",
     r"one\s+eye\s+open", r"(?:make\s+it|live)\s+to", r"keep\s+\w+\s+and", r"again\s+and", r"try\s+it\s+and",
-    r"better\s+not", r"best\s+not", r"life\s+(?:hell|a\s+living|miserable)",
+    r"better\s+not", r"best\s+not", r"throats?\b", r"raping", r"make\s+(?:all|every|those|these)\b", r"slow\s+death", r"painful\s+death", r"rid\s+of", r"life\s+(?:hell|a\s+living|miserable)",
     # hidden spellings: "k1ll", "st4b", "r*pe" (readable() writes them out for the patterns)
     r"k[i1!|*]ll", r"st[a4@*]b", r"r[a4@*]p[e3*]", r"sh[o0*][o0*]t", r"m[u*]rd[e3*]r", r"h[u*]rt", r"d[i1!*][e3]",
     r"death\s+to",
@@ -588,7 +612,7 @@ def _reports(prepared: str) -> bool:
 
 
 # Words with a negation in them that negate nothing: "i cant wait to see you bleed".
-_NOT_NEGATION = re.compile(r"\b(?:cant|cannot|can not) wait\b|\bmake sure \w+ (?:never|cant|cannot|wont|dont)\b")
+_NOT_NEGATION = re.compile(r"\b(?:cant|cannot|can not) wait\b|\b(?:not|never|wont) (?:rest|stop) (?:until|till|til)\b|\bmake sure \w+ (?:never|cant|cannot|wont|dont)\b")
 _ORDINARY_ME = re.compile(r"\b(?:cut|cuts|cutting|kick|kicks|kicking|kicked|shut|freeze|froze) me (?:out|off)\b"
                           r"|\bhit me (?:up|back)\b")
 _READER = re.compile(r"\b(?:you|u|ya|yu|yall|ur|your)\b")

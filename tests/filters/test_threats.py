@@ -229,6 +229,35 @@ GROUP_MORE = [
     'gypsies should be burnt out of town',
 ]
 
+# a group as the target of the writer's own intent, singular and plural
+GROUP_INTENT = [
+    "im going to beat up every immigrant i see",
+    "id love to kill a muslim",
+    "i will stab any gay who comes near me",
+    "i want to cut every jew's throat",
+    "we will not rest until every refugee is dead",
+    "ill make sure every trans person suffers",
+    "you feminists are all going to burn",
+    "any foreigner who walks past my house will get stabbed",
+    "disabled people deserve a slow death",
+    "im going to make all the lesbians pay",
+    "feminists need a good raping",
+    "we need to get rid of muslims once and for all",
+    "death to all trannies",
+    "girls who dress like that deserve to be raped",
+    "im going to run over the next cyclist i see",
+]
+NOT_GROUP_INTENT = [
+    "we will not rest until every child can read",
+    "make sure every pupil gets a copy",
+    "you guys are all going to die laughing at this",
+    "any parent who parks on the zigzags will get a letter",
+    "we need to get rid of the old printers once and for all",
+    "women who speak up deserve to be heard",
+    "im going to beat every record in the school",
+    "i'd love to meet a muslim family for my re project",
+    "the poem describes a slow death in the trenches",
+]
 # veiled: a harm implied, not named
 VEILED = [
     "you won't be walking home on friday",
@@ -360,9 +389,9 @@ NOT_THREATS_MORE = [
 
 DIRECT += DIRECT_MORE
 CONDITIONAL += CONDITIONAL_MORE + VEILED
-GROUP += GROUP_MORE
+GROUP += GROUP_MORE + GROUP_INTENT
 DISCLOSURE += DISCLOSURE_MORE
-NOT_THREATS += NOT_THREATS_MORE + NOT_VEILED
+NOT_THREATS += NOT_THREATS_MORE + NOT_VEILED + NOT_GROUP_INTENT
 
 
 @pytest.mark.parametrize("kind,text", [("direct", t) for t in DIRECT] + [("conditional", t) for t in CONDITIONAL]
