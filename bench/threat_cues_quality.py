@@ -4,8 +4,9 @@ structure finds, and how often it fires on posts labelled neither (the hard nega
     PYTHONPATH=. python bench/threat_cues_quality.py [--show N]
 
 gab-hate-corpus train (cv = call for violence), implicit-hate train (stage 2 `threatening`;
-stage 1 `not_hate`), SpamAssassin ham `dev` (its training part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split: hatecheck and the test
-files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
+stage 1 `not_hate`), OLID train tweets labelled not offensive, SpamAssassin ham `dev` (its training
+part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split:
+hatecheck and the test files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
 (for the developer's eyes; nothing is written)."""
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def implicit() -> tuple[list[str], list[str]]:
     pos = [s2[int(r["stg2_row"])]["post"] for r in sp2 if r["split"] == "train" and r["implicit_class"] == "threatening"]
     neg = [s1[int(r["stg1_row"])]["post"] for r in sp1 if r["split"] == "train" and r["class"] == "not_hate"]
     return pos, neg
+
+
+def olid_not_offensive() -> list[str]:
+    with open(CORPORA / "olid-offenseval2019" / "olid-training-v1.0.tsv", encoding="utf-8") as handle:
+        return [r["tweet"] for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+                if r["subtask_a"] == "NOT"]
 
 
 def ham() -> list[str]:
@@ -96,10 +103,11 @@ def main() -> None:
     with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
               encoding="utf-8") as handle:
         teens = [r["text"] for r in csv.DictReader(handle) if r["split"] == "train" and r["class"] != "suicide"]
-    false = [(t, hits(t)) for t in teens]
-    print(f"r/teenagers train: {sum(bool(h) for _, h in false)}/{len(teens)} with a threat")
-    for t, h in [(t, h) for t, h in false if h][:args.show]:
-        print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
+    for name, texts in (("r/teenagers train", teens), ("OLID train not offensive", olid_not_offensive())):
+        false = [(t, hits(t)) for t in texts]
+        print(f"{name}: {sum(bool(h) for _, h in false)}/{len(texts)} with a threat")
+        for t, h in [(t, h) for t, h in false if h][:args.show]:
+            print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
     mails = ham()
     false = [(t, hits(t)) for t in mails]
     print(f"SpamAssassin ham dev: {sum(bool(h) for _, h in false)}/{len(mails)} with a threat")

@@ -126,7 +126,7 @@ _CONDITIONAL = re.compile(
     r"strung up|shot dead|put down like|lined up and shot|shot like)\b"
     r"|\b(?:they|he|she|all of them|all (?:the )?\w+|those \w+|these \w+|traitors|every (?:last |single )?\w+)"
     r" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |)(?:hang|die|burn)\b"
-    r"(?! (?:out|down|off|in a)\b)")
+    r"(?! (?:out|down|off|in a|in hell)\b)")
 
 # A group as a target or subject: a determiner and a noun, or a plural noun ("all women",
 # "the next immigrant", "muslims", "trans people"); things are vetoed by _THINGS.
@@ -147,7 +147,7 @@ _GROUP = re.compile(
     r"shot dead|murdered|tortured|burned alive|burnt alive|slaughtered|eradicated|eliminated|massacred|butchered|"
     r"beheaded)\b(?! (?:in|on|with|at|from|using|for|by the|off)\b)"
     rf"|\b{_PEOPLE} (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to) (?:all |just |)(?:die|hang|burn)\b"
-    r"(?! (?:out|down|off|in a)\b)"
+    r"(?! (?:out|down|off|in a|in hell)\b)"
     r"|\b(?:time to|its time we|we need to|we should|we must|lets|let us|we have to|we gotta|we got to|i say we|"
     r"we will|were going to|were gonna) (?:\w+ )?"
     rf"(?:kill|shoot|hang|gas|exterminate|lynch|slaughter|bomb|string up|murder|massacre|wipe out){_SUFFIX}"
@@ -237,7 +237,7 @@ _CONDITIONAL_MORE = re.compile(
     rf"{_WISH}"
     rf"|\b(?:hope|wish|pray) (?:that )?(?:{_KIN}|your whole family|all of (?:you|them)|(?:all|every|all the) (?:\w+ )?"
     rf"{_HUMAN_GROUP}) (?:\w+ )?(?:dies|die|burn|burns|rot|rots|(?:gets?|got) (?:killed|shot|stabbed|raped|murdered|"
-    rf"run over|hit by a (?:car|bus|train|lorry)))\b(?! (?:of|from|laughing)\b)"
+    rf"run over|hit by a (?:car|bus|train|lorry)))\b(?! (?:of|from|laughing|in hell)\b)"
     rf"|\b(?:hope|wish|pray) (?:that )?(?:someone|somebody|some1) (?:\w+ )?(?:stabs|kills|shoots|rapes|murders|hurts|"
     rf"beats up|batters|runs over|jumps) (?:you|u|him|her|them|{_NAMED})\b"
     rf"|\b(?:you|u|ya)(?:ll| will| are going to| re going to|re going to| are gonna|re gonna| re gonna| r gonna| gonna)"
@@ -419,7 +419,7 @@ _IDIOM = re.compile(
     r"personal bests?|targets?)|kill(?:ing)? (?:some )?time|"
     r"(?:smash|smashed|smashing|ace|nail|kill|killed|killing|destroy|destroyed) (?:this|the|that|my|it|your|in the) "
     r"(?:test|exam|exams|quiz|interview|audition|presentation|performance|essay|assignment|mock|mocks|gcse|gcses)|killing (?:it|me)|killed it|"
-    r"to die for|kill for (?:a|some|one)|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
+    r"to die for|kill for (?:a|some|one)|(?:burn|burns|rot|rots) in hell|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
     r"hit (?:me|you|u|him|her|them) up|(?:give|gives) (?:me|you) a (?:lift|hand)|get (?:you|u|him|her|them) (?:a|an|some|one|the)\b|"
     r"(?:kill|murder) (?:me|us) (?:now|lol|haha|pls|please)|(?:killed|kill|murder|murdered) me (?:lol|haha|xd|omg))")
 # Things, not people, as the subject of "should be killed" ("the process should be killed").

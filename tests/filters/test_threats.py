@@ -257,6 +257,8 @@ NOT_GROUP_INTENT = [
     "im going to beat every record in the school",
     "i'd love to meet a muslim family for my re project",
     "the poem describes a slow death in the trenches",
+    "i hope they all rot in hell",  # a curse, not a threat of violence
+    "people like that should burn in hell",
 ]
 # veiled: a harm implied, not named
 VEILED = [
