@@ -200,6 +200,9 @@ _IDENTITY_ONE = (r"(?:(?:[a-z]+ )?(?:person|man|woman|girl|boy|kid|child|lad|guy
                  r"gay|lesbian|queer|homo|tranny|immigrant|migrant|refugee|asylum seeker|foreigner|illegal|paki|gypsy|"
                  r"traveller|pikey|feminist|leftie|lefty|liberal|tory|commie|nazi|paedo|pedo|nonce|retard|cripple|spastic)")
 _HUMAN_GROUP = rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|politicians)"
+# A group noun where a match starts: the adjective before it ("black people") need not be read,
+# and trying "[a-z]+ " at every word is most of the cost of the group patterns.
+_GROUP_HEAD = rf"(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads|{_IDENTITY}|cops|police|politicians)"
 # The group nouns that name a group without a determiner ("kill muslims"): not people, kids, men.
 _NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|"
                 rf"real|normal|good|bad|dead|\d+) )[a-z]+ (?:people|folk)|{_IDENTITY})")
@@ -299,7 +302,7 @@ _VEILED = re.compile(
     rf"(?:year \d+|your birthday|the end of (?:the|this) (?:week|term|year)|next (?:week|year|term)))\b")
 
 _GROUP_MORE = re.compile(
-    rf"(?<!how )(?<!how many )(?<!many more )\b{_HUMAN_GROUP} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which|that) "
+    rf"(?<!how )(?<!how many )(?<!many more )\b{_GROUP_HEAD} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which|that) "
     rf"(?:\w+ ){{0,4}}?)?(?:\w+ )?"
     rf"(?:should|must|need to|needs to|ought to|deserve to|have to|all deserve to) (?:all |just |really |immediately |"
     rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
@@ -493,9 +496,63 @@ _SPEECH = re.compile(
 _WRITER = re.compile(r"\b(?:(?:i|we|id|wed|ive|weve) (?:\w+ )?|regret )$")  # "youll regret saying that" is no report
 _QUOTED = re.compile(r'"[^"]+"')
 
-_KINDS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
-          ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
-          ("group", _GROUP_MORE))
+_PATTERNS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
+             ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
+             ("group", _GROUP_MORE))
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern's source."""
+    found, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = pattern.index("]", i + 2) + 1
+            continue
+        depth += c == "("
+        depth -= c == ")"
+        if c == "|" and depth == 0:
+            found.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return found + [pattern[start:]]
+
+
+# Most alternatives start with the writer's intent ("ill", "im going to", "we should"): they are
+# compiled apart and tried only when a sentence has an intent word (one scan), which halves the
+# cost of reading a candidate sentence (bench/threat_cues_quality.py --cost).
+_INTENT_GATE = re.compile(rf"\b(?:{_INTENT}|{_URGE}|id|i would|someone|somebody)\b")
+_INTENT_LEADS = (rf"\b{_INTENT}", rf"\b(?:{_INTENT}|")
+
+
+# Every alternative of the wider patterns (_DIRECT_MORE, _CONDITIONAL_MORE, _GROUP_MORE) needs one of
+# these: a violent word, or the few phrases they use without one. A candidate sentence found by a
+# common anchor ("do you", "get them", "deserve") and none of these skips them.
+_CORE = re.compile(
+    r"\b(?:kill|stab|shoot|shot|batter|punch|drown|strangl|poison|murder|chok|tortur|lynch|slap|deck|shank|merk|"
+    r"knif|kniv|slit|rap[ei]|beat|knock|smash|bash|hurt|attack|kick|hang|hung|gas|bomb|strung|extermin|wipe|"
+    r"slaughter|massacre|blade|machete|gun|bullet|burn|jump|bodied|eradicat|eliminat|butcher|behead|smack|thump|"
+    r"twat|whoop|wallop|maim|mutilat|castrat|bleed|torch|firebomb|nuke|cull|shoeing|dead|die|death|suffer|throat|"
+    r"hunt|track|slash|glass|execut|stoned|hit|cut|run over|blow|set fire|hospital|coffin|body|ground|six feet|"
+    r"gone for good|rid of|make sure|watch yourself|one eye|start (?:running|praying)|hiding|guillotine|gallows|"
+    r"ovens?|firing squad|noose|purge|sodomi|pay|bleed|whip|flog|skin|lined up|rounded up|round \w+ up|put|sent|send|"
+    r"out of town|driven|ass|arse|teeth|skull|face|head)")
+_WIDE = (_DIRECT_MORE, _CONDITIONAL_MORE, _GROUP_MORE)
+
+
+def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, bool, bool, re.Pattern]]:
+    parts = _alternatives(pattern.pattern)
+    gated = [a for a in parts if a.startswith(_INTENT_LEADS)]
+    other = [a for a in parts if not a.startswith(_INTENT_LEADS)]
+    wide = pattern in _WIDE
+    return [(kind, needs, wide, re.compile("|".join(group))) for needs, group in ((False, other), (True, gated))
+            if group]
+
+
+_KINDS = tuple(entry for kind, pattern in _PATTERNS for entry in _gated(kind, pattern))
 
 
 # The words at least one of which every pattern above needs, on the risk model's folded text
@@ -509,8 +566,11 @@ _ANCHOR_WORDS = (
     "slit rape beat knock smash bash hurt attack kick hang hung gas bomb strung extermin wipe slaughter massacre "
     "blade machete gun hammer weapon acid crowbar pistol baseball regret suffer deserve bullet numbered hospital "
     "coffin wheelchair ambulance threat burn jump bodied eradicat eliminat butcher behead smack thump twat whoop "
-    "wallop maim slash mutilat castrat glass hunt track bleed torch firebomb nuke cull stoned execut shoeing").split() + [
-    r"hit\s+by", r"make\s+sure", r"watch\s+yourself", r"sleep\s+with\s+one", r"only\s+good", r"round\s+\w+\s+up",
+    "wallop maim mutilat castrat bleed torch firebomb nuke cull shoeing").split() + [
+    # common words ("execute", "track", "hunt", "glass", "make sure") only in the company the patterns need
+    r"executed\b", r"stoned\s+to", r"hunt\w*\s+(?:\w+\s+){0,2}?down", r"track\w*\s+(?:\w+\s+)?down",
+    r"slash\w*\s+" + _WHO, r"glass\w*\s+" + _WHO,
+    r"hit\s+by", r"make\s+sure\s+(?:you|u|he|she|they|every|all|each|those|these)\b", r"watch\s+yourself", r"sleep\s+with\s+one", r"only\s+good", r"round\s+\w+\s+up",
     r"blow\w*\s+up", r"rot\b", r"six\s+feet", r"good\s+hiding", r"put\s+in\s+(?:a\s+|the\s+)?(?:camps?|ovens?)",
     r"out\s+of\s+(?:town|their\s+home)", r"walking\s+home", r"going\s+home", r"getting\s+home", r"coming\s+home",
     r"making\s+it\s+home", r"make\s+it\s+home", r"what\s+happens", r"(?:what|which)\s+(?:bus|train|way|route)", r"end\s+up",
@@ -518,7 +578,8 @@ _ANCHOR_WORDS = (
     r"one\s+eye\s+open", r"(?:make\s+it|live)\s+to", r"keep\s+\w+\s+and", r"again\s+and", r"try\s+it\s+and",
     r"better\s+not", r"best\s+not", r"throats?\b", r"raping", r"make\s+(?:all|every|those|these)\b", r"slow\s+death", r"painful\s+death", r"rid\s+of", r"life\s+(?:hell|a\s+living|miserable)",
     # hidden spellings: "k1ll", "st4b", "r*pe" (readable() writes them out for the patterns)
-    r"k[i1!|*]ll", r"st[a4@*]b", r"r[a4@*]p[e3*]", r"sh[o0*][o0*]t", r"m[u*]rd[e3*]r", r"h[u*]rt", r"d[i1!*][e3]",
+    r"k[1!|*]ll", r"st[4@*]b", r"r[4@*]p[e3*]", r"rap3", r"sh[0*][o0*]t", r"sho[0*]t", r"m[*]rd[e3*]r", r"h[*]rt",
+    r"d[1!*][e3]", r"di3",
     r"death\s+to",
     # short or common words only in the company the patterns need
     r"bat\b", r"dead\b", r"dies?\b", r"run\s+over", r"string\s+up", r"pay\s+for", r"be\s+sorry", r"know\s+where",
@@ -647,7 +708,11 @@ def find(prepared: str) -> Threat | None:
     if not _ANCHOR.search(prepared) or _ABOUT.search(prepared):
         return None
     mention = _MENTION.search(prepared)
-    for kind, pattern in _KINDS:
+    intent = _INTENT_GATE.search(prepared) is not None
+    core = _CORE.search(prepared) is not None
+    for kind, needs_intent, wide, pattern in _KINDS:
+        if (needs_intent and not intent) or (wide and not core):
+            continue
         for match in pattern.finditer(prepared):
             words = match.group()
             # the negation must sit inside the match or just before it ("i would never", "no one deserves")
