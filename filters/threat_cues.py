@@ -538,12 +538,22 @@ _INTENT_LEADS = (rf"\b{_INTENT}", rf"\b(?:{_INTENT}|")
 
 
 
-def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, bool, re.Pattern]]:
-    """The pattern's alternatives in two groups: led by the writer's intent or not."""
-    parts = _alternatives(pattern.pattern)
-    gated = [a for a in parts if a.startswith(_INTENT_LEADS)]
-    other = [a for a in parts if not a.startswith(_INTENT_LEADS)]
-    return [(kind, needs, re.compile("|".join(group))) for needs, group in ((False, other), (True, gated)) if group]
+# Alternatives led by a group noun ("muslims should all be ...") are tried only when the sentence
+# names a group: trying the noun list at every word is the dearest part of the group patterns.
+_GROUP_GATE = re.compile(rf"\b(?:{_GROUP_HEAD}|teachers|the lot of them)\b")
+_GROUP_LEADS = tuple(f"{behind}\\b{head}" for behind in ("", "(?<!how )(?<!how many )(?<!many more )")
+                     for head in (_GROUP_HEAD, _PEOPLE_HEAD))
+
+
+def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, str, re.Pattern]]:
+    """The pattern's alternatives by what they need before they are worth trying: the writer's
+    intent, a group noun, or nothing."""
+    groups: dict[str, list[str]] = {}
+    for alternative in _alternatives(pattern.pattern):
+        needs = "intent" if alternative.startswith(_INTENT_LEADS) else \
+            "group" if alternative.startswith(_GROUP_LEADS) else ""
+        groups.setdefault(needs, []).append(alternative)
+    return [(kind, needs, re.compile("|".join(group))) for needs, group in groups.items()]
 
 
 _KINDS = tuple(entry for kind, pattern in _PATTERNS for entry in _gated(kind, pattern))
@@ -604,7 +614,10 @@ def _trie(alternatives: list[str]) -> str:
 # (filters/text/model.model_text: lower case, apostrophes kept, whitespace as written). One scan
 # of the whole message finds the few sentences worth preparing and reading
 # (tests/filters/test_threats.py checks it keeps every fixture).
-_ANCHOR = re.compile(r"\b(?:" + _trie(_ANCHOR_WORDS) + ")|[\U0001F52A\U0001F5E1\U0001F52B\U0001F4A3]")
+_ANCHOR = re.compile(r"\b(?:" + _trie(_ANCHOR_WORDS) + ")")
+# The weapon emoji, scanned for only when the text has one: as a branch of _ANCHOR it made the
+# scan a third slower (bench/threat_cues_quality.py --cost).
+_EMOJI_ANCHOR = re.compile("[" + "".join(_EMOJI) + "]")
 
 
 def may_threaten(prepared: str) -> bool:
@@ -619,7 +632,10 @@ def candidate_sentences(folded: str, spans: list[tuple[int, int]]) -> list[int]:
         return []
     starts = [a for a, _ in spans]
     found: set[int] = set()
-    for match in _ANCHOR.finditer(folded):
+    matches = list(_ANCHOR.finditer(folded))
+    if any(emoji in folded for emoji in _EMOJI):
+        matches += _EMOJI_ANCHOR.finditer(folded)
+    for match in matches:
         for position in (match.start(), match.end() - 1):
             index = bisect_right(starts, position) - 1
             if index >= 0 and position < spans[index][1]:
@@ -704,9 +720,10 @@ def find(prepared: str) -> Threat | None:
         return None
     mention = _MENTION.search(prepared)
     intent = _INTENT_GATE.search(prepared) is not None
+    has = {"": True, "intent": intent, "group": _GROUP_GATE.search(prepared) is not None}
     veiled = _VEILED_GATE.search(prepared) is not None
-    for kind, needs_intent, pattern in _KINDS:
-        if (needs_intent and not intent) or (kind == "veiled" and not veiled):
+    for kind, needs, pattern in _KINDS:
+        if not has[needs] or (kind == "veiled" and not veiled):
             continue
         for match in pattern.finditer(prepared):
             words = match.group()
