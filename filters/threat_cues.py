@@ -66,7 +66,8 @@ _ORDINARY_AFTER = (r"(?! (?:an?|the|some|one|back|up|in|off|on|out|over|to|into|
                    r"for|something|anything|it|this|that|lol|haha|x+)\b)")
 # Follows the target in a game or an idiom: "shoot you an email", "kill you at fortnite".
 _GAME_AFTER = (r"(?! (?:an?|the|some|one|a quick|back|over|in|on|at)"
-               r" (?:email|e mail|mail|text|message|line|dm|pm|link|note|call|invite|photo|pic|look|"
+               r" (?:email|e mail|mail|text|message|line|dm|pm|link|note|call|invite|photo|pic|look|question|msg|"
+               r"reply|update|thought|idea|request|quick|"
                r"fortnite|fifa|cod|call of duty|warzone|minecraft|roblox|apex|valorant|among us|chess|mario kart|"
                r"game|games|the game|a game|ping pong|table tennis|tennis|football|netball|rugby|cards|uno|"
                r"monopoly|pool|darts|smash bros|1v1|1 v 1|the quiz|the test|the exam|the match|the race|"
@@ -217,13 +218,14 @@ _WISH = (rf"\b{_WISHER} (?:\w+ )?(?:want|wanna|love|like|cant wait|can not wait|
          rf"would love)(?: to)?(?: (?:see|watch|hear of|hear about))? {_WISH_TARGET}"
          rf" (?:all |just |slowly |finally )?(?:dead|die|dying|suffer|suffering|bleed|bleeding|burn|burning|hang|"
          rf"hanging|in (?:a coffin|a box|the ground|a body bag|hospital)|six feet under|gone for good)\b"
-         rf"(?! (?:of|from|laughing|inside|with laughter|for|to)\b)")
+         rf"(?! (?:of|from|laughing|inside|with laughter|for|to|good|funny|nice|easy|right|jealous|lucky|serious|proud|"
+         rf"happy|excited|chuffed|cute|hard|quick|fast|slow|boring|loud|quiet|posh|expensive|cheap|good at)\b)")
 
 _DIRECT_MORE = re.compile(
     rf"\b{_URGE} (?:\w+ ){{0,2}}?{_STRONG}{_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}"
     rf"|\b(?:theyll|hell|shell|{_THIRD_ACTOR} (?:is |are |s |re )?(?:going to|gonna|gunna|will|wants to|wanna|"
     rf"planning to|finna|about to)) (?:\w+ ){{0,2}}?{_THIRD_VERB}{_SUFFIX} (?:him|her|them|you|u|ya|{_NAMED})\b"
-    rf"{_GAME_AFTER}(?! in the back\b)"
+    rf"{_GAME_AFTER}(?! (?:in the back|to|into|onto|up|ahead|over|the queue|the line)\b)"
     # a named person with a time or place: "im going to kill jake tomorrow"
     rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:kill|stab|shank|merk|batter|punch|shoot|strangle|rape|knife)"
     rf" (?!(?:it|this|that|the|a|an|some|my|our|these|those|time|myself|yourself|off|up|at|in|on|for|with|out|down)\b)"
@@ -232,7 +234,7 @@ _DIRECT_MORE = re.compile(
     rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:stab|shank|strangle|rape|slit|knife) (?!(?:it|this|that|the|a|an|"
     rf"some|my|our|these|those|myself|yourself|up|at|in|on|for|with|through|into)\b)\w+\b"
     rf"|\b(?:{_INTENT}|{_URGE}|(?:someone|somebody) (?:will|is going to|is gonna)) (?:\w+ ){{0,2}}?{_PLACE_ATTACK}"
-    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:hunt|track) {_PERSON} down\b"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?hunt {_PERSON} down\b"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?make sure (?:you|u|he|she|they) (?:never|cant|cannot|wont|dont) (?:walk|talk|see|"
     rf"breathe|wake up|come back|come home)(?: again)?\b"
     rf"|\b(?:kill|shoot|blow up|hang) myself\b.{{0,30}}\btake (?:you|u|them|him|her|everyone|you all|all of you|"
@@ -251,7 +253,7 @@ _CONDITIONAL_MORE = re.compile(
     rf"|\bif (?:i|we) (?:ever )?(?:see|catch|find)\b.{{0,40}}\b(?:youre|ur|you are|u r|yer|hes|shes|theyre)"
     rf" (?:so )?dead\b(?! (?:funny|good|nice|right|jealous|lucky|easy|to me)\b)"
     rf"|\b(?:someones|somebodys|someone is|somebody is|someone will|someone|somebody) (?:gonna|going to|about to|"
-    rf"getting|get|gonna end up|going to end up) (?:get )?(?:stabbed|shot|hurt|killed|merked|shanked|jumped|battered)\b"
+    rf"getting|get|gonna end up|going to end up) (?:get )?(?:stabbed|shot|killed|merked|shanked|jumped|battered)\b"
     rf"(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
     rf"|\b(?:someone|somebody|some1|anyone) (?:should|needs to|need to|ought to|has to|must|is going to|will|gonna)"
     rf" (?:just |really |finally )?(?:rape|stab|shoot|kill|murder|batter|beat up|hang|burn|bomb) {_NAMED}\b"
@@ -430,7 +432,8 @@ _IDIOM = re.compile(
     r"personal bests?|targets?)|kill(?:ing)? (?:some )?time|"
     r"(?:smash|smashed|smashing|ace|nail|kill|killed|killing|destroy|destroyed) (?:this|the|that|my|it|your|in the) "
     r"(?:test|exam|exams|quiz|interview|audition|presentation|performance|essay|assignment|mock|mocks|gcse|gcses)|killing (?:it|me)|killed it|"
-    r"to die for|kill for (?:a|some|one)|(?:burn|burns|rot|rots) in hell|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
+    r"to die for|kill for (?:a|some|one)|kill(?:ing)? two birds|gas (?:prices|bills?|meters?|supply|station|mark|"
+    r"leaks?|cooker|hob|fire|and electric)|shoot(?:ing)? for (?:the|a|it|gold)|(?:burn|burns|rot|rots) in hell|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
     r"hit (?:me|you|u|him|her|them) up|(?:give|gives) (?:me|you) a (?:lift|hand)|get (?:you|u|him|her|them) (?:a|an|some|one|the)\b|"
     r"(?:kill|murder) (?:me|us) (?:now|lol|haha|pls|please)|(?:killed|kill|murder|murdered) me (?:lol|haha|xd|omg))")
 # Things, not people, as the subject of "should be killed" ("the process should be killed").

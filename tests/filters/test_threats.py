@@ -258,6 +258,16 @@ NOT_GROUP_INTENT = [
     "i'd love to meet a muslim family for my re project",
     "the poem describes a slow death in the trenches",
     "i hope they all rot in hell",  # a curse, not a threat of violence
+    "id like to shoot you a quick question about the trip",
+    "ill track him down and ask about the form",
+    "we should kill two birds with one stone",
+    "i want to see them dead good at netball",
+    "gas prices should be capped",
+    "he's going to shoot for the stars",
+    "they're going to jump him to the top of the list",
+    "mum says she'll kill me if i lose my blazer again",
+    "stab the potatoes with a fork before baking",
+    "the branches should be burned in the bonfire",
     "people like that should burn in hell",
 ]
 # veiled: a harm implied, not named
@@ -554,6 +564,7 @@ def test_the_writers_own_call_is_a_threat_someone_elses_reported_is_not(own: str
     "you'll end up in a great sixth form if you keep this up",
     "i'll get you back the book on monday",
     "i will be waiting for you at the bus stop",
+    "someone is going to get hurt if these stairs aren't fixed",
 ])
 def test_the_shapes_do_not_read_friendly_lines_as_veiled_threats(text: str) -> None:
     assert threat_cues.find(prepare(text)) is None
