@@ -6,20 +6,25 @@ ways pupils word a threat. This module reads the sentence's shape instead, on th
 risk model's prepared text (filters/text/model.prepare: lower case, apostrophes
 dropped, "ill" for "I'll"):
 
-    direct       "im going to stab you", "ill batter u after school"
+    direct       "im going to stab you", "ill batter u after school", "we should beat him up",
+                 "theyre going to jump him after school", "im going to shoot up the school"
     conditional  "youll regret it", "watch your back", "youre dead on monday",
                  "i hope you get your head kicked in", "someone should shoot them all",
-                 "they deserve to be hanged"
-    group        "all of them should be killed", "time to wipe them all out"
+                 "they deserve to be hanged", "i want you dead", "id love to see them suffer",
+                 and veiled ones: "you wont be walking home on friday", "nobody will find your body"
+    group        "all of them should be killed", "time to wipe them all out", "kill all gays",
+                 "women deserve to be beaten", "the only good X is a dead X"
     weapon       "bringing my brothers knife tomorrow"
     disclosure   "he said he is going to stab me", "they keep saying theyll jump me":
                  the writer is the target, so it is for the DSL, not a threat by the writer
 
 A match needs all three parts; a negative context in the same sentence vetoes it:
-an idiom or a game ("ill kill you at fortnite", "shoot me an email", "hurt my
-feelings"), a negation ("i would never hurt you"), or talk about threats
-("threats like ill kill you are never ok"). Past-tense third-person reports ("he
-was shot in 1916") have no actor with intent and never match.
+an idiom, a game or sport ("ill kill you at fortnite", "shoot me an email", "hurt my
+feelings", "were going to batter them in the derby"), a negation ("i would never hurt
+you"), talk about threats ("threats like ill kill you are never ok"), or, for a call
+against a group, someone else's words ("he was suspended for saying ..."). Past-tense
+third-person reports ("he was shot in 1916") have no actor with intent and never match.
+Hidden spellings and weapon emoji are written out first (readable(): "k1ll", "r*pe", "🔪").
 
 Pure functions over compiled patterns; no state. Written for schoolgate from its
 own fixtures (tests/filters/test_threats.py) and checked on the training splits of
