@@ -118,8 +118,9 @@ def grid(settings: list[tuple[float, float]]) -> None:
         options = {} if threshold is None else {"thresholds": {"violent_threat": threshold},
                                                 "cue_thresholds": {**Options().cue_thresholds, "violent_threat": cue}}
         flt = RiskFilter(Options(**options), FilterContext(settings=None, directory=None))
-        counts = [f"{name} {sum(any(f.code == 'RISK_VIOLENT_THREAT' for f in flt.analyse([t], Role.STUDENT, (Role.STUDENT,))) for t in texts)}/{len(texts)}"
-                  for name, texts in sets.items()]
+        def found(text: str) -> bool:
+            return any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,)))
+        counts = [f"{name} {sum(map(found, texts))}/{len(texts)}" for name, texts in sets.items()]
         print(f"threat threshold {threshold or 'shipped'}, cue {cue or 'shipped'}: " + "; ".join(counts), flush=True)
 
 

@@ -188,7 +188,8 @@ _OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up
             r"tortured|burned alive|burnt alive|burned|burnt|slaughtered|massacred|butchered|beheaded|raped|"
             r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
             r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
-            r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|put down at birth|put down like (?:dogs|animals|rabid dogs))")
+            r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|"
+            r"put down at birth|put down like (?:dogs|animals|rabid dogs))")
 # A punishment before "or"/"and" an outcome: "imprisoned or shot", "arrested and hanged".
 _PUNISHED = (r"(?:imprisoned|jailed|deported|arrested|locked up|castrated|tortured|beaten|shot|hanged|hung|whipped|"
              r"flogged|stoned|tried|rounded up|caught|dragged out)")
@@ -207,7 +208,8 @@ _IDENTITY = (r"(?:gays|lesbians|queers|"
 _IDENTITY_ONE = (r"(?:(?:[a-z]+ )?(?:person|man|woman|girl|boy|kid|child|lad|guy)|muslim|jew|christian|hindu|sikh|"
                  r"gay|lesbian|queer|homo|tranny|immigrant|migrant|refugee|asylum seeker|foreigner|illegal|paki|gypsy|"
                  r"traveller|pikey|feminist|leftie|lefty|liberal|tory|commie|nazi|paedo|pedo|nonce|retard|cripple|spastic)")
-_HUMAN_GROUP = rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|politicians)"
+_HUMAN_GROUP = (rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|"
+                rf"politicians)")
 # A group noun where a match starts: the adjective before it ("black people") need not be read,
 # and trying "[a-z]+ " at every word is most of the cost of the group patterns.
 _GROUP_HEAD = rf"(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads|{_IDENTITY}|cops|police|politicians)"
