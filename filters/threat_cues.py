@@ -145,7 +145,7 @@ _PEOPLE_HEAD = _PEOPLE.replace("(?:(?:[a-z]+ )?(?:(?:wo)?men", "(?:(?:(?:wo)?men
 _A_GROUP = (rf"(?:(?:all|every|each|any|the next|those|these|more|some|the)(?: of the| the| of)? (?:\w+ )?\w+|{_PEOPLE})")
 # Verbs no game or idiom uses on a group: "ill kill all the ..." is only vetoed for things.
 _MASS = (r"(?:kill|murder|stab|shoot|slaughter|exterminate|lynch|gas|hang|massacre|wipe out|torture|rape|butcher|"
-         r"behead|burn)")
+         r"behead|burn|crucify|beat up)")
 
 _GROUP = re.compile(
     rf"\b{_INTENT} (?:\w+ ){{0,3}}?{_MASS}{_SUFFIX} {_A_GROUP}\b"
@@ -189,7 +189,7 @@ _OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up
             r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
             r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
             r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|"
-            r"put down at birth|put down like (?:dogs|animals|rabid dogs))")
+            r"put down at birth|put down like (?:dogs|animals|rabid dogs)|eliminated|eradicated|purged|crucified|skinned alive)")
 # A punishment before "or"/"and" an outcome: "imprisoned or shot", "arrested and hanged".
 _PUNISHED = (r"(?:imprisoned|jailed|deported|arrested|locked up|castrated|tortured|beaten|shot|hanged|hung|whipped|"
              r"flogged|stoned|tried|rounded up|caught|dragged out)")
@@ -224,6 +224,7 @@ _WISH_TARGET = (rf"(?:you|u|ya|him|her|them|em|yall|you all|all of you|all of th
 _WISH = (rf"\b{_WISHER} (?:\w+ )?(?:want|wanna|love|like|cant wait|can not wait|cannot wait|hope|wish|would like|"
          rf"would love)(?: to)?(?: (?:see|watch|hear of|hear about))? {_WISH_TARGET}"
          rf" (?:all |just |slowly |finally )?(?:dead|die|dying|suffer|suffering|bleed|bleeding|burn|burning|hang|"
+         rf"exterminated|wiped out|gassed|killed|shot|hanged|eliminated|eradicated|slaughtered|lynched|"
          rf"hanging|in (?:a coffin|a box|the ground|a body bag|hospital)|six feet under|gone for good)\b"
          rf"(?! (?:of|from|laughing|inside|with laughter|for|to|good|funny|nice|easy|right|jealous|lucky|serious|proud|"
          rf"happy|excited|chuffed|cute|hard|quick|fast|slow|boring|loud|quiet|posh|expensive|cheap|good at)\b)")
@@ -334,7 +335,7 @@ _GROUP_MORE = re.compile(
     rf"behead|drown|beat up|eliminate|eradicate|purge|castrate) (?:(?:all|every|each|those|these|more)(?: of)?(?: the| them| those)? (?:fucking |dirty |"
     rf"filthy |damn )?{_HUMAN_GROUP}|(?:the |fucking |dirty |filthy )?{_NAMED_GROUP})\b"
     rf"|\b{_URGE} (?:go (?:and |out and )?)?(?:\w+ )?(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|beat up|bash|"
-    rf"attack|exterminate|slaughter|lynch|massacre|string up|round up and \w+){_SUFFIX} (?:all |every |each |some |"
+    rf"attack|exterminate|slaughter|lynch|massacre|string up|round up and \w+|execute|crucify){_SUFFIX} (?:all |every |each |some |"
     rf"the |those |these |more )?(?:of the |the |of them |fucking |dirty |filthy )?{_HUMAN_GROUP}\b"
     rf"|\b(?:kill|shoot|murder|stab|gas|hang) (?:every|each|all|any) (?:\w+ )?{_HUMAN_GROUP} (?:on sight|you see|in sight)\b"
     rf"|\b(?:kill|shoot|murder|stab) (?:every|each|all|any|them|the) (?:\w+ )?\w+ on sight\b"
@@ -356,6 +357,16 @@ _GROUP_MORE = re.compile(
     rf"|\b(?:deserves?|deserved) (?:a |to die a )?(?:slow|painful|horrible|brutal|violent|agonising|agonizing) death\b"
     rf"|\bmake (?:all|every|those|these) (?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed)\b"
     rf"|\b(?:needs?|deserves?) (?:a )?(?:good )?raping\b"
+    # future and ongoing violence against a named group: "muslims will be exterminated", "start killing ..."
+    rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?(?:be|get) {_OUTCOME}\b"
+    rf"{_OUTCOME_AFTER}"
+    rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?(?:pay|suffer|bleed|"
+    rf"burn|die)\b(?! (?:for (?:the|a|their|your|it)|the|a|back|up|of|from|laughing|\d)\b)"
+    rf"|\b(?:start|begin|keep|carry on|go) (?:killing|shooting|hanging|gassing|stabbing|lynching|burning|beating up|raping|"
+    rf"murdering|exterminating|slaughtering|bombing|executing) (?:all |the |every |more |some |those |these )?(?:\w+ )?"
+    rf"{_HUMAN_GROUP}\b"
+    rf"|\b(?:every|any) \w+ (?:i|we) (?:see|meet|find|catch) (?:gets?|will get|is getting) (?:a |the )?(?:beating|"
+    rf"kicking|bullet|knife|stabbing|battering)\b"
     rf"|\b{_URGE} (?:\w+ )?get rid of (?:all |every |the |these |those )?(?:{_NAMED_GROUP}|{_IDENTITY}) (?:once and for"
     rf" all|for good|permanently|forever)\b"
     rf"|\b(?:killing|shooting|hanging|gassing|lynching|exterminating|murdering|beating up) (?:all |the |more )?"
@@ -450,7 +461,8 @@ _THINGS = re.compile(
     r"flags?|files?|requests?|lights?|engines?|zombies?|monsters?|enemies|aliens|bosses|characters|mobs?|npcs?|"
     r"pests?|rats|mice|wasps?|flies|slugs|hoops|baskets|decorations|bunting|banners|posters|lanterns|washing|"
     r"clothes|coats|paintings|artwork|displays|eggs|egg whites|yolks|sugar|flour|butter|mixture|whisk|bowl|"
-    r"recipe|dough|cream|sauce|onions|garlic|potatoes|fish|chips|chickens?|hens|pigs|livestock|lambs?|turkeys?|cows|"
+    r"recipe|dough|cream|sauce|onions|garlic|potatoes|fish|chips|pasta|pesto|rice|noodles|salad|steak|burgers?|"
+    r"sausages?|bacon|toast|pizza|cake|chocolate|veg|vegetables|carrots|cheese|gravy|ketchup|vinegar|chickens?|hens|pigs|livestock|lambs?|turkeys?|cows|"
     r"sheep|deer|foxes|badgers|squirrels|pigeons|seagulls|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
 
 # Spellings that hide a word from the patterns: "k1ll", "st4b", "r*pe", and the knife and gun emoji.
@@ -582,7 +594,7 @@ _ANCHOR_WORDS = (
     "coffin wheelchair ambulance threat burn jump bodied eradicat eliminat butcher behead smack thump twat whoop "
     "wallop maim mutilat castrat bleed torch firebomb nuke cull shoeing").split() + [
     # common words ("execute", "track", "hunt", "glass", "make sure") only in the company the patterns need
-    r"executed\b", r"stoned\s+to", r"hunt\w*\s+(?:\w+\s+){0,2}?down", r"track\w*\s+(?:\w+\s+)?down",
+    r"executed\b", r"execut\w*\s+(?:all|every|each|the|those|these|them|him|her|any)\b", r"purg", r"crucif", r"stoned\s+to", r"hunt\w*\s+(?:\w+\s+){0,2}?down", r"track\w*\s+(?:\w+\s+)?down",
     r"slash\w*\s+" + _WHO, r"glass\w*\s+" + _WHO,
     r"hit\s+by", r"make\s+sure\s+(?:you|u|he|she|they|every|all|each|those|these)\b", r"watch\s+yourself", r"sleep\s+with\s+one", r"only\s+good", r"round\s+\w+\s+up",
     r"blow\w*\s+up", r"rot\b", r"six\s+feet", r"good\s+hiding", r"put\s+in\s+(?:a\s+|the\s+)?(?:camps?|ovens?)",
