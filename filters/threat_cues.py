@@ -214,7 +214,9 @@ _HUMAN_GROUP = (rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies
 # and trying "[a-z]+ " at every word is most of the cost of the group patterns.
 _GROUP_HEAD = rf"(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads|{_IDENTITY}|cops|police|politicians)"
 # The group nouns that name a group without a determiner ("kill muslims"): not people, kids, men.
-_NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|"
+_NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|us|we|"
+                r"you|them|they|such|so|how|what|which|whose|our|your|their|my|his|her|its|of|to|and|or|but|that|"
+                r"who|are|is|were|was|if|when|because|"
                 rf"real|normal|good|bad|dead|\d+) )[a-z]+ (?:people|folk)|{_IDENTITY})")
 _WISHER = (r"(?:i|id|i would|we|wed|we would|i really|i just|i so|i honestly|i seriously)")
 _WISH_TARGET = (rf"(?:you|u|ya|him|her|them|em|yall|you all|all of you|all of them|every one of (?:you|them)|"
@@ -358,11 +360,14 @@ _GROUP_MORE = re.compile(
     rf"|\bmake (?:all|every|those|these) (?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed)\b"
     rf"|\b(?:needs?|deserves?) (?:a )?(?:good )?raping\b"
     # future and ongoing violence against a named group: "muslims will be exterminated", "start killing ..."
-    rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?(?:be|get) {_OUTCOME}\b"
-    rf"{_OUTCOME_AFTER}"
+    rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?be (?:exterminated|"
+    rf"wiped out|gassed|slaughtered|massacred|lynched|hanged|burned alive|burnt alive|executed|eradicated|eliminated|"
+    rf"shot|killed|raped|beheaded|put down)\b{_OUTCOME_AFTER}"
     rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?(?:pay|suffer|bleed|"
     rf"burn|die)\b(?! (?:for (?:the|a|their|your|it)|the|a|back|up|of|from|laughing|\d)\b)"
-    rf"|\b(?:start|begin|keep|carry on|go) (?:killing|shooting|hanging|gassing|stabbing|lynching|burning|beating up|raping|"
+    rf"|(?:^|[!.,:;] *|\b(?:lets|we should|we need to|we must|time to|its time to|i say we|we gotta|we will|ill|"
+    rf"we have to|someone should|just|i will|im going to|im gonna|imma|were going to|were gonna) )(?:start|begin|keep|"
+    rf"carry on|go) (?:killing|shooting|hanging|gassing|stabbing|lynching|burning|beating up|raping|"
     rf"murdering|exterminating|slaughtering|bombing|executing) (?:all |the |every |more |some |those |these )?(?:\w+ )?"
     rf"{_HUMAN_GROUP}\b"
     rf"|\b(?:every|any) \w+ (?:i|we) (?:see|meet|find|catch) (?:gets?|will get|is getting) (?:a |the )?(?:beating|"
