@@ -321,6 +321,17 @@ _VEILED_GATE = re.compile(
     r"route|school)|end up|find (?:your|ur|his|her|the) body|say (?:good)?bye to|whats good for|hospital|a and e|a&e|"
     r"intensive care|morgue|early grave|back for|one eye open|make it to|live to|better not|best not|make (?:your|ur) life)")
 
+# "muslims will be exterminated", "you all are going to suffer"; "start killing ..." in the writer's
+# or an urging voice (a news line "theyll start shooting minority kids" is neither).
+_WILL_BE_KILLED = (rf"(?:will|are going to|are gonna|shall) (?:all )?be (?:exterminated|wiped out|gassed|slaughtered|"
+                   rf"massacred|lynched|hanged|burned alive|burnt alive|executed|eradicated|eliminated|shot|killed|raped|"
+                   rf"beheaded|put down)\b{_OUTCOME_AFTER}")
+_WILL_SUFFER = (r"(?:will|are going to|are gonna|shall) (?:all )?(?:pay|suffer|bleed|burn|die)\b"
+                r"(?! (?:for (?:the|a|their|your|it)|the|a|back|up|of|from|laughing|\d)\b)")
+_START_KILLING = (rf"(?:start|begin|keep|carry on|go) (?:killing|shooting|hanging|gassing|stabbing|lynching|burning|"
+                  rf"beating up|raping|murdering|exterminating|slaughtering|bombing|executing) (?:all |the |every |more |"
+                  rf"some |those |these )?(?:\w+ )?{_HUMAN_GROUP}\b")
+
 _GROUP_MORE = re.compile(
     rf"(?<!how )(?<!how many )(?<!many more )\b{_GROUP_HEAD} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which|that) "
     rf"(?:\w+ ){{0,4}}?)?(?:\w+ )?"
@@ -360,16 +371,9 @@ _GROUP_MORE = re.compile(
     rf"|\bmake (?:all|every|those|these) (?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed)\b"
     rf"|\b(?:needs?|deserves?) (?:a )?(?:good )?raping\b"
     # future and ongoing violence against a named group: "muslims will be exterminated", "start killing ..."
-    rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?be (?:exterminated|"
-    rf"wiped out|gassed|slaughtered|massacred|lynched|hanged|burned alive|burnt alive|executed|eradicated|eliminated|"
-    rf"shot|killed|raped|beheaded|put down)\b{_OUTCOME_AFTER}"
-    rf"|\b(?:{_NAMED_GROUP}|you all|all of you|yall) (?:will|are going to|are gonna|shall) (?:all )?(?:pay|suffer|bleed|"
-    rf"burn|die)\b(?! (?:for (?:the|a|their|your|it)|the|a|back|up|of|from|laughing|\d)\b)"
-    rf"|(?:^|[!.,:;] *|\b(?:lets|we should|we need to|we must|time to|its time to|i say we|we gotta|we will|ill|"
-    rf"we have to|someone should|just|i will|im going to|im gonna|imma|were going to|were gonna) )(?:start|begin|keep|"
-    rf"carry on|go) (?:killing|shooting|hanging|gassing|stabbing|lynching|burning|beating up|raping|"
-    rf"murdering|exterminating|slaughtering|bombing|executing) (?:all |the |every |more |some |those |these )?(?:\w+ )?"
-    rf"{_HUMAN_GROUP}\b"
+    rf"|\b{_IDENTITY} {_WILL_BE_KILLED}|\b(?:you all|all of you|yall) {_WILL_BE_KILLED}"
+    rf"|\b{_IDENTITY} {_WILL_SUFFER}|\b(?:you all|all of you|yall) {_WILL_SUFFER}"
+    rf"|(?:^|[!.,:;] *){_START_KILLING}|\b(?:{_INTENT}|{_URGE}) {_START_KILLING}"
     rf"|\b(?:every|any) \w+ (?:i|we) (?:see|meet|find|catch) (?:gets?|will get|is getting) (?:a |the )?(?:beating|"
     rf"kicking|bullet|knife|stabbing|battering)\b"
     rf"|\b{_URGE} (?:\w+ )?get rid of (?:all |every |the |these |those )?(?:{_NAMED_GROUP}|{_IDENTITY}) (?:once and for"
@@ -569,7 +573,7 @@ _INTENT_LEADS = (rf"\b{_INTENT}", rf"\b(?:{_INTENT}|")
 # names a group: trying the noun list at every word is the dearest part of the group patterns.
 _GROUP_GATE = re.compile(rf"\b(?:{_GROUP_HEAD}|teachers|the lot of them)\b")
 _GROUP_LEADS = tuple(f"{behind}\\b{head}" for behind in ("", "(?<!how )(?<!how many )(?<!many more )")
-                     for head in (_GROUP_HEAD, _PEOPLE_HEAD))
+                     for head in (_GROUP_HEAD, _PEOPLE_HEAD, _IDENTITY))
 
 
 def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, str, re.Pattern]]:
