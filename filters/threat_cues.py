@@ -189,7 +189,8 @@ _OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up
             r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
             r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
             r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|"
-            r"put down at birth|put down like (?:dogs|animals|rabid dogs)|eliminated|eradicated|purged|crucified|skinned alive)")
+            r"put down at birth|put down like (?:dogs|animals|rabid dogs)|eliminated|eradicated|purged|crucified|skinned alive|"
+            r"nailed to (?:the wall|a cross|a tree)|impaled)")
 # A punishment before "or"/"and" an outcome: "imprisoned or shot", "arrested and hanged".
 _PUNISHED = (r"(?:imprisoned|jailed|deported|arrested|locked up|castrated|tortured|beaten|shot|hanged|hung|whipped|"
              r"flogged|stoned|tried|rounded up|caught|dragged out)")
@@ -365,11 +366,17 @@ _GROUP_MORE = re.compile(
     rf"wiped out|exterminated|six feet under)\b"
     rf"|\b(?:you|u|yall) (?:\w+ ){{0,2}}?(?:are all|will all|all) (?:going to |gonna )?(?:die|burn|hang|be (?:killed|shot|"
     rf"hanged|exterminated|wiped out|gassed))\b(?! (?:of|from|laughing|when|if|for|to|in the)\b)"
-    rf"|\b(?:any|every) \w+ (?:\w+ ){{0,5}}?(?:will|is going to|is gonna|gonna) get (?:stabbed|shot|killed|hurt|"
-    rf"beaten|battered|lynched|burned)\b(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
+    rf"|\b(?:any|every|the next) \w+ (?:\w+ ){{0,5}}?(?:will|is going to|is gonna|gonna) get (?:stabbed|shot|killed|hurt|"
+    rf"beaten|battered|lynched|burned|a (?:broken )?(?:bottle|knife|bullet|brick|blade) (?:in|to|through))\b(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
     rf"|\b(?:deserves?|deserved) (?:a |to die a )?(?:slow|painful|horrible|brutal|violent|agonising|agonizing) death\b"
     rf"|\bmake (?:all|every|those|these) (?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed)\b"
     rf"|\b(?:needs?|deserves?) (?:a )?(?:good )?raping\b"
+    rf"|\b(?:needs?|deserves?) a (?:good |public )?(?:impaling|hanging|lynching|kneecapping|shooting|stabbing)\b"
+    rf"|\bdeserves? (?:impaling|hanging|lynching|kneecapping)\b"
+    rf"(?! (?:up|out|practice|lesson|range|star|competition|pain|pains|sensation)\b)"
+    rf"|\b(?:\w+ )?heads? on (?:a )?(?:pikes?|spikes?|sticks?|a plate)\b"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|stab|gas|hang|nuke|bomb) (?:every|all|all the) (?:\w+ )?\w+ (?:tomorrow|today|"
+    rf"tonight|now|on sight|you see|in sight)\b"
     # future and ongoing violence against a named group: "muslims will be exterminated", "start killing ..."
     rf"|\b{_IDENTITY} {_WILL_BE_KILLED}|\b(?:you all|all of you|yall) {_WILL_BE_KILLED}"
     rf"|\b{_IDENTITY} {_WILL_SUFFER}|\b(?:you all|all of you|yall) {_WILL_SUFFER}"
@@ -611,7 +618,7 @@ _ANCHOR_WORDS = (
     r"making\s+it\s+home", r"make\s+it\s+home", r"what\s+happens", r"what\s+(?:bus|train|way|route)", r"which\s+(?:bus|train|way|route)", r"end\s+up",
     r"find\s+\w+\s+body", r"say\s+(?:good)?bye\s+to", r"what'?s\s+good\s+for", r"back\s+for\s+(?:this|that|what)",
     r"one\s+eye\s+open", r"make\s+it\s+to", r"live\s+to", r"keep\s+\w+\s+and", r"again\s+and", r"try\s+it\s+and",
-    r"better\s+not", r"best\s+not", r"throats?\b", r"raping", r"make\s+(?:all|every|those|these)\b", r"slow\s+death", r"painful\s+death", r"rid\s+of", r"life\s+(?:hell|a\s+living|miserable)",
+    r"better\s+not", r"best\s+not", r"throats?\b", r"raping", r"sodomi", r"impal", r"get\s+a\s+(?:broken\s+)?(?:bottle|brick)", r"nailed\s+to", r"heads?\s+on", r"kneecap", r"hanging", r"make\s+(?:all|every|those|these)\b", r"slow\s+death", r"painful\s+death", r"rid\s+of", r"life\s+(?:hell|a\s+living|miserable)",
     # hidden spellings: "k1ll", "st4b", "r*pe" (readable() writes them out for the patterns)
     r"k[1!|*]ll", r"st[4@*]b", r"r[4@*]p[e3*]", r"rap3", r"sh[0*][o0*]t", r"sho[0*]t", r"m[*]rd[e3*]r", r"h[*]rt",
     r"d[1!*][e3]", r"di3",

@@ -253,6 +253,12 @@ GROUP_INTENT = [
     "its time to start killing the gays",
     "every refugee i see gets a beating",
     "i want all the travellers gassed",
+    "that paedo needs a public hanging",
+    "he should be nailed to a cross",
+    "we'll put their heads on spikes",
+    "shoot every muslim tomorrow",
+    "the next person who calls me that is gonna get a bottle in the face",
+    "i hope she gets sodomised",
 ]
 NOT_GROUP_INTENT = [
     "we will not rest until every child can read",
@@ -274,6 +280,10 @@ NOT_GROUP_INTENT = [
     "i'll execute all the tests before lunch",
     "ill drown the pasta in pesto",
     "ill run over all the details with you tomorrow",
+    "my dad needs a shooting lesson before the clay pigeons",
+    "the painting needs hanging in the hall",
+    "the next person who sits here gets a gold star",
+    "heads on the desk everyone, quiet reading time",
     "i hope they all rot in hell",  # a curse, not a threat of violence
     "id like to shoot you a quick question about the trip",
     "ill track him down and ask about the form",
