@@ -374,7 +374,7 @@ _GROUP_MORE = re.compile(
     rf"|\b(?:needs?|deserves?) a (?:good |public )?(?:impaling|hanging|lynching|kneecapping|shooting|stabbing)\b"
     rf"|\bdeserves? (?:impaling|hanging|lynching|kneecapping)\b"
     rf"(?! (?:up|out|practice|lesson|range|star|competition|pain|pains|sensation)\b)"
-    rf"|\b(?:\w+ )?heads? on (?:a )?(?:pikes?|spikes?|sticks?|a plate)\b"
+    rf"|\bheads? on (?:a )?(?:pikes?|spikes?|sticks?|a plate)\b"
     rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|stab|gas|hang|nuke|bomb) (?:every|all|all the) (?:\w+ )?\w+ (?:tomorrow|today|"
     rf"tonight|now|on sight|you see|in sight)\b"
     # future and ongoing violence against a named group: "muslims will be exterminated", "start killing ..."
