@@ -1,17 +1,23 @@
 """filters/threat_cues.py on the TRAINING splits: how many calls for violence / threatening posts its
 structure finds, and how often it fires on posts labelled neither (the hard negatives).
 
-    PYTHONPATH=. python bench/threat_cues_quality.py [--show N]
+    PYTHONPATH=. python bench/threat_cues_quality.py [--show N] [--filter] [--cost] [--grid T:C ...]
 
 gab-hate-corpus train (cv = call for violence), implicit-hate train (stage 2 `threatening`;
-stage 1 `not_hate`), SpamAssassin ham `dev` (its training part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split: hatecheck and the test
-files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
-(for the developer's eyes; nothing is written)."""
+stage 1 `not_hate`), OLID train tweets labelled not offensive, SpamAssassin ham `dev` (its training
+part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split:
+hatecheck and the test files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
+(for the developer's eyes; nothing is written). --cost: the CPU time of the anchor scan and of
+find() on the sentences it picks, over the ham dev mails, per 5 KB (best of 3). --grid: the risk
+filter's threat findings with the model's threat threshold T and cue threshold C instead of the
+shipped ones, on the rows the model's training held back (Gab, r/teenagers) and on the
+implicit-hate rows and the test fixtures."""
 from __future__ import annotations
 
 import argparse
 import csv
 import sys
+import time
 from pathlib import Path
 
 from filters import threat_cues
@@ -51,6 +57,12 @@ def implicit() -> tuple[list[str], list[str]]:
     return pos, neg
 
 
+def olid_not_offensive() -> list[str]:
+    with open(CORPORA / "olid-offenseval2019" / "olid-training-v1.0.tsv", encoding="utf-8") as handle:
+        return [r["tweet"] for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+                if r["subtask_a"] == "NOT"]
+
+
 def ham() -> list[str]:
     from email import message_from_bytes, policy
     base = CORPORA / "spamassassin-public-corpus-sample"
@@ -67,12 +79,65 @@ def ham() -> list[str]:
     return out
 
 
+def cost() -> None:
+    from filters.text.model import model_text
+    mails = ham()
+    documents = [(m, sentences.spans(m), model_text(m)) for m in mails]
+    best = {"scan": 1e9, "find": 1e9}
+    for _ in range(3):
+        start = time.process_time()
+        picked = [(m, spans, threat_cues.candidate_sentences(folded, spans)) for m, spans, folded in documents]
+        scanned = time.process_time()
+        prepared = [prepare(m[spans[i][0]:spans[i][1]]) for m, spans, found in picked for i in found]
+        begin = time.process_time()
+        for text in prepared:
+            threat_cues.find(text)
+        end = time.process_time()
+        best = {"scan": min(best["scan"], scanned - start), "find": min(best["find"], end - begin)}
+    per = sum(len(m) for m in mails) / 5120
+    print(f"SpamAssassin ham dev, {len(mails)} mails, {len(prepared)} candidate sentences: anchor scan "
+          f"{best['scan'] * 1000 / per:.3f} ms + find {best['find'] * 1000 / per:.3f} ms CPU per 5 KB")
+
+
+def grid(settings: list[tuple[float, float]]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.risk_quality import reddit
+    from bench.train_risk_model import _validation
+    from filters.base import FilterContext, Role
+    from filters.risk import Options, RiskFilter
+    from tests.filters import test_threats as fixtures
+    gab_pos, gab_neg = gab()
+    imp_pos, imp_neg = implicit()
+    held = lambda texts: [t for t in texts if _validation(t.strip().lower())]  # noqa: E731
+    sets = {"gab cv held back": held(gab_pos), "gab non-hate held back": held(gab_neg),
+            "implicit threatening": imp_pos, "implicit not_hate held back": held(imp_neg),
+            "r/teenagers dev": [t for t, suicidal in reddit("train") if not suicidal],
+            "fixture threats": fixtures.DIRECT + fixtures.CONDITIONAL + fixtures.GROUP + fixtures.WEAPON
+            + fixtures.DISCLOSURE, "fixture look-alikes": fixtures.NOT_THREATS}
+    for threshold, cue in [(None, None), *settings]:
+        options = {} if threshold is None else {"thresholds": {"violent_threat": threshold},
+                                                "cue_thresholds": {**Options().cue_thresholds, "violent_threat": cue}}
+        flt = RiskFilter(Options(**options), FilterContext(settings=None, directory=None))
+        def found(text: str) -> bool:
+            return any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,)))
+        counts = [f"{name} {sum(map(found, texts))}/{len(texts)}" for name, texts in sets.items()]
+        print(f"threat threshold {threshold or 'shipped'}, cue {cue or 'shipped'}: " + "; ".join(counts), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", type=int, default=0)
     parser.add_argument("--filter", action="store_true",
                         help="also the risk filter's RISK_VIOLENT_THREAT rate, threat_rules on and off")
+    parser.add_argument("--cost", action="store_true", help="only the CPU cost of the scan and find() on ham dev")
+    parser.add_argument("--grid", nargs="+", metavar="T:C", help="only the threat findings at these thresholds")
     args = parser.parse_args()
+    if args.cost:
+        cost()
+        return
+    if args.grid:
+        grid([tuple(map(float, g.split(":"))) for g in args.grid])
+        return
     if args.filter:
         from filters.base import FilterContext, Role
         from filters.risk import Options, RiskFilter
@@ -96,10 +161,11 @@ def main() -> None:
     with open(CORPORA / "reddit-suicidewatch-teenagers-kaggle" / "suicide_detection_first5000.csv",
               encoding="utf-8") as handle:
         teens = [r["text"] for r in csv.DictReader(handle) if r["split"] == "train" and r["class"] != "suicide"]
-    false = [(t, hits(t)) for t in teens]
-    print(f"r/teenagers train: {sum(bool(h) for _, h in false)}/{len(teens)} with a threat")
-    for t, h in [(t, h) for t, h in false if h][:args.show]:
-        print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
+    for name, texts in (("r/teenagers train", teens), ("OLID train not offensive", olid_not_offensive())):
+        false = [(t, hits(t)) for t in texts]
+        print(f"{name}: {sum(bool(h) for _, h in false)}/{len(texts)} with a threat")
+        for t, h in [(t, h) for t, h in false if h][:args.show]:
+            print("   FP", h[0].kind, "|", h[0].words, "|", t[:160].replace("\n", " "))
     mails = ham()
     false = [(t, hits(t)) for t in mails]
     print(f"SpamAssassin ham dev: {sum(bool(h) for _, h in false)}/{len(mails)} with a threat")

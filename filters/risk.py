@@ -344,7 +344,8 @@ class RiskFilter:
         # public positives are Gab's calls for violence.
         hate = hits.get("hate")
         if (self._options.group_threats and "violent_threat" in self._options.labels
-                and "violent_threat" not in hits and hate is not None and _THREAT.search(hate.window_text)):
+                and "violent_threat" not in hits and hate is not None and _THREAT.search(hate.window_text)
+                and not threat_cues.talk_about(hate.window_text)):  # "hitler believed ...", "we condemn the calls to ..."
             hits["violent_threat"] = _Hit("violent_threat", hate.score, hate.evidence, hate.window_text,
                                           hate.cued, group=True)
             findings.append(self._finding(hits["violent_threat"]))

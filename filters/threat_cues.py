@@ -6,20 +6,25 @@ ways pupils word a threat. This module reads the sentence's shape instead, on th
 risk model's prepared text (filters/text/model.prepare: lower case, apostrophes
 dropped, "ill" for "I'll"):
 
-    direct       "im going to stab you", "ill batter u after school"
+    direct       "im going to stab you", "ill batter u after school", "we should beat him up",
+                 "theyre going to jump him after school", "im going to shoot up the school"
     conditional  "youll regret it", "watch your back", "youre dead on monday",
                  "i hope you get your head kicked in", "someone should shoot them all",
-                 "they deserve to be hanged"
-    group        "all of them should be killed", "time to wipe them all out"
+                 "they deserve to be hanged", "i want you dead", "id love to see them suffer",
+                 and veiled ones: "you wont be walking home on friday", "nobody will find your body"
+    group        "all of them should be killed", "time to wipe them all out", "kill all gays",
+                 "women deserve to be beaten", "the only good X is a dead X"
     weapon       "bringing my brothers knife tomorrow"
     disclosure   "he said he is going to stab me", "they keep saying theyll jump me":
                  the writer is the target, so it is for the DSL, not a threat by the writer
 
 A match needs all three parts; a negative context in the same sentence vetoes it:
-an idiom or a game ("ill kill you at fortnite", "shoot me an email", "hurt my
-feelings"), a negation ("i would never hurt you"), or talk about threats
-("threats like ill kill you are never ok"). Past-tense third-person reports ("he
-was shot in 1916") have no actor with intent and never match.
+an idiom, a game or sport ("ill kill you at fortnite", "shoot me an email", "hurt my
+feelings", "were going to batter them in the derby"), a negation ("i would never hurt
+you"), talk about threats ("threats like ill kill you are never ok"), or, for a call
+against a group, someone else's words ("he was suspended for saying ..."). Past-tense
+third-person reports ("he was shot in 1916") have no actor with intent and never match.
+Hidden spellings and weapon emoji are written out first (readable(): "k1ll", "r*pe", "🔪").
 
 Pure functions over compiled patterns; no state. Written for schoolgate from its
 own fixtures (tests/filters/test_threats.py) and checked on the training splits of
@@ -37,18 +42,25 @@ from dataclasses import dataclass
 # they are aimed at; weak ones ("cut", "hit", "jump", "end") only aimed at a person and not
 # followed by the word that makes them ordinary ("cut you some slack", "hit you up").
 _STRONG = (r"(?:kill|stab|shoot|batter|punch|drown|strangle|poison|murder|choke|torture|lynch|slap|deck|"
-           r"shank|merk|knife|slit|rape|beat up|knock out|run over|smash|bash|hurt|beat|attack)")
+           r"shank|merk|knife|slit|rape|beat up|knock out|run over|smash|bash|hurt|beat|attack|smack|thump|twat|whoop|"
+           r"wallop|maim|slash|mutilate|behead|castrate|strangle|glass|gun down)")
 _WEAK = r"(?:end|do in|sort out|jump|cut|hit|kick|burn|hang|get|finish)"
 _SUFFIX = r"(?:s|es|ed|d|ing|ting|ted|ped|ping|bed|bing|ged|ging)?"
 _PERSON = (r"(?:you|u|ya|yu|yo|him|her|them|em|yall|you all|all of you|the lot of you|every one of you|each of you|"
            r"everyone in)")
-_BODY = (r"(?:(?:your|ur|yer|his|her|their) (?:\w+ )?(?:face|head|teeth|legs?|arms?|neck|nose|jaw|skull|throat|"
-         r"kneecaps?|lights|brains?))")
+_BODY = (r"(?:(?:your|ur|yer|yo|his|her|their) (?:\w+ )?(?:face|head|teeth|legs?|arms?|neck|nose|jaw|skull|throat|"
+         r"kneecaps?|lights|brains?|ass|arse|eyes?|ribs|guts))")
 _KIN = (r"(?:(?:your|ur|yer|his|her|their) (?:mum|mom|mam|dad|family|brother|sister|little brother|little sister|"
         r"nan|dog))")
-_TARGET = rf"(?:{_PERSON}|{_BODY}|{_KIN}|\w+ like (?:you|u|him|her|them))"
+# A person named by a title or a noun: "mr harris", "that teacher", "this kid in my class".
+_NAMED = (r"(?:(?:mr|mrs|miss|ms|sir|dr) \w+|(?:that|this|the|every|each) (?:\w+ )?(?:teacher|kid|boy|girl|lad|guy|"
+          r"man|woman|bitch|slag|prick|twat|dickhead|idiot|loser|freak|snitch|grass|paedo|nonce|cunt|bastard|"
+          r"teachers|kids|boys|girls|lads|guys))")
+_TARGET = rf"(?:{_PERSON}|{_BODY}|{_KIN}|{_NAMED}|\w+ like (?:you|u|him|her|them))"
 # Intent: the writer (or "we", or the writer's side) saying they will, or want to.
 _INTENT = (r"(?:ill|i will|i shall|im gonna|im going to|i am going to|im gunna|imma|ima|i wanna|i want to|"
+           r"im finna|finna|im boutta|boutta|im bout to|im tryna|im goin to|im going 2|im gna|i gna|id like to|"
+           r"id love to|i would love to|i really want to|"
            r"i plan to|im planning to|im about to|i swear ill|i swear i will|i swear down ill|ill just|"
            r"we will|were gonna|were going to|we are going to|we wanna|we want to|well|"
            r"my (?:big )?(?:brother|brothers|cousin|cousins|mates|boys|crew|gang|dad|uncle)"
@@ -59,7 +71,8 @@ _ORDINARY_AFTER = (r"(?! (?:an?|the|some|one|back|up|in|off|on|out|over|to|into|
                    r"for|something|anything|it|this|that|lol|haha|x+)\b)")
 # Follows the target in a game or an idiom: "shoot you an email", "kill you at fortnite".
 _GAME_AFTER = (r"(?! (?:an?|the|some|one|a quick|back|over|in|on|at)"
-               r" (?:email|e mail|mail|text|message|line|dm|pm|link|note|call|invite|photo|pic|look|"
+               r" (?:email|e mail|mail|text|message|line|dm|pm|link|note|call|invite|photo|pic|look|question|msg|"
+               r"reply|update|thought|idea|request|quick|"
                r"fortnite|fifa|cod|call of duty|warzone|minecraft|roblox|apex|valorant|among us|chess|mario kart|"
                r"game|games|the game|a game|ping pong|table tennis|tennis|football|netball|rugby|cards|uno|"
                r"monopoly|pool|darts|smash bros|1v1|1 v 1|the quiz|the test|the exam|the match|the race|"
@@ -70,7 +83,7 @@ _DIRECT = re.compile(
     rf"|\b{_INTENT} (?:\w+ ){{0,3}}?{_WEAK}{_SUFFIX} {_PERSON}\b{_ORDINARY_AFTER}"
     # "beat the crap out of you", "kick your head in", "break your legs", "put you in hospital"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:beat|kick|knock|smash|batter|punch) (?:the )?(?:crap|shit|hell|"
-    rf"living daylights|life|snot|shite) out of {_TARGET}\b"
+    rf"living daylights|life|snot|shite) (?:out of|outta) {_TARGET}\b"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?(?:break|snap|smash|kick|cave|bash|punch) {_BODY}(?: in| out| off)?\b"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?put {_PERSON} in (?:hospital|the hospital|a coffin|the ground|a wheelchair|"
     rf"an ambulance|a body bag)\b"
@@ -103,7 +116,8 @@ _CONDITIONAL = re.compile(
     r"the lot)\b"
     r"|\b(?:i|we) (?:hope|wish|pray) (?:that )?(?:you|u|he|she|they|ya) (?:\w+ )?(?:dies?\b|(?:gets?|got) "
     r"(?:(?:your|ur|his|her|their) (?:\w+ )?(?:head|face|teeth|legs?|neck) (?:kicked|smashed|punched|caved|bashed) in|"
-    r"stabbed|shot|killed|beaten|battered|murdered|run over|hit by a (?:car|bus|train|lorry)|raped|hanged|"
+    r"stabbed|shot|killed|beaten|battered|murdered|run over|hit by a (?:car|bus|train|lorry)|raped|hanged|gang raped|"
+    r"sodomi[sz]ed|burned alive|burnt alive|beheaded|tortured to death|raped to death|"
     r"jumped|lynched|tortured)\b)"
     r"|\b(?:deserves?|deserved) (?:to|2) (?:die|be (?:killed|shot|stabbed|hanged|hung|beaten|burned|burnt|gassed|"
     r"lynched|executed|tortured|murdered|raped|put down|strung up)|get (?:killed|shot|stabbed|hanged|beaten|"
@@ -118,7 +132,7 @@ _CONDITIONAL = re.compile(
     r"strung up|shot dead|put down like|lined up and shot|shot like)\b"
     r"|\b(?:they|he|she|all of them|all (?:the )?\w+|those \w+|these \w+|traitors|every (?:last |single )?\w+)"
     r" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |)(?:hang|die|burn)\b"
-    r"(?! (?:out|down|off|in a)\b)")
+    r"(?! (?:out|down|off|in a|in hell)\b)")
 
 # A group as a target or subject: a determiner and a noun, or a plural noun ("all women",
 # "the next immigrant", "muslims", "trans people"); things are vetoed by _THINGS.
@@ -126,20 +140,22 @@ _PEOPLE = (r"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|girls|boys|lads)|gays
            r"refugees|asylum seekers|foreigners|muslims|jews|christians|hindus|sikhs|catholics|blacks|whites|asians|"
            r"arabs|gypsies|travellers|the disabled|disabled|feminists|liberals|leftists|lefties|tories|commies|"
            r"communists|nazis|protesters|traitors|paedos|pedos|cops|police|teachers|the lot of them)")
+# The same where a match starts: the adjective need not be read (and trying it at every word is slow).
+_PEOPLE_HEAD = _PEOPLE.replace("(?:(?:[a-z]+ )?(?:(?:wo)?men", "(?:(?:(?:wo)?men", 1)
 _A_GROUP = (rf"(?:(?:all|every|each|any|the next|those|these|more|some|the)(?: of the| the| of)? (?:\w+ )?\w+|{_PEOPLE})")
 # Verbs no game or idiom uses on a group: "ill kill all the ..." is only vetoed for things.
 _MASS = (r"(?:kill|murder|stab|shoot|slaughter|exterminate|lynch|gas|hang|massacre|wipe out|torture|rape|butcher|"
-         r"behead|burn)")
+         r"behead|burn|crucify|beat up)")
 
 _GROUP = re.compile(
     rf"\b{_INTENT} (?:\w+ ){{0,3}}?{_MASS}{_SUFFIX} {_A_GROUP}\b"
     rf"|(?:^|[!.,:;] *)\W*death to (?:all |every |the )?(?:{_PEOPLE}|them|him|her|you)\b"
-    rf"|\b{_PEOPLE} (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|have to) (?:all |just |really |)"
+    rf"|\b{_PEOPLE_HEAD} (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|have to) (?:all |just |really |)"
     r"(?:be|get) (?:killed|shot|hanged|hung|gassed|stabbed|lynched|exterminated|wiped out|put down|strung up|"
     r"shot dead|murdered|tortured|burned alive|burnt alive|slaughtered|eradicated|eliminated|massacred|butchered|"
     r"beheaded)\b(?! (?:in|on|with|at|from|using|for|by the|off)\b)"
-    rf"|\b{_PEOPLE} (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to) (?:all |just |)(?:die|hang|burn)\b"
-    r"(?! (?:out|down|off|in a)\b)"
+    rf"|\b{_PEOPLE_HEAD} (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to) (?:all |just |)(?:die|hang|burn)\b"
+    r"(?! (?:out|down|off|in a|in hell)\b)"
     r"|\b(?:time to|its time we|we need to|we should|we must|lets|let us|we have to|we gotta|we got to|i say we|"
     r"we will|were going to|were gonna) (?:\w+ )?"
     rf"(?:kill|shoot|hang|gas|exterminate|lynch|slaughter|bomb|string up|murder|massacre|wipe out){_SUFFIX}"
@@ -149,6 +165,234 @@ _GROUP = re.compile(
     r"|\b(?:wipe|string) (?:them all|them|all of them|the lot of them) (?:out|up)\b"
     r"|\b(?:kill|shoot|hang|gas|exterminate|lynch|slaughter|wipe out) (?:them all|all of them|every one of them|"
     r"every last one)\b")
+
+# Others urged to do it, or the writer's side: "we should beat him up", "someone needs to stab that kid".
+_URGE = (r"(?:we should|we need to|we must|we gotta|we have to|we ought to|lets|let us|lets go and|lets go|"
+         r"(?:someone|somebody|some1|anyone|people|yall|you lot|u lot) (?:should|needs to|need to|must|has to|"
+         r"have to|ought to|gotta)|i say we|time to|its time to|its time we)")
+# A third person's intent against someone else, reported as a warning ("theyre going to jump him
+# after school"); "kill" and "murder" are left out (a parent's "shes going to kill you" is an idiom).
+_THIRD_ACTOR = (r"(?:he|she|they|hes|shes|theyre|his (?:mates|brother|brothers|"
+                r"boys|cousins)|her (?:mates|brother|brothers|boys|cousins)|the (?:boys|lads|girls) from \w+)")
+_THIRD_VERB = (r"(?:stab|shank|jump|batter|beat up|shoot|merk|rape|knife|bash|punch|strangle|slit|glass|cut up|"
+               r"kick (?:the )?(?:shit|crap|hell) out of)")
+# Buildings: "shoot up the school", "bomb the mosque", "burn your house down".
+_PLACE = (r"(?:the|this|that|our|your|ur|my|their|his|her|a|every|all the|all) (?:\w+ )?(?:school|schools|college|"
+          r"academy|mosque|mosques|synagogue|synagogues|church|churches|temple|temples|gurdwara|gurdwaras|house|"
+          r"home|flat|classroom|canteen|assembly|assembly hall|refugee centre|hostel|hotel full of \w+)")
+_PLACE_ATTACK = (rf"(?:(?:shoot up|bomb|blow up|firebomb|petrol bomb|torch|set fire to|burn down|attack) {_PLACE}\b"
+                 rf"|burn {_PLACE} down\b)")
+# Violent outcomes a person or a group is said to deserve, need or be wished.
+_OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up|beaten to death|lynched|exterminated|"
+            r"wiped out|wiped off the (?:face of the )?(?:earth|planet|map)|put down|strung up|shot dead|murdered|"
+            r"tortured|burned alive|burnt alive|burned|burnt|slaughtered|massacred|butchered|beheaded|raped|"
+            r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
+            r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
+            r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|"
+            r"put down at birth|put down like (?:dogs|animals|rabid dogs)|eliminated|eradicated|purged|crucified|skinned alive|"
+            r"nailed to (?:the wall|a cross|a tree)|impaled)")
+# A punishment before "or"/"and" an outcome: "imprisoned or shot", "arrested and hanged".
+_PUNISHED = (r"(?:imprisoned|jailed|deported|arrested|locked up|castrated|tortured|beaten|shot|hanged|hung|whipped|"
+             r"flogged|stoned|tried|rounded up|caught|dragged out)")
+# Words after an outcome that make it ordinary: "shot in black and white", "killed off", "put down
+# in writing", "burnt out", "hung on the wall".
+_OUTCOME_AFTER = (r"(?:(?<!shot)(?<!killed)(?<!hung)(?<!put down)(?<!burned)(?<!burnt)(?<!wiped out)(?<!executed)"
+                  r"(?<!bombed)|(?! (?:in|on|with|at|from|using|for|by|off|out|up|as|into|onto)\b))")
+_IDENTITY = (r"(?:gays|lesbians|queers|"
+                r"homos|homosexuals|bisexuals|trans|trannies|muslims|moslems|jews|christians|hindus|sikhs|catholics|"
+                r"protestants|atheists|blacks|whites|asians|arabs|africans|mexicans|pakis|poles|romanians|chinese|"
+                r"indians|pakistanis|somalis|syrians|afghans|albanians|gypsies|travellers|roma|pikeys|immigrants|"
+                r"migrants|refugees|asylum seekers|foreigners|illegals|invaders|the disabled|disabled|retards|"
+                r"cripples|spastics|feminists|liberals|leftists|lefties|tories|conservatives|commies|communists|"
+                r"socialists|nazis|fascists|antifa|protesters|traitors|paedos|pedos|nonces|democrats|dems|republicans|libs|"
+                r"libtards|globalists|zionists|jihadis|islamists|muzzies|leftists|journalists)")
+_IDENTITY_ONE = (r"(?:(?:[a-z]+ )?(?:person|man|woman|girl|boy|kid|child|lad|guy)|muslim|jew|christian|hindu|sikh|"
+                 r"gay|lesbian|queer|homo|tranny|immigrant|migrant|refugee|asylum seeker|foreigner|illegal|paki|gypsy|"
+                 r"traveller|pikey|feminist|leftie|lefty|liberal|tory|commie|nazi|paedo|pedo|nonce|retard|cripple|spastic)")
+_HUMAN_GROUP = (rf"(?:(?:[a-z]+ )?(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads)|{_IDENTITY}|cops|police|"
+                rf"politicians)")
+# A group noun where a match starts: the adjective before it ("black people") need not be read,
+# and trying "[a-z]+ " at every word is most of the cost of the group patterns.
+_GROUP_HEAD = rf"(?:(?:wo)?men|people|folk|kids|children|babies|girls|boys|lads|{_IDENTITY}|cops|police|politicians)"
+# The group nouns that name a group without a determiner ("kill muslims"): not people, kids, men.
+_NAMED_GROUP = (r"(?:(?!(?:the|all|some|more|these|those|many|most|few|other|young|old|little|poor|innocent|us|we|"
+                r"you|them|they|such|so|how|what|which|whose|our|your|their|my|his|her|its|of|to|and|or|but|that|"
+                r"who|are|is|were|was|if|when|because|"
+                rf"real|normal|good|bad|dead|\d+) )[a-z]+ (?:people|folk)|{_IDENTITY})")
+_WISHER = (r"(?:i|id|i would|we|wed|we would|i really|i just|i so|i honestly|i seriously)")
+_WISH_TARGET = (rf"(?:you|u|ya|him|her|them|em|yall|you all|all of you|all of them|every one of (?:you|them)|"
+                rf"{_KIN}|your whole family|{_NAMED}|(?:all|every|every last|every single|those|these|the|some|"
+                rf"all the|all those|all these) (?:\w+ )?{_HUMAN_GROUP}|(?:every|every single|every last) \w+|"
+                rf"{_HUMAN_GROUP})")
+_WISH = (rf"\b{_WISHER} (?:\w+ )?(?:want|wanna|love|like|cant wait|can not wait|cannot wait|hope|wish|would like|"
+         rf"would love)(?: to)?(?: (?:see|watch|hear of|hear about))? {_WISH_TARGET}"
+         rf" (?:all |just |slowly |finally )?(?:dead|die|dying|suffer|suffering|bleed|bleeding|burn|burning|hang|"
+         rf"exterminated|wiped out|gassed|killed|shot|hanged|eliminated|eradicated|slaughtered|lynched|"
+         rf"hanging|in (?:a coffin|a box|the ground|a body bag|hospital)|six feet under|gone for good)\b"
+         rf"(?! (?:of|from|laughing|inside|with laughter|for|to|good|funny|nice|easy|right|jealous|lucky|serious|proud|"
+         rf"happy|excited|chuffed|cute|hard|quick|fast|slow|boring|loud|quiet|posh|expensive|cheap|good at)\b)")
+
+_DIRECT_MORE = re.compile(
+    rf"\b{_URGE} (?:\w+ ){{0,2}}?{_STRONG}{_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}"
+    rf"|\b(?:theyll|hell|shell|{_THIRD_ACTOR} (?:is |are |s |re )?(?:going to|gonna|gunna|will|wants to|wanna|"
+    rf"planning to|finna|about to)) (?:\w+ ){{0,2}}?{_THIRD_VERB}{_SUFFIX} (?:him|her|them|you|u|ya|{_NAMED})\b"
+    rf"{_GAME_AFTER}(?! (?:in the back|to|into|onto|up|ahead|over|the queue|the line)\b)"
+    # a named person with a time or place: "im going to kill jake tomorrow"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:kill|stab|shank|merk|batter|punch|shoot|strangle|rape|knife)"
+    rf" (?!(?:it|this|that|the|a|an|some|my|our|these|those|time|myself|yourself|off|up|at|in|on|for|with|out|down)\b)"
+    rf"\w+ (?:tomorrow|tmrw|tonight|after school|at school|outside|at break|at lunch|on (?:monday|tuesday|wednesday|"
+    rf"thursday|friday)|when i see (?:him|her)|if (?:he|she) )"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:stab|shank|strangle|rape|slit|knife) (?!(?:it|this|that|the|a|an|"
+    rf"some|my|our|these|those|myself|yourself|up|at|in|on|for|with|through|into)\b)\w+\b"
+    rf"|\b(?:{_INTENT}|{_URGE}|(?:someone|somebody) (?:will|is going to|is gonna)) (?:\w+ ){{0,2}}?{_PLACE_ATTACK}"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?hunt {_PERSON} down\b"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?make sure (?:you|u|he|she|they) (?:never|cant|cannot|wont|dont) (?:walk|talk|see|"
+    rf"breathe|wake up|come back|come home)(?: again)?\b"
+    rf"|\b(?:kill|shoot|blow up|hang) myself\b.{{0,30}}\btake (?:you|u|them|him|her|everyone|you all|all of you|"
+    rf"some of you|people|the lot of you) (?:with me|down with me)\b")
+
+_CONDITIONAL_MORE = re.compile(
+    rf"{_WISH}"
+    rf"|\b(?:hope|wish|pray) (?:that )?(?:{_KIN}|your whole family|all of (?:you|them)|(?:all|every|all the) (?:\w+ )?"
+    rf"{_HUMAN_GROUP}) (?:\w+ )?(?:dies|die|burn|burns|rot|rots|(?:gets?|got) (?:killed|shot|stabbed|raped|murdered|"
+    rf"run over|hit by a (?:car|bus|train|lorry)))\b(?! (?:of|from|laughing|in hell)\b)"
+    rf"|\b(?:hope|wish|pray) (?:that )?(?:someone|somebody|some1) (?:\w+ )?(?:stabs|kills|shoots|rapes|murders|hurts|"
+    rf"beats up|batters|runs over|jumps) (?:you|u|him|her|them|{_NAMED})\b"
+    rf"|\b(?:you|u|ya)(?:ll| will| are going to| re going to|re going to| are gonna|re gonna| re gonna| r gonna| gonna)"
+    rf" (?:\w+ )?die (?:tonight|tomorrow|today|slowly|painfully|soon|on (?:monday|tuesday|wednesday|thursday|friday|"
+    rf"saturday|sunday)|alone|screaming|in your sleep|by my hand|for this|for what you|next week)\b"
+    rf"|\bif (?:i|we) (?:ever )?(?:see|catch|find)\b.{{0,40}}\b(?:youre|ur|you are|u r|yer|hes|shes|theyre)"
+    rf" (?:so )?dead\b(?! (?:funny|good|nice|right|jealous|lucky|easy|to me)\b)"
+    rf"|\b(?:someones|somebodys|someone is|somebody is|someone will|someone|somebody) (?:gonna|going to|about to|"
+    rf"getting|get|gonna end up|going to end up) (?:get )?(?:stabbed|shot|killed|merked|shanked|jumped|battered)\b"
+    rf"(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
+    rf"|\b(?:someone|somebody|some1|anyone) (?:should|needs to|need to|ought to|has to|must|is going to|will|gonna)"
+    rf" (?:just |really |finally )?(?:rape|stab|shoot|kill|murder|batter|beat up|hang|burn|bomb) {_NAMED}\b"
+    rf"|\b(?:someone|somebody|some1) (?:should|needs to|need to|ought to|has to|must|is going to|will|gonna)"
+    rf" (?:just |really |finally )?rape (?:her|him|them|you|u)\b"
+    rf"|\b(?:\w+ like (?:you|u|him|her|them)|people like (?:you|u|him|her|them)|you|u|he|she|they|all of (?:you|them))"
+    rf" (?:\w+ )?(?:should|must|need to|needs to|ought to|deserve to|deserves to) (?:all |just |really |immediately |"
+    rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf"|\b(?:they|he|she|all of them|{_GROUP_HEAD}) (?:all )?(?:shouldve|should have) (?:all )?been {_OUTCOME}\b"
+    rf"{_OUTCOME_AFTER}"
+    rf"|\b(?:deserves?|needs?|wants?) (?:a|one|the) bullet\b(?! (?:point|points|proof|train|journal|list)\b)"
+    rf"|\b(?:deserves?|needs?) (?:a )?(?:good )?(?:beating|kicking|battering|hiding|shoeing|stabbing|bullet in"
+    rf" (?:the|his|her|their) head)\b(?! (?:every|now and|once in|sometimes|from time)\b)"
+    rf"|\b(?:needs?|deserves?) (?:his|her|their|your|ur) (?:ass|arse|head|face|skull|teeth) (?:kicked|beaten|smashed|"
+    rf"caved|bashed|kicked in|knocked in|knocked out|punched in)\b"
+    rf"|\b(?:id|i would|id happily|i would happily|id gladly|i would gladly|id love to|id like to) (?:\w+ )?"
+    # "id kill you" alone is mostly exasperation ("id kill you lol"); a stronger verb or another target is not
+    rf"(?:(?:kill|murder) (?!you\b|u\b)|(?:stab|shoot|strangle|hang|lynch|rape|shank|beat up|batter|punch|torture) )"
+    rf"(?:you|u|him|her|them|"
+    rf"that \w+|this \w+|every \w+|all of (?:you|them)|all (?:the )?{_HUMAN_GROUP})\b{_GAME_AFTER}"
+    rf"(?! (?:for|to|if i (?:could|had))\b)"
+    rf"|\b(?:you|u|ya) (?:had )?(?:better|best|betta) (?:watch yourself|watch your back|sleep with one eye open|"
+    rf"start running|start praying)\b")
+
+# Veiled threats: a harm implied, not named. Their negation is part of the threat ("you wont be
+# walking home", "nobody will find your body"), so the negation veto does not apply to them.
+_VEILED = re.compile(
+    rf"\b(?:you|u|ya)(?: will|ll| are| re|re| r)? (?:not|never|wont|arent|aint) (?:be )?(?:walking|going|getting|"
+    rf"coming|making it|gonna make it|going to make it) home\b"
+    rf"|\b(?:see|watch) what happens (?:to (?:you|u|him|her)\b|(?:\w+ ){{0,3}}?(?:if|when) (?:you|u) (?:do|say|tell|try|"
+    rf"come|show)\b|when i (?:see|get|catch) (?:you|u|him|her)\b)"
+    rf"|\b(?:keep (?:talking|it up|going|laughing)|say (?:that|it|one more thing) again|try it) and (?:see what happens|"
+    rf"(?:you|u)ll see)\b"
+    rf"|\b(?:you|u) (?:had )?(?:better|best|betta) not (?:come|show|turn up|be) (?:in|up|to school|at school|"
+    rf"(?:on|at) \w+)\b"
+    rf"|\b(?:ill|i will|im going to|im gonna|imma|ima|we will|were going to) (?:\w+ )?make (?:your|ur) life (?:hell|a"
+    rf" living hell|miserable)\b"
+    rf"|\bi know (?:what|which) (?:bus|train|way|route|school) (?:you|u) (?:get|take|walk|go)\b"
+    rf"|\b(?:you|u|ya)(?:ll| will|re going to|re gonna| are going to| are gonna| gonna)? end up (?:in a wheelchair|"
+    rf"in a coffin|in the ground|in a body bag|six feet under|dead)\b"
+    rf"|\b(?:no one|nobody|noone) (?:will|is going to|is gonna|gonna|would) (?:ever )?find (?:your|ur|his|her|the)"
+    rf" body\b"
+    rf"|\b(?:tell|ask) (?:your|ur) (?:mum|mom|mam|family|dad|nan) to say (?:goodbye|bye) to (?:you|u)\b"
+    rf"|\bif (?:you|u) know whats good for (?:you|u|ya)\b"
+    rf"|\b(?:ill|i will|im going to|im gonna|imma|ima|we will|well|were going to) (?:\w+ )?(?:send|put) (?:you|u|him|her)"
+    rf" (?:to|in) (?:the )?(?:hospital|a and e|a&e|intensive care|the morgue|an early grave)\b"
+    rf"|\b(?:ill|i will|im going to|im gonna|imma|ima|we will|well|were going to) (?:\w+ )?(?:get|pay) (?:you|u|him|"
+    rf"her) back for (?:this|that|what)\b"
+    rf"|\b(?:sleep with one eye open|(?:you|u)r?e? (?:not|never) (?:gonna|going to) (?:make it|live) to (?:see )?"
+    rf"(?:year \d+|your birthday|the end of (?:the|this) (?:week|term|year)|next (?:week|year|term)))\b")
+
+# Every veiled alternative needs one of these phrases: the rest of _VEILED is tried only then.
+_VEILED_GATE = re.compile(
+    r"\b(?:(?:walking|going|getting|coming|making it|make it) home|what happens|ll see|(?:what|which) (?:bus|train|way|"
+    r"route|school)|end up|find (?:your|ur|his|her|the) body|say (?:good)?bye to|whats good for|hospital|a and e|a&e|"
+    r"intensive care|morgue|early grave|back for|one eye open|make it to|live to|better not|best not|make (?:your|ur) life)")
+
+# "muslims will be exterminated", "you all are going to suffer"; "start killing ..." in the writer's
+# or an urging voice (a news line "theyll start shooting minority kids" is neither).
+_WILL_BE_KILLED = (rf"(?:will|are going to|are gonna|shall) (?:all )?be (?:exterminated|wiped out|gassed|slaughtered|"
+                   rf"massacred|lynched|hanged|burned alive|burnt alive|executed|eradicated|eliminated|shot|killed|raped|"
+                   rf"beheaded|put down)\b{_OUTCOME_AFTER}")
+_WILL_SUFFER = (r"(?:will|are going to|are gonna|shall) (?:all )?(?:pay|suffer|bleed|burn|die)\b"
+                r"(?! (?:for (?:the|a|their|your|it)|the|a|back|up|of|from|laughing|\d)\b)")
+_START_KILLING = (rf"(?:start|begin|keep|carry on|go) (?:killing|shooting|hanging|gassing|stabbing|lynching|burning|"
+                  rf"beating up|raping|murdering|exterminating|slaughtering|bombing|executing) (?:all |the |every |more |"
+                  rf"some |those |these )?(?:\w+ )?{_HUMAN_GROUP}\b")
+
+_GROUP_MORE = re.compile(
+    rf"(?<!how )(?<!how many )(?<!many more )\b{_GROUP_HEAD} (?:(?:\w+ ){{0,4}}?(?:and|so|who|which|that) "
+    rf"(?:\w+ ){{0,4}}?)?(?:\w+ )?"
+    rf"(?:should|must|need to|needs to|ought to|deserve to|have to|all deserve to) (?:all |just |really |immediately |"
+    rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
+    rf"|\b(?:should|must|needs? to|ought to|deserves? to) (?:all |just |really |)(?:be|get) (?:exterminated|slaughtered|"
+    rf"massacred|burned alive|burnt alive|beheaded|gassed|wiped off the (?:face of the )?(?:earth|planet|map)|"
+    rf"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|shot on sight)\b"
+    # an imperative at the start of a clause: "kill all gays", "hang every traitor"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|nuke|exterminate|slaughter|lynch|massacre|"
+    rf"behead|drown|beat up|eliminate|eradicate|purge|castrate) (?:them|him|her|em)\b"
+    rf"(?! (?:up|on|in|out|off|all over|with|down|for|to|into|at|back|first|later|now)\b)"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|nuke|exterminate|slaughter|lynch|massacre|"
+    rf"behead|drown|beat up|eliminate|eradicate|purge|castrate) (?:(?:all|every|each|those|these|more)(?: of)?(?: the| them| those)? (?:fucking |dirty |"
+    rf"filthy |damn )?{_HUMAN_GROUP}|(?:the |fucking |dirty |filthy )?{_NAMED_GROUP})\b"
+    rf"|\b{_URGE} (?:go (?:and |out and )?)?(?:\w+ )?(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|beat up|bash|"
+    rf"attack|exterminate|slaughter|lynch|massacre|string up|round up and \w+|execute|crucify){_SUFFIX} (?:all |every |each |some |"
+    rf"the |those |these |more )?(?:of the |the |of them |fucking |dirty |filthy )?{_HUMAN_GROUP}\b"
+    rf"|\b(?:kill|shoot|murder|stab|gas|hang) (?:every|each|all|any) (?:\w+ )?{_HUMAN_GROUP} (?:on sight|you see|in sight)\b"
+    rf"|\b(?:kill|shoot|murder|stab) (?:every|each|all|any|them|the) (?:\w+ )?\w+ on sight\b"
+    rf"|\bthe only good \w+(?: \w+)? (?:is|are) (?:a |the )?dead(?: \w+)?\b"
+    rf"|(?:^|[!.,:;] *)\W*death to (?:all |every |the )?(?:\w+ )?{_HUMAN_GROUP}\b"
+    # the writer's intent against a group: "im going to beat up every immigrant i see", "id love to kill a muslim"
+    rf"|\b(?:{_INTENT}|{_URGE}|id|i would|id happily|id gladly) (?:\w+ ){{0,2}}?{_STRONG}{_SUFFIX} (?:(?:all|every|each|any|"
+    rf"the next|those|these|some|more)(?: of)?(?: the| them| those)? (?:\w+ )?{_HUMAN_GROUP}|{_NAMED_GROUP}|(?:a|an|any|"
+    rf"every|the next) (?:\w+ )?{_IDENTITY_ONE}|(?:the next|every|any) \w+ (?:i|we) (?:see|meet|find|catch))\b"
+    rf"{_GAME_AFTER}"
+    rf"|\b(?:slit|cut) (?:\w+ ){{0,3}}?throats?\b"
+    rf"|\bmake sure (?:every|all|each|those|these) (?:\w+ )?\w+ (?:suffers?|dies?|bleeds?|burns?)\b"
+    rf"|\b(?:not|never|wont) (?:rest|stop) (?:until|till|til) (?:every|all|each|the last) (?:\w+ )?\w+ (?:is|are) (?:dead|gone|killed|"
+    rf"wiped out|exterminated|six feet under)\b"
+    rf"|\b(?:you|u|yall) (?:\w+ ){{0,2}}?(?:are all|will all|all) (?:going to |gonna )?(?:die|burn|hang|be (?:killed|shot|"
+    rf"hanged|exterminated|wiped out|gassed))\b(?! (?:of|from|laughing|when|if|for|to|in the)\b)"
+    rf"|\b(?:any|every|the next) \w+ (?:\w+ ){{0,5}}?(?:will|is going to|is gonna|gonna) get (?:stabbed|shot|killed|hurt|"
+    rf"beaten|battered|lynched|burned|a (?:broken )?(?:bottle|knife|bullet|brick|blade) (?:in|to|through))\b(?! (?:in the (?:back|play|film|game|movie)|by a camera|on film)\b)"
+    rf"|\b(?:deserves?|deserved) (?:a |to die a )?(?:slow|painful|horrible|brutal|violent|agonising|agonizing) death\b"
+    rf"|\bmake (?:all|every|those|these) (?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed)\b"
+    rf"|\b(?:needs?|deserves?) (?:a )?(?:good )?raping\b"
+    rf"|\b(?:needs?|deserves?) a (?:good |public )?(?:impaling|hanging|lynching|kneecapping|shooting|stabbing)\b"
+    rf"|\bdeserves? (?:impaling|hanging|lynching|kneecapping)\b"
+    rf"(?! (?:up|out|practice|lesson|range|star|competition|pain|pains|sensation)\b)"
+    rf"|\bheads? on (?:a )?(?:pikes?|spikes?|sticks?|a plate)\b"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|stab|gas|hang|nuke|bomb) (?:every|all|all the) (?:\w+ )?\w+ (?:tomorrow|today|"
+    rf"tonight|now|on sight|you see|in sight)\b"
+    # future and ongoing violence against a named group: "muslims will be exterminated", "start killing ..."
+    rf"|\b{_IDENTITY} {_WILL_BE_KILLED}|\b(?:you all|all of you|yall) {_WILL_BE_KILLED}"
+    rf"|\b{_IDENTITY} {_WILL_SUFFER}|\b(?:you all|all of you|yall) {_WILL_SUFFER}"
+    rf"|(?:^|[!.,:;] *){_START_KILLING}|\b(?:{_INTENT}|{_URGE}) {_START_KILLING}"
+    rf"|\b(?:every|any) \w+ (?:i|we) (?:see|meet|find|catch) (?:gets?|will get|is getting) (?:a |the )?(?:beating|"
+    rf"kicking|bullet|knife|stabbing|battering)\b"
+    rf"|\b{_URGE} (?:\w+ )?get rid of (?:all |every |the |these |those )?(?:{_NAMED_GROUP}|{_IDENTITY}) (?:once and for"
+    rf" all|for good|permanently|forever)\b"
+    rf"|\b(?:killing|shooting|hanging|gassing|lynching|exterminating|murdering|beating up) (?:all |the |more )?"
+    rf"{_HUMAN_GROUP} (?:is|would be) (?:self defen[cs]e|good|fun|justified|a duty|our duty|the answer|the only way|"
+    rf"necessary|the solution|a public service|a good thing)\b"
+    rf"|\b(?:send|take|drag|march) (?:them|him|her|em|all of them|the \w+|those \w+|every \w+) (?:\w+ ){{0,2}}?to the"
+    rf" (?:guillotine|gallows|gas chambers?|ovens?|firing squad|noose)\b"
+    rf"|\bround (?:them|em|the \w+|all the \w+|all of them) up and (?:shoot|kill|gas|hang|burn|execute|drown)\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:bomb|blow up|burn down|burn|torch|firebomb|shoot up) (?:all )?(?:the |"
+    rf"their |those |these )?(?:mosques|synagogues|churches|temples|gurdwaras|refugee centres|hostels)\b")
 
 _WEAPON_ITEM = (r"(?:knife|knifes|knives|blade|machete|gun|shank|zombie knife|baseball bat|hammer|weapon|"
                 r"acid|crowbar|flick knife|kitchen knife|stanley knife|lock knife|pistol|shotgun)")
@@ -174,8 +418,8 @@ _ME = r"(?:me|my (?:\w+ )?(?:face|head|legs?|family|mum|brother|sister))\b(?! (?
 _DISCLOSURE = re.compile(
     rf"\b(?:said|says|saying|keeps? saying|kept saying|told me|tells me|texted|messaged|posted|threatened|"
     rf"threatening|keeps? telling me|sent me|wrote|promised|swore|swears)(?: (?:me|that|to me))? "
-    rf"{_THIRD}(?:{_WILL})? (?:\w+ )?{_HARM}{_SUFFIX} (?:\w+ )?{_ME}"
-    rf"|\b{_THIRD}{_WILL} (?:\w+ )?{_HARM}{_SUFFIX} {_ME}"
+    rf"{_THIRD}(?:{_WILL})? (?:\w+ ){{0,4}}?{_HARM}{_SUFFIX} (?:\w+ )?{_ME}"
+    rf"|\b{_THIRD}{_WILL} (?:\w+ ){{0,3}}?{_HARM}{_SUFFIX} {_ME}"
     rf"|\b{_THIRD} (?:\w+ )?(?:pulled|had|showed|brought|held|put) (?:a|his|her|their) {_WEAPON_ITEM} (?:on|at|to|"
     rf"against) (?:me|my)\b"
     rf"|\b(?:threatened|threatening|threaten|threatens) (?:to )?{_HARM}{_SUFFIX} {_ME}"
@@ -204,18 +448,26 @@ _NEGATED = re.compile(
 _GAME = re.compile(
     r"\b(?:fortnite|fifa|cod|call of duty|warzone|minecraft|roblox|apex|valorant|among us|chess|mario kart|lobby|"
     r"1v1|1 v 1|ps5|ps4|xbox|switch|controller|server|respawn|noob|gg|pvp|squad|ranked|game|games|gaming|"
-    r"tournament|match|quiz|karaoke|dodgeball|paintball|laser tag|nerf|water fight|snowball|pillow fight|zombies?)\b")
-_GAME_VERBS = re.compile(r"\b(?:kill|shoot|destroy|beat|smash|murder|wreck|end|rekt|get|jump|hit|attack)\w*\b")
+    r"tournament|match|quiz|karaoke|dodgeball|paintball|laser tag|nerf|water fight|snowball|pillow fight|zombies?|"
+    # sport: "were going to batter them in the derby"
+    r"team|teams|league|final|finals|semis?|semi final|derby|cup|fixture|season|relay|sports day|race|opponents|"
+    r"pitch|goals?|points|score|trophy|playoffs?|champions|netball|football|footy|rugby|hockey|cricket|basketball|"
+    r"tennis|badminton|volleyball|rounders|the ref|kick ?off|athletics|tug of war|spelling bee|debate|competition|"
+    r"contest|bake off|scrim)\b")
+_GAME_VERBS = re.compile(r"\b(?:kill|shoot|destroy|beat|smash|murder|wreck|end|rekt|get|jump|hit|attack|batter|thrash|"
+                         r"hammer|crush|annihilate|slaughter|obliterate|demolish|bury|bash|whoop|merk|bodied)\w*\b")
 _IDIOM = re.compile(
     r"\b(?:hurt (?:my|your|ur|his|her|their) feelings|kill(?:ing)? (?:the|a|this|that) (?:process|task|app|program|"
     r"lights?|engine|bill|mood|vibe|time|conversation|joke)|shoot (?:me|you|u) (?:an?|the) |"
     r"(?:mum|mom|mam|dad|parents|teacher|sir|miss|nan|gran|boss)\b.{0,30}\b(?:kill|murder) (?:me|us|you)\b"
     r"(?!.{0,20}\bif (?:i|you|u) (?:tell|told|say|said))|"
     r"(?:dying|died|dead|die) (?:of|from|laughing|with laughter)|(?:beat|beating|smash|smashing|smashed) (?:my|your|ur|his|her|"
-    r"the|our|their) (?:own )?(?:record|score|time|high score|highscore|pb|personal best|target)|kill(?:ing)? (?:some )?time|"
+    r"the|our|their|every|all|all the|all our) (?:own |school |\w+ )?(?:records?|scores?|times?|high scores?|highscores?|pbs?|"
+    r"personal bests?|targets?)|kill(?:ing)? (?:some )?time|"
     r"(?:smash|smashed|smashing|ace|nail|kill|killed|killing|destroy|destroyed) (?:this|the|that|my|it|your|in the) "
     r"(?:test|exam|exams|quiz|interview|audition|presentation|performance|essay|assignment|mock|mocks|gcse|gcses)|killing (?:it|me)|killed it|"
-    r"to die for|kill for (?:a|some|one)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
+    r"to die for|kill for (?:a|some|one)|kill(?:ing)? two birds|gas (?:prices|bills?|meters?|supply|station|mark|"
+    r"leaks?|cooker|hob|fire|and electric)|shoot(?:ing)? for (?:the|a|it|gold)|(?:burn|burns|rot|rots) in hell|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
     r"hit (?:me|you|u|him|her|them) up|(?:give|gives) (?:me|you) a (?:lift|hand)|get (?:you|u|him|her|them) (?:a|an|some|one|the)\b|"
     r"(?:kill|murder) (?:me|us) (?:now|lol|haha|pls|please)|(?:killed|kill|murder|murdered) me (?:lol|haha|xd|omg))")
 # Things, not people, as the subject of "should be killed" ("the process should be killed").
@@ -223,7 +475,44 @@ _THINGS = re.compile(
     r"\b(?:process(?:es)?|threads?|jobs?|tasks?|daemons?|servers?|programs?|apps?|query|queries|connections?|"
     r"sessions?|bugs?|code|scripts?|commands?|scenes?|photos?|plants?|weeds?|bacteria|germs?|virus(?:es)?|"
     r"flags?|files?|requests?|lights?|engines?|zombies?|monsters?|enemies|aliens|bosses|characters|mobs?|npcs?|"
-    r"pests?|rats|mice|wasps?|flies|slugs|hoops|baskets|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
+    r"pests?|rats|mice|wasps?|flies|slugs|hoops|baskets|decorations|bunting|banners|posters|lanterns|washing|"
+    r"clothes|coats|paintings|artwork|displays|eggs|egg whites|yolks|sugar|flour|butter|mixture|whisk|bowl|"
+    r"recipe|dough|cream|sauce|onions|garlic|potatoes|fish|chips|pasta|pesto|rice|noodles|salad|steak|burgers?|"
+    r"sausages?|bacon|toast|pizza|cake|chocolate|veg|vegetables|carrots|cheese|gravy|ketchup|vinegar|chickens?|hens|pigs|livestock|lambs?|turkeys?|cows|"
+    r"sheep|deer|foxes|badgers|squirrels|pigeons|seagulls|goals|levels|waves|rounds|portraits?|pictures?|weddings?|footage|digital|film|videos?|dogs?|cats?|horses?|animals?|cattle|trees?|crops?)\b")
+
+# Spellings that hide a word from the patterns: "k1ll", "st4b", "r*pe", and the knife and gun emoji.
+_LEET = str.maketrans("013457@$!|", "oieastasii")
+_HIDDEN_WORDS = ("kill", "stab", "rape", "shoot", "murder", "hurt", "die", "dead", "punch", "knife", "shank", "bomb",
+                 "hang", "beat", "batter", "slit", "choke", "merk", "gas", "burn", "bleed", "suffer")
+_HIDDEN = re.compile(r"(?<![\w@$!*|])(?=[\w@$!*|]*[a-z])[\w@$!*|]*[0-9@$!*|][\w@$!*|]*")
+_EMOJI = {"\U0001F52A": " knife ", "\U0001F5E1": " knife ", "\U0001F52B": " gun ", "\U0001F4A3": " bomb "}
+
+
+_SPACES = re.compile(r"  +")
+
+
+def _reveal(word: re.Match) -> str:
+    """The violent word a spelling hides, or the spelling as written ("1v1", "gr8" stay)."""
+    text = word.group()
+    plain = text.translate(_LEET)
+    pattern = re.compile(re.escape(plain).replace(r"\*", "[a-z]"))
+    for hidden in _HIDDEN_WORDS:
+        for form in (hidden, hidden + "s", hidden + "ed", hidden + "ing", hidden + "d"):
+            if len(form) == len(plain) and pattern.fullmatch(form):
+                return form
+    return text
+
+
+def readable(prepared: str) -> str:
+    """Prepared text with hidden spellings of violent words and weapon emoji written out."""
+    for emoji, word in _EMOJI.items():
+        if emoji in prepared:
+            prepared = _SPACES.sub(" ", prepared.replace(emoji, word)).strip()
+    if any(c in prepared for c in "0134579@$!*|"):
+        prepared = _HIDDEN.sub(_reveal, prepared)
+    return prepared
+
 
 @dataclass(frozen=True, slots=True)
 class Threat:
@@ -236,10 +525,76 @@ class Threat:
 _UNWELL = re.compile(r"\b(?:mentally|physically|very|so|really|feel|feeling|felt|been|was|is|got|fall|falls|fell|"
                      r"being|seriously|terminally|make (?:me|you|them|him|her)|makes? \w+) $")
 # Real-world words that keep a threat a threat even beside a game word.
-_REAL = re.compile(r"\b(?:stab|knife|shank|batter|after school|outside|irl|in real life|at school|your house)")
+_REAL = re.compile(r"\b(?:stab|knife|shank|after school|outside|irl|in real life|at school|your house|car park|"
+                   r"in the street)")
+# Photography: "shoot the year 11s for the yearbook".
+_PHOTO = re.compile(r"\b(?:yearbook|photos?|photographs?|photographers?|photography|pics|pictures|camera|lens|portraits?|"
+                    r"headshots|photo ?shoot|the shoot|footage|film|filming|video|scenes?|selfies?|tripod|studio)\b")
+# Someone else's words or beliefs reported before a group threat or a "should be": "saying ... is
+# disgusting", "people who say ...", "he was suspended for saying ...", "hitler believed ...". The
+# writer's own ("i say we ...", "i think ... should be") is not reported speech.
+_SPEECH = re.compile(
+    r"\b(?:say|says|said|saying|post|posts|posted|posting|tweet|tweets|tweeted|tweeting|wrote|write|writes|writing|"
+    r"shout|shouts|shouted|shouting|chant|chants|chanted|chanting|yell|yelled|yelling|scream|screamed|screaming|"
+    r"claim|claims|claimed|claiming|believe|believes|believed|believing|think|thinks|thought|suggest|suggests|"
+    r"suggested|suggesting|argue|argues|argued|arguing|preach|preached|preaching|comment|commented|joke|joked|"
+    r"joking|message|messaged|reply|replied|spray ?painted|graffiti|hear|heard|insist|insisted|wanted|ordered)\b")
+_WRITER = re.compile(r"\b(?:(?:i|we|id|wed|ive|weve) (?:\w+ )?|regret )$")  # "youll regret saying that" is no report
+_QUOTED = re.compile(r'"[^"]+"')
 
-_KINDS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT),
-          ("conditional", _CONDITIONAL), ("group", _GROUP))
+_PATTERNS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
+             ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
+             ("group", _GROUP_MORE))
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern's source."""
+    found, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = pattern.index("]", i + 2) + 1
+            continue
+        depth += c == "("
+        depth -= c == ")"
+        if c == "|" and depth == 0:
+            found.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return found + [pattern[start:]]
+
+
+# Most alternatives start with the writer's intent ("ill", "im going to", "we should"): they are
+# compiled apart and tried only when a sentence has an intent word (one scan), which halves the
+# cost of reading a candidate sentence (bench/threat_cues_quality.py --cost).
+_INTENT_GATE = re.compile(rf"\b(?:{_INTENT}|{_URGE}|id|i would|someone|somebody)\b")
+_INTENT_LEADS = (rf"\b{_INTENT}", rf"\b(?:{_INTENT}|")
+
+
+
+
+# Alternatives led by a group noun ("muslims should all be ...") are tried only when the sentence
+# names a group: trying the noun list at every word is the dearest part of the group patterns.
+_GROUP_GATE = re.compile(rf"\b(?:{_GROUP_HEAD}|teachers|the lot of them)\b")
+_GROUP_LEADS = tuple(f"{behind}\\b{head}" for behind in ("", "(?<!how )(?<!how many )(?<!many more )")
+                     for head in (_GROUP_HEAD, _PEOPLE_HEAD, _IDENTITY))
+
+
+def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, str, re.Pattern]]:
+    """The pattern's alternatives by what they need before they are worth trying: the writer's
+    intent, a group noun, or nothing."""
+    groups: dict[str, list[str]] = {}
+    for alternative in _alternatives(pattern.pattern):
+        needs = "intent" if alternative.startswith(_INTENT_LEADS) else \
+            "group" if alternative.startswith(_GROUP_LEADS) else ""
+        groups.setdefault(needs, []).append(alternative)
+    return [(kind, needs, re.compile("|".join(group))) for needs, group in groups.items()]
+
+
+_KINDS = tuple(entry for kind, pattern in _PATTERNS for entry in _gated(kind, pattern))
 
 
 # The words at least one of which every pattern above needs, on the risk model's folded text
@@ -252,14 +607,29 @@ _ANCHOR_WORDS = (
     "kill stab shoot shot batter punch drown strangl poison murder chok tortur lynch slap deck shank merk knif kniv "
     "slit rape beat knock smash bash hurt attack kick hang hung gas bomb strung extermin wipe slaughter massacre "
     "blade machete gun hammer weapon acid crowbar pistol baseball regret suffer deserve bullet numbered hospital "
-    "coffin wheelchair ambulance threat burn jump bodied eradicat eliminat butcher behead").split() + [
+    "coffin wheelchair ambulance threat burn jump bodied eradicat eliminat butcher behead smack thump twat whoop "
+    "wallop maim mutilat castrat bleed torch firebomb nuke cull shoeing").split() + [
+    # common words ("execute", "track", "hunt", "glass", "make sure") only in the company the patterns need
+    r"executed\b", r"execut\w*\s+(?:all|every|each|the|those|these|them|him|her|any)\b", r"purg", r"crucif", r"stoned\s+to", r"hunt\w*\s+(?:\w+\s+){0,2}?down", r"track\w*\s+(?:\w+\s+)?down",
+    r"slash\w*\s+" + _WHO, r"glass\w*\s+" + _WHO,
+    r"hit\s+by", r"make\s+sure\s+(?:you|u|he|she|they|every|all|each|those|these)\b", r"watch\s+yourself", r"sleep\s+with\s+one", r"only\s+good", r"round\s+\w+\s+up",
+    r"blow\w*\s+up", r"rot\b", r"six\s+feet", r"good\s+hiding", r"put\s+in\s+(?:a\s+|the\s+)?(?:camps?|ovens?)",
+    r"out\s+of\s+(?:town|their\s+home)", r"walking\s+home", r"going\s+home", r"getting\s+home", r"coming\s+home",
+    r"making\s+it\s+home", r"make\s+it\s+home", r"what\s+happens", r"what\s+(?:bus|train|way|route)", r"which\s+(?:bus|train|way|route)", r"end\s+up",
+    r"find\s+\w+\s+body", r"say\s+(?:good)?bye\s+to", r"what'?s\s+good\s+for", r"back\s+for\s+(?:this|that|what)",
+    r"one\s+eye\s+open", r"make\s+it\s+to", r"live\s+to", r"keep\s+\w+\s+and", r"again\s+and", r"try\s+it\s+and",
+    r"better\s+not", r"best\s+not", r"throats?\b", r"raping", r"sodomi", r"impal", r"get\s+a\s+(?:broken\s+)?(?:bottle|brick)", r"nailed\s+to", r"heads?\s+on", r"kneecap", r"hanging", r"make\s+(?:all|every|those|these)\b", r"slow\s+death", r"painful\s+death", r"rid\s+of", r"life\s+(?:hell|a\s+living|miserable)",
+    # hidden spellings: "k1ll", "st4b", "r*pe" (readable() writes them out for the patterns)
+    r"k[1!|*]ll", r"st[4@*]b", r"r[4@*]p[e3*]", r"rap3", r"sh[0*][o0*]t", r"sho[0*]t", r"m[*]rd[e3*]r", r"h[*]rt",
+    r"d[1!*][e3]", r"di3",
     r"death\s+to",
     # short or common words only in the company the patterns need
     r"bat\b", r"dead\b", r"dies?\b", r"run\s+over", r"string\s+up", r"pay\s+for", r"be\s+sorry", r"know\s+where",
     r"rounded\s+up", r"put\s+down", r"body\s+bag", r"the\s+ground", r"done\s+in", r"last\s+(?:day|week)",
     r"wait\w*\s+(?:till|until|til)\b", r"watch\s+\w+\s+back", r"mind\s+\w+\s+back", r"comin\w*\s+for",
     r"make\s+\w+\s+(?:pay|sorry)", r"sort\w*\s+(?:out\s+)?" + _WHO, r"what'?\s?s\s+coming", r"get\w*\s+what",
-    r"wish\s+you\s+(?:hadn'?t|had\s+never|never|were|was)", r"(?:break|snap|cave)\w*\s+(?:\w+\s+)?(?:your|ur|yer|his|her|their|my|me)\b",
+    r"wish\s+you\s+(?:hadn'?t|had\s+never|never|were|was)", r"break\w*\s+(?:\w+\s+)?(?:your|ur|yer|his|her|their|my|me)\b",
+    r"snap\w*\s+(?:\w+\s+)?(?:your|ur|yer|his|her|their|my|me)\b", r"cave\w*\s+(?:\w+\s+)?(?:your|ur|yer|his|her|their|my|me)\b",
     r"end\w*\s+" + _WHO, r"cut\w*\s+(?:\w+\s+)?" + _WHO, r"hit\w*\s+(?:\w+\s+)?" + _WHO, r"finish\w*\s+" + _WHO,
     r"get\w*\s+" + _WHO, r"do\w*\s+(?:in\s+)?" + _WHO]
 
@@ -283,11 +653,14 @@ def _trie(alternatives: list[str]) -> str:
 # of the whole message finds the few sentences worth preparing and reading
 # (tests/filters/test_threats.py checks it keeps every fixture).
 _ANCHOR = re.compile(r"\b(?:" + _trie(_ANCHOR_WORDS) + ")")
+# The weapon emoji, scanned for only when the text has one: as a branch of _ANCHOR it made the
+# scan a third slower (bench/threat_cues_quality.py --cost).
+_EMOJI_ANCHOR = re.compile("[" + "".join(_EMOJI) + "]")
 
 
 def may_threaten(prepared: str) -> bool:
     """False when the text has no word any threat pattern needs (a cheap test for a whole message)."""
-    return bool(_ANCHOR.search(prepared))
+    return bool(_ANCHOR.search(readable(prepared)))
 
 
 def candidate_sentences(folded: str, spans: list[tuple[int, int]]) -> list[int]:
@@ -297,7 +670,10 @@ def candidate_sentences(folded: str, spans: list[tuple[int, int]]) -> list[int]:
         return []
     starts = [a for a, _ in spans]
     found: set[int] = set()
-    for match in _ANCHOR.finditer(folded):
+    matches = list(_ANCHOR.finditer(folded))
+    if any(emoji in folded for emoji in _EMOJI):
+        matches += _EMOJI_ANCHOR.finditer(folded)
+    for match in matches:
         for position in (match.start(), match.end() - 1):
             index = bisect_right(starts, position) - 1
             if index >= 0 and position < spans[index][1]:
@@ -315,10 +691,61 @@ def harmless(prepared: str) -> bool:
     """True when the text talks about threats, uses a violent word as an idiom, plays a game or
     speaks of things ("the old files should be wiped out"), and has no threat in so many words: the risk filter then drops the model's threat score for
     it ("ill kill you at fortnite", "threats like ill kill you are never ok")."""
-    vetoed = bool(_ABOUT.search(prepared) or _IDIOM.search(prepared) or _WILL_NOT.search(prepared)
-                  or _THINGS.search(prepared)
-                  or (_GAME.search(prepared) and not _REAL.search(prepared)))
+    prepared = readable(prepared)
+    vetoed = bool(_ABOUT.search(prepared) or _MENTION.search(prepared) or _IDIOM.search(prepared)
+                  or _WILL_NOT.search(prepared) or _NO_ONE.search(prepared) or _THINGS.search(prepared)
+                  or (_GAME.search(prepared) and not _REAL.search(prepared))
+                  or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared))
     return vetoed and find(prepared) is None
+
+
+def talk_about(prepared: str) -> bool:
+    """True when the text talks about violence without threatening it: a lesson, a report,
+    a quotation or its condemnation, a denial ("hitler believed all ... should be killed", "we
+    condemn the calls to kill ...", "no one is going to hurt you")."""
+    prepared = readable(prepared)
+    return bool(_ABOUT.search(prepared) or _MENTION.search(prepared) or _NO_ONE.search(prepared)
+                or _reports(prepared)) and find(prepared) is None
+
+
+# "no one is going to kill you", "nobody wants you dead": violence denied.
+_NO_ONE = re.compile(r"\b(?:no one|nobody|noone|no body)\b(?: \w+){0,4}? (?:kill|hurt|stab|shoot|harm|attack|beat|dead|die)")
+
+
+def _reports(prepared: str) -> bool:
+    """A violent word in someone else's reported words or in a quotation (see _reported)."""
+    for verb in _SPEECH.finditer(prepared):
+        if not _WRITER.search(prepared[:verb.start()]) and _ANCHOR.search(prepared, verb.end()):
+            return True
+    return any(_ANCHOR.search(quote.group()) and len((prepared[:quote.start()] + prepared[quote.end():]).split()) >= 2
+               for quote in _QUOTED.finditer(prepared))
+
+
+# Words with a negation in them that negate nothing: "i cant wait to see you bleed".
+_NOT_NEGATION = re.compile(r"\b(?:cant|cannot|can not) wait\b|\b(?:not|never|wont) (?:rest|stop) (?:until|till|til)\b|\bmake sure \w+ (?:never|cant|cannot|wont|dont)\b")
+_ORDINARY_ME = re.compile(r"\b(?:cut|cuts|cutting|kick|kicks|kicking|kicked|shut|freeze|froze) me (?:out|off)\b"
+                          r"|\bhit me (?:up|back)\b")
+_READER = re.compile(r"\b(?:you|u|ya|yu|yall|ur|your)\b")
+_SHOOT = re.compile(r"\b(?:shoot|shot)")
+_THING_PRONOUN = re.compile(r"\b(?:them|em|it|those|these)$")
+# Talk about threats that is not a threat: "threatening to kill ... is a hate crime", "calls for".
+_MENTION = re.compile(r"\b(?:threat(?:s|ening|ened)? (?:to|against|of)|calls? (?:for|to)|calling (?:for|to)|incitement|"
+                      r"incite|inciting|hate crimes?|hate speech|hateful|condemn|condemns|condemned|reported (?:him|her|"
+                      r"them|it|this)|banned for|suspended for|arrested for|jailed for|excluded for)\b")
+
+
+def _reported(prepared: str, match: re.Match) -> bool:
+    """Someone else's words or belief, or a quotation: a speech verb before the match whose
+    subject is not the writer, or the match inside double quotes with words around it."""
+    prefix = prepared[:match.end()]  # a verb inside the match counts too: "says women should be ..."
+    for verb in _SPEECH.finditer(prefix):
+        if not _WRITER.search(prefix[:verb.start()]):
+            return True
+    for quote in _QUOTED.finditer(prepared):
+        if quote.start() <= match.start() and match.end() <= quote.end() and \
+                len((prepared[:quote.start()] + prepared[quote.end():]).split()) >= 2:
+            return True
+    return False
 
 
 def find(prepared: str) -> Threat | None:
@@ -326,14 +753,22 @@ def find(prepared: str) -> Threat | None:
 
     A disclosure wins over the other kinds: "he said hed stab me" is the writer threatened,
     not threatening."""
+    prepared = readable(prepared)
     if not _ANCHOR.search(prepared) or _ABOUT.search(prepared):
         return None
-    for kind, pattern in _KINDS:
+    mention = _MENTION.search(prepared)
+    intent = _INTENT_GATE.search(prepared) is not None
+    has = {"": True, "intent": intent, "group": _GROUP_GATE.search(prepared) is not None}
+    veiled = _VEILED_GATE.search(prepared) is not None
+    for kind, needs, pattern in _KINDS:
+        if not has[needs] or (kind == "veiled" and not veiled):
+            continue
         for match in pattern.finditer(prepared):
             words = match.group()
             # the negation must sit inside the match or just before it ("i would never", "no one deserves")
             before = prepared[max(0, match.start() - 25):match.start()]
-            if _NEGATED.search(words) or _NEGATED.search(before.split(",")[-1]):
+            if kind != "veiled" and (_NEGATED.search(_NOT_NEGATION.sub("", words))
+                                     or _NEGATED.search(before.split(",")[-1])):
                 continue
             if words.startswith("ill ") and _UNWELL.search(before):  # "physically ill", "feel ill"
                 continue
@@ -344,5 +779,16 @@ def find(prepared: str) -> Threat | None:
                 continue
             if kind in ("conditional", "group") and _THINGS.search(prepared):
                 continue
-            return Threat(kind, words)
+            if kind == "disclosure" and _ORDINARY_ME.search(prepared, match.start(), match.end() + 8):
+                continue  # "she will hate me and cut me out": no violence
+            if kind != "disclosure" and (mention or (_SHOOT.search(words) and _PHOTO.search(prepared))):
+                continue
+            if kind == "direct" and _THING_PRONOUN.search(words) and _THINGS.search(prepared):
+                continue  # "ill beat them with the sugar": them is the eggs
+            # someone else's words: a call against a group or a "should be" (a threat reported to the
+            # reader, "he said hes going to jump you", stays one: a warning the DSL wants)
+            if (kind in ("conditional", "group") or (kind == "direct" and not _READER.search(words))) and \
+                    _reported(prepared, match):
+                continue
+            return Threat("conditional" if kind == "veiled" else kind, words)
     return None

@@ -127,6 +127,312 @@ NOT_THREATS = [
 ]
 
 
+# urged, third-person, named targets, buildings, sexual violence, teen and hidden spellings
+DIRECT_MORE = [
+    "i'm going to kill you",
+    'im gonna k1ll u',
+    'ill st4b u tomorrow',
+    'i will find you and hurt you',
+    'i want to strangle her',
+    'im going to stab jake tomorrow',
+    'im gonna punch mr davies in the face',
+    'ima smack you so hard',
+    'i will rape you',
+    'im going to r*pe her',
+    'im going to shoot up the school on monday',
+    "i'm going to bomb the school",
+    "we're going to burn your house down",
+    'im gonna burn down the mosque',
+    "i'll slit your throat",
+    'finna beat yo ass after school',
+    'i will hunt you down',
+    "i'm going to kill every last one of you",
+    "i'm going to hurt you so bad",
+    'im going to kill him 🔪',
+    'ill 🔪 you',
+    'i want to kill that teacher',
+    'ill twat you one',
+    'im boutta whoop your ass',
+    'we should beat him up after school',
+    'someone needs to stab that kid',
+    'someone should kill mr harris',
+    'one more word and ill break your nose',
+    'i am going to murder you in your sleep',
+    "i'll make sure you never walk again",
+    "they're going to jump him after school",
+    'we are going to get you',
+    'i swear down im gonna merk him',
+    'i want to kill myself and take you with me',
+    "i'll stab u and ur mum",
+    'im gonna shoot everyone in this school',
+]
+
+# wishes ("i want you dead", "id love to see them suffer"), veiled and sexual threats
+CONDITIONAL_MORE = [
+    "if i see you again you're dead",
+    'i hope you die in a fire',
+    'i hope your whole family dies',
+    'i want you dead',
+    'i want him dead',
+    'id love to see you dead',
+    "i'd love to see them suffer",
+    'i cant wait to watch you bleed',
+    'i want to see her suffer',
+    'i hope u get hit by a bus',
+    'you will die tonight',
+    "you're going to die slowly",
+    "someone's gonna get stabbed",
+    'she deserves to be raped',
+    'someone should rape her',
+    'girls like you need to be raped',
+    'he deserves a bullet',
+    'you deserve to be beaten',
+    'i hope someone stabs you',
+    'you better watch yourself',
+]
+
+# calls for violence against groups named by identity (misogyny, race, religion, sexuality, disability, migrants)
+GROUP_MORE = [
+    'all muslims should be killed',
+    'women deserve to be beaten',
+    'trans people should be shot',
+    'disabled people should be gassed',
+    'black people need to be hanged',
+    'jews should burn',
+    'we should kill all the immigrants',
+    'someone needs to shoot all the refugees',
+    'kill all gays',
+    'i want to see every muslim dead',
+    'id love to see those immigrants suffer',
+    'i hope all trans people die',
+    'gay people deserve to be burned alive',
+    'the only good immigrant is a dead immigrant',
+    'we will slaughter every jew',
+    'lets go and beat up some gays',
+    'immigrants should be lined up and shot',
+    'round them up and shoot them',
+    'black people are vermin and should be exterminated',
+    'i want all the foreigners dead',
+    'every single feminist deserves to be raped',
+    'muslims need to be wiped off the face of the earth',
+    'lesbians should be beaten until they change',
+    "i'm going to kill all the women in my class",
+    'we should burn all the mosques',
+    'they should all be shot, every last muslim',
+    'hang all the immigrants',
+    'disabled kids should be put down at birth',
+    'someone should bomb the synagogue',
+    'i think refugees should be drowned',
+    'asians deserve to die',
+    'shoot every immigrant on sight',
+    'women should be raped for dressing like that',
+    'gypsies should be burnt out of town',
+]
+
+# a group as the target of the writer's own intent, singular and plural
+GROUP_INTENT = [
+    "im going to beat up every immigrant i see",
+    "id love to kill a muslim",
+    "i will stab any gay who comes near me",
+    "i want to cut every jew's throat",
+    "we will not rest until every refugee is dead",
+    "ill make sure every trans person suffers",
+    "you feminists are all going to burn",
+    "any foreigner who walks past my house will get stabbed",
+    "disabled people deserve a slow death",
+    "im going to make all the lesbians pay",
+    "feminists need a good raping",
+    "we need to get rid of muslims once and for all",
+    "death to all trannies",
+    "girls who dress like that deserve to be raped",
+    "im going to run over the next cyclist i see",
+    "we should execute all the immigrants",
+    "trannies need to be eliminated",
+    "muslims will be exterminated",
+    "you jews are going to suffer",
+    "its time to start killing the gays",
+    "every refugee i see gets a beating",
+    "i want all the travellers gassed",
+    "that paedo needs a public hanging",
+    "he should be nailed to a cross",
+    "we'll put their heads on spikes",
+    "shoot every muslim tomorrow",
+    "the next person who calls me that is gonna get a bottle in the face",
+    "i hope she gets sodomised",
+]
+NOT_GROUP_INTENT = [
+    "we will not rest until every child can read",
+    "make sure every pupil gets a copy",
+    "you guys are all going to die laughing at this",
+    "any parent who parks on the zigzags will get a letter",
+    "we need to get rid of the old printers once and for all",
+    "women who speak up deserve to be heard",
+    "im going to beat every record in the school",
+    "i'd love to meet a muslim family for my re project",
+    "the poem describes a slow death in the trenches",
+    "the disease needs to be eradicated",
+    "people will be shot on location for the film",
+    "immigrants are going to pay more tax under the new rules",
+    "we should start shooting the photos of the year 7s at nine",
+    "all of you are going to die of boredom in this lesson lol",
+    "teachers will be paid extra for the trip",
+    "we need to eliminate the kids' screen time",
+    "i'll execute all the tests before lunch",
+    "ill drown the pasta in pesto",
+    "ill run over all the details with you tomorrow",
+    "my dad needs a shooting lesson before the clay pigeons",
+    "the painting needs hanging in the hall",
+    "the next person who sits here gets a gold star",
+    "heads on the desk everyone, quiet reading time",
+    "i hope they all rot in hell",  # a curse, not a threat of violence
+    "id like to shoot you a quick question about the trip",
+    "ill track him down and ask about the form",
+    "we should kill two birds with one stone",
+    "i want to see them dead good at netball",
+    "gas prices should be capped",
+    "he's going to shoot for the stars",
+    "they're going to jump him to the top of the list",
+    "mum says she'll kill me if i lose my blazer again",
+    "stab the potatoes with a fork before baking",
+    "the branches should be burned in the bonfire",
+    "people like that should burn in hell",
+]
+# veiled: a harm implied, not named
+VEILED = [
+    "you won't be walking home on friday",
+    "see what happens to you tomorrow",
+    "i know what bus you get",
+    "you'll end up in a wheelchair",
+    "nobody will ever find your body",
+    "tell your mum to say goodbye to you",
+    "dont come in tomorrow if you know whats good for you",
+    "i'll send you to the hospital",
+    "ill get you back for this",
+    "sleep with one eye open",
+    "ur not gonna make it to year 11",
+    "keep talking and see what happens",
+    "you better not come in on monday",
+    "im going to make your life hell",
+]
+# and what looks like them
+NOT_VEILED = [
+    "you better not be late for the bus on monday lol",
+    "are you walking home on friday or getting the bus?",
+    "let's see what happens tomorrow when the results come out",
+    "i'll send you the hospital's address so your nan can visit",
+    "you're going to make it to the final, i know it",
+]
+# the writer threatened, in more words
+DISCLOSURE_MORE = [
+    "he said he's gonna kill me",
+    "they said they're going to stab me after school",
+    'my stepdad said he would hurt me if i told',
+    'he keeps threatening to rape me',
+    'someone messaged me saying they will find me and kill me',
+    "she told me she'd get her brother to batter me",
+]
+
+# look-alikes: idioms, sport, games, cooking, photography, news, history, fiction, counter-speech, negation, kind wishes
+NOT_THREATS_MORE = [
+    "i'm going to kill it at the audition",
+    'we killed it on stage last night',
+    "i'll shoot you a message later",
+    "we're going to shoot the wedding on film",
+    'lets shoot some photos of the kids at sports day',
+    'im going to beat you at chess',
+    "i'm gonna destroy you at mario kart",
+    "we're going to smash them on saturday, the league is ours",
+    'were going to beat them in the final',
+    "we're going to batter them in the derby",
+    'i hope they get the job',
+    'i hope we get shot of that old printer soon',
+    'the chickens should be killed humanely',
+    'i could kill for a cup of tea',
+    'separate the eggs and beat them until fluffy',
+    'ill beat them with the sugar for two minutes',
+    'ill batter the fish while you fry the chips',
+    'drown the pasta in sauce',
+    'the show bombed on its first night',
+    'i totally bombed the exam',
+    'we should kill the rumour before it spreads',
+    'police said the man threatened to kill his neighbour',
+    'the gunman shot three people before he was arrested',
+    'the nazis wanted to kill all the jews',
+    'hitler believed all jews should be killed',
+    'in the holocaust six million jews were gassed',
+    'in the book, the villain says "i will kill you all"',
+    'in my story the dragon will burn the village',
+    'saying "all muslims should be killed" is disgusting',
+    'people who say gay people should be shot are vile',
+    'how can anyone say that women deserve to be beaten?',
+    "it's never ok to say immigrants should be shot",
+    'threatening to kill trans people is a hate crime',
+    'no one should ever say jews should be gassed',
+    "i can't believe she posted that refugees deserve to die, that's sick",
+    'stop saying disabled people should be put down',
+    'he was suspended for saying black people should be hanged',
+    'we condemn the calls to kill muslims',
+    'calls for violence against women are never acceptable',
+    "i'm not going to hurt you",
+    'no one is going to kill you',
+    'nobody wants to see you suffer',
+    "you're killing it babe",
+    "we're going to shoot the year 11s for the yearbook on monday",
+    "i'm going to hang out with them later",
+    'ill hang them on the line to dry',
+    'lets hang all the decorations before the party',
+    'knock em dead at your interview!',
+    'break a leg tonight!',
+    "you're dead to me",
+    'ur dead funny you',
+    "you'll be dead jealous when you see my holiday pics",
+    'the plants deserve to die if you never water them',
+    "you're going to die when you see this dress",
+    "i'd love to see you at the party",
+    'i want to see them play live',
+    'i cant wait to see you',
+    'i want all the sweets',
+    'i hope all the year 7s have a lovely first day',
+    'i want you to win',
+    'saying "i\'ll kill you" to someone is never a joke',
+    'anyone who says women should be raped should be ashamed',
+    'it is disgusting that people write "gas the jews" online',
+    'posts like "kill all muslims" get reported to the police',
+    'the only good thing about monday is lunch',
+    'im going to shoot some hoops with the lads',
+    "we're going to kill them on sports day, our relay team is unreal",
+    "i'll fight anyone who says pineapple on pizza is bad lol",
+    'my mum will murder me if i get another detention',
+    "i'm dying to see you",
+    "i'd kill to have your hair",
+    'dont shoot the messenger',
+    'the knight slays the dragon in the final chapter',
+    'we will remember the soldiers who were killed in the war',
+    'the teacher explained why the romans would crucify slaves',
+    "i'm going to bomb it down the hill on my bike",
+    'he says he wants to kill the king, act 1 scene 7',
+    'our school should be bombed with compliments lol',
+    'i hope the snow stops soon',
+    'black people deserve to be treated equally',
+    'trans people should be protected',
+    'women deserve to be heard',
+    'immigrants should be welcomed',
+    'muslims should be left alone',
+    'disabled people need to be included',
+    'gay people should be allowed to marry',
+    'refugees need to be given homes',
+    'she says she will hate me and cut me out if i tell',
+    'they said they would kick me out of the group chat',
+]
+
+
+DIRECT += DIRECT_MORE
+CONDITIONAL += CONDITIONAL_MORE + VEILED
+GROUP += GROUP_MORE + GROUP_INTENT
+DISCLOSURE += DISCLOSURE_MORE
+NOT_THREATS += NOT_THREATS_MORE + NOT_VEILED + NOT_GROUP_INTENT
+
+
 @pytest.mark.parametrize("kind,text", [("direct", t) for t in DIRECT] + [("conditional", t) for t in CONDITIONAL]
                          + [("group", t) for t in GROUP] + [("weapon", t) for t in WEAPON]
                          + [("disclosure", t) for t in DISCLOSURE])
@@ -260,3 +566,32 @@ def test_schoolgate_scan_reports_a_threat_disclosure_to_a_teacher(tmp_path) -> N
     assert told[0]["evidence"] == ["Hi Miss, he said he is going to stab me after school."]
     assert out["told.eml"]["action"] == "hold"
     assert not [f for f in out["game.eml"]["findings"] if f["code"] == "RISK_VIOLENT_THREAT"]
+
+
+def test_hidden_spellings_and_weapon_emoji_are_read_but_ordinary_numbers_are_not() -> None:
+    assert threat_cues.readable(prepare("im gonna k1ll u")) == "im gonna kill u"
+    assert threat_cues.readable(prepare("im going to r*pe her")) == "im going to rape her"
+    assert threat_cues.readable(prepare("ill 🔪 you")) == "ill knife you"
+    assert threat_cues.readable(prepare("gr8 1v1 l8r at 4pm")) == "gr8 1v1 l8r at 4pm"
+
+
+@pytest.mark.parametrize("own,reported", [
+    ("i think refugees should be drowned", "he thinks refugees should be drowned"),
+    ("i say we kill them all", "they said we should kill them all, which is disgusting"),
+    ("all muslims should be killed", 'he posted "all muslims should be killed" and got banned'),
+])
+def test_the_writers_own_call_is_a_threat_someone_elses_reported_is_not(own: str, reported: str) -> None:
+    assert threat_cues.find(prepare(own)) is not None
+    assert threat_cues.find(prepare(reported)) is None
+
+
+@pytest.mark.parametrize("text", [
+    # the risk model's threat label scores these 0.07-0.45 (its known weakness, docs/risk_model.md 6b):
+    # the shapes do not read them as threats
+    "you'll end up in a great sixth form if you keep this up",
+    "i'll get you back the book on monday",
+    "i will be waiting for you at the bus stop",
+    "someone is going to get hurt if these stairs aren't fixed",
+])
+def test_the_shapes_do_not_read_friendly_lines_as_veiled_threats(text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None
