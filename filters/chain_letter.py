@@ -129,7 +129,7 @@ class Options(FilterOptions):
     model_path: Path | None = Field(
         None, description="a site-trained artifact (bench/train_chain_letter_model.py --out) instead of the shipped one")
     model_minimum: float = Field(
-        0.5, ge=0, le=1, description="learned probability below which the model adds nothing "
+        0.35, ge=0, le=1, description="learned probability below which the model adds nothing "
                                      "(newsletters and replies that ask to be shared score well below it)")
     model_min_words: int = Field(
         30, ge=0, description="messages with fewer words get no learned score: a dozen words say little "
@@ -278,6 +278,10 @@ class ChainLetterFilter:
         if "pass_on" in families and "pass_on_count" not in families:
             language += w["pass_on"]
             fired.append(sig.FAMILY_LABELS["pass_on"])
+        # "90% of people won't" AND "I know who my real friends are": pressure piled up is the
+        # chain's own voice (a request is needed, as for every weak lever)
+        if requested and len(patterns_hit.get("guilt", ())) >= 2:
+            language += w["guilt"]
         if "hoax" in families:  # "not a joke" AND "confirmed by the BBC" say more than either
             language += w["hoax"] * min(2, len(patterns_hit["hoax"]))
             fired.append(sig.FAMILY_LABELS["hoax"])
