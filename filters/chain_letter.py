@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -206,6 +207,9 @@ class ChainLetterFilter:
                 self._families[family] = compiled
                 expanded[family] = [sig.expand_macros(p) for p in patterns]
         self._anchors = AnchorIndex(expanded)
+        # each pattern on its own: a sentence is tried only against the patterns whose
+        # anchors it holds (filters/chain_letter_anchors.py), not the family's whole alternation
+        self._patterns = {family: [re.compile(p) for p in patterns] for family, patterns in expanded.items()}
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
@@ -250,20 +254,26 @@ class ChainLetterFilter:
         segments = sig.segments(text, self._normalise)
         joined = sig.join_segments(segments)
         # one automaton pass finds the sentences worth a family's regex (cheap first)
-        candidates = self._anchors.scan(joined.text, joined.starts).segments
-        for family, regex in self._families.items():
+        hits = self._anchors.scan(joined.text, joined.starts)
+        candidates = hits.segments
+
+        def matched(family: str, index: int) -> set[int]:
+            normal = segments[index].normal
+            compiled = self._patterns[family]
+            return {p for p in hits.patterns.get((family, index), ()) if compiled[p].search(normal)}
+
+        for family in self._families:
             if family == "educational" or family not in candidates:
                 continue
             for index in sorted(candidates[family]):
-                names = regex.match(segments[index].normal)
+                names = matched(family, index)
                 if names:
                     patterns_hit.setdefault(family, set()).update(names)
                     families.setdefault(family, []).append(sig.evidence_span(segments[index]))
         # the educational discount only matters when something scored: skip the scan otherwise
-        educational = self._families.get("educational")
-        if families and educational is not None:
+        if families and "educational" in self._patterns:
             for index in sorted(candidates.get("educational", ())):
-                patterns_hit.setdefault("educational", set()).update(educational.match(segments[index].normal))
+                patterns_hit.setdefault("educational", set()).update(matched("educational", index))
 
         language = 0.0
         fired: list[str] = []

@@ -91,7 +91,8 @@ def test_shipped_artifact_was_made_by_the_training_script_as_it_stands() -> None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     meta = shipped_model().meta
-    assert meta["format"] == "schoolgate-risk-model/2"  # the risk model's current format (filters/text/model.py)
+    from filters.text.model import FORMAT
+    assert meta["format"] == FORMAT  # the risk model's current format (filters/text/model.py)
     assert (meta["C"], meta["seed"], meta["min_df"], meta["min_df_bigram"]) == (
         module.C, module.SEED, module.MIN_DF, module.MIN_DF_BIGRAM)
     assert meta["label"] == LABEL and "held_out_fold" not in meta  # never a measuring model
