@@ -132,6 +132,10 @@ class Options(FilterOptions):
     model_minimum: float = Field(
         0.35, ge=0, le=1, description="learned probability below which the model adds nothing "
                                      "(newsletters and replies that ask to be shared score well below it)")
+    model_alone_minimum: float = Field(
+        0.8, ge=0, le=1, description="the same floor where the model would be the only lever: a plain "
+                                     "'please share' with no count and no other lever (school notices ask "
+                                     "that way too) needs this probability")
     model_min_words: int = Field(
         30, ge=0, description="messages with fewer words get no learned score: a dozen words say little "
                               "to a bag-of-words model, and every hoax it learned from is longer (the "
@@ -313,7 +317,8 @@ class ChainLetterFilter:
         if (requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2
                 and len(tokens) >= self.options.model_min_words):
             model_score = self._model.score(text)
-            if model_score >= self.options.model_minimum:
+            alone = not levers and "pass_on_count" not in families
+            if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
 
