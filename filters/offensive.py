@@ -17,8 +17,15 @@ Swearing is language only unless aimed (issue 17, docs/safeguarding.md section 3
 mild swearing not aimed at anyone is no finding; moderate or strong is a low tag
 (level 1) where a pupil writes or is written to, nothing between adults; aimed at
 the reader, a named person or a group it is abuse (level 2, held for a pupil). A
-slur or an insult that is quoted to condemn it, reported ("he called me a ...")
-or used of oneself is OFFENSIVE_MENTIONED, a tag, never a hold.
+slur or an insult that is quoted to condemn it, reported ("he called me a ...",
+someone else's words in quotation marks: 'she wrote "..." in the group chat') or
+used of oneself is OFFENSIVE_MENTIONED, a tag, never a hold.
+
+Self-harm wording that names no one ("want to die", "suicidal", "commit suicide")
+is a disclosure only with the writer or a third person as its subject ("i feel
+suicidal", "my friend is self harming", "feeling suicidal tonight"), not advice
+or support to the reader ("if you are feeling suicidal, call ...") or the topic
+in general ("self harm is never the answer").
 
 Educational framing (a staff lesson plan or incident report quoting a slur)
 lowers hate, sexual and profanity findings to low, with the cue in the reason;
@@ -142,6 +149,8 @@ _REASONS: dict[str, str] = {
 }
 
 _BR = re.compile(r"<br\s*/?>", re.I)
+# "Fuck, you got me there", "Damn - you're right": a swear word, punctuation, then the reader
+_PUNCTUATED_DISMISSAL = re.compile(r"(?:fuck|screw|damn|sod|bugger|shit|f)\w*\s*[,;:.!?\u2013\u2014-]+\s*(?:you|u)\b", re.I)
 _CHUNK_SPLIT = re.compile(r"\n\s*\n|(?<=[.!?])\s+(?=\S)|\n")
 
 
@@ -259,12 +268,18 @@ _OFF_VERBS = frozenset({"fuck", "fck", "fuk", "feck", "sod", "bugger", "piss", "
 _THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "those", "these", "some", "is", "was",
                           "are", "were", "s", "total", "complete", "absolute", "right", "proper", "utter", "little",
                           "fat", "lazy", "dirty", "stupid", "ugly", "of"})
+_OFF = frozenset({"fuck off", "f off", "sod off", "piss off", "bugger off"})
+_INTENSIFIERS = frozenset({"bloody", "effing", "freaking", "frigging", "flipping", "fricking"})
 _AFTER_DISMISSAL = frozenset({"and", "then", "now", "mate", "lol", "pal", "m8", "loser", "idiot", "already"})
 # Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
 _NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob", "negro"})  # "Vinny Del Negro"
+# before a capitalised swear word, these make it the word, not a name ("you Dick", "a Dick")
+_BEFORE_NAME_NOT = frozenset({"a", "an", "the", "such", "what", "you", "u", "ur", "your", "youre", "big", "total",
+                              "complete", "absolute", "massive", "little", "fucking", "my", "his", "her", "suck",
+                              "sucks", "sucking", "like", "of", "is", "s", "re", "are", "was", "so", "being"})
 _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
-_RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow)"
+_RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow|my|me and my|all my|our)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled))*$")
 _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
                       r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
@@ -275,7 +290,56 @@ _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?
                       r" (?:are|r|re)(?: (?:all|just|such|so|really|a bunch of|nothing but|total|complete))*)$")
 _QUOTES = re.compile(r"\"[^\"\n]{1,300}\"|\u201c[^\u201d\n]{1,300}\u201d|(?<!\w)['\u2018].{1,300}?['\u2019](?!\w)")
 _REPORT_WINDOW = 8  # tokens from "called me" to the word reported
+# -- whose self-harm (issue 17): a list term that names no one ("want to die", "suicidal",
+# "commit suicide", "stop eating") is a disclosure only when the writer or a third person is
+# its subject; advice and support to the reader ("if you are feeling suicidal, call ...",
+# "do not commit suicide", "you dont want to die") or the topic in general is not. The
+# first-person patterns and terms that carry "myself" / "my" / "me" are disclosures as they stand.
+_SELF_HARM_KINDS = frozenset({"self_harm", "self_harm_mood", "self_harm_topic", "eating_disorder",
+                              "eating_disorder_topic"})
+_FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "myself", "mine", "iam"})
+# third persons whose self-harm a pupil reports ("my friend is self harming", "she wants to die")
+_THIRD_PERSON = frozenset({"he", "she", "hes", "shes", "him", "her", "they", "theyre", "them", "friend",
+                           "friends", "mate", "mates", "sister", "brother", "cousin", "boyfriend", "girlfriend",
+                           "bf", "gf", "bestie", "bff"})
+# nobody in particular: "people", "someone", "anyone" (the topic in general, or advice)
+_GENERIC_PERSON = frozenset({"people", "person", "someone", "somebody", "anyone", "anybody", "everyone",
+                             "others", "we", "us", "our", "men", "women", "kids", "teens", "students"})
+_NEGATION = frozenset({"dont", "not", "never", "no", "nobody", "didnt", "doesnt", "wont", "isnt", "arent", "wasnt"})
+# words a pupil writes before the wording with "I" left out: "feeling suicidal tonight", "lowkey wanna die"
+_PRO_DROP = frozenset({"feeling", "feel", "felt", "been", "so", "really", "very", "just", "still", "honestly",
+                       "lowkey", "kinda", "literally", "always", "and", "but", "lol", "ngl", "tbh", "getting",
+                       "sometimes", "again", "seriously", "gonna", "going", "to", "wanna", "want", "might", "could", "about", "actually", "now", "today", "tonight", "rly", "fr",
+                       "genuinely", "sooo", "soo", "kind", "of", "sort", "of", "like", "ok", "okay", "yeah", "am"})
+# after a topic word with no one before it, a statement about the topic: "self harm is never the answer"
+_TOPIC_AFTER = frozenset({"is", "isnt", "s", "was", "are", "can", "cant", "will", "wont", "should", "awareness",
+                          "prevention", "support", "helpline", "helplines", "hotline", "rates", "rate", "statistics",
+                          "happens", "affects", "means"})
+_TOPIC_NOUNS = frozenset({"thoughts", "feelings", "ideation", "tendencies", "behaviour", "behavior", "people"})
+# self-harm terms that name a thing, not what the writer does: they need someone before them
+# ("i wrote a suicide note" is; "Suicide note found on the web server" is a joke's title)
+_NOUN_TERMS = frozenset({"suicide note", "goodbye forever", "say goodbye to everyone", "overdose on"})
+_PEOPLE_PLURAL = frozenset({"friends", "people", "men", "women", "teens", "kids", "users", "patients", "persons",
+                            "students", "pupils", "individuals", "teenagers", "children"})
+_WHOSE_WINDOW = 8
+# ableist adjectives that are often said of a thing ("a retarded idea"): language only then
+_THING_SLURS = frozenset({"retarded", "spastic"})
+_PERSON_WORDS = frozenset({"kid", "boy", "girl", "man", "woman", "guy", "child", "brother", "sister", "son",
+                           "daughter", "student", "pupil", "teacher", "mum", "mom", "dad", "cousin", "person",
+                           "bloke", "lad", "lass", "baby", "idiot", "friend", "mate", "twat", "cunt", "fuck",
+                           "bastard", "bitch", "loser", "moron", "freak", "little", "fat", "ugly", "fucking",
+                           "and", "or", "as", "like", "to"})
+_THING_PREDICATE = frozenset({"so", "thats", "that", "s", "is", "was", "its", "this", "totally", "fully",
+                              "completely", "pretty", "just", "proper", "bit", "kinda", "really", "too"})  # words before the hit, in its sentence, read for its subject
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
+# Words that introduce someone else's words in quotation marks: reported speech, not the writer's.
+_SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write", "writing", "posted", "posts",
+                     "post", "posting", "tweeted", "tweets", "like", "shouted", "shouting", "yelled", "screamed",
+                     "told", "tells", "telling", "messaged", "texted", "commented", "replied", "claimed", "claims",
+                     "chanted", "chanting", "sang", "singing", "graffiti", "sign", "banner", "read"})
+_SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
+_USAGE_VERBS = frozenset({"call", "called", "calling", "calls", "think", "thought"})
+_TOLD = frozenset({"tell", "tells", "telling", "told", "remind", "show", "teach", "taught"})  # "tell you that"
 
 
 class _Words:
@@ -298,13 +362,18 @@ class _Words:
 class _Sentences:
     """Each token's sentence number, on demand."""
 
-    __slots__ = ("_bounds", "_starts")
+    __slots__ = ("_bounds", "_starts", "_text")
 
-    def __init__(self, bounds: list[int], starts: list[int]) -> None:
-        self._bounds, self._starts = bounds, starts
+    def __init__(self, bounds: list[int], starts: list[int], text: str = "") -> None:
+        self._bounds, self._starts, self._text = bounds, starts, text
 
     def __getitem__(self, i: int) -> int:
         return bisect.bisect_right(self._bounds, self._starts[i])
+
+    def ends_in_question(self, i: int) -> bool:
+        n = self[i]
+        end = self._bounds[n] if n < len(self._bounds) else len(self._text)
+        return self._text[:end].rstrip().endswith("?")
 
 
 class _Quoted:
@@ -318,17 +387,29 @@ class _Quoted:
     def __contains__(self, i: int) -> bool:
         return any(a <= i < b for a, b in self._ranges)
 
+    def start_of(self, i: int) -> int:
+        """The first token inside the quotation marks around token i (i if none)."""
+        return next((a for a, b in self._ranges if a <= i < b), i)
+
 
 class _Frame:
     """One text's tokens as the language rules read them: words, sentences, quotes and the cues
     that say a word is reported ("he called me a ..."), condemned ("saying ... is not ok") or
     used of oneself."""
 
-    __slots__ = ("words", "sentence", "quoted", "cues")
+    __slots__ = ("words", "sentence", "quoted", "cues", "_normalised")
 
     def __init__(self, words: _Words, sentence: _Sentences, quoted: _Quoted,
-                 cues: dict[str, tuple[tuple[int, int], ...]]) -> None:
+                 cues: dict[str, tuple[tuple[int, int], ...]], normalised=None) -> None:
         self.words, self.sentence, self.quoted, self.cues = words, sentence, quoted, cues
+        self._normalised = normalised
+
+    def punctuated(self, i: int) -> bool:
+        """Punctuation between token i and the next ("Shit, you're right"): not one phrase."""
+        if self._normalised is None or i + 1 >= len(self._normalised.tokens):
+            return False
+        tokens = self._normalised.tokens
+        return any(c in ",;:.!?()\u2013\u2014" for c in self._normalised.original[tokens[i].end:tokens[i + 1].start])
 
     @classmethod
     def of(cls, text: str, normalised, joined: tuple[str, list[int]], hits: list[Hit]) -> "_Frame":
@@ -344,12 +425,30 @@ class _Frame:
         for hit in hits:
             if hit.term.kind in _FRAME_KINDS:
                 cues.setdefault(hit.term.kind, []).append((hit.first, hit.last))
-        return cls(_Words(line, starts), _Sentences(bounds, token_starts), _Quoted(ranges),
-                   {k: tuple(v) for k, v in cues.items()})
+        return cls(_Words(line, starts), _Sentences(bounds, token_starts, text), _Quoted(ranges),
+                   {k: tuple(v) for k, v in cues.items()}, normalised)
 
     def _second_person(self, first: int, last: int) -> bool:
-        """A "you" outside quotation marks: said to the reader, not reported."""
-        return any(self.words[i] in _SECOND_PERSON and i not in self.quoted for i in range(first, last + 1))
+        """A "you" outside quotation marks: said to the reader, not reported. (Not the reader
+        as the one told: "nobody should tell you that ...".)"""
+        return any(self.words[i] in _SECOND_PERSON and i not in self.quoted
+                   and not (0 < i < len(self.words) - 1 and self.words[i - 1] in _TOLD
+                            and self.words[i + 1] == "that")
+                   and not self._speaker(i) for i in range(first, last + 1))
+
+    def _speaker(self, i: int) -> bool:
+        """The reader as the one who says it ("when you said ...", "you would say ..."), not
+        the one it is said to."""
+        return any(self.words[j] in _SPEECH or self.words[j] in _USAGE_VERBS
+                   for j in range(i + 1, min(len(self.words), i + 3)))
+
+    def _quoted_speech(self, first: int) -> bool:
+        """Token `first` is inside quotation marks that follow a speech cue ('my uncle said "...",
+        'posts like "..."', 'someone wrote "..." on the board'): someone else's words, reported."""
+        start = self.quoted.start_of(first)
+        where = self.sentence[start]
+        before = [self.words[i] for i in range(max(0, start - _SPEECH_WINDOW), start) if self.sentence[i] == where]
+        return any(w in _SPEECH for w in before) and not self._second_person(max(0, start - 3), start - 1)
 
     def mention(self, first: int, last: int) -> str:
         """Whether tokens first..last are talked about rather than used: "reported" (said to the
@@ -371,9 +470,11 @@ class _Frame:
                 if b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where \
                         and not self._second_person(b + 1, last):
                     return "condemned"
+        if first in self.quoted and self._quoted_speech(first):
+            return "reported"  # someone else's words in quotation marks, with no condemnation
         return ""
 
-    def aimed(self, first: int, last: int, person_noun) -> bool:
+    def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
         "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell", "you could
         damn well", "piss off the record labels", "he bitches about everything")."""
@@ -385,10 +486,14 @@ class _Frame:
         if after and after[0] == "off" and self.words[first] in _OFF_VERBS:
             # a dismissal ends there or names the reader: "fuck off", "piss off you loser"
             return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
-        if after[:1] and after[0] in _SECOND_PERSON or after[1:2] and after[0] in ("off", "at", "to") \
-                and after[1] in _SECOND_PERSON:
-            return True  # "fuck you", "damn you", "screw off you"
+        if after[:1] and after[0] in _SECOND_PERSON and not self.punctuated(last) \
+                or after[1:2] and after[0] in ("off", "at", "to") and after[1] in _SECOND_PERSON:
+            return True  # "fuck you", "damn you", "screw off you" (not "Shit, you're right")
         if before and before[-1] in _SECOND_PERSON:
+            if word in _INTENSIFIERS or word.endswith(("ing", "in")):
+                # an intensifier aims only what it intensifies: "you fucking idiot", not
+                # "you're fucking brilliant" (the insult patterns read "you fucking idiot")
+                return bool(after) and (person_noun(after[0]) or insulting(after[0]))
             return True  # vocative or the reader's: "you shit", "your sorry ass"
         if person_noun(word):
             if after[:1] == ["to"]:
@@ -397,15 +502,80 @@ class _Frame:
             return any(w in _SECOND_PERSON for w in before) or bool(before) and before[-1] in _THIRD_PARTY
         return False
 
+    def exclaimed(self, last: int, insulting) -> bool:
+        """"Fuck off, that's amazing": punctuation after the words, then more of the sentence that
+        does not name the reader or insult them (else "fuck off, loser" is a dismissal)."""
+        nxt = last + 1
+        if not self.punctuated(last) or nxt >= len(self.words) or self.sentence[nxt] != self.sentence[last]:
+            return False
+        following = [self.words[i] for i in range(nxt, min(len(self.words), nxt + 4))
+                     if self.sentence[i] == self.sentence[last]]
+        return not any(w in _SECOND_PERSON or w in _AFTER_DISMISSAL or insulting(w) for w in following)
+
+    def of_a_thing(self, first: int) -> bool:
+        """An adjective said of a thing ("a retarded view", "that's so retarded"), not of a
+        person ("he is retarded", "your retarded brother", "retarded people")."""
+        where = self.sentence[first]
+        before = [self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where]
+        if any(w in _SECOND_PERSON or w in _THIRD_PERSON or w in _GENERIC_PERSON or w in _PEOPLE_PLURAL
+               for w in before):
+            return False
+        after = self.words[first + 1] if first + 1 < len(self.words) and self.sentence[first + 1] == where else ""
+        if after:
+            return after not in _PERSON_WORDS and after not in _PEOPLE_PLURAL and after not in _THIRD_PERSON \
+                and after not in _SECOND_PERSON
+        return bool(before) and before[-1] in _THING_PREDICATE
+
     def said_of_someone(self, first: int) -> bool:
         """An insult said of a third person: "she is so useless", "he's such an idiot"."""
         where = self.sentence[first]
         before = " ".join(self.words[i] for i in range(max(0, first - 5), first) if self.sentence[i] == where)
         return bool(_SAID_OF.search(before))
 
-    def reclaimed(self, first: int) -> bool:
+    def disclosure(self, first: int, last: int, topic: bool = False) -> bool:
+        """Whether the self-harm wording at tokens first..last is the writer's own or a third
+        person's (a disclosure), not advice to the reader or the topic in general: the nearest
+        person before it in its sentence decides ("I ...", "my friend ...": yes; "you ...",
+        "people ...": no); a third person only when the reader is not addressed ("if you or a
+        friend are suicidal" is advice); no one at all, only with "I" left out ("feeling suicidal
+        tonight", "want to die lol"; a topic word needs a word before it: "Suicide is never the
+        answer" is a statement). A negation before the person ("ive never been suicidal", "do
+        not commit suicide") is not a disclosure."""
         where = self.sentence[first]
-        before = " ".join(self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where)
+        before = [self.words[i] for i in range(max(0, first - _WHOSE_WINDOW), first) if self.sentence[i] == where]
+        after = [self.words[i] for i in range(last + 1, min(len(self.words), last + 3)) if self.sentence[i] == where]
+        if topic and after[:1] and after[0] in _PEOPLE_PLURAL:
+            return False  # "suicidal people", "i have had suicidal friends": others in general
+        third = False
+        for back, word in enumerate(reversed(before)):
+            if word in _FIRST_PERSON and (word != "me" or back == 0):
+                return True  # "me" only just before: "you make me want to die", not "talk to me or ..."
+            if word in _SECOND_PERSON or word in _GENERIC_PERSON:
+                return False
+            if word in _NEGATION and back < 3 and not third:
+                return False
+            if word in _THIRD_PERSON:
+                third = True
+        if third:
+            return not any(w in _SECOND_PERSON for w in before)
+        if after[:1] and after[0] in _TOPIC_AFTER or after[1:2] and after[0] in _TOPIC_NOUNS and after[1] in _TOPIC_AFTER:
+            return False  # "self harm is ...", "suicidal thoughts are ...": a statement about it
+        if topic and not before:
+            return False
+        return all(w in _PRO_DROP for w in before) and not self._question(first)
+
+    def _question(self, first: int) -> bool:
+        """The hit's sentence ends in a question mark ("feeling suicidal? talk to us")."""
+        return self.sentence.ends_in_question(first)
+
+    def reclaimed(self, first: int) -> bool:
+        """Said of oneself or one's own ("as a proud ...", "we ...s", "me and my ...s"); never with
+        the reader named just before ("youre my ..." is aimed)."""
+        where = self.sentence[first]
+        words = [self.words[i] for i in range(max(0, first - 4), first) if self.sentence[i] == where]
+        if any(w in _SECOND_PERSON for w in words):
+            return False
+        before = " ".join(words)
         return bool(before) and bool(_RECLAIMED.search(before))
 
 
@@ -490,14 +660,33 @@ class _ModelScorer:
 
 
 
+def _in_number(normalised, first: int, last: int) -> bool:
+    """A number code that is part of a longer number: an IP address, a version, a price
+    ("213.46.88.37", "v1.88", "1,488"): no code at all ("14/88" still is one)."""
+    start, end = normalised.span(first, last)
+    text = normalised.original
+    before, after = text[max(0, start - 2):start], text[end:end + 2]
+    return (before[-1:].isdigit() or before[-1:] in (".", ",", ":") and before[-2:-1].isdigit()
+            or after[:1].isdigit() or after[:1] in (".", ",", ":") and after[1:2].isdigit())
+
+
 def _is_name(normalised, index: int) -> bool:
-    """A capitalised word beside another capitalised word: a person's name."""
+    """A capitalised word beside another capitalised word ("Dick Cheney"), or capitalised in the
+    middle of a sentence after no determiner or "you" ("We're at war, Dick, we're ..."): a name."""
     tokens = normalised.tokens
     text = normalised.original
-    if not text[tokens[index].start:tokens[index].start + 1].isupper():
+    word = text[tokens[index].start:tokens[index].end]
+    if not word[:1].isupper() or word.isupper() and len(word) > 1:
         return False
-    return any(0 <= i < len(tokens) and text[tokens[i].start:tokens[i].start + 1].isupper()
-               for i in (index - 1, index + 1))
+    if any(0 <= i < len(tokens) and text[tokens[i].start:tokens[i].start + 1].isupper()
+           for i in (index - 1, index + 1)):
+        return True
+    if index == 0:
+        return False
+    gap = text[tokens[index - 1].end:tokens[index].start]
+    if any(c in ".!?\n\"'\u201c\u2018" for c in gap):
+        return False  # the start of a sentence or a quotation: capitalised anyway
+    return tokens[index - 1].text not in _BEFORE_NAME_NOT
 
 
 def _reason(item: _Found) -> str:
@@ -559,6 +748,7 @@ class OffensiveFilter:
         insults = [t for t in terms if t.kind == "insult" and " " not in t.text]
         self._insult_words = frozenset(t.text for t in insults if not t.prefix)
         self._insult_stems = tuple(t.text for t in insults if t.prefix)
+        self._insult_adjectives = frozenset(t.text for t in terms if t.kind == "insult_adj" and " " not in t.text)
         self._patterns: list[Pattern] = []
         for path in _lists(options.patterns) + _lists(options.extra_patterns):
             self._patterns.extend(read_patterns(path, self._lexicon))
@@ -720,6 +910,11 @@ class OffensiveFilter:
                 first, last = token_range(joined[1], match.start(), match.end())
                 if allowed_tokens and all(i in allowed_tokens for i in range(first, last + 1)):
                     continue
+                if pattern.kind in _AIMING_KINDS and _PUNCTUATED_DISMISSAL.match(normalised.evidence(first, last)):
+                    continue  # "Fuck, you got me there": an exclamation, then the reader
+                if pattern.kind == "bullying" and last == first + 1 and joined[0][match.start():match.end()] in _OFF \
+                        and frame.exclaimed(last, self._is_insult):
+                    continue  # "Fuck off, that's amazing news!": disbelief, not a dismissal
                 if pattern.kind in _KINDS:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     out.append(_RawHit.at(text, pattern.kind, pattern.severity,
@@ -741,7 +936,8 @@ class OffensiveFilter:
             elif kind == "pastoral":
                 pastoral.append(evidence)
             elif kind == EXTREMISM_CODE:
-                extremist_codes.append(evidence)
+                if not _in_number(normalised, hit.first, hit.last):
+                    extremist_codes.append(evidence)
             elif kind in ("insult", "insult_adj"):
                 if any(a <= hit.first and hit.last <= b for a, b in targeted_spans):
                     continue
@@ -751,14 +947,34 @@ class OffensiveFilter:
                 else:
                     untargeted.append((text, evidence, frame.said_of_someone(hit.first)))
             elif kind in _KINDS:
+                if kind in _SELF_HARM_KINDS and not self._own_words(hit.term.text) \
+                        and not frame.disclosure(hit.first, hit.last,
+                                                 kind in _TOPIC_KINDS or hit.term.text in _NOUN_TERMS):
+                    continue  # advice or support to the reader, or the topic in general
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE else ""
                 aimed = True
                 if kind == "profanity" and not mention:
-                    aimed = (any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
-                             or frame.aimed(hit.first, hit.last, self._is_person_noun))
+                    in_span = any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
+                    aimed = in_span or frame.aimed(hit.first, hit.last, self._is_person_noun, self._is_insult)
+                    if aimed and not in_span and frame.reclaimed(hit.first):
+                        mention = "reclaimed"  # "as a bitch myself ...": of oneself
                 elif kind == "hate" and not mention and frame.reclaimed(hit.first):
                     mention = "reclaimed"
+                elif kind == "hate" and not mention and hit.first == hit.last \
+                        and frame.words[hit.first] in _THING_SLURS and frame.of_a_thing(hit.first):
+                    # "a fully retarded view of economics", "that's so spastic": an ableist word
+                    # used of a thing, not of a person or a group - language only, like swearing
+                    kind, aimed = "profanity", False
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
+
+    def _is_insult(self, word: str) -> bool:
+        """An insulting adjective or noun ("ugly", "idiot"): what an intensifier aims at the reader."""
+        return word in self._insult_adjectives or self._is_person_noun(word)
+
+    @staticmethod
+    def _own_words(term: str) -> bool:
+        """A term that says whose it is: "kill myself", "end my life", "better off without me"."""
+        return any(w in _FIRST_PERSON for w in term.split())
 
     def _is_person_noun(self, word: str) -> bool:
         """A swear word that names a person ("prick", "bastards"), from the insult list; the stem

@@ -342,7 +342,11 @@ LESSON = "Online safety lesson plan, Year 8: how some apps promote self harm and
 @pytest.mark.parametrize("text, sender, rcpts, self_harm", [
     (NEWSLETTER, STAFF, (PUPIL, PUPIL2), False),  # a staff newsletter names self-harm: no disclosure
     (LESSON, STAFF, (f"head@{SCHOOL}",), False),  # an online-safety lesson plan
-    (NEWSLETTER, PUPIL, (PUPIL2,), True),  # a pupil's own words are never exempted
+    # a pupil's own words are never exempted ...
+    ("honestly feeling suicidal again and i cant tell my mum", PUPIL, (PUPIL2,), True),
+    # ... but the topic named in general is nobody's disclosure, whoever sends it (the wording
+    # names no one: "more common than you think"); the risk model still reads it
+    (NEWSLETTER, PUPIL, (PUPIL2,), False),
     # a pupil's reply: their own words above the quoted newsletter are a disclosure
     (f"miss i think i have been self harming, i cut my arms\n\nOn Mon, 1 Dec 2026, Miss Smith wrote:\n> "
      f"{NEWSLETTER}", PUPIL, (STAFF,), True),
@@ -460,6 +464,8 @@ async def test_model_runs_for_pupils_and_where_the_lists_found_something(setting
     ("Calling people a paki is a slur and it is never ok.", "condemned"),
     ("i reported him because he wrote 'poofter' on my locker", "condemned"),
     ("as a proud dyke i do not care what they think", "reclaimed"),
+    ("me and my niggas are going out tonight", "reclaimed"),  # of one's own
+    ("as a bitch myself i say go for it", "reclaimed"),
     ("Stop calling people retards, it is a horrible word.", "condemned"),
     ("we should not use paki as an insult, it is racist", "condemned"),
     ("Saying that all immigrants are criminals is a stereotype and it is not true.", "condemned"),
@@ -515,3 +521,187 @@ def test_an_outsiders_delete_the_message_is_not_grooming(flt: OffensiveFilter) -
     text = "The recipient can choose to delete the message without opening it. Please delete this email."
     assert flt.analyse([text], Role.EXTERNAL) == []
     assert "SAFEGUARDING_GROOMING" in codes(flt, "delete our chat after you read it", Role.EXTERNAL)
+
+
+# -- whose self-harm (issue 17): advice and support to the reader is not a disclosure --
+# Examples written for schoolgate.
+
+@pytest.mark.parametrize("text, disclosure", [
+    # the writer's own words, with or without "I"
+    ("I feel suicidal again.", True),
+    ("feeling suicidal tonight", True),
+    ("want to die lol", True),
+    ("honestly dont want to live anymore", True),
+    ("i wrote a suicide note last night", True),
+    ("I wish I was never born", True),
+    ("i've set a date and nothing will change my mind", True),
+    ("hopefully i don't wake up tomorrow", True),
+    ("i'll say my goodbyes soon", True),
+    # a third person at risk, as a pupil tells it
+    ("my friend is self harming and i dont know what to do", True),
+    ("my friend said she is going to kill herself", True),
+    ("she's been cutting herself again", True),
+    ("she told me she wants to die", True),
+    # advice and support to the reader, the topic in general, a negation, a prediction
+    ("If you are feeling suicidal please call Samaritans on 116 123.", False),
+    ("You don't want to die, you want the pain to stop.", False),
+    ("Self harm is never the answer, talk to someone.", False),
+    ("You are not better off dead, people care about you.", False),
+    ("I know you think there is no reason to live but there is.", False),
+    ("Please do not commit suicide, we all care about you.", False),
+    ("if you or a friend are suicidal please tell someone you trust", False),
+    ("I have had suicidal friends and it is hard to watch.", False),
+    ("Ive never been seriously suicidal but school was hard.", False),
+    ("at least i dont wanna die anymore", False),
+    ("does this mean I'm going to die sooner, I asked the doctor", False),
+    ("Suicide note found on the web server: I can't take the heat anymore. Signed, CPU.", False),
+    ("i hate living in this town", False),
+])
+def test_self_harm_needs_the_writers_or_a_third_persons_words(flt, text: str, disclosure: bool) -> None:
+    found = codes(flt, text)
+    assert ("SAFEGUARDING_SELF_HARM" in found) is disclosure, found
+
+
+def test_advice_about_self_harm_passes_schoolgate_scan(tmp_path: Path) -> None:
+    """End to end (`schoolgate scan`, the shipped chain): a pupil's support to a friend gets no
+    self-harm finding from the word lists; the pupil's own disclosure is held; counter-speech
+    is tagged, not held."""
+    import json
+    import subprocess
+    import sys
+    from tests.factories import site_toml_virus
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path / "site.toml"
+    site.write_text(f'[school]\ndomains = ["{SCHOOL}", "{PUPILS}"]\n'
+                    f'[directory]\ndomain_roles = {{ "{PUPILS}" = "student", "{SCHOOL}" = "staff" }}\n'
+                    f'[quarantine]\npath = "q"\n' + site_toml_virus(), encoding="utf-8")
+    cases = {"support.eml": ("hey, if you are ever feeling suicidal please talk to me or call Childline, "
+                             "self harm is never the answer", False),
+             "mine.eml": ("hey, i feel suicidal again and i dont know who to tell", True),
+             # counter-speech is a tag, not a hold (no self-harm either way)
+             "counter.eml": ("Stop telling people that immigrants are vermin, it is not ok.", False)}
+    for name, (body, disclosure) in cases.items():
+        (tmp_path / name).write_bytes(
+            f"From: {PUPIL}\r\nTo: friend@example.org\r\nSubject: hi\r\n\r\n{body}\r\n".encode())
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "scan", "--config", str(site), "--mail-from", PUPIL,
+             "--rcpt", "friend@example.org", str(tmp_path / name)],
+            capture_output=True, text=True, timeout=180, cwd=root)
+        assert result.returncode in (0, 1, 2), result.stderr
+        out = json.loads(result.stdout.splitlines()[-1])
+        lists = [f for f in out["findings"] if f["filter"] == "offensive" and f["code"] == "SAFEGUARDING_SELF_HARM"]
+        assert bool(lists) is disclosure, out["findings"]
+        if disclosure:
+            assert out["action"] == "hold"
+        elif name == "counter.eml":
+            assert out["action"] == "tag" and "OFFENSIVE_MENTIONED" in {f["code"] for f in out["findings"]}, out
+
+
+# -- counter-speech and reported speech (issue 17): hatecheck's kinds, our own examples --
+
+@pytest.mark.parametrize("text, how", [
+    ('When my uncle said "immigrants are rats" at dinner I told him he was out of order.', "condemned"),
+    ('Posts like "women are stupid" get reported straight away on this server.', "condemned"),
+    ('I can\'t believe someone wrote "muslims are terrorists" on the board, that\'s vile.', "condemned"),
+    ("Nobody should ever tell you that muslims are animals.", "condemned"),
+    ("Stop telling people that immigrants are vermin.", "condemned"),
+    ("Saying all muslims are terrorists is disgusting.", "condemned"),
+    ("Posting that jews are vermin gets you banned here.", "condemned"),
+    ("My nan says immigrants are scum and it really upsets me.", "condemned"),
+    # the reader as the one who said it, not the one it is said to
+    ("I lost all respect for you when you said that Muslims are parasites.", "condemned"),
+    ('When you say "I hate Muslims", you show how ignorant you are.', "condemned"),
+    ("You should be ashamed of saying that immigrants are scum.", "condemned"),
+    ("Your claim that black people are criminals is nonsense.", "condemned"),
+    ("Nobody wants to hear that trans people are mentally ill.", "condemned"),
+    # someone else's words in quotation marks, no condemnation: reported (level 2, the DSL's queue)
+    ('she wrote "all gays are disgusting" in the group chat', "reported"),
+    ('he said "you are a faggot" to me in PE', "reported"),
+])
+def test_counter_speech_and_reported_speech_are_tags(flt, settings, text: str, how: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    by_code = {f.code: f for f in findings}
+    assert "OFFENSIVE_MENTIONED" in by_code, findings
+    assert not {"OFFENSIVE_HATE", "OFFENSIVE_MISOGYNY", "OFFENSIVE_BULLYING"} & by_code.keys(), findings
+    assert by_code["OFFENSIVE_MENTIONED"].level == (2 if how == "reported" else 1)
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
+
+
+@pytest.mark.parametrize("text, code", [
+    ("I'm telling you, muslims are animals.", "OFFENSIVE_HATE"),  # "you" not told "that": the writer's own
+    ("immigrants are rats and it is wrong that they are here", "OFFENSIVE_HATE"),
+    ('"you\'re a dyke" lol', "OFFENSIVE_HATE"),  # quoted, but no one else's words
+    ("you're my faggot now", "OFFENSIVE_HATE"),  # "my" after the reader: aimed, not reclaimed
+    ("why would you call me that, you faggot", "OFFENSIVE_HATE"),  # the reader called it, after the cue
+    ("women are stupid and belong in the kitchen", "OFFENSIVE_MISOGYNY"),
+])
+def test_hate_is_not_made_counter_speech_by_a_nearby_word(flt, text: str, code: str) -> None:
+    assert code in codes(flt, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Bring a faggot of sticks for the fire.",
+    "We had faggots and gravy for tea.",
+    "The dyke burst after the storm and the field flooded.",
+    "My mechanic says the tranny fluid is low.",  # a car's transmission
+    "This chemical will retard the growth of the mould.",  # the verb
+    "The beavers built a dam and the dyke held.",
+    "We're at war, Dick, we're going to find out who did this.",  # a name, mid-sentence
+])
+def test_slur_homonyms_and_names_are_not_abuse(flt, text: str) -> None:
+    assert not {"OFFENSIVE_HATE", "OFFENSIVE_SEXUAL"} & codes(flt, text)
+
+
+@pytest.mark.parametrize("text, aimed", [
+    ("You're fucking brilliant, mate.", False),  # an intensifier aims only at an insult
+    ("Shit, you're right.", False),  # punctuation: an exclamation, then the reader
+    ("Fuck, you got me there.", False),
+    ("Fuck off, that is amazing news!", False),  # disbelief
+    ("Bloody hell, you scared me.", False),
+    ("you fucking idiot", True),
+    ("fuck you", True),
+    ("Fuck off, loser", True),
+    ("Fuck off, nobody wants you here", True),
+    ("ur fucking ugly", True),
+])
+def test_friendly_swearing_is_not_aimed(flt, text: str, aimed: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is aimed, findings
+
+
+def test_a_number_code_inside_a_longer_number_is_no_code(flt) -> None:
+    # an IP address beside a slur in a crude newsletter: not "88"
+    found = {f.code: f for f in flt.analyse(["what a retard. mirror at http://213.46.88.37/pivot/"], Role.EXTERNAL)}
+    assert "SAFEGUARDING_EXTREMISM" not in found
+    assert "SAFEGUARDING_EXTREMISM" in codes(flt, "what a retard, 14/88", Role.EXTERNAL)
+
+
+@pytest.mark.parametrize("text, bullying", [
+    ("You are a delusional weirdo", True),  # one describing word between
+    ("ur a biased idiot", True),
+    ("you're a turd", True),
+    ("youre such a tryhard", True),
+    ("you are a good friend", False),
+    ("you are a great teacher", False),
+    ("a turd in the park, gross", False),  # not aimed
+])
+def test_aimed_insults_with_a_describing_word(flt, text: str, bullying: bool) -> None:
+    assert ("OFFENSIVE_BULLYING" in codes(flt, text)) is bullying
+
+
+@pytest.mark.parametrize("text, hate", [
+    ("That is a fully retarded view of economics.", False),  # of a thing: language only, a tag
+    ("that's so retarded", False),
+    ("he is retarded", True),  # of a person
+    ("your retarded brother", True),
+    ("retarded people should not vote", True),  # of a group
+    ("what a retarded kid", True),
+])
+def test_an_ableist_word_said_of_a_thing_is_language(flt, settings, text: str, hate: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert ("OFFENSIVE_HATE" in {f.code for f in findings}) is hate, findings
+    if not hate:
+        assert findings and all(f.severity is Severity.LOW for f in findings)
+        view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+        assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
