@@ -386,3 +386,27 @@ def test_a_threat_against_a_group_is_found_through_the_hate_label() -> None:
     # hate without a threat stays hate only
     assert "RISK_VIOLENT_THREAT" not in {f.code for f in on.analyse(
         ["those people are ruining this country and should go back"], Role.STUDENT, (Role.STUDENT,))}
+
+
+def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> None:
+    """Below the threshold a self-harm window counts only with a cue; in a text longer than one
+    window the cue must be in a sentence the model finds concerning itself (the window's best
+    sentence or one at the cue threshold), not in a neighbour: people who write about suicide to
+    help others (C-SSRS Supportive users) were flagged that way. A short message (one window) keeps
+    the old rule. Hand-written; the cue threshold lowered so the window reaches it."""
+    low = RiskFilter(Options(cue_thresholds={"self_harm": 0.25}), FilterContext(settings=None, directory=None))
+    opening = ("Thanks for the notes from chemistry. I have been so tired and low all week and nothing feels "
+               "worth it. Loads of people in our year joke that they want to die over the mocks.")
+    longer = opening + (" Mr Patel moved the test to Friday. Are you going to the match on Saturday? My brother "
+                        "can give us a lift. See you at lunch tomorrow.")
+    model = shipped_model()
+    column = model.labels.index("self_harm")
+    scores = model.score(longer, sentences.spans(longer))
+    # the window around the opening reaches 0.25, the cue sentence ("want to die") itself does not
+    assert scores.combined[0, column] >= 0.25 > scores.sentence[2, column]
+    assert scores.sentence[1, column] > scores.sentence[2, column]
+    def self_harm(text: str) -> list:
+        return [f for f in low.analyse([text], Role.STUDENT, (Role.STUDENT,)) if f.code == "RISK_SELF_HARM"]
+    assert not self_harm(longer)
+    found = self_harm(opening)
+    assert found and "risk cue" in found[0].reason and all(e in opening for e in found[0].evidence)
