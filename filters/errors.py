@@ -36,6 +36,7 @@ as one (a bad list file or period is a bad value).
     ├── HashListError (ValueError)           filters/image_hash.py [images] hash_list: file and line
     ├── ImageDecodeError                     filters/image_hash.py an image not decoded (reported unchecked)
     ├── NudityModelError                     filters/nudity.py     the nudity classifier cannot run
+    ├── ProfanityModelError                  filters/profanity_model.py  the profanity model's artifact
     └── EscalationError                      quarantine/escalation.py  the tree cannot run as configured
 
 Library errors (OSError, pydantic's ValidationError, aiosmtplib's) are caught

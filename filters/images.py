@@ -86,8 +86,11 @@ class ImageFilter:
 
     @staticmethod
     def preload() -> None:
-        """onnxruntime and Pillow, imported before `serve` forks (filters/registry.py)."""
-        import onnxruntime  # noqa: F401
+        """Pillow, imported before `serve` forks (filters/registry.py). onnxruntime is not:
+        it is imported with the model, on the first image that needs the nudity check
+        (filters/nudity.py LazyModel). Imported before the fork it put ~22 MB of its
+        library in the supervisor's PSS and ~7 MB of heap in every process, for mail that
+        mostly has no pupil image (bench/gateway_memory.py, docs/performance.md)."""
         import PIL.Image  # noqa: F401
 
     async def self_test(self) -> list[str]:

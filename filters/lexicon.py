@@ -189,8 +189,17 @@ class Lexicon:
         starts: list[int] = []
         parts: list[str] = []
         position = 1
+        resolve = self._resolve
+        # a plain token's resolution is a function of its text alone, and a message repeats
+        # its words ("the", "your", a name): each is resolved once per call (not across messages)
+        plain: dict[str, str] = {}
         for token in normalised.tokens:
-            text = self._resolve(token)
+            if token.masked or token.elongated:
+                text = resolve(token)
+            else:
+                text = plain.get(token.text)
+                if text is None:
+                    text = plain[token.text] = resolve(token)
             starts.append(position)
             parts.append(text)
             position += len(text) + 1

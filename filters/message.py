@@ -16,12 +16,12 @@ import uuid
 from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import Compat32
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Iterable
 
 from filters.base import Direction, Role
-from filters.directory import Directory, normalise_address
+from filters.directory import Directory, address_list, normalise_address
 
 if TYPE_CHECKING:  # pragma: no cover
     from filters.text.analysis import TextAnalysis
@@ -755,7 +755,7 @@ def build_view(raw: bytes, envelope: Envelope, directory: Directory, *,
                        name=from_name if normalise_address(from_addr) == sender.address else "")
     display_names = {}
     try:
-        for name, addr in getaddresses([v for k, v in headers if k.lower() in ("to", "cc")]):
+        for name, addr in address_list([v for k, v in headers if k.lower() in ("to", "cc")]):
             if addr:
                 display_names[normalise_address(addr)] = name
     except Exception:

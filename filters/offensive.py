@@ -593,40 +593,17 @@ class _LazyFrame:
         return getattr(self._frame, name)
 
 
-def _calibrated_linear(model):
-    """predict_proba(X)[:, 1] of a fitted binary CalibratedClassifierCV over linear models, as
-    one sparse product: the mean over its folds of the sigmoid calibration of each fold's
-    decision function. Same figures as sklearn's (tests/filters/test_offensive.py checks);
-    sklearn's own call spends most of its time validating input (issue 19: about 2/3 of
-    the filter's time on a newsletter). Anything else falls back to predict_proba."""
-    import numpy as np
-    try:
-        folds = model.calibrated_classifiers_
-        if len(model.classes_) != 2 or any(f.method != "sigmoid" or len(f.calibrators) != 1 for f in folds):
-            raise TypeError("not a binary sigmoid calibration")
-        weights = np.vstack([np.ravel(f.estimator.coef_) for f in folds]).T  # features x folds
-        intercepts = np.array([float(np.ravel(f.estimator.intercept_)[0]) for f in folds])
-        a = np.array([f.calibrators[0].a_ for f in folds])
-        b = np.array([f.calibrators[0].b_ for f in folds])
-    except (AttributeError, TypeError, IndexError):
-        return lambda features: model.predict_proba(features)[:, 1]
-
-    def predict(features) -> "np.ndarray":
-        decision = np.asarray(features @ weights) + intercepts
-        return (1.0 / (1.0 + np.exp(decision * a + b))).mean(axis=1)
-    return predict
-
-
 class _ModelScorer:
-    """alt-profanity-check's vectoriser and model, loaded once per filter, with a bounded cache."""
+    """alt-profanity-check's model, loaded once per filter, with a bounded cache.
+
+    Read from its numbers-only copy (filters/profanity_model.py): unpickling the
+    sklearn objects imported scikit-learn into every worker, a third of the
+    gateway's memory (issue 19), for the same figures to 1e-12."""
 
     def __init__(self, cache_size: int) -> None:
-        import joblib  # imported here: only when the model is enabled
-        from importlib import resources
-        data = resources.files("profanity_check") / "data"
-        self._vectorizer = joblib.load(data / "vectorizer.joblib")
-        self._model = joblib.load(data / "model.joblib")
-        self._predict = _calibrated_linear(self._model)
+        from filters.profanity_model import ProfanityModel  # imported here: only when the model is enabled
+        self._model = ProfanityModel.load()
+        self._predict = self._model.predict
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
@@ -648,7 +625,7 @@ class _ModelScorer:
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             # the model runs outside the lock: threads score different messages at once
-            probs = self._predict(self._vectorizer.transform(missing))
+            probs = self._predict(missing)
             fresh = dict(zip(missing, map(float, probs)))
             known.update(fresh)
             with self._lock:
@@ -722,7 +699,7 @@ class OffensiveFilter:
 
     @staticmethod
     def preload() -> None:
-        """Unpickling the model once imports the sklearn modules it needs (filters/registry.py)."""
+        """The model is read once before the workers fork (filters/registry.py)."""
         _ModelScorer(0)
 
     def __init__(self, options: Options, context: FilterContext) -> None:

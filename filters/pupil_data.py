@@ -89,6 +89,26 @@ _CANDIDATE_INLINE = re.compile(r"\bcandidate (?:no\.?|number)[:\s]+(\d{4})\b", r
 _UPN_FAST, _CANDIDATE_INLINE_FAST = AsciiFast(_UPN), AsciiFast(_CANDIDATE_INLINE)
 _SEPARATORS = ("\t", ",", ";", "|")
 _NAME_TOKEN = re.compile(r"[A-Za-z\u00C0-\u024F][A-Za-z\u00C0-\u024F'\u2019-]*")
+
+
+def _name_runs() -> re.Pattern[str]:
+    """_NAME_TOKEN's tokens, but a run of lower-case ones as one match (its group empty).
+
+    distinct_in only needs each capitalised word and where a lower-case word stands
+    between two; a run of them ends a name as one does, so a newsletter's ~400 tokens
+    become its ~90 capitalised words and runs, and the Python loop walks those. A
+    token starts at the first letter after the previous one (letters, apostrophes and
+    hyphens continue it), so a gap is any non-letters; "upper" is exactly what
+    `word[0].isupper()` said of the first character."""
+    letters = [chr(c) for c in (*range(0x41, 0x5B), *range(0x61, 0x7B), *range(0xC0, 0x250))]
+    upper = "".join(re.escape(c) for c in letters if c.isupper())
+    lower = "".join(re.escape(c) for c in letters if not c.isupper())
+    rest = r"[A-Za-z\u00C0-\u024F'\u2019-]*"
+    gap = r"[^A-Za-z\u00C0-\u024F]+"
+    return re.compile(rf"([{upper}]{rest})|[{lower}]{rest}(?:{gap}[{lower}]{rest})*")
+
+
+_NAME_RUNS = _name_runs()
 _MAX_GAP = 2  # tokens allowed between first name and surname (middle names, "Al")
 
 
@@ -191,13 +211,14 @@ class PupilNameIndex:
         seen: dict[str, bytes] = {}  # the word as written -> its entry (no fold for a repeat)
         hashed: list[bytes | None] = []
         append = hashed.append
-        for word in _NAME_TOKEN.findall(text):
-            if not word[0].isupper():
+        for word in _NAME_RUNS.findall(text):
+            if not word:  # a run of lower-case words
                 append(None)
                 continue
             entry = seen.get(word)
             if entry is None:
-                key = fold(word).replace("-", "")
+                # fold() of an ASCII word is lower-casing and dropping apostrophes
+                key = (word.lower().replace("'", "") if word.isascii() else fold(word)).replace("-", "")
                 if key not in cache:
                     digest = self._h(key)
                     cache[key] = digest if digest in self._tokens else b""

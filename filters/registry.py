@@ -33,8 +33,7 @@ def filter_class(name: str) -> type:
 def preload(chain: list[str]) -> None:
     """Import what the chained filters need before `schoolgate serve` forks its workers
     (gateway/workers.py): pages imported once are shared by every worker. A filter class
-    may define `preload()` for what its module imports lazily (the offensive model's sklearn,
-    ~90 MB a process otherwise)."""
+    may define `preload()` for what its module loads lazily (the offensive filter's model)."""
     for name in chain:
         cls = filter_class(name)
         hook = getattr(cls, "preload", None)

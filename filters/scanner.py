@@ -5,6 +5,7 @@ import asyncio
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Sequence
 
 from config.schema import Settings
 from filters.base import FilterContext, SeenStore, SenderLists, Verdict
@@ -70,6 +71,9 @@ class _BoundSeen:
 
     async def record(self, kind: str, key: str, value: str) -> None:
         return await self._stores._target("seen").record(kind, key, value)
+
+    async def record_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        return await self._stores._target("seen").record_many(rows)
 
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
         return await self._stores._target("seen").distinct_values(kind, key, since_seconds)

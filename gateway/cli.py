@@ -75,9 +75,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise
     setup_logging(settings.logging.level, settings.logging.format, verbose=args.verbose)
     _announce_store(settings, args)
+    from gateway.workers import WORKER_LISTEN_ENV
+    if os.environ.get(WORKER_LISTEN_ENV):  # a replacement worker its supervisor started
+        return _serve_replacement(settings, args)
     if settings.gateway.workers > 1:
         return _serve_workers(settings, args)
     return _run_loop(settings, _serve_one(settings, args.grace))
+
+
+def _serve_replacement(settings: Settings, args: argparse.Namespace) -> int:
+    """One worker, started by the supervisor for one that died (gateway/workers.py): the
+    shared port and the worker's index from the environment; its own filters."""
+    from gateway.workers import SUPERVISOR_PID_ENV, WORKER_LISTEN_ENV, die_with
+
+    parent = int(os.environ.pop(SUPERVISOR_PID_ENV, "0") or 0)
+    if parent:  # as a forked worker: it dies with its supervisor (gateway/workers.py _die_with)
+        die_with(parent)
+    listen = os.environ.pop(WORKER_LISTEN_ENV)
+    index = int(os.environ.get("SCHOOLGATE_WORKER", "1"))
+    worker_settings = settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"listen": listen})})
+    setup_logging(settings.logging.level, settings.logging.format, verbose=args.verbose, static={"worker": index})
+    return _run_loop(settings, _serve_one(worker_settings, args.grace, worker=index))
 
 
 def _run_loop(settings: Settings, coro) -> int:
@@ -122,6 +140,10 @@ async def _serve_one(settings: Settings, grace: float, worker: int | None = None
     # (and a forked worker's shared pages are not dirtied by the collector's marks).
     gc.collect()
     gc.freeze()
+    # what the start-up freed (self-tests, the store's schema check) back to the system at once,
+    # not at the first HeapTrimmer tick a minute after the first mail (gateway/memory.py)
+    from gateway.memory import trim_heap
+    trim_heap()
     tell_ready()
     await stop.wait()
     event(log, logging.INFO, "stopping", "shutting down: finishing in-flight messages", grace=grace)
@@ -167,7 +189,10 @@ def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
         return _run_loop(settings, _serve_one(worker_settings, args.grace, worker=index, prepared=prepared))
 
     try:
-        return Supervisor(settings.gateway.workers, settings.gateway.listen, run_worker).run()
+        # restart_argv: once its workers listen the supervisor re-executes itself small (issue 19's
+        # memory); a worker that dies later is replaced by `schoolgate <these arguments>` in worker mode
+        return Supervisor(settings.gateway.workers, settings.gateway.listen, run_worker,
+                          restart_argv=list(getattr(args, "argv", None) or ["serve"])).run()
     except OSError as exc:
         return _start_failed(f"cannot listen on {settings.gateway.listen}: {exc.strerror}")
 
@@ -772,6 +797,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # unknown flags: usage + exit 2 (argparse)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # serve's workers restart with these
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -14,11 +14,24 @@ listens receives no connections. It forks before any thread or event loop
 exists (forking a threaded process is unsafe), forwards SIGTERM/SIGINT, and
 restarts a worker that dies unexpectedly; a worker that cannot start (clamd
 missing, store unwritable) stops them all with that worker's message.
+
+Memory (issue 19): the supervisor builds the filters before forking, so the
+workers share those pages. Once every worker listens, the supervisor no longer
+needs them, yet kept as it was it would hold the originals of every page both
+workers have since written (refcounts, allocator pools) and the libraries it
+faulted in while importing: ~90 MB of distinct pages for two workers
+(bench/gateway_memory.py). So it re-executes itself as a small supervisor
+(`light_main`: the same Supervisor, no filters, the same pid, the claimed port
+and the reservation kept as inherited descriptors, SIGTERM/SIGINT blocked
+across the exec so none is lost). A worker that dies later is replaced by a
+fresh `schoolgate serve` process in worker mode (SCHOOLGATE_WORKER_LISTEN),
+which builds its own filters: it starts in a few seconds and does not share
+their pages (docs/performance.md).
 """
 from __future__ import annotations
 
 import errno
-import logging
+import json
 import os
 import select
 import shutil
@@ -26,18 +39,36 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
-from config.schema import split_host_port
+# Imports are kept to the standard library's small modules: this module is all the small
+# supervisor (light_main) loads. logging, tempfile and dataclasses would add ~3 MB to it.
 
-log = logging.getLogger(__name__)
+
+def split_host_port(listen: str) -> tuple[str, int]:
+    # config.schema's, imported when used: the small supervisor (light_main) never loads the config
+    from config.schema import split_host_port as split
+    return split(listen)
+
+
 
 # A worker that exits within this many seconds of being restarted counts as failing
 # to start; restarts then back off up to RESTART_MAX seconds.
 RESTART_MIN, RESTART_MAX = 1.0, 30.0
+
+# The small supervisor's state across its exec, and what a replacement worker is told.
+STATE_ENV = "SCHOOLGATE_SUPERVISOR_STATE"
+WORKER_LISTEN_ENV = "SCHOOLGATE_WORKER_LISTEN"  # set: `schoolgate serve` runs as one worker on this address
+SUPERVISOR_PID_ENV = "SCHOOLGATE_SUPERVISOR_PID"
+_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# argv[1] is the directory this checkout's `gateway` package is imported from, so the new
+# process runs the same code whatever its sys.path would have been
+_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+_LIGHT_BOOT = ("import sys; r = sys.argv[1]; r in sys.path or sys.path.insert(0, r); "
+               "from gateway.workers import light_main; sys.exit(light_main())")
+_WORKER_BOOT = ("import sys; r = sys.argv[1]; r in sys.path or sys.path.insert(0, r); "
+                "from gateway.cli import main; sys.exit(main(sys.argv[2:]))")
 
 
 def _holder_pid(name: str) -> int | None:
@@ -94,14 +125,22 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
     return sock, concrete
 
 
-@dataclass
 class Supervisor:
-    """Forks `count` workers running `run_worker(index, listen) -> exit code` and keeps them up."""
-    count: int
-    listen: str
-    run_worker: Callable[[int, str], int]
-    children: dict[int, int] = field(default_factory=dict)  # pid -> worker index
-    _stopping: bool = False
+    """Forks `count` workers running `run_worker(index, listen) -> exit code` and keeps them up.
+
+    `restart_argv` (the `schoolgate` arguments this gateway was started with): once every
+    worker listens the supervisor re-executes itself small (module docstring) and replaces a
+    dead worker by running `schoolgate <restart_argv>` in worker mode. None: it stays as it
+    is and forks `run_worker` again."""
+
+    def __init__(self, count: int, listen: str, run_worker: Callable[[int, str], int] | None,
+                 restart_argv: list[str] | None = None, children: dict[int, int] | None = None) -> None:
+        self.count = count
+        self.listen = listen
+        self.run_worker = run_worker
+        self.restart_argv = restart_argv
+        self.children: dict[int, int] = dict(children or {})  # pid -> worker index
+        self._stopping = False
 
     def run(self) -> int:
         claim = claim_port(self.listen)  # OSError naming the port: the caller prints it
@@ -113,6 +152,7 @@ class Supervisor:
             raise
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         # where the workers leave metrics snapshots for the primary's /metrics (gateway/metrics_share.py)
+        import tempfile
         metrics_dir = tempfile.mkdtemp(prefix="schoolgate-metrics-")
         os.environ["SCHOOLGATE_METRICS_DIR"] = metrics_dir
         try:
@@ -131,7 +171,9 @@ class Supervisor:
                 self._terminate_all()
                 return code
             print(f"schoolgate: {self.count} workers share {concrete}", file=sys.stderr, flush=True)
-            return self._supervise(concrete)
+            if self.restart_argv is not None:
+                self._exec_small(concrete, [s for s in (claim, reservation) if s is not None], metrics_dir)
+            return self._supervise(concrete)  # restart_argv None, or the exec failed
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -141,8 +183,36 @@ class Supervisor:
             if claim is not None:
                 claim.close()
 
+    def _exec_small(self, listen: str, keep: list[socket.socket], metrics_dir: str) -> None:
+        """Become light_main (never returns), or return when the exec fails or a stop came first."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # kept pending across the exec
+        if self._stopping:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            return
+        fds = [sock.fileno() for sock in keep]
+        state = {"count": self.count, "listen": listen, "children": {str(p): i for p, i in self.children.items()},
+                 "restart": self.restart_argv, "metrics_dir": metrics_dir, "fds": fds}
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            # -S: no site-packages (nor the .pth files' imports): only the standard library is needed
+            # the arguments after the root are for ps / pgrep only: "... schoolgate serve --config ..."
+            os.execve(sys.executable, [sys.executable, "-S", "-c", _LIGHT_BOOT, _ROOT, "schoolgate",
+                                       *(self.restart_argv or [])],
+                      {**os.environ, STATE_ENV: json.dumps(state)})
+        except OSError as exc:  # the full supervisor goes on: more memory, same behaviour
+            print(f"schoolgate: could not re-execute the supervisor ({exc.strerror}); it stays as it is",
+                  file=sys.stderr, flush=True)
+            for fd in fds:
+                os.set_inheritable(fd, False)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+
     # -- children -----------------------------------------------------------------
     def _spawn(self, index: int, listen: str, ready_fd: int | None) -> int:
+        if self.run_worker is None:
+            return self._spawn_replacement(index, listen)
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
@@ -158,11 +228,32 @@ class Supervisor:
                     os.environ["SCHOOLGATE_READY_FD"] = str(ready_fd)
                 code = self.run_worker(index, listen)
             except BaseException:  # noqa: BLE001 - a worker must exit, never unwind into the parent's loop
+                import logging
                 logging.getLogger(__name__).exception("worker %d crashed", index)
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        self.children[pid] = index
+        return pid
+
+    def _spawn_replacement(self, index: int, listen: str) -> int:
+        """A worker as a new process: `schoolgate <restart_argv>` in worker mode (cli.cmd_serve)."""
+        assert self.restart_argv is not None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        env = {**os.environ, "SCHOOLGATE_WORKER": str(index), WORKER_LISTEN_ENV: listen,
+               SUPERVISOR_PID_ENV: str(os.getpid())}
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for sig in _SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
+                os.execve(sys.executable, [sys.executable, "-c", _WORKER_BOOT, _ROOT, *self.restart_argv], env)
+            except BaseException as exc:  # noqa: BLE001 - never unwind into the supervisor's loop
+                print(f"schoolgate: worker {index} could not be started: {exc}", file=sys.stderr, flush=True)
+            finally:
+                os._exit(1)
         self.children[pid] = index
         return pid
 
@@ -244,6 +335,35 @@ class Supervisor:
             except ChildProcessError:
                 pass
         self.children.clear()
+
+
+def light_main() -> int:
+    """The supervisor after its exec (Supervisor._exec_small): its workers, the claimed port and
+    the reservation as it left them; it supervises until they have all stopped."""
+    state = json.loads(os.environ.pop(STATE_ENV))
+    fds: list[int] = state["fds"]
+    for fd in fds:
+        os.set_inheritable(fd, False)  # not into replacement workers
+    supervisor = Supervisor(state["count"], state["listen"], None, restart_argv=state["restart"],
+                            children={int(pid): index for pid, index in state["children"].items()})
+    for sig in _SIGNALS:
+        signal.signal(sig, supervisor._on_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # one that came during the exec is handled now
+    try:
+        return supervisor._supervise(state["listen"])
+    finally:
+        os.environ.pop("SCHOOLGATE_METRICS_DIR", None)
+        shutil.rmtree(state["metrics_dir"], ignore_errors=True)
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def die_with(parent: int) -> None:
+    """In a replacement worker (cli.cmd_serve): as a forked worker, die with the supervisor."""
+    _die_with(parent)
 
 
 def _die_with(parent: int) -> None:

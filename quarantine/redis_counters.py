@@ -60,13 +60,21 @@ class RedisSeenStore(_RedisClient):
     def _key(self, kind: str, key: str, distinct: bool = True) -> str:
         return f"{PREFIX}seen:{'d' if distinct else 'n'}:{kind}:{key[:256]}"
 
+    def _record(self, pipe, kind: str, key: str, value: str, now: float) -> None:
+        # one member per event for count(); the value per distinct_values()
+        pipe.zadd(self._key(kind, key), {value[:512]: now})
+        pipe.zadd(self._key(kind, key, False), {f"{now}:{secrets.token_hex(4)}": now})
+        pipe.expire(self._key(kind, key), 86400 * 60)
+        pipe.expire(self._key(kind, key, False), 86400 * 60)
+
     async def record(self, kind: str, key: str, value: str) -> None:
         now = time.time()
-        # one member per event for count(); the value per distinct_values()
-        await self._call(lambda p: (p.zadd(self._key(kind, key), {value[:512]: now}),
-                                    p.zadd(self._key(kind, key, False), {f"{now}:{secrets.token_hex(4)}": now}),
-                                    p.expire(self._key(kind, key), 86400 * 60),
-                                    p.expire(self._key(kind, key, False), 86400 * 60)))
+        await self._call(lambda p: self._record(p, kind, key, value, now))
+
+    async def record_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        if rows:
+            now = time.time()
+            await self._call(lambda p: [self._record(p, kind, key, value, now) for kind, key, value in rows])
 
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
         since = time.time() - since_seconds

@@ -280,6 +280,10 @@ class SqlSeenStore:
     async def record(self, kind: str, key: str, value: str) -> None:
         await self._store.run(self._store._record_seen, kind, key, value)
 
+    async def record_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        if rows:
+            await self._store.run(self._store._record_seen_many, list(rows))
+
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
         return await self._store.run(self._store._count_seen, kind, key, since_seconds, True)
 
@@ -578,6 +582,14 @@ class QuarantineStore:
     def _record_seen(self, kind: str, key: str, value: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(seen).values(kind=kind, key=key[:256], value=value[:512], at=time.time()))
+
+    def _record_seen_many(self, rows: list[tuple[str, str, str]]) -> None:
+        """The rows of several _record_seen calls in one transaction: one commit and one fsync
+        (measured ~0.5 ms CPU per commit; personal_address writes two or three a message)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(insert(seen), [dict(kind=kind, key=key[:256], value=value[:512], at=now)
+                                        for kind, key, value in rows])
 
     def _observe_seen(self, kind: str, keys: list[str], value: str, since_seconds: float) -> int:
         """One row per (kind, key, value): a repeat refreshes its time instead of adding a row,

@@ -22,12 +22,25 @@ _HEADER = re.compile(
     r")", re.I | re.M)
 
 
+def _header(text: str) -> re.Match[str] | None:
+    """_HEADER.search(text), skipped when the text lacks a piece every header needs: a pattern
+    that opens with `^` in multi-line mode is tried at every position (~0.1 M instructions
+    for a 2 KB newsletter, twice a message), `in` on the lower-cased text is a C scan. The
+    pieces have no letter that `re.I` matches beyond its own case (no i, s or k: "ı", "ſ",
+    "K" would), so a text without them cannot match."""
+    lower = text.lower()
+    if ("wrote:" in lower or "nal me" in lower or "forwarded me" in lower or "_" * 20 in text
+            or ("from:" in lower and ("date:" in lower or "ent:" in lower))):
+        return _HEADER.search(text)
+    return None
+
+
 def split_quoted(text: str) -> tuple[str, str]:
     """(own words, quoted text). Lines starting with ">" are quoted wherever they stand;
     after the first reply/forward header everything is quoted."""
-    if ">" not in text and not _HEADER.search(text):
+    header = _header(text)
+    if ">" not in text and not header:
         return text, ""
-    header = _HEADER.search(text)
     head, tail = (text[:header.start()], text[header.start():]) if header else (text, "")
     own: list[str] = []
     quoted: list[str] = [tail] if tail else []
@@ -41,7 +54,7 @@ def own_and_quoted(text: str) -> tuple[str, str]:
     the quoted part with the own words blanked (so sentence spans index the mail as written
     and evidence stays an exact substring). Quoted = lines starting with ">" and everything
     from the first reply or forward header (split_quoted's rules)."""
-    header = _HEADER.search(text)
+    header = _header(text)
     if ">" not in text and not header:
         return text, ""
     cut = header.start() if header else len(text)

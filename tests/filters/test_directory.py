@@ -149,3 +149,41 @@ def test_plain_address_fast_path_agrees_with_parseaddr(address: str) -> None:
     from filters.directory import normalise_address
     _, addr = parseaddr(address)
     assert normalise_address(address) == (addr or address).strip().strip("<>").lower()
+
+
+# -- address_list: getaddresses without the parser for plain addresses (issue 19) -----------
+
+@pytest.mark.parametrize("values", [
+    [], ["parent.of.ava@gmail.com"], ["a@b", "o'neil+x@mail.example.co.uk"], ["J.Smith@School.sch.uk"],
+    ["a@b.com, c@d.com"], ["Jane <jane@x.com>"], ["<jane@x.com>"], [" jane@x.com"], ["jane@x.com "],
+    ["a..b@x.com"], ["a@x..com"], ['"a b"@x.com'], ["a@[192.0.2.1]"], ["a@x.com (home)"], ["a@x.com;"],
+    ["undisclosed-recipients:;"], ["a@x.com", "Bob <b@y.com>"], ["a@x.com", ""], [""], ["é@x.com"],
+    ["a@x-.com"], ["-a@x.com"], ["a@x.com\n"], ["a@x.com,"], ["#!$%&*+/=?^_`{|}~-@x.com"],
+])
+def test_address_list_equals_getaddresses(values):
+    from email.utils import getaddresses
+
+    from filters.directory import address_list
+    assert address_list(values) == getaddresses(values)
+
+
+def test_address_list_equals_getaddresses_on_the_corpora():
+    from email.utils import getaddresses
+
+    from filters.directory import address_list
+    from filters.message import parse_message
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    checked = plain = 0
+    for name, raw in corpus_messages():
+        message, _ = parse_message(raw)
+        if message is None:
+            continue
+        try:
+            values = [str(v) for k, v in message.items() if k.lower() in ("to", "cc")]
+        except Exception:  # an unreadable header: not this test's business
+            continue
+        assert address_list(values) == getaddresses(values), name
+        checked += 1
+        plain += all("<" not in v and "," not in v for v in values) and bool(values)
+    assert checked > 2000 and plain > 100

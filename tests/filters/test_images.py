@@ -238,3 +238,25 @@ async def test_over_smtp_listed_image_is_held_locked_and_unrelated_passes(make_g
                        attachments=[("holiday.jpg", "image/jpeg", resized_jpeg(drawn(5)))])
     code, _ = await gw.send(raw, mail_from="stranger@example.net", rcpt_tos=[PUPIL])
     assert code == 250 and len(sink.messages) == 1
+
+
+def test_start_up_imports_neither_opencv_nor_onnxruntime(tmp_path):
+    """preload + self_test (what `serve` runs in the supervisor and in each worker) find the
+    shipped model without importing nudenet (whose module imports OpenCV, ~40 MB a process)
+    and leave onnxruntime to the first image that needs the classifier."""
+    import subprocess
+    import sys
+    code = (
+        "import asyncio, sys\n"
+        "from filters.base import FilterContext\n"
+        "from filters.images import ImageFilter\n"
+        "from pathlib import Path\nfrom tests.factories import make_settings\n"
+        f"settings = make_settings(Path({str(tmp_path)!r}), filters={{'chain': ['images']}})\n"
+        "flt = ImageFilter(settings.filter_options['images'], FilterContext(settings=settings, directory=None))\n"
+        "ImageFilter.preload()\n"
+        "assert asyncio.run(flt.self_test()) == []\n"
+        "print(sorted(m for m in ('cv2', 'nudenet', 'onnxruntime') if m in sys.modules))\n")
+    from tests.gateway.test_workers import ROOT
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -420,20 +420,22 @@ def test_pattern_prefilter_never_skips_a_pattern_that_matches(flt: OffensiveFilt
 
 
 def test_model_scores_match_sklearn() -> None:
-    """The direct calibrated-linear product (issue 19) gives sklearn's predict_proba figures."""
+    """The filter's scorer (the numbers-only copy, issue 19) gives sklearn's predict_proba figures."""
     import numpy as np
     from filters.offensive import _ModelScorer
+    from filters.profanity_model import shipped_sklearn_pair
 
     scorer = _ModelScorer(0)
+    vectorizer, model = shipped_sklearn_pair()
     texts = ["you are a stupid idiot", "the concert is on Wednesday at 6pm", "fuck off and die",
              "I will hurt you tomorrow", "great work on the history project", "x", ""]
     index = CORPORA / "jigsaw-toxic-sample-ibm" / "test_examples.csv"
     if index.exists():
         with open(index, encoding="utf-8", errors="replace") as handle:
             texts += [max(row, key=len)[:600] for row in list(csv.reader(handle))[1:300]]
-    features = scorer._vectorizer.transform(texts)
-    expected = scorer._model.predict_proba(features)[:, 1]
-    assert np.allclose(scorer._predict(features), expected, atol=1e-12, rtol=0)
+    expected = model.predict_proba(vectorizer.transform(texts))[:, 1]
+    assert np.allclose(scorer.scores(texts), expected, atol=1e-12, rtol=0)
+    assert "sklearn" not in type(scorer._model).__module__
 
 
 @pytest.mark.parametrize("mail_from, rcpt, text, deep", [
@@ -705,3 +707,27 @@ def test_an_ableist_word_said_of_a_thing_is_language(flt, settings, text: str, h
         assert findings and all(f.severity is Severity.LOW for f in findings)
         view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
         assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
+
+
+def test_the_whole_shipped_chain_starts_without_scikit_learn(tmp_path):
+    """The registry's preload and every shipped filter built from the shipped config import no
+    scikit-learn: the offensive filter reads alt-profanity-check's model from its numbers-only
+    copy (issue 19: sklearn was a third of a two-worker gateway's memory)."""
+    import subprocess
+    import sys
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from filters import registry\n"
+        "from filters.scanner import Scanner\n"
+        "from tests.factories import make_settings\n"
+        f"settings = make_settings(Path({str(tmp_path)!r}))\n"
+        "registry.preload(settings.filters.chain)\n"
+        "Scanner.before_fork(settings)\n"
+        "assert 'offensive' in settings.filters.chain\n"
+        "assert 'filters.profanity_model' in sys.modules\n"
+        "print(sorted(m for m in ('sklearn', 'joblib') if m in sys.modules))\n")
+    from tests.gateway.test_workers import ROOT
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

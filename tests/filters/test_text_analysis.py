@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import random
+import re
 import threading
 import weakref
+
+import pytest
 
 from filters.text import sentences
 from filters.text.analysis import TextAnalysis, analysis_of
@@ -90,3 +94,71 @@ def test_a_changed_copy_of_a_view_has_its_own_analysis():
     assert other.analysis is not view.analysis
     assert other.analysis.texts(1000)[0] == "Another subject" and view.analysis.texts(1000)[0] == "Concert"
     assert other == dataclasses.replace(view, subject="Another subject")  # the analysis is not compared
+
+
+# -- sentence stops: the pattern without a lookbehind finds the same stops (issue 19) -------
+
+_LOOKBEHIND_STOP = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")  # spans() used this before
+
+
+def _stops_agree(text: str) -> None:
+    from filters.text.sentences import _STOP
+    # spans() searches from a line start (position 0 or just after a "\n") to a line end
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    for a in starts:
+        for b in {len(text), *(i for i in range(a, len(text)) if text[i] == "\n")}:
+            old = [(m.start(), m.end()) for m in _LOOKBEHIND_STOP.finditer(text, a, b)]
+            new = [(m.start() + 1, m.end()) for m in _STOP.finditer(text, a, b)]
+            assert new == old, (text, a, b)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_sentence_stops_equal_the_lookbehind_pattern_on_random_texts(seed):
+    rng = random.Random(seed)
+    pieces = [".", "!", "?", "…", '"', "'", ")", "]", " ", "  ", "\n", "\n\n", "\t", "word", "x" * 60, ",",
+              "a.b", "...", "?!", ".)", "!\"'", "\u00a0"]
+    for _ in range(300):
+        _stops_agree("".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))))
+
+
+def test_sentence_stops_equal_the_lookbehind_pattern_on_the_corpora():
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    checked = 0
+    for number, (_name, raw) in enumerate(corpus_messages()):
+        if number % 20:
+            continue
+        _stops_agree(raw.decode("utf-8", "replace")[:3000])
+        checked += 1
+    assert checked > 150
+
+
+# -- the reply/forward header: the substring check before the regex misses nothing -----------
+
+def _header_agrees(text: str) -> None:
+    from filters.text.quoted import _HEADER, _header
+    expected = _HEADER.search(text)
+    found = _header(text)
+    assert (found and found.span()) == (expected and expected.span()), text
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_reply_header_check_equals_the_regex_on_random_texts(seed):
+    rng = random.Random(seed)
+    pieces = ["On Mon, 1 Dec 2026, Miss Smith ", "wrote:", "WROTE:", "Wrote:", "on", "ON ", "\n", " ", "\n\n",
+              "-----", "--", "Original Message", "ORIGINAL MESSAGE", "Forwarded message", "Begin forwarded message:",
+              "_" * 20, "_" * 19, "From: a@b.c", "from:", "Sent: ", "SENT: ", "Date: ", "DATE:", "ſent: ",
+              "orıgınal meſſage", "forwarded meſſage", "\u212aelvin", "date", "sent", "x", "\t"]
+    for _ in range(500):
+        _header_agrees("".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))))
+
+
+def test_reply_header_check_equals_the_regex_on_the_corpora():
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    found = 0
+    for _name, raw in corpus_messages():
+        text = raw.decode("utf-8", "replace")
+        _header_agrees(text)
+        found += "wrote:" in text.lower()
+    assert found > 50

@@ -99,6 +99,57 @@ async def test_bare_lf_end_of_data_smuggling_refused(make_gateway, sink):
     assert sink.messages == []
 
 
+def test_smuggling_finder_agrees_with_the_regex_on_every_short_sequence():
+    """smuggled() replaced the regex pass over the body: the same answer for every string of
+    up to 7 bytes over CR, LF, dot and a letter (16,383 strings), and for longer random ones."""
+    import itertools
+    import random
+
+    from gateway.server import _SMUGGLING, smuggled
+    alphabet = (b"\r", b"\n", b".", b"a")
+    cases = [b"".join(p) for n in range(8) for p in itertools.product(alphabet, repeat=n)]
+    rng = random.Random(19)
+    cases += [b"".join(rng.choice(alphabet + (b"text ",)) for _ in range(rng.randrange(8, 200))) for _ in range(3000)]
+    assert sum(smuggled(c) for c in cases) > 1000  # both answers are well represented
+    assert [c for c in cases if smuggled(c) != (_SMUGGLING.search(c) is not None)] == []
+
+
+async def test_ehlo_reply_sent_in_one_piece_reads_as_before(make_gateway, sink):
+    """The lines of the EHLO reply are now written together (GatewaySMTP.push; how many writes
+    is bench/gateway_memory.py's business): a client still gets every line in order, and
+    the session goes on as usual."""
+    gw = await make_gateway(next_hop=sink.address)
+
+    def ehlo() -> tuple[bytes, list[bytes]]:
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=30) as s:
+            f = s.makefile("rwb")
+            f.readline()
+            f.write(b"EHLO x\r\n")
+            f.flush()
+            first = s.recv(65536)  # everything the first write carried
+            while not first.endswith(b"\r\n") or first.splitlines()[-1][3:4] != b" ":
+                first += s.recv(65536)  # (loopback may still split it; the lines are what count)
+            s.sendall(b"NOOP\r\nQUIT\r\n")
+            rest = b""
+            while not rest.endswith(b"221 Bye\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            return first, rest.splitlines()
+    first, rest = await asyncio.to_thread(ehlo)
+    lines = first.split(b"\r\n")[:-1]
+    assert len(lines) >= 4 and all(line.startswith(b"250-") for line in lines[:-1])
+    assert lines[-1].startswith(b"250 ") and b"250-SIZE" in first and b"250-8BITMIME" in first
+    assert rest[0].startswith(b"250") and rest[-1].startswith(b"221")
+
+    def standard() -> bool:  # a standard client parses it
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as client:
+            client.ehlo("c")
+            return client.has_extn("size") and client.has_extn("8bitmime") and client.has_extn("smtputf8")
+    assert await asyncio.to_thread(standard)
+
+
 async def test_next_hop_refusing_connections_gives_451(make_gateway):
     gw = await make_gateway(next_hop=f"127.0.0.1:{free_port()}")
     code, text = await gw.send(make_message("hello"))
@@ -264,3 +315,65 @@ async def test_a_message_that_waits_too_long_for_a_scan_slot_is_told_to_retry(ma
     code, _ = await gw.send(make_message("room now"))
     assert code == 250 and len(sink.messages) == 1
     assert gw.gateway.metrics.busy._value.get() == 1
+
+
+async def test_session_setup_finds_the_same_auth_mechanisms_as_aiosmtpd_does(make_gateway, sink, monkeypatch):
+    """GatewaySMTP sessions are set up with a getmembers that looks up only the auth_* names
+    and a dir() that lists a class's names once (gateway/server.py _AuthMembers, _dir): the
+    AUTH mechanisms, commands and hooks found are the ones aiosmtpd's own pass finds, a
+    handler's own auth_ method included, bound to the session."""
+    import inspect
+
+    import gateway.server as server
+
+    gw = await make_gateway(next_hop=sink.address)
+    handler = gw.gateway.handler
+    monkeypatch.setattr(handler, "auth_SCHOOL", lambda *args: None, raising=False)
+
+    def mechanisms(session):
+        return {name: (impl.is_builtin, getattr(impl.method, "__func__", impl.method))
+                for name, impl in session._auth_methods.items()}
+    fast = server.GatewaySMTP(handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
+    assert isinstance(server.aiosmtpd_smtp.inspect, server._AuthMembers)
+    monkeypatch.setattr(server.aiosmtpd_smtp, "inspect", inspect)
+    slow = server.GatewaySMTP(handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
+    assert mechanisms(fast) == mechanisms(slow)
+    # and the commands and hooks it finds with dir(): aiosmtpd.smtp's dir is gateway.server._dir
+    assert server.aiosmtpd_smtp.dir is server._dir
+    assert fast._smtp_methods.keys() == slow._smtp_methods.keys() and "DATA" in fast._smtp_methods
+    assert fast._smtp_methods["DATA"].__self__ is fast
+    assert fast._handle_hooks == slow._handle_hooks and "DATA" in fast._handle_hooks
+    assert server._dir(fast) == dir(fast) and server._dir(handler) == dir(handler)
+    assert server._dir(server.GatewaySMTP) == dir(server.GatewaySMTP)
+    assert {"LOGIN", "PLAIN", "SCHOOL"} <= set(mechanisms(fast))
+    assert fast._auth_methods["LOGIN"].method.__self__ is fast
+
+
+async def test_plain_addresses_read_as_aiosmtpds_parser_reads_them(make_gateway, sink):
+    """MAIL FROM / RCPT TO arguments of the common form are read without the email package's
+    header parser (GatewaySMTP._getaddr): the same (address, rest) as aiosmtpd's own reading,
+    for generated plain addresses and for the odd forms that must still go to it."""
+    import random
+
+    from aiosmtpd.smtp import SMTP
+
+    import gateway.server as server
+
+    gw = await make_gateway(next_hop=sink.address)
+    session = server.GatewaySMTP(gw.gateway.handler, hostname="x", enable_SMTPUTF8=True, decode_data=False)
+    rng = random.Random(19)
+    atext = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+
+    def word(chars: str) -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randrange(1, 8)))
+    args = []
+    for _ in range(3000):
+        local = ".".join(word(atext) for _ in range(rng.randrange(1, 3)))
+        domain = ".".join(word("abz09") + rng.choice(["", "-" + word("aZ0"), "-"]) for _ in range(rng.randrange(1, 4)))
+        tail = rng.choice(["", " SIZE=5582", "  BODY=8BITMIME SMTPUTF8", "\tSIZE=1", " (c) SIZE=1", "x", " "])
+        args.append(f"<{local}@{domain}>{tail}")
+    args += ["<>", "", "<a@b.c>", "<a@b.c> SIZE=1", '<"a b"@c.d>', "<@r.example:a@b.c>", "<a@[192.0.2.1]>",
+             "<ä@b.c>", " <a@b.c>", "a@b.c", "<a@b.>", "<a@b.c>(x)", "<a.@b.c>", "<" + "l" * 70 + "@b.c>"]
+    fast = [server.GatewaySMTP._getaddr(session, a) for a in args]
+    assert sum(server._SIMPLE_ADDRESS.match(a) is not None for a in args) > 500  # the fast path is taken (~800)
+    assert [a for a, got in zip(args, fast) if got != SMTP._getaddr(session, a)] == []

@@ -174,3 +174,95 @@ def test_workers_die_with_a_sigkilled_supervisor(tmp_path, sink):
     assert not alive, f"workers {alive} outlived their supervisor"
     with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", port, timeout=5)
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def test_the_supervisor_lets_go_of_the_filters_once_its_workers_listen(tmp_path, sink):
+    """Issue 19's memory: kept as it was, the supervisor would hold the originals of every
+    page its workers have written since the fork. Once they listen it re-executes itself
+    small (same pid, same port claim); mail flows, a second gateway is still refused the
+    port, and SIGTERM still stops everything cleanly."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    try:
+        port = int(wait_for(log, r"2 workers share 127\.0\.0\.1:(\d+)", proc).group(1))
+        deadline = time.monotonic() + 30
+        while b"light_main" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the supervisor did not re-execute itself"
+            time.sleep(0.1)
+        assert b"schoolgate\0serve\0--config" in Path(f"/proc/{proc.pid}/cmdline").read_bytes()  # for ps
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        time.sleep(0.5)
+        assert rss_mb(proc.pid) < 40 < min(rss_mb(w) for w in workers)
+        for n in range(4):
+            send(port, n)
+        assert len(sink.messages) == 4
+        other_dir = tmp_path / "other"
+        other_dir.mkdir()
+        other_log = other_dir / "gateway.log"
+        other = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config",
+                                  str(write_config(other_dir, sink.address, workers=1)), "--listen",
+                                  f"127.0.0.1:{port}"], cwd=ROOT, stdout=open(other_log, "ab"), stderr=subprocess.STDOUT)
+        assert other.wait(120) != 0  # the port is still held
+        assert "in use" in other_log.read_text()
+    finally:
+        code = stop(proc)
+    assert code == 0
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+
+
+def test_a_replacement_worker_dies_with_a_sigkilled_supervisor_too(tmp_path, sink):
+    """The worker started for a dead one is a new `schoolgate serve` process (the supervisor
+    has let go of the filters): it takes mail, and it dies with its supervisor as a forked
+    worker does, so no orphan keeps the port."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    port = int(wait_for(log, r"2 workers share 127\.0\.0\.1:(\d+)", proc, timeout=240).group(1))
+    victim = children(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        kids = children(proc.pid)
+        if len(kids) == 2 and victim not in kids and log.read_text().count("SMTP on") >= 3:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"worker not replaced:\n{log.read_text()}")
+    replacement = set(kids) - {victim}
+    for n in range(10):
+        send(port, n)
+    assert len(sink.messages) == 10
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 20
+
+    def alive() -> list[int]:
+        return [w for w in kids if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    while time.monotonic() < deadline and alive():
+        time.sleep(0.1)
+    assert replacement and not alive(), f"workers {alive()} outlived their supervisor"
+
+
+def test_a_sigterm_as_the_supervisor_re_executes_itself_is_a_clean_stop(tmp_path, sink):
+    """The supervisor says the workers share the port just before it re-executes itself
+    small; a SIGTERM sent the moment that line appears (during the exec, or just after) is
+    kept pending across it: every worker is stopped and the exit is 0."""
+    log = tmp_path / "gateway.log"
+    proc = start(write_config(tmp_path, sink.address), log)
+    deadline = time.monotonic() + 120
+    while b"workers share" not in log.read_bytes():
+        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+        time.sleep(0.005)
+    workers = children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0, log.read_text()
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert "Traceback" not in log.read_text()

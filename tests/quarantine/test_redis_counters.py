@@ -20,6 +20,10 @@ async def test_two_nodes_see_the_same_distinct_senders(redis_url):
         await node_b.record("fwd", "k", "v")
         assert await node_a.count("fwd", "k", 3600) == 2
         assert await node_a.distinct_values("fwd", "k", 3600) == 1
+        await node_b.record_many([("fwd", "k", "v"), ("fwd", "k", "w"), ("fwd", "k2", "v")])
+        assert await node_a.count("fwd", "k", 3600) == 4
+        assert await node_a.distinct_values("fwd", "k", 3600) == 2
+        assert await node_a.count("fwd", "k2", 3600) == 1
     finally:
         await node_a.close()
         await node_b.close()

@@ -69,6 +69,17 @@ async def test_seen_store_counts_distinct_values(tmp_path):
     await store.close()
 
 
+async def test_seen_record_many_is_each_record_in_one_transaction(tmp_path):
+    store = await QuarantineStore(tmp_path).open()
+    await store.seen.record_many([("pair", "a>b", "m1"), ("senders", "b", "a"), ("pair", "a>b", "m2")])
+    await store.seen.record_many([])
+    await store.seen.record("senders", "b", "c")
+    assert await store.seen.count("pair", "a>b", 3600) == 2
+    assert await store.seen.distinct_values("senders", "b", 3600) == 2
+    assert await store.seen.count("senders", "b", 3600) == 2
+    await store.close()
+
+
 async def test_seen_observe_records_every_key_and_returns_the_busiest(tmp_path):
     store = await QuarantineStore(tmp_path).open()
     assert await store.seen.observe("bulk", ["k1", "k2"], "a", 3600) == 1
