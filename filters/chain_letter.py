@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -129,8 +130,12 @@ class Options(FilterOptions):
     model_path: Path | None = Field(
         None, description="a site-trained artifact (bench/train_chain_letter_model.py --out) instead of the shipped one")
     model_minimum: float = Field(
-        0.5, ge=0, le=1, description="learned probability below which the model adds nothing "
+        0.35, ge=0, le=1, description="learned probability below which the model adds nothing "
                                      "(newsletters and replies that ask to be shared score well below it)")
+    model_alone_minimum: float = Field(
+        0.8, ge=0, le=1, description="the same floor where the model would be the only lever: a plain "
+                                     "'please share' with no count and no other lever (school notices ask "
+                                     "that way too) needs this probability")
     model_min_words: int = Field(
         30, ge=0, description="messages with fewer words get no learned score: a dozen words say little "
                               "to a bag-of-words model, and every hoax it learned from is longer (the "
@@ -206,6 +211,9 @@ class ChainLetterFilter:
                 self._families[family] = compiled
                 expanded[family] = [sig.expand_macros(p) for p in patterns]
         self._anchors = AnchorIndex(expanded)
+        # each pattern on its own: a sentence is tried only against the patterns whose
+        # anchors it holds (filters/chain_letter_anchors.py), not the family's whole alternation
+        self._patterns = {family: [re.compile(p) for p in patterns] for family, patterns in expanded.items()}
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
@@ -250,20 +258,26 @@ class ChainLetterFilter:
         segments = sig.segments(text, self._normalise)
         joined = sig.join_segments(segments)
         # one automaton pass finds the sentences worth a family's regex (cheap first)
-        candidates = self._anchors.scan(joined.text, joined.starts).segments
-        for family, regex in self._families.items():
+        hits = self._anchors.scan(joined.text, joined.starts)
+        candidates = hits.segments
+
+        def matched(family: str, index: int) -> set[int]:
+            normal = segments[index].normal
+            compiled = self._patterns[family]
+            return {p for p in hits.patterns.get((family, index), ()) if compiled[p].search(normal)}
+
+        for family in self._families:
             if family == "educational" or family not in candidates:
                 continue
             for index in sorted(candidates[family]):
-                names = regex.match(segments[index].normal)
+                names = matched(family, index)
                 if names:
                     patterns_hit.setdefault(family, set()).update(names)
                     families.setdefault(family, []).append(sig.evidence_span(segments[index]))
         # the educational discount only matters when something scored: skip the scan otherwise
-        educational = self._families.get("educational")
-        if families and educational is not None:
+        if families and "educational" in self._patterns:
             for index in sorted(candidates.get("educational", ())):
-                patterns_hit.setdefault("educational", set()).update(educational.match(segments[index].normal))
+                patterns_hit.setdefault("educational", set()).update(matched("educational", index))
 
         language = 0.0
         fired: list[str] = []
@@ -278,6 +292,10 @@ class ChainLetterFilter:
         if "pass_on" in families and "pass_on_count" not in families:
             language += w["pass_on"]
             fired.append(sig.FAMILY_LABELS["pass_on"])
+        # "90% of people won't" AND "I know who my real friends are": pressure piled up is the
+        # chain's own voice (a request is needed, as for every weak lever)
+        if requested and len(patterns_hit.get("guilt", ())) >= 2:
+            language += w["guilt"]
         if "hoax" in families:  # "not a joke" AND "confirmed by the BBC" say more than either
             language += w["hoax"] * min(2, len(patterns_hit["hoax"]))
             fired.append(sig.FAMILY_LABELS["hoax"])
@@ -299,7 +317,8 @@ class ChainLetterFilter:
         if (requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2
                 and len(tokens) >= self.options.model_min_words):
             model_score = self._model.score(text)
-            if model_score >= self.options.model_minimum:
+            alone = not levers and "pass_on_count" not in families
+            if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
 

@@ -113,46 +113,54 @@ def anchors_of(pattern: str) -> frozenset[str] | None:
 
 @dataclass(frozen=True, slots=True)
 class Hits:
-    """Per family, the segment indexes where one of its anchors (or an unanchored pattern) occurred."""
+    """Per family, the segment indexes where one of its anchors (or an unanchored pattern)
+    occurred, and per (family, segment) which of the family's patterns to try there."""
 
     segments: dict[str, set[int]]
+    patterns: dict[tuple[str, int], set[int]]
 
 
 class AnchorIndex:
-    """All families' anchors in one automaton, plus the unanchored patterns per family."""
+    """All families' anchors in one automaton, plus the unanchored patterns per family.
+    Each anchor names the patterns (family, index in the family's list) that need it, so a
+    sentence is tried only against the patterns whose anchors it holds."""
 
     def __init__(self, families: dict[str, Iterable[str]]) -> None:
         self._automaton = ahocorasick.Automaton()
-        by_anchor: dict[str, set[str]] = {}
-        residual: dict[str, list[str]] = {}
+        by_anchor: dict[str, set[tuple[str, int]]] = {}
+        residual: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
         for family, patterns in families.items():
-            for pattern in patterns:
+            for index, pattern in enumerate(patterns):
                 anchors = anchors_of(pattern)
                 if anchors is None:
-                    residual.setdefault(family, []).append(pattern)
+                    residual.setdefault(family, []).append((index, re.compile(pattern)))
                     continue
                 for anchor in anchors:
-                    by_anchor.setdefault(anchor, set()).add(family)
+                    by_anchor.setdefault(anchor, set()).add((family, index))
         for anchor, names in by_anchor.items():
             self._automaton.add_word(anchor, tuple(sorted(names)))
         self._has_anchors = bool(by_anchor)
         if self._has_anchors:
             self._automaton.make_automaton()
-        self._residual = {family: re.compile("|".join(f"(?:{p})" for p in patterns))
-                          for family, patterns in residual.items()}
+        self._residual = residual
         self.unanchored = {family: len(patterns) for family, patterns in residual.items()}
 
     def scan(self, text: str, starts: tuple[int, ...]) -> Hits:
         found: dict[str, set[int]] = {}
+        patterns: dict[tuple[str, int], set[int]] = {}
         if self._has_anchors:
             last_index, last_segment = -1, 0
             for end, names in self._automaton.iter(text):
                 if end != last_index:
                     last_index = end
                     last_segment = bisect.bisect_right(starts, end) - 1
-                for name in names:
-                    found.setdefault(name, set()).add(last_segment)
-        for family, regex in self._residual.items():
-            for match in regex.finditer(text):
-                found.setdefault(family, set()).add(bisect.bisect_right(starts, match.start()) - 1)
-        return Hits(found)
+                for family, index in names:
+                    found.setdefault(family, set()).add(last_segment)
+                    patterns.setdefault((family, last_segment), set()).add(index)
+        for family, compiled in self._residual.items():
+            for index, regex in compiled:
+                for match in regex.finditer(text):
+                    segment = bisect.bisect_right(starts, match.start()) - 1
+                    found.setdefault(family, set()).add(segment)
+                    patterns.setdefault((family, segment), set()).add(index)
+        return Hits(found, patterns)

@@ -49,7 +49,7 @@ FAMILY_LABELS = {
 }
 
 _NUMBER_WORDS = ("a few|a couple of|a dozen|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-                 "twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|"
+                 "a million|one million|a thousand|one thousand|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|"
                  "twenty[- ]five|thirty|forty|fifty|a hundred|one hundred|hundred|"
                  # Polish, Romanian, Urdu/Punjabi (Latin script), diacritics stripped
                  "jeden|jednej|dwa|dwie|dwoch|trzy|trzech|cztery|czterech|piec|pieciu|szesc|siedem|osiem|"

@@ -534,3 +534,52 @@ def test_no_learned_score_on_a_dozen_words() -> None:
     assert flt.assess_text(view, view.all_text).model_score == 0.0  # fewer than model_min_words
     flt, _ = make_filter(library_dir="__none__", model_min_words=0)
     assert flt.assess_text(view, view.all_text).model_score > 0.0  # computed when allowed
+
+
+# -- requests in other words (issue 18, second pass): written for these tests -------------------------
+
+@pytest.mark.parametrize("sentence, family", [
+    ("Make sure everyone you know hears about this before Friday.", "pass_on"),
+    ("Let all your friends know straight away.", "pass_on"),
+    ("The more people who know about this the better.", "pass_on"),
+    ("Please don't let this die.", "pass_on"),
+    ("Warn everyone in your contacts.", "pass_on_count"),
+    ("Tell everyone!", "pass_on"),
+    ("This needs to be shared.", "pass_on"),
+    ("Every parent needs to know about this.", "pass_on"),
+    ("I urge you all to forward it.", "pass_on"),
+    ("Copy this onto your story for one hour.", "pass_on_count"),
+    ("This message has to reach 12 people by midnight.", "pass_on_count"),
+    ("Everyone who shares & comments gets a voucher.", "pass_on_count"),
+    ("I'm sending this to everyone I know.", "pass_on"),
+])
+def test_requests_in_other_words_are_found(sentence: str, family: str) -> None:
+    flt, _ = make_filter(library_dir="__none__")
+    view = make_view(sentence, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert family in flt.assess_text(view, view.all_text).families
+
+
+@pytest.mark.parametrize("sentence", [
+    "Hi everyone, the trip to the museum is on Friday.",
+    "Thank you to everyone who came to the concert.",
+    "I urge you to read the attached policy before the meeting.",
+    "You have to tell everybody that I'm fine, she said.",
+    "Please make sure you bring a packed lunch.",
+])
+def test_ordinary_sentences_ask_nothing(sentence: str) -> None:
+    flt, _ = make_filter(library_dir="__none__")
+    view = make_view(sentence, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert not set(sig.REQUESTS) & set(flt.assess_text(view, view.all_text).families)
+
+
+async def test_like_and_share_alone_is_a_plain_request_a_giveaway_keeps_its_reward() -> None:
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    pta = "The PTA raffle is on Friday, tickets are a pound. Like and share our post!"
+    view = make_view(pta, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = flt.assess_text(view, view.all_text)
+    assert "pass_on" in assessment.families and "pass_on_count" not in assessment.families
+    assert await flt.check(view) == []
+    giveaway = ("A shop is giving away 100 free phones to everyone who shares this before midnight. "
+                "Like and share!")
+    [finding] = await flt.check(make_view(giveaway, mail_from=PUPIL, rcpt_to=(FRIEND,)))
+    assert "promised reward" in finding.reason

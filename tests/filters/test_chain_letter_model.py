@@ -91,7 +91,8 @@ def test_shipped_artifact_was_made_by_the_training_script_as_it_stands() -> None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     meta = shipped_model().meta
-    assert meta["format"] == "schoolgate-risk-model/2"  # the risk model's current format (filters/text/model.py)
+    from filters.text.model import FORMAT
+    assert meta["format"] == FORMAT  # the risk model's current format (filters/text/model.py)
     assert (meta["C"], meta["seed"], meta["min_df"], meta["min_df_bigram"]) == (
         module.C, module.SEED, module.MIN_DF, module.MIN_DF_BIGRAM)
     assert meta["label"] == LABEL and "held_out_fold" not in meta  # never a measuring model
@@ -107,3 +108,28 @@ def test_the_forwarding_apparatus_is_not_what_the_model_reads() -> None:
     assert "Fw" not in model_input(forward)
     model = shipped_model()
     assert abs(model.score(forward) - model.score(NEWSLETTER[:40] + "\n\n" + NEWSLETTER)) < 0.05
+
+
+# Written for this test: a sensational tribute with no lever the cue lists know.
+TRIBUTE = ("A famous actor secretly paid for the school dinners of every child in his home town for twenty years, "
+           "and nobody knew until he died. He asked the dinner ladies never to tell anyone. When the town found out, "
+           "they put up a statue of him outside the school gates, and the children still leave flowers there every "
+           "year. Real heroes do not need to be famous.")
+
+
+def _learned(flt: ChainLetterFilter, body: str) -> bool:
+    view = make_view(body, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    return any("learned score" in s for s in flt.score(flt.assess_text(view, view.all_text))[1])
+
+
+def test_the_model_as_the_only_lever_needs_model_alone_minimum() -> None:
+    """A plain "pass it on" with no count and no other lever: the model counts only from
+    model_alone_minimum up (school notices ask that way too); with a lever, from model_minimum."""
+    plain = TRIBUTE + " Pass it on."
+    view = make_view(plain, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = make_filter().assess_text(view, view.all_text)
+    assert set(assessment.families) == {"pass_on"} and 0.35 <= assessment.model_score < 1.0
+    assert not _learned(make_filter(model_alone_minimum=1.0), plain)
+    assert _learned(make_filter(model_alone_minimum=0.35), plain)
+    # a lever (guilt) as well: the lower floor, model_minimum, applies
+    assert _learned(make_filter(model_alone_minimum=1.0), TRIBUTE + " Pass it on, it only takes a second.")
