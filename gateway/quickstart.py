@@ -320,18 +320,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # supervisor re-executes itself as a small process (gateway/workers.py, issue 19's memory),
     # and an exec'd image never runs this function's finally, so clamd would outlive the gateway.
     command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), *serve_args]
-    try:
-        child = subprocess.Popen(command)
-    except BaseException:
-        clamd.stop()
-        raise
+    child: subprocess.Popen | None = None
 
     def forward(signum, _frame) -> None:  # serve stops gracefully on either; a repeat is harmless
+        if child is None:
+            raise SystemExit(128 + signum)  # before serve started: the finally stops clamd
         child.send_signal(signum)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
     try:
-        return child.wait()
+        child = subprocess.Popen(command)
+        code = child.wait()
+        return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N
     finally:
         clamd.stop()
 
