@@ -155,7 +155,7 @@ class Options(FilterOptions):
         description="score (0-1) per label at which a window is reported; a label not given uses the "
                     "model's tuned threshold (docs/risk_model.md)")
     cue_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"self_harm": 0.2, "violent_threat": 0.02},
+        default_factory=lambda: {"self_harm": 0.4, "violent_threat": 0.02},
         description="lower score per label that counts when the window also has a first-person risk cue")
     high_score: float = Field(0.9, ge=0, le=1, description="score from which a finding is high severity")
     min_threshold: float = Field(
@@ -205,44 +205,9 @@ def _sentence(document: tuple[str, list[tuple[int, int]]], index: int) -> str:
     return text[start:end]
 
 
-# Whose words a self-harm cue is: the writer's own, or advice to and reports about someone else.
-# Supportive C-SSRS users (who write to help others) reached the cue path through "if you commit
-# suicide", "do not commit suicide", "why you dont want to live", "my roommate had suicidal
-# thoughts" and "i dont kill myself" (--dev rows, docs/risk_model.md). A cue counts unless a
-# negation leads straight into it, or, for a cue that does not name the writer ("commit suicide",
-# "want to die"; not "kill myself", "end my life"), the nearest person before it in its sentence
-# is someone else.
-_OTHER_PERSON = frozenset({"you", "u", "ur", "your", "youre", "ya", "he", "hes", "him", "his", "she", "shes", "her",
-                           "they", "theyre", "them", "their", "someone", "somebody", "anyone", "people", "person",
-                           "friend", "roommate", "brother", "sister", "mum", "mom", "dad", "son", "daughter",
-                           "everyone", "whoever", "others", "we", "were"})
-_FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "myself", "mine"})
-_NAMES_WRITER = re.compile(r"\b(myself|my self|my|me|im|i|ive)\b")
-# a negation leading into the cue, with only a subject, a modal or "think" between
-# ("do not commit suicide", "i dont think ill attempt suicide", "i am not going to")
-_NEGATED = re.compile(r"\b(dont|do not|not|never|wont|didnt|doesnt|shouldnt)"
-                      r"(?: (?:i|ill|id|you|think|going|gonna|to|want|ever|really|actually|even|plan|planning))*\s*$")
-
-
-def _own_self_harm_cue(prepared: str) -> bool:
-    """A self-harm cue in the writer's own, unnegated words (see _OTHER_PERSON)."""
-    for pattern in (_SELF_HARM_CUE, _SELF_HARM_CUE_ALT):
-        for match in pattern.finditer(prepared):
-            before = prepared[max(0, match.start() - 80):match.start()]
-            if _NEGATED.search(before):
-                continue
-            if not _NAMES_WRITER.search(match.group()):
-                words = re.findall(r"\w+", before)
-                nearest = next((w for w in reversed(words) if w in _OTHER_PERSON or w in _FIRST_PERSON), "")
-                if nearest in _OTHER_PERSON:
-                    continue
-            return True
-    return False
-
-
 def _cue(label: str, prepared: str) -> bool:
     if label == "self_harm":
-        return _own_self_harm_cue(prepared)
+        return bool(_SELF_HARM_CUE.search(prepared) or _SELF_HARM_CUE_ALT.search(prepared))
     if label == "violent_threat":
         return bool(_WEAPON.search(prepared) or _THREAT.search(prepared))
     if label == "grooming":

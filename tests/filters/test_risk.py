@@ -12,7 +12,7 @@ import pytest
 from filters.base import Action, Category, FilterContext, Role, Severity
 from filters.policy import Policy
 from filters.registry import filter_class, preload
-from filters.risk import Options, RiskFilter, _cue
+from filters.risk import Options, RiskFilter
 from filters.text.quoted import own_and_quoted
 from filters.text import sentences
 from filters.text.model import RiskModel, model_text, shipped_model, tokens, window_matrix
@@ -396,7 +396,7 @@ def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> N
     the old rule. Hand-written; the cue threshold lowered so the window reaches it."""
     low = RiskFilter(Options(cue_thresholds={"self_harm": 0.25}), FilterContext(settings=None, directory=None))
     opening = ("Thanks for the notes from chemistry. I have been so tired and low all week and nothing feels "
-               "worth it. Loads of people in our year joke about the mocks and i want to die over them.")
+               "worth it. Loads of people in our year joke that they want to die over the mocks.")
     longer = opening + (" Mr Patel moved the test to Friday. Are you going to the match on Saturday? My brother "
                         "can give us a lift. See you at lunch tomorrow.")
     model = shipped_model()
@@ -410,39 +410,3 @@ def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> N
     assert not self_harm(longer)
     found = self_harm(opening)
     assert found and "risk cue" in found[0].reason and all(e in opening for e in found[0].evidence)
-
-
-@pytest.mark.parametrize(("text", "cue"), [
-    # the writer's own words: a cue
-    ("i want to commit suicide", True),
-    ("i dont want to live anymore", True),
-    ("ive been having suicidal thoughts again", True),
-    ("i dont know why i want to die", True),
-    ("i took too many pills", True),
-    ("nobody would miss me", True),
-    ("i am going to kill myself", True),
-    ("only one person told me to kill myself", True),  # names the writer: still the model's to judge
-    # advice to, or a report about, someone else: not the writer's cue
-    ("if you commit suicide it will devastate your family", False),
-    ("why do you feel you dont want to live?", False),
-    ("my roommate had suicidal thoughts", False),
-    ("he took too many pills at the party", False),
-    # a negation leading into it
-    ("please do not commit suicide.", False),
-    ("i dont think ill attempt suicide", False),
-    ("i dont kill myself because of my mum", False),
-    ("i dont want to die", False),
-])
-def test_a_self_harm_cue_is_the_writers_own(text: str, cue: bool) -> None:
-    """Supportive C-SSRS users (who write to help others) reached the cue path through advice
-    ("if you commit suicide ...", "do not commit suicide") and reports ("my roommate had suicidal
-    thoughts"): a cue counts when it is the writer's own and not negated (hand-written cases)."""
-    from filters.text.model import prepare
-    assert _cue("self_harm", prepare(text)) is cue
-
-
-def test_advice_about_suicide_is_not_flagged_through_the_cue_path(flt: RiskFilter) -> None:
-    """A short reply of support scores low; with the cue in someone else's words it stays below."""
-    for text in ["please do not commit suicide, we care about you and you can call samaritans",
-                 "if you want to commit suicide please talk to someone first"]:
-        assert not [f for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,)) if f.code == "RISK_SELF_HARM"]
