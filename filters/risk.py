@@ -157,11 +157,6 @@ class Options(FilterOptions):
     cue_thresholds: dict[str, float] = Field(
         default_factory=lambda: {"self_harm": 0.4, "violent_threat": 0.02},
         description="lower score per label that counts when the window also has a first-person risk cue")
-    short_cue_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"self_harm": 0.2},
-        description="the same for a short text (five sentences or fewer), where the model scores a plain "
-                    "statement conservatively: only a suicidal statement counts, not a farewell alone; a label "
-                    "not given, or without a cue threshold, uses cue_thresholds")
     high_score: float = Field(0.9, ge=0, le=1, description="score from which a finding is high severity")
     min_threshold: float = Field(
         0.6, ge=0, le=1,
@@ -248,8 +243,7 @@ class RiskFilter:
     def __init__(self, options: Options, context: FilterContext) -> None:
         self._options = options
         self._model = RiskModel.load(options.model_path) if options.model_path else shipped_model()
-        unknown = [label for label in [*options.labels, *options.thresholds, *options.cue_thresholds,
-                                       *options.short_cue_thresholds]
+        unknown = [label for label in [*options.labels, *options.thresholds, *options.cue_thresholds]
                    if label not in CODES or label not in self._model.labels]
         if unknown:
             raise ValueError(f"risk: unknown label(s) {', '.join(sorted(set(unknown)))}; "
@@ -420,11 +414,6 @@ class RiskFilter:
         column = self._model.labels.index(label)
         threshold = self._thresholds[label]
         cue_threshold = min(threshold, self._options.cue_thresholds.get(label, threshold))
-        # a short text is all one window: its cue may count from a lower score (pupils write short,
-        # and the model scores "i want to fucking die" 0.30; docs/risk_model.md)
-        # (a refinement of the cue path: a label without a cue threshold has neither)
-        short_cue_threshold = min(cue_threshold, self._options.short_cue_thresholds.get(label, cue_threshold)) \
-            if label in self._options.cue_thresholds else cue_threshold
         radius = self._model.radius
         candidates: list[tuple[float, int, int, bool, str]] = []  # score, doc, centre, cued, window text
         for d, ((doc, spans), scores) in enumerate(zip(documents, scored)):
@@ -432,20 +421,15 @@ class RiskFilter:
                 continue
             # each window's combined score: the window, its best sentence and the whole text
             window = scores.combined[:, column]
-            lowest = short_cue_threshold if len(spans) <= 2 * radius + 1 else cue_threshold
-            if not len(window) or window.max() < lowest:
+            if not len(window) or window.max() < cue_threshold:
                 continue
             own = scores.sentence[:, column]
-            for i in np.flatnonzero(window >= lowest):
+            for i in np.flatnonzero(window >= cue_threshold):
                 lo, hi = max(0, i - radius), min(len(spans), i + radius + 1)
                 text = prepare(" ".join(doc[a:b] for a, b in spans[lo:hi]))
                 score = float(window[i])
                 cued = score < threshold
                 if (cued or label in _NEEDS_SIGNAL) and not _cue(label, text):
-                    continue
-                # below the ordinary cue threshold only a suicidal statement counts, not a farewell
-                # cue ("goodbye everyone, today is my last day", "i wrote a note for my mum")
-                if score < cue_threshold and label == "self_harm" and not _SELF_HARM_CUE.search(text):
                     continue
                 # in a longer text, the cue must be in a sentence the model finds concerning itself
                 # (a short message is all one window: the cue path is for those)

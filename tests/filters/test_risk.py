@@ -410,29 +410,3 @@ def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> N
     assert not self_harm(longer)
     found = self_harm(opening)
     assert found and "risk cue" in found[0].reason and all(e in opening for e in found[0].evidence)
-
-
-def test_a_short_message_with_a_suicidal_statement_counts_from_a_lower_score() -> None:
-    """A short text (one window) with a suicidal statement in so many words counts from
-    `short_cue_thresholds` (0.2); a farewell cue alone does not ("goodbye everyone, today is my
-    last day" scores 0.36), and a longer text keeps the ordinary cue threshold. Hand-written."""
-    shipped = RiskFilter(Options(), FilterContext(settings=None, directory=None))
-    without = RiskFilter(Options(short_cue_thresholds={}), FilterContext(settings=None, directory=None))
-
-    def self_harm(flt: RiskFilter, text: str) -> list:
-        return [f for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,)) if f.code == "RISK_SELF_HARM"]
-    statement = "its new year and i want to die more than ever"
-    model = shipped_model()
-    column = model.labels.index("self_harm")
-    assert 0.2 <= model.score(statement, sentences.spans(statement)).combined[:, column].max() < 0.4
-    found = self_harm(shipped, statement)
-    assert found and found[0].level == 4 and "risk cue" in found[0].reason
-    assert not self_harm(without, statement)
-    for farewell in ["Goodbye everyone, today is my last day at school. Thanks for everything!",
-                     "I wrote a note for my mum about the trip.",
-                     "when im gone on holiday look after my plants"]:
-        assert not self_harm(shipped, farewell), farewell
-    longer = ("Thanks for the chemistry notes. Mr Patel moved the test to Friday. " + statement + ". Are you "
-              "going to the match on Saturday? My brother can give us a lift. See you at lunch tomorrow.")
-    assert len(sentences.spans(longer)) > 5
-    assert bool(self_harm(shipped, longer)) == bool(self_harm(without, longer))
