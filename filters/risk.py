@@ -59,15 +59,58 @@ _TIME = re.compile(
     r"\b(tonight|tomorrow|tmrw|today|this (weekend|week|evening|morning|friday|saturday|sunday|monday|"
     r"tuesday|wednesday|thursday)|on (friday|saturday|sunday|monday|tuesday|wednesday|thursday)|"
     r"after school|next week|at the weekend|when i get home|soon|by the time)\b")
+# A farewell that reads as an ending, not a leaving date (the word "goodbye" alone flagged
+# "its my last day tomorrow, goodbye all" at level 5 under the 0.4 cue threshold):
 _FAREWELL = re.compile(
-    r"\b(given (all )?(my|away my) (stuff|things)|giv\w* (my|all my) (stuff|things) away|good ?bye (everyone|all|guys|world|cruel)|"
-    r"goodbye|"
-    r"it (all )?ends|this is the end|wont be (here|around|in)|when im gone|look after my|"
-    r"(wrote|written|left) (a )?(note|letters?)|said my goodbyes)\b")
+    r"\b(given (all )?(my|away my) (stuff|things)|giv\w* (my|all my) (stuff|things) away|"
+    r"good ?bye (forever|for good|cruel world|world)|bye (forever|for good)|"
+    r"(this is|heres|here is) (my )?(last )?good ?bye|(say|said|saying) my (last |final )?good ?byes|"
+    r"it (all )?ends|this is the end|when im gone|look after my|"
+    # "wont be around anymore", not "wont be around much longer today" or "... after christmas"
+    r"(wont|will not|not going to) be (here|around|alive)( (anymore|any more|much longer|for (much )?longer|"
+    r"for long|tomorrow|next (week|year)))?(?!( (anymore|any more|much longer|for (much )?longer|for long))? "
+    r"(today|tonight|this|on|at|after|until|till|from|for the|because|cos|as|while|when|"
+    r"in (class|school|lessons?|the lesson|form|registration)|next lesson))|"
+    r"(wrote|written|left) (a )?(suicide )?(note|letters?)|(suicide|good ?bye) (notes?|letters?)|by the time (you|u|anyone|someone|they) "
+    r"(reads?|sees?|finds?|gets?) this|last day (alive|on earth|of my life)|"
+    r"(wont|will not|dont|never) (have to|need to) (deal with|put up with|worry about|see|hear from) me)\b")
+# A plain goodbye (or a "last message") counts only beside an apology or a last "i love you":
+# the farewell that says sorry and does not come back.
+_GOODBYE = re.compile(r"\b(good ?bye|farewell|bye (everyone|all|guys|yall)|(my|this is the) last (message|words|post|text))\b")
+_APOLOGY = re.compile(
+    r"\b(sorry|forgive me|not (your|anyones|their) fault|dont blame|i love (you|u|her|him|them|yall)|"
+    r"love you (all|guys|so much)|tell (my )?(mum|mom|mam|dad|family|sister|brother|nan|parents)( \w+)? i)\b")
+# Leaving for a date or an event: the farewells of staff and pupils moving on. A farewell
+# beside one of these is not a cue (the model's score alone still counts).
+_LEAVING = re.compile(
+    r"\b(last (day|week|term|lesson|shift|assembly) (at|of|in|before|with|here)|(my|our|your|his|her) last (day|week|term) "
+    r"(tomorrow|today|on|at)|leaving (do|party|card|assembly|present|drinks|gift|school|for|to|on|at)|"
+    r"(moving|move|moved) (house|school|schools|away|abroad|to|up|on)|new (school|job|house|home|class|role)|"
+    r"retir\w*|end of (the )?(term|year|day|trip|holiday|season)|trip|on holiday|half term|"
+    r"see (you|u|ya|yall|everyone|you all) (in|on|at|next|soon|after|tomorrow|later|again|around|monday|tuesday|"
+    r"wednesday|thursday|friday|saturday|sunday|september|january)(?! (the other side|heaven|hell|another|the next life))|"
+    r"(keep|stay) in touch|for now|(be|come) back (on|in|next|after|soon|home)|back in (a|two|\d+)|big school|"
+    r"secondary|sixth form|college|uni|university|airport|flight|graduat\w*|(good ?bye|bye) (to )?(year|yr) ?\d+)\b")
+# Intensifiers and swears between a cue's words ("i want to fucking die", "i wanna fkn die"):
+# the cues also read the text without them.
+_INTENSIFIER = re.compile(
+    r"\b(really|rly|realy|fucking?|fuckin|fking|fkin|fkn|fckin|fcking|fuckn|fuckinn|effing|frickin|fricking|freaking|"
+    r"f\*+\w*|bloody|just|so|soo|actually|honestly|literally|truly|genuinely|seriously|legit|totally|kinda|sorta|"
+    r"kind of|sort of|lowkey|highkey|deadass|hella|rn|now) ")
+
+
+def _farewell(prepared: str) -> bool:
+    """A goodbye that reads as an ending: a finality farewell, or a plain goodbye beside an
+    apology, and no leaving date or event in the same sentences."""
+    plain = _INTENSIFIER.sub("", prepared)
+    said = any(_FAREWELL.search(t) or (_GOODBYE.search(t) and _APOLOGY.search(t)) for t in (prepared, plain))
+    return said and not _LEAVING.search(prepared)
+
+
 _PAST = re.compile(r"\b(last night|again|took|swallowed|i cut|i burned|relapsed|tried to|ive been (cutting|self))\b")
 _SELF_HARM_CUE = re.compile(
     r"\b((kill|hurt|harm|cut|burn|hang|starve) (myself|my self)|end(ing)? (my life|it all|things|my own life)|"
-    r"(want|wanna|going|ready) to die(?! (of|laughing|for|from|when|if))|wish i (was|were) dead|better off (without me|dead)|"
+    r"((want|going|ready) to|wanna) die(?! (of|laughing|for|from|when|if|(my|your|her|his|it|them)( \w+)? hair))|wish i (was|were) dead|better off (without me|dead)|"
     r"miss me|notice if i|(dont|do not) want to (be here|live|exist|wake up)|no point (in )?living|"
     r"(take|took|swallow\w*) (all|a load of|too many|loads of)|overdos\w*|"
     # "suicide" and "self-harm" only in the first person: on the C-SSRS validation users the bare
@@ -78,7 +121,6 @@ _SELF_HARM_CUE = re.compile(
     r"(my|attempt\w*|commit\w*) suicide|"
     r"(cut|cutting|burn\w*|scratch\w*|hurt\w*) (my )?(arms?|legs?|wrists?|skin|thighs?)|(been|started) cutting|"
     r"disappear forever|not (be )?(here|around) (much )?(longer|anymore)|cant (do this|go on|cope) anymore)\b")
-_SELF_HARM_CUE_ALT = _FAREWELL
 _VIOLENT_VERB = (r"(kill|stab|shoot|shot|hurt|beat|batter|punch|smash|burn|drown|hang|strangle|poison|attack|"
                  r"jump|bash|murder|slit|choke|torture|gas|lynch|execute|exterminate|wipe out|blow up)")
 # An explicit threat: someone saying they (will) do violence, or that people should suffer it.
@@ -207,7 +249,8 @@ def _sentence(document: tuple[str, list[tuple[int, int]]], index: int) -> str:
 
 def _cue(label: str, prepared: str) -> bool:
     if label == "self_harm":
-        return bool(_SELF_HARM_CUE.search(prepared) or _SELF_HARM_CUE_ALT.search(prepared))
+        return bool(_SELF_HARM_CUE.search(prepared) or _SELF_HARM_CUE.search(_INTENSIFIER.sub("", prepared))
+                    or _farewell(prepared))
     if label == "violent_threat":
         return bool(_WEAPON.search(prepared) or _THREAT.search(prepared))
     if label == "grooming":
@@ -222,7 +265,7 @@ def self_harm_reason(prepared: str) -> tuple[str, bool]:
     method, time = _METHOD.search(prepared), _TIME.search(prepared)
     if method and time:
         return f"reads as a suicide plan: a method ({method.group()}) and a time ({time.group()})", True
-    if _FAREWELL.search(prepared):
+    if _farewell(prepared):
         return "reads as a goodbye: things given away, a note, or saying it ends", True
     if method and _PAST.search(prepared):
         return f"reads as a disclosure of self-harm that has happened ({method.group()})", False

@@ -410,3 +410,76 @@ def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> N
     assert not self_harm(longer)
     found = self_harm(opening)
     assert found and "risk cue" in found[0].reason and all(e in opening for e in found[0].evidence)
+
+
+# Farewells (filters/risk.py _farewell): a school's ordinary goodbyes (a last day, a leaving
+# do, moving house or school, retiring, a trip) are not a self-harm cue; a goodbye that reads
+# as an ending (forever, "by the time you read this", a note, an apology with no return) is.
+# Written for this rule; none is in config/lists/risk_examples/ or a corpus.
+@pytest.mark.parametrize("text", [
+    "its my last day tomorrow, goodbye all",
+    "its my last day at school on friday, goodbye everyone and thanks for everything",
+    "Dear colleagues, after 12 years this is my last day. Goodbye everyone, please keep in touch.",
+    "last day of school ever, goodbye everyone, best years of my life",
+    "Hi all, as you know I am retiring at the end of term. Goodbye and thank you for 30 wonderful years.",
+    "leaving do is on friday at the red lion, come and say goodbye",
+    "we're moving house next week so this is my last week at school, goodbye guys i'll miss you",
+    "end of term tomorrow!! goodbye year 9, see you in september",
+    "goodbye from the year 7 trip to france, we are having a great time",
+    "i'll miss you all so much, goodbye and keep in touch",
+    "goodbye forever year 6!! off to big school",
+    "i wont be around much longer today, i have to go to my nans",
+    "i wont be in tomorrow, i have a dentist appointment",
+    "Goodbye everyone, I'm sorry I couldn't make the leaving do",
+    "sorry gotta go, bye everyone",
+])
+def test_ordinary_farewells_are_not_self_harm(flt: RiskFilter, text: str) -> None:
+    assert "RISK_SELF_HARM" not in codes(flt, text)
+
+
+def test_a_leaving_date_does_not_make_a_farewell_critical(flt: RiskFilter) -> None:
+    """The model alone reads this as low mood (it scores above its threshold); the leaving
+    event keeps the goodbye from grading it a plan (level 5)."""
+    text = "im moving to scotland so i wont be around anymore after christmas, goodbye everyone"
+    assert all(f.level < 5 for f in flt.analyse([text], Role.STUDENT, (Role.EXTERNAL,)))
+
+
+@pytest.mark.parametrize("text", [
+    "this is my last day, goodbye everyone, i wont be around anymore",
+    "by the time you read this i will be gone",
+    "tell mum i love her, i'm sorry, goodbye forever",
+    "im sorry for everything. goodbye",
+    "goodbye cruel world",
+    "when im gone please tell my sister its not her fault",
+    "im sorry i wasnt good enough. goodbye forever",
+    "this is my goodbye. i wont be here tomorrow",
+    "goodbye everyone, you wont have to deal with me anymore",
+    "this will be my last message. sorry for everything",
+])
+def test_suicidal_farewells_are_found_as_a_goodbye(flt: RiskFilter, text: str) -> None:
+    finding = next(f for f in flt.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM")
+    assert finding.level == 5 and finding.severity is Severity.CRITICAL
+    assert "goodbye" in finding.reason
+
+
+# An intensifier or a swear between a cue's words does not hide it.
+@pytest.mark.parametrize("text", [
+    "i want to fucking die",
+    "i wanna fkn die",
+    "i want to just die",
+    "i really really want to die",
+    "i wanna die",
+    "honestly i want to end my fucking life",
+])
+def test_intensifiers_inside_a_cue(flt: RiskFilter, text: str) -> None:
+    finding = next(f for f in flt.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM")
+    assert finding.level == 4
+
+
+@pytest.mark.parametrize("text", [
+    "i just want to die of embarrassment lol",
+    "i want to die my hair pink",
+    "i literally want to die, the teacher saw my message",
+])
+def test_idioms_with_an_intensifier_are_not_self_harm(flt: RiskFilter, text: str) -> None:
+    assert "RISK_SELF_HARM" not in codes(flt, text)
