@@ -71,26 +71,30 @@ _FAREWELL = re.compile(
     r"for long|tomorrow|next (week|year)))?(?!( (anymore|any more|much longer|for (much )?longer|for long))? "
     r"(today|tonight|this|on|at|after|until|till|from|for the|because|cos|as|while|when|"
     r"in (class|school|lessons?|the lesson|form|registration)|next lesson))|"
-    r"(wrote|written|left) (a )?(suicide )?(note|letters?)|(suicide|good ?bye) (notes?|letters?)|by the time (you|u|anyone|someone|they) "
-    r"(reads?|sees?|finds?|gets?) this|last day (alive|on earth|of my life)|"
+    r"(wrote|written|left) (a )?(suicide )?(note|letters?)|(suicide|good ?bye) (notes?|letters?)|"
+    r"by the time (you|u|anyone|someone|they) (reads?|sees?|finds?|gets?) this|last day (alive|on earth|of my life)|"
     r"(wont|will not|dont|never) (have to|need to) (deal with|put up with|worry about|see|hear from) me)\b")
 # A plain goodbye (or a "last message") counts only beside an apology or a last "i love you":
 # the farewell that says sorry and does not come back.
-_GOODBYE = re.compile(r"\b(good ?bye|farewell|bye (everyone|all|guys|yall)|(my|this is the) last (message|words|post|text))\b")
+_GOODBYE = re.compile(
+    r"\b(good ?bye|farewell|bye (everyone|all|guys|yall)|(my|this is the) last (message|words|post|text))\b")
 _APOLOGY = re.compile(
     r"\b(sorry|forgive me|not (your|anyones|their) fault|dont blame|i love (you|u|her|him|them|yall)|"
     r"love you (all|guys|so much)|tell (my )?(mum|mom|mam|dad|family|sister|brother|nan|parents)( \w+)? i)\b")
 # Leaving for a date or an event: the farewells of staff and pupils moving on. A farewell
 # beside one of these is not a cue (the model's score alone still counts).
 _LEAVING = re.compile(
-    r"\b(last (day|week|term|lesson|shift|assembly) (at|of|in|before|with|here)|(my|our|your|his|her) last (day|week|term) "
-    r"(tomorrow|today|on|at)|leaving (do|party|card|assembly|present|drinks|gift|school|for|to|on|at)|"
+    r"\b(last (day|week|term|lesson|shift|assembly) (at|of|in|before|with|here)|"
+    r"(my|our|your|his|her) last (day|week|term) (tomorrow|today|on|at)|"
+    r"leaving (do|party|card|assembly|present|drinks|gift|school|for|to|on|at)|"
     r"(moving|move|moved) (house|school|schools|away|abroad|to|up|on)|new (school|job|house|home|class|role)|"
     r"retir\w*|end of (the )?(term|year|day|trip|holiday|season)|trip|on holiday|half term|"
     r"see (you|u|ya|yall|everyone|you all) (in|on|at|next|soon|after|tomorrow|later|again|around|monday|tuesday|"
-    r"wednesday|thursday|friday|saturday|sunday|september|january)(?! (the other side|heaven|hell|another|the next life))|"
+    r"wednesday|thursday|friday|saturday|sunday|september|january)"
+    r"(?! (the other side|heaven|hell|another|the next life))|"
     r"(keep|stay) in touch|for now|(be|come) back (on|in|next|after|soon|home)|back in (a|two|\d+)|big school|"
-    r"secondary|sixth form|college|uni|university|airport|flight|graduat\w*|(good ?bye|bye) (to )?(year|yr) ?\d+)\b")
+    r"secondary|sixth form|college|uni|university|airport|flight|graduat\w*|(good ?bye|bye) (to )?(year|yr) ?\d+|"
+    r"appointment|dentist|doctors|orthodontist|opticians|wedding)\b")  # an absence with its reason
 # Intensifiers and swears between a cue's words ("i want to fucking die", "i wanna fkn die"):
 # the cues also read the text without them.
 _INTENSIFIER = re.compile(

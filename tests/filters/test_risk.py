@@ -432,6 +432,7 @@ def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> N
     "i wont be in tomorrow, i have a dentist appointment",
     "Goodbye everyone, I'm sorry I couldn't make the leaving do",
     "sorry gotta go, bye everyone",
+    "goodbye, i wont be here tomorrow, i have a hospital appointment",
 ])
 def test_ordinary_farewells_are_not_self_harm(flt: RiskFilter, text: str) -> None:
     assert "RISK_SELF_HARM" not in codes(flt, text)
