@@ -87,7 +87,7 @@ _LEAVING = re.compile(
     r"\b(last (day|week|term|lesson|shift|assembly) (at|of|in|before|with|here)|"
     r"(my|our|your|his|her) last (day|week|term) (tomorrow|today|on|at)|"
     r"leaving (do|party|card|assembly|present|drinks|gift|school|for|to|on|at)|"
-    r"(moving|move|moved) (house|school|schools|away|abroad|to|up|on)|new (school|job|house|home|class|role)|"
+    r"(moving|move|moved) (house|school|schools|away|abroad|to|up)|new (school|job|house|home|class|role)|"
     r"retir\w*|end of (the )?(term|year|day|trip|holiday|season)|trip|on holiday|half term|"
     r"see (you|u|ya|yall|everyone|you all) (in|on|at|next|soon|after|tomorrow|later|again|around|monday|tuesday|"
     r"wednesday|thursday|friday|saturday|sunday|september|january)"
@@ -103,12 +103,22 @@ _INTENSIFIER = re.compile(
     r"kind of|sort of|lowkey|highkey|deadass|hella|rn|now) ")
 
 
-def _farewell(prepared: str) -> bool:
+# A leaving date ("its my last day tomorrow"): beside it a plain goodbye is a leaver's.
+_LAST_DAY = re.compile(r"\b(my|our|his|her|your) last (day|week|term|lesson|shift)\b(?! (alive|on earth|of my life))")
+
+
+def _farewell(prepared: str, plain_goodbye: bool = False) -> bool:
     """A goodbye that reads as an ending: a finality farewell, or a plain goodbye beside an
-    apology, and no leaving date or event in the same sentences."""
+    apology, and no leaving event in the same sentences. `plain_goodbye`: a bare goodbye
+    counts too (without a leaving date): for grading a finding the model made on its own
+    score, where "Goodbye everyone. Ive just swallowed ..." is a plan; as a cue that lets a
+    low score through, a bare goodbye is what every leaver writes."""
+    if _LEAVING.search(prepared):
+        return False
     plain = _INTENSIFIER.sub("", prepared)
-    said = any(_FAREWELL.search(t) or (_GOODBYE.search(t) and _APOLOGY.search(t)) for t in (prepared, plain))
-    return said and not _LEAVING.search(prepared)
+    if any(_FAREWELL.search(t) or (_GOODBYE.search(t) and _APOLOGY.search(t)) for t in (prepared, plain)):
+        return True
+    return plain_goodbye and bool(_GOODBYE.search(prepared)) and not _LAST_DAY.search(prepared)
 
 
 _PAST = re.compile(r"\b(last night|again|took|swallowed|i cut|i burned|relapsed|tried to|ive been (cutting|self))\b")
@@ -264,12 +274,13 @@ def _cue(label: str, prepared: str) -> bool:
     return False
 
 
-def self_harm_reason(prepared: str) -> tuple[str, bool]:
-    """What the sentence shows, and whether it reads as a plan (critical)."""
+def self_harm_reason(prepared: str, confident: bool = False) -> tuple[str, bool]:
+    """What the sentence shows, and whether it reads as a plan (critical). `confident`: the
+    model found it without a cue's help (a bare goodbye then reads as one)."""
     method, time = _METHOD.search(prepared), _TIME.search(prepared)
     if method and time:
         return f"reads as a suicide plan: a method ({method.group()}) and a time ({time.group()})", True
-    if _farewell(prepared):
+    if _farewell(prepared, plain_goodbye=confident):
         return "reads as a goodbye: things given away, a note, or saying it ends", True
     if method and _PAST.search(prepared):
         return f"reads as a disclosure of self-harm that has happened ({method.group()})", False
@@ -528,9 +539,9 @@ class RiskFilter:
         severity = Severity.HIGH if hit.score >= self._options.high_score else Severity.MEDIUM
         focus = prepare(hit.evidence[0]) if hit.evidence else hit.window_text
         if hit.label == "self_harm":
-            what, plan = self_harm_reason(focus)
+            what, plan = self_harm_reason(focus, confident=not hit.cued)
             if not plan:  # the top sentence alone may not show it; its window may
-                what, plan = self_harm_reason(hit.window_text)
+                what, plan = self_harm_reason(hit.window_text, confident=not hit.cued)
             severity = Severity.CRITICAL if plan else max(severity, Severity.HIGH)
             if plan:
                 level = 5

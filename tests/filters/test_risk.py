@@ -456,6 +456,8 @@ def test_a_leaving_date_does_not_make_a_farewell_critical(flt: RiskFilter) -> No
     "this is my goodbye. i wont be here tomorrow",
     "goodbye everyone, you wont have to deal with me anymore",
     "this will be my last message. sorry for everything",
+    # a bare goodbye grades what the model found on its own score (it is no cue by itself)
+    "goodbye everyone. i cant take it anymore, nothing will ever get better",
 ])
 def test_suicidal_farewells_are_found_as_a_goodbye(flt: RiskFilter, text: str) -> None:
     finding = next(f for f in flt.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM")
