@@ -74,13 +74,15 @@ _FAREWELL = re.compile(
     r"(wrote|written|left) (a )?(suicide )?(note|letters?)|(suicide|good ?bye) (notes?|letters?)|"
     r"by the time (you|u|anyone|someone|they) (reads?|sees?|finds?|gets?) this|last day (alive|on earth|of my life)|"
     r"(wont|will not|dont|never) (have to|need to) (deal with|put up with|worry about|see|hear from) me)\b")
-# A plain goodbye (or a "last message") counts only beside an apology or a last "i love you":
-# the farewell that says sorry and does not come back.
+# A plain goodbye (or a "last message") counts only beside an apology, a last "i love you" or
+# giving up: the farewell that says sorry and does not come back.
 _GOODBYE = re.compile(
     r"\b(good ?bye|farewell|bye (everyone|all|guys|yall)|(my|this is the) last (message|words|post|text))\b")
 _APOLOGY = re.compile(
     r"\b(sorry|forgive me|not (your|anyones|their) fault|dont blame|i love (you|u|her|him|them|yall)|"
-    r"love you (all|guys|so much)|tell (my )?(mum|mom|mam|dad|family|sister|brother|nan|parents)( \w+)? i)\b")
+    r"love you (all|guys|so much)|tell (my )?(mum|mom|mam|dad|family|sister|brother|nan|parents)( \w+)? i|"
+    r"(im|i am) done(?! (with|for|now|here|\w+ing))|i give up|i cant (do it|go on|anymore|any more|take it)|"
+    r"tired of (everything|life|living|it all|being alive)|(nobody|no one|noone) (will|would) (even )?(notice|care))\b")
 # Leaving for a date or an event: the farewells of staff and pupils moving on. A farewell
 # beside one of these is not a cue (the model's score alone still counts).
 _LEAVING = re.compile(

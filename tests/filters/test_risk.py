@@ -433,6 +433,12 @@ def test_cue_path_in_a_longer_text_needs_the_cue_in_a_concerning_sentence() -> N
     "Goodbye everyone, I'm sorry I couldn't make the leaving do",
     "sorry gotta go, bye everyone",
     "goodbye, i wont be here tomorrow, i have a hospital appointment",
+    "Tomorrow I start at Greenfield Academy. Goodbye everyone!",
+    "ok im logging off now, goodbye everyone",
+    "this was my final lesson with 10B, goodbye everyone and good luck",
+    "i hate goodbyes. goodbye everyone, ill never forget you",
+    "goodbye everyone, im so tired, see yall",
+    "I'm leaving the choir. Goodbye everyone, it was fun",
 ])
 def test_ordinary_farewells_are_not_self_harm(flt: RiskFilter, text: str) -> None:
     assert "RISK_SELF_HARM" not in codes(flt, text)
@@ -456,6 +462,8 @@ def test_a_leaving_date_does_not_make_a_farewell_critical(flt: RiskFilter) -> No
     "this is my goodbye. i wont be here tomorrow",
     "goodbye everyone, you wont have to deal with me anymore",
     "this will be my last message. sorry for everything",
+    "goodbye. nobody will even notice",  # a goodbye and giving up
+    "im done. goodbye all",
     # a bare goodbye grades what the model found on its own score (it is no cue by itself)
     "goodbye everyone. i cant take it anymore, nothing will ever get better",
 ])
