@@ -595,3 +595,74 @@ def test_the_writers_own_call_is_a_threat_someone_elses_reported_is_not(own: str
 ])
 def test_the_shapes_do_not_read_friendly_lines_as_veiled_threats(text: str) -> None:
     assert threat_cues.find(prepare(text)) is None
+
+
+# -- quoted speech: whose words a threat is (filters/text/speech.py) --
+
+# An adult or an outsider quoting someone else's speech over several sentences: a news item,
+# a newsletter, a list digest. Written for schoolgate; no corpus text.
+SOMEONE_ELSES_SPEECH = [
+    'Speaking in Washington, the President said: "We will hunt them down. We will find them and we will kill '
+    'them. Nobody attacks us and walks away."\n\nThe markets rose on Tuesday.',
+    '"We are going to crush them. We will kill every one of them," the general told reporters on Friday.',
+    'The senator continued:\n\n"We will not rest. We will kill every one of them.\n\n'
+    '"And we will punish those responsible."',
+    'In a fiery speech to the party faithful in Ohio on Saturday the President said: "We will find you. '
+    'We will hunt you down and we will kill you."',
+    "The minister told the BBC: 'We will hunt them down. We will find them and we will kill them all.' "
+    "Critics said the remarks were unwise.",
+    "Text of the President's address to the nation\n\nGood evening. Tonight we are at war. We will find them "
+    "and we will kill them. We will not tire.\n\n-- \nlist footer",
+    "PRESIDENT BUSH: We will find those who did this. We will hunt them down and we will kill them, every one "
+    "of them, wherever they hide, and we will not rest until the job is done.\n\nQUESTION: Thank you.",
+    "The statement released by the group said:\nWe will kill every soldier who sets foot in our land. "
+    "We will not stop.\n\nOfficials dismissed it.",
+    'Speaking to reporters, Blair said the country would not flinch. "We will hunt down those responsible. '
+    'They will pay for this," he said.',
+]
+# Threats received or passed on: a disclosure (or a threat) whoever quotes them.
+RECEIVED_SPEECH = [
+    'Jake told my son: "You\'re dead on Monday. I\'m going to stab you."',
+    '"They keep saying they are going to stab me. I\'m scared," my daughter told me last night.',
+]
+PASSED_ON = [
+    'My brother said: "You\'re dead on Monday. Watch your back."',  # relayed to the reader
+    'I told him "I\'m going to kill you. You are dead."',  # the writer quoting themselves
+    "I'm going to kill you, and as my dad said \"nobody will stop me.\"",  # a threat beside a quotation
+    "JAKE: im going to stab you\nME: leave me alone",  # a chat log's line, not a speech
+]
+
+
+@pytest.mark.parametrize("text", SOMEONE_ELSES_SPEECH)
+def test_an_outsider_quoting_someone_elses_speech_is_not_threatening(flt: RiskFilter, text: str) -> None:
+    assert threat_finding(flt, text, Role.EXTERNAL) is None, text
+    assert threat_finding(flt, text, Role.STAFF) is None, text  # a newsletter quoting a news item
+
+
+@pytest.mark.parametrize("text", SOMEONE_ELSES_SPEECH[:3])
+def test_a_pupil_quoting_speech_is_read_as_written(flt: RiskFilter, text: str) -> None:
+    """The pupil's own mail: the quotation is theirs to explain to the DSL, so it stays reported."""
+    assert threat_finding(flt, text, Role.STUDENT) is not None, text
+
+
+@pytest.mark.parametrize("sender", [Role.EXTERNAL, Role.STUDENT])
+@pytest.mark.parametrize("text", RECEIVED_SPEECH + ['hi miss, he sent me this: "im going to stab you. ur dead tomorrow"'])
+def test_a_threat_quoted_as_said_to_the_writers_side_is_a_disclosure(flt: RiskFilter, text: str, sender: Role) -> None:
+    finding = threat_finding(flt, text, sender)
+    assert finding is not None and "disclosure" in finding.reason, text
+
+
+@pytest.mark.parametrize("text", PASSED_ON)
+def test_a_threat_passed_on_or_beside_a_quotation_stays_a_threat(flt: RiskFilter, text: str) -> None:
+    assert threat_finding(flt, text, Role.EXTERNAL) is not None, text
+
+
+def test_quoted_sentences_reads_the_marks_the_speaker_and_the_paragraphs() -> None:
+    from filters.text import sentences, speech
+    text = ('The reviewer wrote "this is great. I loved it." and gave it five stars.\n\n'
+            "I said \"see you later\" and left. Then we went home. It's a 'lovely' day, isn't it.")
+    quoted = speech.quoted_sentences(text, sentences.spans(text))
+    spans = sentences.spans(text)
+    assert [text[a:b] for i, (a, b) in enumerate(spans) if i in quoted] == ['The reviewer wrote "this is great.',
+                                                                            'I loved it."']
+    assert speech.quotations("no marks here, just words") == []
