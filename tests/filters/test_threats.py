@@ -666,3 +666,91 @@ def test_quoted_sentences_reads_the_marks_the_speaker_and_the_paragraphs() -> No
     assert [text[a:b] for i, (a, b) in enumerate(spans) if i in quoted] == ['The reviewer wrote "this is great.',
                                                                             'I loved it."']
     assert speech.quotations("no marks here, just words") == []
+
+
+# -- the forms of threat issue 17 lists, against groups and in school (written for schoolgate) --
+
+# Threats against a group, as templates over a few group nouns: direct, "should be", with an
+# identity term or a slur, plural "we", veiled ("dont deserve to live").
+GROUPS = [("muslims", "muslim"), ("gay people", "gay person"), ("immigrants", "immigrant"),
+          ("black people", "black person"), ("trans people", "trans person"), ("women", "woman"),
+          ("disabled people", "disabled person"), ("jews", "jew"), ("travellers", "traveller")]
+GROUP_TEMPLATES = [
+    "I am going to kill all {g}.", "I will murder every {one} I meet.", "I want to stab every {one} in this town.",
+    "I'll make sure all {g} suffer.", "We are going to round up all {g} and shoot them.",
+    "I will burn down the homes of {g}.", "I will slaughter {g} like animals.", "I'm gonna hunt down {g} one by one.",
+    "My mates and I are going to beat up the {g} round here.", "I can't wait to kill {g}.",
+    "We're gonna make {g} bleed.", "I'm going to set fire to every {one}.", "You {g} will be dead soon.",
+    "All you {g} better watch your backs.", "I want to harm {g}.", "I'm going to hurt you and all other {g}.",
+    "It is our duty to get rid of {g}.", "We should destroy {g}.",
+    "{G} should all be killed.", "{G} deserve to die.", "{G} don't deserve to live.", "{G} have no right to live.",
+    "{G} belong in a grave.", "Killing {g} should be legal.", "{G} should be lined up against a wall and shot.",
+    "{G} should be thrown off buildings.", "{G} should be stoned.", "{G} should be made to suffer.",
+    "It would be great if someone killed all {g}.", "{G} should have their throats cut.", "Any {one} should be shot.",
+    "A {one} should be beaten for existing.", "{G} should be attacked.", "You {g} will all be tortured.",
+    "The world would be better if {g} were all dead.",
+]
+GROUP_FORMS = [t.format(g=g, G=g[0].upper() + g[1:], one=one) for t in GROUP_TEMPLATES for g, one in GROUPS]
+SCHOOL_FORMS = [
+    # plural "we", the writer's side
+    "me and my mates are gonna batter you after school", "we r gonna jump u at the gates", "we gonna stab him",
+    "were all going to beat you up on friday", "us lot are gonna kill you", "we will make you bleed",
+    # direct
+    "imma run you over with my car", "i'm going to make you bleed", "i will personally hurt you",
+    # spelled out or hidden
+    "im gonna k i l l you", "ill ki11 u", "im going to kiiiill you", "ill k.i.l.l you", "i will hurrrt you",
+    # veiled
+    "you won't see next week", "you have no idea what's coming to you", "something bad is going to happen to you",
+    "say goodbye to your legs", "enjoy your last day alive",
+    # slurs and identity terms
+    "im going to kill every paki in this school", "all the gays in year 10 are getting battered",
+    "im gonna stab that faggot", "kill all the f*gs", "the blacks at this school should all be shot",
+]
+# Friendly school lines the risk model's threat label scores high (docs/risk_model.md): the shapes
+# must not read them as threats.
+FRIENDLY = [
+    "i will be waiting for you at the bus stop", "we're coming for the cup this year", "ill find you at lunch",
+    "we will find you a seat", "we're going to smash it on sports day", "you're dead lucky", "i'm dead tired",
+    "im going to cut my hair", "you're next in the queue", "i'm going to beat my personal best",
+    "i'll shoot you a message", "i'll make you pay for the cinema tickets next time",
+    "you'll be sorry you missed the trip, it was amazing", "watch your back pack, it's open",
+    "youre going to get hurt if you run on the ice", "im going to bomb the test lol", "we need to kill time before the bus",
+    "i could murder a cup of tea", "break a leg in the play tonight", "enjoy your last day of term!",
+    "say goodbye to summer", "we're going to shoot the video at the park", "i'm going to murder this song at karaoke",
+    "something bad is going to happen to my grades", "we will beat the year 9s at football",
+    "im going to hurt myself laughing", "we're gonna blow up the balloons", "we need to eliminate the kids' screen time",
+    "we should get rid of the old textbooks", "me and my mates are going to the cinema", "i can't wait to see you all",
+    "we should destroy the old posters", "the world would be better if people were kinder",
+]
+
+
+@pytest.mark.parametrize("text", GROUP_FORMS + SCHOOL_FORMS)
+def test_the_listed_forms_of_threat_are_found(text: str) -> None:
+    assert threat_cues.find(prepare(text)) is not None, text
+
+
+@pytest.mark.parametrize("text", FRIENDLY)
+def test_friendly_school_lines_are_not_threats(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
+
+
+def test_the_risk_filter_reports_the_listed_forms_from_a_pupil(flt: RiskFilter) -> None:
+    missed = [t for t in GROUP_FORMS + SCHOOL_FORMS if threat_finding(flt, t) is None]
+    assert not missed
+
+
+def test_the_anchor_scan_keeps_the_listed_forms() -> None:
+    from filters.text import sentences
+    from filters.text.model import model_text
+    for text in GROUP_FORMS + SCHOOL_FORMS:
+        spans = sentences.spans(text)
+        assert threat_cues.candidate_sentences(model_text(text), spans), text
+
+
+def test_hidden_spellings_spelled_out_or_stretched_are_read() -> None:
+    assert threat_cues.readable(prepare("im gonna k i l l you")) == "im gonna kill you"
+    assert threat_cues.readable(prepare("ill ki11 u")) == "ill kill u"
+    assert threat_cues.readable(prepare("i will hurrrt you")) == "i will hurt you"
+    # ordinary words, initials and times stay as written
+    for text in ("he stabbed the potato", "the u.s.a. is big", "see you at 5.30 p.m.", "a b c d", "bleed"):
+        assert threat_cues.readable(prepare(text)) == prepare(text), text
