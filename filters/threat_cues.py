@@ -538,10 +538,12 @@ _INTENT_FORMS = re.compile(
     r"my (?:mates|friends|boys|brothers|cousins|brother|cousin) and i (?:are|r)) going to\b"
     r"|\b(?:we will all|well all|us lot will|me and (?:my |the )?\w+ will|my (?:mates|friends|boys|brothers|cousins|"
     r"brother|cousin) and i will)\b"
-    r"|\bi (?:cant|cannot|can not) wait to\b|\bi intend to\b|\bi (?:will|shall) personally\b|\bill personally\b")
+    r"|\bi (?:cant|cannot|can not) wait to\b|\bi intend to\b|\bi (?:will|shall) personally\b|\bill personally\b"
+    r"|\b(?:im|i am) (?:ready|prepared|willing|determined) to\b")
 
 
-_INTENT_HINTS = ("we ", "were all", "us lot", "me and", "and i ", "wait to", "intend to", "personally", "well all")
+_INTENT_HINTS = ("we ", "were all", "us lot", "me and", "and i ", "wait to", "intend to", "personally", "well all",
+                 "ready to", "prepared to", "willing to", "determined to")
 
 
 def _intent_form(match: re.Match) -> str:
@@ -552,7 +554,7 @@ def _intent_form(match: re.Match) -> str:
         return "were going to"
     if " will" in words or words.startswith("well"):
         return "we will"
-    return "i want to" if "wait" in words or "intend" in words else "i will"
+    return "i want to" if "wait" in words or "intend" in words or words.endswith(" to") else "i will"
 
 
 # A letter the violent words have once, doubled: what a stretched spelling leaves after prepare().
@@ -632,10 +634,24 @@ _QUOTED = re.compile(r'"[^"]+"')
 # Forms the patterns above miss, written from the project's own fixtures (tests/filters/test_threats.py
 # GROUP_FORMS, SCHOOL_FORMS): a group made to bleed or hunted down, a death a group "deserves" in
 # other words, the reader's group told it will die, veiled threats about what is coming.
-_GROUP_SUBJECT = rf"(?:{_GROUP_HEAD}|(?:all |the |those |these )(?:\w+ )?{_HUMAN_GROUP})"
-_GROUP_ONE = rf"(?:any|every|each|a|an|the next|that|this) (?:\w+ )?{_IDENTITY_ONE}"
+def _word_trie(words: list[str]) -> str:
+    """An alternation of words grouped by first letter: Python's re then tries one branch per
+    position, not every word (the group nouns start most of the group patterns below)."""
+    firsts: dict[str, list[str]] = {}
+    for word in sorted(set(words), key=len, reverse=True):
+        firsts.setdefault(word[0], []).append(re.escape(word[1:]).replace("\\ ", " "))
+    return "(?:" + "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in firsts.items()) + ")"
+
+
+_GROUP_NOUN = _word_trie(_IDENTITY[3:-1].split("|") + [
+    "men", "women", "people", "folk", "kids", "children", "babies", "girls", "boys", "lads", "cops", "police",
+    "politicians"])
+_ONE_NOUN = _word_trie(_IDENTITY_ONE.split(")|", 1)[1][:-1].split("|") + [
+    "person", "man", "woman", "girl", "boy", "kid", "child", "lad", "guy"])
+_GROUP_SUBJECT = rf"(?:{_GROUP_NOUN}|(?:all|the|those|these) (?:\w+ ){{0,2}}?{_GROUP_NOUN})"
+_GROUP_ONE = rf"(?:any|every|each|a|an|the next|that|this) (?:\w+ ){{0,2}}?{_ONE_NOUN}"
 _GROUP_ANY = (rf"(?:(?:all |every |each |any |the next |those |these |the |some )?(?:of the |of them |fucking |dirty |"
-              rf"filthy )?(?:\w+ )?{_HUMAN_GROUP}|{_GROUP_ONE})")
+              rf"filthy )?(?:\w+ ){{0,2}}?{_GROUP_NOUN}|{_GROUP_ONE})")
 # Verbs that threaten a group (never only a person: "ill destroy you" is a game's): "i want to harm
 # gay people", "we should get rid of muslims", "women should be attacked".
 _GROUP_HARM = (r"(?:harm|hurt|attack|assault|injure|wound|cripple|maim|beat|beat up|punch|slap|kick|torture|destroy|"
@@ -716,11 +732,45 @@ _GROUP_EXTRA = re.compile(
 _GROUP_DENIED = re.compile(
     rf"\b{_GROUP_SUBJECT} (?:\w+ )?(?:dont|do not|does not|doesnt) deserve to (?:live|exist|breathe)\b"
     rf"|\b{_GROUP_SUBJECT} (?:\w+ )?(?:have|has) no right to (?:live|exist|breathe)\b"
-    rf"|\b{_GROUP_SUBJECT} (?:\w+ )?(?:should not|shouldnt|must not) be allowed to (?:live|exist|breathe)\b")
+    rf"|\b{_GROUP_SUBJECT} (?:\w+ )?(?:should not|shouldnt|must not) be allowed to (?:live|exist|breathe)\b"
+    rf"|\b{_GROUP_SUBJECT} (?:wont|will not|arent going to) (?:live|survive|be alive|be breathing) (?:much |for )?(?:long|longer|"
+    rf"to see)\b")
 
 _DIRECT_EXTRA = re.compile(
     rf"\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,3}}?(?:harm|assault|injure|wound|cripple|execute|butcher|slaughter|massacre|"
     rf"exterminate){_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}")
+
+# More of them: a group's coming death in the future tense, "taken out" or "dealt with", the
+# writer enjoying it, the death penalty, genocide and "open season" (written from the fixtures).
+_GROUP_FUTURE = re.compile(
+    rf"\b{_GROUP_SUBJECT} (?:\w+ )?{_WILL_BE_KILLED}|\b{_GROUP_SUBJECT} (?:\w+ )?{_WILL_SUFFER}"
+    rf"|\b{_GROUP_SUBJECT} (?:will|are going to|are gonna|shall) (?:all )?(?:hang|swing|be hanging|rot|be dealt with)\b"
+    rf"(?! (?:out|around|round|about|on|up|in there|with)\b)"
+    rf"|\b(?:soon|one day|someday|some day|before long) (?:all )?(?:the )?(?:\w+ )?{_HUMAN_GROUP} (?:will|are going to) (?:all )?"
+    rf"(?:be (?:dead|gone|killed|shot|hanged|gassed|wiped out|exterminated)|die|burn|hang)\b"
+    rf"|\bmatter of time (?:before|until|till) (?:all )?(?:the )?(?:\w+ )?{_HUMAN_GROUP} (?:are|get|will be|start getting) "
+    rf"(?:all )?(?:killed|shot|hanged|gassed|wiped out|exterminated|slaughtered|dead|lynched|butchered)\b"
+    rf"|\b{_GROUP_SUBJECT} (?:will|are going to|are gonna) get (?:whats|what is|what s) coming(?: to them)?\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?take out {_GROUP_ANY}\b{_CLAUSE_ENDS}"
+    rf"|\b{_GROUP_SUBJECT} (?:\w+ )?(?:need to|needs to|should|must|ought to|have to) be (?:taken out|dealt with (?:permanently|"
+    rf"once and for all|for good|the old fashioned way|with bullets|with a rope)|sentenced to death|punished by death|"
+    rf"given the death penalty)\b"
+    rf"|\b{_GROUP_SUBJECT} (?:\w+ )?(?:should|must|need to|ought to|deserve to) (?:get|receive|face) the death penalty\b"
+    rf"|\b(?:{_WISHER}|ill|i will|id happily|i would happily) (?:\w+ )?(?:enjoy|love|like|happily|gladly) (?:watching|seeing|"
+    rf"watch|see) {_GROUP_ANY} (?:all )?(?:die|dying|burn|burning|suffer|suffering|bleed|bleeding|hang|hanging|dead|killed|"
+    rf"shot|gassed|slaughtered)\b"
+    rf"|\bnothing would make me (?:happier|happy|more happy) than (?:seeing|watching|killing|hearing about) {_GROUP_ANY}"
+    rf"(?: (?:dead|die|dying|burn|suffer|killed|shot|gassed))?\b"
+    rf"|\bopen season (?:on|for) {_GROUP_ANY}\b"
+    rf"|\b(?:lets|let us|we should|time to) go (?:\w+ )?{_HUMAN_GROUP} (?:hunting|bashing|killing|shooting)\b"
+    rf"|\bgenocide (?:is the (?:answer|solution|only way)|against|of|for) (?:all |the )?(?:\w+ )?{_HUMAN_GROUP}\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?commit (?:a )?genocide\b"
+    rf"|\b(?:hanging|death|shooting|a bullet|the gallows|the noose) (?:is|would be|are) too good for (?:all |the |those |these )?"
+    rf"(?:\w+ )?{_HUMAN_GROUP}\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?wipe {_GROUP_ANY} (?:off the (?:face of the )?(?:map|earth|planet)|out)\b"
+    rf"|\brun red with (?:the )?blood of (?:all |the )?(?:\w+ )?{_HUMAN_GROUP}\b"
+    rf"|\bput (?:all |every |the |those |these )?(?:\w+ )?{_HUMAN_GROUP} in (?:camps|a camp|the camps|ovens|gas chambers)"
+    rf"(?: and (?:gas|kill|burn|shoot) them)?\b")
 
 _VEILED_EXTRA = re.compile(
     r"\b(?:you|u)(?:ll| will)? (?:wont|will not|never|not gonna|aint gonna|are not going to|arent going to) (?:see|make it to|"
@@ -740,7 +790,7 @@ _VEILED_EXTRA = re.compile(
 _PATTERNS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
              ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
              ("group", _GROUP_MORE), ("group", _GROUP_EXTRA), ("group denied", _GROUP_DENIED),
-             ("direct", _DIRECT_EXTRA), ("veiled more", _VEILED_EXTRA))
+             ("group", _GROUP_FUTURE), ("direct", _DIRECT_EXTRA), ("veiled more", _VEILED_EXTRA))
 # "slaughter them like animals": a simile, not the animals as the subject (_THINGS).
 _SIMILE = re.compile(r"\b(?:like|as) (?:the )?(?:\w+ )?(?:animals|dogs|rats|pigs|cattle|vermin|sheep|cockroaches|insects|"
                      r"flies|bugs|pests|mice|lambs|chickens|cows|livestock|the animals they are)\b")
@@ -792,7 +842,7 @@ _PEOPLE_WORDS = sorted(set(_IDENTITY[3:-1].split("|") + _IDENTITY_ONE.split(")|"
 _PEOPLE_GATE = re.compile(r"\b(?:" + "|".join(
     f"{first}(?:{'|'.join(sorted((w[1:] for w in _PEOPLE_WORDS if w[0] == first), key=len, reverse=True))})"
     for first in sorted({w[0] for w in _PEOPLE_WORDS})) + r")\b")
-_NEEDS_PEOPLE = (_GROUP_EXTRA, _GROUP_DENIED)
+_NEEDS_PEOPLE = (_GROUP_EXTRA, _GROUP_DENIED, _GROUP_FUTURE)
 
 
 def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, str, re.Pattern]]:
@@ -854,7 +904,13 @@ _ANCHOR_WORDS = (
     r"bye\s+to", r"watch\s+\w+\s+backs",
     r"hit\s+(?:all|every|any|the|those|these)\b", r"be\s+hit\b", r"harm", r"assault", r"injur", r"wound", r"crippl", r"destroy", r"bury", r"buried", r"abus", r"bones\s+of",
     r"legs\s+of", r"necks\s+of", r"arms\s+of", r"skulls\s+of",
-    r"set\s+fire", r"set\s+alight", r"petrol", r"round\s+up", r"make\s+\w+(?:\s+\w+)?\s+(?:pay|beg|scream)\b",
+    r"set\s+fire", r"set\s+alight", r"matter\s+of\s+time\s+(?:before|until|till)", r"live\s+(?:much\s+)?longer",
+    r"take\s+out\s+(?:all|every|the|those|these|any)\b", r"be\s+taken\s+out\b",
+    r"dealt\s+with\s+(?:permanently|once|for\s+good|the\s+old|with)", r"death\s+penalty", r"sentenced\s+to\s+death", r"by\s+death",
+    r"happier\s+than", r"open\s+season", r"genocide", r"too\s+good\s+for", r"off\s+the\s+(?:face|map)", r"run\s+red",
+    r"in\s+(?:camps|a\s+camp|the\s+camps)", r"go\s+(?:\w+\s+){1,2}hunting", r"soon\s+all",
+    r"will\s+(?:all\s+)?(?:hang|swing|rot)\b", r"are\s+going\s+to\s+(?:all\s+)?(?:hang|swing|rot)\b",
+    r"watch\w*\s+(?:\w+\s+){1,3}?(?:burn|dead|die|suffer)", r"see\w*\s+(?:\w+\s+){1,3}?(?:burn|dead|die|suffer)", r"petrol", r"round\s+up", r"make\s+\w+(?:\s+\w+)?\s+(?:pay|beg|scream)\b",
     # short or common words only in the company the patterns need
     r"bat\b", r"dead\b", r"dies?\b", r"run\s+over", r"string\s+up", r"pay\s+for", r"be\s+sorry", r"know\s+where",
     r"rounded\s+up", r"put\s+down", r"body\s+bag", r"the\s+ground", r"done\s+in", r"last\s+(?:day|week)",

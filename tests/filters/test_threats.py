@@ -689,6 +689,15 @@ GROUP_TEMPLATES = [
     "It would be great if someone killed all {g}.", "{G} should have their throats cut.", "Any {one} should be shot.",
     "A {one} should be beaten for existing.", "{G} should be attacked.", "You {g} will all be tortured.",
     "The world would be better if {g} were all dead.",
+    # the future tense, "taken out", enjoying it, the death penalty, genocide
+    "{G} are going to be killed.", "{G} will pay for this with their blood.", "Soon all {g} will be dead.",
+    "It's only a matter of time before all {g} are killed.", "{G} won't live much longer.",
+    "{G} will get what's coming to them.", "We should take out all {g}.", "{G} should be dealt with permanently.",
+    "I'll enjoy watching {g} die.", "{G} should get the death penalty.", "{G} ought to be punished by death.",
+    "It's open season on {g}.", "Let's go {g} hunting.", "Genocide is the answer for {g}.", "I'm ready to kill {g}.",
+    "Hanging is too good for {g}.", "We will wipe {g} off the map.", "I'd happily watch {g} burn.",
+    "The streets will run red with the blood of {g}.", "Nothing would make me happier than seeing {g} dead.",
+    "Put all {g} in camps and gas them.",
 ]
 GROUP_FORMS = [t.format(g=g, G=g[0].upper() + g[1:], one=one) for t in GROUP_TEMPLATES for g, one in GROUPS]
 SCHOOL_FORMS = [
@@ -721,6 +730,10 @@ FRIENDLY = [
     "im going to hurt myself laughing", "we're gonna blow up the balloons", "we need to eliminate the kids' screen time",
     "we should get rid of the old textbooks", "me and my mates are going to the cinema", "i can't wait to see you all",
     "we should destroy the old posters", "the world would be better if people were kinder",
+    "we need to take out the bins before the bus", "i'd happily watch the film again", "the boys are going to hang out",
+    "it's only a matter of time before the kids are bored", "we're going to go bird hunting with the camera",
+    "the teachers will be dealt with by the head", "nothing would make me happier than seeing you at the party",
+    "put all the girls in the blue team", "hanging baskets are too good for the rain",
 ]
 
 
