@@ -465,7 +465,7 @@ _GAME = re.compile(
     r"pitch|goals?|points|score|trophy|playoffs?|champions|netball|football|footy|rugby|hockey|cricket|basketball|"
     r"tennis|badminton|volleyball|rounders|the ref|kick ?off|athletics|tug of war|spelling bee|debate|competition|"
     r"contest|bake off|scrim)\b")
-_GAME_VERBS = re.compile(r"\b(?:kill|shoot|destroy|beat|smash|murder|wreck|end|rekt|get|jump|hit|attack|batter|thrash|"
+_GAME_VERBS = re.compile(r"\b(?:knock|kill|shoot|destroy|beat|smash|murder|wreck|end|rekt|get|jump|hit|attack|batter|thrash|"
                          r"hammer|crush|annihilate|slaughter|obliterate|demolish|bury|bash|whoop|merk|bodied)\w*\b")
 _IDIOM = re.compile(
     r"\b(?:hurt (?:my|your|ur|his|her|their) feelings|kill(?:ing)? (?:the|a|this|that) (?:process|task|app|program|"
@@ -740,11 +740,14 @@ _DIRECT_EXTRA = re.compile(
     rf"\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,3}}?(?:harm|assault|injure|wound|cripple|execute|butcher|slaughter|massacre|"
     rf"exterminate){_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}")
 
+# A group named as the subject of its coming death: "gay people", "muslims", "all the ..." - not
+# "people will die" or "more people will be shot" (a warning about a law, not a threat).
+_FUTURE_SUBJECT = rf"(?:{_NAMED_GROUP}|(?:all|those|these) (?:\w+ ){{0,2}}?{_GROUP_NOUN})"
 # More of them: a group's coming death in the future tense, "taken out" or "dealt with", the
 # writer enjoying it, the death penalty, genocide and "open season" (written from the fixtures).
 _GROUP_FUTURE = re.compile(
-    rf"\b{_GROUP_SUBJECT} (?:\w+ )?{_WILL_BE_KILLED}|\b{_GROUP_SUBJECT} (?:\w+ )?{_WILL_SUFFER}"
-    rf"|\b{_GROUP_SUBJECT} (?:will|are going to|are gonna|shall) (?:all )?(?:hang|swing|be hanging|rot|be dealt with)\b"
+    rf"\b{_FUTURE_SUBJECT} (?:\w+ )?{_WILL_BE_KILLED}|\b{_FUTURE_SUBJECT} (?:\w+ )?{_WILL_SUFFER}"
+    rf"|\b{_FUTURE_SUBJECT} (?:will|are going to|are gonna|shall) (?:all )?(?:hang|swing|be hanging|rot|be dealt with)\b"
     rf"(?! (?:out|around|round|about|on|up|in there|with)\b)"
     rf"|\b(?:soon|one day|someday|some day|before long) (?:all )?(?:the )?(?:\w+ )?{_HUMAN_GROUP} (?:will|are going to) (?:all )?"
     rf"(?:be (?:dead|gone|killed|shot|hanged|gassed|wiped out|exterminated)|die|burn|hang)\b"
@@ -763,8 +766,8 @@ _GROUP_FUTURE = re.compile(
     rf"(?: (?:dead|die|dying|burn|suffer|killed|shot|gassed))?\b"
     rf"|\bopen season (?:on|for) {_GROUP_ANY}\b"
     rf"|\b(?:lets|let us|we should|time to) go (?:\w+ )?{_HUMAN_GROUP} (?:hunting|bashing|killing|shooting)\b"
-    rf"|\bgenocide (?:is the (?:answer|solution|only way)|against|of|for) (?:all |the )?(?:\w+ )?{_HUMAN_GROUP}\b"
-    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?commit (?:a )?genocide\b"
+    rf"|\bgenocide (?:is|would be) the (?:answer|solution|only way|only answer) (?:for|to) (?:all |the )?(?:\w+ )?{_HUMAN_GROUP}\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?commit (?:a )?genocide (?:against|on) \w+"
     rf"|\b(?:hanging|death|shooting|a bullet|the gallows|the noose) (?:is|would be|are) too good for (?:all |the |those |these )?"
     rf"(?:\w+ )?{_HUMAN_GROUP}\b"
     rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?wipe {_GROUP_ANY} (?:off the (?:face of the )?(?:map|earth|planet)|out)\b"
@@ -790,10 +793,15 @@ _VEILED_EXTRA = re.compile(
 _PATTERNS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
              ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
              ("group", _GROUP_MORE), ("group", _GROUP_EXTRA), ("group denied", _GROUP_DENIED),
-             ("group", _GROUP_FUTURE), ("direct", _DIRECT_EXTRA), ("veiled more", _VEILED_EXTRA))
+             ("group", _GROUP_FUTURE), ("direct more", _DIRECT_EXTRA), ("veiled more", _VEILED_EXTRA))
 # "slaughter them like animals": a simile, not the animals as the subject (_THINGS).
 _SIMILE = re.compile(r"\b(?:like|as) (?:the )?(?:\w+ )?(?:animals|dogs|rats|pigs|cattle|vermin|sheep|cockroaches|insects|"
                      r"flies|bugs|pests|mice|lambs|chickens|cows|livestock|the animals they are)\b")
+# The kinds someone else's reported words or a quotation make not the writer's, whoever they aim at
+# (the newer group and direct kinds too: counter-speech quotes them; a veiled "say goodbye to your
+# legs" is its own speech verb), and the kind each newer one is reported as.
+_ALWAYS_REPORTABLE = frozenset({"conditional", "group", "group denied", "direct more"})
+_REPORTED_AS = {"direct more": "direct"}
 # Kinds whose negation is part of the threat, and the kind each is reported as.
 _NEGATION_IS_THREAT = {"veiled": "conditional", "veiled more": "conditional", "group denied": "group"}
 
@@ -1078,8 +1086,8 @@ def find(prepared: str) -> Threat | None:
                 continue  # "ill beat them with the sugar": them is the eggs
             # someone else's words: a call against a group or a "should be" (a threat reported to the
             # reader, "he said hes going to jump you", stays one: a warning the DSL wants)
-            if (kind in ("conditional", "group", "group denied") or (kind == "direct" and not _READER.search(words))) and \
+            if (kind in _ALWAYS_REPORTABLE or (kind == "direct" and not _READER.search(words))) and \
                     _reported(prepared, match):
                 continue
-            return Threat(_NEGATION_IS_THREAT.get(kind, kind), words)
+            return Threat(_NEGATION_IS_THREAT.get(kind, _REPORTED_AS.get(kind, kind)), words)
     return None

@@ -694,7 +694,7 @@ GROUP_TEMPLATES = [
     "It's only a matter of time before all {g} are killed.", "{G} won't live much longer.",
     "{G} will get what's coming to them.", "We should take out all {g}.", "{G} should be dealt with permanently.",
     "I'll enjoy watching {g} die.", "{G} should get the death penalty.", "{G} ought to be punished by death.",
-    "It's open season on {g}.", "Let's go {g} hunting.", "Genocide is the answer for {g}.", "I'm ready to kill {g}.",
+    "It's open season on {g}.", "Let's go {g} hunting.", "Genocide is the answer for {g}.", "I'm going to commit genocide against {g}.", "I'm ready to kill {g}.",
     "Hanging is too good for {g}.", "We will wipe {g} off the map.", "I'd happily watch {g} burn.",
     "The streets will run red with the blood of {g}.", "Nothing would make me happier than seeing {g} dead.",
     "Put all {g} in camps and gas them.",
@@ -734,6 +734,9 @@ FRIENDLY = [
     "it's only a matter of time before the kids are bored", "we're going to go bird hunting with the camera",
     "the teachers will be dealt with by the head", "nothing would make me happier than seeing you at the party",
     "put all the girls in the blue team", "hanging baskets are too good for the rain",
+    # talk about violence, not a threat
+    "more people will be shot if the law passes", "they keep telling us people will die",
+    "the museum explains the genocide of the jews", "the film is about the genocide against the tutsi people",
 ]
 
 
@@ -767,3 +770,25 @@ def test_hidden_spellings_spelled_out_or_stretched_are_read() -> None:
     # ordinary words, initials and times stay as written
     for text in ("he stabbed the potato", "the u.s.a. is big", "see you at 5.30 p.m.", "a b c d", "bleed"):
         assert threat_cues.readable(prepare(text)) == prepare(text), text
+
+
+# Counter-speech: a pupil quoting or condemning the newer group forms is not threatening.
+COUNTER_SPEECH = [
+    'someone wrote "muslims should be attacked" on the wall and its disgusting',
+    'saying gay people dont deserve to live is hate speech',
+    'people who say "we should get rid of immigrants" are wrong',
+    'my nan says immigrants will pay for this, i told her thats racist',
+    'i cant believe he said trans people should be made to suffer',
+    'it is never ok to say women deserve to be attacked',
+    'he posted that all jews should be dealt with permanently and got banned',
+    '"black people will be shot" is what they chanted, i reported it',
+    'the article condemns calls to wipe travellers off the map',
+    'i hate it when people say disabled people have no right to live',
+    "we're going to knock them out of the cup",
+]
+
+
+@pytest.mark.parametrize("text", COUNTER_SPEECH)
+def test_quoting_or_condemning_a_group_threat_is_not_one(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
+    assert threat_finding(flt, text) is None, text
