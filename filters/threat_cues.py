@@ -627,7 +627,11 @@ _SPEECH = re.compile(
     r"shout|shouts|shouted|shouting|chant|chants|chanted|chanting|yell|yelled|yelling|scream|screamed|screaming|"
     r"claim|claims|claimed|claiming|believe|believes|believed|believing|think|thinks|thought|suggest|suggests|"
     r"suggested|suggesting|argue|argues|argued|arguing|preach|preached|preaching|comment|commented|joke|joked|"
-    r"joking|message|messaged|reply|replied|spray ?painted|graffiti|hear|heard|insist|insisted|wanted|ordered)\b")
+    r"joking|message|messaged|reply|replied|spray ?painted|graffiti|hear|heard|insist|insisted|wanted|ordered|"
+    # a speaker's words in the news: "the minister vowed to hunt them down and kill them"
+    r"vow|vows|vowed|vowing|pledge|pledged|pledges|promised|promises|warned|warns|declared|declares|announced|"
+    r"stated|added|told (?:reporters|the|a|an|his|her|their|parliament|mps|congress|supporters|crowds?)|"
+    r"quoted|speech|statement|address)\b")
 _WRITER = re.compile(r"\b(?:(?:i|we|id|wed|ive|weve) (?:\w+ )?|regret )$")  # "youll regret saying that" is no report
 _QUOTED = re.compile(r'"[^"]+"')
 

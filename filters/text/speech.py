@@ -53,7 +53,8 @@ _VERB = (r"(?:said|says|say|saying|told|tells|tell|telling|added|adds|declared|d
 _SELF = r"(?<!\bi )(?<!\bwe )(?<!\bi just )(?<!\bi then )(?<!\bwe then )"
 # The words just before an opening mark: a speech verb, then at most a few words ("told
 # reporters on Tuesday"), then an optional colon or comma (a line break may follow it).
-_BEFORE = re.compile(rf"{_SELF}\b{_VERB}\b(?:(?:[ \t,]+[\w'’.-]+){{0,6}}?[ \t]*[:,]?|(?:[ \t,]+[\w'’.-]+){{0,14}}?[ \t]*:)\s*$",
+_BEFORE = re.compile(rf"{_SELF}\b{_VERB}\b(?:(?:[ \t,]+[\w'’.-]+){{0,6}}?[ \t]*[:,]?|(?:[ \t,]+[\w'’.-]+){{0,14}}?"
+                     rf"(?:[ \t]*:|[ \t,]+that))\s*$",
                      re.I)
 # The words just after a closing mark: ", he said", "said the minister", "Bush told the crowd".
 _AFTER = re.compile(rf"^[ \t]*[,.!?;:-]*[ \t]*(?!(?:i|we)\b)(?:[\w'’.-]+,?\s+){{0,8}}?{_VERB}\b"

@@ -619,6 +619,9 @@ SOMEONE_ELSES_SPEECH = [
     "We will not stop.\n\nOfficials dismissed it.",
     'Speaking to reporters, Blair said the country would not flinch. "We will hunt down those responsible. '
     'They will pay for this," he said.',
+    'Blair said in a speech to the party conference in Brighton on Tuesday that "we will hunt down those '
+    'responsible. We will find them and kill them."',
+    "The minister vowed that we will hunt them down and kill them all.",
 ]
 # Threats received or passed on: a disclosure (or a threat) whoever quotes them.
 RECEIVED_SPEECH = [
@@ -630,6 +633,7 @@ PASSED_ON = [
     'I told him "I\'m going to kill you. You are dead."',  # the writer quoting themselves
     "I'm going to kill you, and as my dad said \"nobody will stop me.\"",  # a threat beside a quotation
     "JAKE: im going to stab you\nME: leave me alone",  # a chat log's line, not a speech
+    "jake vowed he will batter you after school",  # a warning to the reader
 ]
 
 
