@@ -42,7 +42,8 @@ _TRANSCRIPT = re.compile(
     r"|^[ \t]*(?:the )?(?:speech|address|remarks|statement|sermon|lecture) (?:by|of|from|given by|delivered by)"
     r" [^\n]{1,80}:[ \t]*$", re.I | re.M)
 
-_VERB = (r"(?:said|says|say|saying|told|tells|tell|telling|added|adds|declared|declares|announced|announces|warned|"
+# Reporting forms only: "tell him: ..." and "say: ..." are the writer's instruction, not a report.
+_VERB = (r"(?:said|says|saying|told|tells|added|adds|declared|declares|announced|announces|warned|"
          r"warns|vowed|vows|promised|promises|stated|states|wrote|writes|insisted|insists|continued|continues|"
          r"explained|explains|stressed|stresses|urged|urges|argued|argues|claimed|claims|tweeted|tweets|posted|posts|"
          r"proclaimed|proclaims|shouted|shouts|screamed|yelled|remarked|noted|notes|replied|replies|responded|"
@@ -170,10 +171,11 @@ def quotations(text: str) -> list[Quotation]:
             else:
                 previous = None
     if ":" in text:
-        for label in _LABEL.finditer(text):
-            name = label.group().strip().rstrip(":").strip()
-            if name.upper() in _NOT_LABELS or (name.isupper() and len(name) < 3):
-                continue
+        labels = [label for label in _LABEL.finditer(text)
+                  if (name := label.group().strip().rstrip(":").strip()).upper() not in _NOT_LABELS
+                  and not (name.isupper() and len(name) < 3)]
+        # a transcript has speakers, more than one label: "WARNING: ..." alone is a heading
+        for label in labels if len(labels) >= 2 else ():
             paragraph = _PARAGRAPH.search(text, label.end())
             following = _LABEL.search(text, label.end())
             end = min(paragraph.start() if paragraph else len(text), following.start() if following else len(text))

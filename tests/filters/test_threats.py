@@ -634,6 +634,9 @@ PASSED_ON = [
     "I'm going to kill you, and as my dad said \"nobody will stop me.\"",  # a threat beside a quotation
     "JAKE: im going to stab you\nME: leave me alone",  # a chat log's line, not a speech
     "jake vowed he will batter you after school",  # a warning to the reader
+    'Tell your brother: "you\'re dead on Monday. Watch your back."',  # the writer's message, passed through
+    "WARNING: I will kill you if you tell anyone about this, and I mean every word of it, so keep your "
+    "mouth shut at school tomorrow.",  # a heading, not a transcript's speaker
 ]
 
 
