@@ -664,16 +664,6 @@ def test_a_threat_passed_on_or_beside_a_quotation_stays_a_threat(flt: RiskFilter
     assert threat_finding(flt, text, Role.EXTERNAL) is not None, text
 
 
-def test_quoted_sentences_reads_the_marks_the_speaker_and_the_paragraphs() -> None:
-    from filters.text import sentences, speech
-    text = ('The reviewer wrote "this is great. I loved it." and gave it five stars.\n\n'
-            "I said \"see you later\" and left. Then we went home. It's a 'lovely' day, isn't it.")
-    quoted = speech.quoted_sentences(text, sentences.spans(text))
-    spans = sentences.spans(text)
-    assert [text[a:b] for i, (a, b) in enumerate(spans) if i in quoted] == ['The reviewer wrote "this is great.',
-                                                                            'I loved it."']
-    assert speech.quotations("no marks here, just words") == []
-
 
 # -- the forms of threat issue 17 lists, against groups and in school (written for schoolgate) --
 
