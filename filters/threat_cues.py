@@ -742,7 +742,13 @@ _GROUP_DENIED = re.compile(
 
 _DIRECT_EXTRA = re.compile(
     rf"\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,3}}?(?:harm|assault|injure|wound|cripple|execute|butcher|slaughter|massacre|"
-    rf"exterminate){_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}")
+    rf"exterminate){_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}"
+    # orders to kill: "shoot to kill", "throw them off a building", "he needs impaling"
+    rf"|(?:^|[!.,:;] *)\W*shoot (?:to kill|on sight|them on sight|(?:anyone|everyone|any of them) (?:who|that|on sight))\b"
+    rf"|\bthrow (?:them|em|him|her|their (?:asses|arses)|his (?:ass|arse)|her (?:ass|arse)) off (?:a |the )?(?:\w+ )?"
+    rf"(?:building|roof|bridge|cliff|tower)\b"
+    rf"|\b(?:needs?|deserves?) (?:impaling|lynching|a lynching|stringing up)\b"
+    rf"(?! (?:up|out|practice|lesson|range|star|competition|pain|pains|sensation|baskets?|on the wall)\b)")
 
 # A group named as the subject of its coming death: "gay people", "muslims", "all the ..." - not
 # "people will die" or "more people will be shot" (a warning about a law, not a threat).
@@ -916,6 +922,7 @@ _ANCHOR_WORDS = (
     r"bye\s+to", r"watch\s+\w+\s+backs",
     r"hit\s+(?:all|every|any|the|those|these)\b", r"be\s+hit\b", r"harm", r"assault", r"injur", r"wound", r"crippl", r"destroy", r"bury", r"buried", r"abus", r"bones\s+of",
     r"legs\s+of", r"necks\s+of", r"arms\s+of", r"skulls\s+of",
+    r"throw\w*\s+(?:\w+\s+){1,2}off", r"needs\s+(?:impaling|lynching|stringing)",
     r"set\s+fire", r"set\s+alight", r"matter\s+of\s+time\s+(?:before|until|till)", r"live\s+(?:much\s+)?longer",
     r"take\s+out\s+(?:all|every|the|those|these|any)\b", r"be\s+taken\s+out\b",
     r"dealt\s+with\s+(?:permanently|once|for\s+good|the\s+old|with)", r"death\s+penalty", r"sentenced\s+to\s+death", r"by\s+death",

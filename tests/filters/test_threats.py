@@ -711,6 +711,8 @@ SCHOOL_FORMS = [
     # slurs and identity terms
     "im going to kill every paki in this school", "all the gays in year 10 are getting battered",
     "im gonna stab that faggot", "kill all the f*gs", "the blacks at this school should all be shot",
+    # orders to kill
+    "shoot to kill. they are not welcome here", "throw them off a building", "that snitch needs impaling",
 ]
 # Friendly school lines the risk model's threat label scores high (docs/risk_model.md): the shapes
 # must not read them as threats.
@@ -734,6 +736,7 @@ FRIENDLY = [
     # talk about violence, not a threat
     "more people will be shot if the law passes", "they keep telling us people will die",
     "the museum explains the genocide of the jews", "the film is about the genocide against the tutsi people",
+    "the new curtains need hanging", "this scene needs shooting again", "throw the ball off the wall",
 ]
 
 
