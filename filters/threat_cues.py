@@ -744,7 +744,7 @@ _DIRECT_EXTRA = re.compile(
     rf"\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,3}}?(?:harm|assault|injure|wound|cripple|execute|butcher|slaughter|massacre|"
     rf"exterminate){_SUFFIX} (?:\w+ )?{_TARGET}\b{_GAME_AFTER}"
     # orders to kill: "shoot to kill", "throw them off a building", "he needs impaling"
-    rf"|(?:^|[!.,:;] *)\W*shoot (?:to kill|on sight|them on sight|(?:anyone|everyone|any of them) (?:who|that|on sight))\b"
+    rf"|(?<![a-z] )\bshoot (?:to kill|on sight|them on sight|(?:anyone|everyone|any of them) (?:who|that|on sight))\b"
     rf"|\bthrow (?:them|em|him|her|their (?:asses|arses)|his (?:ass|arse)|her (?:ass|arse)) off (?:a |the )?(?:\w+ )?"
     rf"(?:building|roof|bridge|cliff|tower)\b"
     rf"|\b(?:needs?|deserves?) (?:impaling|lynching|a lynching|stringing up)\b"
