@@ -28,7 +28,7 @@ import ahocorasick
 
 from filters.base import Severity
 from filters.errors import SchoolgateError
-from filters.text_normalise import MASK, Normalised, Token, normalise, squeeze
+from filters.text.normalise import MASK, Normalised, Token, normalise, squeeze
 
 ALLOW = "allow"
 # The reviewers' site allowlist, kept in the quarantine directory (quarantine/feedback.py

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from filters.text_normalise import fold, normalise, squeeze
+from filters.text.normalise import fold, normalise, squeeze
 
 
 @pytest.mark.parametrize("text, words, spans", [
