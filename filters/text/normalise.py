@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from bisect import bisect_right
+from itertools import compress
+from operator import not_
 from typing import Callable
 
 # Invisible characters used to split words past filters: zero-width space/joiners,
@@ -43,6 +46,7 @@ _APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4":
 _SPELL_GAP = re.compile(r"[\s.\-_*,/\\]{1,3}")
 _RUN3 = re.compile(r"(\w)\1{2,}")
 _RUN2 = re.compile(r"(\w)\1+")
+_ANY_RUN3 = re.compile(r"(\w)\1\1")  # whether _RUN3 matches anywhere, at half its cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +58,6 @@ class Token:
     masked: bool = False  # has "*" standing for letters ("f*ck")
 
 
-@dataclass(frozen=True, slots=True)
-class Normalised:
-    original: str
-    tokens: tuple[Token, ...]
-
-    def span(self, first: int, last: int) -> tuple[int, int]:
-        """Original span covering tokens first..last (inclusive)."""
-        return self.tokens[first].start, self.tokens[last].end
-
-    def evidence(self, first: int, last: int) -> str:
-        start, end = self.span(first, last)
-        return self.original[start:end]
-
-
 _new = object.__new__
 _SET_TEXT, _SET_START, _SET_END = Token.text.__set__, Token.start.__set__, Token.end.__set__  # type: ignore[attr-defined]
 _SET_ELONGATED, _SET_MASKED = Token.elongated.__set__, Token.masked.__set__  # type: ignore[attr-defined]
@@ -75,7 +65,7 @@ _SET_ELONGATED, _SET_MASKED = Token.elongated.__set__, Token.masked.__set__  # t
 
 def _plain(text: str, start: int, end: int) -> Token:
     """Token(text, start, end) at half the cost: a frozen dataclass's __init__ goes through
-    object.__setattr__ per field, and normalise() makes one per word of every message."""
+    object.__setattr__ per field."""
     token = _new(Token)
     _SET_TEXT(token, text)
     _SET_START(token, start)
@@ -83,6 +73,60 @@ def _plain(text: str, start: int, end: int) -> Token:
     _SET_ELONGATED(token, False)
     _SET_MASKED(token, False)
     return token
+
+
+class Normalised:
+    """A text's tokens, as columns: `words` (each token's normalised text), `starts` and `ends`
+    (its span in the original) and `flags` (token index -> (elongated, masked), only for the
+    tokens that are either). `tokens` gives the same as `Token` objects, made on first use: a
+    message has hundreds of words and most readers need only the words and a few spans
+    (issue 19: one object per word was most of the normaliser's cost)."""
+
+    __slots__ = ("original", "words", "starts", "ends", "flags", "_tokens")
+
+    def __init__(self, original: str, words: list[str], starts: list[int], ends: list[int],
+                 flags: dict[int, tuple[bool, bool]]) -> None:
+        self.original, self.words, self.starts, self.ends, self.flags = original, words, starts, ends, flags
+        self._tokens: tuple[Token, ...] | None = None
+
+    @classmethod
+    def of_tokens(cls, original: str, tokens: list[Token]) -> "Normalised":
+        flags = {i: (t.elongated, t.masked) for i, t in enumerate(tokens) if t.elongated or t.masked}
+        made = cls(original, [t.text for t in tokens], [t.start for t in tokens], [t.end for t in tokens], flags)
+        made._tokens = tuple(tokens)
+        return made
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def _key(self) -> tuple:
+        return self.original, self.words, self.starts, self.ends, self.flags
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Normalised) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.original, tuple(self.words), tuple(self.starts)))
+
+    def __repr__(self) -> str:
+        return f"Normalised({self.original[:40]!r}..., {len(self.words)} tokens)"
+
+    @property
+    def tokens(self) -> tuple[Token, ...]:
+        if self._tokens is None:
+            flags = self.flags
+            tokens = list(map(_plain, self.words, self.starts, self.ends))
+            for i, (elongated, masked) in flags.items():
+                tokens[i] = Token(self.words[i], self.starts[i], self.ends[i], elongated, masked)
+            self._tokens = tuple(tokens)
+        return self._tokens
+
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        """Original span covering tokens first..last (inclusive)."""
+        return self.starts[first], self.ends[last]
+
+    def evidence(self, first: int, last: int) -> str:
+        return self.original[self.starts[first]:self.ends[last]]
 
 
 def squeeze(word: str) -> str:
@@ -155,6 +199,10 @@ def _clean_token(raw: str) -> tuple[str, bool, bool] | None:
     return text, elongated, masked
 
 
+_GROUP, _START, _END = re.Match.group, re.Match.start, re.Match.end
+_ONE_LETTER_RUN = b"\x01\x01\x01"  # three single-letter tokens in a row: maybe "f u c k"
+
+
 def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Normalised:
     """Tokens of `text` with their original spans.
 
@@ -167,28 +215,50 @@ def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Norma
         folded, origin = text.lower().replace("`", "'"), None
     else:
         folded, origin = fold(text)
-    # No run of three repeated letters anywhere: no plain-letter token is elongated, so those
-    # (nearly every token) are taken as they are, without _clean_token's per-token checks.
-    plain_ok = _RUN3.search(folded) is None
-    tokens: list[Token] = []
-    append = tokens.append
-    for match in _TOKEN.finditer(folded):
-        raw = match.group()
-        if plain_ok and raw.isalpha():
-            start, end = match.span()
-            append(_plain(raw, start, end) if origin is None else _plain(raw, origin[start], origin[end - 1] + 1))
-            continue
+    # The columns are made by C loops (map over the matches); only the tokens that are not
+    # plain letters (digits, apostrophes, leet, masks, stretched letters) are looked at one by one.
+    matches = list(_TOKEN.finditer(folded))
+    words = list(map(_GROUP, matches))
+    starts = list(map(_START, matches))
+    ends = list(map(_END, matches))
+    special = list(compress(range(len(words)), map(not_, map(str.isalpha, words))))
+    if _ANY_RUN3.search(folded) is not None:
+        runs = _RUN3.finditer(folded)
+        # a run of three repeated letters: the plain-letter tokens that hold one are elongated
+        # ("fuuuck", the "www" of a link); only the tokens a run overlaps can (most mail has none)
+        near = {bisect_right(starts, position) - 1 for run in runs for position in range(*run.span())}
+        special = sorted({*special, *(i for i in near if i >= 0 and words[i].isalpha() and _RUN3.search(words[i]))})
+    flags: dict[int, tuple[bool, bool]] = {}
+    dropped: list[int] = []
+    for i in special:
+        raw = words[i]
         cleaned = _clean_token(raw)
         if cleaned is None:
+            dropped.append(i)
             continue
         word, elongated, masked = cleaned
-        start = match.start()
-        kept = len(raw) if raw[-1] not in _TRAILING else len(raw.rstrip(_TRAILING))
-        if origin is None:
-            append(Token(word, start, start + kept, elongated, masked))
-        else:
-            append(Token(word, origin[start], origin[start + kept - 1] + 1, elongated, masked))
-    return Normalised(text, tuple(_join_spelled(tokens, text, joinable)))
+        words[i] = word
+        if raw[-1] in _TRAILING:
+            ends[i] = starts[i] + len(raw.rstrip(_TRAILING))
+        if elongated or masked:
+            flags[i] = (elongated, masked)
+    if origin is not None:
+        starts = list(map(origin.__getitem__, starts))
+        ends = list(map(_after, map(origin.__getitem__, map(_before, ends))))
+    if dropped:
+        keep = set(range(len(words))).difference(dropped)
+        order = sorted(keep)
+        renumber = {old: new for new, old in enumerate(order)}
+        words, starts, ends = ([column[i] for i in order] for column in (words, starts, ends))
+        flags = {renumber[i]: f for i, f in flags.items()}
+    normalised = Normalised(text, words, starts, ends, flags)
+    if len(words) >= 3 and _ONE_LETTER_RUN in bytes(map(_is_one, map(len, words))):
+        # spelled-out letters ("f u c k"): the token-by-token join (rare)
+        return Normalised.of_tokens(text, _join_spelled(list(normalised.tokens), text, joinable))
+    return normalised
+
+
+_before, _after, _is_one = (-1).__add__, (1).__add__, (1).__eq__
 
 
 def _join_spelled(tokens: list[Token], text: str, joinable: Callable[[str], bool] | None) -> list[Token]:
