@@ -72,6 +72,11 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
                          "\u2013": "-", "\u2014": "-"})
 # Sentence ends, blank lines, and <br>-style hard breaks between list items.
 _SEGMENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n[ \t>]*\n")
+# The same ends found from the stop itself (a pattern opening with a lookbehind is tried at
+# every character): a match that opens with [.!?] ends its sentence one character in. The
+# first match is the same at every step: a stop and a newline cannot be one character, and a
+# match ends in a space, so the character before the next search is never a stop.
+_SEGMENT_STOP = re.compile(r"[.!?][\"')\]]*\s+|\n[ \t>]*\n")
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"[a-z0-9£$€']+")
 # "2" means "to" except before a count noun ("send to 2 people").
@@ -92,6 +97,8 @@ _KEYCAP = re.compile("([0-9])\uFE0F?\u20E3")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D\u20E3]")
 # Letters stretched for emphasis ("pleeeease", "soooo"): three or more become one.
 _STRETCH = re.compile(r"([a-z])\1{2,}")
+_TRIPLES = tuple(chr(c) * 3 for c in range(ord("a"), ord("z") + 1))
+_SLANG_RUN = re.compile(r"[\w']+")
 # Letters NFKD does not decompose (Polish l-stroke and friends).
 _FOLD = str.maketrans({"\u0142": "l", "\u0141": "L", "\u00df": "ss", "\u00f8": "o", "\u0111": "d"})
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
@@ -208,6 +215,12 @@ class Normaliser:
     def __init__(self, slang: Mapping[str, str]) -> None:
         self._slang = dict(slang)
         self._slang_re = compile_slang(self._slang) if self._slang else None
+        # every spelling a run of word characters and apostrophes (the shipped list): the
+        # regex, bounded by (?<![\w']) and (?![\w']), can only match a whole such run, so a
+        # sentence with no run in the table is left alone without it (issue 19: the regex tries
+        # every spelling at every character)
+        self._slang_words = (frozenset(self._slang) if all(_SLANG_RUN.fullmatch(w) for w in self._slang)
+                             else None)
 
     def __call__(self, text: str) -> str:
         text = text.translate(_QUOTES)
@@ -217,9 +230,12 @@ class Normaliser:
         # a sentence is normalised ~25 times a message, issue 19)
         if ">" in text:
             text = _QUOTE_PREFIX.sub("", text)
-        text = _STRETCH.sub(r"\1", text.lower())
+        text = text.lower()
+        if any(map(text.__contains__, _TRIPLES)):  # _STRETCH can match only where a letter is tripled
+            text = _STRETCH.sub(r"\1", text)
         text = _SPACES.sub(" ", text).strip()
-        if self._slang_re is not None:
+        if self._slang_re is not None and (self._slang_words is None
+                                           or not self._slang_words.isdisjoint(_SLANG_RUN.findall(text))):
             text = self._slang_re.sub(lambda m: self._slang[m.group(0)], text)
         if "2" in text:
             text = _TWO.sub("to", text)
@@ -242,8 +258,8 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
     """Sentences (or, for unpunctuated text, pairs of lines) with their exact spans."""
     out: list[Segment] = []
     start = 0
-    for match in [*_SEGMENT_END.finditer(text), None]:
-        end = match.start() if match is not None else len(text)
+    for match in [*_SEGMENT_STOP.finditer(text), None]:
+        end = (match.start() + (text[match.start()] != "\n")) if match is not None else len(text)
         piece = text[start:end]
         if piece.strip():
             if len(piece) <= MAX_SEGMENT:
