@@ -6,6 +6,7 @@ are cut to MAX_TEXT characters) so a 25 MB message costs no more than a long one
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -221,25 +222,44 @@ class Normaliser:
         # every spelling at every character)
         self._slang_words = (frozenset(self._slang) if all(_SLANG_RUN.fullmatch(w) for w in self._slang)
                              else None)
+        # the same test on ASCII text with bytes: a C translate and split find the runs
+        self._slang_bytes = (frozenset(w.encode() for w in self._slang)
+                             if self._slang_words is not None and all(w.isascii() for w in self._slang) else None)
 
-    def __call__(self, text: str) -> str:
-        text = text.translate(_QUOTES)
-        if not text.isascii():
-            text = fold(text)
+    def __call__(self, text: str, stretched: bool = True) -> str:
+        """stretched=False: the caller knows no letter is tripled in `text` (segments() asks once
+        for the whole message)."""
+        if text.isascii():  # nothing to translate or fold (every _QUOTES key is non-ASCII)
+            ascii_text = True
+        else:
+            text = text.translate(_QUOTES)
+            ascii_text = text.isascii()
+            if not ascii_text:
+                text = fold(text)
+                ascii_text = text.isascii()
+                stretched = True  # folding makes letters ("ééé" -> "eee")
         # each pattern needs its character: skip the scan when it is absent (the same text;
         # a sentence is normalised ~25 times a message, issue 19)
         if ">" in text:
             text = _QUOTE_PREFIX.sub("", text)
         text = text.lower()
-        if any(map(text.__contains__, _TRIPLES)):  # _STRETCH can match only where a letter is tripled
+        if stretched and any(map(text.__contains__, _TRIPLES)):  # _STRETCH needs a tripled letter
             text = _STRETCH.sub(r"\1", text)
-        text = _SPACES.sub(" ", text).strip()
-        if self._slang_re is not None and (self._slang_words is None
-                                           or not self._slang_words.isdisjoint(_SLANG_RUN.findall(text))):
+        text = " ".join(text.split())  # _SPACES.sub(" ", text).strip(): str.split() is \s+
+        if self._slang_re is not None and self._may_have_slang(text, ascii_text):
             text = self._slang_re.sub(lambda m: self._slang[m.group(0)], text)
         if "2" in text:
             text = _TWO.sub("to", text)
         return _FOUR.sub("for", text) if "4" in text else text
+
+    def _may_have_slang(self, text: str, ascii_text: bool) -> bool:
+        if ascii_text and self._slang_bytes is not None:
+            return not self._slang_bytes.isdisjoint(text.encode("ascii").translate(_NOT_SLANG_RUN).split())
+        return self._slang_words is None or not self._slang_words.isdisjoint(_SLANG_RUN.findall(text))
+
+
+# ASCII bytes that are not [\w'] -> space: split() then gives _SLANG_RUN's runs
+_NOT_SLANG_RUN = bytes(b if chr(b).isalnum() or chr(b) in "_'" else 32 for b in range(128)) + bytes([32] * 128)
 
 
 def fold(text: str) -> str:
@@ -258,6 +278,11 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
     """Sentences (or, for unpunctuated text, pairs of lines) with their exact spans."""
     out: list[Segment] = []
     start = 0
+    if isinstance(normalise, Normaliser):
+        # a segment is a piece of `text`: no tripled letter in the whole (ASCII) text, none in a segment
+        stretched = not text.isascii() or any(map(text.lower().__contains__, _TRIPLES))
+        if not stretched:
+            normalise = functools.partial(normalise, stretched=False)
     for match in [*_SEGMENT_STOP.finditer(text), None]:
         end = (match.start() + (text[match.start()] != "\n")) if match is not None else len(text)
         piece = text[start:end]
