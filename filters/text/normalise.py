@@ -11,9 +11,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from bisect import bisect_right
-from itertools import compress
+from itertools import chain, compress
 from operator import not_
 from typing import Callable
+
+import numpy as np
 
 # Invisible characters used to split words past filters: zero-width space/joiners,
 # word joiner, BOM, soft hyphen, combining grapheme joiner, Mongolian vowel separator.
@@ -82,12 +84,28 @@ class Normalised:
     message has hundreds of words and most readers need only the words and a few spans
     (issue 19: one object per word was most of the normaliser's cost)."""
 
-    __slots__ = ("original", "words", "starts", "ends", "flags", "_tokens")
+    __slots__ = ("original", "words", "flags", "_starts", "_ends", "_locate", "_tokens")
 
-    def __init__(self, original: str, words: list[str], starts: list[int], ends: list[int],
-                 flags: dict[int, tuple[bool, bool]]) -> None:
-        self.original, self.words, self.starts, self.ends, self.flags = original, words, starts, ends, flags
+    def __init__(self, original: str, words: list[str], starts: list[int] | None, ends: list[int] | None,
+                 flags: dict[int, tuple[bool, bool]],
+                 locate: Callable[[], tuple[list[int], list[int]]] | None = None) -> None:
+        """starts/ends None: `locate()` gives them when first read (the ASCII path finds the
+        words without their offsets; most texts need a few spans or none)."""
+        self.original, self.words, self.flags = original, words, flags
+        self._starts, self._ends, self._locate = starts, ends, locate
         self._tokens: tuple[Token, ...] | None = None
+
+    @property
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts, self._ends = self._locate()  # type: ignore[misc]
+        return self._starts
+
+    @property
+    def ends(self) -> list[int]:
+        if self._ends is None:
+            self._starts, self._ends = self._locate()  # type: ignore[misc]
+        return self._ends
 
     @classmethod
     def of_tokens(cls, original: str, tokens: list[Token]) -> "Normalised":
@@ -174,9 +192,20 @@ def _clean_token(raw: str) -> tuple[str, bool, bool] | None:
         if _RUN3.search(raw):
             return _RUN3.sub(r"\1\1", raw), True, False
         return raw, False, False
+    if raw.isdigit():  # "2024": what the checks below give a number
+        return raw, False, False
     raw = raw.rstrip(_TRAILING)  # "idiot!!" -> "idiot": trailing marks are punctuation
     if not raw:
         return None
+    if "'" in raw and raw.replace("'", "").isalpha():
+        # letters and apostrophes ("week's", "parents'"): no leet, no mask; the loop below
+        # would only drop the apostrophes
+        if raw in _CONTRACTIONS:
+            return _CONTRACTIONS[raw], False, False
+        text = raw.replace("'", "")
+        if _RUN3.search(text):
+            return _RUN3.sub(r"\1\1", text), True, False
+        return text, False, False
     if not any(c.isalpha() for c in raw):
         return (raw, False, False) if raw.isdigit() else None
     if raw in _CONTRACTIONS:
@@ -213,6 +242,8 @@ def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Norma
     """
     if text.isascii():  # folding is lower-casing; offsets are the identity (no origin list)
         folded, origin = text.lower().replace("`", "'"), None
+        if not any(map(folded.__contains__, _ASCII_TRIPLES)):  # no stretched letters: the C path
+            return _normalise_ascii(text, folded, joinable)
     else:
         folded, origin = fold(text)
     # The columns are made by C loops (map over the matches); only the tokens that are not
@@ -259,6 +290,81 @@ def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Norma
 
 
 _before, _after, _is_one = (-1).__add__, (1).__add__, (1).__eq__
+# \w on lower-cased ASCII is [a-z0-9_]: three of one of them is what _RUN3 needs
+_ASCII_TRIPLES = tuple(c * 3 for c in "abcdefghijklmnopqrstuvwxyz0123456789_")
+# ASCII bytes a token may hold (letters, digits, "_" and the marks of _TOKEN) kept, the rest a
+# space: every token lies inside one run of kept bytes, and a run of letters and digits alone
+# is exactly one token (_TOKEN has no lookaround, so a run is tokenised as in the whole text)
+_TOKEN_BYTES = bytes(b if chr(b).isalnum() or chr(b) in "_'@$!|+*#" else 32 for b in range(128)) + bytes([32] * 128)
+
+
+def _normalise_ascii(text: str, folded: str, joinable: Callable[[str], bool] | None) -> Normalised:
+    """normalise() of ASCII text without a run of three repeated letters: the runs of token
+    bytes come from one bytes.translate and str.split (C loops); only a run that is not all
+    letters ("week's", "2024", "sh1t", "f*ck", "idiot!!", "@ss") goes through _TOKEN and
+    _clean_token. The offsets are found only when read."""
+    marked = folded.encode("ascii").translate(_TOKEN_BYTES).decode("ascii")
+    runs = marked.split()
+    odd = list(compress(range(len(runs)), map(not_, map(str.isalpha, runs))))
+    # per odd run: its tokens as (word, start offset in the run, end offset, elongated, masked)
+    expanded: dict[int, list[tuple[str, int, int, bool, bool]]] = {}
+    for i in odd:
+        found = []
+        for match in _TOKEN.finditer(runs[i]):
+            raw = match.group()
+            if raw.isalpha():  # no run of three anywhere: a plain word
+                found.append((raw, match.start(), match.end(), False, False))
+                continue
+            cleaned = _clean_token(raw)
+            if cleaned is None:
+                continue
+            word, elongated, masked = cleaned
+            kept = len(raw) if raw[-1] not in _TRAILING else len(raw.rstrip(_TRAILING))
+            found.append((word, match.start(), match.start() + kept, elongated, masked))
+        expanded[i] = found
+    if odd:
+        pieces: list[list[str]] = []
+        flags: dict[int, tuple[bool, bool]] = {}
+        previous, shift = 0, 0
+        for i in odd:
+            pieces.append(runs[previous:i])
+            found = expanded[i]
+            pieces.append([entry[0] for entry in found])
+            for k, (_, _, _, elongated, masked) in enumerate(found):
+                if elongated or masked:
+                    flags[i + shift + k] = (elongated, masked)
+            shift += len(found) - 1
+            previous = i + 1
+        pieces.append(runs[previous:])
+        words = list(chain.from_iterable(pieces))
+    else:
+        words, flags = runs, {}
+
+    def locate() -> tuple[list[int], list[int]]:
+        # where each run of token bytes starts and ends: the edges of the kept-byte mask
+        kept = np.frombuffer(marked.encode("ascii"), np.uint8) != 32
+        edges = np.diff(kept.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+        run_starts, run_ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+        if not odd:
+            return run_starts, run_ends
+        starts: list[list[int]] = []
+        ends: list[list[int]] = []
+        previous = 0
+        for i in odd:  # an odd run's tokens, each at its offset in the run
+            starts.append(run_starts[previous:i])
+            ends.append(run_ends[previous:i])
+            at = run_starts[i]
+            starts.append([at + entry[1] for entry in expanded[i]])
+            ends.append([at + entry[2] for entry in expanded[i]])
+            previous = i + 1
+        starts.append(run_starts[previous:])
+        ends.append(run_ends[previous:])
+        return list(chain.from_iterable(starts)), list(chain.from_iterable(ends))
+
+    normalised = Normalised(text, words, None, None, flags, locate)
+    if len(words) >= 3 and _ONE_LETTER_RUN in bytes(map(_is_one, map(len, words))):
+        return Normalised.of_tokens(text, _join_spelled(list(normalised.tokens), text, joinable))
+    return normalised
 
 
 def _join_spelled(tokens: list[Token], text: str, joinable: Callable[[str], bool] | None) -> list[Token]:

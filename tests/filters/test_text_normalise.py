@@ -113,3 +113,22 @@ def test_columns_equal_the_token_by_token_normaliser_on_the_corpora():
         same_as_reference(raw.decode("utf-8", "replace")[:20_000])
         checked += 1
     assert checked > 500
+
+
+@pytest.mark.parametrize("raw", ["2024", "week's", "parents'", "who're", "who'r", "fooo's", "don't", "o'", "'s",
+                                 "sh1t", "5pm", "f*ck", "idiot!!", "@ss", "a'b'c", "x1'", "12'", "ǅ'a"])
+def test_clean_token_fast_paths_are_the_loop(raw):
+    """_clean_token's early answers for numbers and apostrophe words equal its per-character loop."""
+    from filters.text.normalise import _CONTRACTIONS, _RUN3, _TRAILING, LEET, MASK, _clean_token
+    stripped = raw.rstrip(_TRAILING)
+    if raw.isalpha() or not stripped:
+        return
+    if not any(c.isalpha() for c in stripped):
+        expected = (stripped, False, False) if stripped.isdigit() else None
+    elif stripped in _CONTRACTIONS:
+        expected = (_CONTRACTIONS[stripped], False, False)
+    else:
+        text = "".join(LEET.get(c, MASK if c in "*#" else c) for c in stripped if c != "'")
+        elongated = bool(_RUN3.search(text))
+        expected = (_RUN3.sub(r"\1\1", text) if elongated else text, elongated, MASK in stripped or "#" in stripped)
+    assert _clean_token(raw) == expected
