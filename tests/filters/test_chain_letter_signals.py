@@ -87,3 +87,21 @@ def test_segments_are_the_plain_regexes_on_the_corpora(normaliser):
         assert sig.segments(text, normaliser) == reference_segments(normaliser, text), name
         checked += 1
     assert checked > 500
+
+
+def test_library_index_gives_best_match():
+    """LibraryIndex.best is best_match over the same letters (and the reviewers' extra ones)."""
+    from filters import chain_letter_library as lib
+    rng = random.Random(19)
+    pool = [rng.getrandbits(32) for _ in range(400)]
+    letters = []
+    for n in range(40):
+        shingles = frozenset(rng.sample(pool, rng.randint(1, 60)))
+        sampled = n % 3 == 0
+        letters.append(lib.KnownLetter(f"l{n}", lib.sampled(shingles) or shingles if sampled else shingles,
+                                       sampled, "t"))
+    letters.append(letters[5])  # the same letter twice: the first is named
+    index = lib.LibraryIndex(letters[:30])
+    for _ in range(500):
+        message = frozenset(rng.sample(pool, rng.randint(0, 120)))
+        assert index.best(message, letters[30:]) == lib.best_match(message, letters), sorted(message)[:5]
