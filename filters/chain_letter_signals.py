@@ -387,7 +387,14 @@ _SEEDS = tuple((0x9E3779B97F4A7C15 * (i + 1)) & _MASK | 1 for i in range(BANDS *
 
 
 def words(normal_text: str) -> list[str]:
+    if normal_text.isascii():
+        # _WORD's runs on ASCII text: [a-z0-9$'] kept, every other byte a space, then split (C loops)
+        return normal_text.encode("ascii").translate(_NOT_WORD_BYTES).decode("ascii").split()
     return _WORD.findall(normal_text)
+
+
+_NOT_WORD_BYTES = bytes(b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789$'" else 32 for b in range(128)) \
+    + bytes([32] * 128)
 
 
 def stable_shingles(tokens: list[str]) -> list[int]:

@@ -105,3 +105,13 @@ def test_library_index_gives_best_match():
     for _ in range(500):
         message = frozenset(rng.sample(pool, rng.randint(0, 120)))
         assert index.best(message, letters[30:]) == lib.best_match(message, letters), sorted(message)[:5]
+
+
+def test_words_are_the_word_pattern():
+    """words() on ASCII text (bytes translate + split) is _WORD.findall."""
+    rng = random.Random(19)
+    alphabet = "abz09$'£€ .,-\n\tAZ_!é"
+    texts = ["fwd this 2 10 ppl's $5 it's", "", "   ", "UPPER lower_mixed a-b"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50))) for _ in range(3000)]
+    for text in texts:
+        assert sig.words(text) == sig._WORD.findall(text), repr(text)
