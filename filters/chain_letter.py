@@ -375,7 +375,11 @@ class ChainLetterFilter:
         if structure.forward_depth >= 2:
             amplifier += w["forward_depth"] * min(3, structure.forward_depth - 1)
             fired.append(f"forwarded {structure.forward_depth} times")
-        if structure.forward_depth >= 1 and "pass_on_count" in families:
+        # the chain in motion: a forward that asks to be passed on to many, or asks plainly and
+        # pulls a lever (a school notice asks plainly too, but first hand). Not a deadline alone:
+        # a forwarded newsletter's "book within 14 days" is about the booking, not the passing on.
+        if structure.forward_depth >= 1 and ("pass_on_count" in families
+                                             or (requested and any(l != "deadline" for l in levers))):
             amplifier += w["forwarded_request"]
             fired.append("it is itself a forward")
         if structure.recipients >= self.options.many_recipients:
