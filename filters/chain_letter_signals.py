@@ -24,13 +24,16 @@ EVIDENCE_CHARS = 300
 
 # Phrase families, in the order a reviewer reads them in the reason.
 FAMILIES = ("pass_on_count", "pass_on", "deadline", "consequence", "reward", "hoax", "chain",
-            "pyramid", "fear", "guilt", "cause", "educational", "report")
+            "pyramid", "fear", "guilt", "cause", "educational", "report", "addressed", "notice")
 # The two halves of every chain letter (docs/chain_letters.md): a request to
 # pass it on, and a lever that makes the reader do it.
 REQUESTS = ("pass_on_count", "pass_on")
 LEVERS = ("deadline", "consequence", "reward", "hoax", "chain", "pyramid", "fear", "guilt", "cause")
-# Families that add no score: they only discount it (a lesson; a notice naming where to report).
-DISCOUNTS = ("educational", "report")
+# Families that add no score: they only discount it (a lesson; a notice naming where to report;
+# a request addressed to one named person; the school's own dated, signed notice).
+DISCOUNTS = ("educational", "report", "addressed", "notice")
+# Read only where something scored (cheap first): they can only lower a score.
+LATE = ("educational", "addressed", "notice")
 # Levers that score only together with a request (news and real appeals are full of them).
 WEAK_LEVERS = ("fear", "guilt", "cause")
 FAMILY_LABELS = {
@@ -47,6 +50,8 @@ FAMILY_LABELS = {
     "cause": "a cause (sick or missing child, prayer, donation per forward)",
     "educational": "discusses chain letters",
     "report": "says where to report it",
+    "addressed": "asks to pass it to one named person",
+    "notice": "the school's own dated, signed notice",
 }
 
 _NUMBER_WORDS = ("a few|a couple of|a dozen|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
