@@ -39,6 +39,9 @@ SEEN_KIND = "chain_letter_body"
 # A body shorter than this many words has too few shingles for a fingerprint
 # that means anything ("thanks!" is sent by everyone).
 MIN_FINGERPRINT_WORDS = 25
+# Distinct cues of the school's own notice needed (a date alone is in many hoaxes; a date, a
+# place and a sign-off together are a letter home).
+NOTICE_CUES = 2
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     # language
@@ -116,6 +119,11 @@ class Options(FilterOptions):
     official_discount: float = Field(
         0.5, ge=0, le=1, description="score multiplier for a message that links to an official source "
                                      "and carries no threat, reward, chain or pyramid cue")
+    notice_discount: float = Field(
+        0.5, ge=0, le=1, description="score multiplier for a first-hand message (not a forward) with two or "
+                                     "more cues of the school's own notice (chain_letter_notice.txt: a date "
+                                     "or time, a place, 'our' post or event, a school sign-off) and no "
+                                     "threat, reward, chain or pyramid cue")
     slang_list: str = Field("chain_letter_slang.txt", description="texting spellings (relative to config/lists)")
     library_dir: str = Field("known_chain_letters", description="known chain letters (relative to config/lists)")
     extra_phrases: dict[str, list[str]] = Field(
@@ -210,6 +218,7 @@ class ChainLetterFilter:
             if compiled is not None:
                 self._families[family] = compiled
                 expanded[family] = [sig.expand_macros(p) for p in patterns]
+        self.cue_patterns: dict[str, tuple[str, ...]] = {f: tuple(p) for f, p in expanded.items()}
         self._anchors = AnchorIndex(expanded)
         # each pattern on its own: a sentence is tried only against the patterns whose
         # anchors it holds (filters/chain_letter_anchors.py), not the family's whole alternation
@@ -217,6 +226,7 @@ class ChainLetterFilter:
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
+        self._library_index = lib.LibraryIndex(self._library)  # best_match's answer, one set intersection
         quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
         self._reviewed = lib.ReviewedLetters(Path(quarantine) if quarantine else None)
         self._model: chain_letter_model.ChainLetterModel | None = None
@@ -250,6 +260,15 @@ class ChainLetterFilter:
             bulk = await self._bulk_senders(view, assessment)
         return self.findings(assessment, bulk)
 
+    def matched_cues(self, text: str) -> set[tuple[str, int]]:
+        """(family, index in `cue_patterns[family]`) of every cue pattern the text matches, in
+        any sentence (tests: every cue has an own example)."""
+        segments = sig.segments(text, self._normalise)
+        joined = sig.join_segments(segments)
+        hits = self._anchors.scan(joined.text, joined.starts)
+        return {(family, p) for (family, index), names in hits.patterns.items() for p in names
+                if self._patterns[family][p].search(segments[index].normal)}
+
     # -- scoring (pure, runs in the executor) -------------------------------------
     def assess_text(self, view: MessageView, text: str) -> Assessment:
         w = self._weights
@@ -266,18 +285,35 @@ class ChainLetterFilter:
             compiled = self._patterns[family]
             return {p for p in hits.patterns.get((family, index), ()) if compiled[p].search(normal)}
 
+        found: dict[str, list[tuple[int, set[int]]]] = {}  # family -> (segment, patterns) matched
         for family in self._families:
-            if family == "educational" or family not in candidates:
+            if family in sig.LATE or family not in candidates:
                 continue
             for index in sorted(candidates[family]):
                 names = matched(family, index)
                 if names:
-                    patterns_hit.setdefault(family, set()).update(names)
-                    families.setdefault(family, []).append(sig.evidence_span(segments[index]))
-        # the educational discount only matters when something scored: skip the scan otherwise
-        if families and "educational" in self._patterns:
-            for index in sorted(candidates.get("educational", ())):
-                patterns_hit.setdefault("educational", set()).update(matched("educational", index))
+                    found.setdefault(family, []).append((index, names))
+        # A request to pass it to one named person ("please pass this to his class teacher Mr
+        # Reid") is a note, not a chain: those request sentences do not count as requests.
+        if any(family in found for family in sig.REQUESTS) and "addressed" in self._patterns:
+            addressed = {i for i in candidates.get("addressed", ()) if matched("addressed", i)}
+            if addressed:
+                for family in sig.REQUESTS:
+                    kept = [(i, names) for i, names in found.get(family, ()) if i not in addressed]
+                    if kept:
+                        found[family] = kept
+                    else:
+                        found.pop(family, None)
+        for family, hits_of in found.items():
+            for index, names in hits_of:
+                patterns_hit.setdefault(family, set()).update(names)
+                families.setdefault(family, []).append(sig.evidence_span(segments[index]))
+        # the discounting families only matter when something scored: skip the scans otherwise
+        if families:
+            for family in ("educational", "notice"):
+                if family in self._patterns:
+                    for index in sorted(candidates.get(family, ())):
+                        patterns_hit.setdefault(family, set()).update(matched(family, index))
 
         language = 0.0
         fired: list[str] = []
@@ -323,8 +359,7 @@ class ChainLetterFilter:
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
 
         reviewed = self._reviewed.current()  # reviewers' additions from the review page
-        library = [*self._library, *reviewed] if reviewed else self._library
-        match = lib.best_match(lib.shingle_hashes(tokens), library)
+        match = self._library_index.best(lib.shingle_hashes(tokens), reviewed or ())
         similarity = match.score
         similar_to = match.letter.name if match.letter is not None else ""
         known = match.letter if similarity >= self.options.similarity_minimum else None
@@ -340,7 +375,11 @@ class ChainLetterFilter:
         if structure.forward_depth >= 2:
             amplifier += w["forward_depth"] * min(3, structure.forward_depth - 1)
             fired.append(f"forwarded {structure.forward_depth} times")
-        if structure.forward_depth >= 1 and "pass_on_count" in families:
+        # the chain in motion: a forward that asks to be passed on to many, or asks plainly and
+        # pulls a lever (a school notice asks plainly too, but first hand). Not a deadline alone:
+        # a forwarded newsletter's "book within 14 days" is about the booking, not the passing on.
+        if structure.forward_depth >= 1 and ("pass_on_count" in families
+                                             or (requested and any(l != "deadline" for l in levers))):
             amplifier += w["forwarded_request"]
             fired.append("it is itself a forward")
         if structure.recipients >= self.options.many_recipients:
@@ -369,6 +408,14 @@ class ChainLetterFilter:
             elif "report" in families:
                 discount *= self.options.official_discount
                 fired.append(f"score x{self.options.official_discount:g} because it says where to report it")
+        # The school's own notice, first hand: dated, placed, signed, on its own channel. A hoax
+        # is none of these (it must circulate undated for years), and a forward is not first hand.
+        if (content and known is None and self.options.notice_discount < 1.0
+                and structure.forward_depth == 0 and len(patterns_hit.get("notice", ())) >= NOTICE_CUES
+                and not {"consequence", "reward", "chain", "pyramid"} & set(families)):
+            discount *= self.options.notice_discount
+            fired.append(f"score x{self.options.notice_discount:g} because it reads as the school's own "
+                         "dated, signed notice")
         return Assessment(content=content, amplifier=amplifier, families=families, similarity=similarity,
                           similar_to=similar_to, structure=structure, discount=discount, fired=tuple(fired),
                           tokens=tuple(tokens), known=known, kind=kind, model_score=model_score)

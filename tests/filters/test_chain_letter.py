@@ -301,8 +301,12 @@ async def test_anchor_prefilter_finds_what_a_full_scan_finds() -> None:
         assessment = flt.assess_text(view, text)
         full: dict[str, list[str]] = {}
         for segment in sig.segments(text, flt._normalise):
+            # a request addressed to one named person is not a request (the same rule as the filter's)
+            addressed = bool(flt._families["addressed"].match(segment.normal))
             for family, regex in flt._families.items():
-                if family != "educational" and regex.match(segment.normal):
+                if family in sig.LATE or (addressed and family in sig.REQUESTS):
+                    continue
+                if regex.match(segment.normal):
                     full.setdefault(family, []).append(sig.evidence_span(segment))
         assert assessment.families == full, path.name
 
@@ -583,3 +587,86 @@ async def test_like_and_share_alone_is_a_plain_request_a_giveaway_keeps_its_rewa
                 "Like and share!")
     [finding] = await flt.check(make_view(giveaway, mail_from=PUPIL, rcpt_to=(FRIEND,)))
     assert "promised reward" in finding.reason
+
+
+# -- the method: every cue is written for a family, with an own example (issue 18, third pass) --
+
+CUE_EXAMPLES = [tuple(part.strip() for part in line.split("|", 1))
+                for line in (DATA / "cue_examples.txt").read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+
+
+def _own_texts() -> list[str]:
+    """Every text written for schoolgate: fixtures, cue examples, model examples, known letters."""
+    texts = [view_of(path).all_text for path in (*POSITIVES, *NEGATIVES)]
+    texts += [sentence for _, sentence in CUE_EXAMPLES]
+    for name in ("positives.txt", "negatives.txt"):
+        texts += [line for line in (LISTS / "chain_letter_examples" / name).read_text(encoding="utf-8").splitlines()
+                  if line.strip() and not line.startswith("#")]
+    texts += [path.read_text(encoding="utf-8") for path in sorted((LISTS / "known_chain_letters").glob("*.txt"))]
+    return texts
+
+
+@pytest.mark.parametrize("family,sentence", CUE_EXAMPLES, ids=[f"{f}:{s[:30]}" for f, s in CUE_EXAMPLES])
+def test_each_cue_example_is_found_as_its_family(family: str, sentence: str) -> None:
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert family in {f for f, _ in flt.matched_cues(sentence)}
+
+
+def test_every_cue_has_an_own_example() -> None:
+    """A cue pattern that none of our own texts matches was fitted to a corpus row, not written
+    for a family: the dev folds carved from that corpus could not validate it (issue 18)."""
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    seen: set[tuple[str, int]] = set()
+    for text in _own_texts():
+        seen |= flt.matched_cues(text)
+    missing = [f"{family}: {pattern[:80]}" for family, patterns in flt.cue_patterns.items()
+               for index, pattern in enumerate(patterns) if (family, index) not in seen]
+    assert not missing, "cues with no own example (add one to tests/data/chain_letters/cue_examples.txt):\n" + \
+        "\n".join(missing)
+
+
+@pytest.mark.parametrize("name", ["urdu_parent_message", "b6_parent_pass_to_teacher", "b6_polish_parent_to_teacher"])
+async def test_a_request_to_pass_a_note_to_one_named_teacher_is_not_a_chain(name: str) -> None:
+    """'ye message uski class teacher Ms Evans ko aage bhej dein': passing a note to one
+    person asks for no spread, whatever the learned score (even with no floor for it)."""
+    flt, _ = make_filter(model_alone_minimum=0.0, model_minimum=0.0)
+    view = view_of(DATA / "negative" / f"{name}.eml")
+    assessment = flt.assess_text(view, view.all_text)
+    assert not {"pass_on", "pass_on_count"} & set(assessment.families)
+    assert await flt.check(view) == []
+
+
+async def test_the_same_request_to_everyone_is_still_a_request() -> None:
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    body = "Please pass this on to his class teacher Mr Reid. Send this to 10 people or you will have bad luck."
+    view = make_view(body, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert "pass_on_count" in flt.assess_text(view, view.all_text).families
+    assert await flt.check(view)
+
+
+@pytest.mark.parametrize("path", NEGATIVES, ids=[p.stem for p in NEGATIVES])
+async def test_look_alikes_pass_by_structure_not_by_the_model_floor(path: Path) -> None:
+    """With the plain-request floor of the learned score taken away (model_alone_minimum at
+    model_minimum), every deliverable look-alike still passes: the PTA raffle (0.56) and the
+    drop-off notice (0.75) because they are the school's own dated, signed notices, the Urdu
+    parent because the note is for one named teacher."""
+    flt, _ = make_filter(model_alone_minimum=0.35)
+    assert await flt.check(view_of(path)) == []
+
+
+async def test_a_first_hand_notice_is_discounted_a_forward_of_it_is_not() -> None:
+    flt, _ = make_filter(library_dir="__none__")
+    path = DATA / "negative" / "pta_like_and_share_raffle.eml"
+    view = view_of(path)
+    first_hand = flt.assess_text(view, view.all_text)
+    assert first_hand.discount == 0.5 and any("notice" in f for f in first_hand.fired)
+    body = path.read_bytes().split(b"\n\n", 1)[1].decode()
+    forwarded = make_message(body, subject="FW: FW: raffle", sender=PUPIL, to=FRIEND)
+    view = make_view(forwarded, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert flt.assess_text(view, view.all_text).discount == 1.0
+    # and a threat is never a notice, dated or not
+    threat = ("Dear parents, on Friday 18 December at 3pm in the school hall: send this to 10 people "
+              "or you will have bad luck. Mrs Ward, Headteacher")
+    view = make_view(threat, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert flt.assess_text(view, view.all_text).discount == 1.0
