@@ -292,7 +292,9 @@ _ATTRIBUTION = frozenset({"say", "says", "said", "saying", "claim", "claims", "c
                           "arguing", "assume", "assuming", "assumes", "view", "lies", "rumour", "rumor", "propaganda"})
 _ATTRIBUTION_BRIDGE = frozenset({"that", "all", "the", "still", "really", "actually", "honestly", "seriously"})
 _OWN_VOICE = frozenset({"i", "im", "we", "ive", "id", "weve", "were", "personally", "honestly", "just", "still",
-                        "really", "do", "genuinely", "truly", "strongly", "also", "and"})
+                        "really", "do", "genuinely", "truly", "strongly", "also", "and",
+                        # passed over on the way back to "I": "I'm not saying ...", "I would never say"
+                        "not", "m", "am", "was", "dont", "didnt", "never", "would", "wouldnt", "will", "cant"})
 _FRAME_KINDS = frozenset({"reported", "condemned", "usage"})
 _NEGATABLE = frozenset({"hate", "misogyny"})
 # after "you": a verb that makes the reader the subject of a new clause ("damn you're good")
