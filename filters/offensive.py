@@ -336,7 +336,8 @@ _BEFORE_NAME_NOT = frozenset({"a", "an", "the", "such", "what", "you", "u", "ur"
 _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow|my|me and my|all my|our"
-                        r"|(?:proud|happy|glad) to be|identify as|out as|came out as|come out as)"
+                        r"|(?:proud|happy|glad) to be|identify as|out as|came out as|come out as"
+                        r"|(?:call|calls|called|calling) (?:myself|ourselves|himself|herself|themselves)(?: the)?)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$")
 # ... or after it: "dyke and proud", "faggots like me", "queers like us"
 _RECLAIMED_AFTER = re.compile(r"^(?:and (?:proud|im proud|i m proud|proud of it)|like (?:me|us|myself|ourselves)"

@@ -735,6 +735,7 @@ HATE_CODES = {"OFFENSIVE_HATE", "OFFENSIVE_MISOGYNY", "OFFENSIVE_BULLYING", "OFF
     "If you call women bitches, you're a misogynist.",  # the reader as the speaker
     "Dyke and proud!",  # reclaimed, after the word
     "I'm proud to be a dyke.",
+    "I call myself a dyke and I love it.",
     "Yo nigga what's good",  # friendly address
     "Your gay friends are lovely.",  # an identity, not an insult
     "You are a gay man and that's wonderful.",
