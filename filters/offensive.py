@@ -153,7 +153,7 @@ _BR = re.compile(r"<br\s*/?>", re.I)
 # "Fuck, you got me there", "Damn - you're right": a swear word, punctuation, then the reader
 _PUNCTUATED_DISMISSAL = re.compile(r"(?:fuck|screw|damn|sod|bugger|shit|f)\w*\s*[,;:.!?\u2013\u2014-]+\s*(?:you|u)\b", re.I)
 # a smiley, a heart or laughter: "haha", "lol", ":)", "<3", "xD" (what friendly banter carries)
-_BANTER = re.compile(r"(?:[:;=]-?[)pPD3]|<3|\(:|\b(?:ha(?:ha)+h?|hehe+|lol+|lmao+|lmfao|xd|rofl)\b)", re.I)
+_BANTER = re.compile(r"(?:[:;=]-?[)pPD3]|<3|\(:|\b(?:ha(?:ha)+h?|hehe+|xd)\b)", re.I)
 _CHUNK_SPLIT = re.compile(r"\n\s*\n|(?<=[.!?])\s+(?=\S)|\n")
 
 

@@ -805,6 +805,8 @@ def test_the_model_alone_does_not_tag_friendly_banter() -> None:
                           FilterContext(settings=None, directory=None))
     assert "OFFENSIVE_MODEL_SCORE" in codes(flt, "Are you silly or serious?")
     assert not codes(flt, "Are you silly or serious? haha :)")
+    # "lol" is no banter: on the hate forums it is contempt ("so the blacks lost that one LOL")
+    assert "OFFENSIVE_MODEL_SCORE" in codes(flt, "Are you silly or serious? lol")
 
 
 def test_the_whole_shipped_chain_starts_without_scikit_learn(tmp_path):
