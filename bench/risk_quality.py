@@ -2,6 +2,7 @@
 
     nice -n 19 .venv/bin/python bench/risk_quality.py          # held-out test splits (report these)
     nice -n 19 .venv/bin/python bench/risk_quality.py --dev    # training splits (tune on these only)
+    nice -n 19 .venv/bin/python bench/risk_quality.py --dev --only reddit --only cssrs --show 10   # and read them
 
 --dev reads only the validation carve-out of the training splits, the rows
 bench/train_risk_model.py holds back (same hash): scoring the rows the model was
@@ -151,7 +152,16 @@ def ham(split: str, held_back: bool = False) -> list[bytes]:
 
 # -- the reports --
 
-async def report_reddit(scan: Scanner, split: str) -> None:
+def show_self_harm(verdict, text: str, width: int = 160) -> None:
+    """A dev row's self-harm findings (filter, score, level, reason, evidence) and its opening."""
+    for f in verdict.findings:
+        if f.category is Category.SELF_HARM:
+            print(f"      {f.filter} {f.code} score {f.score:.2f} level {f.level}: {f.reason[:width]}")
+            print(f"        evidence {[e[:width] for e in f.evidence]}")
+    print(f"      text ({len(text)} chars): {text[:width]!r}")
+
+
+async def report_reddit(scan: Scanner, split: str, show: int = 0) -> None:
     data = reddit(split)
     verdicts = await scan_texts(scan, [t for t, _ in data])
     for name, positive in (("r/SuicideWatch", True), ("r/teenagers", False)):
@@ -159,9 +169,16 @@ async def report_reddit(scan: Scanner, split: str) -> None:
         print(f"  {name:15} self-harm finding {rate([self_harm(v) for v in chosen])}"
               f" | risk model's {rate([self_harm(v, True) for v in chosen])}"
               f" | held for any reason {rate([v.action >= Action.HOLD for v in chosen])}")
+    if show:  # --dev only (main() refuses it on test): what to read when choosing
+        print(f"    r/teenagers posts with a self-harm finding (up to {show}):")
+        for v, (text, _) in [(v, d) for v, d in zip(verdicts, data) if not d[1] and self_harm(v)][:show]:
+            show_self_harm(v, text)
+        print(f"    r/SuicideWatch posts with none (up to {show}):")
+        for v, (text, _) in [(v, d) for v, d in zip(verdicts, data) if d[1] and not self_harm(v)][:show]:
+            show_self_harm(v, text)
 
 
-async def report_cssrs(scan: Scanner, split: str) -> None:
+async def report_cssrs(scan: Scanner, split: str, show: int = 0) -> None:
     data = cssrs(split)
     verdicts = await scan_texts(scan, [t for t, _ in data])
     by_label: dict[str, list] = {}
@@ -174,6 +191,10 @@ async def report_cssrs(scan: Scanner, split: str) -> None:
         chosen = by_label.get(label, [])
         print(f"    {label:11} {rate([self_harm(v) for v in chosen])}"
               f" | risk model's {rate([self_harm(v, True) for v in chosen])}")
+    if show:
+        print(f"    Supportive users with a self-harm finding (up to {show}):")
+        for v, (text, _) in [(v, d) for v, d in zip(verdicts, data) if d[1] == "Supportive" and self_harm(v)][:show]:
+            show_self_harm(v, text)
 
 
 async def report_hatecheck(scan: Scanner) -> None:
@@ -298,7 +319,12 @@ async def main() -> None:
     parser.add_argument("--no-whole-text", action="store_true", help="the risk filter without its whole-text path")
     parser.add_argument("--no-gate", action="store_true",
                         help="the whole-text model on every text, not only past its gate (to see the gate loses nothing)")
+    parser.add_argument("--show", type=int, default=0, metavar="N",
+                        help="with --dev: print up to N r/teenagers and Supportive rows flagged for self-harm and "
+                             "r/SuicideWatch rows missed, with the findings (never on test: its rows are not read)")
     args = parser.parse_args()
+    if args.show and not args.dev:
+        sys.exit("--show reads rows to choose on: only with --dev (test rows are for reporting)")
     risk_options: dict = {}
     if args.model:
         risk_options["model_path"] = str(args.model)
@@ -319,10 +345,10 @@ async def main() -> None:
     if "reddit" in only:
         print(f"reddit-suicidewatch-teenagers {split}{' (held back by the training)' if args.dev else ''}"
               " (pupil -> external friend):")
-        await report_reddit(scan, split)
+        await report_reddit(scan, split, args.show)
     if "cssrs" in only:
         print(f"cssrs-reddit-suicide-gaur {split} users (each user's posts as one message):")
-        await report_cssrs(scan, split)
+        await report_cssrs(scan, split, args.show)
     if "hatecheck" in only and not args.dev:
         print("hatecheck functional tests (test suite; pupil -> external friend):")
         await report_hatecheck(scan)

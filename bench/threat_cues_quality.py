@@ -6,7 +6,9 @@ structure finds, and how often it fires on posts labelled neither (the hard nega
 gab-hate-corpus train (cv = call for violence), implicit-hate train (stage 2 `threatening`;
 stage 1 `not_hate`), OLID train tweets labelled not offensive, SpamAssassin ham `dev` (its training
 part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split:
-hatecheck and the test files are reported by bench/risk_quality.py only. --show prints N sentences of each kind
+hatecheck and the test files are reported by bench/risk_quality.py only. Then the project's own fixtures (the
+threat forms of issue 17, friendly lines, counter-speech) and how much ham dev quotes someone
+(filters/text/speech.py). --show prints N sentences of each kind
 (for the developer's eyes; nothing is written). --cost: the CPU time of the anchor scan and of
 find() on the sentences it picks, over the ham dev mails, per 5 KB (best of 3). --grid: the risk
 filter's threat findings with the model's threat threshold T and cue threshold C instead of the
@@ -171,6 +173,23 @@ def main() -> None:
     print(f"SpamAssassin ham dev: {sum(bool(h) for _, h in false)}/{len(mails)} with a threat")
     for t, h in [(t, h) for t, h in false if h][:args.show]:
         print("   FP", h[0].kind, "|", h[0].words)
+    from filters.text import speech
+    quoted = [speech.quoted_sentences(t, sentences.spans(t)) for t in mails]
+    print(f"SpamAssassin ham dev: {sum(map(bool, quoted))}/{len(mails)} mails quote someone (filters/text/speech.py), "
+          f"{sum(map(len, quoted))} sentences inside attributed quotations, "
+          f"{sum(1 for q in quoted for r in q.values() if r.received)} of them said to the writer's side")
+    fixtures()
+
+
+def fixtures() -> None:
+    """The project's own fixtures (tests/filters/test_threats.py): the threat forms of issue 17 and
+    the friendly school lines and counter-speech that must stay out."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.filters import test_threats as t
+    for name, texts, want in (("group forms", t.GROUP_FORMS, True), ("school forms", t.SCHOOL_FORMS, True),
+                              ("friendly school lines", t.FRIENDLY, False), ("counter-speech", t.COUNTER_SPEECH, False)):
+        found = sum(threat_cues.find(prepare(x)) is not None for x in texts)
+        print(f"fixtures, {name}: {found}/{len(texts)} read as a threat{' (want all)' if want else ' (want none)'}")
 
 
 if __name__ == "__main__":

@@ -652,11 +652,14 @@ cache_size = 0
     return path
 
 
-def start_schoolgate(work: Path, config: Path, port: int, name: str = "schoolgate") -> Server:
+def start_schoolgate(work: Path, config: Path, port: int, name: str = "schoolgate", *,
+                     wrapper: list[str] | None = None, start_timeout: float = 180) -> Server:
+    """`wrapper`: a command the gateway runs under (bench/gateway_memory.py --callgrind: valgrind)."""
     # cwd=ROOT: `python -m` puts the working directory first on sys.path; this checkout must run
-    proc = subprocess.Popen([*SCHOOLGATE, "serve", "--config", str(config), "--grace", "5"], env=SCHOOLGATE_ENV,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "wb"))
-    wait_smtp(port, proc, 180, "schoolgate")
+    proc = subprocess.Popen([*(wrapper or []), *SCHOOLGATE, "serve", "--config", str(config), "--grace", "5"],
+                            env=SCHOOLGATE_ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=open(work / f"{name}.log", "wb"))
+    wait_smtp(port, proc, start_timeout, "schoolgate")
     time.sleep(1.0)
     return Server(name, port, proc)
 

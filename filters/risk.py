@@ -39,6 +39,7 @@ from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, model_text, prepare, shipped_model
 from filters.text.quoted import own_and_quoted
+from filters.text.speech import Quotation, outside, quoted_sentences
 
 # label -> (code, category). Codes are stable contract (reports and audit use them).
 CODES: dict[str, tuple[str, Category]] = {
@@ -231,6 +232,42 @@ def self_harm_reason(prepared: str) -> tuple[str, bool]:
     return "reads as suicidal thoughts or a wish not to be here", False
 
 
+class _SpeechCache:
+    """Per document, the sentences inside someone else's quoted speech (filters/text/speech.py),
+    read only when a threat asks: most mail has none to ask about."""
+
+    def __init__(self, documents: list[tuple[str, list[tuple[int, int]]]]) -> None:
+        self._documents = documents
+        self._found: dict[int, dict[int, Quotation]] = {}
+
+    def quotation(self, d: int, i: int) -> Quotation | None:
+        """The quotation sentence i of document d is in, unless the sentence's own words
+        outside the marks threaten too ("ill kill you, as he said: \"...\"")."""
+        if d not in self._found:
+            self._found[d] = quoted_sentences(*self._documents[d])
+        found = self._found[d].get(i)
+        if found is not None:
+            doc, spans = self._documents[d]
+            rest = prepare(outside(doc, *spans[i], found))
+            if rest and (_cue("violent_threat", rest) or threat_cues.find(rest) is not None):
+                return None
+        return found
+
+    def someone_elses(self, evidence: Sequence[str]) -> bool:
+        """Whether the top evidence sentence is someone else's quoted speech, not said to the
+        writer's side, and no other evidence sentence threatens outside such speech (evidence
+        is each sentence as written, cut at max_evidence_chars)."""
+        for n, text in enumerate(evidence):
+            places = [(d, i) for d, (doc, spans) in enumerate(self._documents) if text[:20] in doc
+                      for i, (a, b) in enumerate(spans) if doc[a:b].startswith(text)]
+            quoted = bool(places) and all((q := self.quotation(d, i)) is not None and not q.received
+                                          for d, i in places)
+            if not quoted and (n == 0 or _cue("violent_threat", prepare(text))
+                               or threat_cues.find(prepare(text)) is not None):
+                return False
+        return bool(evidence)
+
+
 class RiskFilter:
     name = "risk"
     Options = Options
@@ -342,10 +379,17 @@ class RiskFilter:
         # A threat against a group: the hate label found it, and the same sentences say someone
         # will do (or should suffer) violence. The threat label alone scores these low: its only
         # public positives are Gab's calls for violence.
+        # An adult or an outsider quoting someone else's speech (a news item quoting a minister)
+        # is not threatening anyone: the model's threat found only there is dropped.
+        speech = _SpeechCache(documents) if sender_role is not Role.STUDENT else None
+        if speech is not None and "violent_threat" in hits and speech.someone_elses(hits["violent_threat"].evidence):
+            del hits["violent_threat"]
+            findings = [f for f in findings if f.code != CODES["violent_threat"][0]]
         hate = hits.get("hate")
         if (self._options.group_threats and "violent_threat" in self._options.labels
                 and "violent_threat" not in hits and hate is not None and _THREAT.search(hate.window_text)
-                and not threat_cues.talk_about(hate.window_text)):  # "hitler believed ...", "we condemn the calls to ..."
+                and not threat_cues.talk_about(hate.window_text)  # "hitler believed ...", "we condemn the calls to ..."
+                and not (speech is not None and speech.someone_elses(hate.evidence))):
             hits["violent_threat"] = _Hit("violent_threat", hate.score, hate.evidence, hate.window_text,
                                           hate.cued, group=True)
             findings.append(self._finding(hits["violent_threat"]))
@@ -353,7 +397,7 @@ class RiskFilter:
         # (few public positives), so the sentence's shape reports it; and when the model found the
         # threat, the shape says whether the writer is the one threatened (a disclosure).
         if self._options.threat_rules and "violent_threat" in self._options.labels:
-            rule = self._threat_rule(documents, folded, scored, own)
+            rule = self._threat_rule(documents, folded, scored, own, sender_role, speech)
             found = hits.get("violent_threat")
             if rule is not None and found is None:
                 findings.append(self._finding(rule))
@@ -365,9 +409,16 @@ class RiskFilter:
         return findings
 
     def _threat_rule(self, documents: list[tuple[str, list[tuple[int, int]]]], folded: list[str],
-                     scored: list[Scores], own: Sequence[bool]) -> _Hit | None:
+                     scored: list[Scores], own: Sequence[bool], sender_role: Role = Role.EXTERNAL,
+                     speech: "_SpeechCache | None" = None) -> _Hit | None:
         """The first sentence of the writer's own words that threat_cues reads as a threat,
-        as a hit scored by the model's own score for it (its sentence or its window)."""
+        as a hit scored by the model's own score for it (its sentence or its window).
+
+        Quoted speech (filters/text/speech.py) decides whose words a threat is: a threat
+        quoted as said to the writer's side ("Jake told my son: \"you're dead\"") is a
+        disclosure whoever writes; someone else's speech quoted by an adult or an outsider
+        (a news item quoting a minister over several sentences) is not the writer's threat.
+        A pupil's quotation stays the pupil's to explain: it is read as written."""
         column = self._model.labels.index("violent_threat")
         radius = self._model.radius
         for d, ((doc, spans), text) in enumerate(zip(documents, folded)):
@@ -378,10 +429,16 @@ class RiskFilter:
                 threat = threat_cues.find(prepare(doc[a:b]))
                 if threat is None:
                     continue
+                kind = threat.kind
+                quotation = (speech or _SpeechCache(documents)).quotation(d, i)
+                if quotation is not None and quotation.received:
+                    kind = "disclosure"
+                elif quotation is not None and kind != "disclosure" and sender_role is not Role.STUDENT:
+                    continue  # someone else's words, reported
                 window = prepare(" ".join(doc[x:y] for x, y in spans[max(0, i - radius):i + radius + 1]))
                 score = float(max(scored[d].sentence[i, column], scored[d].combined[i, column]))
                 limit = self._options.max_evidence_chars
-                return _Hit("violent_threat", score, (doc[a:b][:limit],), window, cued=True, threat=threat.kind)
+                return _Hit("violent_threat", score, (doc[a:b][:limit],), window, cued=True, threat=kind)
         return None
 
     def _whole_text_hit(self, label: str, documents: list[tuple[str, list[tuple[int, int]]]],

@@ -240,15 +240,21 @@ class ClamdClient:
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         command: bytes, payload: bytes | None) -> str:
         try:
-            writer.write(b"z" + command + b"\0")
+            # the command, each chunk's length and the chunk, and the end marker go out in as
+            # few writes as the chunks allow: a message under CHUNK_BYTES is one send(2), not
+            # four, and clamd reads it in one go (issue 19: fewer system calls on both sides)
+            parts: list[bytes | memoryview] = [b"z" + command + b"\0"]
             if payload is not None:
                 view = memoryview(payload)
                 for start in range(0, len(view), CHUNK_BYTES):
                     chunk = view[start:start + CHUNK_BYTES]
-                    writer.write(struct.pack("!I", len(chunk)))
-                    writer.write(chunk)
-                    await writer.drain()
-                writer.write(b"\0\0\0\0")  # zero-length chunk ends the stream
+                    parts += (struct.pack("!I", len(chunk)), chunk)
+                    if start + CHUNK_BYTES < len(view):
+                        writer.writelines(parts)
+                        parts = []
+                        await writer.drain()
+                parts.append(b"\0\0\0\0")  # zero-length chunk ends the stream
+            writer.writelines(parts)
             await writer.drain()
         except OSError as exc:
             # clamd closes early on "INSTREAM size limit exceeded"; its reply says why.

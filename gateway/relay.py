@@ -41,6 +41,44 @@ log = logging.getLogger(__name__)
 TLS_MODES = ("none", "opportunistic", "required")
 
 
+def data_payload(data: bytes) -> bytes | None:
+    """What aiosmtplib's DATA puts on the wire after the 354 (its line endings normalised, lines
+    starting with a dot doubled, the end-of-data line), for a message whose every line already
+    ends in CRLF; None for one with a bare CR or LF (aiosmtplib's own regexes then do it). The
+    regexes cost 0.08 ms at 5.6 KB and ~50 ms at 2 MB; counting and one replace a quarter of it."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+        return None
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return (b"." + stuffed if stuffed[:1] == b"." else stuffed) + b".\r\n"
+
+
+async def send_data(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResponse:
+    """client.data(data), with the payload made by data_payload() when it can: DATA through
+    aiosmtplib, the message through its protocol's write and read_response, the same errors
+    (SMTPDataError for a reply other than 354 / 250; a timeout or disconnect closes the client)."""
+    payload = data_payload(data)
+    if payload is None:
+        return await client.data(data)
+    start = await client.execute_command(b"DATA")
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    try:
+        protocol.write(payload)
+        response = await protocol.read_response(timeout=client.timeout)  # no await in between
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()
+        raise
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
+
+
 def tls_mode(value: str) -> str:
     """The route's TLS mode; `starttls` (the original `next_hop_tls` value) means `required`."""
     return "required" if value == "starttls" else value
@@ -222,7 +260,7 @@ class Lease:
         message was sent leaves the outcome unknown: never resent here (RFC 5321 6.1)."""
         hop = self.hop
         try:
-            response = await self.client.data(data)
+            response = await send_data(self.client, data)
         except aiosmtplib.SMTPResponseException as exc:
             hop.note_answer()
             await self.abort()

@@ -595,3 +595,200 @@ def test_the_writers_own_call_is_a_threat_someone_elses_reported_is_not(own: str
 ])
 def test_the_shapes_do_not_read_friendly_lines_as_veiled_threats(text: str) -> None:
     assert threat_cues.find(prepare(text)) is None
+
+
+# -- quoted speech: whose words a threat is (filters/text/speech.py) --
+
+# An adult or an outsider quoting someone else's speech over several sentences: a news item,
+# a newsletter, a list digest. Written for schoolgate; no corpus text.
+SOMEONE_ELSES_SPEECH = [
+    'Speaking in Washington, the President said: "We will hunt them down. We will find them and we will kill '
+    'them. Nobody attacks us and walks away."\n\nThe markets rose on Tuesday.',
+    '"We are going to crush them. We will kill every one of them," the general told reporters on Friday.',
+    'The senator continued:\n\n"We will not rest. We will kill every one of them.\n\n'
+    '"And we will punish those responsible."',
+    'In a fiery speech to the party faithful in Ohio on Saturday the President said: "We will find you. '
+    'We will hunt you down and we will kill you."',
+    "The minister told the BBC: 'We will hunt them down. We will find them and we will kill them all.' "
+    "Critics said the remarks were unwise.",
+    "Text of the President's address to the nation\n\nGood evening. Tonight we are at war. We will find them "
+    "and we will kill them. We will not tire.\n\n-- \nlist footer",
+    "PRESIDENT BUSH: We will find those who did this. We will hunt them down and we will kill them, every one "
+    "of them, wherever they hide, and we will not rest until the job is done.\n\nQUESTION: Thank you.",
+    "The statement released by the group said:\nWe will kill every soldier who sets foot in our land. "
+    "We will not stop.\n\nOfficials dismissed it.",
+    'Speaking to reporters, Blair said the country would not flinch. "We will hunt down those responsible. '
+    'They will pay for this," he said.',
+    'Blair said in a speech to the party conference in Brighton on Tuesday that "we will hunt down those '
+    'responsible. We will find them and kill them."',
+    "The minister vowed that we will hunt them down and kill them all.",
+]
+# Threats received or passed on: a disclosure (or a threat) whoever quotes them.
+RECEIVED_SPEECH = [
+    'Jake told my son: "You\'re dead on Monday. I\'m going to stab you."',
+    '"They keep saying they are going to stab me. I\'m scared," my daughter told me last night.',
+]
+PASSED_ON = [
+    'My brother said: "You\'re dead on Monday. Watch your back."',  # relayed to the reader
+    'I told him "I\'m going to kill you. You are dead."',  # the writer quoting themselves
+    "I'm going to kill you, and as my dad said \"nobody will stop me.\"",  # a threat beside a quotation
+    "JAKE: im going to stab you\nME: leave me alone",  # a chat log's line, not a speech
+    "jake vowed he will batter you after school",  # a warning to the reader
+    'Tell your brother: "you\'re dead on Monday. Watch your back."',  # the writer's message, passed through
+    "WARNING: I will kill you if you tell anyone about this, and I mean every word of it, so keep your "
+    "mouth shut at school tomorrow.",  # a heading, not a transcript's speaker
+]
+
+
+@pytest.mark.parametrize("text", SOMEONE_ELSES_SPEECH)
+def test_an_outsider_quoting_someone_elses_speech_is_not_threatening(flt: RiskFilter, text: str) -> None:
+    assert threat_finding(flt, text, Role.EXTERNAL) is None, text
+    assert threat_finding(flt, text, Role.STAFF) is None, text  # a newsletter quoting a news item
+
+
+@pytest.mark.parametrize("text", SOMEONE_ELSES_SPEECH[:3])
+def test_a_pupil_quoting_speech_is_read_as_written(flt: RiskFilter, text: str) -> None:
+    """The pupil's own mail: the quotation is theirs to explain to the DSL, so it stays reported."""
+    assert threat_finding(flt, text, Role.STUDENT) is not None, text
+
+
+@pytest.mark.parametrize("sender", [Role.EXTERNAL, Role.STUDENT])
+@pytest.mark.parametrize("text", RECEIVED_SPEECH + ['hi miss, he sent me this: "im going to stab you. ur dead tomorrow"'])
+def test_a_threat_quoted_as_said_to_the_writers_side_is_a_disclosure(flt: RiskFilter, text: str, sender: Role) -> None:
+    finding = threat_finding(flt, text, sender)
+    assert finding is not None and "disclosure" in finding.reason, text
+
+
+@pytest.mark.parametrize("text", PASSED_ON)
+def test_a_threat_passed_on_or_beside_a_quotation_stays_a_threat(flt: RiskFilter, text: str) -> None:
+    assert threat_finding(flt, text, Role.EXTERNAL) is not None, text
+
+
+
+# -- the forms of threat issue 17 lists, against groups and in school (written for schoolgate) --
+
+# Threats against a group, as templates over a few group nouns: direct, "should be", with an
+# identity term or a slur, plural "we", veiled ("dont deserve to live").
+GROUPS = [("muslims", "muslim"), ("gay people", "gay person"), ("immigrants", "immigrant"),
+          ("black people", "black person"), ("trans people", "trans person"), ("women", "woman"),
+          ("disabled people", "disabled person"), ("jews", "jew"), ("travellers", "traveller")]
+GROUP_TEMPLATES = [
+    "I am going to kill all {g}.", "I will murder every {one} I meet.", "I want to stab every {one} in this town.",
+    "I'll make sure all {g} suffer.", "We are going to round up all {g} and shoot them.",
+    "I will burn down the homes of {g}.", "I will slaughter {g} like animals.", "I'm gonna hunt down {g} one by one.",
+    "My mates and I are going to beat up the {g} round here.", "I can't wait to kill {g}.",
+    "We're gonna make {g} bleed.", "I'm going to set fire to every {one}.", "You {g} will be dead soon.",
+    "All you {g} better watch your backs.", "I want to harm {g}.", "I'm going to hurt you and all other {g}.",
+    "It is our duty to get rid of {g}.", "We should destroy {g}.",
+    "{G} should all be killed.", "{G} deserve to die.", "{G} don't deserve to live.", "{G} have no right to live.",
+    "{G} belong in a grave.", "Killing {g} should be legal.", "{G} should be lined up against a wall and shot.",
+    "{G} should be thrown off buildings.", "{G} should be stoned.", "{G} should be made to suffer.",
+    "It would be great if someone killed all {g}.", "{G} should have their throats cut.", "Any {one} should be shot.",
+    "A {one} should be beaten for existing.", "{G} should be attacked.", "You {g} will all be tortured.",
+    "The world would be better if {g} were all dead.",
+    # the future tense, "taken out", enjoying it, the death penalty, genocide
+    "{G} are going to be killed.", "{G} will pay for this with their blood.", "Soon all {g} will be dead.",
+    "It's only a matter of time before all {g} are killed.", "{G} won't live much longer.",
+    "{G} will get what's coming to them.", "We should take out all {g}.", "{G} should be dealt with permanently.",
+    "I'll enjoy watching {g} die.", "{G} should get the death penalty.", "{G} ought to be punished by death.",
+    "It's open season on {g}.", "Let's go {g} hunting.", "Genocide is the answer for {g}.", "I'm going to commit genocide against {g}.", "I'm ready to kill {g}.",
+    "Hanging is too good for {g}.", "We will wipe {g} off the map.", "I'd happily watch {g} burn.",
+    "The streets will run red with the blood of {g}.", "Nothing would make me happier than seeing {g} dead.",
+    "Put all {g} in camps and gas them.",
+]
+GROUP_FORMS = [t.format(g=g, G=g[0].upper() + g[1:], one=one) for t in GROUP_TEMPLATES for g, one in GROUPS]
+SCHOOL_FORMS = [
+    # plural "we", the writer's side
+    "me and my mates are gonna batter you after school", "we r gonna jump u at the gates", "we gonna stab him",
+    "were all going to beat you up on friday", "us lot are gonna kill you", "we will make you bleed",
+    # direct
+    "imma run you over with my car", "i'm going to make you bleed", "i will personally hurt you",
+    # spelled out or hidden
+    "im gonna k i l l you", "ill ki11 u", "im going to kiiiill you", "ill k.i.l.l you", "i will hurrrt you",
+    # veiled
+    "you won't see next week", "you have no idea what's coming to you", "something bad is going to happen to you",
+    "say goodbye to your legs", "enjoy your last day alive",
+    # slurs and identity terms
+    "im going to kill every paki in this school", "all the gays in year 10 are getting battered",
+    "im gonna stab that faggot", "kill all the f*gs", "the blacks at this school should all be shot",
+    # orders to kill
+    "shoot to kill. they are not welcome here", "throw them off a building", "that snitch needs impaling",
+]
+# Friendly school lines the risk model's threat label scores high (docs/risk_model.md): the shapes
+# must not read them as threats.
+FRIENDLY = [
+    "i will be waiting for you at the bus stop", "we're coming for the cup this year", "ill find you at lunch",
+    "we will find you a seat", "we're going to smash it on sports day", "you're dead lucky", "i'm dead tired",
+    "im going to cut my hair", "you're next in the queue", "i'm going to beat my personal best",
+    "i'll shoot you a message", "i'll make you pay for the cinema tickets next time",
+    "you'll be sorry you missed the trip, it was amazing", "watch your back pack, it's open",
+    "youre going to get hurt if you run on the ice", "im going to bomb the test lol", "we need to kill time before the bus",
+    "i could murder a cup of tea", "break a leg in the play tonight", "enjoy your last day of term!",
+    "say goodbye to summer", "we're going to shoot the video at the park", "i'm going to murder this song at karaoke",
+    "something bad is going to happen to my grades", "we will beat the year 9s at football",
+    "im going to hurt myself laughing", "we're gonna blow up the balloons", "we need to eliminate the kids' screen time",
+    "we should get rid of the old textbooks", "me and my mates are going to the cinema", "i can't wait to see you all",
+    "we should destroy the old posters", "the world would be better if people were kinder",
+    "we need to take out the bins before the bus", "i'd happily watch the film again", "the boys are going to hang out",
+    "it's only a matter of time before the kids are bored", "we're going to go bird hunting with the camera",
+    "the teachers will be dealt with by the head", "nothing would make me happier than seeing you at the party",
+    "put all the girls in the blue team", "hanging baskets are too good for the rain",
+    # talk about violence, not a threat
+    "more people will be shot if the law passes", "they keep telling us people will die",
+    "the museum explains the genocide of the jews", "the film is about the genocide against the tutsi people",
+    "the new curtains need hanging", "this scene needs shooting again", "throw the ball off the wall",
+]
+
+
+@pytest.mark.parametrize("text", GROUP_FORMS + SCHOOL_FORMS)
+def test_the_listed_forms_of_threat_are_found(text: str) -> None:
+    assert threat_cues.find(prepare(text)) is not None, text
+
+
+@pytest.mark.parametrize("text", FRIENDLY)
+def test_friendly_school_lines_are_not_threats(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
+
+
+def test_the_risk_filter_reports_the_listed_forms_from_a_pupil(flt: RiskFilter) -> None:
+    missed = [t for t in GROUP_FORMS + SCHOOL_FORMS if threat_finding(flt, t) is None]
+    assert not missed
+
+
+def test_the_anchor_scan_keeps_the_listed_forms() -> None:
+    from filters.text import sentences
+    from filters.text.model import model_text
+    for text in GROUP_FORMS + SCHOOL_FORMS:
+        spans = sentences.spans(text)
+        assert threat_cues.candidate_sentences(model_text(text), spans), text
+
+
+def test_hidden_spellings_spelled_out_or_stretched_are_read() -> None:
+    assert threat_cues.readable(prepare("im gonna k i l l you")) == "im gonna kill you"
+    assert threat_cues.readable(prepare("ill ki11 u")) == "ill kill u"
+    assert threat_cues.readable(prepare("i will hurrrt you")) == "i will hurt you"
+    # ordinary words, initials and times stay as written
+    for text in ("he stabbed the potato", "the u.s.a. is big", "see you at 5.30 p.m.", "a b c d", "bleed"):
+        assert threat_cues.readable(prepare(text)) == prepare(text), text
+
+
+# Counter-speech: a pupil quoting or condemning the newer group forms is not threatening.
+COUNTER_SPEECH = [
+    'someone wrote "muslims should be attacked" on the wall and its disgusting',
+    'saying gay people dont deserve to live is hate speech',
+    'people who say "we should get rid of immigrants" are wrong',
+    'my nan says immigrants will pay for this, i told her thats racist',
+    'i cant believe he said trans people should be made to suffer',
+    'it is never ok to say women deserve to be attacked',
+    'he posted that all jews should be dealt with permanently and got banned',
+    '"black people will be shot" is what they chanted, i reported it',
+    'the article condemns calls to wipe travellers off the map',
+    'i hate it when people say disabled people have no right to live',
+    "we're going to knock them out of the cup",
+]
+
+
+@pytest.mark.parametrize("text", COUNTER_SPEECH)
+def test_quoting_or_condemning_a_group_threat_is_not_one(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
+    assert threat_finding(flt, text) is None, text

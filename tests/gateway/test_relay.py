@@ -262,3 +262,49 @@ async def test_probe_of_a_refusing_port_names_the_route():
     with pytest.raises(Exception, match="outbound_next_hop 127.0.0.1"):
         await hop.probe()
     assert hop.last_error is not None and hop.last_ok is None
+
+
+def test_data_payload_is_what_aiosmtplib_would_send():
+    """gateway.relay.data_payload skips aiosmtplib's two regexes for a message whose lines all
+    end in CRLF: the same bytes as its normalize_message_line_endings + dot doubling + ".",
+    on random messages (dots at line starts, a missing last CRLF); None when a CR or LF is bare."""
+    import random
+
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    from gateway.relay import data_payload
+
+    rng = random.Random(19)
+    pieces = [b"a", b"word ", b".", b"..", b"\r\n", b"\r\n", b"\r\n.", b"\r", b"\n", b"\xc3\xa9"]
+    fast = 0
+    for _ in range(5000):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 40)))
+        expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+        got = data_payload(data)
+        if got is None:
+            assert data.replace(b"\r\n", b"").count(b"\r") + data.replace(b"\r\n", b"").count(b"\n") > 0
+        else:
+            fast += 1
+            assert got == expected, data
+    assert fast > 500  # both paths were taken
+
+
+@pytest.mark.parametrize("raw", [
+    b"Subject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\nlast line without CRLF",
+    b".Subject-less first line\r\n\r\nbody\r\n",
+    b"Subject: bare\r\n\r\nbare LF\nand bare CR\rend\r\n.\r\n",  # aiosmtplib's own path
+])
+async def test_next_hop_receives_the_message_as_aiosmtplib_delivers_it(sink, raw):
+    from aiosmtplib.protocol import normalize_message_line_endings
+
+    hop = NextHop("127.0.0.1", sink.port, tls="none")
+    try:
+        result = await hop.deliver("a@example.com", [BOB], raw)
+        assert result.ok and result.code == 250, result
+        [got] = sink.messages
+        assert got.data == normalize_message_line_endings(raw)
+        # and a second message on the same pooled connection
+        assert (await hop.deliver("a@example.com", [BOB], raw)).ok
+        assert len(sink.messages) == 2
+    finally:
+        await hop.close()

@@ -377,3 +377,104 @@ async def test_plain_addresses_read_as_aiosmtpds_parser_reads_them(make_gateway,
     fast = [server.GatewaySMTP._getaddr(session, a) for a in args]
     assert sum(server._SIMPLE_ADDRESS.match(a) is not None for a in args) > 500  # the fast path is taken (~800)
     assert [a for a, got in zip(args, fast) if got != SMTP._getaddr(session, a)] == []
+
+
+class _Writer:
+    """What the DATA code writes its replies to, for the comparison below."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.written.append(b"<closed>")
+
+
+class _KeepData:
+    async def handle_DATA(self, server, session, envelope):
+        self.content = envelope.original_content
+        return "250 OK"
+
+
+async def _run_data(data_code, stream: bytes, cuts: list[int], line_limit: int, size_limit: int | None):
+    """Run one DATA command's code (aiosmtpd's own smtp_DATA, or GatewaySMTP._read_DATA) on an
+    aiosmtpd session whose reader is fed `stream` in pieces cut at `cuts`, one piece per turn of
+    the loop. (the replies, the content the DATA hook saw, what is left for the command loop)."""
+    from aiosmtpd.smtp import SMTP, Session
+
+    loop = asyncio.get_running_loop()
+    handler = _KeepData()
+    session = SMTP(handler, data_size_limit=size_limit, hostname="x", loop=loop)
+    session.line_length_limit = line_limit
+    session._reader = reader = asyncio.StreamReader(limit=line_limit, loop=loop)
+    session._writer = writer = _Writer()
+    session.transport = object()
+    session.session = Session(loop)
+    session.session.host_name = "client"
+    session.envelope = session._create_envelope()
+    session.envelope.rcpt_tos.append("a@b.example")
+
+    async def feed() -> None:
+        for start, stop in zip([0, *cuts], [*cuts, len(stream)]):
+            reader.feed_data(stream[start:stop])
+            await asyncio.sleep(0)
+        reader.feed_eof()
+    feeder = asyncio.create_task(feed())
+    await asyncio.wait_for(data_code(session, None), 10)
+    await feeder
+    return writer.written, getattr(handler, "content", None), await reader.read()
+
+
+async def test_data_read_in_blocks_gives_what_aiosmtpds_line_loop_gives():
+    """GatewaySMTP reads DATA in blocks (gateway/server.py read_data) instead of aiosmtpd's
+    line-by-line loop: for random streams over CR, LF, dots and text - lines at and around the
+    line limit, totals around the size limit, dot-stuffed lines, bare CR and LF, an empty
+    message, commands pipelined after the end of data - cut at random points, the replies, the
+    content and the bytes left for the command loop are aiosmtpd's own."""
+    import random
+
+    from aiosmtpd.smtp import SMTP
+
+    import gateway.server as server
+
+    assert server._BLOCK_DATA  # the aiosmtpd this was written against
+    rng = random.Random(19)
+    pieces = [b"a", b"text ", b".", b"..", b"\r", b"\n", b"\r\n", b"\r\n", b".\r\n", b"\r\n.\r", b"x" * 9]
+    outcomes: set[bytes] = set()
+    for case in range(1500):
+        line_limit = rng.randrange(4, 40)
+        size_limit = rng.choice([None, 0, rng.randrange(1, 300)])
+        body = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 60)))
+        stream = body + rng.choice([b"\r\n.\r\n", b".\r\n" if not body else b"\r\n.\r\n"]) \
+            + rng.choice([b"", b"QUIT\r\n", b"MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\n"])
+        if case % 50 == 0:
+            stream = b".\r\n" + stream  # an empty message, whatever follows
+        cuts = sorted(rng.sample(range(1, len(stream)), min(len(stream) - 1, rng.randrange(0, 8))))
+        ours = await _run_data(server.GatewaySMTP._read_DATA, stream, cuts, line_limit, size_limit)
+        theirs = await _run_data(SMTP.smtp_DATA, stream, cuts, line_limit, size_limit)
+        assert ours == theirs, (stream, cuts, line_limit, size_limit)
+        outcomes.add(ours[0][-1][:3])
+    assert outcomes == {b"250", b"500", b"552"}  # every verdict was compared
+
+
+@pytest.mark.parametrize("text", [8, 9, 10, 11, 12])
+@pytest.mark.parametrize("size_limit", [None, 14, 15, 16, 17, 20, 21, 22, 23])
+@pytest.mark.parametrize("arrival", ["whole", "bytewise", "split"])
+async def test_data_limits_decided_in_aiosmtpds_order(text, size_limit, arrival):
+    """The boundaries the random streams rarely hit: with a line limit of 10, a line of 8-12
+    characters after a 4-byte line, against size limits that this line crosses or not, arriving
+    in one piece, byte by byte, or cut in its middle: too long or too much as aiosmtpd says."""
+    from aiosmtpd.smtp import SMTP
+
+    import gateway.server as server
+
+    stream = b"abc\r\n" + b"y" * text + b"\r\nz\r\n.\r\nQUIT\r\n"
+    cuts = {"whole": [], "bytewise": list(range(1, len(stream))), "split": [5 + text // 2]}[arrival]
+    ours = await _run_data(server.GatewaySMTP._read_DATA, stream, cuts, 10, size_limit)
+    theirs = await _run_data(SMTP.smtp_DATA, stream, cuts, 10, size_limit)
+    assert ours == theirs
