@@ -217,6 +217,7 @@ class ChainLetterFilter:
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
+        self._library_index = lib.LibraryIndex(self._library)  # best_match's answer, one set intersection
         quarantine = getattr(getattr(context.settings, "quarantine", None), "path", None)
         self._reviewed = lib.ReviewedLetters(Path(quarantine) if quarantine else None)
         self._model: chain_letter_model.ChainLetterModel | None = None
@@ -323,8 +324,7 @@ class ChainLetterFilter:
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
 
         reviewed = self._reviewed.current()  # reviewers' additions from the review page
-        library = [*self._library, *reviewed] if reviewed else self._library
-        match = lib.best_match(lib.shingle_hashes(tokens), library)
+        match = self._library_index.best(lib.shingle_hashes(tokens), reviewed or ())
         similarity = match.score
         similar_to = match.letter.name if match.letter is not None else ""
         known = match.letter if similarity >= self.options.similarity_minimum else None

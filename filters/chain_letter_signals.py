@@ -6,6 +6,7 @@ are cut to MAX_TEXT characters) so a 25 MB message costs no more than a long one
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -72,6 +73,11 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
                          "\u2013": "-", "\u2014": "-"})
 # Sentence ends, blank lines, and <br>-style hard breaks between list items.
 _SEGMENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n[ \t>]*\n")
+# The same ends found from the stop itself (a pattern opening with a lookbehind is tried at
+# every character): a match that opens with [.!?] ends its sentence one character in. The
+# first match is the same at every step: a stop and a newline cannot be one character, and a
+# match ends in a space, so the character before the next search is never a stop.
+_SEGMENT_STOP = re.compile(r"[.!?][\"')\]]*\s+|\n[ \t>]*\n")
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"[a-z0-9£$€']+")
 # "2" means "to" except before a count noun ("send to 2 people").
@@ -92,6 +98,8 @@ _KEYCAP = re.compile("([0-9])\uFE0F?\u20E3")
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D\u20E3]")
 # Letters stretched for emphasis ("pleeeease", "soooo"): three or more become one.
 _STRETCH = re.compile(r"([a-z])\1{2,}")
+_TRIPLES = tuple(chr(c) * 3 for c in range(ord("a"), ord("z") + 1))
+_SLANG_RUN = re.compile(r"[\w']+")
 # Letters NFKD does not decompose (Polish l-stroke and friends).
 _FOLD = str.maketrans({"\u0142": "l", "\u0141": "L", "\u00df": "ss", "\u00f8": "o", "\u0111": "d"})
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
@@ -208,22 +216,50 @@ class Normaliser:
     def __init__(self, slang: Mapping[str, str]) -> None:
         self._slang = dict(slang)
         self._slang_re = compile_slang(self._slang) if self._slang else None
+        # every spelling a run of word characters and apostrophes (the shipped list): the
+        # regex, bounded by (?<![\w']) and (?![\w']), can only match a whole such run, so a
+        # sentence with no run in the table is left alone without it (issue 19: the regex tries
+        # every spelling at every character)
+        self._slang_words = (frozenset(self._slang) if all(_SLANG_RUN.fullmatch(w) for w in self._slang)
+                             else None)
+        # the same test on ASCII text with bytes: a C translate and split find the runs
+        self._slang_bytes = (frozenset(w.encode() for w in self._slang)
+                             if self._slang_words is not None and all(w.isascii() for w in self._slang) else None)
 
-    def __call__(self, text: str) -> str:
-        text = text.translate(_QUOTES)
-        if not text.isascii():
-            text = fold(text)
+    def __call__(self, text: str, stretched: bool = True) -> str:
+        """stretched=False: the caller knows no letter is tripled in `text` (segments() asks once
+        for the whole message)."""
+        if text.isascii():  # nothing to translate or fold (every _QUOTES key is non-ASCII)
+            ascii_text = True
+        else:
+            text = text.translate(_QUOTES)
+            ascii_text = text.isascii()
+            if not ascii_text:
+                text = fold(text)
+                ascii_text = text.isascii()
+                stretched = True  # folding makes letters ("ééé" -> "eee")
         # each pattern needs its character: skip the scan when it is absent (the same text;
         # a sentence is normalised ~25 times a message, issue 19)
         if ">" in text:
             text = _QUOTE_PREFIX.sub("", text)
-        text = _STRETCH.sub(r"\1", text.lower())
-        text = _SPACES.sub(" ", text).strip()
-        if self._slang_re is not None:
+        text = text.lower()
+        if stretched and any(map(text.__contains__, _TRIPLES)):  # _STRETCH needs a tripled letter
+            text = _STRETCH.sub(r"\1", text)
+        text = " ".join(text.split())  # _SPACES.sub(" ", text).strip(): str.split() is \s+
+        if self._slang_re is not None and self._may_have_slang(text, ascii_text):
             text = self._slang_re.sub(lambda m: self._slang[m.group(0)], text)
         if "2" in text:
             text = _TWO.sub("to", text)
         return _FOUR.sub("for", text) if "4" in text else text
+
+    def _may_have_slang(self, text: str, ascii_text: bool) -> bool:
+        if ascii_text and self._slang_bytes is not None:
+            return not self._slang_bytes.isdisjoint(text.encode("ascii").translate(_NOT_SLANG_RUN).split())
+        return self._slang_words is None or not self._slang_words.isdisjoint(_SLANG_RUN.findall(text))
+
+
+# ASCII bytes that are not [\w'] -> space: split() then gives _SLANG_RUN's runs
+_NOT_SLANG_RUN = bytes(b if chr(b).isalnum() or chr(b) in "_'" else 32 for b in range(128)) + bytes([32] * 128)
 
 
 def fold(text: str) -> str:
@@ -242,8 +278,13 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
     """Sentences (or, for unpunctuated text, pairs of lines) with their exact spans."""
     out: list[Segment] = []
     start = 0
-    for match in [*_SEGMENT_END.finditer(text), None]:
-        end = match.start() if match is not None else len(text)
+    if isinstance(normalise, Normaliser):
+        # a segment is a piece of `text`: no tripled letter in the whole (ASCII) text, none in a segment
+        stretched = not text.isascii() or any(map(text.lower().__contains__, _TRIPLES))
+        if not stretched:
+            normalise = functools.partial(normalise, stretched=False)
+    for match in [*_SEGMENT_STOP.finditer(text), None]:
+        end = (match.start() + (text[match.start()] != "\n")) if match is not None else len(text)
         piece = text[start:end]
         if piece.strip():
             if len(piece) <= MAX_SEGMENT:
@@ -306,6 +347,8 @@ def body_forward_depth(text: str) -> int:
 
 
 def count_addresses(text: str, exclude: Iterable[str]) -> int:
+    if "@" not in text:  # every address has one; the regex would try 64 characters at every position
+        return 0
     skip = {a.lower() for a in exclude}
     found = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
     return len(found - skip)
@@ -344,7 +387,14 @@ _SEEDS = tuple((0x9E3779B97F4A7C15 * (i + 1)) & _MASK | 1 for i in range(BANDS *
 
 
 def words(normal_text: str) -> list[str]:
+    if normal_text.isascii():
+        # _WORD's runs on ASCII text: [a-z0-9$'] kept, every other byte a space, then split (C loops)
+        return normal_text.encode("ascii").translate(_NOT_WORD_BYTES).decode("ascii").split()
     return _WORD.findall(normal_text)
+
+
+_NOT_WORD_BYTES = bytes(b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789$'" else 32 for b in range(128)) \
+    + bytes([32] * 128)
 
 
 def stable_shingles(tokens: list[str]) -> list[int]:

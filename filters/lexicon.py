@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import accumulate, groupby, repeat
+from operator import add, itemgetter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -28,7 +30,7 @@ import ahocorasick
 
 from filters.base import Severity
 from filters.errors import SchoolgateError
-from filters.text_normalise import MASK, Normalised, Token, normalise, squeeze
+from filters.text.normalise import MASK, Normalised, Token, normalise, squeeze
 
 ALLOW = "allow"
 # The reviewers' site allowlist, kept in the quarantine directory (quarantine/feedback.py
@@ -39,6 +41,10 @@ _MACRO = re.compile(r"^@([a-z_]+)\s*=\s*(.+)$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # Inflections tried for a stem when resolving a masked token ("f***ing").
 _DOUBLE = re.compile(r"(\w)\1")  # what squeeze() would shorten
+# a word with a doubled letter, in words joined by spaces (a token never holds a space); the
+# leading space makes `re` give up at once everywhere but a word's start
+_DOUBLED_WORD = re.compile(r" ([^ ]*?(?:(\w)\2)[^ ]*)")
+_FIRST = itemgetter(0)
 _INFLECTIONS = ("", "s", "er", "ers", "ing", "in", "ed", "y", "head", "face")
 
 
@@ -98,10 +104,10 @@ def read_terms(path: Path, default_kind: str | None = None) -> list[Term]:
         if kind is None:
             raise LexiconError(f"{path}:{number}: term before any [category severity] section")
         prefix = line.endswith("*") and len(line) > 1
-        words = normalise(line.rstrip("*") if prefix else line).tokens
+        words = normalise(line.rstrip("*") if prefix else line).words
         if not words:
             continue
-        terms.append(Term(" ".join(t.text for t in words), kind, severity, prefix, f"{Path(path).name}:{number}"))
+        terms.append(Term(" ".join(words), kind, severity, prefix, f"{Path(path).name}:{number}"))
     return terms
 
 
@@ -152,11 +158,13 @@ class Lexicon:
 
     def _resolve(self, token: Token) -> str:
         """The listed word an elongated or masked token stands for, else its own text."""
-        text = token.text
-        if token.masked and text.endswith(MASK) and MASK not in text[:-1] and text[-2:-1] != MASK:
+        return self._resolve_word(token.text, token.elongated, token.masked)
+
+    def _resolve_word(self, text: str, elongated: bool = False, masked: bool = False) -> str:
+        if masked and text.endswith(MASK) and MASK not in text[:-1] and text[-2:-1] != MASK:
             # one trailing "*" is emphasis or a footnote ("*$680 mil*"), not a hidden letter
             return text[:-1]
-        if token.masked:
+        if masked:
             letters = sum(1 for c in text if c != MASK)
             if letters >= 2 and text.strip(MASK):
                 pattern = "".join(
@@ -168,10 +176,10 @@ class Lexicon:
             return text
         if text in self._words:
             return text
-        if not token.elongated and not _DOUBLE.search(text):
+        if not elongated and not _DOUBLE.search(text):
             return text  # no repeated letter: squeezing would change nothing
         squeezed = squeeze(text)
-        if token.elongated:
+        if elongated:
             if squeezed in self._squeezed:
                 return self._squeezed[squeezed]
             for squeezed_stem, stem in self._squeezed_stems:
@@ -184,31 +192,45 @@ class Lexicon:
                 return squeezed
         return text
 
+    def _resolve_doubled(self, word: str) -> str:
+        """_resolve_word of a plain word that has a doubled letter (the same answer, without
+        the regex work: the word's letters are word characters, so squeezing is collapsing runs)."""
+        if word in self._words:
+            return word
+        squeezed = "".join(map(_FIRST, groupby(word))) if word.isalnum() else squeeze(word)
+        if squeezed != word and (squeezed in self._plain_words or squeezed.startswith(self._plain_stems)):
+            return squeezed
+        return word
+
     def joined(self, normalised: Normalised) -> tuple[str, list[int]]:
-        """The matching string " tok tok ... " and each token's start in it."""
-        starts: list[int] = []
-        parts: list[str] = []
-        position = 1
-        resolve = self._resolve
-        # a plain token's resolution is a function of its text alone, and a message repeats
-        # its words ("the", "your", a name): each is resolved once per call (not across messages)
-        plain: dict[str, str] = {}
-        for token in normalised.tokens:
-            if token.masked or token.elongated:
-                text = resolve(token)
-            else:
-                text = plain.get(token.text)
-                if text is None:
-                    text = plain[token.text] = resolve(token)
-            starts.append(position)
-            parts.append(text)
-            position += len(text) + 1
-        return " " + " ".join(parts) + " ", starts
+        """The matching string " tok tok ... " and each token's start in it.
+
+        A plain token (neither masked nor elongated) resolves to itself unless it has a doubled
+        letter, and its resolution is a function of its text alone: so only the distinct words
+        with a doubled letter are resolved, once per call (no memo across messages), and the
+        string and starts are made by C loops (issue 19)."""
+        words, flags = normalised.words, normalised.flags
+        line = " " + " ".join(words) + " "
+        changed = {}
+        for word, _ in _DOUBLED_WORD.findall(" " + " ".join(set(words)) + " "):
+            resolved = self._resolve_doubled(word)
+            if resolved != word:
+                changed[word] = resolved
+        if changed or flags:
+            parts = list(map(changed.get, words, words)) if changed else list(words)
+            for i, (elongated, masked) in flags.items():
+                parts[i] = self._resolve_word(words[i], elongated, masked)
+            line = " " + " ".join(parts) + " "
+        else:
+            parts = words
+        starts = list(accumulate(map(add, map(len, parts), repeat(1)), initial=1))
+        starts.pop()
+        return line, starts
 
     def match(self, normalised: Normalised, joined: tuple[str, list[int]] | None = None) -> list[Hit]:
         """Every listed term found, minus those inside an allowlisted phrase (the
         allowlisted phrases themselves are returned with kind "allow")."""
-        if self.empty or not normalised.tokens:
+        if self.empty or not normalised.words:
             return []
         text, starts = joined or self.joined(normalised)
         hits: list[Hit] = []

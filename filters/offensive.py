@@ -469,15 +469,15 @@ class _Frame:
 
     def punctuated(self, i: int) -> bool:
         """Punctuation between token i and the next ("Shit, you're right"): not one phrase."""
-        if self._normalised is None or i + 1 >= len(self._normalised.tokens):
+        normalised = self._normalised
+        if normalised is None or i + 1 >= len(normalised):
             return False
-        tokens = self._normalised.tokens
-        return any(c in ",;:.!?()\u2013\u2014" for c in self._normalised.original[tokens[i].end:tokens[i + 1].start])
+        return any(c in ",;:.!?()\u2013\u2014" for c in normalised.original[normalised.ends[i]:normalised.starts[i + 1]])
 
     @classmethod
     def of(cls, text: str, normalised, joined: tuple[str, list[int]], hits: list[Hit]) -> "_Frame":
         line, starts = joined
-        token_starts = [t.start for t in normalised.tokens]
+        token_starts = normalised.starts
         bounds = [end for _, end in _chunks(text)]
         ranges: list[tuple[int, int]] = []
         if any(q in text for q in "\"'\u201c\u2018"):
@@ -794,20 +794,20 @@ def _in_number(normalised, first: int, last: int) -> bool:
 def _is_name(normalised, index: int) -> bool:
     """A capitalised word beside another capitalised word ("Dick Cheney"), or capitalised in the
     middle of a sentence after no determiner or "you" ("We're at war, Dick, we're ..."): a name."""
-    tokens = normalised.tokens
+    starts, ends = normalised.starts, normalised.ends
     text = normalised.original
-    word = text[tokens[index].start:tokens[index].end]
+    word = text[starts[index]:ends[index]]
     if not word[:1].isupper() or word.isupper() and len(word) > 1:
         return False
-    if any(0 <= i < len(tokens) and text[tokens[i].start:tokens[i].start + 1].isupper()
+    if any(0 <= i < len(starts) and text[starts[i]:starts[i] + 1].isupper()
            for i in (index - 1, index + 1)):
         return True
     if index == 0:
         return False
-    gap = text[tokens[index - 1].end:tokens[index].start]
+    gap = text[ends[index - 1]:starts[index]]
     if any(c in ".!?\n\"'\u201c\u2018" for c in gap):
         return False  # the start of a sentence or a quotation: capitalised anyway
-    return tokens[index - 1].text not in _BEFORE_NAME_NOT
+    return normalised.words[index - 1] not in _BEFORE_NAME_NOT
 
 
 def _reason(item: _Found) -> str:
@@ -1016,7 +1016,7 @@ class OffensiveFilter:
                     pastoral: list[str], extremist_codes: list[str],
                     untargeted: list[tuple[str, str, bool]], allowed: list[str]) -> None:
         normalised = self._lexicon.normalise(text)
-        if not normalised.tokens:
+        if not normalised.words:
             return
         joined = self._lexicon.joined(normalised)
         hits: list[Hit] = self._lexicon.match(normalised, joined)

@@ -279,6 +279,18 @@ class ClamdProxy:
         with self._lock:
             return sorted(s for s in self.sessions if s[0] >= since and s[2] >= min_bytes)
 
+    async def wait_for_scans(self, since: float, count: int, timeout: float = 10.0) -> list[tuple[float, float, int]]:
+        """scans_since, once `count` are recorded (or after `timeout`). A session is recorded when
+        its connection closes, which can come after the gateway has read the answer and finished
+        the SMTP transaction; the gateway closes it in the event loop, so this waits without
+        blocking the loop."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while len(found := self.scans_since(since)) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return found
+
 
 def max_overlap(intervals: list[tuple[float, float, int]]) -> int:
     """The largest number of intervals open at one instant."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from filters.text import sentences as sentence_split
 from filters.text.quoted import split_quoted
 from filters.text.sources import message_texts
-from filters.text_normalise import Normalised, normalise
+from filters.text.normalise import Normalised, normalise
 
 if TYPE_CHECKING:  # pragma: no cover
     from filters.message import MessageView
@@ -94,7 +94,7 @@ class TextAnalysis:
         return self._get(("quoted", text), lambda: split_quoted(text))
 
     def normalised(self, text: str, joinable: Callable[[str], bool] | None = None) -> Normalised:
-        """`text`'s tokens with their spans (filters/text_normalise.py). Spelled-out letters
+        """`text`'s tokens with their spans (filters/text/normalise.py). Spelled-out letters
         are joined as `joinable` allows, so the cache is per joinable (each word list has its own)."""
         return self._get(("normalised", text, joinable), lambda: normalise(text, joinable))
 

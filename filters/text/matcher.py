@@ -56,13 +56,15 @@ def _lookaround_end(pattern: str, start: int) -> int:
 
 
 _LOOK = re.compile(r"\(\?<?[=!]")
+# Python's \s in str patterns: every character str.isspace() accepts (RE2's \s is [\t\n\f\r ])
+_PY_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x3001)) if c.isspace())
 
 
 def widen(pattern: str) -> str:
     """A form of `pattern` for the set that matches at least everything it matches.
 
-    Dropping a lookaround or `\\b` only removes a condition; `\\w`, `\\d` in Python's
-    str patterns are Unicode, RE2's are ASCII, so they are widened to Unicode classes."""
+    Dropping a lookaround or `\\b` only removes a condition; `\\w`, `\\d` and `\\s` in
+    Python's str patterns are Unicode, RE2's are ASCII, so they are widened to Unicode classes."""
     out: list[str] = []
     i = 0
     in_class = False
@@ -75,6 +77,8 @@ def widen(pattern: str) -> str:
             esc = pattern[i + 1]
             if esc == "w":
                 out.append(r"\pL\pN\pM_" if in_class else r"[\pL\pN\pM_]")
+            elif esc == "s":
+                out.append(_PY_SPACE if in_class else f"[{_PY_SPACE}]")
             elif esc == "d":
                 out.append(r"\pN" if in_class else r"\pN")
             elif esc in "bB" and not in_class:

@@ -44,3 +44,9 @@ def test_joined_equals_resolving_each_token_on_the_corpora(lexicon):
         assert lexicon.joined(normalised) == reference_joined(lexicon, normalised), name
         checked += 1
     assert checked > 500
+
+
+@pytest.mark.parametrize("word", ["fuuk", "shitt", "assess", "bookkeeper", "cool", "miss", "a1122", "xx", "bitchh",
+                                  "nigga", "wanker", "fukk", "ccock", "dickk", "twatt"])
+def test_a_doubled_plain_word_resolves_as_a_token(lexicon, word):
+    assert lexicon._resolve_doubled(word) == lexicon._resolve_word(word)

@@ -14,7 +14,7 @@ from filters.text import sentences
 from filters.text.analysis import TextAnalysis, analysis_of
 from filters.text.quoted import split_quoted
 from filters.text.sources import message_texts
-from filters.text_normalise import normalise
+from filters.text.normalise import normalise
 from tests.factories import make_message, make_view
 
 BODY = ("Dear Parents,\n\nThe concert is on Friday. Tickets are free!\n\n"

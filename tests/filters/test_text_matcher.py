@@ -113,3 +113,36 @@ def test_ascii_twin_leaves_other_text_to_python() -> None:
     from filters.text.matcher import AsciiFast
     fast = AsciiFast(re.compile(r"\bSEN\b"))
     assert [m.span() for m in fast.finditer("éSEN SEN")] == [m.span() for m in re.finditer(r"\bSEN\b", "éSEN SEN")]
+
+
+def test_python_space_is_widened() -> None:
+    """Python's \\s takes a no-break space (HTML mail is full of them); RE2's does not, unwidened."""
+    db = PatternDatabase()
+    route = db.register("t", [re.compile(r"kill\s+you"), re.compile(r"[\s,]x")])
+    db.compile()
+    assert db.candidates(route, db.scan("kill\u00a0you \u2003x")) == [0, 1]
+
+
+def test_threat_patterns_never_missed() -> None:
+    """Every threat_cues pattern that matches a sentence as find() reads it is a candidate of the
+    risk filter's one scan, so skipping the sentences with none drops no threat."""
+    from filters import threat_cues
+    from filters.risk import Options as RiskOptions, RiskFilter
+    from filters.text import sentences
+    from filters.text.model import prepare
+    from tests.filters import test_threats
+    flt = RiskFilter(RiskOptions(), FilterContext(settings=None, directory=None))
+    db, route = flt._threat_db, flt._threat_route
+    patterns = [pattern for _kind, _needs, pattern in threat_cues._KINDS]
+    texts = [t for name in ("DIRECT", "CONDITIONAL", "GROUP", "WEAPON", "DISCLOSURE", "NOT_THREATS")
+             for t in getattr(test_threats, name, [])]
+    texts += ["i will kill\u00a0you tomorrow", "ill stab u after school", "im gonna shoot\u2003up the school"]
+    for text in _corpus_texts(200):
+        texts += [text[a:b] for a, b in sentences.spans(text)]
+    matched = 0
+    for text in texts:
+        readable = threat_cues.readable(prepare(text))
+        truth = [i for i, p in enumerate(patterns) if p.search(readable)]
+        assert set(truth) <= set(db.candidates(route, db.scan(readable))), text
+        matched += bool(truth)
+    assert matched >= 50

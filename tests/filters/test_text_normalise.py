@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from filters.text_normalise import fold, normalise, squeeze
+from filters.text.normalise import fold, normalise, squeeze
 
 
 @pytest.mark.parametrize("text, words, spans", [
@@ -53,3 +53,82 @@ def test_fold_offsets_map_back_for_expanding_characters() -> None:
     folded, origin = fold("ﬁne")  # the "fi" ligature becomes two letters
     assert folded == "fine"
     assert origin == [0, 0, 1, 2]
+
+
+# -- the columns are the token-by-token normaliser's tokens (issue 19: the cost changed, not the tokens)
+
+def reference_tokens(text: str, joinable=None) -> list:
+    """The normaliser as it was before its columns: one Token per match, each cleaned on its own."""
+    from filters.text.normalise import _TOKEN, _TRAILING, Token, _clean_token, _join_spelled
+    folded, origin = fold(text)
+    tokens = []
+    for match in _TOKEN.finditer(folded):
+        raw = match.group()
+        cleaned = _clean_token(raw)
+        if cleaned is None:
+            continue
+        word, elongated, masked = cleaned
+        start = match.start()
+        kept = len(raw) if raw[-1] not in _TRAILING else len(raw.rstrip(_TRAILING))
+        tokens.append(Token(word, origin[start], origin[start + kept - 1] + 1, elongated, masked))
+    return _join_spelled(tokens, text, joinable)
+
+
+def same_as_reference(text: str, joinable=None) -> None:
+    result = normalise(text, joinable)
+    expected = reference_tokens(text, joinable)
+    assert list(result.tokens) == expected, text[:200]
+    assert (result.words, result.starts, result.ends) == (
+        [t.text for t in expected], [t.start for t in expected], [t.end for t in expected]), text[:200]
+    assert result.flags == {i: (t.elongated, t.masked) for i, t in enumerate(expected)
+                            if t.elongated or t.masked}, text[:200]
+
+
+@pytest.mark.parametrize("text", [
+    "", "a", "Hello World", "sh1t @ss f*ck f**k idiot!!! fuuuuck www.example.sch.uk",
+    "in 2024, 10 pupils paid $5 and £5; @@ !! ## ''", "f u c k you s h i t, a b c d e, u r a loser",
+    "ｆｕｃｋ fu\u200bck \u0441\u0430t fück ﬁne Straße ǅemal", "don\u2019t you're who're who'r",
+    "aaa bbbb c c c dddd!!!e", "$$$ @#! a@b 1st 2nd x__y $a_b_c", "Iİıi KELVIN \u212a \u0130stanbul",
+])
+def test_columns_equal_the_token_by_token_normaliser(text):
+    same_as_reference(text)
+    same_as_reference(text, joinable=lambda word: word == "fuck")
+
+
+def test_columns_equal_the_token_by_token_normaliser_on_random_text():
+    import random
+    rng = random.Random(19)
+    alphabet = "aabcdeiou  .,-_*'!@$|+#1340€£\u2019\u0441\u0430ü\u200b\nAB"
+    for _ in range(4000):
+        same_as_reference("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))))
+
+
+def test_columns_equal_the_token_by_token_normaliser_on_the_corpora():
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    checked = 0
+    for number, (name, raw) in enumerate(corpus_messages()):
+        if number % 3:
+            continue
+        same_as_reference(raw.decode("utf-8", "replace")[:20_000])
+        checked += 1
+    assert checked > 500
+
+
+@pytest.mark.parametrize("raw", ["2024", "week's", "parents'", "who're", "who'r", "fooo's", "don't", "o'", "'s",
+                                 "sh1t", "5pm", "f*ck", "idiot!!", "@ss", "a'b'c", "x1'", "12'", "ǅ'a"])
+def test_clean_token_fast_paths_are_the_loop(raw):
+    """_clean_token's early answers for numbers and apostrophe words equal its per-character loop."""
+    from filters.text.normalise import _CONTRACTIONS, _RUN3, _TRAILING, LEET, MASK, _clean_token
+    stripped = raw.rstrip(_TRAILING)
+    if raw.isalpha() or not stripped:
+        return
+    if not any(c.isalpha() for c in stripped):
+        expected = (stripped, False, False) if stripped.isdigit() else None
+    elif stripped in _CONTRACTIONS:
+        expected = (_CONTRACTIONS[stripped], False, False)
+    else:
+        text = "".join(LEET.get(c, MASK if c in "*#" else c) for c in stripped if c != "'")
+        elongated = bool(_RUN3.search(text))
+        expected = (_RUN3.sub(r"\1\1", text) if elongated else text, elongated, MASK in stripped or "#" in stripped)
+    assert _clean_token(raw) == expected

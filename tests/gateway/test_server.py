@@ -294,7 +294,7 @@ async def test_messages_wait_their_turn_for_a_scan_slot(make_gateway, sink, shar
         # 3: the test's smtplib clients run in the loop's default executor, which the scanner uses too
         results = await asyncio.gather(*(gw.send(make_message(f"queued {n}\n" + "words " * 100))
                                          for n in range(3)))
-        scans = proxy.scans_since(since)
+        scans = await proxy.wait_for_scans(since, 3)
     finally:
         proxy.close()
     assert [code for code, _ in results] == [250] * 3 and len(sink.messages) == 3
