@@ -709,6 +709,106 @@ def test_an_ableist_word_said_of_a_thing_is_language(flt, settings, text: str, h
         assert Policy(settings).decide(view, findings).actions[PUPIL2] is Action.TAG
 
 
+# -- the non-hateful forms and the hateful ones they must not swallow (issue 17, fourth pass):
+# our own school-style examples, written for these rules (hatecheck is only ever a test suite)
+
+HATE_CODES = {"OFFENSIVE_HATE", "OFFENSIVE_MISOGYNY", "OFFENSIVE_BULLYING", "OFFENSIVE_SEXUAL",
+              "SAFEGUARDING_EXTREMISM"}
+
+
+@pytest.mark.parametrize("text", [
+    "Not all immigrants are criminals.",  # negated
+    "Not every Muslim is a terrorist.",
+    "No Muslim should be deported for their faith.",
+    "It's not true that black people are violent.",
+    "I don't think gay people are disgusting at all.",
+    "The idea that women are inferior is outdated.",  # attributed: someone else's claim
+    "Claiming that immigrants are parasites is just wrong.",
+    "Anyone who thinks black people are animals is a bigot.",
+    "I'm sick of hearing that Muslims are terrorists.",
+    "When people say Muslims should all be deported it makes me really sad.",
+    'If you think "immigrants are parasites" you need to read some history.',  # quoted thought
+    '"Immigrants are vermin"? Seriously? That is disgusting.',  # condemned two sentences on
+    '"Jews control the banks" is an antisemitic conspiracy theory and it is false.',
+    "Calling a girl a slut is misogynistic and gross.",  # a sexual slur talked about
+    'Saying someone "acts like a slut" is slut shaming and it is wrong.',
+    "If you call women bitches, you're a misogynist.",  # the reader as the speaker
+    "Dyke and proud!",  # reclaimed, after the word
+    "I'm proud to be a dyke.",
+    "I call myself a dyke and I love it.",
+    "Yo nigga what's good",  # friendly address
+    "Your gay friends are lovely.",  # an identity, not an insult
+    "You are a gay man and that's wonderful.",
+    "Gay people like you are brilliant.",
+])
+def test_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert not HATE_CODES & {f.code for f in findings}, findings
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
+
+
+@pytest.mark.parametrize("text", [
+    "My grandad used to smoke a fag after dinner.",
+    "The dyke along the field flooded after the storm.",
+    "There's a chink in his armour, we can beat them.",
+    "Then poof, the rabbit vanished.",
+])
+def test_slur_homonyms_in_their_other_sense(flt, text: str) -> None:
+    assert not codes(flt, text) & {"OFFENSIVE_HATE"}
+
+
+@pytest.mark.parametrize("text, code", [
+    ("Muslims are disgusting.", "OFFENSIVE_HATE"),
+    ("No wonder Muslims are so violent.", "OFFENSIVE_HATE"),  # "no wonder" is no negation
+    ("Why don't we deport all the Muslims?", "OFFENSIVE_HATE"),  # nor "why dont we"
+    ("I think disabled people are a burden on society.", "OFFENSIVE_HATE"),  # the writer's own opinion
+    ("I honestly believe immigrants are vermin.", "OFFENSIVE_HATE"),
+    ("I'm not saying all immigrants are criminals, but most are.", "OFFENSIVE_HATE"),
+    ("Black people belong in a zoo.", "OFFENSIVE_HATE"),
+    ("Fucking immigrants ruin everything.", "OFFENSIVE_HATE"),
+    ("Trans people are freaks.", "OFFENSIVE_HATE"),
+    ("Never trust a woman, they are all liars.", "OFFENSIVE_HATE"),
+    ("you fag", "OFFENSIVE_HATE"),  # a homonym said to someone, even beside a cigarette
+    ("put that cigarette out you fag", "OFFENSIVE_HATE"),
+    ("You're so gay lol", "OFFENSIVE_BULLYING"),
+    ("Stupid slut.", "OFFENSIVE_SEXUAL"),
+    ("You're a nigger.", "OFFENSIVE_HATE"),  # never reclaimed
+    ("Losers like you should die.", "OFFENSIVE_BULLYING"),
+    ("Jews control the banks.", "SAFEGUARDING_EXTREMISM"),
+])
+def test_hateful_forms_are_still_found(flt, text: str, code: str) -> None:
+    assert code in codes(flt, text)
+
+
+@pytest.mark.parametrize("text, aimed", [
+    ("Life's a bitch and then you die.", False),
+    ("That bastard of a hill nearly killed me.", False),
+    ("Son of a bitch, I missed the bus again.", False),
+    ("Damn you're good at this game.", False),  # the reader starts a new clause
+    ("Shit you scared me!", False),
+    ("Your shit taste in music is growing on me", False),
+    ("Did you piss yourself laughing at that", False),
+    ("fuck you and your mates", True),
+    ("damn you to hell", True),
+    ("You shit.", True),
+    ("Go away you bastard", True),
+])
+def test_swearing_at_a_thing_or_a_new_clause_is_not_aimed(flt, text: str, aimed: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is aimed, findings
+
+
+def test_the_model_alone_does_not_tag_friendly_banter() -> None:
+    # weight 1 and thresholds 0: the model alone would tag anything; the banter rule still holds it back
+    flt = OffensiveFilter(Options(model_alone_threshold=0.0, model_alone_text_threshold=0.0),
+                          FilterContext(settings=None, directory=None))
+    assert "OFFENSIVE_MODEL_SCORE" in codes(flt, "Are you silly or serious?")
+    assert not codes(flt, "Are you silly or serious? haha :)")
+    # "lol" is no banter: on the hate forums it is contempt ("so the blacks lost that one LOL")
+    assert "OFFENSIVE_MODEL_SCORE" in codes(flt, "Are you silly or serious? lol")
+
+
 def test_the_whole_shipped_chain_starts_without_scikit_learn(tmp_path):
     """The registry's preload and every shipped filter built from the shipped config import no
     scikit-learn: the offensive filter reads alt-profanity-check's model from its numbers-only
