@@ -18,9 +18,12 @@ without google-re2 installed every pattern is a candidate (the old cost, same re
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
+
+log = logging.getLogger(__name__)
 
 try:  # the engine; without it every pattern is a candidate (pure Python, same results)
     import re2 as _re2
@@ -127,6 +130,7 @@ class PatternDatabase:
     _always: frozenset[int] = frozenset()  # ids the engine could not take: candidates on every scan
     _to_id: tuple[int, ...] = ()  # engine index -> pattern id
     compiled: bool = False
+    max_mem: int = 64 << 20  # RE2's budget for the compiled set (and its DFA cache)
 
     def register(self, owner: str, patterns: Sequence[re.Pattern[str]]) -> Route:
         if self.compiled:
@@ -141,7 +145,7 @@ class PatternDatabase:
         to_id: list[int] = []
         if _re2 is not None and self._patterns:
             options = _re2.Options()
-            options.max_mem = 64 << 20
+            options.max_mem = self.max_mem
             engine = _re2.Set.SearchSet(options)
             for pid, pattern in enumerate(self._patterns):
                 if pattern.flags & ~(re.UNICODE | re.IGNORECASE):
@@ -157,8 +161,15 @@ class PatternDatabase:
                     continue
                 to_id.append(pid)
             if to_id:
-                engine.Compile()
-                self._set = engine
+                try:
+                    engine.Compile()
+                    self._set = engine
+                except Exception:  # noqa: BLE001 - the set outgrew max_mem: every pattern runs in Python
+                    # Slower, never blind: a prefilter that cannot be built must not hide a match.
+                    log.warning("pattern database: RE2 could not compile %d patterns within %d MB; "
+                                "every pattern runs in Python on every text", len(to_id), options.max_mem >> 20)
+                    always.update(to_id)
+                    to_id = []
         else:
             always.update(range(len(self._patterns)))
         self._always = frozenset(always)

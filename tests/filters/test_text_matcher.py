@@ -54,6 +54,17 @@ def test_a_pattern_the_engine_refuses_is_always_a_candidate() -> None:
     assert db.candidates(route, db.scan("nothing here")) == ([0] if matcher.ENGINE == "re2" else [0, 1])
 
 
+def test_a_set_too_big_to_compile_leaves_every_pattern_to_python(caplog) -> None:
+    """Fail safe: a prefilter RE2 cannot build within its memory must not hide a match."""
+    patterns = [re.compile(f"(?:[a-z]{{2,9}} ){{1,6}}word{n}(?:[a-z]{{1,5}} ){{0,4}}end") for n in range(200)]
+    db = PatternDatabase(max_mem=1 << 16)
+    route = db.register("t", patterns)
+    with caplog.at_level("WARNING", logger="filters.text.matcher"):
+        db.compile()
+    assert db.candidates(route, db.scan("nothing here")) == list(range(200))
+    assert "every pattern runs in Python" in caplog.text
+
+
 def test_engine_is_re2() -> None:
     """google-re2 is a dependency: the fallback (every pattern every time) is for odd platforms."""
     assert matcher.ENGINE == "re2"
