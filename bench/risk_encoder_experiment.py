@@ -41,21 +41,7 @@ def rows() -> tuple[list[base.Row], list[base.Row]]:
     found: list[base.Row] = []
     for source in (base.reddit_suicidewatch, base.sdcnl, base.cssrs, base.spamassassin, base.examples):
         found.extend(r for r in source() if "self_harm" in r.labels and r.source != "spam")
-    seen: set[str] = set()
-    train, valid = [], []
-    for row in found:
-        key = row.text.strip().lower()
-        if key in seen or not key:
-            continue
-        seen.add(key)
-        if row.source in ("examples", "cssrs", *base.TEXT_ONLY_SOURCES):
-            train.append(row)
-        elif row.source == "cssrs_valid":
-            valid.append(row)
-        else:
-            share = base.HAM_VALIDATION_SHARE if row.source == "ham" else base.VALIDATION_SHARE
-            (valid if base._validation(key, share) else train).append(row)
-    return train, valid
+    return base.split(found)
 
 
 def model_dir() -> Path:

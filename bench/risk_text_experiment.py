@@ -34,20 +34,7 @@ def split_rows() -> tuple[list[base.Row], list[base.Row]]:
     rows: list[base.Row] = []
     for source in base.SOURCES:
         rows.extend(source())
-    seen: set[str] = set()
-    train, valid = [], []
-    for row in rows:
-        key = row.text.strip().lower()
-        if key in seen or not key:
-            continue
-        seen.add(key)
-        if row.source in ("examples", "cssrs", *base.TEXT_ONLY_SOURCES):
-            train.append(row)
-        elif row.source == "cssrs_valid":
-            valid.append(row)
-        else:
-            share = base.HAM_VALIDATION_SHARE if row.source == "ham" else base.VALIDATION_SHARE
-            (valid if base._validation(key, share) else train).append(row)
+    train, valid = base.split(rows)
     return ([r for r in train if "self_harm" in r.labels], [r for r in valid if "self_harm" in r.labels])
 
 

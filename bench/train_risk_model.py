@@ -111,6 +111,28 @@ def _validation(key: str, share: float = VALIDATION_SHARE) -> bool:
     return int.from_bytes(digest[:4], "big") / 2 ** 32 < share
 
 
+def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """Training and validation rows, duplicates dropped: the hand-written examples and C-SSRS
+    training users always train, C-SSRS validation users always validate, every other source
+    is carved by a hash of its text (half of ham, VALIDATION_SHARE of the rest)."""
+    seen: set[str] = set()
+    train: list[Row] = []
+    valid: list[Row] = []
+    for row in rows:
+        key = row.text.strip().lower()
+        if key in seen or not key:
+            continue
+        seen.add(key)
+        if row.source in ("examples", "cssrs", *TEXT_ONLY_SOURCES):
+            train.append(row)
+        elif row.source == "cssrs_valid":
+            valid.append(row)
+        else:
+            share = HAM_VALIDATION_SHARE if row.source == "ham" else VALIDATION_SHARE
+            (valid if _validation(key, share) else train).append(row)
+    return train, valid
+
+
 def _zero(*labels: str) -> dict[str, int]:
     return {label: 0 for label in labels}
 
@@ -426,21 +448,7 @@ def main() -> None:
         counts[source.__name__] = len(found)
         rows.extend(found)
         print(f"{source.__name__:20} {len(found):6} rows")
-    seen: set[str] = set()
-    train: list[Row] = []
-    valid: list[Row] = []
-    for row in rows:
-        key = row.text.strip().lower()
-        if key in seen or not key:
-            continue
-        seen.add(key)
-        if row.source in ("examples", "cssrs", *TEXT_ONLY_SOURCES):
-            train.append(row)
-        elif row.source == "cssrs_valid":
-            valid.append(row)
-        else:
-            share = HAM_VALIDATION_SHARE if row.source == "ham" else VALIDATION_SHARE
-            (valid if _validation(key, share) else train).append(row)
+    train, valid = split(rows)
     text_train = train
     train = [r for r in train if r.source not in TEXT_ONLY_SOURCES]
     texts = [r.text[:MAX_TRAIN_CHARS] for r in train]
