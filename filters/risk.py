@@ -367,7 +367,7 @@ class RiskFilter:
         shared = getattr(context, "patterns", None)
         self._threat_db = shared or PatternDatabase()
         self._threat_route = self._threat_db.register(
-            "risk.threat_cues", [pattern for _kind, _needs, pattern in threat_cues._KINDS])
+            "risk.threat_cues", [pattern for _kind, _needs, pattern in threat_cues.KINDS])
         if shared is None:
             self._threat_db.compile()
 

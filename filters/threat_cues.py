@@ -877,7 +877,9 @@ def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, str, re.Pattern]]:
     return [(kind, needs, re.compile("|".join(group))) for needs, group in groups.items()]
 
 
-_KINDS = tuple(entry for kind, pattern in _PATTERNS for entry in _gated(kind, pattern))
+# (kind, the words it needs, compiled pattern): risk.py registers the patterns in the shared
+# prefilter database and calls find() only on sentences where one of them may match.
+KINDS = tuple(entry for kind, pattern in _PATTERNS for entry in _gated(kind, pattern))
 
 
 # The words at least one of which every pattern above needs, on the risk model's folded text
@@ -1067,7 +1069,7 @@ def find(prepared: str) -> Threat | None:
     intent = _INTENT_GATE.search(prepared) is not None
     has = {"": True, "intent": intent, "group": _GROUP_GATE.search(prepared) is not None}
     veiled = _VEILED_GATE.search(prepared) is not None
-    for kind, needs, pattern in _KINDS:
+    for kind, needs, pattern in KINDS:
         if needs not in has:  # the people gate, read only when a pattern needs it
             has["people"] = _PEOPLE_GATE.search(prepared) is not None
             has["intent people"] = intent and has["people"]

@@ -144,7 +144,7 @@ def test_threat_patterns_never_missed() -> None:
     from tests.filters import test_threats
     flt = RiskFilter(RiskOptions(), FilterContext(settings=None, directory=None))
     db, route = flt._threat_db, flt._threat_route
-    patterns = [pattern for _kind, _needs, pattern in threat_cues._KINDS]
+    patterns = [pattern for _kind, _needs, pattern in threat_cues.KINDS]
     texts = [t for name in ("DIRECT", "CONDITIONAL", "GROUP", "WEAPON", "DISCLOSURE", "NOT_THREATS")
              for t in getattr(test_threats, name, [])]
     texts += ["i will kill\u00a0you tomorrow", "ill stab u after school", "im gonna shoot\u2003up the school"]
