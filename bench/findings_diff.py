@@ -1,6 +1,10 @@
 """Same findings before and after a speed change: `schoolgate scan --manifest` of every corpus message, two checkouts.
 
     .venv/bin/python bench/findings_diff.py --before /tmp/base --after . [--limit N]
+    .venv/bin/python bench/findings_diff.py --before /tmp/base --before-json /tmp/base.json  # the base scanned once
+
+`--before-json`: the base's results are read from the file when it exists (and written
+there when it does not), so a series of changes against one base scans it once.
 
 Each checkout's own code scans the same manifest (tests/filters/test_determinism.py's:
 every mail file of the corpora, three envelopes in turn) through the shipped chain
@@ -51,6 +55,8 @@ def main() -> int:
     parser.add_argument("--before", type=Path, required=True, help="checkout with the old code")
     parser.add_argument("--after", type=Path, default=ROOT, help="checkout with the new code")
     parser.add_argument("--limit", type=int, help="only the first N corpus messages")
+    parser.add_argument("--before-json", type=Path,
+                        help="the base's results: read when the file exists, else scanned and written")
     args = parser.parse_args()
     from tests.filters.test_determinism import _manifest
     with tempfile.TemporaryDirectory(prefix="findings-diff-") as tmp_name:
@@ -64,7 +70,13 @@ def main() -> int:
         results = []
         for checkout in (args.before, args.after):
             started = time.monotonic()
+            if checkout is args.before and args.before_json and args.before_json.exists():
+                results.append(json.loads(args.before_json.read_text(encoding="utf-8")))
+                print(f"{checkout}: {len(results[-1])} cases read from {args.before_json}", flush=True)
+                continue
             results.append(scan(checkout.resolve(), config, manifest))
+            if checkout is args.before and args.before_json:
+                args.before_json.write_text(json.dumps(results[-1]), encoding="utf-8")
             print(f"{checkout}: {len(results[-1])} cases in {time.monotonic() - started:.0f} s", flush=True)
     before, after = results
     differ = [case for case in before if before[case] != after.get(case)]
