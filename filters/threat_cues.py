@@ -1072,8 +1072,29 @@ def harmless(prepared: str) -> bool:
     vetoed = bool(_ABOUT.search(prepared) or _MENTION.search(prepared) or _IDIOM.search(prepared)
                   or _WILL_NOT.search(prepared) or _NO_ONE.search(prepared) or _THINGS.search(prepared)
                   or (_GAME.search(prepared) and not _REAL.search(prepared))
-                  or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared))
+                  or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared)
+                  or _DEVOTED.search(prepared)
+                  or (_OBJECTS.search(prepared) and not _READER.search(prepared) and not _SOMEONE.search(prepared)
+                      and not _PEOPLE_GATE.search(prepared)))
     return vetoed and find(prepared) is None
+
+
+# Things a pupil rages at with a violent word and no one to hurt: "im going to smash this stupid
+# phone", "i could strangle the printer". Only with no person in the window (_SOMEONE, _READER,
+# a group noun): "ill smash your phone and you" is read as written.
+_OBJECTS = re.compile(
+    r"\b(?:phones?|laptops?|computers?|pcs?|printers?|tvs?|telly|cars?|bikes?|alarm|alarm clock|clocks?|homework|"
+    r"keyboards?|wifi|wi fi|router|toaster|kettle|fridge|microwave|doors?|hoover|vacuum|tablets?|ipads?|consoles?|"
+    r"chargers?|headphones|earphones|speakers?|spreadsheets?|websites?|emails?|weather|rain|traffic|buses|bus|"
+    r"trains?|queues?|spots?|hair|shoes?|trainers|socks|jeans|fridges?|washing machine|dishwasher|oven|lawnmower|"
+    r"mower|radio|remote|calculator|essay|coursework|textbooks?|pens?|pencils?|chair|desk|table|sofa|bed|pillow|"
+    r"mattress|wardrobe|lamp|bulb|battery|batteries|cable|plug|password|app|song|songs|alarm|cauliflower|"
+    r"broccoli|sprouts|brussels sprouts|mushrooms|olives|coriander|marmite|tomatoes|peas|beans|spinach|"
+    r"cabbage|lettuce|celery|beetroot|parsnips|turnips?|leeks?|kale)\b")
+_SOMEONE = re.compile(r"\b(?:him|her|them|he|she|they|hes|shes|theyre|someone|somebody|anyone|everyone|people|"
+                      r"me|us|person|man|woman|boy|girl|kid|lad|guy|mr|mrs|miss|sir)\b")
+# Devotion, not violence: "i would die for my friends", "id kill for her hair".
+_DEVOTED = re.compile(r"\b(?:would|id|i d|could|we d|wed) (?:\w+ )?(?:die|kill|fight|take a bullet) for\b")
 
 
 def talk_about(prepared: str) -> bool:
@@ -1086,7 +1107,10 @@ def talk_about(prepared: str) -> bool:
 
 
 # "no one is going to kill you", "nobody wants you dead": violence denied.
-_NO_ONE = re.compile(r"\b(?:no one|nobody|noone|no body)\b(?: \w+){0,4}? (?:kill|hurt|stab|shoot|harm|attack|beat|dead|die)")
+_NO_ONE = re.compile(r"\b(?:no one|nobody|noone|no body)\b(?: \w+){0,4}? (?:kill|hurt|stab|shoot|harm|attack|beat|dead|die)"
+                     # "no gay person deserves to be hurt", "no woman should ever be attacked"
+                     r"|\bno (?:\w+ ){1,2}(?:deserves?|should|ought|has to|needs to|must) (?:\w+ ){0,3}?(?:killed|hurt|stabbed|"
+                     r"shot|harmed|attacked|beaten|abused|bullied|die|suffer|threatened)\b")
 
 
 def _reports(prepared: str) -> bool:

@@ -134,6 +134,24 @@ FRIENDLY = [
     'beating the boys is the only answer',
 ]
 
+# The same frames negated or turned to help: no threat.
+NEGATED = [
+    'it would be wrong to kill {g}',
+    'killing {g} is never the answer',
+    "it's not ok to hurt {g}",
+    'it is never right to attack {g}',
+    'nobody thinks it would be best to hurt {g}',
+    'the right thing to do is to protect {g}',
+    'hurting {g} is not justified',
+    'we would not be better off if {g} were dead',
+    'the best place for {g} is in parliament',
+    'the only answer for {g} is more support',
+    'no one should ever hurt {g}',
+    'it would be best to help {g}',
+    'i would never hurt a {one}',
+]
+FRIENDLY += [t.format(g=g, one=one) for t in NEGATED for g, one in GROUPS]
+
 
 @pytest.fixture(scope="module")
 def flt() -> RiskFilter:
@@ -160,3 +178,26 @@ def test_the_risk_filter_reports_every_form_from_a_pupil(flt: RiskFilter) -> Non
     missed = [t for t in FORMS if not any(f.code == "RISK_VIOLENT_THREAT"
                                           for f in flt.analyse([t], Role.STUDENT, (Role.STUDENT,)))]
     assert not missed
+
+
+# Rage at a thing, devotion and denial: the model's threat label scores some of these high; the
+# window has no one to hurt, or says no one should be (threat_cues.harmless).
+NO_ONE_TO_HURT = [
+    "im going to smash this stupid phone", "i could strangle the printer", "im going to kill this cauliflower",
+    "i would die for my friends", "no gay person deserves to be hurt", "no woman should ever be attacked",
+    "i would never hurt a woman",
+]
+STILL_THREATS = [
+    "i will smash your phone and then you", "im going to kill him and smash his phone", "im going to stab you with a pen",
+]
+
+
+@pytest.mark.parametrize("text", NO_ONE_TO_HURT)
+def test_rage_at_things_devotion_and_denial_are_not_threats(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.harmless(prepare(text)), text
+    assert not any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,)))
+
+
+@pytest.mark.parametrize("text", STILL_THREATS)
+def test_a_thing_beside_a_person_threatened_is_still_a_threat(flt: RiskFilter, text: str) -> None:
+    assert any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,))), text
