@@ -988,7 +988,9 @@ _ANCHOR_WORDS = (
     ] + [
     r"bye\s+to", r"watch\s+\w+\s+backs",
     # the norm forms (_GROUP_NORM) and "cut up"
-    r"executing", r"wiping", r"(?:cure|answer|solution|treatment|medicine|fix|remedy)\s+(?:for|to)\s+(?:\w+\s+){1,4}(?:is|would|will)\b", r"without\s+(?:\w+\s+){1,3}(?:alive|breathing|living)\b", r"cut\s+up\b", r"chop\w*\s+up\b",
+    r"executing", r"wiping", ] + [rf"{word}\s+(?:for|to)\s+(?:\w+\s+){{1,4}}(?:is|would|will)\b"
+       for word in ("cure", "answer", "solution", "treatment", "medicine", "fix", "remedy")] + [
+     r"without\s+(?:\w+\s+){1,3}(?:alive|breathing|living)\b", r"cut\s+up\b", r"chop\w*\s+up\b",
     r"place\s+for\s+(?:\w+\s+){1,4}(?:is|would)\b",
     r"hit\s+(?:all|every|any|the|those|these)\b", r"be\s+hit\b", r"harm", r"assault", r"injur", r"wound", r"crippl", r"destroy", r"bury", r"buried", r"abus", r"bones\s+of",
     r"legs\s+of", r"necks\s+of", r"arms\s+of", r"skulls\s+of",
