@@ -80,6 +80,14 @@ _COUNTER = re.compile(
     rf"|\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){{0,2}}?(?:scum|vermin|animals|disgusting|inferior|subhuman|trash|"
     rf"rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|freaks|parasites|"
     rf"worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+# The writer denies hating, or is proud of who they are: "i dont hate anyone", "proud to be a black
+# woman". Not when the reader is addressed: "i dont hate you, youre just a freak" is still aimed.
+_DENIES = re.compile(
+    rf"\b(?:i|we) (?:\w+ )?(?:dont|do not|never|could never|would never|wouldnt|cant|cannot) (?:\w+ )?(?:hate|despise|"
+    rf"dislike|detest|look down on|think less of|disrespect|have a problem with|have anything against)\b"
+    rf"|\b(?:proud to be|proud of being|love being|happy being|glad to be|love that i am|love that im)\b")
+_READER = re.compile(r"\b(?:you|u|ya|yall|ur|youre|your)\b")
+
 # Only a denial counts for the last form: the words must say "not" or "arent".
 _DENIAL = re.compile(r"\b(?:arent|isnt|are not|is not|are never|is never)\b")
 _DENIAL_FORM = re.compile(
@@ -97,6 +105,8 @@ def condemns(prepared: str) -> bool:
     them, and the writer is not the one they are said about."""
     if _WRITER_TARGET.search(prepared):
         return False
+    if _DENIES.search(prepared) and not _READER.search(prepared):
+        return True
     for match in _COUNTER.finditer(prepared):
         if _DENIAL_FORM.fullmatch(match.group()) and not _DENIAL.search(match.group()):
             continue  # "women are inferior": the claim itself, not its denial

@@ -34,6 +34,10 @@ COUNTER_SPEECH = [
     'jokes about black people like that have no place in our school',
     'if anyone says they hate jews they are part of the problem',
     'to say that muslims are evil is islamophobic',
+    'i dont hate gay people, i never have',
+    'we do not have a problem with immigrants',
+    'so proud to be a black woman',
+    'i love being trans',
 ]
 # The claims themselves, and the writer (or the writer's family) as the one called names.
 NOT_COUNTER_SPEECH = [
@@ -53,6 +57,9 @@ NOT_COUNTER_SPEECH = [
     'i hate gay people',
     'women are inferior to men',
     'jews are scum',
+    'i hate muslims and i always will',
+    'i really dont like you, youre a freak',
+    'i dont hate you, youre just a freak',
 ]
 
 
