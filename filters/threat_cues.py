@@ -797,9 +797,10 @@ _GROUP_FUTURE = re.compile(
 # from the project's own fixtures (tests/filters/test_threat_norms.py). Each needs a group of
 # people as the target: "it would be best to kill time" names none.
 _NORM_VERB = (r"(?:kill|murder|shoot|stab|drown|strangle|gas|burn|lynch|execute|exterminate|slaughter|massacre|"
-              # bare "beat" and "kick" are a match's ("it would be best to beat the boys")
-              r"torture|beat up|hurt|harm|attack|assault|rape|get rid of|wipe out|eliminate|eradicate|put down|"
-              r"punch|poison|behead|bomb|hang|string up|round up and shoot|cull|shoot dead|burn alive|"
+              # bare "beat" and "kick" are a match's ("it would be best to beat the boys"); "get rid
+              # of" and "put down" are as often about old desks and insults
+              r"torture|beat up|hurt|harm|attack|assault|rape|wipe out|eliminate|eradicate|"
+              r"punch|poison|behead|bomb|hang(?! (?:out|with|around|about|up|on|in|off|together|over|round)\b)|string up|round up and shoot|cull|shoot dead|burn alive|"
               r"beat to death|stone)")
 _NORM_GOOD = (r"(?:best|better|good|great|a good idea|a great idea|right|fine|ok|okay|alright|acceptable|justified|"
               r"for the best|ideal|wise|sensible|smart|the right thing|the best thing|our duty|a duty|necessary|"
@@ -817,35 +818,33 @@ _NORM_DEAD = (r"(?:dead|gone|killed|shot|hanged|hung|gassed|drowned|exterminated
               r"slaughtered|strangled|burned|burnt|lynched|put down|eliminated|eradicated|six feet under|"
               r"in (?:the ground|graves?|coffins?|body bags))")
 _GROUP_NORM = re.compile(
-    rf"\b(?:it would be|itd be|it will be|it is|its|it s|would be|wouldnt it be|it might be) (?:so |much |far |"
+    # one group copy for every lead that ends in a verb and its target: RE2's prefilter set
+    # (filters/text/matcher.py) must stay within its memory, and each copy of the group nouns is big
+    rf"\b(?:(?:it would be|itd be|it will be|it is|its|it s|would be|wouldnt it be|it might be) (?:so |much |far |"
     rf"really |just |definitely |probably |actually |honestly |only |totally |perfectly |completely |absolutely |"
-    rf"entirely |morally )?{_NORM_GOOD}{_NORM_FOR} to (?:just |simply |"
-    rf"finally |all |really |quietly |slowly )?{_NORM_VERB}{_SUFFIX} {_NORM_GROUP}\b{_CLAUSE_ENDS}"
-    rf"|\b(?:the )?(?:best|right|only|smart|sensible|correct|obvious|proper|kindest|fairest|easiest|simplest|"
+    rf"entirely |morally )?{_NORM_GOOD}{_NORM_FOR} to"
+    rf"|(?:the )?(?:best|right|only|smart|sensible|correct|obvious|proper|kindest|fairest|easiest|simplest|"
     rf"real|final|one|ideal) (?:thing|solution|answer|option|way|course of action|choice|idea|policy|cure|remedy|"
     rf"treatment|response|punishment|fix|thing to do)(?: to do)?(?: (?:for|with|about) (?:them|these|those|it|this))?"
-    rf" (?:is|would be|will be|is to|would be to|are)(?: to)? (?:just |simply |to )?{_NORM_VERB}{_SUFFIX}"
-    rf" {_NORM_GROUP}\b{_CLAUSE_ENDS}"
-    rf"|\b(?:it )?should be (?:legal|allowed|acceptable|ok|okay|mandatory|compulsory|encouraged|permitted|normal|"
-    rf"a sport) to {_NORM_VERB}{_SUFFIX} {_GROUP_ANY}\b{_CLAUSE_ENDS}"
-    rf"|\b(?:we|everyone|people|you) (?:should be|are|is|must be) (?:allowed|free|encouraged|expected|obliged) to"
-    rf" {_NORM_VERB}{_SUFFIX} {_GROUP_ANY}\b{_CLAUSE_ENDS}"
+    rf" (?:is|would be|will be|is to|would be to|are)(?: to)?"
+    rf"|(?:it )?should be (?:legal|allowed|acceptable|ok|okay|mandatory|compulsory|encouraged|permitted|normal|"
+    rf"a sport) to"
+    rf"|(?:we|everyone|people|you) (?:should be|are|is|must be) (?:allowed|free|encouraged|expected|obliged) to"
+    rf"|(?:the )?(?:country|government|state|police|army|law|society|people|someone|somebody|they|we|you) (?:really )?"
+    rf"(?:should|must|needs? to|ought to|has to|have to|could))"
+    rf" (?:just |simply |finally |all |really |quietly |slowly |to )?{_NORM_VERB}{_SUFFIX} {_NORM_GROUP}\b{_CLAUSE_ENDS}"
     rf"|\b{_NORM_GERUND} {_NORM_GROUP} (?:is|would be|will be|remains|seems|sounds) (?:\w+ )?(?:the )?{_NORM_GOOD}\b"
     rf"(?! (?:at|for (?:a|the|your|my|business|nothing)|of|in (?:the|a) (?:game|film|book|play))\b)"
     rf"|\b(?:we|wed|we all|wed all|everyone|everybody|the world|society|this country|the country|britain|england|our country|"
     rf"things|life|it) (?:would|will|d|wd)? ?(?:all )?be (?:a )?(?:so much |much |far |a lot |way )?(?:better|best|"
     rf"safer|nicer|happier)(?: off| place)?{_NORM_FOR} (?:if|when|once) {_GROUP_ANY} (?:were|was|are|got|get|had been|"
     rf"all got|were all) (?:all )?{_NORM_DEAD}\b{_OUTCOME_AFTER}"
-    rf"|\bthe (?:only |best |real |one )?(?:cure|answer|solution|treatment|medicine|fix|remedy) (?:for|to) {_NORM_GROUP}"
-    rf" (?:is|would be|will be) (?:a |the |more )?(?:bullets?|ropes?|nooses?|gas chambers?|gallows|firing squads?|death|"
-    rf"genocide|extermination|a mass grave|the ovens?|lynching|hanging|execution)\b"
+    # the cure for or the place of a group: "the only cure for ... is a bullet", "the best place for ... is a coffin"
+    rf"|\bthe (?:only |best |real |one |right |proper )?(?:cure|answer|solution|treatment|medicine|fix|remedy|place)"
+    rf" (?:for|to) {_NORM_GROUP} (?:is|would be|will be) (?:in )?(?:a |the |more )?(?:bullets?|ropes?|nooses?|"
+    rf"gas chambers?|gallows|firing squads?|death|genocide|extermination|mass graves?|ovens?|lynching|hanging|"
+    rf"execution|coffins?|graves?|ground|six feet under|body bags?|morgue)\b"
     rf"|\b(?:better|best) (?:off |place )?(?:for (?:\w+ )?)?without {_GROUP_ANY} (?:alive|breathing|living)\b"
-    rf"|\bthe (?:best|only|right|proper) place for {_GROUP_ANY} (?:is|would be) (?:in )?(?:a |the )?(?:coffins?|graves?|"
-    rf"the ground|six feet under|body bags?|gas chambers?|ovens?|the morgue|a mass grave|the gallows)\b"
-    rf"|\b(?:the )?(?:country|government|state|police|army|law|society|people|someone|somebody|they|we|you) (?:really )?"
-    rf"(?:should|must|needs? to|ought to|has to|have to|could) (?:just |all |simply |finally )?(?:kill|murder|execute|"
-    rf"exterminate|shoot|stab|lynch|gas|drown|strangle|slaughter|massacre|torture|behead|rape|poison|cull|"
-    rf"hang(?! (?:out|with|around|about|up|on|in|off|together|over|round)\b)){_SUFFIX} {_GROUP_ANY}\b{_CLAUSE_ENDS}"
     rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:find|get|catch|grab|follow|track down|hunt down) {_GROUP_ANY}"
     rf" and (?:\w+ )?(?:kill|stab|shoot|hurt|beat|batter|rape|strangle|drown|hang|punch|kick|torture|attack|murder|"
     rf"smash|bash|slit)\w* (?:them|him|her|em)\b")

@@ -201,3 +201,19 @@ def test_rage_at_things_devotion_and_denial_are_not_threats(flt: RiskFilter, tex
 @pytest.mark.parametrize("text", STILL_THREATS)
 def test_a_thing_beside_a_person_threatened_is_still_a_threat(flt: RiskFilter, text: str) -> None:
     assert any(f.code == "RISK_VIOLENT_THREAT" for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,))), text
+
+
+def test_the_shipped_chains_shared_patterns_fit_in_re2(caplog) -> None:
+    """Every group copy in a threat pattern costs RE2 memory: past its budget the whole shared
+    prefilter falls back to Python on every text (filters/text/matcher.py), a cost no bench of
+    threat_cues alone shows. The shipped chain's database must compile in RE2."""
+    from config.loader import load_settings
+    from filters.scanner import Scanner
+    from filters.text import matcher
+    if matcher.ENGINE != "re2":
+        pytest.skip("google-re2 is not installed: every pattern runs in Python by design")
+    settings = load_settings()
+    chain = [name for name in settings.filters.chain if name != "virus"]  # virus needs a running clamd
+    scanner = Scanner(load_settings(overrides={"filters": {"chain": chain}}))
+    assert scanner.patterns.compiled and scanner.patterns._set is not None
+    assert "could not compile" not in caplog.text
