@@ -103,6 +103,12 @@ TEMPLATES = [
     'It would be fun to torture {g}.',
     '{G} need to be eliminated.',
     'Every {one} deserves to be shot.',
+    "It's about time someone killed {g}.",
+    '{G} should be wiped from the earth.',
+    '{G} deserve nothing but a bullet.',
+    'I support killing {g}.',
+    "I'm all for shooting {g}.",
+    'I fully support hanging {g}.',
 ]
 FORMS = [t.format(g=g, G=g[0].upper() + g[1:], one=one) for t in TEMPLATES for g, one in GROUPS]
 # The same frames about things, time, sport and plans: no group of people is harmed.
@@ -132,6 +138,13 @@ FRIENDLY = [
     'the answer for the year 9s is more homework',
     "its ok to hurt people's feelings by accident sometimes, just say sorry",
     'beating the boys is the only answer',
+    'its about time someone fixed the printer',
+    "it's about time we had a party",
+    'he deserves nothing but a bullet point list',
+    'i support helping refugees',
+    'im all for beating the boys at football',
+    'i support hanging the girls artwork in the hall',
+    'im all for hanging out with the girls',
 ]
 
 # The same frames negated or turned to help: no threat.
