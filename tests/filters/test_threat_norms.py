@@ -109,6 +109,8 @@ TEMPLATES = [
     'I support killing {g}.',
     "I'm all for shooting {g}.",
     'I fully support hanging {g}.',
+    'Shoot every {one}.',
+    'Kill any {one} you see.',
 ]
 FORMS = [t.format(g=g, G=g[0].upper() + g[1:], one=one) for t in TEMPLATES for g, one in GROUPS]
 # The same frames about things, time, sport and plans: no group of people is harmed.
@@ -145,6 +147,9 @@ FRIENDLY = [
     'im all for beating the boys at football',
     'i support hanging the girls artwork in the hall',
     'im all for hanging out with the girls',
+    'shoot every boy a text about the party',
+    'kill every zombie kid in the game',
+    'burn every girl a cd',
 ]
 
 # The same frames negated or turned to help: no threat.
