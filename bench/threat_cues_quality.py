@@ -8,7 +8,8 @@ stage 1 `not_hate`), OLID train tweets labelled not offensive, SpamAssassin ham 
 part), r/teenagers train posts (pupils' own wording, none a threat by label). Never a test split:
 hatecheck and the test files are reported by bench/risk_quality.py only. Then the project's own fixtures (the
 threat forms of issue 17, friendly lines, counter-speech) and how much ham dev quotes someone
-(filters/text/speech.py). --show prints N sentences of each kind
+(filters/text/speech.py), and how often filters/text/counter.py reads counter-speech in hateful and
+plain training posts. --show prints N sentences of each kind
 (for the developer's eyes; nothing is written). --cost: the CPU time of the anchor scan and of
 find() on the sentences it picks, over the ham dev mails, per 5 KB (best of 3). --grid: the risk
 filter's threat findings with the model's threat threshold T and cue threshold C instead of the
@@ -178,16 +179,36 @@ def main() -> None:
     print(f"SpamAssassin ham dev: {sum(map(bool, quoted))}/{len(mails)} mails quote someone (filters/text/speech.py), "
           f"{sum(map(len, quoted))} sentences inside attributed quotations, "
           f"{sum(1 for q in quoted for r in q.values() if r.received)} of them said to the writer's side")
+    counter_speech()
     fixtures()
+
+
+def counter_speech() -> None:
+    """How often filters/text/counter.py reads a sentence of a hateful training post as counter-speech
+    (the risk filter then drops a hate or bullying finding whose every evidence sentence is one): it
+    should be no more often than on the posts labelled not hateful."""
+    from filters.text.counter import condemns
+    with open(CORPORA / "gab-hate-corpus" / "ghc_train.tsv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    hateful = [r["text"] for r in rows if r["hd"] == "1" or r["cv"] == "1"]
+    plain = [r["text"] for r in rows if r["hd"] == "0" and r["cv"] == "0"]
+    imp_pos, imp_neg = implicit()
+    def share(texts: list[str]) -> str:
+        n = sum(any(condemns(prepare(t[a:b])) for a, b in sentences.spans(t)) for t in texts)
+        return f"{n}/{len(texts)} = {n / max(1, len(texts)):.3f}"
+    print(f"counter-speech read in: gab train hateful {share(hateful)}, not hateful {share(plain)}; "
+          f"implicit-hate train threatening {share(imp_pos)}, not_hate {share(imp_neg)}")
 
 
 def fixtures() -> None:
     """The project's own fixtures (tests/filters/test_threats.py): the threat forms of issue 17 and
     the friendly school lines and counter-speech that must stay out."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.filters import test_threat_norms as n
     from tests.filters import test_threats as t
     for name, texts, want in (("group forms", t.GROUP_FORMS, True), ("school forms", t.SCHOOL_FORMS, True),
-                              ("friendly school lines", t.FRIENDLY, False), ("counter-speech", t.COUNTER_SPEECH, False)):
+                              ("norm and plan forms", n.FORMS, True), ("friendly school lines", t.FRIENDLY, False),
+                              ("norm look-alikes", n.FRIENDLY, False), ("counter-speech", t.COUNTER_SPEECH, False)):
         found = sum(threat_cues.find(prepare(x)) is not None for x in texts)
         print(f"fixtures, {name}: {found}/{len(texts)} read as a threat{' (want all)' if want else ' (want none)'}")
 

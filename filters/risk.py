@@ -35,6 +35,7 @@ from pydantic import Field
 
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, Severity
 from filters import threat_cues
+from filters.text import counter
 from filters.message import MessageView
 from filters.text import sentences as sentence_split
 from filters.text.model import RiskModel, Scores, model_text, prepare, shipped_model
@@ -446,6 +447,11 @@ class RiskFilter:
             if hit is not None:
                 hits[label] = hit
                 findings.append(self._finding(hit))
+        # Counter-speech (filters/text/counter.py): hate quoted or named to condemn it is not the writer's.
+        for label in ("hate", "bullying"):
+            if label in hits and all(counter.condemns(prepare(e)) for e in hits[label].evidence):
+                del hits[label]
+                findings = [f for f in findings if f.code != CODES[label][0]]
         # A threat against a group: the hate label found it, and the same sentences say someone
         # will do (or should suffer) violence. The threat label alone scores these low: its only
         # public positives are Gab's calls for violence.

@@ -195,13 +195,14 @@ _PLACE_ATTACK = (rf"(?:(?:shoot up|bomb|blow up|firebomb|petrol bomb|torch|set f
                  rf"|burn {_PLACE} down\b)")
 # Violent outcomes a person or a group is said to deserve, need or be wished.
 _OUTCOME = (r"(?:killed|shot|hanged|hung|drowned|gassed|stabbed|beaten|beaten up|beaten to death|lynched|exterminated|"
-            r"wiped out|wiped off the (?:face of the )?(?:earth|planet|map)|put down|strung up|shot dead|murdered|"
+            r"wiped out|wiped (?:off|from) the (?:face of the )?(?:earth|planet|map)|put down|strung up|shot dead|murdered|"
             r"tortured|burned alive|burnt alive|burned|burnt|slaughtered|massacred|butchered|beheaded|raped|"
             r"executed|set on fire|shot on sight|nuked|bombed|castrated|culled|stoned to death|hunted down|"
             r"put in (?:a |the )?(?:camps?|gas chambers?|ovens?)|sent to the gas chambers?|lined up and shot|"
             r"rounded up and (?:shot|killed|gassed)|(?:burned|burnt|driven|run) out of (?:town|their homes?|the country)|"
             r"put down at birth|put down like (?:dogs|animals|rabid dogs)|eliminated|eradicated|purged|crucified|skinned alive|"
-            r"nailed to (?:the wall|a cross|a tree)|impaled)")
+            r"nailed to (?:the wall|a cross|a tree)|impaled|strangled|poisoned|suffocated|choked to death|kicked to death|"
+            r"stamped to death|stabbed to death|knifed)")
 # A punishment before "or"/"and" an outcome: "imprisoned or shot", "arrested and hanged".
 _PUNISHED = (r"(?:imprisoned|jailed|deported|arrested|locked up|castrated|tortured|beaten|shot|hanged|hung|whipped|"
              r"flogged|stoned|tried|rounded up|caught|dragged out)")
@@ -286,7 +287,7 @@ _CONDITIONAL_MORE = re.compile(
     rf"simply |publicly |)(?:be|get) (?:{_PUNISHED} (?:or|and) )?{_OUTCOME}\b{_OUTCOME_AFTER}"
     rf"|\b(?:they|he|she|all of them|{_GROUP_HEAD}) (?:all )?(?:shouldve|should have) (?:all )?been {_OUTCOME}\b"
     rf"{_OUTCOME_AFTER}"
-    rf"|\b(?:deserves?|needs?|wants?) (?:a|one|the) bullet\b(?! (?:point|points|proof|train|journal|list)\b)"
+    rf"|\b(?:deserves?|needs?|wants?) (?:nothing but |only )?(?:a|one|the) bullet\b(?! (?:point|points|proof|train|journal|list)\b)"
     rf"|\b(?:deserves?|needs?) (?:a )?(?:good )?(?:beating|kicking|battering|hiding|shoeing|stabbing|bullet in"
     rf" (?:the|his|her|their) head)\b(?! (?:every|now and|once in|sometimes|from time)\b)"
     rf"|\b(?:needs?|deserves?) (?:his|her|their|your|ur) (?:ass|arse|head|face|skull|teeth) (?:kicked|beaten|smashed|"
@@ -653,14 +654,18 @@ _GROUP_NOUN = _word_trie(_IDENTITY[3:-1].split("|") + [
 _ONE_NOUN = _word_trie(_IDENTITY_ONE.split(")|", 1)[1][:-1].split("|") + [
     "person", "man", "woman", "girl", "boy", "kid", "child", "lad", "guy"])
 _GROUP_SUBJECT = rf"(?:{_GROUP_NOUN}|(?:all|the|those|these) (?:\w+ ){{0,2}}?{_GROUP_NOUN})"
-_GROUP_ONE = rf"(?:any|every|each|a|an|the next|that|this) (?:\w+ ){{0,2}}?{_ONE_NOUN}"
+_GROUP_ONE = rf"(?:any|every|each|a|an|the next|the first|that|this|one) (?:\w+ ){{0,2}}?{_ONE_NOUN}"
 _GROUP_ANY = (rf"(?:(?:all |every |each |any |the next |those |these |the |some )?(?:of the |of them |fucking |dirty |"
               rf"filthy )?(?:\w+ ){{0,2}}?{_GROUP_NOUN}|{_GROUP_ONE})")
 # Verbs that threaten a group (never only a person: "ill destroy you" is a game's): "i want to harm
 # gay people", "we should get rid of muslims", "women should be attacked".
 _GROUP_HARM = (r"(?:harm|hurt|attack|assault|injure|wound|cripple|maim|beat|beat up|punch|slap|kick|torture|destroy|"
                r"eliminate|get rid of|execute|butcher|bury|abuse|hit|exterminate|slaughter|massacre|mutilate|"
-               r"break the (?:bones|legs|necks|arms|skulls) of)")
+               # "hang" and "drown" as a group's harm, not "hang out with" or "drown out"
+               r"hang(?!(?:s|ed|ing)? (?:out|with|around|about|up|on|in|off|together|over|round)\b)|"
+               r"drown(?!(?:s|ed|ing)? out\b)|lynch|strangle|poison|cut up|chop up|string up|"
+               r"(?:break|smash|crack|snap|cave in|bash in|kick in|slit|cut) the (?:bones|legs|necks|arms|skulls?|heads?|"
+               r"faces|throats?|teeth|jaws?) of)")
 _GROUP_PASSIVE = (r"(?:harmed|hurt|attacked|assaulted|punched|slapped|kicked|beaten up|injured|wounded|crippled|maimed|"
                   r"abused|hit|destroyed|eliminated|got rid of|gotten rid of|buried|exterminated|mutilated|tortured|"
                   r"butchered|executed|beaten)")
@@ -696,13 +701,14 @@ _GROUP_EXTRA = re.compile(
     rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|hang|gas|burn|stab|murder|rape|bomb|lynch|beat up|attack) {_GROUP_ANY} "
     rf"(?:on sight|you see|in sight|wherever you find them|when you see them)\b"
     # "i will make muslims bleed", "were going to hunt down every immigrant", "ill slaughter them like animals"
-    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?make (?:all |every |those |these |the )?(?:\w+ )?{_HUMAN_GROUP} (?:pay|suffer|bleed|beg|"
+    rf"|\b{_INTENT} (?:\w+ ){{0,2}}?make (?:all |every |those |these |the )?(?:\w+ )?{_HUMAN_GROUP} (?:like (?:you|u|them|him|her) )?(?:pay|suffer|bleed|beg|"
     rf"scream)\b(?! for (?:the|a|their|it|tickets)\b)"
     rf"|\b{_INTENT} (?:\w+ ){{0,2}}?hunt (?:down )?(?:all |every |each |any |those |these |the )?(?:\w+ )?"
     rf"(?:{_HUMAN_GROUP}|{_IDENTITY_ONE})(?: down)?\b"
     # "muslims should be lined up against a wall and shot", "... thrown off buildings", "... stoned"
     rf"|\b{_GROUP_SUBJECT} (?:(?:in|at|from|round|around|near|on|of|like) (?:\w+ ){{0,3}}?)?(?:\w+ )?(?:should|must|need to|"
-    rf"needs to|ought to|deserve to|have to) (?:all |just |really |)(?:be|get) (?:lined up (?:against a wall )?and shot|"
+    rf"needs to|ought to|deserve to|have to) (?:all |just |really |)(?:be|get) (?:lined up (?:against a wall )?and shot|(?:put|stood|lined) (?:up )?against (?:a|the) wall and shot|"
+    rf"taken out(?:side)? and shot|"
     rf"thrown off (?:a |the )?(?:buildings?|roofs?|cliffs?|bridges?)|stoned|put to death|made to suffer|beaten|"
     rf"burned|burnt|hunted|hunted down|tortured|killed|shot|hanged|hung|gassed|exterminated|wiped out|executed|"
     rf"slaughtered|murdered|stabbed|raped|lynched|drowned|set on fire|eradicated|eliminated)\b{_OUTCOME_AFTER}"
@@ -717,7 +723,8 @@ _GROUP_EXTRA = re.compile(
     rf"|\b(?:the world|this country|the country|britain|england|our country|everyone|we) would be (?:a )?(?:so much |much |"
     rf"far )?better (?:off |place )?(?:if|when) (?:all |the )?(?:\w+ )?{_HUMAN_GROUP} (?:were|was|are) (?:all )?(?:dead|killed|"
     rf"wiped out|exterminated|gassed|shot|hanged|gone for good)\b"
-    rf"|\b(?:would be (?:great|good|nice|amazing|brilliant)|be (?:great|good|nice)|i wish|i hope|wish|hope) (?:if |that )?"
+    rf"|\b(?:would be (?:great|good|nice|amazing|brilliant)|be (?:great|good|nice)|i wish|i hope|wish|hope|"
+    rf"(?:its|it is|it s) (?:about |high )?time) (?:if |that )?"
     rf"(?:someone|somebody|some1) (?:would |will |could )?(?:killed|kill|killed off|shot|shoot|murdered|murder|gassed|gas|"
     rf"hanged|hang|slaughtered|slaughter|wiped out|wipe out|exterminated|exterminate|bombed|bomb|burned|burn)s? "
     rf"(?:all |every |the |those |these )?(?:\w+ )?{_HUMAN_GROUP}\b"
@@ -785,6 +792,70 @@ _GROUP_FUTURE = re.compile(
     rf"|\bput (?:all |every |the |those |these )?(?:\w+ )?{_HUMAN_GROUP} in (?:camps|a camp|the camps|ovens|gas chambers)"
     rf"(?: and (?:gas|kill|burn|shoot) them)?\b")
 
+# Violence against a group stated as a norm: what would be best, right or fine to do to them
+# ("it would be best to just drown those kinds of ...", "the only solution is to exterminate ...",
+# "executing ... is the right thing to do", "we'd all be better off if ... were shot"), written
+# from the project's own fixtures (tests/filters/test_threat_norms.py). Each needs a group of
+# people as the target: "it would be best to kill time" names none.
+_NORM_VERB = (r"(?:kill|murder|shoot|stab|drown|strangle|gas|burn|lynch|execute|exterminate|slaughter|massacre|"
+              # bare "beat" and "kick" are a match's ("it would be best to beat the boys"); "get rid
+              # of" and "put down" are as often about old desks and insults
+              r"torture|beat up|hurt|harm|attack|assault|rape|wipe out|eliminate|eradicate|"
+              r"punch|poison|behead|bomb|hang(?! (?:out|with|around|about|up|on|in|off|together|over|round)\b)|string up|round up and shoot|cull|shoot dead|burn alive|"
+              r"beat to death|stone)")
+_NORM_GOOD = (r"(?:best|better|good|great|a good idea|a great idea|right|fine|ok|okay|alright|acceptable|justified|"
+              r"for the best|ideal|wise|sensible|smart|the right thing|the best thing|our duty|a duty|necessary|"
+              r"legal|moral|only fair|fair|fun|a pleasure|a public service|a service to (?:humanity|society|the world)|"
+              r"a kindness|merciful|kinder|easier|simpler|safer|cheaper|(?:the )?(?:only |best |real |final )?"
+              r"(?:answer|solution|way|option|cure|remedy|thing to do))")
+# "those kinds of ...": a group named by its kind
+_NORM_GROUP = rf"(?:(?:those|these|the|all|any|some) (?:kinds?|sorts?|types?) of )?{_GROUP_ANY}"
+_NORM_FOR = r"(?: for (?:everyone|everybody|us all|us|society|the world|the country|all of us|humanity|them))?"
+_NORM_GERUND = (r"(?:killing|murdering|shooting|stabbing|drowning|strangling|gassing|burning|lynching|executing|"
+                r"exterminating|slaughtering|massacring|torturing|beating up|hurting|harming|attacking|"
+                r"assaulting|raping|getting rid of|wiping out|eliminating|eradicating|putting down|punching|"
+                r"poisoning|beheading|bombing|hanging|stringing up|culling|stoning)")
+_NORM_DEAD = (r"(?:dead|gone|killed|shot|hanged|hung|gassed|drowned|exterminated|wiped out|executed|murdered|"
+              r"slaughtered|strangled|burned|burnt|lynched|put down|eliminated|eradicated|six feet under|"
+              r"in (?:the ground|graves?|coffins?|body bags))")
+_GROUP_NORM = re.compile(
+    # one group copy for every lead that ends in a verb and its target: RE2's prefilter set
+    # (filters/text/matcher.py) must stay within its memory, and each copy of the group nouns is big
+    rf"\b(?:(?:it would be|itd be|it will be|it is|its|it s|would be|wouldnt it be|it might be) (?:so |much |far |"
+    rf"really |just |definitely |probably |actually |honestly |only |totally |perfectly |completely |absolutely |"
+    rf"entirely |morally )?{_NORM_GOOD}{_NORM_FOR} to"
+    rf"|(?:the )?(?:best|right|only|smart|sensible|correct|obvious|proper|kindest|fairest|easiest|simplest|"
+    rf"real|final|one|ideal) (?:thing|solution|answer|option|way|course of action|choice|idea|policy|cure|remedy|"
+    rf"treatment|response|punishment|fix|thing to do)(?: to do)?(?: (?:for|with|about) (?:them|these|those|it|this))?"
+    rf" (?:is|would be|will be|is to|would be to|are)(?: to)?"
+    rf"|(?:it )?should be (?:legal|allowed|acceptable|ok|okay|mandatory|compulsory|encouraged|permitted|normal|"
+    rf"a sport) to"
+    rf"|(?:we|everyone|people|you) (?:should be|are|is|must be) (?:allowed|free|encouraged|expected|obliged) to"
+    rf"|(?:the )?(?:country|government|state|police|army|law|society|people|someone|somebody|they|we|you) (?:really )?"
+    rf"(?:should|must|needs? to|ought to|has to|have to|could))"
+    rf" (?:just |simply |finally |all |really |quietly |slowly |to )?{_NORM_VERB}{_SUFFIX} {_NORM_GROUP}\b{_CLAUSE_ENDS}"
+    # the writer for it: "i fully support hanging ...", "im all for shooting ..."
+    rf"|\b(?:i (?:\w+ )?(?:support|back|endorse|approve of|vote for)|(?:im|i am) (?:\w+ )?(?:all for|in favour of|in favor of|"
+    rf"up for)) {_NORM_GERUND} {_GROUP_ANY}\b{_CLAUSE_ENDS}"
+    rf"|\b{_NORM_GERUND} {_NORM_GROUP} (?:is|would be|will be|remains|seems|sounds) (?:\w+ )?(?:the )?{_NORM_GOOD}\b"
+    rf"(?! (?:at|for (?:a|the|your|my|business|nothing)|of|in (?:the|a) (?:game|film|book|play))\b)"
+    rf"|\b(?:we|wed|we all|wed all|everyone|everybody|the world|society|this country|the country|britain|england|our country|"
+    rf"things|life|it) (?:would|will|d|wd)? ?(?:all )?be (?:a )?(?:so much |much |far |a lot |way )?(?:better|best|"
+    rf"safer|nicer|happier)(?: off| place)?{_NORM_FOR} (?:if|when|once) {_GROUP_ANY} (?:were|was|are|got|get|had been|"
+    rf"all got|were all) (?:all )?{_NORM_DEAD}\b{_OUTCOME_AFTER}"
+    # the cure for or the place of a group: "the only cure for ... is a bullet", "the best place for ... is a coffin"
+    rf"|\bthe (?:only |best |real |one |right |proper )?(?:cure|answer|solution|treatment|medicine|fix|remedy|place)"
+    rf" (?:for|to) {_NORM_GROUP} (?:is|would be|will be) (?:in )?(?:a |the |more )?(?:bullets?|ropes?|nooses?|"
+    rf"gas chambers?|gallows|firing squads?|death|genocide|extermination|mass graves?|ovens?|lynching|hanging|"
+    rf"execution|coffins?|graves?|ground|six feet under|body bags?|morgue)\b"
+    # an order against one of a group: "shoot every woman", "kill any muslim you see"
+    rf"|(?:^|[!.,:;] *)\W*(?:kill|shoot|stab|murder|hang|lynch|strangle|drown|rape|behead) (?:every|each|any)"
+    rf" (?:\w+ ){{0,2}}?{_ONE_NOUN}\b{_GAME_AFTER}"
+    rf"|\b(?:better|best) (?:off |place )?(?:for (?:\w+ )?)?without {_GROUP_ANY} (?:alive|breathing|living)\b"
+    rf"|\b(?:{_INTENT}|{_URGE}) (?:\w+ ){{0,2}}?(?:find|get|catch|grab|follow|track down|hunt down) {_GROUP_ANY}"
+    rf" and (?:\w+ )?(?:kill|stab|shoot|hurt|beat|batter|rape|strangle|drown|hang|punch|kick|torture|attack|murder|"
+    rf"smash|bash|slit)\w* (?:them|him|her|em)\b")
+
 _VEILED_EXTRA = re.compile(
     r"\b(?:you|u)(?:ll| will)? (?:wont|will not|never|not gonna|aint gonna|are not going to|arent going to) (?:see|make it to|"
     r"live (?:to see|past|through)) (?:next (?:week|year|term|month|monday|friday)|the weekend|another day|tomorrow|"
@@ -803,7 +874,7 @@ _VEILED_EXTRA = re.compile(
 _PATTERNS = (("disclosure", _DISCLOSURE), ("weapon", _WEAPON), ("direct", _DIRECT), ("direct", _DIRECT_MORE),
              ("conditional", _CONDITIONAL), ("conditional", _CONDITIONAL_MORE), ("veiled", _VEILED), ("group", _GROUP),
              ("group", _GROUP_MORE), ("group", _GROUP_EXTRA), ("group denied", _GROUP_DENIED),
-             ("group", _GROUP_FUTURE), ("direct more", _DIRECT_EXTRA), ("veiled more", _VEILED_EXTRA))
+             ("group", _GROUP_FUTURE), ("group", _GROUP_NORM), ("direct more", _DIRECT_EXTRA), ("veiled more", _VEILED_EXTRA))
 # "slaughter them like animals": a simile, not the animals as the subject (_THINGS).
 _SIMILE = re.compile(r"\b(?:like|as) (?:the )?(?:\w+ )?(?:animals|dogs|rats|pigs|cattle|vermin|sheep|cockroaches|insects|"
                      r"flies|bugs|pests|mice|lambs|chickens|cows|livestock|the animals they are)\b")
@@ -860,7 +931,7 @@ _PEOPLE_WORDS = sorted(set(_IDENTITY[3:-1].split("|") + _IDENTITY_ONE.split(")|"
 _PEOPLE_GATE = re.compile(r"\b(?:" + "|".join(
     f"{first}(?:{'|'.join(sorted((w[1:] for w in _PEOPLE_WORDS if w[0] == first), key=len, reverse=True))})"
     for first in sorted({w[0] for w in _PEOPLE_WORDS})) + r")\b")
-_NEEDS_PEOPLE = (_GROUP_EXTRA, _GROUP_DENIED, _GROUP_FUTURE)
+_NEEDS_PEOPLE = (_GROUP_EXTRA, _GROUP_DENIED, _GROUP_FUTURE, _GROUP_NORM)
 
 
 def _gated(kind: str, pattern: re.Pattern) -> list[tuple[str, str, re.Pattern]]:
@@ -922,6 +993,11 @@ _ANCHOR_WORDS = (
     rf"{verb}\w*\s+(?:you|u|ya|him|her|them|em)\s+(?:over|up|open|apart)" for verb in ("run", "mess", "rip", "tear", "carve", "fuck")
     ] + [
     r"bye\s+to", r"watch\s+\w+\s+backs",
+    # the norm forms (_GROUP_NORM) and "cut up"
+    r"executing", r"wiping", ] + [rf"{word}\s+(?:for|to)\s+(?:\w+\s+){{1,4}}(?:is|would|will)\b"
+       for word in ("cure", "answer", "solution", "treatment", "medicine", "fix", "remedy")] + [
+     r"without\s+(?:\w+\s+){1,3}(?:alive|breathing|living)\b", r"cut\s+up\b", r"chop\w*\s+up\b",
+    r"place\s+for\s+(?:\w+\s+){1,4}(?:is|would)\b",
     r"hit\s+(?:all|every|any|the|those|these)\b", r"be\s+hit\b", r"harm", r"assault", r"injur", r"wound", r"crippl", r"destroy", r"bury", r"buried", r"abus", r"bones\s+of",
     r"legs\s+of", r"necks\s+of", r"arms\s+of", r"skulls\s+of",
     r"throw\w*\s+(?:\w+\s+){1,2}off", r"needs\s+(?:impaling|lynching|stringing)",
@@ -1004,8 +1080,29 @@ def harmless(prepared: str) -> bool:
     vetoed = bool(_ABOUT.search(prepared) or _MENTION.search(prepared) or _IDIOM.search(prepared)
                   or _WILL_NOT.search(prepared) or _NO_ONE.search(prepared) or _THINGS.search(prepared)
                   or (_GAME.search(prepared) and not _REAL.search(prepared))
-                  or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared))
+                  or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared)
+                  or _DEVOTED.search(prepared)
+                  or (_OBJECTS.search(prepared) and not _READER.search(prepared) and not _SOMEONE.search(prepared)
+                      and not _PEOPLE_GATE.search(prepared)))
     return vetoed and find(prepared) is None
+
+
+# Things a pupil rages at with a violent word and no one to hurt: "im going to smash this stupid
+# phone", "i could strangle the printer". Only with no person in the window (_SOMEONE, _READER,
+# a group noun): "ill smash your phone and you" is read as written.
+_OBJECTS = re.compile(
+    r"\b(?:phones?|laptops?|computers?|pcs?|printers?|tvs?|telly|cars?|bikes?|alarm|alarm clock|clocks?|homework|"
+    r"keyboards?|wifi|wi fi|router|toaster|kettle|fridge|microwave|doors?|hoover|vacuum|tablets?|ipads?|consoles?|"
+    r"chargers?|headphones|earphones|speakers?|spreadsheets?|websites?|emails?|weather|rain|traffic|buses|bus|"
+    r"trains?|queues?|spots?|hair|shoes?|trainers|socks|jeans|fridges?|washing machine|dishwasher|oven|lawnmower|"
+    r"mower|radio|remote|calculator|essay|coursework|textbooks?|pens?|pencils?|chair|desk|table|sofa|bed|pillow|"
+    r"mattress|wardrobe|lamp|bulb|battery|batteries|cable|plug|password|app|song|songs|alarm|cauliflower|"
+    r"broccoli|sprouts|brussels sprouts|mushrooms|olives|coriander|marmite|tomatoes|peas|beans|spinach|"
+    r"cabbage|lettuce|celery|beetroot|parsnips|turnips?|leeks?|kale)\b")
+_SOMEONE = re.compile(r"\b(?:him|her|them|he|she|they|hes|shes|theyre|someone|somebody|anyone|everyone|people|"
+                      r"me|us|person|man|woman|boy|girl|kid|lad|guy|mr|mrs|miss|sir)\b")
+# Devotion, not violence: "i would die for my friends", "id kill for her hair".
+_DEVOTED = re.compile(r"\b(?:would|id|i d|could|we d|wed) (?:\w+ )?(?:die|kill|fight|take a bullet) for\b")
 
 
 def talk_about(prepared: str) -> bool:
@@ -1018,7 +1115,10 @@ def talk_about(prepared: str) -> bool:
 
 
 # "no one is going to kill you", "nobody wants you dead": violence denied.
-_NO_ONE = re.compile(r"\b(?:no one|nobody|noone|no body)\b(?: \w+){0,4}? (?:kill|hurt|stab|shoot|harm|attack|beat|dead|die)")
+_NO_ONE = re.compile(r"\b(?:no one|nobody|noone|no body)\b(?: \w+){0,4}? (?:kill|hurt|stab|shoot|harm|attack|beat|dead|die)"
+                     # "no gay person deserves to be hurt", "no woman should ever be attacked"
+                     r"|\bno (?:\w+ ){1,2}(?:deserves?|should|ought|has to|needs to|must) (?:\w+ ){0,3}?(?:killed|hurt|stabbed|"
+                     r"shot|harmed|attacked|beaten|abused|bullied|die|suffer|threatened)\b")
 
 
 def _reports(prepared: str) -> bool:

@@ -1,0 +1,114 @@
+"""Counter-speech: a sentence that quotes or names hateful words in order to condemn them.
+
+"Statements like \"women are stupid\" are hurtful", "stop calling gay people disgusting",
+"if you say you hate muslims you're the problem", "people who call disabled people names
+should be ashamed", "saying immigrants are vermin is racist": the words a hate or bullying
+model scores high are inside the sentence, but the writer is against them. Pupils write this
+to defend a friend or a group, and it is what a school wants them to write; holding it
+teaches the opposite (docs/safeguarding.md, "Counter-speech").
+
+Two things keep it from excusing abuse:
+  - the writer as the one called names ("stop calling me fat", "they keep saying im gay") is
+    never counter-speech here: that is a pupil disclosing bullying, for the DSL;
+  - it only speaks for hate and bullying scores (filters/risk.py): a threat in the same
+    sentence is read by filters/threat_cues.py, which has its own reported-speech rules.
+
+Written for schoolgate from its own fixtures (tests/filters/test_counter_speech.py). Pure
+functions over compiled patterns on the risk model's prepared text (lower case, apostrophes
+dropped: filters/text/model.prepare).
+"""
+from __future__ import annotations
+
+import re
+
+# What the writer says of the words: wrong, hurtful, a slur, hate.
+_CONDEMN = (r"(?:hurtful|wrong|disgusting|vile|racist|sexist|misogynistic|misogynist|homophobic|transphobic|"
+            r"biphobic|ableist|islamophobic|antisemitic|xenophobic|bigoted|hateful|offensive|unacceptable|"
+            r"not (?:ok|okay|acceptable|alright|funny|cool|true|on)|never (?:ok|okay|acceptable|funny)|ignorant|"
+            r"stupid|idiotic|awful|horrible|appalling|shameful|shocking|cruel|harmful|dangerous|toxic|pathetic|"
+            r"gross|sick|evil|nasty|dehumani[sz]ing|insulting|degrading|out of order|hate speech|a hate crime|"
+            r"a slur|slurs|bullying|discrimination|discriminatory|prejudiced|prejudice|nonsense|rubbish|lies|a lie|"
+            r"a myth|false|untrue|bs|bullshit|so wrong|really wrong|just wrong|bigotry|hate|hatred|ugly|"
+            r"unkind|mean|horrid|upsetting|damaging|inexcusable|unforgivable|disgraceful|a disgrace|"
+            r"embarrassing|cringe|messed up|fucked up|outdated|backwards|bang out of order)")
+# Someone who says such things, named for what they are: "you're an idiot", "theyre the problem".
+_CALLED_OUT = (rf"(?:{_CONDEMN}|an? (?:idiot|bigot|racist|sexist|homophobe|transphobe|moron|fool|disgrace|"
+               rf"loser|joke|coward|problem)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
+               rf"misguided|mistaken|uneducated|brainwashed|pathetic)|ashamed|embarrassed)")
+_SPEECH_NOUN = (r"(?:statements?|comments?|remarks?|words|posts?|tweets?|messages?|phrases?|jokes?|things|views?|"
+                r"opinions?|claims?|attitudes?|language|slurs?|names?|insults?|stuff|rhetoric|lines?|chants?|"
+                r"graffiti|memes?|videos?|stereotypes?|ideas?)")
+_SPEECH_VERB = (r"(?:say|says|saying|said|call|calls|calling|called|claim|claims|claiming|tell|tells|telling|"
+                r"post|posts|posting|spread|spreading|write|writes|writing|wrote|use|using|think|thinking|shout|"
+                r"shouting|chant|chanting|joke|joking|act like|acting like|pretend|pretending|treat|treating|"
+                r"talk about|talking about|refer to|referring to|describe|describing)")
+# The forms of counter-speech. Each names the speech ("saying", "statements like", "stop
+# calling") and the writer's judgement of it, or the writer's denial of a hateful claim.
+_COUNTER = re.compile(
+    # statements like "..." are hurtful / comments saying ... are racist
+    rf"\b{_SPEECH_NOUN} (?:like|such as|that say|saying|calling|about|claiming|that claim|that call)\b.{{0,160}}?"
+    rf"\b(?:is|are|was|were|sound|sounds|make|makes|show|shows|have no place|has no place|belong|need to stop|"
+    rf"needs to stop|should stop|must stop|dont belong)\b(?: \w+){{0,4}}? ?(?:{_CONDEMN}|no place|nowhere|"
+    rf"in the bin|stop)\b"
+    rf"|\b{_SPEECH_NOUN} (?:like|such as|that say|saying|calling|about|claiming|that claim|that call)\b.{{0,160}}?"
+    rf"\b(?:have|has|had) no place\b"
+    # saying ... is racist / calling ... names just shows how ignorant you are
+    rf"|\b(?:saying|claiming|calling|thinking|believing|suggesting|posting|writing|shouting|chanting|joking|"
+    rf"telling (?:people|everyone|them|others)|to say|to call|to claim|to think|to suggest|to joke)\b.{{0,160}}?"
+    rf"\b(?:is|are|was|makes|shows|just shows|proves|means|sounds|isnt|is not)\b(?: \w+){{0,5}}? ?{_CALLED_OUT}\b"
+    # stop calling ..., you cant keep saying ..., i hate it when people say ...
+    rf"|\b(?:stop|quit|dont|do not|never|please stop|you need to stop|you have to stop|you should stop|"
+    rf"you must stop|you cant keep|you cant just|cant believe (?:you|people|someone|he|she|they|anyone|"
+    rf"some people)|how dare (?:you|he|she|they|anyone|people)|hate it when (?:people|you|someone|they|boys|"
+    rf"girls|lads)|sick of (?:people|you|hearing|everyone|boys|girls|lads|them)|tired of (?:people|you|hearing|"
+    rf"everyone|them)|fed up (?:of|with) (?:people|you|hearing|everyone|them)|nobody should|no one should|"
+    rf"you shouldnt|people shouldnt|we shouldnt|we should never|you should never)\b(?: \w+){{0,3}}? ?"
+    rf"{_SPEECH_VERB}\b"
+    # if you say ... you're an idiot / anyone who thinks ... is wrong / people who call ... should be ashamed
+    rf"|\bif (?:you|u|anyone|someone|people|they|he|she) (?:\w+ ){{0,2}}?(?:say|says|said|think|thinks|believe|"
+    rf"believes|call|calls|claim|claims|agree|agrees|genuinely think|actually think|post|write|use)\b.{{0,160}}?"
+    rf"\b(?:you|u|they|he|she|thats|that is|it)(?:re| are| r|s| is| was|)(?: \w+){{0,3}}? ?{_CALLED_OUT}\b"
+    rf"|\b(?:people|anyone|those|someone|everyone|men|guys|boys|girls|lads|you|whoever) (?:who|that) (?:\w+ ){{0,2}}?"
+    rf"(?:say|says|said|think|thinks|believe|believes|call|calls|claim|claims|post|posts|spread|spreads|use|"
+    rf"uses|write|writes|joke|jokes)\b.{{0,160}}?\b(?:are|is|should be|need to be|must be|have to be|deserve to be|"
+    rf"need|needs)(?: \w+){{0,3}}? ?(?:{_CALLED_OUT}|reported|banned|called out|educated|blocked|excluded|help)\b"
+    # the writer's stance: "i totally disagree with anyone who says ...", "i reported him for calling ..."
+    rf"|\b(?:i|we) (?:\w+ )?(?:disagree|condemn|reject|oppose|call out|called out|stand against|stood up to|"
+    rf"reported (?:him|her|them|it|this|that|the post|the comment))\b"
+    # a hateful claim denied: "gay people are not disgusting", "theres nothing wrong with being trans"
+    rf"|\b(?:theres|there is|there s) nothing wrong with (?:being|having|loving|people)\b"
+    rf"|\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){{0,2}}?(?:scum|vermin|animals|disgusting|inferior|subhuman|trash|"
+    rf"rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|freaks|parasites|"
+    rf"worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+# The writer denies hating, or is proud of who they are: "i dont hate anyone", "proud to be a black
+# woman". Not when the reader is addressed: "i dont hate you, youre just a freak" is still aimed.
+_DENIES = re.compile(
+    rf"\b(?:i|we) (?:\w+ )?(?:dont|do not|never|could never|would never|wouldnt|cant|cannot) (?:\w+ )?(?:hate|despise|"
+    rf"dislike|detest|look down on|think less of|disrespect|have a problem with|have anything against)\b"
+    rf"|\b(?:proud to be|proud of being|love being|happy being|glad to be|love that i am|love that im)\b")
+_READER = re.compile(r"\b(?:you|u|ya|yall|ur|youre|your)\b")
+
+# Only a denial counts for the last form: the words must say "not" or "arent".
+_DENIAL = re.compile(r"\b(?:arent|isnt|are not|is not|are never|is never)\b")
+_DENIAL_FORM = re.compile(
+    r"\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){0,2}?(?:scum|vermin|animals|disgusting|inferior|subhuman|trash|"
+    r"rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|freaks|parasites|worthless|"
+    r"stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+# The writer as the one called names or talked about: a disclosure of bullying, not counter-speech.
+_WRITER_TARGET = re.compile(
+    rf"\b{_SPEECH_VERB} (?:me|my|us|our)\b|\b(?:say|says|saying|said|tell|telling|think|thinks) (?:that )?"
+    rf"(?:im|i am|i was|my|we are|were)\b|\bme (?:names|a |an )|\bcalled me\b")
+
+
+def condemns(prepared: str) -> bool:
+    """True when the sentence (prepared text) quotes or names hateful words to condemn or deny
+    them, and the writer is not the one they are said about."""
+    if _WRITER_TARGET.search(prepared):
+        return False
+    if _DENIES.search(prepared) and not _READER.search(prepared):
+        return True
+    for match in _COUNTER.finditer(prepared):
+        if _DENIAL_FORM.fullmatch(match.group()) and not _DENIAL.search(match.group()):
+            continue  # "women are inferior": the claim itself, not its denial
+        return True
+    return False

@@ -1,0 +1,99 @@
+"""Counter-speech (filters/text/counter.py) and what the risk filter does with it.
+
+Pupils who quote or name hate to condemn it ("stop calling trans people freaks") are what a
+school wants; a pupil saying they are the one called names ("stop calling me fat") is a
+disclosure of bullying and stays one. Every line is written for schoolgate; none comes from
+a corpus or a test suite."""
+from __future__ import annotations
+
+import pytest
+
+from filters.base import FilterContext, Role
+from filters.risk import Options, RiskFilter
+from filters.text.counter import condemns
+from filters.text.model import prepare
+
+COUNTER_SPEECH = [
+    'Statements like "women are useless" are so hurtful.',
+    'comments saying muslims are terrorists are racist and wrong',
+    'saying gay people are disgusting is homophobic',
+    'stop calling trans people freaks',
+    'you need to stop saying black people are criminals',
+    "if you think disabled people are a burden you're an idiot",
+    'people who call immigrants vermin should be ashamed of themselves',
+    'i hate it when people say women belong in the kitchen',
+    'how dare you call muslims terrorists',
+    'calling someone a retard just shows how ignorant you are',
+    '"All gays are perverts" - what a vile thing to say, that is so wrong',
+    'i cant believe people still say trans women arent women',
+    "there's nothing wrong with being gay",
+    'gay people are not disgusting',
+    "immigrants aren't vermin, they're people",
+    'no one should call disabled people names',
+    'i totally disagree with anyone who says women are inferior',
+    'jokes about black people like that have no place in our school',
+    'if anyone says they hate jews they are part of the problem',
+    'to say that muslims are evil is islamophobic',
+    'i dont hate gay people, i never have',
+    'we do not have a problem with immigrants',
+    'so proud to be a black woman',
+    'i love being trans',
+]
+# The claims themselves, and the writer (or the writer's family) as the one called names.
+NOT_COUNTER_SPEECH = [
+    'women are useless',
+    'gay people are disgusting',
+    'trans people are freaks',
+    'stop calling me fat',
+    'they keep saying im gay and i hate it',
+    'stop calling my sister a slag',
+    "people say i'm ugly and it's true",
+    'muslims are evil',
+    'immigrants are vermin',
+    'you are a disgusting freak',
+    "everyone thinks you're a loser",
+    'he called me a retard in front of everyone',
+    'black people are criminals, everyone knows it',
+    'i hate gay people',
+    'women are inferior to men',
+    'jews are scum',
+    'i hate muslims and i always will',
+    'i really dont like you, youre a freak',
+    'i dont hate you, youre just a freak',
+]
+
+
+@pytest.fixture(scope="module")
+def flt() -> RiskFilter:
+    return RiskFilter(Options(), FilterContext(settings=None, directory=None))
+
+
+def codes(flt: RiskFilter, text: str) -> list[str]:
+    return [f.code for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,))]
+
+
+@pytest.mark.parametrize("text", COUNTER_SPEECH)
+def test_quoting_or_naming_hate_to_condemn_it_is_counter_speech(text: str) -> None:
+    assert condemns(prepare(text)), text
+
+
+@pytest.mark.parametrize("text", NOT_COUNTER_SPEECH)
+def test_hate_itself_or_the_writer_called_names_is_not(text: str) -> None:
+    assert not condemns(prepare(text)), text
+
+
+def test_the_risk_filter_reports_the_claim_but_not_its_condemnation(flt: RiskFilter) -> None:
+    assert "RISK_HATE" in codes(flt, "muslims are evil")
+    assert "RISK_HATE" not in codes(flt, "how dare you call muslims terrorists")
+    assert "RISK_HATE" not in codes(flt, 'my mate said "muslims are evil" and i told him thats racist')
+
+
+@pytest.mark.parametrize("text", COUNTER_SPEECH)
+def test_the_risk_filter_reports_no_hate_or_bullying_for_counter_speech(flt: RiskFilter, text: str) -> None:
+    found = codes(flt, text)
+    assert "RISK_HATE" not in found and "RISK_BULLYING" not in found, (text, found)
+
+
+def test_a_threat_beside_counter_speech_is_still_a_threat(flt: RiskFilter) -> None:
+    # counter-speech speaks for hate and bullying scores only: the threat's own rules read the rest
+    assert "RISK_VIOLENT_THREAT" in codes(flt, "stop calling gay people freaks or ill stab you")
