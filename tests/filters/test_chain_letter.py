@@ -694,3 +694,30 @@ async def test_a_letter_that_ends_on_its_plain_request_needs_no_second_lever() -
     # a notice that ends on its request is still a plain request with a low learned score
     newsletter = view_of(DATA / "negative" / "b10_newsletter_ends_share.eml")
     assert await flt.check(newsletter) == []
+
+
+async def test_a_known_hoax_a_parent_asks_the_school_to_circulate_is_held_as_a_known_hoax() -> None:
+    """Issue 18 item 4: the parent's own covering note, a new file name and no forward markers; the
+    library still knows the hoax under it, and the reviewer is told which one."""
+    flt, settings = make_filter()
+    letter = "\n".join(line for line in (LISTS / "known_chain_letters" / "virus_warning_delete_file.txt")
+                       .read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    body = ("Dear Mrs Evans, my sister got this at work and I think every parent at Hillside should see it. "
+            "Could the office please send it round to all the parents today? Thank you, Sam Turner (Year 4)\n\n"
+            + letter.replace("School Photos 2024", "Sports Day Photos"))
+    view = make_view(body, mail_from=PARENT, rcpt_to=(OFFICE,))
+    findings = await flt.check(view)
+    assert Policy(settings).decide(view, findings).actions == {OFFICE: Action.HOLD}
+    assert findings[0].reason.startswith("Looks like the known hoax 'virus_warning_delete_file' that asks to be passed on")
+
+
+def test_a_running_filter_sees_a_reviewers_addition_without_a_restart(tmp_path: Path) -> None:
+    """Issue 18 item 2: the gateway's filter, built before the reviewer's click, matches the next copy."""
+    settings = make_settings(quarantine={"path": str(tmp_path / "q")}, filters={"chain": ["chain_letter"]})
+    flt = ChainLetterFilter(settings.filter_options["chain_letter"], FilterContext(settings, None))
+    again = make_view(LETTER.replace("Hello my dear friends", "hiya all"), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert flt.assess_text(again, again.all_text).known is None
+    raw = make_message(LETTER, subject="FW: the seagull", sender=PUPIL, to=FRIEND)
+    assert lib.add_reviewed_message(tmp_path / "q", "m42", raw) is not None
+    known = flt.assess_text(again, again.all_text).known
+    assert known is not None and known.name == "reviewed-m42"
