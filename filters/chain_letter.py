@@ -353,7 +353,11 @@ class ChainLetterFilter:
         if (requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2
                 and len(tokens) >= self.options.model_min_words):
             model_score = self._model.score(text)
-            alone = not levers and "pass_on_count" not in families
+            # The letter that ends on its ask: a hoax is owned by nobody, so nothing follows its
+            # "Pass it on." (batch 10); a notice asks and then signs, names a date or a contact.
+            closing = max((i for family in sig.REQUESTS for i, _ in found.get(family, ())), default=-1) \
+                == len(segments) - 1
+            alone = not levers and "pass_on_count" not in families and not closing
             if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")

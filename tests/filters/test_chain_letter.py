@@ -670,3 +670,54 @@ async def test_a_first_hand_notice_is_discounted_a_forward_of_it_is_not() -> Non
               "or you will have bad luck. Mrs Ward, Headteacher")
     view = make_view(threat, mail_from=PUPIL, rcpt_to=(FRIEND,))
     assert flt.assess_text(view, view.all_text).discount == 1.0
+
+
+# Written for this test (batch 10's register): a tale whose only request is its last line.
+TALE = ("A famous football manager was asked at a dinner what the secret of life was. He stood up and said "
+        "that every young person today has forgotten what their grandparents gave up for them, that nobody "
+        "says please or thank you any more, and that a country that forgets its old people has no future. The "
+        "whole room stood and clapped for ten minutes.")
+
+
+async def test_a_letter_that_ends_on_its_plain_request_needs_no_second_lever() -> None:
+    """A hoax is owned by nobody, so nothing follows its closing "Pass it on."; the same words with
+    the request first and the tale after it (the same bag of words for the model) are not held on a
+    plain request and a middling learned score. The floor for the closing request is model_minimum."""
+    flt, _ = make_filter(library_dir="__none__")
+    closing = make_view(TALE + " Pass it on.", mail_from=PUPIL, rcpt_to=(FRIEND,))
+    opening = make_view("Pass it on. " + TALE, mail_from=PUPIL, rcpt_to=(FRIEND,))
+    ends, starts = flt.assess_text(closing, closing.all_text), flt.assess_text(opening, opening.all_text)
+    assert abs(ends.model_score - starts.model_score) < 0.05
+    assert flt.options.model_minimum <= ends.model_score < flt.options.model_alone_minimum
+    assert any("learned score" in f for f in ends.fired)
+    assert not any("learned score" in f for f in starts.fired)
+    # a notice that ends on its request is still a plain request with a low learned score
+    newsletter = view_of(DATA / "negative" / "b10_newsletter_ends_share.eml")
+    assert await flt.check(newsletter) == []
+
+
+async def test_a_known_hoax_a_parent_asks_the_school_to_circulate_is_held_as_a_known_hoax() -> None:
+    """Issue 18 item 4: the parent's own covering note, a new file name and no forward markers; the
+    library still knows the hoax under it, and the reviewer is told which one."""
+    flt, settings = make_filter()
+    letter = "\n".join(line for line in (LISTS / "known_chain_letters" / "virus_warning_delete_file.txt")
+                       .read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    body = ("Dear Mrs Evans, my sister got this at work and I think every parent at Hillside should see it. "
+            "Could the office please send it round to all the parents today? Thank you, Sam Turner (Year 4)\n\n"
+            + letter.replace("School Photos 2024", "Sports Day Photos"))
+    view = make_view(body, mail_from=PARENT, rcpt_to=(OFFICE,))
+    findings = await flt.check(view)
+    assert Policy(settings).decide(view, findings).actions == {OFFICE: Action.HOLD}
+    assert findings[0].reason.startswith("Looks like the known hoax 'virus_warning_delete_file' that asks to be passed on")
+
+
+def test_a_running_filter_sees_a_reviewers_addition_without_a_restart(tmp_path: Path) -> None:
+    """Issue 18 item 2: the gateway's filter, built before the reviewer's click, matches the next copy."""
+    settings = make_settings(quarantine={"path": str(tmp_path / "q")}, filters={"chain": ["chain_letter"]})
+    flt = ChainLetterFilter(settings.filter_options["chain_letter"], FilterContext(settings, None))
+    again = make_view(LETTER.replace("Hello my dear friends", "hiya all"), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert flt.assess_text(again, again.all_text).known is None
+    raw = make_message(LETTER, subject="FW: the seagull", sender=PUPIL, to=FRIEND)
+    assert lib.add_reviewed_message(tmp_path / "q", "m42", raw) is not None
+    known = flt.assess_text(again, again.all_text).known
+    assert known is not None and known.name == "reviewed-m42"

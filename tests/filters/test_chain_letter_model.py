@@ -124,8 +124,10 @@ def _learned(flt: ChainLetterFilter, body: str) -> bool:
 
 def test_the_model_as_the_only_lever_needs_model_alone_minimum() -> None:
     """A plain "pass it on" with no count and no other lever: the model counts only from
-    model_alone_minimum up (school notices ask that way too); with a lever, from model_minimum."""
-    plain = TRIBUTE + " Pass it on."
+    model_alone_minimum up (school notices ask that way too); with a lever, or where the request is
+    the letter's last sentence (test_a_letter_that_ends_on_its_plain_request_needs_no_second_lever),
+    from model_minimum. Here the request opens the message, so nothing about its ending counts."""
+    plain = "Pass it on. " + TRIBUTE
     view = make_view(plain, mail_from=PUPIL, rcpt_to=(FRIEND,))
     assessment = make_filter().assess_text(view, view.all_text)
     assert set(assessment.families) == {"pass_on"} and 0.35 <= assessment.model_score < 1.0
