@@ -1,6 +1,11 @@
 """Same findings before and after a speed change: `schoolgate scan --manifest` of every corpus message, two checkouts.
 
     .venv/bin/python bench/findings_diff.py --before /tmp/base --after . [--limit N]
+    .venv/bin/python bench/findings_diff.py --before /tmp/base --before-json /tmp/base.json  # the base scanned once
+
+`--before-json` / `--after-json`: a checkout's results are read from the file when it exists
+(and written there when it does not), so a series of changes against one base scans it once.
+The files must come from the same manifest (the same corpora and `--limit`).
 
 Each checkout's own code scans the same manifest (tests/filters/test_determinism.py's:
 every mail file of the corpora, three envelopes in turn) through the shipped chain
@@ -51,6 +56,9 @@ def main() -> int:
     parser.add_argument("--before", type=Path, required=True, help="checkout with the old code")
     parser.add_argument("--after", type=Path, default=ROOT, help="checkout with the new code")
     parser.add_argument("--limit", type=int, help="only the first N corpus messages")
+    parser.add_argument("--before-json", type=Path,
+                        help="the base's results: read when the file exists, else scanned and written")
+    parser.add_argument("--after-json", type=Path, help="the same for the new code")
     args = parser.parse_args()
     from tests.filters.test_determinism import _manifest
     with tempfile.TemporaryDirectory(prefix="findings-diff-") as tmp_name:
@@ -62,9 +70,15 @@ def main() -> int:
             count = len(lines)
         config = site_config(tmp)
         results = []
-        for checkout in (args.before, args.after):
+        for checkout, saved in ((args.before, args.before_json), (args.after, args.after_json)):
             started = time.monotonic()
+            if saved and saved.exists():
+                results.append(json.loads(saved.read_text(encoding="utf-8")))
+                print(f"{checkout}: {len(results[-1])} cases read from {saved}", flush=True)
+                continue
             results.append(scan(checkout.resolve(), config, manifest))
+            if saved:
+                saved.write_text(json.dumps(results[-1]), encoding="utf-8")
             print(f"{checkout}: {len(results[-1])} cases in {time.monotonic() - started:.0f} s", flush=True)
     before, after = results
     differ = [case for case in before if before[case] != after.get(case)]

@@ -427,6 +427,14 @@ def part_filename(part: Message) -> str:
     """The attachment's name: Content-Disposition filename, else Content-Type name;
     RFC 2231 continuations/charsets and RFC 2047 words decoded. Unicode tricks
     (RLO, zero-width spaces) are kept: the attachment filter looks for them."""
+    # Both stdlib look-ups parse the header's parameters, and both keys contain "name" (and
+    # are compared after str.lower(), which maps character by character): a part whose
+    # Content-Disposition and Content-Type hold no "name" has none (most body parts).
+    try:
+        if not any("name" in str(part.get(header, "")).lower() for header in ("content-disposition", "content-type")):
+            return ""
+    except Exception:  # noqa: BLE001 - the look-ups below answer for a header that will not read
+        pass
     name: object = None
     try:
         name = part.get_filename()

@@ -183,6 +183,9 @@ class PupilNameIndex:
 
     def __init__(self, names: Iterable[str]) -> None:
         self._key = secrets.token_bytes(16)
+        # blake2b's state after its key block: a copy of it hashes a token as
+        # blake2b(token, key=key) does without processing the key again (half the cost a word)
+        self._keyed = hashlib.blake2b(digest_size=12, key=self._key)
         self._pairs: dict[tuple[bytes, bytes], int] = {}
         firsts: set[bytes] = set()
         for name in names:
@@ -198,7 +201,9 @@ class PupilNameIndex:
         self.size = len({v for v in self._pairs.values()})
 
     def _h(self, token: str) -> bytes:
-        return hashlib.blake2b(token.encode(), digest_size=12, key=self._key).digest()
+        hasher = self._keyed.copy()
+        hasher.update(token.encode())
+        return hasher.digest()
 
     def distinct_in(self, text: str) -> set[int]:
         """Ids of the distinct pupils named in `text` (ids are per index, not persons)."""

@@ -89,3 +89,15 @@ def test_distinct_in_equals_the_plain_walk_on_the_corpora():
         checked += 1
         matched += bool(plain)
     assert checked > 500 and matched > 100
+
+
+def test_keyed_hash_is_blake2b_with_the_key():
+    """_h copies blake2b's keyed state instead of keying it per word: the same digests."""
+    import hashlib
+    import random
+    index = PupilNameIndex(NAMES)
+    rng = random.Random(19)
+    tokens = ["", "amy", "o'neill", "smith-jones", "zoë", "x" * 300] + [
+        "".join(rng.choice("abcdéíøß'-") for _ in range(rng.randint(1, 40))) for _ in range(500)]
+    for token in tokens:
+        assert index._h(token) == hashlib.blake2b(token.encode(), digest_size=12, key=index._key).digest()
