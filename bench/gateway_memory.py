@@ -187,6 +187,8 @@ def main() -> int:
     parser.add_argument("--chain", help="comma-separated [filters] chain; 'none' = no filter (the SMTP path)")
     parser.add_argument("--event-loop", default="auto", choices=["auto", "uvloop", "asyncio"])
     parser.add_argument("--extra", action="append", default=[], help="TOML appended to the site config")
+    parser.add_argument("--gateway", action="append", default=[], metavar="KEY=VALUE",
+                        help="a line for the site config's [gateway] table, e.g. scan_on_loop_bytes=0")
     parser.add_argument("--mappings", type=int, default=0, help="show the N largest mappings by PSS")
     parser.add_argument("--each", action="store_true", help="the mappings of each process apart")
     parser.add_argument("--hold", type=float, default=0, help="seconds to keep the gateway up at the end")
@@ -211,6 +213,9 @@ def main() -> int:
         port = tp.free_port()
         config = tp.site_config(work, port, sink.port, clamd.address, args.workers, "schoolgate",
                                 args.event_loop, dns_address=dns.address)
+        if args.gateway:  # [gateway] is already a table of the site config: add to it, not after it
+            config.write_text(config.read_text().replace(
+                "[gateway]\n", "[gateway]\n" + "".join(f"{line}\n" for line in args.gateway), 1))
         extra = "\n".join(args.extra)
         if args.chain:
             chain = [] if args.chain == "none" else [c.strip() for c in args.chain.split(",") if c.strip()]

@@ -857,6 +857,8 @@ def main() -> int:
     parser.add_argument("--servers", nargs="+", default=list(ORDER), choices=list(ORDER))
     parser.add_argument("--workers", type=int, default=CORES, help="schoolgate's [gateway] workers (default: cores)")
     parser.add_argument("--haraka-nodes", type=int, default=CORES)
+    parser.add_argument("--gateway", action="append", default=[], metavar="KEY=VALUE",
+                        help="a line for schoolgate's [gateway] table, e.g. scan_on_loop_bytes=0 (A/B runs)")
     parser.add_argument("--event-loop", default="auto", choices=["auto", "uvloop", "asyncio"],
                         help="schoolgate's [gateway] event_loop")
     parser.add_argument("--haraka", help="path of the haraka binary")
@@ -919,6 +921,9 @@ def main() -> int:
             port = free_port()
             config = site_config(work, port, sink.port, clamd.address, 1 if name == "schoolgate1" else args.workers,
                                  name, args.event_loop, dns_address=dns.address)
+            if args.gateway:  # added to the site config's [gateway] table, not after it
+                config.write_text(config.read_text().replace(
+                    "[gateway]\n", "[gateway]\n" + "".join(f"{line}\n" for line in args.gateway), 1))
             if first:
                 print("verdicts of the samples (every one should pass):")
                 check_verdicts(config, {k: v for k, v in samples.items() if k in args.sizes})

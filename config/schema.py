@@ -220,6 +220,10 @@ class GatewaySection(Section):
     # --- issue 19 (docs/performance.md) ---
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         "auto", description="the SMTP event loop: auto = uvloop when installed (measured faster), else asyncio's")
+    scan_on_loop_bytes: int = Field(
+        65_536, ge=0, description="a message up to this size has its parse and text filters run on the worker's "
+                                   "event-loop thread, not handed to executor threads (measured cheaper); "
+                                   "0 = always threads (gateway/scan_executor.py)")
 
     @field_validator("listen")
     @classmethod

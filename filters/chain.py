@@ -48,6 +48,10 @@ class FilterChain:
             # asyncio.timeout cancels the filter's work, not just our wait for it
             async with asyncio.timeout(options.timeout):
                 findings = list(await flt.check(view))
+                # work run on the event loop's own thread (gateway/scan_executor.py) cannot be
+                # interrupted: an overrun is found when it returns, and fails all the same
+                if time.perf_counter() - started > options.timeout:
+                    raise TimeoutError
         except TimeoutError:
             failure = FilterFailure(flt.name, "timeout", f"no answer within {options.timeout:g}s", on_error)
         except asyncio.CancelledError:

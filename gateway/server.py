@@ -22,6 +22,7 @@ from filters.scanner import ScanResult, Scanner
 from gateway.dispatch import Dispatcher, role_action_counts
 from gateway.metrics import Metrics
 from gateway.recipient_check import RecipientChecker, Status as ProbeStatus
+from gateway.scan_executor import inline_scan
 from quarantine.store import QuarantineStore
 
 log = logging.getLogger("schoolgate.smtp")
@@ -548,10 +549,16 @@ class GatewayHandler:
         finally:
             self.metrics.scan_waiting.dec()
         scan_timeout = self.settings.gateway.scan_timeout
+        scan_started = time.perf_counter()
         try:
             # Nothing has been delivered yet: past this deadline a 451 is safe.
             async with asyncio.timeout(scan_timeout):
-                result = await self.scanner.scan(raw, smtp_envelope)
+                with inline_scan(len(raw) <= self.settings.gateway.scan_on_loop_bytes):
+                    result = await self.scanner.scan(raw, smtp_envelope)
+                # work run on this thread (gateway/scan_executor.py) cannot be interrupted:
+                # a scan that overran is found when it returns, and answered the same way
+                if time.perf_counter() - scan_started > scan_timeout:
+                    raise TimeoutError
         except TimeoutError:
             self.metrics.internal_errors.inc()
             log.warning("scan of a message from %s took over %ss; told to retry", peer_ip, scan_timeout)

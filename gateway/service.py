@@ -24,6 +24,7 @@ from gateway.memory import HeapTrimmer
 from gateway.metrics import Metrics
 from gateway.relay import NextHop
 from gateway.routing import Router
+from gateway.scan_executor import ScanExecutor
 from gateway.server import GatewayHandler, protocol_factory
 from gateway.workers import claim_port
 from quarantine.notify import Notifier
@@ -110,6 +111,7 @@ class Gateway:
     notifier: Notifier | None = None
     escalator: object | None = None  # quarantine.escalation.Escalator
     health: HealthMonitor | None = None  # primary only: /healthz and the health metrics
+    executor: ScanExecutor | None = None  # the loop's default executor (gateway/scan_executor.py)
     trimmer: HeapTrimmer | None = None  # gives freed heap back to the OS (gateway/memory.py)
     _port_claim: socket.socket | None = None  # gateway/workers.py claim_port
     warnings: list[str] = field(default_factory=list)
@@ -133,6 +135,10 @@ class Gateway:
 
     async def _start(self, *, web: bool | None, sock: socket.socket | None, primary: bool) -> None:
         settings = self.settings
+        # before anything runs in the default executor: a small message's CPU-only filter
+        # work runs on this thread, the rest on its threads (gateway/scan_executor.py)
+        self.executor = ScanExecutor()
+        asyncio.get_running_loop().set_default_executor(self.executor)
         # one of a supervisor's workers shares the port its supervisor claimed (SO_REUSEPORT);
         # a gateway on its own claims the port and binds it exclusively
         worker = os.environ.get("SCHOOLGATE_WORKER") is not None

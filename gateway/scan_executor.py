@@ -1,0 +1,68 @@
+"""The worker's default executor: a small message's CPU-only filter work runs on the event loop's thread.
+
+Why: the filters hand their CPU work to `run_in_executor(None, ...)` so a long scan does not
+stall the event loop. For an ordinary message that hand-off costs more than it saves: with
+one worker per core there is no idle core for the thread to use, the filters' Python holds the
+GIL anyway, and each hand-off is a thread wake-up, a future and a GIL switch against the loop
+thread (measured: docs/performance.md, sixth pass). So while a message of at most
+`[gateway] scan_on_loop_bytes` is scanned (`inline_scan`), work from the modules in
+`CPU_ONLY` runs where it is submitted. Everything else keeps the thread pool: larger
+messages (their scan would hold up every other session of the worker), work from any other
+module (the authentication filter's DNS lookups block; an unknown filter may too), and
+every call outside a scan.
+
+Work run here cannot be interrupted by its deadline; filters/chain.py checks the time a
+filter took when it returns, so an overrun is still a timeout and its `on_error` (never a
+pass), and gateway/server.py does the same for the whole scan's `scan_timeout`.
+"""
+from __future__ import annotations
+
+import contextvars
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator
+
+# Modules whose executor work is pure CPU over the message (no I/O, no sleeping): parsing,
+# and the text filters. A module not named here keeps its thread (fail safe by default).
+CPU_ONLY = frozenset({
+    "filters.scanner",        # Scanner.build_view: MIME parse + text extraction
+    "filters.chain_letter",   # assess_text, band_keys
+    "filters.offensive",
+    "filters.risk",
+    "filters.disclosure",
+    "filters.pupil_data",     # personal_address's assess()
+})
+
+_inline = contextvars.ContextVar("schoolgate_inline_scan", default=False)
+
+
+@contextmanager
+def inline_scan(enabled: bool = True) -> Iterator[None]:
+    """Within this block (and the tasks it starts), CPU_ONLY work runs on the calling thread."""
+    token = _inline.set(enabled)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
+class ScanExecutor(ThreadPoolExecutor):
+    """A ThreadPoolExecutor (asyncio's default executor must be one) that runs CPU_ONLY work
+    inline during an inline_scan; `inline` and `threaded` count the two (tests, the bench)."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="scan")
+        self.inline = 0
+        self.threaded = 0
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if _inline.get() and getattr(fn, "__module__", None) in CPU_ONLY:
+            self.inline += 1
+            future: Future = Future()
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - raised again where the work is awaited
+                future.set_exception(exc)
+            return future
+        self.threaded += 1
+        return super().submit(fn, *args, **kwargs)
