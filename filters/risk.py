@@ -240,6 +240,10 @@ class Options(FilterOptions):
     whole_text_gate: bool = Field(
         True, description="read a text as a whole only when its best window reaches the model's gate "
                           "(cheap first; off: every text, for measuring that the gate loses nothing)")
+    whole_text_min_chars: int = Field(
+        100, ge=0, description="read a text as a whole only when the writer's own words are at least this long "
+                               "(characters, white space runs as one): a short message is one window already, "
+                               "and the whole-text model reads a short \"goodbye everyone\" as a suicide note")
     text_thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="probability (0-1) per label at which the whole text is reported; a label not given "
@@ -423,9 +427,10 @@ class RiskFilter:
                 else np.zeros(len(text_model.labels))
             # cheap first: only texts whose best window already reaches the label's gate
             best = {label: np.array([s.best(label) for s in scored]) for label in self._text_thresholds}
+            floor = self._options.whole_text_min_chars
             mine = [i for i, is_own in enumerate(own) if is_own and any(
                 best[label][i] >= gates[column] for column, label in enumerate(text_model.labels)
-                if label in best)]
+                if label in best) and len(" ".join(documents[i][0].split())) >= floor]
             if mine:
                 prob = text_model.probability([folded[i] for i in mine])
                 for column, label in enumerate(text_model.labels):

@@ -62,21 +62,29 @@ DENSE_LIMIT = 1_000_000
 # Character n-grams (whole-text model): bytes that are not letters or digits are one space,
 # and each n-gram is hashed (a 64-bit polynomial, then multiplicative) to `bits` bits.
 _CHAR_MAP = bytes(b if (b < 128 and chr(b).isalnum()) or b >= 128 else 32 for b in range(256))
+# Inside words (scikit-learn's "char_wb"), only white space separates: punctuation is part of a
+# word's n-grams ("die.", "...", "?!"), which measured better on validation than letters alone.
+_WB_MAP = bytes(32 if chr(b).isspace() else b for b in range(256))
 _CHAR_P = np.uint64(0x100000001B3)
 _CHAR_M = np.uint64(0x9E3779B97F4A7C15)
 CHAR_NGRAMS = (3, 5)
 
 
-def char_keys(folded: str, bits: int) -> np.ndarray:
-    """Hashed character 3-5-grams of a model_text(), apostrophes dropped and every run of
-    non-word bytes one space (so "im  sooo\ttired" and "im sooo tired" agree): one numpy
-    pass per n-gram size, no string per n-gram (0.1 ms for 5 KB)."""
-    raw = folded.replace("'", "").encode("utf-8", "surrogatepass").translate(_CHAR_MAP)
+def char_keys(folded: str, bits: int, ngrams: tuple[int, int] = CHAR_NGRAMS,
+              within_words: bool = False) -> np.ndarray:
+    """Hashed character n-grams (3-5 unless told) of a model_text(), apostrophes dropped and
+    every run of non-word bytes one space (so "im  sooo\ttired" and "im sooo tired" agree):
+    one numpy pass per n-gram size, no string per n-gram (0.1 ms for 5 KB). `within_words`:
+    only n-grams with no space inside them (a word's own, its edges marked by the spaces
+    either side, as scikit-learn's "char_wb" reads text), words split at white space only."""
+    raw = folded.replace("'", "").encode("utf-8", "surrogatepass").translate(_WB_MAP if within_words else _CHAR_MAP)
     raw = b" " + b" ".join(raw.split()) + b" "
-    lo, hi = CHAR_NGRAMS
+    lo, hi = ngrams
     if len(raw) < lo:
         return np.zeros(0, np.int64)
     code = np.frombuffer(raw, dtype=np.uint8).astype(np.uint64)
+    # spaces before each position: an n-gram at i has one inside when spaces[i+n-1] > spaces[i+1]
+    spaces = np.concatenate(([0], np.cumsum(code == 32))) if within_words else None
     out = []
     shift = np.uint64(64 - bits)
     with np.errstate(over="ignore"):  # the hash wraps modulo 2^64 on purpose
@@ -86,27 +94,49 @@ def char_keys(folded: str, bits: int) -> np.ndarray:
                 break
             h = (h[:-1] * _CHAR_P) ^ code[n - 1:]
             if n >= lo:
-                out.append(((h + np.uint64(n)) * _CHAR_M) >> shift)
-    return np.concatenate(out).astype(np.int64)
+                keys = ((h + np.uint64(n)) * _CHAR_M) >> shift
+                if spaces is not None and n > 2:
+                    keys = keys[spaces[n - 1:len(code)] == spaces[1:len(code) - n + 2]]
+                out.append(keys)
+    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
-def char_matrix(texts: Sequence[str], bits: int):
-    """Whole-text character features (log(1 + count), unit rows), one row per text: training."""
+def char_counts(texts: Sequence[str], bits: int, ngrams: tuple[int, int] = CHAR_NGRAMS,
+                within_words: bool = False):
+    """Raw character n-gram counts, one row per text (training: document frequencies, IDF)."""
     from scipy.sparse import csr_matrix
     rows, cols = [], []
     for r, text in enumerate(texts):
-        keys = char_keys(model_text(text), bits)
+        keys = char_keys(model_text(text), bits, ngrams, within_words)
         rows.append(np.full(len(keys), r, dtype=np.int64))
         cols.append(keys)
     rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     cols_a = np.concatenate(cols) if cols else np.zeros(0, np.int64)
     counts = csr_matrix((np.ones(len(rows_a), np.float32), (rows_a, cols_a)), shape=(len(texts), 1 << bits))
     counts.sum_duplicates()
-    counts.data = np.log1p(counts.data)
+    return counts
+
+
+def char_finish(counts, idf: np.ndarray | None = None):
+    """Counts to features, as WholeText.raw computes them: without IDF log(1 + count); with it
+    (1 + log(count)) x idf (scikit-learn's sublinear TF-IDF); then unit rows."""
+    from scipy.sparse import csr_matrix
+    counts = csr_matrix(counts, dtype=np.float32, copy=True)
+    if idf is None:
+        counts.data = np.log1p(counts.data)
+    else:
+        counts.data = (1 + np.log(counts.data)) * np.asarray(idf, np.float32)[counts.indices]
+        counts.eliminate_zeros()
     norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
     norms[norms == 0] = 1
     counts.data /= np.repeat(norms, np.diff(counts.indptr)).astype(np.float32)
     return counts
+
+
+def char_matrix(texts: Sequence[str], bits: int, ngrams: tuple[int, int] = CHAR_NGRAMS,
+                within_words: bool = False, idf: np.ndarray | None = None):
+    """Whole-text character features, one row per text: training."""
+    return char_finish(char_counts(texts, bits, ngrams, within_words), idf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +154,30 @@ class WholeText:
     # first: on validation every text the whole-text model flagged had a best window well
     # above it, bench/train_risk_model.py); 0 reads every text
     gates: np.ndarray | None = None
+    ngrams: tuple[int, int] = CHAR_NGRAMS
+    within_words: bool = False
+    # per bucket inverse document frequency (0: too rare in training, not a feature); None: no
+    # IDF, log(1 + count) as version 3 first shipped
+    idf: np.ndarray | None = None
 
     def raw(self, folded_texts: Sequence[str]) -> np.ndarray:
         """Raw linear scores, texts x labels."""
         out = np.tile(self.intercept, (len(folded_texts), 1))
         for i, folded in enumerate(folded_texts):
-            keys = char_keys(folded, self.bits)
+            keys = char_keys(folded, self.bits, self.ngrams, self.within_words)
             if not len(keys):
                 continue
             keys.sort()
             starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-            value = np.log1p(np.diff(np.append(starts, len(keys))).astype(np.float32))
-            out[i] += (value @ self.coef_t[keys[starts]]) / np.sqrt(value @ value)
+            count = np.diff(np.append(starts, len(keys))).astype(np.float32)
+            bucket = keys[starts]
+            if self.idf is None:
+                value = np.log1p(count)
+            else:
+                value = (1 + np.log(count)) * self.idf[bucket]
+            norm = np.sqrt(value @ value)
+            if norm:
+                out[i] += (value @ self.coef_t[bucket]) / norm
         return out
 
     def probability(self, folded_texts: Sequence[str]) -> np.ndarray:
@@ -415,7 +457,10 @@ class RiskModel:
             arrays.update({"text_labels": np.array(t.labels), "text_bits": np.array(t.bits),
                            "text_coef": t.coef_t.T.astype(np.float16), "text_intercept": t.intercept,
                            "text_calibration": t.calibration, "text_thresholds": t.thresholds,
-                           "text_gates": t.gates if t.gates is not None else np.zeros(len(t.labels), np.float32)})
+                           "text_gates": t.gates if t.gates is not None else np.zeros(len(t.labels), np.float32),
+                           "text_ngrams": np.array(t.ngrams), "text_within_words": np.array(t.within_words)})
+            if t.idf is not None:
+                arrays["text_idf"] = t.idf.astype(np.float16)
         write_npz(path, arrays)  # byte-identical for the same training (filters/text/artifacts.py)
 
     @classmethod
@@ -438,7 +483,10 @@ class RiskModel:
                     np.ascontiguousarray(data["text_coef"].astype(np.float32).T),
                     data["text_intercept"].astype(np.float32), data["text_calibration"].astype(np.float32),
                     data["text_thresholds"].astype(np.float32),
-                    data["text_gates"].astype(np.float32) if "text_gates" in data else None)
+                    data["text_gates"].astype(np.float32) if "text_gates" in data else None,
+                    tuple(int(n) for n in data["text_ngrams"]) if "text_ngrams" in data else CHAR_NGRAMS,
+                    bool(data["text_within_words"]) if "text_within_words" in data else False,
+                    data["text_idf"].astype(np.float32) if "text_idf" in data else None)
             return cls(labels=[str(x) for x in data["labels"]], vocabulary=vocabulary, coef=data["coef"],
                        intercept=data["intercept"], combine=data["combine"], thresholds=data["thresholds"],
                        radius=int(meta["radius"]), meta=meta, whole_text=whole_text)

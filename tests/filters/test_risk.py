@@ -126,10 +126,14 @@ def test_grooming_needs_an_adult_writing_to_a_pupil(flt: RiskFilter, sender: Rol
 
 def test_thresholds_option(flt: RiskFilter) -> None:
     text = "i dont think anyone would notice if i wasnt here"
-    strict = RiskFilter(Options(thresholds={"self_harm": 0.999}, cue_thresholds={}),
-                        FilterContext(settings=None, directory=None))
+    strict = RiskFilter(Options(thresholds={"self_harm": 0.999}, cue_thresholds={},
+                                text_thresholds={"self_harm": 0.999}), FilterContext(settings=None, directory=None))
     assert "RISK_SELF_HARM" in codes(flt, text)
     assert "RISK_SELF_HARM" not in codes(strict, text)
+    # the windows' threshold alone does not silence the whole-text path (a pupil's own words)
+    windows_strict = RiskFilter(Options(thresholds={"self_harm": 0.999}, cue_thresholds={}),
+                                FilterContext(settings=None, directory=None))
+    assert windows_strict.text_thresholds["self_harm"] < 0.999
     only = RiskFilter(Options(labels=["bullying"]), FilterContext(settings=None, directory=None))
     assert codes(only, "i took a load of pills last night") == set()
 
@@ -331,10 +335,17 @@ def test_whole_text_path_reads_a_pupils_own_words_only() -> None:
     text, are judged by their sentence windows alone. With its threshold at 0, every pupil text
     is reported through it (which shows the path runs), with the top sentences as evidence."""
     always = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
-                                cue_thresholds={}, whole_text_gate=False), FilterContext(settings=None, directory=None))
+                                cue_thresholds={}, whole_text_gate=False, whole_text_min_chars=0),
+                        FilterContext(settings=None, directory=None))
     text = "Had a long day. Going to the park with Sam later. See you tomorrow."
     found = [f for f in always.analyse([text], Role.STUDENT, (Role.EXTERNAL,)) if f.code == "RISK_SELF_HARM"]
     assert found and "read as a whole" in found[0].reason and all(e in text for e in found[0].evidence)
+    # a short message (under whole_text_min_chars, 100 by default) is one window: not read as a whole
+    floored = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
+                                 cue_thresholds={}, whole_text_gate=False), FilterContext(settings=None, directory=None))
+    assert "RISK_SELF_HARM" not in codes(floored, text)
+    longer = text + " Mum is making pasta tonight and then we are watching a film together."
+    assert "RISK_SELF_HARM" in codes(floored, longer)
     # cheap first: with the gate, a text whose best window is far below it is not read as a whole
     gated = RiskFilter(Options(text_thresholds={"self_harm": 0.0}, thresholds={"self_harm": 0.9999},
                                cue_thresholds={}), FilterContext(settings=None, directory=None))

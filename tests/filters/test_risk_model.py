@@ -140,13 +140,34 @@ def test_char_keys_fold_spacing_and_stay_in_range() -> None:
     assert model_module.char_keys(model_text("Über naïve"), 18).size  # non-ASCII bytes are kept
 
 
+def test_char_keys_within_words_are_each_words_own_ngrams() -> None:
+    """scikit-learn's "char_wb": 2-5-grams of each word with a space either side, never across
+    a space; punctuation belongs to its word ("die." is not "die")."""
+    keys = model_module.char_keys(model_text("ab cd"), 20, (2, 5), within_words=True)
+    # " ab " and " cd ": 3 bigrams, 2 trigrams, 1 four-gram each; nothing spans "b c"
+    assert len(keys) == 2 * (3 + 2 + 1)
+    alone = model_module.char_keys(" ab ", 20, (2, 5), within_words=True)
+    assert set(alone.tolist()) <= set(keys.tolist())
+    plain = model_module.char_keys(model_text("i want to die"), 20, (2, 5), within_words=True)
+    dotted = model_module.char_keys(model_text("i want to die."), 20, (2, 5), within_words=True)
+    assert set(plain.tolist()) != set(dotted.tolist())
+    assert model_module.char_keys(model_text("I'm  sooo\ttired"), 20, (2, 5), True).tolist() == \
+        model_module.char_keys(model_text("im sooo tired"), 20, (2, 5), True).tolist()
+
+
+def test_shipped_whole_text_model_is_tf_idf_inside_words(model: RiskModel) -> None:
+    whole = model.whole_text
+    assert whole.within_words and whole.ngrams == (2, 5)
+    assert whole.idf is not None and whole.idf.shape == (1 << whole.bits,) and (whole.idf >= 0).all()
+
+
 def test_whole_text_score_is_its_training_matrix_dot_the_coefficients(model: RiskModel) -> None:
     """The scoring path (sort, counts, log, unit length) equals the training features
     (filters/text/model.py char_matrix) times the coefficients."""
     whole = model.whole_text
     texts = ["nobody would miss me if i was gone", "See you at football practice on Tuesday!",
              "i cant do this anymore. " * 30, ""]
-    x = model_module.char_matrix(texts, whole.bits)
+    x = model_module.char_matrix(texts, whole.bits, whole.ngrams, whole.within_words, whole.idf)
     expected = x @ whole.coef_t + whole.intercept
     got = whole.raw([model_text(t) for t in texts])
     assert np.allclose(got, expected, atol=1e-4)
