@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import html
 import re
 import threading
@@ -52,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from pydantic import Field
 
 from config.loader import LISTS_DIR
@@ -178,17 +180,22 @@ class Options(FilterOptions):
         True, description="read the reviewers' site allowlist (<quarantine path>/site_allowlist.txt, added "
                           "from the review UI's false-positive page) at start")
     model: bool = Field(True, description="use the alt-profanity-check model as a further signal")
+    learned_model: bool = Field(
+        True, description="... and beside it the model trained on the corpora's train splits (bullying, insults "
+                          "and hate without a swear word); a text's score is the higher of the two")
     model_weight: float = Field(
         1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
     model_insult_threshold: float = Field(
         0.8, ge=0, le=1, description="score at which an insult word not aimed at the reader gets a low tag")
     model_said_of_threshold: float = Field(
         0.5, ge=0, le=1, description="... and an insult said of someone ('she is so useless') at this score")
+    # 0.5 / 0.6 since the learned model joined (bench/offensive_quality.py --dev --carve-out: 0.4 / 0.5
+    # tagged ordinary Formspring and Kaggle posts; the hate sets lose a little recall)
     model_alone_threshold: float = Field(
-        0.4, ge=0, le=1,
+        0.5, ge=0, le=1,
         description="the model alone gives a low-severity tag when its most offensive sentence scores this ...")
     model_alone_text_threshold: float = Field(
-        0.5, ge=0, le=1, description="... and the whole text scores this (1 = never)")
+        0.6, ge=0, le=1, description="... and the whole text scores this (1 = never)")
     model_min_chars: int = Field(12, ge=1, description="shorter chunks are not scored (too little to go on)")
     educational_framing: bool = Field(
         True, description="staff mail with a teaching/reporting cue gets hate, sexual and profanity lowered to low")
@@ -744,13 +751,20 @@ class _ModelScorer:
     sklearn objects imported scikit-learn into every worker, a third of the
     gateway's memory (issue 19), for the same figures to 1e-12."""
 
-    def __init__(self, cache_size: int) -> None:
-        from filters.profanity_model import ProfanityModel  # imported here: only when the model is enabled
-        self._model = ProfanityModel.load()
-        self._predict = self._model.predict
+    def __init__(self, cache_size: int, learned: bool = True, learned_path: Path | None = None) -> None:
+        from filters.profanity_model import LEARNED_ARTIFACT, ModelUnion, ProfanityModel  # only when enabled
+        models = [ProfanityModel.load()]
+        if learned:
+            # the higher of the two scores: alt-profanity-check knows swearing, the learned
+            # model bullying, insults and hate without a swear word (bench/train_offensive_model.py)
+            models.append(ProfanityModel.load(learned_path, artifact=LEARNED_ARTIFACT))
+        self._models = ModelUnion(models)  # one tokenising pass for both
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
+
+    def _predict(self, texts: Sequence[str]):
+        return functools.reduce(np.maximum, self._models.predict(texts))
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """One batched call for every text not already cached (thread-safe).
@@ -880,7 +894,8 @@ class OffensiveFilter:
         self._pattern_route = self._pattern_db.register(self.name, [p.regex for p in self._patterns])
         if shared is None:
             self._pattern_db.compile()
-        self._scorer = _ModelScorer(options.cache_size) if options.model and options.model_weight > 0 else None
+        self._scorer = (_ModelScorer(options.cache_size, options.learned_model)
+                        if options.model and options.model_weight > 0 else None)
 
     async def self_test(self) -> list[str]:
         findings = await asyncio.get_running_loop().run_in_executor(
