@@ -112,6 +112,7 @@ _MENTION_REASONS = {
     "condemned": "quoted or named to condemn it (counter-speech)",
     "reclaimed": "used by the writer of themselves (reclaimed)",
     "attributed": "someone else's claim, reported or argued against, not the writer's own",
+    "quoted": "in the part of a reply that quotes earlier mail ('>' lines), not the writer's own words",
 }
 # Self-harm named or a low mood, not a first-person act: what a lesson or newsletter says.
 _TOPIC_KINDS = frozenset({"self_harm_topic", "self_harm_mood", "eating_disorder_topic"})
@@ -827,10 +828,22 @@ def _is_name(normalised, index: int) -> bool:
 def _reason(item: _Found) -> str:
     if item.code == MENTION_CODE:
         return _REASONS[MENTION_CODE] + ": " + "; ".join(
-            _MENTION_REASONS[c] for c in ("reported", "condemned", "reclaimed", "attributed") if c in item.cues) + "."
+            _MENTION_REASONS[c] for c in ("reported", "condemned", "reclaimed", "attributed", "quoted") if c in item.cues) + "."
     if item.category is Category.PROFANITY and item.code != MODEL_CODE and "aimed" not in item.cues:
         return _REASONS[item.code] + " Not aimed at anyone: language only."
     return _REASONS[item.code]
+
+
+def _reply_quote(quoted: str) -> tuple[str, str]:
+    """split_quoted()'s quoted part as (the lines starting with ">", the rest: a forwarded or
+    Outlook-style quoted message, whose lines carry no ">")."""
+    if not quoted or ">" not in quoted:
+        return "", quoted
+    reply: list[str] = []
+    rest: list[str] = []
+    for line in quoted.splitlines():
+        (reply if line.lstrip().startswith(">") else rest).append(line)
+    return "\n".join(reply), "\n".join(rest)
 
 
 def _clean(raw: str) -> str:
@@ -931,10 +944,23 @@ class OffensiveFilter:
         allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
             own, quoted = split_quoted(text)
-            for part, is_quoted in ((own, False), (quoted, True)):
+            # Of the quoted part, the lines a reply quotes back (">") are earlier mail of the
+            # thread, already delivered; a forwarded message (after its header) is sent on to
+            # the reader now and is read like the writer's own words.
+            reply_lines, forwarded = _reply_quote(quoted)
+            for part, is_quoted, is_reply in ((own, False, False), (reply_lines, True, True),
+                                              (forwarded, True, False)):
                 if part:
+                    start = len(hits)
                     self._match_text(part, is_quoted, hits, framing, pastoral, extremist_codes,
                                      untargeted_insults, allowed)
+                    if is_reply:
+                        # Abuse quoted back in a reply ("> get a life", "> your homo friends") is
+                        # talked about, not said to the reader: a tag, never a hold (SpamAssassin
+                        # ham dev: 4 of its 6 holds for a pupil). Threats, "kill yourself",
+                        # sexual and safeguarding wording are not lowered.
+                        hits[start:] = [replace(h, mention="quoted") if h.kind in _MENTIONABLE and not h.mention
+                                        else h for h in hits[start:]]
         found = self._in_context(hits, audience, bool(framing or pastoral), extremist_codes)
         wanted = deep or bool(found or untargeted_insults)
         model_chunks = self.model_chunks(texts) if self._scorer is not None and wanted else []

@@ -858,3 +858,22 @@ def test_the_whole_shipped_chain_starts_without_scikit_learn(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("body, held", [
+    # abuse quoted back in a reply (">" lines) is earlier mail of the thread: a tag
+    ("I disagree with that.\n\n> Now smack yourself in the head, get a life, and quit playing games\n", False),
+    ("Many times, and it was fine.\n\n>> how many of your homo friends have been there?\n", False),
+    # ... the writer's own words are read as ever
+    ("get a life, you sad little man\n\n> I think the meeting is on Tuesday\n", True),
+    # ... and a forwarded message is sent on to the reader now: read like the writer's own
+    ("look at this\n\n---------- Forwarded message ---------\nget a life, you sad little man\n", True),
+])
+async def test_abuse_quoted_back_in_a_reply_is_a_tag_not_a_hold(flt: OffensiveFilter, settings, body: str,
+                                                                held: bool) -> None:
+    view = make_view(body, mail_from="someone@example.org", rcpt_to=(PUPIL,), settings=settings)
+    findings = await flt.check(view)
+    verdict = Policy(settings).decide(view, findings)
+    assert (verdict.actions[PUPIL] >= Action.HOLD) is held, [(f.code, f.severity, f.evidence) for f in findings]
+    if not held:
+        assert "OFFENSIVE_MENTIONED" in {f.code for f in findings}
