@@ -41,7 +41,8 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
-class Verdict(StrEnum):
+class CaseMark(StrEnum):
+    """The DSL's mark on a case (not filters.base.Verdict, the policy's per-recipient decision)."""
     UNDECIDED = ""
     TRUE_POSITIVE = "true_positive"  # a real concern
     FALSE_POSITIVE = "false_positive"  # the filter was wrong
@@ -129,7 +130,7 @@ class Cases:
                     verdict: str) -> dict[str, Any]:
         try:
             status = CaseStatus(status)
-            verdict = Verdict(verdict)
+            verdict = CaseMark(verdict)
         except ValueError:
             raise CaseError("status must be new, open or closed; the mark true_positive, false_positive "
                             "or empty") from None
