@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from config.loader import load_settings  # noqa: E402
 from filters.base import Action, FilterContext, Role  # noqa: E402
@@ -221,6 +222,10 @@ def main() -> None:
     parser.add_argument("--only-speed", action="store_true", help="only the CPU cost per message")
     parser.add_argument("--no-better-profanity", action="store_true",
                         help="leave out the better-profanity baseline (~35 ms a text before its cache fills)")
+    parser.add_argument("--carve-out", type=Path, metavar="MODEL",
+                        help="with --dev: only the fifth of each training split that bench/train_offensive_model.py "
+                             "--carve-out held back, scored with the learned model it wrote (MODEL): the figures "
+                             "the filter's thresholds are chosen on")
     parser.add_argument("--set", action="append", default=[], help="only this set (by name; repeatable)")
     parser.add_argument("--show", type=int, default=0, metavar="N",
                         help="print N false flags and N misses per set (on --dev only: never read a test "
@@ -233,12 +238,21 @@ def main() -> None:
         return
     import profanity_check
     flt = OffensiveFilter(Options(cache_size=1_000_000), FilterContext(settings=None, directory=None))
+    if args.carve_out:
+        if not args.dev:
+            sys.exit("--carve-out is for the training splits: add --dev")
+        from filters.offensive import _ModelScorer
+        from train_offensive_model import carved
+        flt._scorer = _ModelScorer(1_000_000, learned_path=args.carve_out)
+        args.no_ham = True
     policy_hold = _pupil_hold_codes()
     sets = {} if args.only_ham else {k: v for k, v in (DEV if args.dev else HELD_OUT).items()
                                      if not args.set or k in args.set}
     print(f"{'set':24} {'n':>5} {'pos':>5} | {'system':22} {'P':>6} {'R':>6} {'F1':>6}")
     for name, load in sets.items():
         data = load()
+        if args.carve_out:
+            data = [(t, g) for t, g in data if carved(t)]
         texts = [t for t, _ in data]
         gold = [g for _, g in data]
         flt.warm(texts)

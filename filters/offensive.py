@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import html
 import re
 import threading
@@ -52,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from pydantic import Field
 
 from config.loader import LISTS_DIR
@@ -110,6 +112,7 @@ _MENTION_REASONS = {
     "condemned": "quoted or named to condemn it (counter-speech)",
     "reclaimed": "used by the writer of themselves (reclaimed)",
     "attributed": "someone else's claim, reported or argued against, not the writer's own",
+    "quoted": "in the part of a reply that quotes earlier mail ('>' lines), not the writer's own words",
 }
 # Self-harm named or a low mood, not a first-person act: what a lesson or newsletter says.
 _TOPIC_KINDS = frozenset({"self_harm_topic", "self_harm_mood", "eating_disorder_topic"})
@@ -178,17 +181,22 @@ class Options(FilterOptions):
         True, description="read the reviewers' site allowlist (<quarantine path>/site_allowlist.txt, added "
                           "from the review UI's false-positive page) at start")
     model: bool = Field(True, description="use the alt-profanity-check model as a further signal")
+    learned_model: bool = Field(
+        True, description="... and beside it the model trained on the corpora's train splits (bullying, insults "
+                          "and hate without a swear word); a text's score is the higher of the two")
     model_weight: float = Field(
         1.0, ge=0, le=1, description="multiplies the model's score before the thresholds (0 turns it off)")
     model_insult_threshold: float = Field(
         0.8, ge=0, le=1, description="score at which an insult word not aimed at the reader gets a low tag")
     model_said_of_threshold: float = Field(
         0.5, ge=0, le=1, description="... and an insult said of someone ('she is so useless') at this score")
+    # 0.5 / 0.6 since the learned model joined (bench/offensive_quality.py --dev --carve-out: 0.4 / 0.5
+    # tagged ordinary Formspring and Kaggle posts; the hate sets lose a little recall)
     model_alone_threshold: float = Field(
-        0.4, ge=0, le=1,
+        0.5, ge=0, le=1,
         description="the model alone gives a low-severity tag when its most offensive sentence scores this ...")
     model_alone_text_threshold: float = Field(
-        0.5, ge=0, le=1, description="... and the whole text scores this (1 = never)")
+        0.6, ge=0, le=1, description="... and the whole text scores this (1 = never)")
     model_min_chars: int = Field(12, ge=1, description="shorter chunks are not scored (too little to go on)")
     educational_framing: bool = Field(
         True, description="staff mail with a teaching/reporting cue gets hate, sexual and profanity lowered to low")
@@ -744,13 +752,20 @@ class _ModelScorer:
     sklearn objects imported scikit-learn into every worker, a third of the
     gateway's memory (issue 19), for the same figures to 1e-12."""
 
-    def __init__(self, cache_size: int) -> None:
-        from filters.profanity_model import ProfanityModel  # imported here: only when the model is enabled
-        self._model = ProfanityModel.load()
-        self._predict = self._model.predict
+    def __init__(self, cache_size: int, learned: bool = True, learned_path: Path | None = None) -> None:
+        from filters.profanity_model import LEARNED_ARTIFACT, ModelUnion, ProfanityModel  # only when enabled
+        models = [ProfanityModel.load()]
+        if learned:
+            # the higher of the two scores: alt-profanity-check knows swearing, the learned
+            # model bullying, insults and hate without a swear word (bench/train_offensive_model.py)
+            models.append(ProfanityModel.load(learned_path, artifact=LEARNED_ARTIFACT))
+        self._models = ModelUnion(models)  # one tokenising pass for both
         self._cache: OrderedDict[str, float] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
+
+    def _predict(self, texts: Sequence[str]):
+        return functools.reduce(np.maximum, self._models.predict(texts))
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """One batched call for every text not already cached (thread-safe).
@@ -813,10 +828,22 @@ def _is_name(normalised, index: int) -> bool:
 def _reason(item: _Found) -> str:
     if item.code == MENTION_CODE:
         return _REASONS[MENTION_CODE] + ": " + "; ".join(
-            _MENTION_REASONS[c] for c in ("reported", "condemned", "reclaimed", "attributed") if c in item.cues) + "."
+            _MENTION_REASONS[c] for c in ("reported", "condemned", "reclaimed", "attributed", "quoted") if c in item.cues) + "."
     if item.category is Category.PROFANITY and item.code != MODEL_CODE and "aimed" not in item.cues:
         return _REASONS[item.code] + " Not aimed at anyone: language only."
     return _REASONS[item.code]
+
+
+def _reply_quote(quoted: str) -> tuple[str, str]:
+    """split_quoted()'s quoted part as (the lines starting with ">", the rest: a forwarded or
+    Outlook-style quoted message, whose lines carry no ">")."""
+    if not quoted or ">" not in quoted:
+        return "", quoted
+    reply: list[str] = []
+    rest: list[str] = []
+    for line in quoted.splitlines():
+        (reply if line.lstrip().startswith(">") else rest).append(line)
+    return "\n".join(reply), "\n".join(rest)
 
 
 def _clean(raw: str) -> str:
@@ -880,7 +907,8 @@ class OffensiveFilter:
         self._pattern_route = self._pattern_db.register(self.name, [p.regex for p in self._patterns])
         if shared is None:
             self._pattern_db.compile()
-        self._scorer = _ModelScorer(options.cache_size) if options.model and options.model_weight > 0 else None
+        self._scorer = (_ModelScorer(options.cache_size, options.learned_model)
+                        if options.model and options.model_weight > 0 else None)
 
     async def self_test(self) -> list[str]:
         findings = await asyncio.get_running_loop().run_in_executor(
@@ -916,10 +944,23 @@ class OffensiveFilter:
         allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
             own, quoted = split_quoted(text)
-            for part, is_quoted in ((own, False), (quoted, True)):
+            # Of the quoted part, the lines a reply quotes back (">") are earlier mail of the
+            # thread, already delivered; a forwarded message (after its header) is sent on to
+            # the reader now and is read like the writer's own words.
+            reply_lines, forwarded = _reply_quote(quoted)
+            for part, is_quoted, is_reply in ((own, False, False), (reply_lines, True, True),
+                                              (forwarded, True, False)):
                 if part:
+                    start = len(hits)
                     self._match_text(part, is_quoted, hits, framing, pastoral, extremist_codes,
                                      untargeted_insults, allowed)
+                    if is_reply:
+                        # Abuse quoted back in a reply ("> get a life", "> your homo friends") is
+                        # talked about, not said to the reader: a tag, never a hold (SpamAssassin
+                        # ham dev: 4 of its 6 holds for a pupil). Threats, "kill yourself",
+                        # sexual and safeguarding wording are not lowered.
+                        hits[start:] = [replace(h, mention="quoted") if h.kind in _MENTIONABLE and not h.mention
+                                        else h for h in hits[start:]]
         found = self._in_context(hits, audience, bool(framing or pastoral), extremist_codes)
         wanted = deep or bool(found or untargeted_insults)
         model_chunks = self.model_chunks(texts) if self._scorer is not None and wanted else []

@@ -34,6 +34,9 @@ import numpy as np
 from filters.errors import SchoolgateError
 
 ARTIFACT = "profanity_model.npz"
+# The offensive filter's second model, of the same shape, trained on the corpora's train splits
+# (bench/train_offensive_model.py): bullying, insults and hate without a swear word.
+LEARNED_ARTIFACT = "offensive_model.npz"
 FORMAT = "schoolgate-profanity-model/1"
 # sklearn's default token_pattern (the vectorizer's own, checked at conversion)
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
@@ -87,8 +90,8 @@ class ProfanityModel:
             "idf": self.idf, "weights": self.weights, "intercepts": self.intercepts, "a": self.a, "b": self.b})
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "ProfanityModel":
-        source = path or resources.files("filters") / "models" / ARTIFACT
+    def load(cls, path: Path | None = None, artifact: str = ARTIFACT) -> "ProfanityModel":
+        source = path or resources.files("filters") / "models" / artifact
         try:
             with source.open("rb") as handle:
                 data = np.load(handle, allow_pickle=False)
@@ -148,6 +151,61 @@ class ProfanityModel:
         decisions = np.stack([np.bincount(row_of, weights=contributions[:, fold], minlength=n)
                               for fold in range(self.weights.shape[1])], axis=1) + self.intercepts
         return (1.0 / (1.0 + np.exp(decisions * self.a + self.b))).mean(axis=1)
+
+
+class ModelUnion:
+    """Several models of this shape scored from one tokenising pass: the Python loop over the
+    tokens is most of a model's cost, the arithmetic per model is a few numpy calls. Stop words
+    are never in a vocabulary (the vectorizer drops them before building it), so a token counts
+    for a model exactly when its vocabulary has it, as in `ProfanityModel.predict`."""
+
+    def __init__(self, models: Sequence[ProfanityModel]) -> None:
+        self.models = list(models)
+        union: dict[str, int] = {}
+        for model in self.models:
+            for word in model.vocabulary:
+                union.setdefault(word, len(union))
+        self.vocabulary = union
+        # per model: union index -> the model's own feature index (-1: not in its vocabulary)
+        self._columns = []
+        for model in self.models:
+            column = np.full(len(union), -1, dtype=np.int64)
+            for word, index in model.vocabulary.items():
+                column[union[word]] = index
+            self._columns.append(column)
+
+    def predict(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Each model's P(offensive) of each text, as its own predict() gives it."""
+        rows: list[int] = []
+        columns: list[int] = []
+        counts: list[int] = []
+        vocabulary = self.vocabulary
+        for row, text in enumerate(texts):
+            found: dict[int, int] = {}
+            for token in TOKEN.findall(text.lower()):
+                index = vocabulary.get(token)
+                if index is not None:
+                    found[index] = found.get(index, 0) + 1
+            rows.extend([row] * len(found))
+            columns.extend(found)
+            counts.extend(found.values())
+        n = len(texts)
+        row_all = np.array(rows, dtype=np.int64)
+        column_all = np.array(columns, dtype=np.int64)
+        count_all = np.array(counts, dtype=np.float64)
+        out = []
+        for model, mapping in zip(self.models, self._columns):
+            own = mapping[column_all]
+            keep = own >= 0
+            row_of, column = row_all[keep], own[keep]
+            values = count_all[keep] * model.idf[column]
+            norms = np.sqrt(np.bincount(row_of, weights=values * values, minlength=n))
+            values /= np.where(norms > 0, norms, 1.0)[row_of]
+            contributions = values[:, None] * model.weights[column]
+            decisions = np.stack([np.bincount(row_of, weights=contributions[:, fold], minlength=n)
+                                  for fold in range(model.weights.shape[1])], axis=1) + model.intercepts
+            out.append((1.0 / (1.0 + np.exp(decisions * model.a + model.b))).mean(axis=1))
+        return out
 
 
 def shipped_sklearn_pair():

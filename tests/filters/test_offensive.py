@@ -425,7 +425,7 @@ def test_model_scores_match_sklearn() -> None:
     from filters.offensive import _ModelScorer
     from filters.profanity_model import shipped_sklearn_pair
 
-    scorer = _ModelScorer(0)
+    scorer = _ModelScorer(0, learned=False)
     vectorizer, model = shipped_sklearn_pair()
     texts = ["you are a stupid idiot", "the concert is on Wednesday at 6pm", "fuck off and die",
              "I will hurt you tomorrow", "great work on the history project", "x", ""]
@@ -435,7 +435,34 @@ def test_model_scores_match_sklearn() -> None:
             texts += [max(row, key=len)[:600] for row in list(csv.reader(handle))[1:300]]
     expected = model.predict_proba(vectorizer.transform(texts))[:, 1]
     assert np.allclose(scorer.scores(texts), expected, atol=1e-12, rtol=0)
-    assert "sklearn" not in type(scorer._model).__module__
+    assert all("sklearn" not in type(m).__module__ for m in scorer._models.models)
+    # with the learned model beside it, a text's score is the higher of the two
+    from filters.profanity_model import LEARNED_ARTIFACT, ProfanityModel
+    learned = ProfanityModel.load(artifact=LEARNED_ARTIFACT).predict(texts)
+    both = _ModelScorer(0).scores(texts)
+    assert np.allclose(both, np.maximum(expected, learned), atol=1e-12, rtol=0)
+
+
+def test_the_learned_model_reads_hate_without_a_listed_word() -> None:
+    """Dehumanising a group with no slur and no swear word: alt-profanity-check's model and the
+    lists miss it, the model trained on the hate corpora's train splits tags it (low)."""
+    text = "those people are animals who breed like rats and are destroying our country"
+    with_learned = OffensiveFilter(Options(), FilterContext(settings=None, directory=None))
+    apc_only = OffensiveFilter(Options(learned_model=False), FilterContext(settings=None, directory=None))
+    assert apc_only.analyse([text], Role.STUDENT) == []
+    findings = with_learned.analyse([text], Role.STUDENT)
+    assert [f.code for f in findings] == ["OFFENSIVE_MODEL_SCORE"]
+    assert findings[0].severity is Severity.LOW
+
+
+@pytest.mark.parametrize("text", [
+    "the concert is on Wednesday at 6pm in the main hall",
+    "great work on the history project, the class really enjoyed it",
+    "please bring your PE kit and a packed lunch on Friday",
+])
+def test_the_learned_model_leaves_ordinary_text_alone(text: str) -> None:
+    flt = OffensiveFilter(Options(), FilterContext(settings=None, directory=None))
+    assert flt.analyse([text], Role.STUDENT) == []
 
 
 @pytest.mark.parametrize("mail_from, rcpt, text, deep", [
@@ -831,3 +858,22 @@ def test_the_whole_shipped_chain_starts_without_scikit_learn(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("body, held", [
+    # abuse quoted back in a reply (">" lines) is earlier mail of the thread: a tag
+    ("I disagree with that.\n\n> Now smack yourself in the head, get a life, and quit playing games\n", False),
+    ("Many times, and it was fine.\n\n>> how many of your homo friends have been there?\n", False),
+    # ... the writer's own words are read as ever
+    ("get a life, you sad little man\n\n> I think the meeting is on Tuesday\n", True),
+    # ... and a forwarded message is sent on to the reader now: read like the writer's own
+    ("look at this\n\n---------- Forwarded message ---------\nget a life, you sad little man\n", True),
+])
+async def test_abuse_quoted_back_in_a_reply_is_a_tag_not_a_hold(flt: OffensiveFilter, settings, body: str,
+                                                                held: bool) -> None:
+    view = make_view(body, mail_from="someone@example.org", rcpt_to=(PUPIL,), settings=settings)
+    findings = await flt.check(view)
+    verdict = Policy(settings).decide(view, findings)
+    assert (verdict.actions[PUPIL] >= Action.HOLD) is held, [(f.code, f.severity, f.evidence) for f in findings]
+    if not held:
+        assert "OFFENSIVE_MENTIONED" in {f.code for f in findings}

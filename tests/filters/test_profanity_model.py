@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from filters.profanity_model import ARTIFACT, ProfanityModel, ProfanityModelError, shipped_sklearn_pair
+from filters.profanity_model import (ARTIFACT, LEARNED_ARTIFACT, ModelUnion, ProfanityModel, ProfanityModelError,
+                                     shipped_sklearn_pair)
 from tests.factories import CORPORA
 from tests.gateway.test_workers import ROOT
 
@@ -78,3 +79,12 @@ def test_a_file_that_is_not_the_artifact_is_one_clear_error(tmp_path):
         ProfanityModel.load(bad)
     with pytest.raises(ProfanityModelError, match="cannot read"):
         ProfanityModel.load(tmp_path / "missing.npz")
+
+
+def test_one_tokenising_pass_scores_both_models_as_each_alone():
+    """ModelUnion (the filter's scorer) gives each model's own predict() figures."""
+    models = [ProfanityModel.load(), ProfanityModel.load(artifact=LEARNED_ARTIFACT)]
+    texts = ["you are a stupid idiot", "the concert is on Wednesday", "", "x", "the and of",
+             "FUCK you, you worthless waste of space", "those people are vermin"]
+    for model, scores in zip(models, ModelUnion(models).predict(texts)):
+        assert np.allclose(scores, model.predict(texts), atol=1e-15, rtol=0)
