@@ -141,10 +141,14 @@ class ProfanityModel:
                 rows.append(row)
                 columns.append(index)
                 counts.append(found[index])
-        n = len(texts)
-        row_of = np.array(rows, dtype=np.int64)
-        column = np.array(columns, dtype=np.int64)
-        values = np.array(counts, dtype=np.float64) * self.idf[column]
+        return self.probabilities(np.array(rows, dtype=np.int64), np.array(columns, dtype=np.int64),
+                                  np.array(counts, dtype=np.float64), len(texts))
+
+    def probabilities(self, row_of: np.ndarray, column: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+        """P(offensive) of n texts from their token counts (text row, this model's feature
+        index, count; one entry per distinct token of a text): TF-IDF, unit rows, each fold's
+        linear decision, its calibration, the folds' mean."""
+        values = counts * self.idf[column]
         norms = np.sqrt(np.bincount(row_of, weights=values * values, minlength=n))
         values /= np.where(norms > 0, norms, 1.0)[row_of]
         contributions = values[:, None] * self.weights[column]
@@ -197,14 +201,7 @@ class ModelUnion:
         for model, mapping in zip(self.models, self._columns):
             own = mapping[column_all]
             keep = own >= 0
-            row_of, column = row_all[keep], own[keep]
-            values = count_all[keep] * model.idf[column]
-            norms = np.sqrt(np.bincount(row_of, weights=values * values, minlength=n))
-            values /= np.where(norms > 0, norms, 1.0)[row_of]
-            contributions = values[:, None] * model.weights[column]
-            decisions = np.stack([np.bincount(row_of, weights=contributions[:, fold], minlength=n)
-                                  for fold in range(model.weights.shape[1])], axis=1) + model.intercepts
-            out.append((1.0 / (1.0 + np.exp(decisions * model.a + model.b))).mean(axis=1))
+            out.append(model.probabilities(row_all[keep], own[keep], count_all[keep], n))
         return out
 
 
