@@ -42,6 +42,11 @@ _SPEECH_VERB = (r"(?:say|says|saying|said|call|calls|calling|called|claim|claims
                 r"post|posts|posting|spread|spreading|write|writes|writing|wrote|use|using|think|thinking|shout|"
                 r"shouting|chant|chanting|joke|joking|act like|acting like|pretend|pretending|treat|treating|"
                 r"talk about|talking about|refer to|referring to|describe|describing)")
+# A hateful claim, said or denied ("gay people are (not) disgusting"): _COUNTER's last form, and
+# _DENIAL_FORM, which tells the claim itself from its denial.
+_DENIED_CLAIM = (r"\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){0,2}?(?:scum|vermin|animals|disgusting|inferior|"
+                 r"subhuman|trash|rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|"
+                 r"freaks|parasites|worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
 # The forms of counter-speech. Each names the speech ("saying", "statements like", "stop
 # calling") and the writer's judgement of it, or the writer's denial of a hateful claim.
 _COUNTER = re.compile(
@@ -77,9 +82,7 @@ _COUNTER = re.compile(
     rf"reported (?:him|her|them|it|this|that|the post|the comment))\b"
     # a hateful claim denied: "gay people are not disgusting", "theres nothing wrong with being trans"
     rf"|\b(?:theres|there is|there s) nothing wrong with (?:being|having|loving|people)\b"
-    rf"|\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){{0,2}}?(?:scum|vermin|animals|disgusting|inferior|subhuman|trash|"
-    rf"rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|freaks|parasites|"
-    rf"worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+    rf"|{_DENIED_CLAIM}")
 # The writer denies hating, or is proud of who they are: "i dont hate anyone", "proud to be a black
 # woman". Not when the reader is addressed: "i dont hate you, youre just a freak" is still aimed.
 _DENIES = re.compile(
@@ -90,10 +93,7 @@ _READER = re.compile(r"\b(?:you|u|ya|yall|ur|youre|your)\b")
 
 # Only a denial counts for the last form: the words must say "not" or "arent".
 _DENIAL = re.compile(r"\b(?:arent|isnt|are not|is not|are never|is never)\b")
-_DENIAL_FORM = re.compile(
-    r"\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){0,2}?(?:scum|vermin|animals|disgusting|inferior|subhuman|trash|"
-    r"rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|freaks|parasites|worthless|"
-    r"stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+_DENIAL_FORM = re.compile(_DENIED_CLAIM)
 # The writer as the one called names or talked about: a disclosure of bullying, not counter-speech.
 _WRITER_TARGET = re.compile(
     rf"\b{_SPEECH_VERB} (?:me|my|us|our)\b|\b(?:say|says|saying|said|tell|telling|think|thinks) (?:that )?"
