@@ -105,6 +105,12 @@ def reddit(split: str) -> list[tuple[str, bool]]:
 
 
 def cssrs(split: str) -> list[tuple[str, str]]:
+    """Each user's posts as one message (the history), with the user's label."""
+    return [("\n\n".join(posts), label) for posts, label in cssrs_posts(split)]
+
+
+def cssrs_posts(split: str) -> list[tuple[list[str], str]]:
+    """Each user's posts, one by one, with the user's label."""
     base = CORPORA / "cssrs-reddit-suicide-gaur"
     from bench import train_risk_model
     with open(base / "split.csv", encoding="utf-8") as handle:
@@ -120,7 +126,7 @@ def cssrs(split: str) -> list[tuple[str, str]]:
                 posts = ast.literal_eval(r["Post"])
             except (ValueError, SyntaxError):  # unescaped quotes in 28 rows (its README)
                 posts = r["Post"].strip("[]").split("', '")
-            users.append(("\n\n".join(p.strip("'\" ") for p in posts), r["Label"]))
+            users.append(([p.strip("'\" ") for p in posts], r["Label"]))
     return users
 
 
@@ -178,7 +184,7 @@ async def report_reddit(scan: Scanner, split: str, show: int = 0) -> None:
             show_self_harm(v, text)
 
 
-async def report_cssrs(scan: Scanner, split: str, show: int = 0) -> None:
+async def report_cssrs(scan: Scanner, split: str, show: int = 0, per_post: bool = False) -> None:
     data = cssrs(split)
     verdicts = await scan_texts(scan, [t for t, _ in data])
     by_label: dict[str, list] = {}
@@ -191,6 +197,18 @@ async def report_cssrs(scan: Scanner, split: str, show: int = 0) -> None:
         chosen = by_label.get(label, [])
         print(f"    {label:11} {rate([self_harm(v) for v in chosen])}"
               f" | risk model's {rate([self_harm(v, True) for v in chosen])}")
+    if per_post:  # each post its own mail, as a school would see them: a user is flagged by any one
+        users = cssrs_posts(split)
+        flags = []  # (label, any post: any filter, any post: the model)
+        for posts, label in users:
+            post_verdicts = await scan_texts(scan, [p for p in posts if p.strip()])
+            flags.append((label, any(self_harm(v) for v in post_verdicts),
+                          any(self_harm(v, True) for v in post_verdicts)))
+        for name, wanted in (("Ideation+Behavior+Attempt", ("Ideation", "Behavior", "Attempt")),
+                             ("Indicator", ("Indicator",)), ("Supportive", ("Supportive",))):
+            chosen = [(a, m) for label, a, m in flags if label in wanted]
+            print(f"  per post, any flagged: {name:26} {rate([a for a, _ in chosen])}"
+                  f" | risk model's {rate([m for _, m in chosen])}")
     if show:
         print(f"    Supportive users with a self-harm finding (up to {show}):")
         for v, (text, _) in [(v, d) for v, d in zip(verdicts, data) if d[1] == "Supportive" and self_harm(v)][:show]:
@@ -319,6 +337,8 @@ async def main() -> None:
     parser.add_argument("--no-whole-text", action="store_true", help="the risk filter without its whole-text path")
     parser.add_argument("--no-gate", action="store_true",
                         help="the whole-text model on every text, not only past its gate (to see the gate loses nothing)")
+    parser.add_argument("--cssrs-per-post", action="store_true",
+                        help="C-SSRS also with each post its own message (a user flagged when any post is)")
     parser.add_argument("--show", type=int, default=0, metavar="N",
                         help="with --dev: print up to N r/teenagers and Supportive rows flagged for self-harm and "
                              "r/SuicideWatch rows missed, with the findings (never on test: its rows are not read)")
@@ -348,7 +368,7 @@ async def main() -> None:
         await report_reddit(scan, split, args.show)
     if "cssrs" in only:
         print(f"cssrs-reddit-suicide-gaur {split} users (each user's posts as one message):")
-        await report_cssrs(scan, split, args.show)
+        await report_cssrs(scan, split, args.show, args.cssrs_per_post)
     if "hatecheck" in only and not args.dev:
         print("hatecheck functional tests (test suite; pupil -> external friend):")
         await report_hatecheck(scan)

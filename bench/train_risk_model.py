@@ -96,6 +96,9 @@ TEXT_WITHIN_WORDS = True
 TEXT_IDF = True
 TEXT_MIN_DF = 3
 TEXT_EXCLUDED_SOURCES = frozenset({"gab", "implicit", "stormfront", "kaggle", "olid"})
+# Word n-grams hashed into the same table beside the characters (fifth pass: 0 = characters only;
+# bench/risk_words_experiment.py, docs/risk_model.md).
+TEXT_WORDS = 0
 # The C-SSRS train users' whole histories weigh 3 in it: on validation x1 / x2 / x3 found 0.656 /
 # 0.656 / 0.688 of the at-risk users at the same r/SuicideWatch recall (0.746 / 0.746 / 0.742)
 # and Supportive flags (5 of 28) (bench/risk_tfidf_experiment.py --histories).
@@ -485,7 +488,7 @@ def main() -> None:
     # the whole-text model, on the same rows as each of its labels less the hate corpora
     text_train = [r for r in text_train if r.source not in TEXT_EXCLUDED_SOURCES]
     char_rows = char_counts([r.text[:MAX_TEXT_TRAIN_CHARS if r.source in TEXT_ONLY_SOURCES else MAX_TRAIN_CHARS]
-                             for r in text_train], CHAR_BITS, TEXT_NGRAMS, TEXT_WITHIN_WORDS)
+                             for r in text_train], CHAR_BITS, TEXT_NGRAMS, TEXT_WITHIN_WORDS, TEXT_WORDS)
     idf = None
     if TEXT_IDF:  # scikit-learn's smooth IDF; rare buckets are no feature
         df = np.asarray((char_rows > 0).sum(axis=0)).ravel()
@@ -557,7 +560,8 @@ def main() -> None:
         report[label] = f"{name}, threshold {threshold:.3f}: {summary}"
         print(f"  {label:15} chosen: {report[label]}")
     # the whole-text model's calibration and the windows' and whole text's thresholds together
-    x_valid_chars = char_finish(char_counts([r.text for r in valid], CHAR_BITS, TEXT_NGRAMS, TEXT_WITHIN_WORDS), idf)
+    x_valid_chars = char_finish(char_counts([r.text for r in valid], CHAR_BITS, TEXT_NGRAMS, TEXT_WITHIN_WORDS,
+                                            TEXT_WORDS), idf)
     text_raw = x_valid_chars @ text_coef.astype(np.float16).astype(np.float32).T + text_intercept
     calibration, text_thresholds, gates = [], [], []
     for index, label in enumerate(TEXT_MODEL_LABELS):
@@ -588,14 +592,14 @@ def main() -> None:
         print(f"  {label:15} with the whole text: {summary}")
     whole_text = WholeText(TEXT_MODEL_LABELS, CHAR_BITS, np.ascontiguousarray(text_coef.T), text_intercept,
                            np.array(calibration, dtype=np.float32), np.array(text_thresholds, dtype=np.float32),
-                           np.array(gates, dtype=np.float32), TEXT_NGRAMS, TEXT_WITHIN_WORDS, idf)
+                           np.array(gates, dtype=np.float32), TEXT_NGRAMS, TEXT_WITHIN_WORDS, idf, TEXT_WORDS)
     meta = {"labels": list(LABELS), "sklearn": sklearn_version, "numpy": np.__version__, "C": C,
             "C_by_label": C_BY_LABEL, "seed": SEED, "combine": args.combine,
             "validation_share": VALIDATION_SHARE, "rows": counts, "min_df": [MIN_DF, MIN_DF_BIGRAM],
             "train_rows": len(train), "validation_rows": len(valid), "validation": report}
     meta.update({"text_model": {"labels": list(TEXT_MODEL_LABELS), "char_ngrams": list(TEXT_NGRAMS),
                                 "within_words": TEXT_WITHIN_WORDS, "idf": TEXT_IDF, "min_df": TEXT_MIN_DF,
-                                "excluded_sources": sorted(TEXT_EXCLUDED_SOURCES), "history_weight": HISTORY_WEIGHT, "bits": CHAR_BITS,
+                                "excluded_sources": sorted(TEXT_EXCLUDED_SOURCES), "history_weight": HISTORY_WEIGHT, "bits": CHAR_BITS, "words": TEXT_WORDS,
                                 "C": TEXT_C}})
     final = RiskModel(LABELS, vocabulary, coef, intercept, combine, np.array(thresholds), radius=RADIUS, meta=meta,
                       whole_text=whole_text)

@@ -70,13 +70,41 @@ _CHAR_M = np.uint64(0x9E3779B97F4A7C15)
 CHAR_NGRAMS = (3, 5)
 
 
+# Word n-grams of the whole text hash into the same table as the character n-grams (their own
+# salts, so a word never shares a key with its own 5-gram on purpose): a substring's polynomial
+# hash is read off prefix sums in one numpy pass, so no string is built per word or pair.
+_CHAR_P_INV = np.uint64(pow(int(_CHAR_P), -1, 1 << 64))
+_WORD_SALT = np.uint64(0xA5A5A5A5)
+
+
+def _word_keys(code: np.ndarray, n_words: int, shift: np.uint64) -> list[np.ndarray]:
+    """Hashed word 1..n_words-grams of `code` (bytes of b" w1 w2 ... ", one space between)."""
+    length = len(code)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(length, _CHAR_P, np.uint64))  # P^1 .. P^length
+        powers = np.concatenate((np.ones(1, np.uint64), powers))
+        inverse = np.cumprod(np.full(length, _CHAR_P_INV, np.uint64))
+        inverse = np.concatenate((np.ones(1, np.uint64), inverse[:-1]))  # P^-0 .. P^-(length-1)
+        prefix = np.concatenate((np.zeros(1, np.uint64), np.cumsum(code * inverse, dtype=np.uint64)))
+        space = np.flatnonzero(code == 32)  # word j is code[space[j] + 1 : space[j + 1]]
+        out = []
+        for n in range(1, n_words + 1):
+            if len(space) <= n:
+                break
+            start, end = space[:-n] + 1, space[n:]
+            h = (prefix[end] - prefix[start]) * powers[end - 1]
+            out.append(((h + _WORD_SALT + np.uint64(n)) * _CHAR_M) >> shift)
+    return out
+
+
 def char_keys(folded: str, bits: int, ngrams: tuple[int, int] = CHAR_NGRAMS,
-              within_words: bool = False) -> np.ndarray:
+              within_words: bool = False, words: int = 0) -> np.ndarray:
     """Hashed character n-grams (3-5 unless told) of a model_text(), apostrophes dropped and
     every run of non-word bytes one space (so "im  sooo\ttired" and "im sooo tired" agree):
     one numpy pass per n-gram size, no string per n-gram (0.1 ms for 5 KB). `within_words`:
     only n-grams with no space inside them (a word's own, its edges marked by the spaces
-    either side, as scikit-learn's "char_wb" reads text), words split at white space only."""
+    either side, as scikit-learn's "char_wb" reads text), words split at white space only.
+    `words`: also the text's word 1..words-grams (words as split here), hashed to the same bits."""
     raw = folded.replace("'", "").encode("utf-8", "surrogatepass").translate(_WB_MAP if within_words else _CHAR_MAP)
     raw = b" " + b" ".join(raw.split()) + b" "
     lo, hi = ngrams
@@ -98,16 +126,18 @@ def char_keys(folded: str, bits: int, ngrams: tuple[int, int] = CHAR_NGRAMS,
                 if spaces is not None and n > 2:
                     keys = keys[spaces[n - 1:len(code)] == spaces[1:len(code) - n + 2]]
                 out.append(keys)
+    if words:
+        out.extend(_word_keys(code, words, shift))
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
 def char_counts(texts: Sequence[str], bits: int, ngrams: tuple[int, int] = CHAR_NGRAMS,
-                within_words: bool = False):
+                within_words: bool = False, words: int = 0):
     """Raw character n-gram counts, one row per text (training: document frequencies, IDF)."""
     from scipy.sparse import csr_matrix
     rows, cols = [], []
     for r, text in enumerate(texts):
-        keys = char_keys(model_text(text), bits, ngrams, within_words)
+        keys = char_keys(model_text(text), bits, ngrams, within_words, words)
         rows.append(np.full(len(keys), r, dtype=np.int64))
         cols.append(keys)
     rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
@@ -159,12 +189,14 @@ class WholeText:
     # per bucket inverse document frequency (0: too rare in training, not a feature); None: no
     # IDF, log(1 + count) as version 3 first shipped
     idf: np.ndarray | None = None
+    # word 1..words-grams hashed beside the characters (fifth pass); 0: characters only
+    words: int = 0
 
     def raw(self, folded_texts: Sequence[str]) -> np.ndarray:
         """Raw linear scores, texts x labels."""
         out = np.tile(self.intercept, (len(folded_texts), 1))
         for i, folded in enumerate(folded_texts):
-            keys = char_keys(folded, self.bits, self.ngrams, self.within_words)
+            keys = char_keys(folded, self.bits, self.ngrams, self.within_words, self.words)
             if not len(keys):
                 continue
             keys.sort()
@@ -459,6 +491,8 @@ class RiskModel:
                            "text_calibration": t.calibration, "text_thresholds": t.thresholds,
                            "text_gates": t.gates if t.gates is not None else np.zeros(len(t.labels), np.float32),
                            "text_ngrams": np.array(t.ngrams), "text_within_words": np.array(t.within_words)})
+            if t.words:
+                arrays["text_words"] = np.array(t.words)
             if t.idf is not None:
                 arrays["text_idf"] = t.idf.astype(np.float16)
         write_npz(path, arrays)  # byte-identical for the same training (filters/text/artifacts.py)
@@ -486,7 +520,8 @@ class RiskModel:
                     data["text_gates"].astype(np.float32) if "text_gates" in data else None,
                     tuple(int(n) for n in data["text_ngrams"]) if "text_ngrams" in data else CHAR_NGRAMS,
                     bool(data["text_within_words"]) if "text_within_words" in data else False,
-                    data["text_idf"].astype(np.float32) if "text_idf" in data else None)
+                    data["text_idf"].astype(np.float32) if "text_idf" in data else None,
+                    int(data["text_words"]) if "text_words" in data else 0)
             return cls(labels=[str(x) for x in data["labels"]], vocabulary=vocabulary, coef=data["coef"],
                        intercept=data["intercept"], combine=data["combine"], thresholds=data["thresholds"],
                        radius=int(meta["radius"]), meta=meta, whole_text=whole_text)
