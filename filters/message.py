@@ -186,7 +186,7 @@ def message_direction(sender: Party, recipients: Iterable[Party]) -> Direction:
 # The stdlib parser's start-tag code as this module was checked against (CPython 3.11.7):
 # _HTMLText's fast start tag below is the same function without the attribute list, so it
 # is used only while html.parser still has exactly these patterns and this function.
-_STARTTAG_CODE = "471d45a34780a20d8154ab7cb36f2b7a03a0231e"
+_STARTTAG_CODE = "d1650ab6440d3648bce807c6ecad06ddc3b5b869"
 _ATTR_PATTERN = (r'((?<=[\'"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*'
                  r'(\'[^\']*\'|"[^"]*"|(?![\'"])[^>\s]*))?(?:\s|/(?!>))*')
 # One match of the attribute pattern repeated is the stdlib's attribute loop: the loop
@@ -197,9 +197,21 @@ _ATTR_PATTERN = (r'((?<=[\'"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*'
 _ATTRS = re.compile(f"(?:{_ATTR_PATTERN})*")
 
 
-def _code_digest(function) -> str:
-    code = function.__code__
-    return hashlib.sha1(code.co_code + repr(code.co_consts).encode() + repr(code.co_names).encode()).hexdigest()
+def code_digest(*functions) -> str:
+    """A stable digest of functions' byte code, constants and names (nested code included):
+    where a fast path is the same as a library function, it is used only with that function."""
+    digest = hashlib.sha1()
+
+    def add(code) -> None:
+        digest.update(code.co_code + repr(code.co_names).encode())
+        for const in code.co_consts:
+            if hasattr(const, "co_code"):
+                add(const)
+            else:
+                digest.update(repr(const).encode())
+    for function in functions:
+        add(function.__code__)
+    return digest.hexdigest()
 
 
 class _HTMLText(HTMLParser):
@@ -242,7 +254,7 @@ class _HTMLText(HTMLParser):
                 self.set_cdata_mode(tag)
         return endpos
 
-    if (_code_digest(HTMLParser.parse_starttag) == _STARTTAG_CODE
+    if (code_digest(HTMLParser.parse_starttag) == _STARTTAG_CODE
             and _html_parser.attrfind_tolerant.pattern == _ATTR_PATTERN):
         parse_starttag = _fast_starttag  # else: another Python's parser, used as it is
 
