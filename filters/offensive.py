@@ -355,6 +355,7 @@ _BEFORE_NAME_NOT = frozenset({"a", "an", "the", "such", "what", "you", "u", "ur"
 _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow|my|me and my|all my|our"
+                        r"|me and the other|me and all the other|the rest of us|us other"
                         r"|(?:proud|happy|glad) to be|identify as|out as|came out as|come out as"
                         r"|(?:call|calls|called|calling) (?:myself|ourselves|himself|herself|themselves)(?: the)?)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$")

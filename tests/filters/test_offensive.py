@@ -767,6 +767,10 @@ HATE_CODES = {"OFFENSIVE_HATE", "OFFENSIVE_MISOGYNY", "OFFENSIVE_BULLYING", "OFF
     "Your gay friends are lovely.",  # an identity, not an insult
     "You are a gay man and that's wonderful.",
     "Gay people like you are brilliant.",
+    '"Women are stupid" - no, just no.',  # a quotation answered
+    '"All women are stupid" is the dumbest thing I have ever read.',
+    '"Disabled people are useless" - no they are not, that is so mean.',
+    "Me and the other dykes in my year are starting a group.",  # reclaimed, of the writer's own
 ])
 def test_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
     findings = flt.analyse([text], Role.STUDENT)
