@@ -251,6 +251,10 @@ class QuarantineSection(Section):
     held_bytes: Literal["auto", "files", "database"] = Field(
         "auto", description="where held messages' bytes live: files under path, or in the database so "
                             "every node sharing it can read them; auto = files for SQLite, database otherwise")
+    lock_wait_seconds: float = Field(
+        30.0, ge=0.1, le=600, description="SQLite only: how long a write waits for another process's lock "
+                                          "(a CLI or backup holding the database) before the message is "
+                                          "answered 4xx, to be retried by the sender")
 
 
 class SsoProvider(Section):

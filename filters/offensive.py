@@ -61,7 +61,8 @@ from filters import levels
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SAFEGUARDING_CATEGORIES, Severity
 from filters.lexicon import ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
-from filters.text.quoted import split_quoted
+from filters.text.link_lists import split_link_titles
+from filters.text.quoted import split_reply
 from filters.text.matcher import PatternDatabase
 
 # list category -> (finding category, code, the cues the level rules read).
@@ -113,6 +114,7 @@ _MENTION_REASONS = {
     "reclaimed": "used by the writer of themselves (reclaimed)",
     "attributed": "someone else's claim, reported or argued against, not the writer's own",
     "quoted": "in the part of a reply that quotes earlier mail ('>' lines), not the writer's own words",
+    "named": "the name of a site or a page in a list of links, not said to anyone",
 }
 # Self-harm named or a low mood, not a first-person act: what a lesson or newsletter says.
 _TOPIC_KINDS = frozenset({"self_harm_topic", "self_harm_mood", "eating_disorder_topic"})
@@ -273,11 +275,20 @@ _MENTIONABLE = frozenset({"hate", "misogyny", "bullying", "exclusion", "profanit
 # other slurs ("calling a girl a slut is misogynistic" is counter-speech, not sexual content).
 _SEXUAL_SLURS = frozenset({"slut", "sluts", "slutty", "whore", "whores", "skank", "skanks", "hoe", "hoes", "slag",
                            "slags"})
+
+
+def _talked_about(hit: "_RawHit") -> bool:
+    """A hit that quoting, naming or reporting can make a mention: the mentionable kinds and
+    the sexual words that are slurs for a girl or a woman."""
+    return hit.kind in _MENTIONABLE or (hit.kind == "sexual" and hit.evidence.lower() in _SEXUAL_SLURS)
+
+
 # -- slur homonyms (issue 17): "smoke a fag", "the dyke flooded", "a chink in his armour". A slur
 # listed here is language only when a [thing_<slur>] cue of framing.txt is in its sentence
 # and nothing names a person beside it ("you fag", "a fag like him" stay hate).
 _HOMONYMS = {"fag": "thing_fag", "fags": "thing_fag", "dyke": "thing_dyke", "dykes": "thing_dyke",
-             "chink": "thing_chink", "chinks": "thing_chink", "poof": "thing_poof", "coon": "thing_coon"}
+             "chink": "thing_chink", "chinks": "thing_chink", "poof": "thing_poof", "poofs": "thing_poof",
+             "coon": "thing_coon", "faggot": "thing_faggot", "faggots": "thing_faggot"}
 _THING_CUES = frozenset(_HOMONYMS.values())
 # -- negated group statements (issue 17): "Not all immigrants are criminals", "No Muslim should be
 # deported", "It's not true that ...", "I don't think gay people are ...": a denial, not hate.
@@ -344,6 +355,7 @@ _BEFORE_NAME_NOT = frozenset({"a", "an", "the", "such", "what", "you", "u", "ur"
 _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow|my|me and my|all my|our"
+                        r"|me and the other|me and all the other|the rest of us|us other"
                         r"|(?:proud|happy|glad) to be|identify as|out as|came out as|come out as"
                         r"|(?:call|calls|called|calling) (?:myself|ourselves|himself|herself|themselves)(?: the)?)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$")
@@ -828,22 +840,10 @@ def _is_name(normalised, index: int) -> bool:
 def _reason(item: _Found) -> str:
     if item.code == MENTION_CODE:
         return _REASONS[MENTION_CODE] + ": " + "; ".join(
-            _MENTION_REASONS[c] for c in ("reported", "condemned", "reclaimed", "attributed", "quoted") if c in item.cues) + "."
+            _MENTION_REASONS[c] for c in _MENTION_REASONS if c in item.cues) + "."
     if item.category is Category.PROFANITY and item.code != MODEL_CODE and "aimed" not in item.cues:
         return _REASONS[item.code] + " Not aimed at anyone: language only."
     return _REASONS[item.code]
-
-
-def _reply_quote(quoted: str) -> tuple[str, str]:
-    """split_quoted()'s quoted part as (the lines starting with ">", the rest: a forwarded or
-    Outlook-style quoted message, whose lines carry no ">")."""
-    if not quoted or ">" not in quoted:
-        return "", quoted
-    reply: list[str] = []
-    rest: list[str] = []
-    for line in quoted.splitlines():
-        (reply if line.lstrip().startswith(">") else rest).append(line)
-    return "\n".join(reply), "\n".join(rest)
 
 
 def _clean(raw: str) -> str:
@@ -943,23 +943,28 @@ class OffensiveFilter:
         untargeted_insults: list[tuple[str, str, bool]] = []  # (text, evidence, said of someone)
         allowed: list[str] = []  # allowlisted spans ("Dick Whittington"): the model may not flag them
         for text in map(_clean, texts):
-            own, quoted = split_quoted(text)
             # Of the quoted part, the lines a reply quotes back (">") are earlier mail of the
             # thread, already delivered; a forwarded message (after its header) is sent on to
             # the reader now and is read like the writer's own words.
-            reply_lines, forwarded = _reply_quote(quoted)
-            for part, is_quoted, is_reply in ((own, False, False), (reply_lines, True, True),
-                                              (forwarded, True, False)):
+            own, reply_lines, forwarded = split_reply(text)
+            # The names of the pages in a list of links ("Daily Shite", "Bite Me!" over their
+            # addresses) are titles, not words said to the reader (filters/text/link_lists.py).
+            own_titles, own = split_link_titles(own)
+            forwarded_titles, forwarded = split_link_titles(forwarded)
+            for part, is_quoted, lowered in ((own, False, ""), (own_titles, False, "named"),
+                                             (reply_lines, True, "quoted"), (forwarded, True, ""),
+                                             (forwarded_titles, True, "named")):
                 if part:
                     start = len(hits)
                     self._match_text(part, is_quoted, hits, framing, pastoral, extremist_codes,
                                      untargeted_insults, allowed)
-                    if is_reply:
+                    if lowered:
                         # Abuse quoted back in a reply ("> get a life", "> your homo friends") is
                         # talked about, not said to the reader: a tag, never a hold (SpamAssassin
-                        # ham dev: 4 of its 6 holds for a pupil). Threats, "kill yourself",
+                        # ham dev: 4 of its 6 holds for a pupil), nor is a sexual slur ("> ...whore"),
+                        # nor a site's name in a list of links. Threats, "kill yourself", other
                         # sexual and safeguarding wording are not lowered.
-                        hits[start:] = [replace(h, mention="quoted") if h.kind in _MENTIONABLE and not h.mention
+                        hits[start:] = [replace(h, mention=lowered) if _talked_about(h) and not h.mention
                                         else h for h in hits[start:]]
         found = self._in_context(hits, audience, bool(framing or pastoral), extremist_codes)
         wanted = deep or bool(found or untargeted_insults)

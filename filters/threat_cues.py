@@ -481,7 +481,12 @@ _IDIOM = re.compile(
     r"to die for|kill for (?:a|some|one)|kill(?:ing)? two birds|gas (?:prices|bills?|meters?|supply|station|mark|"
     r"leaks?|cooker|hob|fire|and electric)|shoot(?:ing)? for (?:the|a|it|gold)|(?:burn|burns|rot|rots) in hell|get shot of|got shot of|getting shot of|hang(?:ing)? out|dead to me|kill(?:ing)? (?:\w+ )?with kindness|kill to (?:have|be|get|see|go|look)|(?:beat|beats|beating) (?:me|you|him|her|them|us) (?:to it|at)|"
     r"hit (?:me|you|u|him|her|them) up|(?:give|gives) (?:me|you) a (?:lift|hand)|get (?:you|u|him|her|them) (?:a|an|some|one|the)\b|"
-    r"(?:kill|murder) (?:me|us) (?:now|lol|haha|pls|please)|(?:killed|kill|murder|murdered) me (?:lol|haha|xd|omg))")
+    r"(?:kill|murder) (?:me|us) (?:now|lol|haha|pls|please)|(?:killed|kill|murder|murdered) me (?:lol|haha|xd|omg)|"
+    # "you cant beat city hall", "nothing beats a cup of tea": beating as outdoing, not hitting
+    r"(?:cant|cannot|can not|couldnt|hard to|impossible to|tough to|nothing|nothing can|nothing will) (?:ever )?"
+    r"(?:beats?|fight) (?:city hall|the system|the odds|the house|the market|the clock|nature|progress|a good|an? |the "
+    r"(?:original|classics?|price|view|feeling|taste|smell))|"
+    r"(?:cant|cannot|can not) beat (?:that|this|it)\b)")
 # Things, not people, as the subject of "should be killed" ("the process should be killed").
 _THINGS = re.compile(
     r"\b(?:process(?:es)?|threads?|jobs?|tasks?|daemons?|servers?|programs?|apps?|query|queries|connections?|"
@@ -1072,12 +1077,36 @@ _WILL_NOT = re.compile(
     r" (?:\w+ ){0,2}?(?:hurt|harm|kill|hit|stab|punch|attack|beat)\b")
 
 
+# Ending a program, not a person: "if i kill them they get recreated next time i run apt get",
+# "kill the daemon and restart it". Only the kill verbs, and only beside a word of computing.
+_KILL = re.compile(r"\bkill(?:s|ed|ing)?\b")
+_COMPUTING = re.compile(
+    r"\b(?:apt get|apt|sudo|pid|pids|killall|pkill|sigkill|sigterm|sighup|daemons?|process(?:es)?|threads?|cron|"
+    r"linux|unix|bsd|kernel|shell|terminal|console|reboot(?:ed|ing)?|restart(?:ed|ing|s)?|recreated|respawn(?:ed|s)?|"
+    r"spawn(?:ed|s)?|fork(?:ed|s)?|rpm|debian|ubuntu|redhat|cpu|ram|config|scripts?|instances?|containers?|vms?|"
+    r"cache|buffers?|windows|xterm|emacs|vim|perl|python|java|mozilla|netscape|browser|tabs?|sessions?)\b")
+
+
+# "See you in August", "see you at the conference": the model alone reads a sign-off's "see you"
+# as a veiled threat. Not "see you in hell", nor "see you after school" (a bully's veiled line).
+_SIGN_OFF = re.compile(
+    r"\bsee (?:you|u|ya|yall|you all|everyone|everybody) (?:all )?(?:soon|then|there|next (?:week|month|year|time)|"
+    r"at (?:the|our|my) (?!gates?\b)|on (?:the|monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+    r"in (?!hell\b|the ground\b|a (?:coffin|box|body bag)\b)\w+)")
+
+
 def harmless(prepared: str) -> bool:
     """True when the text talks about threats, uses a violent word as an idiom, plays a game or
-    speaks of things ("the old files should be wiped out"), and has no threat in so many words: the risk filter then drops the model's threat score for
-    it ("ill kill you at fortnite", "threats like ill kill you are never ok")."""
+    speaks of things ("the old files should be wiped out"), ends a program ("kill the daemon"),
+    or has no word any threat form needs ("see you in august"), and has no threat in so many
+    words: the risk filter then drops the model's threat score for it ("ill kill you at
+    fortnite", "threats like ill kill you are never ok")."""
     prepared = readable(prepared)
+    if _SIGN_OFF.search(prepared) and not _ANCHOR.search(prepared) and not _EMOJI_ANCHOR.search(prepared):
+        # a mail's sign-off ("see you in august, chris") with no violent word anywhere in the window
+        return True
     vetoed = bool(_ABOUT.search(prepared) or _MENTION.search(prepared) or _IDIOM.search(prepared)
+                  or (_KILL.search(prepared) and _COMPUTING.search(prepared))
                   or _WILL_NOT.search(prepared) or _NO_ONE.search(prepared) or _THINGS.search(prepared)
                   or (_GAME.search(prepared) and not _REAL.search(prepared))
                   or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared)

@@ -298,8 +298,11 @@ class QuarantineStore:
     """Files + index. Sync SQLAlchemy under the hood; async callers go through
     `run()`, which uses one worker thread so SQLite sees one writer at a time."""
 
-    def __init__(self, root: Path, database_url: str | None = None, held_bytes: str = "auto") -> None:
+    def __init__(self, root: Path, database_url: str | None = None, held_bytes: str = "auto",
+                 lock_wait_seconds: float = 30.0) -> None:
         self.root = Path(root)
+        # how long a write waits for another process's SQLite lock before the SMTP reply is a 4xx
+        self._lock_wait = lock_wait_seconds
         self.messages_dir = self.root / "messages"
         self._tmp_dir = self.root / "tmp"
         self._url = database_url or f"sqlite:///{self.root / 'index.sqlite3'}"
@@ -318,7 +321,8 @@ class QuarantineStore:
     @classmethod
     def for_settings(cls, section: Any) -> "QuarantineStore":
         """The store a `[quarantine]` section describes (every command opens it this way)."""
-        return cls(section.path, section.database_url, getattr(section, "held_bytes", "auto"))
+        return cls(section.path, section.database_url, getattr(section, "held_bytes", "auto"),
+                   getattr(section, "lock_wait_seconds", 30.0))
 
     # -- life cycle -------------------------------------------------------
     def open_sync(self) -> "QuarantineStore":
@@ -326,7 +330,7 @@ class QuarantineStore:
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
         is_sqlite = self._url.startswith("sqlite")
         engine = create_engine(self._url, future=True,
-                               connect_args={"timeout": 30} if is_sqlite else {})
+                               connect_args={"timeout": self._lock_wait} if is_sqlite else {})
         if is_sqlite:
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn, _record) -> None:  # WAL: readers (CLI, web) never block the gateway

@@ -47,6 +47,8 @@ _SPEECH_VERB = (r"(?:say|says|saying|said|call|calls|calling|called|claim|claims
 _DENIED_CLAIM = (r"\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){0,2}?(?:scum|vermin|animals|disgusting|inferior|"
                  r"subhuman|trash|rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|"
                  r"freaks|parasites|worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+# Quotation marks as the risk model's prepared text keeps them (straight or curly).
+_QUOTE = r"[\"“”]"
 # The forms of counter-speech. Each names the speech ("saying", "statements like", "stop
 # calling") and the writer's judgement of it, or the writer's denial of a hateful claim.
 _COUNTER = re.compile(
@@ -80,6 +82,15 @@ _COUNTER = re.compile(
     # the writer's stance: "i totally disagree with anyone who says ...", "i reported him for calling ..."
     rf"|\b(?:i|we) (?:\w+ )?(?:disagree|condemn|reject|oppose|call out|called out|stand against|stood up to|"
     rf"reported (?:him|her|them|it|this|that|the post|the comment))\b"
+    # a quotation the writer then judges: "\"women are stupid\" is such an ignorant comment", "... - no, just no"
+    # (not "... is so true, they are dangerous": agreeing words before the judgement veto it)
+    rf"|{_QUOTE}[^\"“”]{{3,200}}{_QUOTE}\W{{0,4}}(?:(?:is|are|was|were|thats|that is|its|it is|what an?|such an?|"
+    rf"so|how|just|this is|that was)\b ?)(?!(?:\w+ ){{0,4}}?(?:true|right|correct|facts?|agree|spot on|accurate)\b)"
+    rf"(?:\w+ ){{0,4}}?(?:{_CONDEMN}|(?:thing|comment|remark|post|statement|tweet) to (?:say|write|post))\b"
+    rf"|{_QUOTE}[^\"“”]{{3,200}}{_QUOTE}\W{{0,4}}(?:no,? just no|just no|nope|absolutely not|hell no|yikes|so wrong)\b"
+    # the word named and judged: "the word faggot is a slur", "the term ... shouldnt be used"
+    rf"|\bthe (?:word|words|term|terms|slur|phrase) (?:\w+ ){{1,3}}?(?:(?:is|are|was|isnt)(?: \w+){{0,3}}? ?{_CONDEMN}|"
+    rf"(?:shouldnt|should not|should never|must never|must not) be (?:used|said))\b"
     # a hateful claim denied: "gay people are not disgusting", "theres nothing wrong with being trans"
     rf"|\b(?:theres|there is|there s) nothing wrong with (?:being|having|loving|people)\b"
     rf"|{_DENIED_CLAIM}")

@@ -35,6 +35,28 @@ def _header(text: str) -> re.Match[str] | None:
     return None
 
 
+def split_reply(text: str) -> tuple[str, str, str]:
+    """(own words, the lines a reply quotes back, the forwarded message). The replied lines are
+    those starting with ">" wherever they stand: earlier mail of the thread, already delivered.
+    The forwarded part is the rest after the first reply/forward header (an Outlook-style quoted
+    message, whose lines carry no ">"): sent on to the reader now."""
+    header = _header(text)
+    if ">" not in text and not header:
+        return text, "", ""
+    head, tail = (text[:header.start()], text[header.start():]) if header else (text, "")
+    own: list[str] = []
+    replied: list[str] = []
+    forwarded: list[str] = []
+    for line in head.splitlines():
+        (replied if line.lstrip().startswith(">") else own).append(line)
+    if ">" in tail:
+        for line in tail.splitlines():
+            (replied if line.lstrip().startswith(">") else forwarded).append(line)
+    elif tail:
+        forwarded.append(tail)
+    return "\n".join(own), "\n".join(replied), "\n".join(forwarded)
+
+
 def split_quoted(text: str) -> tuple[str, str]:
     """(own words, quoted text). Lines starting with ">" are quoted wherever they stand;
     after the first reply/forward header everything is quoted."""

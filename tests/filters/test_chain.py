@@ -102,3 +102,57 @@ async def test_a_cancelled_message_is_cancelled_not_passed():
 def test_names_are_the_run_order():
     chain = FilterChain([(Finds(), FilterOptions()), (Raises(), FilterOptions())])
     assert chain.names == ["finds", "raises"]
+
+
+async def test_filters_sharing_a_timeout_each_time_out_alone():
+    """One deadline per distinct timeout: each filter still over it is a timeout failure with
+    its own on_error, its work is cancelled, and a filter with a longer timeout finishes."""
+    class Late:
+        def __init__(self, name, seconds):
+            self.name, self.seconds, self.cancelled = name, seconds, False
+
+        async def check(self, view):
+            try:
+                await asyncio.sleep(self.seconds)
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+            return [Finding("LATE_FOUND", self.name, Category.ATTACHMENT, Severity.LOW, ("x",), "late")]
+    a, b, c = Late("a", 5), Late("b", 5), Late("c", 0.2)
+    chain = FilterChain([(a, FilterOptions(timeout=0.1)), (Finds(), FilterOptions(timeout=0.1)),
+                         (b, FilterOptions(timeout=0.1, on_error="hold")), (c, FilterOptions(timeout=2))])
+    result = await chain.run(make_view("x"))
+    assert [(f.filter, f.kind, f.on_error) for f in result.failures] == [
+        ("a", "timeout", Action.TEMPFAIL), ("b", "timeout", Action.HOLD)]
+    assert a.cancelled and b.cancelled and not c.cancelled
+    assert [f.filter for f in result.findings] == ["finds", "c"]
+
+
+async def test_a_deadline_and_a_cancel_together_are_a_cancel():
+    """The message cancelled at the moment a filter's deadline passes: still a cancel (as
+    asyncio.timeout), never a recorded timeout that the policy could act on."""
+    sleeper = Sleeps()
+    chain = FilterChain([(sleeper, FilterOptions(timeout=0.05))])
+    task = asyncio.ensure_future(chain.run(make_view("hello")))
+    loop = asyncio.get_running_loop()
+    loop.call_at(loop.time() + 0.05, task.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sleeper.cancelled
+
+
+async def test_a_finished_chain_leaves_no_deadline_behind():
+    """Timers of a finished run are cancelled: a later run of the same chain is not cut short."""
+    class Quick:
+        name = "quick"
+
+        async def check(self, view):
+            await asyncio.sleep(0.02)
+            return []
+    chain = FilterChain([(Quick(), FilterOptions(timeout=0.15))])
+    await chain.run(make_view("x"))
+    await asyncio.sleep(0.1)
+    result = await chain.run(make_view("x"))  # its own deadline, not the first run's
+    assert result.failures == ()
+    loop = asyncio.get_running_loop()
+    assert all(handle.cancelled() for handle in loop._scheduled if "_expire" in repr(handle))

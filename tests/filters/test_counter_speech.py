@@ -38,6 +38,12 @@ COUNTER_SPEECH = [
     'we do not have a problem with immigrants',
     'so proud to be a black woman',
     'i love being trans',
+    # a quotation the writer judges, and the word named and judged
+    '"disabled people are a waste of space" is such an ignorant comment',
+    '“girls cant do physics” — no, just no.',
+    '"gay people are disgusting" that is a horrible thing to say',
+    'the word faggot is a slur and shouldnt be used',
+    'the term paki is racist, full stop',
 ]
 # The claims themselves, and the writer (or the writer's family) as the one called names.
 NOT_COUNTER_SPEECH = [
@@ -58,6 +64,10 @@ NOT_COUNTER_SPEECH = [
     'women are inferior to men',
     'jews are scum',
     'i hate muslims and i always will',
+    # a quotation agreed with, or the writer's own; "the word" that names no word
+    '"muslims are evil" is so true, they are dangerous',
+    '"women are stupid" is what i always say',
+    'the word is out, gays are disgusting',
     'i really dont like you, youre a freak',
     'i dont hate you, youre just a freak',
 ]

@@ -886,3 +886,69 @@ def gzip_of_zeros(mib: int) -> bytes:
     comp = zlib.compressobj(9, zlib.DEFLATED, 31)
     chunk = b"\0" * (1 << 20)
     return b"".join(comp.compress(chunk) for _ in range(mib)) + comp.flush()
+
+
+def _random_docx(rng) -> bytes:
+    """A document with what a paragraph's text is made of: runs of text, tabs, line, page and
+    column breaks, carriage returns, no-break hyphens, absolute tabs, hyperlinks holding runs,
+    empty paragraphs and runs, and a header and footer."""
+    from docx.enum.text import WD_BREAK
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    document = docx.Document()
+    words = ["Dear", "parents", "Amy", "Smith", "", " ", "café", "Year 9", "\u00a0", "x" * 30]
+
+    def fill(paragraph) -> None:
+        for _ in range(rng.randrange(0, 6)):
+            kind = rng.randrange(8)
+            if kind == 0:
+                link = OxmlElement("w:hyperlink")
+                for _ in range(rng.randrange(0, 3)):
+                    r = OxmlElement("w:r")
+                    t = OxmlElement("w:t")
+                    t.text = rng.choice(words)
+                    r.append(t)
+                    link.append(r)
+                paragraph._p.append(link)
+                continue
+            run = paragraph.add_run(rng.choice(words))
+            if kind == 1:
+                run.add_tab()
+            elif kind == 2:
+                run.add_break(rng.choice([WD_BREAK.LINE, WD_BREAK.PAGE, WD_BREAK.COLUMN]))
+            elif kind in (3, 4, 5):
+                run._r.append(OxmlElement(rng.choice(["w:cr", "w:noBreakHyphen", "w:ptab"])))
+            if rng.random() < 0.3:
+                run.add_text(rng.choice(words))
+    for _ in range(rng.randrange(1, 12)):
+        fill(document.add_paragraph())
+    section = document.sections[0]
+    fill(section.header.add_paragraph())
+    fill(section.footer.add_paragraph())
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_docx_paragraph_texts_are_python_docx_s() -> None:
+    """The compiled-XPath paragraph text is in use and gives python-docx's `Paragraph.text`
+    for every body, header and footer paragraph of random documents; the extracted text too."""
+    import random
+    assert extract._paragraph_text_paths() is not None
+    rng = random.Random(7)
+    for _ in range(150):
+        document = docx.Document(io.BytesIO(_random_docx(rng)))
+        section = document.sections[0]
+        for paragraphs in (document.paragraphs, section.header.paragraphs, section.footer.paragraphs):
+            assert extract._paragraph_texts(paragraphs) == [p.text for p in paragraphs]
+
+
+def test_docx_text_equals_the_plain_python_docx_walk(monkeypatch) -> None:
+    """_docx_text with the fast paragraph text and without it (python-docx's property) agree."""
+    import random
+    rng = random.Random(11)
+    documents = [_random_docx(rng) for _ in range(40)] + [
+        make_docx(["Safeguarding report for Year 9", "Dear parents"], [["Pupil", "Concern"], ["Amy", "Attendance"]])]
+    fast = [extract._docx_text(data, extract._Budget(extract.Limits())) for data in documents]
+    monkeypatch.setattr(extract, "_paragraph_text_paths", lambda: None)
+    assert fast == [extract._docx_text(data, extract._Budget(extract.Limits())) for data in documents]

@@ -311,3 +311,103 @@ def test_part_filename_short_cut_on_the_corpora() -> None:
             parts += 1
             named += bool(plain)
     assert parts > 3000 and named > 100
+
+
+# --- html_to_text's fast start tag and position keeping -------------------------------
+
+def _html_events(parser_class, html: str):
+    """Every handler call the parser makes, and how it ended (an exception's type)."""
+    class Recording(parser_class):
+        def __init__(self) -> None:
+            super().__init__()
+            self.events: list[tuple] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.events.append(("start", tag))
+            super().handle_starttag(tag, attrs)
+
+        def handle_endtag(self, tag):
+            self.events.append(("end", tag))
+            super().handle_endtag(tag)
+
+        def handle_data(self, data):
+            self.events.append(("data", data))
+            super().handle_data(data)
+
+        def handle_comment(self, data):
+            self.events.append(("comment", data))
+
+        def handle_decl(self, decl):
+            self.events.append(("decl", decl))
+
+        def handle_pi(self, data):
+            self.events.append(("pi", data))
+
+        def unknown_decl(self, data):
+            self.events.append(("unknown", data))
+
+    parser = Recording()
+    try:
+        parser.feed(html)
+        parser.close()
+        ended = None
+    except Exception as exc:  # noqa: BLE001 - compared, both must raise alike
+        ended = type(exc).__name__
+    return parser.events, ended, "".join(parser.chunks), parser.cdata_elem
+
+
+def _stdlib_text_parser():
+    import _markupbase
+    from html.parser import HTMLParser
+
+    class Stdlib(message_module._HTMLText):
+        parse_starttag = HTMLParser.parse_starttag
+        updatepos = _markupbase.ParserBase.updatepos
+    return Stdlib
+
+
+_HTML_PIECES = ["<", ">", "/", "/>", "=", '"', "'", " ", "\n", "\t", "a", "P", "div", "br", "script",
+                "style", "</script>", "</style", "&amp;", "&", "#", "x41;", "&#", "<!--", "-->", "<!",
+                "<?", "href", "x=", "=\"v>\"", "'q'", "\x00", "é", "<p", "<a ", "</", "<br/>", "<![CDATA["]
+
+
+def test_fast_start_tag_is_the_stdlibs() -> None:
+    """The fast start tag is in use here, and gives the same calls, end state and text as
+    the stdlib's parse_starttag and updatepos on random tag soup."""
+    import random
+    assert message_module._HTMLText.parse_starttag is message_module._HTMLText._fast_starttag
+    stdlib = _stdlib_text_parser()
+    rng = random.Random(19)
+    for _ in range(20_000):
+        html = "".join(rng.choice(_HTML_PIECES) for _ in range(rng.randrange(1, 40)))
+        assert _html_events(message_module._HTMLText, html) == _html_events(stdlib, html), repr(html)
+
+
+def test_fast_start_tag_on_the_corpora() -> None:
+    """Every HTML part of every corpus message: the same calls and text as the stdlib's."""
+    import email
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    stdlib = _stdlib_text_parser()
+    checked = 0
+    for name, raw in corpus_messages():
+        for part in email.message_from_bytes(raw).walk():
+            if part.get_content_type() != "text/html":
+                continue
+            payload = part.get_payload(decode=True) or b""
+            html = message_module.decode_bytes(payload, part.get_content_charset())
+            assert _html_events(message_module._HTMLText, html) == _html_events(stdlib, html), name
+            checked += 1
+    assert checked > 100
+
+
+def test_blank_runs_become_one_space_as_before() -> None:
+    """html_to_text's blank pattern leaves a lone space alone: the same text as replacing
+    every run of blanks, on random strings over blanks, letters and other whitespace."""
+    import random
+    import re
+    plain = re.compile(r"[ \t\r\f\v]+")
+    rng = random.Random(5)
+    for _ in range(50_000):
+        text = "".join(rng.choice(" \t\r\f\va\n\u00a0\u2003") for _ in range(rng.randrange(0, 14)))
+        assert message_module._BLANKS.sub(" ", text) == plain.sub(" ", text), repr(text)

@@ -767,6 +767,10 @@ HATE_CODES = {"OFFENSIVE_HATE", "OFFENSIVE_MISOGYNY", "OFFENSIVE_BULLYING", "OFF
     "Your gay friends are lovely.",  # an identity, not an insult
     "You are a gay man and that's wonderful.",
     "Gay people like you are brilliant.",
+    '"Women are stupid" - no, just no.',  # a quotation answered
+    '"All women are stupid" is the dumbest thing I have ever read.',
+    '"Disabled people are useless" - no they are not, that is so mean.',
+    "Me and the other dykes in my year are starting a group.",  # reclaimed, of the writer's own
 ])
 def test_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
     findings = flt.analyse([text], Role.STUDENT)
@@ -780,6 +784,9 @@ def test_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
     "The dyke along the field flooded after the storm.",
     "There's a chink in his armour, we can beat them.",
     "Then poof, the rabbit vanished.",
+    "Carry that faggot of firewood to the shed.",  # a bundle of sticks, not only the fixed phrases
+    "We had faggots with onion gravy for tea.",
+    "Sit on the poof next to the sofa.",  # the footstool
 ])
 def test_slur_homonyms_in_their_other_sense(flt, text: str) -> None:
     assert not codes(flt, text) & {"OFFENSIVE_HATE"}
@@ -798,6 +805,8 @@ def test_slur_homonyms_in_their_other_sense(flt, text: str) -> None:
     ("Never trust a woman, they are all liars.", "OFFENSIVE_HATE"),
     ("you fag", "OFFENSIVE_HATE"),  # a homonym said to someone, even beside a cigarette
     ("put that cigarette out you fag", "OFFENSIVE_HATE"),
+    ("burn the faggots on the bonfire", "OFFENSIVE_HATE"),  # no fire cue makes "faggot" the sticks
+    ("that poof on the bus", "OFFENSIVE_HATE"),
     ("You're so gay lol", "OFFENSIVE_BULLYING"),
     ("Stupid slut.", "OFFENSIVE_SEXUAL"),
     ("You're a nigger.", "OFFENSIVE_HATE"),  # never reclaimed
@@ -868,6 +877,9 @@ def test_the_whole_shipped_chain_starts_without_scikit_learn(tmp_path):
     ("get a life, you sad little man\n\n> I think the meeting is on Tuesday\n", True),
     # ... and a forwarded message is sent on to the reader now: read like the writer's own
     ("look at this\n\n---------- Forwarded message ---------\nget a life, you sad little man\n", True),
+    # a sexual slur quoted back is earlier mail too ("> ...whore"); sexual wording is not
+    ("Ha, very good.\n\n> -tom (i cant feed em so i change em) whore\n", False),
+    ("ok\n\n> send me a pic of your tits\n", True),
 ])
 async def test_abuse_quoted_back_in_a_reply_is_a_tag_not_a_hold(flt: OffensiveFilter, settings, body: str,
                                                                 held: bool) -> None:
@@ -877,3 +889,52 @@ async def test_abuse_quoted_back_in_a_reply_is_a_tag_not_a_hold(flt: OffensiveFi
     assert (verdict.actions[PUPIL] >= Action.HOLD) is held, [(f.code, f.severity, f.evidence) for f in findings]
     if not held:
         assert "OFFENSIVE_MENTIONED" in {f.code for f in findings}
+
+
+BLOGROLL = """Here is your list of updated weblogs.
+
+    Daily Shite
+      http://www.example.org/dailyshite/
+    Bite Me!
+      http://bite-me.example.net/
+    happy retard blog
+      http://www.example.com/happyretard/
+    Village Idiot Notes
+      http://idiot.example.org/
+"""
+
+
+async def test_the_names_in_a_list_of_links_are_titles_not_abuse(flt: OffensiveFilter, settings) -> None:
+    view = make_view(BLOGROLL, mail_from="digest@example.org", rcpt_to=(PUPIL, STAFF), settings=settings)
+    findings = await flt.check(view)
+    verdict = Policy(settings).decide(view, findings)
+    assert verdict.actions[PUPIL] <= Action.TAG and verdict.actions[STAFF] <= Action.TAG, findings
+    mentioned = next(f for f in findings if f.code == "OFFENSIVE_MENTIONED")
+    assert "list of links" in mentioned.reason
+    # one insult over one link is no list: read as written
+    one = "you are a pathetic loser\nhttp://www.example.org/\n"
+    assert "OFFENSIVE_BULLYING" in codes(flt, one)
+    # a threat among the titles is not lowered
+    threat = BLOGROLL.replace("Bite Me!", "kill yourself")
+    assert "OFFENSIVE_BULLYING" in codes(flt, threat)
+
+
+@pytest.mark.parametrize("text, dismissal", [
+    ("oh bite me", True),
+    ("you can bite me", True),
+    ("the dog tried to bite me", False),  # the verb, with a subject
+    ("mosquitoes always bite me in summer", False),
+    ("does the snake bite me if i hold it", False),
+])
+def test_bite_me_is_a_dismissal_only_without_a_subject(flt, text: str, dismissal: bool) -> None:
+    assert ("OFFENSIVE_BULLYING" in codes(flt, text)) is dismissal
+
+
+@pytest.mark.parametrize("text", [
+    "The cock crowed at dawn on the farm.",
+    "What a cock and bull story.",
+    "That knocks the old record into a cocked hat.",
+    "We read about the Whore of Babylon in RE.",
+])
+def test_the_bird_idioms_and_scripture_are_not_sexual(flt, text: str) -> None:
+    assert "OFFENSIVE_SEXUAL" not in codes(flt, text)

@@ -792,3 +792,34 @@ COUNTER_SPEECH = [
 def test_quoting_or_condemning_a_group_threat_is_not_one(flt: RiskFilter, text: str) -> None:
     assert threat_cues.find(prepare(text)) is None, text
     assert threat_finding(flt, text) is None, text
+
+
+# Ordinary mail the model alone read as a threat: beating as outdoing, ending a program, a
+# sign-off. Written for schoolgate (the general forms behind the SpamAssassin ham dev holds).
+HARMLESS_MODEL_READS = [
+    "You can't beat city hall, so we filled in the form again",
+    "nothing beats a cup of tea after cross country",
+    "you cant beat the original film, the remake is rubbish",
+    "if I kill them they just get recreated next time the cron job runs",
+    "kill the daemon with sudo and restart it, then the server comes back",
+    "See you in August, Mrs Patel",
+    "see you at the parents evening on thursday",
+]
+STILL_THREATS = [
+    "see you in hell",
+    "see you after school, youre dead",
+    "i will kill you if you restart my computer again",
+    "you cant beat me up forever, ill stab you first",
+]
+
+
+@pytest.mark.parametrize("text", HARMLESS_MODEL_READS)
+def test_outdoing_ending_a_program_or_a_sign_off_is_no_threat(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.harmless(prepare(text)), text
+    assert threat_finding(flt, text) is None, text
+
+
+@pytest.mark.parametrize("text", STILL_THREATS)
+def test_those_vetoes_leave_threats_alone(flt: RiskFilter, text: str) -> None:
+    assert not threat_cues.harmless(prepare(text)), text
+    assert threat_finding(flt, text) is not None, text

@@ -101,11 +101,12 @@ async def test_read_only_quarantine_filesystem_gives_4xx_and_leaves_nothing_behi
 
 # -- the index database -----------------------------------------------------------------------------------
 async def test_store_database_locked_by_another_process_gives_4xx(make_gateway, sink, tmp_path):
-    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["attachments"]})
+    gw = await make_gateway(next_hop=sink.address, filters={"chain": ["attachments"]},
+                            quarantine={"lock_wait_seconds": 3})
     root = Path(gw.settings.quarantine.path)
     lock = SqliteLock(root / "index.sqlite3")
     try:
-        # the gateway waits out SQLite's busy timeout (30 s), then gives up: 4xx, not 250
+        # the gateway waits out SQLite's busy timeout ([quarantine] lock_wait_seconds), then gives up: 4xx
         code, reply = await send(gw, held_message(3), [f"bob@{SCHOOL_DOMAIN}"])
     finally:
         lock.release()
