@@ -31,11 +31,9 @@ def idf_of(counts, min_df: int = base.TEXT_MIN_DF) -> np.ndarray:
     return np.where(df >= min_df, np.log((1 + counts.shape[0]) / (1 + df)) + 1, 0.0)
 
 
-def main() -> None:
-    from sklearn.linear_model import LogisticRegression
-    exact = "--sklearn" in sys.argv[1:]
-    only_histories = "--histories" in sys.argv[1:]
-    started = time.process_time()
+def validation_rows():
+    """The training's train/validation cut, the validation rows' self-harm gold and sources, and
+    the shipped model's sentence-window score of each (what a whole-text head is compared with)."""
     train, valid = rx.split_rows()
     model = RiskModel.load()
     column = model.labels.index("self_harm")
@@ -45,7 +43,15 @@ def main() -> None:
     for r in valid:
         s_raw, w_raw, m_raw, sizes = model.raw_parts([(r.text, base.spans(r.text))])
         window.append(float(_sigmoid(model.combined_raw(s_raw, w_raw, m_raw, sizes)[:, column].max())))
-    window = np.array(window)
+    return train, valid, gold, sources, np.array(window)
+
+
+def main() -> None:
+    from sklearn.linear_model import LogisticRegression
+    exact = "--sklearn" in sys.argv[1:]
+    only_histories = "--histories" in sys.argv[1:]
+    started = time.process_time()
+    train, valid, gold, sources, window = validation_rows()
     source = np.array([r.source for r in train])
     texts = [r.text[:base.MAX_TEXT_TRAIN_CHARS if r.source in base.TEXT_ONLY_SOURCES else base.MAX_TRAIN_CHARS]
              for r in train]

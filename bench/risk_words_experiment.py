@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import bench.risk_text_experiment as rx  # noqa: E402
 import bench.train_risk_model as base  # noqa: E402
-from bench.risk_tfidf_experiment import idf_of  # noqa: E402
-from filters.text.model import RiskModel, _sigmoid, char_counts, char_finish  # noqa: E402
+from bench.risk_tfidf_experiment import idf_of, validation_rows  # noqa: E402
+from filters.text.model import _sigmoid, char_counts, char_finish  # noqa: E402
 
 # name -> (word n-grams hashed beside the characters, C, class weight)
 VARIANTS = {
@@ -48,16 +48,7 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     wanted = sys.argv[1:] or list(VARIANTS)
     started = time.process_time()
-    train, valid = rx.split_rows()
-    model = RiskModel.load()
-    column = model.labels.index("self_harm")
-    gold = np.array([r.labels["self_harm"] for r in valid])
-    sources = np.array([r.source for r in valid])
-    window = []
-    for r in valid:
-        s_raw, w_raw, m_raw, sizes = model.raw_parts([(r.text, base.spans(r.text))])
-        window.append(float(_sigmoid(model.combined_raw(s_raw, w_raw, m_raw, sizes)[:, column].max())))
-    window = np.array(window)
+    train, valid, gold, sources, window = validation_rows()
     keep = np.array([r.source not in base.TEXT_EXCLUDED_SOURCES for r in train])
     train = [r for r, k in zip(train, keep) if k]
     source = np.array([r.source for r in train])
