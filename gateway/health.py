@@ -27,6 +27,7 @@ from config.schema import Settings
 from filters.virus import ClamdAddress, ClamdClient, ClamdError, parse_version
 from gateway.metrics import Metrics
 from gateway.routing import Router
+from gateway.tasks import stop_task
 from quarantine.review_store import dsl_alerts
 from quarantine.store import QuarantineStore, Status, messages
 
@@ -233,13 +234,8 @@ class HealthMonitor:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="schoolgate-health")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
 
 class Banner:

@@ -27,6 +27,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Callable
 
+from gateway.tasks import stop_task
+
 log = logging.getLogger(__name__)
 
 TRIM_SECONDS = 60.0
@@ -130,10 +132,5 @@ class HeapTrimmer:
                 log.debug("malloc_trim failed", exc_info=True)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None

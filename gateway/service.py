@@ -26,6 +26,7 @@ from gateway.relay import NextHop
 from gateway.routing import Router
 from gateway.scan_executor import ScanExecutor
 from gateway.server import GatewayHandler, protocol_factory
+from gateway.tasks import stop_task
 from gateway.workers import claim_port
 from quarantine.notify import Notifier
 from quarantine.sender_lists import CachedSenderLists
@@ -286,10 +287,8 @@ class Gateway:
         """Graceful: stop accepting, let in-flight transactions finish, then close."""
         if self.smtp_server is not None:
             self.smtp_server.close()
-        if self._metrics_task is not None:
-            self._metrics_task.cancel()
-        if self._sync_task is not None:
-            self._sync_task.cancel()
+        await stop_task(self._metrics_task)
+        await stop_task(self._sync_task)
         if self.handler is not None and self.handler.in_flight and not await self.handler.wait_idle(grace):
             log.warning("shutdown: in-flight messages did not finish within %ss", grace)
         if self.web_server is not None:

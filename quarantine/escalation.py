@@ -35,6 +35,7 @@ from sqlalchemy import Column, Float, Integer, String, Table, and_, insert, sele
 
 from config.schema import EscalationContact, Settings, parse_hours
 from filters.errors import SchoolgateError
+from gateway.tasks import stop_task
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only a type here; importing links at run time closes a cycle through the store
@@ -365,10 +366,5 @@ class Escalator:
     async def stop(self) -> None:
         if self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None

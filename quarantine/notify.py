@@ -28,6 +28,7 @@ from filters.approval import approvers
 from filters.base import SAFEGUARDING_CATEGORIES, Category
 from filters.levels import urgency
 from filters.tenancy import Tenancy
+from gateway.tasks import stop_task
 from quarantine.links import LinkSigner, load_secret
 from quarantine.review_store import ReviewStore, WebAction, is_safeguarding
 from quarantine.store import HeldMessage, QuarantineStore, StoreError
@@ -419,12 +420,7 @@ class Notifier:
             self._timer = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            try:
-                await self._timer
-            except asyncio.CancelledError:
-                pass
-            self._timer = None
+        await stop_task(self._timer)
+        self._timer = None
         await self.drain()
 

@@ -8,7 +8,6 @@ notice the gateway sends; the hold path never sends mail itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import logging
@@ -22,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from config.schema import Settings
+from gateway.tasks import stop_task
 from gateway.relay import DeliveryResult, NextHop
 from quarantine.report_data import Period, ReportData, gather_sync, period_for
 from quarantine.report_render import render_csv, render_html, render_pdf
@@ -266,8 +266,4 @@ async def start_reports(settings: Settings, store: QuarantineStore,
 
 
 async def stop_reports(task: asyncio.Task | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)

@@ -13,7 +13,6 @@ released) and any message exported as evidence within `evidence_days`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import and_, delete, select
 
 from config.schema import Settings
+from gateway.tasks import stop_task
 from filters.base import SAFEGUARDING_CATEGORIES
 from quarantine.store import QuarantineStore, Status, audit, decisions, messages, metadata, recipient_rows, seen
 
@@ -153,8 +153,4 @@ def start_retention(settings: Settings, store: QuarantineStore, lease=None) -> a
 
 
 async def stop_retention(task: asyncio.Task | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
