@@ -14,6 +14,7 @@ a prefilter, the regex still decides.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ def _anchors(items) -> _Strings | None:
     return best if _score(best)[0] >= MIN_ANCHOR else None
 
 
+@functools.lru_cache(maxsize=8192)  # the same lists are read by every Scanner a process builds
 def anchors_of(pattern: str) -> frozenset[str] | None:
     """Required literals of one (macro-expanded, lower-case) pattern, or None."""
     return _anchors(sre_parse.parse(pattern))

@@ -175,7 +175,13 @@ class Family:
 def compile_family(patterns: Iterable[str], where: str) -> Family | None:
     """All patterns of a family as one alternation with a named group per
     pattern, so one scan per sentence says which patterns matched."""
-    patterns = list(patterns)
+    return _compile_family(tuple(patterns), where)
+
+
+# ~1,000 compiles (more than re's own cache of 512 holds): every Scanner a process builds
+# from the same lists reuses them; a Family holds compiled patterns only, never changed.
+@functools.lru_cache(maxsize=512)
+def _compile_family(patterns: tuple[str, ...], where: str) -> Family | None:
     parts = []
     for index, pattern in enumerate(patterns):
         expanded = expand_macros(pattern)

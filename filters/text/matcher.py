@@ -18,6 +18,7 @@ without google-re2 installed every pattern is a candidate (the old cost, same re
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ _LOOK = re.compile(r"\(\?<?[=!]")
 _PY_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x3001)) if c.isspace())
 
 
+@functools.lru_cache(maxsize=4096)
 def widen(pattern: str) -> str:
     """A form of `pattern` for the set that matches at least everything it matches.
 
@@ -141,39 +143,8 @@ class PatternDatabase:
         return route
 
     def compile(self) -> None:
-        always: set[int] = set()
-        to_id: list[int] = []
-        if _re2 is not None and self._patterns:
-            options = _re2.Options()
-            options.max_mem = self.max_mem
-            engine = _re2.Set.SearchSet(options)
-            for pid, pattern in enumerate(self._patterns):
-                if pattern.flags & ~(re.UNICODE | re.IGNORECASE):
-                    always.add(pid)  # MULTILINE, DOTALL, VERBOSE: not worth translating
-                    continue
-                text = widen(pattern.pattern)
-                if pattern.flags & re.IGNORECASE:
-                    text = "(?i)" + text
-                try:
-                    engine.Add(text)
-                except Exception:  # noqa: BLE001 - RE2 rejects it: Python runs it every time
-                    always.add(pid)
-                    continue
-                to_id.append(pid)
-            if to_id:
-                try:
-                    engine.Compile()
-                    self._set = engine
-                except Exception:  # noqa: BLE001 - the set outgrew max_mem: every pattern runs in Python
-                    # Slower, never blind: a prefilter that cannot be built must not hide a match.
-                    log.warning("pattern database: RE2 could not compile %d patterns within %d MB; "
-                                "every pattern runs in Python on every text", len(to_id), options.max_mem >> 20)
-                    always.update(to_id)
-                    to_id = []
-        else:
-            always.update(range(len(self._patterns)))
-        self._always = frozenset(always)
-        self._to_id = tuple(to_id)
+        self._set, self._always, self._to_id = _compile_set(
+            tuple((p.pattern, p.flags) for p in self._patterns), self.max_mem)
         self.compiled = True
 
     def scan(self, text: str) -> frozenset[int]:
@@ -194,6 +165,45 @@ class PatternDatabase:
 
     def pattern(self, pid: int) -> re.Pattern[str]:
         return self._patterns[pid]
+
+
+# Compiling the set takes ~0.8 s; a process that builds several Scanners from the same
+# lists (tests, a reload with unchanged lists) reuses it. The key is the patterns' own text
+# and flags, and a compiled set is never changed after Compile(), so sharing it is safe.
+@functools.lru_cache(maxsize=8)
+def _compile_set(patterns: tuple[tuple[str, int], ...], max_mem: int
+                 ) -> tuple[object | None, frozenset[int], tuple[int, ...]]:
+    """(the RE2 set or None, ids Python must try on every text, set index -> pattern id)."""
+    always: set[int] = set()
+    to_id: list[int] = []
+    if _re2 is None or not patterns:
+        return None, frozenset(range(len(patterns))), ()
+    options = _re2.Options()
+    options.max_mem = max_mem
+    engine = _re2.Set.SearchSet(options)
+    for pid, (source, flags) in enumerate(patterns):
+        if flags & ~(re.UNICODE | re.IGNORECASE):
+            always.add(pid)  # MULTILINE, DOTALL, VERBOSE: not worth translating
+            continue
+        text = widen(source)
+        if flags & re.IGNORECASE:
+            text = "(?i)" + text
+        try:
+            engine.Add(text)
+        except Exception:  # noqa: BLE001 - RE2 rejects it: Python runs it every time
+            always.add(pid)
+            continue
+        to_id.append(pid)
+    if not to_id:
+        return None, frozenset(always), ()
+    try:
+        engine.Compile()
+    except Exception:  # noqa: BLE001 - the set outgrew max_mem: every pattern runs in Python
+        # Slower, never blind: a prefilter that cannot be built must not hide a match.
+        log.warning("pattern database: RE2 could not compile %d patterns within %d MB; "
+                    "every pattern runs in Python on every text", len(to_id), max_mem >> 20)
+        return None, frozenset(always | set(to_id)), ()
+    return engine, frozenset(always), tuple(to_id)
 
 
 # Python's \s on ASCII text is [ \t\n\r\f\v] plus \x1c-\x1f (Unicode separators); RE2's is
