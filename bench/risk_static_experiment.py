@@ -34,13 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import bench.risk_text_experiment as rx  # noqa: E402
 import bench.train_risk_model as base  # noqa: E402
 from bench.risk_tfidf_experiment import idf_of, validation_rows  # noqa: E402
+from bench.risk_words_experiment import either_or_line  # noqa: E402
 from filters.text.model import RiskModel, _sigmoid, char_counts, char_finish, model_text  # noqa: E402
 
 TABLE = Path("/tmp/risk_static/minilm_static.npz")
-SUPPORTIVE_CAP = 5
 FOLDS = 5
 # BERT's basic split: runs of letters and digits, and each punctuation mark (underscore included)
 _BASIC = re.compile(r"[^\W_]+|[^\w\s]|_")
@@ -124,9 +123,6 @@ def main() -> None:
              for r in train]
     y = np.array([r.labels["self_harm"] for r in train])
     weights = np.array([r.weight for r in train]) * np.where(source == "cssrs_user", base.HISTORY_WEIGHT, 1.0)
-    sup = (sources == "cssrs_valid") & (gold == 0)
-    at_risk = (sources == "cssrs_valid") & (gold == 1)
-    reddit = np.isin(sources, ["suicidewatch", "teen"])
     print(f"{len(train)} train rows, {len(valid)} validation ({time.process_time() - started:.0f} s)", flush=True)
 
     shipped = RiskModel.load().whole_text
@@ -151,15 +147,8 @@ def main() -> None:
           f"({time.process_time() - started:.0f} s)", flush=True)
 
     def report(name: str, text: np.ndarray) -> None:
-        tw, tt, summary = base.choose_pair(window, text, gold, sources, base.MAX_TEEN_FPR["self_harm"])
-        flagged = (window >= tw) | (text >= tt)
-        cw, ct = rx.choose_capped(window, text, gold, sources, SUPPORTIVE_CAP)
-        capped = (window >= cw) | (text >= ct)
-        print(f"{name:40} AUC all {base.auc(text, gold):.4f} reddit {base.auc(text[reddit], gold[reddit]):.4f} | "
-              f"{summary} | SW {flagged[sources == 'suicidewatch'].mean():.3f} at risk {flagged[at_risk].mean():.3f} "
-              f"Supportive {flagged[sup].sum()}/{sup.sum()} | Supportive <= {SUPPORTIVE_CAP}: R "
-              f"{capped[gold == 1].mean():.3f} SW {capped[sources == 'suicidewatch'].mean():.3f} at risk "
-              f"{capped[at_risk].mean():.3f} ({time.process_time() - started:.0f} s)", flush=True)
+        print(f"{either_or_line(name, window, text, gold, sources, 40)} ({time.process_time() - started:.0f} s)",
+              flush=True)
 
     a, b = base.platt(valid_tfidf, gold)
     shipped_text = _sigmoid(a * valid_tfidf + b)
@@ -337,6 +326,7 @@ VARIANTS = {
     "64_unit_tfidf": (64, None, True, 0.1, True),
     "96_unit_tfidf": (96, None, True, 0.1, True),
     "32_unit_tfidf": (32, None, True, 0.1, True),
+    "32_sif4_unit_tfidf": (32, 1e-4, True, 0.1, True),
 }
 
 
