@@ -351,9 +351,17 @@ class Vocabulary:
         The spans are joined with a separator the word pattern also matches, so one regex
         call tokenises every sentence and the separators number them (a call per sentence
         cost more than the model)."""
-        if "\x00" in folded:  # the separator: a NUL in the mail itself is a space here
-            folded = folded.replace("\x00", " ")
-        pieces = [folded[a:b] for a, b in spans]
+        return self.pairs_of([(folded, spans)])
+
+    def pairs_of(self, documents: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> tuple[np.ndarray, np.ndarray]:
+        """pairs() of several documents (folded text, spans) in one pass, sentences numbered
+        on across them: a message's subject and body cost one tokenising call and one set of
+        numpy calls, not one each (most of pairs() is per-call overhead on a 5 KB message)."""
+        pieces = []
+        for folded, spans in documents:
+            if "\x00" in folded:  # the separator: a NUL in the mail itself is a space here
+                folded = folded.replace("\x00", " ")
+            pieces.extend(folded[a:b] for a, b in spans)
         joined = " \x00 ".join(pieces)
         if "'" in joined:
             joined = joined.replace("'", "")
@@ -442,6 +450,19 @@ class Scores:
     def best(self, label: str) -> float:
         column = self.labels.index(label)
         return float(self.combined[:, column].max()) if len(self.combined) else 0.0
+
+
+# log(1 + n) of the counts 0..4095 in float32, looked up: np.log1p over a whole count table
+# (mostly zeros) was a fifth of the scoring. Made by np.log1p itself on float32, so a lookup
+# gives the same bits (tests/filters/test_risk_model.py checks it on this machine's numpy).
+_LOG1P = np.log1p(np.arange(4096, dtype=np.float32))
+
+
+def _log1p_counts(table: np.ndarray) -> np.ndarray:
+    """np.log1p(table.astype(np.float32)) of an integer count table, as float32."""
+    if not table.size or table.max() < len(_LOG1P):
+        return _LOG1P[table]
+    return np.log1p(table.astype(np.float32))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -535,19 +556,16 @@ class RiskModel:
         documents x labels, sentences per document). `folded`: the documents' model_text(),
         when the caller has it already."""
         sizes = np.array([len(spans) for _, spans in documents], dtype=np.int64)
-        sentence_parts, feature_parts = [], []
-        offset = 0
-        for index, ((text, spans), size) in enumerate(zip(documents, sizes)):
-            if size:
-                rows, features = self.vocabulary.pairs(folded[index] if folded else model_text(text), spans)
-                sentence_parts.append(rows + offset)
-                feature_parts.append(features)
-            offset += size
-        total = int(offset)
-        sentence = np.concatenate(sentence_parts) if sentence_parts else np.zeros(0, np.int64)
-        features = np.concatenate(feature_parts) if feature_parts else np.zeros(0, np.int64)
+        # every document's sentences in one tokenising pass, numbered on across documents
+        sentence, features = self.vocabulary.pairs_of(
+            [(folded[index] if folded else model_text(text), spans)
+             for index, (text, spans) in enumerate(documents) if spans])
+        total = int(sizes.sum())
         coef, bias = self.coef_t, self.intercept
-        used, column = np.unique(features, return_inverse=True)
+        # unique without the inverse (a sort, not an argsort) and the columns by binary search:
+        # the same two arrays, cheaper
+        used = np.unique(features)
+        column = np.searchsorted(used, features)
         if total * len(used) <= DENSE_LIMIT:
             # the usual mail: a dense sentences x used-features count table; windows and whole
             # texts are differences of its running sums
@@ -575,24 +593,30 @@ class RiskModel:
     def _dense_raw(self, sentence: np.ndarray, column: np.ndarray, used: np.ndarray,
                    sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         total, width = int(sizes.sum()), len(used)
-        counts = np.bincount(sentence * width + column, minlength=total * width).astype(np.float32)
-        counts = counts.reshape(total, width)
-        running = np.zeros((total + 1, width), dtype=np.float32)
-        np.cumsum(counts, axis=0, out=running[1:])
-        doc_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
-        doc_end = doc_start + np.repeat(sizes, sizes)
-        centre = np.arange(total)
-        lo = np.maximum(doc_start, centre - self.radius)
-        hi = np.minimum(doc_end, centre + self.radius + 1)
-        windows = running[hi] - running[lo]
+        # integer count tables (exact, as the float32 running sums they replace were): a
+        # window's counts are its sentence's plus its neighbours' within the document
+        counts = np.bincount(sentence * width + column, minlength=total * width).reshape(total, width)
+        # `radius` zero rows before, between and after the documents: a window is then the sum
+        # of 2 * radius + 1 shifted slices, never reaching into another document
+        r = self.radius
+        row = np.arange(total) + r * (np.repeat(np.arange(len(sizes)), sizes) + 1)  # each sentence's padded row
+        padded = np.zeros((total + r * (len(sizes) + 1), width), dtype=np.int64)
+        padded[row] = counts
+        span = len(padded) - 2 * r
+        summed = padded[0:span].copy()
+        for k in range(1, 2 * r + 1):
+            summed += padded[k:k + span]
+        windows = summed[row - r]
         coef = self.coef_t[used]
         tables = [counts, windows]
         if self.combine[:, 2].any():  # the whole text counts for some label
+            running = np.zeros((total + 1, width), dtype=np.int64)
+            np.cumsum(counts, axis=0, out=running[1:])
             ends = np.cumsum(sizes)
             tables.append(running[ends] - running[ends - sizes])
         out = []
         for table in tables:
-            values = np.log1p(table)
+            values = _log1p_counts(table)
             norm = np.sqrt(np.einsum("ij,ij->i", values, values))
             norm[norm == 0] = 1
             out.append((values @ coef) / norm[:, None] + self.intercept)
@@ -604,14 +628,16 @@ class RiskModel:
                       sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per window (sentences x labels each): its raw score, its best sentence's raw score,
         and its whole text's."""
-        best_sentence = sentence_raw.copy()
         doc_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
-        doc_end = doc_start + np.repeat(sizes, sizes)
+        doc_end = doc_start + np.repeat(sizes, sizes) - 1
         centre = np.arange(len(sentence_raw))
+        # a neighbour outside the document is clipped to its edge sentence, which is in the
+        # window already: the max is the same, without a mask and a scatter per shift
+        best_sentence = sentence_raw
         for shift in range(-self.radius, self.radius + 1):
-            other = centre + shift
-            ok = (other >= doc_start) & (other < doc_end)
-            best_sentence[ok] = np.maximum(best_sentence[ok], sentence_raw[other[ok]])
+            if shift:
+                other = np.clip(centre + shift, doc_start, doc_end)
+                best_sentence = np.maximum(best_sentence, sentence_raw[other])
         return window_raw, best_sentence, np.repeat(message_raw, sizes, axis=0)
 
     def combined_raw(self, sentence_raw: np.ndarray, window_raw: np.ndarray, message_raw: np.ndarray,

@@ -192,3 +192,51 @@ def test_a_version_2_artifact_still_loads(model: RiskModel, tmp_path) -> None:
     text = "nobody would miss me if i was gone"
     assert np.allclose(again.score(text, [(0, len(text))]).combined,
                        model.score(text, [(0, len(text))]).combined, atol=1e-3)
+
+
+def test_pairs_of_numbers_sentences_on_across_documents(model: RiskModel) -> None:
+    """One pass over several documents finds each document's pairs, its sentences numbered
+    after the documents before it (non-ASCII and a NUL in one of them included)."""
+    documents = [(model_text(text), sentences.spans(text)) for text in TEXTS]
+    rows, features = model.vocabulary.pairs_of(documents)
+    expected, offset = [], 0
+    for folded, spans in documents:
+        r, f = model.vocabulary.pairs(folded, spans)
+        expected += zip((r + offset).tolist(), f.tolist())
+        offset += len(spans)
+    assert sorted(zip(rows.tolist(), features.tolist())) == sorted(expected)
+
+
+def test_log1p_lookup_gives_numpy_log1p_bits() -> None:
+    """The count tables' log(1 + n) is looked up: bit for bit what np.log1p gives on float32,
+    whatever the table's shape or offset in memory, and np.log1p itself past the table."""
+    rng = np.random.default_rng(7)
+    for shape in [(1, 1), (3, 7), (25, 385), (1, 4097), (60, 1000)]:
+        table = rng.integers(0, 40, shape)
+        table[0, 0] = 4095
+        expected = np.log1p(table.astype(np.float32))
+        assert np.array_equal(model_module._log1p_counts(table).view(np.uint32), expected.view(np.uint32))
+    big = np.array([[0, 1, 5000]])
+    assert np.array_equal(model_module._log1p_counts(big), np.log1p(big.astype(np.float32)))
+
+
+@pytest.mark.parametrize("sizes", [[5], [1, 1, 1], [2, 7, 1], [3, 0, 4]])
+def test_dense_windows_are_the_window_matrix(model: RiskModel, sizes: list[int]) -> None:
+    """The dense path's window scores are, bit for bit, the window matrix (each sentence and
+    `radius` either side, within its document) times the sentence counts, then log(1 + count),
+    unit length and the coefficients: documents shorter than a window included."""
+    text = "i feel so alone. nobody would miss me. the bus was late. i took the pills. ok bye. see you"
+    spans = sentences.spans(text)
+    documents = [(text, [spans[i % len(spans)] for i in range(size)]) for size in sizes]
+    sentence_raw, window_raw, _, _ = model.raw_parts(documents)
+    rows, features = model.vocabulary.pairs_of([(model_text(t), s) for t, s in documents if s])
+    used = np.unique(features)
+    total = sum(sizes)
+    counts = np.zeros((total, len(used)), np.float32)
+    np.add.at(counts, (rows, np.searchsorted(used, features)), 1)
+    windows = (model_module.window_matrix(sizes, model.radius) @ counts).astype(np.float32)
+    for table, got in ((counts, sentence_raw), (windows, window_raw)):
+        values = np.log1p(table)
+        norm = np.sqrt(np.einsum("ij,ij->i", values, values))
+        norm[norm == 0] = 1
+        assert np.array_equal((values @ model.coef_t[used]) / norm[:, None] + model.intercept, got)
