@@ -461,7 +461,7 @@ _LOG1P = np.log1p(np.arange(4096, dtype=np.float32))
 def _log1p_counts(table: np.ndarray) -> np.ndarray:
     """np.log1p(table.astype(np.float32)) of an integer count table, as float32."""
     if not table.size or table.max() < len(_LOG1P):
-        return _LOG1P[table]
+        return _LOG1P.take(table)
     return np.log1p(table.astype(np.float32))
 
 
@@ -595,13 +595,13 @@ class RiskModel:
         total, width = int(sizes.sum()), len(used)
         # integer count tables (exact, as the float32 running sums they replace were): a
         # window's counts are its sentence's plus its neighbours' within the document
-        counts = np.bincount(sentence * width + column, minlength=total * width).reshape(total, width)
         # `radius` zero rows before, between and after the documents: a window is then the sum
         # of 2 * radius + 1 shifted slices, never reaching into another document
         r = self.radius
         row = np.arange(total) + r * (np.repeat(np.arange(len(sizes)), sizes) + 1)  # each sentence's padded row
-        padded = np.zeros((total + r * (len(sizes) + 1), width), dtype=np.int64)
-        padded[row] = counts
+        rows = total + r * (len(sizes) + 1)
+        padded = np.bincount(row[sentence] * width + column, minlength=rows * width).reshape(rows, width)
+        counts = padded[row]
         span = len(padded) - 2 * r
         summed = padded[0:span].copy()
         for k in range(1, 2 * r + 1):

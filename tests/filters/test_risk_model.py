@@ -240,3 +240,11 @@ def test_dense_windows_are_the_window_matrix(model: RiskModel, sizes: list[int])
         norm = np.sqrt(np.einsum("ij,ij->i", values, values))
         norm[norm == 0] = 1
         assert np.array_equal((values @ model.coef_t[used]) / norm[:, None] + model.intercept, got)
+
+
+def test_a_message_without_a_known_word_scores_the_intercept(model: RiskModel) -> None:
+    """No feature at all (an empty count table) is every part's intercept, not an error."""
+    sentence_raw, window_raw, _, sizes = model.raw_parts([("zzqxj qqzvk", [(0, 5), (6, 11)]), ("x", [])])
+    assert list(sizes) == [2, 0]
+    assert np.array_equal(sentence_raw, np.tile(model.intercept, (2, 1)))
+    assert np.array_equal(window_raw, np.tile(model.intercept, (2, 1)))
