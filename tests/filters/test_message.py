@@ -313,6 +313,39 @@ def test_part_filename_short_cut_on_the_corpora() -> None:
     assert parts > 3000 and named > 100
 
 
+# --- the From header's plain forms ---------------------------------------------------
+
+@pytest.mark.parametrize("value", [
+    "Example Academy Office <office@example.sch.uk>", "a@b.c", "<a@b.c>", "  Jo  \t Bloggs   <j.b@x.co.uk>  ",
+    "Jo <a..b@c.d>", "x <a@b>", '"Q" <a@b.c>', "a@b.c (comment)", "Jo Bloggs<a@b.co>", "A <a@b.c> B", "",
+    "<>", "a.@b.c", "J <-a@-b.c>", "name <a_b+c@d-e.f>", "123 <1@2.3>", "Mrs. J <j@x.y>", "A, B <a@b.c>",
+])
+def test_parse_from_is_parseaddr(value: str) -> None:
+    from email.utils import parseaddr
+    assert message_module.parse_from(value) == parseaddr(value)
+
+
+def test_parse_from_is_parseaddr_on_generated_headers() -> None:
+    import random
+    from email.utils import parseaddr
+    rng = random.Random(19)
+
+    def word(chars: str, most: int) -> str:
+        return "".join(rng.choice(chars) for _ in range(rng.randint(1, most)))
+
+    def blank() -> str:
+        return rng.choice(["", " ", "  ", "\t", " \t "])
+
+    plain = 0
+    for _ in range(20_000):
+        address = word("ab0_+-.", 6) + "@" + word("ab0-.", 5) + rng.choice(["", ".", ".c", ".co.uk", "..x"])
+        name = " ".join(word("Ab0", 5) for _ in range(rng.randint(0, 3)))
+        value = blank() + (f"{name}{blank()}<{address}>" if rng.random() < 0.7 else address) + blank()
+        plain += message_module._PLAIN_FROM.fullmatch(value) is not None
+        assert message_module.parse_from(value) == parseaddr(value), value
+    assert plain > 2000  # the fast path was taken, not only the fallback
+
+
 # --- html_to_text's fast start tag and position keeping -------------------------------
 
 def _html_events(parser_class, html: str):
