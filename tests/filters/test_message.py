@@ -395,20 +395,25 @@ def _stdlib_text_parser():
 
     class Stdlib(message_module._HTMLText):
         parse_starttag = HTMLParser.parse_starttag
+        parse_endtag = HTMLParser.parse_endtag
         updatepos = _markupbase.ParserBase.updatepos
     return Stdlib
 
 
 _HTML_PIECES = ["<", ">", "/", "/>", "=", '"', "'", " ", "\n", "\t", "a", "P", "div", "br", "script",
                 "style", "</script>", "</style", "&amp;", "&", "#", "x41;", "&#", "<!--", "-->", "<!",
-                "<?", "href", "x=", "=\"v>\"", "'q'", "\x00", "é", "<p", "<a ", "</", "<br/>", "<![CDATA["]
+                "<?", "href", "x=", "=\"v>\"", "'q'", "\x00", "é", "<p", "<a ", "</", "<br/>", "<![CDATA[",
+                # bare tags, the short cut's own ground (and its near misses)
+                "<p>", "</p>", "<P>", "</P >", "<b/>", "<br />", "<script>", "<style>", "</SCRIPT>", "</a.b:c_d-e>",
+                "<td\x0b>", "<a\">", "</ p>", "</1>", "<1>", "<x/y>", "</p/>", "<p\u2003>", "</p\t>"]
 
 
 def test_fast_start_tag_is_the_stdlibs() -> None:
-    """The fast start tag is in use here, and gives the same calls, end state and text as
-    the stdlib's parse_starttag and updatepos on random tag soup."""
+    """The fast start and end tags are in use here, and give the same calls, end state and text
+    as the stdlib's parse_starttag, parse_endtag and updatepos on random tag soup."""
     import random
     assert message_module._HTMLText.parse_starttag is message_module._HTMLText._fast_starttag
+    assert message_module._HTMLText.parse_endtag is message_module._HTMLText._fast_endtag
     stdlib = _stdlib_text_parser()
     rng = random.Random(19)
     for _ in range(20_000):
