@@ -136,15 +136,11 @@ class MessageView:
         object.__setattr__(self, "analysis", TextAnalysis(self))
 
     def header(self, name: str, default: str = "") -> str:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return default
+        values = self.analysis.headers_by_name.get(name.lower())
+        return values[0] if values else default
 
     def header_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [value for key, value in self.headers if key.lower() == lname]
+        return list(self.analysis.headers_by_name.get(name.lower(), ()))
 
     @property
     def body_text(self) -> str:
