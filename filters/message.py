@@ -253,13 +253,7 @@ class _HTMLText(HTMLParser):
             endpos = bare.end()
             self._HTMLParser__starttag_text = rawdata[i:endpos]
             self.lasttag = tag = bare.group(1).lower()
-            if bare.group(2):
-                self.handle_startendtag(tag, [])
-            else:
-                self.handle_starttag(tag, [])
-                if tag in self.CDATA_CONTENT_ELEMENTS:
-                    self.set_cdata_mode(tag)
-            return endpos
+            return self._start(tag, bool(bare.group(2)), endpos)
         self._HTMLParser__starttag_text = None
         endpos = self.check_for_whole_start_tag(i)
         if endpos < 0:
@@ -275,7 +269,12 @@ class _HTMLText(HTMLParser):
         if end not in (">", "/>"):
             self.handle_data(rawdata[i:endpos])
             return endpos
-        if end.endswith("/>"):
+        return self._start(tag, end.endswith("/>"), endpos)
+
+    def _start(self, tag: str, empty: bool, endpos: int) -> int:
+        """The stdlib's calls for a start tag read: an empty element ("/>") or a start, and
+        CDATA mode for script and style."""
+        if empty:
             self.handle_startendtag(tag, [])
         else:
             self.handle_starttag(tag, [])
