@@ -288,7 +288,10 @@ def _talked_about(hit: "_RawHit") -> bool:
 # and nothing names a person beside it ("you fag", "a fag like him" stay hate).
 _HOMONYMS = {"fag": "thing_fag", "fags": "thing_fag", "dyke": "thing_dyke", "dykes": "thing_dyke",
              "chink": "thing_chink", "chinks": "thing_chink", "poof": "thing_poof", "poofs": "thing_poof",
-             "coon": "thing_coon", "faggot": "thing_faggot", "faggots": "thing_faggot"}
+             "coon": "thing_coon", "faggot": "thing_faggot", "faggots": "thing_faggot",
+             "pussy": "thing_pussy", "pussies": "thing_pussy"}
+# The kinds a homonym's other sense is read for: a slur, or a sexual word ("a pussy" is a cat)
+_HOMONYM_KINDS = frozenset({"hate", "sexual"})
 _THING_CUES = frozenset(_HOMONYMS.values())
 # -- negated group statements (issue 17): "Not all immigrants are criminals", "No Muslim should be
 # deported", "It's not true that ...", "I don't think gay people are ...": a denial, not hate.
@@ -1169,6 +1172,10 @@ class OffensiveFilter:
                     # counter-speech ('"Jews control the banks" is an antisemitic myth') is a mention;
                     # someone else's extremism reported by a pupil stays a Prevent concern
                     mention = "condemned" if frame.mention(hit.first, hit.last) == "condemned" else ""
+                if not mention and kind in _HOMONYM_KINDS and hit.first == hit.last \
+                        and frame.words[hit.first] in _HOMONYMS \
+                        and frame.thing_homonym(hit.first, _HOMONYMS[frame.words[hit.first]]):
+                    continue  # "smoke a fag", "a chink in the armour", "my cat is a pussy": the other word
                 aimed = True
                 if kind == "profanity" and not mention:
                     in_span = any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
@@ -1178,10 +1185,6 @@ class OffensiveFilter:
                 elif kind == "hate" and not mention and (frame.reclaimed(hit.first)
                                                          or frame.friendly_address(hit.first)):
                     mention = "reclaimed"
-                elif kind == "hate" and not mention and hit.first == hit.last \
-                        and frame.words[hit.first] in _HOMONYMS \
-                        and frame.thing_homonym(hit.first, _HOMONYMS[frame.words[hit.first]]):
-                    continue  # "smoke a fag", "a chink in the armour": the other word, no slur
                 elif kind == "hate" and not mention and hit.first == hit.last \
                         and frame.words[hit.first] in _THING_SLURS and frame.of_a_thing(hit.first):
                     # "a fully retarded view of economics", "that's so spastic": an ableist word

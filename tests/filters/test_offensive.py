@@ -1004,3 +1004,14 @@ def test_admiration_disbelief_and_exclamations_are_not_aimed(flt, text: str, aim
 ])
 def test_programs_and_questions_are_no_dismissal(flt, text: str) -> None:
     assert "OFFENSIVE_BULLYING" not in codes(flt, text)
+
+
+@pytest.mark.parametrize("text, sexual", [
+    ("my cat is such a pussy, scared of the hoover", False),  # the cat (a [thing_pussy] cue)
+    ("the pussy willow is out in the garden", False),  # the catkin
+    ("show me your pussy", True),
+    ("you pussy, scared of a cat", True),  # said to the reader, whatever the cue
+    ("the sexy cat wants your pussy", True),
+])
+def test_the_cat_and_the_catkin_are_not_sexual(flt, text: str, sexual: bool) -> None:
+    assert ("OFFENSIVE_SEXUAL" in codes(flt, text)) is sexual
