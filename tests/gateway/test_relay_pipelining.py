@@ -324,3 +324,39 @@ async def test_postfix_smtp_sink_takes_pipelined_transactions():
         proc.terminate()
         proc.wait(10)
     assert all(r.ok and r.code == 250 and r.accepted == (BOB, CAROL, DAVE) for r in results), results
+
+
+# --- on uvloop (what `schoolgate serve` runs on when it is installed: gateway/event_loop.py) -----
+
+def test_pipelining_on_uvloop(wire_sink, tls_material):
+    """The collector is lent the transport with set_protocol: uvloop's plain and TLS
+    transports as well as asyncio's. Partial refusals, TLS and a group cut short, on uvloop."""
+    import uvloop  # a dependency on Linux (pyproject.toml): "auto" runs the gateway on it
+    plain = wire_sink(pipelining=True)
+    plain.handler.rcpt_reply[CAROL] = "550 5.1.1 no such user here"
+    secure = wire_sink(pipelining=True, tls_context=tls_material.server_context)
+
+    async def scenario() -> None:
+        assert "uvloop" in type(asyncio.get_running_loop()).__module__
+        hop = NextHop("127.0.0.1", plain.port, tls="none")
+        tls_hop = NextHop("127.0.0.1", secure.port, tls="required", ca_file=tls_material.ca_file)
+        raw = _RawHop([b"250 OK\r\n"])
+        cut = NextHop("127.0.0.1", raw.port, tls="none")
+        try:
+            for _ in range(2):
+                result = await hop.deliver("head@example.com", [BOB, CAROL, DAVE], RAW)
+                assert result.ok and result.accepted == (BOB, DAVE) and list(result.refused) == [CAROL]
+                done = await tls_hop.deliver("head@example.com", [BOB, CAROL], RAW)
+                assert done.ok and done.accepted == (BOB, CAROL), done
+            lost = await asyncio.wait_for(cut.deliver("head@example.com", [BOB, CAROL], RAW), 10)
+            assert not lost.ok and lost.code == 451 and lost.status == "4.4.2", lost
+        finally:
+            for h in (hop, tls_hop, cut):
+                await h.close()
+            raw.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
+    assert [m.rcpt_tos for m in plain.messages] == [[BOB, DAVE]] * 2 and len(secure.messages) == 2
+    assert plain.handler.reads_with(b"MAIL FROM") == [[b"MAIL", b"RCPT", b"RCPT", b"RCPT"]] * 2
+    assert secure.handler.reads_with(b"MAIL FROM") == [[b"MAIL", b"RCPT", b"RCPT"]] * 2
