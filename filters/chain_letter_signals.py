@@ -112,7 +112,8 @@ _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 
 # Forwarding structure (RFC 5322 3.6.5 has no standard; these are what mail
 # clients write: Outlook, Gmail, Apple Mail, Thunderbird).
-_SUBJECT_FWD = re.compile(r"\b(?:fwd?|fw|tr|wg|rv|doorst)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+# (Polish Outlook writes "PD:", for "przekaż dalej")
+_SUBJECT_FWD = re.compile(r"\b(?:fwd?|fw|tr|wg|rv|pd|doorst)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _FORWARD_MARKERS = re.compile(
     r"^[ \t>]*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht)\s*-{2,}|"
     r"begin forwarded message:|-{2,}\s*forwarded by\b)",
