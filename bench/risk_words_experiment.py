@@ -44,6 +44,24 @@ VARIANTS = {
 SUPPORTIVE_CAP = 5
 
 
+def either_or_line(name: str, window: np.ndarray, text: np.ndarray, gold: np.ndarray, sources: np.ndarray,
+                   width: int) -> str:
+    """One variant's figures, either-or with the shipped windows: AUC, recall and false flags at
+    the training's budget (`choose_pair`), and again with at most SUPPORTIVE_CAP Supportive users."""
+    sup = (sources == "cssrs_valid") & (gold == 0)
+    at_risk = (sources == "cssrs_valid") & (gold == 1)
+    reddit = np.isin(sources, ["suicidewatch", "teen"])
+    tw, tt, summary = base.choose_pair(window, text, gold, sources, base.MAX_TEEN_FPR["self_harm"])
+    flagged = (window >= tw) | (text >= tt)
+    cw, ct = rx.choose_capped(window, text, gold, sources, SUPPORTIVE_CAP)
+    capped = (window >= cw) | (text >= ct)
+    return (f"{name:{width}} AUC all {base.auc(text, gold):.4f} reddit {base.auc(text[reddit], gold[reddit]):.4f} | "
+            f"{summary} | SW {flagged[sources == 'suicidewatch'].mean():.3f} C-SSRS at risk {flagged[at_risk].mean():.3f} "
+            f"Supportive {flagged[sup].sum()}/{sup.sum()} | Supportive <= {SUPPORTIVE_CAP}: R "
+            f"{capped[gold == 1].mean():.3f} SW {capped[sources == 'suicidewatch'].mean():.3f} at risk "
+            f"{capped[at_risk].mean():.3f}")
+
+
 def main() -> None:
     from sklearn.linear_model import LogisticRegression
     wanted = sys.argv[1:] or list(VARIANTS)
@@ -56,9 +74,6 @@ def main() -> None:
              for r in train]
     y = np.array([r.labels["self_harm"] for r in train])
     weights = np.array([r.weight for r in train]) * np.where(source == "cssrs_user", base.HISTORY_WEIGHT, 1.0)
-    sup = (sources == "cssrs_valid") & (gold == 0)
-    at_risk = (sources == "cssrs_valid") & (gold == 1)
-    reddit = np.isin(sources, ["suicidewatch", "teen"])
     features = {}
     print(f"{len(train)} train rows, {len(valid)} validation ({time.process_time() - started:.0f} s)", flush=True)
     for name in wanted:
@@ -75,15 +90,8 @@ def main() -> None:
         raw = xv @ fit.coef_[0].astype(np.float16).astype(np.float32) + fit.intercept_[0]
         a, b = base.platt(raw, gold)
         text = _sigmoid(a * raw + b)
-        tw, tt, summary = base.choose_pair(window, text, gold, sources, base.MAX_TEEN_FPR["self_harm"])
-        flagged = (window >= tw) | (text >= tt)
-        cw, ct = rx.choose_capped(window, text, gold, sources, SUPPORTIVE_CAP)
-        capped = (window >= cw) | (text >= ct)
-        print(f"{name:24} AUC reddit {base.auc(text[reddit], gold[reddit]):.4f} | {summary} | "
-              f"SW {flagged[sources == 'suicidewatch'].mean():.3f} C-SSRS at risk {flagged[at_risk].mean():.3f} "
-              f"Supportive {flagged[sup].sum()}/{sup.sum()} | Supportive <= {SUPPORTIVE_CAP}: R "
-              f"{capped[gold == 1].mean():.3f} SW {capped[sources == 'suicidewatch'].mean():.3f} at risk "
-              f"{capped[at_risk].mean():.3f} ({time.process_time() - started:.0f} s)", flush=True)
+        print(f"{either_or_line(name, window, text, gold, sources, 24)} ({time.process_time() - started:.0f} s)",
+              flush=True)
 
 
 if __name__ == "__main__":
