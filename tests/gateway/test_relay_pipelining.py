@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from gateway.relay import NextHop
-from tests.conftest import SinkHandler, SinkMessage, free_port
+from tests.conftest import Sink, SinkHandler, free_port
 from tests.factories import SCHOOL_DOMAIN, make_message
 
 BOB, CAROL, DAVE = (f"{n}@{SCHOOL_DOMAIN}" for n in ("bob", "carol", "dave"))
@@ -90,24 +90,13 @@ class _WireController(Controller):
         return _WireSMTP(self.handler, **self.SMTP_kwargs)
 
 
-class WireSink:
+class WireSink(Sink):
+    """The shared sink (start, stop, port, messages) with the recording handler and protocol."""
+
     def __init__(self, *, pipelining: bool, tls_context: ssl.SSLContext | None = None) -> None:
         self.handler = WireHandler(pipelining=pipelining)
         kwargs: dict[str, Any] = {"tls_context": tls_context} if tls_context is not None else {}
         self.controller = _WireController(self.handler, hostname="127.0.0.1", port=free_port(), **kwargs)
-
-    @property
-    def port(self) -> int:
-        return self.controller.port
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def messages(self) -> list[SinkMessage]:
-        with self.handler.lock:
-            return list(self.handler.messages)
 
 
 @pytest.fixture
@@ -116,25 +105,29 @@ def wire_sink():
     started: list[WireSink] = []
 
     def factory(**kwargs: Any) -> WireSink:
-        server = WireSink(**kwargs)
-        server.controller.start()
+        server = WireSink(**kwargs).start()
         started.append(server)
         return server
 
     yield factory
     for server in started:
-        server.controller.stop()
+        server.stop()
+
+
+async def _deliver(sink: WireSink, rcpts: list[str], times: int = 1):
+    """`times` deliveries of RAW from head@example.com through one NextHop (a pooled connection)."""
+    hop = NextHop("127.0.0.1", sink.port, tls="none")
+    try:
+        return [await hop.deliver("head@example.com", rcpts, RAW) for _ in range(times)]
+    finally:
+        await hop.close()
 
 
 # --- on the wire ------------------------------------------------------------------------------
 
 async def test_mail_and_every_rcpt_go_in_one_write_when_pipelining_is_offered(wire_sink):
     sink = wire_sink(pipelining=True)
-    hop = NextHop("127.0.0.1", sink.port, tls="none")
-    try:
-        result = await hop.deliver("head@example.com", [BOB, CAROL, DAVE], RAW)
-    finally:
-        await hop.close()
+    [result] = await _deliver(sink, [BOB, CAROL, DAVE])
     assert result.ok and result.accepted == (BOB, CAROL, DAVE), result
     [delivered] = sink.messages
     assert delivered.mail_from == "head@example.com" and delivered.rcpt_tos == [BOB, CAROL, DAVE]
@@ -147,11 +140,7 @@ async def test_mail_and_every_rcpt_go_in_one_write_when_pipelining_is_offered(wi
 
 async def test_without_pipelining_one_command_per_round_trip(wire_sink):
     sink = wire_sink(pipelining=False)
-    hop = NextHop("127.0.0.1", sink.port, tls="none")
-    try:
-        result = await hop.deliver("head@example.com", [BOB, CAROL, DAVE], RAW)
-    finally:
-        await hop.close()
+    [result] = await _deliver(sink, [BOB, CAROL, DAVE])
     assert result.ok and result.accepted == (BOB, CAROL, DAVE), result
     assert sink.messages[0].rcpt_tos == [BOB, CAROL, DAVE]
     assert sink.handler.reads_with(b"MAIL FROM") == [[b"MAIL"]]
@@ -165,16 +154,11 @@ async def test_per_recipient_answers_are_honoured(wire_sink, pipelining):
     sink = wire_sink(pipelining=pipelining)
     sink.handler.rcpt_reply[CAROL] = "550 5.1.1 no such user here"
     sink.handler.rcpt_reply[DAVE] = "450 4.2.1 mailbox busy"
-    hop = NextHop("127.0.0.1", sink.port, tls="none")
-    try:
-        result = await hop.deliver("head@example.com", [BOB, CAROL, DAVE], RAW)
-        again = await hop.deliver("head@example.com", [BOB], RAW)  # the pooled connection is sound
-    finally:
-        await hop.close()
+    result, again = await _deliver(sink, [BOB, CAROL, DAVE], times=2)  # the second: is the connection sound
     assert result.ok and result.accepted == (BOB,)
     assert result.refused == {CAROL: (550, "5.1.1 no such user here"), DAVE: (450, "4.2.1 mailbox busy")}
     assert again.ok and [m.rcpt_tos for m in sink.messages] == [[BOB], [BOB]]
-    assert sink.handler.commands().count(b"EHLO " + hop._hostname.encode()) == 1
+    assert sum(c.startswith(b"EHLO") for c in sink.handler.commands()) == 1  # one pooled connection
 
 
 @pytest.mark.parametrize("pipelining", [True, False])
@@ -182,11 +166,7 @@ async def test_no_data_when_every_recipient_is_refused(wire_sink, pipelining):
     sink = wire_sink(pipelining=pipelining)
     sink.handler.rcpt_reply[BOB] = "550 5.1.1 no such user"
     sink.handler.rcpt_reply[CAROL] = "451 4.3.0 try later"
-    hop = NextHop("127.0.0.1", sink.port, tls="none")
-    try:
-        result = await hop.deliver("head@example.com", [BOB, CAROL], RAW)
-    finally:
-        await hop.close()
+    [result] = await _deliver(sink, [BOB, CAROL])
     assert not result.ok and result.code == 451 and result.temporary  # a retry may succeed for both
     assert sink.messages == []
     verbs = [c.split(b" ")[0] for c in sink.handler.commands()]
