@@ -67,8 +67,9 @@ MACROS = {
     "{PEOPLE}": r"(?:people|persons|friends|mates|contacts|others|girls|boys|buddies|pals|followers|"
                 r"family members|names|addresses|emails|e-mails|messages|members|individuals|ppl)",
     # "tell/warn everyone you know" asks for the same spread as "forward it"
+    # not "it sends itself to everyone in your address book": a real IT alert describes the worm
     "{SEND}": r"(?:forward|forwards|forwarded|send|sends|pass|share|copy|re-?post|post|e-?mail|text|"
-              r"message|re-?send|paste|tell|warn)",
+              r"message|re-?send|paste|tell|warn)(?! ?(?:itself|themselves)\b)",
     "{MONEY}": r"(?:[£$€]\s?\.?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 
@@ -111,7 +112,8 @@ _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 
 # Forwarding structure (RFC 5322 3.6.5 has no standard; these are what mail
 # clients write: Outlook, Gmail, Apple Mail, Thunderbird).
-_SUBJECT_FWD = re.compile(r"\b(?:fwd?|fw|tr|wg|rv|doorst)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+# (Polish Outlook writes "PD:", for "przekaż dalej")
+_SUBJECT_FWD = re.compile(r"\b(?:fwd?|fw|tr|wg|rv|pd|doorst)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _FORWARD_MARKERS = re.compile(
     r"^[ \t>]*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht)\s*-{2,}|"
     r"begin forwarded message:|-{2,}\s*forwarded by\b)",
@@ -363,6 +365,35 @@ def count_addresses(text: str, exclude: Iterable[str]) -> int:
     skip = {a.lower() for a in exclude}
     found = {m.group(0).lower().rstrip(".") for m in _EMAIL.finditer(text)}
     return len(found - skip)
+
+
+# -- device sign-offs ---------------------------------------------------------------
+
+def compile_signoffs(patterns: Iterable[str], where: str) -> re.Pattern[str] | None:
+    """One regex that matches a whole sign-off line ("sent from my iphone"), or None for none."""
+    return _compile_signoffs(tuple(patterns), where)
+
+
+@functools.lru_cache(maxsize=16)  # read-only compiled matcher, shared by every filter built from one list
+def _compile_signoffs(patterns: tuple[str, ...], where: str) -> re.Pattern[str] | None:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+    if not patterns:
+        return None
+    return re.compile("(?:" + "|".join(f"(?:{p})" for p in patterns) + r")[ .!]*")
+
+
+def last_own_segment(segs: list[Segment], signoff: re.Pattern[str] | None) -> int:
+    """Index of the last sentence the writer wrote: trailing device sign-offs ("Sent from my
+    iPhone", "Get Outlook for Android") are skipped; -1 for no sentence."""
+    last = len(segs) - 1
+    if signoff is not None:
+        while last > 0 and signoff.fullmatch(segs[last].normal):
+            last -= 1
+    return last
 
 
 # -- official sources --------------------------------------------------------------
