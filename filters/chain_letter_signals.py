@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
+
 # Enough for any chain letter plus its forwarding history; the rest of a huge
 # message adds nothing but time.
 MAX_TEXT = 60_000
@@ -426,6 +428,8 @@ _MASK = (1 << 64) - 1
 BANDS = 4
 ROWS = 2
 _SEEDS = tuple((0x9E3779B97F4A7C15 * (i + 1)) & _MASK | 1 for i in range(BANDS * ROWS))
+_SEED_ARRAY = np.array(_SEEDS, dtype=np.uint64)
+_MIX = np.uint64(0xFF51AFD7ED558CCD)
 
 
 def words(normal_text: str) -> list[str]:
@@ -439,17 +443,22 @@ _NOT_WORD_BYTES = bytes(b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789$'" 
     + bytes([32] * 128)
 
 
+def _shingle_digests(tokens: list[str]) -> bytes:
+    """Each 4-word shingle's 8-byte blake2b digest, one after another (stable across processes)."""
+    return b"".join(hashlib.blake2b(" ".join(tokens[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
+                    for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1)))
+
+
 def stable_shingles(tokens: list[str]) -> list[int]:
-    out = []
-    for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1)):
-        digest = hashlib.blake2b(" ".join(tokens[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
-        out.append(int.from_bytes(digest, "big"))
-    return out
+    digests = _shingle_digests(tokens)
+    return [int.from_bytes(digests[i:i + 8], "big") for i in range(0, len(digests), 8)]
 
 
 def band_keys(tokens: list[str]) -> list[str]:
     """MinHash/LSH band keys of a body, stable across processes and nodes."""
-    hashes = set(stable_shingles(tokens))
-    mins = [min(((h ^ seed) * 0xFF51AFD7ED558CCD) & _MASK for h in hashes) for seed in _SEEDS]
+    hashes = np.frombuffer(_shingle_digests(tokens), dtype=">u8").astype(np.uint64)  # big-endian, as before
+    # every seed's min-hash at once: uint64 arithmetic wraps modulo 2**64, the `& _MASK` of
+    # the scalar form ((h ^ seed) * 0xFF51AFD7ED558CCD) & _MASK, so the values are the same
+    mins = [int(v) for v in ((hashes[None, :] ^ _SEED_ARRAY[:, None]) * _MIX).min(axis=1)]
     return [f"{band}:" + "-".join(f"{v:x}" for v in mins[band * ROWS:(band + 1) * ROWS])
             for band in range(BANDS)]
