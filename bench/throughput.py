@@ -3,6 +3,8 @@
     .venv/bin/python bench/throughput.py            # 3 rounds; 20 and 100 sessions; 5 KB, 200 KB, 2 MB
     .venv/bin/python bench/throughput.py --quick    # 1 round, smaller counts
     .venv/bin/python bench/throughput.py --profile profile.txt   # + a py-spy profile of schoolgate
+    .venv/bin/python bench/throughput.py --relay-only 3 # the relay alone (NextHop.deliver) at smtp-sink
+                                                        # with and without PIPELINING, 3 rounds each
 
 Every server listens on 127.0.0.1 and forwards to the same smtp-sink; nothing
 leaves the machine (Haraka's DNS-using plugins are not loaded; a local
@@ -26,6 +28,9 @@ The contenders (issue 19), each forwarding to the same smtp-sink:
                  message to the same clamd as schoolgate, its result cache off)
   schoolgate1    schoolgate, [gateway] workers = 1
   schoolgate     schoolgate, [gateway] workers = cores (the shipped default)
+  schoolgate_nopipe  (only when named in --servers) schoolgate as above, its next hop an
+                 smtp-sink that does not offer PIPELINING (-p): the A/B of the relay's RFC 2920
+                 pipelining in the same alternating rounds
 CPU ms/msg is the server's own processes plus, separately, its helpers
 (clamd for schoolgate; rspamd, clamd and redis for haraka_rspamd).
 """
@@ -71,8 +76,9 @@ INSTALL = {
     "redis-server": "apt-get install -y --no-install-recommends redis-server",
 }
 CORES = os.cpu_count() or 1
-SCHOOLGATES = ("schoolgate1", "schoolgate")
-ORDER = ("sink", "haraka", "haraka_rspamd", "schoolgate1", "schoolgate")
+SCHOOLGATES = ("schoolgate1", "schoolgate", "schoolgate_nopipe")
+ORDER = ("sink", "haraka", "haraka_rspamd", "schoolgate1", "schoolgate", "schoolgate_nopipe")
+DEFAULT_SERVERS = ORDER[:-1]  # schoolgate_nopipe is an A/B run, asked for by name
 HEADLINE = "news5KB"  # the sample issue 19's targets are stated on
 
 SCHOOL = "example.sch.uk"
@@ -444,12 +450,14 @@ class Server:
                     helper.wait(5)
 
 
-def start_sink(work: Path) -> Server:
+def start_sink(work: Path, pipelining: bool = True, name: str = "sink") -> Server:
+    """`pipelining=False`: smtp-sink -p, which does not offer PIPELINING (RFC 2920)."""
     port = free_port()
-    cmd = ["smtp-sink"] + (["-u", "nobody"] if os.geteuid() == 0 else []) + [f"127.0.0.1:{port}", "1024"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work / "sink.log", "wb"))
+    cmd = (["smtp-sink"] + (["-u", "nobody"] if os.geteuid() == 0 else []) + ([] if pipelining else ["-p"])
+           + [f"127.0.0.1:{port}", "1024"])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(work / f"{name}.log", "wb"))
     wait_smtp(port, proc, 10, "smtp-sink")
-    return Server("sink", port, proc)
+    return Server(name, port, proc)
 
 
 HARAKA_PLUGIN = """// bench: answer rDNS locally (no DNS leaves the machine) and accept every recipient
@@ -854,7 +862,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["news5KB", "5KB", "200KB", "2MB"],
                         choices=["news5KB", "5KB", "200KB", "2MB"],
                         help="news5KB: the 5.6 KB newsletter (issue 19's headline); 5KB: pupil-to-pupil homework")
-    parser.add_argument("--servers", nargs="+", default=list(ORDER), choices=list(ORDER))
+    parser.add_argument("--servers", nargs="+", default=list(DEFAULT_SERVERS), choices=list(ORDER))
     parser.add_argument("--workers", type=int, default=CORES, help="schoolgate's [gateway] workers (default: cores)")
     parser.add_argument("--haraka-nodes", type=int, default=CORES)
     parser.add_argument("--gateway", action="append", default=[], metavar="KEY=VALUE",
@@ -868,7 +876,12 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="also py-spy schoolgate on 5 KB x 20 sessions; summary here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     parser.add_argument("--json", type=Path, help="write every measurement here")
+    parser.add_argument("--relay-only", type=int, metavar="ROUNDS",
+                        help="only the relay: NextHop.deliver at smtp-sink with and without PIPELINING")
+    parser.add_argument("--relay-rcpts", type=int, default=3, help="recipients per message for --relay-only")
     args = parser.parse_args()
+    if args.relay_only:
+        return relay_only(args.relay_only, args.count or 3000, min(args.sessions), args.relay_rcpts)
     rounds = args.rounds or (1 if args.quick else 3)
     # bounded counts: each round is a few seconds per server
     counts = {"5KB": 600, "200KB": 200, "2MB": 30} if args.quick else {"5KB": 2000, "200KB": 500, "2MB": 60}
@@ -919,7 +932,12 @@ def main() -> int:
             if name not in args.servers:
                 continue
             port = free_port()
-            config = site_config(work, port, sink.port, clamd.address, 1 if name == "schoolgate1" else args.workers,
+            hop_port = sink.port
+            if name == "schoolgate_nopipe":
+                nopipe = start_sink(work, pipelining=False, name="sink_nopipe")
+                servers["sink_nopipe"] = nopipe  # not a contender: stopped with the others
+                hop_port = nopipe.port
+            config = site_config(work, port, hop_port, clamd.address, 1 if name == "schoolgate1" else args.workers,
                                  name, args.event_loop, dns_address=dns.address)
             if args.gateway:  # added to the site config's [gateway] table, not after it
                 config.write_text(config.read_text().replace(
@@ -985,6 +1003,59 @@ def main() -> int:
         args.json.write_text(json.dumps({"measures": [m.__dict__ for m in measures],
                                          "latency": {"|".join(map(str, k)): v for k, v in latency.items()}},
                                         indent=1))
+    return 0
+
+
+def relay_only(rounds: int, count: int, sessions: int, recipients: int) -> int:
+    """The relay alone, in this process: `count` messages through one NextHop (pool of
+    `sessions` connections, as many concurrent deliveries) to smtp-sink offering PIPELINING
+    and to smtp-sink -p, alternating; msg/s and this process's CPU ms per message."""
+    from gateway.relay import NextHop
+
+    if shutil.which("smtp-sink") is None:
+        print(f"missing tools (this script installs nothing):\n  smtp-sink: {INSTALL['smtp-source']}")
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="schoolgate-relay-"))
+    rcpts = [f"pupil{i}@{PUPILS}" for i in range(recipients)]
+    data = make_samples(work)[HEADLINE].data
+
+    async def run(port: int) -> tuple[float, float]:
+        hop = NextHop("127.0.0.1", port, pool_size=sessions, tls="none", name="bench")
+        queue = list(range(count))
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                result = await hop.deliver(f"office@{SCHOOL}", rcpts, data)
+                if not result.ok or len(result.accepted) != len(rcpts):
+                    raise RuntimeError(f"delivery failed: {result}")
+        try:
+            await asyncio.gather(*(worker() for _ in range(sessions)))  # connections made and warm
+            queue.extend(range(count))
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(sessions)))
+            return time.perf_counter() - t0, time.process_time() - cpu0
+        finally:
+            await hop.close()
+
+    sinks = {"pipelining": start_sink(work), "no pipelining": start_sink(work, pipelining=False, name="sink_p")}
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in sinks}
+    try:
+        for rnd in range(1, rounds + 1):
+            for name in list(sinks) if rnd % 2 else list(reversed(sinks)):
+                seconds, cpu = asyncio.run(run(sinks[name].port))
+                results[name].append((count / seconds, cpu * 1000 / count))
+                print(f"  round {rnd} {name:<14} {count / seconds:8.1f} msg/s  cpu {cpu * 1000 / count:5.3f} ms/msg",
+                      flush=True)
+    finally:
+        for server in sinks.values():
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n== relay only: {HEADLINE} ({len(data):,} bytes), {len(rcpts)} recipients, {sessions} connections, "
+          f"{count} messages per round, medians of {rounds}; load {os.getloadavg()[0]:.2f}")
+    for name, values in results.items():
+        print(f"  {name:<14} {statistics.median(v[0] for v in values):8.1f} msg/s  "
+              f"cpu {statistics.median(v[1] for v in values):5.3f} ms/msg")
     return 0
 
 

@@ -125,6 +125,13 @@ class Options(FilterOptions):
                                      "or time, a place, 'our' post or event, a school sign-off) and no "
                                      "threat, reward, chain or pyramid cue")
     slang_list: str = Field("chain_letter_slang.txt", description="texting spellings (relative to config/lists)")
+    signoff_list: str = Field(
+        "chain_letter_signoff.txt",
+        description="device and mail-app sign-off lines ('Sent from my iPhone', 'Get Outlook for Android'; "
+                    "relative to config/lists): trailing ones are not the letter's own last sentence")
+    extra_signoffs: list[str] = Field(
+        default_factory=list, description="site regexes added to signoff_list (each matched against a whole "
+                                          "trailing sentence, lower case)")
     library_dir: str = Field("known_chain_letters", description="known chain letters (relative to config/lists)")
     extra_phrases: dict[str, list[str]] = Field(
         default_factory=dict, description="site regexes added to a phrase family, e.g. { hoax = ['...'] }")
@@ -223,6 +230,9 @@ class ChainLetterFilter:
         # each pattern on its own: a sentence is tried only against the patterns whose
         # anchors it holds (filters/chain_letter_anchors.py), not the family's whole alternation
         self._patterns = {family: [re.compile(p) for p in patterns] for family, patterns in expanded.items()}
+        self._signoff = sig.compile_signoffs(
+            (*sig.read_list(LISTS_DIR / options.signoff_list), *options.extra_signoffs),
+            f"{LISTS_DIR / options.signoff_list} (or [chain_letter] extra_signoffs)")
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
@@ -355,8 +365,9 @@ class ChainLetterFilter:
             model_score = self._model.score(text)
             # The letter that ends on its ask: a hoax is owned by nobody, so nothing follows its
             # "Pass it on." (batch 10); a notice asks and then signs, names a date or a contact.
+            # A phone's "Sent from my iPhone" under it is nobody's words: the letter still ends on its ask.
             closing = max((i for family in sig.REQUESTS for i, _ in found.get(family, ())), default=-1) \
-                == len(segments) - 1
+                == sig.last_own_segment(segments, self._signoff)
             alone = not levers and "pass_on_count" not in families and not closing
             if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
                 language += w["model"] * model_score

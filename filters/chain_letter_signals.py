@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import numpy as np
+
 # Enough for any chain letter plus its forwarding history; the rest of a huge
 # message adds nothing but time.
 MAX_TEXT = 60_000
@@ -67,8 +69,9 @@ MACROS = {
     "{PEOPLE}": r"(?:people|persons|friends|mates|contacts|others|girls|boys|buddies|pals|followers|"
                 r"family members|names|addresses|emails|e-mails|messages|members|individuals|ppl)",
     # "tell/warn everyone you know" asks for the same spread as "forward it"
+    # not "it sends itself to everyone in your address book": a real IT alert describes the worm
     "{SEND}": r"(?:forward|forwards|forwarded|send|sends|pass|share|copy|re-?post|post|e-?mail|text|"
-              r"message|re-?send|paste|tell|warn)",
+              r"message|re-?send|paste|tell|warn)(?! ?(?:itself|themselves)\b)",
     "{MONEY}": r"(?:[£$€]\s?\.?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 
@@ -111,7 +114,8 @@ _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 
 # Forwarding structure (RFC 5322 3.6.5 has no standard; these are what mail
 # clients write: Outlook, Gmail, Apple Mail, Thunderbird).
-_SUBJECT_FWD = re.compile(r"\b(?:fwd?|fw|tr|wg|rv|doorst)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+# (Polish Outlook writes "PD:", for "przekaż dalej")
+_SUBJECT_FWD = re.compile(r"\b(?:fwd?|fw|tr|wg|rv|pd|doorst)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 _FORWARD_MARKERS = re.compile(
     r"^[ \t>]*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht)\s*-{2,}|"
     r"begin forwarded message:|-{2,}\s*forwarded by\b)",
@@ -365,6 +369,35 @@ def count_addresses(text: str, exclude: Iterable[str]) -> int:
     return len(found - skip)
 
 
+# -- device sign-offs ---------------------------------------------------------------
+
+def compile_signoffs(patterns: Iterable[str], where: str) -> re.Pattern[str] | None:
+    """One regex that matches a whole sign-off line ("sent from my iphone"), or None for none."""
+    return _compile_signoffs(tuple(patterns), where)
+
+
+@functools.lru_cache(maxsize=16)  # read-only compiled matcher, shared by every filter built from one list
+def _compile_signoffs(patterns: tuple[str, ...], where: str) -> re.Pattern[str] | None:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+    if not patterns:
+        return None
+    return re.compile("(?:" + "|".join(f"(?:{p})" for p in patterns) + r")[ .!]*")
+
+
+def last_own_segment(segs: list[Segment], signoff: re.Pattern[str] | None) -> int:
+    """Index of the last sentence the writer wrote: trailing device sign-offs ("Sent from my
+    iPhone", "Get Outlook for Android") are skipped; -1 for no sentence."""
+    last = len(segs) - 1
+    if signoff is not None:
+        while last > 0 and signoff.fullmatch(segs[last].normal):
+            last -= 1
+    return last
+
+
 # -- official sources --------------------------------------------------------------
 
 def compile_domains(domains: Iterable[str]) -> re.Pattern[str] | None:
@@ -395,6 +428,8 @@ _MASK = (1 << 64) - 1
 BANDS = 4
 ROWS = 2
 _SEEDS = tuple((0x9E3779B97F4A7C15 * (i + 1)) & _MASK | 1 for i in range(BANDS * ROWS))
+_SEED_ARRAY = np.array(_SEEDS, dtype=np.uint64)
+_MIX = np.uint64(0xFF51AFD7ED558CCD)
 
 
 def words(normal_text: str) -> list[str]:
@@ -408,17 +443,22 @@ _NOT_WORD_BYTES = bytes(b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789$'" 
     + bytes([32] * 128)
 
 
+def _shingle_digests(tokens: list[str]) -> bytes:
+    """Each 4-word shingle's 8-byte blake2b digest, one after another (stable across processes)."""
+    return b"".join(hashlib.blake2b(" ".join(tokens[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
+                    for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1)))
+
+
 def stable_shingles(tokens: list[str]) -> list[int]:
-    out = []
-    for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1)):
-        digest = hashlib.blake2b(" ".join(tokens[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
-        out.append(int.from_bytes(digest, "big"))
-    return out
+    digests = _shingle_digests(tokens)
+    return [int.from_bytes(digests[i:i + 8], "big") for i in range(0, len(digests), 8)]
 
 
 def band_keys(tokens: list[str]) -> list[str]:
     """MinHash/LSH band keys of a body, stable across processes and nodes."""
-    hashes = set(stable_shingles(tokens))
-    mins = [min(((h ^ seed) * 0xFF51AFD7ED558CCD) & _MASK for h in hashes) for seed in _SEEDS]
+    hashes = np.frombuffer(_shingle_digests(tokens), dtype=">u8").astype(np.uint64)  # big-endian, as before
+    # every seed's min-hash at once: uint64 arithmetic wraps modulo 2**64, the `& _MASK` of
+    # the scalar form ((h ^ seed) * 0xFF51AFD7ED558CCD) & _MASK, so the values are the same
+    mins = [int(v) for v in ((hashes[None, :] ^ _SEED_ARRAY[:, None]) * _MIX).min(axis=1)]
     return [f"{band}:" + "-".join(f"{v:x}" for v in mins[band * ROWS:(band + 1) * ROWS])
             for band in range(BANDS)]

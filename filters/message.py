@@ -6,17 +6,20 @@ import binascii
 import codecs
 import dataclasses
 import email
+import email.feedparser as _feedparser
 import email.utils
 import hashlib
 import logging
 import mimetypes
 import re
 import time
+import types
 import uuid
 from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import Compat32
 from email.utils import parseaddr
+from io import StringIO
 import html.parser as _html_parser
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Iterable
@@ -133,15 +136,11 @@ class MessageView:
         object.__setattr__(self, "analysis", TextAnalysis(self))
 
     def header(self, name: str, default: str = "") -> str:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return default
+        values = self.analysis.headers_by_name.get(name.lower())
+        return values[0] if values else default
 
     def header_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [value for key, value in self.headers if key.lower() == lname]
+        return list(self.analysis.headers_by_name.get(name.lower(), ()))
 
     @property
     def body_text(self) -> str:
@@ -195,6 +194,17 @@ _ATTR_PATTERN = (r'((?<=[\'"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*'
 # The loop also stops once it reaches the tag's end, the repeat may run on: either way
 # what is left before the end is "", so the tag is data in both.
 _ATTRS = re.compile(f"(?:{_ATTR_PATTERN})*")
+# A tag with no attributes and nothing between its name and ">" ("<p>", "<br/>", "</td>"): the
+# stdlib's answer for it is known (the name, as its own patterns read names; "/>" ends an empty
+# element), so one match does what its three patterns and their Python do. Most tags of
+# ordinary HTML mail are these; any other goes the long way.
+_BARE_START = re.compile(r"<([a-zA-Z][^\t\n\r\f />\x00]*)(/?)>")
+_BARE_END = re.compile(r"</([a-zA-Z][-.a-zA-Z0-9:_]*)>")
+_ENDTAG_CODE = "12a1d29cb7bcc6ed472e1192567ad39ac8c0c8bd"
+# _BARE_START's answer was checked against these: check_for_whole_start_tag and the patterns
+# it and parse_starttag read tag names with (CPython 3.11.7)
+_WHOLE_START_CODE = "6c0eff0994f37c703eb974d5201304afc4124353"
+_NAME_PATTERNS = "b9638e439fd273ede4cb7261d05a2c0c3d4e807e"
 
 
 def code_digest(*functions) -> str:
@@ -214,6 +224,12 @@ def code_digest(*functions) -> str:
     return digest.hexdigest()
 
 
+def _bare_start_checked() -> bool:
+    patterns = _html_parser.locatestarttagend_tolerant.pattern + _html_parser.tagfind_tolerant.pattern
+    return (code_digest(HTMLParser.check_for_whole_start_tag) == _WHOLE_START_CODE
+            and hashlib.sha1(patterns.encode()).hexdigest() == _NAME_PATTERNS)
+
+
 class _HTMLText(HTMLParser):
     """HTML -> readable text: block elements become line breaks, script/style dropped."""
 
@@ -231,6 +247,13 @@ class _HTMLText(HTMLParser):
         ignores: the same tag, the same end, the same "is this tag data" answer and the same
         calls (tested against the stdlib's on random and corpus HTML). Where the time went:
         the attribute loop was a third of html_to_text."""
+        rawdata = self.rawdata
+        bare = _BARE_START.match(rawdata, i)
+        if bare is not None:
+            endpos = bare.end()
+            self._HTMLParser__starttag_text = rawdata[i:endpos]
+            self.lasttag = tag = bare.group(1).lower()
+            return self._start(tag, bool(bare.group(2)), endpos)
         self._HTMLParser__starttag_text = None
         endpos = self.check_for_whole_start_tag(i)
         if endpos < 0:
@@ -246,7 +269,12 @@ class _HTMLText(HTMLParser):
         if end not in (">", "/>"):
             self.handle_data(rawdata[i:endpos])
             return endpos
-        if end.endswith("/>"):
+        return self._start(tag, end.endswith("/>"), endpos)
+
+    def _start(self, tag: str, empty: bool, endpos: int) -> int:
+        """The stdlib's calls for a start tag read: an empty element ("/>") or a start, and
+        CDATA mode for script and style."""
+        if empty:
             self.handle_startendtag(tag, [])
         else:
             self.handle_starttag(tag, [])
@@ -254,9 +282,29 @@ class _HTMLText(HTMLParser):
                 self.set_cdata_mode(tag)
         return endpos
 
+    def _fast_endtag(self, i: int) -> int:
+        """HTMLParser.parse_endtag, with a bare end tag ("</p>") read by one match: the same
+        calls and end as the stdlib's (which finds the first ">" and matches the tag again)."""
+        bare = _BARE_END.match(self.rawdata, i)
+        if bare is None:
+            return HTMLParser.parse_endtag(self, i)
+        gtpos = bare.end()
+        elem = bare.group(1).lower()
+        if self.cdata_elem is not None and elem != self.cdata_elem:
+            self.handle_data(self.rawdata[i:gtpos])  # "</p>" inside a script is its text
+            return gtpos
+        self.handle_endtag(elem)
+        self.clear_cdata_mode()
+        return gtpos
+
     if (code_digest(HTMLParser.parse_starttag) == _STARTTAG_CODE
-            and _html_parser.attrfind_tolerant.pattern == _ATTR_PATTERN):
+            and _html_parser.attrfind_tolerant.pattern == _ATTR_PATTERN
+            and _bare_start_checked()):
         parse_starttag = _fast_starttag  # else: another Python's parser, used as it is
+    if (code_digest(HTMLParser.parse_endtag) == _ENDTAG_CODE
+            and _html_parser.endtagfind.pattern == r"</\s*([a-zA-Z][-.a-zA-Z0-9:_]*)\s*>"
+            and _html_parser.endendtag.pattern == ">"):
+        parse_endtag = _fast_endtag
 
     def updatepos(self, i: int, j: int) -> int:
         # the line and column only feed getpos(), which nothing here reads: counting the
@@ -295,7 +343,11 @@ def html_to_text(html: str) -> str:
     except Exception:  # HTMLParser is lenient; this is belt and braces for hostile input
         log.debug("html parse failed; falling back to tag stripping", exc_info=True)
         return re.sub(r"<[^>]*>", " ", html)
-    text = _BLANKS.sub(" ", "".join(parser.chunks))
+    text = "".join(parser.chunks)
+    # _BLANKS matches only where a text has two spaces or one of \t\r\f\v: `in` finds out with
+    # memchr, where the pattern (a character class first) is tried at every character
+    if "  " in text or any(map(text.__contains__, "\t\r\f\v")):
+        text = _BLANKS.sub(" ", text)
     return _MANY_NEWLINES.sub("\n\n", text).strip()
 
 
@@ -449,6 +501,47 @@ class _RawCompat32(Compat32):
 
 
 _POLICY = _RawCompat32()
+
+
+class _TailEndOfLine:
+    """The feed parser's NLCRE_eol (a line break at the very end) searched from two characters before
+    the end: a match ends at the end and is at most two long, so it is the same match. The
+    parser searches each part's whole payload with it (to drop the line break before the next
+    boundary), and `re` tries the pattern at every position: a 270 KB base64 attachment cost
+    ~9 M instructions to find one line break (a fifth of parsing a 200 KB message)."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self._pattern = pattern
+
+    def search(self, text: str):
+        return self._pattern.search(text, max(0, len(text) - 2))
+
+
+class _FeedParser(_feedparser.FeedParser):
+    """The stdlib's FeedParser whose _parsegen reads NLCRE_eol as _TailEndOfLine: the same
+    function (its own byte code, checked by digest), with that one global bound otherwise."""
+
+
+# FeedParser._parsegen as checked against (CPython 3.11.7); another Python's parser is used as it is
+_PARSEGEN_CODE = "797bc1df0c3ccc8844271bb8d3964f9b126914fd"
+if (code_digest(_feedparser.FeedParser._parsegen) == _PARSEGEN_CODE
+        and _feedparser.NLCRE_eol.pattern == r"(\r\n|\r|\n)\Z"):
+    _stdlib_parsegen = _feedparser.FeedParser._parsegen
+    _FeedParser._parsegen = types.FunctionType(  # type: ignore[method-assign]
+        _stdlib_parsegen.__code__, {**vars(_feedparser), "NLCRE_eol": _TailEndOfLine(_feedparser.NLCRE_eol)},
+        _stdlib_parsegen.__name__, _stdlib_parsegen.__defaults__, _stdlib_parsegen.__closure__)
+
+
+def message_from_bytes(raw: bytes) -> Message:
+    """email.message_from_bytes(raw, policy=_POLICY), through _FeedParser: the same steps as
+    email.parser.BytesParser.parsebytes (ASCII with surrogate escapes, fed 8,192 characters at a time)."""
+    parser = _FeedParser(policy=_POLICY)
+    text = StringIO(raw.decode("ASCII", errors="surrogateescape"))
+    while data := text.read(8192):
+        parser.feed(data)
+    return parser.close()
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I)
 
 
@@ -652,7 +745,7 @@ class _Walker:
                 try:
                     raw_inner = subs[0].get_payload()
                     decoded = base64.b64decode(re.sub(r"[^A-Za-z0-9+/]", "", str(raw_inner)) + "==")
-                    subs = [email.message_from_bytes(decoded, policy=_POLICY)]
+                    subs = [message_from_bytes(decoded)]
                 except (binascii.Error, ValueError):
                     self.defects.append("undecodable base64 message/rfc822")
             for index, inner in enumerate(subs, start=1):
@@ -699,7 +792,7 @@ class _Walker:
                 if boundary.count(b'"') == 0 and data.count(b"--" + boundary) >= 2:
                     try:
                         head = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\n\n'
-                        reparsed = email.message_from_bytes(head + data, policy=_POLICY)
+                        reparsed = message_from_bytes(head + data)
                     except Exception:
                         reparsed = None
                     if reparsed is not None and isinstance(reparsed.get_payload(), list):
@@ -716,7 +809,7 @@ class _Walker:
             return False
         data = _payload_bytes(message)
         try:
-            inner = email.message_from_bytes(data, policy=_POLICY)
+            inner = message_from_bytes(data)
         except Exception:
             return False
         self.visit(inner, self._child(path, "m"), depth + 1, level)
@@ -768,7 +861,7 @@ class _Walker:
 
 def parse_message(raw: bytes) -> tuple[Message | None, str]:
     try:
-        return email.message_from_bytes(raw, policy=_POLICY), ""
+        return message_from_bytes(raw), ""
     except RecursionError:
         return None, "MIME structure nested too deeply to parse"
     except Exception as exc:  # the stdlib parser is lenient; this catches the pathological
@@ -785,6 +878,28 @@ def _party(address: str, directory: Directory, display_name: str = "") -> Party:
         year=directory.year_of(addr),
         groups=directory.groups_of(addr),
     )
+
+
+# "Display Name <local@domain>" and a bare "local@domain" in their plainest form (letters and
+# digits for words, no comment, quote, route or group): what most From headers are. For these
+# parseaddr's answer is known - the words joined by one space, the address as written - and the
+# stdlib's character-by-character address parser (5 % of parsing a newsletter) is not needed;
+# any other form goes to parseaddr (tests/filters/test_message.py compares the two).
+_LOCAL = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_PLAIN_FROM = re.compile(rf"[ \t]*(?:([A-Za-z0-9]+(?:[ \t]+[A-Za-z0-9]+)*)[ \t]*)?<({_LOCAL}@{_DOMAIN})>[ \t]*"
+                         rf"|[ \t]*({_LOCAL}@{_DOMAIN})[ \t]*")
+
+
+def parse_from(value: str) -> tuple[str, str]:
+    """email.utils.parseaddr(value), with the plain forms read by one regex."""
+    plain = _PLAIN_FROM.fullmatch(value)
+    if plain is None:
+        return parseaddr(value)
+    name, addr, bare = plain.groups()
+    if bare is not None:
+        return "", bare
+    return (" ".join(name.split()) if name else ""), addr
 
 
 def build_view(raw: bytes, envelope: Envelope, directory: Directory, *,
@@ -804,7 +919,7 @@ def build_view(raw: bytes, envelope: Envelope, directory: Directory, *,
         try:
             headers = _headers_of(message)
             subject = _first(headers, "Subject")
-            from_name, from_addr = parseaddr(_first(headers, "From"))
+            from_name, from_addr = parse_from(_first(headers, "From"))
             walker.visit(message)
             error = walker.overflow
         except RecursionError:

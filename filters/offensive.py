@@ -288,7 +288,10 @@ def _talked_about(hit: "_RawHit") -> bool:
 # and nothing names a person beside it ("you fag", "a fag like him" stay hate).
 _HOMONYMS = {"fag": "thing_fag", "fags": "thing_fag", "dyke": "thing_dyke", "dykes": "thing_dyke",
              "chink": "thing_chink", "chinks": "thing_chink", "poof": "thing_poof", "poofs": "thing_poof",
-             "coon": "thing_coon", "faggot": "thing_faggot", "faggots": "thing_faggot"}
+             "coon": "thing_coon", "faggot": "thing_faggot", "faggots": "thing_faggot",
+             "pussy": "thing_pussy", "pussies": "thing_pussy"}
+# The kinds a homonym's other sense is read for: a slur, or a sexual word ("a pussy" is a cat)
+_HOMONYM_KINDS = frozenset({"hate", "sexual"})
 _THING_CUES = frozenset(_HOMONYMS.values())
 # -- negated group statements (issue 17): "Not all immigrants are criminals", "No Muslim should be
 # deported", "It's not true that ...", "I don't think gay people are ...": a denial, not hate.
@@ -346,6 +349,13 @@ _THIRD_PARTY = frozenset({"a", "an", "the", "that", "this", "such", "what", "tho
 _OFF = frozenset({"fuck off", "f off", "sod off", "piss off", "bugger off"})
 _INTENSIFIERS = frozenset({"bloody", "effing", "freaking", "frigging", "flipping", "fricking"})
 _AFTER_DISMISSAL = frozenset({"and", "then", "now", "mate", "lol", "pal", "m8", "loser", "idiot", "already"})
+# "Piss off, you didn't!", "fuck off, you got an A?": disbelief at news, the reader the subject of it
+_DISBELIEF_AFTER_YOU = frozenset({"got", "did", "didnt", "won", "passed", "actually", "never", "really", "seriously",
+                                  "joking", "kidding", "scored", "made", "met", "saw", "bought", "finished", "have",
+                                  "havent", "went", "are", "aint", "cant"})
+# Admiration, not abuse, before a swear word that names a person: "you lucky bastard", "you clever bitch"
+_ADMIRING = frozenset({"lucky", "jammy", "clever", "beautiful", "gorgeous", "brilliant", "genius", "talented",
+                       "smart", "magnificent", "legendary", "handsome", "lovely", "amazing", "glorious", "fabulous"})
 # Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
 _NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob", "negro"})  # "Vinny Del Negro"
 # before a capitalised swear word, these make it the word, not a name ("you Dick", "a Dick")
@@ -361,7 +371,10 @@ _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$")
 # ... or after it: "dyke and proud", "faggots like me", "queers like us"
 _RECLAIMED_AFTER = re.compile(r"^(?:and (?:proud|im proud|i m proud|proud of it)|like (?:me|us|myself|ourselves)"
-                              r"|pride|power|march|and loving it)(?: |$)")
+                              r"|pride|power|march|and loving it"
+                              # "these ... are my best friends": the writer's own people
+                              r"|(?:is|are|r) (?:my|our) (?:best |closest |oldest )?(?:friends?|mates?|girls|boys|sisters?|"
+                              r"brothers?|family|fam|people|crew|squad))(?: |$)")
 _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
                       r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
                       r"a fucking|fucking|the biggest|the most|nothing but|nothing but a))*"
@@ -423,6 +436,9 @@ _SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write"
 _SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
 _USAGE_VERBS = frozenset({"call", "called", "calling", "calls", "think", "thought"})
 _TOLD = frozenset({"tell", "tells", "telling", "told", "remind", "show", "teach", "taught"})  # "tell you that"
+# A "you" just after these is the subject of the words reported, anyone's: "saying you want to
+# kill all ..." names no reader ("say that, you ..." does: punctuation between).
+_CLAUSE_SPEECH = frozenset({"say", "says", "saying", "claim", "claims", "claiming", "pretend", "pretending"})
 
 
 class _Words:
@@ -517,6 +533,7 @@ class _Frame:
         return any(self.words[i] in _SECOND_PERSON and i not in self.quoted
                    and not (0 < i < len(self.words) - 1 and self.words[i - 1] in _TOLD
                             and self.words[i + 1] == "that")
+                   and not (i > 0 and self.words[i - 1] in _CLAUSE_SPEECH and not self.punctuated(i - 1))
                    and not self._speaker(i) for i in range(first, last + 1))
 
     def _speaker(self, i: int) -> bool:
@@ -568,7 +585,10 @@ class _Frame:
         after = [self.words[i] for i in range(last + 1, last + 4) if near(i)]
         before = [self.words[i] for i in range(first - 4, first) if near(i)]
         if after and after[0] == "off" and self.words[first] in _OFF_VERBS:
-            # a dismissal ends there or names the reader: "fuck off", "piss off you loser"
+            # a dismissal ends there or names the reader: "fuck off", "piss off you loser"; not
+            # disbelief at the reader's news ("piss off, you didnt!")
+            if self.punctuated(last + 1) and self.disbelief(last + 2, insulting):
+                return False
             return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
         if after[:1] and after[0] in _SECOND_PERSON and not self.punctuated(last) \
                 and not (after[0] in _YOU_CLAUSE or after[1:2] and after[1] not in _AFTER_AIMED_YOU
@@ -598,12 +618,23 @@ class _Frame:
         if person_noun(word):
             if after[:1] == ["to"]:
                 return False  # a thing, not a person: "a bitch to set up"
+            if before and before[-1] in _ADMIRING:
+                return False  # "you lucky bastard, you won": admiration (language only, still a tag)
             # "you bastard", "you're a fucking twat", "he's a prick", "those bastards"; not the
             # reader as the speaker ("if you call women bitches, ...": counter-speech)
             start = first - len(before)
             you = any(w in _SECOND_PERSON and not self._speaker(start + k) for k, w in enumerate(before))
             return you or bool(before) and before[-1] in _THIRD_PARTY
         return False
+
+    def disbelief(self, i: int, insulting) -> bool:
+        """Tokens from i are the reader as the subject of news ("you got an A?", "you didnt!"),
+        with no insult in the next words: what "fuck off, ..." answers in disbelief."""
+        if i + 1 >= len(self.words) or self.sentence[i] != self.sentence[i - 1]:
+            return False
+        following = [self.words[j] for j in range(i, min(len(self.words), i + 5)) if self.sentence[j] == self.sentence[i]]
+        return (following[0] in ("you", "u") and len(following) > 1 and following[1] in _DISBELIEF_AFTER_YOU
+                and not any(insulting(w) or w in _AFTER_DISMISSAL for w in following[2:]))
 
     def exclaimed(self, last: int, insulting) -> bool:
         """"Fuck off, that's amazing": punctuation after the words, then more of the sentence that
@@ -613,6 +644,8 @@ class _Frame:
             return False
         following = [self.words[i] for i in range(nxt, min(len(self.words), nxt + 4))
                      if self.sentence[i] == self.sentence[last]]
+        if self.disbelief(nxt, insulting):
+            return True  # "fuck off, you got an A?"
         return not any(w in _SECOND_PERSON or w in _AFTER_DISMISSAL or insulting(w) for w in following)
 
     def of_a_thing(self, first: int) -> bool:
@@ -681,7 +714,7 @@ class _Frame:
         before = " ".join(words)
         if before and _RECLAIMED.search(before):
             return True
-        after = " ".join(self.words[i] for i in range(first + 1, min(len(self.words), first + 4))
+        after = " ".join(self.words[i] for i in range(first + 1, min(len(self.words), first + 6))
                          if self.sentence[i] == where)
         return bool(after) and bool(_RECLAIMED_AFTER.match(after))
 
@@ -712,7 +745,11 @@ class _Frame:
         if not word.startswith("nigg") or "er" in word[4:]:
             return False
         before = self.words[first - 1] if first > 0 and self.sentence[first - 1] == self.sentence[first] else ""
-        return before in ("my", "yo", "sup", "wassup", "wagwan", "ayy", "ay", "hey", "mi")
+        after = self.words[first + 1] if first + 1 < len(self.words) and self.sentence[first + 1] == self.sentence[first] else ""
+        # "nigga please, we got this": the idiom opens the sentence
+        return before in ("my", "yo", "sup", "wassup", "wagwan", "ayy", "ay", "hey", "mi") or not before and after == "please" \
+            and (first + 2 >= len(self.words) or self.punctuated(first + 1)
+                 or self.sentence[first + 2] != self.sentence[first])
 
     def attributed(self, first: int) -> bool:
         """A group statement said or believed by someone else ("claiming that ...", "anyone who
@@ -1077,8 +1114,10 @@ class OffensiveFilter:
                 first, last = token_range(joined[1], match.start(), match.end())
                 if allowed_tokens and all(i in allowed_tokens for i in range(first, last + 1)):
                     continue
-                if pattern.kind in _AIMING_KINDS and _PUNCTUATED_DISMISSAL.match(normalised.evidence(first, last)):
-                    continue  # "Fuck, you got me there": an exclamation, then the reader
+                if pattern.kind in _AIMING_KINDS and (_PUNCTUATED_DISMISSAL.match(normalised.evidence(first, last))
+                                                      or first > 0 and frame.words[first - 1] == "holy"
+                                                      and frame.sentence[first - 1] == frame.sentence[first]):
+                    continue  # "Fuck, you got me there", "holy fuck you came": an exclamation, then the reader
                 if pattern.kind == "bullying" and last == first + 1 and joined[0][match.start():match.end()] in _OFF \
                         and frame.exclaimed(last, self._is_insult):
                     continue  # "Fuck off, that's amazing news!": disbelief, not a dismissal
@@ -1133,6 +1172,10 @@ class OffensiveFilter:
                     # counter-speech ('"Jews control the banks" is an antisemitic myth') is a mention;
                     # someone else's extremism reported by a pupil stays a Prevent concern
                     mention = "condemned" if frame.mention(hit.first, hit.last) == "condemned" else ""
+                if not mention and kind in _HOMONYM_KINDS and hit.first == hit.last \
+                        and frame.words[hit.first] in _HOMONYMS \
+                        and frame.thing_homonym(hit.first, _HOMONYMS[frame.words[hit.first]]):
+                    continue  # "smoke a fag", "a chink in the armour", "my cat is a pussy": the other word
                 aimed = True
                 if kind == "profanity" and not mention:
                     in_span = any(a <= hit.first and hit.last <= b for a, b in aiming_spans)
@@ -1142,10 +1185,6 @@ class OffensiveFilter:
                 elif kind == "hate" and not mention and (frame.reclaimed(hit.first)
                                                          or frame.friendly_address(hit.first)):
                     mention = "reclaimed"
-                elif kind == "hate" and not mention and hit.first == hit.last \
-                        and frame.words[hit.first] in _HOMONYMS \
-                        and frame.thing_homonym(hit.first, _HOMONYMS[frame.words[hit.first]]):
-                    continue  # "smoke a fag", "a chink in the armour": the other word, no slur
                 elif kind == "hate" and not mention and hit.first == hit.last \
                         and frame.words[hit.first] in _THING_SLURS and frame.of_a_thing(hit.first):
                     # "a fully retarded view of economics", "that's so spastic": an ableist word

@@ -146,10 +146,13 @@ class Dispatcher:
             return Outcome(f"554 5.7.1 {reason}")
 
         base = received_header(view, self._hostname) + (view.raw if raw is None else raw)
-        tagged = findings_header(verdict) + base
         hold = [r for r, a in actions.items() if a in (Action.HOLD, Action.REJECT)]
         plain = [r for r, a in actions.items() if a == Action.PASS]
         tag = [r for r, a in actions.items() if a == Action.TAG]
+        incident = [r for r in verdict.incident_recipients if r in tag or r in plain]
+        # the tagged copy is a second copy of the whole message: made only when some recipient
+        # gets it (held, tagged, incident) - not for the plain newsletter
+        tagged = findings_header(verdict) + base if hold or tag or incident else b""
         if (plain or tag) and self._router is None:
             return Outcome("451 4.4.1 no next hop configured; please try again later")
 
@@ -159,7 +162,6 @@ class Dispatcher:
                                               verdict.alerts)
         stored_id = held_ids[0] if held_ids else None
         incident_ids: list[str] = []
-        incident = [r for r in verdict.incident_recipients if r in tag or r in plain]
         if incident:
             # the report's record is durable before the report is delivered, as a hold is
             incident_ids = await self._add_groups(view, verdict, new_message_id(), tagged, incident,

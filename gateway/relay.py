@@ -16,6 +16,11 @@ against the system CAs or the route's CA file whenever TLS is used; a
 certificate that fails, or `required` without STARTTLS, is a 451 4.7.5 and a
 log line naming the route - never a silent fall back to plain text.
 
+When the next hop offers PIPELINING (RFC 2920), MAIL and every RCPT go out in
+one write and their replies are read back in order (`pipeline`): one round trip
+instead of one per command. The replies mean exactly what they mean one at a
+time; DATA is never in the group, so it is sent only once a RCPT was accepted.
+
 What a connection actually negotiated is read from the live transport
 (`connection_security`), not from the route's mode: issue 21 clause 4 lets a
 copy carrying pupil data go only over a connection that is encrypted now with a
@@ -79,6 +84,114 @@ async def send_data(client: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResp
     return response
 
 
+MAX_REPLY_BYTES = 65_536  # a reply group longer than this is not SMTP (aiosmtplib allows 8 KB per reply)
+
+
+class _Replies(asyncio.Protocol):
+    """Takes the connection's incoming bytes while a pipelined group's replies come back.
+
+    aiosmtplib reads one reply per command it sent and drops what arrives while no command
+    waits (aiosmtplib/protocol.py data_received), so the second and later replies of a group -
+    often in the same segment as the first - would be lost. For the group the transport is
+    handed to this collector (asyncio's transport.set_protocol), then handed back; a lost
+    connection or EOF is passed on, so the client knows it is disconnected."""
+
+    def __init__(self, owner: asyncio.BaseProtocol, expected: int) -> None:
+        self.owner = owner
+        self.expected = expected
+        self.buffer = bytearray()
+        self.replies: list[aiosmtplib.SMTPResponse] = []
+        self.done: asyncio.Future[list[aiosmtplib.SMTPResponse]] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return  # nothing was asked for: unsolicited, as aiosmtplib treats it
+        self.buffer.extend(data)
+        try:
+            while len(self.replies) < self.expected:
+                reply = self._parse()
+                if reply is None:
+                    break
+                self.replies.append(reply)
+        except aiosmtplib.SMTPResponseException as exc:
+            self.done.set_exception(exc)
+            return
+        if len(self.replies) == self.expected:
+            self.done.set_result(self.replies)
+        elif len(self.buffer) > MAX_REPLY_BYTES:
+            self.done.set_exception(aiosmtplib.SMTPResponseException(-1, "Response too long"))
+
+    def _parse(self) -> aiosmtplib.SMTPResponse | None:
+        """One complete (perhaps multi-line) reply off the front of the buffer, or None yet."""
+        offset, lines = 0, []
+        while True:
+            end = self.buffer.find(b"\n", offset)
+            if end < 0:
+                return None
+            line = bytes(self.buffer[offset:end + 1])
+            offset = end + 1
+            if not line[:3].isdigit():
+                raise aiosmtplib.SMTPResponseException(
+                    -1, f"Malformed SMTP response line: {line.decode('utf-8', 'replace')[:80]}")
+            lines.append(line[4:].strip(b" \t\r\n"))
+            if line[3:4] != b"-":
+                del self.buffer[:offset]
+                return aiosmtplib.SMTPResponse(int(line[:3]), b"\n".join(lines).decode("utf-8", "surrogateescape"))
+
+    def _lost(self, exc: BaseException | None) -> None:
+        if self.done.done():
+            return
+        if any(r.code == 421 for r in self.replies):
+            # RFC 5321 3.8: 421 is the next hop closing; what it did not answer shares that answer
+            closing = next(r for r in self.replies if r.code == 421)
+            self.done.set_result(self.replies + [closing] * (self.expected - len(self.replies)))
+            return
+        error = aiosmtplib.SMTPServerDisconnected("Connection lost")
+        error.__cause__ = exc
+        self.done.set_exception(error)
+
+    def eof_received(self) -> bool | None:
+        self._lost(None)
+        return self.owner.eof_received()  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(exc)
+        self.owner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.owner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.owner.resume_writing()
+
+
+async def pipeline(client: aiosmtplib.SMTP, commands: Sequence[bytes]) -> list[aiosmtplib.SMTPResponse]:
+    """RFC 2920: every command line (CRLF-terminated) in one write, their replies in order.
+    A timeout or a lost connection closes the client and raises, as aiosmtplib's own commands do;
+    a 421 among the replies closes it too, after the replies are read."""
+    protocol = client.protocol
+    transport = protocol.transport if protocol is not None else None
+    if protocol is None or transport is None or transport.is_closing():
+        raise aiosmtplib.SMTPServerDisconnected("Server not connected")
+    collector = _Replies(protocol, len(commands))
+    transport.set_protocol(collector)
+    try:
+        transport.write(b"".join(commands))
+        replies = await asyncio.wait_for(collector.done, client.timeout)
+    except asyncio.TimeoutError as exc:
+        client.close()
+        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPResponseException):
+        client.close()  # a group half read cannot be resynchronised
+        raise
+    finally:
+        if not transport.is_closing():
+            transport.set_protocol(protocol)
+    if any(r.code == 421 for r in replies):
+        client.close()
+    return replies
+
+
 def tls_mode(value: str) -> str:
     """The route's TLS mode; `starttls` (the original `next_hop_tls` value) means `required`."""
     return "required" if value == "starttls" else value
@@ -125,6 +238,16 @@ def _bad_address(address: str) -> bool:
     # The envelope comes from aiosmtpd's parser; still, nothing that could end or
     # extend an SMTP command line goes out (no CR, LF, NUL, angle brackets).
     return any(ch in address for ch in "\r\n\0<>")
+
+
+def _rcpt_command(rcpt: str, encoding: str) -> bytes | tuple[int, str]:
+    """The RCPT command line for a recipient, or the refusal of one that cannot be sent on."""
+    if _bad_address(rcpt):
+        return 553, "5.1.3 recipient address cannot be sent on"
+    try:
+        return b"RCPT TO:<" + rcpt.encode(encoding) + b">"
+    except UnicodeEncodeError:  # an ASCII-only transaction cannot carry it
+        return 553, "5.6.7 next hop does not accept internationalised addresses"
 
 
 def _has_8bit(data: bytes) -> bool:
@@ -229,23 +352,34 @@ class Lease:
         if client.supports_extension("size"):
             options.append(f"SIZE={len(data)}".encode("ascii"))
         encoding = "utf-8" if b"SMTPUTF8" in options else "ascii"
-        reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options)
+        mail = b" ".join([b"MAIL", b"FROM:<" + sender.encode(encoding) + b">", *options])
+        commands = [_rcpt_command(rcpt, encoding) for rcpt in rcpt_tos]
+        pipelined = client.supports_extension("pipelining")
+        if pipelined:
+            answers = await pipeline(client, [mail + b"\r\n"] + [c + b"\r\n" for c in commands
+                                                                     if isinstance(c, bytes)])
+            replies = iter(answers)
+            mail_reply = next(replies)
+        else:
+            mail_reply = await client.execute_command(mail)
         hop.note_answer()
-        if reply.code != 250:
+        if mail_reply.code != 250:
+            # pipelined RCPTs after a refused MAIL were answered too (503 or so) and mean nothing
             await self.abort()
-            return DeliveryResult(False, reply.code, reply.message)
+            return DeliveryResult(False, mail_reply.code, mail_reply.message)
+        if pipelined and not client.is_connected:
+            # a 421 to a RCPT (pipeline closed the client): the next hop is going away, so no
+            # recipient is really accepted; a 4xx for all, as a connection lost mid-RCPT is
+            self.broken = True
+            closing = next((f"421 {r.message}" for r in answers if r.code == 421), "Connection lost")
+            return hop.failed("disconnect", aiosmtplib.SMTPServerDisconnected(closing))
         accepted: list[str] = []
         refused: dict[str, tuple[int, str]] = {}
-        for rcpt in rcpt_tos:
-            if _bad_address(rcpt):
-                refused[rcpt] = (553, "5.1.3 recipient address cannot be sent on")
+        for rcpt, command in zip(rcpt_tos, commands):
+            if not isinstance(command, bytes):
+                refused[rcpt] = command
                 continue
-            try:
-                encoded = rcpt.encode(encoding)
-            except UnicodeEncodeError:  # an ASCII-only transaction cannot carry it
-                refused[rcpt] = (553, "5.6.7 next hop does not accept internationalised addresses")
-                continue
-            reply = await client.execute_command(b"RCPT", b"TO:<" + encoded + b">")
+            reply = next(replies) if pipelined else await client.execute_command(command)
             if reply.code in (250, 251):
                 accepted.append(rcpt)
             else:

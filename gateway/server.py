@@ -599,13 +599,14 @@ class GatewayHandler:
         self.metrics.messages.labels(action, str(view.direction)).inc()
         for act in verdict.actions.values():
             self.metrics.recipients.labels(act.label).inc()
+        schools = self.dispatcher.tenancy.message_schools(view)  # a walk over every recipient: once
         try:
             await self.store.record_decision(
                 message_id=view.id, direction=str(view.direction), sender_role=str(view.sender.role),
                 action=action, role_actions=role_action_counts(view, verdict), codes=verdict.codes,
                 categories=[str(f.category) for f in verdict.findings],
                 failures=[f"{f.filter}:{f.kind}" for f in verdict.failures], size=len(raw), seconds=seconds,
-                schools=self.dispatcher.tenancy.message_schools(view))
+                schools=schools)
         except Exception:  # the decision log feeds reports; it must not turn a delivered message into a 451
             log.exception("message %s: decision log not written", view.id)
         if not decision_log.isEnabledFor(logging.INFO):  # [logging] level above info: no line to build
@@ -616,7 +617,7 @@ class GatewayHandler:
             "mail_from": smtp_envelope.mail_from,
             "recipients": {r: a.label for r, a in verdict.actions.items()},
             "direction": str(view.direction), "codes": list(verdict.codes),
-            "schools": list(self.dispatcher.tenancy.message_schools(view)),
+            "schools": list(schools),
             "failures": [f.as_dict() for f in verdict.failures], "size": len(raw),
             "reply": code, "stored": outcome.stored_id,
             "filter_ms": {k: round(v * 1000, 2) for k, v in result.chain.timings.items()},

@@ -67,6 +67,18 @@ class TextAnalysis:
         return self._get(("texts", limit), lambda: tuple(message_texts(self.view, limit)))
 
     @property
+    def headers_by_name(self) -> dict[str, tuple[str, ...]]:
+        """Lower-cased header name -> its values in order (MessageView.header and header_all
+        read this: filters ask for ~15 headers a message, each was a walk over all of them)."""
+        return self._get(("headers",), self._headers_by_name)
+
+    def _headers_by_name(self) -> dict[str, tuple[str, ...]]:
+        index: dict[str, list[str]] = {}
+        for key, value in self.view.headers:
+            index.setdefault(key.lower(), []).append(value)
+        return {key: tuple(values) for key, values in index.items()}
+
+    @property
     def body_text(self) -> str:
         """The text parts joined by blank lines (MessageView.body_text reads this)."""
         return self._get(("body",), self._body_text)

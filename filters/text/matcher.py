@@ -253,12 +253,19 @@ class AsciiFast:
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         self._twin = None
-        if _re2 is not None and not pattern.flags & ~(re.UNICODE | re.IGNORECASE):
-            try:
-                source = _ascii_twin_source(pattern.pattern)
-                self._twin = _re2.compile(("(?i)" if pattern.flags & re.IGNORECASE else "") + source)
-            except Exception:  # noqa: BLE001 - RE2 refuses it (lookaround, backreference): Python only
-                self._twin = None
+        self._ahead = None  # a pattern with lookarounds: RE2 finds where Python's search may start
+        if _re2 is None or pattern.flags & ~(re.UNICODE | re.IGNORECASE):
+            return
+        case = "(?i)" if pattern.flags & re.IGNORECASE else ""
+        try:
+            if _LOOK.search(pattern.pattern):
+                # (RE2 refuses lookarounds, and says so on stderr: not asked.) widen() drops them,
+                # so its first match starts at or before Python's first: search() starts there
+                self._ahead = _re2.compile(case + widen(pattern.pattern))
+            else:
+                self._twin = _re2.compile(case + _ascii_twin_source(pattern.pattern))
+        except Exception:  # noqa: BLE001 - RE2 refuses it (a backreference): Python only
+            self._twin = self._ahead = None
 
     def _engine(self, text: str):
         return self._twin if self._twin is not None and text.isascii() else self.pattern
@@ -270,4 +277,10 @@ class AsciiFast:
         return self._engine(text).findall(text)
 
     def search(self, text: str):
+        if self._ahead is not None and text.isascii():
+            # every match of the pattern is one of the widened form's, so there is none before
+            # the widened form's first; from there Python's search finds its own first match
+            # (its \b and lookbehinds still see the text before that position)
+            first = self._ahead.search(text)
+            return None if first is None else self.pattern.search(text, first.start())
         return self._engine(text).search(text)

@@ -556,6 +556,12 @@ def test_no_learned_score_on_a_dozen_words() -> None:
     ("This message has to reach 12 people by midnight.", "pass_on_count"),
     ("Everyone who shares & comments gets a voucher.", "pass_on_count"),
     ("I'm sending this to everyone I know.", "pass_on"),
+    # batch 11: the audience named with any verb of telling, and the letter counting its own forwards
+    ("Let the people on your mailing list know.", "pass_on"),
+    ("Please notify everyone you correspond with.", "pass_on"),
+    ("Alert all of your colleagues immediately.", "pass_on"),
+    ("Each time this message gets shared, the charity is paid.", "pass_on"),
+    ("Sharing this post could help bring him home.", "pass_on"),
 ])
 def test_requests_in_other_words_are_found(sentence: str, family: str) -> None:
     flt, _ = make_filter(library_dir="__none__")
@@ -569,6 +575,11 @@ def test_requests_in_other_words_are_found(sentence: str, family: str) -> None:
     "I urge you to read the attached policy before the meeting.",
     "You have to tell everybody that I'm fine, she said.",
     "Please make sure you bring a packed lunch.",
+    "Add office@hillside.sch.uk to your address book so our letters reach you.",
+    "The virus sends itself to everyone in your address book.",
+    "We advise your child to bring a coat.",
+    "Every time the page is refreshed the counter goes up.",
+    "Sending the form back by Friday will help us plan.",
 ])
 def test_ordinary_sentences_ask_nothing(sentence: str) -> None:
     flt, _ = make_filter(library_dir="__none__")
@@ -694,6 +705,35 @@ async def test_a_letter_that_ends_on_its_plain_request_needs_no_second_lever() -
     # a notice that ends on its request is still a plain request with a low learned score
     newsletter = view_of(DATA / "negative" / "b10_newsletter_ends_share.eml")
     assert await flt.check(newsletter) == []
+
+
+@pytest.mark.parametrize("signoff", [
+    "Sent from my iPhone", "Get Outlook for Android", "Sent from Yahoo Mail for iPhone",
+    "Sent from my Samsung Galaxy smartphone.", "Sent from Mail for Windows", "Wysłane z iPhone'a",
+    "Trimis de pe iPhone-ul meu", "Sent from my Huawei phone"])
+async def test_a_device_signoff_under_the_closing_request_is_not_the_letters_last_sentence(signoff: str) -> None:
+    """The phone's line under "Pass it on." is nobody's words: the letter still ends on its ask and
+    gets the closing floor; a real sign-off (a name) still ends the letter as before."""
+    flt, _ = make_filter(library_dir="__none__")
+    bare = make_view(TALE + " Pass it on.", mail_from=PUPIL, rcpt_to=(FRIEND,))
+    phone = make_view(TALE + " Pass it on.\n\n" + signoff + "\n", mail_from=PUPIL, rcpt_to=(FRIEND,))
+    signed = make_view(TALE + " Pass it on.\n\nSee you on Saturday at the match, Mr Hughes\n",
+                       mail_from=PUPIL, rcpt_to=(FRIEND,))
+    ends, with_phone = flt.assess_text(bare, bare.all_text), flt.assess_text(phone, phone.all_text)
+    assert any("learned score" in f for f in with_phone.fired)
+    assert any("learned score" in f for f in ends.fired)
+    assert abs(flt.score(with_phone)[0] - flt.score(ends)[0]) < 0.5  # the model reads the words a little
+    assert not any("learned score" in f for f in flt.assess_text(signed, signed.all_text).fired)
+
+
+def test_signoff_lines_are_whole_lines_only() -> None:
+    """A sentence that merely mentions a phone is the writer's own ("I sent it from my phone to everyone")."""
+    pattern = sig.compile_signoffs(sig.read_list(LISTS / "chain_letter_signoff.txt"), "signoffs")
+    normalise = sig.Normaliser({})
+    segs = sig.segments("Pass it on. I sent this from my phone to all my friends.", normalise)
+    assert sig.last_own_segment(segs, pattern) == 1
+    segs = sig.segments("Pass it on.\n\nSent from my iPhone\n\nGet Outlook for iOS", normalise)
+    assert sig.last_own_segment(segs, pattern) == 0
 
 
 async def test_a_known_hoax_a_parent_asks_the_school_to_circulate_is_held_as_a_known_hoax() -> None:

@@ -115,3 +115,23 @@ def test_words_are_the_word_pattern():
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50))) for _ in range(3000)]
     for text in texts:
         assert sig.words(text) == sig._WORD.findall(text), repr(text)
+
+
+def test_band_keys_are_the_min_hashes_of_their_definition() -> None:
+    """band_keys computes the min-hashes with numpy; the keys are stored in the seen store and
+    shared between nodes, so they must stay exactly the scalar definition's:
+    min over shingles of ((h ^ seed) * 0xFF51AFD7ED558CCD) mod 2**64, h = blake2b-64 of 4 words."""
+    import hashlib
+
+    def reference(tokens: list[str]) -> list[str]:
+        hashes = {int.from_bytes(hashlib.blake2b(" ".join(tokens[i:i + 4]).encode(), digest_size=8).digest(), "big")
+                  for i in range(max(1, len(tokens) - 3))}
+        mins = [min(((h ^ seed) * 0xFF51AFD7ED558CCD) % 2**64 for h in hashes) for seed in sig._SEEDS]
+        return [f"{band}:" + "-".join(f"{v:x}" for v in mins[band * sig.ROWS:(band + 1) * sig.ROWS])
+                for band in range(sig.BANDS)]
+
+    rng = random.Random(7)
+    for length in (0, 1, 3, 4, 5, 60, 900):
+        for _ in range(5):
+            tokens = [rng.choice(["pass", "this", "on", "to", "ten", "friends", "luck", "zażółć"]) for _ in range(length)]
+            assert sig.band_keys(tokens) == reference(tokens)

@@ -938,3 +938,80 @@ def test_bite_me_is_a_dismissal_only_without_a_subject(flt, text: str, dismissal
 ])
 def test_the_bird_idioms_and_scripture_are_not_sexual(flt, text: str) -> None:
     assert "OFFENSIVE_SEXUAL" not in codes(flt, text)
+
+
+# -- the sixth pass: own school-style fixtures per non-hateful family (hatecheck stays a test suite) --
+
+@pytest.mark.parametrize("text", [
+    # counter-speech: a condemnation said as "not ok", "i hate when", a sanction, a question
+    "he keeps calling trans people trannies and it's not ok",
+    "i hate when boys call girls sluts",
+    "if you call someone a faggot you should be excluded",
+    '"gay people are vermin" - who even thinks like that',
+    '"i hate women" is such a stupid thing to tweet',
+    "saying you want to kill all immigrants is vile",  # "you" is the reported clause's subject
+    # reclaimed: the writer's own people, the idiom
+    "these bitches are my best friends",
+    "nigga please, we got this",
+])
+def test_sixth_pass_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert not HATE_CODES & {f.code for f in findings}, findings
+    assert not any(f.severity > Severity.LOW for f in findings), findings
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
+
+
+@pytest.mark.parametrize("text, code", [
+    ("these bitches are my worst enemies", "OFFENSIVE_PROFANITY_MILD"),  # not the writer's own
+    ("you bitches are my enemies", "OFFENSIVE_BULLYING"),
+    ("those faggots are my neighbours and i hate them", "OFFENSIVE_HATE"),
+    ("nigga please die", "OFFENSIVE_HATE"),  # the idiom is the whole clause, not a lead-in
+    ("if you say that again, you faggot, i'll tell sir", "OFFENSIVE_HATE"),  # punctuation: the reader
+    ("no one asked you", "OFFENSIVE_BULLYING"),
+    ("who asked you lol", "OFFENSIVE_BULLYING"),
+    ("go die in a fire", "OFFENSIVE_BULLYING"),
+    ("go away and die you freak", "OFFENSIVE_BULLYING"),
+])
+def test_sixth_pass_abuse_still_counts(flt, text: str, code: str) -> None:
+    found = flt.analyse([text], Role.STUDENT)
+    assert any(f.code == code and f.severity > Severity.LOW for f in found), found
+
+
+@pytest.mark.parametrize("text, aimed", [
+    ("you lucky bastard, you won the raffle", False),  # admiration
+    ("you clever bitch, how did you do that", False),
+    ("piss off, you didn't!", False),  # disbelief at the reader's news
+    ("fuck off, you got an A?", False),
+    ("holy fuck you actually came", False),  # an exclamation, then the reader
+    ("my brother is a lazy bastard", True),
+    ("you stupid bastard", True),
+    ("piss off, you loser", True),
+    ("fuck off, you are so annoying", True),
+    ("fuck you, you actually think you're better than me", True),
+])
+def test_admiration_disbelief_and_exclamations_are_not_aimed(flt, text: str, aimed: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is aimed, findings
+
+
+@pytest.mark.parametrize("text", [
+    "the server process would die in a loop when the disk filled up",
+    "if razor can't reach the server it will die in a few seconds",
+    "the script will go away and die if the lock file exists",
+    "who asked you to review this patch anyway? thanks for doing it",
+    "nobody asked you to fix it but thanks",
+])
+def test_programs_and_questions_are_no_dismissal(flt, text: str) -> None:
+    assert "OFFENSIVE_BULLYING" not in codes(flt, text)
+
+
+@pytest.mark.parametrize("text, sexual", [
+    ("my cat is such a pussy, scared of the hoover", False),  # the cat (a [thing_pussy] cue)
+    ("the pussy willow is out in the garden", False),  # the catkin
+    ("show me your pussy", True),
+    ("you pussy, scared of a cat", True),  # said to the reader, whatever the cue
+    ("the sexy cat wants your pussy", True),
+])
+def test_the_cat_and_the_catkin_are_not_sexual(flt, text: str, sexual: bool) -> None:
+    assert ("OFFENSIVE_SEXUAL" in codes(flt, text)) is sexual

@@ -490,3 +490,20 @@ async def test_self_test_warns_without_directory(tmp_path):
     flt = PersonalAddressFilter(PersonalAddressFilter.Options(),
                                 FilterContext(settings=settings, directory=Directory(None)))
     assert any("no directory" in w for w in await flt.self_test())
+
+
+def test_work_and_personal_markers_find_what_python_finds_on_the_corpora():
+    """_hits through the RE2 twins (and RE2's first candidate for the lookahead marker) gives
+    the same first span per marker as Python's patterns, on every corpus message's text."""
+    from filters import personal_address as pa
+    from tests.filters.test_corpus_parse import corpus_messages, needs_corpora
+    needs_corpora()
+    plain = {**{label: p for label, (p, _w) in pa._WORK_MARKERS.items()}, **pa._PERSONAL_MARKERS}
+    fast = {**pa._WORK_FAST, **pa._PERSONAL_FAST}
+    found = 0
+    for _name, raw in corpus_messages():
+        text = raw.decode("utf-8", "replace")[:50_000]
+        want = {label: m.group(0) for label, p in plain.items() if (m := p.search(text))}
+        assert pa._hits(fast, text) == want, _name
+        found += len(want)
+    assert found > 200

@@ -101,3 +101,22 @@ def test_keyed_hash_is_blake2b_with_the_key():
         "".join(rng.choice("abcdéíøß'-") for _ in range(rng.randint(1, 40))) for _ in range(500)]
     for token in tokens:
         assert index._h(token) == hashlib.blake2b(token.encode(), digest_size=12, key=index._key).digest()
+
+
+def test_only_words_with_a_name_tokens_bits_reach_the_keyed_hash():
+    """The 16-bit first pass: ordinary capitalised words mostly skip blake2b, names never do."""
+    class Counting(PupilNameIndex):
+        hashed: list[str] = []
+
+        def _h(self, token: str) -> bytes:
+            self.hashed.append(token)
+            return super()._h(token)
+
+    index = Counting(NAMES)
+    Counting.hashed = []
+    words = [f"Word{n}x" for n in range(2000)]
+    text = " ".join(words) + " Amy Jones and Ava Shaw"
+    assert len(index.distinct_in(text)) == 2
+    assert {"amy", "jones", "ava", "shaw"} <= set(Counting.hashed)
+    assert len(Counting.hashed) < 200  # of 2,004 distinct capitalised words
+    assert not hasattr(index, "_token_keys")  # the plain tokens are not kept

@@ -51,6 +51,17 @@ def test_values_are_what_the_text_modules_compute():
     assert view.analysis.normalised("a b c", None).tokens[0].text == "abc"  # no joinable: always joined
 
 
+def test_header_lookups_read_one_index_and_answer_as_the_walk_did():
+    raw = make_message(BODY, subject="Concert", headers={"X-Tag": "one", "x-tag": "two", "RECEIVED": "r1"})
+    view = make_view(raw)
+    assert view.analysis.headers_by_name is view.analysis.headers_by_name  # built once
+    for name in ("Subject", "subject", "X-TAG", "x-tag", "Received", "Missing", "From", "to"):
+        walked = [value for key, value in view.headers if key.lower() == name.lower()]
+        assert view.header_all(name) == walked
+        assert view.header(name, "none") == (walked[0] if walked else "none")
+    assert view.header_all("x-tag") == ["one", "two"]
+
+
 def test_filters_asking_at_once_from_threads_get_one_computation():
     view = _view()
     calls = []

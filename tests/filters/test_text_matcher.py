@@ -120,6 +120,30 @@ def test_ascii_twins_match_exactly_what_python_matches() -> None:
             assert fast.findall(text) == pattern.findall(text)
 
 
+def test_lookaround_patterns_search_from_re2s_first_candidate() -> None:
+    """AsciiFast of a pattern with lookarounds: RE2 (the widened form) finds where Python's
+    search starts; the first match is Python's own, on crafted, random and corpus ASCII text."""
+    import random
+    from filters import personal_address
+    from filters.text.matcher import AsciiFast
+    patterns = [personal_address._WORK_MARKERS["pupils/students"][0], re.compile(r"(?<=\d)px\b"),
+                re.compile(r"(?i)\bfree(?! school)\b"), re.compile(r"(?<![a-z])cat(?=s\b)")]
+    pieces = ["student", "students", " loan", " loans", " discount", "pupil", "learner", "x", " ", "9",
+              "px", "Free", " school", "cats", "cat", "s", "-", "\n", "STUDENT"]
+    rng = random.Random(19)
+    texts = ["student loans for students", "a student discount", "Students' union", "3px 9pxx",
+             "free school meals, free entry"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 25))) for _ in range(3000)]
+    texts += [t for t in _corpus_texts() if t.isascii()]
+    for pattern in patterns:
+        fast = AsciiFast(pattern)
+        assert fast._ahead is not None and fast._twin is None, pattern.pattern
+        for text in texts:
+            want, got = pattern.search(text), fast.search(text)
+            assert (want and (want.span(), want.group(0))) == (got and (got.span(), got.group(0))), \
+                (pattern.pattern, text[:80])
+
+
 def test_ascii_twin_leaves_other_text_to_python() -> None:
     from filters.text.matcher import AsciiFast
     fast = AsciiFast(re.compile(r"\bSEN\b"))
