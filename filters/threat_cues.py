@@ -32,6 +32,7 @@ gab-hate-corpus (calls for violence) and implicit-hate (threatening); docs/risk_
 """
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -515,10 +516,16 @@ _LEET_CLASS = {"0": "o", "1": "[il]", "3": "e", "4": "a", "5": "s", "7": "t", "@
 
 
 def _reveal(word: re.Match) -> str:
+    return _revealed(word.group())
+
+
+# Pure in the spelling, and the same spellings ("3pm", "2026") recur in every message: a
+# bounded memo instead of compiling a pattern per token per call (~11% of the risk filter).
+@functools.lru_cache(maxsize=4096)
+def _revealed(text: str) -> str:
     """The violent word a spelling hides, or the spelling as written ("1v1", "gr8" stay); a
     masked word that hides none keeps its letters with x for the mask ("f*gs" -> "fxgs"), so
     a pattern reads it as a word."""
-    text = word.group()
     pattern = re.compile("".join(_LEET_CLASS.get(c, re.escape(c)) for c in text))
     for hidden in _HIDDEN_WORDS:
         for form in (hidden, hidden + "s", hidden + "ed", hidden + "ing", hidden + "d"):
