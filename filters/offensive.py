@@ -255,13 +255,14 @@ class _RawHit:
     context: str  # about a sentence either side, for the level rules (a method or a time nearby)
     aimed: bool = True  # profanity: at the reader, a named person or a group (else language only)
     mention: str = ""  # "reported" / "condemned" / "reclaimed": the word is talked about, not used
+    rude: bool = False  # bullying: a dismissal or a conditional insult, rudeness rather than abuse
 
     @classmethod
     def at(cls, text: str, kind: str, severity: Severity, evidence: str, quoted: bool,
-           aimed: bool = True, mention: str = "") -> "_RawHit":
+           aimed: bool = True, mention: str = "", rude: bool = False) -> "_RawHit":
         where = text.find(evidence)
         context = text[max(0, where - 150):where + len(evidence) + 150] if where >= 0 else evidence
-        return cls(kind, severity, evidence, quoted, context, aimed, mention)
+        return cls(kind, severity, evidence, quoted, context, aimed, mention, rude)
 
 
 # -- language only, aimed, or talked about (issue 17): docs/safeguarding.md section 3 --
@@ -435,6 +436,18 @@ _SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write"
                      "think", "thinks", "thought", "believe", "believes", "hear", "heard", "hearing"})
 _SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
 _USAGE_VERBS = frozenset({"call", "called", "calling", "calls", "think", "thought"})
+# A harm done to a group, named before the group: "racism against black people is disgusting",
+# "hatred of muslims", "violence towards trans people" (seventh pass: the predicate is the harm's)
+_ABUSE_NOUNS = frozenset({"racism", "hatred", "hate", "violence", "prejudice", "discrimination", "abuse", "bullying",
+                          "attacks", "attack", "crimes", "bigotry", "harassment", "cruelty", "contempt", "slurs",
+                          "insults", "jokes", "propaganda", "persecution", "hostility", "intolerance"})
+_ABUSE_LINKS = frozenset({"against", "towards", "toward", "of", "on", "at", "to"})
+# Rudeness that insults no one (seventh pass): a dismissal ("bite me", "get a life", "STFU") or an
+# insult on a condition ("you're an idiot if you run it as root"). From an adult it is mailing-
+# list rudeness, tagged; from a pupil it stays bullying (held).
+_DISMISSALS = frozenset({"bite me", "get a life", "stfu", "get a brain", "grow a brain", "no one asked you",
+                         "nobody asked you", "who asked you", "no one asked u", "nobody asked u", "who asked u"})
+_CONDITION = frozenset({"if", "when", "unless"})
 _TOLD = frozenset({"tell", "tells", "telling", "told", "remind", "show", "teach", "taught"})  # "tell you that"
 # A "you" just after these is the subject of the words reported, anyone's: "saying you want to
 # kill all ..." names no reader ("say that, you ..." does: punctuation between).
@@ -765,10 +778,27 @@ class _Frame:
                         return False  # "I think ...", "I honestly believe ...": the writer's own
                     j -= 1
                 return True
+            if word == "that":
+                # "keeps telling the year 7s that ...": a saying verb a few words before "that"
+                for j in range(i - 2, max(-1, i - 5), -1):
+                    if self.sentence[j] != where:
+                        break
+                    if self.words[j] in _TOLD or self.words[j] in _CLAUSE_SPEECH:
+                        return not any(self.words[k] in ("i", "im", "we", "ive", "id")
+                                       for k in range(max(0, j - 3), j) if self.sentence[k] == where)
             if word not in _ATTRIBUTION_BRIDGE:
                 return False
             i -= 1
         return False
+
+    def object_of_abuse(self, first: int) -> bool:
+        """The group is the object of a harm named before it ("racism against black people is
+        disgusting", "hatred of gay people is evil"): what follows is said of the harm, not of
+        the group (seventh pass)."""
+        where = self.sentence[first]
+        before = [self.words[i] for i in range(max(0, first - 3), first) if self.sentence[i] == where]
+        return len(before) >= 2 and before[-1] in _ABUSE_LINKS and before[-2] in _ABUSE_NOUNS \
+            or len(before) >= 3 and before[-2] in _ABUSE_LINKS and before[-3] in _ABUSE_NOUNS
 
     def thing_homonym(self, first: int, cue_kind: str) -> bool:
         """A slur homonym used of a thing: a cue of its [thing_...] list in its sentence ("smoke a
@@ -853,6 +883,48 @@ def _in_number(normalised, first: int, last: int) -> bool:
     before, after = text[max(0, start - 2):start], text[end:end + 2]
     return (before[-1:].isdigit() or before[-1:] in (".", ",", ":") and before[-2:-1].isdigit()
             or after[:1].isdigit() or after[:1] in (".", ",", ":") and after[1:2].isdigit())
+
+
+# -- lists of words (seventh pass): "describe ADULT_WORDS words like cock, pussy or whore", a filter
+# rule's "(?:slut|whore|cum)", 'my filter learned "cock", "whore" and "slut" as spam tokens'. Three
+# or more listed words in a row with only list punctuation between, and a sign that they are
+# named: a "|" between, each in quotation marks, or a cue just before ("words like", "such as").
+# "you slut, whore, bitch" has no such sign and stays abuse.
+_LISTABLE = frozenset({"sexual", "porn", "profanity", "hate", "misogyny"})
+_LIST_SEP = "[\\s" + re.escape(",|/\\\"'()[]?:;*.+-\u201c\u201d\u2018\u2019") + "]*"
+_LIST_GAP = re.compile(_LIST_SEP + r"(?:\b(?:or|and|und)\b)?" + _LIST_SEP)
+_LIST_CUES = frozenset({"like", "as", "words", "terms", "tokens", "entries", "including", "include", "includes",
+                        "eg", "list", "keywords", "strings", "phrases", "blacklist", "regex", "regexp", "matches",
+                        "match"})
+_LIST_MIN = 3
+
+
+def _word_list(normalised, hits: list[Hit]) -> frozenset[int]:
+    """The first tokens of listed words that stand in a list of words named (see above)."""
+    words = sorted({(h.first, h.last) for h in hits if h.term.kind in _LISTABLE})
+    if len(words) < _LIST_MIN:
+        return frozenset()
+    text, starts, ends = normalised.original, normalised.starts, normalised.ends
+    runs: list[list[tuple[int, int]]] = [[words[0]]]
+    gaps: list[list[str]] = [[]]
+    for prev, cur in zip(words, words[1:]):
+        gap = text[ends[prev[1]]:starts[cur[0]]] if cur[0] > prev[1] else None
+        if gap is not None and gap.strip() and _LIST_GAP.fullmatch(gap) and "\n" not in gap.strip(" \t,|"):
+            runs[-1].append(cur)
+            gaps[-1].append(gap)
+        else:
+            runs.append([cur])
+            gaps.append([])
+    out: set[int] = set()
+    for run, between in zip(runs, gaps):
+        if len(run) < _LIST_MIN:
+            continue
+        first = run[0][0]
+        cue = any(normalised.words[i] in _LIST_CUES for i in range(max(0, first - 3), first))
+        quoted = all(any(q in g for q in "\"'\u201c\u201d") for g in between)
+        if "|" in "".join(between) or quoted or cue:
+            out.update(a for a, _ in run)
+    return frozenset(out)
 
 
 def _is_name(normalised, index: int) -> bool:
@@ -1055,6 +1127,12 @@ class OffensiveFilter:
                 # quoted, condemned, reported or reclaimed: not abuse, a tag (docs/safeguarding.md)
                 self._add(found, MENTION, Severity.LOW, hit.evidence, context=hit.context, cues=(hit.mention,))
                 continue
+            if hit.rude and audience.sender_role is not Role.STUDENT:
+                # an adult's "bite me", "get a life", "you're an idiot if you run it as root": mailing-
+                # list rudeness, a tag at level 2 (still aimed); a pupil's is bullying, held
+                self._add(found, hit.kind, hit.severity, hit.evidence, context=hit.context, cues=("rude",),
+                          as_severity=Severity.LOW)
+                continue
             if hit.kind == "profanity" and not hit.aimed:
                 # Language only: mild swearing is nothing; moderate or strong swearing not aimed at
                 # anyone is a low tag where a pupil writes or is written to, nothing between adults.
@@ -1109,6 +1187,7 @@ class OffensiveFilter:
         aiming_spans: list[tuple[int, int]] = []  # abuse aimed at someone: profanity inside is aimed
         frame = _LazyFrame(text, normalised, joined, hits)  # built only when a hit needs it
         candidates = self._pattern_db.candidates(self._pattern_route, self._pattern_db.scan(joined[0]))
+        spans: list[tuple[int, int, int]] = []  # (index in out, first, last) of each pattern hit
         for pattern in (self._patterns[i] for i in candidates):
             for match in pattern.regex.finditer(joined[0]):
                 first, last = token_range(joined[1], match.start(), match.end())
@@ -1121,20 +1200,41 @@ class OffensiveFilter:
                 if pattern.kind == "bullying" and last == first + 1 and joined[0][match.start():match.end()] in _OFF \
                         and frame.exclaimed(last, self._is_insult):
                     continue  # "Fuck off, that's amazing news!": disbelief, not a dismissal
-                if pattern.kind in _NEGATABLE and frame.negated(first, last):
-                    continue  # "Not all immigrants are criminals": a denial (docs/safeguarding.md)
+                if pattern.kind in _NEGATABLE and (frame.negated(first, last) or frame.object_of_abuse(first)):
+                    continue  # "Not all immigrants are criminals": a denial; "racism against ... is vile"
                 if pattern.kind in _KINDS:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     if not mention and pattern.kind in _NEGATABLE and frame.attributed(first):
                         mention = "attributed"  # "the idea that women are inferior is outdated"
+                    rude = pattern.kind == "bullying" and (
+                        joined[0][match.start():match.end()] in _DISMISSALS
+                        or last + 2 < len(frame.words) and frame.words[last + 1] in _CONDITION
+                        and frame.words[last + 2] in _SECOND_PERSON and not frame.punctuated(last)
+                        and frame.sentence[last + 2] == frame.sentence[last])
+                    spans.append((len(out), first, last))
                     out.append(_RawHit.at(text, pattern.kind, pattern.severity,
-                                          normalised.evidence(first, last), quoted, mention=mention))
+                                          normalised.evidence(first, last), quoted, mention=mention,
+                                          rude=rude))
                 if pattern.kind in _AIMING_KINDS:
                     aiming_spans.append((first, last))
                 targeted_spans.add((first, last))
+        # Words that overlap words condemned are condemned with them: in "people who chant kill all the
+        # gays at football should be banned", "the gays at football should be banned" is a misreading
+        # of the chant (seventh pass)
+        condemned = [(a, b) for i, a, b in spans if out[i].mention == "condemned"]
+        for i, a, b in spans:
+            if condemned and not out[i].mention and _talked_about(out[i]) \
+                    and any(a <= y and x <= b for x, y in condemned):
+                out[i] = replace(out[i], mention="condemned")
+        listed = _word_list(normalised, hits)  # "words like cock, pussy or whore", "(?:slut|cum)"
         for hit in hits:
             kind = hit.term.kind
             evidence = normalised.evidence(hit.first, hit.last)
+            if hit.first in listed and kind in _LISTABLE:
+                # a list of words named, in a filter rule, a word list or a spam-token discussion:
+                # the words are talked about, not said to anyone (a tag, never a hold)
+                out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, mention="named"))
+                continue
             if (hit.first == hit.last and kind in _NAME_KINDS and hit.term.text in _NAMES
                     and _is_name(normalised, hit.first)):
                 allowed.append(evidence)  # "Vice President Dick Cheney": nor may the model flag it
@@ -1164,7 +1264,7 @@ class OffensiveFilter:
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE or (
                     kind == "sexual" and hit.term.text in _SEXUAL_SLURS) else ""
                 if kind in _NEGATABLE and " " in hit.term.text:  # a listed statement: "women are inferior"
-                    if frame.negated(hit.first, hit.last):
+                    if frame.negated(hit.first, hit.last) or frame.object_of_abuse(hit.first):
                         continue
                     if not mention and frame.attributed(hit.first):
                         mention = "attributed"

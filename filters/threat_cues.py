@@ -488,6 +488,22 @@ _IDIOM = re.compile(
     r"(?:beats?|fight) (?:city hall|the system|the odds|the house|the market|the clock|nature|progress|a good|an? |the "
     r"(?:original|classics?|price|view|feeling|taste|smell))|"
     r"(?:cant|cannot|can not) beat (?:that|this|it)\b)")
+# The author of a thing as the target (seventh pass): "i'm going to strangle whoever broke the
+# nightly build", "we should shoot the guy who designed this API" - exasperation at work done,
+# from mailing-list chatter. Only makers of code, designs and builds: "whoever told miss", "the
+# boy who hit my brother" are people a pupil may mean.
+_AUTHOR = re.compile(
+    r"\b(?:whoever|anyone who|the (?:\w+ )?(?:guy|guys|person|people|idiot|idiots|moron|morons|genius|geniuses|clown|"
+    r"clowns|muppet|muppets|bozo|bozos|dev|devs|developer|developers|engineer|engineers|programmer|programmers|coder|"
+    r"team|folks|committee|marketing droid|manager) (?:who|that)) (?:\w+ )?(?:designed|designs|coded|invented|"
+    r"came up with|thought up|programmed|specced|implemented|configured|approved|decided on|"
+    r"(?:wrote|writes|broke|broken|busted) (?:the|this|our|my|that) (?:\w+ )?(?:build|code|tree|server|site|script|patch|"
+    r"release|api|makefile|kernel|config|repo|repository|tests?|installer|package|compile|mirror|link|page|cvs|svn|"
+    r"trunk|spec|program|software|driver|module|function|library|docs|documentation|manual|standard|rfc|parser|regex|"
+    r"rules?|filter|daemon|plugin|protocol|interface|ui|gui|wizard))\b")
+# Spam, as the anti-spam lists curse it ("spammers should be shot", "die, spammers"): the group is
+# what their mail does, a mailing-list hyperbole (seventh pass); no threat form reads it either.
+_SPAMMERS = re.compile(r"\b(?:spammers?|spamm?ing scum|telemarketers?|junk mailers?|spambots?)\b")
 # Things, not people, as the subject of "should be killed" ("the process should be killed").
 _THINGS = re.compile(
     r"\b(?:process(?:es)?|threads?|jobs?|tasks?|daemons?|servers?|programs?|apps?|query|queries|connections?|"
@@ -1117,7 +1133,8 @@ def harmless(prepared: str) -> bool:
                   or _WILL_NOT.search(prepared) or _NO_ONE.search(prepared) or _THINGS.search(prepared)
                   or (_GAME.search(prepared) and not _REAL.search(prepared))
                   or (_SHOOT.search(prepared) and _PHOTO.search(prepared)) or _reports(prepared)
-                  or _DEVOTED.search(prepared)
+                  or _DEVOTED.search(prepared) or _SPAMMERS.search(prepared) or _AUTHOR.search(prepared)
+                  or _no_one_to_harm(prepared)
                   or (_OBJECTS.search(prepared) and not _READER.search(prepared) and not _SOMEONE.search(prepared)
                       and not _PEOPLE_GATE.search(prepared)))
     return vetoed and find(prepared) is None
@@ -1137,6 +1154,21 @@ _OBJECTS = re.compile(
     r"cabbage|lettuce|celery|beetroot|parsnips|turnips?|leeks?|kale)\b")
 _SOMEONE = re.compile(r"\b(?:him|her|them|he|she|they|hes|shes|theyre|someone|somebody|anyone|everyone|people|"
                       r"me|us|person|man|woman|boy|girl|kid|lad|guy|mr|mrs|miss|sir)\b")
+# The writer's own people (seventh pass): "me and my fellow dykes are going to pride", "we queers".
+_OWN_PEOPLE = re.compile(r"\b(?:me and (?:my|the other|all my)|we|us|my fellow|our fellow|fellow|all my|the rest of us)\b")
+_OTHERS = re.compile(r"\b(?:him|her|them|he|she|they|hes|shes|theyre|someone|somebody|anyone|everyone|everybody|"
+                     r"mr|mrs|miss|sir|that (?:boy|girl|kid|lad|guy|man|woman))\b")
+
+
+def _no_one_to_harm(prepared: str) -> bool:
+    """No violent word and no one to harm in the window: no reader, no third person, and no
+    group but the writer's own ("me and my fellow dykes are going to pride this weekend"). The
+    model's threat reading there is the wording of a plan, not of a threat."""
+    if _ANCHOR.search(prepared) or _READER.search(prepared) or _OTHERS.search(prepared):
+        return False
+    return not _PEOPLE_GATE.search(prepared) or bool(_OWN_PEOPLE.search(prepared))
+
+
 # Devotion, not violence: "i would die for my friends", "id kill for her hair".
 _DEVOTED = re.compile(r"\b(?:would|id|i d|could|we d|wed) (?:\w+ )?(?:die|kill|fight|take a bullet) for\b")
 
@@ -1222,6 +1254,8 @@ def find(prepared: str) -> Threat | None:
                 continue
             if _IDIOM.search(prepared[max(0, match.start() - 30):match.end() + 30]):
                 continue
+            if kind != "disclosure" and _AUTHOR.search(prepared, match.start(), match.end() + 80):
+                continue  # "strangle whoever broke the nightly build": exasperation at work done
             if kind != "disclosure" and _GAME.search(prepared) and _GAME_VERBS.search(words) and \
                     not _REAL.search(prepared):
                 continue

@@ -65,7 +65,7 @@ _COUNTER = re.compile(
     rf"\b(?:is|are|was|makes|shows|just shows|proves|means|sounds|isnt|is not)\b(?: \w+){{0,5}}? ?{_CALLED_OUT}\b"
     # stop calling ..., you cant keep saying ..., i hate it when people say ...
     rf"|\b(?:stop|quit|dont|do not|never|please stop|you need to stop|you have to stop|you should stop|"
-    rf"you must stop|you cant keep|you cant just|cant believe (?:you|people|someone|he|she|they|anyone|"
+    rf"you must stop|you cant keep|you cant just|you cant|you cannot|you can not|cant believe (?:you|people|someone|he|she|they|anyone|"
     rf"some people)|how dare (?:you|he|she|they|anyone|people)|hate it when (?:people|you|someone|they|boys|"
     rf"girls|lads)|sick of (?:people|you|hearing|everyone|boys|girls|lads|them)|tired of (?:people|you|hearing|"
     rf"everyone|them)|fed up (?:of|with) (?:people|you|hearing|everyone|them)|nobody should|no one should|"

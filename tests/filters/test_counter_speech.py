@@ -107,3 +107,21 @@ def test_the_risk_filter_reports_no_hate_or_bullying_for_counter_speech(flt: Ris
 def test_a_threat_beside_counter_speech_is_still_a_threat(flt: RiskFilter) -> None:
     # counter-speech speaks for hate and bullying scores only: the threat's own rules read the rest
     assert "RISK_VIOLENT_THREAT" in codes(flt, "stop calling gay people freaks or ill stab you")
+
+
+@pytest.mark.parametrize("text", [
+    "you cant say all muslims are terrorists, thats just ignorant",  # seventh pass
+    "you cannot call gay people disgusting and get away with it",
+])
+def test_you_cant_say_is_counter_speech(flt: RiskFilter, text: str) -> None:
+    assert condemns(prepare(text)), text
+    found = codes(flt, text)
+    assert "RISK_HATE" not in found and "RISK_BULLYING" not in found, (text, found)
+
+
+@pytest.mark.parametrize("text", [
+    "you cant trust muslims, they are all terrorists",  # "trust" is no saying
+    "you cant say im not right, gays are disgusting",  # the writer as the one talked about
+])
+def test_you_cant_without_a_saying_is_not(text: str) -> None:
+    assert not condemns(prepare(text)), text

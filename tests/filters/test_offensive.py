@@ -1015,3 +1015,98 @@ def test_programs_and_questions_are_no_dismissal(flt, text: str) -> None:
 ])
 def test_the_cat_and_the_catkin_are_not_sexual(flt, text: str, sexual: bool) -> None:
     assert ("OFFENSIVE_SEXUAL" in codes(flt, text)) is sexual
+
+
+# -- the seventh pass: own school-style fixtures per non-hateful family, and adult mailing-list
+# lines (ham: tuned on none of the test rows; hatecheck stays a test suite) --
+
+@pytest.mark.parametrize("text", [
+    # counter-speech: the condemnation worded as the writer's stance or a sanction
+    "i cant stand people who call immigrants cockroaches",
+    "there is no excuse for calling someone a paki",
+    "no one deserves to be called a tranny",
+    'the comment "black people are apes" on that video has thousands of likes, its horrible',
+    "people who chant kill all the gays at football should be banned for life",
+    # the group as the object of a harm named before it: the predicate is the harm's
+    "racism against black people is disgusting and we should all call it out",
+    "hatred of muslims is evil",
+    # reporting to a teacher what someone keeps telling others
+    "sir, jack keeps telling the year 7s that muslims are terrorists, please can you talk to him",
+    # homonyms: a cigarette stubbed out, an engine's timing
+    "my dad stubbed his fag out on the step, gross",
+    "if the engine pinks, retard the ignition timing a few degrees",
+])
+def test_seventh_pass_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert not HATE_CODES & {f.code for f in findings}, findings
+    assert not any(f.severity > Severity.LOW for f in findings), findings
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
+
+
+@pytest.mark.parametrize("text, code", [
+    ("i cant stand immigrants, they are cockroaches", "OFFENSIVE_HATE"),  # the writer's own stance
+    ("calling immigrants cockroaches is accurate", "OFFENSIVE_HATE"),  # named, but agreed with
+    ("people who call immigrants cockroaches are right", "OFFENSIVE_HATE"),
+    ("there is no excuse for letting muslims in, they are all terrorists", "OFFENSIVE_HATE"),
+    ("gays are disgusting and should be banned", "OFFENSIVE_HATE"),
+    ("i told the year 7s that muslims are terrorists", "OFFENSIVE_HATE"),  # the writer's own telling
+    ("hang all the gays", "OFFENSIVE_HATE"),
+    ("you fag, put that cigarette out", "OFFENSIVE_HATE"),  # the reader, whatever the cue
+])
+def test_seventh_pass_hate_still_counts(flt, text: str, code: str) -> None:
+    found = flt.analyse([text], Role.STUDENT)
+    assert any(f.code == code and f.severity > Severity.LOW for f in found), found
+
+
+@pytest.mark.parametrize("text", [
+    "Kill all the zombie processes and try again.",  # no extremism, no finding at all
+    "the ball cock in the cistern is stuck again, I'll replace the float valve",
+    "Remember to cock the hammer before you dry-fire it at the range.",
+    # lists of words: a filter rule, a word list, a spam-token discussion
+    r"header   PORN_SUBJ  Subject =~ /\b(?:cock|pussy|whore|slut|cum)\b/i",
+    "describe ADULT_WORDS Contains words like cock, pussy or whore",
+    'My bayesian filter learned "cock", "whore" and "slut" as spam tokens, which is expected.',
+    "the word list has entries like cock, cum, tits and whore in it",
+])
+def test_seventh_pass_technical_senses_and_word_lists_are_not_held(flt, text: str) -> None:
+    findings = flt.analyse([text], Role.EXTERNAL)
+    assert not any(f.severity > Severity.LOW for f in findings), findings
+    assert not any(f.code.startswith("SAFEGUARDING_") for f in findings), findings
+
+
+@pytest.mark.parametrize("text", [
+    "you slut, whore, bitch",  # a string of insults at the reader: no sign the words are named
+    "send me your tits pics",
+    "shes a whore, a slut and a skank",
+])
+def test_a_string_of_insults_is_no_word_list(flt, text: str) -> None:
+    found = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in found), found
+
+
+@pytest.mark.parametrize("text", [
+    "Bite me. The patch works on my box and I'm not rewriting it.",
+    "Get a life, it's only a mailing list.",
+    "STFU and read the FAQ, it's all in there.",
+    "You're an idiot if you run it as root, but it's your box.",
+    "you're dumb if you think Verisign will fix that",
+])
+def test_an_adults_rudeness_is_tagged_for_staff_and_held_for_a_pupil(flt, settings, text: str) -> None:
+    outsider = "someone@example.org"
+    view = make_view(text, mail_from=outsider, rcpt_to=(PUPIL, STAFF), settings=settings)
+    findings = flt.analyse([text], Role.EXTERNAL, audience=Audience.of(view))
+    bullying = [f for f in findings if f.code == "OFFENSIVE_BULLYING"]
+    assert bullying and all(f.severity is Severity.LOW and f.level == 2 for f in bullying), findings
+    actions = Policy(settings).decide(view, findings).actions
+    assert actions[STAFF] == Action.TAG and actions[PUPIL] == Action.HOLD
+
+
+@pytest.mark.parametrize("text", [
+    "bite me",  # a pupil's: bullying, as before
+    "you're an idiot if you think anyone likes you",
+    "get a life loser",
+])
+def test_a_pupils_rudeness_stays_bullying(flt, text: str) -> None:
+    found = flt.analyse([text], Role.STUDENT)
+    assert any(f.code == "OFFENSIVE_BULLYING" and f.severity > Severity.LOW for f in found), found

@@ -823,3 +823,34 @@ def test_outdoing_ending_a_program_or_a_sign_off_is_no_threat(flt: RiskFilter, t
 def test_those_vetoes_leave_threats_alone(flt: RiskFilter, text: str) -> None:
     assert not threat_cues.harmless(prepare(text)), text
     assert threat_finding(flt, text) is not None, text
+
+
+# Seventh pass (own wording): exasperation at the maker of a piece of work, curses on spammers
+# (the anti-spam mailing lists), and a plan with no violent word and no one to harm but the
+# writer's own people. What an outsider writes to staff is read as a pupil's would be here.
+SEVENTH_HARMLESS = [
+    "I'm going to strangle whoever broke the nightly build.",
+    "We should shoot the guy who designed this API.",
+    "honestly I could kill whoever wrote this makefile",
+    "Spammers should be shot, frankly.",
+    "me and my fellow dykes are going to pride this weekend",
+]
+SEVENTH_STILL_THREATS = [
+    "im going to batter whoever wrote that on my locker",  # a person's words, not a piece of work
+    "whoever told miss about me is getting stabbed tomorrow",
+    "we should shoot the guy who lives next door",
+    "me and my mates are going to batter the gays at pride",
+    "me and my mates are going to make sure you regret it",
+    "we're going to get you after school",
+]
+
+
+@pytest.mark.parametrize("text", SEVENTH_HARMLESS)
+def test_exasperation_at_work_spammers_and_plans_without_a_target_are_no_threat(flt: RiskFilter, text: str) -> None:
+    assert threat_cues.find(prepare(text)) is None, text
+    assert threat_finding(flt, text) is None, text
+
+
+@pytest.mark.parametrize("text", SEVENTH_STILL_THREATS)
+def test_the_seventh_pass_vetoes_leave_threats_alone(flt: RiskFilter, text: str) -> None:
+    assert threat_finding(flt, text) is not None, text
