@@ -290,7 +290,7 @@ def _talked_about(hit: "_RawHit") -> bool:
 _HOMONYMS = {"fag": "thing_fag", "fags": "thing_fag", "dyke": "thing_dyke", "dykes": "thing_dyke",
              "chink": "thing_chink", "chinks": "thing_chink", "poof": "thing_poof", "poofs": "thing_poof",
              "coon": "thing_coon", "faggot": "thing_faggot", "faggots": "thing_faggot",
-             "pussy": "thing_pussy", "pussies": "thing_pussy"}
+             "pussy": "thing_pussy", "pussies": "thing_pussy", "hoe": "thing_hoe", "hoes": "thing_hoe"}
 # The kinds a homonym's other sense is read for: a slur, or a sexual word ("a pussy" is a cat)
 _HOMONYM_KINDS = frozenset({"hate", "sexual"})
 _THING_CUES = frozenset(_HOMONYMS.values())
@@ -899,6 +899,13 @@ _LIST_CUES = frozenset({"like", "as", "words", "terms", "tokens", "entries", "in
 _LIST_MIN = 3
 
 
+def _between_hyphens(normalised, index: int) -> bool:
+    """The token stands between two hyphens in the text as written ("kitchen-cum-diner")."""
+    text = normalised.original
+    start, end = normalised.starts[index], normalised.ends[index]
+    return text[start - 1:start] == "-" and text[end:end + 1] == "-"
+
+
 def _word_list(normalised, hits: list[Hit]) -> frozenset[int]:
     """The first tokens of listed words that stand in a list of words named (see above)."""
     words = sorted({(h.first, h.last) for h in hits if h.term.kind in _LISTABLE})
@@ -1230,6 +1237,8 @@ class OffensiveFilter:
         for hit in hits:
             kind = hit.term.kind
             evidence = normalised.evidence(hit.first, hit.last)
+            if kind == "sexual" and hit.term.text == "cum" and _between_hyphens(normalised, hit.first):
+                continue  # Latin "cum", with: "a kitchen-cum-dining room", "a shop-cum-cafe"
             if hit.first in listed and kind in _LISTABLE:
                 # a list of words named, in a filter rule, a word list or a spam-token discussion:
                 # the words are talked about, not said to anyone (a tag, never a hold)

@@ -1110,3 +1110,21 @@ def test_an_adults_rudeness_is_tagged_for_staff_and_held_for_a_pupil(flt, settin
 def test_a_pupils_rudeness_stays_bullying(flt, text: str) -> None:
     found = flt.analyse([text], Role.STUDENT)
     assert any(f.code == "OFFENSIVE_BULLYING" and f.severity > Severity.LOW for f in found), found
+
+
+@pytest.mark.parametrize("text, sexual", [
+    ("The erection of the new steel frame starts on Monday.", False),  # a building
+    ("It was an orgy of spending before the election.", False),
+    ("Don't be so anal retentive about the tab width.", False),
+    ("We still have the shag carpet from 1974 in the lounge.", False),
+    ("We saw blue-footed boobies on the Galapagos.", False),  # the seabird
+    ("The kitchen-cum-dining room gets the morning sun.", False),  # Latin: with
+    ("weed the vegetable beds with a hoe before planting", False),  # the garden tool
+    ("the hoes are in the garden shed next to the rake", False),
+    ("she is such a hoe", True),
+    ("you hoe", True),
+    ("get an erection", True),
+    ("he came all over her, cum everywhere", True),
+])
+def test_the_other_senses_of_sexual_words_are_not_sexual(flt, text: str, sexual: bool) -> None:
+    assert ("OFFENSIVE_SEXUAL" in codes(flt, text, Role.EXTERNAL)) is sexual, flt.analyse([text], Role.EXTERNAL)
