@@ -356,7 +356,13 @@ _DISBELIEF_AFTER_YOU = frozenset({"got", "did", "didnt", "won", "passed", "actua
                                   "havent", "went", "are", "aint", "cant"})
 # Admiration, not abuse, before a swear word that names a person: "you lucky bastard", "you clever bitch"
 _ADMIRING = frozenset({"lucky", "jammy", "clever", "beautiful", "gorgeous", "brilliant", "genius", "talented",
-                       "smart", "magnificent", "legendary", "handsome", "lovely", "amazing", "glorious", "fabulous"})
+                       "smart", "magnificent", "legendary", "handsome", "lovely", "amazing", "glorious", "fabulous",
+                       # seventh pass: "you crafty bastard", "you mad bastard, you did it", "one funny bastard"
+                       "crafty", "mad", "cheeky", "funny", "hilarious", "brave", "sly", "spawny", "flash"})
+# "Fuck off, you're joking": disbelief said without the comma (seventh pass)
+_DISBELIEF_PHRASES = ("you re joking", "youre joking", "you re kidding", "youre kidding", "you are joking",
+                      "you are kidding", "you re having me on", "youre having me on", "no way", "you didnt",
+                      "you did not", "you never", "are you serious", "are you joking", "really")
 # Swear words that are also first names: "Dick Cheney", "Willy Wonka" (capitalised, beside a capitalised word).
 _NAMES = frozenset({"dick", "willy", "fanny", "randy", "knob", "negro"})  # "Vinny Del Negro"
 # before a capitalised swear word, these make it the word, not a name ("you Dick", "a Dick")
@@ -599,8 +605,8 @@ class _Frame:
         before = [self.words[i] for i in range(first - 4, first) if near(i)]
         if after and after[0] == "off" and self.words[first] in _OFF_VERBS:
             # a dismissal ends there or names the reader: "fuck off", "piss off you loser"; not
-            # disbelief at the reader's news ("piss off, you didnt!")
-            if self.punctuated(last + 1) and self.disbelief(last + 2, insulting):
+            # disbelief at the reader's news ("piss off, you didnt!", "fuck off you're joking")
+            if self.punctuated(last + 1) and self.disbelief(last + 2, insulting) or self.disbelieving(last + 2):
                 return False
             return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
         if after[:1] and after[0] in _SECOND_PERSON and not self.punctuated(last) \
@@ -648,6 +654,16 @@ class _Frame:
         following = [self.words[j] for j in range(i, min(len(self.words), i + 5)) if self.sentence[j] == self.sentence[i]]
         return (following[0] in ("you", "u") and len(following) > 1 and following[1] in _DISBELIEF_AFTER_YOU
                 and not any(insulting(w) or w in _AFTER_DISMISSAL for w in following[2:]))
+
+    def disbelieving(self, i: int) -> bool:
+        """The words from token i say disbelief ("you're joking", "no way"), nothing after them
+        in the sentence but the end: what "fuck off" answers without a comma."""
+        if i >= len(self.words) or self.sentence[i] != self.sentence[i - 1]:
+            return False
+        following = [self.words[j] for j in range(i, min(len(self.words), i + 6)) if self.sentence[j] == self.sentence[i]]
+        said = " ".join(following)
+        return any(said == p or said.startswith(p + " ") and len(following) <= len(p.split()) + 1
+                   for p in _DISBELIEF_PHRASES)
 
     def exclaimed(self, last: int, insulting) -> bool:
         """"Fuck off, that's amazing": punctuation after the words, then more of the sentence that
@@ -1205,7 +1221,7 @@ class OffensiveFilter:
                                                       and frame.sentence[first - 1] == frame.sentence[first]):
                     continue  # "Fuck, you got me there", "holy fuck you came": an exclamation, then the reader
                 if pattern.kind == "bullying" and last == first + 1 and joined[0][match.start():match.end()] in _OFF \
-                        and frame.exclaimed(last, self._is_insult):
+                        and (frame.exclaimed(last, self._is_insult) or frame.disbelieving(last + 1)):
                     continue  # "Fuck off, that's amazing news!": disbelief, not a dismissal
                 if pattern.kind in _NEGATABLE and (frame.negated(first, last) or frame.object_of_abuse(first)):
                     continue  # "Not all immigrants are criminals": a denial; "racism against ... is vile"

@@ -203,6 +203,22 @@ _THREAT_REASONS = {
 _NEEDS_SIGNAL = frozenset({"grooming", "bullying"})
 
 
+# Swear words that are exclamations or intensifiers, not insults of a person (those - "bastard",
+# "prick" - stay: they name someone): what the bullying label may not read alone.
+_SWEARING = re.compile(r"\b(?:fuck\w*|fck\w*|fk\w*|feck\w*|shit\w*|sh1t\w*|bloody|damn\w*|hell|crap\w*|wtf|omfg|"
+                       r"freaking|frigging|fricking|effing|flipping|bleeding|goddamn\w*|motherfucking)\b", re.I)
+
+# Praise of the reader, which the bullying label reads as mockery (its training sets are full of
+# sarcasm): "you're a genius", "you're a bloody star". Only with nothing scornful in the sentence
+# ("you're a genius, not", "what a genius, you failed again", "lol").
+_PRAISE = re.compile(r"\b(?:you|u)(?: re| are| r|re| is)? (?:(?:a|an|such a|such an|the|so|one|my|an absolute|a total|"
+                     r"a proper|an actual|\w+) )?(?:(?:bloody|fucking|flipping|freaking|absolute|total|proper|actual|"
+                     r"real) )?(?:genius|legend|legends|star|hero|angel|gem|diamond|champ|champion|queen|king|icon|"
+                     r"treasure|saint|lifesaver|life saver|superstar|rockstar|goat|g|boss|beast|machine|"
+                     r"amazing|brilliant|awesome|incredible|the best|a star)\b")
+_SCORN = re.compile(r"\b(?:not|lol|lmao|haha|hahaha|sarcasm|sarcastic|yeah right|failed|fail|idiot|stupid|dumb|thick|"
+                    r"loser|ugly|fat|weird|freak|cringe|pathetic|joke|clown|obviously|congrats|congratulations|well done)\b")
+
 # Labels read in quoted text too (see the module docstring).
 _READ_IN_QUOTES = frozenset({"self_harm"})
 
@@ -457,6 +473,17 @@ class RiskFilter:
             if label in hits and all(counter.condemns(prepare(e)) for e in hits[label].evidence):
                 del hits[label]
                 findings = [f for f in findings if f.code != CODES[label][0]]
+        # Swearing alone is not bullying (seventh pass, as the offensive filter's model rule): "holy
+        # shit you did it", "you're a fucking genius", "what the fuck, you're here early". When every
+        # evidence sentence swears, they are scored again without the swear words and must still
+        # read as bullying; an insult or a threat in them still does ("you fucking idiot").
+        bullying = hits.get("bullying")
+        if bullying is not None and (all(_PRAISE.search(prepare(e)) and not _SCORN.search(prepare(e))
+                                         for e in bullying.evidence)
+                                     or all(_SWEARING.search(e) for e in bullying.evidence)
+                                     and not self._reads_without_swearing("bullying", bullying)):
+            del hits["bullying"]
+            findings = [f for f in findings if f.code != CODES["bullying"][0]]
         # A threat against a group: the hate label found it, and the same sentences say someone
         # will do (or should suffer) violence. The threat label alone scores these low: its only
         # public positives are Gab's calls for violence.
@@ -601,6 +628,20 @@ class RiskFilter:
         evidence = tuple(dict.fromkeys(
             _sentence(documents[d], i)[:limit] for d, i in ranked[:self._options.max_evidence]))
         return _Hit(label, best_score, evidence, window_text, cued)
+
+    def _reads_without_swearing(self, label: str, hit: "_Hit") -> bool:
+        """Whether the hit's evidence still reaches the label's threshold (its cue threshold when
+        the hit came by a cue) with the swear words taken out."""
+        text = "\n".join(" ".join(_SWEARING.sub(" ", e).split()) for e in hit.evidence)
+        spans = list(sentence_split.spans(text))
+        if not text.strip() or not spans:
+            return False
+        column = self._model.labels.index(label)
+        threshold = self._thresholds[label]
+        if hit.cued:
+            threshold = min(threshold, self._options.cue_thresholds.get(label, threshold))
+        score = float(self._model.score(text, spans).combined[:, column].max())
+        return score >= threshold
 
     @staticmethod
     def _cue_in_concerning(label: str, doc: str, spans: list[tuple[int, int]], own: np.ndarray, lo: int, hi: int,

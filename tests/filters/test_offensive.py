@@ -1128,3 +1128,19 @@ def test_a_pupils_rudeness_stays_bullying(flt, text: str) -> None:
 ])
 def test_the_other_senses_of_sexual_words_are_not_sexual(flt, text: str, sexual: bool) -> None:
     assert ("OFFENSIVE_SEXUAL" in codes(flt, text, Role.EXTERNAL)) is sexual, flt.analyse([text], Role.EXTERNAL)
+
+
+@pytest.mark.parametrize("text, aimed", [
+    ("you crafty bastard", False),  # admiration (seventh pass)
+    ("you mad bastard, you actually did it", False),
+    ("you are one funny bastard", False),
+    ("fuck off you're joking", False),  # disbelief with no comma
+    ("fuck off no way", False),
+    ("fuck off you loser", True),
+    ("fuck off you freak nobody likes you", True),
+    ("you're a clever idiot", True),
+    ("you nasty bastard", True),
+])
+def test_seventh_pass_admiration_and_disbelief_are_not_aimed(flt, text: str, aimed: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is aimed, findings

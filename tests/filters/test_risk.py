@@ -505,3 +505,27 @@ def test_intensifiers_inside_a_cue(flt: RiskFilter, text: str) -> None:
 ])
 def test_idioms_with_an_intensifier_are_not_self_harm(flt: RiskFilter, text: str) -> None:
     assert "RISK_SELF_HARM" not in codes(flt, text)
+
+
+@pytest.mark.parametrize("text", [
+    "holy shit you did it",  # swearing alone is not bullying (seventh pass)
+    "who gives a shit, you passed",
+    "what the fuck, you're here early",
+    "you're a bloody star",  # praise of the reader
+    "you're a genius",
+])
+def test_swearing_or_praise_alone_is_not_bullying(text: str) -> None:
+    flt = RiskFilter(Options(), FilterContext(settings=None, directory=None))
+    found = [f.code for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,))]
+    assert "RISK_BULLYING" not in found, (text, found)
+
+
+@pytest.mark.parametrize("text", [
+    "nobody fucking likes you",
+    "everyone thinks you're a fucking loser",
+    "you're a genius, not. everyone laughs at you",
+])
+def test_bullying_with_swearing_or_mock_praise_still_counts(text: str) -> None:
+    flt = RiskFilter(Options(), FilterContext(settings=None, directory=None))
+    found = [f.code for f in flt.analyse([text], Role.STUDENT, (Role.STUDENT,))]
+    assert "RISK_BULLYING" in found, (text, found)
