@@ -375,9 +375,13 @@ _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we
                         r"|me and the other|me and all the other|the rest of us|us other"
                         r"|(?:proud|happy|glad) to be|identify as|out as|came out as|come out as"
                         r"|(?:call|calls|called|calling) (?:myself|ourselves|himself|herself|themselves)(?: the)?)"
-                        r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$")
+                        r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$"
+                        # seventh pass: "im a big fat ...", "im the biggest ... in the year", "my nickname is"
+                        r"|(?:^| )(?:i m|im|i am|as|being|my nickname is|my name is) (?:a|an|the|such a|such an|one|just a|"
+                        r"just another|your friendly|the only)(?: (?!(?:of|to|with|for|and|that|this|those|these|the|a|an|"
+                        r"you|your|ur|he|she|him|her|his|them|their)\b)\w+){0,2}$")
 # ... or after it: "dyke and proud", "faggots like me", "queers like us"
-_RECLAIMED_AFTER = re.compile(r"^(?:and (?:proud|im proud|i m proud|proud of it)|like (?:me|us|myself|ourselves)"
+_RECLAIMED_AFTER = re.compile(r"^(?:(?:(?:in|at|of) (?:the|this|our|my) \w+ )?and (?:proud|im proud|i m proud|proud of it)|like (?:me|us|myself|ourselves)"
                               r"|pride|power|march|and loving it"
                               # "these ... are my best friends": the writer's own people
                               r"|(?:is|are|r) (?:my|our) (?:best |closest |oldest )?(?:friends?|mates?|girls|boys|sisters?|"
@@ -776,6 +780,8 @@ class _Frame:
         before = self.words[first - 1] if first > 0 and self.sentence[first - 1] == self.sentence[first] else ""
         after = self.words[first + 1] if first + 1 < len(self.words) and self.sentence[first + 1] == self.sentence[first] else ""
         # "nigga please, we got this": the idiom opens the sentence
+        if not before and after in ("i", "im", "we", "were", "lets", "my", "ive", "ill"):
+            return True  # "nigga i'm so tired": opening the writer's own sentence (seventh pass)
         return before in ("my", "yo", "sup", "wassup", "wagwan", "ayy", "ay", "hey", "mi") or not before and after == "please" \
             and (first + 2 >= len(self.words) or self.punctuated(first + 1)
                  or self.sentence[first + 2] != self.sentence[first])
@@ -1310,6 +1316,8 @@ class OffensiveFilter:
                 elif kind == "hate" and not mention and (frame.reclaimed(hit.first)
                                                          or frame.friendly_address(hit.first)):
                     mention = "reclaimed"
+                elif kind == "sexual" and not mention and hit.term.text in _SEXUAL_SLURS and frame.reclaimed(hit.first):
+                    mention = "reclaimed"  # "as a proud slut", "my nickname is slut" (seventh pass)
                 elif kind == "hate" and not mention and hit.first == hit.last \
                         and frame.words[hit.first] in _THING_SLURS and frame.of_a_thing(hit.first):
                     # "a fully retarded view of economics", "that's so spastic": an ableist word

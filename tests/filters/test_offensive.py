@@ -1144,3 +1144,20 @@ def test_the_other_senses_of_sexual_words_are_not_sexual(flt, text: str, sexual:
 def test_seventh_pass_admiration_and_disbelief_are_not_aimed(flt, text: str, aimed: bool) -> None:
     findings = flt.analyse([text], Role.STUDENT)
     assert any(f.severity > Severity.LOW for f in findings) is aimed, findings
+
+
+@pytest.mark.parametrize("text, held", [
+    ("i'm the biggest poof in the year and proud of it", False),  # reclaimed (seventh pass)
+    ("i'm a big fat dyke and my girlfriend loves me", False),
+    ("the dykes on bikes crew are riding at pride", False),  # a name
+    ("nigga i'm so tired, see you tomorrow", False),  # opening the writer's own sentence
+    ("im a slut for pizza lol", False),
+    ("im going to kill that dyke", True),
+    ("im telling that dyke to leave", True),
+    ("im a friend of that fag", True),
+    ("she is a slut", True),
+    ("nigga please die", True),
+])
+def test_seventh_pass_reclaimed_words(flt, text: str, held: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is held, findings
