@@ -443,8 +443,11 @@ _SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write"
                      "told", "tells", "telling", "messaged", "texted", "commented", "replied", "claimed", "claims",
                      "chanted", "chanting", "sang", "singing", "graffiti", "sign", "banner", "read",
                      # thought or heard, not the writer's own: 'if you think "...", read some history'
-                     "think", "thinks", "thought", "believe", "believes", "hear", "heard", "hearing"})
+                     "think", "thinks", "thought", "believe", "believes", "hear", "heard", "hearing",
+                     # seen or read somewhere (seventh pass): 'seeing "..." on my feed ruined my day'
+                     "seeing", "saw", "seen", "reading", "spotted"})
 _SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
+_AGREEING = frozenset({"agree", "agreed", "true", "facts", "based", "correct", "preach"})
 _USAGE_VERBS = frozenset({"call", "called", "calling", "calls", "think", "thought"})
 # A harm done to a group, named before the group: "racism against black people is disgusting",
 # "hatred of muslims", "violence towards trans people" (seventh pass: the predicate is the harm's)
@@ -573,6 +576,14 @@ class _Frame:
         before = [self.words[i] for i in range(max(0, start - _SPEECH_WINDOW), start) if self.sentence[i] == where]
         return any(w in _SPEECH for w in before) and not self._second_person(max(0, start - 3), start - 1)
 
+    def _agreed(self, first: int) -> bool:
+        """The writer agrees with the words quoted ('i saw "..." on a sign and i agree', '... so
+        true'): the words are the writer's own then (seventh pass)."""
+        where = self.sentence[first]
+        end = min(len(self.words), first + 25)
+        said = [self.words[i] for i in range(first, end) if self.sentence[i] == where and i not in self.quoted]
+        return any(w in _AGREEING for w in said) and "not" not in said and "dont" not in said
+
     def mention(self, first: int, last: int) -> str:
         """Whether tokens first..last are talked about rather than used: "reported" (said to the
         writer or someone else, "he called me a ..."), "condemned" (quoted or named with a
@@ -594,7 +605,7 @@ class _Frame:
                 if b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where \
                         and not self._second_person(b + 1, last):
                     return "condemned"
-        if first in self.quoted and self._quoted_speech(first):
+        if first in self.quoted and self._quoted_speech(first) and not self._agreed(first):
             return "reported"  # someone else's words in quotation marks, with no condemnation
         return ""
 
@@ -1233,7 +1244,7 @@ class OffensiveFilter:
                     continue  # "Not all immigrants are criminals": a denial; "racism against ... is vile"
                 if pattern.kind in _KINDS:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
-                    if not mention and pattern.kind in _NEGATABLE and frame.attributed(first):
+                    if not mention and pattern.kind in _NEGATABLE and frame.attributed(first) and not frame._agreed(first):
                         mention = "attributed"  # "the idea that women are inferior is outdated"
                     rude = pattern.kind == "bullying" and (
                         joined[0][match.start():match.end()] in _DISMISSALS
@@ -1297,7 +1308,7 @@ class OffensiveFilter:
                 if kind in _NEGATABLE and " " in hit.term.text:  # a listed statement: "women are inferior"
                     if frame.negated(hit.first, hit.last) or frame.object_of_abuse(hit.first):
                         continue
-                    if not mention and frame.attributed(hit.first):
+                    if not mention and frame.attributed(hit.first) and not frame._agreed(hit.first):
                         mention = "attributed"
                 if kind == "extremism":
                     # counter-speech ('"Jews control the banks" is an antisemitic myth') is a mention;

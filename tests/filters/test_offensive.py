@@ -1161,3 +1161,15 @@ def test_seventh_pass_admiration_and_disbelief_are_not_aimed(flt, text: str, aim
 def test_seventh_pass_reclaimed_words(flt, text: str, held: bool) -> None:
     findings = flt.analyse([text], Role.STUDENT)
     assert any(f.severity > Severity.LOW for f in findings) is held, findings
+
+
+@pytest.mark.parametrize("text, held", [
+    ('Seeing "black people are criminals" on my feed ruined my day.', False),  # seen, and judged
+    ("Anyone who calls refugees parasites has no idea what they've been through.", False),
+    ('i saw "muslims are terrorists" on a sign and i agree', True),  # agreed with: the writer's own
+    ('he said "muslims are terrorists" and thats so true', True),
+    ("anyone who calls refugees parasites is right", True),
+])
+def test_seventh_pass_seen_judged_or_agreed(flt, text: str, held: bool) -> None:
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is held, findings
