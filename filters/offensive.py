@@ -377,9 +377,10 @@ _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we
                         r"|(?:call|calls|called|calling) (?:myself|ourselves|himself|herself|themselves)(?: the)?)"
                         r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$"
                         # seventh pass: "im a big fat ...", "im the biggest ... in the year", "my nickname is"
-                        r"|(?:^| )(?:i m|im|i am|as|being|my nickname is|my name is) (?:a|an|the|such a|such an|one|just a|"
-                        r"just another|your friendly|the only)(?: (?!(?:of|to|with|for|and|that|this|those|these|the|a|an|"
-                        r"you|your|ur|he|she|him|her|his|them|their)\b)\w+){0,2}$")
+                        r"|(?:^| )(?:i m|im|i am|my nickname is|my name is) (?:(?:a|an|such a|such an|one|just a|"
+                        r"just another|your friendly)(?: (?!(?:of|to|with|for|and|that|this|those|these|the|a|an|"
+                        r"you|your|ur|he|she|him|her|his|them|their)\b)\w+){0,2}|(?:the|the only)(?: (?!(?:of|to|with|for|"
+                        r"and|that|this|those|these|the|a|an|you|your|ur|he|she|him|her|his|them|their)\b)\w+){1,2})$")
 # ... or after it: "dyke and proud", "faggots like me", "queers like us"
 _RECLAIMED_AFTER = re.compile(r"^(?:(?:(?:in|at|of) (?:the|this|our|my) \w+ )?and (?:proud|im proud|i m proud|proud of it)|like (?:me|us|myself|ourselves)"
                               r"|pride|power|march|and loving it"
@@ -1327,7 +1328,8 @@ class OffensiveFilter:
                 elif kind == "hate" and not mention and (frame.reclaimed(hit.first)
                                                          or frame.friendly_address(hit.first)):
                     mention = "reclaimed"
-                elif kind == "sexual" and not mention and hit.term.text in _SEXUAL_SLURS and frame.reclaimed(hit.first):
+                elif kind == "sexual" and not mention and hit.term.text in _SEXUAL_SLURS and hit.first not in frame.quoted \
+                        and frame.reclaimed(hit.first):
                     mention = "reclaimed"  # "as a proud slut", "my nickname is slut" (seventh pass)
                 elif kind == "hate" and not mention and hit.first == hit.last \
                         and frame.words[hit.first] in _THING_SLURS and frame.of_a_thing(hit.first):
