@@ -82,7 +82,7 @@ MACROS = {
                   r"(?:friends and family|family and friends|friends|family|families|pals|mates|buddies|contacts|"
                   r"loved ones|relatives|daughters|sons|kids|children|colleagues|co-?workers|workmates|"
                   r"neighbou?rs|followers|classmates|women|girls|ladies|mums|moms|mothers|dads|parents|"
-                  r"grandparents|people|contact list|address book|friends list|group chats?)"
+                  r"grandparents|people|contact list|address book|friends list|group chats?|dear ones|near ones|near and dear ones|acquaintances)"
                   r"(?: (?:you|u) (?:know|love|care about|have|email|e-mail))?)",
     "{MONEY}": r"(?:[£$€]\s?\.?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
