@@ -63,6 +63,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # the learned score (filters/chain_letter_model.py), multiplied by its probability,
     # counted only with a request to pass it on and at or above `model_minimum`
     "model": 4.0,
+    # the letter ends on its request (nothing but a device line or a person's name after it:
+    # nobody owns a hoax), counted with the learned score, as one more lever would be
+    "closing_request": 0.75,
     # structure
     "forward_depth": 0.5,  # per level beyond the first, up to 3
     # the chain in motion: a forwarded message that asks to be sent to many people
@@ -132,6 +135,13 @@ class Options(FilterOptions):
     extra_signoffs: list[str] = Field(
         default_factory=list, description="site regexes added to signoff_list (each matched against a whole "
                                           "trailing sentence, lower case)")
+    signature_list: str = Field(
+        "chain_letter_signature.txt",
+        description="a person's sign-off lines ('Love, Auntie Pat', 'xx Mum'; relative to config/lists; never "
+                    "with a title, a role or a contact): trailing ones are not the letter's own last sentence")
+    extra_signatures: list[str] = Field(
+        default_factory=list, description="site regexes added to signature_list (same macros: {GUARD}, {NAME}, "
+                                          "{KIN}; each matched against a whole trailing sentence, lower case)")
     library_dir: str = Field("known_chain_letters", description="known chain letters (relative to config/lists)")
     extra_phrases: dict[str, list[str]] = Field(
         default_factory=dict, description="site regexes added to a phrase family, e.g. { hoax = ['...'] }")
@@ -230,9 +240,13 @@ class ChainLetterFilter:
         # each pattern on its own: a sentence is tried only against the patterns whose
         # anchors it holds (filters/chain_letter_anchors.py), not the family's whole alternation
         self._patterns = {family: [re.compile(p) for p in patterns] for family, patterns in expanded.items()}
+        # what may follow the letter's own last sentence: a device's line, or a person's name
+        signatures = (*sig.read_list(LISTS_DIR / options.signature_list), *options.extra_signatures)
         self._signoff = sig.compile_signoffs(
-            (*sig.read_list(LISTS_DIR / options.signoff_list), *options.extra_signoffs),
-            f"{LISTS_DIR / options.signoff_list} (or [chain_letter] extra_signoffs)")
+            (*sig.read_list(LISTS_DIR / options.signoff_list), *options.extra_signoffs,
+             *(sig.expand_signature(p) for p in signatures)),
+            f"{LISTS_DIR / options.signoff_list} or {LISTS_DIR / options.signature_list} "
+            "(or [chain_letter] extra_signoffs, extra_signatures)")
         self._official = sig.compile_domains(sig.read_list(LISTS_DIR / options.official_list))
         self._library = lib.load_library([LISTS_DIR / options.library_dir, *options.extra_library_dirs],
                                          lambda text: sig.words(self._normalise(text)))
@@ -360,6 +374,7 @@ class ChainLetterFilter:
         # "discusses chain letters" cues switch it off (one is too easy: "I checked snopes").
         model_score = 0.0
         tokens = sig.words(joined.text)
+        structure = self._structure(view, text)
         if (requested and self._model is not None and len(patterns_hit.get("educational", ())) < 2
                 and len(tokens) >= self.options.model_min_words):
             model_score = self._model.score(text)
@@ -372,6 +387,14 @@ class ChainLetterFilter:
             if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
+                # A notice asks and then signs with its role, date or contact; a hoax asks last and
+                # at most a forwarder's "Love, Auntie Pat" follows (sixth pass: that ending is
+                # pressure of its own, the request as the letter's final word)
+                # and it is passed on as it came: a forward (a parent's own signed note asking to share
+                # is first hand, and is a notice, not a chain)
+                if closing and w["closing_request"] and structure.forward_depth >= 1:
+                    language += w["closing_request"]
+                    fired.append("it ends on its request")
 
         reviewed = self._reviewed.current()  # reviewers' additions from the review page
         match = self._library_index.best(lib.shingle_hashes(tokens), reviewed or ())
@@ -385,7 +408,6 @@ class ChainLetterFilter:
         hoaxish = {"fear", "cause", "hoax"} & set(families)
         kind = "hoax" if (hoaxish and not {"consequence", "pyramid", "chain"} & set(families)) else "chain letter"
 
-        structure = self._structure(view, text)
         amplifier = 0.0
         if structure.forward_depth >= 2:
             amplifier += w["forward_depth"] * min(3, structure.forward_depth - 1)

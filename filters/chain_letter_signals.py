@@ -62,6 +62,8 @@ _NUMBER_WORDS = ("a few|a couple of|a dozen|one|two|three|four|five|six|seven|ei
                  # Polish, Romanian, Urdu/Punjabi (Latin script), diacritics stripped
                  "jeden|jednej|dwa|dwie|dwoch|trzy|trzech|cztery|czterech|piec|pieciu|szesc|siedem|osiem|"
                  "dziesiec|dziesieciu|pietnascie|dwadziescia|dwudziestu|"
+                 # Polish dative and genitive counts ("wyslij dziewieciu osobom", batch 14)
+                 "dwom|dwoch|trzem|czterem|szesciu|siedmiu|osmiu|dziewiec|dziewieciu|jedenastu|dwunastu|pietnastu|"
                  "doi|doua|trei|patru|cinci|sase|sapte|opt|noua|zece|cincisprezece|douazeci|"
                  "ek|teen|char|chaar|panch|paanch|saat|aath|das|gyarah|barah|pandrah|bees")
 MACROS = {
@@ -72,6 +74,16 @@ MACROS = {
     # not "it sends itself to everyone in your address book": a real IT alert describes the worm
     "{SEND}": r"(?:forward|forwards|forwarded|send|sends|pass|share|copy|re-?post|post|e-?mail|text|"
               r"message|re-?send|paste|tell|warn)(?! ?(?:itself|themselves)\b)",
+    # who a chain asks to be told: "others", "everyone", "all your pals", "the people you care about",
+    # "your whole contact list", "friends and family", "the women in your family" (batch 15)
+    "{AUDIENCE}": r"(?:others|other people|every ?one|every ?body|all|anyone|anybody|the world|"
+                  r"(?:(?:all|each|every one|any|some|most) (?:of )?)?(?:(?:your|ur|the|those|all) )?"
+                  r"(?:(?:whole|entire|own|online|e-?mail|female|male|close|closest|best|dear|dearest|other) )?"
+                  r"(?:friends and family|family and friends|friends|family|families|pals|mates|buddies|contacts|"
+                  r"loved ones|relatives|daughters|sons|kids|children|colleagues|co-?workers|workmates|"
+                  r"neighbou?rs|followers|classmates|women|girls|ladies|mums|moms|mothers|dads|parents|"
+                  r"grandparents|people|contact list|address book|friends list|group chats?|dear ones|near ones|near and dear ones|acquaintances)"
+                  r"(?: (?:you|u) (?:know|love|care about|have|email|e-mail))?)",
     "{MONEY}": r"(?:[£$€]\s?\.?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 
@@ -388,9 +400,37 @@ def _compile_signoffs(patterns: tuple[str, ...], where: str) -> re.Pattern[str] 
     return re.compile("(?:" + "|".join(f"(?:{p})" for p in patterns) + r")[ .!]*")
 
 
+# A person's sign-off (config/lists/chain_letter_signature.txt): {GUARD} refuses a title, a role or
+# a contact (a notice signs "Mrs A Carter, Headteacher", "Hillside PTA", "Ravi, IT Support", with a
+# phone number), so only a private person's name and kisses are skipped.
+_SIGNATURE_ROLES = ("mr|mrs|ms|miss|mx|dr|prof|rev|sir|head|headteacher|headmaster|headmistress|deputy|"
+                    "teacher|teachers|tutor|office|pta|pto|team|school|academy|college|secretary|manager|lead|"
+                    "support|chair|chairman|club|department|dept|year|class|nurse|senco|dsl|coordinator|"
+                    "co-ordinator|governor|governors|principal|admin|administrator|reception|council|officer|"
+                    "trust|ltd|service|services|church|parish|committee|group|society|charity|foundation|"
+                    "association|ict|it|hr|finance|bursar|caretaker|librarian|coach|captain|director|"
+                    "dyrektor|dyrektorka|wychowawca|wychowawczyni|sekretariat|"
+                    "diriginte|dirigintele|profesor|profesoara|secretariat|ustad|ustani|madam|sahib")
+SIGNATURE_MACROS = {
+    "{GUARD}": rf"(?!.*\b(?:{_SIGNATURE_ROLES})\b)(?!.*(?:\d|@|www|http))",
+    "{NAME}": r"[a-z][a-z'-]*(?:[ ,]+[a-z][a-z'-]*){0,2}",
+    "{KIN}": r"(?:mum|mom|mam|mummy|mommy|mumma|dad|daddy|nan|nana|nanna|nanny|gran|granny|grandma|"
+             r"grandmother|grandad|granddad|grandpa|auntie|aunty|aunt|uncle|cousin|sis|bro|ammi|abbu|abba|"
+             r"khala|khalu|phuppo|phupho|chacha|chachi|mamu|nani|dadi|beeji|bebe|mama|tata|babcia|dziadek|"
+             r"ciocia|ciotka|wujek|tanti|bunica|bunicul|matusa|unchiul)",
+}
+
+
+def expand_signature(pattern: str) -> str:
+    for macro, regex in SIGNATURE_MACROS.items():
+        pattern = pattern.replace(macro, regex)
+    return pattern
+
+
 def last_own_segment(segs: list[Segment], signoff: re.Pattern[str] | None) -> int:
-    """Index of the last sentence the writer wrote: trailing device sign-offs ("Sent from my
-    iPhone", "Get Outlook for Android") are skipped; -1 for no sentence."""
+    """Index of the letter's last sentence: trailing device sign-offs ("Sent from my iPhone", "Get
+    Outlook for Android") and a person's sign-off ("Love, Auntie Pat", "xx Mum") are skipped; -1 for
+    no sentence."""
     last = len(segs) - 1
     if signoff is not None:
         while last > 0 and signoff.fullmatch(segs[last].normal):

@@ -5,6 +5,7 @@ import csv
 import email
 import email.policy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -734,6 +735,70 @@ def test_signoff_lines_are_whole_lines_only() -> None:
     assert sig.last_own_segment(segs, pattern) == 1
     segs = sig.segments("Pass it on.\n\nSent from my iPhone\n\nGet Outlook for iOS", normalise)
     assert sig.last_own_segment(segs, pattern) == 0
+
+
+@pytest.mark.parametrize("sentence", [
+    "Please inform others.", "Tell all your pals!!", "Share with all.", "Let others know.",
+    "Please send to friends and family.", "Email this to the people you care about.", "Pass on please!!",
+    "Make as many people aware as you can.", "Please make sure this gets to your daughters.",
+    "Keep passing it on.", "Put this on your Facebook today.", "Forward this warning among your contacts."])
+def test_a_request_is_an_imperative_with_an_audience_whatever_the_words(sentence: str) -> None:
+    """Sixth pass: the request as structure, a verb of passing on or telling that opens the sentence
+    and an audience ({AUDIENCE}), not one phrase per wording (batch 15 was written first)."""
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert {"pass_on", "pass_on_count"} & {family for family, _ in flt.matched_cues(sentence)}
+
+
+@pytest.mark.parametrize("sentence", [
+    "Tell the people you love what they mean to you.", "I told all my friends about the party.",
+    "She shared a flat with friends.", "My mum sent it to the office."])
+def test_telling_someone_something_else_is_not_a_request_to_pass_it_on(sentence: str) -> None:
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert not {"pass_on", "pass_on_count"} & {family for family, _ in flt.matched_cues(sentence)}
+
+
+def _trailing_lines() -> "re.Pattern[str] | None":
+    """The device lines and a person's sign-offs, compiled as the filter compiles them."""
+    return sig.compile_signoffs(
+        (*sig.read_list(LISTS / "chain_letter_signoff.txt"),
+         *(sig.expand_signature(p) for p in sig.read_list(LISTS / "chain_letter_signature.txt"))), "trailing")
+
+
+@pytest.mark.parametrize("signature", [
+    "Love,\nAuntie Pat", "xx Mum", "Thanks,\nKaren x", "God bless,\nNan", "Take care girls x",
+    "Love you all, Nanna Jean", "Cheers,\nDave", "Regards\nSteve", "xx", "Pozdrawiam,\nBasia",
+    "Buziaki,\nciocia Ela", "Cu drag,\ntanti Maria", "Pupici,\nmama", "Allah hafiz,\nKhala"])
+def test_a_persons_signature_under_the_closing_request_is_not_the_letters_last_sentence(signature: str) -> None:
+    """Issue 18's weakness left by the fifth pass: a hoax forwarded with the forwarder's name under
+    it ("love, Auntie Pat") still ends on its ask."""
+    segs = sig.segments("The whole room stood and clapped. Pass it on.\n\n" + signature + "\n", sig.Normaliser({}))
+    assert sig.last_own_segment(segs, _trailing_lines()) == 1
+
+
+@pytest.mark.parametrize("signature", [
+    "Kind regards,\nMrs A Carter, Headteacher", "Thank you,\nHillside PTA", "Thanks,\nRavi\nIT Support",
+    "Best wishes,\nDan Hughes, Club Secretary", "Mr Owen, Year 3", "Love, call me on 07700 900123",
+    "Thanks, Gemma (Y4 parent)", "School Nurse Team", "See you on Saturday at the match, Mr Hughes"])
+def test_a_signature_with_a_title_role_or_contact_still_ends_the_letter(signature: str) -> None:
+    """A notice signs with who it is from and how to reach them: that is the notice's own last
+    sentence, so a school's request never counts as its closing word because of its signature."""
+    segs = sig.segments("The fair is on Saturday. Please share this.\n\n" + signature + "\n", sig.Normaliser({}))
+    assert sig.last_own_segment(segs, _trailing_lines()) == len(segs) - 1
+
+
+async def test_a_forward_ending_on_its_request_under_a_name_is_held_the_same_note_first_hand_is_not() -> None:
+    """Batch 15's tale ends "Please share this." over "Thanks, Karen x" and asks with no lever. As a
+    forward it ends on its request (a lever of its own, `closing_request`); the same words sent first
+    hand, a parent's own signed note, get no such weight (b15_parent_cake_sale_thanks_jo asks so)."""
+    flt, _ = make_filter(library_dir="__none__")
+    raw = (DATA / "positive" / "b15_teacher_marbles_story_karen.eml").read_text(encoding="utf-8")
+    forwarded = make_view(raw.encode(), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    first_hand = make_view(raw.replace("Subject: Fw: a lovely story", "Subject: a lovely story").encode(),
+                           mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert "it ends on its request" in flt.assess_text(forwarded, forwarded.all_text).fired
+    assert await flt.check(forwarded)
+    assert "it ends on its request" not in flt.assess_text(first_hand, first_hand.all_text).fired
+    assert await flt.check(first_hand) == []
 
 
 async def test_a_known_hoax_a_parent_asks_the_school_to_circulate_is_held_as_a_known_hoax() -> None:
