@@ -444,9 +444,31 @@ _NOT_WORD_BYTES = bytes(b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789$'" 
 
 
 def _shingle_digests(tokens: list[str]) -> bytes:
-    """Each 4-word shingle's 8-byte blake2b digest, one after another (stable across processes)."""
-    return b"".join(hashlib.blake2b(" ".join(tokens[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
-                    for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1)))
+    """Each 4-word shingle's 8-byte blake2b digest, one after another (stable across processes):
+    the digest of `" ".join(tokens[i:i + 4]).encode()`. The body is joined and encoded once and
+    each shingle hashed as a slice of it by a copy of an empty blake2b:
+    the same digests, without a list slice, a join, an encode and the constructor's keyword
+    parsing per shingle (331 -> ~190 us for 321 shingles)."""
+    count = len(tokens) - SHINGLE_WORDS + 1
+    if count <= 1:
+        return hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).digest()
+    data = " ".join(tokens).encode()
+    lengths = map(len, tokens) if len(data) == sum(map(len, tokens)) + len(tokens) - 1 else \
+        (len(token.encode()) for token in tokens)  # a non-ASCII token: its UTF-8 length
+    starts = [0]  # byte offset of each token (and one past the end + 1)
+    for length in lengths:
+        starts.append(starts[-1] + length + 1)
+    fresh = _BLAKE2B_8.copy  # a copy of an empty hash: no keyword parsing
+    digests = []
+    for i in range(count):
+        shingle = fresh()
+        shingle.update(data[starts[i]:starts[i + SHINGLE_WORDS] - 1])
+        digests.append(shingle.digest())
+    return b"".join(digests)
+
+
+# blake2b with digest_size 8 and nothing hashed yet; copied per shingle (never updated itself)
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)
 
 
 def stable_shingles(tokens: list[str]) -> list[int]:

@@ -135,3 +135,17 @@ def test_band_keys_are_the_min_hashes_of_their_definition() -> None:
         for _ in range(5):
             tokens = [rng.choice(["pass", "this", "on", "to", "ten", "friends", "luck", "zażółć"]) for _ in range(length)]
             assert sig.band_keys(tokens) == reference(tokens)
+
+
+def test_shingle_digests_are_each_shingles_blake2b() -> None:
+    """_shingle_digests hashes slices of the body encoded once: the same bytes as each shingle
+    joined and encoded alone, for short bodies, non-ASCII and empty tokens."""
+    import hashlib
+    rng = random.Random(11)
+    vocab = ["pass", "this", "on", "a", "zażółć", "£5", "", "🔪", "it's", "x y"]
+    for length in list(range(0, 12)) + [50, 321]:
+        for _ in range(200):
+            tokens = [rng.choice(vocab) for _ in range(length)]
+            want = b"".join(hashlib.blake2b(" ".join(tokens[i:i + 4]).encode(), digest_size=8).digest()
+                            for i in range(max(1, len(tokens) - 3)))
+            assert sig._shingle_digests(tokens) == want, tokens
