@@ -16,6 +16,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from filters.text.normalise import has_triple
+
 # Enough for any chain letter plus its forwarding history; the rest of a huge
 # message adds nothing but time.
 MAX_TEXT = 60_000
@@ -295,7 +297,7 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
     start = 0
     if isinstance(normalise, Normaliser):
         # a segment is a piece of `text`: no tripled letter in the whole (ASCII) text, none in a segment
-        stretched = not text.isascii() or any(map(text.lower().__contains__, _TRIPLES))
+        stretched = not text.isascii() or has_triple(text.lower(), _TRIPLES)
         if not stretched:
             normalise = functools.partial(normalise, stretched=False)
     for match in [*_SEGMENT_STOP.finditer(text), None]:
