@@ -1073,7 +1073,7 @@ def candidate_sentences(folded: str, spans: list[tuple[int, int]]) -> list[int]:
     starts = [a for a, _ in spans]
     found: set[int] = set()
     matches = _ANCHOR_FAST.spans(folded)
-    if any(emoji in folded for emoji in _EMOJI):
+    if not folded.isascii() and any(emoji in folded for emoji in _EMOJI):  # (ASCII: no emoji)
         matches += [m.span() for m in _EMOJI_ANCHOR.finditer(folded)]
     for start, end in matches:
         for position in (start, end - 1):
