@@ -72,6 +72,20 @@ def test_segments_are_the_plain_regexes_on_random_text(normaliser):
         assert sig.segments(text, normaliser) == reference_segments(normaliser, text), repr(text)
 
 
+def test_segments_of_ascii_text_without_stretched_letters(normaliser):
+    """The whole-message slang test (ASCII text, no tripled letter): pieces of a text with no
+    texting spelling skip the per-piece test, and give what the plain regexes give; pieces
+    over MAX_SEGMENT (cut by lines) and texts with a spelling keep it."""
+    rng = random.Random(23)
+    alphabet = ["a", "o", "ee", "2", "4", " ", "\n", "\n\n", ">", ".", "!", "?", "'", "\"", ")", "]", "pls", "u",
+                "people", "you", "\t", "ur", "b4", ",", "ppl's", "ppl", "fwd", "'fwd", "fwd'", "xfwd", "word " * 30]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert sig.segments(text, normaliser) == reference_segments(normaliser, text), repr(text)
+        plain = text.replace("ur", "xr").replace("u", "x")  # fewer spellings: the skip applies more often
+        assert sig.segments(plain, normaliser) == reference_segments(normaliser, plain), repr(plain)
+
+
 def test_a_site_spelling_that_is_not_a_word_still_applies():
     normaliser = sig.Normaliser({"u": "you", "<3": "love"})
     assert normaliser("i <3 u") == "i love you"
