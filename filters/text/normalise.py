@@ -284,13 +284,23 @@ def normalise(text: str, joinable: Callable[[str], bool] | None = None) -> Norma
         words, starts, ends = ([column[i] for i in order] for column in (words, starts, ends))
         flags = {renumber[i]: f for i, f in flags.items()}
     normalised = Normalised(text, words, starts, ends, flags)
-    if len(words) >= 3 and _ONE_LETTER_RUN in bytes(map(_is_one, map(len, words))):
+    if len(words) >= 3 and _three_single(words):
         # spelled-out letters ("f u c k"): the token-by-token join (rare)
         return Normalised.of_tokens(text, _join_spelled(list(normalised.tokens), text, joinable))
     return normalised
 
 
 _before, _after, _is_one = (-1).__add__, (1).__add__, (1).__eq__
+
+
+def _three_single(words: list[str]) -> bool:
+    """Three one-character words in a row ("f u c k" may follow). The words' lengths as bytes,
+    searched for 1, 1, 1: half the cost of mapping each length to a bool first (~20 us against
+    ~46 for a newsletter's 411 words); a word over 255 characters takes the bool form."""
+    try:
+        return _ONE_LETTER_RUN in bytes(map(len, words))
+    except ValueError:
+        return _ONE_LETTER_RUN in bytes(map(_is_one, map(len, words)))
 # \w on lower-cased ASCII is [a-z0-9_]: three of one of them is what _RUN3 needs
 _ASCII_TRIPLES = tuple(c * 3 for c in "abcdefghijklmnopqrstuvwxyz0123456789_")
 
@@ -384,7 +394,7 @@ def _normalise_ascii(text: str, folded: str, joinable: Callable[[str], bool] | N
         return list(chain.from_iterable(starts)), list(chain.from_iterable(ends))
 
     normalised = Normalised(text, words, None, None, flags, locate)
-    if len(words) >= 3 and _ONE_LETTER_RUN in bytes(map(_is_one, map(len, words))):
+    if len(words) >= 3 and _three_single(words):
         return Normalised.of_tokens(text, _join_spelled(list(normalised.tokens), text, joinable))
     return normalised
 

@@ -148,3 +148,14 @@ def test_has_triple_is_the_substring_test() -> None:
     for text in texts:
         for triples in (_ASCII_TRIPLES, letters):
             assert has_triple(text, triples) == any(t in text for t in triples), text[:60]
+
+
+def test_three_single_letter_words_as_the_bool_form() -> None:
+    """_three_single (lengths as bytes) says what the bool form said, long words included."""
+    import random
+    from filters.text import normalise as N
+    rng = random.Random(29)
+    choices = ["a", "b", "ab", "abc", "x" * 300, "y" * 255, "z" * 256]
+    for _ in range(5000):
+        words = [rng.choice(choices) for _ in range(rng.randrange(0, 12))]
+        assert N._three_single(words) == (N._ONE_LETTER_RUN in bytes(map(N._is_one, map(len, words)))), words
