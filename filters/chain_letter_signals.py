@@ -16,6 +16,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from filters.text.normalise import has_triple
+
 # Enough for any chain letter plus its forwarding history; the rest of a huge
 # message adds nothing but time.
 MAX_TEXT = 60_000
@@ -253,9 +255,9 @@ class Normaliser:
         self._slang_bytes = (frozenset(w.encode() for w in self._slang)
                              if self._slang_words is not None and all(w.isascii() for w in self._slang) else None)
 
-    def __call__(self, text: str, stretched: bool = True) -> str:
-        """stretched=False: the caller knows no letter is tripled in `text` (segments() asks once
-        for the whole message)."""
+    def __call__(self, text: str, stretched: bool = True, slang: bool = True) -> str:
+        """stretched=False: the caller knows no letter is tripled in `text`; slang=False: that no
+        texting spelling is a run of it (segments() asks both once for the whole message)."""
         if text.isascii():  # nothing to translate or fold (every _QUOTES key is non-ASCII)
             ascii_text = True
         else:
@@ -273,7 +275,7 @@ class Normaliser:
         if stretched and any(map(text.__contains__, _TRIPLES)):  # _STRETCH needs a tripled letter
             text = _STRETCH.sub(r"\1", text)
         text = " ".join(text.split())  # _SPACES.sub(" ", text).strip(): str.split() is \s+
-        if self._slang_re is not None and self._may_have_slang(text, ascii_text):
+        if slang and self._slang_re is not None and self._may_have_slang(text, ascii_text):
             text = self._slang_re.sub(lambda m: self._slang[m.group(0)], text)
         if "2" in text:
             text = _TWO.sub("to", text)
@@ -305,17 +307,24 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
     """Sentences (or, for unpunctuated text, pairs of lines) with their exact spans."""
     out: list[Segment] = []
     start = 0
+    piece_normalise = normalise  # for a whole piece of `text`, cut between its stops
     if isinstance(normalise, Normaliser):
         # a segment is a piece of `text`: no tripled letter in the whole (ASCII) text, none in a segment
-        stretched = not text.isascii() or any(map(text.lower().__contains__, _TRIPLES))
+        stretched = not text.isascii() or has_triple(text.lower(), _TRIPLES)
         if not stretched:
-            normalise = functools.partial(normalise, stretched=False)
+            normalise = piece_normalise = functools.partial(normalise, stretched=False)
+            # nor a texting spelling: a piece ends after its punctuation and starts after a space,
+            # so its runs of [\w'] are runs of the whole text (lower-casing, the quote prefixes
+            # and the spaces removed join none); the long pieces' lines are cut anywhere, so they
+            # keep the full test. ASCII and no tripled letter: nothing else rewrites the runs.
+            if normalise.func._slang_re is not None and not normalise.func._may_have_slang(text.lower(), True):
+                piece_normalise = functools.partial(normalise.func, stretched=False, slang=False)
     for match in [*_SEGMENT_STOP.finditer(text), None]:
         end = (match.start() + (text[match.start()] != "\n")) if match is not None else len(text)
         piece = text[start:end]
         if piece.strip():
             if len(piece) <= MAX_SEGMENT:
-                out.append(Segment(piece.strip(), normalise(piece)))
+                out.append(Segment(piece.strip(), piece_normalise(piece)))
             else:
                 lines = [m for m in _LINE.finditer(piece) if m.group(0).strip()]
                 for i, line in enumerate(lines):
@@ -484,9 +493,31 @@ _NOT_WORD_BYTES = bytes(b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789$'" 
 
 
 def _shingle_digests(tokens: list[str]) -> bytes:
-    """Each 4-word shingle's 8-byte blake2b digest, one after another (stable across processes)."""
-    return b"".join(hashlib.blake2b(" ".join(tokens[i:i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
-                    for i in range(max(1, len(tokens) - SHINGLE_WORDS + 1)))
+    """Each 4-word shingle's 8-byte blake2b digest, one after another (stable across processes):
+    the digest of `" ".join(tokens[i:i + 4]).encode()`. The body is joined and encoded once and
+    each shingle hashed as a slice of it by a copy of an empty blake2b:
+    the same digests, without a list slice, a join, an encode and the constructor's keyword
+    parsing per shingle (331 -> ~190 us for 321 shingles)."""
+    count = len(tokens) - SHINGLE_WORDS + 1
+    if count <= 1:
+        return hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).digest()
+    data = " ".join(tokens).encode()
+    lengths = map(len, tokens) if len(data) == sum(map(len, tokens)) + len(tokens) - 1 else \
+        (len(token.encode()) for token in tokens)  # a non-ASCII token: its UTF-8 length
+    starts = [0]  # byte offset of each token (and one past the end + 1)
+    for length in lengths:
+        starts.append(starts[-1] + length + 1)
+    fresh = _BLAKE2B_8.copy  # a copy of an empty hash: no keyword parsing
+    digests = []
+    for i in range(count):
+        shingle = fresh()
+        shingle.update(data[starts[i]:starts[i + SHINGLE_WORDS] - 1])
+        digests.append(shingle.digest())
+    return b"".join(digests)
+
+
+# blake2b with digest_size 8 and nothing hashed yet; copied per shingle (never updated itself)
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)
 
 
 def stable_shingles(tokens: list[str]) -> list[int]:

@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover - google-re2 is a dependency; kept for o
     _re2 = None
 
 ENGINE = "re2" if _re2 is not None else "python"
+# RE2's own unanchored search (google-re2's RE2.Match), for AsciiFast.spans
+_UNANCHORED = _re2._re2.RE2.Anchor.UNANCHORED if _re2 is not None else None
 
 
 def _lookaround_end(pattern: str, start: int) -> int:
@@ -284,3 +286,26 @@ class AsciiFast:
             first = self._ahead.search(text)
             return None if first is None else self.pattern.search(text, first.start())
         return self._engine(text).search(text)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """`[m.span() for m in pattern.finditer(text)]`. On ASCII text RE2 is asked directly
+        with the text's bytes (byte offsets are character offsets there): google-re2's own
+        finditer re-encodes the text and builds a match object per hit in Python, 5-10x the
+        cost of the scan itself (bench: the threat anchors over a 2.3 KB newsletter, 160 us
+        in Python's re, 41 us through the wrapper, 6 us so). An empty match (where the
+        engines' rules for moving on differ) hands the whole text to Python's `re`."""
+        if self._twin is None or not text.isascii():
+            return [m.span() for m in self.pattern.finditer(text)]
+        data = text.encode("ascii")
+        match, end = self._twin._regexp.Match, len(data)
+        out: list[tuple[int, int]] = []
+        pos = 0
+        while pos <= end:
+            span = match(_UNANCHORED, data, pos, end)[0]
+            if span[0] < 0:
+                return out
+            if span[0] == span[1]:
+                return [m.span() for m in self.pattern.finditer(text)]
+            out.append(span)
+            pos = span[1]
+        return out

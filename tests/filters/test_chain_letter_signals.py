@@ -72,6 +72,20 @@ def test_segments_are_the_plain_regexes_on_random_text(normaliser):
         assert sig.segments(text, normaliser) == reference_segments(normaliser, text), repr(text)
 
 
+def test_segments_of_ascii_text_without_stretched_letters(normaliser):
+    """The whole-message slang test (ASCII text, no tripled letter): pieces of a text with no
+    texting spelling skip the per-piece test, and give what the plain regexes give; pieces
+    over MAX_SEGMENT (cut by lines) and texts with a spelling keep it."""
+    rng = random.Random(23)
+    alphabet = ["a", "o", "ee", "2", "4", " ", "\n", "\n\n", ">", ".", "!", "?", "'", "\"", ")", "]", "pls", "u",
+                "people", "you", "\t", "ur", "b4", ",", "ppl's", "ppl", "fwd", "'fwd", "fwd'", "xfwd", "word " * 30]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert sig.segments(text, normaliser) == reference_segments(normaliser, text), repr(text)
+        plain = text.replace("ur", "xr").replace("u", "x")  # fewer spellings: the skip applies more often
+        assert sig.segments(plain, normaliser) == reference_segments(normaliser, plain), repr(plain)
+
+
 def test_a_site_spelling_that_is_not_a_word_still_applies():
     normaliser = sig.Normaliser({"u": "you", "<3": "love"})
     assert normaliser("i <3 u") == "i love you"
@@ -135,3 +149,17 @@ def test_band_keys_are_the_min_hashes_of_their_definition() -> None:
         for _ in range(5):
             tokens = [rng.choice(["pass", "this", "on", "to", "ten", "friends", "luck", "zażółć"]) for _ in range(length)]
             assert sig.band_keys(tokens) == reference(tokens)
+
+
+def test_shingle_digests_are_each_shingles_blake2b() -> None:
+    """_shingle_digests hashes slices of the body encoded once: the same bytes as each shingle
+    joined and encoded alone, for short bodies, non-ASCII and empty tokens."""
+    import hashlib
+    rng = random.Random(11)
+    vocab = ["pass", "this", "on", "a", "zażółć", "£5", "", "🔪", "it's", "x y"]
+    for length in list(range(0, 12)) + [50, 321]:
+        for _ in range(200):
+            tokens = [rng.choice(vocab) for _ in range(length)]
+            want = b"".join(hashlib.blake2b(" ".join(tokens[i:i + 4]).encode(), digest_size=8).digest()
+                            for i in range(max(1, len(tokens) - 3)))
+            assert sig._shingle_digests(tokens) == want, tokens

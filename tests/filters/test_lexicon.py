@@ -50,3 +50,20 @@ def test_joined_equals_resolving_each_token_on_the_corpora(lexicon):
                                   "nigga", "wanker", "fukk", "ccock", "dickk", "twatt"])
 def test_a_doubled_plain_word_resolves_as_a_token(lexicon, word):
     assert lexicon._resolve_doubled(word) == lexicon._resolve_word(word)
+
+
+def test_doubled_words_are_the_regex_findall() -> None:
+    """doubled_words (numpy on ASCII, the regex otherwise) gives _DOUBLED_WORD.findall's words,
+    in order: doubled letters, digits and "_", marks that are not word characters ("!!"),
+    several pairs in a word, non-ASCII words."""
+    import random
+    from filters import lexicon
+    rng = random.Random(5)
+    vocab = ["book", "a", "aa", "hello", "week's", "f**k", "zz", "__", "x_", "é", "éé", "café", "1100",
+             "s!!", "ab", "bba", "cc", "dd", "**", "''"]
+    lines = [" ", "  ", " aa ", " book keeper "]
+    for _ in range(20000):
+        words = [rng.choice(vocab) + rng.choice(["", "b", "bb", "1", "11"]) for _ in range(rng.randrange(0, 12))]
+        lines.append(" " + " ".join(words) + " ")
+    for line in lines:
+        assert lexicon.doubled_words(line) == [w for w, _ in lexicon._DOUBLED_WORD.findall(line)], line

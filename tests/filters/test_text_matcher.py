@@ -150,6 +150,30 @@ def test_ascii_twin_leaves_other_text_to_python() -> None:
     assert [m.span() for m in fast.finditer("éSEN SEN")] == [m.span() for m in re.finditer(r"\bSEN\b", "éSEN SEN")]
 
 
+def test_spans_are_pythons_finditer_spans() -> None:
+    """AsciiFast.spans (RE2 asked with the text's bytes) gives `finditer`'s spans: the threat
+    anchors and an alternation on crafted, random and corpus text; non-ASCII text and a pattern
+    that matches empty go to Python and give the same."""
+    import random
+    from filters import threat_cues
+    from filters.text.matcher import AsciiFast
+    from filters.text.model import model_text
+    patterns = [threat_cues._ANCHOR, re.compile(r"\b(?:cat|category|dog)s?\b"), re.compile(r"x*"),
+                re.compile(r"a\s+b")]
+    pieces = ["kill", "k1ll", "k i l l", "shoot", "hurt", "dead", "die", "watch your back", "see you next",
+              "i'll", "'", " ", "  ", "\n", ".", "!", "cat", "category", "dogs", "x", "xx", "a", "b",
+              "\x0b", "\x1c", "\t", "é", "\u00a0", "🔪", "9", "-", "_"]
+    rng = random.Random(19)
+    texts = ["i will kill you", "", "x", "see you next week at the gates", "k.i.l.l and kiiill"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 40))) for _ in range(3000)]
+    texts += [model_text(t) for t in _corpus_texts()]
+    for pattern in patterns:
+        fast = AsciiFast(pattern)
+        assert fast._twin is not None, pattern.pattern[:60]
+        for text in texts:
+            assert fast.spans(text) == [m.span() for m in pattern.finditer(text)], (pattern.pattern[:60], text[:80])
+
+
 def test_python_space_is_widened() -> None:
     """Python's \\s takes a no-break space (HTML mail is full of them); RE2's does not, unwidened."""
     db = PatternDatabase()

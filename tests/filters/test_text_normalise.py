@@ -132,3 +132,30 @@ def test_clean_token_fast_paths_are_the_loop(raw):
         elongated = bool(_RUN3.search(text))
         expected = (_RUN3.sub(r"\1\1", text) if elongated else text, elongated, MASK in stripped or "#" in stripped)
     assert _clean_token(raw) == expected
+
+
+def test_has_triple_is_the_substring_test() -> None:
+    """has_triple (numpy over long ASCII text, `in` otherwise) says what `any(t in text)` says:
+    a triple at either end, runs of two, four, triples of characters not asked for, non-ASCII."""
+    import random
+    from filters.text.normalise import _ASCII_TRIPLES, has_triple
+    letters = tuple(c * 3 for c in "abcdefghijklmnopqrstuvwxyz")
+    rng = random.Random(23)
+    pieces = ["a", "aa", "aaa", "b", "zz", "zzz", "1", "111", "__", "___", " ", "...", "!!!", "é", "ééé", "x", "y9"]
+    texts = ["", "aaa", "a" * 600, "b" + "ab" * 400 + "ccc", "ccc" + "ab" * 400, "ab" * 400 + "..." * 3]
+    for _ in range(3000):
+        texts.append("".join(rng.choice(pieces) for _ in range(rng.choice((5, 40, 300, 900)))))
+    for text in texts:
+        for triples in (_ASCII_TRIPLES, letters):
+            assert has_triple(text, triples) == any(t in text for t in triples), text[:60]
+
+
+def test_three_single_letter_words_as_the_bool_form() -> None:
+    """_three_single (lengths as bytes) says what the bool form said, long words included."""
+    import random
+    from filters.text import normalise as N
+    rng = random.Random(29)
+    choices = ["a", "b", "ab", "abc", "x" * 300, "y" * 255, "z" * 256]
+    for _ in range(5000):
+        words = [rng.choice(choices) for _ in range(rng.randrange(0, 12))]
+        assert N._three_single(words) == (N._ONE_LETTER_RUN in bytes(map(N._is_one, map(len, words)))), words
