@@ -779,6 +779,21 @@ def test_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
     assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
 
 
+def _assert_no_hate_and_not_held(flt, settings, text: str) -> None:
+    """A pupil's text to a pupil: no hate code, nothing above LOW, at most tagged."""
+    findings = flt.analyse([text], Role.STUDENT)
+    assert not HATE_CODES & {f.code for f in findings}, findings
+    assert not any(f.severity > Severity.LOW for f in findings), findings
+    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
+    assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
+
+
+def _assert_counts_as(flt, text: str, code: str) -> None:
+    """A pupil's text gives `code` above LOW."""
+    found = flt.analyse([text], Role.STUDENT)
+    assert any(f.code == code and f.severity > Severity.LOW for f in found), found
+
+
 @pytest.mark.parametrize("text", [
     "My grandad used to smoke a fag after dinner.",
     "The dyke along the field flooded after the storm.",
@@ -955,11 +970,7 @@ def test_the_bird_idioms_and_scripture_are_not_sexual(flt, text: str) -> None:
     "nigga please, we got this",
 ])
 def test_sixth_pass_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
-    findings = flt.analyse([text], Role.STUDENT)
-    assert not HATE_CODES & {f.code for f in findings}, findings
-    assert not any(f.severity > Severity.LOW for f in findings), findings
-    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
-    assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
+    _assert_no_hate_and_not_held(flt, settings, text)
 
 
 @pytest.mark.parametrize("text, code", [
@@ -974,8 +985,7 @@ def test_sixth_pass_non_hateful_forms_are_not_held(flt, settings, text: str) -> 
     ("go away and die you freak", "OFFENSIVE_BULLYING"),
 ])
 def test_sixth_pass_abuse_still_counts(flt, text: str, code: str) -> None:
-    found = flt.analyse([text], Role.STUDENT)
-    assert any(f.code == code and f.severity > Severity.LOW for f in found), found
+    _assert_counts_as(flt, text, code)
 
 
 @pytest.mark.parametrize("text, aimed", [
@@ -1037,11 +1047,7 @@ def test_the_cat_and_the_catkin_are_not_sexual(flt, text: str, sexual: bool) -> 
     "if the engine pinks, retard the ignition timing a few degrees",
 ])
 def test_seventh_pass_non_hateful_forms_are_not_held(flt, settings, text: str) -> None:
-    findings = flt.analyse([text], Role.STUDENT)
-    assert not HATE_CODES & {f.code for f in findings}, findings
-    assert not any(f.severity > Severity.LOW for f in findings), findings
-    view = make_view(text, mail_from=PUPIL, rcpt_to=(PUPIL2,), settings=settings)
-    assert Policy(settings).decide(view, findings).actions[PUPIL2] <= Action.TAG
+    _assert_no_hate_and_not_held(flt, settings, text)
 
 
 @pytest.mark.parametrize("text, code", [
@@ -1055,8 +1061,7 @@ def test_seventh_pass_non_hateful_forms_are_not_held(flt, settings, text: str) -
     ("you fag, put that cigarette out", "OFFENSIVE_HATE"),  # the reader, whatever the cue
 ])
 def test_seventh_pass_hate_still_counts(flt, text: str, code: str) -> None:
-    found = flt.analyse([text], Role.STUDENT)
-    assert any(f.code == code and f.severity > Severity.LOW for f in found), found
+    _assert_counts_as(flt, text, code)
 
 
 @pytest.mark.parametrize("text", [
