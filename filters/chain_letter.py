@@ -387,11 +387,10 @@ class ChainLetterFilter:
             if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
-                # A notice asks and then signs with its role, date or contact; a hoax asks last and
-                # at most a forwarder's "Love, Auntie Pat" follows (sixth pass: that ending is
-                # pressure of its own, the request as the letter's final word)
-                # and it is passed on as it came: a forward (a parent's own signed note asking to share
-                # is first hand, and is a notice, not a chain)
+                # A notice asks and then signs with its role, date or contact; a hoax asks last, with
+                # at most a forwarder's "Love, Auntie Pat" after it, and arrives as a forward (sixth
+                # pass: the request as the final word is pressure of its own). A parent's own signed
+                # note asking to share is first hand: a notice, not a chain, so forwards only.
                 if closing and w["closing_request"] and structure.forward_depth >= 1:
                     language += w["closing_request"]
                     fired.append("it ends on its request")

@@ -281,6 +281,11 @@ class Normaliser:
             text = _TWO.sub("to", text)
         return _FOUR.sub("for", text) if "4" in text else text
 
+    def may_have_slang(self, ascii_text: str) -> bool:
+        """Whether a texting spelling may be a run of [\\w'] of the (lower-cased) ASCII text: False
+        means __call__(..., slang=False) of any piece of it cut between runs gives the same."""
+        return self._slang_re is not None and self._may_have_slang(ascii_text, True)
+
     def _may_have_slang(self, text: str, ascii_text: bool) -> bool:
         if ascii_text and self._slang_bytes is not None:
             return not self._slang_bytes.isdisjoint(text.encode("ascii").translate(_NOT_SLANG_RUN).split())
@@ -312,13 +317,13 @@ def segments(text: str, normalise: Normaliser) -> list[Segment]:
         # a segment is a piece of `text`: no tripled letter in the whole (ASCII) text, none in a segment
         stretched = not text.isascii() or has_triple(text.lower(), _TRIPLES)
         if not stretched:
-            normalise = piece_normalise = functools.partial(normalise, stretched=False)
             # nor a texting spelling: a piece ends after its punctuation and starts after a space,
             # so its runs of [\w'] are runs of the whole text (lower-casing, the quote prefixes
             # and the spaces removed join none); the long pieces' lines are cut anywhere, so they
             # keep the full test. ASCII and no tripled letter: nothing else rewrites the runs.
-            if normalise.func._slang_re is not None and not normalise.func._may_have_slang(text.lower(), True):
-                piece_normalise = functools.partial(normalise.func, stretched=False, slang=False)
+            slang = normalise.may_have_slang(text.lower())
+            piece_normalise = functools.partial(normalise, stretched=False, slang=slang)
+            normalise = functools.partial(normalise, stretched=False)
     for match in [*_SEGMENT_STOP.finditer(text), None]:
         end = (match.start() + (text[match.start()] != "\n")) if match is not None else len(text)
         piece = text[start:end]

@@ -577,7 +577,7 @@ class _Frame:
         before = [self.words[i] for i in range(max(0, start - _SPEECH_WINDOW), start) if self.sentence[i] == where]
         return any(w in _SPEECH for w in before) and not self._second_person(max(0, start - 3), start - 1)
 
-    def _agreed(self, first: int) -> bool:
+    def agreed(self, first: int) -> bool:
         """The writer agrees with the words quoted ('i saw "..." on a sign and i agree', '... so
         true'): the words are the writer's own then (seventh pass)."""
         where = self.sentence[first]
@@ -606,7 +606,7 @@ class _Frame:
                 if b < first and first - b <= _USAGE_WINDOW and self.sentence[b] == where \
                         and not self._second_person(b + 1, last):
                     return "condemned"
-        if first in self.quoted and self._quoted_speech(first) and not self._agreed(first):
+        if first in self.quoted and self._quoted_speech(first) and not self.agreed(first):
             return "reported"  # someone else's words in quotation marks, with no condemnation
         return ""
 
@@ -800,7 +800,11 @@ class _Frame:
 
     def attributed(self, first: int) -> bool:
         """A group statement said or believed by someone else ("claiming that ...", "anyone who
-        thinks ...", "the notion that ..."), not by the writer ("I think ...", "I honestly believe")."""
+        thinks ...", "the notion that ..."), not by the writer ("I think ...", "I honestly believe"),
+        who does not agree with it ("... so true": then it is the writer's own, seventh pass)."""
+        return self._said_by_another(first) and not self.agreed(first)
+
+    def _said_by_another(self, first: int) -> bool:
         where = self.sentence[first]
         i = first - 1
         while i >= 0 and first - i <= 3 and self.sentence[i] == where:
@@ -824,6 +828,11 @@ class _Frame:
                 return False
             i -= 1
         return False
+
+    def disowned(self, first: int, last: int) -> bool:
+        """A listed group statement the writer does not make: denied ("not all immigrants are
+        criminals") or said of a harm done to the group ("racism against ... is vile")."""
+        return self.negated(first, last) or self.object_of_abuse(first)
 
     def object_of_abuse(self, first: int) -> bool:
         """The group is the object of a harm named before it ("racism against black people is
@@ -1241,11 +1250,11 @@ class OffensiveFilter:
                 if pattern.kind == "bullying" and last == first + 1 and joined[0][match.start():match.end()] in _OFF \
                         and (frame.exclaimed(last, self._is_insult) or frame.disbelieving(last + 1)):
                     continue  # "Fuck off, that's amazing news!": disbelief, not a dismissal
-                if pattern.kind in _NEGATABLE and (frame.negated(first, last) or frame.object_of_abuse(first)):
+                if pattern.kind in _NEGATABLE and frame.disowned(first, last):
                     continue  # "Not all immigrants are criminals": a denial; "racism against ... is vile"
                 if pattern.kind in _KINDS:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
-                    if not mention and pattern.kind in _NEGATABLE and frame.attributed(first) and not frame._agreed(first):
+                    if not mention and pattern.kind in _NEGATABLE and frame.attributed(first):
                         mention = "attributed"  # "the idea that women are inferior is outdated"
                     rude = pattern.kind == "bullying" and (
                         joined[0][match.start():match.end()] in _DISMISSALS
@@ -1307,9 +1316,9 @@ class OffensiveFilter:
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE or (
                     kind == "sexual" and hit.term.text in _SEXUAL_SLURS) else ""
                 if kind in _NEGATABLE and " " in hit.term.text:  # a listed statement: "women are inferior"
-                    if frame.negated(hit.first, hit.last) or frame.object_of_abuse(hit.first):
+                    if frame.disowned(hit.first, hit.last):
                         continue
-                    if not mention and frame.attributed(hit.first) and not frame._agreed(hit.first):
+                    if not mention and frame.attributed(hit.first):
                         mention = "attributed"
                 if kind == "extremism":
                     # counter-speech ('"Jews control the banks" is an antisemitic myth') is a mention;

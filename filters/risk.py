@@ -478,8 +478,8 @@ class RiskFilter:
         # evidence sentence swears, they are scored again without the swear words and must still
         # read as bullying; an insult or a threat in them still does ("you fucking idiot").
         bullying = hits.get("bullying")
-        if bullying is not None and (all(_PRAISE.search(prepare(e)) and not _SCORN.search(prepare(e))
-                                         for e in bullying.evidence)
+        if bullying is not None and (all(_PRAISE.search(p) and not _SCORN.search(p)
+                                         for p in map(prepare, bullying.evidence))
                                      or all(_SWEARING.search(e) for e in bullying.evidence)
                                      and not self._reads_without_swearing("bullying", bullying)):
             del hits["bullying"]

@@ -32,8 +32,12 @@ except ImportError:  # pragma: no cover - google-re2 is a dependency; kept for o
     _re2 = None
 
 ENGINE = "re2" if _re2 is not None else "python"
-# RE2's own unanchored search (google-re2's RE2.Match), for AsciiFast.spans
-_UNANCHORED = _re2._re2.RE2.Anchor.UNANCHORED if _re2 is not None else None
+# RE2's own unanchored search (google-re2's RE2.Match), for AsciiFast.spans. It is not the
+# wrapper's public API: where a release lacks it, spans() asks Python's re instead of failing
+try:
+    _UNANCHORED = _re2._re2.RE2.Anchor.UNANCHORED
+except AttributeError:
+    _UNANCHORED = None
 
 
 def _lookaround_end(pattern: str, start: int) -> int:
@@ -294,10 +298,11 @@ class AsciiFast:
         cost of the scan itself (bench: the threat anchors over a 2.3 KB newsletter, 160 us
         in Python's re, 41 us through the wrapper, 6 us so). An empty match (where the
         engines' rules for moving on differ) hands the whole text to Python's `re`."""
-        if self._twin is None or not text.isascii():
+        raw = getattr(self._twin, "_regexp", None) if _UNANCHORED is not None else None
+        if raw is None or not text.isascii():
             return [m.span() for m in self.pattern.finditer(text)]
         data = text.encode("ascii")
-        match, end = self._twin._regexp.Match, len(data)
+        match, end = raw.Match, len(data)
         out: list[tuple[int, int]] = []
         pos = 0
         while pos <= end:

@@ -170,6 +170,9 @@ def test_spans_are_pythons_finditer_spans() -> None:
     for pattern in patterns:
         fast = AsciiFast(pattern)
         assert fast._twin is not None, pattern.pattern[:60]
+        # the installed google-re2 has the raw search spans() uses: else this would only compare
+        # Python's re with itself (the fallback for a release without it)
+        assert matcher._UNANCHORED is not None and getattr(fast._twin, "_regexp", None) is not None
         for text in texts:
             assert fast.spans(text) == [m.span() for m in pattern.finditer(text)], (pattern.pattern[:60], text[:80])
 
