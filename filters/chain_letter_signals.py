@@ -96,7 +96,8 @@ MACROS = {
                    r"fire (?:department|brigade|service|chief)|firefighters?|firem[ae]n|paramedics?|nurses?|doctors?|"
                    r"surgeons?|pharmacists?|lawyers?|attorneys?|solicitors?|hospital|a&e|emergency room|army|navy|"
                    r"department of (?:health|homeland security|transport)|microsoft|ibm|aol|mcafee|norton|symantec|"
-                   r"red cross|cnn|bbc))",
+                   r"red cross|cnn|bbc|johns hopkins|mayo clinic|american cancer society|cancer research(?: uk)?|"
+                   r"national weather service|centers for disease control|world health organi[sz]ation))",
     "{MONEY}": r"(?:[£$€]\s?\.?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 

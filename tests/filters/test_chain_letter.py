@@ -770,7 +770,10 @@ def test_telling_someone_something_else_is_not_a_request_to_pass_it_on(sentence:
     ("fear", "The card is soaked in something and you feel dizzy and pass out."),
     ("fear", "Gang members drive with their headlights off."),
     ("cause", "God bless our troops."), ("cause", "If you love your country, read this."),
-    ("guilt", "Forward this if you agree. If not, just delete it."), ("guilt", "No one will know you did.")])
+    ("guilt", "Forward this if you agree. If not, just delete it."), ("guilt", "No one will know you did."),
+    ("hoax", "The police want everyone to know about this."), ("hoax", "Johns Hopkins has released this information."),
+    ("hoax", "This was sent to me by a friend who is a police officer."), ("guilt", "You have been warned."),
+    ("guilt", "Wake up people!")])
 def test_the_seventh_pass_families_are_found_in_other_words(family: str, sentence: str) -> None:
     """Seventh pass (batch 16 written first): the warning attributed to an authority as its source or
     its witness, the claim of truth, the polite forms of the plain request and the letter's own reach,
