@@ -86,6 +86,18 @@ MACROS = {
                   r"neighbou?rs|followers|classmates|women|girls|ladies|mums|moms|mothers|dads|parents|"
                   r"grandparents|people|contact list|address book|friends list|group chats?|dear ones|near ones|near and dear ones|acquaintances)"
                   r"(?: (?:you|u) (?:know|love|care about|have|email|e-mail))?)",
+    # who a hoax names as its source or its witness (seventh pass): "the following is from the
+    # Sheriff's Department", "the FBI has issued a warning", "a friend who works at the hospital
+    # confirmed this". A real notice names its source too, but with a link or where to report it
+    # (the official and report discounts), and a hoax's claim counts for no more than any claim of truth.
+    "{AUTHORITY}": r"(?:(?:the |an? |my |our |a local |your local |the local )?(?:police(?: officer| department| station| force)?|"
+                   r"policem[ae]n|policewom[ae]n|(?:police )?detectives?|sheriff'?s? (?:department|office)|sheriffs?|"
+                   r"highway patrol|state (?:police|troopers?)|troopers?|fbi|cia|fda|cdc|interpol|scotland yard|"
+                   r"fire (?:department|brigade|service|chief)|firefighters?|firem[ae]n|paramedics?|nurses?|doctors?|"
+                   r"surgeons?|pharmacists?|lawyers?|attorneys?|solicitors?|hospital|a&e|emergency room|army|navy|"
+                   r"department of (?:health|homeland security|transport)|microsoft|ibm|aol|mcafee|norton|symantec|"
+                   r"red cross|cnn|bbc|johns hopkins|mayo clinic|american cancer society|cancer research(?: uk)?|"
+                   r"national weather service|centers for disease control|world health organi[sz]ation))",
     "{MONEY}": r"(?:[£$€]\s?\.?\d[\d,.]*|\d[\d,.]*\s?(?:p|pence|pounds|quid|dollars|cents|euros|usd|gbp)\b)",
 }
 

@@ -757,6 +757,54 @@ def test_telling_someone_something_else_is_not_a_request_to_pass_it_on(sentence:
     assert not {"pass_on", "pass_on_count"} & {family for family, _ in flt.matched_cues(sentence)}
 
 
+@pytest.mark.parametrize("family, sentence", [
+    ("hoax", "The following is from the Sheriff's Department in our county."),
+    ("hoax", "This came from a police officer."), ("hoax", "The FBI has issued a warning about it."),
+    ("hoax", "McAfee and Norton have verified this virus."),
+    ("hoax", "A friend of mine who works at the hospital confirmed this."),
+    ("hoax", "This really happened."), ("hoax", "Here is a true account from a doctor."),
+    ("pass_on", "Kindly forward."), ("pass_on", "I'd appreciate you passing this on."),
+    ("pass_on", "This needs to go to everyone."), ("pass_on", "Everyone should receive this."),
+    ("pass_on", "Please let everyone on your list know."), ("pass_on", "Pass the news on."),
+    ("pass_on", "Do not delete this without forwarding it."),
+    ("fear", "The card is soaked in something and you feel dizzy and pass out."),
+    ("fear", "Gang members drive with their headlights off."),
+    ("cause", "God bless our troops."), ("cause", "If you love your country, read this."),
+    ("guilt", "Forward this if you agree. If not, just delete it."), ("guilt", "No one will know you did."),
+    ("hoax", "The police want everyone to know about this."), ("hoax", "Johns Hopkins has released this information."),
+    ("hoax", "This was sent to me by a friend who is a police officer."), ("guilt", "You have been warned."),
+    ("guilt", "Wake up people!")])
+def test_the_seventh_pass_families_are_found_in_other_words(family: str, sentence: str) -> None:
+    """Seventh pass (batch 16 written first): the warning attributed to an authority as its source or
+    its witness, the claim of truth, the polite forms of the plain request and the letter's own reach,
+    the classic scares, the patriot's cause and the dare."""
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert family in {found for found, _ in flt.matched_cues(sentence)}
+
+
+@pytest.mark.parametrize("sentence", [
+    "The museum trip really happened even with the snow.", "Every family should receive the consent form.",
+    "The police station is next to the library.", "The following is from our head of year.", "This letter is from the PTA.",
+    "If you do not want the leaflet, just leave it on the desk.", "Our car's headlights were fixed."])
+def test_the_seventh_pass_families_need_their_own_shape(sentence: str) -> None:
+    """The same words in an ordinary school sentence are not the family: a trip that really happened,
+    the form every family should receive, an authority named without being the letter's source."""
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert not {"hoax", "pass_on", "pass_on_count", "fear", "guilt"} & {f for f, _ in flt.matched_cues(sentence)}
+
+
+async def test_an_authority_as_the_source_is_a_lever_a_parent_linking_the_real_appeal_is_delivered() -> None:
+    """A forward whose source is "a police officer" and which asks plainly is held; a parent who says
+    the same of a real appeal and links to it (b16_parent_came_from_police_link) is discounted."""
+    flt, _ = make_filter(library_dir="__none__")
+    held = view_of(DATA / "positive" / "b16_sheriff_source_card_pass_along.eml")
+    linked = view_of(DATA / "negative" / "b16_parent_came_from_police_link.eml")
+    assert "hoax" in flt.assess_text(held, held.all_text).families
+    assert await flt.check(held)
+    assert "hoax" in flt.assess_text(linked, linked.all_text).families
+    assert await flt.check(linked) == []
+
+
 def _trailing_lines() -> "re.Pattern[str] | None":
     """The device lines and a person's sign-offs, compiled as the filter compiles them."""
     return sig.compile_signoffs(
