@@ -27,7 +27,8 @@ from typing import Iterator
 # and the text filters. A module not named here keeps its thread (fail safe by default).
 CPU_ONLY = frozenset({
     "filters.scanner",        # Scanner.build_view: MIME parse + text extraction
-    "filters.chain_letter",   # assess_text, band_keys
+    "filters.chain_letter",   # assess_text
+    "filters.chain_letter_signals",  # band_keys (chain_letter hands it over by itself: its module is this one)
     "filters.offensive",
     "filters.risk",
     "filters.disclosure",

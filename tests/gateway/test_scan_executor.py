@@ -30,6 +30,22 @@ async def test_small_message_scanned_on_the_loop_thread_and_delivered(make_gatew
     assert executor.inline >= 3  # the parse and the text filters' work at least
 
 
+async def test_chain_letter_band_keys_run_inline():
+    # the executor decides by the module of the function handed over, not of the filter:
+    # chain_letter hands over filters.chain_letter_signals.band_keys, which must be named
+    # itself or every message with a bulk fingerprint pays a thread hand-off (tenth pass)
+    import filters.chain_letter_signals as signals
+    executor = ScanExecutor(max_workers=1)
+    tokens = BODY.lower().split()
+    try:
+        with inline_scan():
+            keys = await asyncio.get_running_loop().run_in_executor(executor, signals.band_keys, tokens)
+        assert keys == signals.band_keys(tokens)
+        assert (executor.inline, executor.threaded) == (1, 0)
+    finally:
+        executor.shutdown()
+
+
 async def test_off_or_too_large_keeps_every_hand_off_on_threads(make_gateway, sink):
     for gateway in ({"scan_on_loop_bytes": 0}, {"scan_on_loop_bytes": 1000}):  # the message is ~4 KB
         before = len(sink.messages)
