@@ -60,7 +60,10 @@ class ScanExecutor(ThreadPoolExecutor):
     def submit(self, fn, /, *args, **kwargs) -> "Future | asyncio.Future":
         if _inline.get() and getattr(fn, "__module__", None) in CPU_ONLY:
             self.inline += 1
-            loop = asyncio._get_running_loop()
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
             if loop is None:  # not called from the loop's thread: a concurrent future, as a pool gives
                 future: Future = Future()
                 try:
