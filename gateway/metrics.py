@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -18,6 +19,7 @@ class Metrics:
                                   ["action"], registry=self.registry)
         self.filter_seconds = Histogram("schoolgate_filter_seconds", "Time per filter per message",
                                         ["filter"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._filter_children: dict[str, Any] = {}  # filter name -> filter_seconds.labels(name)
         self.filter_failures = Counter("schoolgate_filter_failures", "Filter errors and timeouts",
                                        ["filter", "kind"], registry=self.registry)
         self.next_hop_errors = Counter("schoolgate_next_hop_errors", "Next-hop delivery problems",
@@ -49,7 +51,13 @@ class Metrics:
                                 ["version", "python"], registry=self.registry)
 
     def observe_filter(self, name: str, seconds: float, failure_kind: str | None) -> None:
-        self.filter_seconds.labels(name).observe(seconds)
+        # labels() takes the metric's lock and builds the key on every call; the child it returns
+        # for a name is always the same (nothing here removes one), so it is kept: ~13 filters a
+        # message made this ~27 us of the chain's ~73 us own cost (docs/performance.md, tenth pass)
+        child = self._filter_children.get(name)
+        if child is None:
+            child = self._filter_children[name] = self.filter_seconds.labels(name)
+        child.observe(seconds)
         if failure_kind:
             self.filter_failures.labels(name, failure_kind).inc()
 

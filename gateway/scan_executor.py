@@ -17,6 +17,7 @@ pass), and gateway/server.py does the same for the whole scan's `scan_timeout`.
 """
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,7 +27,8 @@ from typing import Iterator
 # and the text filters. A module not named here keeps its thread (fail safe by default).
 CPU_ONLY = frozenset({
     "filters.scanner",        # Scanner.build_view: MIME parse + text extraction
-    "filters.chain_letter",   # assess_text, band_keys
+    "filters.chain_letter",   # assess_text
+    "filters.chain_letter_signals",  # band_keys (chain_letter hands it over by itself: its module is this one)
     "filters.offensive",
     "filters.risk",
     "filters.disclosure",
@@ -55,14 +57,33 @@ class ScanExecutor(ThreadPoolExecutor):
         self.inline = 0
         self.threaded = 0
 
-    def submit(self, fn, /, *args, **kwargs) -> Future:
+    def submit(self, fn, /, *args, **kwargs) -> "Future | asyncio.Future":
         if _inline.get() and getattr(fn, "__module__", None) in CPU_ONLY:
             self.inline += 1
-            future: Future = Future()
             try:
-                future.set_result(fn(*args, **kwargs))
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None:  # not called from the loop's thread: a concurrent future, as a pool gives
+                future: Future = Future()
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # noqa: BLE001 - raised again where the work is awaited
+                    future.set_exception(exc)
+                return future
+            # run_in_executor wraps what submit returns with asyncio.wrap_future, which passes an
+            # asyncio future through as it is. A done one is awaited without suspending; a done
+            # concurrent future would instead be copied over by call_soon_threadsafe: a wake-up
+            # write to the loop and one more loop pass for the awaiting task, per hand-off.
+            done = loop.create_future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except StopIteration as exc:  # an asyncio future refuses it (a coroutine would turn it into this)
+                error = RuntimeError(f"{fn!r} raised StopIteration")
+                error.__cause__ = exc
+                done.set_exception(error)
             except BaseException as exc:  # noqa: BLE001 - raised again where the work is awaited
-                future.set_exception(exc)
-            return future
+                done.set_exception(exc)
+            return done
         self.threaded += 1
         return super().submit(fn, *args, **kwargs)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DECISION_BATCH = 256  # decision rows per transaction at most
 DECISION_FLUSH_SECONDS = 0.5  # and at most this late
+SEEN_BATCH = 1024  # queued seen rows (SqlSeenStore.record_many) per transaction at most
 
 metadata = MetaData()
 
@@ -271,27 +272,78 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _WriteBehind:
+    """Rows written together, in one transaction on the store's thread, at most
+    DECISION_FLUSH_SECONDS after the first was queued or once `batch` are waiting.
+    For rows that are statistics or heuristics' memory, never mail: a crash loses at most
+    that interval's rows. A failed write is logged, as the callers did with its error."""
+
+    def __init__(self, store: "QuarantineStore", write: Callable[[list[Any]], None], batch: int,
+                 what: str) -> None:
+        self._store, self._write, self._batch, self._what = store, write, batch, what
+        self.rows: list[Any] = []
+        self._timer: asyncio.Task | None = None
+
+    async def add(self, rows: Iterable[Any]) -> None:
+        self.rows.extend(rows)
+        if len(self.rows) >= self._batch:
+            await self.flush()
+        elif self._timer is None or self._timer.done():
+            self._timer = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(DECISION_FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        rows, self.rows = self.rows, []
+        if rows:
+            try:
+                await self._store.run(self._write, rows)
+            except Exception:
+                log.exception("%d %s not written", len(rows), self._what)
+
+    def stop_timer(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+
+
 class SqlSeenStore:
-    """SeenStore (filters/base.py) over the store's database."""
+    """SeenStore (filters/base.py) over the store's database.
+
+    `record_many` (personal_address's targets, two or three rows for every outbound
+    message) is queued and written with the other messages' rows at most
+    DECISION_FLUSH_SECONDS later: its own transaction, commit, fsync and thread hand-off
+    per message were the largest cost of the SMTP side left (docs/performance.md, tenth
+    pass). Every read here writes what is queued first, so this process's reads see every
+    row recorded before them, as before; another process (a second worker, the web UI)
+    sees them up to that interval later. `record` (notify's once-only marks) stays
+    immediate."""
 
     def __init__(self, store: "QuarantineStore") -> None:
         self._store = store
 
     async def record(self, kind: str, key: str, value: str) -> None:
-        await self.record_many([(kind, key, value)])
+        await self._in_order(self._store._record_seen_many, [(kind, key, value, time.time())])
 
     async def record_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
         if rows:
-            await self._store.run(self._store._record_seen_many, list(rows))
+            at = time.time()  # the time of the message, not of the write
+            await self._store._seen_queue.add((kind, key, value, at) for kind, key, value in rows)
+
+    async def _in_order(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._store._seen_queue.rows:  # queued first: the store's one thread runs jobs in order
+            await self._store._seen_queue.flush()
+        return await self._store.run(fn, *args)
 
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
-        return await self._store.run(self._store._count_seen, kind, key, since_seconds, True)
+        return await self._in_order(self._store._count_seen, kind, key, since_seconds, True)
 
     async def count(self, kind: str, key: str, since_seconds: float) -> int:
-        return await self._store.run(self._store._count_seen, kind, key, since_seconds, False)
+        return await self._in_order(self._store._count_seen, kind, key, since_seconds, False)
 
     async def observe(self, kind: str, keys: Sequence[str], value: str, since_seconds: float) -> int:
-        return await self._store.run(self._store._observe_seen, kind, list(keys), value, since_seconds)
+        return await self._in_order(self._store._observe_seen, kind, list(keys), value, since_seconds)
 
 
 class QuarantineStore:
@@ -315,8 +367,8 @@ class QuarantineStore:
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.seen = SqlSeenStore(self)
-        self._decisions: list[dict[str, Any]] = []  # queued decision rows (record_decision)
-        self._decision_timer: asyncio.Task | None = None
+        self._decision_queue = _WriteBehind(self, self._insert_decisions, DECISION_BATCH, "decision rows")
+        self._seen_queue = _WriteBehind(self, self._record_seen_many, SEEN_BATCH, "seen rows")
 
     @classmethod
     def for_settings(cls, section: Any) -> "QuarantineStore":
@@ -389,10 +441,11 @@ class QuarantineStore:
         return self
 
     async def close(self) -> None:
-        if self._decision_timer is not None and not self._decision_timer.done():
-            self._decision_timer.cancel()
+        self._decision_queue.stop_timer()
+        self._seen_queue.stop_timer()
         if self._executor is not None:
             await self.flush_decisions()
+            await self._seen_queue.flush()
             self._executor.shutdown(wait=True)
             self._executor = None
         if self._engine is not None:
@@ -564,32 +617,22 @@ class QuarantineStore:
         later. Why: one transaction (one fsync) per message capped the gateway near 50 msg/s
         (bench/throughput.py profile). The rows are statistics for reports, not mail: a crash
         loses at most that interval's counts, never a message."""
-        self._decisions.append(self._decision_row(**kwargs))
-        if len(self._decisions) >= DECISION_BATCH:
-            await self.flush_decisions()
-        elif self._decision_timer is None or self._decision_timer.done():
-            self._decision_timer = asyncio.get_running_loop().create_task(self._flush_decisions_later())
-
-    async def _flush_decisions_later(self) -> None:
-        await asyncio.sleep(DECISION_FLUSH_SECONDS)
-        await self.flush_decisions()
+        await self._decision_queue.add([self._decision_row(**kwargs)])
 
     async def flush_decisions(self) -> None:
-        rows, self._decisions = self._decisions, []
-        if rows:
-            try:
-                await self.run(self._insert_decisions, rows)
-            except Exception:
-                log.exception("%d decision rows not written", len(rows))
+        await self._decision_queue.flush()
+
+    async def flush_seen(self) -> None:
+        """Write the queued seen rows now (SqlSeenStore.record_many)."""
+        await self._seen_queue.flush()
 
     # -- seen store -------------------------------------------------------------
-    def _record_seen_many(self, rows: list[tuple[str, str, str]]) -> None:
-        """Seen rows in one transaction: one commit and one fsync for all of them (measured
-        ~0.5 ms CPU per commit; personal_address writes two or three a message)."""
-        now = time.time()
+    def _record_seen_many(self, rows: list[tuple[str, str, str, float]]) -> None:
+        """Queued seen rows (kind, key, value, time recorded) in one transaction: one commit and
+        one fsync for all of them (measured ~0.5 ms CPU per commit)."""
         with self.engine.begin() as conn:
-            conn.execute(insert(seen), [dict(kind=kind, key=key[:256], value=value[:512], at=now)
-                                        for kind, key, value in rows])
+            conn.execute(insert(seen), [dict(kind=kind, key=key[:256], value=value[:512], at=at)
+                                        for kind, key, value, at in rows])
 
     def _observe_seen(self, kind: str, keys: list[str], value: str, since_seconds: float) -> int:
         """One row per (kind, key, value): a repeat refreshes its time instead of adding a row,

@@ -71,6 +71,11 @@ async def test_failures_become_on_error_never_pass(on_error, expected):
     text = metrics.render().decode()
     assert 'schoolgate_filter_failures_total{filter="raises",kind="error"} 1.0' in text
     assert 'schoolgate_filter_failures_total{filter="sleeps",kind="timeout"} 1.0' in text
+    await chain.run(view)  # the second run counts into the same series (the labelled child is kept)
+    text = metrics.render().decode()
+    for name in ("finds", "raises", "sleeps"):
+        assert f'schoolgate_filter_seconds_count{{filter="{name}"}} 2.0' in text
+    assert 'schoolgate_filter_failures_total{filter="raises",kind="error"} 2.0' in text
 
 
 async def test_filters_run_concurrently():

@@ -3,6 +3,7 @@ and a filter or scan that overruns there still fails as a timeout, never a pass.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 
@@ -27,6 +28,22 @@ async def test_small_message_scanned_on_the_loop_thread_and_delivered(make_gatew
     assert code == 250, text
     assert len(sink.messages) == 1
     assert executor.inline >= 3  # the parse and the text filters' work at least
+
+
+async def test_chain_letter_band_keys_run_inline():
+    # the executor decides by the module of the function handed over, not of the filter:
+    # chain_letter hands over filters.chain_letter_signals.band_keys, which must be named
+    # itself or every message with a bulk fingerprint pays a thread hand-off (tenth pass)
+    import filters.chain_letter_signals as signals
+    executor = ScanExecutor(max_workers=1)
+    tokens = BODY.lower().split()
+    try:
+        with inline_scan():
+            keys = await asyncio.get_running_loop().run_in_executor(executor, signals.band_keys, tokens)
+        assert keys == signals.band_keys(tokens)
+        assert (executor.inline, executor.threaded) == (1, 0)
+    finally:
+        executor.shutdown()
 
 
 async def test_off_or_too_large_keeps_every_hand_off_on_threads(make_gateway, sink):
@@ -84,6 +101,53 @@ async def test_inline_error_reaches_the_awaiting_filter():
             else:
                 raise AssertionError("the error was lost")
         assert executor.inline == 1
+    finally:
+        executor.shutdown()
+
+
+async def test_inline_hand_off_is_awaited_without_a_loop_pass():
+    # a done asyncio future: the awaiting coroutine goes on at once, with no call_soon_threadsafe
+    # wake-up of the loop and no extra loop pass (a done concurrent future needs both)
+    executor = ScanExecutor(max_workers=1)
+    loop = asyncio.get_running_loop()
+    probe = _module_function("filters.risk")
+    passes = 0
+
+    def count_pass() -> None:
+        nonlocal passes
+        passes += 1
+    try:
+        with inline_scan():
+            future = loop.run_in_executor(executor, probe)
+            assert isinstance(future, asyncio.Future) and future.done()
+            loop.call_soon(count_pass)  # runs at the next loop pass: only if the await below yields
+            assert await future == threading.get_ident()
+            assert passes == 0
+        # submitted from a thread with no running loop (not what run_in_executor does): a concurrent
+        # future, still run where it was submitted
+        with inline_scan():
+            context = contextvars.copy_context()
+        outside = await asyncio.to_thread(context.run, executor.submit, probe)
+        assert not isinstance(outside, asyncio.Future) and outside.result() != threading.get_ident()
+        assert executor.inline == 2 and executor.threaded == 0
+    finally:
+        executor.shutdown()
+
+
+async def test_inline_stop_iteration_is_an_error_not_a_hang():
+    executor = ScanExecutor(max_workers=1)
+
+    def stops():
+        raise StopIteration
+    stops.__module__ = "filters.chain_letter"
+    try:
+        with inline_scan():
+            try:
+                await asyncio.get_running_loop().run_in_executor(executor, stops)
+            except RuntimeError as exc:
+                assert isinstance(exc.__cause__, StopIteration)
+            else:
+                raise AssertionError("StopIteration was swallowed")
     finally:
         executor.shutdown()
 

@@ -1,12 +1,14 @@
 """The quarantine store: durable bytes, index, audit, exactly-once claims, seen store."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 
 import pytest
 
 from filters.base import Category, Finding, Severity
-from quarantine.store import QuarantineStore, Status, StoreError, new_message_id
+from quarantine.store import DECISION_FLUSH_SECONDS, QuarantineStore, Status, StoreError, new_message_id
 
 F = Finding("ATTACHMENT_EXECUTABLE", "attachments", Category.ATTACHMENT, Severity.HIGH, ("a.exe",), "program")
 
@@ -77,6 +79,42 @@ async def test_seen_record_many_is_each_record_in_one_transaction(tmp_path):
     assert await store.seen.count("pair", "a>b", 3600) == 2
     assert await store.seen.distinct_values("senders", "b", 3600) == 2
     assert await store.seen.count("senders", "b", 3600) == 2
+    await store.close()
+
+
+def _seen_rows_on_disk(store: QuarantineStore) -> list[tuple[str, str, str, float]]:
+    from sqlalchemy import select
+    from quarantine.store import seen
+    with store.engine.begin() as conn:
+        return [tuple(r) for r in conn.execute(select(seen.c.kind, seen.c.key, seen.c.value, seen.c.at))]
+
+
+async def test_seen_record_many_is_written_behind_and_read_in_order(tmp_path):
+    store = await QuarantineStore(tmp_path).open()
+    before = time.time()
+    await store.seen.record_many([("pair", "a>b", "m1"), ("senders", "b", "a")])
+    assert _seen_rows_on_disk(store) == []  # queued: one transaction for many messages' rows
+    assert await store.seen.count("pair", "a>b", 3600) == 1  # this process's reads see it at once
+    assert len(_seen_rows_on_disk(store)) == 2
+    await store.seen.record_many([("pair", "a>b", "m2")])
+    await asyncio.sleep(DECISION_FLUSH_SECONDS + 0.3)  # and without a read, within the interval
+    rows = _seen_rows_on_disk(store)
+    assert sorted(r[:3] for r in rows) == [("pair", "a>b", "m1"), ("pair", "a>b", "m2"), ("senders", "b", "a")]
+    assert all(before <= r[3] <= time.time() for r in rows)  # the time recorded, not the time written
+    await store.seen.record_many([("senders", "b", "c")])
+    await store.close()  # closing writes what is queued
+    reopened = await QuarantineStore(tmp_path).open()
+    assert await reopened.seen.distinct_values("senders", "b", 3600) == 2
+    await reopened.close()
+
+
+async def test_seen_record_is_written_at_once(tmp_path):
+    # notify's once-only marks: another process (a second worker) must see them without delay
+    store = await QuarantineStore(tmp_path).open()
+    await store.seen.record_many([("senders", "b", "a")])
+    await store.seen.record("filter_failure", "virus", "m1")
+    assert sorted(r[:3] for r in _seen_rows_on_disk(store)) == [("filter_failure", "virus", "m1"),
+                                                                 ("senders", "b", "a")]
     await store.close()
 
 
