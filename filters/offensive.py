@@ -352,6 +352,10 @@ _THING_NOUNS = frozenset({"thing", "things", "machine", "computer", "laptop", "p
                           "traffic", "wifi", "internet", "update", "installer", "bug", "bugs", "system", "disk",
                           "drive", "router", "keyboard", "app", "website", "site", "script", "package", "patch",
                           "move", "moves"})  # "a dick move": a rude act
+# the people counter-speech swears at: no protected group, no one person ("you racist prick" names the
+# reader and is aimed as ever)
+_BIGOTS = frozenset({"racist", "racists", "bigot", "bigots", "homophobe", "homophobes", "transphobe", "transphobes",
+                     "sexist", "sexists", "misogynist", "misogynists", "nazi", "nazis", "fascist", "fascists"})
 _INSULT_SENSES = frozenset({"dick"})  # sexual words that are insults after "a" (eighth pass)
 _SEXUAL_ACTS = frozenset({"suck", "sucks", "sucking", "sucked", "suk", "touch", "touched", "touching", "show", "showed",
                           "flash", "flashed", "ride", "riding", "lick", "licking", "want", "wants", "need", "needs",
@@ -744,6 +748,8 @@ class _Frame:
             # reader as the speaker ("if you call women bitches, ...": counter-speech)
             start = first - len(before)
             you = any(w in _SECOND_PERSON and not self._speaker(start + k) for k, w in enumerate(before))
+            if not you and any(w in _BIGOTS for w in before):
+                return False  # "racists are dickheads": counter-speech sworn (eighth pass), not abuse of anyone
             return you or bool(before) and before[-1] in _THIRD_PARTY
         return False
 

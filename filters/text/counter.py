@@ -33,7 +33,10 @@ _CONDEMN = (r"(?:hurtful|wrong|disgusting|vile|racist|sexist|misogynistic|misogy
             r"embarrassing|cringe|messed up|fucked up|outdated|backwards|bang out of order)")
 # Someone who says such things, named for what they are: "you're an idiot", "theyre the problem".
 _CALLED_OUT = (rf"(?:{_CONDEMN}|an? (?:idiot|bigot|racist|sexist|homophobe|transphobe|moron|fool|disgrace|"
-               rf"loser|joke|coward|problem)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
+               rf"loser|joke|coward|problem)|"
+               # eighth pass: sworn at ("whoever wrote that is a prick", "people who say that are dickheads")
+               rf"(?:an? |such an? |total |complete |absolute |right |proper )*(?:dickheads?|pricks?|twats?|bastards?|"
+               rf"bitch|bitches|wankers?|tossers?|knobheads?|bellends?|idiots|morons|clowns|losers|cunts?)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
                rf"misguided|mistaken|uneducated|brainwashed|pathetic)|ashamed|embarrassed)")
 _SPEECH_NOUN = (r"(?:statements?|comments?|remarks?|words|posts?|tweets?|messages?|phrases?|jokes?|things|views?|"
                 r"opinions?|claims?|attitudes?|language|slurs?|names?|insults?|stuff|rhetoric|lines?|chants?|"

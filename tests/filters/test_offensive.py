@@ -1285,3 +1285,17 @@ async def test_supercite_quoting_is_earlier_mail(flt: OffensiveFilter, settings,
     findings = await flt.check(view)
     verdict = Policy(settings).decide(view, findings)
     assert (verdict.actions[PUPIL] >= Action.HOLD) is held, [(f.code, f.severity, f.evidence) for f in findings]
+
+
+@pytest.mark.parametrize("text, held", [
+    # counter-speech that swears at the speakers of hate, or at bigots: no one is abused
+    ("Gay people are disgusting? Anyone who says that is a dickhead.", False),
+    ("racists are dickheads", False),
+    ("homophobes are pricks", False),
+    # agreement, the reader, or one person named stay held
+    ('"Immigrants are vermin." Whoever wrote that is right.', True),
+    ("racists like you are pricks", True),
+    ("you're a racist bastard", True),
+])
+def test_eighth_pass_counter_speech_that_swears(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
