@@ -1,8 +1,10 @@
 """The project's own fixture lines through the shipped chain: how many are held (docs/safeguarding.md,
-seventh pass). Own wording only (tests/data/seventh_pass/); never a corpus or a test suite.
+seventh and eighth passes). Own wording only (tests/data/seventh_pass/, tests/data/eighth_pass/);
+never a corpus or a test suite.
 
     nice -n 19 .venv/bin/python bench/fixture_holds.py                 # counts per file
     nice -n 19 .venv/bin/python bench/fixture_holds.py --show          # and each held line, why
+    nice -n 19 .venv/bin/python bench/fixture_holds.py --pass eighth_pass
 
 non_hateful.txt and hateful.txt are sent as a pupil's mail to an external friend (as
 bench/risk_quality.py sends hatecheck); adult_mail.txt as an outsider's mail to a pupil and a
@@ -42,10 +44,13 @@ def outsider_mail(text: str) -> bytes:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", action="store_true", help="print each held line with its findings")
+    parser.add_argument("--pass", dest="fixtures", default=FIXTURES.name,
+                        help="the fixture folder under tests/data/ (seventh_pass, eighth_pass)")
     args = parser.parse_args()
+    folder = FIXTURES.parent / args.fixtures
     scan = scanner()
     for name in ("non_hateful.txt", "hateful.txt"):
-        texts = lines(FIXTURES / name)
+        texts = lines(folder / name)
         envelope = Envelope(PUPIL, (FRIEND,), "127.0.0.1", "bench")
         held = 0
         for text in texts:
@@ -55,15 +60,16 @@ async def main() -> None:
                 if args.show:
                     print(f"  held {text[:100]!r}: {', '.join(f.code for f in verdict.findings)}")
         print(f"{name}: held {held}/{len(texts)} (pupil -> external friend)")
-    texts = lines(FIXTURES / "adult_mail.txt")
+    texts = lines(folder / "adult_mail.txt")
     envelope = Envelope(OUTSIDER, (PUPIL, STAFF), "192.0.2.1", "bench")
     held = {"pupil": 0, "staff": 0}
     for text in texts:
         verdict = (await scan.scan(outsider_mail(text), envelope)).verdict
         for who, address in (("pupil", PUPIL), ("staff", STAFF)):
             held[who] += verdict.actions[address] >= Action.HOLD
-        if args.show and verdict.actions[STAFF] >= Action.HOLD:
-            print(f"  held for staff {text[:100]!r}: {', '.join(f.code for f in verdict.findings)}")
+        if args.show and verdict.actions[PUPIL] >= Action.HOLD:
+            who = "staff" if verdict.actions[STAFF] >= Action.HOLD else "a pupil"
+            print(f"  held for {who} {text[:100]!r}: {', '.join(f.code for f in verdict.findings)}")
     print(f"adult_mail.txt: held for a pupil {held['pupil']}/{len(texts)}, for staff {held['staff']}/{len(texts)}"
           " (outsider -> pupil and staff)")
     await scan.close()

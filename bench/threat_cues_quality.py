@@ -187,7 +187,7 @@ def counter_speech() -> None:
     """How often filters/text/counter.py reads a sentence of a hateful training post as counter-speech
     (the risk filter then drops a hate or bullying finding whose every evidence sentence is one): it
     should be no more often than on the posts labelled not hateful."""
-    from filters.text.counter import condemns
+    from filters.text.counter import condemned_after, condemns
     with open(CORPORA / "gab-hate-corpus" / "ghc_train.tsv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     hateful = [r["text"] for r in rows if r["hd"] == "1" or r["cv"] == "1"]
@@ -196,8 +196,17 @@ def counter_speech() -> None:
     def share(texts: list[str]) -> str:
         n = sum(any(condemns(prepare(t[a:b])) for a, b in sentences.spans(t)) for t in texts)
         return f"{n}/{len(texts)} = {n / max(1, len(texts)):.3f}"
+
+    def share_after(texts: list[str]) -> str:  # eighth pass: a sentence judged by the next one
+        def judged(t: str) -> bool:
+            spans = list(sentences.spans(t))
+            return any(condemned_after(prepare(t[a:b]), prepare(t[x:y])) for (a, b), (x, y) in zip(spans, spans[1:]))
+        n = sum(judged(t) for t in texts)
+        return f"{n}/{len(texts)} = {n / max(1, len(texts)):.3f}"
     print(f"counter-speech read in: gab train hateful {share(hateful)}, not hateful {share(plain)}; "
           f"implicit-hate train threatening {share(imp_pos)}, not_hate {share(imp_neg)}")
+    print(f"judged in the next sentence: gab train hateful {share_after(hateful)}, not hateful {share_after(plain)}; "
+          f"implicit-hate train threatening {share_after(imp_pos)}, not_hate {share_after(imp_neg)}")
 
 
 def fixtures() -> None:

@@ -61,7 +61,10 @@ from filters import levels
 from filters.base import Category, FilterContext, FilterOptions, Finding, Role, SAFEGUARDING_CATEGORIES, Severity
 from filters.lexicon import ALLOW, SITE_ALLOWLIST_FILE, Hit, Lexicon, Pattern, Term, read_patterns, read_terms, token_range
 from filters.message import MessageView
+from filters.text import counter
 from filters.text.link_lists import split_link_titles
+from filters.text.model import prepare
+from filters.text import sentences as sentence_split
 from filters.text.quoted import split_reply
 from filters.text.matcher import PatternDatabase
 
@@ -272,6 +275,9 @@ _AIMING_KINDS = frozenset({"bullying", "exclusion", "kys", "threat", "hate", "mi
 # Kinds that quoting, condemning or reporting turn into a mention. Threats, "kill yourself",
 # sexual wording and every safeguarding kind are never lowered: a reported threat is a disclosure.
 _MENTIONABLE = frozenset({"hate", "misogyny", "bullying", "exclusion", "profanity"})
+# Kinds a judgement in the next sentence makes a mention (eighth pass): the slurs and hateful
+# statements counter-speech quotes; not swearing, which a next sentence does not take back.
+_JUDGEABLE = frozenset({"hate", "misogyny"})
 # Sexual words that are slurs for a girl or a woman ("slut", "whore"): talked about like the
 # other slurs ("calling a girl a slut is misogynistic" is counter-speech, not sexual content).
 _SEXUAL_SLURS = frozenset({"slut", "sluts", "slutty", "whore", "whores", "skank", "skanks", "hoe", "hoes", "slag",
@@ -333,6 +339,43 @@ _AFTER_AIMED_YOU = frozenset({"and", "mate", "too", "all", "lot", "guys", "very"
                               "kindly", "honestly", "seriously", "back", "bruv", "fam", "hard", "personally", "as",
                               "so", "you", "u", "ur", "your", "yourself"})
 _POSSESSIVE = frozenset({"your", "ur", "yer", "yours"})
+# "<a thing> is a bitch" (eighth pass, _Frame.thing_called): the words between the copula and the
+# swear word, the copulas, how far back the subject is read, what opens a thing's name, and the
+# people a subject may name that no other list has (a ref, a stepdad: those are held as before)
+_CALLED_DEGREE = frozenset({"right", "total", "complete", "absolute", "real", "proper", "massive", "huge", "bit",
+                            "of", "bloody", "fucking", "utter"})
+# things a swear word is said of, by name ("the bastard thing", "the kernel is a bitch")
+_THING_NOUNS = frozenset({"thing", "things", "machine", "computer", "laptop", "phone", "printer", "car", "bus",
+                          "train", "box", "program", "programme", "code", "file", "files", "config", "server",
+                          "software", "kernel", "compiler", "build", "weather", "rain", "snow", "cold", "stairs",
+                          "hill", "door", "bike", "game", "test", "exam", "homework", "essay", "question", "paper",
+                          "traffic", "wifi", "internet", "update", "installer", "bug", "bugs", "system", "disk",
+                          "drive", "router", "keyboard", "app", "website", "site", "script", "package", "patch",
+                          "move", "moves"})  # "a dick move": a rude act
+# the people counter-speech swears at: no protected group, no one person ("you racist prick" names the
+# reader and is aimed as ever)
+_BIGOTS = frozenset({"racist", "racists", "bigot", "bigots", "homophobe", "homophobes", "transphobe", "transphobes",
+                     "sexist", "sexists", "misogynist", "misogynists", "nazi", "nazis", "fascist", "fascists"})
+_INSULT_SENSES = frozenset({"dick"})  # sexual words that are insults after "a" (eighth pass)
+_SEXUAL_ACTS = frozenset({"suck", "sucks", "sucking", "sucked", "suk", "touch", "touched", "touching", "show", "showed",
+                          "flash", "flashed", "ride", "riding", "lick", "licking", "want", "wants", "need", "needs",
+                          "get", "got", "give", "gave", "send", "sent", "see", "saw", "hard", "big", "small", "tiny",
+                          "massive", "huge", "your", "ur", "my", "his", "her"})
+_COPULA = frozenset({"is", "was", "s", "be", "being", "are", "were", "been"})
+_SUBJECT_WINDOW = 7
+_THING_DETERMINERS = frozenset({"the", "this", "that", "these", "those"})
+_PERSON_ROLES = frozenset({"ref", "referee", "coach", "driver", "boss", "neighbour", "neighbor", "ex", "stepdad",
+                           "stepmum", "stepmom", "nan", "nana", "gran", "grandad", "grandma", "grandpa", "uncle",
+                           "aunt", "auntie", "head", "headteacher", "headmaster", "headmistress", "sir", "miss",
+                           "lady", "dude", "bro", "fella", "geezer", "chap", "one", "ones", "kids", "teachers", "boys",
+                           "girls", "lads", "manager", "owner", "landlord", "doctor", "nurse", "police", "copper",
+                           "cop", "cops", "officer", "cashier", "player", "keeper", "goalie", "striker", "captain",
+                           "prefect", "tutor", "bully", "husband", "wife", "partner", "nephew", "niece", "twin",
+                           "classmate", "cleaner", "caretaker", "examiner", "invigilator", "receptionist", "worker",
+                           "technician", "librarian", "counsellor", "deputy", "principal", "governor", "chef", "cook",
+                           "instructor", "trainer", "lecturer", "leader", "member", "guy", "guys", "man", "woman",
+                           "men", "women", "kid", "boy", "girl", "lad", "lass", "baby", "mum", "mom", "dad", "parent",
+                           "parents", "family", "mr", "mrs", "ms", "dr", "who", "whoever", "everybody", "nobody"})
 _YOU_CLAUSE = frozenset({"youre", "youve", "youll", "youd"})  # "damn youre good"
 # a thing as the subject: "life's a bitch", "karma is a bitch"
 _THING_SUBJECTS = frozenset({"life", "karma", "it", "this", "revision", "homework", "monday", "mondays", "traffic",
@@ -373,9 +416,12 @@ _NAME_KINDS = frozenset({"sexual", "profanity", "insult", "hate"})
 # Speaking of oneself with the word ("as a queer man", "we dykes", "im a proud ..."): reclaimed.
 _RECLAIMED = re.compile(r"(?:^| )(?:i m|im|i am|as|being|we re|we are|were|us|we|proud|fellow|my fellow|my|me and my|all my|our"
                         r"|me and the other|me and all the other|the rest of us|us other"
+                        # eighth pass: "sorry i was such a bitch yesterday", "i was being a dick"
+                        r"|i was|i was being|i m being|im being|i am being|i can be|i ve been|ive been|i have been"
                         r"|(?:proud|happy|glad) to be|identify as|out as|came out as|come out as"
                         r"|(?:call|calls|called|calling) (?:myself|ourselves|himself|herself|themselves)(?: the)?)"
-                        r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud))*$"
+                        r"(?: (?:a|an|such a|proud|fellow|black|gay|brown|bi|trans|disabled|queer|big|loud|total|complete|"
+                        r"absolute|right|proper|real))*$"
                         # seventh pass: "im a big fat ...", "im the biggest ... in the year", "my nickname is"
                         r"|(?:^| )(?:i m|im|i am|my nickname is|my name is) (?:(?:a|an|such a|such an|one|just a|"
                         r"just another|your friendly)(?: (?!(?:of|to|with|for|and|that|this|those|these|the|a|an|"
@@ -435,6 +481,7 @@ _PERSON_WORDS = frozenset({"kid", "boy", "girl", "man", "woman", "guy", "child",
                            "bloke", "lad", "lass", "baby", "idiot", "friend", "mate", "twat", "cunt", "fuck",
                            "bastard", "bitch", "loser", "moron", "freak", "little", "fat", "ugly", "fucking",
                            "and", "or", "as", "like", "to"})
+_PERSONS = _PERSON_WORDS - {"and", "or", "as", "like", "to", "little", "fat", "ugly", "fucking"}  # the nouns only
 _THING_PREDICATE = frozenset({"so", "thats", "that", "s", "is", "was", "its", "this", "totally", "fully",
                               "completely", "pretty", "just", "proper", "bit", "kinda", "really", "too"})  # words before the hit, in its sentence, read for its subject
 _USAGE_WINDOW = 6  # tokens from "saying", "the word" to the word condemned
@@ -448,6 +495,9 @@ _SPEECH = frozenset({"said", "says", "say", "saying", "wrote", "writes", "write"
                      # seen or read somewhere (seventh pass): 'seeing "..." on my feed ruined my day'
                      "seeing", "saw", "seen", "reading", "spotted"})
 _SPEECH_WINDOW = 3  # tokens from the speech cue to the opening quotation mark
+_COLON_SPEECH_WINDOW = 10  # the same, when a colon introduces the quotation
+# A pupil telling staff about someone's words: 'im reporting a comment on insta: "..."'
+_REPORTING = frozenset({"report", "reporting", "reported", "screenshot", "screenshotted"})
 _AGREEING = frozenset({"agree", "agreed", "true", "facts", "based", "correct", "preach"})
 _USAGE_VERBS = frozenset({"call", "called", "calling", "calls", "think", "thought"})
 # A harm done to a group, named before the group: "racism against black people is disgusting",
@@ -493,8 +543,19 @@ class _Sentences:
     def __init__(self, bounds: list[int], starts: list[int], text: str = "") -> None:
         self._bounds, self._starts, self._text = bounds, starts, text
 
+    @property
+    def text(self) -> str:
+        return self._text
+
     def __getitem__(self, i: int) -> int:
         return bisect.bisect_right(self._bounds, self._starts[i])
+
+    def span_of(self, n: int) -> tuple[int, int]:
+        """Sentence n's span in the text ((len, len) past the last)."""
+        if n > len(self._bounds) or n < 0:
+            return len(self._text), len(self._text)
+        start = self._bounds[n - 1] if n > 0 else 0
+        return start, self._bounds[n] if n < len(self._bounds) else len(self._text)
 
     def ends_in_question(self, i: int) -> bool:
         n = self[i]
@@ -575,7 +636,18 @@ class _Frame:
         start = self.quoted.start_of(first)
         where = self.sentence[start]
         before = [self.words[i] for i in range(max(0, start - _SPEECH_WINDOW), start) if self.sentence[i] == where]
-        return any(w in _SPEECH for w in before) and not self._second_person(max(0, start - 3), start - 1)
+        if any(w in _SPEECH for w in before) and not self._second_person(max(0, start - 3), start - 1):
+            return True
+        # a colon before the quotation marks, the speech cue further back in the sentence (eighth
+        # pass): 'this is what lily wrote in the group chat: "..."', 'im reporting a post: "..."'
+        normalised = self._normalised
+        if normalised is None or not normalised.original[:normalised.starts[start]].rstrip(" \"'\u201c\u2018").endswith(":"):
+            return False
+        # someone else's words: not the writer's own ("here is what i think: ...")
+        said = [i for i in range(max(0, start - _COLON_SPEECH_WINDOW), start) if self.sentence[i] == where]
+        return any(self.words[i] in _REPORTING or self.words[i] in _SPEECH
+                   and not (i > 0 and self.words[i - 1] in _FIRST_PERSON or self.words[i - 1] == "we")
+                   for i in said) and not self._second_person(said[0], start - 1) if said else False
 
     def agreed(self, first: int) -> bool:
         """The writer agrees with the words quoted ('i saw "..." on a sign and i agree', '... so
@@ -609,6 +681,21 @@ class _Frame:
         if first in self.quoted and self._quoted_speech(first) and not self.agreed(first):
             return "reported"  # someone else's words in quotation marks, with no condemnation
         return ""
+
+    def judged_next(self, first: int) -> bool:
+        """The sentence after token `first`'s names its words as said and judges them
+        ('Immigrants are vermin. Saying that is disgusting.': filters/text/counter.py, eighth
+        pass), the same reading the risk filter gives its evidence. Read with the shared
+        sentence splitter (filters/text/sentences.py), which, unlike the model's chunks, ends a
+        sentence after a closing quotation mark ('"X are vermin." What a vile thing to say.')."""
+        n = self.sentence[first]
+        start, _ = self.sentence.span_of(n)
+        _, end = self.sentence.span_of(n + 1)
+        region = self.sentence.text[start:end]
+        at = self._normalised.starts[first] - start if self._normalised is not None else 0
+        found = list(sentence_split.spans(region))
+        return any(a <= at < b and counter.condemned_after(prepare(region[a:b]), prepare(region[x:y]))
+                   for (a, b), (x, y) in zip(found, found[1:]))
 
     def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
@@ -653,14 +740,69 @@ class _Frame:
         if person_noun(word):
             if after[:1] == ["to"]:
                 return False  # a thing, not a person: "a bitch to set up"
+            if self.thing_called(first, person_noun) or after[:1] and after[0] in _THING_NOUNS:
+                return False  # "that test was a bitch", "the bastard thing crashed" (eighth pass)
             if before and before[-1] in _ADMIRING:
                 return False  # "you lucky bastard, you won": admiration (language only, still a tag)
             # "you bastard", "you're a fucking twat", "he's a prick", "those bastards"; not the
             # reader as the speaker ("if you call women bitches, ...": counter-speech)
             start = first - len(before)
             you = any(w in _SECOND_PERSON and not self._speaker(start + k) for k, w in enumerate(before))
+            if not you and any(w in _BIGOTS for w in before):
+                return False  # "racists are dickheads": counter-speech sworn (eighth pass), not abuse of anyone
             return you or bool(before) and before[-1] in _THIRD_PARTY
         return False
+
+    def insult_sense(self, first: int) -> bool:
+        """A sexual word that is also an insult, used as one: "a dick", "such a dick", "a dick
+        move" (not "suck a dick", "his dick", "dick pics": eighth pass)."""
+        if self.words[first] not in _INSULT_SENSES or first < 1 or self.sentence[first - 1] != self.sentence[first]:
+            return False
+        after = self.words[first + 1] if first + 1 < len(self.words) and self.sentence[first + 1] == self.sentence[first] else ""
+        if after in ("pic", "pics", "picture", "pictures", "photo", "photos", "pix"):
+            return False
+        before = [self.words[i] for i in range(max(0, first - 3), first) if self.sentence[i] == self.sentence[first]]
+        if any(w in _SEXUAL_ACTS for w in before):
+            return False
+        return before[-1] in ("a", "an") or before[-2:] == ["such", "a"] or after in _THING_NOUNS
+
+    def thing_called(self, first: int, person_noun) -> bool:
+        """A swear word that names a person said of a thing: "<subject> is a <word>" whose
+        subject opens with "the", "this", "that" or a gerund and names no one ("the climb was a
+        bitch", "this essay is a right bastard", "parking at school is such a bitch"), not "my
+        sister is a bitch", "the new kid is a prick", "jess is a bitch" (no determiner: a name)."""
+        where = self.sentence[first]
+        i = first - 1
+        while i >= 0 and self.sentence[i] == where and self.words[i] in _CALLED_DEGREE:
+            i -= 1
+        if i < 0 or self.sentence[i] != where or self.words[i] not in ("a", "an"):
+            return False
+        i -= 1
+        if i >= 0 and self.words[i] == "such":
+            i -= 1
+        if i >= 0 and self.sentence[i] == where and self.words[i] in ("thats", "whats"):
+            return True  # "that's a bitch, sorry about the disk": the news, not a person
+        if i < 1 or self.sentence[i] != where or self.words[i] not in _COPULA:
+            return False
+        subject = [j for j in range(max(0, i - _SUBJECT_WINDOW), i) if self.sentence[j] == where]
+        words = [self.words[j] for j in subject]
+        if not words or any(w in _SECOND_PERSON or w in _THIRD_PERSON or w in _GENERIC_PERSON or w in _PERSONS
+                            or w in _PEOPLE_PLURAL or w in _PERSON_ROLES or w in _FIRST_PERSON or person_noun(w)
+                            for w in words):
+            return False
+        # the subject's first word: a determiner ("the climb"), or a gerund opening the sentence; or
+        # a thing by name ("the kernel"), or a name's thing ("Debian's packaging", "Red Hat's installer")
+        return words[0] in _THING_DETERMINERS or words[0].endswith("ing") and len(words[0]) > 4 \
+            and (subject[0] == 0 or self.sentence[subject[0] - 1] != where) \
+            or any(w in _THING_DETERMINERS for w in words[1:2]) or words[-1] in _THING_NOUNS \
+            or len(subject) >= 2 and self._possessive(subject[-2])
+
+    def _possessive(self, i: int) -> bool:
+        """Token i is written with a possessive 's ("Debian's")."""
+        normalised = self._normalised
+        if normalised is None:
+            return False
+        return normalised.original[normalised.starts[i]:normalised.ends[i]].lower().endswith(("'s", "\u2019s"))
 
     def disbelief(self, i: int, insulting) -> bool:
         """Tokens from i are the reader as the subject of news ("you got an A?", "you didnt!"),
@@ -1256,6 +1398,8 @@ class OffensiveFilter:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     if not mention and pattern.kind in _NEGATABLE and frame.attributed(first):
                         mention = "attributed"  # "the idea that women are inferior is outdated"
+                    if not mention and pattern.kind in _JUDGEABLE and frame.judged_next(first):
+                        mention = "condemned"  # '"X are animals." Saying that is disgusting.'
                     rude = pattern.kind == "bullying" and (
                         joined[0][match.start():match.end()] in _DISMISSALS
                         or last + 2 < len(frame.words) and frame.words[last + 1] in _CONDITION
@@ -1313,8 +1457,12 @@ class OffensiveFilter:
                         and not frame.disclosure(hit.first, hit.last,
                                                  kind in _TOPIC_KINDS or hit.term.text in _NOUN_TERMS):
                     continue  # advice or support to the reader, or the topic in general
+                if kind == "sexual" and hit.first == hit.last and frame.insult_sense(hit.first):
+                    kind = "profanity"  # "don't be a dick", "a dick move": an insult or a rude act, not sex
                 mention = frame.mention(hit.first, hit.last) if kind in _MENTIONABLE or (
                     kind == "sexual" and hit.term.text in _SEXUAL_SLURS) else ""
+                if not mention and kind in _JUDGEABLE and frame.judged_next(hit.first):
+                    mention = "condemned"  # '"X are animals." Saying that is disgusting.'
                 if kind in _NEGATABLE and " " in hit.term.text:  # a listed statement: "women are inferior"
                     if frame.disowned(hit.first, hit.last):
                         continue

@@ -469,8 +469,10 @@ class RiskFilter:
                 hits[label] = hit
                 findings.append(self._finding(hit))
         # Counter-speech (filters/text/counter.py): hate quoted or named to condemn it is not the writer's.
+        # The judgement may come in the next sentence ('"X are animals." Saying that is disgusting.').
         for label in ("hate", "bullying"):
-            if label in hits and all(counter.condemns(prepare(e)) for e in hits[label].evidence):
+            if label in hits and all(counter.condemns(prepare(e)) or counter.condemned_after(
+                    prepare(e), prepare(self._following(documents, e))) for e in hits[label].evidence):
                 del hits[label]
                 findings = [f for f in findings if f.code != CODES[label][0]]
         # Swearing alone is not bullying (seventh pass, as the offensive filter's model rule): "holy
@@ -628,6 +630,16 @@ class RiskFilter:
         evidence = tuple(dict.fromkeys(
             _sentence(documents[d], i)[:limit] for d, i in ranked[:self._options.max_evidence]))
         return _Hit(label, best_score, evidence, window_text, cued)
+
+    def _following(self, documents: list[tuple[str, list[tuple[int, int]]]], evidence: str) -> str:
+        """The sentence after an evidence sentence in its document ("" when it is the last)."""
+        limit = self._options.max_evidence_chars
+        for document in documents:
+            spans = document[1]
+            for i in range(len(spans) - 1):
+                if _sentence(document, i)[:limit] == evidence:
+                    return _sentence(document, i + 1)
+        return ""
 
     def _reads_without_swearing(self, label: str, hit: "_Hit") -> bool:
         """Whether the hit's evidence still reaches the label's threshold (its cue threshold when

@@ -33,7 +33,10 @@ _CONDEMN = (r"(?:hurtful|wrong|disgusting|vile|racist|sexist|misogynistic|misogy
             r"embarrassing|cringe|messed up|fucked up|outdated|backwards|bang out of order)")
 # Someone who says such things, named for what they are: "you're an idiot", "theyre the problem".
 _CALLED_OUT = (rf"(?:{_CONDEMN}|an? (?:idiot|bigot|racist|sexist|homophobe|transphobe|moron|fool|disgrace|"
-               rf"loser|joke|coward|problem)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
+               rf"loser|joke|coward|problem)|"
+               # eighth pass: sworn at ("whoever wrote that is a prick", "people who say that are dickheads")
+               rf"(?:an? |such an? |total |complete |absolute |right |proper )*(?:dickheads?|pricks?|twats?|bastards?|"
+               rf"bitch|bitches|wankers?|tossers?|knobheads?|bellends?|idiots|morons|clowns|losers|cunts?)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
                rf"misguided|mistaken|uneducated|brainwashed|pathetic)|ashamed|embarrassed)")
 _SPEECH_NOUN = (r"(?:statements?|comments?|remarks?|words|posts?|tweets?|messages?|phrases?|jokes?|things|views?|"
                 r"opinions?|claims?|attitudes?|language|slurs?|names?|insults?|stuff|rhetoric|lines?|chants?|"
@@ -123,3 +126,76 @@ def condemns(prepared: str) -> bool:
             continue  # "women are inferior": the claim itself, not its denial
         return True
     return False
+
+
+# -- the judgement in the next sentence (eighth pass) --
+# '"Immigrants are animals." Saying that is disgusting.', 'Jake keeps saying black people are
+# criminals. It's racist and he needs to stop.', 'Black people are monkeys. Whoever wrote that
+# should be ashamed.': the words come first, the writer's judgement of them after. The second
+# sentence must name the words as said ("saying that", "whoever wrote that", "comments like
+# that", "a vile thing to say") and judge them; a bare "That is disgusting." after a claim is
+# not read (it may judge the group: "gays kissing in public. that is disgusting").
+_BACK = r"(?:that|this|it|them|those|these|things like that|stuff like that|that stuff|that kind of thing)"
+_SAID_BACK = (r"(?:say|says|saying|said|post|posts|posting|posted|write|writes|writing|wrote|put|puts|"
+              r"think|thinks|thinking|thought|believe|believes|believing|claim|claims|claiming|tweet|tweeted|"
+              r"shout|shouted|chant|chanted)")
+_AFTER = re.compile(
+    # saying that is disgusting / to think that is so ignorant / posting stuff like that shows ...
+    rf"^(?:\w+ ){{0,2}}?(?:saying|claiming|thinking|believing|posting|writing|shouting|chanting|to say|to think|"
+    rf"to post|to write) {_BACK}\b(?: \w+){{0,3}}? (?:is|was|makes|shows|just shows|proves|means|sounds)\b"
+    rf"(?: \w+){{0,4}}? ?{_CALLED_OUT}\b"
+    # whoever wrote that should be ashamed / anyone who says that is an idiot
+    rf"|\b(?:whoever|anyone who|anybody who|people who|someone who|those who|he who|the person who|"
+    rf"the people who) (?:\w+ ){{0,2}}?{_SAID_BACK} {_BACK}\b.{{0,80}}?\b(?:is|are|was|should be|needs to be|"
+    rf"need to be|must be|has to be|deserves to be|deserve to be)(?: \w+){{0,3}}? ?(?:{_CALLED_OUT}|reported|"
+    rf"banned|excluded|suspended|called out|educated)\b"
+    # comments like that have no place here / things like that are racist
+    rf"|\b(?:(?:{_SPEECH_NOUN}|language|talk) like (?:that|this)|(?:this|that) (?:kind|sort|type) of "
+    rf"(?:{_SPEECH_NOUN}|thing|talk))\b.{{0,80}}?\b(?:(?:is|are|was|were|dont belong|doesnt belong)\b(?: \w+){{0,4}}? ?"
+    rf"(?:{_CONDEMN}|no place|nowhere)|(?:have|has) no place|(?:need|needs|should|must|has to|have to) stop)\b"
+    # what a vile thing to say / thats such a horrible thing to post
+    rf"|^(?:\w+ ){{0,2}}?(?:what an?|thats an?|that is an?|thats such an?|that is such an?|such an?|its an?|"
+    rf"it is an?|how)(?: \w+){{0,2}}? (?:thing|comment|remark|statement|post) to {_SAID_BACK}\b"
+    # thats what he put on his story and its vile / thats the kind of thing racists say
+    rf"|^(?:thats|that is|this is|its|it is) (?:what|the kind of thing|the sort of thing|the type of thing)\b"
+    rf".{{0,60}}?\b{_SAID_BACK}\b.{{0,60}}?\b(?:{_CONDEMN}|racists|bigots|homophobes)\b"
+    # how can anyone say that / i cant believe people still think that / i hate that people think like this
+    rf"|\b(?:how can|how could|why would|why do|why does) (?:anyone|anybody|people|someone|you|he|she|they|"
+    rf"a person) (?:\w+ )?{_SAID_BACK} {_BACK}\b"
+    rf"|\b(?:i|we) (?:\w+ )?(?:hate|cant believe|cannot believe|cant stand|am sick of|m sick of|im sick of|"
+    rf"am tired of|im tired of) (?:(?:that|it when|how|when) )?(?:\w+ ){{0,2}}?{_SAID_BACK} "
+    rf"(?:{_BACK}|like (?:that|this))\b"
+    # i reported it / i reported him for saying that
+    rf"|\b(?:i|we) (?:\w+ )?(?:reported|am reporting|m reporting|im reporting|want to report|will report|"
+    rf"have reported|told a teacher about|told (?:miss|sir|the teacher|my teacher|a teacher))\b")
+# The first sentence reported as said, or in quotation marks: a short judgement then reads as
+# one of the words ('"Women belong in the kitchen." No. Just no.', 'he said all jews are
+# greedy. not ok at all').
+_SAID_FIRST = re.compile(rf"{_QUOTE}[^\"“”]{{3,}}{_QUOTE}|\b(?:said|says|saying|wrote|writes|posted|posts|"
+                         rf"tweeted|put|shouted|chanted|told (?:\w+ ){{0,3}}?that)\b")
+_JUDGED = rf"(?:{_CONDEMN}|conspiracy theory|a myth|myth|a stereotype|stereotype|a lie|lie)"
+_SHORT_JUDGEMENT = re.compile(
+    # "no.", "so vile", "not ok at all": the whole sentence is the judgement
+    rf"^\W*(?:no|nope|just no|no,? just no|absolutely not|yikes|(?:(?:so|how|just|really|seriously|wow|omg)\W+)*"
+    rf"{_JUDGED}(?: at all)?)\W*$"
+    # "i think thats really ignorant", "its racist and he needs to stop": a judgement with a copula
+    rf"|^\W*(?:(?:i think|i find|i feel|i know|honestly|seriously|wow|omg|but|and|ugh)\W+)?"
+    rf"(?:thats|that is|this is|its|it is|which is)\W+(?:(?:so|really|just|such|pure|absolutely|totally|"
+    rf"completely|an?)\W+){{0,3}}(?:\w+ )?{_JUDGED}\b")
+# The writer takes the words back or agrees with them: "Saying that isnt racist, its facts".
+_AGREES = re.compile(r"\b(?:true|agree|agreed|facts?|right|correct|spot on|accurate|meant it|mean it|"
+                     r"isnt|is not|doesnt|does not|wasnt|was not|arent|are not|aint|not being)\b")
+_AGREES_BUT = re.compile(r"\bnot (?:ok|okay|acceptable|alright|funny|cool|on|true|right|correct)\b|\bisnt (?:ok|okay|"
+                         r"true|right|acceptable|funny|cool)\b|\bis not (?:ok|okay|true|right|acceptable|funny|cool)\b")
+
+
+def condemned_after(first: str, second: str) -> bool:
+    """True when `second` (the sentence after `first`, both prepared text) names `first`'s words
+    as said and judges them, and the writer is not the one they are said about."""
+    if not second or _WRITER_TARGET.search(first) or _WRITER_TARGET.search(second):
+        return False
+    if _AGREES.search(_AGREES_BUT.sub(" ", second)):
+        return False  # "saying that isnt sexist, its just facts", "everyone knows its true"
+    if _AFTER.search(second):
+        return True
+    return bool(_SAID_FIRST.search(first) and _SHORT_JUDGEMENT.search(second))

@@ -3,13 +3,25 @@
 A pupil's reply to a wellbeing newsletter quotes the newsletter: the words
 about self-harm in the quote are the newsletter's, the words above it are the
 pupil's. Quoted text is recognised the way mail clients write it: lines
-starting with ">" (RFC 3676 4.5), and everything after a reply or forward
+starting with ">" (RFC 3676 4.5) or with the quoted writer's initials or name
+and ">" (Supercite's and Gnus's "ALB> ...", "    Tim> ...": 33 of the 916
+SpamAssassin ham `dev` messages quote so, on mailing lists; eighth pass), and everything after a reply or forward
 header ("On Mon, 1 Dec 2026, Miss Smith wrote:", Outlook's "-----Original
 Message-----" or "From: ... Sent: ..." block, "---------- Forwarded message").
 """
 from __future__ import annotations
 
 import re
+
+# ">" first, or a short name or initials then ">" and a space (or the line's end): "ALB> God bless",
+# "    Skip> text". Not "a>b" in code, "<br>" or a sentence with ">" inside it.
+_QUOTE_LINE = re.compile(r"\s*(?:>|[A-Za-z][A-Za-z0-9_.-]{0,11}>(?:\s|$))")
+
+
+def is_quote_line(line: str) -> bool:
+    """A line of quoted mail: ">" first, or Supercite's "name>" prefix."""
+    return _QUOTE_LINE.match(line) is not None
+
 
 _HEADER = re.compile(
     r"^\s*(?:"
@@ -48,10 +60,10 @@ def split_reply(text: str) -> tuple[str, str, str]:
     replied: list[str] = []
     forwarded: list[str] = []
     for line in head.splitlines():
-        (replied if line.lstrip().startswith(">") else own).append(line)
+        (replied if is_quote_line(line) else own).append(line)
     if ">" in tail:
         for line in tail.splitlines():
-            (replied if line.lstrip().startswith(">") else forwarded).append(line)
+            (replied if is_quote_line(line) else forwarded).append(line)
     elif tail:
         forwarded.append(tail)
     return "\n".join(own), "\n".join(replied), "\n".join(forwarded)
@@ -67,7 +79,7 @@ def split_quoted(text: str) -> tuple[str, str]:
     own: list[str] = []
     quoted: list[str] = [tail] if tail else []
     for line in head.splitlines():
-        (quoted if line.lstrip().startswith(">") else own).append(line)
+        (quoted if is_quote_line(line) else own).append(line)
     return "\n".join(own), "\n".join(quoted)
 
 
@@ -83,7 +95,7 @@ def own_and_quoted(text: str) -> tuple[str, str]:
     own, quoted = [], []
     for line in text[:cut].split("\n"):
         blank = " " * len(line)
-        is_quote = line.lstrip().startswith(">")
+        is_quote = is_quote_line(line)
         own.append(blank if is_quote else line)
         quoted.append(line if is_quote else blank)
     own_text = "\n".join(own) + " " * (len(text) - cut)

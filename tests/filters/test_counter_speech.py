@@ -10,7 +10,7 @@ import pytest
 
 from filters.base import FilterContext, Role
 from filters.risk import Options, RiskFilter
-from filters.text.counter import condemns
+from filters.text.counter import condemned_after, condemns
 from filters.text.model import prepare
 
 COUNTER_SPEECH = [
@@ -125,3 +125,64 @@ def test_you_cant_say_is_counter_speech(flt: RiskFilter, text: str) -> None:
 ])
 def test_you_cant_without_a_saying_is_not(text: str) -> None:
     assert not condemns(prepare(text)), text
+
+
+# -- the eighth pass: the judgement in the sentence after the words (own wording) --
+
+JUDGED_AFTER = [
+    ('Someone wrote "immigrants are animals" on the board.', "Saying that is disgusting."),
+    ('"Gay people are disgusting."', "That is such a horrible thing to say."),
+    ("Jake keeps saying black people are criminals.", "It's racist and he needs to stop."),
+    ('"Women belong in the kitchen."', "No."),
+    ('"Disabled people are a burden."', "What a vile thing to say."),
+    ("He said all jews are greedy.", "That is antisemitic and not okay."),
+    ('"All immigrants are criminals".', "How can anyone think that?"),
+    ("someone in year 9 said muslims are rats.", "not ok at all"),
+    ('"Girls are too stupid for maths."', "I can't believe people still say that."),
+    ("trans people are freaks.", "thats what he put on his story and its vile"),
+    ('"Muslims are terrorists."', "Comments like that have no place in our school."),
+    ("Black people are monkeys.", "Whoever wrote that on the toilet wall should be ashamed."),
+    ("My uncle says refugees are parasites.", "I think that's really ignorant."),
+    ('"women are inferior to men".', "this kind of comment is sexist rubbish."),
+    ("Immigrants are vermin.", "That's the kind of thing racists say and it's wrong."),
+    ('"disabled people should be locked up."', "i hate that people think like this."),
+    ('"Jews control everything."', "That's an antisemitic conspiracy theory."),
+]
+# The claim agreed with, repeated, or the judgement taken back; a bare judgement after an
+# unreported claim (it may judge the group); the writer as the one called names.
+NOT_JUDGED_AFTER = [
+    ("muslims are animals.", "they should all be deported"),
+    ('"Gays are disgusting."', "Totally agree."),
+    ("Women are stupid.", "Saying that isn't sexist, it's just facts."),
+    ("Black people are criminals.", "Saying it doesn't make me racist."),
+    ("Immigrants are vermin.", "Everyone knows it's true."),
+    ("gay people are disgusting.", "i said it and i meant it"),
+    ("jews are greedy.", "thats not racist its a fact"),
+    ("i said it before, muslims are scum.", "hate them"),
+    ("he said it first: gays are gross.", "so true"),
+    ("gay people kissing in public.", "That is disgusting."),
+    ("he said im a fat pig.", "thats so hurtful"),  # a disclosure, for the DSL
+]
+
+
+@pytest.mark.parametrize("first, second", JUDGED_AFTER)
+def test_a_judgement_in_the_next_sentence_condemns_the_words(first: str, second: str) -> None:
+    assert condemned_after(prepare(first), prepare(second)), (first, second)
+
+
+@pytest.mark.parametrize("first, second", NOT_JUDGED_AFTER)
+def test_agreement_a_bare_judgement_or_the_writer_as_target_is_not(first: str, second: str) -> None:
+    assert not condemned_after(prepare(first), prepare(second)), (first, second)
+
+
+@pytest.mark.parametrize("claim", [
+    "muslims are animals, they should all be deported.",
+    "black people are apes.",
+    "you cant trust muslims, they are all terrorists.",
+])
+def test_the_risk_filter_reads_the_next_sentence_for_its_judgement(flt: RiskFilter, claim: str) -> None:
+    # the same claim followed by agreement is still hate: it is the judgement that speaks, not
+    # the extra sentence
+    assert "RISK_HATE" in codes(flt, f"{claim} Totally agree.")
+    assert "RISK_HATE" not in codes(flt, f"{claim} Saying that is disgusting.")
+    assert "RISK_HATE" not in codes(flt, f"{claim} Whoever wrote that should be ashamed.")

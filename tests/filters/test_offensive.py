@@ -1178,3 +1178,124 @@ def test_seventh_pass_reclaimed_words(flt, text: str, held: bool) -> None:
 def test_seventh_pass_seen_judged_or_agreed(flt, text: str, held: bool) -> None:
     findings = flt.analyse([text], Role.STUDENT)
     assert any(f.severity > Severity.LOW for f in findings) is held, findings
+
+
+# -- the eighth pass: the judgement in the next sentence, a report after a colon, swear words
+# said of things (own school-style and mailing-list wording) --
+
+@pytest.mark.parametrize("text", [
+    'Someone wrote "immigrants are animals" on the board. Saying that is disgusting.',
+    '"Disabled people are a burden." What a vile thing to say.',  # no split at ." for the model's chunks
+    '"All immigrants are criminals". How can anyone think that?',
+    "trans people are freaks. thats what he put on his story and its vile",
+    '"Muslims are terrorists." Comments like that have no place in our school.',
+    "Black people are monkeys. Whoever wrote that on the toilet wall should be ashamed.",
+    "Immigrants are vermin. That's the kind of thing racists say and it's wrong.",
+    '"disabled people should be locked up." i hate that people think like this.',
+    # a report to staff, the speech cue before a colon
+    'This is what Lily wrote in the group chat: "gays are disgusting". Can you do something?',
+    'I\'m reporting a comment on the school insta: "black people are monkeys".',
+])
+def test_eighth_pass_judged_next_or_reported_is_not_held(flt, settings, text: str) -> None:
+    _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("muslims are animals. they should all be deported", "OFFENSIVE_HATE"),
+    ('"Gays are disgusting." Totally agree.', "OFFENSIVE_HATE"),
+    ("Women are stupid. Saying that isn't sexist, it's just facts.", "OFFENSIVE_HATE"),
+    ("Black people are criminals. Saying it doesn't make me racist.", "OFFENSIVE_HATE"),
+    ("Immigrants are vermin. Everyone knows it's true.", "OFFENSIVE_HATE"),
+    ("gay people are disgusting. i said it and i meant it", "OFFENSIVE_HATE"),
+    ('my opinion: "gays are disgusting"', "OFFENSIVE_HATE"),  # a colon, no one else's words
+    ('the truth about them in one line: "gays are disgusting"', "OFFENSIVE_HATE"),
+    ("Black people are monkeys. That is so true.", "OFFENSIVE_HATE"),
+])
+def test_eighth_pass_hate_still_counts(flt, text: str, code: str) -> None:
+    _assert_counts_as(flt, text, code)
+
+
+@pytest.mark.parametrize("text, aimed", [
+    ("that test was a bitch", False),
+    ("the climb was a bitch but the view was worth it", False),
+    ("the maths paper was a right bastard", False),
+    ("parking at school is such a bitch", False),  # a gerund for a subject
+    ("getting up at 6 is a bitch", False),
+    ("Debian's packaging is such a bitch", False),  # a name's thing
+    ("The bastard thing segfaults on startup.", False),
+    ("Wow, that's a bitch. Sorry to hear about the disk.", False),
+    ("my sister is a bitch", True),
+    ("the new kid is a prick", True),
+    ("jess is a bitch", True),  # no determiner: a name
+    ("that girl is such a bitch", True),
+    ("the ref was a prick", True),
+    ("the one in 9b is a bitch", True),
+    ("the girl who sits next to me is a total bitch", True),
+    ("your mum is a bitch", True),
+    ("whoever took my bag is a bastard", True),
+    ("Jess's boyfriend is a prick", True),
+])
+def test_eighth_pass_a_swear_word_said_of_a_thing_is_not_aimed(flt, text: str, aimed: bool) -> None:
+    _assert_above_low(flt, text, aimed)
+
+
+def _assert_above_low(flt, text: str, expected: bool) -> None:
+    """A pupil's text has a finding above LOW (held for a pupil) exactly when `expected`."""
+    findings = flt.analyse([text], Role.STUDENT)
+    assert any(f.severity > Severity.LOW for f in findings) is expected, findings
+
+
+@pytest.mark.parametrize("text, held", [
+    ("sorry I was such a bitch yesterday, I was tired", False),  # of oneself
+    ("I was being a dick earlier, sorry", False),
+    ("as a total bitch myself i get it", False),
+    ("that's a dick move", False),  # a rude act, not sex
+    ("you were such a bitch yesterday", True),
+    ("you're a dick", True),
+    ("he is such a dick", True),
+    ("what a dick, he pushed me", True),
+    ("suck a dick", True),  # sexual, as before
+    ("send me a dick pic", True),
+])
+def test_eighth_pass_of_oneself_and_the_insult_sense(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("suck a dick", "OFFENSIVE_SEXUAL"),
+    ("send me a dick pic", "OFFENSIVE_SEXUAL"),
+    ("i want your dick", "OFFENSIVE_SEXUAL"),
+    ("he is such a dick", "OFFENSIVE_PROFANITY_MILD"),  # the insult: aimed swearing, held for a pupil
+])
+def test_eighth_pass_dick_is_sexual_or_an_insult(flt, text: str, code: str) -> None:
+    _assert_counts_as(flt, text, code)
+
+
+@pytest.mark.parametrize("body, held", [
+    # Supercite's and Gnus's quoting ("ALB> ...", "    Tim> ..."): earlier mail of the thread too
+    ("Agreed, it was a long thread.\n\nALB> what a prick that reviewer is\nALB> he never reads the patch\n", False),
+    ("Quite.\n\n    Tim> those bastards at the phone company cut me off again\n", False),
+    # the writer's own words below such a quote are read as ever
+    ("ALB> the meeting is on Tuesday\n\nwhat a prick that reviewer is\n", True),
+    # not a quotation: ">" inside a sentence or code
+    ("if a>b then what a prick that reviewer is\n", True),
+])
+async def test_supercite_quoting_is_earlier_mail(flt: OffensiveFilter, settings, body: str, held: bool) -> None:
+    view = make_view(body, mail_from="someone@example.org", rcpt_to=(PUPIL,), settings=settings)
+    findings = await flt.check(view)
+    verdict = Policy(settings).decide(view, findings)
+    assert (verdict.actions[PUPIL] >= Action.HOLD) is held, [(f.code, f.severity, f.evidence) for f in findings]
+
+
+@pytest.mark.parametrize("text, held", [
+    # counter-speech that swears at the speakers of hate, or at bigots: no one is abused
+    ("Gay people are disgusting? Anyone who says that is a dickhead.", False),
+    ("racists are dickheads", False),
+    ("homophobes are pricks", False),
+    # agreement, the reader, or one person named stay held
+    ('"Immigrants are vermin." Whoever wrote that is right.', True),
+    ("racists like you are pricks", True),
+    ("you're a racist bastard", True),
+])
+def test_eighth_pass_counter_speech_that_swears(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
