@@ -645,9 +645,16 @@ class _Frame:
             return False
         # someone else's words: not the writer's own ("here is what i think: ...")
         said = [i for i in range(max(0, start - _COLON_SPEECH_WINDOW), start) if self.sentence[i] == where]
-        return any(self.words[i] in _REPORTING or self.words[i] in _SPEECH
-                   and not (i > 0 and self.words[i - 1] in _FIRST_PERSON or self.words[i - 1] == "we")
-                   for i in said) and not self._second_person(said[0], start - 1) if said else False
+        if not said:
+            return False
+
+        def by_someone_else(i: int) -> bool:
+            # "i said: ..." / "we wrote: ..." are the writer's own words; token 0 has no speaker before it
+            speaker = self.words[i - 1] if i > 0 else ""
+            return speaker not in _FIRST_PERSON and speaker != "we"
+
+        return any(self.words[i] in _REPORTING or self.words[i] in _SPEECH and by_someone_else(i)
+                   for i in said) and not self._second_person(said[0], start - 1)
 
     def agreed(self, first: int) -> bool:
         """The writer agrees with the words quoted ('i saw "..." on a sign and i agree', '... so

@@ -1299,3 +1299,11 @@ async def test_supercite_quoting_is_earlier_mail(flt: OffensiveFilter, settings,
 ])
 def test_eighth_pass_counter_speech_that_swears(flt, text: str, held: bool) -> None:
     _assert_above_low(flt, text, held)
+
+
+def test_a_colon_report_whose_cue_opens_the_text_is_read_whatever_the_last_word(flt, settings) -> None:
+    """A colon report whose speech cue is the text's first token (no speaker before it), with and
+    without "we" as the last word. This end-to-end form passed before the speaker fix too (the
+    quoted words are read as reported by another path); it guards the form, not the index."""
+    _assert_no_hate_and_not_held(flt, settings, 'Said in the year 9 group chat: "gays are disgusting". Please help, thats all we')
+    _assert_no_hate_and_not_held(flt, settings, 'Said in the year 9 group chat: "gays are disgusting". Please help us')
