@@ -64,26 +64,20 @@ class ScanExecutor(ThreadPoolExecutor):
                 loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
             except RuntimeError:
                 loop = None
-            if loop is None:  # not called from the loop's thread: a concurrent future, as a pool gives
-                future: Future = Future()
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:  # noqa: BLE001 - raised again where the work is awaited
-                    future.set_exception(exc)
-                return future
             # run_in_executor wraps what submit returns with asyncio.wrap_future, which passes an
             # asyncio future through as it is. A done one is awaited without suspending; a done
             # concurrent future would instead be copied over by call_soon_threadsafe: a wake-up
-            # write to the loop and one more loop pass for the awaiting task, per hand-off.
-            done = loop.create_future()
+            # write to the loop and one more loop pass for the awaiting task, per hand-off. Off the
+            # loop's thread (no running loop) a concurrent future, as a pool gives.
+            future: "Future | asyncio.Future" = loop.create_future() if loop is not None else Future()
             try:
-                done.set_result(fn(*args, **kwargs))
+                future.set_result(fn(*args, **kwargs))
             except StopIteration as exc:  # an asyncio future refuses it (a coroutine would turn it into this)
                 error = RuntimeError(f"{fn!r} raised StopIteration")
                 error.__cause__ = exc
-                done.set_exception(error)
+                future.set_exception(error)
             except BaseException as exc:  # noqa: BLE001 - raised again where the work is awaited
-                done.set_exception(exc)
-            return done
+                future.set_exception(exc)
+            return future
         self.threaded += 1
         return super().submit(fn, *args, **kwargs)
