@@ -574,17 +574,22 @@ class ReviewApp:
                       {"library": path.name})
         return RedirectResponse(f"/m/{held.id}?done=library", status_code=303)
 
-    async def download(self, request: Request, auth: Auth) -> Response:
+    async def _attachment(self, request: Request, auth: Auth, what: str,
+                          needs: str) -> tuple[HeldMessage, int, str, str, bytes] | Response:
+        """The attachment a download or an image view asks for, after every check both make in
+        the same order: a locked hold refuses first (audited, reason or not), then a reason is
+        needed (`needs` says for what), then a safeguarding hold's reasoned open, then the
+        content must still be kept. The hold, index, reason, file name and bytes, or the refusal."""
         held = await self.load(request, auth, request.path_params["id"])
         if isinstance(held, Response):
             return held
         form = request.state.form
         reason = str(form.get("reason", "")).strip()
         index = _int(form.get("index"), -1)
-        if not reason:
-            return self.error(request, auth, 400, "A reason is needed", "Downloading an attachment needs a reason.")
-        if denied := await self._locked(request, auth, held, "download", reason):
+        if denied := await self._locked(request, auth, held, what, reason):
             return denied
+        if not reason:
+            return self.error(request, auth, 400, "A reason is needed", f"{needs} needs a reason.")
         if denied := await self._needs_open(request, auth, held):
             return denied
         if not held.path:
@@ -594,6 +599,13 @@ class ReviewApp:
             name, data = attachment_bytes(raw, held.mail_from, list(held.recipients), index)
         except IndexError:
             return self.error(request, auth, 404, "Not found", "No such attachment.")
+        return held, index, reason, name, data
+
+    async def download(self, request: Request, auth: Auth) -> Response:
+        found = await self._attachment(request, auth, "download", "Downloading an attachment")
+        if isinstance(found, Response):
+            return found
+        held, index, reason, name, data = found
         await self.db(self.review.audit, auth.user.name, WebAction.DOWNLOAD, held.id, reason[:500],
                       {"index": index, "sha256": hashlib.sha256(data).hexdigest()})
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "attachment"
@@ -635,27 +647,12 @@ class ReviewApp:
     async def show_image(self, request: Request, auth: Auth) -> Response:
         """One image attachment, shown only on an explicit click with a reason, audited; never
         for a locked hold, and for a safeguarding hold only after its reasoned open."""
-        held = await self.load(request, auth, request.path_params["id"])
-        if isinstance(held, Response):
-            return held
-        form = request.state.form
-        reason = str(form.get("reason", "")).strip()
-        index = _int(form.get("index"), -1)
-        if denied := await self._locked(request, auth, held, "show_image", reason):
-            return denied
-        if not reason:
-            return self.error(request, auth, 400, "A reason is needed", "Showing an image needs a reason.")
-        if denied := await self._needs_open(request, auth, held):
-            return denied
-        if not held.path:
-            return self.error(request, auth, 410, "Gone", "The content of this message is no longer kept.")
+        found = await self._attachment(request, auth, "show_image", "Showing an image")
+        if isinstance(found, Response):
+            return found
+        held, index, reason, _, data = found
         from filters.image_parts import image_type
 
-        raw = await self.db(self.store.raw_sync, held)
-        try:
-            _, data = attachment_bytes(raw, held.mail_from, list(held.recipients), index)
-        except IndexError:
-            return self.error(request, auth, 404, "Not found", "No such attachment.")
         kind = image_type(data)
         if kind not in ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"):
             return self.error(request, auth, 415, "Not an image", "That attachment is not an image a browser shows.")

@@ -92,8 +92,10 @@ async def test_hash_match_is_locked_for_everyone_and_exports_hashes_only(images_
     page = await opened(review, dsl, mid)
     assert "Locked hold" in page and "Download" not in page and "Show image" not in page and "<img" not in page
     csrf = csrf_of(page)
-    for route in ("attachment", "image"):
-        reply = await dsl.post(f"/m/{mid}/{route}", data={"csrf": csrf, "index": "0", "reason": "need to see it"})
+    # both routes refuse a locked hold first, with or without a reason, and audit each refusal
+    for route, reason in (("attachment", "need to see it"), ("image", "need to see it"), ("attachment", ""),
+                          ("image", "")):
+        reply = await dsl.post(f"/m/{mid}/{route}", data={"csrf": csrf, "index": "0", "reason": reason})
         assert reply.status_code == 403 and "Locked hold" in reply.text
         assert SENT_JPEG[:64] not in reply.content
     reply = await dsl.post(f"/m/{mid}/act", data={"csrf": csrf, "action": "release", "reason": "x", "confirm": "yes"})
@@ -112,7 +114,7 @@ async def test_hash_match_is_locked_for_everyone_and_exports_hashes_only(images_
         assert SENT_JPEG[:64] not in data and b"you know what" not in data and b"/9j/" not in data  # no JPEG, no base64
     actions = [(r["actor"], r["action"]) for r in await review.store.run(review.store.audit_sync, mid)]
     assert ("dsl", "locked_refused") in actions and ("dsl", "police_export") in actions
-    assert sum(1 for a in actions if a == ("dsl", "locked_refused")) == 2
+    assert sum(1 for a in actions if a == ("dsl", "locked_refused")) == 4
 
 
 async def test_cli_show_prints_no_content_of_a_locked_hold(images_review, capsys) -> None:
