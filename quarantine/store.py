@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, and_,
-                        create_engine, delete, event, func, insert, or_, select, update)
+                        bindparam, create_engine, delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
 from config.schema import IMPLICIT_SCHOOL_ID
@@ -125,6 +125,13 @@ seen = Table(
     Index("ix_seen_kind_key_at", "kind", "key", "at"),
 )
 
+
+# SqlSeenStore.refresh_many's write, built once (per message it is most of the statement's CPU):
+# the later of the row's time and the queued one, since another node may have refreshed the row
+# after this one was queued (SQLite's two-argument max() is PostgreSQL's greatest()).
+_SAME_SEEN = and_(seen.c.kind == bindparam("k"), seen.c.key == bindparam("y"), seen.c.value == bindparam("v"))
+_REFRESH_SQLITE = update(seen).where(_SAME_SEEN).values(at=func.max(seen.c.at, bindparam("t")))
+_REFRESH_OTHER = update(seen).where(_SAME_SEEN).values(at=func.greatest(seen.c.at, bindparam("t")))
 
 # Held bytes in the database (several nodes on PostgreSQL): every node can read what any node
 # held, and the bytes commit in the same transaction as the index row, so the 250 waits for one
@@ -654,18 +661,16 @@ class QuarantineStore:
         with self.engine.begin() as conn:
             if events:
                 conn.execute(insert(seen), events)
-            # the later of the row's time and this one: another node may have refreshed the row
-            # after this one was queued (SQLite's two-argument max() is PostgreSQL's greatest())
-            later = func.max if conn.dialect.name == "sqlite" else func.greatest
+            refresh = _REFRESH_SQLITE if conn.dialect.name == "sqlite" else _REFRESH_OTHER
             fresh = []
             for (kind, key, value), at in latest.items():
-                same = and_(seen.c.kind == kind, seen.c.key == key, seen.c.value == value)
-                moved = conn.execute(update(seen).where(same).values(at=later(seen.c.at, at))).rowcount
+                moved = conn.execute(refresh, dict(k=kind, y=key, v=value, t=at)).rowcount
                 if moved == 0:
                     fresh.append(dict(kind=kind, key=key, value=value, at=at))
                 elif moved > 1:
                     # rows from before refresh_many (one per message) or a race between nodes:
                     # keep one, so reads over this key go back to costing its distinct values
+                    same = and_(seen.c.kind == kind, seen.c.key == key, seen.c.value == value)
                     keep = select(func.min(seen.c.id)).where(same).scalar_subquery()
                     conn.execute(delete(seen).where(and_(same, seen.c.id != keep)))
             if fresh:
