@@ -244,6 +244,12 @@ class SeenStore(Protocol):
 
     Implemented by the quarantine store's database so several gateway nodes
     share it; filters only see this protocol.
+
+    Two kinds of memory: `record`/`record_many` keep one row per event (for `count`, "how
+    many messages"); `refresh_many` and `observe` keep one row per (kind, key, value), its
+    time moved on by a repeat (for `distinct_values` and `has_value`, "which values"), so a
+    read costs the distinct values of a key, not the messages it saw (docs/performance.md,
+    eleventh pass: a row per message made each read slower than the last).
     """
 
     async def record(self, kind: str, key: str, value: str) -> None: ...
@@ -253,7 +259,17 @@ class SeenStore(Protocol):
         message writes (a database commit costs more CPU than the rows in it)."""
         ...
 
+    async def refresh_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Each (kind, key, value) seen now: its one row's time becomes now, or the row is made.
+        For what is only ever read by `distinct_values` / `has_value`, never `count`; one round
+        trip, like record_many."""
+        ...
+
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int: ...
+
+    async def has_value(self, kind: str, key: str, value: str, since_seconds: float) -> bool:
+        """Was `value` recorded or refreshed under (kind, key) in the window (an EXISTS)."""
+        ...
 
     async def count(self, kind: str, key: str, since_seconds: float) -> int: ...
 

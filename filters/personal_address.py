@@ -32,9 +32,12 @@ log = logging.getLogger(__name__)
 DOMAINS_FILE = LISTS_DIR / "personal_mail_domains.txt"
 _DAY = 86400.0
 # SeenStore kinds (stable: they are rows in the shared store)
-SEEN_FORWARD = "personal_forward"  # key "sender>recipient", value message id
-SEEN_SENDERS = "personal_rcpt_senders"  # key recipient, value school sender
-SEEN_PAIRS = "personal_pair"  # key "sender>recipient", value message id (every message)
+SEEN_FORWARD = "personal_forward"  # key "sender>recipient", value message id (a row per forward: count)
+# key recipient, value school sender: one row per pair, refreshed by each message (refresh_many).
+# It also answers "has this sender written to it" (has_value), which a row per message of kind
+# "personal_pair" did until the eleventh pass (docs/performance.md): those rows are no longer
+# read or written, and retention ([retention] seen_days) removes them.
+SEEN_SENDERS = "personal_rcpt_senders"
 
 _FILE_WORDS = re.compile(r"[\W_]+")
 _TABULAR_EXT = (".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods")
@@ -374,8 +377,11 @@ class PersonalAddressFilter:
         if self._seen is not None and self._options.recurring_forwards and shape:
             window = self._options.recurring_window_days * _DAY
             try:
-                forwards = await self._seen.count(SEEN_FORWARD, f"{view.sender.address}>{rcpt.address}", window)
                 others = await self._other_senders(rcpt.address, view.sender.address)
+                # the forwards are counted only when no other sender writes to the address (the
+                # signal needs both): this count reads a row per forward of the pair in the window
+                forwards = 0 if others else await self._seen.count(
+                    SEEN_FORWARD, f"{view.sender.address}>{rcpt.address}", window)
             except Exception:  # the store is a helper signal; its outage must not stop mail
                 log.warning("message %s: seen store unavailable; recurring-target signal skipped", view.id,
                             exc_info=True)
@@ -393,7 +399,9 @@ class PersonalAddressFilter:
             return None
         window = self._options.recurring_window_days * _DAY
         senders = await self._seen.distinct_values(SEEN_SENDERS, rcpt, window)
-        mine = await self._seen.count(SEEN_PAIRS, f"{sender}>{rcpt}", window)
+        if not senders:
+            return 0  # nobody wrote to it: this sender has not either
+        mine = await self._seen.has_value(SEEN_SENDERS, rcpt, sender, window)
         return max(0, senders - (1 if mine else 0))
 
     async def _shared_address(self, rcpt: str, sender: str) -> bool:
@@ -602,16 +610,16 @@ class PersonalAddressFilter:
     async def _remember(self, view: MessageView, rcpts: list[Party], shape: str) -> None:
         if self._seen is None:
             return
-        rows: list[tuple[str, str, str]] = []
-        for rcpt in rcpts:
-            rows.append((SEEN_SENDERS, rcpt.address, view.sender.address))
-            rows.append((SEEN_PAIRS, f"{view.sender.address}>{rcpt.address}", view.id))
-            if shape:
-                rows.append((SEEN_FORWARD, f"{view.sender.address}>{rcpt.address}", view.id))
+        pairs = [(SEEN_SENDERS, rcpt.address, view.sender.address) for rcpt in rcpts]
+        forwards = [(SEEN_FORWARD, f"{view.sender.address}>{rcpt.address}", view.id) for rcpt in rcpts] \
+            if shape else []
         try:
             # one transaction for the message's rows: each commit was ~0.5 ms CPU, most of
-            # this filter's cost on a newsletter to parents' webmail (bench/chain_cost.py)
-            await self._seen.record_many(rows)
+            # this filter's cost on a newsletter to parents' webmail (bench/chain_cost.py); the
+            # SQL store queues both calls into one write
+            await self._seen.refresh_many(pairs)
+            if forwards:
+                await self._seen.record_many(forwards)
         except Exception:
             log.warning("message %s: could not record personal-address targets", view.id, exc_info=True)
 

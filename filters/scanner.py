@@ -75,8 +75,14 @@ class _BoundSeen:
     async def record_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
         return await self._stores._target("seen").record_many(rows)
 
+    async def refresh_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        return await self._stores._target("seen").refresh_many(rows)
+
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
         return await self._stores._target("seen").distinct_values(kind, key, since_seconds)
+
+    async def has_value(self, kind: str, key: str, value: str, since_seconds: float) -> bool:
+        return await self._stores._target("seen").has_value(kind, key, value, since_seconds)
 
     async def count(self, kind: str, key: str, since_seconds: float) -> int:
         return await self._stores._target("seen").count(kind, key, since_seconds)

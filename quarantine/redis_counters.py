@@ -76,10 +76,28 @@ class RedisSeenStore(_RedisClient):
             now = time.time()
             await self._call(lambda p: [self._record(p, kind, key, value, now) for kind, key, value in rows])
 
+    async def refresh_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        # the distinct set only (ZADD moves a member's score): no per-event member for count(),
+        # so a (key, value) seen on every message costs one member, not one per message
+        if rows:
+            now = time.time()
+
+            def commands(pipe) -> None:
+                for kind, key, value in rows:
+                    pipe.zadd(self._key(kind, key), {value[:512]: now})
+                    pipe.expire(self._key(kind, key), 86400 * 60)
+
+            await self._call(commands)
+
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
         since = time.time() - since_seconds
         result = await self._call(lambda p: p.zcount(self._key(kind, key), since, "+inf"))
         return int(result[0])
+
+    async def has_value(self, kind: str, key: str, value: str, since_seconds: float) -> bool:
+        since = time.time() - since_seconds
+        result = await self._call(lambda p: p.zscore(self._key(kind, key), value[:512]))
+        return result[0] is not None and float(result[0]) >= since
 
     async def count(self, kind: str, key: str, since_seconds: float) -> int:
         since = time.time() - since_seconds

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from sqlalchemy import (Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, and_,
-                        create_engine, delete, event, func, insert, or_, select, update)
+                        bindparam, create_engine, delete, event, func, insert, or_, select, update)
 from sqlalchemy.engine import Engine
 
 from config.schema import IMPLICIT_SCHOOL_ID
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DECISION_BATCH = 256  # decision rows per transaction at most
 DECISION_FLUSH_SECONDS = 0.5  # and at most this late
-SEEN_BATCH = 1024  # queued seen rows (SqlSeenStore.record_many) per transaction at most
+SEEN_BATCH = 1024  # queued seen rows (SqlSeenStore.record_many/refresh_many) per transaction at most
 
 metadata = MetaData()
 
@@ -125,6 +125,13 @@ seen = Table(
     Index("ix_seen_kind_key_at", "kind", "key", "at"),
 )
 
+
+# SqlSeenStore.refresh_many's write, built once (per message it is most of the statement's CPU):
+# the later of the row's time and the queued one, since another node may have refreshed the row
+# after this one was queued (SQLite's two-argument max() is PostgreSQL's greatest()).
+_SAME_SEEN = and_(seen.c.kind == bindparam("k"), seen.c.key == bindparam("y"), seen.c.value == bindparam("v"))
+_REFRESH_SQLITE = update(seen).where(_SAME_SEEN).values(at=func.max(seen.c.at, bindparam("t")))
+_REFRESH_OTHER = update(seen).where(_SAME_SEEN).values(at=func.greatest(seen.c.at, bindparam("t")))
 
 # Held bytes in the database (several nodes on PostgreSQL): every node can read what any node
 # held, and the bytes commit in the same transaction as the index row, so the 250 waits for one
@@ -318,18 +325,28 @@ class SqlSeenStore:
     pass). Every read here writes what is queued first, so this process's reads see every
     row recorded before them, as before; another process (a second worker, the web UI)
     sees them up to that interval later. `record` (notify's once-only marks) stays
-    immediate."""
+    immediate. `refresh_many` goes through the same queue, in order with the rest.
+
+    No unique index on (kind, key, value): the table's rows from before refresh_many (one
+    per message) would make adding one a migration that deletes data, and two nodes can
+    still race to make the same row. A duplicate is harmless to every read here (EXISTS,
+    count of distinct values), and the next refresh of that value folds it back into one."""
 
     def __init__(self, store: "QuarantineStore") -> None:
         self._store = store
 
     async def record(self, kind: str, key: str, value: str) -> None:
-        await self._in_order(self._store._record_seen_many, [(kind, key, value, time.time())])
+        await self._in_order(self._store._record_seen_many, [(kind, key, value, time.time(), False)])
 
     async def record_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
         if rows:
             at = time.time()  # the time of the message, not of the write
-            await self._store._seen_queue.add((kind, key, value, at) for kind, key, value in rows)
+            await self._store._seen_queue.add((kind, key, value, at, False) for kind, key, value in rows)
+
+    async def refresh_many(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        if rows:
+            at = time.time()
+            await self._store._seen_queue.add((kind, key, value, at, True) for kind, key, value in rows)
 
     async def _in_order(self, fn: Callable[..., T], *args: Any) -> T:
         if self._store._seen_queue.rows:  # queued first: the store's one thread runs jobs in order
@@ -338,6 +355,9 @@ class SqlSeenStore:
 
     async def distinct_values(self, kind: str, key: str, since_seconds: float) -> int:
         return await self._in_order(self._store._count_seen, kind, key, since_seconds, True)
+
+    async def has_value(self, kind: str, key: str, value: str, since_seconds: float) -> bool:
+        return await self._in_order(self._store._has_seen, kind, key, value, since_seconds)
 
     async def count(self, kind: str, key: str, since_seconds: float) -> int:
         return await self._in_order(self._store._count_seen, kind, key, since_seconds, False)
@@ -627,28 +647,54 @@ class QuarantineStore:
         await self._seen_queue.flush()
 
     # -- seen store -------------------------------------------------------------
-    def _record_seen_many(self, rows: list[tuple[str, str, str, float]]) -> None:
-        """Queued seen rows (kind, key, value, time recorded) in one transaction: one commit and
-        one fsync for all of them (measured ~0.5 ms CPU per commit)."""
+    def _record_seen_many(self, rows: list[tuple[str, str, str, float, bool]]) -> None:
+        """Queued seen rows (kind, key, value, time recorded, refresh) in one transaction: one
+        commit and one fsync for all of them (measured ~0.5 ms CPU per commit). A refresh row
+        moves its (kind, key, value)'s one row to that time instead of adding a row."""
+        events = [dict(kind=kind, key=key[:256], value=value[:512], at=at)
+                  for kind, key, value, at, refresh in rows if not refresh]
+        latest: dict[tuple[str, str, str], float] = {}  # a batch holds many messages' repeats
+        for kind, key, value, at, refresh in rows:
+            if refresh:
+                triple = (kind, key[:256], value[:512])
+                latest[triple] = max(at, latest.get(triple, at))
         with self.engine.begin() as conn:
-            conn.execute(insert(seen), [dict(kind=kind, key=key[:256], value=value[:512], at=at)
-                                        for kind, key, value, at in rows])
+            if events:
+                conn.execute(insert(seen), events)
+            refresh = _REFRESH_SQLITE if conn.dialect.name == "sqlite" else _REFRESH_OTHER
+            fresh = []
+            for (kind, key, value), at in latest.items():
+                moved = conn.execute(refresh, dict(k=kind, y=key, v=value, t=at)).rowcount
+                if moved == 0:
+                    fresh.append(dict(kind=kind, key=key, value=value, at=at))
+                elif moved > 1:
+                    # rows from before refresh_many (one per message) or a race between nodes:
+                    # keep one, so reads over this key go back to costing its distinct values
+                    same = and_(seen.c.kind == kind, seen.c.key == key, seen.c.value == value)
+                    keep = select(func.min(seen.c.id)).where(same).scalar_subquery()
+                    conn.execute(delete(seen).where(and_(same, seen.c.id != keep)))
+            if fresh:
+                conn.execute(insert(seen), fresh)
 
     def _observe_seen(self, kind: str, keys: list[str], value: str, since_seconds: float) -> int:
         """One row per (kind, key, value): a repeat refreshes its time instead of adding a row,
         so the count stays proportional to distinct senders, not to messages (measured: a
-        row per message made each count slower than the last under a same-body burst)."""
+        row per message made each count slower than the last under a same-body burst).
+        Only rows inside the window are looked up and refreshed: a key's older rows (a pupil's
+        earlier messages, rate_limit.py's values being message ids) then cost nothing until
+        retention removes them; a value back after the window gets a new row, which no read
+        can tell from a refreshed one (both count once, only inside the window)."""
         if not keys:
             return 0
         now = time.time()
         keys = list(dict.fromkeys(k[:256] for k in keys))
         value = value[:512]
-        same = and_(seen.c.kind == kind, seen.c.key.in_(keys), seen.c.value == value)
+        same = and_(seen.c.kind == kind, seen.c.key.in_(keys), seen.c.value == value,
+                    seen.c.at >= now - since_seconds)
         with self.engine.begin() as conn:  # one transaction, one fsync, for all of a message's keys
             present = set(conn.execute(select(seen.c.key).where(same)).scalars())
             if present:
-                conn.execute(update(seen).where(and_(seen.c.kind == kind, seen.c.key.in_(present),
-                                                     seen.c.value == value)).values(at=now))
+                conn.execute(update(seen).where(and_(same, seen.c.key.in_(present))).values(at=now))
             fresh = [k for k in keys if k not in present]
             if fresh:
                 conn.execute(insert(seen), [dict(kind=kind, key=k, value=value, at=now) for k in fresh])
@@ -657,6 +703,13 @@ class QuarantineStore:
                 .where(and_(seen.c.kind == kind, seen.c.key.in_(keys), seen.c.at >= now - since_seconds))
                 .group_by(seen.c.key)).scalars().all()
         return max(counts, default=0)
+
+    def _has_seen(self, kind: str, key: str, value: str, since_seconds: float) -> bool:
+        since = time.time() - since_seconds
+        with self.engine.begin() as conn:
+            return bool(conn.execute(select(select(seen.c.id).where(and_(
+                seen.c.kind == kind, seen.c.key == key[:256], seen.c.value == value[:512],
+                seen.c.at >= since)).exists())).scalar_one())
 
     def _count_seen(self, kind: str, key: str, since_seconds: float, distinct: bool) -> int:
         since = time.time() - since_seconds

@@ -410,6 +410,75 @@ async def test_shared_address_blocks_initial_likeness(setup, seen):
     assert list(findings) == []
 
 
+@pytest.fixture
+async def quarantine(tmp_path):
+    from quarantine.store import QuarantineStore
+
+    store = await QuarantineStore(tmp_path / "q").open()
+    yield store
+    await store.close()
+
+
+def _seen_rows(store) -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from quarantine.store import seen
+    with store.engine.begin() as conn:
+        return sorted(tuple(r) for r in conn.execute(select(seen.c.kind, seen.c.key, seen.c.value)))
+
+
+async def test_one_row_per_pair_however_many_messages(setup, quarantine):
+    # every message of one pair used to add a row under the recipient and another under the
+    # pair, and each message's reads cost all of them (docs/performance.md, eleventh pass)
+    for _ in range(6):
+        _, findings, _ = await _run(setup, "Newsletter", sender=f"office@{S}", to="parent.of.ava@gmail.com",
+                                    seen=quarantine.seen)
+        assert list(findings) == []
+    await quarantine.flush_seen()
+    assert _seen_rows(quarantine) == [("personal_rcpt_senders", "parent.of.ava@gmail.com", f"office@{S}")]
+
+
+async def test_recurring_needs_the_other_sender_inside_the_window(setup, quarantine):
+    attachment = [("plan.txt", "text/plain", b"lesson plan")]
+    options = {"recurring_window_days": 1}
+    await _run(setup, "fyi", sender=TOM, to="bluebird77@gmail.com", attachments=attachment, seen=quarantine.seen,
+               options=options)
+    await quarantine.flush_seen()
+    from sqlalchemy import update
+
+    from quarantine.store import seen
+    with quarantine.engine.begin() as conn:  # Tom wrote to it two days ago: outside the window
+        conn.execute(update(seen).where(seen.c.value == TOM).values(at=seen.c.at - 2 * 86400))
+    codes = []
+    for _ in range(3):
+        _, findings, _ = await _run(setup, "fyi", to="bluebird77@gmail.com", subject="Fwd: stuff",
+                                    attachments=attachment, seen=quarantine.seen, options=options)
+        codes.append([f.code for f in findings])
+    assert codes == [[], [], ["STAFF_WORK_TO_OWN_PERSONAL"]]
+
+
+async def test_rows_written_before_the_eleventh_pass_still_count(setup, quarantine):
+    # an existing index.sqlite3: Tom's messages as the old filter recorded them (a row per
+    # message under the recipient, and the "personal_pair" rows nothing reads any more)
+    rows = []
+    for n in range(5):
+        rows += [("personal_rcpt_senders", "bluebird77@gmail.com", TOM),
+                 ("personal_pair", f"{TOM}>bluebird77@gmail.com", f"m{n}")]
+    await quarantine.seen.record_many(rows)
+    attachment = [("plan.txt", "text/plain", b"lesson plan")]
+    for _ in range(4):
+        _, findings, _ = await _run(setup, "fyi", to="bluebird77@gmail.com", subject="Fwd: stuff",
+                                    attachments=attachment, seen=quarantine.seen)
+    assert list(findings) == []  # another sender writes to it: not Jane's own
+    await quarantine.flush_seen()
+    senders = [r[2] for r in _seen_rows(quarantine) if r[0] == "personal_rcpt_senders"]
+    assert senders == [JANE] + [TOM] * 5  # Jane's four messages: one row; Tom's old ones as they were
+    await _run(setup, "fyi", sender=TOM, to="bluebird77@gmail.com", seen=quarantine.seen)
+    await quarantine.flush_seen()
+    senders = [r[2] for r in _seen_rows(quarantine) if r[0] == "personal_rcpt_senders"]
+    assert senders == [JANE, TOM]  # Tom's next message folds his old rows into one
+
+
 async def test_no_store_means_no_recurring_signal(setup):
     for _ in range(4):
         _, findings, _ = await _run(setup, "fyi", to="bluebird77@gmail.com", subject="Fwd: stuff",

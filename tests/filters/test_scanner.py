@@ -52,3 +52,25 @@ async def test_an_unbound_scanner_says_so_instead_of_counting_nowhere(tmp_path):
         await scanner.worker_stores.seen.count("bulk", "key", 60)
     with pytest.raises(RuntimeError, match="before_fork"):
         Scanner(settings).bind_worker(None, None)
+
+
+async def test_the_bound_seen_store_forwards_every_protocol_method(tmp_path):
+    import inspect
+
+    from filters.base import SeenStore
+
+    settings = _settings(tmp_path)
+    store = await QuarantineStore.for_settings(settings.quarantine).open()
+    try:
+        scanner = Scanner.before_fork(settings)
+        scanner.bind_worker(store.seen, None)
+        bound = scanner.worker_stores.seen
+        protocol = {n for n, _ in inspect.getmembers(SeenStore, inspect.iscoroutinefunction)}
+        assert protocol <= {n for n, _ in inspect.getmembers(type(bound), inspect.iscoroutinefunction)}
+        for _ in range(3):
+            await bound.refresh_many([("senders", "parent@example.org", "head@" + SCHOOL_DOMAIN)])
+        assert await bound.has_value("senders", "parent@example.org", "head@" + SCHOOL_DOMAIN, 60)
+        assert not await bound.has_value("senders", "parent@example.org", "amy@" + PUPILS, 60)
+        assert await store.seen.distinct_values("senders", "parent@example.org", 60) == 1  # the worker's own
+    finally:
+        await store.close()

@@ -29,6 +29,47 @@ async def test_two_nodes_see_the_same_distinct_senders(redis_url):
         await node_b.close()
 
 
+async def test_refreshed_values_are_one_member_each_and_known_on_every_node(redis_url):
+    import redis.asyncio as aioredis
+
+    node_a, node_b = RedisSeenStore(redis_url), RedisSeenStore(redis_url)
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        for _ in range(40):  # every message of one pair
+            await node_a.refresh_many([("senders", "parent@gmail.com", "office@school.example")])
+        await node_b.refresh_many([("senders", "parent@gmail.com", "tom@school.example")])
+        assert await node_b.distinct_values("senders", "parent@gmail.com", 3600) == 2
+        assert await node_b.has_value("senders", "parent@gmail.com", "office@school.example", 3600)
+        assert not await node_a.has_value("senders", "parent@gmail.com", "jane@school.example", 3600)
+        assert not await node_a.has_value("senders", "other@gmail.com", "office@school.example", 3600)
+        # one member per value, and no per-event member: memory and reads do not grow per message
+        keys = sorted(k.decode() for k in await raw.keys("schoolgate:seen:*"))
+        assert keys == ["schoolgate:seen:d:senders:parent@gmail.com"]
+        assert await raw.zcard(keys[0]) == 2
+        assert await node_a.count("senders", "parent@gmail.com", 3600) == 0  # refresh is not an event
+    finally:
+        await raw.aclose()
+        await node_a.close()
+        await node_b.close()
+
+
+async def test_has_value_forgets_after_the_window(redis_url):
+    import asyncio
+
+    seen = RedisSeenStore(redis_url)
+    try:
+        await seen.refresh_many([("senders", "p", "a"), ("senders", "p", "b")])
+        await asyncio.sleep(0.3)
+        await seen.refresh_many([("senders", "p", "b")])
+        assert not await seen.has_value("senders", "p", "a", 0.2)
+        assert await seen.has_value("senders", "p", "b", 0.2)
+        assert await seen.distinct_values("senders", "p", 0.2) == 1
+        await seen.record_many([("forward", "k", "m1")])  # event rows answer has_value too
+        assert await seen.has_value("forward", "k", "m1", 3600)
+    finally:
+        await seen.close()
+
+
 async def test_the_window_forgets_old_senders(redis_url):
     seen = RedisSeenStore(redis_url)
     try:
