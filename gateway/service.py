@@ -155,7 +155,7 @@ class Gateway:
         if settings.redis.url:  # several nodes: bulk and recurrence counts seen by all of them
             from quarantine.redis_counters import CountersUnavailable, RedisSeenStore
 
-            self.shared_seen = RedisSeenStore(settings.redis.url)
+            self.shared_seen = RedisSeenStore(settings.redis.url, settings.retention.seen_days * 86400.0)
             try:
                 await self.shared_seen.ping()
             except CountersUnavailable as exc:  # at start, say so; later outages go to on_error

@@ -55,7 +55,16 @@ class _RedisClient:
 
 class RedisSeenStore(_RedisClient):
     """SeenStore (filters/base.py) in Redis: a sorted set per (kind, key), member = value,
-    score = last time seen, so ZCARD over the window is the distinct-value count."""
+    score = last time seen, so ZCARD over the window is the distinct-value count.
+
+    `keep_seconds` is how long a quiet key lives: `[retention] seen_days`, as the SQL store's
+    rows do. It must outlast every window a filter reads (personal_address's 90-day
+    `recurring_window_days`), or a pair idle for a while is forgotten early on Redis only:
+    a fixed 60 days did that."""
+
+    def __init__(self, url: str, keep_seconds: float = 120 * 86400.0) -> None:
+        super().__init__(url)
+        self._keep = max(int(keep_seconds), 60)
 
     def _key(self, kind: str, key: str, distinct: bool = True) -> str:
         return f"{PREFIX}seen:{'d' if distinct else 'n'}:{kind}:{key[:256]}"
@@ -64,8 +73,8 @@ class RedisSeenStore(_RedisClient):
         # one member per event for count(); the value per distinct_values()
         pipe.zadd(self._key(kind, key), {value[:512]: now})
         pipe.zadd(self._key(kind, key, False), {f"{now}:{secrets.token_hex(4)}": now})
-        pipe.expire(self._key(kind, key), 86400 * 60)
-        pipe.expire(self._key(kind, key, False), 86400 * 60)
+        pipe.expire(self._key(kind, key), self._keep)
+        pipe.expire(self._key(kind, key, False), self._keep)
 
     async def record(self, kind: str, key: str, value: str) -> None:
         now = time.time()
@@ -85,7 +94,7 @@ class RedisSeenStore(_RedisClient):
             def commands(pipe) -> None:
                 for kind, key, value in rows:
                     pipe.zadd(self._key(kind, key), {value[:512]: now})
-                    pipe.expire(self._key(kind, key), 86400 * 60)
+                    pipe.expire(self._key(kind, key), self._keep)
 
             await self._call(commands)
 

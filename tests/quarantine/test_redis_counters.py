@@ -107,3 +107,31 @@ async def test_redis_down_raises_a_clear_error():
     finally:
         await seen.close()
         await limiter.close()
+
+
+async def test_a_quiet_key_outlives_the_longest_window_a_filter_reads(redis_url):
+    """personal_address reads 90 days back (recurring_window_days): a key must not expire sooner.
+    The default keeps it for [retention] seen_days' default, 120 days, as the SQL rows are kept."""
+    import redis.asyncio as aioredis
+
+    from filters.personal_address import Options as PersonalAddressOptions
+
+    window_days = PersonalAddressOptions().recurring_window_days
+    raw = aioredis.Redis.from_url(redis_url)
+    seen, short = RedisSeenStore(redis_url), RedisSeenStore(redis_url, keep_seconds=3600)
+    try:
+        await seen.refresh_many([("ttl_senders", "parent@example.net", "office")])
+        await seen.record_many([("ttl_forward", "office>parent@example.net", "m1")])
+        names = [n async for n in raw.scan_iter(match="schoolgate:seen:*:ttl_*")]
+        assert len(names) == 3  # the refreshed set, the event's distinct and per-event sets
+        for name in names:
+            assert await raw.ttl(name) > window_days * 86400
+        await short.refresh_many([("ttl_short", "k", "v")])
+        (name,) = [n async for n in raw.scan_iter(match="schoolgate:seen:*:ttl_short:*")]
+        assert 0 < await raw.ttl(name) <= 3600  # the configured keep, not a fixed one
+    finally:
+        for name in [n async for n in raw.scan_iter(match="schoolgate:seen:*:ttl_*")]:
+            await raw.delete(name)
+        await raw.aclose()
+        await seen.close()
+        await short.close()
