@@ -704,6 +704,23 @@ class _Frame:
         return any(a <= at < b and counter.condemned_after(prepare(region[a:b]), prepare(region[x:y]))
                    for (a, b), (x, y) in zip(found, found[1:]))
 
+    def judged_here(self, first: int) -> bool:
+        """Token `first`'s sentence quotes or names its words to judge them, as the risk filter
+        reads its evidence (filters/text/counter.py `condemns`): 'Comments such as "..." make me
+        feel sick', '"..." is a disgusting lie', 'Your opinion that women are worthless is
+        disgusting' (ninth pass). The cue list of framing.txt `[condemned]` is phrases; this is
+        the judgement's grammar, with its own vetoes (agreement, the writer as the one named)."""
+        if self._second_person(max(0, first - 2), first):
+            # "dont say anything, you retard": the reader called it ("your opinion that ..." is
+            # three words back: the reader's claim, named)
+            return False
+        n = self.sentence[first]
+        start, end = self.sentence.span_of(n)
+        region = self.sentence.text[start:end]
+        at = self._normalised.starts[first] - start if self._normalised is not None else 0
+        return any(a <= at < b and counter.condemns(prepare(region[a:b]), own_denial=False)
+                   for a, b in sentence_split.spans(region))
+
     def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
         "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell", "you could
@@ -1405,7 +1422,8 @@ class OffensiveFilter:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     if not mention and pattern.kind in _NEGATABLE and frame.attributed(first):
                         mention = "attributed"  # "the idea that women are inferior is outdated"
-                    if not mention and pattern.kind in _JUDGEABLE and frame.judged_next(first):
+                    if not mention and pattern.kind in _JUDGEABLE and (frame.judged_next(first)
+                                                                       or frame.judged_here(first)):
                         mention = "condemned"  # '"X are animals." Saying that is disgusting.'
                     rude = pattern.kind == "bullying" and (
                         joined[0][match.start():match.end()] in _DISMISSALS
@@ -1500,6 +1518,9 @@ class OffensiveFilter:
                     # "a fully retarded view of economics", "that's so spastic": an ableist word
                     # used of a thing, not of a person or a group - language only, like swearing
                     kind, aimed = "profanity", False
+                if not mention and kind in _JUDGEABLE and frame.judged_here(hit.first):
+                    # last: reclaimed and friendly use say more of whose words they are
+                    mention = "condemned"  # 'comments such as "..." make me feel sick' (ninth pass)
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
 
     def _is_insult(self, word: str) -> bool:

@@ -62,6 +62,11 @@ _COUNTER = re.compile(
     rf"in the bin|stop)\b"
     rf"|\b{_SPEECH_NOUN} (?:like|such as|that say|saying|calling|about|claiming|that claim|that call)\b.{{0,160}}?"
     rf"\b(?:have|has|had) no place\b"
+    # your opinion that ... is disgusting / the idea that ... is outdated (ninth pass): a claim's
+    # content after "that", then judged ("things that ..." is not here: "things that gay people do")
+    # (one claim, "is": a claim's own "are" is the hate's predicate, "... are disgusting")
+    rf"|\b(?:opinion|view|idea|claim|belief|comment|statement|notion|assumption|suggestion) that\b"
+    rf".{{0,160}}?\b(?:is|was)\b(?: \w+){{0,4}}? ?{_CONDEMN}\b"
     # saying ... is racist / calling ... names just shows how ignorant you are
     rf"|\b(?:saying|claiming|calling|thinking|believing|suggesting|posting|writing|shouting|chanting|joking|"
     rf"telling (?:people|everyone|them|others)|to say|to call|to claim|to think|to suggest|to joke)\b.{{0,160}}?"
@@ -114,12 +119,14 @@ _WRITER_TARGET = re.compile(
     rf"(?:im|i am|i was|my|we are|were)\b|\bme (?:names|a |an )|\bcalled me\b")
 
 
-def condemns(prepared: str) -> bool:
+def condemns(prepared: str, own_denial: bool = True) -> bool:
     """True when the sentence (prepared text) quotes or names hateful words to condemn or deny
-    them, and the writer is not the one they are said about."""
+    them, and the writer is not the one they are said about. `own_denial=False`: the writer's
+    denial of hating ("i dont hate muslims") does not count by itself (the offensive filter
+    reads listed hate in the same sentence: "i dont hate muslims but they are scum" is hate)."""
     if _WRITER_TARGET.search(prepared):
         return False
-    if _DENIES.search(prepared) and not _READER.search(prepared):
+    if own_denial and _DENIES.search(prepared) and not _READER.search(prepared):
         return True
     for match in _COUNTER.finditer(prepared):
         if _DENIAL_FORM.fullmatch(match.group()) and not _DENIAL.search(match.group()):

@@ -186,3 +186,19 @@ def test_the_risk_filter_reads_the_next_sentence_for_its_judgement(flt: RiskFilt
     assert "RISK_HATE" in codes(flt, f"{claim} Totally agree.")
     assert "RISK_HATE" not in codes(flt, f"{claim} Saying that is disgusting.")
     assert "RISK_HATE" not in codes(flt, f"{claim} Whoever wrote that should be ashamed.")
+
+
+@pytest.mark.parametrize("text, judged", [
+    ("Your opinion that women are worthless is disgusting.", True),
+    ("the idea that gay people are sick is outdated and ignorant", True),
+    ("your comment that black people are lazy was racist", True),
+    ("things that gay people do are disgusting", False),  # "things that": not a claim's content
+    ("i dont hate muslims but they are scum", False),  # own_denial=False: the denial alone is not read
+])
+def test_a_claims_content_after_that_judged_is_counter_speech(text: str, judged: bool) -> None:
+    assert condemns(prepare(text), own_denial=False) is judged
+
+
+def test_the_writers_denial_of_hating_counts_only_when_asked() -> None:
+    assert condemns(prepare("i dont hate muslims"))
+    assert not condemns(prepare("i dont hate muslims"), own_denial=False)

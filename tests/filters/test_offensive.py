@@ -1307,3 +1307,28 @@ def test_a_colon_report_whose_cue_opens_the_text_is_read_whatever_the_last_word(
     quoted words are read as reported by another path); it guards the form, not the index."""
     _assert_no_hate_and_not_held(flt, settings, 'Said in the year 9 group chat: "gays are disgusting". Please help, thats all we')
     _assert_no_hate_and_not_held(flt, settings, 'Said in the year 9 group chat: "gays are disgusting". Please help us')
+
+
+# -- the ninth pass: listed hate judged in its own sentence by counter.py's grammar (the risk
+# filter's reading), not only by framing.txt's cue phrases (own school-style wording) --
+
+@pytest.mark.parametrize("text", [
+    'Comments such as "gay people are disgusting" make me feel sick.',
+    '"muslims are rapists" is a disgusting lie.',
+    "Your opinion that women are worthless is disgusting.",
+    'Statements like "muslims are scum" are really hurtful to people at our school.',
+    "Claiming that muslims are terrorists is pure bigotry.",
+])
+def test_ninth_pass_hate_judged_in_its_own_sentence_is_not_held(flt, settings, text: str) -> None:
+    _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text", [
+    "i dont hate anyone but muslims are scum",  # a denial of hating is not a judgement of the words
+    "dont say anything, you retard",  # the reader called the slur
+    "my opinion that gay people are disgusting is right",  # agreement: "right" is no condemnation
+    '"muslims are rapists" is so true',
+    "gay people are disgusting and sick",  # the judgement is the hate itself
+])
+def test_ninth_pass_hate_not_judged_still_counts(flt, text: str) -> None:
+    _assert_counts_as(flt, text, "OFFENSIVE_HATE")
