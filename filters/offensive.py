@@ -356,6 +356,8 @@ _THING_NOUNS = frozenset({"thing", "things", "machine", "computer", "laptop", "p
 # reader and is aimed as ever)
 _BIGOTS = frozenset({"racist", "racists", "bigot", "bigots", "homophobe", "homophobes", "transphobe", "transphobes",
                      "sexist", "sexists", "misogynist", "misogynists", "nazi", "nazis", "fascist", "fascists"})
+# a person named before a swear word: "he's a prick for saying ..." is aimed at him, counter-speech or not
+_NAMED_PERSON = frozenset({"he", "she", "hes", "shes", "him", "her", "they", "theyre", "them"})
 _INSULT_SENSES = frozenset({"dick"})  # sexual words that are insults after "a" (eighth pass)
 _SEXUAL_ACTS = frozenset({"suck", "sucks", "sucking", "sucked", "suk", "touch", "touched", "touching", "show", "showed",
                           "flash", "flashed", "ride", "riding", "lick", "licking", "want", "wants", "need", "needs",
@@ -432,7 +434,9 @@ _RECLAIMED_AFTER = re.compile(r"^(?:(?:(?:in|at|of) (?:the|this|our|my) \w+ )?an
                               r"|pride|power|march|and loving it"
                               # "these ... are my best friends": the writer's own people
                               r"|(?:is|are|r) (?:my|our) (?:best |closest |oldest )?(?:friends?|mates?|girls|boys|sisters?|"
-                              r"brothers?|family|fam|people|crew|squad))(?: |$)")
+                              r"brothers?|family|fam|people|crew|squad"
+                              # ninth pass: "that dyke is my girlfriend and i love her"
+                              r"|girlfriend|boyfriend|partner|wife|husband|fiancee?))(?: |$)")
 _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
                       r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
                       r"a fucking|fucking|the biggest|the most|nothing but|nothing but a))*"
@@ -721,6 +725,21 @@ class _Frame:
         return any(a <= at < b and counter.condemns(prepare(region[a:b]), own_denial=False)
                    for a, b in sentence_split.spans(region))
 
+    def sworn_at_hate(self, first: int, reader: bool = False) -> bool:
+        """Token `first`'s sentence is counter-speech (counter.condemns): the swear word is said
+        of whoever says the hateful words, or is one of those words ("you cant describe trans
+        people as a bunch of pricks"), not said of a person here. `reader`: the sentence may
+        name the reader (the caller has checked the words just before the swear word)."""
+        n = self.sentence[first]
+        start, end = self.sentence.span_of(n)
+        region = self.sentence.text[start:end]
+        at = self._normalised.starts[first] - start if self._normalised is not None else 0
+        for a, b in sentence_split.spans(region):
+            if a <= at < b:
+                prepared = prepare(region[a:b])
+                return (reader or not counter._READER.search(prepared)) and counter.condemns(prepared, own_denial=False)
+        return False
+
     def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
         "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell", "you could
@@ -735,7 +754,9 @@ class _Frame:
             # disbelief at the reader's news ("piss off, you didnt!", "fuck off you're joking")
             if self.punctuated(last + 1) and self.disbelief(last + 2, insulting) or self.disbelieving(last + 2):
                 return False
-            return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
+            told_off = len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
+            # "anyone who thinks ... are worthless can piss off": the speakers of hate (ninth pass)
+            return told_off and not (after[1:2] != ["you"] and self.sworn_at_hate(first))
         if after[:1] and after[0] in _SECOND_PERSON and not self.punctuated(last) \
                 and not (after[0] in _YOU_CLAUSE or after[1:2] and after[1] not in _AFTER_AIMED_YOU
                          and not person_noun(after[1]) and not insulting(after[1])) \
@@ -774,6 +795,14 @@ class _Frame:
             you = any(w in _SECOND_PERSON and not self._speaker(start + k) for k, w in enumerate(before))
             if not you and any(w in _BIGOTS for w in before):
                 return False  # "racists are dickheads": counter-speech sworn (eighth pass), not abuse of anyone
+            if not you and bool(before) and before[-1] in _THIRD_PARTY and not _NAMED_PERSON & set(before) \
+                    and before[-1] not in ("this", "that") and self.sworn_at_hate(first, reader=True):
+                # "anyone who says gay people are disgusting is a dickhead", "only a prick would say
+                # ...": the speakers of hate sworn at in their own sentence, no one named (ninth pass;
+                # the eighth read it only when the judgement came in the next sentence); or the swear
+                # word is the hate quoted ("if you think gay people are bastards, you should be
+                # ashamed"). No "you" in the four words before it: "..., you prick" stays aimed
+                return False
             return you or bool(before) and before[-1] in _THIRD_PARTY
         return False
 

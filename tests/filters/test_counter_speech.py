@@ -202,3 +202,36 @@ def test_a_claims_content_after_that_judged_is_counter_speech(text: str, judged:
 def test_the_writers_denial_of_hating_counts_only_when_asked() -> None:
     assert condemns(prepare("i dont hate muslims"))
     assert not condemns(prepare("i dont hate muslims"), own_denial=False)
+
+
+@pytest.mark.parametrize("text", [
+    "Threatening muslims online is cowardly and illegal.",  # an act judged, not only words
+    "Comparing black people to apes is racist and dehumanising.",
+    "When you call gay people filth you only show your own ignorance.",
+    "It's hateful to say that black people are savages.",
+    "Posts calling immigrants cockroaches should be taken down.",
+    '"Jews are rats" is straight from nazi propaganda.',
+    "People who use the word nigger are racists.",
+    "Only an idiot would say women are inferior.",
+    "Anyone who thinks disabled people are worthless can piss off.",
+])
+def test_ninth_pass_counter_speech_forms(text: str) -> None:
+    assert condemns(prepare(text), own_denial=False)
+
+
+@pytest.mark.parametrize("text", [
+    "threatening muslims is what they deserve",
+    "hating gay people is normal",
+    "people who say immigrants are vermin are right",
+])
+def test_ninth_pass_acts_approved_are_not_counter_speech(text: str) -> None:
+    assert not condemns(prepare(text), own_denial=False)
+
+
+@pytest.mark.parametrize("text", [
+    "Threatening muslims online is cowardly and illegal.",
+    "Comparing black people to apes is racist and dehumanising.",
+    "It's hateful to say that black people are savages.",
+])
+def test_the_risk_filter_lets_the_ninth_pass_forms_go(flt: RiskFilter, text: str) -> None:
+    assert not {"RISK_HATE", "RISK_BULLYING"} & {f.code for f in flt.analyse([text], Role.STUDENT)}

@@ -1332,3 +1332,33 @@ def test_ninth_pass_hate_judged_in_its_own_sentence_is_not_held(flt, settings, t
 ])
 def test_ninth_pass_hate_not_judged_still_counts(flt, text: str) -> None:
     _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+
+
+@pytest.mark.parametrize("text, held", [
+    # the speakers of hate sworn at in the same sentence, or the swear word one of the hateful words
+    ("Anyone who says gay people are disgusting is a dickhead.", False),
+    ("Only a prick would say trans people are freaks.", False),
+    ("Anyone who thinks disabled people are worthless can piss off.", False),
+    ("You can't describe trans people as a bunch of pricks.", False),
+    ("If you think gay people are bastards, you should be ashamed.", False),
+    # a person named, or the reader sworn at, stays aimed
+    ("He's a prick for saying gay people are disgusting.", True),
+    ("that prick who said muslims are scum", True),
+    ("If you think that, you are a bastard", True),
+    ("You can't say gay people are disgusting, you prick", True),
+    ("jess is a prick", True),
+])
+def test_ninth_pass_swearing_at_the_speakers_of_hate_in_the_same_sentence(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
+
+
+@pytest.mark.parametrize("text", [
+    "People who use the word nigger are racists.",
+    "Your post saying disabled people are subhuman was reported.",
+    "Posts calling immigrants cockroaches should be taken down.",
+    "If I hear one more person call disabled kids retards I'll report them.",
+    '"Jews are rats" is straight from nazi propaganda.',
+    "that dyke is my girlfriend and i love her",  # the writer's own partner
+])
+def test_ninth_pass_more_counter_speech_and_reclaiming_is_not_held(flt, settings, text: str) -> None:
+    _assert_no_hate_and_not_held(flt, settings, text)
