@@ -57,6 +57,10 @@ _SPEECH_VERB = (r"(?:say|says|saying|said|call|calls|calling|called|claim|claims
 _DENIED_CLAIM = (r"\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){0,2}?(?:scum|vermin|animals|disgusting|inferior|"
                  r"subhuman|trash|rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|"
                  r"freaks|parasites|worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+# Harm done to people, denied in the last form: "should not be beaten", "dont deserve to be shot".
+_HARMED = (r"(?:shot|killed|hurt|harmed|attacked|beaten|beaten up|abused|deported|bullied|murdered|lynched|"
+           r"gassed|burned|burnt|hanged|hung|stabbed|assaulted|tortured|mistreated|persecuted|targeted|"
+           r"discriminated against|treated badly|treated like that|spat on|punished)")
 # Quotation marks as the risk model's prepared text keeps them (straight or curly).
 _QUOTE = r"[\"“”]"
 # The forms of counter-speech. Each names the speech ("saying", "statements like", "stop
@@ -127,6 +131,11 @@ _COUNTER = re.compile(
     rf"(?:shouldnt|should not|should never|must never|must not) be (?:used|said))\b"
     # a hateful claim denied: "gay people are not disgusting", "theres nothing wrong with being trans"
     rf"|\b(?:theres|there is|there s) nothing wrong with (?:being|having|loving|people)\b"
+    # a harm denied (ninth pass): "muslims should not be beaten", "immigrants do not deserve to be
+    # shot", "no one deserves to die for being gay"; not "... dont deserve to live" (no harm named)
+    rf"|\b(?:should|must|do|does|did|would)(?:nt| not| never)(?: ever)? (?:deserve to |have to )?(?:be |get )"
+    rf"(?:\w+ )?{_HARMED}\b"
+    rf"|\b(?:dont|do not|doesnt|does not|never|no one|nobody|noone) (?:ever )?deserves? to (?:die|suffer|be (?:\w+ )?{_HARMED})\b"
     rf"|{_DENIED_CLAIM}")
 # The writer denies hating, or is proud of who they are: "i dont hate anyone", "proud to be a black
 # woman". Not when the reader is addressed: "i dont hate you, youre just a freak" is still aimed.
@@ -232,3 +241,4 @@ def condemned_after(first: str, second: str) -> bool:
     if _AFTER.search(second):
         return True
     return bool(_SAID_FIRST.search(first) and _SHORT_JUDGEMENT.search(second))
+

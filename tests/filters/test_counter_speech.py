@@ -235,3 +235,15 @@ def test_ninth_pass_acts_approved_are_not_counter_speech(text: str) -> None:
 ])
 def test_the_risk_filter_lets_the_ninth_pass_forms_go(flt: RiskFilter, text: str) -> None:
     assert not {"RISK_HATE", "RISK_BULLYING"} & {f.code for f in flt.analyse([text], Role.STUDENT)}
+
+
+@pytest.mark.parametrize("text, denied", [
+    ("Muslims should not be beaten.", True),
+    ("Immigrants do not deserve to be shot.", True),
+    ("No one deserves to die for being gay.", True),
+    ("Muslims don't deserve to live.", False),  # no harm named: the hate itself
+    ("gays should not be allowed to live", False),
+    ("immigrants should be shot", False),
+])
+def test_ninth_pass_a_harm_denied_is_not_hate(text: str, denied: bool) -> None:
+    assert condemns(prepare(text), own_denial=False) is denied

@@ -1362,3 +1362,14 @@ def test_ninth_pass_swearing_at_the_speakers_of_hate_in_the_same_sentence(flt, t
 ])
 def test_ninth_pass_more_counter_speech_and_reclaiming_is_not_held(flt, settings, text: str) -> None:
     _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, hate", [
+    ("Immigrants do not deserve to be shot.", False),  # a harm denied (counter.py, ninth pass)
+    ("immigrants should be shot", True),
+])
+def test_ninth_pass_a_harm_denied_is_no_hate(flt, settings, text: str, hate: bool) -> None:
+    if hate:
+        _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+    else:
+        _assert_no_hate_and_not_held(flt, settings, text)
