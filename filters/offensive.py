@@ -1042,10 +1042,18 @@ class _Frame:
         """A slur homonym used of a thing: a cue of its [thing_...] list in its sentence ("smoke a
         fag", "the dyke flooded") and no reader or person just before it ("you fag")."""
         where = self.sentence[first]
-        if not any(self.sentence[a] == where for a, _ in self.cues.get(cue_kind, ())):
+        cues = [a for a, _ in self.cues.get(cue_kind, ()) if self.sentence[a] == where]
+        if not cues:
             return False
-        before = [self.words[i] for i in range(max(0, first - 3), first) if self.sentence[i] == where]
-        return not any(w in _SECOND_PERSON or w in _THIRD_PERSON or w in _PEOPLE_PLURAL for w in before)
+        start = max(0, first - 3)
+        people = [i for i in range(start, first) if self.sentence[i] == where
+                  and (self.words[i] in _SECOND_PERSON or self.words[i] in _THIRD_PERSON
+                       or self.words[i] in _PEOPLE_PLURAL)]
+        # a person before a cue that comes before the word is the one doing it ("he smoked a fag",
+        # "she lit a fag": ninth pass), not the one called it ("a fag like him", "you fag")
+        if "like" in (self.words[i] for i in range(max(0, first - 2), first)):
+            return False  # "he smokes like a fag": a person likened to the word
+        return not people or any(people[-1] < a < first for a in cues)
 
 
 class _LazyFrame:

@@ -1373,3 +1373,20 @@ def test_ninth_pass_a_harm_denied_is_no_hate(flt, settings, text: str, hate: boo
         _assert_counts_as(flt, text, "OFFENSIVE_HATE")
     else:
         _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, hate", [
+    # the person is the one doing it, the cue between them and the word (ninth pass)
+    ("He smoked a fag outside the pub.", False),
+    ("She lit a fag and walked off.", False),
+    ("They vanished in a poof of smoke.", False),
+    # a person called it, or likened to it
+    ("he is a fag who smokes", True),
+    ("he smokes like a fag", True),
+    ("smoke a fag you fag", True),
+])
+def test_ninth_pass_a_homonym_after_the_person_who_uses_the_thing(flt, settings, text: str, hate: bool) -> None:
+    if hate:
+        _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+    else:
+        _assert_no_hate_and_not_held(flt, settings, text)
