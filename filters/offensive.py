@@ -356,6 +356,9 @@ _THING_NOUNS = frozenset({"thing", "things", "machine", "computer", "laptop", "p
 # reader and is aimed as ever)
 _BIGOTS = frozenset({"racist", "racists", "bigot", "bigots", "homophobe", "homophobes", "transphobe", "transphobes",
                      "sexist", "sexists", "misogynist", "misogynists", "nazi", "nazis", "fascist", "fascists"})
+# after a sentence-opening "nigga": a question or banter, the word an address (friendly_address)
+_ADDRESS_AFTER = frozenset({"what", "why", "how", "where", "who", "when", "wtf", "lol", "lmao", "haha", "bro", "fr",
+                            "deadass", "chill", "stop", "hold", "wait", "look", "yo"})
 # a person named before a swear word: "he's a prick for saying ..." is aimed at him, counter-speech or not
 _NAMED_PERSON = frozenset({"he", "she", "hes", "shes", "him", "her", "they", "theyre", "them"})
 _INSULT_SENSES = frozenset({"dick"})  # sexual words that are insults after "a" (eighth pass)
@@ -989,6 +992,10 @@ class _Frame:
         # "nigga please, we got this": the idiom opens the sentence
         if not before and after in ("i", "im", "we", "were", "lets", "my", "ive", "ill"):
             return True  # "nigga i'm so tired": opening the writer's own sentence (seventh pass)
+        if not before and (self.punctuated(first) and after and after not in _SECOND_PERSON or after in _ADDRESS_AFTER):
+            # "Nigga, what's up", "nigga what?": the sentence opens by addressing a friend (ninth
+            # pass); not before a "you" ("nigga, you ugly": what follows may be the abuse)
+            return True
         return before in ("my", "yo", "sup", "wassup", "wagwan", "ayy", "ay", "hey", "mi") or not before and after == "please" \
             and (first + 2 >= len(self.words) or self.punctuated(first + 1)
                  or self.sentence[first + 2] != self.sentence[first])

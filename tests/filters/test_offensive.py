@@ -1390,3 +1390,16 @@ def test_ninth_pass_a_homonym_after_the_person_who_uses_the_thing(flt, settings,
         _assert_counts_as(flt, text, "OFFENSIVE_HATE")
     else:
         _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, hate", [
+    ("Nigga what?", False),  # a sentence opened by addressing a friend (ninth pass)
+    ("Nigga, what's up?", False),
+    ("nigga you ugly", True),  # before a "you": what follows may be the abuse
+    ("Niggers, get out", True),  # never the "-er" slur
+])
+def test_ninth_pass_a_sentence_opening_address(flt, settings, text: str, hate: bool) -> None:
+    if hate:
+        _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+    else:
+        _assert_no_hate_and_not_held(flt, settings, text)
