@@ -100,9 +100,9 @@ _COUNTER = re.compile(
     rf"|\b(?:if|when|whenever) (?:you|u|anyone|someone|people|they|he|she) (?:\w+ ){{0,2}}?(?:say|says|said|think|thinks|believe|"
     rf"believes|call|calls|claim|claims|agree|agrees|genuinely think|actually think|post|write|use)\b.{{0,160}}?"
     rf"\b(?:you|u|they|he|she|thats|that is|it)(?:re| are| r|s| is| was|)(?: \w+){{0,4}}? ?{_CALLED_OUT}\b"
-    rf"|\b(?:people|anyone|those|someone|everyone|men|guys|boys|girls|lads|you|whoever) (?:who|that) (?:\w+ ){{0,2}}?"
-    rf"(?:say|says|said|think|thinks|believe|believes|call|calls|claim|claims|post|posts|spread|spreads|use|"
-    rf"uses|write|writes|joke|jokes|hate|hates)\b.{{0,160}}?\b(?:are|is|should be|need to be|must be|have to be|deserve to be|"
+    rf"|\b(?:(?:people|anyone|those|someone|everyone|men|guys|boys|girls|lads|you|whoever) (?:who|that)|whoever) "
+    rf"(?:\w+ ){{0,2}}?(?:say|says|said|think|thinks|believe|believes|call|calls|claim|claims|post|posts|posted|spread|"
+    rf"spreads|use|uses|write|writes|wrote|tweeted|joke|jokes|hate|hates)\b.{{0,160}}?\b(?:are|is|should be|need to be|must be|have to be|deserve to be|"
     rf"need|needs)(?: \w+){{0,3}}? ?(?:{_CALLED_OUT}|reported|banned|called out|educated|blocked|excluded|help|"
     rf"full of (?:shit|crap|it))\b"
     # ... anyone who thinks ... can piss off / only an idiot would say ... (ninth pass)
@@ -110,7 +110,8 @@ _COUNTER = re.compile(
     rf"thinks|believe|believes|call|calls|claim|claims|post|posts|spread|spreads|write|writes|hate|hates)\b.{{0,160}}?"
     rf"\b(?:can|should|may|needs to|need to|must) (?:(?:\w+) )?(?:piss off|fuck off|sod off|bugger off|get lost|do one|"
     rf"go to hell|do better|grow up|shut up)\b"
-    rf"|\bonly (?:an?|some) (?:\w+ ){{1,3}}?(?:would|could|will|ever) (?:\w+ )?{_SPEECH_VERB}\b"
+    rf"|\bonly (?:an?|some) (?:\w+ ){{1,3}}?(?:(?:would|could|will|ever) (?:\w+ )?{_SPEECH_VERB}|hates|says|thinks|"
+    rf"calls|believes)\b"
     # its hateful to say ... / that is ignorant to think ... (ninth pass)
     rf"|\b(?:its|it is|thats|that is)(?: \w+){{0,2}}? {_CONDEMN} to (?:say|call|claim|think|post|write|suggest|"
     rf"joke|tell|compare)\b"

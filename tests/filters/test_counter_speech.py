@@ -247,3 +247,12 @@ def test_the_risk_filter_lets_the_ninth_pass_forms_go(flt: RiskFilter, text: str
 ])
 def test_ninth_pass_a_harm_denied_is_not_hate(text: str, denied: bool) -> None:
     assert condemns(prepare(text), own_denial=False) is denied
+
+
+@pytest.mark.parametrize("text, judged", [
+    ("Whoever wrote that muslims are scum is a prick.", True),
+    ("Only an asshole hates disabled people.", True),
+    ("whoever wrote that muslims are scum is right", False),
+])
+def test_ninth_pass_whoever_and_only_a(text: str, judged: bool) -> None:
+    assert condemns(prepare(text), own_denial=False) is judged
