@@ -768,12 +768,14 @@ class _Frame:
             # good": the reader starts a new clause)
             return True
         if before[-3:] == ["son", "of", "a"] and not any(w in _SECOND_PERSON for w in before) \
-                or after[:1] == ["of"] and after[1:2] in (["a"], ["an"]) \
+                or after[:1] == ["of"] and after[1:2] in (["a"], ["an"], ["it"], ["this"], ["that"]) \
                 and not any(w in _SECOND_PERSON for w in before) \
                 or before[-1:] == ["a"] and (before[-2:-1] and before[-2] in _THING_SUBJECTS_IS or len(before) >= 3
                                              and before[-2] in ("s", "is", "was", "be", "can")
                                              and before[-3] in _THING_SUBJECTS):
-            return False  # "son of a bitch, I missed it", "a bastard of a hill", "life's a bitch"
+            # "son of a bitch, I missed it", "a bastard of a hill", "the bitch of it is ..." (ninth
+            # pass: the annoying part of something), "life's a bitch"
+            return False
         if before and before[-1] in _POSSESSIVE and not person_noun(word):
             return False  # "your shit taste in music", "get your shit together": the reader's thing
         if before and before[-1] in _SECOND_PERSON:

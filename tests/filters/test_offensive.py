@@ -1403,3 +1403,12 @@ def test_ninth_pass_a_sentence_opening_address(flt, settings, text: str, hate: b
         _assert_counts_as(flt, text, "OFFENSIVE_HATE")
     else:
         _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, held", [
+    ("The bitch of it is I missed the bus.", False),  # the annoying part of something (ninth pass)
+    ("the bastard of it is, the bus was on time", False),
+    ("you bitch of a girl", True),
+])
+def test_ninth_pass_the_bitch_of_it(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
