@@ -1,5 +1,5 @@
 """The project's own fixture lines through the shipped chain: how many are held (docs/safeguarding.md,
-seventh and eighth passes). Own wording only (tests/data/seventh_pass/, tests/data/eighth_pass/);
+seventh to ninth passes). Own wording only (tests/data/seventh_pass/, eighth_pass/, ninth_pass/);
 never a corpus or a test suite.
 
     nice -n 19 .venv/bin/python bench/fixture_holds.py                 # counts per file
@@ -45,7 +45,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", action="store_true", help="print each held line with its findings")
     parser.add_argument("--pass", dest="fixtures", default=FIXTURES.name,
-                        help="the fixture folder under tests/data/ (seventh_pass, eighth_pass)")
+                        help="the fixture folder under tests/data/ (seventh_pass, eighth_pass, ninth_pass)")
     args = parser.parse_args()
     folder = FIXTURES.parent / args.fixtures
     scan = scanner()

@@ -356,6 +356,11 @@ _THING_NOUNS = frozenset({"thing", "things", "machine", "computer", "laptop", "p
 # reader and is aimed as ever)
 _BIGOTS = frozenset({"racist", "racists", "bigot", "bigots", "homophobe", "homophobes", "transphobe", "transphobes",
                      "sexist", "sexists", "misogynist", "misogynists", "nazi", "nazis", "fascist", "fascists"})
+# after a sentence-opening "nigga": a question or banter, the word an address (friendly_address)
+_ADDRESS_AFTER = frozenset({"what", "why", "how", "where", "who", "when", "wtf", "lol", "lmao", "haha", "bro", "fr",
+                            "deadass", "chill", "stop", "hold", "wait", "look", "yo"})
+# a person named before a swear word: "he's a prick for saying ..." is aimed at him, counter-speech or not
+_NAMED_PERSON = frozenset({"he", "she", "hes", "shes", "him", "her", "they", "theyre", "them"})
 _INSULT_SENSES = frozenset({"dick"})  # sexual words that are insults after "a" (eighth pass)
 _SEXUAL_ACTS = frozenset({"suck", "sucks", "sucking", "sucked", "suk", "touch", "touched", "touching", "show", "showed",
                           "flash", "flashed", "ride", "riding", "lick", "licking", "want", "wants", "need", "needs",
@@ -432,7 +437,9 @@ _RECLAIMED_AFTER = re.compile(r"^(?:(?:(?:in|at|of) (?:the|this|our|my) \w+ )?an
                               r"|pride|power|march|and loving it"
                               # "these ... are my best friends": the writer's own people
                               r"|(?:is|are|r) (?:my|our) (?:best |closest |oldest )?(?:friends?|mates?|girls|boys|sisters?|"
-                              r"brothers?|family|fam|people|crew|squad))(?: |$)")
+                              r"brothers?|family|fam|people|crew|squad"
+                              # ninth pass: "that dyke is my girlfriend and i love her"
+                              r"|girlfriend|boyfriend|partner|wife|husband|fiancee?))(?: |$)")
 _SAID_OF = re.compile(r"(?:(?:^| )(?:he|she|they|hes|shes|theyre|him|her|them)(?: s| re)?(?: is| are| was| were|)"
                       r"(?: (?:a|an|such|such a|such an|so|really|very|the|a total|a complete|just|an absolute|"
                       r"a fucking|fucking|the biggest|the most|nothing but|nothing but a))*"
@@ -704,6 +711,38 @@ class _Frame:
         return any(a <= at < b and counter.condemned_after(prepare(region[a:b]), prepare(region[x:y]))
                    for (a, b), (x, y) in zip(found, found[1:]))
 
+    def judged_here(self, first: int) -> bool:
+        """Token `first`'s sentence quotes or names its words to judge them, as the risk filter
+        reads its evidence (filters/text/counter.py `condemns`): 'Comments such as "..." make me
+        feel sick', '"..." is a disgusting lie', 'Your opinion that women are worthless is
+        disgusting' (ninth pass). The cue list of framing.txt `[condemned]` is phrases; this is
+        the judgement's grammar, with its own vetoes (agreement, the writer as the one named)."""
+        if self._second_person(max(0, first - 2), first):
+            # "dont say anything, you retard": the reader called it ("your opinion that ..." is
+            # three words back: the reader's claim, named)
+            return False
+        n = self.sentence[first]
+        start, end = self.sentence.span_of(n)
+        region = self.sentence.text[start:end]
+        at = self._normalised.starts[first] - start if self._normalised is not None else 0
+        return any(a <= at < b and counter.condemns(prepare(region[a:b]), own_denial=False)
+                   for a, b in sentence_split.spans(region))
+
+    def sworn_at_hate(self, first: int, reader: bool = False) -> bool:
+        """Token `first`'s sentence is counter-speech (counter.condemns): the swear word is said
+        of whoever says the hateful words, or is one of those words ("you cant describe trans
+        people as a bunch of pricks"), not said of a person here. `reader`: the sentence may
+        name the reader (the caller has checked the words just before the swear word)."""
+        n = self.sentence[first]
+        start, end = self.sentence.span_of(n)
+        region = self.sentence.text[start:end]
+        at = self._normalised.starts[first] - start if self._normalised is not None else 0
+        for a, b in sentence_split.spans(region):
+            if a <= at < b:
+                prepared = prepare(region[a:b])
+                return (reader or not counter._READER.search(prepared)) and counter.condemns(prepared, own_denial=False)
+        return False
+
     def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
         "he's a prick", "f off"), not language only ("shit, the bus", "fucking hell", "you could
@@ -718,7 +757,9 @@ class _Frame:
             # disbelief at the reader's news ("piss off, you didnt!", "fuck off you're joking")
             if self.punctuated(last + 1) and self.disbelief(last + 2, insulting) or self.disbelieving(last + 2):
                 return False
-            return len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
+            told_off = len(after) == 1 or after[1] in _SECOND_PERSON or after[1] in _AFTER_DISMISSAL
+            # "anyone who thinks ... are worthless can piss off": the speakers of hate (ninth pass)
+            return told_off and not (after[1:2] != ["you"] and self.sworn_at_hate(first))
         if after[:1] and after[0] in _SECOND_PERSON and not self.punctuated(last) \
                 and not (after[0] in _YOU_CLAUSE or after[1:2] and after[1] not in _AFTER_AIMED_YOU
                          and not person_noun(after[1]) and not insulting(after[1])) \
@@ -727,12 +768,14 @@ class _Frame:
             # good": the reader starts a new clause)
             return True
         if before[-3:] == ["son", "of", "a"] and not any(w in _SECOND_PERSON for w in before) \
-                or after[:1] == ["of"] and after[1:2] in (["a"], ["an"]) \
+                or after[:1] == ["of"] and after[1:2] in (["a"], ["an"], ["it"], ["this"], ["that"]) \
                 and not any(w in _SECOND_PERSON for w in before) \
                 or before[-1:] == ["a"] and (before[-2:-1] and before[-2] in _THING_SUBJECTS_IS or len(before) >= 3
                                              and before[-2] in ("s", "is", "was", "be", "can")
                                              and before[-3] in _THING_SUBJECTS):
-            return False  # "son of a bitch, I missed it", "a bastard of a hill", "life's a bitch"
+            # "son of a bitch, I missed it", "a bastard of a hill", "the bitch of it is ..." (ninth
+            # pass: the annoying part of something), "life's a bitch"
+            return False
         if before and before[-1] in _POSSESSIVE and not person_noun(word):
             return False  # "your shit taste in music", "get your shit together": the reader's thing
         if before and before[-1] in _SECOND_PERSON:
@@ -757,6 +800,14 @@ class _Frame:
             you = any(w in _SECOND_PERSON and not self._speaker(start + k) for k, w in enumerate(before))
             if not you and any(w in _BIGOTS for w in before):
                 return False  # "racists are dickheads": counter-speech sworn (eighth pass), not abuse of anyone
+            if not you and bool(before) and before[-1] in _THIRD_PARTY and not _NAMED_PERSON & set(before) \
+                    and before[-1] not in ("this", "that") and self.sworn_at_hate(first, reader=True):
+                # "anyone who says gay people are disgusting is a dickhead", "only a prick would say
+                # ...": the speakers of hate sworn at in their own sentence, no one named (ninth pass;
+                # the eighth read it only when the judgement came in the next sentence); or the swear
+                # word is the hate quoted ("if you think gay people are bastards, you should be
+                # ashamed"). No "you" in the four words before it: "..., you prick" stays aimed
+                return False
             return you or bool(before) and before[-1] in _THIRD_PARTY
         return False
 
@@ -943,6 +994,10 @@ class _Frame:
         # "nigga please, we got this": the idiom opens the sentence
         if not before and after in ("i", "im", "we", "were", "lets", "my", "ive", "ill"):
             return True  # "nigga i'm so tired": opening the writer's own sentence (seventh pass)
+        if not before and (self.punctuated(first) and after and after not in _SECOND_PERSON or after in _ADDRESS_AFTER):
+            # "Nigga, what's up", "nigga what?": the sentence opens by addressing a friend (ninth
+            # pass); not before a "you" ("nigga, you ugly": what follows may be the abuse)
+            return True
         return before in ("my", "yo", "sup", "wassup", "wagwan", "ayy", "ay", "hey", "mi") or not before and after == "please" \
             and (first + 2 >= len(self.words) or self.punctuated(first + 1)
                  or self.sentence[first + 2] != self.sentence[first])
@@ -996,10 +1051,18 @@ class _Frame:
         """A slur homonym used of a thing: a cue of its [thing_...] list in its sentence ("smoke a
         fag", "the dyke flooded") and no reader or person just before it ("you fag")."""
         where = self.sentence[first]
-        if not any(self.sentence[a] == where for a, _ in self.cues.get(cue_kind, ())):
+        cues = [a for a, _ in self.cues.get(cue_kind, ()) if self.sentence[a] == where]
+        if not cues:
             return False
-        before = [self.words[i] for i in range(max(0, first - 3), first) if self.sentence[i] == where]
-        return not any(w in _SECOND_PERSON or w in _THIRD_PERSON or w in _PEOPLE_PLURAL for w in before)
+        start = max(0, first - 3)
+        people = [i for i in range(start, first) if self.sentence[i] == where
+                  and (self.words[i] in _SECOND_PERSON or self.words[i] in _THIRD_PERSON
+                       or self.words[i] in _PEOPLE_PLURAL)]
+        # a person before a cue that comes before the word is the one doing it ("he smoked a fag",
+        # "she lit a fag": ninth pass), not the one called it ("a fag like him", "you fag")
+        if "like" in (self.words[i] for i in range(max(0, first - 2), first)):
+            return False  # "he smokes like a fag": a person likened to the word
+        return not people or any(people[-1] < a < first for a in cues)
 
 
 class _LazyFrame:
@@ -1405,7 +1468,8 @@ class OffensiveFilter:
                     mention = frame.mention(first, last) if pattern.kind in _MENTIONABLE else ""
                     if not mention and pattern.kind in _NEGATABLE and frame.attributed(first):
                         mention = "attributed"  # "the idea that women are inferior is outdated"
-                    if not mention and pattern.kind in _JUDGEABLE and frame.judged_next(first):
+                    if not mention and pattern.kind in _JUDGEABLE and (frame.judged_next(first)
+                                                                       or frame.judged_here(first)):
                         mention = "condemned"  # '"X are animals." Saying that is disgusting.'
                     rude = pattern.kind == "bullying" and (
                         joined[0][match.start():match.end()] in _DISMISSALS
@@ -1500,6 +1564,9 @@ class OffensiveFilter:
                     # "a fully retarded view of economics", "that's so spastic": an ableist word
                     # used of a thing, not of a person or a group - language only, like swearing
                     kind, aimed = "profanity", False
+                if not mention and kind in _JUDGEABLE and frame.judged_here(hit.first):
+                    # last: reclaimed and friendly use say more of whose words they are
+                    mention = "condemned"  # 'comments such as "..." make me feel sick' (ninth pass)
                 out.append(_RawHit.at(text, kind, hit.term.severity, evidence, quoted, aimed, mention))
 
     def _is_insult(self, word: str) -> bool:

@@ -30,13 +30,20 @@ _CONDEMN = (r"(?:hurtful|wrong|disgusting|vile|racist|sexist|misogynistic|misogy
             r"a slur|slurs|bullying|discrimination|discriminatory|prejudiced|prejudice|nonsense|rubbish|lies|a lie|"
             r"a myth|false|untrue|bs|bullshit|so wrong|really wrong|just wrong|bigotry|hate|hatred|ugly|"
             r"unkind|mean|horrid|upsetting|damaging|inexcusable|unforgivable|disgraceful|a disgrace|"
-            r"embarrassing|cringe|messed up|fucked up|outdated|backwards|bang out of order)")
+            r"embarrassing|cringe|messed up|fucked up|outdated|backwards|bang out of order|"
+            # ninth pass: an act judged as a crime or a coward's ("threatening ... is cowardly and illegal")
+            r"cowardly|spineless|illegal|a crime|against the law|propaganda|a conspiracy theory|ignorance|stupidity|"
+            r"cowardice)")
 # Someone who says such things, named for what they are: "you're an idiot", "theyre the problem".
 _CALLED_OUT = (rf"(?:{_CONDEMN}|an? (?:idiot|bigot|racist|sexist|homophobe|transphobe|moron|fool|disgrace|"
                rf"loser|joke|coward|problem)|"
                # eighth pass: sworn at ("whoever wrote that is a prick", "people who say that are dickheads")
                rf"(?:an? |such an? |total |complete |absolute |right |proper )*(?:dickheads?|pricks?|twats?|bastards?|"
-               rf"bitch|bitches|wankers?|tossers?|knobheads?|bellends?|idiots|morons|clowns|losers|cunts?)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
+               rf"bitch|bitches|wankers?|tossers?|knobheads?|bellends?|idiots|morons|clowns|losers|cunts?|"
+               # ninth pass: the other moderate words a pupil swears at the speakers of hate with
+               rf"assholes?|arseholes?|douchebags?|douches?|scumbags?|shitheads?|dicks?|jerks?|"
+               # ... and the speakers named for what they are, many ("people who use the word ... are racists")
+               rf"racists|bigots|homophobes|transphobes|sexists|misogynists|nazis|fascists)|the problem|part of the problem|(?:so |really )?(?:wrong|ignorant|"
                rf"misguided|mistaken|uneducated|brainwashed|pathetic)|ashamed|embarrassed)")
 _SPEECH_NOUN = (r"(?:statements?|comments?|remarks?|words|posts?|tweets?|messages?|phrases?|jokes?|things|views?|"
                 r"opinions?|claims?|attitudes?|language|slurs?|names?|insults?|stuff|rhetoric|lines?|chants?|"
@@ -50,6 +57,10 @@ _SPEECH_VERB = (r"(?:say|says|saying|said|call|calls|calling|called|claim|claims
 _DENIED_CLAIM = (r"\b(?:is|are|arent|isnt)(?: not)? (?:\w+ ){0,2}?(?:scum|vermin|animals|disgusting|inferior|"
                  r"subhuman|trash|rubbish|a disease|diseased|dangerous|criminals|a threat|the problem|evil|sick|"
                  r"freaks|parasites|worthless|stupid|lesser|less than (?:anyone|anybody|us|you))\b")
+# Harm done to people, denied in the last form: "should not be beaten", "dont deserve to be shot".
+_HARMED = (r"(?:shot|killed|hurt|harmed|attacked|beaten|beaten up|abused|deported|bullied|murdered|lynched|"
+           r"gassed|burned|burnt|hanged|hung|stabbed|assaulted|tortured|mistreated|persecuted|targeted|"
+           r"discriminated against|treated badly|treated like that|spat on|punished)")
 # Quotation marks as the risk model's prepared text keeps them (straight or curly).
 _QUOTE = r"[\"“”]"
 # The forms of counter-speech. Each names the speech ("saying", "statements like", "stop
@@ -58,13 +69,24 @@ _COUNTER = re.compile(
     # statements like "..." are hurtful / comments saying ... are racist
     rf"\b{_SPEECH_NOUN} (?:like|such as|that say|saying|calling|about|claiming|that claim|that call)\b.{{0,160}}?"
     rf"\b(?:is|are|was|were|sound|sounds|make|makes|show|shows|have no place|has no place|belong|need to stop|"
-    rf"needs to stop|should stop|must stop|dont belong)\b(?: \w+){{0,4}}? ?(?:{_CONDEMN}|no place|nowhere|"
-    rf"in the bin|stop)\b"
+    rf"needs to stop|should stop|must stop|dont belong|should be|need to be|needs to be|must be|got|get|gets)\b"
+    rf"(?: \w+){{0,4}}? ?(?:{_CONDEMN}|no place|nowhere|in the bin|stop|"
+    # ninth pass: a sanction ("your post saying ... was reported", "posts calling ... should be taken down")
+    rf"reported|deleted|removed|taken down|banned|blocked)\b"
     rf"|\b{_SPEECH_NOUN} (?:like|such as|that say|saying|calling|about|claiming|that claim|that call)\b.{{0,160}}?"
     rf"\b(?:have|has|had) no place\b"
+    # your opinion that ... is disgusting / the idea that ... is outdated (ninth pass): a claim's
+    # content after "that", then judged ("things that ..." is not here: "things that gay people do")
+    # (one claim, "is": a claim's own "are" is the hate's predicate, "... are disgusting")
+    rf"|\b(?:opinion|view|idea|claim|belief|comment|statement|notion|assumption|suggestion) that\b"
+    rf".{{0,160}}?\b(?:is|was)\b(?: \w+){{0,4}}? ?{_CONDEMN}\b"
     # saying ... is racist / calling ... names just shows how ignorant you are
     rf"|\b(?:saying|claiming|calling|thinking|believing|suggesting|posting|writing|shouting|chanting|joking|"
-    rf"telling (?:people|everyone|them|others)|to say|to call|to claim|to think|to suggest|to joke)\b.{{0,160}}?"
+    rf"telling (?:people|everyone|them|others)|to say|to call|to claim|to think|to suggest|to joke|"
+    # ninth pass: the act judged, not only the words ("threatening muslims online is cowardly",
+    # "hating women because you got dumped is pathetic"); a threat itself is threat_cues.py's
+    rf"threatening|attacking|hating|harassing|comparing|mocking|insulting|abusing|bullying|targeting|dehumani[sz]ing|"
+    rf"picking on|making fun of|to threaten|to attack|to hate|to mock|to insult|to bully)\b.{{0,160}}?"
     rf"\b(?:is|are|was|makes|shows|just shows|proves|means|sounds|isnt|is not)\b(?: \w+){{0,5}}? ?{_CALLED_OUT}\b"
     # stop calling ..., you cant keep saying ..., i hate it when people say ...
     rf"|\b(?:stop|quit|dont|do not|never|please stop|you need to stop|you have to stop|you should stop|"
@@ -75,16 +97,30 @@ _COUNTER = re.compile(
     rf"you shouldnt|people shouldnt|we shouldnt|we should never|you should never)\b(?: \w+){{0,3}}? ?"
     rf"{_SPEECH_VERB}\b"
     # if you say ... you're an idiot / anyone who thinks ... is wrong / people who call ... should be ashamed
-    rf"|\bif (?:you|u|anyone|someone|people|they|he|she) (?:\w+ ){{0,2}}?(?:say|says|said|think|thinks|believe|"
+    rf"|\b(?:if|when|whenever) (?:you|u|anyone|someone|people|they|he|she) (?:\w+ ){{0,2}}?(?:say|says|said|think|thinks|believe|"
     rf"believes|call|calls|claim|claims|agree|agrees|genuinely think|actually think|post|write|use)\b.{{0,160}}?"
-    rf"\b(?:you|u|they|he|she|thats|that is|it)(?:re| are| r|s| is| was|)(?: \w+){{0,3}}? ?{_CALLED_OUT}\b"
-    rf"|\b(?:people|anyone|those|someone|everyone|men|guys|boys|girls|lads|you|whoever) (?:who|that) (?:\w+ ){{0,2}}?"
-    rf"(?:say|says|said|think|thinks|believe|believes|call|calls|claim|claims|post|posts|spread|spreads|use|"
-    rf"uses|write|writes|joke|jokes)\b.{{0,160}}?\b(?:are|is|should be|need to be|must be|have to be|deserve to be|"
-    rf"need|needs)(?: \w+){{0,3}}? ?(?:{_CALLED_OUT}|reported|banned|called out|educated|blocked|excluded|help)\b"
+    rf"\b(?:you|u|they|he|she|thats|that is|it)(?:re| are| r|s| is| was|)(?: \w+){{0,4}}? ?{_CALLED_OUT}\b"
+    rf"|\b(?:(?:people|anyone|those|someone|everyone|men|guys|boys|girls|lads|you|whoever) (?:who|that)|whoever) "
+    rf"(?:\w+ ){{0,2}}?(?:say|says|said|think|thinks|believe|believes|call|calls|claim|claims|post|posts|posted|spread|"
+    rf"spreads|use|uses|write|writes|wrote|tweeted|joke|jokes|hate|hates)\b.{{0,160}}?\b(?:are|is|should be|need to be|must be|have to be|deserve to be|"
+    rf"need|needs)(?: \w+){{0,3}}? ?(?:{_CALLED_OUT}|reported|banned|called out|educated|blocked|excluded|help|"
+    rf"full of (?:shit|crap|it))\b"
+    # ... anyone who thinks ... can piss off / only an idiot would say ... (ninth pass)
+    rf"|\b(?:people|anyone|those|someone|everyone|whoever) (?:who|that) (?:\w+ ){{0,2}}?(?:say|says|said|think|"
+    rf"thinks|believe|believes|call|calls|claim|claims|post|posts|spread|spreads|write|writes|hate|hates)\b.{{0,160}}?"
+    rf"\b(?:can|should|may|needs to|need to|must) (?:(?:\w+) )?(?:piss off|fuck off|sod off|bugger off|get lost|do one|"
+    rf"go to hell|do better|grow up|shut up)\b"
+    rf"|\bonly (?:an?|some) (?:\w+ ){{1,3}}?(?:(?:would|could|will|ever) (?:\w+ )?{_SPEECH_VERB}|hates|says|thinks|"
+    rf"calls|believes)\b"
+    # its hateful to say ... / that is ignorant to think ... (ninth pass)
+    rf"|\b(?:its|it is|thats|that is)(?: \w+){{0,2}}? {_CONDEMN} to (?:say|call|claim|think|post|write|suggest|"
+    rf"joke|tell|compare)\b"
     # the writer's stance: "i totally disagree with anyone who says ...", "i reported him for calling ..."
     rf"|\b(?:i|we) (?:\w+ )?(?:disagree|condemn|reject|oppose|call out|called out|stand against|stood up to|"
     rf"reported (?:him|her|them|it|this|that|the post|the comment))\b"
+    # ... ill report them / i will report it (ninth pass; prepared text drops the apostrophe)
+    rf"|\b(?:ill|i will|i would|id|im going to|im gonna|i am going to|we will) (?:\w+ )?report "
+    rf"(?:him|her|them|it|this|that|the post|the comment|whoever|anyone)\b"
     # a quotation the writer then judges: "\"women are stupid\" is such an ignorant comment", "... - no, just no"
     # (not "... is so true, they are dangerous": agreeing words before the judgement veto it)
     rf"|{_QUOTE}[^\"“”]{{3,200}}{_QUOTE}\W{{0,4}}(?:(?:is|are|was|were|thats|that is|its|it is|what an?|such an?|"
@@ -96,6 +132,11 @@ _COUNTER = re.compile(
     rf"(?:shouldnt|should not|should never|must never|must not) be (?:used|said))\b"
     # a hateful claim denied: "gay people are not disgusting", "theres nothing wrong with being trans"
     rf"|\b(?:theres|there is|there s) nothing wrong with (?:being|having|loving|people)\b"
+    # a harm denied (ninth pass): "muslims should not be beaten", "immigrants do not deserve to be
+    # shot", "no one deserves to die for being gay"; not "... dont deserve to live" (no harm named)
+    rf"|\b(?:should|must|do|does|did|would)(?:nt| not| never)(?: ever)? (?:deserve to |have to )?(?:be |get )"
+    rf"(?:\w+ )?{_HARMED}\b"
+    rf"|\b(?:dont|do not|doesnt|does not|never|no one|nobody|noone) (?:ever )?deserves? to (?:die|suffer|be (?:\w+ )?{_HARMED})\b"
     rf"|{_DENIED_CLAIM}")
 # The writer denies hating, or is proud of who they are: "i dont hate anyone", "proud to be a black
 # woman". Not when the reader is addressed: "i dont hate you, youre just a freak" is still aimed.
@@ -114,12 +155,14 @@ _WRITER_TARGET = re.compile(
     rf"(?:im|i am|i was|my|we are|were)\b|\bme (?:names|a |an )|\bcalled me\b")
 
 
-def condemns(prepared: str) -> bool:
+def condemns(prepared: str, own_denial: bool = True) -> bool:
     """True when the sentence (prepared text) quotes or names hateful words to condemn or deny
-    them, and the writer is not the one they are said about."""
+    them, and the writer is not the one they are said about. `own_denial=False`: the writer's
+    denial of hating ("i dont hate muslims") does not count by itself (the offensive filter
+    reads listed hate in the same sentence: "i dont hate muslims but they are scum" is hate)."""
     if _WRITER_TARGET.search(prepared):
         return False
-    if _DENIES.search(prepared) and not _READER.search(prepared):
+    if own_denial and _DENIES.search(prepared) and not _READER.search(prepared):
         return True
     for match in _COUNTER.finditer(prepared):
         if _DENIAL_FORM.fullmatch(match.group()) and not _DENIAL.search(match.group()):
@@ -199,3 +242,4 @@ def condemned_after(first: str, second: str) -> bool:
     if _AFTER.search(second):
         return True
     return bool(_SAID_FIRST.search(first) and _SHORT_JUDGEMENT.search(second))
+

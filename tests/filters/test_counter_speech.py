@@ -186,3 +186,73 @@ def test_the_risk_filter_reads_the_next_sentence_for_its_judgement(flt: RiskFilt
     assert "RISK_HATE" in codes(flt, f"{claim} Totally agree.")
     assert "RISK_HATE" not in codes(flt, f"{claim} Saying that is disgusting.")
     assert "RISK_HATE" not in codes(flt, f"{claim} Whoever wrote that should be ashamed.")
+
+
+@pytest.mark.parametrize("text, judged", [
+    ("Your opinion that women are worthless is disgusting.", True),
+    ("the idea that gay people are sick is outdated and ignorant", True),
+    ("your comment that black people are lazy was racist", True),
+    ("things that gay people do are disgusting", False),  # "things that": not a claim's content
+    ("i dont hate muslims but they are scum", False),  # own_denial=False: the denial alone is not read
+])
+def test_a_claims_content_after_that_judged_is_counter_speech(text: str, judged: bool) -> None:
+    assert condemns(prepare(text), own_denial=False) is judged
+
+
+def test_the_writers_denial_of_hating_counts_only_when_asked() -> None:
+    assert condemns(prepare("i dont hate muslims"))
+    assert not condemns(prepare("i dont hate muslims"), own_denial=False)
+
+
+@pytest.mark.parametrize("text", [
+    "Threatening muslims online is cowardly and illegal.",  # an act judged, not only words
+    "Comparing black people to apes is racist and dehumanising.",
+    "When you call gay people filth you only show your own ignorance.",
+    "It's hateful to say that black people are savages.",
+    "Posts calling immigrants cockroaches should be taken down.",
+    '"Jews are rats" is straight from nazi propaganda.',
+    "People who use the word nigger are racists.",
+    "Only an idiot would say women are inferior.",
+    "Anyone who thinks disabled people are worthless can piss off.",
+])
+def test_ninth_pass_counter_speech_forms(text: str) -> None:
+    assert condemns(prepare(text), own_denial=False)
+
+
+@pytest.mark.parametrize("text", [
+    "threatening muslims is what they deserve",
+    "hating gay people is normal",
+    "people who say immigrants are vermin are right",
+])
+def test_ninth_pass_acts_approved_are_not_counter_speech(text: str) -> None:
+    assert not condemns(prepare(text), own_denial=False)
+
+
+@pytest.mark.parametrize("text", [
+    "Threatening muslims online is cowardly and illegal.",
+    "Comparing black people to apes is racist and dehumanising.",
+    "It's hateful to say that black people are savages.",
+])
+def test_the_risk_filter_lets_the_ninth_pass_forms_go(flt: RiskFilter, text: str) -> None:
+    assert not {"RISK_HATE", "RISK_BULLYING"} & {f.code for f in flt.analyse([text], Role.STUDENT)}
+
+
+@pytest.mark.parametrize("text, denied", [
+    ("Muslims should not be beaten.", True),
+    ("Immigrants do not deserve to be shot.", True),
+    ("No one deserves to die for being gay.", True),
+    ("Muslims don't deserve to live.", False),  # no harm named: the hate itself
+    ("gays should not be allowed to live", False),
+    ("immigrants should be shot", False),
+])
+def test_ninth_pass_a_harm_denied_is_not_hate(text: str, denied: bool) -> None:
+    assert condemns(prepare(text), own_denial=False) is denied
+
+
+@pytest.mark.parametrize("text, judged", [
+    ("Whoever wrote that muslims are scum is a prick.", True),
+    ("Only an asshole hates disabled people.", True),
+    ("whoever wrote that muslims are scum is right", False),
+])
+def test_ninth_pass_whoever_and_only_a(text: str, judged: bool) -> None:
+    assert condemns(prepare(text), own_denial=False) is judged

@@ -1307,3 +1307,108 @@ def test_a_colon_report_whose_cue_opens_the_text_is_read_whatever_the_last_word(
     quoted words are read as reported by another path); it guards the form, not the index."""
     _assert_no_hate_and_not_held(flt, settings, 'Said in the year 9 group chat: "gays are disgusting". Please help, thats all we')
     _assert_no_hate_and_not_held(flt, settings, 'Said in the year 9 group chat: "gays are disgusting". Please help us')
+
+
+# -- the ninth pass: listed hate judged in its own sentence by counter.py's grammar (the risk
+# filter's reading), not only by framing.txt's cue phrases (own school-style wording) --
+
+@pytest.mark.parametrize("text", [
+    'Comments such as "gay people are disgusting" make me feel sick.',
+    '"muslims are rapists" is a disgusting lie.',
+    "Your opinion that women are worthless is disgusting.",
+    'Statements like "muslims are scum" are really hurtful to people at our school.',
+    "Claiming that muslims are terrorists is pure bigotry.",
+])
+def test_ninth_pass_hate_judged_in_its_own_sentence_is_not_held(flt, settings, text: str) -> None:
+    _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text", [
+    "i dont hate anyone but muslims are scum",  # a denial of hating is not a judgement of the words
+    "dont say anything, you retard",  # the reader called the slur
+    "my opinion that gay people are disgusting is right",  # agreement: "right" is no condemnation
+    '"muslims are rapists" is so true',
+    "gay people are disgusting and sick",  # the judgement is the hate itself
+])
+def test_ninth_pass_hate_not_judged_still_counts(flt, text: str) -> None:
+    _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+
+
+@pytest.mark.parametrize("text, held", [
+    # the speakers of hate sworn at in the same sentence, or the swear word one of the hateful words
+    ("Anyone who says gay people are disgusting is a dickhead.", False),
+    ("Only a prick would say trans people are freaks.", False),
+    ("Anyone who thinks disabled people are worthless can piss off.", False),
+    ("You can't describe trans people as a bunch of pricks.", False),
+    ("If you think gay people are bastards, you should be ashamed.", False),
+    # a person named, or the reader sworn at, stays aimed
+    ("He's a prick for saying gay people are disgusting.", True),
+    ("that prick who said muslims are scum", True),
+    ("If you think that, you are a bastard", True),
+    ("You can't say gay people are disgusting, you prick", True),
+    ("jess is a prick", True),
+])
+def test_ninth_pass_swearing_at_the_speakers_of_hate_in_the_same_sentence(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
+
+
+@pytest.mark.parametrize("text", [
+    "People who use the word nigger are racists.",
+    "Your post saying disabled people are subhuman was reported.",
+    "Posts calling immigrants cockroaches should be taken down.",
+    "If I hear one more person call disabled kids retards I'll report them.",
+    '"Jews are rats" is straight from nazi propaganda.',
+    "that dyke is my girlfriend and i love her",  # the writer's own partner
+])
+def test_ninth_pass_more_counter_speech_and_reclaiming_is_not_held(flt, settings, text: str) -> None:
+    _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, hate", [
+    ("Immigrants do not deserve to be shot.", False),  # a harm denied (counter.py, ninth pass)
+    ("immigrants should be shot", True),
+])
+def test_ninth_pass_a_harm_denied_is_no_hate(flt, settings, text: str, hate: bool) -> None:
+    if hate:
+        _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+    else:
+        _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, hate", [
+    # the person is the one doing it, the cue between them and the word (ninth pass)
+    ("He smoked a fag outside the pub.", False),
+    ("She lit a fag and walked off.", False),
+    ("They vanished in a poof of smoke.", False),
+    # a person called it, or likened to it
+    ("he is a fag who smokes", True),
+    ("he smokes like a fag", True),
+    ("smoke a fag you fag", True),
+])
+def test_ninth_pass_a_homonym_after_the_person_who_uses_the_thing(flt, settings, text: str, hate: bool) -> None:
+    if hate:
+        _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+    else:
+        _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, hate", [
+    ("Nigga what?", False),  # a sentence opened by addressing a friend (ninth pass)
+    ("Nigga, what's up?", False),
+    ("nigga you ugly", True),  # before a "you": what follows may be the abuse
+    ("Niggers, get out", True),  # never the "-er" slur
+])
+def test_ninth_pass_a_sentence_opening_address(flt, settings, text: str, hate: bool) -> None:
+    if hate:
+        _assert_counts_as(flt, text, "OFFENSIVE_HATE")
+    else:
+        _assert_no_hate_and_not_held(flt, settings, text)
+
+
+@pytest.mark.parametrize("text, held", [
+    ("The bitch of it is I missed the bus.", False),  # the annoying part of something (ninth pass)
+    ("the bastard of it is, the bus was on time", False),
+    ("you bitch of a girl", True),
+])
+def test_ninth_pass_the_bitch_of_it(flt, text: str, held: bool) -> None:
+    _assert_above_low(flt, text, held)
