@@ -909,3 +909,21 @@ def test_the_eighth_pass_families_need_their_own_shape(sentence: str) -> None:
     flt, _ = make_filter(library_dir="__none__", model=False)
     assert not {"cause", "guilt", "pass_on", "pass_on_count"} & {f for f, _ in flt.matched_cues(sentence)}
 
+
+async def test_a_forward_ending_on_its_request_with_a_lever_is_held_without_the_learned_voice() -> None:
+    """Eighth pass (b18_jokes_*, written before the change): a joke list that ends "If this made you
+    laugh, send it on to someone who needs a laugh today." sounds nothing like the scares the model
+    learned (its learned score is under the floor), but it is a forward that ends on its request and
+    pulls a lever: held. The same jokes sent first hand, a pupil's own message, are not."""
+    flt, _ = make_filter(library_dir="__none__")
+    raw = (DATA / "positive" / "b18_jokes_send_to_someone_who_needs_a_laugh.eml").read_text(encoding="utf-8")
+    forwarded = make_view(raw.encode(), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = flt.assess_text(forwarded, forwarded.all_text)
+    assert assessment.model_score < flt.options.model_minimum
+    assert "it ends on its request" in assessment.fired
+    assert await flt.check(forwarded)
+    head, _, rest = raw.partition("---------- Forwarded message ---------\n")
+    own = head.replace("Subject: FW: jokes lol", "Subject: jokes lol") + rest.split("\n\n", 1)[1]
+    first_hand = make_view(own.encode(), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert "it ends on its request" not in flt.assess_text(first_hand, first_hand.all_text).fired
+    assert await flt.check(first_hand) == []
