@@ -64,7 +64,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # counted only with a request to pass it on and at or above `model_minimum`
     "model": 4.0,
     # the letter ends on its request (nothing but a device line or a person's name after it:
-    # nobody owns a hoax), counted with the learned score, as one more lever would be
+    # nobody owns a hoax), in a forward, counted with the learned score or a lever (eighth pass),
+    # as one more lever would be
     "closing_request": 0.75,
     # structure
     "forward_depth": 0.5,  # per level beyond the first, up to 3
@@ -384,16 +385,20 @@ class ChainLetterFilter:
             closing = max((i for family in sig.REQUESTS for i, _ in found.get(family, ())), default=-1) \
                 == sig.last_own_segment(segments, self._signoff)
             alone = not levers and "pass_on_count" not in families and not closing
-            if model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum):
+            voiced = model_score >= (self.options.model_alone_minimum if alone else self.options.model_minimum)
+            if voiced:
                 language += w["model"] * model_score
                 fired.append(f"reads like a forwarded hoax or chain letter (learned score {model_score:.2f})")
-                # A notice asks and then signs with its role, date or contact; a hoax asks last, with
-                # at most a forwarder's "Love, Auntie Pat" after it, and arrives as a forward (sixth
-                # pass: the request as the final word is pressure of its own). A parent's own signed
-                # note asking to share is first hand: a notice, not a chain, so forwards only.
-                if closing and w["closing_request"] and structure.forward_depth >= 1:
-                    language += w["closing_request"]
-                    fired.append("it ends on its request")
+            # A notice asks and then signs with its role, date or contact; a hoax asks last, with
+            # at most a forwarder's "Love, Auntie Pat" after it, and arrives as a forward (sixth
+            # pass: the request as the final word is pressure of its own). A parent's own signed
+            # note asking to share is first hand: a notice, not a chain, so forwards only. Eighth
+            # pass: a lever is enough without the learned voice, because the feel-good and
+            # personal letters (jokes, a grandad's lessons, "maybe this will reach him") do not
+            # sound like the scares the model learned, and score under its floor.
+            if closing and w["closing_request"] and structure.forward_depth >= 1 and (voiced or levers):
+                language += w["closing_request"]
+                fired.append("it ends on its request")
 
         reviewed = self._reviewed.current()  # reviewers' additions from the review page
         match = self._library_index.best(lib.shingle_hashes(tokens), reviewed or ())

@@ -138,9 +138,10 @@ async def test_structure_only_amplifies() -> None:
 
 
 async def test_bulk_same_body_from_several_senders_with_real_store(tmp_path: Path) -> None:
-    # content (pass-on with a count) but not enough on its own to reach the threshold
-    body = ("Hey guys please send this to 10 people, we are trying to see how far a message can travel "
-            "around our school before the end of term, add your form name at the bottom and keep it going "
+    # content (pass-on with a count) but not enough on its own to reach the threshold (not "to see how
+    # far a message can travel": since the eighth pass that experiment is a lever of its own)
+    body = ("Hey guys please send this to 10 people, we are passing a message round "
+            "our school before the end of term, add your form name at the bottom and keep it going "
             "so we can count how many forms it reached by the end of the week thanks")
     store = await QuarantineStore(tmp_path / "q").open()
     try:
@@ -874,3 +875,55 @@ def test_a_running_filter_sees_a_reviewers_addition_without_a_restart(tmp_path: 
     assert lib.add_reviewed_message(tmp_path / "q", "m42", raw) is not None
     known = flt.assess_text(again, again.all_text).known
     assert known is not None and known.name == "reviewed-m42"
+
+
+@pytest.mark.parametrize("family, sentence", [
+    ("cause", "In the hope that this gets back to her family, please send it on."),
+    ("cause", "Maybe this will reach him one day."), ("cause", "So that this photo gets back to his parents."),
+    ("cause", "We want to see how many countries this message can reach."),
+    ("cause", "We are trying to find out how far one email can go in a week."),
+    ("guilt", "This isn't a chain message, I promise."),
+    ("guilt", "If you don't send this to at least ten friends, that's fine."),
+    ("guilt", "There is no curse attached to this one."),
+    ("guilt", "If this touched your heart, send it to someone you love."),
+    ("guilt", "If this message has blessed you, share it.")])
+def test_the_eighth_pass_families_are_found_in_other_words(family: str, sentence: str) -> None:
+    """Eighth pass (batch 18 written first): the spread with a goal of its own (to reach one person,
+    the e-mail "experiment"), the letter that disowns its lever and asks anyway, and the feel-good
+    forward's condition."""
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert family in {found for found, _ in flt.matched_cues(sentence)}
+
+
+@pytest.mark.parametrize("sentence", [
+    "Nothing bad will happen if you don't pass one on.", "I hope this email finds you well.",
+    "Hopefully this gets to you before Friday.", "Hopefully it gets back to its owner before Christmas.",
+    "If you don't send the form back, that's fine, we will ring you.",
+    "In our science lesson we will see how far a paper plane can travel.",
+    "This term we want to see how many countries our class can hear from.",
+    "If this made you want to join, come to room 4 on Tuesday.", "There is no charge attached to this trip.",
+    "Help the children find their coats before home time.", "Maybe this will reach the office before lunch."])
+def test_the_eighth_pass_families_need_their_own_shape(sentence: str) -> None:
+    """The same words in a school's own sentences are no lever: a lesson's "nothing bad will happen", a
+    lost teddy that should get back to its owner, a form sent back, a geography postcard project."""
+    flt, _ = make_filter(library_dir="__none__", model=False)
+    assert not {"cause", "guilt", "pass_on", "pass_on_count"} & {f for f, _ in flt.matched_cues(sentence)}
+
+
+async def test_a_forward_ending_on_its_request_with_a_lever_is_held_without_the_learned_voice() -> None:
+    """Eighth pass (b18_jokes_*, written before the change): a joke list that ends "If this made you
+    laugh, send it on to someone who needs a laugh today." sounds nothing like the scares the model
+    learned (its learned score is under the floor), but it is a forward that ends on its request and
+    pulls a lever: held. The same jokes sent first hand, a pupil's own message, are not."""
+    flt, _ = make_filter(library_dir="__none__")
+    raw = (DATA / "positive" / "b18_jokes_send_to_someone_who_needs_a_laugh.eml").read_text(encoding="utf-8")
+    forwarded = make_view(raw.encode(), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assessment = flt.assess_text(forwarded, forwarded.all_text)
+    assert assessment.model_score < flt.options.model_minimum
+    assert "it ends on its request" in assessment.fired
+    assert await flt.check(forwarded)
+    head, _, rest = raw.partition("---------- Forwarded message ---------\n")
+    own = head.replace("Subject: FW: jokes lol", "Subject: jokes lol") + rest.split("\n\n", 1)[1]
+    first_hand = make_view(own.encode(), mail_from=PUPIL, rcpt_to=(FRIEND,))
+    assert "it ends on its request" not in flt.assess_text(first_hand, first_hand.all_text).fired
+    assert await flt.check(first_hand) == []

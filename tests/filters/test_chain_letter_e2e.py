@@ -18,8 +18,10 @@ ROLES = {"domain_roles": {PUPILS: "student"}}
 
 # Chain-letter content (a request with a count) that is not enough on its own: only the
 # same text from several pupils (the chain in motion) makes it one.
-RELAY_BODY = ("Hey guys please send this to 10 people, we are trying to see how far a message can travel "
-              "around our school before the end of term, add your form name at the bottom and keep it going "
+# a count but no lever: under the threshold alone, held only as bulk (not "to see how far a message can
+# travel": since the eighth pass that e-mail experiment is a lever of its own)
+RELAY_BODY = ("Hey guys please send this to 10 people, we are passing a message round "
+              "our school before the end of term, add your form name at the bottom and keep it going "
               "so we can count how many forms it reached by the end of the week thanks")
 
 
