@@ -721,27 +721,24 @@ class _Frame:
             # "dont say anything, you retard": the reader called it ("your opinion that ..." is
             # three words back: the reader's claim, named)
             return False
-        n = self.sentence[first]
-        start, end = self.sentence.span_of(n)
+        own = self._own_sentence(first)
+        return own is not None and counter.condemns(own, own_denial=False)
+
+    def _own_sentence(self, first: int) -> str | None:
+        """Token `first`'s sentence by the shared splitter, prepared as counter.py reads it."""
+        start, end = self.sentence.span_of(self.sentence[first])
         region = self.sentence.text[start:end]
         at = self._normalised.starts[first] - start if self._normalised is not None else 0
-        return any(a <= at < b and counter.condemns(prepare(region[a:b]), own_denial=False)
-                   for a, b in sentence_split.spans(region))
+        return next((prepare(region[a:b]) for a, b in sentence_split.spans(region) if a <= at < b), None)
 
     def sworn_at_hate(self, first: int, reader: bool = False) -> bool:
         """Token `first`'s sentence is counter-speech (counter.condemns): the swear word is said
         of whoever says the hateful words, or is one of those words ("you cant describe trans
         people as a bunch of pricks"), not said of a person here. `reader`: the sentence may
         name the reader (the caller has checked the words just before the swear word)."""
-        n = self.sentence[first]
-        start, end = self.sentence.span_of(n)
-        region = self.sentence.text[start:end]
-        at = self._normalised.starts[first] - start if self._normalised is not None else 0
-        for a, b in sentence_split.spans(region):
-            if a <= at < b:
-                prepared = prepare(region[a:b])
-                return (reader or not counter._READER.search(prepared)) and counter.condemns(prepared, own_denial=False)
-        return False
+        own = self._own_sentence(first)
+        return own is not None and (reader or not counter._READER.search(own)) \
+            and counter.condemns(own, own_denial=False)
 
     def aimed(self, first: int, last: int, person_noun, insulting=lambda word: False) -> bool:
         """A swear word aimed at the reader, a named person or a group ("fuck you", "you bastard",
